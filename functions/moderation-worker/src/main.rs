@@ -1,0 +1,52 @@
+//! Works the moderation queue: checks a profile version's text and records the verdict.
+//! A job about a version that is no longer current is dropped (a newer job follows); a
+//! malformed job fails and, after the queue's retries, lands in its dead-letter queue.
+
+use std::sync::Arc;
+
+use agora::batch;
+use agora::moderation::{self, ModerationJob, Verdict};
+use agora::profiles::{self, ModerationStatus};
+use agora::store::Store;
+use agora::{AppError, AppResult, config, telemetry};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let table = config::required("TABLE_NAME")?;
+    let store = Arc::new(Store::from_environment(table).await);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let store = store.clone();
+        async move {
+            let response: SqsBatchResponse =
+                batch::sqs_each(&event.payload, |message| handle(&store, message)).await;
+            Ok::<_, lambda_runtime::Error>(response)
+        }
+    }))
+    .await
+}
+
+async fn handle(store: &Store, message: SqsMessage) -> AppResult<()> {
+    let body = message.body.as_deref().unwrap_or_default();
+    let job: ModerationJob = serde_json::from_str(body)
+        .map_err(|e| AppError::bad_field("body", format!("not a moderation job: {e}")))?;
+    match job {
+        ModerationJob::ModerateProfile { user_id, version } => {
+            let Some(profile) = profiles::get_profile(store, &user_id).await? else {
+                return Ok(());
+            };
+            if profile.version != version {
+                return Ok(());
+            }
+            let status = match moderation::check_text(profile.moderated_text()) {
+                Verdict::Clean => ModerationStatus::Clean,
+                Verdict::Flagged => ModerationStatus::Flagged,
+            };
+            let recorded = profiles::record_moderation(store, &user_id, version, status).await?;
+            tracing::info!(%user_id, version, ?status, recorded, "profile moderated");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The WebSocket API's `$connect` REQUEST authorizer. Browsers cannot set headers on a
+//! WebSocket, so the JWT arrives as the `token` query parameter. A valid token yields an
+//! Allow policy whose context carries the user id to every later event of the
+//! connection; anything else is "Unauthorized" (API Gateway answers 401).
+
+use std::sync::Arc;
+
+use agora::auth::{Authenticator, Principal};
+use agora::config::JwtConfig;
+use agora::telemetry;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizerRequest {
+    method_arn: Option<String>,
+    #[serde(default)]
+    query_string_parameters: Option<std::collections::HashMap<String, String>>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let auth = Arc::new(Authenticator::new(JwtConfig::from_env()?));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<AuthorizerRequest>| {
+        let auth = auth.clone();
+        async move { authorize(&auth, event.payload).await }
+    }))
+    .await
+}
+
+async fn authorize(auth: &Authenticator, request: AuthorizerRequest) -> Result<Value, Error> {
+    let token = request
+        .query_string_parameters
+        .as_ref()
+        .and_then(|q| q.get("token"))
+        .map(String::as_str)
+        .unwrap_or_default();
+    match auth.verify(token).await {
+        Ok(principal) => Ok(allow(&principal, request.method_arn.as_deref().unwrap_or("*"))),
+        Err(error) => {
+            tracing::info!(%error, "websocket connect refused");
+            // This exact message makes API Gateway answer 401 rather than 500.
+            Err("Unauthorized".into())
+        }
+    }
+}
+
+fn allow(principal: &Principal, method_arn: &str) -> Value {
+    json!({
+        "principalId": principal.user_id,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Action": "execute-api:Invoke",
+                "Effect": "Allow",
+                "Resource": method_arn,
+            }]
+        },
+        // Context values must be strings, numbers or booleans.
+        "context": {
+            "userId": principal.user_id,
+            "roles": principal.roles.join(","),
+        }
+    })
+}

@@ -1,0 +1,179 @@
+//! Opaque, tamper-proof pagination cursors.
+//!
+//! A cursor is DynamoDB's `LastEvaluatedKey`, sealed with XChaCha20-Poly1305 under a key
+//! derived from `CURSOR_SECRET`. The query's scope (endpoint and filters) is the
+//! associated data, so a cursor only opens for the query that issued it: a client can
+//! neither read keys out of it nor forge or replay one elsewhere.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+
+/// A position in a query: key attribute name to string value (every Agora key is `S`).
+pub type PageKey = BTreeMap<String, String>;
+
+/// Page sizes a client may ask for; the default keeps a page one small Query.
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+#[derive(Clone)]
+pub struct CursorCodec {
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for CursorCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorCodec(<sealed>)")
+    }
+}
+
+impl CursorCodec {
+    pub fn new(secret: &str) -> Self {
+        let key = Sha256::new()
+            .chain_update(b"agora-cursor-v1\0")
+            .chain_update(secret.as_bytes())
+            .finalize();
+        Self {
+            cipher: XChaCha20Poly1305::new(&key),
+        }
+    }
+
+    pub fn seal(&self, scope: &str, key: &PageKey) -> Result<String, AppError> {
+        let plaintext = serde_json::to_vec(key).map_err(AppError::internal)?;
+        let mut nonce_bytes = [0u8; 24];
+        getrandom::fill(&mut nonce_bytes).map_err(AppError::internal)?;
+        let nonce = XNonce::from_slice(&nonce_bytes);
+        let sealed = self
+            .cipher
+            .encrypt(
+                nonce,
+                Payload {
+                    msg: &plaintext,
+                    aad: scope.as_bytes(),
+                },
+            )
+            .map_err(AppError::internal)?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Opens a cursor from the `cursor` query parameter; anything that does not open
+    /// under this scope is a 400 naming the parameter.
+    pub fn open(&self, scope: &str, cursor: &str) -> Result<PageKey, AppError> {
+        let invalid = || AppError::bad_field("cursor", "is not a valid cursor for this query");
+        if cursor.len() > 2048 {
+            return Err(invalid());
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        if bytes.len() < 24 + 16 {
+            return Err(invalid());
+        }
+        let (nonce, sealed) = bytes.split_at(24);
+        let plaintext = self
+            .cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: scope.as_bytes(),
+                },
+            )
+            .map_err(|_| invalid())?;
+        serde_json::from_slice(&plaintext).map_err(|_| invalid())
+    }
+}
+
+/// Reads `limit`: absent means the default; out of range is a 400 naming the parameter.
+pub fn parse_limit(raw: Option<&str>) -> Result<u32, AppError> {
+    match raw {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                AppError::bad_field("limit", format!("must be an integer from 1 to {MAX_PAGE_SIZE}"))
+            }),
+    }
+}
+
+/// One page of a list endpoint.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Present when more items may follow; pass it back as `cursor`.
+    pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> PageKey {
+        PageKey::from([
+            ("PK".to_owned(), "USER#a".to_owned()),
+            ("SK".to_owned(), "PROFILE".to_owned()),
+        ])
+    }
+
+    #[test]
+    fn a_sealed_cursor_opens_to_the_same_key_under_its_scope() {
+        let codec = CursorCodec::new("a-cursor-secret-of-at-least-32-bytes");
+
+        let cursor = codec.seal("search:name=an", &key()).unwrap();
+
+        assert_eq!(codec.open("search:name=an", &cursor).unwrap(), key());
+    }
+
+    #[test]
+    fn a_cursor_reveals_nothing_of_its_key() {
+        let codec = CursorCodec::new("a-cursor-secret-of-at-least-32-bytes");
+
+        let cursor = codec.seal("s", &key()).unwrap();
+
+        assert!(!cursor.contains("USER"));
+        assert!(URL_SAFE_NO_PAD.decode(&cursor).unwrap().windows(4).all(|w| w != b"USER"));
+    }
+
+    #[test]
+    fn a_tampered_cursor_is_refused() {
+        let codec = CursorCodec::new("a-cursor-secret-of-at-least-32-bytes");
+        let cursor = codec.seal("s", &key()).unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(&cursor).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+
+        let result = codec.open("s", &URL_SAFE_NO_PAD.encode(bytes));
+
+        assert!(matches!(result, Err(AppError::BadRequest { .. })));
+    }
+
+    #[test]
+    fn a_cursor_from_another_query_or_secret_is_refused() {
+        let codec = CursorCodec::new("a-cursor-secret-of-at-least-32-bytes");
+        let other = CursorCodec::new("another-cursor-secret-32-bytes-long!");
+        let cursor = codec.seal("search:name=an", &key()).unwrap();
+
+        assert!(codec.open("search:skill=rust", &cursor).is_err());
+        assert!(other.open("search:name=an", &cursor).is_err());
+        assert!(codec.open("search:name=an", "not base64 !!").is_err());
+        assert!(codec.open("search:name=an", "").is_err());
+    }
+
+    #[test]
+    fn limits_outside_the_range_are_refused() {
+        assert_eq!(parse_limit(None).unwrap(), DEFAULT_PAGE_SIZE);
+        assert_eq!(parse_limit(Some("5")).unwrap(), 5);
+        assert!(parse_limit(Some("0")).is_err());
+        assert!(parse_limit(Some("101")).is_err());
+        assert!(parse_limit(Some("ten")).is_err());
+    }
+}

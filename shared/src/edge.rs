@@ -1,0 +1,294 @@
+//! The HTTP edge: turns a `lambda_http` request into a plain [`HttpRequest`], runs a
+//! handler, and maps its result (or [`AppError`]) to a response. This is the only place
+//! an error becomes a status and a problem+json body.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{AppError, AppResult};
+
+/// Largest JSON body any Agora endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A request as handlers see it: no Lambda or API Gateway types.
+#[derive(Debug, Clone, Default)]
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    /// Lower-cased header names.
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+    pub request_id: String,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+
+    /// Parses the JSON body into `T`, naming the offending field on failure
+    /// (`serde_path_to_error`), so `{"skills": [1]}` says `skills[0]`.
+    pub fn json<T: DeserializeOwned>(&self) -> AppResult<T> {
+        if self.body.len() > MAX_BODY_BYTES {
+            return Err(AppError::PayloadTooLarge(format!(
+                "the body is larger than {MAX_BODY_BYTES} bytes"
+            )));
+        }
+        if let Some(content_type) = self.header("content-type")
+            && !content_type.to_ascii_lowercase().contains("json")
+        {
+            return Err(AppError::bad_field(
+                "content-type",
+                "must be application/json",
+            ));
+        }
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(AppError::bad_field("body", "a JSON object is required"));
+        }
+        let deserializer = &mut serde_json::Deserializer::from_slice(&self.body);
+        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            // A syntax error has no meaningful field: the body as a whole is broken.
+            let field = if path == "." || path.is_empty() || inner.is_syntax() || inner.is_eof() {
+                "body".to_owned()
+            } else {
+                path
+            };
+            let message = if inner.is_syntax() || inner.is_eof() {
+                format!("is not valid JSON ({inner})")
+            } else {
+                // serde's own wording ("unknown field `x`", "invalid type: integer,
+                // expected a string") is clear; line/column adds nothing for clients.
+                strip_position(&inner.to_string())
+            };
+            AppError::bad_field(field, message)
+        })
+    }
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A response as handlers build it.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl HttpResponse {
+    pub fn json<T: Serialize>(status: u16, body: &T) -> AppResult<Self> {
+        Ok(Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Some(serde_json::to_vec(body).map_err(AppError::internal)?),
+        })
+    }
+
+    pub fn no_content() -> Self {
+        Self {
+            status: 204,
+            headers: vec![],
+            body: None,
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// The problem+json response for an error. Internal causes are logged here and only
+    /// here, with the request id the client sees as `instance`.
+    pub fn problem(error: &AppError, request_id: &str) -> Self {
+        match error {
+            AppError::Internal(cause) => tracing::error!(%cause, "request failed"),
+            other => tracing::info!(status = other.status(), error = %other, "request refused"),
+        }
+        let problem = error.to_problem(Some(request_id));
+        let mut response = Self {
+            status: problem.status,
+            headers: vec![("content-type".into(), "application/problem+json".into())],
+            body: serde_json::to_vec(&problem).ok(),
+        };
+        if let AppError::RateLimited {
+            retry_after_seconds,
+        } = error
+        {
+            response = response.with_header("retry-after", retry_after_seconds.to_string());
+        }
+        if let AppError::MethodNotAllowed(allowed) = error {
+            response = response.with_header("allow", allowed.clone());
+        }
+        if let AppError::Unauthorized(_) = error {
+            response = response.with_header("www-authenticate", "Bearer");
+        }
+        response
+    }
+}
+
+/// Matches `path` against a route template like `/v1/profiles/{profileRef}`.
+pub fn match_path(template: &str, path: &str) -> Option<BTreeMap<String, String>> {
+    let mut params = BTreeMap::new();
+    let mut segments = path.trim_end_matches('/').split('/');
+    for part in template.trim_end_matches('/').split('/') {
+        let segment = segments.next()?;
+        match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) if !segment.is_empty() => {
+                let decoded = url::form_urlencoded::parse(format!("v={segment}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_else(|| segment.to_owned());
+                params.insert(name.to_owned(), decoded);
+            }
+            Some(_) => return None,
+            None if part == segment => {}
+            None => return None,
+        }
+    }
+    segments.next().is_none().then_some(params)
+}
+
+fn to_http_request(request: &Request) -> HttpRequest {
+    let request_id = request
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let query = request
+        .query_string_parameters_ref()
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let headers = request
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
+        .collect();
+    HttpRequest {
+        method: request.method().as_str().to_owned(),
+        path: request.uri().path().to_owned(),
+        query,
+        headers,
+        body: request.body().as_ref().to_vec(),
+        request_id,
+    }
+}
+
+fn to_lambda_response(response: HttpResponse) -> Result<Response<Body>, lambda_http::Error> {
+    let mut builder = Response::builder().status(response.status);
+    for (name, value) in &response.headers {
+        builder = builder.header(name, value);
+    }
+    let body = match response.body {
+        Some(bytes) => Body::from(bytes),
+        None => Body::Empty,
+    };
+    Ok(builder.body(body)?)
+}
+
+/// Runs an HTTP endpoint-group function: every request goes through `handler`, every
+/// error becomes problem+json, every log line carries the request id.
+pub async fn run_http<S, H, F>(state: S, handler: H) -> Result<(), lambda_http::Error>
+where
+    S: Clone + Send + Sync + 'static,
+    H: Fn(S, HttpRequest) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = AppResult<HttpResponse>> + Send,
+{
+    lambda_http::run(lambda_http::service_fn(move |request: Request| {
+        let state = state.clone();
+        let handler = handler.clone();
+        async move {
+            let request = to_http_request(&request);
+            let request_id = request.request_id.clone();
+            let response = match handler(state, request).await {
+                Ok(response) => response,
+                Err(error) => HttpResponse::problem(&error, &request_id),
+            };
+            to_lambda_response(response.with_header("x-request-id", request_id))
+        }
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        skills: Vec<String>,
+    }
+
+    fn request(body: &str) -> HttpRequest {
+        HttpRequest {
+            body: body.as_bytes().to_vec(),
+            ..HttpRequest::default()
+        }
+    }
+
+    fn field_of(error: AppError) -> String {
+        match error {
+            AppError::BadRequest { errors, .. } => errors[0].field.clone(),
+            other => panic!("expected a bad request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_nested_field() {
+        let error = request(r#"{"name":"a","skills":[1]}"#).json::<Sample>().unwrap_err();
+        assert_eq!(field_of(error), "skills[0]");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused() {
+        let error = request(r#"{"name":"a","skills":[],"admin":true}"#)
+            .json::<Sample>()
+            .unwrap_err();
+        assert!(error.to_string().contains("unknown field"));
+    }
+
+    #[test]
+    fn malformed_json_and_empty_bodies_are_bad_requests() {
+        assert_eq!(field_of(request("{nope").json::<Sample>().unwrap_err()), "body");
+        assert_eq!(field_of(request("").json::<Sample>().unwrap_err()), "body");
+    }
+
+    #[test]
+    fn an_oversized_body_is_refused_before_parsing() {
+        let big = format!(r#"{{"name":"{}","skills":[]}}"#, "a".repeat(MAX_BODY_BYTES));
+        assert!(matches!(
+            request(&big).json::<Sample>(),
+            Err(AppError::PayloadTooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn path_templates_capture_and_decode_parameters() {
+        let params = match_path("/v1/profiles/{profileRef}", "/v1/profiles/%40ana").unwrap();
+        assert_eq!(params["profileRef"], "@ana");
+        assert!(match_path("/v1/profiles/{profileRef}", "/v1/profiles").is_none());
+        assert!(match_path("/v1/me", "/v1/me/export").is_none());
+        assert!(match_path("/v1/me", "/v1/me/").is_some());
+    }
+}

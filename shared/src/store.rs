@@ -1,0 +1,420 @@
+//! The single-table store: one DynamoDB table, generic key-based operations.
+//!
+//! Bounded contexts own their item types and key builders and express each access
+//! pattern as one function on top of these primitives (see `docs/data-model.md`).
+//! Every read is a GetItem, a BatchGetItem or a Query; nothing here scans.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, WriteRequest};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cursor::PageKey;
+use crate::error::{AppError, AppResult};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+/// The TTL attribute (epoch seconds) the table's TimeToLiveSpecification names.
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
+/// The overloaded global secondary indexes, each with `<name>PK` / `<name>SK` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    Gsi1,
+    Gsi2,
+    Gsi3,
+}
+
+impl Index {
+    pub fn name(self) -> &'static str {
+        match self {
+            Index::Gsi1 => "GSI1",
+            Index::Gsi2 => "GSI2",
+            Index::Gsi3 => "GSI3",
+        }
+    }
+    pub fn pk(self) -> &'static str {
+        match self {
+            Index::Gsi1 => "GSI1PK",
+            Index::Gsi2 => "GSI2PK",
+            Index::Gsi3 => "GSI3PK",
+        }
+    }
+    pub fn sk(self) -> &'static str {
+        match self {
+            Index::Gsi1 => "GSI1SK",
+            Index::Gsi2 => "GSI2SK",
+            Index::Gsi3 => "GSI3SK",
+        }
+    }
+}
+
+/// A primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
+    pub fn to_item(&self) -> Item {
+        HashMap::from([
+            (PK.to_owned(), AttributeValue::S(self.pk.clone())),
+            (SK.to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+/// One Query: a partition, an optional sort-key prefix, a direction and a page.
+#[derive(Debug, Clone)]
+pub struct KeyQuery {
+    pub index: Option<Index>,
+    pub partition: String,
+    pub sort_prefix: Option<String>,
+    pub newest_first: bool,
+    pub limit: u32,
+    pub start: Option<PageKey>,
+}
+
+impl KeyQuery {
+    pub fn partition(partition: impl Into<String>) -> Self {
+        Self {
+            index: None,
+            partition: partition.into(),
+            sort_prefix: None,
+            newest_first: false,
+            limit: 100,
+            start: None,
+        }
+    }
+    pub fn on(mut self, index: Index) -> Self {
+        self.index = Some(index);
+        self
+    }
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.sort_prefix = Some(prefix.into());
+        self
+    }
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+    pub fn start(mut self, start: Option<PageKey>) -> Self {
+        self.start = start;
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Builds the client from the standard AWS configuration chain (region, credentials,
+    /// and `AWS_ENDPOINT_URL*` for the local stack).
+    pub async fn from_environment(table: impl Into<String>) -> Self {
+        let config = aws_config::load_from_env().await;
+        Self::new(Client::new(&config), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Whether the table answers (the health check).
+    pub async fn ping(&self) -> AppResult<()> {
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(dynamo_error)
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> AppResult<Option<T>> {
+        self.get_item(key).await?.map(from_item).transpose()
+    }
+
+    /// GetItem, strongly consistent (a user reads their own writes).
+    pub async fn get_item(&self, key: &Key) -> AppResult<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error)?;
+        Ok(output.item)
+    }
+
+    /// Reads many items by key (chunks of 100, unprocessed keys retried). Missing items are
+    /// skipped; order follows `keys`.
+    pub async fn batch_get<T: DeserializeOwned>(&self, keys: &[Key]) -> AppResult<Vec<T>> {
+        self.batch_get_items(keys)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    pub async fn batch_get_items(&self, keys: &[Key]) -> AppResult<Vec<Item>> {
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<Item> = chunk.iter().map(Key::to_item).collect();
+            for attempt in 0..8u32 {
+                if pending.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending.clone()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(AppError::internal)?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(dynamo_error)?;
+                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                        (item.get(PK), item.get(SK))
+                    {
+                        found.insert((pk.clone(), sk.clone()), item);
+                    }
+                }
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                backoff(attempt, !pending.is_empty()).await;
+            }
+            if !pending.is_empty() {
+                return Err(AppError::internal("batch get left unprocessed keys"));
+            }
+        }
+        Ok(keys
+            .iter()
+            .filter_map(|k| found.remove(&(k.pk.clone(), k.sk.clone())))
+            .collect())
+    }
+
+    /// One page of a Query; returns the items and the key to continue from.
+    pub async fn query(&self, query: &KeyQuery) -> AppResult<(Vec<Item>, Option<PageKey>)> {
+        let (pk_attr, sk_attr) = match query.index {
+            Some(index) => (index.pk(), index.sk()),
+            None => (PK, SK),
+        };
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(query.index.map(|i| i.name().to_owned()))
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", AttributeValue::S(query.partition.clone()))
+            .scan_index_forward(!query.newest_first)
+            .limit(i32::try_from(query.limit).unwrap_or(100))
+            .set_exclusive_start_key(query.start.as_ref().map(page_key_to_item));
+        request = match &query.sort_prefix {
+            Some(prefix) => request
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", sk_attr)
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone())),
+            None => request.key_condition_expression("#pk = :pk"),
+        };
+        let output = request.send().await.map_err(dynamo_error)?;
+        let next = output.last_evaluated_key.as_ref().map(item_to_page_key);
+        Ok((output.items.unwrap_or_default(), next))
+    }
+
+    /// Every item of a partition (all pages): for exports and deletion, never for lists.
+    pub async fn query_all(&self, partition: &str) -> AppResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let (page, next) = self
+                .query(&KeyQuery::partition(partition).limit(500).start(start))
+                .await?;
+            items.extend(page);
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// Deletes items by key in chunks of 25, retrying unprocessed ones. Deleting an
+    /// absent item is a no-op, so this is safe to repeat.
+    pub async fn batch_delete(&self, keys: &[Key]) -> AppResult<()> {
+        for chunk in keys.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    DeleteRequest::builder()
+                        .set_key(Some(key.to_item()))
+                        .build()
+                        .map(|delete| WriteRequest::builder().delete_request(delete).build())
+                        .map_err(AppError::internal)
+                })
+                .collect::<AppResult<_>>()?;
+            for attempt in 0..8u32 {
+                if pending.is_empty() {
+                    break;
+                }
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending.clone())
+                    .send()
+                    .await
+                    .map_err(dynamo_error)?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                backoff(attempt, !pending.is_empty()).await;
+            }
+            if !pending.is_empty() {
+                return Err(AppError::internal("batch delete left unprocessed items"));
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn backoff(attempt: u32, needed: bool) {
+    if needed {
+        tokio::time::sleep(std::time::Duration::from_millis(20u64 << attempt.min(6))).await;
+    }
+}
+
+pub fn to_item<T: Serialize>(value: &T) -> AppResult<Item> {
+    serde_dynamo::to_item(value).map_err(AppError::internal)
+}
+
+/// Reads a typed value out of an item: an SDK item, or a stream image from a Lambda event.
+pub fn from_item<T: DeserializeOwned>(item: impl Into<serde_dynamo::Item>) -> AppResult<T> {
+    serde_dynamo::from_item(item).map_err(AppError::internal)
+}
+
+pub fn page_key_to_item(key: &PageKey) -> Item {
+    key.iter()
+        .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+        .collect()
+}
+
+pub fn item_to_page_key(item: &Item) -> PageKey {
+    item.iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
+        .collect()
+}
+
+/// The one place a DynamoDB error becomes an [`AppError`]: a failed condition (alone or
+/// inside a cancelled transaction) is a 409, throttling is a 429, anything else a 500
+/// whose cause is logged at the edge.
+pub fn dynamo_error<E, R>(error: SdkError<E, R>) -> AppError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match error.code() {
+        Some("ConditionalCheckFailedException") => {
+            AppError::Conflict("the resource already exists or was changed concurrently".into())
+        }
+        Some("TransactionCanceledException")
+            if error
+                .message()
+                .is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
+        {
+            AppError::Conflict("the resource already exists or was changed concurrently".into())
+        }
+        Some("TransactionCanceledException") | Some("TransactionConflictException") => {
+            AppError::Conflict("a concurrent request changed the same resource; retry".into())
+        }
+        Some("ProvisionedThroughputExceededException")
+        | Some("ThrottlingException")
+        | Some("RequestLimitExceeded") => AppError::RateLimited {
+            retry_after_seconds: 1,
+        },
+        _ => AppError::Internal(format!(
+            "dynamodb: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(&error)
+        )),
+    }
+}
+
+/// For a cancelled transaction, the indexes of the items whose condition failed, so a
+/// domain function can say which rule was broken (e.g. "handle taken" vs "exists").
+pub fn failed_conditions<R>(
+    error: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Vec<usize> {
+    error
+        .as_service_error()
+        .and_then(|e| match e {
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                Some(c.cancellation_reasons())
+            }
+            _ => None,
+        })
+        .map(|reasons| {
+            reasons
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_key_round_trips_through_a_dynamodb_key() {
+        let key = PageKey::from([
+            ("PK".to_owned(), "USER#a".to_owned()),
+            ("GSI1SK".to_owned(), "ana#a".to_owned()),
+        ]);
+
+        assert_eq!(item_to_page_key(&page_key_to_item(&key)), key);
+    }
+
+    #[test]
+    fn index_key_attributes_follow_the_index_name() {
+        assert_eq!(Index::Gsi2.name(), "GSI2");
+        assert_eq!(Index::Gsi2.pk(), "GSI2PK");
+        assert_eq!(Index::Gsi2.sk(), "GSI2SK");
+    }
+}
