@@ -1,0 +1,252 @@
+//! Test harness: each test spawns its own local stack (own table, queues, functions and
+//! free loopback ports) from the real `template.yaml`, against one moto server per run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use agora_local::moto::Moto;
+use agora_local::stack::{LocalStack, StackOptions, unique_stack_name};
+use anyhow::Context;
+use serde_json::Value;
+
+pub const JWT_SECRET: &str = "test-only-hs256-secret-of-more-than-32-bytes";
+pub const CURSOR_SECRET: &str = "test-only-cursor-secret-of-more-than-32-bytes";
+pub const ISSUER: &str = "agora-local";
+pub const AUDIENCE: &str = "agora";
+
+/// Upper bound for anything asynchronous (stream and queue processing) to show up.
+pub const EVENTUALLY: Duration = Duration::from_secs(30);
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// One moto per test process (or the run's, via `AGORA_MOTO_ENDPOINT`); each test has
+/// its own table and queues in it.
+static MOTO: tokio::sync::OnceCell<Moto> = tokio::sync::OnceCell::const_new();
+
+pub struct TestStack {
+    pub stack: LocalStack,
+    pub http: reqwest::Client,
+}
+
+/// Starts a fresh stack for one test.
+pub async fn spawn() -> anyhow::Result<TestStack> {
+    let root = repo_root();
+    let binaries_dir = std::env::var("AGORA_BINARIES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/debug"));
+    let moto = MOTO
+        .get_or_try_init(|| async {
+            let venv = std::env::var("AGORA_VENV")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| root.join(".venv"));
+            Moto::from_env_or_start(&venv).await
+        })
+        .await
+        .context("moto is not available; run the suite with infra/test")?;
+    let mut options = StackOptions::new(
+        root.join("template.yaml"),
+        unique_stack_name("t"),
+        moto.endpoint(),
+    );
+    options.binaries_dir = binaries_dir;
+    options.log_dir = Some(root.join("target/test-logs"));
+    options.parameter_overrides = [
+            ("JwtHs256Secret", JWT_SECRET),
+            ("CursorSecret", CURSOR_SECRET),
+            ("JwtIssuer", ISSUER),
+            ("JwtAudience", AUDIENCE),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let stack = tokio::time::timeout(Duration::from_secs(60), LocalStack::spawn(options))
+        .await
+        .context("the local stack did not start within 60 s")??;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()?;
+    Ok(TestStack { stack, http })
+}
+
+/// An HS256 token for `user`, valid for `ttl_secs` (negative: already expired).
+pub fn token_for(user: &str) -> String {
+    token_with(user, JWT_SECRET, 3600)
+}
+
+pub fn token_with(user: &str, secret: &str, ttl_secs: i64) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = serde_json::json!({
+        "sub": user, "iss": ISSUER, "aud": AUDIENCE,
+        "iat": now, "exp": now + ttl_secs, "roles": ["member"],
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap_or_default()
+}
+
+/// A unique user id per test, so no two tests share a user.
+pub fn new_user(name: &str) -> String {
+    format!("{name}-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A status and JSON body (Null when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl TestStack {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.stack.http_url().trim_end_matches('/'), path)
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Reply> {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(user) = user {
+            request = request.bearer_auth(token_for(user));
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        reply(request.send().await?).await
+    }
+
+    pub async fn raw(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Reply> {
+        reply(request.send().await?).await
+    }
+
+    pub async fn get(&self, path: &str, user: &str) -> anyhow::Result<Reply> {
+        self.call(reqwest::Method::GET, path, Some(user), None).await
+    }
+
+    pub async fn post(&self, path: &str, user: &str, body: Value) -> anyhow::Result<Reply> {
+        self.call(reqwest::Method::POST, path, Some(user), Some(&body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, user: &str, body: Value) -> anyhow::Result<Reply> {
+        self.call(reqwest::Method::PATCH, path, Some(user), Some(&body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, user: &str, body: Value) -> anyhow::Result<Reply> {
+        self.call(reqwest::Method::PUT, path, Some(user), Some(&body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, user: &str) -> anyhow::Result<Reply> {
+        self.call(reqwest::Method::DELETE, path, Some(user), None)
+            .await
+    }
+
+    /// Creates a profile and asserts it worked.
+    pub async fn create_profile(&self, user: &str, body: Value) -> anyhow::Result<Value> {
+        let reply = self.post("/v1/profiles", user, body).await?;
+        anyhow::ensure!(reply.status == 201, "create failed: {reply:?}");
+        Ok(reply.body)
+    }
+
+    pub fn table(&self) -> String {
+        self.stack.table_name().unwrap_or_default().to_owned()
+    }
+
+    pub fn websocket_url(&self) -> String {
+        self.stack.websocket_url().unwrap_or_default()
+    }
+
+    pub fn connections_url(&self) -> String {
+        self.stack.connections_url().unwrap_or_default()
+    }
+
+    /// A DynamoDB client on the stack's moto, to arrange and inspect raw items.
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(self.stack.moto_endpoint())
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .load()
+            .await;
+        aws_sdk_dynamodb::Client::new(&config)
+    }
+
+    /// Every item in one partition of the stack's table.
+    pub async fn partition(&self, pk: &str) -> anyhow::Result<Vec<Value>> {
+        let output = self
+            .dynamodb()
+            .await
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()),
+            )
+            .consistent_read(true)
+            .send()
+            .await?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| Ok(serde_dynamo::from_item(item)?))
+            .collect()
+    }
+
+    /// Polls `probe` until it returns `Some`, or fails after [`EVENTUALLY`].
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut probe: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+    {
+        let deadline = tokio::time::Instant::now() + EVENTUALLY;
+        loop {
+            if let Some(value) = probe().await? {
+                return Ok(value);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn reply(response: reqwest::Response) -> anyhow::Result<Reply> {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = response.bytes().await?;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Ok(Reply {
+        status,
+        content_type,
+        body,
+    })
+}

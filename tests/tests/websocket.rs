@@ -1,0 +1,196 @@
+//! The WebSocket API end to end: a real WebSocket client through the local stack's
+//! WebSocket API into the real `ws-authorizer` and `realtime` functions, and the real
+//! `aws-sdk-apigatewaymanagement` client against the `@connections` endpoint.
+
+use std::time::Duration;
+
+use agora_tests::{JWT_SECRET, TestStack, new_user, spawn, token_for, token_with};
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(stack: &TestStack, token: Option<&str>) -> anyhow::Result<Socket> {
+    let base = stack.websocket_url();
+    let url = match token {
+        Some(token) => format!("{base}?token={token}"),
+        None => base,
+    };
+    let (socket, _) = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await??;
+    Ok(socket)
+}
+
+/// The next JSON text frame, within a bounded time.
+async fn next_frame(socket: &mut Socket) -> anyhow::Result<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("socket closed"))??;
+        match message {
+            Message::Text(text) => return Ok(serde_json::from_str(&text)?),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => anyhow::bail!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+async fn ping(socket: &mut Socket) -> anyhow::Result<Value> {
+    socket
+        .send(Message::text(json!({"action": "ping"}).to_string()))
+        .await?;
+    next_frame(socket).await
+}
+
+fn refused_with(error: anyhow::Error) -> Option<u16> {
+    match error.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
+        Some(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Some(response.status().as_u16())
+        }
+        _ => None,
+    }
+}
+
+async fn management_client(stack: &TestStack) -> aws_sdk_apigatewaymanagement::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(stack.connections_url())
+        .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_apigatewaymanagement::Client::new(&config)
+}
+
+#[tokio::test]
+async fn a_connect_without_a_valid_token_is_refused() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let user = new_user("ana");
+
+    let missing = connect(&stack, None).await.err().and_then(refused_with);
+    let forged = connect(&stack, Some(&token_with(&user, "not-the-secret-but-32-bytes-long!!", 60)))
+        .await
+        .err()
+        .and_then(refused_with);
+    let expired = connect(&stack, Some(&token_with(&user, JWT_SECRET, -3600)))
+        .await
+        .err()
+        .and_then(refused_with);
+
+    assert_eq!(missing, Some(401));
+    assert_eq!(forged, Some(401));
+    assert_eq!(expired, Some(401));
+    assert!(stack.partition(&format!("USER#{user}")).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_is_recorded_answers_ping_and_is_forgotten_on_close() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let user = new_user("ana");
+
+    let mut socket = connect(&stack, Some(&token_for(&user))).await?;
+    let pong = ping(&mut socket).await?;
+
+    assert_eq!(pong["type"], "pong");
+    assert_eq!(pong["userId"], user.as_str());
+    let connection_id = pong["connectionId"].as_str().unwrap_or_default().to_owned();
+    let records = stack.partition(&format!("USER#{user}")).await?;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["SK"], format!("WSCONN#{connection_id}"));
+    assert!(records[0]["expiresAt"].as_i64().is_some(), "connection records expire");
+
+    socket.close(None).await?;
+    stack
+        .eventually("the $disconnect cleanup", || async {
+            Ok(stack
+                .partition(&format!("USER#{user}"))
+                .await?
+                .is_empty()
+                .then_some(()))
+        })
+        .await?;
+    assert!(stack.partition(&format!("WSCONN#{connection_id}")).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unknown_action_or_a_malformed_frame_gets_an_error_frame() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let mut socket = connect(&stack, Some(&token_for(&new_user("ana")))).await?;
+
+    socket
+        .send(Message::text(json!({"action": "fly"}).to_string()))
+        .await?;
+    let unknown = next_frame(&mut socket).await?;
+    socket.send(Message::text("not json at all")).await?;
+    let malformed = next_frame(&mut socket).await?;
+
+    assert_eq!(unknown["type"], "error");
+    assert_eq!(unknown["code"], "unknownAction");
+    assert_eq!(unknown["action"], "fly");
+    assert_eq!(malformed["type"], "error");
+    assert_eq!(malformed["code"], "badFrame");
+    // The connection survives both.
+    assert_eq!(ping(&mut socket).await?["type"], "pong");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_management_api_posts_describes_and_deletes_connections() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let mut socket = connect(&stack, Some(&token_for(&new_user("ana")))).await?;
+    let connection_id = ping(&mut socket).await?["connectionId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let client = management_client(&stack).await;
+
+    client
+        .post_to_connection()
+        .connection_id(&connection_id)
+        .data(Blob::new(br#"{"type":"hello"}"#.to_vec()))
+        .send()
+        .await?;
+    let pushed = next_frame(&mut socket).await?;
+    let described = client
+        .get_connection()
+        .connection_id(&connection_id)
+        .send()
+        .await?;
+    client
+        .delete_connection()
+        .connection_id(&connection_id)
+        .send()
+        .await?;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if message.is_close() {
+                return true;
+            }
+        }
+        true
+    })
+    .await?;
+    let gone = client
+        .post_to_connection()
+        .connection_id(&connection_id)
+        .data(Blob::new(b"late".to_vec()))
+        .send()
+        .await
+        .err()
+        .and_then(|e| e.into_service_error().is_gone_exception().then_some(()));
+
+    assert_eq!(pushed, json!({"type": "hello"}));
+    assert!(described.connected_at().is_some());
+    assert!(closed);
+    assert!(gone.is_some(), "a closed connection answers 410 Gone");
+    Ok(())
+}
