@@ -111,11 +111,10 @@ impl Authenticator {
             jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let key = match header.alg {
             Algorithm::HS256 => {
-                let secret = self
-                    .config
-                    .hs256_secret
-                    .as_ref()
-                    .ok_or_else(|| AuthError::Invalid("HS256 tokens are not accepted".into()))?;
+                let secret =
+                    self.config.hs256_secret.as_ref().ok_or_else(|| {
+                        AuthError::Invalid("HS256 tokens are not accepted".into())
+                    })?;
                 DecodingKey::from_secret(secret.as_bytes())
             }
             Algorithm::RS256 => {
@@ -298,7 +297,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_signed_with_another_secret_is_refused() {
-        let forged = token("another-secret-that-is-also-32-bytes!!", "agora-local", "agora", 300);
+        let forged = token(
+            "another-secret-that-is-also-32-bytes!!",
+            "agora-local",
+            "agora",
+            300,
+        );
 
         let result = authenticator().verify(&forged).await;
 
@@ -309,8 +313,12 @@ mod tests {
     async fn a_token_for_another_issuer_or_audience_is_refused() {
         let auth = authenticator();
 
-        let wrong_issuer = auth.verify(&token(SECRET, "someone-else", "agora", 300)).await;
-        let wrong_audience = auth.verify(&token(SECRET, "agora-local", "other-app", 300)).await;
+        let wrong_issuer = auth
+            .verify(&token(SECRET, "someone-else", "agora", 300))
+            .await;
+        let wrong_audience = auth
+            .verify(&token(SECRET, "agora-local", "other-app", 300))
+            .await;
 
         assert!(matches!(wrong_issuer, Err(AuthError::Invalid(_))));
         assert!(matches!(wrong_audience, Err(AuthError::Invalid(_))));
@@ -320,7 +328,10 @@ mod tests {
     async fn a_missing_or_non_bearer_header_is_refused() {
         let auth = authenticator();
 
-        assert_eq!(auth.authenticate_header(None).await, Err(AuthError::Missing));
+        assert_eq!(
+            auth.authenticate_header(None).await,
+            Err(AuthError::Missing)
+        );
         assert!(matches!(
             auth.authenticate_header(Some("Basic abc")).await,
             Err(AuthError::Invalid(_))

@@ -32,7 +32,10 @@ impl std::fmt::Debug for JwtConfig {
         f.debug_struct("JwtConfig")
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
-            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "hs256_secret",
+                &self.hs256_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("jwks_url", &self.jwks_url)
             .field("roles_claim", &self.roles_claim)
             .finish()

@@ -10,7 +10,10 @@ pub mod keys {
 
     /// `USER#<a> / CONN#<b>`: written for both directions when a request is accepted.
     pub fn connection(a: &UserId, b: &UserId) -> Key {
-        Key::new(crate::profiles::keys::user_partition(a), format!("CONN#{b}"))
+        Key::new(
+            crate::profiles::keys::user_partition(a),
+            format!("CONN#{b}"),
+        )
     }
 }
 
@@ -23,7 +26,11 @@ pub enum Relationship {
 }
 
 /// Access pattern: "are A and B connected?" — one GetItem.
-pub async fn relationship(store: &Store, viewer: &UserId, owner: &UserId) -> AppResult<Relationship> {
+pub async fn relationship(
+    store: &Store,
+    viewer: &UserId,
+    owner: &UserId,
+) -> AppResult<Relationship> {
     if viewer == owner {
         return Ok(Relationship::SelfView);
     }

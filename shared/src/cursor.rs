@@ -99,7 +99,10 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32, AppError> {
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| {
-                AppError::bad_field("limit", format!("must be an integer from 1 to {MAX_PAGE_SIZE}"))
+                AppError::bad_field(
+                    "limit",
+                    format!("must be an integer from 1 to {MAX_PAGE_SIZE}"),
+                )
             }),
     }
 }
@@ -140,7 +143,13 @@ mod tests {
         let cursor = codec.seal("s", &key()).unwrap();
 
         assert!(!cursor.contains("USER"));
-        assert!(URL_SAFE_NO_PAD.decode(&cursor).unwrap().windows(4).all(|w| w != b"USER"));
+        assert!(
+            URL_SAFE_NO_PAD
+                .decode(&cursor)
+                .unwrap()
+                .windows(4)
+                .all(|w| w != b"USER")
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     pub fn query_param(&self, name: &str) -> Option<&str> {
@@ -256,7 +258,9 @@ mod tests {
 
     #[test]
     fn a_wrong_type_names_the_nested_field() {
-        let error = request(r#"{"name":"a","skills":[1]}"#).json::<Sample>().unwrap_err();
+        let error = request(r#"{"name":"a","skills":[1]}"#)
+            .json::<Sample>()
+            .unwrap_err();
         assert_eq!(field_of(error), "skills[0]");
     }
 
@@ -270,7 +274,10 @@ mod tests {
 
     #[test]
     fn malformed_json_and_empty_bodies_are_bad_requests() {
-        assert_eq!(field_of(request("{nope").json::<Sample>().unwrap_err()), "body");
+        assert_eq!(
+            field_of(request("{nope").json::<Sample>().unwrap_err()),
+            "body"
+        );
         assert_eq!(field_of(request("").json::<Sample>().unwrap_err()), "body");
     }
 

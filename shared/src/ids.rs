@@ -18,9 +18,9 @@ impl UserId {
     pub fn parse(raw: &str) -> Result<Self, AppError> {
         let valid = !raw.is_empty()
             && raw.len() <= 128
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@' | '|'));
+            && raw.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@' | '|')
+            });
         if valid {
             Ok(Self(raw.to_owned()))
         } else {

@@ -31,7 +31,11 @@ pub fn check_text<'a>(texts: impl IntoIterator<Item = &'a str>) -> Verdict {
         let analysis = Censor::from_str(text).analyze();
         analysis.is(threshold)
     });
-    if flagged { Verdict::Flagged } else { Verdict::Clean }
+    if flagged {
+        Verdict::Flagged
+    } else {
+        Verdict::Clean
+    }
 }
 
 #[cfg(test)]
@@ -46,7 +50,10 @@ mod tests {
 
     #[test]
     fn abusive_text_is_flagged() {
-        assert_eq!(check_text(["hello", "you are a f u c k i n g idiot"]), Verdict::Flagged);
+        assert_eq!(
+            check_text(["hello", "you are a f u c k i n g idiot"]),
+            Verdict::Flagged
+        );
     }
 
     #[test]
@@ -58,6 +65,9 @@ mod tests {
 
         let json = serde_json::to_value(&job).unwrap();
 
-        assert_eq!(json, serde_json::json!({"kind": "moderateProfile", "userId": "u1", "version": 3}));
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "moderateProfile", "userId": "u1", "version": 3})
+        );
     }
 }

@@ -46,7 +46,10 @@ pub mod keys {
     /// `SKILL#<skill> / <name>#<id>`: one item per public skill, kept by the profiles
     /// stream function from the profile's images.
     pub fn skill_index(skill: &str, normalized_name: &str, user: &UserId) -> Key {
-        Key::new(format!("SKILL#{skill}"), format!("{normalized_name}#{user}"))
+        Key::new(
+            format!("SKILL#{skill}"),
+            format!("{normalized_name}#{user}"),
+        )
     }
 }
 
@@ -311,7 +314,10 @@ fn dedupe_labels(labels: Vec<String>) -> Vec<String> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewProfile {
     pub handle: String,
-    #[validate(length(min = 1, max = 80), custom(function = "validation::single_line"))]
+    #[validate(
+        length(min = 1, max = 80),
+        custom(function = "validation::single_line")
+    )]
     pub display_name: String,
     #[validate(length(max = 2000), custom(function = "validation::plain_text"))]
     pub bio: Option<String>,
@@ -343,7 +349,10 @@ pub struct NewProfile {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProfilePatch {
     pub handle: Option<String>,
-    #[validate(length(min = 1, max = 80), custom(function = "validation::single_line"))]
+    #[validate(
+        length(min = 1, max = 80),
+        custom(function = "validation::single_line")
+    )]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 2000), custom(function = "validation::plain_text"))]
@@ -425,11 +434,15 @@ pub fn view_as(profile: &Profile, relationship: Relationship) -> Option<ProfileV
     }
     let fields = profile.privacy.fields;
     // Text a moderator flagged stays visible to its owner only.
-    let text_ok =
-        relationship == Relationship::SelfView || profile.moderation.status != ModerationStatus::Flagged;
+    let text_ok = relationship == Relationship::SelfView
+        || profile.moderation.status != ModerationStatus::Flagged;
     let show = |v: Visibility| v.allows(relationship);
     let text = |v: Visibility, value: &Option<String>| {
-        if show(v) && text_ok { value.clone() } else { None }
+        if show(v) && text_ok {
+            value.clone()
+        } else {
+            None
+        }
     };
     let list = |v: Visibility, value: &Vec<String>| show(v).then(|| value.clone());
     Some(ProfileView {
@@ -443,8 +456,12 @@ pub fn view_as(profile: &Profile, relationship: Relationship) -> Option<ProfileV
         skills: list(fields.skills, &profile.skills),
         interests: list(fields.interests, &profile.interests),
         learning_goals: list(fields.learning_goals, &profile.learning_goals),
-        location: show(fields.location).then(|| profile.location.clone()).flatten(),
-        timezone: show(fields.timezone).then(|| profile.timezone.clone()).flatten(),
+        location: show(fields.location)
+            .then(|| profile.location.clone())
+            .flatten(),
+        timezone: show(fields.timezone)
+            .then(|| profile.timezone.clone())
+            .flatten(),
         relationship: match relationship {
             Relationship::SelfView => "self",
             Relationship::Connection => "connection",
@@ -597,14 +614,22 @@ pub async fn update_profile(store: &Store, me: &UserId, patch: ProfilePatch) -> 
 }
 
 /// Replace my privacy settings.
-pub async fn set_privacy(store: &Store, me: &UserId, privacy: PrivacySettings) -> AppResult<Profile> {
+pub async fn set_privacy(
+    store: &Store,
+    me: &UserId,
+    privacy: PrivacySettings,
+) -> AppResult<Profile> {
     let current = get_my_profile(store, me).await?;
     let mut updated = current.clone();
     updated.privacy = privacy;
     save_revision(store, &current, updated).await
 }
 
-async fn save_revision(store: &Store, current: &Profile, mut updated: Profile) -> AppResult<Profile> {
+async fn save_revision(
+    store: &Store,
+    current: &Profile,
+    mut updated: Profile,
+) -> AppResult<Profile> {
     updated.version = current.version + 1;
     updated.updated_at = now_rfc3339();
     if updated.moderated_text() != current.moderated_text() {
@@ -619,7 +644,10 @@ async fn save_revision(store: &Store, current: &Profile, mut updated: Profile) -
             .set_item(Some(item))
             .condition_expression("#version = :expected")
             .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":expected", AttributeValue::N(current.version.to_string()))
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(current.version.to_string()),
+            )
             .build()
             .map_err(AppError::internal)?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -676,7 +704,11 @@ pub async fn resolve_ref(store: &Store, reference: &str) -> AppResult<Option<Use
 
 /// Get a profile as `viewer` sees it: one GetItem for the profile, one for the
 /// relationship. Hidden and missing profiles are both 404.
-pub async fn view_profile(store: &Store, viewer: &UserId, reference: &str) -> AppResult<ProfileView> {
+pub async fn view_profile(
+    store: &Store,
+    viewer: &UserId,
+    reference: &str,
+) -> AppResult<ProfileView> {
     let not_found = || AppError::NotFound(format!("no profile '{reference}'"));
     let owner = resolve_ref(store, reference).await?.ok_or_else(not_found)?;
     let profile = get_profile(store, &owner).await?.ok_or_else(not_found)?;
@@ -694,7 +726,10 @@ pub enum ProfileSearch {
 impl ProfileSearch {
     pub fn parse(name: Option<&str>, skill: Option<&str>) -> AppResult<Self> {
         match (name, skill) {
-            (Some(_), Some(_)) => Err(AppError::bad_field("q", "search by q or by skill, not both")),
+            (Some(_), Some(_)) => Err(AppError::bad_field(
+                "q",
+                "search by q or by skill, not both",
+            )),
             (Some(q), None) => {
                 let normalized = normalize_name(q);
                 if normalized.is_empty() || normalized.chars().count() > 80 {
@@ -704,7 +739,9 @@ impl ProfileSearch {
             }
             (None, Some(skill)) => {
                 let normalized = normalize_label(skill);
-                if normalized.is_empty() || normalized.chars().count() > 40 || normalized.contains('#')
+                if normalized.is_empty()
+                    || normalized.chars().count() > 40
+                    || normalized.contains('#')
                 {
                     return Err(AppError::bad_field("skill", "must be 1 to 40 characters"));
                 }
@@ -797,7 +834,12 @@ pub async fn reindex_skills(
         p.map(|p| {
             p.searchable_skills()
                 .into_iter()
-                .map(|skill| (keys::skill_index(&skill, &p.normalized_name(), &p.user_id), skill))
+                .map(|skill| {
+                    (
+                        keys::skill_index(&skill, &p.normalized_name(), &p.user_id),
+                        skill,
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -891,7 +933,16 @@ pub async fn export_my_data(store: &Store, me: &UserId) -> AppResult<serde_json:
         }
         let mut value: serde_json::Map<String, serde_json::Value> =
             store::from_item(item).map_err(AppError::internal)?;
-        for key in [store::PK, store::SK, "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"] {
+        for key in [
+            store::PK,
+            store::SK,
+            "GSI1PK",
+            "GSI1SK",
+            "GSI2PK",
+            "GSI2SK",
+            "GSI3PK",
+            "GSI3SK",
+        ] {
             value.remove(key);
         }
         records.push(serde_json::Value::Object(value));
@@ -911,7 +962,9 @@ pub async fn export_my_data(store: &Store, me: &UserId) -> AppResult<serde_json:
 pub async fn delete_account(store: &Store, me: &UserId) -> AppResult<()> {
     if let Some(profile) = get_profile(store, me).await? {
         let delete = |key: Key, condition: Option<(&str, &str)>| -> AppResult<TransactWriteItem> {
-            let mut builder = Delete::builder().table_name(store.table()).set_key(Some(key.to_item()));
+            let mut builder = Delete::builder()
+                .table_name(store.table())
+                .set_key(Some(key.to_item()));
             if let Some((expression, user)) = condition {
                 builder = builder
                     .condition_expression(expression)

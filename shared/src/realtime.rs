@@ -55,7 +55,10 @@ pub struct ConnectionRecord {
 /// Record an open connection (both items in one transaction).
 pub async fn record_connection(store: &Store, user: &UserId, connection_id: &str) -> AppResult<()> {
     if !valid_connection_id(connection_id) {
-        return Err(AppError::bad_field("connectionId", "is not a valid connection id"));
+        return Err(AppError::bad_field(
+            "connectionId",
+            "is not a valid connection id",
+        ));
     }
     let record = ConnectionRecord {
         connection_id: connection_id.to_owned(),
@@ -64,10 +67,16 @@ pub async fn record_connection(store: &Store, user: &UserId, connection_id: &str
     };
     let expires_at = now_epoch_seconds() + CONNECTION_TTL_SECONDS;
     let mut request = store.client().transact_write_items();
-    for key in [keys::connection(connection_id), keys::user_connection(user, connection_id)] {
+    for key in [
+        keys::connection(connection_id),
+        keys::user_connection(user, connection_id),
+    ] {
         let mut item = store::to_item(&record)?;
         item.extend(key.to_item());
-        item.insert("entity".into(), aws_sdk_dynamodb::types::AttributeValue::S("Connection".into()));
+        item.insert(
+            "entity".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("Connection".into()),
+        );
         item.insert(
             store::TTL_ATTRIBUTE.into(),
             aws_sdk_dynamodb::types::AttributeValue::N(expires_at.to_string()),
@@ -77,7 +86,11 @@ pub async fn record_connection(store: &Store, user: &UserId, connection_id: &str
             .set_item(Some(item))
             .build()
             .map_err(AppError::internal)?;
-        request = request.transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build());
+        request = request.transact_items(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .put(put)
+                .build(),
+        );
     }
     request.send().await.map_err(dynamo_error)?;
     Ok(())

@@ -205,7 +205,12 @@ impl Store {
                     .send()
                     .await
                     .map_err(dynamo_error)?;
-                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                for item in output
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
                     if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
                         (item.get(PK), item.get(SK))
                     {

@@ -22,9 +22,10 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     for (field, kind) in errors.errors() {
         let name = format!("{prefix}{}", camel_case(field));
         match kind {
-            ValidationErrorsKind::Field(list) => out.extend(list.iter().map(|e| {
-                FieldError::new(name.clone(), message_of(e))
-            })),
+            ValidationErrorsKind::Field(list) => out.extend(
+                list.iter()
+                    .map(|e| FieldError::new(name.clone(), message_of(e))),
+            ),
             ValidationErrorsKind::Struct(inner) => collect(inner, &format!("{name}."), out),
             ValidationErrorsKind::List(items) => {
                 for (index, inner) in items {
@@ -74,7 +75,10 @@ fn error(code: &'static str, message: impl Into<Cow<'static, str>>) -> Validatio
 
 /// No control characters (they break rendering and logs) in free text.
 pub fn plain_text(value: &str) -> Result<(), ValidationError> {
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(error("text", "must not contain control characters"));
     }
     Ok(())
@@ -86,7 +90,10 @@ pub fn single_line(value: &str) -> Result<(), ValidationError> {
         return Err(error("blank", "must not be blank"));
     }
     if value.chars().any(char::is_control) {
-        return Err(error("text", "must be a single line without control characters"));
+        return Err(error(
+            "text",
+            "must be a single line without control characters",
+        ));
     }
     Ok(())
 }
@@ -146,7 +153,10 @@ pub fn timezone(value: &str) -> Result<(), ValidationError> {
     if valid {
         Ok(())
     } else {
-        Err(error("timezone", "must be an IANA time zone such as Europe/Lisbon"))
+        Err(error(
+            "timezone",
+            "must be an IANA time zone such as Europe/Lisbon",
+        ))
     }
 }
 

@@ -48,22 +48,21 @@ pub async fn spawn() -> anyhow::Result<TestStack> {
         })
         .await
         .context("moto is not available; run the suite with infra/test")?;
-    let mut options = StackOptions::new(
-        root.join("template.yaml"),
-        unique_stack_name("t"),
-        moto.endpoint(),
-    );
+    let stack_name = unique_stack_name("t");
+    let log_dir = root.join("target/test-logs").join(&stack_name);
+    let mut options = StackOptions::new(root.join("template.yaml"), stack_name, moto.endpoint());
     options.binaries_dir = binaries_dir;
-    options.log_dir = Some(root.join("target/test-logs"));
+    // Each function's output, per test stack, for reading after a failure.
+    options.log_dir = Some(log_dir);
     options.parameter_overrides = [
-            ("JwtHs256Secret", JWT_SECRET),
-            ("CursorSecret", CURSOR_SECRET),
-            ("JwtIssuer", ISSUER),
-            ("JwtAudience", AUDIENCE),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        ("JwtHs256Secret", JWT_SECRET),
+        ("CursorSecret", CURSOR_SECRET),
+        ("JwtIssuer", ISSUER),
+        ("JwtAudience", AUDIENCE),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
     let stack = tokio::time::timeout(Duration::from_secs(60), LocalStack::spawn(options))
         .await
         .context("the local stack did not start within 60 s")??;
@@ -132,7 +131,8 @@ impl TestStack {
     }
 
     pub async fn get(&self, path: &str, user: &str) -> anyhow::Result<Reply> {
-        self.call(reqwest::Method::GET, path, Some(user), None).await
+        self.call(reqwest::Method::GET, path, Some(user), None)
+            .await
     }
 
     pub async fn post(&self, path: &str, user: &str, body: Value) -> anyhow::Result<Reply> {
@@ -242,7 +242,8 @@ async fn reply(response: reqwest::Response) -> anyhow::Result<Reply> {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
     Ok(Reply {
         status,

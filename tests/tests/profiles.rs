@@ -1,7 +1,7 @@
 //! Profiles, end to end: real HTTP requests through the local stack's HTTP API into the
 //! real `profiles` function binary, against moto's DynamoDB.
 
-use agora_tests::{Reply, spawn, new_user, token_with, JWT_SECRET};
+use agora_tests::{JWT_SECRET, Reply, new_user, spawn, token_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -29,13 +29,20 @@ fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
     assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
     assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
     assert_eq!(reply.body["status"], status);
-    assert!(reply.body["type"].as_str().is_some_and(|t| t.starts_with("/problems/")));
+    assert!(
+        reply.body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("/problems/"))
+    );
     if let Some(field) = field {
         let fields: Vec<&str> = reply.body["errors"]
             .as_array()
             .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
             .unwrap_or_default();
-        assert!(fields.contains(&field), "expected field {field} in {reply:?}");
+        assert!(
+            fields.contains(&field),
+            "expected field {field} in {reply:?}"
+        );
     }
 }
 
@@ -60,8 +67,15 @@ async fn a_user_creates_reads_updates_exports_and_deletes_their_profile() -> any
     let created = stack.create_profile(&user, ana(&handle)).await?;
     assert_eq!(created["userId"], user.as_str());
     assert_eq!(created["handle"], handle.as_str());
-    assert_eq!(created["skills"], json!(["Rust", "SQL"]), "case-insensitive duplicates dropped");
-    assert_eq!(created["privacy"]["profileVisibility"], "private", "private by default");
+    assert_eq!(
+        created["skills"],
+        json!(["Rust", "SQL"]),
+        "case-insensitive duplicates dropped"
+    );
+    assert_eq!(
+        created["privacy"]["profileVisibility"], "private",
+        "private by default"
+    );
     assert_eq!(created["version"], 1);
 
     let me = stack.get("/v1/me", &user).await?;
@@ -69,12 +83,22 @@ async fn a_user_creates_reads_updates_exports_and_deletes_their_profile() -> any
     assert_eq!(me.body["displayName"], "Ana Lima");
 
     let patched = stack
-        .patch("/v1/me", &user, json!({"headline": null, "bio": "Now teaching Go too."}))
+        .patch(
+            "/v1/me",
+            &user,
+            json!({"headline": null, "bio": "Now teaching Go too."}),
+        )
         .await?;
     assert_eq!(patched.status, 200, "{patched:?}");
     assert_eq!(patched.body["bio"], "Now teaching Go too.");
-    assert!(patched.body.get("headline").is_none(), "null clears a field");
-    assert_eq!(patched.body["displayName"], "Ana Lima", "absent fields are unchanged");
+    assert!(
+        patched.body.get("headline").is_none(),
+        "null clears a field"
+    );
+    assert_eq!(
+        patched.body["displayName"], "Ana Lima",
+        "absent fields are unchanged"
+    );
     assert_eq!(patched.body["version"], 2);
 
     let export = stack.get("/v1/me/export", &user).await?;
@@ -86,11 +110,22 @@ async fn a_user_creates_reads_updates_exports_and_deletes_their_profile() -> any
     assert_eq!(deleted.status, 204);
     assert_eq!(stack.get("/v1/me", &user).await?.status, 404);
     assert!(stack.partition(&format!("USER#{user}")).await?.is_empty());
-    assert!(stack.partition(&format!("HANDLE#{handle}")).await?.is_empty());
+    assert!(
+        stack
+            .partition(&format!("HANDLE#{handle}"))
+            .await?
+            .is_empty()
+    );
 
     // The handle is free again for someone else.
     let other = new_user("bea");
-    assert_eq!(stack.post("/v1/profiles", &other, ana(&handle)).await?.status, 201);
+    assert_eq!(
+        stack
+            .post("/v1/profiles", &other, ana(&handle))
+            .await?
+            .status,
+        201
+    );
     Ok(())
 }
 
@@ -101,7 +136,9 @@ async fn exactly_one_of_many_concurrent_creates_wins_a_handle() -> anyhow::Resul
     let users: Vec<String> = (0..8).map(|i| new_user(&format!("racer{i}"))).collect();
 
     let replies = futures_util::future::join_all(
-        users.iter().map(|user| stack.post("/v1/profiles", user, ana(&handle))),
+        users
+            .iter()
+            .map(|user| stack.post("/v1/profiles", user, ana(&handle))),
     )
     .await;
 
@@ -109,14 +146,26 @@ async fn exactly_one_of_many_concurrent_creates_wins_a_handle() -> anyhow::Resul
         .into_iter()
         .map(|r| r.map(|r| r.status))
         .collect::<anyhow::Result<_>>()?;
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        7,
+        "{statuses:?}"
+    );
     let owner = stack.partition(&format!("HANDLE#{handle}")).await?;
     assert_eq!(owner.len(), 1);
     let winner = owner[0]["userId"].as_str().unwrap_or_default().to_owned();
     assert_eq!(stack.get("/v1/me", &winner).await?.status, 200);
     for loser in users.iter().filter(|u| **u != winner) {
-        assert_eq!(stack.get("/v1/me", loser).await?.status, 404, "loser wrote nothing");
+        assert_eq!(
+            stack.get("/v1/me", loser).await?.status,
+            404,
+            "loser wrote nothing"
+        );
     }
     Ok(())
 }
@@ -129,12 +178,19 @@ async fn a_second_profile_or_a_taken_handle_is_a_conflict() -> anyhow::Result<()
     stack.create_profile(&ana_id, ana(&h1)).await?;
     stack.create_profile(&bea_id, ana(&h2)).await?;
 
-    let again = stack.post("/v1/profiles", &ana_id, ana(&unique_handle("x"))).await?;
-    let steal = stack.patch("/v1/me", &bea_id, json!({"handle": h1.to_uppercase()})).await?;
+    let again = stack
+        .post("/v1/profiles", &ana_id, ana(&unique_handle("x")))
+        .await?;
+    let steal = stack
+        .patch("/v1/me", &bea_id, json!({"handle": h1.to_uppercase()}))
+        .await?;
 
     assert_problem(&again, 409, None);
     assert_problem(&steal, 409, None);
-    assert_eq!(stack.get("/v1/me", &bea_id).await?.body["handle"], h2.as_str());
+    assert_eq!(
+        stack.get("/v1/me", &bea_id).await?.body["handle"],
+        h2.as_str()
+    );
     Ok(())
 }
 
@@ -161,21 +217,48 @@ async fn visibility_rules_decide_what_another_user_sees() -> anyhow::Result<()> 
     stack.create_profile(&owner, ana(&handle)).await?;
 
     // Private by default: strangers get a 404, by id and by handle.
-    assert_problem(&stack.get(&format!("/v1/profiles/{owner}"), &stranger).await?, 404, None);
-    assert_problem(&stack.get(&format!("/v1/profiles/@{handle}"), &stranger).await?, 404, None);
-    assert_eq!(stack.get(&format!("/v1/profiles/{owner}"), &owner).await?.status, 200);
+    assert_problem(
+        &stack
+            .get(&format!("/v1/profiles/{owner}"), &stranger)
+            .await?,
+        404,
+        None,
+    );
+    assert_problem(
+        &stack
+            .get(&format!("/v1/profiles/@{handle}"), &stranger)
+            .await?,
+        404,
+        None,
+    );
+    assert_eq!(
+        stack
+            .get(&format!("/v1/profiles/{owner}"), &owner)
+            .await?
+            .status,
+        200
+    );
 
     // Opt in to public: strangers see public fields only.
     let privacy = stack
-        .put("/v1/me/privacy", &owner, json!({"profileVisibility": "public"}))
+        .put(
+            "/v1/me/privacy",
+            &owner,
+            json!({"profileVisibility": "public"}),
+        )
         .await?;
     assert_eq!(privacy.status, 200, "{privacy:?}");
     assert_eq!(privacy.body["fields"]["timezone"], "private");
-    let seen = stack.get(&format!("/v1/profiles/@{handle}"), &stranger).await?;
+    let seen = stack
+        .get(&format!("/v1/profiles/@{handle}"), &stranger)
+        .await?;
     assert_eq!(seen.status, 200);
     assert_eq!(seen.body["displayName"], "Ana Lima");
     assert_eq!(seen.body["skills"], json!(["Rust", "SQL"]));
-    assert!(seen.body.get("location").is_none(), "connections-only field hidden");
+    assert!(
+        seen.body.get("location").is_none(),
+        "connections-only field hidden"
+    );
     assert!(seen.body.get("timezone").is_none(), "private field hidden");
     assert!(seen.body.get("privacy").is_none() && seen.body.get("version").is_none());
     assert_eq!(seen.body["relationship"], "none");
@@ -186,8 +269,14 @@ async fn visibility_rules_decide_what_another_user_sees() -> anyhow::Result<()> 
         .await
         .put_item()
         .table_name(stack.table())
-        .item("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{friend}")))
-        .item("SK", aws_sdk_dynamodb::types::AttributeValue::S(format!("CONN#{owner}")))
+        .item(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{friend}")),
+        )
+        .item(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("CONN#{owner}")),
+        )
         .send()
         .await?;
     let as_friend = stack.get(&format!("/v1/profiles/{owner}"), &friend).await?;
@@ -203,13 +292,16 @@ async fn visibility_rules_decide_what_another_user_sees() -> anyhow::Result<()> 
             json!({"profileVisibility": "public", "fields": {"skills": "private"}}),
         )
         .await?;
-    let hidden = stack.get(&format!("/v1/profiles/{owner}"), &stranger).await?;
+    let hidden = stack
+        .get(&format!("/v1/profiles/{owner}"), &stranger)
+        .await?;
     assert!(hidden.body.get("skills").is_none());
     Ok(())
 }
 
 #[tokio::test]
-async fn search_finds_public_profiles_by_name_prefix_and_skill_page_by_page() -> anyhow::Result<()> {
+async fn search_finds_public_profiles_by_name_prefix_and_skill_page_by_page() -> anyhow::Result<()>
+{
     let stack = spawn().await?;
     let viewer = new_user("viewer");
     let mut publics = Vec::new();
@@ -232,10 +324,16 @@ async fn search_finds_public_profiles_by_name_prefix_and_skill_page_by_page() ->
     let first = stack.get("/v1/profiles?q=zelda&limit=2", &viewer).await?;
     assert_eq!(first.status, 200, "{first:?}");
     assert_eq!(first.body["items"].as_array().map(Vec::len), Some(2));
-    let cursor = first.body["nextCursor"].as_str().unwrap_or_default().to_owned();
+    let cursor = first.body["nextCursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(!cursor.is_empty());
     let second = stack
-        .get(&format!("/v1/profiles?q=zelda&limit=2&cursor={cursor}"), &viewer)
+        .get(
+            &format!("/v1/profiles?q=zelda&limit=2&cursor={cursor}"),
+            &viewer,
+        )
         .await?;
     let names: Vec<String> = first.body["items"]
         .as_array()
@@ -255,12 +353,18 @@ async fn search_finds_public_profiles_by_name_prefix_and_skill_page_by_page() ->
     // Skill search comes from the index the stream function maintains.
     let found = stack
         .eventually("the skill index", || async {
-            let reply = stack.get("/v1/profiles?skill=kotlin&limit=10", &viewer).await?;
+            let reply = stack
+                .get("/v1/profiles?skill=kotlin&limit=10", &viewer)
+                .await?;
             let items = reply.body["items"].as_array().cloned().unwrap_or_default();
             Ok((items.len() == 3).then_some(items))
         })
         .await?;
-    assert!(found.iter().all(|p| p["displayName"].as_str().is_some_and(|n| n.starts_with("Zelda Quux"))));
+    assert!(found.iter().all(|p| {
+        p["displayName"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Zelda Quux"))
+    }));
     Ok(())
 }
 
@@ -283,15 +387,23 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_and_writes_nothing() -> anyhow::
     assert_problem(&malformed, 400, Some("body"));
 
     let wrong_type = stack
-        .raw(post(r#"{"handle":"okay_handle","displayName":"A","skills":"rust"}"#))
+        .raw(post(
+            r#"{"handle":"okay_handle","displayName":"A","skills":"rust"}"#,
+        ))
         .await?;
     assert_problem(&wrong_type, 400, Some("skills"));
 
     let unknown = stack
-        .raw(post(r#"{"handle":"okay_handle","displayName":"A","isAdmin":true}"#))
+        .raw(post(
+            r#"{"handle":"okay_handle","displayName":"A","isAdmin":true}"#,
+        ))
         .await?;
     assert_problem(&unknown, 400, None);
-    assert!(unknown.body["detail"].as_str().is_some_and(|d| d.contains("isAdmin")));
+    assert!(
+        unknown.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("isAdmin"))
+    );
 
     let long_bio = "x".repeat(2001);
     let oversized = stack
@@ -305,7 +417,11 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_and_writes_nothing() -> anyhow::
     assert_problem(&oversized, 422, Some("avatarUrl"));
 
     let bad_handle = stack
-        .post("/v1/profiles", &user, json!({"handle": "no spaces!", "displayName": "A"}))
+        .post(
+            "/v1/profiles",
+            &user,
+            json!({"handle": "no spaces!", "displayName": "A"}),
+        )
         .await?;
     assert_problem(&bad_handle, 422, Some("handle"));
 
@@ -316,7 +432,10 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_and_writes_nothing() -> anyhow::
                 .post(&url)
                 .bearer_auth(&token)
                 .header("content-type", "application/json")
-                .body(format!(r#"{{"handle":"h","displayName":"{}"}}"#, "x".repeat(70_000))),
+                .body(format!(
+                    r#"{{"handle":"h","displayName":"{}"}}"#,
+                    "x".repeat(70_000)
+                )),
         )
         .await?;
     assert_problem(&huge, 413, None);
@@ -329,20 +448,26 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_and_writes_nothing() -> anyhow::
     let missing = stack.call(Method::GET, "/v1/me", None, None).await?;
     assert_problem(&missing, 401, None);
     let expired = stack
-        .raw(stack.http.get(stack.url("/v1/me")).bearer_auth(token_with(&user, JWT_SECRET, -3600)))
-        .await?;
-    assert_problem(&expired, 401, None);
-    let forged = stack
         .raw(
             stack
                 .http
                 .get(stack.url("/v1/me"))
-                .bearer_auth(token_with(&user, "someone-elses-secret-that-is-32-bytes", 3600)),
+                .bearer_auth(token_with(&user, JWT_SECRET, -3600)),
         )
+        .await?;
+    assert_problem(&expired, 401, None);
+    let forged = stack
+        .raw(stack.http.get(stack.url("/v1/me")).bearer_auth(token_with(
+            &user,
+            "someone-elses-secret-that-is-32-bytes",
+            3600,
+        )))
         .await?;
     assert_problem(&forged, 401, None);
 
-    let wrong_method = stack.call(Method::PUT, "/v1/me", Some(&user), Some(&json!({}))).await?;
+    let wrong_method = stack
+        .call(Method::PUT, "/v1/me", Some(&user), Some(&json!({})))
+        .await?;
     assert!(matches!(wrong_method.status, 404 | 405), "{wrong_method:?}");
 
     // Nothing of any of these was written.
@@ -352,7 +477,8 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_and_writes_nothing() -> anyhow::
 }
 
 #[tokio::test]
-async fn abusive_profile_text_is_flagged_by_the_moderation_queue_and_hidden() -> anyhow::Result<()> {
+async fn abusive_profile_text_is_flagged_by_the_moderation_queue_and_hidden() -> anyhow::Result<()>
+{
     let stack = spawn().await?;
     let (owner, stranger) = (new_user("troll"), new_user("eve"));
     let mut body = ana(&unique_handle("troll"));
@@ -363,14 +489,22 @@ async fn abusive_profile_text_is_flagged_by_the_moderation_queue_and_hidden() ->
     let status = stack
         .eventually("a moderation verdict", || async {
             let me = stack.get("/v1/me", &owner).await?;
-            let status = me.body["moderation"]["status"].as_str().unwrap_or_default().to_owned();
+            let status = me.body["moderation"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             Ok((status != "pending").then_some(status))
         })
         .await?;
 
     assert_eq!(status, "flagged");
-    let seen = stack.get(&format!("/v1/profiles/{owner}"), &stranger).await?;
-    assert!(seen.body.get("bio").is_none(), "flagged text hidden: {seen:?}");
+    let seen = stack
+        .get(&format!("/v1/profiles/{owner}"), &stranger)
+        .await?;
+    assert!(
+        seen.body.get("bio").is_none(),
+        "flagged text hidden: {seen:?}"
+    );
     assert!(stack.get("/v1/me", &owner).await?.body["bio"].is_string());
     Ok(())
 }

@@ -75,10 +75,13 @@ async fn a_connect_without_a_valid_token_is_refused() -> anyhow::Result<()> {
     let user = new_user("ana");
 
     let missing = connect(&stack, None).await.err().and_then(refused_with);
-    let forged = connect(&stack, Some(&token_with(&user, "not-the-secret-but-32-bytes-long!!", 60)))
-        .await
-        .err()
-        .and_then(refused_with);
+    let forged = connect(
+        &stack,
+        Some(&token_with(&user, "not-the-secret-but-32-bytes-long!!", 60)),
+    )
+    .await
+    .err()
+    .and_then(refused_with);
     let expired = connect(&stack, Some(&token_with(&user, JWT_SECRET, -3600)))
         .await
         .err()
@@ -105,7 +108,10 @@ async fn a_connection_is_recorded_answers_ping_and_is_forgotten_on_close() -> an
     let records = stack.partition(&format!("USER#{user}")).await?;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["SK"], format!("WSCONN#{connection_id}"));
-    assert!(records[0]["expiresAt"].as_i64().is_some(), "connection records expire");
+    assert!(
+        records[0]["expiresAt"].as_i64().is_some(),
+        "connection records expire"
+    );
 
     socket.close(None).await?;
     stack
@@ -117,7 +123,12 @@ async fn a_connection_is_recorded_answers_ping_and_is_forgotten_on_close() -> an
                 .then_some(()))
         })
         .await?;
-    assert!(stack.partition(&format!("WSCONN#{connection_id}")).await?.is_empty());
+    assert!(
+        stack
+            .partition(&format!("WSCONN#{connection_id}"))
+            .await?
+            .is_empty()
+    );
     Ok(())
 }
 

@@ -60,7 +60,10 @@ async fn handle(state: &State, record: EventRecord) -> AppResult<()> {
     let old = image(&record.change.old_image)?;
     let new = image(&record.change.new_image)?;
     profiles::reindex_skills(&state.store, old.as_ref(), new.as_ref()).await?;
-    if let Some(profile) = new.as_ref().filter(|_| profiles::needs_moderation(old.as_ref(), new.as_ref())) {
+    if let Some(profile) = new
+        .as_ref()
+        .filter(|_| profiles::needs_moderation(old.as_ref(), new.as_ref()))
+    {
         let job = ModerationJob::ModerateProfile {
             user_id: profile.user_id.clone(),
             version: profile.version,

@@ -109,7 +109,10 @@ async fn handle(state: Arc<State>, request: HttpRequest) -> AppResult<HttpRespon
         }
         (Route::MyPrivacy, "PUT") => {
             let privacy: PrivacySettings = request.json()?;
-            HttpResponse::json(200, &profiles::set_privacy(store, me, privacy).await?.privacy)
+            HttpResponse::json(
+                200,
+                &profiles::set_privacy(store, me, privacy).await?.privacy,
+            )
         }
         (Route::MyPrivacy, _) => Err(AppError::MethodNotAllowed("GET, PUT".into())),
     }

@@ -96,7 +96,12 @@ async fn route(state: &State, event: WebSocketEvent) -> AppResult<()> {
                 .and_then(|b| serde_json::from_str::<Value>(b).ok())
                 .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_owned));
             let frame = ServerFrame::Error {
-                code: if action.is_some() { "unknownAction" } else { "badFrame" }.into(),
+                code: if action.is_some() {
+                    "unknownAction"
+                } else {
+                    "badFrame"
+                }
+                .into(),
                 message: "frames are JSON objects with a known \"action\"".into(),
                 action,
             };
@@ -117,7 +122,11 @@ async fn send(state: &State, connection_id: &str, frame: &ServerFrame) -> AppRes
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_gone_exception()) =>
+        {
             realtime::remove_connection(&state.store, connection_id).await
         }
         Err(error) => Err(AppError::internal(

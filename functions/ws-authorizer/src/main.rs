@@ -39,7 +39,10 @@ async fn authorize(auth: &Authenticator, request: AuthorizerRequest) -> Result<V
         .map(String::as_str)
         .unwrap_or_default();
     match auth.verify(token).await {
-        Ok(principal) => Ok(allow(&principal, request.method_arn.as_deref().unwrap_or("*"))),
+        Ok(principal) => Ok(allow(
+            &principal,
+            request.method_arn.as_deref().unwrap_or("*"),
+        )),
         Err(error) => {
             tracing::info!(%error, "websocket connect refused");
             // This exact message makes API Gateway answer 401 rather than 500.

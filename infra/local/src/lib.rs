@@ -1,0 +1,20 @@
+//! Agora's local stack: the whole `template.yaml` topology on loopback, no AWS account,
+//! no Docker. moto plays DynamoDB, DynamoDB Streams and SQS; this crate plays Lambda
+//! (the Runtime API), the HTTP API, the WebSocket API with its `@connections`
+//! management API, and the stream and SQS event-source pumps.
+
+pub mod connections_api;
+pub mod demo;
+pub mod http_api;
+pub mod model;
+pub mod moto;
+pub mod provision;
+pub mod pumps;
+pub mod runtime;
+pub mod stack;
+pub mod template;
+pub mod websocket;
+
+pub use model::{Invoke, InvokeError, StackModel};
+pub use moto::Moto;
+pub use stack::{LocalStack, StackOptions, unique_stack_name};

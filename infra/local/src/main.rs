@@ -1,0 +1,150 @@
+//! `agora-local`: the whole Agora stack on 127.0.0.1 for development.
+//!
+//! ```text
+//! cargo build && cargo run -p agora-local -- up --demo
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use agora_local::{LocalStack, Moto, StackOptions};
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agora-local",
+    version,
+    about = "Agora's serverless stack on loopback: moto + emulated Lambda, HTTP API, WebSocket API, pumps"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start moto (or reuse AGORA_MOTO_ENDPOINT) and the stack; run until Ctrl-C.
+    Up(UpArgs),
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    /// The SAM template.
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+    /// Prefix of every table, queue and function name.
+    #[arg(long, default_value = "agora-local")]
+    stack_name: String,
+    #[arg(long, default_value_t = 3000)]
+    http_port: u16,
+    #[arg(long, default_value_t = 3001)]
+    ws_port: u16,
+    #[arg(long, default_value_t = 3002)]
+    connections_port: u16,
+    /// Seed demo data once the stack is up.
+    #[arg(long)]
+    demo: bool,
+    /// Template parameter override, e.g. `--param JwtHs256Secret=dev-secret` (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = key_value)]
+    params: Vec<(String, String)>,
+    /// Extra environment variable for every function (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = key_value)]
+    env: Vec<(String, String)>,
+    /// The Python venv with `moto[server]` (created by infra/setup).
+    #[arg(long, env = "AGORA_VENV", default_value = ".venv")]
+    venv: PathBuf,
+    /// Where the function binaries are (default: target/debug next to the template).
+    #[arg(long, env = "AGORA_BINARIES_DIR")]
+    binaries_dir: Option<PathBuf>,
+    /// Write each function's output to <DIR>/<LogicalId>.log instead of the console.
+    #[arg(long, value_name = "DIR")]
+    log_dir: Option<PathBuf>,
+    /// Execution environments (processes) per function.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // Logs go to stderr so stdout carries only the URLs (scripts read them).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Up(args) => up(args).await,
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let moto = Moto::from_env_or_start(&args.venv)
+        .await
+        .context("starting moto")?;
+    let options = stack_options(&args, moto.endpoint());
+    let stack = LocalStack::spawn(options).await?;
+    if args.demo {
+        agora_local::demo::seed(&stack)
+            .await
+            .context("seeding demo data")?;
+    }
+    print_urls(&stack, &moto);
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    println!("\nstopping…");
+    stack.shutdown().await;
+    moto.stop().await;
+    Ok(())
+}
+
+fn stack_options(args: &UpArgs, moto_endpoint: &str) -> StackOptions {
+    let mut options = StackOptions::new(&args.template, &args.stack_name, moto_endpoint);
+    if let Some(dir) = &args.binaries_dir {
+        options.binaries_dir = dir.clone();
+    }
+    options.parameter_overrides = args.params.iter().cloned().collect::<BTreeMap<_, _>>();
+    options.environment_overrides = args.env.iter().cloned().collect::<BTreeMap<_, _>>();
+    options.http_port = args.http_port;
+    options.websocket_port = args.ws_port;
+    options.connections_port = args.connections_port;
+    options.log_dir = args.log_dir.clone();
+    options.max_concurrency_per_function = args.concurrency;
+    options
+}
+
+fn print_urls(stack: &LocalStack, moto: &Moto) {
+    println!();
+    println!("Agora local stack `{}` is up:", stack.stack_name());
+    println!("  HTTP API        {}", stack.http_url());
+    if let Some(url) = stack.websocket_url() {
+        println!("  WebSocket API   {url}");
+    }
+    if let Some(url) = stack.connections_url() {
+        println!("  @connections    {url}");
+    }
+    let owner = if moto.is_owned() { "started" } else { "reused" };
+    println!("  moto            {} ({owner})", stack.moto_endpoint());
+    for table in &stack.model().tables {
+        println!(
+            "  table           {} ({})",
+            table.physical_name, table.logical_id
+        );
+    }
+    for queue in &stack.model().queues {
+        let url = stack.queue_url(&queue.logical_id).unwrap_or("?");
+        println!("  queue           {url} ({})", queue.logical_id);
+    }
+    println!();
+    println!("Press Ctrl-C to stop.");
+}

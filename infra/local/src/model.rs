@@ -1,0 +1,197 @@
+//! The typed model of `template.yaml` that every part of the local stack works from.
+//!
+//! `template.rs` turns the SAM template (with its CloudFormation tags resolved for one
+//! local stack name) into a [`StackModel`]; the HTTP API, the WebSocket API, the
+//! `@connections` API and the pumps only ever read this model, so a function, route or
+//! event source added to the template is served without touching their code.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Everything the local stack needs to know about one deployed stack.
+#[derive(Debug, Clone)]
+pub struct StackModel {
+    /// Unique per local stack (each test gets its own); prefixes physical names.
+    pub stack_name: String,
+    pub region: String,
+    pub account_id: String,
+    pub tables: Vec<TableSpec>,
+    pub queues: Vec<QueueSpec>,
+    pub functions: Vec<FunctionSpec>,
+    pub http_api: Option<HttpApiSpec>,
+    pub websocket_api: Option<WebSocketApiSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub logical_id: String,
+    pub physical_name: String,
+    /// `(attribute name, "S" | "N" | "B")`, as in `AttributeDefinitions`.
+    pub attribute_definitions: Vec<(String, String)>,
+    /// `(attribute name, "HASH" | "RANGE")`.
+    pub key_schema: Vec<(String, String)>,
+    pub global_secondary_indexes: Vec<IndexSpec>,
+    pub ttl_attribute: Option<String>,
+    /// `NEW_AND_OLD_IMAGES` etc. when a stream is enabled.
+    pub stream_view_type: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IndexSpec {
+    pub name: String,
+    pub key_schema: Vec<(String, String)>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection_type: String,
+    pub non_key_attributes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueSpec {
+    pub logical_id: String,
+    pub physical_name: String,
+    pub visibility_timeout_seconds: Option<u32>,
+    pub message_retention_seconds: Option<u32>,
+    /// Logical id of the dead-letter queue and `maxReceiveCount`, from `RedrivePolicy`.
+    pub redrive: Option<(String, u32)>,
+    pub fifo: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    /// `FunctionName`, or `{stack_name}-{logical_id}`; what the function sees as
+    /// `AWS_LAMBDA_FUNCTION_NAME` and in its ARN.
+    pub physical_name: String,
+    /// The cargo binary that implements it (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+    pub timeout_seconds: u32,
+    pub memory_mb: u32,
+    /// Environment from `Globals` merged with the function's own, intrinsics resolved.
+    pub environment: BTreeMap<String, String>,
+    pub http_routes: Vec<HttpRoute>,
+    pub event_sources: Vec<EventSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRoute {
+    /// Upper-case method, or `ANY`.
+    pub method: String,
+    /// API Gateway path template, e.g. `/v1/profiles/{profileRef}` or `/v1/{proxy+}`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum EventSource {
+    DynamoDbStream(StreamSourceSpec),
+    Sqs(SqsSourceSpec),
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamSourceSpec {
+    pub name: String,
+    /// Logical id of the table whose stream feeds the function.
+    pub table_logical_id: String,
+    /// `TRIM_HORIZON` or `LATEST`.
+    pub starting_position: String,
+    pub batch_size: u32,
+    pub maximum_batching_window_seconds: u32,
+    pub report_batch_item_failures: bool,
+    pub bisect_batch_on_function_error: bool,
+    /// `-1` means retry until the record expires, as in Lambda.
+    pub maximum_retry_attempts: i32,
+    pub maximum_record_age_seconds: i32,
+    /// Logical id of the SQS queue of the on-failure destination.
+    pub on_failure_queue_logical_id: Option<String>,
+    /// `FilterCriteria.Filters[].Pattern`, each a JSON event pattern.
+    pub filter_patterns: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqsSourceSpec {
+    pub name: String,
+    pub queue_logical_id: String,
+    pub batch_size: u32,
+    pub maximum_batching_window_seconds: u32,
+    pub report_batch_item_failures: bool,
+    pub filter_patterns: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpApiSpec {
+    pub logical_id: String,
+    pub cors: Option<CorsSpec>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CorsSpec {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_seconds: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebSocketApiSpec {
+    pub logical_id: String,
+    /// Always `$request.body.action` for Agora, kept to evaluate it generically.
+    pub route_selection_expression: String,
+    pub stage: String,
+    pub routes: Vec<WebSocketRoute>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebSocketRoute {
+    /// `$connect`, `$disconnect`, `$default` or a named route such as `ping`.
+    pub route_key: String,
+    /// Logical id of the function of the route's AWS_PROXY integration.
+    pub function_logical_id: String,
+    /// A REQUEST authorizer (only meaningful on `$connect`).
+    pub authorizer: Option<WebSocketAuthorizer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebSocketAuthorizer {
+    pub function_logical_id: String,
+    /// e.g. `["route.request.querystring.token"]`; a request missing one is refused (401)
+    /// without calling the authorizer, as API Gateway does.
+    pub identity_sources: Vec<String>,
+}
+
+/// Where the stack's functions' binaries are and how many instances each may run.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    pub binaries_dir: PathBuf,
+    /// Concurrent execution environments per function (processes polling one Runtime API).
+    pub max_concurrency_per_function: usize,
+    /// Extra environment for every function (wins over the template's).
+    pub environment_overrides: BTreeMap<String, String>,
+}
+
+/// The one way anything in the local stack runs a function: synchronous invoke.
+///
+/// `Ok` carries the function's JSON response; `Err` is a function error (the handler
+/// returned an error, panicked, timed out or its process died), which pumps treat as a
+/// whole-batch failure, as Lambda does.
+pub trait Invoke: Send + Sync + 'static {
+    fn invoke(
+        &self,
+        function_logical_id: &str,
+        event: serde_json::Value,
+    ) -> futures_util::future::BoxFuture<'_, Result<serde_json::Value, InvokeError>>;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InvokeError {
+    #[error("no function named {0} in the template")]
+    UnknownFunction(String),
+    #[error("function error {error_type}: {error_message}")]
+    FunctionError {
+        error_type: String,
+        error_message: String,
+    },
+    #[error("function timed out after {0} s")]
+    Timeout(u32),
+    #[error("function runtime failed: {0}")]
+    Runtime(String),
+}

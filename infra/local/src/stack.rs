@@ -1,0 +1,445 @@
+//! One local stack: the template resolved for a stack name, its tables and queues in
+//! moto, its functions on the emulated Lambda runtime, and every API and event source
+//! of the template served on loopback.
+//!
+//! Tests spawn one stack each (a unique stack name keeps their tables and queues
+//! apart in a shared moto); the CLI spawns one for development.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::connections_api::ConnectionsApi;
+use crate::http_api::HttpApiServer;
+use crate::model::{EventSource, FunctionSpec, Invoke, RuntimeOptions, StackModel};
+use crate::provision::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, provision};
+use crate::pumps::{PumpHandle, PumpOptions, SqsPump, SqsPumpConfig, StreamPump, StreamPumpConfig};
+use crate::runtime::FunctionHost;
+use crate::template::{PhysicalFacts, ResolveContext, Template, local_resource_id};
+use crate::websocket::{GatewayContext, GatewayOptions, WebSocketGateway};
+
+/// Everything [`LocalStack::spawn`] needs.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub template_path: PathBuf,
+    /// Prefixes every physical name; unique per test (see [`unique_stack_name`]).
+    pub stack_name: String,
+    /// moto's `http://127.0.0.1:<port>` (see [`crate::moto::Moto`]).
+    pub moto_endpoint: String,
+    /// Where the functions' cargo binaries are (`target/debug`).
+    pub binaries_dir: PathBuf,
+    /// Template parameters, as `sam deploy --parameter-overrides`.
+    pub parameter_overrides: BTreeMap<String, String>,
+    /// Extra environment for every function; wins over the template's.
+    pub environment_overrides: BTreeMap<String, String>,
+    /// Ports on 127.0.0.1; `0` picks a free one.
+    pub http_port: u16,
+    pub websocket_port: u16,
+    pub connections_port: u16,
+    /// Function output goes to `<log_dir>/<LogicalId>.log` instead of `tracing`.
+    pub log_dir: Option<PathBuf>,
+    pub max_concurrency_per_function: usize,
+    pub pump_options: PumpOptions,
+    pub gateway_options: GatewayOptions,
+}
+
+impl StackOptions {
+    /// Defaults: free ports, binaries in the workspace's `target/debug` (the template's
+    /// directory, or `CARGO_TARGET_DIR`), four environments per function.
+    pub fn new(
+        template_path: impl Into<PathBuf>,
+        stack_name: impl Into<String>,
+        moto_endpoint: impl Into<String>,
+    ) -> Self {
+        let template_path = template_path.into();
+        Self {
+            binaries_dir: default_binaries_dir(&template_path),
+            template_path,
+            stack_name: stack_name.into(),
+            moto_endpoint: moto_endpoint.into(),
+            parameter_overrides: BTreeMap::new(),
+            environment_overrides: BTreeMap::new(),
+            http_port: 0,
+            websocket_port: 0,
+            connections_port: 0,
+            log_dir: None,
+            max_concurrency_per_function: 4,
+            pump_options: PumpOptions::default(),
+            gateway_options: GatewayOptions::default(),
+        }
+    }
+}
+
+/// `<template dir>/target/debug`, or `$CARGO_TARGET_DIR/debug`.
+fn default_binaries_dir(template_path: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("debug"),
+        None => template_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join("target")
+            .join("debug"),
+    }
+}
+
+/// `{prefix}-{12 random base-32 characters}`: short enough for every AWS name limit
+/// once a logical id is appended, unique enough for parallel tests.
+pub fn unique_stack_name(prefix: &str) -> String {
+    let ulid = ulid::Ulid::new().to_string().to_lowercase();
+    format!("{prefix}-{}", &ulid[ulid.len() - 12..])
+}
+
+/// A running local stack. Stop it with [`shutdown`](Self::shutdown).
+pub struct LocalStack {
+    model: Arc<StackModel>,
+    moto_endpoint: String,
+    queue_urls: BTreeMap<String, String>,
+    functions: Arc<FunctionHost>,
+    http: HttpApiServer,
+    websocket: Option<WebSocketGateway>,
+    connections: Option<ConnectionsApi>,
+    pumps: Vec<PumpHandle>,
+}
+
+impl std::fmt::Debug for LocalStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStack")
+            .field("stack_name", &self.model.stack_name)
+            .field("http_url", &self.http_url())
+            .field("websocket_url", &self.websocket_url())
+            .field("connections_url", &self.connections_url())
+            .field("moto", &self.moto_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The listeners, bound before any function starts so their ports can go into the
+/// functions' environment.
+struct Listeners {
+    http: TcpListener,
+    websocket: Option<TcpListener>,
+    connections: Option<TcpListener>,
+}
+
+impl LocalStack {
+    /// Resolves the template, provisions moto, and starts every part of the stack.
+    pub async fn spawn(mut options: StackOptions) -> anyhow::Result<Self> {
+        // Function processes run in their own working directory, so a relative
+        // binaries path (the default `template.yaml` beside `target/`) must be made
+        // absolute here, once.
+        options.binaries_dir = std::path::absolute(&options.binaries_dir)?;
+        let template = Template::from_path(&options.template_path)?;
+        let (model, facts) = resolve_and_provision(&template, &options).await?;
+        let listeners = bind_listeners(&options, &model).await?;
+        let connections_url = match (&model.websocket_api, &listeners.connections) {
+            (Some(api), Some(listener)) => {
+                Some(format!("http://{}/{}", listener.local_addr()?, api.stage))
+            }
+            _ => None,
+        };
+        let functions = Arc::new(start_functions(
+            &model,
+            &options,
+            connections_url.as_deref(),
+        )?);
+        let invoker: Arc<dyn Invoke> = functions.clone();
+        let (websocket, connections) = start_websocket(
+            &model,
+            &options,
+            listeners.websocket,
+            listeners.connections,
+            &invoker,
+        )
+        .await?;
+        let http = HttpApiServer::start(listeners.http, &model, Arc::clone(&invoker))?;
+        let pumps = start_pumps(&model, &options, &invoker).await?;
+        let stack = Self {
+            model: Arc::new(model),
+            moto_endpoint: options.moto_endpoint,
+            queue_urls: facts.queue_urls,
+            functions,
+            http,
+            websocket,
+            connections,
+            pumps,
+        };
+        tracing::info!(?stack, "local stack is up");
+        Ok(stack)
+    }
+
+    pub fn stack_name(&self) -> &str {
+        &self.model.stack_name
+    }
+
+    /// The resolved template.
+    pub fn model(&self) -> &StackModel {
+        &self.model
+    }
+
+    /// `http://127.0.0.1:<port>`: the HTTP API's `$default` stage.
+    pub fn http_url(&self) -> String {
+        self.http.url()
+    }
+
+    /// `ws://127.0.0.1:<port>/<stage>`, when the template has a WebSocket API.
+    pub fn websocket_url(&self) -> Option<String> {
+        self.websocket.as_ref().map(WebSocketGateway::url)
+    }
+
+    /// `http://127.0.0.1:<port>/<stage>`: the `@connections` endpoint, the functions'
+    /// `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI`.
+    pub fn connections_url(&self) -> Option<String> {
+        self.connections.as_ref().map(ConnectionsApi::endpoint_url)
+    }
+
+    pub fn moto_endpoint(&self) -> &str {
+        &self.moto_endpoint
+    }
+
+    /// The physical name of the template's (first) table.
+    pub fn table_name(&self) -> Option<&str> {
+        self.model.tables.first().map(|t| t.physical_name.as_str())
+    }
+
+    /// The physical name of a table by logical id.
+    pub fn table_name_of(&self, logical_id: &str) -> Option<&str> {
+        self.model
+            .tables
+            .iter()
+            .find(|t| t.logical_id == logical_id)
+            .map(|t| t.physical_name.as_str())
+    }
+
+    /// The URL of a queue by logical id (e.g. `ModerationQueue`).
+    pub fn queue_url(&self, logical_id: &str) -> Option<&str> {
+        self.queue_urls.get(logical_id).map(String::as_str)
+    }
+
+    /// Invokes a function directly, as `aws lambda invoke` would.
+    pub fn invoker(&self) -> Arc<dyn Invoke> {
+        self.functions.clone()
+    }
+
+    pub fn functions(&self) -> &FunctionHost {
+        &self.functions
+    }
+
+    /// An SDK configuration for moto (region, test credentials, endpoint).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        sdk_config(&self.moto_endpoint, &self.model.region).await
+    }
+
+    /// Stops the pumps, then the APIs (WebSocket clients get `$disconnect`), then the
+    /// functions. Each part bounds its own wait.
+    pub async fn shutdown(self) {
+        futures_util::future::join_all(self.pumps.into_iter().map(PumpHandle::shutdown)).await;
+        self.http.shutdown().await;
+        if let Some(websocket) = self.websocket {
+            websocket.shutdown().await;
+        }
+        if let Some(connections) = self.connections {
+            connections.shutdown().await;
+        }
+        self.functions.shutdown().await;
+        tracing::info!(stack = %self.model.stack_name, "local stack stopped");
+    }
+}
+
+/// An SDK configuration for moto that never reads real credentials.
+pub async fn sdk_config(moto_endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .endpoint_url(moto_endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            TEST_ACCESS_KEY_ID,
+            TEST_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "agora-local",
+        ))
+        .load()
+        .await
+}
+
+/// Phase one (tables and queues), provisioning, then phase two with what moto returned.
+async fn resolve_and_provision(
+    template: &Template,
+    options: &StackOptions,
+) -> anyhow::Result<(StackModel, PhysicalFacts)> {
+    let mut ctx = ResolveContext::new(&options.stack_name);
+    ctx.parameter_overrides = options.parameter_overrides.clone();
+    let storage = template.storage(&ctx)?;
+    ctx.facts = provision(&options.moto_endpoint, &ctx.region, &storage)
+        .await
+        .with_context(|| format!("provisioning in moto at {}", options.moto_endpoint))?;
+    let model = template.resolve(&ctx)?;
+    Ok((model, ctx.facts))
+}
+
+async fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .with_context(|| format!("binding the {what} on 127.0.0.1:{port}"))
+}
+
+async fn bind_listeners(options: &StackOptions, model: &StackModel) -> anyhow::Result<Listeners> {
+    let http = bind(options.http_port, "HTTP API").await?;
+    let (websocket, connections) = if model.websocket_api.is_some() {
+        (
+            Some(bind(options.websocket_port, "WebSocket API").await?),
+            Some(bind(options.connections_port, "@connections API").await?),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(Listeners {
+        http,
+        websocket,
+        connections,
+    })
+}
+
+/// The functions see moto as every AWS endpoint, and our `@connections` server as the
+/// API Gateway management endpoint; explicit overrides win over both.
+fn start_functions(
+    model: &StackModel,
+    options: &StackOptions,
+    connections_url: Option<&str>,
+) -> anyhow::Result<FunctionHost> {
+    let mut environment = BTreeMap::new();
+    environment.insert("AWS_ENDPOINT_URL".to_owned(), options.moto_endpoint.clone());
+    if let Some(url) = connections_url {
+        environment.insert(
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI".to_owned(),
+            url.to_owned(),
+        );
+    }
+    environment.extend(options.environment_overrides.clone());
+    let runtime = RuntimeOptions {
+        binaries_dir: options.binaries_dir.clone(),
+        max_concurrency_per_function: options.max_concurrency_per_function,
+        environment_overrides: environment,
+    };
+    Ok(FunctionHost::new(
+        model,
+        &runtime,
+        options.log_dir.as_deref(),
+    )?)
+}
+
+async fn start_websocket(
+    model: &StackModel,
+    options: &StackOptions,
+    websocket: Option<TcpListener>,
+    connections: Option<TcpListener>,
+    invoker: &Arc<dyn Invoke>,
+) -> anyhow::Result<(Option<WebSocketGateway>, Option<ConnectionsApi>)> {
+    let (Some(spec), Some(websocket), Some(connections)) =
+        (&model.websocket_api, websocket, connections)
+    else {
+        return Ok((None, None));
+    };
+    let api_id = local_resource_id(&model.stack_name, &spec.logical_id);
+    let ctx = GatewayContext {
+        region: model.region.clone(),
+        account_id: model.account_id.clone(),
+        domain_name: websocket.local_addr()?.to_string(),
+        api_id,
+    };
+    let gateway = WebSocketGateway::start(
+        websocket,
+        spec.clone(),
+        Arc::clone(invoker),
+        ctx,
+        options.gateway_options.clone(),
+    )
+    .await?;
+    let connections =
+        ConnectionsApi::start(connections, gateway.registry(), spec.stage.clone()).await?;
+    Ok((Some(gateway), Some(connections)))
+}
+
+/// One pump per event source of every function.
+async fn start_pumps(
+    model: &StackModel,
+    options: &StackOptions,
+    invoker: &Arc<dyn Invoke>,
+) -> anyhow::Result<Vec<PumpHandle>> {
+    let sdk = sdk_config(&options.moto_endpoint, &model.region).await;
+    let mut pumps = Vec::new();
+    for function in &model.functions {
+        for source in &function.event_sources {
+            let pump = start_pump(model, options, &sdk, invoker, function, source)
+                .await
+                .with_context(|| {
+                    format!("starting the event sources of {}", function.logical_id)
+                })?;
+            pumps.push(pump);
+        }
+    }
+    Ok(pumps)
+}
+
+async fn start_pump(
+    model: &StackModel,
+    options: &StackOptions,
+    sdk: &aws_config::SdkConfig,
+    invoker: &Arc<dyn Invoke>,
+    function: &FunctionSpec,
+    source: &EventSource,
+) -> anyhow::Result<PumpHandle> {
+    let invoker = Arc::clone(invoker);
+    match source {
+        EventSource::DynamoDbStream(source) => {
+            let config = StreamPumpConfig {
+                function_logical_id: function.logical_id.clone(),
+                function_arn: format!(
+                    "arn:aws:lambda:{}:{}:function:{}",
+                    model.region, model.account_id, function.physical_name
+                ),
+                region: model.region.clone(),
+                table_name: physical_table(model, &source.table_logical_id)?,
+                on_failure_queue_name: source
+                    .on_failure_queue_logical_id
+                    .as_deref()
+                    .map(|id| physical_queue(model, id))
+                    .transpose()?,
+                source: source.clone(),
+                options: options.pump_options.clone(),
+            };
+            StreamPump::spawn(sdk, invoker, config).await
+        }
+        EventSource::Sqs(source) => {
+            let config = SqsPumpConfig {
+                function_logical_id: function.logical_id.clone(),
+                region: model.region.clone(),
+                queue_name: physical_queue(model, &source.queue_logical_id)?,
+                source: source.clone(),
+                options: options.pump_options.clone(),
+            };
+            SqsPump::spawn(sdk, invoker, config).await
+        }
+    }
+}
+
+fn physical_table(model: &StackModel, logical_id: &str) -> anyhow::Result<String> {
+    model
+        .tables
+        .iter()
+        .find(|t| t.logical_id == logical_id)
+        .map(|t| t.physical_name.clone())
+        .with_context(|| format!("no table {logical_id} in the template"))
+}
+
+fn physical_queue(model: &StackModel, logical_id: &str) -> anyhow::Result<String> {
+    model
+        .queues
+        .iter()
+        .find(|q| q.logical_id == logical_id)
+        .map(|q| q.physical_name.clone())
+        .with_context(|| format!("no queue {logical_id} in the template"))
+}

@@ -1,0 +1,117 @@
+//! The repository's own `template.yaml` resolves into the topology the conventions
+//! describe (the contract between the template and the local stack).
+
+use std::path::Path;
+
+use agora_local::model::EventSource;
+use agora_local::template::{ResolveContext, Template};
+
+fn template() -> anyhow::Result<Template> {
+    Ok(Template::from_path(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+    )?)
+}
+
+/// A context with the facts provisioning would return.
+fn provisioned(stack: &str, template: &Template) -> anyhow::Result<ResolveContext> {
+    let mut ctx = ResolveContext::new(stack);
+    ctx.parameter_overrides
+        .insert("CursorSecret".into(), "c".repeat(32));
+    let storage = template.storage(&ctx)?;
+    for queue in &storage.queues {
+        let url = format!("http://127.0.0.1:5000/123456789012/{}", queue.physical_name);
+        ctx.facts.queue_urls.insert(queue.logical_id.clone(), url);
+    }
+    for table in &storage.tables {
+        let arn = format!(
+            "arn:aws:dynamodb:us-east-1:123456789012:table/{}/stream/2024-01-01T00:00:00.000",
+            table.physical_name
+        );
+        ctx.facts
+            .table_stream_arns
+            .insert(table.logical_id.clone(), arn);
+    }
+    Ok(ctx)
+}
+
+#[test]
+fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<()> {
+    let template = template()?;
+    let ctx = provisioned("agora-t", &template)?;
+
+    let model = template.resolve(&ctx)?;
+
+    let table = model
+        .tables
+        .iter()
+        .find(|t| t.logical_id == "Table")
+        .expect("Table");
+    assert_eq!(table.global_secondary_indexes.len(), 3);
+    assert_eq!(table.ttl_attribute.as_deref(), Some("expiresAt"));
+    assert_eq!(
+        table.stream_view_type.as_deref(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    let redrives: Vec<_> = model
+        .queues
+        .iter()
+        .filter_map(|q| q.redrive.clone())
+        .collect();
+    assert!(redrives.contains(&("ModerationDeadLetterQueue".to_owned(), 5)));
+    assert!(redrives.contains(&("SyncDeadLetterQueue".to_owned(), 5)));
+    let function = |id: &str| {
+        model
+            .functions
+            .iter()
+            .find(|f| f.logical_id == id)
+            .expect(id)
+    };
+    assert_eq!(function("HealthFunction").binary, "health");
+    assert!(function("ProfilesFunction").http_routes.len() >= 9);
+    let env = &function("ProfilesFunction").environment;
+    assert_eq!(env["TABLE_NAME"], table.physical_name);
+    assert_eq!(
+        env["MODERATION_QUEUE_URL"],
+        ctx.facts.queue_urls["ModerationQueue"]
+    );
+    let stream = function("ProfilesStreamFunction")
+        .event_sources
+        .iter()
+        .find_map(|s| match s {
+            EventSource::DynamoDbStream(s) => Some(s.clone()),
+            EventSource::Sqs(_) => None,
+        });
+    let stream = stream.expect("a stream event source");
+    assert_eq!(stream.table_logical_id, "Table");
+    assert_eq!(
+        stream.on_failure_queue_logical_id.as_deref(),
+        Some("StreamFailureQueue")
+    );
+    assert!(stream.report_batch_item_failures && stream.bisect_batch_on_function_error);
+    let sqs = function("ModerationWorkerFunction")
+        .event_sources
+        .iter()
+        .any(|s| matches!(s, EventSource::Sqs(s) if s.queue_logical_id == "ModerationQueue"));
+    assert!(sqs);
+    let ws = model.websocket_api.as_ref().expect("the WebSocket API");
+    assert_eq!(ws.stage, "dev");
+    let connect = ws
+        .routes
+        .iter()
+        .find(|r| r.route_key == "$connect")
+        .expect("$connect");
+    assert_eq!(connect.function_logical_id, "RealtimeFunction");
+    let authorizer = connect
+        .authorizer
+        .as_ref()
+        .expect("the $connect authorizer");
+    assert_eq!(authorizer.function_logical_id, "WsAuthorizerFunction");
+    assert_eq!(
+        authorizer.identity_sources,
+        ["route.request.querystring.token"]
+    );
+    for key in ["$disconnect", "$default", "ping"] {
+        assert!(ws.routes.iter().any(|r| r.route_key == key), "route {key}");
+    }
+    Ok(())
+}
