@@ -10,6 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, StoredResponse};
+use crate::ids::UserId;
+use crate::store::Store;
 
 /// Largest JSON body any Agora endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -142,6 +145,43 @@ impl HttpResponse {
         }
         response
     }
+}
+
+/// Runs a write at most once per `Idempotency-Key` header (see [`idempotency`]). Without
+/// the header the write just runs. Only successful responses are remembered.
+pub async fn idempotent<F, Fut>(
+    store: &Store,
+    user: &UserId,
+    request: &HttpRequest,
+    in_progress_timeout_seconds: i64,
+    write: F,
+) -> AppResult<HttpResponse>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = AppResult<HttpResponse>>,
+{
+    let Some(raw) = request.header("idempotency-key") else {
+        return write().await;
+    };
+    let key = idempotency::parse_key(raw)?;
+    let hash = idempotency::payload_hash(&request.method, &request.path, &request.body);
+    let stored = idempotency::run_once(store, user, &key, &hash, in_progress_timeout_seconds, || async {
+        let response = write().await?;
+        Ok(StoredResponse {
+            status: response.status,
+            body: response
+                .body
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned()),
+            headers: response.headers,
+        })
+    })
+    .await?;
+    Ok(HttpResponse {
+        status: stored.status,
+        headers: stored.headers,
+        body: stored.body.map(String::into_bytes),
+    })
 }
 
 /// Matches `path` against a route template like `/v1/profiles/{profileRef}`.

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connections;
 pub mod cursor;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod moderation;
 pub mod profiles;

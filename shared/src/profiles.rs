@@ -931,6 +931,10 @@ pub async fn export_my_data(store: &Store, me: &UserId) -> AppResult<serde_json:
             profile = Some(profile_from_item(item)?);
             continue;
         }
+        // Replay records of idempotent requests are operational copies, not data.
+        if sk.starts_with("IDEMPOTENCY#") {
+            continue;
+        }
         let mut value: serde_json::Map<String, serde_json::Value> =
             store::from_item(item).map_err(AppError::internal)?;
         for key in [

@@ -106,7 +106,16 @@ async fn a_user_creates_reads_updates_exports_and_deletes_their_profile() -> any
     assert_eq!(export.body["userId"], user.as_str());
     assert_eq!(export.body["profile"]["bio"], "Now teaching Go too.");
 
-    let deleted = stack.delete("/v1/me", &user).await?;
+    // Deleting with an Idempotency-Key must not leave its own replay record behind.
+    let deleted = stack
+        .raw(
+            stack
+                .http
+                .delete(stack.url("/v1/me"))
+                .bearer_auth(agora_tests::token_for(&user))
+                .header("idempotency-key", "delete-me"),
+        )
+        .await?;
     assert_eq!(deleted.status, 204);
     assert_eq!(stack.get("/v1/me", &user).await?.status, 404);
     assert!(stack.partition(&format!("USER#{user}")).await?.is_empty());
@@ -506,5 +515,92 @@ async fn abusive_profile_text_is_flagged_by_the_moderation_queue_and_hidden() ->
         "flagged text hidden: {seen:?}"
     );
     assert!(stack.get("/v1/me", &owner).await?.body["bio"].is_string());
+    Ok(())
+}
+
+async fn post_with_key(
+    stack: &agora_tests::TestStack,
+    user: &str,
+    key: &str,
+    body: &Value,
+) -> anyhow::Result<Reply> {
+    stack
+        .raw(
+            stack
+                .http
+                .post(stack.url("/v1/profiles"))
+                .bearer_auth(agora_tests::token_for(user))
+                .header("idempotency-key", key)
+                .json(body),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_replays_the_first_response() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let user = new_user("ana");
+    let body = ana(&unique_handle("ana"));
+
+    let first = post_with_key(&stack, &user, "create-1", &body).await?;
+    let retry = post_with_key(&stack, &user, "create-1", &body).await?;
+    let without_key = stack.post("/v1/profiles", &user, body.clone()).await?;
+
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(retry.status, 201, "the retry is answered like the first: {retry:?}");
+    assert_eq!(retry.body, first.body);
+    assert_problem(&without_key, 409, None);
+    let items = stack.partition(&format!("USER#{user}")).await?;
+    let profiles = items.iter().filter(|i| i["SK"] == "PROFILE").count();
+    assert_eq!(profiles, 1, "one profile written");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_idempotency_key_reused_for_another_body_is_refused() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let user = new_user("ana");
+    post_with_key(&stack, &user, "k1", &ana(&unique_handle("ana"))).await?;
+
+    let reused = post_with_key(&stack, &user, "k1", &ana(&unique_handle("other"))).await?;
+    let malformed = post_with_key(&stack, &user, "has space", &ana(&unique_handle("x"))).await?;
+
+    assert_problem(&reused, 422, Some("Idempotency-Key"));
+    assert_problem(&malformed, 400, Some("Idempotency-Key"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_duplicate_while_the_first_request_is_in_progress_is_a_conflict() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let user = new_user("ana");
+    let body = ana(&unique_handle("ana"));
+    // Arrange the record a still-running first attempt holds (same payload hash).
+    let hash = agora::idempotency::payload_hash(
+        "POST",
+        "/v1/profiles",
+        serde_json::to_vec(&body)?.as_slice(),
+    );
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+    let n = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
+    stack
+        .dynamodb()
+        .await
+        .put_item()
+        .table_name(stack.table())
+        .item("PK", s(&format!("USER#{user}")))
+        .item("SK", s("IDEMPOTENCY#k-running"))
+        .item("status", s("INPROGRESS"))
+        .item("payloadHash", s(&hash))
+        .item("expiresAt", n(now + 3600))
+        .item("inProgressExpiresAt", n(now + 30))
+        .send()
+        .await?;
+
+    let duplicate = post_with_key(&stack, &user, "k-running", &body).await?;
+
+    assert_problem(&duplicate, 409, None);
+    assert_eq!(stack.get("/v1/me", &user).await?.status, 404, "nothing was created");
     Ok(())
 }

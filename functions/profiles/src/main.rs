@@ -59,6 +59,26 @@ async fn handle(state: Arc<State>, request: HttpRequest) -> AppResult<HttpRespon
         .await?;
     let me = &principal.user_id;
     let store = &state.store;
+    if matches!(request.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+        // Every write honours Idempotency-Key: a retry replays the first response.
+        return edge::idempotent(store, me, &request, WRITE_TIMEOUT_SECONDS, || {
+            serve(&state, me, route, &request)
+        })
+        .await;
+    }
+    serve(&state, me, route, &request).await
+}
+
+/// Longer than the function's timeout, so a crashed attempt's lock always expires.
+const WRITE_TIMEOUT_SECONDS: i64 = 30;
+
+async fn serve(
+    state: &State,
+    me: &agora::ids::UserId,
+    route: Route,
+    request: &HttpRequest,
+) -> AppResult<HttpResponse> {
+    let store = &state.store;
     match (route, request.method.as_str()) {
         (Route::Profiles, "POST") => {
             let input: NewProfile = request.json()?;
