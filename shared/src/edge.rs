@@ -165,17 +165,24 @@ where
     };
     let key = idempotency::parse_key(raw)?;
     let hash = idempotency::payload_hash(&request.method, &request.path, &request.body);
-    let stored = idempotency::run_once(store, user, &key, &hash, in_progress_timeout_seconds, || async {
-        let response = write().await?;
-        Ok(StoredResponse {
-            status: response.status,
-            body: response
-                .body
-                .as_deref()
-                .map(|b| String::from_utf8_lossy(b).into_owned()),
-            headers: response.headers,
-        })
-    })
+    let stored = idempotency::run_once(
+        store,
+        user,
+        &key,
+        &hash,
+        in_progress_timeout_seconds,
+        || async {
+            let response = write().await?;
+            Ok(StoredResponse {
+                status: response.status,
+                body: response
+                    .body
+                    .as_deref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned()),
+                headers: response.headers,
+            })
+        },
+    )
     .await?;
     Ok(HttpResponse {
         status: stored.status,

@@ -101,7 +101,10 @@ where
     let record_key = keys::record(user, key);
     let now = now_epoch_seconds();
     let mut item = record_key.to_item();
-    item.insert("entity".into(), AttributeValue::S("IdempotencyRecord".into()));
+    item.insert(
+        "entity".into(),
+        AttributeValue::S("IdempotencyRecord".into()),
+    );
     item.insert("status".into(), AttributeValue::S("INPROGRESS".into()));
     item.insert("payloadHash".into(), AttributeValue::S(hash.to_owned()));
     item.insert(

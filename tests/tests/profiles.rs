@@ -547,7 +547,10 @@ async fn a_retry_with_the_same_idempotency_key_replays_the_first_response() -> a
     let without_key = stack.post("/v1/profiles", &user, body.clone()).await?;
 
     assert_eq!(first.status, 201, "{first:?}");
-    assert_eq!(retry.status, 201, "the retry is answered like the first: {retry:?}");
+    assert_eq!(
+        retry.status, 201,
+        "the retry is answered like the first: {retry:?}"
+    );
     assert_eq!(retry.body, first.body);
     assert_problem(&without_key, 409, None);
     let items = stack.partition(&format!("USER#{user}")).await?;
@@ -601,6 +604,10 @@ async fn a_duplicate_while_the_first_request_is_in_progress_is_a_conflict() -> a
     let duplicate = post_with_key(&stack, &user, "k-running", &body).await?;
 
     assert_problem(&duplicate, 409, None);
-    assert_eq!(stack.get("/v1/me", &user).await?.status, 404, "nothing was created");
+    assert_eq!(
+        stack.get("/v1/me", &user).await?.status,
+        404,
+        "nothing was created"
+    );
     Ok(())
 }

@@ -9,40 +9,48 @@ use serde_json::json;
 
 use crate::stack::LocalStack;
 
-/// Demo users: id, handle, display name, headline, skills, learning goal.
-const DEMO_USERS: &[(&str, &str, &str, &str, &[&str], &str)] = &[
-    (
-        "demo-ana",
-        "ana",
-        "Ana Lima",
-        "Data engineer learning Rust",
-        &["Rust", "SQL", "Python"],
-        "Ship a serverless API",
-    ),
-    (
-        "demo-bruno",
-        "bruno",
-        "Bruno Costa",
-        "Personal-finance coach",
-        &["Budgeting", "Investing"],
-        "Teach index investing",
-    ),
-    (
-        "demo-chen",
-        "chen",
-        "Chen Wei",
-        "Frontend developer",
-        &["TypeScript", "React", "Rust"],
-        "Learn WebAssembly",
-    ),
-    (
-        "demo-dara",
-        "dara",
-        "Dara Okafor",
-        "Career switcher into UX",
-        &["Figma", "Research"],
-        "Land a first UX role",
-    ),
+struct DemoUser {
+    id: &'static str,
+    handle: &'static str,
+    name: &'static str,
+    headline: &'static str,
+    skills: &'static [&'static str],
+    goal: &'static str,
+}
+
+const DEMO_USERS: &[DemoUser] = &[
+    DemoUser {
+        id: "demo-ana",
+        handle: "ana",
+        name: "Ana Lima",
+        headline: "Data engineer learning Rust",
+        skills: &["Rust", "SQL", "Python"],
+        goal: "Ship a serverless API",
+    },
+    DemoUser {
+        id: "demo-bruno",
+        handle: "bruno",
+        name: "Bruno Costa",
+        headline: "Personal-finance coach",
+        skills: &["Budgeting", "Investing"],
+        goal: "Teach index investing",
+    },
+    DemoUser {
+        id: "demo-chen",
+        handle: "chen",
+        name: "Chen Wei",
+        headline: "Frontend developer",
+        skills: &["TypeScript", "React", "Rust"],
+        goal: "Learn WebAssembly",
+    },
+    DemoUser {
+        id: "demo-dara",
+        handle: "dara",
+        name: "Dara Okafor",
+        headline: "Career switcher into UX",
+        skills: &["Figma", "Research"],
+        goal: "Land a first UX role",
+    },
 ];
 
 /// A token lifetime long enough for a working day with the local stack.
@@ -104,7 +112,15 @@ pub async fn seed(stack: &LocalStack) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(30))
         .build()?;
     let mut tokens = Vec::new();
-    for (user, handle, name, headline, skills, goal) in DEMO_USERS {
+    for DemoUser {
+        id: user,
+        handle,
+        name,
+        headline,
+        skills,
+        goal,
+    } in DEMO_USERS
+    {
         let token = dev_token(&settings.secret, &settings.issuer, &settings.audience, user)?;
         let response = http
             .post(format!("{}/v1/profiles", stack.http_url()))

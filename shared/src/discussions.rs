@@ -1,0 +1,1 @@
+//! discussions: see docs/data-model.md. Filled by the social-core work (issue 3).

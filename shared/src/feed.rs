@@ -1,0 +1,1 @@
+//! feed: see docs/data-model.md. Filled by the social-core work (issue 3).

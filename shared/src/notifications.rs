@@ -1,0 +1,1 @@
+//! notifications: see docs/data-model.md. Filled by the social-core work (issue 3).
