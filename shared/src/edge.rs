@@ -241,6 +241,13 @@ fn to_http_request(request: &Request) -> HttpRequest {
     }
 }
 
+/// Benchmarks set `AGORA_EXPOSE_REQUEST_COUNTS=1` to read each call's DynamoDB request
+/// count from a response header; deployed stacks keep it in the logs only.
+fn expose_request_counts() -> bool {
+    static EXPOSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *EXPOSE.get_or_init(|| std::env::var("AGORA_EXPOSE_REQUEST_COUNTS").is_ok_and(|v| v == "1"))
+}
+
 fn to_lambda_response(response: HttpResponse) -> Result<Response<Body>, lambda_http::Error> {
     let mut builder = Response::builder().status(response.status);
     for (name, value) in &response.headers {
@@ -267,10 +274,26 @@ where
         async move {
             let request = to_http_request(&request);
             let request_id = request.request_id.clone();
-            let response = match handler(state, request).await {
+            let (method, path) = (request.method.clone(), request.path.clone());
+            let started = std::time::Instant::now();
+            let requests_before = crate::store::dynamodb_requests();
+            let mut response = match handler(state, request).await {
                 Ok(response) => response,
                 Err(error) => HttpResponse::problem(&error, &request_id),
             };
+            let dynamodb_requests = crate::store::dynamodb_requests() - requests_before;
+            tracing::info!(
+                %method,
+                %path,
+                status = response.status,
+                dynamodb_requests,
+                duration_ms = started.elapsed().as_secs_f64() * 1e3,
+                "request served"
+            );
+            if expose_request_counts() {
+                response = response
+                    .with_header("x-agora-dynamodb-requests", dynamodb_requests.to_string());
+            }
             to_lambda_response(response.with_header("x-request-id", request_id))
         }
     }))

@@ -51,6 +51,19 @@ pub mod keys {
             format!("{normalized_name}#{user}"),
         )
     }
+
+    /// `OCCUPATION#<occupation> / <name>#<id>`: public occupations, for suggestions.
+    pub fn occupation_index(occupation: &str, normalized_name: &str, user: &UserId) -> Key {
+        Key::new(
+            format!("OCCUPATION#{occupation}"),
+            format!("{normalized_name}#{user}"),
+        )
+    }
+
+    /// `GOAL#<learning goal> / <name>#<id>`: public learning goals, for suggestions.
+    pub fn learning_goal_index(goal: &str, normalized_name: &str, user: &UserId) -> Key {
+        Key::new(format!("GOAL#{goal}"), format!("{normalized_name}#{user}"))
+    }
 }
 
 /// A handle: 3-30 of `a-z 0-9 _`, compared case-insensitively (stored lower-case).
@@ -211,6 +224,33 @@ impl Profile {
         }
     }
 
+    /// The normalized occupation strangers may match on: absent unless the profile and
+    /// its occupation are public and not hidden by moderation (as [`view_as`] decides).
+    pub fn matchable_occupation(&self) -> Option<String> {
+        let visible = self.is_public()
+            && self.privacy.fields.occupation == Visibility::Public
+            && self.moderation.status != ModerationStatus::Flagged;
+        self.occupation
+            .as_deref()
+            .filter(|_| visible)
+            .map(normalize_key_part)
+            .filter(|o| !o.is_empty())
+    }
+
+    /// Normalized learning goals strangers may match on (they are connections-only by
+    /// default, so usually none).
+    pub fn matchable_learning_goals(&self) -> BTreeSet<String> {
+        if self.is_public() && self.privacy.fields.learning_goals == Visibility::Public {
+            self.learning_goals
+                .iter()
+                .map(|g| normalize_key_part(g))
+                .filter(|g| !g.is_empty())
+                .collect()
+        } else {
+            BTreeSet::new()
+        }
+    }
+
     /// The free text moderation looks at.
     pub fn moderated_text(&self) -> Vec<&str> {
         [
@@ -293,6 +333,12 @@ pub fn normalize_label(label: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
+}
+
+/// A free-text value as part of a key: normalized like a label, without `#` (the key
+/// separator).
+pub fn normalize_key_part(value: &str) -> String {
+    normalize_label(&value.replace('#', " "))
 }
 
 /// Keeps the first spelling of each label, dropping case-insensitive repeats.
@@ -702,8 +748,8 @@ pub async fn resolve_ref(store: &Store, reference: &str) -> AppResult<Option<Use
     }
 }
 
-/// Get a profile as `viewer` sees it: one GetItem for the profile, one for the
-/// relationship. Hidden and missing profiles are both 404.
+/// Get a profile as `viewer` sees it: one BatchGetItem for blocks, one GetItem for the
+/// profile, one for the relationship. Hidden, blocked and missing profiles are all 404.
 pub async fn view_profile(
     store: &Store,
     viewer: &UserId,
@@ -711,6 +757,10 @@ pub async fn view_profile(
 ) -> AppResult<ProfileView> {
     let not_found = || AppError::NotFound(format!("no profile '{reference}'"));
     let owner = resolve_ref(store, reference).await?.ok_or_else(not_found)?;
+    // A block either way hides the profile exactly as if it did not exist.
+    if connections::blocked_between(store, viewer, &owner).await? {
+        return Err(not_found());
+    }
     let profile = get_profile(store, &owner).await?.ok_or_else(not_found)?;
     let relationship = connections::relationship(store, viewer, &owner).await?;
     view_as(&profile, relationship).ok_or_else(not_found)
@@ -760,10 +810,13 @@ impl ProfileSearch {
 }
 
 /// Search public profiles: by name prefix, one Query on GSI1; by skill, one Query on the
-/// skill's partition plus one BatchGetItem. Results show what a stranger may see.
+/// skill's partition plus one BatchGetItem; then one BatchGetItem of blocks, so users
+/// who block the viewer or whom the viewer blocks are left out. Results show what a
+/// stranger may see.
 pub async fn search_profiles(
     store: &Store,
     cursors: &CursorCodec,
+    viewer: &UserId,
     search: &ProfileSearch,
     limit: u32,
     cursor: Option<&str>,
@@ -810,8 +863,11 @@ pub async fn search_profiles(
             (profiles, next)
         }
     };
+    let found: Vec<UserId> = profiles.iter().map(|p| p.user_id.clone()).collect();
+    let blocked = connections::blocked_among(store, viewer, &found).await?;
     let items = profiles
         .iter()
+        .filter(|p| !blocked.contains(&p.user_id))
         // The index may briefly lag a privacy change; the profile itself decides.
         .filter(|p| match search {
             ProfileSearch::Skill(skill) => p.searchable_skills().contains(skill),
@@ -830,32 +886,66 @@ pub async fn reindex_skills(
     old: Option<&Profile>,
     new: Option<&Profile>,
 ) -> AppResult<()> {
-    let index_keys = |p: Option<&Profile>| -> Vec<(Key, String)> {
-        p.map(|p| {
-            p.searchable_skills()
-                .into_iter()
-                .map(|skill| {
-                    (
-                        keys::skill_index(&skill, &p.normalized_name(), &p.user_id),
-                        skill,
-                    )
-                })
-                .collect()
-        })
+    reindex_derived(store, old, new, |p| {
+        p.searchable_skills()
+            .into_iter()
+            .map(|skill| {
+                let key = keys::skill_index(&skill, &p.normalized_name(), &p.user_id);
+                (key, "SkillIndex", "skill", skill)
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Keep the occupation and learning-goal indexes (connection suggestions) in step with
+/// one profile change (stream function), like [`reindex_skills`].
+pub async fn reindex_match_attributes(
+    store: &Store,
+    old: Option<&Profile>,
+    new: Option<&Profile>,
+) -> AppResult<()> {
+    reindex_derived(store, old, new, |p| {
+        let name = p.normalized_name();
+        let occupation = p.matchable_occupation().map(|occupation| {
+            let key = keys::occupation_index(&occupation, &name, &p.user_id);
+            (key, "OccupationIndex", "occupation", occupation)
+        });
+        let goals = p.matchable_learning_goals().into_iter().map(|goal| {
+            let key = keys::learning_goal_index(&goal, &name, &p.user_id);
+            (key, "LearningGoalIndex", "learningGoal", goal)
+        });
+        occupation.into_iter().chain(goals).collect()
+    })
+    .await
+}
+
+/// One derived index item: its key, entity, and the indexed value's attribute name and
+/// value (the item also carries the profile's `userId`).
+type DerivedItem = (Key, &'static str, &'static str, String);
+
+/// Diffs the derived index items of the old and new images: deletes the stale ones and
+/// puts the wanted ones (puts are idempotent).
+async fn reindex_derived(
+    store: &Store,
+    old: Option<&Profile>,
+    new: Option<&Profile>,
+    derive: impl Fn(&Profile) -> Vec<DerivedItem>,
+) -> AppResult<()> {
+    let wanted = new.map(&derive).unwrap_or_default();
+    let stale: Vec<Key> = old
+        .map(&derive)
         .unwrap_or_default()
-    };
-    let wanted = index_keys(new);
-    let stale: Vec<Key> = index_keys(old)
         .into_iter()
-        .map(|(k, _)| k)
-        .filter(|k| !wanted.iter().any(|(w, _)| w == k))
+        .map(|(k, ..)| k)
+        .filter(|k| !wanted.iter().any(|(w, ..)| w == k))
         .collect();
     store.batch_delete(&stale).await?;
     if let Some(profile) = new {
-        for (key, skill) in wanted {
+        for (key, entity, attribute, value) in wanted {
             let item = store::to_item(&serde_json::json!({
-                "PK": key.pk, "SK": key.sk, "entity": "SkillIndex",
-                "skill": skill, "userId": profile.user_id,
+                "PK": key.pk, "SK": key.sk, "entity": entity,
+                attribute: value, "userId": profile.user_id,
             }))?;
             store
                 .client()
@@ -935,6 +1025,10 @@ pub async fn export_my_data(store: &Store, me: &UserId) -> AppResult<serde_json:
         if sk.starts_with("IDEMPOTENCY#") {
             continue;
         }
+        // A block is invisible to the blocked user; its mirror is the blocker's record.
+        if sk.starts_with("BLOCKEDBY#") {
+            continue;
+        }
         let mut value: serde_json::Map<String, serde_json::Value> =
             store::from_item(item).map_err(AppError::internal)?;
         for key in [
@@ -1001,7 +1095,11 @@ pub async fn delete_account(store: &Store, me: &UserId) -> AppResult<()> {
         };
         doomed.push(Key::new(pk.clone(), sk.clone()));
         doomed.extend(crate::realtime::owned_elsewhere(sk));
+        doomed.extend(connections::owned_elsewhere(me, sk));
     }
+    // A key may be reached twice (e.g. a pair lock); BatchWriteItem refuses duplicates.
+    let mut seen = std::collections::HashSet::new();
+    doomed.retain(|key| seen.insert(key.clone()));
     store.batch_delete(&doomed).await
 }
 
@@ -1092,6 +1190,31 @@ mod tests {
         p.privacy.fields.skills = Visibility::Connections;
         assert!(p.searchable_skills().is_empty());
         assert!(profile().searchable_skills().is_empty());
+    }
+
+    #[test]
+    fn occupation_and_goals_are_matchable_only_when_public_and_visible() {
+        let mut p = public(profile());
+        p.occupation = Some("Data #Engineer".into());
+        assert_eq!(p.matchable_occupation().as_deref(), Some("data engineer"));
+        assert!(
+            p.matchable_learning_goals().is_empty(),
+            "connections-only by default"
+        );
+
+        p.privacy.fields.learning_goals = Visibility::Public;
+        assert_eq!(
+            p.matchable_learning_goals(),
+            BTreeSet::from(["learn go".to_owned()])
+        );
+
+        p.moderation.status = ModerationStatus::Flagged;
+        assert_eq!(
+            p.matchable_occupation(),
+            None,
+            "flagged text is not matched"
+        );
+        assert_eq!(profile().matchable_occupation(), None);
     }
 
     #[test]

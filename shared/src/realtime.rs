@@ -32,7 +32,11 @@ pub mod keys {
 /// Items outside the user's partition that an item inside it points at, deleted with
 /// the account.
 pub fn owned_elsewhere(sort_key: &str) -> Option<Key> {
-    sort_key.strip_prefix("WSCONN#").map(keys::connection)
+    sort_key
+        .strip_prefix("WSCONN#")
+        .map(keys::connection)
+        // The feed's activities are pointed at from `USER#<author> / ACTIVITY#<id>`.
+        .or_else(|| crate::feed::owned_elsewhere(sort_key))
 }
 
 /// Connection ids come from API Gateway; they become parts of keys.

@@ -135,7 +135,15 @@ impl Store {
     /// and `AWS_ENDPOINT_URL*` for the local stack).
     pub async fn from_environment(table: impl Into<String>) -> Self {
         let config = aws_config::load_from_env().await;
-        Self::new(Client::new(&config), table)
+        Self::from_sdk_config(&config, table)
+    }
+
+    /// A store whose client counts its operations (see [`dynamodb_requests`]).
+    pub fn from_sdk_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        let conf = aws_sdk_dynamodb::config::Builder::from(config)
+            .interceptor(request_count::CountOperations)
+            .build();
+        Self::new(Client::from_conf(conf), table)
     }
 
     pub fn client(&self) -> &Client {
@@ -314,6 +322,43 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// DynamoDB operations made by this process so far. Functions serve one invocation at
+/// a time, so the difference across an invocation is that invocation's count: the edge
+/// logs it per request, which is how "every read is constant in data size" is measured.
+pub fn dynamodb_requests() -> u64 {
+    request_count::OPERATIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+mod request_count {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    pub(super) static OPERATIONS: AtomicU64 = AtomicU64::new(0);
+
+    /// Counts operations (not retry attempts) before they are serialized.
+    #[derive(Debug)]
+    pub(super) struct CountOperations;
+
+    impl Intercept for CountOperations {
+        fn name(&self) -> &'static str {
+            "CountOperations"
+        }
+
+        fn read_before_execution(
+            &self,
+            _context: &BeforeSerializationInterceptorContextRef<'_>,
+            _config: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            OPERATIONS.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
     }
 }
 

@@ -35,6 +35,12 @@ pub struct TestStack {
 
 /// Starts a fresh stack for one test.
 pub async fn spawn() -> anyhow::Result<TestStack> {
+    spawn_with(|_| {}).await
+}
+
+/// Starts a fresh stack after `configure` adjusts its options (e.g. environment
+/// overrides for a benchmark).
+pub async fn spawn_with(configure: impl FnOnce(&mut StackOptions)) -> anyhow::Result<TestStack> {
     let root = repo_root();
     let binaries_dir = std::env::var("AGORA_BINARIES_DIR")
         .map(PathBuf::from)
@@ -63,6 +69,7 @@ pub async fn spawn() -> anyhow::Result<TestStack> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    configure(&mut options);
     let stack = tokio::time::timeout(Duration::from_secs(60), LocalStack::spawn(options))
         .await
         .context("the local stack did not start within 60 s")??;

@@ -1,5 +1,6 @@
-//! Reacts to profile changes on the table's stream: keeps the skill search index in step
-//! and queues moderation of changed text. Both effects are idempotent, so a redelivered
+//! Reacts to profile changes on the table's stream: keeps the skill search index and the
+//! occupation / learning-goal indexes of connection suggestions in step, and queues
+//! moderation of changed text. Every effect is idempotent, so a redelivered
 //! record is harmless.
 
 use std::sync::Arc;
@@ -26,7 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let moderation_queue_url = config::required("MODERATION_QUEUE_URL")?;
     let aws = aws_config::load_from_env().await;
     let state = Arc::new(State {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&aws), table),
+        store: Store::from_sdk_config(&aws, table),
         sqs: aws_sdk_sqs::Client::new(&aws),
         moderation_queue_url,
     });
@@ -60,6 +61,7 @@ async fn handle(state: &State, record: EventRecord) -> AppResult<()> {
     let old = image(&record.change.old_image)?;
     let new = image(&record.change.new_image)?;
     profiles::reindex_skills(&state.store, old.as_ref(), new.as_ref()).await?;
+    profiles::reindex_match_attributes(&state.store, old.as_ref(), new.as_ref()).await?;
     if let Some(profile) = new
         .as_ref()
         .filter(|_| profiles::needs_moderation(old.as_ref(), new.as_ref()))

@@ -93,6 +93,7 @@ async fn serve(
             let page = profiles::search_profiles(
                 store,
                 &state.cursors,
+                me,
                 &search,
                 limit,
                 request.query_param("cursor"),

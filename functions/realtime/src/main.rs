@@ -42,7 +42,7 @@ async fn main() -> Result<(), Error> {
     let table = config::required("TABLE_NAME")?;
     let aws = aws_config::load_from_env().await;
     let state = Arc::new(State {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&aws), table),
+        store: Store::from_sdk_config(&aws, table),
         // The endpoint comes from AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI, set by the
         // template in AWS and by the local stack here.
         connections: aws_sdk_apigatewaymanagement::Client::new(&aws),

@@ -68,6 +68,64 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     };
     assert_eq!(function("HealthFunction").binary, "health");
     assert!(function("ProfilesFunction").http_routes.len() >= 9);
+    assert_eq!(function("ConnectionsFunction").binary, "connections");
+    assert_eq!(function("ConnectionsFunction").http_routes.len(), 12);
+    assert_eq!(function("NotificationsFunction").http_routes.len(), 6);
+    let notifier = function("NotifierFunction")
+        .event_sources
+        .iter()
+        .find_map(|s| match s {
+            EventSource::DynamoDbStream(s) => Some(s.clone()),
+            EventSource::Sqs(_) => None,
+        })
+        .expect("the notifier's stream source");
+    assert_eq!(notifier.filter_patterns.len(), 4, "only what can notify");
+    assert_eq!(
+        notifier.on_failure_queue_logical_id.as_deref(),
+        Some("StreamFailureQueue")
+    );
+    assert_eq!(function("DiscussionsFunction").binary, "discussions");
+    assert_eq!(function("DiscussionsFunction").http_routes.len(), 18);
+    let counters = function("DiscussionsStreamFunction")
+        .event_sources
+        .iter()
+        .find_map(|s| match s {
+            EventSource::DynamoDbStream(s) => Some(s.clone()),
+            EventSource::Sqs(_) => None,
+        })
+        .expect("the discussions stream source");
+    assert_eq!(
+        counters.filter_patterns.len(),
+        2,
+        "replies and reactions only"
+    );
+    assert!(counters.report_batch_item_failures && counters.bisect_batch_on_function_error);
+    assert_eq!(
+        counters.on_failure_queue_logical_id.as_deref(),
+        Some("StreamFailureQueue")
+    );
+    assert_eq!(function("FeedFunction").binary, "feed");
+    assert_eq!(function("FeedFunction").http_routes.len(), 10);
+    let fanout = function("FeedFanoutFunction");
+    let feed_stream = fanout
+        .event_sources
+        .iter()
+        .find_map(|s| match s {
+            EventSource::DynamoDbStream(s) => Some(s.clone()),
+            EventSource::Sqs(_) => None,
+        })
+        .expect("the feed fan-out's stream source");
+    assert_eq!(
+        feed_stream.filter_patterns.len(),
+        3,
+        "sources, activities, progress"
+    );
+    assert!(feed_stream.report_batch_item_failures && feed_stream.bisect_batch_on_function_error);
+    assert_eq!(
+        feed_stream.on_failure_queue_logical_id.as_deref(),
+        Some("StreamFailureQueue")
+    );
+    assert_eq!(fanout.environment["FEED_FANOUT_PAGES_PER_INVOCATION"], "2");
     let env = &function("ProfilesFunction").environment;
     assert_eq!(env["TABLE_NAME"], table.physical_name);
     assert_eq!(

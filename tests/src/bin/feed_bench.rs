@@ -1,0 +1,200 @@
+//! Feed benchmark on the local stack (not a timed test): the time for one activity to
+//! reach 2,000 connections' home feeds through the stream fan-out, and p50/p99 of the
+//! home-feed read (`GET /v1/feed?limit=20`). Run after a build with
+//! `cargo run --release -p agora-tests --bin feed_bench -- [connections] [reads]`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use agora_tests::{new_user, spawn, token_for};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use serde_json::json;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn connection(
+    user: &str,
+    other: &str,
+    requested_by: &str,
+    at: &str,
+) -> HashMap<String, AttributeValue> {
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    HashMap::from([
+        ("PK".to_owned(), s(&format!("USER#{user}"))),
+        ("SK".to_owned(), s(&format!("CONN#{other}"))),
+        ("entity".to_owned(), s("Connection")),
+        ("userId".to_owned(), s(user)),
+        ("otherUserId".to_owned(), s(other)),
+        ("requestedBy".to_owned(), s(requested_by)),
+        ("createdAt".to_owned(), s(at)),
+    ])
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let connections: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2000);
+    let reads: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(200);
+    let stack = spawn().await?;
+    let client = stack.dynamodb().await;
+    let table = stack.table();
+    let author = new_user("author");
+    let followers: Vec<String> = (0..connections)
+        .map(|i| new_user(&format!("f{i}")))
+        .collect();
+    let at = agora::ids::now_rfc3339();
+
+    // Arrange: the author's side of each connection (what the fan-out pages through);
+    // requestedBy = author on this side generates no connectionMade activities.
+    let items: Vec<_> = followers
+        .iter()
+        .map(|f| connection(&author, f, &author, &at))
+        .collect();
+    for chunk in items.chunks(25) {
+        let mut pending: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|item| {
+                Ok(WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item.clone())).build()?)
+                    .build())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        while !pending.is_empty() {
+            let output = client
+                .batch_write_item()
+                .request_items(&table, pending)
+                .send()
+                .await?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&table))
+                .unwrap_or_default();
+        }
+    }
+
+    // Home-feed reads first (a long stream backlog after a big fan-out slows the local
+    // stack's pumps): a reader connected to the author, with 20 entries of their own.
+    let reader = &followers[0];
+    let mirror = connection(reader, &author, &author, &at);
+    client
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(mirror))
+        .send()
+        .await?;
+    for i in 0..20 {
+        stack
+            .post(
+                "/v1/activities",
+                reader,
+                json!({"verb": "share", "visibility": "private", "text": format!("note {i}")}),
+            )
+            .await?;
+    }
+    let full = Instant::now() + Duration::from_secs(120);
+    loop {
+        let page = stack.get("/v1/feed?limit=20", reader).await?;
+        if page.body["items"].as_array().is_some_and(|a| a.len() == 20) {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < full,
+            "the reader's feed never filled: {page:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let url = stack.url("/v1/feed?limit=20");
+    let token = token_for(reader);
+    let mut samples = Vec::with_capacity(reads);
+    for i in 0..reads + 5 {
+        let sent = Instant::now();
+        let response = stack
+            .http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?;
+        let body: serde_json::Value = response.json().await?;
+        if i >= 5 {
+            // The first few warm the function's process up.
+            samples.push(sent.elapsed());
+        }
+        anyhow::ensure!(
+            body["items"].as_array().is_some_and(|a| a.len() == 20),
+            "short page: {body}"
+        );
+    }
+    samples.sort();
+
+    println!(
+        "GET /v1/feed?limit=20: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
+        samples.len(),
+        percentile(&samples, 0.50).as_secs_f64() * 1e3,
+        percentile(&samples, 0.99).as_secs_f64() * 1e3,
+        samples.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    // Act: one activity; poll the followers' feed keys until every one holds it.
+    let started = Instant::now();
+    let reply = stack
+        .post(
+            "/v1/activities",
+            &author,
+            json!({"verb": "badgeEarned", "visibility": "connections",
+                   "object": {"badgeId": "bench", "name": "Benchmark"}}),
+        )
+        .await?;
+    anyhow::ensure!(reply.status == 201, "post failed: {reply:?}");
+    let activity = reply.body["activityId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        let mut landed = 0;
+        for chunk in followers.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|f| {
+                    HashMap::from([
+                        ("PK".to_owned(), AttributeValue::S(format!("FEED#{f}"))),
+                        ("SK".to_owned(), AttributeValue::S(activity.clone())),
+                    ])
+                })
+                .collect();
+            let mut request = Some(KeysAndAttributes::builder().set_keys(Some(keys)).build()?);
+            while let Some(pending) = request.take() {
+                let output = client
+                    .batch_get_item()
+                    .request_items(&table, pending)
+                    .send()
+                    .await?;
+                landed += output
+                    .responses
+                    .and_then(|mut r| r.remove(&table))
+                    .map(|items| items.len())
+                    .unwrap_or(0);
+                request = output.unprocessed_keys.and_then(|mut u| u.remove(&table));
+            }
+        }
+        if landed == connections {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "only {landed} feeds after 600 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let fan_out = started.elapsed();
+    let steps = stack.partition(&format!("FANOUT#{activity}")).await?.len() + 1;
+
+    println!(
+        "fan-out: one activity reached {connections} connections' feeds in {:.2} s ({steps} invocation steps)",
+        fan_out.as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,918 @@
+//! Connections, end to end: requests, connections, blocks and suggestions through the
+//! local stack's HTTP API into the real `connections` (and `profiles`) function
+//! binaries, against moto's DynamoDB.
+
+use agora_tests::{Reply, TestStack, new_user, spawn, token_for};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn unique_handle(prefix: &str) -> String {
+    let suffix = ulid::Ulid::new().to_string().to_lowercase();
+    format!("{prefix}_{}", &suffix[suffix.len() - 10..])
+}
+
+/// A user with a public profile; `extra` overrides or adds profile fields.
+async fn member(stack: &TestStack, name: &str, extra: Value) -> anyhow::Result<(String, String)> {
+    let user = new_user(name);
+    let handle = unique_handle(name);
+    let mut body = json!({
+        "handle": handle,
+        "displayName": format!("{name} Tester"),
+        "privacy": {"profileVisibility": "public"},
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    stack.create_profile(&user, body).await?;
+    Ok((user, handle))
+}
+
+async fn request(stack: &TestStack, from: &str, to: &str) -> anyhow::Result<Reply> {
+    stack
+        .post("/v1/connections/requests", from, json!({"userId": to}))
+        .await
+}
+
+async fn connect(stack: &TestStack, a: &str, b: &str) -> anyhow::Result<()> {
+    let sent = request(stack, a, b).await?;
+    anyhow::ensure!(sent.status == 201, "request failed: {sent:?}");
+    let accepted = stack
+        .post(
+            &format!("/v1/connections/requests/{a}/accept"),
+            b,
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(accepted.status == 200, "accept failed: {accepted:?}");
+    Ok(())
+}
+
+/// The other users' ids of a list page.
+fn ids(reply: &Reply) -> Vec<String> {
+    reply.body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["userId"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn sort_keys(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|i| i["SK"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn pair_partition(a: &str, b: &str) -> String {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    format!("PAIR#{low}#{high}")
+}
+
+fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
+    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
+    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
+    if let Some(field) = field {
+        let fields: Vec<&str> = reply.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            fields.contains(&field),
+            "expected field {field} in {reply:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_accepted_request_connects_both_users_and_lists_them_with_profiles() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let (ana, _) = member(&stack, "ana", json!({"location": "Lisbon"})).await?;
+    let (bea, bea_handle) = member(&stack, "bea", json!({"location": "Porto"})).await?;
+
+    let sent = stack
+        .post(
+            "/v1/connections/requests",
+            &ana,
+            json!({"handle": format!("@{bea_handle}"), "message": "  Hi Bea!  "}),
+        )
+        .await?;
+    assert_eq!(sent.status, 201, "{sent:?}");
+    assert_eq!(sent.body["userId"], bea.as_str());
+    assert_eq!(sent.body["message"], "Hi Bea!");
+
+    let incoming = stack
+        .get("/v1/connections/requests?direction=incoming", &bea)
+        .await?;
+    assert_eq!(ids(&incoming), vec![ana.clone()]);
+    let item = &incoming.body["items"][0];
+    assert_eq!(item["direction"], "incoming");
+    assert_eq!(item["message"], "Hi Bea!");
+    assert_eq!(item["profile"]["displayName"], "ana Tester");
+    assert!(
+        item["profile"].get("location").is_none(),
+        "a stranger sees no connections-only field"
+    );
+    let outgoing = stack
+        .get("/v1/connections/requests?direction=outgoing", &ana)
+        .await?;
+    assert_eq!(ids(&outgoing), vec![bea.clone()]);
+
+    let accepted = stack
+        .post(
+            &format!("/v1/connections/requests/{ana}/accept"),
+            &bea,
+            json!({}),
+        )
+        .await?;
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+    assert_eq!(accepted.body["requestedBy"], ana.as_str());
+
+    let anas = stack.get("/v1/connections", &ana).await?;
+    let beas = stack.get("/v1/connections", &bea).await?;
+    assert_eq!(ids(&anas), vec![bea.clone()]);
+    assert_eq!(ids(&beas), vec![ana.clone()]);
+    assert_eq!(
+        anas.body["items"][0]["profile"]["location"], "Porto",
+        "a connection sees connections-only fields"
+    );
+    assert_eq!(
+        anas.body["items"][0]["profile"]["relationship"],
+        "connection"
+    );
+    for (user, direction) in [(&bea, "incoming"), (&ana, "outgoing")] {
+        let list = stack
+            .get(
+                &format!("/v1/connections/requests?direction={direction}"),
+                user,
+            )
+            .await?;
+        assert!(ids(&list).is_empty(), "{list:?}");
+    }
+    let pair = stack.partition(&pair_partition(&ana, &bea)).await?;
+    assert_eq!(pair.len(), 1);
+    assert_eq!(pair[0]["state"], "connected", "the pair lock stays held");
+    let ana_items = sort_keys(&stack.partition(&format!("USER#{ana}")).await?);
+    assert!(ana_items.contains(&format!("CONN#{bea}")));
+    assert!(!ana_items.iter().any(|sk| sk.starts_with("REQ")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_request_from_either_side_is_a_conflict() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, _) = member(&stack, "ana", json!({})).await?;
+    let (bea, _) = member(&stack, "bea", json!({})).await?;
+
+    assert_eq!(request(&stack, &ana, &bea).await?.status, 201);
+    let again = request(&stack, &ana, &bea).await?;
+    let reverse = request(&stack, &bea, &ana).await?;
+
+    assert_problem(&again, 409, None);
+    assert_problem(&reverse, 409, None);
+    let requests: Vec<String> = sort_keys(&stack.partition(&format!("USER#{bea}")).await?)
+        .into_iter()
+        .filter(|sk| sk.starts_with("REQ"))
+        .collect();
+    assert_eq!(requests, vec![format!("REQIN#{ana}")]);
+
+    stack
+        .post(
+            &format!("/v1/connections/requests/{ana}/accept"),
+            &bea,
+            json!({}),
+        )
+        .await?;
+    assert_problem(&request(&stack, &bea, &ana).await?, 409, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_requests_from_both_sides_have_exactly_one_winner() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, _) = member(&stack, "ana", json!({})).await?;
+    let (bea, _) = member(&stack, "bea", json!({})).await?;
+
+    let (one, two) = tokio::join!(request(&stack, &ana, &bea), request(&stack, &bea, &ana));
+
+    let mut statuses = vec![one?.status, two?.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![201, 409]);
+    let mut requests: Vec<String> = Vec::new();
+    for user in [&ana, &bea] {
+        requests.extend(
+            sort_keys(&stack.partition(&format!("USER#{user}")).await?)
+                .into_iter()
+                .filter(|sk| sk.starts_with("REQIN#")),
+        );
+    }
+    assert_eq!(
+        requests.len(),
+        1,
+        "exactly one request exists: {requests:?}"
+    );
+    assert_eq!(stack.partition(&pair_partition(&ana, &bea)).await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reject_cancel_and_remove_free_the_pair_for_a_new_request() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, _) = member(&stack, "ana", json!({})).await?;
+    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    let reject = format!("/v1/connections/requests/{ana}/reject");
+
+    // Reject: gone for both, and the sender may ask again.
+    request(&stack, &ana, &bea).await?;
+    assert_eq!(stack.post(&reject, &bea, json!({})).await?.status, 204);
+    let outgoing = stack
+        .get("/v1/connections/requests?direction=outgoing", &ana)
+        .await?;
+    assert!(ids(&outgoing).is_empty());
+    assert_problem(&stack.post(&reject, &bea, json!({})).await?, 404, None);
+
+    // Cancel by the sender: gone from the target's list.
+    assert_eq!(request(&stack, &ana, &bea).await?.status, 201);
+    let cancel = format!("/v1/connections/requests/{bea}");
+    assert_problem(&stack.delete(&cancel, &bea).await?, 404, None);
+    assert_eq!(stack.delete(&cancel, &ana).await?.status, 204);
+    let incoming = stack.get("/v1/connections/requests", &bea).await?;
+    assert!(ids(&incoming).is_empty());
+    assert!(
+        stack
+            .partition(&pair_partition(&ana, &bea))
+            .await?
+            .is_empty()
+    );
+
+    // Only the target accepts; then either side removes the connection.
+    assert_eq!(request(&stack, &ana, &bea).await?.status, 201);
+    let by_sender = stack
+        .post(
+            &format!("/v1/connections/requests/{bea}/accept"),
+            &ana,
+            json!({}),
+        )
+        .await?;
+    assert_problem(&by_sender, 404, None);
+    stack
+        .post(
+            &format!("/v1/connections/requests/{ana}/accept"),
+            &bea,
+            json!({}),
+        )
+        .await?;
+    let removed = stack
+        .delete(&format!("/v1/connections/{ana}"), &bea)
+        .await?;
+    assert_eq!(removed.status, 204);
+    assert!(ids(&stack.get("/v1/connections", &ana).await?).is_empty());
+    assert!(
+        stack
+            .partition(&pair_partition(&ana, &bea))
+            .await?
+            .is_empty()
+    );
+    assert_problem(
+        &stack
+            .delete(&format!("/v1/connections/{bea}"), &ana)
+            .await?,
+        404,
+        None,
+    );
+    assert_eq!(request(&stack, &bea, &ana).await?.status, 201);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ignored_request_leaves_the_targets_list_while_the_sender_still_sees_it_pending()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, _) = member(&stack, "ana", json!({})).await?;
+    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    request(&stack, &ana, &bea).await?;
+    let ignore = format!("/v1/connections/requests/{ana}/ignore");
+
+    let ignored = stack.post(&ignore, &bea, json!({})).await?;
+
+    assert_eq!(ignored.status, 204, "{ignored:?}");
+    assert!(ids(&stack.get("/v1/connections/requests", &bea).await?).is_empty());
+    let outgoing = stack
+        .get("/v1/connections/requests?direction=outgoing", &ana)
+        .await?;
+    assert_eq!(ids(&outgoing), vec![bea.clone()], "the sender is not told");
+    assert_problem(&request(&stack, &ana, &bea).await?, 409, None);
+    assert_problem(&request(&stack, &bea, &ana).await?, 409, None);
+    assert_problem(&stack.post(&ignore, &bea, json!({})).await?, 404, None);
+    // The target may still change their mind.
+    let accepted = stack
+        .post(
+            &format!("/v1/connections/requests/{ana}/accept"),
+            &bea,
+            json!({}),
+        )
+        .await?;
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+    assert_eq!(ids(&stack.get("/v1/connections", &ana).await?), vec![bea]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_naming_the_field_and_write_nothing() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, _) = member(&stack, "ana", json!({})).await?;
+    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    let path = "/v1/connections/requests";
+
+    let long = stack
+        .post(
+            path,
+            &ana,
+            json!({"userId": bea, "message": "x".repeat(301)}),
+        )
+        .await?;
+    let unknown = stack
+        .post(path, &ana, json!({"userId": bea, "admin": true}))
+        .await?;
+    let both = stack
+        .post(path, &ana, json!({"userId": bea, "handle": "bea_x"}))
+        .await?;
+    let neither = stack.post(path, &ana, json!({"message": "hi"})).await?;
+    let to_self = stack.post(path, &ana, json!({"userId": ana})).await?;
+    let bad_id = stack.post(path, &ana, json!({"userId": "a#b"})).await?;
+    let nobody = stack
+        .post(path, &ana, json!({"userId": new_user("ghost")}))
+        .await?;
+    let no_handle = stack
+        .post(path, &ana, json!({"handle": "nobody_here"}))
+        .await?;
+    let profileless = stack
+        .post(path, &new_user("zed"), json!({"userId": bea}))
+        .await?;
+
+    assert_problem(&long, 422, Some("message"));
+    assert_problem(&unknown, 400, None);
+    assert_problem(&both, 400, Some("userId"));
+    assert_problem(&neither, 400, Some("userId"));
+    assert_problem(&to_self, 422, Some("userId"));
+    assert_problem(&bad_id, 422, Some("userId"));
+    assert_problem(&nobody, 404, None);
+    assert_problem(&no_handle, 404, None);
+    assert_problem(&profileless, 404, None);
+    let exactly_300 = stack
+        .post(
+            path,
+            &ana,
+            json!({"userId": bea, "message": "é".repeat(300)}),
+        )
+        .await?;
+    assert_eq!(exactly_300.status, 201, "300 characters are allowed");
+    stack.delete(&format!("{path}/{bea}"), &ana).await?;
+
+    assert_problem(
+        &stack
+            .get(&format!("{path}?direction=sideways"), &ana)
+            .await?,
+        400,
+        Some("direction"),
+    );
+    assert_problem(
+        &stack.get("/v1/connections?limit=0", &ana).await?,
+        400,
+        Some("limit"),
+    );
+    assert_problem(
+        &stack.get("/v1/connections?cursor=forged", &ana).await?,
+        400,
+        Some("cursor"),
+    );
+    assert_problem(
+        &stack
+            .get("/v1/connections/suggestions?limit=51", &ana)
+            .await?,
+        400,
+        Some("limit"),
+    );
+    assert_problem(
+        &stack
+            .put(&format!("/v1/blocks/{ana}"), &ana, json!({}))
+            .await?,
+        422,
+        Some("userId"),
+    );
+    assert_problem(
+        &stack
+            .post("/v1/connections/requests/a%23b/accept", &ana, json!({}))
+            .await?,
+        400,
+        Some("userId"),
+    );
+    let anonymous = stack
+        .call(Method::GET, "/v1/connections", None, None)
+        .await?;
+    assert_problem(&anonymous, 401, None);
+
+    for user in [&ana, &bea] {
+        let items = sort_keys(&stack.partition(&format!("USER#{user}")).await?);
+        assert!(
+            items
+                .iter()
+                .all(|sk| sk == "PROFILE" || sk.starts_with("IDEMPOTENCY#")),
+            "nothing written: {items:?}"
+        );
+    }
+    assert!(
+        stack
+            .partition(&pair_partition(&ana, &bea))
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_block_removes_the_connection_stops_requests_and_is_invisible_to_the_blocked_user()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, _) = member(&stack, "ana", json!({})).await?;
+    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    let (cid, _) = member(&stack, "cid", json!({})).await?;
+    connect(&stack, &ana, &bea).await?;
+    assert_eq!(request(&stack, &cid, &ana).await?.status, 201);
+
+    let blocked = stack
+        .put(&format!("/v1/blocks/{bea}"), &ana, json!({}))
+        .await?;
+    let blocked_cid = stack
+        .put(&format!("/v1/blocks/{cid}"), &ana, json!({}))
+        .await?;
+
+    assert_eq!(blocked.status, 200, "{blocked:?}");
+    assert_eq!(blocked.body["userId"], bea.as_str());
+    assert_eq!(blocked_cid.status, 200);
+    assert!(ids(&stack.get("/v1/connections", &bea).await?).is_empty());
+    assert!(ids(&stack.get("/v1/connections", &ana).await?).is_empty());
+    assert!(ids(&stack.get("/v1/connections/requests", &ana).await?).is_empty());
+    let cid_outgoing = stack
+        .get("/v1/connections/requests?direction=outgoing", &cid)
+        .await?;
+    assert!(ids(&cid_outgoing).is_empty(), "the pending request is gone");
+    assert!(
+        stack
+            .partition(&pair_partition(&ana, &bea))
+            .await?
+            .is_empty()
+    );
+    assert!(
+        stack
+            .partition(&pair_partition(&ana, &cid))
+            .await?
+            .is_empty()
+    );
+
+    // The blocked user cannot tell a block from a user who does not exist.
+    let from_blocked = request(&stack, &bea, &ana).await?;
+    let ghost = new_user("ghost");
+    let to_nobody = request(&stack, &bea, &ghost).await?;
+    assert_problem(&from_blocked, 404, None);
+    assert_problem(&to_nobody, 404, None);
+    assert_eq!(
+        from_blocked.body["detail"]
+            .as_str()
+            .map(|d| d.replace(&ana, "<id>")),
+        to_nobody.body["detail"]
+            .as_str()
+            .map(|d| d.replace(&ghost, "<id>")),
+    );
+    assert_problem(&request(&stack, &ana, &bea).await?, 404, None);
+    assert!(ids(&stack.get("/v1/blocks", &bea).await?).is_empty());
+    let export = stack.get("/v1/me/export", &bea).await?;
+    assert!(
+        !export.body.to_string().contains("BlockedBy") && !export.body.to_string().contains(&ana),
+        "the blocked user's export says nothing of the block: {export:?}"
+    );
+    let mut anas_blocks = ids(&stack.get("/v1/blocks", &ana).await?);
+    anas_blocks.sort();
+    let mut expected = vec![bea.clone(), cid.clone()];
+    expected.sort();
+    assert_eq!(anas_blocks, expected);
+
+    // Blocking again keeps the first block; unblocking lets requests through again.
+    let again = stack
+        .put(&format!("/v1/blocks/{bea}"), &ana, json!({}))
+        .await?;
+    assert_eq!(again.body["blockedAt"], blocked.body["blockedAt"]);
+    assert_eq!(
+        stack
+            .delete(&format!("/v1/blocks/{bea}"), &ana)
+            .await?
+            .status,
+        204
+    );
+    assert_eq!(
+        stack
+            .delete(&format!("/v1/blocks/{bea}"), &ana)
+            .await?
+            .status,
+        204,
+        "unblocking is repeatable"
+    );
+    assert_eq!(request(&stack, &bea, &ana).await?.status, 201);
+    Ok(())
+}
+
+#[tokio::test]
+async fn blocks_hide_profiles_and_search_results_both_ways() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let skill = json!({"skills": ["Zig"]});
+    let (ana, ana_handle) = member(&stack, "ana", skill.clone()).await?;
+    let (bea, _) = member(&stack, "bea", skill.clone()).await?;
+    let (cid, _) = member(&stack, "cid", json!({})).await?;
+    let found_by = |user: String, path: &'static str| {
+        let stack = &stack;
+        async move { Ok::<_, anyhow::Error>(ids(&stack.get(path, &user).await?)) }
+    };
+    stack
+        .eventually("both in the skill index", || async {
+            let found = found_by(cid.clone(), "/v1/profiles?skill=zig").await?;
+            Ok((found.len() == 2).then_some(()))
+        })
+        .await?;
+    assert_eq!(
+        stack
+            .get(&format!("/v1/profiles/{ana}"), &bea)
+            .await?
+            .status,
+        200
+    );
+
+    stack
+        .put(&format!("/v1/blocks/{bea}"), &ana, json!({}))
+        .await?;
+
+    for (viewer, hidden) in [(&bea, &ana), (&ana, &bea)] {
+        assert_problem(
+            &stack.get(&format!("/v1/profiles/{hidden}"), viewer).await?,
+            404,
+            None,
+        );
+        let by_skill = found_by(viewer.clone(), "/v1/profiles?skill=zig").await?;
+        let by_name = found_by(viewer.clone(), "/v1/profiles?q=a").await?;
+        let by_name_b = found_by(viewer.clone(), "/v1/profiles?q=b").await?;
+        assert!(!by_skill.contains(hidden), "{by_skill:?}");
+        assert!(!by_name.contains(hidden) && !by_name_b.contains(hidden));
+    }
+    assert_problem(
+        &stack
+            .get(&format!("/v1/profiles/@{ana_handle}"), &bea)
+            .await?,
+        404,
+        None,
+    );
+    let third = found_by(cid.clone(), "/v1/profiles?skill=zig").await?;
+    assert_eq!(third.len(), 2, "others still see both");
+    Ok(())
+}
+
+#[tokio::test]
+async fn suggestions_rank_people_by_shared_attributes_and_exclude_the_right_people()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let public_goals =
+        json!({"profileVisibility": "public", "fields": {"learningGoals": "public"}});
+    let (me, _) = member(
+        &stack,
+        "me",
+        json!({"skills": ["Rust", "SQL"], "occupation": "Data Engineer",
+               "learningGoals": ["Ship a Lambda"], "privacy": public_goals}),
+    )
+    .await?;
+    let rust = json!({"skills": ["rust"]});
+    let (dan, _) = member(
+        &stack,
+        "dan",
+        json!({"skills": ["RUST", "sql"], "occupation": "data engineer",
+               "learningGoals": ["ship a lambda"], "privacy": public_goals}),
+    )
+    .await?;
+    let (eve, _) = member(&stack, "eve", rust.clone()).await?;
+    let (gus, _) = member(&stack, "gus", rust.clone()).await?; // my connection
+    let (hal, _) = member(&stack, "hal", rust.clone()).await?; // I asked them
+    let (ivy, _) = member(&stack, "ivy", rust.clone()).await?; // they asked me
+    let (jon, _) = member(&stack, "jon", rust.clone()).await?; // I block them
+    let (kim, _) = member(&stack, "kim", rust.clone()).await?; // they block me
+    let (mia, _) = member(&stack, "mia", json!({})).await?; // only a mutual connection
+    let (pat, _) = member(
+        &stack,
+        "pat",
+        json!({"skills": ["rust"], "privacy": {"profileVisibility": "connections"}}),
+    )
+    .await?; // not public
+    let (_ned, _) = member(&stack, "ned", json!({"skills": ["cobol"]})).await?; // nothing shared
+    connect(&stack, &me, &gus).await?;
+    connect(&stack, &gus, &mia).await?;
+    connect(&stack, &gus, &pat).await?;
+    request(&stack, &me, &hal).await?;
+    request(&stack, &ivy, &me).await?;
+    stack
+        .put(&format!("/v1/blocks/{jon}"), &me, json!({}))
+        .await?;
+    stack
+        .put(&format!("/v1/blocks/{me}"), &kim, json!({}))
+        .await?;
+
+    let suggested = stack
+        .eventually("the indexes to catch up", || async {
+            let reply = stack.get("/v1/connections/suggestions", &me).await?;
+            anyhow::ensure!(reply.status == 200, "{reply:?}");
+            let found = ids(&reply);
+            let dan_has_occupation = reply.body["items"][0]["reasons"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["type"] == "sameOccupation"));
+            Ok((found.len() == 3 && dan_has_occupation).then_some(reply))
+        })
+        .await?;
+
+    assert_eq!(ids(&suggested), vec![dan.clone(), mia.clone(), eve.clone()]);
+    let top = &suggested.body["items"][0];
+    assert_eq!(top["score"], 2 * 2 + 2 + 3, "two skills, occupation, goal");
+    let reasons: Vec<&str> = top["reasons"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["type"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        reasons,
+        vec!["sharedSkills", "sameLearningGoal", "sameOccupation"]
+    );
+    assert_eq!(top["reasons"][0]["skills"], json!(["RUST", "sql"]));
+    assert_eq!(top["profile"]["userId"], dan.as_str());
+    let mutual = &suggested.body["items"][1];
+    assert_eq!(
+        mutual["reasons"],
+        json!([{"type": "mutualConnections", "count": 1}])
+    );
+    assert_eq!(mutual["score"], 4);
+    for excluded in [&me, &gus, &hal, &ivy, &jon, &kim, &pat] {
+        assert!(!ids(&suggested).contains(excluded), "{excluded} suggested");
+    }
+    let limited = stack
+        .get("/v1/connections/suggestions?limit=1", &me)
+        .await?;
+    assert_eq!(ids(&limited), vec![dan]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn lists_are_paginated_with_cursors_scoped_to_their_owner() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (me, _) = member(&stack, "me", json!({})).await?;
+    let mut others = Vec::new();
+    for name in ["ana", "bea", "cid"] {
+        let (user, _) = member(&stack, name, json!({})).await?;
+        connect(&stack, &user, &me).await?;
+        others.push(user);
+    }
+    let (dan, _) = member(&stack, "dan", json!({})).await?;
+    for user in &others {
+        stack
+            .put(&format!("/v1/blocks/{user}"), &dan, json!({}))
+            .await?;
+    }
+
+    let first = stack.get("/v1/connections?limit=2", &me).await?;
+    let cursor = first.body["nextCursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let second = stack
+        .get(&format!("/v1/connections?limit=2&cursor={cursor}"), &me)
+        .await?;
+    let replayed = stack
+        .get(
+            &format!("/v1/connections?limit=2&cursor={cursor}"),
+            &others[0],
+        )
+        .await?;
+    let other_list = stack
+        .get(
+            &format!("/v1/connections/requests?limit=2&cursor={cursor}"),
+            &me,
+        )
+        .await?;
+
+    assert_eq!(ids(&first).len(), 2);
+    assert!(!cursor.is_empty());
+    assert_eq!(ids(&second).len(), 1);
+    assert!(second.body["nextCursor"].is_null());
+    let mut all: Vec<String> = ids(&first).into_iter().chain(ids(&second)).collect();
+    all.sort();
+    others.sort();
+    assert_eq!(all, others);
+    assert_problem(&replayed, 400, Some("cursor"));
+    assert_problem(&other_list, 400, Some("cursor"));
+    let blocks = stack.get("/v1/blocks?limit=2", &dan).await?;
+    let block_cursor = blocks.body["nextCursor"].as_str().unwrap_or_default();
+    let rest = stack
+        .get(&format!("/v1/blocks?limit=2&cursor={block_cursor}"), &dan)
+        .await?;
+    assert_eq!(ids(&blocks).len() + ids(&rest).len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn retried_writes_with_an_idempotency_key_replay_the_first_response() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, _) = member(&stack, "ana", json!({})).await?;
+    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    let send = || {
+        stack.raw(
+            stack
+                .http
+                .post(stack.url("/v1/connections/requests"))
+                .bearer_auth(token_for(&ana))
+                .header("idempotency-key", "send-1")
+                .json(&json!({"userId": bea})),
+        )
+    };
+
+    let first = send().await?;
+    let retry = send().await?;
+    let changed = stack
+        .raw(
+            stack
+                .http
+                .post(stack.url("/v1/connections/requests"))
+                .bearer_auth(token_for(&ana))
+                .header("idempotency-key", "send-1")
+                .json(&json!({"userId": bea, "message": "other"})),
+        )
+        .await?;
+
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(retry.status, 201, "the retry replays the 201, not a 409");
+    assert_eq!(retry.body, first.body);
+    assert_problem(&changed, 422, None);
+    let accept = || {
+        stack.raw(
+            stack
+                .http
+                .post(stack.url(&format!("/v1/connections/requests/{ana}/accept")))
+                .bearer_auth(token_for(&bea))
+                .header("idempotency-key", "accept-1"),
+        )
+    };
+    assert_eq!(accept().await?.status, 200);
+    assert_eq!(accept().await?.status, 200);
+    let block = || {
+        stack.raw(
+            stack
+                .http
+                .put(stack.url(&format!("/v1/blocks/{bea}")))
+                .bearer_auth(token_for(&ana))
+                .header("idempotency-key", "block-1"),
+        )
+    };
+    assert_eq!(block().await?.status, 200);
+    assert_eq!(block().await?.body["userId"], bea.as_str());
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_an_account_removes_its_connections_and_requests_on_the_other_side()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, _) = member(&stack, "ana", json!({})).await?;
+    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    let (cid, _) = member(&stack, "cid", json!({})).await?;
+    let (dan, _) = member(&stack, "dan", json!({})).await?;
+    connect(&stack, &ana, &bea).await?;
+    request(&stack, &ana, &cid).await?;
+    stack
+        .put(&format!("/v1/blocks/{dan}"), &ana, json!({}))
+        .await?;
+
+    assert_eq!(stack.delete("/v1/me", &ana).await?.status, 204);
+
+    assert!(ids(&stack.get("/v1/connections", &bea).await?).is_empty());
+    assert!(ids(&stack.get("/v1/connections/requests", &cid).await?).is_empty());
+    for other in [&bea, &cid, &dan] {
+        assert!(
+            stack
+                .partition(&pair_partition(&ana, other))
+                .await?
+                .is_empty()
+        );
+        let items = sort_keys(&stack.partition(&format!("USER#{other}")).await?);
+        assert!(
+            !items.iter().any(|sk| sk.contains(ana.as_str())),
+            "nothing of ana is left with {other}: {items:?}"
+        );
+    }
+    Ok(())
+}
+
+/// Plain JSON as a DynamoDB stream image (the wire form of attribute values).
+fn to_image(value: &Value) -> Value {
+    match value {
+        Value::String(s) => json!({"S": s}),
+        Value::Number(n) => json!({"N": n.to_string()}),
+        Value::Bool(b) => json!({"BOOL": b}),
+        Value::Null => json!({"NULL": true}),
+        Value::Array(items) => json!({"L": items.iter().map(to_image).collect::<Vec<_>>()}),
+        Value::Object(map) => json!({"M": map
+            .iter()
+            .map(|(k, v)| (k.clone(), to_image(v)))
+            .collect::<serde_json::Map<_, _>>()}),
+    }
+}
+
+fn stream_record(event_id: &str, name: &str, old: Option<&Value>, new: Option<&Value>) -> Value {
+    let image = |v: Option<&Value>| v.map(|v| to_image(v)["M"].clone()).unwrap_or(json!({}));
+    let keys = old
+        .or(new)
+        .map(|v| json!({"PK": {"S": v["PK"]}, "SK": {"S": v["SK"]}}));
+    json!({
+        "eventID": event_id, "eventName": name, "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1763897400,
+            "Keys": keys, "NewImage": image(new), "OldImage": image(old),
+            "SequenceNumber": format!("{}", 100 + event_id.len()),
+            "SizeBytes": 512, "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-01-01T00:00:00.000",
+    })
+}
+
+#[tokio::test]
+async fn redelivered_profile_records_keep_exactly_one_suggestion_index_item_per_attribute()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, _) = member(
+        &stack,
+        "ana",
+        json!({"occupation": "Data Engineer", "learningGoals": ["Ship a Lambda"],
+               "privacy": {"profileVisibility": "public", "fields": {"learningGoals": "public"}}}),
+    )
+    .await?;
+    let occupation = "OCCUPATION#data engineer";
+    let goal = "GOAL#ship a lambda";
+    let mine = |items: Vec<Value>| {
+        items
+            .into_iter()
+            .filter(|i| i["userId"] == ana.as_str())
+            .count()
+    };
+    stack
+        .eventually("the indexes", || async {
+            let found =
+                mine(stack.partition(occupation).await?) + mine(stack.partition(goal).await?);
+            Ok((found == 2).then_some(()))
+        })
+        .await?;
+    let profile = stack
+        .partition(&format!("USER#{ana}"))
+        .await?
+        .into_iter()
+        .find(|i| i["SK"] == "PROFILE")
+        .ok_or_else(|| anyhow::anyhow!("no profile item"))?;
+    let insert = json!({"Records": [stream_record("e-1", "INSERT", None, Some(&profile))]});
+
+    for _ in 0..2 {
+        let reply = stack
+            .stack
+            .invoker()
+            .invoke("ProfilesStreamFunction", insert.clone())
+            .await?;
+        assert_eq!(reply["batchItemFailures"], json!([]), "{reply}");
+    }
+
+    assert_eq!(mine(stack.partition(occupation).await?), 1);
+    assert_eq!(mine(stack.partition(goal).await?), 1);
+    // The real REMOVE (account deletion) clears them; a redelivered one is harmless. (A
+    // removal is checked after deletion so no late moderation update re-adds them.)
+    assert_eq!(stack.delete("/v1/me", &ana).await?.status, 204);
+    stack
+        .eventually("the indexes to be cleared", || async {
+            let found =
+                mine(stack.partition(occupation).await?) + mine(stack.partition(goal).await?);
+            Ok((found == 0).then_some(()))
+        })
+        .await?;
+    let remove = json!({"Records": [stream_record("e-2", "REMOVE", Some(&profile), None)]});
+    for _ in 0..2 {
+        let reply = stack
+            .stack
+            .invoker()
+            .invoke("ProfilesStreamFunction", remove.clone())
+            .await?;
+        assert_eq!(reply["batchItemFailures"], json!([]), "{reply}");
+    }
+    assert_eq!(mine(stack.partition(occupation).await?), 0);
+    assert_eq!(mine(stack.partition(goal).await?), 0);
+    Ok(())
+}

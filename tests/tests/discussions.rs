@@ -1,0 +1,1347 @@
+//! Discussions, end to end: real HTTP requests through the local stack into the
+//! `discussions` function, counters kept by the `discussions-stream` function from the
+//! table's stream, against moto's DynamoDB.
+
+use agora_tests::{AUDIENCE, ISSUER, JWT_SECRET, Reply, TestStack, new_user, spawn};
+use aws_sdk_dynamodb::types::AttributeValue;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------
+
+/// A token carrying `roles` (the harness's tokens are plain members).
+fn token_with_roles(user: &str, roles: &[&str]) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = json!({
+        "sub": user, "iss": ISSUER, "aud": AUDIENCE,
+        "iat": now, "exp": now + 3600, "roles": roles,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap_or_default()
+}
+
+async fn call_as(
+    stack: &TestStack,
+    method: Method,
+    path: &str,
+    user: &str,
+    roles: &[&str],
+    body: Option<Value>,
+) -> anyhow::Result<Reply> {
+    let mut request = stack
+        .http
+        .request(method, stack.url(path))
+        .bearer_auth(token_with_roles(user, roles));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    stack.raw(request).await
+}
+
+fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
+    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
+    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
+    if let Some(field) = field {
+        let fields: Vec<&str> = reply.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            fields.contains(&field),
+            "expected field {field} in {reply:?}"
+        );
+    }
+}
+
+/// An admin creates a category; returns its id.
+async fn category(stack: &TestStack, id: &str, parent: Option<&str>) -> anyhow::Result<String> {
+    let admin = new_user("admin");
+    let mut body = json!({"id": id, "name": format!("Category {id}")});
+    if let Some(parent) = parent {
+        body["parentId"] = json!(parent);
+    }
+    let reply = call_as(
+        stack,
+        Method::POST,
+        "/v1/categories",
+        &admin,
+        &["admin"],
+        Some(body),
+    )
+    .await?;
+    anyhow::ensure!(reply.status == 201, "category failed: {reply:?}");
+    Ok(id.to_owned())
+}
+
+async fn topic(stack: &TestStack, author: &str, body: Value) -> anyhow::Result<Value> {
+    let reply = stack.post("/v1/topics", author, body).await?;
+    anyhow::ensure!(reply.status == 201, "topic failed: {reply:?}");
+    Ok(reply.body)
+}
+
+fn simple_topic(category: &str, title: &str) -> Value {
+    json!({"title": title, "body": "What do you think?", "categoryId": category})
+}
+
+async fn reply_to(
+    stack: &TestStack,
+    author: &str,
+    topic_id: &str,
+    parent: Option<&str>,
+    body: &str,
+) -> anyhow::Result<Value> {
+    let mut input = json!({"body": body});
+    if let Some(parent) = parent {
+        input["parentReplyId"] = json!(parent);
+    }
+    let reply = stack
+        .post(&format!("/v1/topics/{topic_id}/replies"), author, input)
+        .await?;
+    anyhow::ensure!(reply.status == 201, "reply failed: {reply:?}");
+    Ok(reply.body)
+}
+
+fn id_of(value: &Value, field: &str) -> String {
+    value[field].as_str().unwrap_or_default().to_owned()
+}
+
+/// The stored topic item (counters included), read straight from the table.
+async fn stored_topic(stack: &TestStack, topic_id: &str) -> anyhow::Result<Value> {
+    stack
+        .partition(&format!("TOPIC#{topic_id}"))
+        .await?
+        .into_iter()
+        .find(|item| item["SK"] == "META")
+        .ok_or_else(|| anyhow::anyhow!("no topic item"))
+}
+
+async fn stored_reply(stack: &TestStack, topic_id: &str, reply_id: &str) -> anyhow::Result<Value> {
+    stack
+        .partition(&format!("TOPIC#{topic_id}"))
+        .await?
+        .into_iter()
+        .find(|item| item["SK"] == format!("REPLY#{reply_id}"))
+        .ok_or_else(|| anyhow::anyhow!("no reply item"))
+}
+
+/// Waits until the stored topic satisfies `done`.
+async fn topic_eventually(
+    stack: &TestStack,
+    topic_id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    stack
+        .eventually(what, || async {
+            let topic = stored_topic(stack, topic_id).await?;
+            Ok(done(&topic).then_some(topic))
+        })
+        .await
+}
+
+fn ids(page: &Value, field: &str) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .map(|items| items.iter().map(|i| id_of(i, field)).collect())
+        .unwrap_or_default()
+}
+
+/// Writes a block the way the connections group stores one (the shared item contract).
+async fn block(stack: &TestStack, blocker: &str, blocked: &str) -> anyhow::Result<()> {
+    let client = stack.dynamodb().await;
+    for (pk, sk) in [
+        (format!("USER#{blocker}"), format!("BLOCK#{blocked}")),
+        (format!("USER#{blocked}"), format!("BLOCKEDBY#{blocker}")),
+    ] {
+        client
+            .put_item()
+            .table_name(stack.table())
+            .item("PK", AttributeValue::S(pk))
+            .item("SK", AttributeValue::S(sk))
+            .item("entity", AttributeValue::S("Block".into()))
+            .item("blockerId", AttributeValue::S(blocker.into()))
+            .item("blockedId", AttributeValue::S(blocked.into()))
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+fn unique_handle(prefix: &str) -> String {
+    let suffix = ulid::Ulid::new().to_string().to_lowercase();
+    format!("{prefix}_{}", &suffix[suffix.len() - 10..])
+}
+
+// ---------------------------------------------------------------------------------
+// Categories
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn admins_build_the_category_tree_and_nobody_else_can() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let admin = new_user("admin");
+    let member = new_user("member");
+    let create = |id: &str, parent: Option<&str>, who: &str, roles: &'static [&'static str]| {
+        let mut body = json!({"id": id, "name": id.to_uppercase(), "description": "About it"});
+        if let Some(parent) = parent {
+            body["parentId"] = json!(parent);
+        }
+        let (stack, who) = (&stack, who.to_owned());
+        async move {
+            call_as(
+                stack,
+                Method::POST,
+                "/v1/categories",
+                &who,
+                roles,
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    assert_eq!(
+        create("programming", None, &admin, &["admin"])
+            .await?
+            .status,
+        201
+    );
+    assert_eq!(
+        create("finance", None, &admin, &["admin"]).await?.status,
+        201
+    );
+    let child = create("rust", Some("programming"), &admin, &["admin"]).await?;
+    let grandchild = create("async", Some("rust"), &admin, &["admin"]).await?;
+    let too_deep = create("tokio", Some("async"), &admin, &["admin"]).await?;
+    let by_member = create("gossip", None, &member, &["member"]).await?;
+    let by_moderator = create("gossip", None, &member, &["moderator"]).await?;
+    let duplicate = create("rust", None, &admin, &["admin"]).await?;
+    let orphan = create("orphan", Some("nowhere"), &admin, &["admin"]).await?;
+    let bad_id = create("Bad Id!", None, &admin, &["admin"]).await?;
+
+    assert_eq!(child.status, 201, "{child:?}");
+    assert_eq!(child.body["path"], "programming#rust");
+    assert_eq!(child.body["depth"], 2);
+    assert_eq!(grandchild.status, 201);
+    assert_problem(&too_deep, 422, Some("parentId"));
+    assert_problem(&by_member, 403, None);
+    assert_problem(&by_moderator, 403, None);
+    assert_problem(&duplicate, 409, None);
+    assert_problem(&orphan, 422, Some("parentId"));
+    assert_problem(&bad_id, 422, Some("id"));
+    let first = stack.get("/v1/categories?limit=3", &member).await?;
+    assert_eq!(
+        ids(&first.body, "categoryId"),
+        vec!["finance", "programming", "rust"],
+        "depth-first by path"
+    );
+    let cursor = first.body["nextCursor"].as_str().unwrap_or_default();
+    let second = stack
+        .get(&format!("/v1/categories?limit=3&cursor={cursor}"), &member)
+        .await?;
+    assert_eq!(ids(&second.body, "categoryId"), vec!["async"]);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Topics
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_topic_carries_tags_hashtags_mentions_attachments_and_counts_views() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let cat = category(&stack, "rust", None).await?;
+    let ana = new_user("ana");
+    let bo = new_user("bo");
+    let bo_handle = unique_handle("bo");
+    stack
+        .create_profile(&bo, json!({"handle": bo_handle, "displayName": "Bo"}))
+        .await?;
+
+    let created = topic(
+        &stack,
+        &ana,
+        json!({
+            "title": "Async traits in 2026?",
+            "body": format!("Hey @{bo_handle} and @nobody_here, thoughts on #Async?\n```\n#include <x>\n```"),
+            "categoryId": cat,
+            "tags": ["Rust", "#traits"],
+            "attachments": [
+                {"kind": "code", "language": "rust", "code": "trait A { async fn f(); }"},
+                {"kind": "link", "url": "https://blog.rust-lang.org", "title": "Blog"},
+                {"kind": "image", "url": "https://cdn.example.com/a.png", "alt": "diagram"}
+            ]
+        }),
+    )
+    .await?;
+    let topic_id = id_of(&created, "topicId");
+
+    assert_eq!(created["authorId"], ana.as_str());
+    assert_eq!(created["tags"], json!(["rust", "traits", "async"]));
+    assert_eq!(
+        created["mentions"],
+        json!([bo.as_str()]),
+        "unknown handles are dropped"
+    );
+    assert_eq!(created["attachments"].as_array().map(Vec::len), Some(3));
+    assert_eq!(created["solved"], false);
+    assert_eq!(created["replyCount"], 0);
+    let first = stack.get(&format!("/v1/topics/{topic_id}"), &bo).await?;
+    let second = stack.get(&format!("/v1/topics/{topic_id}"), &bo).await?;
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.body["topic"]["viewCount"], 1);
+    assert_eq!(second.body["topic"]["viewCount"], 2);
+    assert_eq!(second.body["replies"]["items"], json!([]));
+    for path in [
+        format!("/v1/topics?category={cat}"),
+        "/v1/topics?tag=async".to_owned(),
+        "/v1/topics?tag=%23Traits".to_owned(),
+        format!("/v1/topics?author={ana}"),
+    ] {
+        let page = stack.get(&path, &bo).await?;
+        assert_eq!(page.status, 200, "{path}: {page:?}");
+        assert_eq!(ids(&page.body, "topicId"), vec![topic_id.clone()], "{path}");
+    }
+    let unknown = stack
+        .get("/v1/topics/01J00000000000000000000000", &bo)
+        .await?;
+    assert_problem(&unknown, 404, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_topic_input_is_refused_naming_the_field_and_writes_nothing() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "general", None).await?;
+    let ana = new_user("ana");
+    let base = simple_topic(&cat, "Fine title");
+    let with = |field: &str, value: Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        body
+    };
+    let cases = [
+        (with("title", json!("t".repeat(201))), 422, "title"),
+        (with("title", json!("")), 422, "title"),
+        (with("body", json!("b".repeat(20_001))), 422, "body"),
+        (with("body", json!("   ")), 422, "body"),
+        (
+            with(
+                "tags",
+                json!((0..11).map(|i| format!("t{i}")).collect::<Vec<_>>()),
+            ),
+            422,
+            "tags",
+        ),
+        (with("tags", json!(["a b"])), 422, "tags"),
+        (
+            with(
+                "attachments",
+                json!([{"kind": "image", "url": "javascript:alert(1)"}]),
+            ),
+            422,
+            "attachments[0].url",
+        ),
+        (
+            with(
+                "attachments",
+                json!([{"kind": "video", "url": "https://x.io"}]),
+            ),
+            400,
+            "attachments[0].kind",
+        ),
+        (
+            with("categoryId", json!("no-such-category")),
+            422,
+            "categoryId",
+        ),
+        (with("pinned", json!(true)), 400, "body"),
+        (with("title", json!(12)), 400, "title"),
+    ];
+
+    for (body, status, field) in cases {
+        let reply = stack.post("/v1/topics", &ana, body).await?;
+        if status == 400 && field == "body" {
+            assert_problem(&reply, 400, None);
+            assert!(
+                reply.body["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("unknown field")
+            );
+        } else {
+            assert_problem(&reply, status, Some(field));
+        }
+    }
+
+    assert!(stack.partition(&format!("USER#{ana}")).await?.is_empty());
+    let listed = stack
+        .get(&format!("/v1/topics?category={cat}"), &ana)
+        .await?;
+    assert_eq!(listed.body["items"], json!([]));
+    assert_problem(&stack.get("/v1/topics", &ana).await?, 400, Some("category"));
+    assert_problem(
+        &stack.get("/v1/topics?tag=x&sort=top", &ana).await?,
+        400,
+        Some("sort"),
+    );
+    assert_problem(
+        &stack
+            .get(&format!("/v1/topics?category={cat}&solved=maybe"), &ana)
+            .await?,
+        400,
+        Some("solved"),
+    );
+    assert_problem(
+        &stack
+            .get(&format!("/v1/topics?category={cat}&cursor=forged"), &ana)
+            .await?,
+        400,
+        Some("cursor"),
+    );
+    let anonymous = stack
+        .call(Method::POST, "/v1/topics", None, Some(&base))
+        .await?;
+    assert_problem(&anonymous, 401, None);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Replies and counts
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn replies_thread_in_order_paginate_and_are_counted_exactly() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "general", None).await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    let topic_id = id_of(
+        &topic(&stack, &ana, simple_topic(&cat, "Threads")).await?,
+        "topicId",
+    );
+
+    let r1 = reply_to(&stack, &bo, &topic_id, None, "first").await?;
+    let r2 = reply_to(&stack, &cy, &topic_id, None, "second").await?;
+    let r1a = reply_to(
+        &stack,
+        &ana,
+        &topic_id,
+        Some(&id_of(&r1, "replyId")),
+        "to first",
+    )
+    .await?;
+    let r1a1 = reply_to(
+        &stack,
+        &bo,
+        &topic_id,
+        Some(&id_of(&r1a, "replyId")),
+        "deeper",
+    )
+    .await?;
+
+    assert_eq!(
+        r1["parentAuthorId"],
+        ana.as_str(),
+        "a top-level reply answers the topic"
+    );
+    assert_eq!(r1a["parentAuthorId"], bo.as_str());
+    assert_eq!(r1a["topicAuthorId"], ana.as_str());
+    assert_eq!(r1a1["depth"], 3);
+    let expected: Vec<String> = [&r1, &r1a, &r1a1, &r2]
+        .iter()
+        .map(|r| id_of(r, "replyId"))
+        .collect();
+    let first = stack
+        .get(&format!("/v1/topics/{topic_id}/replies?limit=3"), &cy)
+        .await?;
+    let cursor = first.body["nextCursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let second = stack
+        .get(
+            &format!("/v1/topics/{topic_id}/replies?limit=3&cursor={cursor}"),
+            &cy,
+        )
+        .await?;
+    let mut thread = ids(&first.body, "replyId");
+    thread.extend(ids(&second.body, "replyId"));
+    assert_eq!(thread, expected, "thread order: depth first, oldest first");
+    let other_scope = stack
+        .get(&format!("/v1/topics?category={cat}&cursor={cursor}"), &cy)
+        .await?;
+    assert_problem(&other_scope, 400, Some("cursor"));
+    let counted = topic_eventually(&stack, &topic_id, "four replies counted", |t| {
+        t["replyCount"] == 4
+    })
+    .await?;
+    assert!(counted["lastActivityAt"].as_str() > counted["createdAt"].as_str());
+    let shown = stack
+        .get(&format!("/v1/topics/{topic_id}?limit=2"), &cy)
+        .await?;
+    assert_eq!(shown.body["topic"]["replyCount"], 4);
+    assert_eq!(
+        ids(&shown.body["replies"], "replyId"),
+        expected[..2].to_vec()
+    );
+    // The counter settles at 4 and stays there.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(stored_topic(&stack, &topic_id).await?["replyCount"], 4);
+    Ok(())
+}
+
+#[tokio::test]
+async fn threads_are_bounded_in_depth_and_bad_replies_write_nothing() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "general", None).await?;
+    let ana = new_user("ana");
+    let topic_id = id_of(
+        &topic(&stack, &ana, simple_topic(&cat, "Deep")).await?,
+        "topicId",
+    );
+    let mut parent: Option<String> = None;
+    for level in 1..=6 {
+        let reply = reply_to(
+            &stack,
+            &ana,
+            &topic_id,
+            parent.as_deref(),
+            &format!("level {level}"),
+        )
+        .await?;
+        parent = Some(id_of(&reply, "replyId"));
+    }
+
+    let too_deep = stack
+        .post(
+            &format!("/v1/topics/{topic_id}/replies"),
+            &ana,
+            json!({"body": "level 7", "parentReplyId": parent}),
+        )
+        .await?;
+    let unknown_parent = stack
+        .post(
+            &format!("/v1/topics/{topic_id}/replies"),
+            &ana,
+            json!({"body": "x", "parentReplyId": "01J00000000000000000000000"}),
+        )
+        .await?;
+    let blank = stack
+        .post(
+            &format!("/v1/topics/{topic_id}/replies"),
+            &ana,
+            json!({"body": ""}),
+        )
+        .await?;
+    let unknown_topic = stack
+        .post(
+            "/v1/topics/01J00000000000000000000000/replies",
+            &ana,
+            json!({"body": "x"}),
+        )
+        .await?;
+
+    assert_problem(&too_deep, 422, Some("parentReplyId"));
+    assert_problem(&unknown_parent, 422, Some("parentReplyId"));
+    assert_problem(&blank, 422, Some("body"));
+    assert_problem(&unknown_topic, 404, None);
+    let replies = stack
+        .partition(&format!("TOPIC#{topic_id}"))
+        .await?
+        .into_iter()
+        .filter(|i| i["entity"] == "Reply")
+        .count();
+    assert_eq!(replies, 6);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reactions_are_one_per_user_per_target_changeable_removable_and_counted_exactly()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "general", None).await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    let topic_id = id_of(
+        &topic(&stack, &ana, simple_topic(&cat, "React")).await?,
+        "topicId",
+    );
+    let reply_id = id_of(
+        &reply_to(&stack, &bo, &topic_id, None, "an answer").await?,
+        "replyId",
+    );
+    let on_topic = format!("/v1/topics/{topic_id}/reactions/{topic_id}");
+    let on_reply = format!("/v1/topics/{topic_id}/reactions/{reply_id}");
+
+    let liked = stack
+        .put(&on_topic, &bo, json!({"reaction": "like"}))
+        .await?;
+    stack
+        .put(&on_topic, &bo, json!({"reaction": "like"}))
+        .await?;
+    stack
+        .put(&on_topic, &cy, json!({"reaction": "like"}))
+        .await?;
+    stack
+        .put(&on_topic, &cy, json!({"reaction": "love"}))
+        .await?;
+    stack
+        .put(&on_reply, &ana, json!({"reaction": "helpful"}))
+        .await?;
+    stack
+        .put(&on_reply, &cy, json!({"reaction": "haha"}))
+        .await?;
+    let removed = stack.delete(&on_reply, &cy).await?;
+    let removed_again = stack.delete(&on_reply, &cy).await?;
+    let unknown_kind = stack
+        .put(&on_topic, &bo, json!({"reaction": "angry"}))
+        .await?;
+    let unknown_target = stack
+        .put(
+            &format!("/v1/topics/{topic_id}/reactions/01J00000000000000000000000"),
+            &bo,
+            json!({"reaction": "like"}),
+        )
+        .await?;
+
+    assert_eq!(liked.status, 200, "{liked:?}");
+    assert_eq!(liked.body["targetAuthorId"], ana.as_str());
+    assert_eq!(removed.status, 204);
+    assert_eq!(removed_again.status, 204);
+    assert_problem(&unknown_kind, 400, Some("reaction"));
+    assert_problem(&unknown_target, 404, None);
+    let topic = topic_eventually(&stack, &topic_id, "topic reactions", |t| {
+        t["reactionCounts"]["like"] == 1 && t["reactionCounts"]["love"] == 1
+    })
+    .await?;
+    assert_eq!(topic["reactionCounts"]["haha"], 0);
+    let reply = stack
+        .eventually("reply reactions", || async {
+            let reply = stored_reply(&stack, &topic_id, &reply_id).await?;
+            Ok(
+                (reply["reactionCounts"]["helpful"] == 1 && reply["reactionCounts"]["haha"] == 0)
+                    .then_some(reply),
+            )
+        })
+        .await?;
+    assert_eq!(reply["reactionCounts"]["like"], 0);
+    let reactions = stack
+        .partition(&format!("TOPIC#{topic_id}"))
+        .await?
+        .into_iter()
+        .filter(|i| i["entity"] == "Reaction")
+        .count();
+    assert_eq!(reactions, 3, "bo and cy on the topic, ana on the reply");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let settled = stored_topic(&stack, &topic_id).await?;
+    assert_eq!(settled["reactionCounts"]["like"], 1);
+    assert_eq!(settled["reactionCounts"]["love"], 1);
+    Ok(())
+}
+
+/// DynamoDB JSON of an attribute value, as a stream record carries it.
+fn stream_json(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(s) => json!({"S": s}),
+        AttributeValue::N(n) => json!({"N": n}),
+        AttributeValue::Bool(b) => json!({"BOOL": b}),
+        AttributeValue::Null(_) => json!({"NULL": true}),
+        AttributeValue::L(items) => json!({"L": items.iter().map(stream_json).collect::<Vec<_>>()}),
+        AttributeValue::M(map) => json!({"M": map
+            .iter()
+            .map(|(k, v)| (k.clone(), stream_json(v)))
+            .collect::<serde_json::Map<_, _>>()}),
+        AttributeValue::Ss(values) => json!({"SS": values}),
+        other => json!({"S": format!("{other:?}")}),
+    }
+}
+
+/// The INSERT record the stream delivered for an item, rebuilt from its processed marker
+/// (which names the record's event id) and the item itself.
+async fn delivered_insert(
+    stack: &TestStack,
+    topic_id: &str,
+    sort_key: &str,
+    sequence: u32,
+) -> anyhow::Result<Value> {
+    let client = stack.dynamodb().await;
+    // Test-only inspection: the product never scans.
+    let markers = client
+        .scan()
+        .table_name(stack.table())
+        .filter_expression("entity = :e AND topicId = :t AND sourceSk = :s")
+        .expression_attribute_values(":e", AttributeValue::S("ProcessedStreamRecord".into()))
+        .expression_attribute_values(":t", AttributeValue::S(topic_id.into()))
+        .expression_attribute_values(":s", AttributeValue::S(sort_key.into()))
+        .send()
+        .await?;
+    let markers = markers.items.unwrap_or_default();
+    anyhow::ensure!(markers.len() == 1, "one marker for {sort_key}: {markers:?}");
+    let event_id = markers[0]
+        .get("eventId")
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let item = client
+        .get_item()
+        .table_name(stack.table())
+        .key("PK", AttributeValue::S(format!("TOPIC#{topic_id}")))
+        .key("SK", AttributeValue::S(sort_key.into()))
+        .send()
+        .await?
+        .item
+        .unwrap_or_default();
+    let image: serde_json::Map<String, Value> = item
+        .iter()
+        .map(|(k, v)| (k.clone(), stream_json(v)))
+        .collect();
+    Ok(json!({
+        "eventID": event_id,
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_763_897_400,
+            "Keys": {"PK": image["PK"], "SK": image["SK"]},
+            "NewImage": image,
+            "SequenceNumber": format!("{sequence:021}"),
+            "SizeBytes": 200,
+            "StreamViewType": "NEW_AND_OLD_IMAGES"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
+    }))
+}
+
+#[tokio::test]
+async fn a_redelivered_stream_batch_leaves_every_count_exact() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "general", None).await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    let topic_id = id_of(
+        &topic(&stack, &ana, simple_topic(&cat, "Twice")).await?,
+        "topicId",
+    );
+    let reply_id = id_of(
+        &reply_to(&stack, &bo, &topic_id, None, "once").await?,
+        "replyId",
+    );
+    stack
+        .put(
+            &format!("/v1/topics/{topic_id}/reactions/{topic_id}"),
+            &bo,
+            json!({"reaction": "wow"}),
+        )
+        .await?;
+    stack
+        .put(
+            &format!("/v1/topics/{topic_id}/reactions/{reply_id}"),
+            &ana,
+            json!({"reaction": "helpful"}),
+        )
+        .await?;
+    topic_eventually(&stack, &topic_id, "counted once", |t| {
+        t["replyCount"] == 1 && t["reactionCounts"]["wow"] == 1
+    })
+    .await?;
+    stack
+        .eventually("reply reaction counted", || async {
+            let reply = stored_reply(&stack, &topic_id, &reply_id).await?;
+            Ok((reply["reactionCounts"]["helpful"] == 1).then_some(()))
+        })
+        .await?;
+    let batch = json!({"Records": [
+        delivered_insert(&stack, &topic_id, &format!("REPLY#{reply_id}"), 1).await?,
+        delivered_insert(&stack, &topic_id, &format!("REACT#{topic_id}#{bo}"), 2).await?,
+        delivered_insert(&stack, &topic_id, &format!("REACT#{reply_id}#{ana}"), 3).await?,
+    ]});
+
+    let first = stack
+        .stack
+        .invoker()
+        .invoke("DiscussionsStreamFunction", batch.clone())
+        .await?;
+    let second = stack
+        .stack
+        .invoker()
+        .invoke("DiscussionsStreamFunction", batch)
+        .await?;
+
+    assert_eq!(first["batchItemFailures"], json!([]), "{first}");
+    assert_eq!(second["batchItemFailures"], json!([]), "{second}");
+    let topic = stored_topic(&stack, &topic_id).await?;
+    assert_eq!(topic["replyCount"], 1);
+    assert_eq!(topic["reactionCounts"]["wow"], 1);
+    let reply = stored_reply(&stack, &topic_id, &reply_id).await?;
+    assert_eq!(reply["reactionCounts"]["helpful"], 1);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Edits, deletes, answers, pins
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn authors_edit_with_a_history_and_nobody_else_may() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "general", None).await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    let created = topic(
+        &stack,
+        &ana,
+        json!({"title": "Old title", "body": "About #old things", "categoryId": cat}),
+    )
+    .await?;
+    let topic_id = id_of(&created, "topicId");
+    let reply_id = id_of(
+        &reply_to(&stack, &bo, &topic_id, None, "first draft").await?,
+        "replyId",
+    );
+
+    let edited = stack
+        .patch(
+            &format!("/v1/topics/{topic_id}"),
+            &ana,
+            json!({"title": "New title", "body": "Now about #new things"}),
+        )
+        .await?;
+    let by_other = stack
+        .patch(
+            &format!("/v1/topics/{topic_id}"),
+            &bo,
+            json!({"title": "Hijack"}),
+        )
+        .await?;
+    let moderator_edit = call_as(
+        &stack,
+        Method::PATCH,
+        &format!("/v1/topics/{topic_id}"),
+        &bo,
+        &["moderator"],
+        Some(json!({"title": "Mod"})),
+    )
+    .await?;
+    let empty = stack
+        .patch(&format!("/v1/topics/{topic_id}"), &ana, json!({}))
+        .await?;
+    let too_long = stack
+        .patch(
+            &format!("/v1/topics/{topic_id}"),
+            &ana,
+            json!({"title": "t".repeat(201)}),
+        )
+        .await?;
+    let reply_edit = stack
+        .patch(
+            &format!("/v1/topics/{topic_id}/replies/{reply_id}"),
+            &bo,
+            json!({"body": "second draft"}),
+        )
+        .await?;
+    let reply_by_other = stack
+        .patch(
+            &format!("/v1/topics/{topic_id}/replies/{reply_id}"),
+            &ana,
+            json!({"body": "not yours"}),
+        )
+        .await?;
+
+    assert_eq!(edited.status, 200, "{edited:?}");
+    assert_eq!(edited.body["title"], "New title");
+    assert_eq!(edited.body["edited"], true);
+    assert_eq!(edited.body["tags"], json!(["new"]));
+    assert_problem(&by_other, 403, None);
+    assert_problem(&moderator_edit, 403, None);
+    assert_problem(&empty, 400, None);
+    assert_problem(&too_long, 422, Some("title"));
+    assert_eq!(reply_edit.status, 200, "{reply_edit:?}");
+    assert_eq!(reply_edit.body["body"], "second draft");
+    assert_problem(&reply_by_other, 403, None);
+    let history = stack
+        .get(&format!("/v1/topics/{topic_id}/history"), &bo)
+        .await?;
+    assert_eq!(history.status, 200, "{history:?}");
+    assert_eq!(history.body["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(history.body["items"][0]["title"], "Old title");
+    assert_eq!(history.body["items"][0]["body"], "About #old things");
+    assert_eq!(history.body["items"][0]["editorId"], ana.as_str());
+    let reply_history = stack
+        .get(
+            &format!("/v1/topics/{topic_id}/replies/{reply_id}/history"),
+            &ana,
+        )
+        .await?;
+    assert_eq!(reply_history.body["items"][0]["body"], "first draft");
+    let old_tag = stack.get("/v1/topics?tag=old", &bo).await?;
+    let new_tag = stack.get("/v1/topics?tag=new", &bo).await?;
+    assert_eq!(
+        old_tag.body["items"],
+        json!([]),
+        "the tag index follows edits"
+    );
+    assert_eq!(ids(&new_tag.body, "topicId"), vec![topic_id.clone()]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn soft_deletes_keep_the_thread_with_tombstones_and_moderators_may_delete()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "general", None).await?;
+    let (ana, bo, cy, mod_user) = (
+        new_user("ana"),
+        new_user("bo"),
+        new_user("cy"),
+        new_user("mod"),
+    );
+    let topic_id = id_of(
+        &topic(
+            &stack,
+            &ana,
+            json!({"title": "Doomed", "body": "#gone soon", "categoryId": cat}),
+        )
+        .await?,
+        "topicId",
+    );
+    let parent = id_of(
+        &reply_to(&stack, &bo, &topic_id, None, "secret words").await?,
+        "replyId",
+    );
+    let child = id_of(
+        &reply_to(&stack, &cy, &topic_id, Some(&parent), "answering").await?,
+        "replyId",
+    );
+    topic_eventually(&stack, &topic_id, "two replies", |t| t["replyCount"] == 2).await?;
+
+    let by_stranger = stack
+        .delete(&format!("/v1/topics/{topic_id}/replies/{parent}"), &cy)
+        .await?;
+    let by_author = stack
+        .delete(&format!("/v1/topics/{topic_id}/replies/{parent}"), &bo)
+        .await?;
+    let again = stack
+        .delete(&format!("/v1/topics/{topic_id}/replies/{parent}"), &bo)
+        .await?;
+    let answer_deleted = stack
+        .post(
+            &format!("/v1/topics/{topic_id}/replies"),
+            &cy,
+            json!({"body": "x", "parentReplyId": parent}),
+        )
+        .await?;
+
+    assert_problem(&by_stranger, 403, None);
+    assert_eq!(by_author.status, 204);
+    assert_eq!(again.status, 204);
+    assert_problem(&answer_deleted, 422, Some("parentReplyId"));
+    let thread = stack
+        .get(&format!("/v1/topics/{topic_id}/replies"), &cy)
+        .await?;
+    assert_eq!(
+        ids(&thread.body, "replyId"),
+        vec![parent.clone(), child.clone()]
+    );
+    assert_eq!(thread.body["items"][0]["body"], "[deleted]");
+    assert_eq!(thread.body["items"][0]["deleted"], true);
+    assert_eq!(thread.body["items"][1]["body"], "answering");
+    topic_eventually(&stack, &topic_id, "one live reply", |t| {
+        t["replyCount"] == 1
+    })
+    .await?;
+
+    let topic_by_member = stack.delete(&format!("/v1/topics/{topic_id}"), &bo).await?;
+    let topic_by_moderator = call_as(
+        &stack,
+        Method::DELETE,
+        &format!("/v1/topics/{topic_id}"),
+        &mod_user,
+        &["moderator"],
+        None,
+    )
+    .await?;
+
+    assert_problem(&topic_by_member, 403, None);
+    assert_eq!(topic_by_moderator.status, 204);
+    let shown = stack.get(&format!("/v1/topics/{topic_id}"), &cy).await?;
+    assert_eq!(shown.body["topic"]["deleted"], true);
+    assert_eq!(shown.body["topic"]["title"], "[deleted]");
+    assert_eq!(shown.body["topic"]["body"], "[deleted]");
+    assert_eq!(
+        shown.body["replies"]["items"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let listed = stack
+        .get(&format!("/v1/topics?category={cat}"), &cy)
+        .await?;
+    assert_eq!(listed.body["items"], json!([]));
+    assert_eq!(
+        stack.get("/v1/topics?tag=gone", &cy).await?.body["items"],
+        json!([])
+    );
+    let reply_to_deleted = stack
+        .post(
+            &format!("/v1/topics/{topic_id}/replies"),
+            &cy,
+            json!({"body": "late"}),
+        )
+        .await?;
+    assert_problem(&reply_to_deleted, 409, None);
+    let history = stack
+        .get(&format!("/v1/topics/{topic_id}/history"), &cy)
+        .await?;
+    assert_problem(&history, 404, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_author_or_a_moderator_accepts_one_answer_and_listings_filter_by_solved()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "qa", None).await?;
+    let (ana, bo, cy, mod_user) = (
+        new_user("ana"),
+        new_user("bo"),
+        new_user("cy"),
+        new_user("mod"),
+    );
+    let question = id_of(
+        &topic(&stack, &ana, simple_topic(&cat, "Question")).await?,
+        "topicId",
+    );
+    let open = id_of(
+        &topic(&stack, &ana, simple_topic(&cat, "Open")).await?,
+        "topicId",
+    );
+    let answer = id_of(
+        &reply_to(&stack, &bo, &question, None, "the answer").await?,
+        "replyId",
+    );
+    let better = id_of(
+        &reply_to(&stack, &cy, &question, None, "a better one").await?,
+        "replyId",
+    );
+    let path = format!("/v1/topics/{question}/accepted-answer");
+
+    let by_stranger = stack.put(&path, &cy, json!({"replyId": answer})).await?;
+    let accepted = stack.put(&path, &ana, json!({"replyId": answer})).await?;
+    let unknown = stack
+        .put(
+            &path,
+            &ana,
+            json!({"replyId": "01J00000000000000000000000"}),
+        )
+        .await?;
+
+    assert_problem(&by_stranger, 403, None);
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+    assert_eq!(accepted.body["solved"], true);
+    assert_eq!(accepted.body["acceptedReplyId"], answer.as_str());
+    assert_eq!(accepted.body["acceptedReplyAuthorId"], bo.as_str());
+    assert_problem(&unknown, 422, Some("replyId"));
+    let solved = stack
+        .get(&format!("/v1/topics?category={cat}&solved=true"), &cy)
+        .await?;
+    let unsolved = stack
+        .get(&format!("/v1/topics?category={cat}&solved=false"), &cy)
+        .await?;
+    let by_author = stack
+        .get(&format!("/v1/topics?author={ana}&solved=true"), &cy)
+        .await?;
+    assert_eq!(ids(&solved.body, "topicId"), vec![question.clone()]);
+    assert_eq!(ids(&unsolved.body, "topicId"), vec![open.clone()]);
+    assert_eq!(ids(&by_author.body, "topicId"), vec![question.clone()]);
+
+    let by_moderator = call_as(
+        &stack,
+        Method::PUT,
+        &path,
+        &mod_user,
+        &["moderator"],
+        Some(json!({"replyId": better})),
+    )
+    .await?;
+    assert_eq!(by_moderator.status, 200, "{by_moderator:?}");
+    assert_eq!(
+        by_moderator.body["acceptedReplyAuthorId"],
+        cy.as_str(),
+        "one answer at a time"
+    );
+    stack
+        .delete(&format!("/v1/topics/{question}/replies/{better}"), &cy)
+        .await?;
+    let after = stack.get(&format!("/v1/topics/{question}"), &ana).await?;
+    assert_eq!(
+        after.body["topic"]["solved"], false,
+        "a deleted answer unsolves"
+    );
+    let cleared = stack.delete(&path, &ana).await?;
+    assert_eq!(cleared.status, 200);
+    assert_eq!(cleared.body["solved"], false);
+    Ok(())
+}
+
+#[tokio::test]
+async fn moderators_pin_topics_first_and_listings_sort_by_newest_activity_and_top()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "general", None).await?;
+    let (ana, bo, mod_user) = (new_user("ana"), new_user("bo"), new_user("mod"));
+    let oldest = id_of(
+        &topic(&stack, &ana, simple_topic(&cat, "Oldest")).await?,
+        "topicId",
+    );
+    let middle = id_of(
+        &topic(&stack, &ana, simple_topic(&cat, "Middle")).await?,
+        "topicId",
+    );
+    let newest = id_of(
+        &topic(&stack, &ana, simple_topic(&cat, "Newest")).await?,
+        "topicId",
+    );
+    // Activity on the oldest; reactions make the middle one top.
+    reply_to(&stack, &bo, &oldest, None, "bump").await?;
+    for who in [&ana, &bo] {
+        stack
+            .put(
+                &format!("/v1/topics/{middle}/reactions/{middle}"),
+                who,
+                json!({"reaction": "helpful"}),
+            )
+            .await?;
+    }
+    for reactor in [new_user("x"), new_user("y"), new_user("z")] {
+        stack
+            .put(
+                &format!("/v1/topics/{middle}/reactions/{middle}"),
+                &reactor,
+                json!({"reaction": "love"}),
+            )
+            .await?;
+    }
+    topic_eventually(&stack, &middle, "middle scored", |t| {
+        t["reactionCounts"]["love"] == 3
+    })
+    .await?;
+    topic_eventually(&stack, &oldest, "oldest active", |t| t["replyCount"] == 1).await?;
+    let list = |sort: &str| {
+        let path = format!("/v1/topics?category={cat}&sort={sort}");
+        let (stack, bo) = (&stack, bo.clone());
+        async move { Ok::<_, anyhow::Error>(ids(&stack.get(&path, &bo).await?.body, "topicId")) }
+    };
+
+    assert_eq!(
+        list("newest").await?,
+        vec![newest.clone(), middle.clone(), oldest.clone()]
+    );
+    assert_eq!(
+        list("activity").await?,
+        vec![oldest.clone(), newest.clone(), middle.clone()]
+    );
+    assert_eq!(
+        list("top").await?,
+        vec![middle.clone(), oldest.clone(), newest.clone()]
+    );
+
+    let by_member = stack
+        .put(
+            &format!("/v1/topics/{oldest}/pin"),
+            &ana,
+            json!({"pinned": true}),
+        )
+        .await?;
+    let pinned = call_as(
+        &stack,
+        Method::PUT,
+        &format!("/v1/topics/{newest}/pin"),
+        &mod_user,
+        &["moderator"],
+        Some(json!({"pinned": true})),
+    )
+    .await?;
+    let bad = call_as(
+        &stack,
+        Method::PUT,
+        &format!("/v1/topics/{newest}/pin"),
+        &mod_user,
+        &["moderator"],
+        Some(json!({"pinned": "yes"})),
+    )
+    .await?;
+
+    assert_problem(&by_member, 403, None);
+    assert_eq!(pinned.status, 200, "{pinned:?}");
+    assert_eq!(pinned.body["pinned"], true);
+    assert_problem(&bad, 400, Some("pinned"));
+    assert_eq!(
+        list("top").await?,
+        vec![newest.clone(), middle.clone(), oldest.clone()]
+    );
+    assert_eq!(list("activity").await?[0], newest);
+    let page = stack
+        .get(&format!("/v1/topics?category={cat}&limit=2"), &bo)
+        .await?;
+    let cursor = page.body["nextCursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let rest = stack
+        .get(
+            &format!("/v1/topics?category={cat}&limit=2&cursor={cursor}"),
+            &bo,
+        )
+        .await?;
+    assert_eq!(
+        ids(&page.body, "topicId"),
+        vec![newest.clone(), middle.clone()]
+    );
+    assert_eq!(ids(&rest.body, "topicId"), vec![oldest.clone()]);
+    // A new reaction re-ranks without losing the pin.
+    reply_to(&stack, &bo, &middle, None, "late activity").await?;
+    topic_eventually(&stack, &middle, "middle active", |t| t["replyCount"] == 1).await?;
+    assert_eq!(list("activity").await?, vec![newest, middle, oldest]);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Blocks, idempotency
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn blocked_users_never_see_each_others_topics_or_replies() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "general", None).await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    let anas = id_of(
+        &topic(
+            &stack,
+            &ana,
+            json!({"title": "Ana's", "body": "#shared", "categoryId": cat}),
+        )
+        .await?,
+        "topicId",
+    );
+    let cys = id_of(
+        &topic(&stack, &cy, simple_topic(&cat, "Cy's")).await?,
+        "topicId",
+    );
+    let bos_reply = id_of(
+        &reply_to(&stack, &bo, &cys, None, "from bo").await?,
+        "replyId",
+    );
+    reply_to(&stack, &ana, &cys, None, "from ana").await?;
+    block(&stack, &ana, &bo).await?;
+
+    let listed = stack
+        .get(&format!("/v1/topics?category={cat}"), &bo)
+        .await?;
+    let by_tag = stack.get("/v1/topics?tag=shared", &bo).await?;
+    let by_author = stack.get(&format!("/v1/topics?author={ana}"), &bo).await?;
+    let direct = stack.get(&format!("/v1/topics/{anas}"), &bo).await?;
+    let reply = stack
+        .post(
+            &format!("/v1/topics/{anas}/replies"),
+            &bo,
+            json!({"body": "hi"}),
+        )
+        .await?;
+    let react = stack
+        .put(
+            &format!("/v1/topics/{anas}/reactions/{anas}"),
+            &bo,
+            json!({"reaction": "sad"}),
+        )
+        .await?;
+    let thread_for_ana = stack
+        .get(&format!("/v1/topics/{cys}/replies"), &ana)
+        .await?;
+    let thread_for_cy = stack.get(&format!("/v1/topics/{cys}/replies"), &cy).await?;
+    let answer_bo = stack
+        .post(
+            &format!("/v1/topics/{cys}/replies"),
+            &ana,
+            json!({"body": "to bo", "parentReplyId": bos_reply}),
+        )
+        .await?;
+
+    assert_eq!(
+        ids(&listed.body, "topicId"),
+        vec![cys.clone()],
+        "the blocker's topic is hidden"
+    );
+    assert_eq!(by_tag.body["items"], json!([]));
+    assert_eq!(by_author.body["items"], json!([]));
+    assert_problem(&direct, 404, None);
+    assert_problem(&reply, 404, None);
+    assert_problem(&react, 404, None);
+    let authors = |page: &Value| ids(page, "authorId");
+    assert_eq!(
+        authors(&thread_for_ana.body),
+        vec![ana.clone()],
+        "bo's reply is hidden from ana"
+    );
+    assert_eq!(authors(&thread_for_cy.body), vec![bo.clone(), ana.clone()]);
+    assert_problem(&answer_bo, 422, Some("parentReplyId"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn writes_honour_idempotency_keys() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "general", None).await?;
+    let ana = new_user("ana");
+    let send = |key: &str, body: Value| {
+        let request = stack
+            .http
+            .post(stack.url("/v1/topics"))
+            .bearer_auth(agora_tests::token_for(&ana))
+            .header("idempotency-key", key)
+            .json(&body);
+        stack.raw(request)
+    };
+
+    let first = send("topic-1", simple_topic(&cat, "Once")).await?;
+    let retry = send("topic-1", simple_topic(&cat, "Once")).await?;
+    let other_body = send("topic-1", simple_topic(&cat, "Different")).await?;
+    let topic_id = id_of(&first.body, "topicId");
+    let reply_request = || {
+        stack
+            .http
+            .post(stack.url(&format!("/v1/topics/{topic_id}/replies")))
+            .bearer_auth(agora_tests::token_for(&ana))
+            .header("idempotency-key", "reply-1")
+            .json(&json!({"body": "only once"}))
+    };
+    let reply = stack.raw(reply_request()).await?;
+    let reply_retry = stack.raw(reply_request()).await?;
+
+    assert_eq!(first.status, 201);
+    assert_eq!(retry.status, 201);
+    assert_eq!(
+        retry.body, first.body,
+        "the retry replays the first response"
+    );
+    assert_problem(&other_body, 422, Some("Idempotency-Key"));
+    let topics = stack
+        .partition(&format!("USER#{ana}"))
+        .await?
+        .into_iter()
+        .filter(|i| i["entity"] == "TopicByAuthor")
+        .count();
+    assert_eq!(topics, 1);
+    assert_eq!(reply_retry.body, reply.body);
+    topic_eventually(&stack, &topic_id, "one reply", |t| t["replyCount"] == 1).await?;
+    let replies = stack
+        .partition(&format!("TOPIC#{topic_id}"))
+        .await?
+        .into_iter()
+        .filter(|i| i["entity"] == "Reply")
+        .count();
+    assert_eq!(replies, 1);
+    Ok(())
+}

@@ -1,0 +1,940 @@
+//! The activity feed, end to end: real HTTP requests through the local stack into the
+//! `feed` function, and the table's stream into `feed-fanout`, against moto.
+//!
+//! Connections, blocks, topics and replies are arranged by writing their items directly
+//! (the shapes are the shared item contract), so these tests do not depend on the
+//! connections and discussions endpoints.
+
+use std::collections::HashMap;
+
+use agora_tests::{Reply, TestStack, new_user, spawn, token_for};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+type Item = HashMap<String, AttributeValue>;
+
+fn now() -> String {
+    agora::ids::now_rfc3339()
+}
+
+fn to_item(value: &Value) -> anyhow::Result<Item> {
+    Ok(serde_dynamo::to_item(value)?)
+}
+
+async fn put_items(stack: &TestStack, items: Vec<Value>) -> anyhow::Result<()> {
+    let client = stack.dynamodb().await;
+    for chunk in items.chunks(25) {
+        let mut pending: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|v| {
+                Ok(WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(to_item(v)?)).build()?)
+                    .build())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        while !pending.is_empty() {
+            let output = client
+                .batch_write_item()
+                .request_items(stack.table(), pending)
+                .send()
+                .await?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&stack.table()))
+                .unwrap_or_default();
+        }
+    }
+    Ok(())
+}
+
+fn connection_item(user: &str, other: &str, requested_by: &str, created_at: &str) -> Value {
+    json!({
+        "PK": format!("USER#{user}"), "SK": format!("CONN#{other}"), "entity": "Connection",
+        "userId": user, "otherUserId": other, "requestedBy": requested_by, "createdAt": created_at,
+    })
+}
+
+/// Both directions of an accepted connection (`a` sent the request).
+async fn connect(stack: &TestStack, a: &str, b: &str) -> anyhow::Result<()> {
+    let at = now();
+    put_items(
+        stack,
+        vec![connection_item(a, b, a, &at), connection_item(b, a, a, &at)],
+    )
+    .await
+}
+
+async fn block(stack: &TestStack, blocker: &str, blocked: &str) -> anyhow::Result<()> {
+    put_items(
+        stack,
+        vec![
+            json!({"PK": format!("USER#{blocker}"), "SK": format!("BLOCK#{blocked}"), "entity": "Block",
+                   "blockerId": blocker, "blockedId": blocked, "createdAt": now()}),
+            json!({"PK": format!("USER#{blocked}"), "SK": format!("BLOCKEDBY#{blocker}"), "entity": "BlockedBy",
+                   "blockerId": blocker, "blockedId": blocked, "createdAt": now()}),
+        ],
+    )
+    .await
+}
+
+fn lesson(visibility: &str) -> Value {
+    json!({
+        "verb": "lessonCompleted", "visibility": visibility, "text": "Finally got lifetimes!",
+        "object": {"lessonId": "rust-101-07", "title": "Lifetimes", "courseTitle": "Rust 101"}
+    })
+}
+
+async fn post_activity(stack: &TestStack, user: &str, body: Value) -> anyhow::Result<String> {
+    let reply = stack.post("/v1/activities", user, body).await?;
+    anyhow::ensure!(reply.status == 201, "post failed: {reply:?}");
+    Ok(reply.body["activityId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+fn ids(reply: &Reply) -> Vec<String> {
+    reply.body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["activityId"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn feed_ids(stack: &TestStack, user: &str) -> anyhow::Result<Vec<String>> {
+    let reply = stack.get("/v1/feed?limit=100", user).await?;
+    anyhow::ensure!(reply.status == 200, "feed failed: {reply:?}");
+    Ok(ids(&reply))
+}
+
+async fn timeline_ids(stack: &TestStack, user: &str) -> anyhow::Result<Vec<String>> {
+    let reply = stack.get("/v1/timeline?limit=100", user).await?;
+    anyhow::ensure!(reply.status == 200, "timeline failed: {reply:?}");
+    Ok(ids(&reply))
+}
+
+/// Waits until `user`'s home feed holds (or no longer holds) `activity`.
+async fn await_in_feed(
+    stack: &TestStack,
+    user: &str,
+    activity: &str,
+    present: bool,
+) -> anyhow::Result<()> {
+    stack
+        .eventually(
+            &format!("{activity} in {user}'s feed = {present}"),
+            || async {
+                let found = feed_ids(stack, user).await?.iter().any(|id| id == activity);
+                Ok((found == present).then_some(()))
+            },
+        )
+        .await
+}
+
+fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
+    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
+    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
+    if let Some(field) = field {
+        let fields: Vec<&str> = reply.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            fields.contains(&field),
+            "expected field {field} in {reply:?}"
+        );
+    }
+}
+
+/// The stored activities of a user (through the pointers in their partition).
+async fn activities_of(stack: &TestStack, user: &str) -> anyhow::Result<Vec<Value>> {
+    let mut activities = Vec::new();
+    for pointer in stack.partition(&format!("USER#{user}")).await? {
+        if pointer["entity"] == "AuthoredActivity" {
+            let id = pointer["activityId"].as_str().unwrap_or_default();
+            activities.extend(
+                stack
+                    .partition(&format!("ACT#{id}"))
+                    .await?
+                    .into_iter()
+                    .filter(|i| i["SK"] == "META"),
+            );
+        }
+    }
+    Ok(activities)
+}
+
+fn attribute_json(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(s) => json!({"S": s}),
+        AttributeValue::N(n) => json!({"N": n}),
+        AttributeValue::Bool(b) => json!({"BOOL": b}),
+        AttributeValue::Null(_) => json!({"NULL": true}),
+        AttributeValue::Ss(ss) => json!({"SS": ss}),
+        AttributeValue::L(list) => {
+            json!({"L": list.iter().map(attribute_json).collect::<Vec<_>>()})
+        }
+        AttributeValue::M(map) => json!({"M": item_json(map)}),
+        _ => Value::Null,
+    }
+}
+
+fn item_json(item: &Item) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attribute_json(v)))
+            .collect(),
+    )
+}
+
+/// A DynamoDB stream event (as Lambda delivers it) for the current state of an item.
+async fn stream_event(stack: &TestStack, records: &[(&str, &str, &str)]) -> anyhow::Result<Value> {
+    let client = stack.dynamodb().await;
+    let mut out = Vec::new();
+    for (index, (event_name, pk, sk)) in records.iter().enumerate() {
+        let item = client
+            .get_item()
+            .table_name(stack.table())
+            .key("PK", AttributeValue::S((*pk).to_owned()))
+            .key("SK", AttributeValue::S((*sk).to_owned()))
+            .send()
+            .await?
+            .item
+            .ok_or_else(|| anyhow::anyhow!("no item {pk}/{sk}"))?;
+        out.push(json!({
+            "eventID": format!("redelivered-{index}-{}", ulid::Ulid::new()),
+            "eventName": event_name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1_763_897_400,
+                "Keys": {"PK": {"S": pk}, "SK": {"S": sk}},
+                "NewImage": item_json(&item),
+                "SequenceNumber": format!("{}", 1000 + index),
+                "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES",
+            },
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2025-01-01T00:00:00.000",
+        }));
+    }
+    Ok(json!({ "Records": out }))
+}
+
+async fn redeliver(stack: &TestStack, event: Value) -> anyhow::Result<()> {
+    let response = stack
+        .stack
+        .invoker()
+        .invoke("FeedFanoutFunction", event)
+        .await
+        .map_err(|e| anyhow::anyhow!("invoke failed: {e}"))?;
+    let failures = response["batchItemFailures"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    anyhow::ensure!(failures == 0, "redelivery failed: {response}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_activity_reaches_exactly_the_feeds_its_visibility_allows() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bea, caio, dan) = (
+        new_user("ana"),
+        new_user("bea"),
+        new_user("caio"),
+        new_user("dan"),
+    );
+    connect(&stack, &bea, &ana).await?;
+    connect(&stack, &caio, &ana).await?;
+
+    let for_connections = post_activity(&stack, &ana, lesson("connections")).await?;
+    let private = post_activity(&stack, &ana, lesson("private")).await?;
+    let public = post_activity(
+        &stack,
+        &ana,
+        json!({"verb": "goalShared", "visibility": "public",
+               "object": {"goal": "Save 15% of my salary", "targetDate": "2026-12-31"}}),
+    )
+    .await?;
+
+    for reader in [&bea, &caio] {
+        await_in_feed(&stack, reader, &public, true).await?;
+        await_in_feed(&stack, reader, &for_connections, true).await?;
+        assert!(!feed_ids(&stack, reader).await?.contains(&private));
+    }
+    await_in_feed(&stack, &ana, &private, true).await?;
+    let mine = feed_ids(&stack, &ana).await?;
+    assert!(mine.contains(&public) && mine.contains(&for_connections));
+    assert_eq!(feed_ids(&stack, &dan).await?, Vec::<String>::new());
+    let timeline = timeline_ids(&stack, &dan).await?;
+    assert!(timeline.contains(&public));
+    assert!(!timeline.contains(&for_connections) && !timeline.contains(&private));
+
+    let seen = stack
+        .get(&format!("/v1/activities/{for_connections}"), &bea)
+        .await?;
+    assert_eq!(seen.status, 200, "{seen:?}");
+    assert_eq!(seen.body["verb"], "lessonCompleted");
+    assert_eq!(seen.body["object"]["title"], "Lifetimes");
+    assert_eq!(seen.body["likedByMe"], false);
+    let stranger = stack
+        .get(&format!("/v1/activities/{for_connections}"), &dan)
+        .await?;
+    assert_problem(&stranger, 404, None);
+    let connection = stack
+        .get(&format!("/v1/activities/{private}"), &bea)
+        .await?;
+    assert_problem(&connection, 404, None);
+    let public_view = stack.get(&format!("/v1/activities/{public}"), &dan).await?;
+    assert_eq!(public_view.status, 200, "{public_view:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_activity_input_is_refused_naming_the_field_and_writes_nothing() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let ana = new_user("ana");
+
+    let cases = [
+        (
+            json!({"verb": "discussionPosted", "object": {}}),
+            400,
+            "verb",
+        ),
+        (json!({"verb": "lessonCompleted"}), 422, "object"),
+        (
+            json!({"verb": "lessonCompleted", "object": {"lessonId": "a b", "title": "T"}}),
+            422,
+            "object.lessonId",
+        ),
+        (
+            json!({"verb": "badgeEarned", "object": {"badgeId": "b1", "name": "N", "imageUrl": "javascript:x"}}),
+            422,
+            "object.imageUrl",
+        ),
+        (
+            json!({"verb": "goalShared", "object": {"goal": 7}}),
+            400,
+            "object.goal",
+        ),
+        (json!({"verb": "share", "text": "   "}), 422, "text"),
+        (
+            json!({"verb": "share", "text": "hi", "visibility": "friends"}),
+            400,
+            "visibility",
+        ),
+        (
+            json!({"verb": "share", "text": "hi", "admin": true}),
+            400,
+            "admin",
+        ),
+    ];
+    for (body, status, field) in cases {
+        let reply = stack.post("/v1/activities", &ana, body).await?;
+        assert_problem(&reply, status, Some(field));
+    }
+    let anonymous = stack
+        .call(
+            Method::POST,
+            "/v1/activities",
+            None,
+            Some(&json!({"verb": "share", "text": "hi"})),
+        )
+        .await?;
+    assert_problem(&anonymous, 401, None);
+    let comment = stack
+        .post(
+            "/v1/activities/01JD7Z5K8M3Q9R2T4V6W8X0Y1Z/comments",
+            &ana,
+            json!({"text": ""}),
+        )
+        .await?;
+    assert_problem(&comment, 422, Some("text"));
+
+    assert!(activities_of(&stack, &ana).await?.is_empty());
+    assert!(feed_ids(&stack, &ana).await?.is_empty());
+    let unknown = stack.get("/v1/activities/not-an-id", &ana).await?;
+    assert_problem(&unknown, 404, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn topics_replies_connections_and_accepted_answers_generate_one_activity_each_even_when_redelivered()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bea) = (new_user("ana"), new_user("bea"));
+    connect(&stack, &ana, &bea).await?;
+    let topic_id = ulid::Ulid::new().to_string();
+    let reply_id = ulid::Ulid::new().to_string();
+    let topic_pk = format!("TOPIC#{topic_id}");
+    let reply_sk = format!("REPLY#{reply_id}");
+
+    put_items(
+        &stack,
+        vec![json!({
+            "PK": topic_pk, "SK": "META", "entity": "Topic", "topicId": topic_id, "authorId": ana,
+            "categoryId": "budgeting", "title": "Envelope budgeting in 2026?", "body": "Does it still work?",
+            "tags": ["budget"], "mentions": [], "createdAt": now(), "updatedAt": now(), "deleted": false,
+            "replyCount": 0, "reactionCounts": {}, "viewCount": 0, "pinned": false,
+        })],
+    )
+    .await?;
+    let topic_insert = stream_event(&stack, &[("INSERT", &topic_pk, "META")]).await?;
+    put_items(
+        &stack,
+        vec![json!({
+            "PK": topic_pk, "SK": reply_sk, "entity": "Reply", "replyId": reply_id, "topicId": topic_id,
+            "authorId": bea, "parentAuthorId": ana, "topicAuthorId": ana, "mentions": [],
+            "body": "Yes, with a spreadsheet.", "createdAt": now(), "deleted": false,
+        })],
+    )
+    .await?;
+    stack
+        .dynamodb()
+        .await
+        .update_item()
+        .table_name(stack.table())
+        .key("PK", AttributeValue::S(topic_pk.clone()))
+        .key("SK", AttributeValue::S("META".into()))
+        .update_expression("SET acceptedReplyId = :r, acceptedReplyAuthorId = :a, updatedAt = :u")
+        .expression_attribute_values(":r", AttributeValue::S(reply_id.clone()))
+        .expression_attribute_values(":a", AttributeValue::S(bea.clone()))
+        .expression_attribute_values(":u", AttributeValue::S(now()))
+        .send()
+        .await?;
+
+    let verbs = |activities: &[Value]| -> Vec<String> {
+        let mut verbs: Vec<String> = activities
+            .iter()
+            .filter_map(|a| a["verb"].as_str().map(str::to_owned))
+            .collect();
+        verbs.sort();
+        verbs
+    };
+    stack
+        .eventually("generated activities", || async {
+            let all = [
+                activities_of(&stack, &ana).await?,
+                activities_of(&stack, &bea).await?,
+            ]
+            .concat();
+            Ok((all.len() == 4).then_some(()))
+        })
+        .await?;
+    assert_eq!(
+        verbs(&activities_of(&stack, &ana).await?),
+        ["discussionPosted"]
+    );
+    assert_eq!(
+        verbs(&activities_of(&stack, &bea).await?),
+        ["answerAccepted", "connectionMade", "replyPosted"]
+    );
+    let answer = activities_of(&stack, &bea)
+        .await?
+        .into_iter()
+        .find(|a| a["verb"] == "answerAccepted")
+        .unwrap_or_default();
+    assert_eq!(answer["object"]["replyId"], reply_id.as_str());
+    assert_eq!(answer["object"]["title"], "Envelope budgeting in 2026?");
+    let discussion = activities_of(&stack, &ana).await?[0]["activityId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    await_in_feed(&stack, &bea, &discussion, true).await?;
+    assert!(timeline_ids(&stack, &bea).await?.contains(&discussion));
+
+    // Act: the stream delivers the topic, the reply and both connection mirrors again.
+    redeliver(&stack, topic_insert.clone()).await?;
+    redeliver(&stack, topic_insert).await?;
+    let again = stream_event(
+        &stack,
+        &[
+            ("INSERT", &topic_pk, &reply_sk),
+            ("INSERT", &format!("USER#{ana}"), &format!("CONN#{bea}")),
+            ("INSERT", &format!("USER#{bea}"), &format!("CONN#{ana}")),
+        ],
+    )
+    .await?;
+    redeliver(&stack, again).await?;
+
+    assert_eq!(activities_of(&stack, &ana).await?.len(), 1);
+    assert_eq!(activities_of(&stack, &bea).await?.len(), 3);
+    let bea_feed = feed_ids(&stack, &bea).await?;
+    assert_eq!(bea_feed.iter().filter(|id| **id == discussion).count(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_fan_out_to_300_connections_lands_exactly_once_each_even_when_redelivered()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let author = new_user("star");
+    let followers: Vec<String> = (0..300).map(|i| new_user(&format!("f{i}"))).collect();
+    // Only the author's side is needed to page their connections; requestedBy = author
+    // on the author's side generates no connectionMade activity.
+    let at = now();
+    put_items(
+        &stack,
+        followers
+            .iter()
+            .map(|f| connection_item(&author, f, &author, &at))
+            .collect(),
+    )
+    .await?;
+
+    let activity = post_activity(
+        &stack,
+        &author,
+        json!({"verb": "badgeEarned", "visibility": "connections",
+               "object": {"badgeId": "streak-30", "name": "30-day streak"}}),
+    )
+    .await?;
+
+    let client = stack.dynamodb().await;
+    // How many followers' feeds hold the entry: one BatchGetItem per 100 keys.
+    let count_entries = || async {
+        let mut landed = 0usize;
+        for chunk in followers.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|f| {
+                    HashMap::from([
+                        ("PK".to_owned(), AttributeValue::S(format!("FEED#{f}"))),
+                        ("SK".to_owned(), AttributeValue::S(activity.clone())),
+                    ])
+                })
+                .collect();
+            let mut request = Some(
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()?,
+            );
+            while let Some(pending) = request.take() {
+                let output = client
+                    .batch_get_item()
+                    .request_items(stack.table(), pending)
+                    .send()
+                    .await?;
+                landed += output
+                    .responses
+                    .and_then(|mut r| r.remove(&stack.table()))
+                    .map(|items| items.len())
+                    .unwrap_or(0);
+                request = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&stack.table()));
+            }
+        }
+        Ok::<_, anyhow::Error>(landed)
+    };
+    // Every follower's feed holds this one entry and nothing else.
+    let entries_per_feed = || async {
+        let mut counts = Vec::new();
+        for follower in &followers {
+            let output = client
+                .query()
+                .table_name(stack.table())
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(format!("FEED#{follower}")))
+                .send()
+                .await?;
+            counts.push(output.items.unwrap_or_default().len());
+        }
+        Ok::<_, anyhow::Error>(counts)
+    };
+    stack
+        .eventually("the fan-out to 300 connections", || async {
+            Ok((count_entries().await? == 300).then_some(()))
+        })
+        .await?;
+    let progress = stack.partition(&format!("FANOUT#{activity}")).await?;
+    assert!(
+        progress.iter().any(|p| p["SK"] == "put#00001"),
+        "the fan-out continued in a later invocation: {progress:?}"
+    );
+
+    // Act: the activity's INSERT and the first continuation are delivered again.
+    let event = stream_event(
+        &stack,
+        &[
+            ("INSERT", &format!("ACT#{activity}"), "META"),
+            ("INSERT", &format!("FANOUT#{activity}"), "put#00001"),
+        ],
+    )
+    .await?;
+    redeliver(&stack, event).await?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+
+    assert_eq!(count_entries().await?, 300);
+    assert!(entries_per_feed().await?.iter().all(|n| *n == 1));
+    // Reads re-check connections-only entries against the reader's connection item.
+    let reader = &followers[299];
+    put_items(&stack, vec![connection_item(reader, &author, &author, &at)]).await?;
+    let feed = stack.get("/v1/feed", reader).await?;
+    assert_eq!(ids(&feed).iter().filter(|id| **id == activity).count(), 1);
+
+    // Deleting fans out the same way and empties every feed.
+    let deleted = stack
+        .delete(&format!("/v1/activities/{activity}"), &author)
+        .await?;
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    stack
+        .eventually("the delete fan-out to 300 connections", || async {
+            Ok((count_entries().await? == 0).then_some(()))
+        })
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn likes_are_one_per_user_and_counts_stay_exact_under_retries() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bea, caio, dan) = (
+        new_user("ana"),
+        new_user("bea"),
+        new_user("caio"),
+        new_user("dan"),
+    );
+    connect(&stack, &bea, &ana).await?;
+    connect(&stack, &caio, &ana).await?;
+    let activity = post_activity(&stack, &ana, lesson("connections")).await?;
+    let like = format!("/v1/activities/{activity}/like");
+
+    for _ in 0..2 {
+        let reply = stack.put(&like, &bea, json!({})).await?;
+        assert_eq!(reply.status, 204, "{reply:?}");
+    }
+    let keyed = |user: &str| {
+        stack
+            .http
+            .put(stack.url(&like))
+            .bearer_auth(token_for(user))
+            .header("idempotency-key", "like-once-1")
+    };
+    assert_eq!(stack.raw(keyed(&caio)).await?.status, 204);
+    assert_eq!(stack.raw(keyed(&caio)).await?.status, 204);
+    let stranger = stack.put(&like, &dan, json!({})).await?;
+    assert_problem(&stranger, 404, None);
+
+    let view = stack
+        .get(&format!("/v1/activities/{activity}"), &bea)
+        .await?;
+    assert_eq!(view.body["likeCount"], 2, "{view:?}");
+    assert_eq!(view.body["likedByMe"], true);
+    await_in_feed(&stack, &caio, &activity, true).await?;
+    let feed = stack.get("/v1/feed", &caio).await?;
+    let entry = feed.body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["activityId"] == activity.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(entry["likeCount"], 2);
+    assert_eq!(entry["likedByMe"], true);
+
+    for _ in 0..2 {
+        let reply = stack.delete(&like, &bea).await?;
+        assert_eq!(reply.status, 204, "{reply:?}");
+    }
+    let view = stack
+        .get(&format!("/v1/activities/{activity}"), &bea)
+        .await?;
+    assert_eq!(view.body["likeCount"], 1);
+    assert_eq!(view.body["likedByMe"], false);
+    Ok(())
+}
+
+#[tokio::test]
+async fn comments_page_in_order_and_shares_repost_public_activities_only() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bea, caio, dan) = (
+        new_user("ana"),
+        new_user("bea"),
+        new_user("caio"),
+        new_user("dan"),
+    );
+    connect(&stack, &bea, &ana).await?;
+    connect(&stack, &caio, &bea).await?;
+    let public = post_activity(
+        &stack,
+        &ana,
+        json!({"verb": "share", "visibility": "public", "text": "Index funds beat my stock picks."}),
+    )
+    .await?;
+    let connections_only = post_activity(&stack, &ana, lesson("connections")).await?;
+    let comments = format!("/v1/activities/{public}/comments");
+
+    for text in ["Same here", "Which index?", "VWCE"] {
+        let reply = stack.post(&comments, &dan, json!({"text": text})).await?;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        assert_eq!(reply.body["text"], text);
+    }
+    let first = stack.get(&format!("{comments}?limit=2"), &bea).await?;
+    let texts = |reply: &Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .map(|i| {
+                i.iter()
+                    .filter_map(|c| c["text"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(texts(&first), ["Same here", "Which index?"]);
+    let cursor = first.body["nextCursor"].as_str().unwrap_or_default();
+    let second = stack
+        .get(&format!("{comments}?limit=2&cursor={cursor}"), &bea)
+        .await?;
+    assert_eq!(texts(&second), ["VWCE"]);
+    let hidden = stack
+        .post(
+            &format!("/v1/activities/{connections_only}/comments"),
+            &dan,
+            json!({"text": "hi"}),
+        )
+        .await?;
+    assert_problem(&hidden, 404, None);
+
+    let shared = stack
+        .post(
+            &format!("/v1/activities/{public}/shares"),
+            &bea,
+            json!({"text": "Worth reading", "visibility": "connections"}),
+        )
+        .await?;
+    assert_eq!(shared.status, 201, "{shared:?}");
+    assert_eq!(shared.body["verb"], "share");
+    assert_eq!(shared.body["original"]["activityId"], public.as_str());
+    let share_id = shared.body["activityId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let refused = stack
+        .post(
+            &format!("/v1/activities/{connections_only}/shares"),
+            &bea,
+            json!({}),
+        )
+        .await?;
+    assert_problem(&refused, 403, None);
+
+    await_in_feed(&stack, &caio, &share_id, true).await?;
+    let feed = stack.get("/v1/feed", &caio).await?;
+    let entry = feed.body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["activityId"] == share_id.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(entry["text"], "Worth reading");
+    assert_eq!(
+        entry["original"]["text"],
+        "Index funds beat my stock picks."
+    );
+    let original = stack.get(&format!("/v1/activities/{public}"), &dan).await?;
+    assert_eq!(original.body["shareCount"], 1);
+    assert_eq!(original.body["commentCount"], 3);
+
+    // The original's deletion leaves the share without its embedded original.
+    assert_eq!(
+        stack
+            .delete(&format!("/v1/activities/{public}"), &ana)
+            .await?
+            .status,
+        204
+    );
+    let feed = stack.get("/v1/feed", &caio).await?;
+    let entry = feed.body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["activityId"] == share_id.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert!(entry["original"].is_null(), "{entry}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_an_activity_removes_it_everywhere_and_only_its_author_may() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let (ana, bea, dan) = (new_user("ana"), new_user("bea"), new_user("dan"));
+    connect(&stack, &bea, &ana).await?;
+    let connections_only = post_activity(&stack, &ana, lesson("connections")).await?;
+    let public = post_activity(
+        &stack,
+        &ana,
+        json!({"verb": "share", "visibility": "public", "text": "Hello world"}),
+    )
+    .await?;
+    await_in_feed(&stack, &bea, &public, true).await?;
+    await_in_feed(&stack, &bea, &connections_only, true).await?;
+    stack
+        .put(&format!("/v1/activities/{public}/like"), &bea, json!({}))
+        .await?;
+
+    let by_connection = stack
+        .delete(&format!("/v1/activities/{public}"), &bea)
+        .await?;
+    assert_problem(&by_connection, 403, None);
+    let by_stranger = stack
+        .delete(&format!("/v1/activities/{connections_only}"), &dan)
+        .await?;
+    assert_problem(&by_stranger, 404, None);
+    for _ in 0..2 {
+        let reply = stack
+            .delete(&format!("/v1/activities/{public}"), &ana)
+            .await?;
+        assert_eq!(reply.status, 204, "{reply:?}");
+    }
+
+    await_in_feed(&stack, &bea, &public, false).await?;
+    await_in_feed(&stack, &ana, &public, false).await?;
+    stack
+        .eventually("the timeline entry removed", || async {
+            let gone = stack
+                .partition(&format!(
+                    "TIMELINE#{}",
+                    agora::feed::day_bucket(agora::ids::now_epoch_seconds())
+                ))
+                .await?
+                .iter()
+                .all(|e| e["activityId"] != public.as_str());
+            Ok(gone.then_some(()))
+        })
+        .await?;
+    assert!(!timeline_ids(&stack, &dan).await?.contains(&public));
+    assert_problem(
+        &stack.get(&format!("/v1/activities/{public}"), &ana).await?,
+        404,
+        None,
+    );
+    assert_problem(
+        &stack
+            .put(&format!("/v1/activities/{public}/like"), &bea, json!({}))
+            .await?,
+        404,
+        None,
+    );
+    let children = stack.partition(&format!("ACT#{public}")).await?;
+    assert!(
+        children.iter().all(|i| i["SK"] == "META"),
+        "likes went with it"
+    );
+
+    // Deleting the account removes the author's remaining activity from every feed.
+    let gone = stack.delete("/v1/me", &ana).await?;
+    assert_eq!(gone.status, 204, "{gone:?}");
+    await_in_feed(&stack, &bea, &connections_only, false).await?;
+    assert!(
+        stack
+            .partition(&format!("ACT#{connections_only}"))
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn blocked_authors_are_hidden_from_feeds_timeline_comments_and_reads() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bea, dan) = (new_user("ana"), new_user("bea"), new_user("dan"));
+    connect(&stack, &bea, &ana).await?;
+    let public = post_activity(
+        &stack,
+        &ana,
+        json!({"verb": "share", "visibility": "public", "text": "Public thoughts"}),
+    )
+    .await?;
+    let dans = post_activity(
+        &stack,
+        &dan,
+        json!({"verb": "share", "visibility": "public", "text": "Dan here"}),
+    )
+    .await?;
+    await_in_feed(&stack, &bea, &public, true).await?;
+    stack
+        .post(
+            &format!("/v1/activities/{dans}/comments"),
+            &ana,
+            json!({"text": "Hi Dan"}),
+        )
+        .await?;
+    assert!(timeline_ids(&stack, &dan).await?.contains(&public));
+
+    block(&stack, &dan, &ana).await?;
+    block(&stack, &ana, &bea).await?;
+
+    assert!(!timeline_ids(&stack, &dan).await?.contains(&public));
+    assert!(!timeline_ids(&stack, &ana).await?.contains(&dans));
+    assert_problem(
+        &stack.get(&format!("/v1/activities/{public}"), &dan).await?,
+        404,
+        None,
+    );
+    assert_problem(
+        &stack.get(&format!("/v1/activities/{dans}"), &ana).await?,
+        404,
+        None,
+    );
+    assert!(!feed_ids(&stack, &bea).await?.contains(&public));
+    let comments = stack
+        .get(&format!("/v1/activities/{dans}/comments"), &dan)
+        .await?;
+    assert_eq!(comments.body["items"], json!([]), "{comments:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn feed_pages_follow_their_cursor_and_bad_paging_is_refused() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let ana = new_user("ana");
+    let mut posted = Vec::new();
+    for text in ["one", "two", "three"] {
+        posted.push(
+            post_activity(
+                &stack,
+                &ana,
+                json!({"verb": "share", "visibility": "private", "text": text}),
+            )
+            .await?,
+        );
+    }
+    for id in &posted {
+        await_in_feed(&stack, &ana, id, true).await?;
+    }
+
+    let first = stack.get("/v1/feed?limit=2", &ana).await?;
+    assert_eq!(ids(&first), [posted[2].clone(), posted[1].clone()]);
+    let cursor = first.body["nextCursor"].as_str().unwrap_or_default();
+    let second = stack
+        .get(&format!("/v1/feed?limit=2&cursor={cursor}"), &ana)
+        .await?;
+    assert_eq!(ids(&second), [posted[0].clone()]);
+
+    assert_problem(
+        &stack.get("/v1/feed?cursor=forged", &ana).await?,
+        400,
+        Some("cursor"),
+    );
+    assert_problem(
+        &stack
+            .get(&format!("/v1/timeline?cursor={cursor}"), &ana)
+            .await?,
+        400,
+        Some("cursor"),
+    );
+    assert_problem(
+        &stack.get("/v1/feed?limit=0", &ana).await?,
+        400,
+        Some("limit"),
+    );
+    let timeline = stack.get("/v1/timeline?limit=5", &ana).await?;
+    assert_eq!(timeline.status, 200);
+    assert!(
+        timeline.body["nextCursor"].is_string(),
+        "the timeline continues into the previous day"
+    );
+    Ok(())
+}
