@@ -122,6 +122,24 @@ pub mod keys {
         )
     }
 
+    /// `USER#<author> / REPLY#<topicId>#<replyId>`: finds the author's replies when
+    /// the account is deleted.
+    pub fn reply_by_author(author: &UserId, topic_id: &str, reply_id: &str) -> Key {
+        Key::new(
+            profiles::keys::user_partition(author),
+            format!("REPLY#{topic_id}#{reply_id}"),
+        )
+    }
+
+    /// `USER#<user> / REACT#<topicId>#<targetId>`: finds the user's reactions when the
+    /// account is deleted.
+    pub fn reaction_by_user(user: &UserId, topic_id: &str, target_id: &str) -> Key {
+        Key::new(
+            profiles::keys::user_partition(user),
+            format!("REACT#{topic_id}#{target_id}"),
+        )
+    }
+
     /// `TAG#<tag> / TOPIC#<id>`.
     pub fn by_tag(tag: &str, topic_id: &str) -> Key {
         Key::new(format!("TAG#{tag}"), format!("TOPIC#{topic_id}"))
@@ -1608,6 +1626,15 @@ pub async fn create_reply(
             reply.to_item()?,
             Some("attribute_not_exists(PK)"),
         )?)
+        .transact_items(put(
+            store,
+            index_item(
+                keys::reply_by_author(me, topic_id, &reply.reply_id),
+                "ReplyByAuthor",
+                topic_id,
+            ),
+            None,
+        )?)
         .send()
         .await
         .map_err(|e| match dynamo_error(e) {
@@ -1835,9 +1862,17 @@ pub async fn set_reaction(
     item.insert("entity".into(), s("Reaction"));
     store
         .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
+        .transact_write_items()
+        .transact_items(put(store, item, None)?)
+        .transact_items(put(
+            store,
+            index_item(
+                keys::reaction_by_user(me, topic_id, target_id),
+                "ReactionByUser",
+                topic_id,
+            ),
+            None,
+        )?)
         .send()
         .await
         .map_err(dynamo_error)?;
@@ -1856,8 +1891,146 @@ pub async fn remove_reaction(
         return Err(not_found("reply"));
     }
     store
-        .batch_delete(&[keys::reaction(topic_id, target_id, me)])
+        .batch_delete(&[
+            keys::reaction(topic_id, target_id, me),
+            keys::reaction_by_user(me, topic_id, target_id),
+        ])
         .await
+}
+
+// ---------------------------------------------------------------------------------
+// Account deletion
+// ---------------------------------------------------------------------------------
+
+/// Erases what one item of a deleted user's partition points at: the text of their
+/// topics and replies is wiped (the items stay as tombstones so other people's threads
+/// keep their shape), their edit history is deleted, and their reactions are removed
+/// (the stream then corrects the counts). Safe to repeat.
+pub async fn erase_for_account(store: &Store, me: &UserId, sort_key: &str) -> AppResult<()> {
+    if let Some(topic_id) = sort_key.strip_prefix("TOPIC#") {
+        erase_topic(store, me, topic_id).await
+    } else if let Some((topic_id, reply_id)) = sort_key
+        .strip_prefix("REPLY#")
+        .and_then(|rest| rest.split_once('#'))
+    {
+        erase_reply(store, me, topic_id, reply_id).await
+    } else if let Some((topic_id, target_id)) = sort_key
+        .strip_prefix("REACT#")
+        .and_then(|rest| rest.split_once('#'))
+    {
+        store
+            .batch_delete(&[keys::reaction(topic_id, target_id, me)])
+            .await
+    } else {
+        Ok(())
+    }
+}
+
+/// The edit history of one target: Query `PK=TOPIC#<t> AND begins_with(SK, HIST#<target>#)`.
+async fn delete_history(store: &Store, topic_id: &str, target_id: &str) -> AppResult<()> {
+    let mut start = None;
+    loop {
+        let (items, next) = store
+            .query(
+                &KeyQuery::partition(keys::topic_partition(topic_id))
+                    .prefix(keys::history_prefix(target_id))
+                    .limit(100)
+                    .start(start),
+            )
+            .await?;
+        let doomed: Vec<Key> = items
+            .iter()
+            .filter_map(|item| {
+                let sk = item.get(store::SK)?.as_s().ok()?;
+                Some(Key::new(keys::topic_partition(topic_id), sk.clone()))
+            })
+            .collect();
+        store.batch_delete(&doomed).await?;
+        match next {
+            Some(next) => start = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Wipes a topic's text and takes it out of every listing. Only the author's own topic
+/// is touched (the condition), so a stray pointer can't erase someone else's content.
+async fn erase_topic(store: &Store, me: &UserId, topic_id: &str) -> AppResult<()> {
+    let Some(topic) = get_topic(store, topic_id).await? else {
+        return Ok(());
+    };
+    if &topic.author_id != me {
+        return Ok(());
+    }
+    let result = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(keys::topic(topic_id).to_item()))
+        .update_expression(
+            "SET deleted = :true, #title = :erased, #body = :empty, tags = :none, \
+             attachments = :none, mentions = :none, updatedAt = :now \
+             REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK",
+        )
+        .condition_expression("attribute_exists(PK) AND authorId = :me")
+        .expression_attribute_names("#title", "title")
+        .expression_attribute_names("#body", "body")
+        .expression_attribute_values(":true", AttributeValue::Bool(true))
+        .expression_attribute_values(":erased", s(ERASED))
+        .expression_attribute_values(":empty", s(""))
+        .expression_attribute_values(":none", AttributeValue::L(vec![]))
+        .expression_attribute_values(":now", s(&now_rfc3339()))
+        .expression_attribute_values(":me", s(me.as_str()))
+        .send()
+        .await;
+    ignore_condition(result.map(|_| ()))?;
+    let tags: Vec<Key> = topic
+        .tags
+        .iter()
+        .map(|tag| keys::by_tag(tag, topic_id))
+        .collect();
+    store.batch_delete(&tags).await?;
+    delete_history(store, topic_id, topic_id).await
+}
+
+/// Wipes a reply's text; the reply stays as a tombstone in its thread.
+async fn erase_reply(store: &Store, me: &UserId, topic_id: &str, reply_id: &str) -> AppResult<()> {
+    let result = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(keys::reply(topic_id, reply_id).to_item()))
+        .update_expression(
+            "SET deleted = :true, #body = :empty, mentions = :none, updatedAt = :now",
+        )
+        .condition_expression("attribute_exists(PK) AND authorId = :me")
+        .expression_attribute_names("#body", "body")
+        .expression_attribute_values(":true", AttributeValue::Bool(true))
+        .expression_attribute_values(":empty", s(""))
+        .expression_attribute_values(":none", AttributeValue::L(vec![]))
+        .expression_attribute_values(":now", s(&now_rfc3339()))
+        .expression_attribute_values(":me", s(me.as_str()))
+        .send()
+        .await;
+    ignore_condition(result.map(|_| ()))?;
+    delete_history(store, topic_id, reply_id).await
+}
+
+/// The title an erased topic keeps.
+const ERASED: &str = "[deleted]";
+
+/// A failed condition means there is nothing (of mine) to erase: not an error.
+fn ignore_condition<E, R>(
+    result: Result<(), aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> AppResult<()>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result.map_err(dynamo_error) {
+        Ok(()) | Err(AppError::Conflict(_)) => Ok(()),
+        Err(other) => Err(other),
+    }
 }
 
 // ---------------------------------------------------------------------------------

@@ -1093,6 +1093,8 @@ pub async fn delete_account(store: &Store, me: &UserId) -> AppResult<()> {
         ) else {
             continue;
         };
+        // Content others' threads hang on is erased in place rather than deleted.
+        crate::discussions::erase_for_account(store, me, sk).await?;
         doomed.push(Key::new(pk.clone(), sk.clone()));
         doomed.extend(crate::realtime::owned_elsewhere(sk));
         doomed.extend(connections::owned_elsewhere(me, sk));

@@ -1345,3 +1345,72 @@ async fn writes_honour_idempotency_keys() -> anyhow::Result<()> {
     assert_eq!(replies, 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn deleting_an_account_erases_its_discussion_content_but_keeps_others_threads()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let category = category(&stack, "erasure", None).await?;
+    let (leaver, stayer) = (new_user("leaver"), new_user("stayer"));
+    let own_topic = topic(&stack, &leaver, simple_topic(&category, "My secret plans")).await?;
+    let own_topic_id = id_of(&own_topic, "topicId");
+    let stayer_reply = reply_to(&stack, &stayer, &own_topic_id, None, "Nice plans").await?;
+    let other_topic = topic(&stack, &stayer, simple_topic(&category, "Stayer's topic")).await?;
+    let other_topic_id = id_of(&other_topic, "topicId");
+    let leaver_reply =
+        reply_to(&stack, &leaver, &other_topic_id, None, "my private opinion").await?;
+    let reacted = stack
+        .put(
+            &format!("/v1/topics/{other_topic_id}/reactions/{other_topic_id}"),
+            &leaver,
+            json!({"reaction": "like"}),
+        )
+        .await?;
+    assert!(reacted.status < 300, "{reacted:?}");
+    stack
+        .eventually("the reaction to be counted", || async {
+            let topic = stored_topic(&stack, &other_topic_id).await?;
+            Ok((topic["reactionCounts"]["like"] == 1).then_some(()))
+        })
+        .await?;
+
+    let deleted = stack.delete("/v1/me", &leaver).await?;
+
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    let erased_topic = stored_topic(&stack, &own_topic_id).await?;
+    assert_eq!(erased_topic["deleted"], true);
+    assert_eq!(erased_topic["title"], "[deleted]");
+    assert_eq!(erased_topic["body"], "");
+    let other_items = stack.partition(&format!("TOPIC#{other_topic_id}")).await?;
+    let leaver_reply_item = other_items
+        .iter()
+        .find(|item| item["replyId"] == leaver_reply["replyId"])
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(leaver_reply_item["deleted"], true);
+    assert_eq!(leaver_reply_item["body"], "");
+    let serialized = serde_json::to_string(&other_items)?;
+    assert!(
+        !serialized.contains("my private opinion"),
+        "no copy of the text survives"
+    );
+    assert!(
+        !other_items.iter().any(|item| item["entity"] == "Reaction"),
+        "the reaction is gone"
+    );
+    stack
+        .eventually("the reaction count to drop", || async {
+            let topic = stored_topic(&stack, &other_topic_id).await?;
+            Ok((topic["reactionCounts"]["like"] == 0).then_some(()))
+        })
+        .await?;
+    // Someone else's reply in the erased topic's thread is untouched.
+    let own_items = stack.partition(&format!("TOPIC#{own_topic_id}")).await?;
+    assert!(
+        own_items
+            .iter()
+            .any(|item| item["replyId"] == stayer_reply["replyId"] && item["body"] == "Nice plans")
+    );
+    assert!(stack.partition(&format!("USER#{leaver}")).await?.is_empty());
+    Ok(())
+}
