@@ -27,6 +27,19 @@ struct Cli {
 enum Command {
     /// Start moto (or reuse AGORA_MOTO_ENDPOINT) and the stack; run until Ctrl-C.
     Up(UpArgs),
+    /// Start only moto, with the local stack's fixes applied, and run until stopped:
+    /// a server several test processes share (`infra/test`).
+    Moto(MotoArgs),
+}
+
+#[derive(Debug, Args)]
+struct MotoArgs {
+    /// The project venv that has moto.
+    #[arg(long, env = "AGORA_VENV", default_value = ".venv")]
+    venv: PathBuf,
+    /// Port on 127.0.0.1.
+    #[arg(long)]
+    port: u16,
 }
 
 #[derive(Debug, Args)]
@@ -84,7 +97,23 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Up(args) => up(args).await,
+        Command::Moto(args) => moto_only(args).await,
     }
+}
+
+async fn moto_only(args: MotoArgs) -> anyhow::Result<()> {
+    let moto = Moto::start_on(&args.venv, args.port)
+        .await
+        .context("starting moto")?;
+    println!("{}", moto.endpoint());
+    // Stopped by Ctrl-C or SIGTERM; moto's watchdog also ends it if this process dies.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    moto.stop().await;
+    Ok(())
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {

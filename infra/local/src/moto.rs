@@ -19,12 +19,17 @@ pub const MOTO_ENDPOINT_ENV: &str = "AGORA_MOTO_ENDPOINT";
 /// How long moto may take to import and bind (a cold venv on a slow disk takes seconds).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Exits when stdin reaches end-of-file, i.e. when the parent is gone, then runs moto.
-const WATCHDOG: &str = "import os, sys, threading\n\
+/// Exits when stdin reaches end-of-file, i.e. when the parent is gone, then runs moto
+/// with `moto_stream_fix.py` applied.
+const WATCHDOG: &str = concat!(
+    "import os, sys, threading\n\
 def _watch():\n    sys.stdin.read()\n    os._exit(0)\n\
-threading.Thread(target=_watch, daemon=True).start()\n\
+threading.Thread(target=_watch, daemon=True).start()\n",
+    include_str!("moto_stream_fix.py"),
+    "\n\
 from moto.server import main\n\
-main(sys.argv[1:])\n";
+main(sys.argv[1:])\n"
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
@@ -92,7 +97,8 @@ impl Moto {
         }))
     }
 
-    async fn start_on(venv_dir: &Path, port: u16) -> Result<Self, MotoError> {
+    /// Starts moto on a given port (for scripts that choose it, like `infra/test`).
+    pub async fn start_on(venv_dir: &Path, port: u16) -> Result<Self, MotoError> {
         let python = venv_dir.join("bin").join("python");
         let mut child = Command::new(&python)
             .arg("-c")

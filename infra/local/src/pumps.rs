@@ -440,8 +440,20 @@ impl ShardWorker {
     }
 
     /// One `GetRecords`; returns how many new records were appended.
+    ///
+    /// Each read starts from a fresh iterator (after the last record read) rather than
+    /// the previous `NextShardIterator`: moto binds an iterator to the shard *object*,
+    /// and rolls a cancelled `TransactWriteItems` back by swapping in a copy of the
+    /// whole table, stream shard included. An iterator chain from before that follows
+    /// the discarded shard for ever: it yields the cancelled writes (records DynamoDB
+    /// never streams) and then nothing, so the function was never invoked again.
+    /// `GetShardIterator` always resolves the table's current shard. (AWS iterators
+    /// expire after 15 minutes anyway, so re-acquiring them is what Lambda does too.)
+    /// Only a `LATEST` start with nothing read yet keeps its iterator: re-reading
+    /// `LATEST` would skip what arrived in between.
     async fn read(&mut self) -> anyhow::Result<usize> {
-        let iterator = match self.iterator.take() {
+        let keep = self.last_read.is_none() && self.start == ShardIteratorType::Latest;
+        let iterator = match self.iterator.take().filter(|_| keep) {
             Some(iterator) => iterator,
             None => {
                 let request = self
