@@ -145,6 +145,16 @@ pub mod keys {
         Key::new(format!("TAG#{tag}"), format!("TOPIC#{topic_id}"))
     }
 
+    /// GSI2/GSI3 partition of a tag's index items (activity and top sorts).
+    pub fn tag_listing(tag: &str) -> String {
+        format!("TAG#{tag}")
+    }
+
+    /// GSI2/GSI3 partition of an author's index items (activity and top sorts).
+    pub fn author_listing(author: &UserId) -> String {
+        format!("AUTHOR#{author}")
+    }
+
     /// GSI1/2/3 partition of a category's topics.
     pub fn category_partition(category_id: &str) -> String {
         format!("CAT#{category_id}")
@@ -339,6 +349,47 @@ impl Topic {
                 s(&keys::top_sort(self.pinned, self.score(), &self.topic_id)),
             ),
         ])
+    }
+
+    /// The GSI2 (latest activity) and GSI3 (top) keys of a tag or author index item:
+    /// the same order as the category's, without pinning (pins are per category).
+    fn index_listing_keys(&self, partition: &str) -> Item {
+        Item::from([
+            ("GSI2PK".into(), s(partition)),
+            (
+                "GSI2SK".into(),
+                s(&keys::activity_sort(false, &self.last_activity_at, &self.topic_id)),
+            ),
+            ("GSI3PK".into(), s(partition)),
+            (
+                "GSI3SK".into(),
+                s(&keys::top_sort(false, self.score(), &self.topic_id)),
+            ),
+        ])
+    }
+
+    /// The tag and author index items of this topic, with their listing keys.
+    fn index_items(&self) -> Vec<Item> {
+        let by_author = std::iter::once((
+            keys::by_author(&self.author_id, &self.topic_id),
+            "TopicByAuthor",
+            keys::author_listing(&self.author_id),
+        ));
+        let by_tag = self.tags.iter().map(|tag| {
+            (
+                keys::by_tag(tag, &self.topic_id),
+                "TopicByTag",
+                keys::tag_listing(tag),
+            )
+        });
+        by_author
+            .chain(by_tag)
+            .map(|(key, entity, partition)| {
+                let mut item = index_item(key, entity, &self.topic_id);
+                item.extend(self.index_listing_keys(&partition));
+                item
+            })
+            .collect()
     }
 
     /// The topic as readers see it: deleted text is a tombstone.
@@ -990,17 +1041,9 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
             topic.to_item()?,
             Some("attribute_not_exists(PK)"),
         )?)
-        .transact_items(put(
-            store,
-            index_item(keys::by_author(me, &topic_id), "TopicByAuthor", &topic_id),
-            None,
-        )?);
-    for tag in &topic.tags {
-        request = request.transact_items(put(
-            store,
-            index_item(keys::by_tag(tag, &topic_id), "TopicByTag", &topic_id),
-            None,
-        )?);
+;
+    for item in topic.index_items() {
+        request = request.transact_items(put(store, item, None)?);
     }
     if let Err(error) = request.send().await {
         if failed_conditions(&error).contains(&0) {
@@ -1110,12 +1153,6 @@ impl TopicQuery {
                 ));
             }
         };
-        if sort != TopicSort::Newest && !matches!(scope, TopicScope::Category(_)) {
-            return Err(AppError::bad_field(
-                "sort",
-                "tag and author listings are sorted by newest",
-            ));
-        }
         let solved = match solved {
             None => None,
             Some("true") => Some(true),
@@ -1178,12 +1215,21 @@ pub async fn list_topics(
             (topics, next)
         }
         TopicScope::Tag(_) | TopicScope::Author(_) => {
-            let partition_query = match &query.scope {
-                TopicScope::Tag(tag) => KeyQuery::partition(format!("TAG#{tag}")),
-                TopicScope::Author(author) => {
+            let listing = match &query.scope {
+                TopicScope::Tag(tag) => keys::tag_listing(tag),
+                TopicScope::Author(author) => keys::author_listing(author),
+                TopicScope::Category(_) => unreachable_scope()?,
+            };
+            let partition_query = match (query.sort, &query.scope) {
+                (TopicSort::Activity, _) => KeyQuery::partition(listing).on(Index::Gsi2),
+                (TopicSort::Top, _) => KeyQuery::partition(listing).on(Index::Gsi3),
+                (TopicSort::Newest, TopicScope::Tag(tag)) => {
+                    KeyQuery::partition(keys::by_tag(tag, "").pk)
+                }
+                (TopicSort::Newest, TopicScope::Author(author)) => {
                     KeyQuery::partition(profiles::keys::user_partition(author)).prefix("TOPIC#")
                 }
-                TopicScope::Category(_) => unreachable_scope()?,
+                (TopicSort::Newest, TopicScope::Category(_)) => unreachable_scope()?,
             };
             let mut partition_query = partition_query.limit(limit).start(start);
             partition_query.newest_first = true;
@@ -1346,12 +1392,19 @@ pub async fn edit_topic(
     for removed in before.difference(&after) {
         request = request.transact_items(delete(store, &keys::by_tag(removed, topic_id))?);
     }
-    for added in after.difference(&before) {
-        request = request.transact_items(put(
-            store,
-            index_item(keys::by_tag(added, topic_id), "TopicByTag", topic_id),
-            None,
-        )?);
+    // Added tags get index items with the topic's current listing keys.
+    let added: BTreeSet<String> = after
+        .difference(&before)
+        .map(|tag| keys::by_tag(tag, topic_id).pk)
+        .collect();
+    for item in topic.index_items() {
+        if item
+            .get(store::PK)
+            .and_then(|pk| pk.as_s().ok())
+            .is_some_and(|pk| added.contains(pk))
+        {
+            request = request.transact_items(put(store, item, None)?);
+        }
     }
     request.send().await.map_err(dynamo_error)?;
     Ok(topic.for_readers())
@@ -2317,11 +2370,15 @@ pub async fn apply_counter_change(
                     .send()
                     .await;
                 match sent {
-                    Ok(_) => return Ok(()),
+                    Ok(_) => return refresh_index_listings(store, &topic).await,
                     Err(error) => {
                         let failed = failed_conditions(&error);
                         if failed.contains(&0) {
-                            return Ok(());
+                            // Counted before; the index refresh may not have finished.
+                            return match store.get::<Topic>(&keys::topic(topic_id)).await? {
+                                Some(topic) => refresh_index_listings(store, &topic).await,
+                                None => Ok(()),
+                            };
                         }
                         if failed.contains(&1) {
                             continue;
@@ -2335,6 +2392,40 @@ pub async fn apply_counter_change(
             ))
         }
     }
+}
+
+/// Copies a topic's activity and top sort keys to its tag and author index items (one
+/// UpdateItem each, concurrently). Derived from the topic alone, so repeating it is
+/// harmless; an index item that an edit or delete removed meanwhile is left alone.
+async fn refresh_index_listings(store: &Store, topic: &Topic) -> AppResult<()> {
+    if topic.deleted {
+        return Ok(());
+    }
+    let updates = topic.index_items().into_iter().map(|item| async move {
+        let key = Key::new(
+            item.get(store::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+            item.get(store::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+        );
+        let mut update = store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .set_key(Some(key.to_item()))
+            .update_expression("SET GSI2PK = :p2, GSI2SK = :s2, GSI3PK = :p3, GSI3SK = :s3")
+            .condition_expression("attribute_exists(PK)");
+        for (attribute, placeholder) in
+            [("GSI2PK", ":p2"), ("GSI2SK", ":s2"), ("GSI3PK", ":p3"), ("GSI3SK", ":s3")]
+        {
+            if let Some(value) = item.get(attribute) {
+                update = update.expression_attribute_values(placeholder, value.clone());
+            }
+        }
+        ignore_condition(update.send().await.map(|_| ()))
+    });
+    for result in futures_util::future::join_all(updates).await {
+        result?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -2531,7 +2622,6 @@ mod tests {
         assert!(TopicQuery::parse(None, None, None, None, None).is_err());
         assert!(TopicQuery::parse(Some("rust"), Some("x"), None, None, None).is_err());
         assert!(TopicQuery::parse(Some("rust"), None, None, Some("best"), None).is_err());
-        assert!(TopicQuery::parse(None, Some("x"), None, Some("top"), None).is_err());
         assert!(TopicQuery::parse(Some("rust"), None, None, None, Some("yes")).is_err());
     }
 }

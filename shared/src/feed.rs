@@ -106,6 +106,24 @@ pub mod keys {
         Key::new(activity_partition(activity_id), format!("LIKE#{user}"))
     }
 
+    /// `USER#<user> / ACTLIKE#<activityId>`: finds the user's likes when the account
+    /// is deleted.
+    pub fn liked_by(user: &UserId, activity_id: &str) -> Key {
+        Key::new(
+            crate::profiles::keys::user_partition(user),
+            format!("ACTLIKE#{activity_id}"),
+        )
+    }
+
+    /// `USER#<user> / ACTCOMMENT#<activityId>#<commentId>`: finds the user's comments
+    /// when the account is deleted.
+    pub fn commented_by(user: &UserId, activity_id: &str, comment_id: &str) -> Key {
+        Key::new(
+            crate::profiles::keys::user_partition(user),
+            format!("ACTCOMMENT#{activity_id}#{comment_id}"),
+        )
+    }
+
     /// `ACT#<activityId> / COMMENT#<commentId>`: comments in time order.
     pub fn comment(activity_id: &str, comment_id: &str) -> Key {
         Key::new(
@@ -631,6 +649,23 @@ fn put(store: &Store, item: Item, condition: Option<&str>) -> AppResult<Transact
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+/// A pointer in a user's partition to something of theirs stored elsewhere.
+fn pointer_item(key: Key, activity_id: &str) -> Item {
+    let mut item = key.to_item();
+    item.insert("entity".into(), s("ActivityPointer"));
+    item.insert("activityId".into(), s(activity_id));
+    item
+}
+
+fn delete_item(store: &Store, key: &Key) -> AppResult<TransactWriteItem> {
+    let delete = aws_sdk_dynamodb::types::Delete::builder()
+        .table_name(store.table())
+        .set_key(Some(key.to_item()))
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
 /// Adds `delta` to a counter of a live (existing, not deleted) activity.
 fn bump_counter(
     store: &Store,
@@ -903,6 +938,7 @@ pub async fn like(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()
         .transact_write_items()
         .transact_items(put(store, item, Some("attribute_not_exists(PK)"))?)
         .transact_items(bump_counter(store, &id, "likeCount", 1)?)
+        .transact_items(put(store, pointer_item(keys::liked_by(me, &id), &id), None)?)
         .send()
         .await;
     counted_write(result, &id)
@@ -923,6 +959,7 @@ pub async fn unlike(store: &Store, me: &UserId, activity_id: &str) -> AppResult<
         .transact_write_items()
         .transact_items(TransactWriteItem::builder().delete(delete).build())
         .transact_items(bump_counter(store, &id, "likeCount", -1)?)
+        .transact_items(delete_item(store, &keys::liked_by(me, &id))?)
         .send()
         .await;
     counted_write(result, &id)
@@ -983,6 +1020,14 @@ pub async fn add_comment(
             &comment.activity_id,
             "commentCount",
             1,
+        )?)
+        .transact_items(put(
+            store,
+            pointer_item(
+                keys::commented_by(me, &comment.activity_id, &comment.comment_id),
+                &comment.activity_id,
+            ),
+            None,
         )?)
         .send()
         .await;
@@ -1686,6 +1731,116 @@ async fn delete_children(store: &Store, activity_id: &str) -> AppResult<()> {
         })
         .collect();
     store.batch_delete(&doomed).await
+}
+
+// ---------------------------------------------------------------------------------
+// Account deletion
+// ---------------------------------------------------------------------------------
+
+/// Removes what one item of a deleted user's partition points at in the feed: a like
+/// or a comment on someone's activity goes, and the activity's counter drops in the
+/// same transaction (when the activity is gone or deleted, the item alone goes). Safe
+/// to repeat: a like or comment already removed changes nothing.
+pub async fn erase_for_account(store: &Store, me: &UserId, sort_key: &str) -> AppResult<()> {
+    let (activity_id, key, counter, condition) =
+        if let Some(activity_id) = sort_key.strip_prefix("ACTLIKE#") {
+        (
+            activity_id,
+            keys::like(activity_id, me),
+            "likeCount",
+            "attribute_exists(PK)",
+        )
+    } else if let Some((activity_id, comment_id)) = sort_key
+        .strip_prefix("ACTCOMMENT#")
+        .and_then(|rest| rest.split_once('#'))
+    {
+        (
+            activity_id,
+            keys::comment(activity_id, comment_id),
+            "commentCount",
+            "attribute_exists(PK) AND authorId = :me",
+        )
+    } else {
+        return Ok(());
+    };
+    let mut delete = aws_sdk_dynamodb::types::Delete::builder()
+        .table_name(store.table())
+        .set_key(Some(key.to_item()))
+        .condition_expression(condition);
+    if condition.contains(":me") {
+        delete = delete.expression_attribute_values(":me", s(me.as_str()));
+    }
+    let delete = delete.build().map_err(AppError::internal)?;
+    let result = store
+        .client()
+        .transact_write_items()
+        .transact_items(TransactWriteItem::builder().delete(delete).build())
+        .transact_items(bump_counter(store, activity_id, counter, -1)?)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let failed = failed_conditions(&error);
+            if failed == [0] {
+                Ok(())
+            } else if failed.contains(&1) {
+                // No live activity to count on: the item alone goes (if it is mine).
+                if counter == "likeCount" {
+                    store.batch_delete(&[key]).await
+                } else {
+                    delete_own_comment(store, me, &key).await
+                }
+            } else {
+                Err(dynamo_error(error))
+            }
+        }
+    }
+}
+
+async fn delete_own_comment(store: &Store, me: &UserId, key: &Key) -> AppResult<()> {
+    let result = store
+        .client()
+        .delete_item()
+        .table_name(store.table())
+        .set_key(Some(key.to_item()))
+        .condition_expression("authorId = :me")
+        .expression_attribute_values(":me", s(me.as_str()))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) => match dynamo_error(error) {
+            AppError::Conflict(_) => Ok(()),
+            other => Err(other),
+        },
+    }
+}
+
+/// Deletes a user's home feed: Query `PK=FEED#<user>` page by page.
+pub async fn delete_home_feed(store: &Store, user: &UserId) -> AppResult<()> {
+    let mut start = None;
+    loop {
+        let (items, next) = store
+            .query(
+                &KeyQuery::partition(keys::feed_partition(user))
+                    .limit(500)
+                    .start(start),
+            )
+            .await?;
+        let doomed: Vec<Key> = items
+            .iter()
+            .filter_map(|item| {
+                let sk = item.get(store::SK)?.as_s().ok()?;
+                Some(Key::new(keys::feed_partition(user), sk.clone()))
+            })
+            .collect();
+        store.batch_delete(&doomed).await?;
+        match next {
+            Some(next) => start = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1095,14 +1095,17 @@ pub async fn delete_account(store: &Store, me: &UserId) -> AppResult<()> {
         };
         // Content others' threads hang on is erased in place rather than deleted.
         crate::discussions::erase_for_account(store, me, sk).await?;
+        crate::feed::erase_for_account(store, me, sk).await?;
         doomed.push(Key::new(pk.clone(), sk.clone()));
         doomed.extend(crate::realtime::owned_elsewhere(sk));
+        doomed.extend(crate::feed::owned_elsewhere(sk));
         doomed.extend(connections::owned_elsewhere(me, sk));
     }
     // A key may be reached twice (e.g. a pair lock); BatchWriteItem refuses duplicates.
     let mut seen = std::collections::HashSet::new();
     doomed.retain(|key| seen.insert(key.clone()));
-    store.batch_delete(&doomed).await
+    store.batch_delete(&doomed).await?;
+    crate::feed::delete_home_feed(store, me).await
 }
 
 #[cfg(test)]

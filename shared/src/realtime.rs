@@ -35,8 +35,6 @@ pub fn owned_elsewhere(sort_key: &str) -> Option<Key> {
     sort_key
         .strip_prefix("WSCONN#")
         .map(keys::connection)
-        // The feed's activities are pointed at from `USER#<author> / ACTIVITY#<id>`.
-        .or_else(|| crate::feed::owned_elsewhere(sort_key))
 }
 
 /// Connection ids come from API Gateway; they become parts of keys.

@@ -388,7 +388,7 @@ async fn bad_topic_input_is_refused_naming_the_field_and_writes_nothing() -> any
     assert_eq!(listed.body["items"], json!([]));
     assert_problem(&stack.get("/v1/topics", &ana).await?, 400, Some("category"));
     assert_problem(
-        &stack.get("/v1/topics?tag=x&sort=top", &ana).await?,
+        &stack.get("/v1/topics?tag=x&sort=best", &ana).await?,
         400,
         Some("sort"),
     );
@@ -1412,5 +1412,75 @@ async fn deleting_an_account_erases_its_discussion_content_but_keeps_others_thre
             .any(|item| item["replyId"] == stayer_reply["replyId"] && item["body"] == "Nice plans")
     );
     assert!(stack.partition(&format!("USER#{leaver}")).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn tag_and_author_listings_sort_by_newest_activity_and_top() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "sorting", None).await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    let tagged = |title: &str| {
+        json!({"title": title, "body": "Thoughts? #ownership", "categoryId": cat})
+    };
+    let oldest = id_of(&topic(&stack, &ana, tagged("Oldest")).await?, "topicId");
+    let middle = id_of(&topic(&stack, &ana, tagged("Middle")).await?, "topicId");
+    let newest = id_of(&topic(&stack, &ana, simple_topic(&cat, "Newest")).await?, "topicId");
+    // The newest gets the tag by an edit, after its creation.
+    let edited = stack
+        .patch(
+            &format!("/v1/topics/{newest}"),
+            &ana,
+            json!({"tags": ["ownership"]}),
+        )
+        .await?;
+    assert_eq!(edited.status, 200, "{edited:?}");
+    reply_to(&stack, &bo, &oldest, None, "bump").await?;
+    for reactor in [new_user("x"), new_user("y"), new_user("z")] {
+        let reacted = stack
+            .put(
+                &format!("/v1/topics/{middle}/reactions/{middle}"),
+                &reactor,
+                json!({"reaction": "love"}),
+            )
+            .await?;
+        assert!(reacted.status < 300, "{reacted:?}");
+    }
+    let listed = |query: String| {
+        let (stack, bo) = (&stack, bo.clone());
+        async move {
+            let reply = stack.get(&format!("/v1/topics?{query}"), &bo).await?;
+            anyhow::ensure!(reply.status == 200, "listing failed: {reply:?}");
+            Ok::<_, anyhow::Error>(ids(&reply.body, "topicId"))
+        }
+    };
+    let expected = [
+        ("newest", vec![newest.clone(), middle.clone(), oldest.clone()]),
+        ("activity", vec![oldest.clone(), newest.clone(), middle.clone()]),
+        ("top", vec![middle.clone(), oldest.clone(), newest.clone()]),
+    ];
+
+    for scope in ["tag=ownership".to_owned(), format!("author={ana}")] {
+        for (sort, order) in &expected {
+            let query = format!("{scope}&sort={sort}");
+            stack
+                .eventually(&format!("{query} in order"), || async {
+                    Ok((&listed(query.clone()).await? == order).then_some(()))
+                })
+                .await?;
+        }
+    }
+    let first = stack
+        .get("/v1/topics?tag=ownership&sort=top&limit=2", &bo)
+        .await?;
+    let cursor = first.body["nextCursor"].as_str().unwrap_or_default().to_owned();
+    let rest = stack
+        .get(
+            &format!("/v1/topics?tag=ownership&sort=top&limit=2&cursor={cursor}"),
+            &bo,
+        )
+        .await?;
+    assert_eq!(ids(&first.body, "topicId"), vec![middle, oldest]);
+    assert_eq!(ids(&rest.body, "topicId"), vec![newest]);
     Ok(())
 }

@@ -938,3 +938,41 @@ async fn feed_pages_follow_their_cursor_and_bad_paging_is_refused() -> anyhow::R
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn deleting_an_account_removes_its_likes_comments_and_home_feed() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, leaver) = (new_user("ana"), new_user("leaver"));
+    connect(&stack, &leaver, &ana).await?;
+    let activity = post_activity(&stack, &ana, lesson("connections")).await?;
+    let liked = stack
+        .put(&format!("/v1/activities/{activity}/like"), &leaver, json!({}))
+        .await?;
+    assert_eq!(liked.status, 204, "{liked:?}");
+    let commented = stack
+        .post(
+            &format!("/v1/activities/{activity}/comments"),
+            &leaver,
+            json!({"text": "my parting words"}),
+        )
+        .await?;
+    assert_eq!(commented.status, 201, "{commented:?}");
+    await_in_feed(&stack, &leaver, &activity, true).await?;
+
+    let deleted = stack.delete("/v1/me", &leaver).await?;
+
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    let view = stack.get(&format!("/v1/activities/{activity}"), &ana).await?;
+    assert_eq!(view.body["likeCount"], 0, "{view:?}");
+    assert_eq!(view.body["commentCount"], 0, "{view:?}");
+    let comments = stack
+        .get(&format!("/v1/activities/{activity}/comments"), &ana)
+        .await?;
+    assert_eq!(comments.body["items"], json!([]), "{comments:?}");
+    let serialized = serde_json::to_string(&stack.partition(&format!("ACT#{activity}")).await?)?;
+    assert!(!serialized.contains("my parting words"), "no copy survives");
+    assert!(!serialized.contains(&leaver), "no item of the leaver survives");
+    assert!(stack.partition(&format!("FEED#{leaver}")).await?.is_empty());
+    assert!(stack.partition(&format!("USER#{leaver}")).await?.is_empty());
+    Ok(())
+}
