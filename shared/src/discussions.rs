@@ -358,7 +358,11 @@ impl Topic {
             ("GSI2PK".into(), s(partition)),
             (
                 "GSI2SK".into(),
-                s(&keys::activity_sort(false, &self.last_activity_at, &self.topic_id)),
+                s(&keys::activity_sort(
+                    false,
+                    &self.last_activity_at,
+                    &self.topic_id,
+                )),
             ),
             ("GSI3PK".into(), s(partition)),
             (
@@ -1040,8 +1044,7 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
             store,
             topic.to_item()?,
             Some("attribute_not_exists(PK)"),
-        )?)
-;
+        )?);
     for item in topic.index_items() {
         request = request.transact_items(put(store, item, None)?);
     }
@@ -2403,8 +2406,14 @@ async fn refresh_index_listings(store: &Store, topic: &Topic) -> AppResult<()> {
     }
     let updates = topic.index_items().into_iter().map(|item| async move {
         let key = Key::new(
-            item.get(store::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
-            item.get(store::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+            item.get(store::PK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default(),
+            item.get(store::SK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default(),
         );
         let mut update = store
             .client()
@@ -2413,9 +2422,12 @@ async fn refresh_index_listings(store: &Store, topic: &Topic) -> AppResult<()> {
             .set_key(Some(key.to_item()))
             .update_expression("SET GSI2PK = :p2, GSI2SK = :s2, GSI3PK = :p3, GSI3SK = :s3")
             .condition_expression("attribute_exists(PK)");
-        for (attribute, placeholder) in
-            [("GSI2PK", ":p2"), ("GSI2SK", ":s2"), ("GSI3PK", ":p3"), ("GSI3SK", ":s3")]
-        {
+        for (attribute, placeholder) in [
+            ("GSI2PK", ":p2"),
+            ("GSI2SK", ":s2"),
+            ("GSI3PK", ":p3"),
+            ("GSI3SK", ":s3"),
+        ] {
             if let Some(value) = item.get(attribute) {
                 update = update.expression_attribute_values(placeholder, value.clone());
             }

@@ -938,7 +938,11 @@ pub async fn like(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()
         .transact_write_items()
         .transact_items(put(store, item, Some("attribute_not_exists(PK)"))?)
         .transact_items(bump_counter(store, &id, "likeCount", 1)?)
-        .transact_items(put(store, pointer_item(keys::liked_by(me, &id), &id), None)?)
+        .transact_items(put(
+            store,
+            pointer_item(keys::liked_by(me, &id), &id),
+            None,
+        )?)
         .send()
         .await;
     counted_write(result, &id)
@@ -1744,25 +1748,25 @@ async fn delete_children(store: &Store, activity_id: &str) -> AppResult<()> {
 pub async fn erase_for_account(store: &Store, me: &UserId, sort_key: &str) -> AppResult<()> {
     let (activity_id, key, counter, condition) =
         if let Some(activity_id) = sort_key.strip_prefix("ACTLIKE#") {
-        (
-            activity_id,
-            keys::like(activity_id, me),
-            "likeCount",
-            "attribute_exists(PK)",
-        )
-    } else if let Some((activity_id, comment_id)) = sort_key
-        .strip_prefix("ACTCOMMENT#")
-        .and_then(|rest| rest.split_once('#'))
-    {
-        (
-            activity_id,
-            keys::comment(activity_id, comment_id),
-            "commentCount",
-            "attribute_exists(PK) AND authorId = :me",
-        )
-    } else {
-        return Ok(());
-    };
+            (
+                activity_id,
+                keys::like(activity_id, me),
+                "likeCount",
+                "attribute_exists(PK)",
+            )
+        } else if let Some((activity_id, comment_id)) = sort_key
+            .strip_prefix("ACTCOMMENT#")
+            .and_then(|rest| rest.split_once('#'))
+        {
+            (
+                activity_id,
+                keys::comment(activity_id, comment_id),
+                "commentCount",
+                "attribute_exists(PK) AND authorId = :me",
+            )
+        } else {
+            return Ok(());
+        };
     let mut delete = aws_sdk_dynamodb::types::Delete::builder()
         .table_name(store.table())
         .set_key(Some(key.to_item()))

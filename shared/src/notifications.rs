@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -203,6 +203,9 @@ pub struct NotificationView {
     pub read: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// Grows with every change of the notification: a client that receives the same
+    /// notification twice (pushes are at least once) keeps the higher version.
+    pub version: u64,
     /// "Ana and 3 others reacted to your topic".
     pub summary: String,
 }
@@ -634,6 +637,9 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
 pub async fn apply_change(store: &Store, change: &Change) -> AppResult<Vec<Notification>> {
     if change.kind == ChangeKind::Remove {
         forget_removed(store, change).await?;
+        for intent in withdrawn_of(change)? {
+            withdraw(store, &intent).await?;
+        }
         return Ok(vec![]);
     }
     let mut delivered = Vec::new();
@@ -674,10 +680,25 @@ pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notific
         .await;
     match result {
         Ok(_) => Ok(Some(notification)),
-        // The notification exists: this record was applied before.
-        Err(error) if failed_conditions(&error).contains(&0) => Ok(None),
+        // The notification exists: this record was applied before, perhaps by an
+        // attempt that died before pushing. Push it again while it is unread.
+        Err(error) if failed_conditions(&error).contains(&0) => {
+            unread_again(store, &notification.user_id, &notification.notification_id).await
+        }
         Err(error) => Err(dynamo_error(error)),
     }
+}
+
+/// The stored notification if it is still unread (a redelivered record re-pushes it).
+async fn unread_again(
+    store: &Store,
+    user: &UserId,
+    notification_id: &str,
+) -> AppResult<Option<Notification>> {
+    let stored: Option<Notification> = store
+        .get(&keys::notification(user, notification_id))
+        .await?;
+    Ok(stored.filter(|n| !n.read))
 }
 
 async fn deliver_grouped(store: &Store, intent: &Intent) -> AppResult<Option<Notification>> {
@@ -717,8 +738,9 @@ async fn deliver_grouped(store: &Store, intent: &Intent) -> AppResult<Option<Not
             Err(error) => {
                 let failed = failed_conditions(&error);
                 if failed.contains(&0) {
-                    // This actor already counts: a redelivered reaction.
-                    return Ok(None);
+                    // This actor already counts: a redelivered reaction (re-pushed
+                    // while unread, as above).
+                    return unread_again(store, &intent.recipient, &group_id).await;
                 }
                 if !failed.contains(&1) {
                     return Err(dynamo_error(error));
@@ -730,6 +752,130 @@ async fn deliver_grouped(store: &Store, intent: &Intent) -> AppResult<Option<Not
     Err(AppError::Conflict(
         "the grouped notification kept changing; the record is retried".into(),
     ))
+}
+
+/// The grouped notifications a removed item leaves: a reaction taken back (or removed
+/// with its author's account) withdraws its actor from the group. Pure.
+pub fn withdrawn_of(change: &Change) -> AppResult<Vec<Intent>> {
+    let Some(old) = source(change.old.as_ref())? else {
+        return Ok(vec![]);
+    };
+    if change.kind != ChangeKind::Remove || old.entity != "Reaction" {
+        return Ok(vec![]);
+    }
+    Ok(inserted(&old)
+        .into_iter()
+        .filter(|i| i.grouped && i.recipient != i.actor)
+        .collect())
+}
+
+/// A grouped notification after one actor left it (pure); `None` when nobody is left.
+/// `others` refills the recent actors when the leaver was the last one known.
+pub fn shrink_group(
+    mut group: Notification,
+    actor: &UserId,
+    others: &[UserId],
+) -> Option<Notification> {
+    group.actor_count = group.actor_count.checked_sub(1).filter(|c| *c > 0)?;
+    group.recent_actor_ids.retain(|a| a != actor);
+    if group.recent_actor_ids.is_empty() {
+        group.recent_actor_ids = others
+            .iter()
+            .filter(|a| *a != actor)
+            .take(RECENT_ACTORS)
+            .cloned()
+            .collect();
+    }
+    if let Some(latest) = group.recent_actor_ids.first() {
+        group.actor_id = latest.clone();
+    }
+    group.version += 1;
+    Some(group)
+}
+
+/// Takes one actor out of their group: TransactWriteItems — Delete the actor's marker
+/// (`attribute_exists`: an actor leaves once, so a redelivered REMOVE changes nothing)
+/// and Put the smaller group, or Delete it when nobody is left, under `version`. A deleted
+/// unread group leaves the unread count through its own REMOVE record
+/// ([`forget_removed`]), like an expired one.
+async fn withdraw(store: &Store, intent: &Intent) -> AppResult<()> {
+    let group_id = intent.notification_id();
+    let key = keys::notification(&intent.recipient, &group_id);
+    let marker = keys::group_actor(&intent.recipient, &group_id, &intent.actor);
+    for _ in 0..GROUP_ATTEMPTS {
+        let existing: Option<Notification> = store.get(&key).await?;
+        let delete_marker = Delete::builder()
+            .table_name(store.table())
+            .set_key(Some(marker.to_item()))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(AppError::internal)?;
+        let mut request = store
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete_marker).build());
+        if let Some(group) = existing {
+            let version = AttributeValue::N(group.version.to_string());
+            let others = if group.recent_actor_ids.iter().all(|a| a == &intent.actor) {
+                group_actors(store, &intent.recipient, &group_id).await?
+            } else {
+                vec![]
+            };
+            request = match shrink_group(group, &intent.actor, &others) {
+                Some(smaller) => request.transact_items(put(
+                    store,
+                    smaller.to_item()?,
+                    "version = :version",
+                    &[(":version", version)],
+                )?),
+                None => {
+                    let delete_group = Delete::builder()
+                        .table_name(store.table())
+                        .set_key(Some(key.to_item()))
+                        .condition_expression("version = :version")
+                        .expression_attribute_values(":version", version)
+                        .build()
+                        .map_err(AppError::internal)?;
+                    request
+                        .transact_items(TransactWriteItem::builder().delete(delete_group).build())
+                }
+            };
+        }
+        match request.send().await {
+            Ok(_) => return Ok(()),
+            Err(error) => {
+                let failed = failed_conditions(&error);
+                if failed.contains(&0) {
+                    // Not (or no longer) counted: withdrawn before, or never notified.
+                    return Ok(());
+                }
+                if !failed.contains(&1) {
+                    return Err(dynamo_error(error));
+                }
+            }
+        }
+    }
+    Err(AppError::Conflict(
+        "the grouped notification kept changing; the record is retried".into(),
+    ))
+}
+
+/// Up to a few actors still counted in a group: Query `PK=USER#<r> AND
+/// begins_with(SK, NOTIFACTOR#<groupId>#)`.
+async fn group_actors(store: &Store, recipient: &UserId, group_id: &str) -> AppResult<Vec<UserId>> {
+    let prefix = format!("NOTIFACTOR#{group_id}#");
+    let (items, _) = store
+        .query(
+            &KeyQuery::partition(profiles::keys::user_partition(recipient))
+                .prefix(prefix.clone())
+                .limit(u32::try_from(RECENT_ACTORS + 1).unwrap_or(4)),
+        )
+        .await?;
+    Ok(items
+        .iter()
+        .filter_map(|item| item.get(store::SK)?.as_s().ok()?.strip_prefix(&prefix))
+        .filter_map(|id| UserId::parse(id).ok())
+        .collect())
 }
 
 /// A removed notification (TTL expiry) that was unread leaves the count. The processed
@@ -921,6 +1067,7 @@ pub async fn views(
                 read: n.read,
                 created_at: n.created_at,
                 updated_at: n.updated_at,
+                version: n.version,
             }
         })
         .collect())
@@ -1245,6 +1392,37 @@ mod tests {
             summary(&fresh(&intent("bo", "t")), None),
             "Someone reacted to your topic"
         );
+    }
+
+    #[test]
+    fn an_actor_leaving_shrinks_the_group_names_the_next_latest_and_empties_it_last() {
+        let intent = |who: &str| Intent {
+            recipient: id("ana"),
+            actor: id(who),
+            kind: NotificationType::Reaction,
+            object: NotificationObject::default(),
+            at: "2026-01-01T00:00:01.000Z".into(),
+            identity: "target|t1".into(),
+            grouped: true,
+        };
+        let mut group = fold_into_group(None, &intent("bo"));
+        group = fold_into_group(Some(group), &intent("cy"));
+
+        let without_cy = shrink_group(group.clone(), &id("cy"), &[]).unwrap();
+        let only_known_left = Notification {
+            recent_actor_ids: vec![id("cy")],
+            ..group.clone()
+        };
+        let refilled = shrink_group(only_known_left, &id("cy"), &[id("bo"), id("cy")]).unwrap();
+        let empty = shrink_group(shrink_group(group, &id("cy"), &[]).unwrap(), &id("bo"), &[]);
+
+        assert_eq!(without_cy.actor_count, 1);
+        assert_eq!(without_cy.actor_id, id("bo"));
+        assert_eq!(without_cy.recent_actor_ids, vec![id("bo")]);
+        assert_eq!(without_cy.version, 3);
+        assert_eq!(refilled.recent_actor_ids, vec![id("bo")]);
+        assert_eq!(refilled.actor_id, id("bo"));
+        assert!(empty.is_none());
     }
 
     #[test]

@@ -32,9 +32,7 @@ pub mod keys {
 /// Items outside the user's partition that an item inside it points at, deleted with
 /// the account.
 pub fn owned_elsewhere(sort_key: &str) -> Option<Key> {
-    sort_key
-        .strip_prefix("WSCONN#")
-        .map(keys::connection)
+    sort_key.strip_prefix("WSCONN#").map(keys::connection)
 }
 
 /// Connection ids come from API Gateway; they become parts of keys.

@@ -1420,12 +1420,14 @@ async fn tag_and_author_listings_sort_by_newest_activity_and_top() -> anyhow::Re
     let stack = spawn().await?;
     let cat = category(&stack, "sorting", None).await?;
     let (ana, bo) = (new_user("ana"), new_user("bo"));
-    let tagged = |title: &str| {
-        json!({"title": title, "body": "Thoughts? #ownership", "categoryId": cat})
-    };
+    let tagged =
+        |title: &str| json!({"title": title, "body": "Thoughts? #ownership", "categoryId": cat});
     let oldest = id_of(&topic(&stack, &ana, tagged("Oldest")).await?, "topicId");
     let middle = id_of(&topic(&stack, &ana, tagged("Middle")).await?, "topicId");
-    let newest = id_of(&topic(&stack, &ana, simple_topic(&cat, "Newest")).await?, "topicId");
+    let newest = id_of(
+        &topic(&stack, &ana, simple_topic(&cat, "Newest")).await?,
+        "topicId",
+    );
     // The newest gets the tag by an edit, after its creation.
     let edited = stack
         .patch(
@@ -1455,8 +1457,14 @@ async fn tag_and_author_listings_sort_by_newest_activity_and_top() -> anyhow::Re
         }
     };
     let expected = [
-        ("newest", vec![newest.clone(), middle.clone(), oldest.clone()]),
-        ("activity", vec![oldest.clone(), newest.clone(), middle.clone()]),
+        (
+            "newest",
+            vec![newest.clone(), middle.clone(), oldest.clone()],
+        ),
+        (
+            "activity",
+            vec![oldest.clone(), newest.clone(), middle.clone()],
+        ),
         ("top", vec![middle.clone(), oldest.clone(), newest.clone()]),
     ];
 
@@ -1473,7 +1481,10 @@ async fn tag_and_author_listings_sort_by_newest_activity_and_top() -> anyhow::Re
     let first = stack
         .get("/v1/topics?tag=ownership&sort=top&limit=2", &bo)
         .await?;
-    let cursor = first.body["nextCursor"].as_str().unwrap_or_default().to_owned();
+    let cursor = first.body["nextCursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let rest = stack
         .get(
             &format!("/v1/topics?tag=ownership&sort=top&limit=2&cursor={cursor}"),

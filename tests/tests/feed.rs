@@ -946,7 +946,11 @@ async fn deleting_an_account_removes_its_likes_comments_and_home_feed() -> anyho
     connect(&stack, &leaver, &ana).await?;
     let activity = post_activity(&stack, &ana, lesson("connections")).await?;
     let liked = stack
-        .put(&format!("/v1/activities/{activity}/like"), &leaver, json!({}))
+        .put(
+            &format!("/v1/activities/{activity}/like"),
+            &leaver,
+            json!({}),
+        )
         .await?;
     assert_eq!(liked.status, 204, "{liked:?}");
     let commented = stack
@@ -962,7 +966,9 @@ async fn deleting_an_account_removes_its_likes_comments_and_home_feed() -> anyho
     let deleted = stack.delete("/v1/me", &leaver).await?;
 
     assert_eq!(deleted.status, 204, "{deleted:?}");
-    let view = stack.get(&format!("/v1/activities/{activity}"), &ana).await?;
+    let view = stack
+        .get(&format!("/v1/activities/{activity}"), &ana)
+        .await?;
     assert_eq!(view.body["likeCount"], 0, "{view:?}");
     assert_eq!(view.body["commentCount"], 0, "{view:?}");
     let comments = stack
@@ -971,7 +977,10 @@ async fn deleting_an_account_removes_its_likes_comments_and_home_feed() -> anyho
     assert_eq!(comments.body["items"], json!([]), "{comments:?}");
     let serialized = serde_json::to_string(&stack.partition(&format!("ACT#{activity}")).await?)?;
     assert!(!serialized.contains("my parting words"), "no copy survives");
-    assert!(!serialized.contains(&leaver), "no item of the leaver survives");
+    assert!(
+        !serialized.contains(&leaver),
+        "no item of the leaver survives"
+    );
     assert!(stack.partition(&format!("FEED#{leaver}")).await?.is_empty());
     assert!(stack.partition(&format!("USER#{leaver}")).await?.is_empty());
     Ok(())

@@ -337,7 +337,6 @@ async fn reactions_on_one_target_are_grouped_counted_once_each_and_reopen_when_r
         })
         .await?;
     // Lambda redelivers the whole history: nobody counts twice, the count stays exact.
-    // (Last: after a direct invoke, the local stack's pump stopped feeding this function.)
     let everyone: Vec<&Value> = reactions.iter().chain([&fifth]).collect();
     redeliver(&stack, &everyone).await?;
     let after_redelivery = items(&stack, &ana).await?;
@@ -717,5 +716,120 @@ async fn a_stale_connection_answering_410_is_forgotten() -> anyhow::Result<()> {
         })
         .await?;
     assert_eq!(unread(&stack, &bo).await?, 1);
+    Ok(())
+}
+
+async fn delete_key(stack: &TestStack, pk: &str, sk: &str) -> anyhow::Result<()> {
+    stack
+        .dynamodb()
+        .await
+        .delete_item()
+        .table_name(stack.table())
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S(sk.to_owned()),
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reaction_taken_back_shrinks_its_group_and_the_last_one_removes_it() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    let topic_id = unique("t");
+    let by_bo = reaction(&topic_id, &ana, &bo, &at(1));
+    let by_cy = reaction(&topic_id, &ana, &cy, &at(2));
+    put(&stack, &by_bo).await?;
+    put(&stack, &by_cy).await?;
+    stack
+        .eventually("two reactors in one group", || async {
+            let found = items(&stack, &ana).await?;
+            Ok((found.len() == 1 && found[0]["actorCount"] == 2).then_some(()))
+        })
+        .await?;
+
+    delete_key(
+        &stack,
+        &format!("TOPIC#{topic_id}"),
+        &format!("REACT#{topic_id}#{cy}"),
+    )
+    .await?;
+    let shrunk = stack
+        .eventually("cy to leave the group", || async {
+            let found = items(&stack, &ana).await?;
+            Ok((found.len() == 1 && found[0]["actorCount"] == 1).then_some(found))
+        })
+        .await?;
+    delete_key(
+        &stack,
+        &format!("TOPIC#{topic_id}"),
+        &format!("REACT#{topic_id}#{bo}"),
+    )
+    .await?;
+    stack
+        .eventually("the empty group to go", || async {
+            Ok(items(&stack, &ana).await?.is_empty().then_some(()))
+        })
+        .await?;
+
+    assert_eq!(shrunk[0]["actorIds"], json!([bo]));
+    assert_eq!(shrunk[0]["actorId"], bo.as_str());
+    assert_eq!(shrunk[0]["summary"], "Someone reacted to your topic");
+    stack
+        .eventually("the unread count to follow the removed group", || async {
+            Ok((unread(&stack, &ana).await? == 0).then_some(()))
+        })
+        .await?;
+    let markers = stack.partition(&format!("USER#{ana}")).await?;
+    assert!(
+        !markers.iter().any(|i| i["entity"] == "NotificationActor"),
+        "no actor marker is left: {markers:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redelivered_record_pushes_its_unread_notification_again_with_the_same_version()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    let mut socket = connect(&stack, &bo).await?;
+    let request = connection_request(&ana, &bo);
+    put(&stack, &request).await?;
+    let first = next_frame(&mut socket).await?;
+
+    // As if the first attempt died after writing the notification, before pushing.
+    redeliver(&stack, &[&request]).await?;
+    let again = next_frame(&mut socket).await?;
+
+    assert_eq!(
+        again["notification"]["notificationId"],
+        first["notification"]["notificationId"]
+    );
+    assert_eq!(
+        again["notification"]["version"],
+        first["notification"]["version"]
+    );
+    assert_eq!(again["unreadCount"], 1, "the count did not move");
+    let id = first["notification"]["notificationId"]
+        .as_str()
+        .unwrap_or_default();
+    let read = stack
+        .post(&format!("/v1/notifications/{id}/read"), &bo, json!({}))
+        .await?;
+    assert_eq!(read.status, 204, "{read:?}");
+    redeliver(&stack, &[&request]).await?;
+    let silence = tokio::time::timeout(Duration::from_millis(800), next_frame(&mut socket)).await;
+    assert!(
+        silence.is_err(),
+        "a read notification is not pushed again: {silence:?}"
+    );
     Ok(())
 }
