@@ -104,3 +104,31 @@ pub fn required(name: &'static str) -> Result<String, ConfigError> {
 pub fn optional(name: &'static str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
+
+/// An optional positive integer variable; unset means `default`.
+pub fn optional_number<T: std::str::FromStr + PartialOrd + Default>(
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match optional(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<T>()
+            .ok()
+            .filter(|v| *v > T::default())
+            .ok_or(ConfigError::Invalid {
+                name,
+                reason: "must be a positive integer".into(),
+            }),
+    }
+}
+
+/// The per-user chat send limit: `CHAT_SEND_LIMIT` sends per `CHAT_SEND_WINDOW_SECONDS`.
+pub fn chat_send_limit() -> Result<crate::chat::RateLimit, ConfigError> {
+    let default = crate::chat::RateLimit::default();
+    Ok(crate::chat::RateLimit {
+        max: optional_number("CHAT_SEND_LIMIT", default.max)?,
+        window_seconds: optional_number("CHAT_SEND_WINDOW_SECONDS", default.window_seconds)?,
+    })
+}

@@ -5,6 +5,7 @@
 //! and access patterns, on top of the single-table [`store`].
 
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod connections;
 pub mod cursor;
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod moderation;
 pub mod notifications;
 pub mod profiles;
+pub mod push;
 pub mod realtime;
 pub mod store;
 pub mod telemetry;

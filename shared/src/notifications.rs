@@ -100,6 +100,9 @@ pub enum NotificationType {
     Mention,
     Reaction,
     AnswerAccepted,
+    /// Chat messages in a room while I had no connection subscribed to it (grouped per
+    /// room).
+    Message,
 }
 
 impl NotificationType {
@@ -111,6 +114,7 @@ impl NotificationType {
             NotificationType::Mention => "mention",
             NotificationType::Reaction => "reaction",
             NotificationType::AnswerAccepted => "answerAccepted",
+            NotificationType::Message => "message",
         }
     }
 }
@@ -137,6 +141,11 @@ pub struct NotificationObject {
     pub target_kind: Option<TargetKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reaction: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<String>,
+    /// The latest message of a grouped message notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 /// A stored notification (the item, without keys).
@@ -575,6 +584,7 @@ pub fn fold_into_group(existing: Option<Notification>, intent: &Intent) -> Notif
                 group.updated_at = intent.at.clone();
             }
             group.object.reaction = intent.object.reaction.clone();
+            group.object.message_id = intent.object.message_id.clone();
             group.read = false;
             group.version += 1;
             group
@@ -624,6 +634,10 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
         },
         NotificationType::Reaction => format!("{who} reacted to {your}"),
         NotificationType::AnswerAccepted => format!("{who} accepted your answer"),
+        NotificationType::Message => match others {
+            0 => format!("{who} sent you a message"),
+            _ => format!("{who} sent you messages"),
+        },
     }
 }
 
@@ -699,6 +713,90 @@ async fn unread_again(
         .get(&keys::notification(user, notification_id))
         .await?;
     Ok(stored.filter(|n| !n.read))
+}
+
+/// A chat message for a member who had no connection subscribed to its room: one
+/// notification per (recipient, room), unread again with each newer message. Applied in
+/// message-id order (a room's records share a stream shard), so a message no newer than
+/// the group's latest was applied before: a redelivery, which only re-pushes. `None`:
+/// nothing to push (muted, blocked, or already read).
+pub async fn notify_message(
+    store: &Store,
+    recipient: &UserId,
+    sender: &UserId,
+    room_id: &str,
+    message_id: &str,
+    at: &str,
+) -> AppResult<Option<Notification>> {
+    if recipient == sender {
+        return Ok(None);
+    }
+    let preferences = get_preferences(store, recipient).await?;
+    if preferences.muted.contains(&NotificationType::Message)
+        || connections::blocked_between(store, recipient, sender).await?
+    {
+        return Ok(None);
+    }
+    let intent = Intent {
+        recipient: recipient.clone(),
+        actor: sender.clone(),
+        kind: NotificationType::Message,
+        object: NotificationObject {
+            room_id: Some(room_id.to_owned()),
+            message_id: Some(message_id.to_owned()),
+            ..NotificationObject::default()
+        },
+        at: at.to_owned(),
+        identity: format!("room|{room_id}"),
+        grouped: true,
+    };
+    let group_id = intent.notification_id();
+    let key = keys::notification(recipient, &group_id);
+    for _ in 0..GROUP_ATTEMPTS {
+        let existing: Option<Notification> = store.get(&key).await?;
+        if let Some(group) = &existing
+            && group.object.message_id.as_deref() >= Some(message_id)
+        {
+            return Ok(existing.filter(|g| !g.read));
+        }
+        let turns_unread = existing.as_ref().is_none_or(|g| g.read);
+        let (condition, values) = match &existing {
+            None => ("attribute_not_exists(PK)", vec![]),
+            Some(group) => (
+                "version = :version",
+                vec![(":version", AttributeValue::N(group.version.to_string()))],
+            ),
+        };
+        let group = match existing {
+            None => fresh(&intent),
+            Some(group) => {
+                // Counts distinct senders (among those it remembers), not messages.
+                let known_sender = group.recent_actor_ids.contains(sender);
+                let mut folded = fold_into_group(Some(group), &intent);
+                if known_sender {
+                    folded.actor_count = folded.actor_count.saturating_sub(1).max(1);
+                }
+                folded
+            }
+        };
+        let mut request = store.client().transact_write_items().transact_items(put(
+            store,
+            group.to_item()?,
+            condition,
+            &values,
+        )?);
+        if turns_unread {
+            request = request.transact_items(count(store, recipient, 1)?);
+        }
+        match request.send().await {
+            Ok(_) => return Ok(Some(group)),
+            Err(error) if failed_conditions(&error).contains(&0) => continue,
+            Err(error) => return Err(dynamo_error(error)),
+        }
+    }
+    Err(AppError::Conflict(
+        "the message notification kept changing; the record is retried".into(),
+    ))
 }
 
 async fn deliver_grouped(store: &Store, intent: &Intent) -> AppResult<Option<Notification>> {

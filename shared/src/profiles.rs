@@ -1099,6 +1099,7 @@ pub async fn delete_account(store: &Store, me: &UserId) -> AppResult<()> {
         doomed.push(Key::new(pk.clone(), sk.clone()));
         doomed.extend(crate::realtime::owned_elsewhere(sk));
         doomed.extend(crate::feed::owned_elsewhere(sk));
+        doomed.extend(crate::chat::owned_elsewhere(me, sk));
         doomed.extend(connections::owned_elsewhere(me, sk));
     }
     // A key may be reached twice (e.g. a pair lock); BatchWriteItem refuses duplicates.

@@ -258,3 +258,126 @@ async fn reply(response: reqwest::Response) -> anyhow::Result<Reply> {
         body,
     })
 }
+
+/// A real WebSocket client of the stack's WebSocket API, signed in as one user. Frames
+/// that arrive while a test waits for another are kept, in order, for later
+/// expectations.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    pending: std::collections::VecDeque<Value>,
+    next_request: u64,
+}
+
+/// The longest a test waits for one frame.
+pub const FRAME_WAIT: Duration = Duration::from_secs(20);
+
+impl WsClient {
+    pub async fn connect(stack: &TestStack, user: &str) -> anyhow::Result<Self> {
+        let url = format!("{}?token={}", stack.websocket_url(), token_for(user));
+        let (socket, _) =
+            tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(url)).await??;
+        Ok(Self {
+            socket,
+            pending: Default::default(),
+            next_request: 0,
+        })
+    }
+
+    /// Sends a text frame as it is (malformed frames included).
+    pub async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
+        use futures_util::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                text.to_owned(),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Sends an action with a fresh `requestId` and returns its reply (ack, error or
+    /// pong), leaving other frames for later.
+    pub async fn request(&mut self, mut frame: Value) -> anyhow::Result<Value> {
+        self.next_request += 1;
+        let id = format!("req-{}", self.next_request);
+        frame["requestId"] = Value::String(id.clone());
+        self.send_text(&frame.to_string()).await?;
+        self.expect(&format!("the reply to {id}"), |f| {
+            f["requestId"] == id.as_str()
+        })
+        .await
+    }
+
+    /// The first frame (kept or new) matching `wanted`, within [`FRAME_WAIT`].
+    pub async fn expect(
+        &mut self,
+        what: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        self.expect_within(what, FRAME_WAIT, wanted).await
+    }
+
+    pub async fn expect_within(
+        &mut self,
+        what: &str,
+        wait: Duration,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        if let Some(index) = self.pending.iter().position(&wanted) {
+            return self
+                .pending
+                .remove(index)
+                .ok_or_else(|| anyhow::anyhow!("a kept frame vanished"));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.next_frame())
+                .await
+                .map_err(|_| anyhow::anyhow!("timed out waiting for {what}"))??;
+            if wanted(&frame) {
+                return Ok(frame);
+            }
+            self.pending.push_back(frame);
+        }
+    }
+
+    /// True when no frame matching `unwanted` arrives within `wait`.
+    pub async fn stays_quiet(
+        &mut self,
+        wait: Duration,
+        unwanted: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<bool> {
+        Ok(self.expect_within("nothing", wait, unwanted).await.is_err())
+    }
+
+    /// Every frame received so far that matches `wanted`, taken out of the kept ones.
+    pub fn take_kept(&mut self, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let (taken, kept): (Vec<Value>, Vec<Value>) =
+            self.pending.drain(..).partition(|f| wanted(f));
+        self.pending = kept.into();
+        taken
+    }
+
+    async fn next_frame(&mut self) -> anyhow::Result<Value> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message = self
+                .socket
+                .next()
+                .await
+                .ok_or_else(|| anyhow::anyhow!("socket closed"))??;
+            match message {
+                Message::Text(text) => return Ok(serde_json::from_str(&text)?),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => anyhow::bail!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.socket.close(None).await?;
+        Ok(())
+    }
+}

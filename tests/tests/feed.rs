@@ -962,6 +962,13 @@ async fn deleting_an_account_removes_its_likes_comments_and_home_feed() -> anyho
         .await?;
     assert_eq!(commented.status, 201, "{commented:?}");
     await_in_feed(&stack, &leaver, &activity, true).await?;
+    // The stream's own writes for the leaver (the connection's notification) land first.
+    stack
+        .eventually("the connection notification", || async {
+            let items = stack.partition(&format!("USER#{leaver}")).await?;
+            Ok(items.iter().any(|i| i["entity"] == "Notification").then_some(()))
+        })
+        .await?;
 
     let deleted = stack.delete("/v1/me", &leaver).await?;
 

@@ -105,7 +105,12 @@ async fn a_connection_is_recorded_answers_ping_and_is_forgotten_on_close() -> an
     assert_eq!(pong["type"], "pong");
     assert_eq!(pong["userId"], user.as_str());
     let connection_id = pong["connectionId"].as_str().unwrap_or_default().to_owned();
-    let records = stack.partition(&format!("USER#{user}")).await?;
+    let records: Vec<Value> = stack
+        .partition(&format!("USER#{user}"))
+        .await?
+        .into_iter()
+        .filter(|item| item["entity"] == "Connection")
+        .collect();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["SK"], format!("WSCONN#{connection_id}"));
     assert!(
@@ -116,11 +121,12 @@ async fn a_connection_is_recorded_answers_ping_and_is_forgotten_on_close() -> an
     socket.close(None).await?;
     stack
         .eventually("the $disconnect cleanup", || async {
-            Ok(stack
-                .partition(&format!("USER#{user}"))
-                .await?
-                .is_empty()
-                .then_some(()))
+            let left = stack.partition(&format!("USER#{user}")).await?;
+            // What stays is the user's presence, now offline.
+            let cleaned = left
+                .iter()
+                .all(|item| item["entity"] == "Presence" && item["status"] == "offline");
+            Ok(cleaned.then_some(()))
         })
         .await?;
     assert!(

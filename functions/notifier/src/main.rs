@@ -7,18 +7,17 @@
 use std::sync::Arc;
 
 use agora::batch;
-use agora::notifications::{self, Change, ChangeKind, Notification, NotificationFrame};
-use agora::realtime;
+use agora::notifications::{self, Change, ChangeKind};
+use agora::push::Pusher;
 use agora::store::Store;
-use agora::{AppError, AppResult, config, telemetry};
+use agora::{AppResult, config, telemetry};
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::DynamoDbEventResponse;
-use aws_sdk_apigatewaymanagement::primitives::Blob;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 struct State {
     store: Store,
-    connections: aws_sdk_apigatewaymanagement::Client,
+    pusher: Pusher,
 }
 
 #[tokio::main]
@@ -28,9 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = aws_config::load_from_env().await;
     let state = Arc::new(State {
         store: Store::from_sdk_config(&aws, table),
-        // The endpoint comes from AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI (the template
-        // in AWS, the local stack here).
-        connections: aws_sdk_apigatewaymanagement::Client::new(&aws),
+        pusher: Pusher::from_sdk_config(&aws),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let state = state.clone();
@@ -67,50 +64,12 @@ async fn handle(state: &State, record: EventRecord) -> AppResult<()> {
     for notification in delivered {
         // The notification is stored: pushing is best effort (the list and the count
         // are the source of truth), so a failed push never fails the record.
-        if let Err(error) = push(state, notification).await {
+        if let Err(error) = state
+            .pusher
+            .push_notification(&state.store, notification)
+            .await
+        {
             tracing::warn!(%error, "pushing a notification failed");
-        }
-    }
-    Ok(())
-}
-
-/// Sends the notification to every open connection of its recipient.
-async fn push(state: &State, notification: Notification) -> AppResult<()> {
-    let recipient = notification.user_id.clone();
-    let open = realtime::connections_of(&state.store, &recipient).await?;
-    if open.is_empty() {
-        return Ok(());
-    }
-    let unread = notifications::unread_count(&state.store, &recipient).await?;
-    let view = notifications::views(&state.store, &recipient, vec![notification])
-        .await?
-        .pop()
-        .ok_or_else(|| AppError::internal("a rendered notification went missing"))?;
-    let frame = NotificationFrame::new(view, unread.unread);
-    let data = serde_json::to_vec(&frame).map_err(AppError::internal)?;
-    for connection in open {
-        let result = state
-            .connections
-            .post_to_connection()
-            .connection_id(&connection.connection_id)
-            .data(Blob::new(data.clone()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_gone_exception()) =>
-            {
-                // The client left without a $disconnect: forget the stale record.
-                realtime::remove_connection(&state.store, &connection.connection_id).await?;
-            }
-            Err(error) => tracing::warn!(
-                connection_id = %connection.connection_id,
-                error = %aws_sdk_apigatewaymanagement::error::DisplayErrorContext(error),
-                "a push failed"
-            ),
         }
     }
     Ok(())

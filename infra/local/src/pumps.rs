@@ -2014,7 +2014,8 @@ main(sys.argv[1:])\n";
             "RecordAgeExceeded"
         );
         assert_eq!(failures[0]["DDBStreamBatchInfo"]["batchSize"], 1);
-        assert!(!invoker.calls().is_empty());
+        // (On a loaded machine the record may already be too old at its first read, so
+        // whether the function was tried at all is not asserted.)
         Ok(())
     }
 

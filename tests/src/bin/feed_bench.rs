@@ -50,36 +50,9 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let at = agora::ids::now_rfc3339();
 
-    // Arrange: the author's side of each connection (what the fan-out pages through);
-    // requestedBy = author on this side generates no connectionMade activities.
-    let items: Vec<_> = followers
-        .iter()
-        .map(|f| connection(&author, f, &author, &at))
-        .collect();
-    for chunk in items.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|item| {
-                Ok(WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item.clone())).build()?)
-                    .build())
-            })
-            .collect::<anyhow::Result<_>>()?;
-        while !pending.is_empty() {
-            let output = client
-                .batch_write_item()
-                .request_items(&table, pending)
-                .send()
-                .await?;
-            pending = output
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&table))
-                .unwrap_or_default();
-        }
-    }
-
-    // Home-feed reads first (a long stream backlog after a big fan-out slows the local
-    // stack's pumps): a reader connected to the author, with 20 entries of their own.
+    // Home-feed reads first, on an idle stack (the 2,000 connection items below would
+    // keep every stream function and moto busy for a while): a reader connected to the
+    // author, with 20 entries of their own.
     let reader = &followers[0];
     let mirror = connection(reader, &author, &author, &at);
     client
@@ -140,6 +113,57 @@ async fn main() -> anyhow::Result<()> {
         percentile(&samples, 0.99).as_secs_f64() * 1e3,
         samples.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
+    // Arrange: the author's side of each connection (what the fan-out pages through);
+    // requestedBy = author on this side generates no connectionMade activities.
+    let items: Vec<_> = followers
+        .iter()
+        .map(|f| connection(&author, f, &author, &at))
+        .collect();
+    for chunk in items.chunks(25) {
+        let mut pending: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|item| {
+                Ok(WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item.clone())).build()?)
+                    .build())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        while !pending.is_empty() {
+            let output = client
+                .batch_write_item()
+                .request_items(&table, pending)
+                .send()
+                .await?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&table))
+                .unwrap_or_default();
+        }
+    }
+
+    // Let the stream functions work off those 2,000 records first (the notifier's last
+    // act on them is the author's unread counter), so the fan-out is timed alone.
+    let drained = Instant::now() + Duration::from_secs(600);
+    loop {
+        let counter = client
+            .get_item()
+            .table_name(&table)
+            .key("PK", AttributeValue::S(format!("USER#{author}")))
+            .key("SK", AttributeValue::S("NOTIFCOUNT".into()))
+            .send()
+            .await?;
+        let unread = counter
+            .item
+            .and_then(|i| i.get("unread").and_then(|v| v.as_n().ok()).cloned())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        if unread >= connections || Instant::now() > drained {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
     // Act: one activity; poll the followers' feed keys until every one holds it.
     let started = Instant::now();
     let reply = stack

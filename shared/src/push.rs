@@ -1,0 +1,145 @@
+//! Pushing frames to WebSocket connections through API Gateway's `@connections` API:
+//! the one place that knows its errors. A connection that answers 410 Gone is
+//! forgotten (its record and its room subscriptions); throttling is retried with
+//! backoff; posts to many connections run with bounded concurrency so a large room
+//! stays under the management API's rate limits.
+
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use futures_util::StreamExt;
+
+use crate::error::{AppError, AppResult};
+use crate::ids::UserId;
+use crate::notifications::{self, Notification, NotificationFrame};
+use crate::store::Store;
+
+/// API Gateway refuses WebSocket messages over 128 KB.
+pub const MAX_FRAME_BYTES: usize = 128 * 1024;
+/// Posts in flight at once when broadcasting.
+const CONCURRENT_POSTS: usize = 32;
+const THROTTLE_RETRIES: u32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// The connection is closed (and now forgotten).
+    Gone,
+}
+
+/// What a broadcast did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    pub delivered: usize,
+    pub gone: usize,
+    pub failed: usize,
+}
+
+#[derive(Clone)]
+pub struct Pusher {
+    client: aws_sdk_apigatewaymanagement::Client,
+}
+
+impl Pusher {
+    /// The endpoint comes from `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI` (the template
+    /// in AWS, the local stack here).
+    pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_apigatewaymanagement::Client::new(config),
+        }
+    }
+
+    /// Posts one frame to one connection.
+    pub async fn post(
+        &self,
+        store: &Store,
+        connection_id: &str,
+        data: &[u8],
+    ) -> AppResult<Outcome> {
+        if data.len() > MAX_FRAME_BYTES {
+            return Err(AppError::PayloadTooLarge(format!(
+                "a frame of {} bytes exceeds API Gateway's 128 KB",
+                data.len()
+            )));
+        }
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .post_to_connection()
+                .connection_id(connection_id)
+                .data(Blob::new(data.to_vec()))
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(Outcome::Delivered),
+                Err(error) => error,
+            };
+            let service = error.as_service_error();
+            if service.is_some_and(|e| e.is_gone_exception()) {
+                forget(store, connection_id).await?;
+                return Ok(Outcome::Gone);
+            }
+            let throttled = service.is_some_and(|e| e.is_limit_exceeded_exception())
+                || error
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 429);
+            if throttled && attempt < THROTTLE_RETRIES {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                continue;
+            }
+            return Err(AppError::internal(
+                aws_sdk_apigatewaymanagement::error::DisplayErrorContext(error),
+            ));
+        }
+    }
+
+    /// Posts one frame to many connections, a bounded number at a time.
+    pub async fn broadcast(&self, store: &Store, connection_ids: &[String], data: &[u8]) -> Report {
+        let results: Vec<AppResult<Outcome>> = futures_util::stream::iter(connection_ids)
+            .map(|id| self.post(store, id, data))
+            .buffer_unordered(CONCURRENT_POSTS)
+            .collect()
+            .await;
+        let mut report = Report::default();
+        for result in results {
+            match result {
+                Ok(Outcome::Delivered) => report.delivered += 1,
+                Ok(Outcome::Gone) => report.gone += 1,
+                Err(error) => {
+                    tracing::warn!(%error, "a post to a connection failed");
+                    report.failed += 1;
+                }
+            }
+        }
+        report
+    }
+
+    /// Pushes a stored notification to every open connection of its recipient, with the
+    /// recipient's unread count.
+    pub async fn push_notification(
+        &self,
+        store: &Store,
+        notification: Notification,
+    ) -> AppResult<Report> {
+        let recipient: UserId = notification.user_id.clone();
+        let open = crate::realtime::connections_of(store, &recipient).await?;
+        if open.is_empty() {
+            return Ok(Report::default());
+        }
+        let unread = notifications::unread_count(store, &recipient).await?;
+        let view = notifications::views(store, &recipient, vec![notification])
+            .await?
+            .pop()
+            .ok_or_else(|| AppError::internal("a rendered notification went missing"))?;
+        let frame = NotificationFrame::new(view, unread.unread);
+        let data = serde_json::to_vec(&frame).map_err(AppError::internal)?;
+        let ids: Vec<String> = open.into_iter().map(|c| c.connection_id).collect();
+        Ok(self.broadcast(store, &ids, &data).await)
+    }
+}
+
+/// Forgets a closed connection: its record, its mirror and its room subscriptions.
+pub async fn forget(store: &Store, connection_id: &str) -> AppResult<()> {
+    crate::chat::forget_connection(store, connection_id).await?;
+    crate::realtime::remove_connection(store, connection_id).await
+}

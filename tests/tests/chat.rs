@@ -1,0 +1,982 @@
+//! Chat and presence end to end: real HTTP requests into `ChatFunction`, real WebSocket
+//! clients through the local stack's WebSocket API into `RealtimeFunction`, and the
+//! table's stream into `ChatDeliveryFunction` pushing through `@connections`.
+//!
+//! Connections and blocks are arranged by writing their items directly (the shapes are
+//! the shared item contract).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use agora_tests::{Reply, TestStack, WsClient, new_user, spawn, spawn_with};
+use serde_json::{Value, json};
+
+async fn put_item(stack: &TestStack, item: Value) -> anyhow::Result<()> {
+    stack
+        .dynamodb()
+        .await
+        .put_item()
+        .table_name(stack.table())
+        .set_item(Some(serde_dynamo::to_item(item)?))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Both directions of an accepted connection.
+async fn connect_users(stack: &TestStack, a: &str, b: &str) -> anyhow::Result<()> {
+    let at = agora::ids::now_rfc3339();
+    for (user, other) in [(a, b), (b, a)] {
+        put_item(
+            stack,
+            json!({"PK": format!("USER#{user}"), "SK": format!("CONN#{other}"), "entity": "Connection",
+                   "userId": user, "otherUserId": other, "requestedBy": a, "createdAt": at}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn block(stack: &TestStack, blocker: &str, blocked: &str) -> anyhow::Result<()> {
+    let at = agora::ids::now_rfc3339();
+    put_item(
+        stack,
+        json!({"PK": format!("USER#{blocker}"), "SK": format!("BLOCK#{blocked}"), "entity": "Block",
+               "blockerId": blocker, "blockedId": blocked, "createdAt": at}),
+    )
+    .await?;
+    put_item(
+        stack,
+        json!({"PK": format!("USER#{blocked}"), "SK": format!("BLOCKEDBY#{blocker}"), "entity": "BlockedBy",
+               "blockerId": blocker, "blockedId": blocked, "createdAt": at}),
+    )
+    .await
+}
+
+fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
+    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
+    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
+    if let Some(field) = field {
+        let fields: Vec<&str> = reply.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            fields.contains(&field),
+            "expected field {field} in {reply:?}"
+        );
+    }
+}
+
+/// Opens the DM between two connected users and returns its room id.
+async fn dm(stack: &TestStack, a: &str, b: &str) -> anyhow::Result<String> {
+    let reply = stack.post("/v1/rooms/dm", a, json!({"userId": b})).await?;
+    anyhow::ensure!(
+        reply.status == 201 || reply.status == 200,
+        "dm failed: {reply:?}"
+    );
+    Ok(reply.body["roomId"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn group(
+    stack: &TestStack,
+    owner: &str,
+    name: &str,
+    members: &[&str],
+) -> anyhow::Result<String> {
+    let reply = stack
+        .post(
+            "/v1/rooms",
+            owner,
+            json!({"name": name, "memberIds": members}),
+        )
+        .await?;
+    anyhow::ensure!(reply.status == 201, "group failed: {reply:?}");
+    Ok(reply.body["roomId"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn send_rest(stack: &TestStack, user: &str, room: &str, text: &str) -> anyhow::Result<Value> {
+    let reply = stack
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            user,
+            json!({"text": text, "clientMessageId": ulid::Ulid::new().to_string()}),
+        )
+        .await?;
+    anyhow::ensure!(reply.status == 201, "send failed: {reply:?}");
+    Ok(reply.body)
+}
+
+async fn subscribed(stack: &TestStack, user: &str, room: &str) -> anyhow::Result<WsClient> {
+    let mut client = WsClient::connect(stack, user).await?;
+    let ack = client
+        .request(json!({"action": "subscribe", "roomId": room}))
+        .await?;
+    anyhow::ensure!(ack["type"] == "ack", "subscribe failed: {ack}");
+    Ok(client)
+}
+
+fn send_frame(room: &str, text: &str, client_id: &str) -> Value {
+    json!({"action": "sendMessage", "roomId": room, "text": text, "clientMessageId": client_id})
+}
+
+fn is_message(frame: &Value, id: &str) -> bool {
+    frame["type"] == "message" && frame["message"]["messageId"] == id
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|m| m["messageId"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_direct_conversation_is_one_room_per_pair_and_follows_each_users_policy()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, stranger, open) = (
+        new_user("ana"),
+        new_user("bo"),
+        new_user("cy"),
+        new_user("dee"),
+    );
+    connect_users(&stack, &ana, &bo).await?;
+    let opted_in = stack
+        .put(
+            "/v1/me/chat-preferences",
+            &open,
+            json!({"allowDmsFrom": "anyone"}),
+        )
+        .await?;
+
+    let first = stack
+        .post("/v1/rooms/dm", &ana, json!({"userId": bo}))
+        .await?;
+    let again = stack
+        .post("/v1/rooms/dm", &bo, json!({"userId": ana}))
+        .await?;
+    let refused = stack
+        .post("/v1/rooms/dm", &stranger, json!({"userId": ana}))
+        .await?;
+    let welcomed = stack
+        .post("/v1/rooms/dm", &stranger, json!({"userId": open}))
+        .await?;
+    let myself = stack
+        .post("/v1/rooms/dm", &ana, json!({"userId": ana}))
+        .await?;
+    let malformed = stack
+        .post("/v1/rooms/dm", &ana, json!({"userId": "no#hash"}))
+        .await?;
+
+    assert_eq!(opted_in.status, 200, "{opted_in:?}");
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(first.body["kind"], "dm");
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(
+        again.body["roomId"], first.body["roomId"],
+        "found again by the other user"
+    );
+    assert_problem(&refused, 403, None);
+    assert_eq!(welcomed.status, 201, "{welcomed:?}");
+    assert_problem(&myself, 422, Some("userId"));
+    assert_problem(&malformed, 422, Some("userId"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn blocked_users_and_non_members_can_never_message() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, outsider) = (new_user("ana"), new_user("bo"), new_user("out"));
+    connect_users(&stack, &ana, &bo).await?;
+    let room = dm(&stack, &ana, &bo).await?;
+    let mut outsider_socket = WsClient::connect(&stack, &outsider).await?;
+
+    let not_member = outsider_socket
+        .request(send_frame(&room, "let me in", "c1"))
+        .await?;
+    let not_member_rest = stack
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            &outsider,
+            json!({"text": "hi", "clientMessageId": "c1"}),
+        )
+        .await?;
+    let history_denied = stack
+        .get(&format!("/v1/rooms/{room}/messages"), &outsider)
+        .await?;
+    block(&stack, &bo, &ana).await?;
+    let blocked_send = stack
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            &ana,
+            json!({"text": "hi", "clientMessageId": "c2"}),
+        )
+        .await?;
+    let blocked_open = stack
+        .post("/v1/rooms/dm", &ana, json!({"userId": bo}))
+        .await?;
+    let blocked_group = stack
+        .post(
+            "/v1/rooms",
+            &ana,
+            json!({"name": "Sneaky", "memberIds": [bo]}),
+        )
+        .await?;
+
+    assert_eq!(not_member["type"], "error");
+    assert_eq!(not_member["code"], "notMember");
+    assert_eq!(not_member["action"], "sendMessage");
+    assert_problem(&not_member_rest, 403, None);
+    assert_problem(&history_denied, 403, None);
+    assert_problem(&blocked_send, 403, None);
+    assert_problem(&blocked_open, 403, None);
+    assert_problem(&blocked_group, 403, None);
+    let stored: Vec<Value> = stack.partition(&format!("ROOM#{room}")).await?;
+    assert!(
+        !stored.iter().any(|i| i["entity"] == "Message"),
+        "nothing was stored"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_sent_over_the_websocket_is_acked_stored_once_and_reaches_the_other_member()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    connect_users(&stack, &ana, &bo).await?;
+    let room = dm(&stack, &ana, &bo).await?;
+    let mut ana_socket = subscribed(&stack, &ana, &room).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+
+    let ack = ana_socket
+        .request(send_frame(&room, "Hello Bo!", "hello-1"))
+        .await?;
+    let retry = ana_socket
+        .request(send_frame(&room, "Hello Bo!", "hello-1"))
+        .await?;
+    let id = ack["messageId"].as_str().unwrap_or_default().to_owned();
+    let received = bo_socket
+        .expect("the message on Bo's socket", |f| is_message(f, &id))
+        .await?;
+    let no_second_copy = bo_socket
+        .stays_quiet(Duration::from_secs(2), |f| f["type"] == "message")
+        .await?;
+
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["action"], "sendMessage");
+    assert_eq!(ack["duplicate"], false);
+    assert_eq!(ack["seq"], 1);
+    assert!(ack["sentAt"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(retry["type"], "ack");
+    assert_eq!(
+        retry["messageId"], ack["messageId"],
+        "the retry is acked with the original id"
+    );
+    assert_eq!(retry["duplicate"], true);
+    assert_eq!(received["roomId"], room.as_str());
+    assert_eq!(received["message"]["text"], "Hello Bo!");
+    assert_eq!(received["message"]["senderId"], ana.as_str());
+    assert!(no_second_copy, "the retry delivered nothing twice");
+    let history = stack
+        .get(&format!("/v1/rooms/{room}/messages"), &bo)
+        .await?;
+    assert_eq!(ids(&history.body), vec![id]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_senders_messages_arrive_in_id_order_with_no_gap() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    connect_users(&stack, &ana, &bo).await?;
+    connect_users(&stack, &ana, &cy).await?;
+    let room = group(&stack, &ana, "Study group", &[&bo, &cy]).await?;
+    let mut watcher = subscribed(&stack, &cy, &room).await?;
+
+    // Two members send 10 messages each at the same time, over REST.
+    let sends = [&ana, &bo].map(|sender| {
+        let stack = &stack;
+        let room = room.clone();
+        async move {
+            let mut acked = Vec::new();
+            for i in 0..10 {
+                acked.push(send_rest(stack, sender, &room, &format!("{sender} #{i}")).await?);
+            }
+            Ok::<_, anyhow::Error>(acked)
+        }
+    });
+    let [first, second] = sends;
+    let (first, second) = tokio::try_join!(first, second)?;
+    let mut delivered = Vec::new();
+    while delivered.len() < 20 {
+        let frame = watcher
+            .expect("twenty messages", |f| f["type"] == "message")
+            .await?;
+        delivered.push(frame["message"].clone());
+    }
+
+    let delivered_ids: Vec<&str> = delivered
+        .iter()
+        .filter_map(|m| m["messageId"].as_str())
+        .collect();
+    let mut sorted = delivered_ids.clone();
+    sorted.sort();
+    assert_eq!(delivered_ids, sorted, "events arrive in id order");
+    let seqs: Vec<u64> = delivered.iter().filter_map(|m| m["seq"].as_u64()).collect();
+    assert_eq!(seqs, (1..=20).collect::<Vec<u64>>(), "no gap, no duplicate");
+    let acked: HashSet<String> = first
+        .iter()
+        .chain(second.iter())
+        .filter_map(|m| m["messageId"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(acked, delivered_ids.iter().map(|s| s.to_string()).collect());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_reconnects_catches_up_from_its_last_message_with_no_gap_or_duplicate()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    connect_users(&stack, &ana, &bo).await?;
+    let room = dm(&stack, &ana, &bo).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    let seen = send_rest(&stack, &ana, &room, "before the tunnel").await?;
+    let seen_id = seen["messageId"].as_str().unwrap_or_default().to_owned();
+    bo_socket
+        .expect("the first message", |f| is_message(f, &seen_id))
+        .await?;
+    bo_socket.close().await?;
+
+    let mut missed = Vec::new();
+    for i in 0..5 {
+        missed.push(send_rest(&stack, &ana, &room, &format!("while away {i}")).await?);
+    }
+    let mut back = subscribed(&stack, &bo, &room).await?;
+    let after_subscribe = send_rest(&stack, &ana, &room, "welcome back").await?;
+    // Catch-up reads every page after the last message seen.
+    let mut fetched = Vec::new();
+    let mut pages = 0;
+    let mut cursor = String::new();
+    loop {
+        let query = if cursor.is_empty() {
+            format!("after={seen_id}&limit=3")
+        } else {
+            format!("after={seen_id}&limit=3&cursor={cursor}")
+        };
+        let page = stack
+            .get(&format!("/v1/rooms/{room}/messages?{query}"), &bo)
+            .await?;
+        anyhow::ensure!(page.status == 200, "catch-up failed: {page:?}");
+        fetched.extend(ids(&page.body));
+        pages += 1;
+        match page.body["nextCursor"].as_str() {
+            Some(next) if pages < 10 => cursor = next.to_owned(),
+            _ => break,
+        }
+    }
+    let live_id = after_subscribe["messageId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let live = back
+        .expect("the message sent after subscribing", |f| {
+            is_message(f, &live_id)
+        })
+        .await?;
+
+    let mut expected: Vec<String> = missed
+        .iter()
+        .filter_map(|m| m["messageId"].as_str().map(str::to_owned))
+        .collect();
+    expected.push(live_id.clone());
+    // Every missed message is in the catch-up read; the live one may be in both (the
+    // client keeps one copy per id).
+    let mut union: Vec<String> = fetched.clone();
+    if !union.contains(&live_id) {
+        union.push(live_id);
+    }
+    assert_eq!(
+        union, expected,
+        "oldest first, nothing missing, nothing twice"
+    );
+    assert_eq!(live["message"]["text"], "welcome back");
+    assert!(pages >= 2, "the catch-up was paginated");
+    Ok(())
+}
+
+#[tokio::test]
+async fn typing_is_pushed_to_others_and_expires_by_itself() -> anyhow::Result<()> {
+    let stack = spawn_with(|options| {
+        options
+            .environment_overrides
+            .insert("CHAT_TYPING_SECONDS".into(), "1".into());
+    })
+    .await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    connect_users(&stack, &ana, &bo).await?;
+    let room = dm(&stack, &ana, &bo).await?;
+    let mut ana_socket = subscribed(&stack, &ana, &room).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+
+    let ack = ana_socket
+        .request(json!({"action": "typing", "roomId": room, "state": "start"}))
+        .await?;
+    let event = bo_socket
+        .expect("Ana typing", |f| f["type"] == "typing")
+        .await?;
+    let while_typing = stack.get(&format!("/v1/rooms/{room}"), &bo).await?;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let after_expiry = stack.get(&format!("/v1/rooms/{room}"), &bo).await?;
+    let own_echo = ana_socket
+        .stays_quiet(Duration::from_millis(300), |f| f["type"] == "typing")
+        .await?;
+
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(event["userId"], ana.as_str());
+    assert_eq!(event["typing"], true);
+    let expires_at = event["expiresAt"].as_i64().unwrap_or_default();
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    assert!(
+        expires_at > now_ms - 3000 && expires_at <= now_ms + 2000,
+        "{event}"
+    );
+    assert_eq!(while_typing.body["typing"], json!([ana]));
+    assert_eq!(after_expiry.body["typing"], json!([]));
+    assert!(own_echo, "the typer's own connection is not told");
+    Ok(())
+}
+
+#[tokio::test]
+async fn presence_goes_online_on_connect_offline_after_the_last_disconnect_and_follows_choices()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    connect_users(&stack, &ana, &bo).await?;
+    let room = dm(&stack, &ana, &bo).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    let is_ana = |status: &'static str| {
+        let ana = ana.clone();
+        move |f: &Value| {
+            f["type"] == "presence"
+                && f["presence"]["userId"] == ana.as_str()
+                && f["presence"]["status"] == status
+        }
+    };
+
+    let mut ana_socket = WsClient::connect(&stack, &ana).await?;
+    bo_socket.expect("Ana online", is_ana("online")).await?;
+    let busy = ana_socket
+        .request(json!({"action": "setPresence", "status": "busy"}))
+        .await?;
+    bo_socket.expect("Ana busy", is_ana("busy")).await?;
+    let over_rest = stack
+        .get(&format!("/v1/rooms/{room}/presence"), &bo)
+        .await?;
+    let of_connections = stack.get("/v1/presence", &bo).await?;
+    let offline_refused = ana_socket
+        .request(json!({"action": "setPresence", "status": "offline"}))
+        .await?;
+    ana_socket.close().await?;
+    bo_socket.expect("Ana offline", is_ana("offline")).await?;
+    let after = stack.get("/v1/presence", &bo).await?;
+
+    assert_eq!(busy["type"], "ack", "{busy}");
+    let status_of = |reply: &Reply| {
+        reply.body["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|p| p["userId"] == ana.as_str()))
+            .map(|p| p["status"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(status_of(&over_rest), "busy");
+    assert_eq!(status_of(&of_connections), "busy");
+    assert_eq!(offline_refused["code"], "badPayload");
+    assert_eq!(status_of(&after), "offline");
+    Ok(())
+}
+
+#[tokio::test]
+async fn read_receipts_reach_the_room_and_clear_the_readers_unread_count() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    connect_users(&stack, &ana, &bo).await?;
+    let room = dm(&stack, &ana, &bo).await?;
+    let mut ana_socket = subscribed(&stack, &ana, &room).await?;
+    let mut bo_socket = WsClient::connect(&stack, &bo).await?;
+    let mut last = Value::Null;
+    for i in 0..3 {
+        last = send_rest(&stack, &ana, &room, &format!("news {i}")).await?;
+    }
+    let last_id = last["messageId"].as_str().unwrap_or_default().to_owned();
+    let unread_before = stack.get("/v1/rooms", &bo).await?;
+
+    let ack = bo_socket
+        .request(json!({"action": "markRead", "roomId": room, "messageId": last_id}))
+        .await?;
+    let receipt = ana_socket
+        .expect("Bo's read receipt", |f| {
+            f["type"] == "readReceipt" && f["userId"] == bo.as_str()
+        })
+        .await?;
+    let unread_after = stack.get("/v1/rooms", &bo).await?;
+    let detail = stack.get(&format!("/v1/rooms/{room}"), &ana).await?;
+
+    assert_eq!(
+        unread_before.body["items"][0]["unreadCount"], 3,
+        "{unread_before:?}"
+    );
+    assert_eq!(
+        unread_before.body["items"][0]["lastMessage"]["text"],
+        "news 2"
+    );
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(receipt["messageId"], last_id.as_str());
+    assert_eq!(unread_after.body["items"][0]["unreadCount"], 0);
+    let bo_member = detail.body["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["userId"] == bo.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(bo_member["lastReadMessageId"], last_id.as_str());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_inbox_sorts_rooms_by_latest_message_and_archiving_moves_a_room_aside()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    connect_users(&stack, &ana, &bo).await?;
+    connect_users(&stack, &ana, &cy).await?;
+    let with_bo = dm(&stack, &ana, &bo).await?;
+    let with_cy = dm(&stack, &ana, &cy).await?;
+    let team = group(&stack, &ana, "Team", &[&bo, &cy]).await?;
+    send_rest(&stack, &bo, &with_bo, "first").await?;
+    send_rest(&stack, &cy, &with_cy, "second").await?;
+    send_rest(&stack, &bo, &team, "third").await?;
+    let rooms = |reply: &Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|r| r["roomId"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let ordered = stack
+        .eventually("the inbox to follow the latest messages", || async {
+            let reply = stack.get("/v1/rooms", &ana).await?;
+            Ok(
+                (rooms(&reply) == vec![team.clone(), with_cy.clone(), with_bo.clone()])
+                    .then_some(reply),
+            )
+        })
+        .await?;
+    send_rest(&stack, &bo, &with_bo, "fourth").await?;
+    stack
+        .eventually("the bumped room first", || async {
+            let reply = stack.get("/v1/rooms", &ana).await?;
+            Ok((rooms(&reply).first() == Some(&with_bo)).then_some(()))
+        })
+        .await?;
+    let archived = stack
+        .put(
+            &format!("/v1/rooms/{with_cy}/archive"),
+            &ana,
+            json!({"archived": true}),
+        )
+        .await?;
+    let inbox = stack.get("/v1/rooms?limit=1", &ana).await?;
+    let cursor = inbox.body["nextCursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let second_page = stack
+        .get(&format!("/v1/rooms?limit=1&cursor={cursor}"), &ana)
+        .await?;
+    let archive = stack.get("/v1/rooms?archived=true", &ana).await?;
+    let bad_flag = stack.get("/v1/rooms?archived=maybe", &ana).await?;
+
+    assert_eq!(ordered.body["items"][0]["unreadCount"], 1, "{ordered:?}");
+    assert_eq!(ordered.body["items"][0]["name"], "Team");
+    assert_eq!(archived.status, 204, "{archived:?}");
+    assert_eq!(rooms(&inbox), vec![with_bo.clone()]);
+    assert_eq!(rooms(&second_page), vec![team]);
+    assert_eq!(rooms(&archive), vec![with_cy]);
+    assert_eq!(archive.body["items"][0]["archived"], true);
+    assert_problem(&bad_flag, 400, Some("archived"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn members_edit_and_delete_only_their_own_messages_and_every_subscriber_hears()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    connect_users(&stack, &ana, &bo).await?;
+    let room = dm(&stack, &ana, &bo).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    let mut ana_socket = subscribed(&stack, &ana, &room).await?;
+    let sent = send_rest(&stack, &ana, &room, "Meet at 5?").await?;
+    let id = sent["messageId"].as_str().unwrap_or_default().to_owned();
+
+    let edit = ana_socket
+        .request(
+            json!({"action": "editMessage", "roomId": room, "messageId": id, "text": "Meet at 6?"}),
+        )
+        .await?;
+    let edited = bo_socket
+        .expect("the edit", |f| f["type"] == "messageEdited")
+        .await?;
+    let not_mine = stack
+        .patch(
+            &format!("/v1/rooms/{room}/messages/{id}"),
+            &bo,
+            json!({"text": "Never"}),
+        )
+        .await?;
+    let deleted = stack
+        .delete(&format!("/v1/rooms/{room}/messages/{id}"), &ana)
+        .await?;
+    let deleted_event = bo_socket
+        .expect("the delete", |f| f["type"] == "messageDeleted")
+        .await?;
+    let deleted_again = stack
+        .delete(&format!("/v1/rooms/{room}/messages/{id}"), &ana)
+        .await?;
+    let edit_deleted = stack
+        .patch(
+            &format!("/v1/rooms/{room}/messages/{id}"),
+            &ana,
+            json!({"text": "Back"}),
+        )
+        .await?;
+    let history = stack
+        .get(&format!("/v1/rooms/{room}/messages"), &bo)
+        .await?;
+
+    assert_eq!(edit["type"], "ack", "{edit}");
+    assert_eq!(edit["version"], 2);
+    assert_eq!(edited["message"]["text"], "Meet at 6?");
+    assert_eq!(edited["message"]["edited"], true);
+    assert!(edited["message"]["editedAt"].is_string());
+    assert_problem(&not_mine, 403, None);
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    assert_eq!(deleted_event["message"]["deleted"], true);
+    assert_eq!(deleted_event["message"]["text"], "");
+    assert_eq!(deleted_event["message"]["version"], 3);
+    assert_eq!(deleted_again.status, 204, "deleting twice is a no-op");
+    assert_problem(&edit_deleted, 409, None);
+    assert_eq!(
+        history.body["items"][0]["deleted"], true,
+        "the tombstone keeps its place"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_input_and_malformed_frames_get_clear_errors_and_store_nothing() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    connect_users(&stack, &ana, &bo).await?;
+    let room = dm(&stack, &ana, &bo).await?;
+    let mut socket = WsClient::connect(&stack, &ana).await?;
+    let too_long = "x".repeat(4001);
+
+    socket.send_text("this is not json").await?;
+    let not_json = socket
+        .expect("an error for non-JSON", |f| f["type"] == "error")
+        .await?;
+    socket
+        .send_text(r#"{"action":"dance","requestId":"r-dance"}"#)
+        .await?;
+    let unknown = socket
+        .expect("an error for an unknown action", |f| {
+            f["requestId"] == "r-dance"
+        })
+        .await?;
+    let missing = socket
+        .request(json!({"action": "sendMessage", "roomId": room}))
+        .await?;
+    let blank = socket.request(send_frame(&room, "   ", "c-blank")).await?;
+    let long = socket
+        .request(send_frame(&room, &too_long, "c-long"))
+        .await?;
+    let bad_room = socket
+        .request(send_frame("not-a-room", "hi", "c-room"))
+        .await?;
+    let wrong_type = socket
+        .request(json!({"action": "typing", "roomId": room, "state": "dancing"}))
+        .await?;
+    let still_alive = socket.request(json!({"action": "ping"})).await?;
+    let rest_blank = stack
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            &ana,
+            json!({"text": "", "clientMessageId": "c9"}),
+        )
+        .await?;
+    let rest_unknown_field = stack
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            &ana,
+            json!({"text": "hi", "clientMessageId": "c9", "x": 1}),
+        )
+        .await?;
+    let bad_after = stack
+        .get(&format!("/v1/rooms/{room}/messages?after=zzz"), &ana)
+        .await?;
+    let bad_group = stack
+        .post(
+            "/v1/rooms",
+            &ana,
+            json!({"name": "", "memberIds": ["ok", "bad#id"]}),
+        )
+        .await?;
+
+    assert_eq!(not_json["code"], "badFrame");
+    assert_eq!(unknown["code"], "unknownAction");
+    assert_eq!(unknown["action"], "dance");
+    assert_eq!(missing["code"], "badPayload");
+    assert_eq!(blank["code"], "badPayload");
+    assert_eq!(blank["errors"][0]["field"], "text");
+    assert_eq!(long["code"], "badPayload");
+    assert_eq!(bad_room["code"], "badPayload");
+    assert_eq!(bad_room["errors"][0]["field"], "roomId");
+    assert_eq!(wrong_type["code"], "badPayload");
+    assert_eq!(wrong_type["errors"][0]["field"], "state");
+    assert_eq!(still_alive["type"], "pong");
+    assert_problem(&rest_blank, 422, Some("text"));
+    assert_problem(&rest_unknown_field, 400, None);
+    assert_problem(&bad_after, 400, Some("after"));
+    assert_problem(&bad_group, 422, Some("name"));
+    let stored = stack.partition(&format!("ROOM#{room}")).await?;
+    assert!(
+        !stored.iter().any(|i| i["entity"] == "Message"),
+        "nothing was stored"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn sends_past_the_rate_limit_get_a_rate_limited_error_frame() -> anyhow::Result<()> {
+    let stack = spawn_with(|options| {
+        options
+            .parameter_overrides
+            .insert("ChatSendLimit".into(), "3".into());
+        options
+            .parameter_overrides
+            .insert("ChatSendWindowSeconds".into(), "60".into());
+    })
+    .await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    connect_users(&stack, &ana, &bo).await?;
+    let room = dm(&stack, &ana, &bo).await?;
+    let mut socket = WsClient::connect(&stack, &ana).await?;
+
+    let mut replies = Vec::new();
+    for i in 0..4 {
+        replies.push(
+            socket
+                .request(send_frame(&room, "spam", &format!("c{i}")))
+                .await?,
+        );
+    }
+    let retry_of_first = socket.request(send_frame(&room, "spam", "c0")).await?;
+
+    assert!(
+        replies[..3].iter().all(|r| r["type"] == "ack"),
+        "{replies:?}"
+    );
+    assert_eq!(replies[3]["code"], "rateLimited");
+    assert!(
+        replies[3]["retryAfterSeconds"]
+            .as_u64()
+            .is_some_and(|s| (1..=60).contains(&s))
+    );
+    assert_eq!(
+        retry_of_first["type"], "ack",
+        "a retry of a stored send is still acked"
+    );
+    assert_eq!(retry_of_first["duplicate"], true);
+    Ok(())
+}
+
+#[tokio::test]
+async fn members_without_a_subscribed_connection_get_one_notification_per_room()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    connect_users(&stack, &ana, &bo).await?;
+    connect_users(&stack, &ana, &cy).await?;
+    let room = group(&stack, &ana, "Book club", &[&bo, &cy]).await?;
+    let _watching = subscribed(&stack, &bo, &room).await?;
+    // Cy is connected but looking elsewhere: no subscription to this room.
+    let mut cy_socket = WsClient::connect(&stack, &cy).await?;
+
+    send_rest(&stack, &ana, &room, "Chapter 1?").await?;
+    let second = send_rest(&stack, &ana, &room, "Chapter 2?").await?;
+    let pushed = cy_socket
+        .expect("a message notification", |f| {
+            f["type"] == "notification"
+                && f["notification"]["object"]["messageId"] == second["messageId"]
+        })
+        .await?;
+    let cy_list = stack.get("/v1/notifications", &cy).await?;
+    let bo_list = stack.get("/v1/notifications", &bo).await?;
+
+    assert_eq!(pushed["notification"]["type"], "message");
+    assert_eq!(pushed["notification"]["object"]["roomId"], room.as_str());
+    let messages: Vec<&Value> = cy_list.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|n| n["type"] == "message").collect())
+        .unwrap_or_default();
+    assert_eq!(messages.len(), 1, "grouped per room: {cy_list:?}");
+    assert_eq!(messages[0]["actorCount"], 1, "one sender");
+    assert!(
+        !bo_list.body["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|n| n["type"] == "message")),
+        "a subscribed member is not notified"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redelivered_stream_batch_repeats_events_with_the_same_id_and_version_and_stores_nothing()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    connect_users(&stack, &ana, &bo).await?;
+    let room = dm(&stack, &ana, &bo).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    let sent = send_rest(&stack, &ana, &room, "once").await?;
+    let id = sent["messageId"].as_str().unwrap_or_default().to_owned();
+    let first = bo_socket
+        .expect("the message", |f| is_message(f, &id))
+        .await?;
+    let stored = stack.partition(&format!("ROOM#{room}")).await?;
+    let item = stored
+        .iter()
+        .find(|i| i["entity"] == "Message")
+        .cloned()
+        .unwrap_or_default();
+
+    // What Lambda does when a batch is retried: the same record again.
+    let record = json!({
+        "eventID": "redelivered-1", "eventName": "INSERT", "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+        "dynamodb": {"Keys": {"PK": {"S": item["PK"]}, "SK": {"S": item["SK"]}},
+                     "NewImage": serde_dynamo::to_item::<_, serde_dynamo::Item>(&item)?,
+                     "SequenceNumber": "1", "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
+    });
+    let response = stack
+        .stack
+        .invoker()
+        .invoke("ChatDeliveryFunction", json!({"Records": [record]}))
+        .await?;
+    let again = bo_socket
+        .expect("the redelivered event", |f| is_message(f, &id))
+        .await?;
+
+    assert!(
+        response["batchItemFailures"]
+            .as_array()
+            .is_none_or(|f| f.is_empty()),
+        "{response}"
+    );
+    assert_eq!(again["message"]["messageId"], first["message"]["messageId"]);
+    assert_eq!(again["message"]["version"], first["message"]["version"]);
+    let after = stack.partition(&format!("ROOM#{room}")).await?;
+    assert_eq!(
+        after.iter().filter(|i| i["entity"] == "Message").count(),
+        1,
+        "stored once"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn groups_grow_by_members_who_may_reach_the_new_member_and_shrink_when_they_leave()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, cy, stranger) = (
+        new_user("ana"),
+        new_user("bo"),
+        new_user("cy"),
+        new_user("zed"),
+    );
+    connect_users(&stack, &ana, &bo).await?;
+    connect_users(&stack, &bo, &cy).await?;
+    let room = group(&stack, &ana, "Growing", &[&bo]).await?;
+    let mut ana_socket = subscribed(&stack, &ana, &room).await?;
+
+    let by_bo = stack
+        .post(
+            &format!("/v1/rooms/{room}/members"),
+            &bo,
+            json!({"userIds": [cy]}),
+        )
+        .await?;
+    let joined = ana_socket
+        .expect("Cy joined", |f| {
+            f["type"] == "memberJoined" && f["userId"] == cy.as_str()
+        })
+        .await?;
+    let by_stranger = stack
+        .post(
+            &format!("/v1/rooms/{room}/members"),
+            &stranger,
+            json!({"userIds": [stranger]}),
+        )
+        .await?;
+    let unreachable = stack
+        .post(
+            &format!("/v1/rooms/{room}/members"),
+            &ana,
+            json!({"userIds": [stranger]}),
+        )
+        .await?;
+    let left = stack
+        .delete(&format!("/v1/rooms/{room}/members/me"), &cy)
+        .await?;
+    let left_event = ana_socket
+        .expect("Cy left", |f| {
+            f["type"] == "memberLeft" && f["userId"] == cy.as_str()
+        })
+        .await?;
+    let cy_reads = stack
+        .get(&format!("/v1/rooms/{room}/messages"), &cy)
+        .await?;
+    let detail = stack.get(&format!("/v1/rooms/{room}"), &ana).await?;
+    let leave_dm = {
+        let dm_room = dm(&stack, &ana, &bo).await?;
+        stack
+            .delete(&format!("/v1/rooms/{dm_room}/members/me"), &ana)
+            .await?
+    };
+
+    assert_eq!(by_bo.status, 200, "{by_bo:?}");
+    assert_eq!(by_bo.body["added"], json!([cy]));
+    assert_eq!(joined["roomId"], room.as_str());
+    assert_problem(&by_stranger, 403, None);
+    assert_problem(&unreachable, 403, None);
+    assert_eq!(left.status, 204, "{left:?}");
+    assert_eq!(left_event["roomId"], room.as_str());
+    assert_problem(&cy_reads, 403, None);
+    assert_eq!(detail.body["memberCount"], 2);
+    assert_problem(&leave_dm, 409, None);
+    Ok(())
+}
