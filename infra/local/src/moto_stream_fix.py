@@ -1,36 +1,141 @@
-# moto rolls a cancelled TransactWriteItems back by putting a deep copy of the whole table,
-# taken before the transaction, in place of the live one. The stream shard is part of
-# that copy: the live shard object, which every shard iterator already handed out is
-# bound to, keeps the cancelled writes (records DynamoDB never streams) and never gets
-# another record. A GetRecords running in another request thread while the transaction
-# is half applied also sees those writes, and their sequence numbers are then reused by
-# the next real records. Here the live shard object survives the rollback with the
-# pre-transaction records, and neither GetRecords nor another write interleaves with a
-# transaction (a write landing during one was lost with the rollback's table copy).
-def _agora_fix_stream_rollback():
+# Fixes to moto's DynamoDB that the local stack needs (applied when moto starts).
+#
+# TransactWriteItems: moto applies a transaction's writes one by one and, when one fails,
+# rolls back by swapping in a deep copy of the whole table taken before the transaction.
+# That copy costs time and memory in proportion to the table on *every* transaction
+# (a table of a few thousand items made each one take tens of milliseconds, and large
+# benchmarks exhausted memory), and the swap orphaned the live stream shard that every
+# shard iterator is bound to. Here a transaction is two-phase, as in DynamoDB: every
+# condition is checked first and a failed one cancels the transaction before anything
+# is written; only then are the writes applied, with the touched items (and the stream
+# records they add) restored if applying one still fails. A lock keeps GetRecords and
+# other writes from interleaving with a transaction.
+def _agora_fix_moto():
     import threading
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
     lock = threading.RLock()
-    transact = DynamoDBBackend.transact_write_items
     get_records = DynamoDBStreamsBackend.get_records
 
     def transact_write_items(self, transact_items):
+        import copy
+
+        from moto.dynamodb.comparisons import get_filter_expression
+        from moto.dynamodb.exceptions import (
+            ConditionalCheckFailed,
+            MockValidationException,
+            MultipleTransactionsException,
+            TooManyTransactionsException,
+            TransactionCanceledException,
+            TransactWriteSingleOpException,
+        )
+
         with lock:
-            shards = {name: t.stream_shard for name, t in self.tables.items()}
+            if len(transact_items) > 100:
+                raise TooManyTransactionsException()
+            seen = set()
+            errors = []
+            plan = []
+            # Phase 1: every condition, against the state before the transaction.
+            for entry in transact_items:
+                if len(list(entry.keys())) > 1:
+                    raise TransactWriteSingleOpException
+                original = None
+                try:
+                    op_type, op = next(iter(entry.items()))
+                    if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                        raise ValueError("Unsupported transaction operation")
+                    table_name = op["TableName"]
+                    table = self.get_table(table_name)
+                    if op_type == "Put":
+                        attrs = op["Item"]
+                        key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                        if table.range_key_attr is not None:
+                            key[table.range_key_attr] = attrs[table.range_key_attr]
+                    else:
+                        key = op["Key"]
+                    unique = (str(table_name), str(dict(sorted(key.items()))))
+                    if unique in seen:
+                        raise MultipleTransactionsException()
+                    seen.add(unique)
+                    current = self.get_item(table_name, key)
+                    condition = op.get("ConditionExpression")
+                    if condition is not None:
+                        check = get_filter_expression(
+                            condition,
+                            op.get("ExpressionAttributeNames"),
+                            op.get("ExpressionAttributeValues"),
+                        )
+                        if not check.expr(current):
+                            if (
+                                op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                                and current
+                            ):
+                                original = current.to_json()["Attributes"]
+                            raise ConditionalCheckFailed(item=original)
+                    plan.append((op_type, op, table_name, key))
+                    errors.append((None, None, None))
+                except (MultipleTransactionsException, MockValidationException):
+                    raise
+                except ConditionalCheckFailed as e:
+                    errors.append(("ConditionalCheckFailed", str(e.message), original))
+                except Exception as e:  # noqa: E722 moto reports any other failure per item
+                    errors.append((type(e).__name__, str(e), original))
+            if any(code is not None for code, _, _ in errors):
+                raise TransactionCanceledException(errors)
+
+            # Phase 2: the writes, undone item by item if one still fails.
+            touched = []
+            shard_lengths = {}
+            for _, _, table_name, key in plan:
+                table = self.tables[table_name]
+                if table.stream_shard is not None and table_name not in shard_lengths:
+                    shard_lengths[table_name] = len(table.stream_shard.items)
+                touched.append((table, key, copy.deepcopy(self.get_item(table_name, key))))
             try:
-                return transact(self, transact_items)
-            finally:
-                for name, shard in shards.items():
-                    table = self.tables.get(name)
-                    if shard is None or table is None or table.stream_shard is shard:
-                        continue
-                    restored = table.stream_shard
-                    if restored is not None:
-                        shard.items[:] = restored.items
-                    shard.table = table
-                    table.stream_shard = shard
+                for op_type, op, table_name, key in plan:
+                    names = op.get("ExpressionAttributeNames")
+                    values = op.get("ExpressionAttributeValues")
+                    if op_type == "Put":
+                        self.put_item(
+                            table_name,
+                            op["Item"],
+                            expression_attribute_names=names,
+                            expression_attribute_values=values,
+                        )
+                    elif op_type == "Delete":
+                        self.delete_item(
+                            table_name,
+                            key,
+                            expression_attribute_names=names,
+                            expression_attribute_values=values,
+                        )
+                    elif op_type == "Update":
+                        self.update_item(
+                            table_name,
+                            key,
+                            update_expression=op["UpdateExpression"],
+                            expression_attribute_names=names,
+                            expression_attribute_values=values,
+                        )
+            except Exception:
+                for table, key, before in reversed(touched):
+                    hash_value, range_value = self.get_keys_value(table, key)
+                    if range_value is not None:
+                        bucket = table.items[hash_value]
+                        if before is None:
+                            bucket.pop(range_value, None)
+                        else:
+                            bucket[range_value] = before
+                    elif before is None:
+                        table.items.pop(hash_value, None)
+                    else:
+                        table.items[hash_value] = before
+                for table_name, length in shard_lengths.items():
+                    shard = self.tables[table_name].stream_shard
+                    del shard.items[length:]
+                raise
 
     def locked_get_records(self, iterator_arn, limit):
         with lock:
@@ -50,4 +155,4 @@ def _agora_fix_stream_rollback():
     DynamoDBStreamsBackend.get_records = locked_get_records
 
 
-_agora_fix_stream_rollback()
+_agora_fix_moto()
