@@ -54,3 +54,61 @@ where
     }
     response
 }
+
+/// Like [`stream_in_order`], but records with different keys (e.g. chat rooms) are
+/// processed concurrently, at most `concurrency` keys at a time, while each key's
+/// records keep their order and stop at that key's first failure. The earliest failed
+/// record is reported, so Lambda retries from it: records after it that succeeded are
+/// delivered again (handlers are idempotent, and at-least-once consumers expect it).
+pub async fn stream_by_key<K, FK, F, Fut>(
+    event: &StreamEvent,
+    key_of: FK,
+    concurrency: usize,
+    handle: F,
+) -> DynamoDbEventResponse
+where
+    K: Eq + std::hash::Hash,
+    FK: Fn(&EventRecord) -> K,
+    F: Fn(EventRecord) -> Fut,
+    Fut: Future<Output = AppResult<()>>,
+{
+    use futures_util::StreamExt;
+
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut index_of: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+    for (position, record) in event.records.iter().enumerate() {
+        let group = *index_of.entry(key_of(record)).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[group].push(position);
+    }
+    let handle = &handle;
+    let failures: Vec<usize> = futures_util::stream::iter(groups)
+        .map(|positions| async move {
+            for position in positions {
+                let record = &event.records[position];
+                if let Err(error) = handle(record.clone()).await {
+                    tracing::error!(
+                        event_id = ?record.event_id,
+                        sequence_number = ?record.change.sequence_number,
+                        %error,
+                        "stream record failed; the batch is retried from it"
+                    );
+                    return Some(position);
+                }
+            }
+            None
+        })
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await;
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(&earliest) = failures.iter().min() {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = event.records[earliest].change.sequence_number.clone();
+        response.batch_item_failures.push(failure);
+    }
+    response
+}

@@ -35,6 +35,11 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 pub const MAX_RETENTION_DAYS: u32 = 365;
 /// Largest group conversation.
 pub const MAX_GROUP_MEMBERS: u32 = 250;
+/// Members one request may add: with their two items each and the room's, a request is
+/// one transaction of at most 100 items.
+pub const MAX_MEMBERS_PER_REQUEST: u64 = 49;
+/// Members a new group may start with besides its creator (same transaction bound).
+pub const MAX_INITIAL_MEMBERS: u64 = MAX_MEMBERS_PER_REQUEST - 1;
 /// Room names.
 pub const MAX_ROOM_NAME_CHARS: u64 = 80;
 /// A client message id is kept as long as a message can live, so any retry is caught.
@@ -394,7 +399,7 @@ pub struct NewGroup {
     )]
     pub name: String,
     #[serde(default)]
-    #[validate(length(max = 50))]
+    #[validate(length(max = "MAX_INITIAL_MEMBERS"))]
     pub member_ids: Vec<String>,
     #[validate(range(min = 1, max = "MAX_RETENTION_DAYS"))]
     pub retention_days: Option<u32>,
@@ -417,7 +422,7 @@ pub struct RoomPatch {
 #[derive(Debug, Clone, Deserialize, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewMembers {
-    #[validate(length(min = 1, max = 50))]
+    #[validate(length(min = 1, max = "MAX_MEMBERS_PER_REQUEST"))]
     pub user_ids: Vec<String>,
 }
 
@@ -1724,7 +1729,7 @@ pub async fn member_ids(store: &Store, room_id: &str) -> AppResult<Vec<UserId>> 
 }
 
 /// Starts (or renews) or stops my typing indicator in a room. Returns when it expires
-/// (epoch seconds), `None` when stopped.
+/// (epoch milliseconds), `None` when stopped.
 pub async fn set_typing(
     store: &Store,
     me: &UserId,
@@ -1738,11 +1743,16 @@ pub async fn set_typing(
         store.batch_delete(&[key]).await?;
         return Ok(None);
     }
-    let expires_at = now_epoch_seconds() + seconds.max(1);
+    // Milliseconds for the indicator itself; whole seconds (rounded up) for TTL.
+    let expires_at_ms = now_epoch_millis() + seconds.max(1) * 1000;
     let mut item = key.to_item();
     item.insert("entity".into(), s("Typing"));
     item.insert("userId".into(), s(me.as_str()));
-    item.insert(store::TTL_ATTRIBUTE.into(), n(expires_at));
+    item.insert("expiresAtMs".into(), n(expires_at_ms));
+    item.insert(
+        store::TTL_ATTRIBUTE.into(),
+        n(expires_at_ms.div_euclid(1000) + 1),
+    );
     store
         .client()
         .put_item()
@@ -1751,7 +1761,12 @@ pub async fn set_typing(
         .send()
         .await
         .map_err(dynamo_error)?;
-    Ok(Some(expires_at))
+    Ok(Some(expires_at_ms))
+}
+
+fn now_epoch_millis() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
 }
 
 /// Who is typing in a room now (expired indicators are ignored before TTL removes them).
@@ -1763,11 +1778,11 @@ pub async fn typing_now(store: &Store, room_id: &str) -> AppResult<Vec<UserId>> 
                 .limit(100),
         )
         .await?;
-    let now = now_epoch_seconds();
+    let now = now_epoch_millis();
     Ok(items
         .iter()
         .filter(|item| {
-            item.get(store::TTL_ATTRIBUTE)
+            item.get("expiresAtMs")
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse::<i64>().ok())
                 .is_some_and(|at| at > now)

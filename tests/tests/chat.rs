@@ -417,7 +417,7 @@ async fn typing_is_pushed_to_others_and_expires_by_itself() -> anyhow::Result<()
     let stack = spawn_with(|options| {
         options
             .environment_overrides
-            .insert("CHAT_TYPING_SECONDS".into(), "1".into());
+            .insert("CHAT_TYPING_SECONDS".into(), "3".into());
     })
     .await?;
     let (ana, bo) = (new_user("ana"), new_user("bo"));
@@ -433,7 +433,7 @@ async fn typing_is_pushed_to_others_and_expires_by_itself() -> anyhow::Result<()
         .expect("Ana typing", |f| f["type"] == "typing")
         .await?;
     let while_typing = stack.get(&format!("/v1/rooms/{room}"), &bo).await?;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let after_expiry = stack.get(&format!("/v1/rooms/{room}"), &bo).await?;
     let own_echo = ana_socket
         .stays_quiet(Duration::from_millis(300), |f| f["type"] == "typing")
@@ -744,6 +744,14 @@ async fn bad_input_and_malformed_frames_get_clear_errors_and_store_nothing() -> 
             json!({"name": "", "memberIds": ["ok", "bad#id"]}),
         )
         .await?;
+    let crowd: Vec<String> = (0..49).map(|i| format!("user-{i}")).collect();
+    let too_many = stack
+        .post(
+            "/v1/rooms",
+            &ana,
+            json!({"name": "Crowd", "memberIds": crowd}),
+        )
+        .await?;
 
     assert_eq!(not_json["code"], "badFrame");
     assert_eq!(unknown["code"], "unknownAction");
@@ -761,6 +769,7 @@ async fn bad_input_and_malformed_frames_get_clear_errors_and_store_nothing() -> 
     assert_problem(&rest_unknown_field, 400, None);
     assert_problem(&bad_after, 400, Some("after"));
     assert_problem(&bad_group, 422, Some("name"));
+    assert_problem(&too_many, 422, Some("memberIds"));
     let stored = stack.partition(&format!("ROOM#{room}")).await?;
     assert!(
         !stored.iter().any(|i| i["entity"] == "Message"),

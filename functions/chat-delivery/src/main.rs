@@ -28,6 +28,18 @@ struct State {
     pusher: Pusher,
 }
 
+/// Rooms of one batch delivered at the same time.
+const ROOMS_AT_ONCE: usize = 16;
+
+/// The partition key of a record: its room (`ROOM#<roomId>`).
+fn room_of(record: &EventRecord) -> String {
+    store::Item::from(record.change.keys.clone())
+        .get(store::PK)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
@@ -43,8 +55,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let last_per_room = last_message_per_room(&event.payload);
             // Subscribers are read once per room per batch.
             let subscribers = Mutex::new(HashMap::<String, Vec<Subscription>>::new());
+            // Rooms are independent: their records run concurrently, each room's in
+            // order (a room's items share a partition, hence a shard).
             let response: DynamoDbEventResponse =
-                batch::stream_in_order(&event.payload, |record| {
+                batch::stream_by_key(&event.payload, room_of, ROOMS_AT_ONCE, |record| {
                     handle(&state, &subscribers, &last_per_room, record)
                 })
                 .await;

@@ -230,12 +230,10 @@ async fn act(
                 room_id: room_id.clone(),
                 user_id: me.clone(),
                 typing: started,
-                expires_at: expires_at.map(|seconds| seconds * 1000),
+                expires_at,
             };
             to_room(state, &room_id, &event, Some(connection_id)).await?;
-            ack(
-                json!({ "roomId": room_id, "typing": started, "expiresAt": expires_at.map(|s| s * 1000) }),
-            )
+            ack(json!({ "roomId": room_id, "typing": started, "expiresAt": expires_at }))
         }
         Action::MarkRead {
             room_id,
