@@ -966,7 +966,10 @@ async fn deleting_an_account_removes_its_likes_comments_and_home_feed() -> anyho
     stack
         .eventually("the connection notification", || async {
             let items = stack.partition(&format!("USER#{leaver}")).await?;
-            Ok(items.iter().any(|i| i["entity"] == "Notification").then_some(()))
+            Ok(items
+                .iter()
+                .any(|i| i["entity"] == "Notification")
+                .then_some(()))
         })
         .await?;
 
