@@ -147,6 +147,36 @@ impl HttpResponse {
     }
 }
 
+/// Longer than any function's timeout, so a crashed attempt's idempotency lock always
+/// expires.
+pub const WRITE_TIMEOUT_SECONDS: i64 = 30;
+
+/// The front of every endpoint group: authenticates the bearer token, then serves the
+/// request as that principal; every write (POST, PUT, PATCH, DELETE) honours
+/// `Idempotency-Key`, so a retry replays the first response.
+pub async fn serve_authenticated<F, Fut>(
+    store: &Store,
+    auth: &crate::auth::Authenticator,
+    request: &HttpRequest,
+    serve: F,
+) -> AppResult<HttpResponse>
+where
+    F: FnOnce(crate::auth::Principal) -> Fut,
+    Fut: Future<Output = AppResult<HttpResponse>>,
+{
+    let principal = auth
+        .authenticate_header(request.header("authorization"))
+        .await?;
+    if matches!(request.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+        let user = principal.user_id.clone();
+        return idempotent(store, &user, request, WRITE_TIMEOUT_SECONDS, || {
+            serve(principal)
+        })
+        .await;
+    }
+    serve(principal).await
+}
+
 /// Runs a write at most once per `Idempotency-Key` header (see [`idempotency`]). Without
 /// the header the write just runs. Only successful responses are remembered.
 pub async fn idempotent<F, Fut>(

@@ -103,6 +103,22 @@ pub fn new_user(name: &str) -> String {
     format!("{name}-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
+/// Asserts an RFC 9457 problem with `status`, naming `field` among its `errors` if given.
+pub fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
+    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
+    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
+    if let Some(field) = field {
+        let fields: Vec<&str> = reply.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            fields.contains(&field),
+            "expected field {field} in {reply:?}"
+        );
+    }
+}
+
 /// A status and JSON body (Null when empty).
 #[derive(Debug)]
 pub struct Reply {
@@ -192,6 +208,37 @@ impl TestStack {
             .load()
             .await;
         aws_sdk_dynamodb::Client::new(&config)
+    }
+
+    /// Writes items (JSON objects with their keys) straight into the table, 25 per
+    /// BatchWriteItem, retrying unprocessed ones: arranging data without the API.
+    pub async fn put_items(&self, items: &[Value]) -> anyhow::Result<()> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let client = self.dynamodb().await;
+        let table = self.table();
+        for chunk in items.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|value| {
+                    let item = serde_dynamo::to_item(value)?;
+                    Ok(WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build()?)
+                        .build())
+                })
+                .collect::<anyhow::Result<_>>()?;
+            while !pending.is_empty() {
+                let output = client
+                    .batch_write_item()
+                    .request_items(&table, pending)
+                    .send()
+                    .await?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut unprocessed| unprocessed.remove(&table))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
     }
 
     /// Every item in one partition of the stack's table.

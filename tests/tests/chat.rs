@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use agora_tests::{Reply, TestStack, WsClient, new_user, spawn, spawn_with};
+use agora_tests::{Reply, TestStack, WsClient, assert_problem, new_user, spawn, spawn_with};
 use serde_json::{Value, json};
 
 async fn put_item(stack: &TestStack, item: Value) -> anyhow::Result<()> {
@@ -51,21 +51,6 @@ async fn block(stack: &TestStack, blocker: &str, blocked: &str) -> anyhow::Resul
                "blockerId": blocker, "blockedId": blocked, "createdAt": at}),
     )
     .await
-}
-
-fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
-    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
-    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
-    if let Some(field) = field {
-        let fields: Vec<&str> = reply.body["errors"]
-            .as_array()
-            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
-            .unwrap_or_default();
-        assert!(
-            fields.contains(&field),
-            "expected field {field} in {reply:?}"
-        );
-    }
 }
 
 /// Opens the DM between two connected users and returns its room id.
@@ -908,6 +893,14 @@ async fn a_redelivered_stream_batch_repeats_events_with_the_same_id_and_version_
     );
     assert_eq!(again["message"]["messageId"], first["message"]["messageId"]);
     assert_eq!(again["message"]["version"], first["message"]["version"]);
+    // Messages expire by TTL after the room's retention (90 days by default).
+    let ninety_days = 90 * 24 * 3600;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expires_at = item["expiresAt"].as_i64().unwrap_or_default();
+    assert!(
+        (now + ninety_days - 120..=now + ninety_days).contains(&expires_at),
+        "{item}"
+    );
     let after = stack.partition(&format!("ROOM#{room}")).await?;
     assert_eq!(
         after.iter().filter(|i| i["entity"] == "Message").count(),

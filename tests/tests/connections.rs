@@ -2,7 +2,7 @@
 //! local stack's HTTP API into the real `connections` (and `profiles`) function
 //! binaries, against moto's DynamoDB.
 
-use agora_tests::{Reply, TestStack, new_user, spawn, token_for};
+use agora_tests::{Reply, TestStack, assert_problem, new_user, spawn, token_for};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -70,21 +70,6 @@ fn sort_keys(items: &[Value]) -> Vec<String> {
 fn pair_partition(a: &str, b: &str) -> String {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
     format!("PAIR#{low}#{high}")
-}
-
-fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
-    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
-    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
-    if let Some(field) = field {
-        let fields: Vec<&str> = reply.body["errors"]
-            .as_array()
-            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
-            .unwrap_or_default();
-        assert!(
-            fields.contains(&field),
-            "expected field {field} in {reply:?}"
-        );
-    }
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! `discussions` function, counters kept by the `discussions-stream` function from the
 //! table's stream, against moto's DynamoDB.
 
-use agora_tests::{AUDIENCE, ISSUER, JWT_SECRET, Reply, TestStack, new_user, spawn};
+use agora_tests::{
+    AUDIENCE, ISSUER, JWT_SECRET, Reply, TestStack, assert_problem, new_user, spawn,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -42,21 +44,6 @@ async fn call_as(
         request = request.json(&body);
     }
     stack.raw(request).await
-}
-
-fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
-    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
-    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
-    if let Some(field) = field {
-        let fields: Vec<&str> = reply.body["errors"]
-            .as_array()
-            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
-            .unwrap_or_default();
-        assert!(
-            fields.contains(&field),
-            "expected field {field} in {reply:?}"
-        );
-    }
 }
 
 /// An admin creates a category; returns its id.

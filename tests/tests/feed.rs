@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use agora_tests::{Reply, TestStack, new_user, spawn, token_for};
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use agora_tests::{Reply, TestStack, assert_problem, new_user, spawn, token_for};
+use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -18,34 +18,8 @@ fn now() -> String {
     agora::ids::now_rfc3339()
 }
 
-fn to_item(value: &Value) -> anyhow::Result<Item> {
-    Ok(serde_dynamo::to_item(value)?)
-}
-
 async fn put_items(stack: &TestStack, items: Vec<Value>) -> anyhow::Result<()> {
-    let client = stack.dynamodb().await;
-    for chunk in items.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|v| {
-                Ok(WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(to_item(v)?)).build()?)
-                    .build())
-            })
-            .collect::<anyhow::Result<_>>()?;
-        while !pending.is_empty() {
-            let output = client
-                .batch_write_item()
-                .request_items(stack.table(), pending)
-                .send()
-                .await?;
-            pending = output
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&stack.table()))
-                .unwrap_or_default();
-        }
-    }
-    Ok(())
+    stack.put_items(&items).await
 }
 
 fn connection_item(user: &str, other: &str, requested_by: &str, created_at: &str) -> Value {
@@ -134,21 +108,6 @@ async fn await_in_feed(
             },
         )
         .await
-}
-
-fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
-    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
-    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
-    if let Some(field) = field {
-        let fields: Vec<&str> = reply.body["errors"]
-            .as_array()
-            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
-            .unwrap_or_default();
-        assert!(
-            fields.contains(&field),
-            "expected field {field} in {reply:?}"
-        );
-    }
 }
 
 /// The stored activities of a user (through the pointers in their partition).

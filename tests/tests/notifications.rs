@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use agora_tests::{Reply, TestStack, new_user, spawn, token_for};
+use agora_tests::{Reply, TestStack, assert_problem, new_user, spawn, token_for};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -146,21 +146,6 @@ async fn await_items(stack: &TestStack, user: &str, count: usize) -> anyhow::Res
             Ok((found.len() == count).then_some(found))
         })
         .await
-}
-
-fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
-    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
-    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
-    if let Some(field) = field {
-        let fields: Vec<&str> = reply.body["errors"]
-            .as_array()
-            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
-            .unwrap_or_default();
-        assert!(
-            fields.contains(&field),
-            "expected field {field} in {reply:?}"
-        );
-    }
 }
 
 async fn public_profile(stack: &TestStack, user: &str, name: &str) -> anyhow::Result<()> {

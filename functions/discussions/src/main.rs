@@ -95,28 +95,14 @@ fn route(path: &str) -> Option<Route> {
     None
 }
 
-/// Longer than the function's timeout, so a crashed attempt's lock always expires.
-const WRITE_TIMEOUT_SECONDS: i64 = 30;
-
 async fn handle(state: Arc<State>, request: HttpRequest) -> AppResult<HttpResponse> {
     let route = route(&request.path)
         .ok_or_else(|| AppError::NotFound(format!("no resource at {}", request.path)))?;
-    let principal = state
-        .auth
-        .authenticate_header(request.header("authorization"))
-        .await?;
-    if matches!(request.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
-        // Every write honours Idempotency-Key: a retry replays the first response.
-        return edge::idempotent(
-            &state.store,
-            &principal.user_id,
-            &request,
-            WRITE_TIMEOUT_SECONDS,
-            || serve(&state, &principal, route, &request),
-        )
-        .await;
-    }
-    serve(&state, &principal, route, &request).await
+    let (state, request) = (&state, &request);
+    edge::serve_authenticated(&state.store, &state.auth, request, |principal| async move {
+        serve(state, &principal, route, request).await
+    })
+    .await
 }
 
 fn page_params(request: &HttpRequest) -> AppResult<(u32, Option<&str>)> {

@@ -52,25 +52,14 @@ fn route(path: &str) -> Option<Route> {
     }
 }
 
-/// Longer than the function's timeout, so a crashed attempt's lock always expires.
-const WRITE_TIMEOUT_SECONDS: i64 = 30;
-
 async fn handle(state: Arc<State>, request: HttpRequest) -> AppResult<HttpResponse> {
     let route = route(&request.path)
         .ok_or_else(|| AppError::NotFound(format!("no resource at {}", request.path)))?;
-    let principal = state
-        .auth
-        .authenticate_header(request.header("authorization"))
-        .await?;
-    let me = &principal.user_id;
-    if matches!(request.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
-        // Every write honours Idempotency-Key: a retry replays the first response.
-        return edge::idempotent(&state.store, me, &request, WRITE_TIMEOUT_SECONDS, || {
-            serve(&state, me, route, &request)
-        })
-        .await;
-    }
-    serve(&state, me, route, &request).await
+    let (state, request) = (&state, &request);
+    edge::serve_authenticated(&state.store, &state.auth, request, |principal| async move {
+        serve(state, &principal.user_id, route, request).await
+    })
+    .await
 }
 
 fn unread_filter(raw: Option<&str>) -> AppResult<bool> {

@@ -1,13 +1,16 @@
-//! Demo data for `agora-local up --demo`: a few users with public profiles, created
-//! through the public HTTP API (the same path a client takes), and a development token
-//! for each, printed so the README's curl and WebSocket examples work at once.
+//! Demo data for `agora-local up --demo`: a few users with public profiles, connected
+//! to each other, a direct conversation and a group room with a few messages, all
+//! created through the public HTTP API (the same path a client takes), and a development
+//! token for each user, printed so the README's curl and WebSocket examples work at once
+//! and offered by the browser client's sign-in (`GET /local/demo-users`).
 
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::stack::LocalStack;
+use crate::web::DemoUserToken;
 
 struct DemoUser {
     id: &'static str,
@@ -51,6 +54,48 @@ const DEMO_USERS: &[DemoUser] = &[
         skills: &["Figma", "Research"],
         goal: "Land a first UX role",
     },
+];
+
+/// Connection requests `(from, to)`; each is accepted.
+const DEMO_CONNECTIONS: &[(&str, &str)] = &[
+    ("demo-ana", "demo-bruno"),
+    ("demo-ana", "demo-chen"),
+    ("demo-ana", "demo-dara"),
+    ("demo-bruno", "demo-chen"),
+    ("demo-chen", "demo-dara"),
+];
+
+/// The demo group, created by its first member's user.
+const DEMO_GROUP: &str = "Rust learners";
+const DEMO_GROUP_MEMBERS: &[&str] = &["demo-ana", "demo-bruno", "demo-chen"];
+
+/// Messages `(sender, clientMessageId, text)` of the demo group, then of Ana and Bruno's
+/// direct conversation. The client message ids make a repeated seed store them once.
+const DEMO_GROUP_MESSAGES: &[(&str, &str, &str)] = &[
+    (
+        "demo-ana",
+        "demo-group-1",
+        "Welcome! This room is for everyone learning Rust.",
+    ),
+    (
+        "demo-chen",
+        "demo-group-2",
+        "Hi all. I'm compiling my first WebAssembly module this week.",
+    ),
+    (
+        "demo-bruno",
+        "demo-group-3",
+        "Nice! Anyone up for a study session on Thursday?",
+    ),
+];
+const DEMO_DM_MESSAGES: &[(&str, &str, &str)] = &[
+    (
+        "demo-bruno",
+        "demo-dm-1",
+        "Hi Ana, thanks for connecting! How is the serverless API going?",
+    ),
+    ("demo-ana", "demo-dm-2", "Almost there: chat works now."),
+    ("demo-bruno", "demo-dm-3", "Great, show me on Friday?"),
 ];
 
 /// A token lifetime long enough for a working day with the local stack.
@@ -104,8 +149,8 @@ pub fn dev_token(
     )?)
 }
 
-/// Seeds demo users and prints their tokens. Safe to repeat: an existing profile (409)
-/// is left as it is.
+/// Seeds demo users, their connections and rooms, and prints their tokens. Safe to
+/// repeat: existing profiles, connections, rooms and messages are left as they are.
 pub async fn seed(stack: &LocalStack) -> anyhow::Result<()> {
     let settings = jwt_settings(stack)?;
     let http = reqwest::Client::builder()
@@ -145,6 +190,25 @@ pub async fn seed(stack: &LocalStack) -> anyhow::Result<()> {
         );
         tokens.push((*user, *handle, token));
     }
+    let api = DemoApi {
+        http: &http,
+        base: stack.http_url(),
+        tokens: &tokens,
+    };
+    api.connect_users().await?;
+    api.create_rooms().await?;
+    stack.set_demo_users(
+        DEMO_USERS
+            .iter()
+            .zip(&tokens)
+            .map(|(user, (_, _, token))| DemoUserToken {
+                user_id: user.id.to_owned(),
+                handle: user.handle.to_owned(),
+                display_name: user.name.to_owned(),
+                token: token.clone(),
+            })
+            .collect(),
+    );
     println!();
     println!("Demo users (tokens valid for 12 hours):");
     for (user, handle, token) in &tokens {
@@ -165,5 +229,157 @@ pub async fn seed(stack: &LocalStack) -> anyhow::Result<()> {
             println!("  websocat '{ws}?token={token}'   then send {{\"action\":\"ping\"}}");
         }
     }
+    if let Some(url) = stack.web_url() {
+        println!();
+        println!(
+            "Chat in the browser: open {url} and pick a demo user (a second tab as another user)."
+        );
+    }
     Ok(())
+}
+
+/// The demo's calls to the public HTTP API, as one of the demo users.
+struct DemoApi<'a> {
+    http: &'a reqwest::Client,
+    base: String,
+    tokens: &'a [(&'static str, &'static str, String)],
+}
+
+impl DemoApi<'_> {
+    fn token(&self, user: &str) -> anyhow::Result<&str> {
+        self.tokens
+            .iter()
+            .find(|(id, _, _)| *id == user)
+            .map(|(_, _, token)| token.as_str())
+            .with_context(|| format!("no demo user {user}"))
+    }
+
+    /// `method path` as `user`; the status must be one of `expected`.
+    async fn call(
+        &self,
+        user: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        expected: &[u16],
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(self.token(user)?);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path} as {user}"))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        anyhow::ensure!(
+            expected.contains(&status),
+            "{method} {path} as {user}: HTTP {status}: {text}"
+        );
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    /// Each request, then its acceptance. A pair connected (or asked) before gives 409
+    /// to the request and 404 to the acceptance: left as it is.
+    async fn connect_users(&self) -> anyhow::Result<()> {
+        for (from, to) in DEMO_CONNECTIONS {
+            let (status, _) = self
+                .call(
+                    from,
+                    reqwest::Method::POST,
+                    "/v1/connections/requests",
+                    Some(json!({"userId": to, "message": "Let's connect on Agora!"})),
+                    &[201, 409],
+                )
+                .await?;
+            if status == 201 {
+                self.call(
+                    to,
+                    reqwest::Method::POST,
+                    &format!("/v1/connections/requests/{from}/accept"),
+                    None,
+                    &[200],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The group (found again by name in its creator's inbox) and Ana and Bruno's
+    /// direct conversation, each with a few messages.
+    async fn create_rooms(&self) -> anyhow::Result<()> {
+        let creator = DEMO_GROUP_MEMBERS.first().copied().unwrap_or("demo-ana");
+        let (_, inbox) = self
+            .call(
+                creator,
+                reqwest::Method::GET,
+                "/v1/rooms?limit=50",
+                None,
+                &[200],
+            )
+            .await?;
+        let existing = inbox["items"].as_array().and_then(|rooms| {
+            rooms
+                .iter()
+                .find(|room| room["kind"] == "group" && room["name"] == DEMO_GROUP)
+                .and_then(|room| room["roomId"].as_str().map(str::to_owned))
+        });
+        let group = match existing {
+            Some(room_id) => room_id,
+            None => {
+                let members: Vec<&str> = DEMO_GROUP_MEMBERS
+                    .iter()
+                    .copied()
+                    .filter(|m| *m != creator)
+                    .collect();
+                let (_, room) = self
+                    .call(
+                        creator,
+                        reqwest::Method::POST,
+                        "/v1/rooms",
+                        Some(json!({"name": DEMO_GROUP, "memberIds": members})),
+                        &[201],
+                    )
+                    .await?;
+                room_id(&room)?
+            }
+        };
+        self.send_all(&group, DEMO_GROUP_MESSAGES).await?;
+        let (_, dm) = self
+            .call(
+                "demo-ana",
+                reqwest::Method::POST,
+                "/v1/rooms/dm",
+                Some(json!({"userId": "demo-bruno"})),
+                &[200, 201],
+            )
+            .await?;
+        self.send_all(&room_id(&dm)?, DEMO_DM_MESSAGES).await
+    }
+
+    async fn send_all(&self, room: &str, messages: &[(&str, &str, &str)]) -> anyhow::Result<()> {
+        for (sender, client_message_id, text) in messages {
+            self.call(
+                sender,
+                reqwest::Method::POST,
+                &format!("/v1/rooms/{room}/messages"),
+                Some(json!({"text": text, "clientMessageId": client_message_id})),
+                &[200, 201],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn room_id(room: &Value) -> anyhow::Result<String> {
+    room["roomId"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("a room without roomId: {room}"))
 }

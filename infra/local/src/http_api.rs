@@ -59,10 +59,25 @@ impl HttpApiServer {
         Self::serve(listener, HttpApi::new(model, invoker))
     }
 
+    /// Serves the model's HTTP API with extra routes in front of it (the local stack's
+    /// development pages, see [`crate::web`]); every other path goes to the gateway.
+    pub fn start_with(
+        listener: TcpListener,
+        model: &StackModel,
+        invoker: Arc<dyn Invoke>,
+        extra: Router,
+    ) -> std::io::Result<Self> {
+        Self::serve_with(listener, HttpApi::new(model, invoker), extra)
+    }
+
     /// Serves an [`HttpApi`] configured by the caller (e.g. a shorter integration timeout).
     pub fn serve(listener: TcpListener, api: HttpApi) -> std::io::Result<Self> {
+        Self::serve_with(listener, api, Router::new())
+    }
+
+    fn serve_with(listener: TcpListener, api: HttpApi, extra: Router) -> std::io::Result<Self> {
         let address = listener.local_addr()?;
-        let app = router(api);
+        let app = extra.merge(router(api));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();

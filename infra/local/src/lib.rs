@@ -1,7 +1,8 @@
 //! Agora's local stack: the whole `template.yaml` topology on loopback, no AWS account,
 //! no Docker. moto plays DynamoDB, DynamoDB Streams and SQS; this crate plays Lambda
 //! (the Runtime API), the HTTP API, the WebSocket API with its `@connections`
-//! management API, and the stream and SQS event-source pumps.
+//! management API, and the stream and SQS event-source pumps; beside the HTTP API it
+//! serves the browser client (`web/`) for development.
 
 pub mod connections_api;
 pub mod demo;
@@ -13,6 +14,7 @@ pub mod pumps;
 pub mod runtime;
 pub mod stack;
 pub mod template;
+pub mod web;
 pub mod websocket;
 
 pub use model::{Invoke, InvokeError, StackModel};

@@ -74,6 +74,9 @@ struct UpArgs {
     /// Write each function's output to <DIR>/<LogicalId>.log instead of the console.
     #[arg(long, value_name = "DIR")]
     log_dir: Option<PathBuf>,
+    /// The browser client served under /app/ (default: web/ next to the template).
+    #[arg(long, value_name = "DIR")]
+    web_dir: Option<PathBuf>,
     /// Execution environments (processes) per function.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
@@ -148,6 +151,9 @@ fn stack_options(args: &UpArgs, moto_endpoint: &str) -> StackOptions {
     options.websocket_port = args.ws_port;
     options.connections_port = args.connections_port;
     options.log_dir = args.log_dir.clone();
+    if let Some(dir) = &args.web_dir {
+        options.web_dir = Some(dir.clone());
+    }
     options.max_concurrency_per_function = args.concurrency;
     options
 }
@@ -156,6 +162,9 @@ fn print_urls(stack: &LocalStack, moto: &Moto) {
     println!();
     println!("Agora local stack `{}` is up:", stack.stack_name());
     println!("  HTTP API        {}", stack.http_url());
+    if let Some(url) = stack.web_url() {
+        println!("  Chat page       {url}");
+    }
     if let Some(url) = stack.websocket_url() {
         println!("  WebSocket API   {url}");
     }

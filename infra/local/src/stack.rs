@@ -20,6 +20,7 @@ use crate::provision::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, provision};
 use crate::pumps::{PumpHandle, PumpOptions, SqsPump, SqsPumpConfig, StreamPump, StreamPumpConfig};
 use crate::runtime::FunctionHost;
 use crate::template::{PhysicalFacts, ResolveContext, Template, local_resource_id};
+use crate::web::{DemoUserToken, LocalPages};
 use crate::websocket::{GatewayContext, GatewayOptions, WebSocketGateway};
 
 /// Everything [`LocalStack::spawn`] needs.
@@ -42,6 +43,9 @@ pub struct StackOptions {
     pub connections_port: u16,
     /// Function output goes to `<log_dir>/<LogicalId>.log` instead of `tracing`.
     pub log_dir: Option<PathBuf>,
+    /// The browser client served under `/app/` of the HTTP API's origin (development
+    /// only, see [`crate::web`]); default: `web/` beside the template.
+    pub web_dir: Option<PathBuf>,
     pub max_concurrency_per_function: usize,
     pub pump_options: PumpOptions,
     pub gateway_options: GatewayOptions,
@@ -58,6 +62,12 @@ impl StackOptions {
         let template_path = template_path.into();
         Self {
             binaries_dir: default_binaries_dir(&template_path),
+            web_dir: Some(
+                template_path
+                    .parent()
+                    .unwrap_or_else(|| Path::new("."))
+                    .join("web"),
+            ),
             template_path,
             stack_name: stack_name.into(),
             moto_endpoint: moto_endpoint.into(),
@@ -103,6 +113,7 @@ pub struct LocalStack {
     websocket: Option<WebSocketGateway>,
     connections: Option<ConnectionsApi>,
     pumps: Vec<PumpHandle>,
+    pages: Arc<LocalPages>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -155,7 +166,17 @@ impl LocalStack {
             &invoker,
         )
         .await?;
-        let http = HttpApiServer::start(listeners.http, &model, Arc::clone(&invoker))?;
+        let pages = Arc::new(LocalPages::new(
+            options.web_dir.as_deref(),
+            format!("http://{}", listeners.http.local_addr()?),
+            websocket.as_ref().map(WebSocketGateway::url),
+        ));
+        let http = HttpApiServer::start_with(
+            listeners.http,
+            &model,
+            Arc::clone(&invoker),
+            crate::web::router(Arc::clone(&pages)),
+        )?;
         let pumps = start_pumps(&model, &options, &invoker).await?;
         let stack = Self {
             model: Arc::new(model),
@@ -166,6 +187,7 @@ impl LocalStack {
             websocket,
             connections,
             pumps,
+            pages,
         };
         tracing::info!(?stack, "local stack is up");
         Ok(stack)
@@ -194,6 +216,16 @@ impl LocalStack {
     /// `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI`.
     pub fn connections_url(&self) -> Option<String> {
         self.connections.as_ref().map(ConnectionsApi::endpoint_url)
+    }
+
+    /// `http://127.0.0.1:<port>/app/`: the browser client, when `web/` exists.
+    pub fn web_url(&self) -> Option<String> {
+        self.pages.app_url()
+    }
+
+    /// The demo users the browser client offers at sign-in (`GET /local/demo-users`).
+    pub fn set_demo_users(&self, users: Vec<DemoUserToken>) {
+        self.pages.set_demo_users(users);
     }
 
     pub fn moto_endpoint(&self) -> &str {
@@ -226,6 +258,13 @@ impl LocalStack {
 
     pub fn functions(&self) -> &FunctionHost {
         &self.functions
+    }
+
+    /// How many `@connections` POSTs (pushes to a client) the stack has served.
+    pub fn connection_posts(&self) -> u64 {
+        self.websocket
+            .as_ref()
+            .map_or(0, |gateway| gateway.registry().posts())
     }
 
     /// An SDK configuration for moto (region, test credentials, endpoint).

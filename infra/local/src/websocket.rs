@@ -151,6 +151,8 @@ impl Entry {
 #[derive(Clone, Default)]
 pub struct ConnectionRegistry {
     inner: Arc<Mutex<HashMap<String, Arc<Entry>>>>,
+    /// `@connections` POSTs served (benchmarks report calls per message).
+    posts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for ConnectionRegistry {
@@ -190,6 +192,8 @@ impl ConnectionRegistry {
         connection_id: &str,
         frame: OutboundFrame,
     ) -> Result<(), ConnectionError> {
+        self.posts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entry = self.entry(connection_id)?;
         let gone = || ConnectionError::Gone(connection_id.to_owned());
         let (ack, written) = oneshot::channel();
@@ -221,6 +225,11 @@ impl ConnectionRegistry {
         // The task may end before answering (client gone at the same moment): still closed.
         let _ = closed.await;
         Ok(())
+    }
+
+    /// How many frames were posted through `@connections` (gone connections included).
+    pub fn posts(&self) -> u64 {
+        self.posts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn connection_ids(&self) -> Vec<String> {

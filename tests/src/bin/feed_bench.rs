@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use agora_tests::{new_user, spawn, token_for};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde_json::json;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -18,22 +18,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-fn connection(
-    user: &str,
-    other: &str,
-    requested_by: &str,
-    at: &str,
-) -> HashMap<String, AttributeValue> {
-    let s = |v: &str| AttributeValue::S(v.to_owned());
-    HashMap::from([
-        ("PK".to_owned(), s(&format!("USER#{user}"))),
-        ("SK".to_owned(), s(&format!("CONN#{other}"))),
-        ("entity".to_owned(), s("Connection")),
-        ("userId".to_owned(), s(user)),
-        ("otherUserId".to_owned(), s(other)),
-        ("requestedBy".to_owned(), s(requested_by)),
-        ("createdAt".to_owned(), s(at)),
-    ])
+fn connection(user: &str, other: &str, requested_by: &str, at: &str) -> serde_json::Value {
+    json!({
+        "PK": format!("USER#{user}"), "SK": format!("CONN#{other}"), "entity": "Connection",
+        "userId": user, "otherUserId": other, "requestedBy": requested_by, "createdAt": at,
+    })
 }
 
 #[tokio::main]
@@ -54,12 +43,8 @@ async fn main() -> anyhow::Result<()> {
     // keep every stream function and moto busy for a while): a reader connected to the
     // author, with 20 entries of their own.
     let reader = &followers[0];
-    let mirror = connection(reader, &author, &author, &at);
-    client
-        .put_item()
-        .table_name(&table)
-        .set_item(Some(mirror))
-        .send()
+    stack
+        .put_items(&[connection(reader, &author, &author, &at)])
         .await?;
     for i in 0..20 {
         stack
@@ -119,27 +104,7 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|f| connection(&author, f, &author, &at))
         .collect();
-    for chunk in items.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|item| {
-                Ok(WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item.clone())).build()?)
-                    .build())
-            })
-            .collect::<anyhow::Result<_>>()?;
-        while !pending.is_empty() {
-            let output = client
-                .batch_write_item()
-                .request_items(&table, pending)
-                .send()
-                .await?;
-            pending = output
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&table))
-                .unwrap_or_default();
-        }
-    }
+    stack.put_items(&items).await?;
 
     // Let the stream functions work off those 2,000 records first (the notifier's last
     // act on them is the author's unread counter), so the fan-out is timed alone.

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use agora_tests::{AUDIENCE, ISSUER, JWT_SECRET, TestStack, new_user, spawn_with};
 use anyhow::Context;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -428,34 +428,7 @@ async fn create_network(stack: &TestStack, w: &World) -> anyhow::Result<()> {
 
 /// Writes items in the contract's shapes with BatchWriteItem (as the feed tests do).
 async fn put_items(stack: &TestStack, items: Vec<Value>) -> anyhow::Result<()> {
-    let client = stack.dynamodb().await;
-    let table = stack.table();
-    for chunk in items.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|v| {
-                Ok(WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(serde_dynamo::to_item(v)?))
-                            .build()?,
-                    )
-                    .build())
-            })
-            .collect::<anyhow::Result<_>>()?;
-        while !pending.is_empty() {
-            let output = client
-                .batch_write_item()
-                .request_items(&table, pending)
-                .send()
-                .await?;
-            pending = output
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&table))
-                .unwrap_or_default();
-        }
-    }
-    Ok(())
+    stack.put_items(&items).await
 }
 
 /// Items in a partition (optionally under an SK prefix), straight from the table.

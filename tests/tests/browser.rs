@@ -1,0 +1,578 @@
+//! The browser client (`web/`, served by the local stack under `/app/`) end to end: two
+//! headless Chromium sessions, driven through ChromeDriver over WebDriver, chat through
+//! the public HTTP and WebSocket APIs of a local stack.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
+//! `/usr/bin/chromedriver`), which `infra/setup browser` installs and `infra/test` runs.
+//! Without them the tests fail: they never skip silently. Everything stays on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use agora_local::web::DemoUserToken;
+use agora_tests::{TestStack, new_user, repo_root, spawn, token_for};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// The longest any single expectation on a page waits.
+const WAIT: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(100);
+
+/// Chromium's flags for a closed, headless machine: no sandbox (root in CI), no GPU, no
+/// background connections to Google's hosts.
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1200,800",
+];
+
+/// Where screenshots, ChromeDriver's log and the browsers' profiles go.
+fn artifacts_dir() -> PathBuf {
+    repo_root().join("target/browser-test")
+}
+
+/// Fails (never skips) when the browser is not installed.
+fn require_browser() -> anyhow::Result<()> {
+    for binary in [CHROMIUM, CHROMEDRIVER] {
+        anyhow::ensure!(
+            Path::new(binary).is_file(),
+            "{binary} is missing: the browser test needs Debian's chromium and chromium-driver; \
+             run `infra/setup browser` (infra/test does) or `apt-get install chromium chromium-driver`"
+        );
+    }
+    Ok(())
+}
+
+/// A ChromeDriver on a free loopback port, stopped when dropped.
+struct ChromeDriver {
+    process: tokio::process::Child,
+    url: String,
+}
+
+impl ChromeDriver {
+    async fn start(log: &Path) -> anyhow::Result<Self> {
+        require_browser()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let log = std::fs::File::create(log)?;
+        let process = tokio::process::Command::new(CHROMEDRIVER)
+            // Without --allowed-ips it accepts local connections only.
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()?;
+        let driver = Self {
+            process,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        driver.wait_ready().await?;
+        Ok(driver)
+    }
+
+    /// Polls `GET /status` until ChromeDriver reports ready, within [`WAIT`].
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(response) = http.get(format!("{}/status", self.url)).send().await
+                && let Ok(status) = response.json::<Value>().await
+                && status["value"]["ready"] == true
+            {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver did not become ready on {} within {WAIT:?}",
+                self.url
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// A new headless Chromium session with its own empty profile.
+    async fn session(&self, profile: &Path) -> anyhow::Result<Client> {
+        std::fs::create_dir_all(profile)?;
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            anyhow::bail!("capabilities are an object");
+        };
+        let client = tokio::time::timeout(
+            WAIT,
+            ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&self.url),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("no Chromium session within {WAIT:?}"))??;
+        Ok(client)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.process.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.process.wait()).await;
+    }
+}
+
+/// Percent-encodes a URL fragment value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The page on the stack's origin, signed in as `user` through the URL fragment.
+fn page_url(stack: &TestStack, user: &str) -> String {
+    let api = stack.stack.http_url();
+    format!(
+        "{api}/app/#token={}&api={}&ws={}",
+        encode(&token_for(user)),
+        encode(&api),
+        encode(&stack.websocket_url())
+    )
+}
+
+/// Waits (bounded) for an element; the error says what was awaited.
+async fn wait_for(page: &Client, what: &str, locator: Locator<'_>) -> anyhow::Result<()> {
+    page.wait()
+        .at_most(WAIT)
+        .every(POLL)
+        .for_element(locator)
+        .await
+        .map_err(|error| anyhow::anyhow!("waiting for {what}: {error}"))?;
+    Ok(())
+}
+
+/// Clicks an element, finding it again when the page re-rendered it in between (a
+/// stale element), within [`WAIT`].
+async fn click(page: &Client, what: &str, css: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let clicked = match page.find(Locator::Css(css)).await {
+            Ok(element) => element.click().await,
+            Err(error) => Err(error),
+        };
+        match clicked {
+            Ok(()) => return Ok(()),
+            Err(error) if tokio::time::Instant::now() >= deadline => {
+                anyhow::bail!("clicking {what}: {error}")
+            }
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
+/// The page's visible text, for failure messages.
+async fn visible_text(page: &Client) -> String {
+    page.execute("return document.body.innerText", vec![])
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Two users who are connected, with profiles everyone may see, and their direct
+/// conversation (opened by the first).
+async fn connected_pair_with_a_dm(stack: &TestStack) -> anyhow::Result<(String, String, String)> {
+    let ana = new_user("ana");
+    let bea = new_user("bea");
+    for (user, name) in [(&ana, "Ana Browser"), (&bea, "Bea Browser")] {
+        let handle: String = user.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        stack
+            .create_profile(
+                user,
+                json!({
+                    "handle": &handle[..handle.len().min(30)],
+                    "displayName": name,
+                    "privacy": {"profileVisibility": "public"},
+                }),
+            )
+            .await?;
+    }
+    let request = stack
+        .post("/v1/connections/requests", &ana, json!({"userId": bea}))
+        .await?;
+    anyhow::ensure!(request.status == 201, "connection request: {request:?}");
+    let accept = stack
+        .post(
+            &format!("/v1/connections/requests/{ana}/accept"),
+            &bea,
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(accept.status == 200, "accept: {accept:?}");
+    let room = stack
+        .post("/v1/rooms/dm", &ana, json!({"userId": bea}))
+        .await?;
+    anyhow::ensure!(room.status == 201, "open the DM: {room:?}");
+    let room_id = room.body["roomId"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no roomId in {room:?}"))?
+        .to_owned();
+    Ok((ana, bea, room_id))
+}
+
+/// Opens the room from the inbox and waits until it has subscribed and loaded, and
+/// (when given) the other member's presence dot is online.
+async fn open_room(page: &Client, room_id: &str, online: Option<&str>) -> anyhow::Result<()> {
+    let item = format!(r#"[data-testid="room-item"][data-room-id="{room_id}"]"#);
+    wait_for(page, "the room in the inbox", Locator::Css(&item)).await?;
+    click(page, "the room in the inbox", &item).await?;
+    let ready =
+        format!(r#"[data-testid="room-view"][data-room-id="{room_id}"][data-ready="true"]"#);
+    wait_for(page, "the room view to be ready", Locator::Css(&ready)).await?;
+    let Some(other) = online else {
+        return Ok(());
+    };
+    let dot =
+        format!(r#"[data-testid="presence-dot"][data-user-id="{other}"][data-status="online"]"#);
+    wait_for(
+        page,
+        "the other member's presence dot to be online",
+        Locator::Css(&dot),
+    )
+    .await
+}
+
+/// Types into the composer; while the other page shows no typing indicator yet, keeps
+/// "typing" (a space and a backspace: the text stays the same), as a person would.
+/// Returns the indicator's text as the reader saw it.
+async fn type_until_seen(writer: &Client, reader: &Client, text: &str) -> anyhow::Result<String> {
+    let input = writer
+        .find(Locator::Css(r#"[data-testid="composer-input"]"#))
+        .await?;
+    input.send_keys(text).await?;
+    let typing = r#"//*[@data-testid="typing-indicator" and contains(., "is typing")]"#;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(indicator) = reader.find_all(Locator::XPath(typing)).await?.first()
+            && let Ok(text) = indicator.text().await
+        {
+            return Ok(text);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the reader's page showed no typing indicator within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        input
+            .send_keys(&format!(" {}", char::from(Key::Backspace)))
+            .await?;
+    }
+}
+
+/// The conversation itself; the pages are closed by the caller whatever happens.
+async fn chat(
+    stack: &TestStack,
+    a: &Client,
+    b: &Client,
+    (ana, bea, room_id): (&str, &str, &str),
+) -> anyhow::Result<()> {
+    a.goto(&page_url(stack, ana)).await?;
+    b.goto(&page_url(stack, bea)).await?;
+    open_room(a, room_id, Some(bea)).await?;
+    open_room(b, room_id, Some(ana)).await?;
+
+    // Act: Ana types; Bea sees her typing.
+    let indicator = type_until_seen(a, b, "Hello Bea, are you there?").await?;
+
+    // Act: Ana sends.
+    a.find(Locator::Css(r#"[data-testid="send-button"]"#))
+        .await?
+        .click()
+        .await?;
+
+    // Assert: Bea sees the message, and the indicator is gone.
+    let received = format!(
+        r#"//li[@data-testid="message" and @data-sender-id="{ana}" and @data-message-id]/*[@data-testid="message-text" and .="Hello Bea, are you there?"]"#
+    );
+    wait_for(b, "Ana's message on Bea's page", Locator::XPath(&received)).await?;
+    wait_for(
+        b,
+        "the typing indicator to clear",
+        Locator::XPath(r#"//*[@data-testid="typing-indicator" and normalize-space(.)=""]"#),
+    )
+    .await?;
+    // Assert: Ana's copy is stored (not pending) and Bea's page has read it: "Seen".
+    let stored = format!(
+        r#"//li[@data-testid="message" and @data-sender-id="{ana}" and @data-message-id and not(@data-pending)]"#
+    );
+    wait_for(a, "Ana's message to be stored", Locator::XPath(&stored)).await?;
+    wait_for(
+        a,
+        "the read receipt on Ana's page",
+        Locator::XPath(r#"//*[@data-testid="read-receipt" and contains(., "Seen")]"#),
+    )
+    .await?;
+    let on_a = a
+        .find_all(Locator::Css(r#"[data-testid="message"]"#))
+        .await?
+        .len();
+    let on_b = b
+        .find_all(Locator::Css(r#"[data-testid="message"]"#))
+        .await?
+        .len();
+    anyhow::ensure!(
+        indicator.contains("Ana is typing"),
+        "indicator said {indicator:?}"
+    );
+    anyhow::ensure!(
+        on_a == 1 && on_b == 1,
+        "one copy of the message on each page, got {on_a} and {on_b}"
+    );
+    // Both users marked the message read on the server too.
+    let detail = stack.get(&format!("/v1/rooms/{room_id}"), ana).await?;
+    let message_id = detail.body["lastMessageId"].clone();
+    let read_by_bea = detail.body["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|m| m["userId"] == bea && m["lastReadMessageId"] == message_id);
+    anyhow::ensure!(
+        read_by_bea,
+        "Bea's read position is not the message: {detail:?}"
+    );
+    Ok(())
+}
+
+/// A test's steps, within 120 s in all.
+async fn bounded(
+    steps: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(Duration::from_secs(120), steps)
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the steps did not finish within 120 s")))
+}
+
+/// ChromeDriver and its headless Chromium sessions for one test, with the artifacts
+/// (screenshots, ChromeDriver's log) in `target/browser-test/<stack name>/`.
+struct Browsers {
+    driver: ChromeDriver,
+    pages: Vec<Client>,
+    dir: PathBuf,
+}
+
+impl Browsers {
+    async fn open(stack: &TestStack, count: usize) -> anyhow::Result<Self> {
+        let dir = artifacts_dir().join(stack.stack.stack_name());
+        std::fs::create_dir_all(&dir)?;
+        let driver = ChromeDriver::start(&dir.join("chromedriver.log")).await?;
+        let mut browsers = Self {
+            driver,
+            pages: Vec::new(),
+            dir,
+        };
+        for index in 0..count {
+            let profile = browsers.dir.join(format!("profile-{index}"));
+            match browsers.driver.session(&profile).await {
+                Ok(page) => browsers.pages.push(page),
+                Err(error) => {
+                    browsers.close().await;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(browsers)
+    }
+
+    /// Takes a screenshot of each page, closes the browsers and stops ChromeDriver,
+    /// whatever the outcome of the steps; a failure carries the pages' visible text.
+    async fn finish(self, outcome: anyhow::Result<()>) -> anyhow::Result<()> {
+        let mut texts = String::new();
+        for (index, page) in self.pages.iter().enumerate() {
+            if let Ok(png) = page.screenshot().await {
+                let _ = std::fs::write(self.dir.join(format!("page-{index}.png")), png);
+            }
+            if outcome.is_err() {
+                texts.push_str(&format!(
+                    "\n--- page {index} ---\n{}",
+                    visible_text(page).await
+                ));
+            }
+        }
+        let dir = self.dir.display().to_string();
+        self.close().await;
+        outcome.map_err(|error| error.context(format!("screenshots in {dir}{texts}")))
+    }
+
+    async fn close(self) {
+        let count = self.pages.len();
+        for page in self.pages {
+            let _ = page.close().await;
+        }
+        self.driver.stop().await;
+        for index in 0..=count {
+            let _ = std::fs::remove_dir_all(self.dir.join(format!("profile-{index}")));
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_users_chat_in_the_browser_with_typing_presence_and_read_receipts() -> anyhow::Result<()>
+{
+    // Arrange: a stack, two connected users with a direct conversation, two browsers.
+    require_browser()?;
+    let stack = spawn().await?;
+    let (ana, bea, room_id) = connected_pair_with_a_dm(&stack).await?;
+    let browsers = Browsers::open(&stack, 2).await?;
+    let (a, b) = (&browsers.pages[0], &browsers.pages[1]);
+
+    // Act and assert (in `chat`); the browsers close whatever happens.
+    let outcome = bounded(chat(&stack, a, b, (&ana, &bea, &room_id))).await;
+    browsers.finish(outcome).await
+}
+
+/// The ids of a user's open WebSocket connections, from their `WSCONN#` items.
+async fn connection_ids(stack: &TestStack, user: &str) -> anyhow::Result<Vec<String>> {
+    Ok(stack
+        .partition(&format!("USER#{user}"))
+        .await?
+        .iter()
+        .filter_map(|item| {
+            item["SK"]
+                .as_str()?
+                .strip_prefix("WSCONN#")
+                .map(str::to_owned)
+        })
+        .collect())
+}
+
+async fn management_client(stack: &TestStack) -> aws_sdk_apigatewaymanagement::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(stack.connections_url())
+        .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_apigatewaymanagement::Client::new(&config)
+}
+
+/// Signs in by picking the demo user, opens the room with one message, loses the
+/// connection (the server drops it), and must show the message sent meanwhile.
+async fn reconnect(
+    stack: &TestStack,
+    page: &Client,
+    (ana, bea, room_id): (&str, &str, &str),
+) -> anyhow::Result<()> {
+    page.goto(&format!("{}/app/", stack.stack.http_url()))
+        .await?;
+    let pick = format!(r#"[data-testid="demo-user"][data-user-id="{bea}"]"#);
+    wait_for(
+        page,
+        "the demo user on the sign-in page",
+        Locator::Css(&pick),
+    )
+    .await?;
+    click(page, "the demo user", &pick).await?;
+    open_room(page, room_id, None).await?;
+    let first = r#"//*[@data-testid="message-text" and .="Before the drop"]"#;
+    wait_for(page, "the first message", Locator::XPath(first)).await?;
+    let dropped = connection_ids(stack, bea).await?;
+    anyhow::ensure!(dropped.len() == 1, "one open connection, got {dropped:?}");
+
+    // Act: the server drops the page's connection; Ana writes while it is away.
+    management_client(stack)
+        .await
+        .delete_connection()
+        .connection_id(&dropped[0])
+        .send()
+        .await?;
+    let sent = stack
+        .post(
+            &format!("/v1/rooms/{room_id}/messages"),
+            ana,
+            json!({"text": "While you were away", "clientMessageId": "browser-2"}),
+        )
+        .await?;
+    anyhow::ensure!(sent.status == 201, "the second message: {sent:?}");
+
+    // Assert: the page reconnects, subscribes again and catches up, one copy each.
+    let second = r#"//*[@data-testid="message-text" and .="While you were away"]"#;
+    wait_for(
+        page,
+        "the message sent while disconnected",
+        Locator::XPath(second),
+    )
+    .await?;
+    wait_for(
+        page,
+        "the connection to be back",
+        Locator::Css(r#"[data-testid="connection-status"][data-state="online"]"#),
+    )
+    .await?;
+    let reconnected = stack
+        .eventually("a new connection record", || async {
+            let ids = connection_ids(stack, bea).await?;
+            Ok((ids.len() == 1 && ids != dropped).then_some(ids))
+        })
+        .await?;
+    let shown = page
+        .find_all(Locator::Css(r#"[data-testid="message"]"#))
+        .await?
+        .len();
+    anyhow::ensure!(shown == 2, "two messages, once each; got {shown}");
+    anyhow::ensure!(reconnected != dropped, "a new connection");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_demo_user_picked_at_sign_in_catches_up_after_the_connection_drops() -> anyhow::Result<()>
+{
+    // Arrange: a DM with one message, Bea offered as a demo user, one browser.
+    require_browser()?;
+    let stack = spawn().await?;
+    let (ana, bea, room_id) = connected_pair_with_a_dm(&stack).await?;
+    let first = stack
+        .post(
+            &format!("/v1/rooms/{room_id}/messages"),
+            &ana,
+            json!({"text": "Before the drop", "clientMessageId": "browser-1"}),
+        )
+        .await?;
+    anyhow::ensure!(first.status == 201, "the first message: {first:?}");
+    stack.stack.set_demo_users(vec![DemoUserToken {
+        user_id: bea.clone(),
+        handle: "bea".to_owned(),
+        display_name: "Bea Browser".to_owned(),
+        token: token_for(&bea),
+    }]);
+    let browsers = Browsers::open(&stack, 1).await?;
+
+    // Act and assert (in `reconnect`); the browser closes whatever happens.
+    let outcome = bounded(reconnect(
+        &stack,
+        &browsers.pages[0],
+        (&ana, &bea, &room_id),
+    ))
+    .await;
+    browsers.finish(outcome).await
+}
