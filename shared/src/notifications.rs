@@ -683,6 +683,7 @@ pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notific
     let result = store
         .client()
         .transact_write_items()
+        .transact_items(account_alive(store, &notification.user_id)?)
         .transact_items(put(
             store,
             notification.to_item()?,
@@ -694,12 +695,19 @@ pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notific
         .await;
     match result {
         Ok(_) => Ok(Some(notification)),
-        // The notification exists: this record was applied before, perhaps by an
-        // attempt that died before pushing. Push it again while it is unread.
-        Err(error) if failed_conditions(&error).contains(&0) => {
-            unread_again(store, &notification.user_id, &notification.notification_id).await
+        Err(error) => {
+            let failed = failed_conditions(&error);
+            if failed.contains(&0) {
+                // The recipient deleted their account.
+                Ok(None)
+            } else if failed.contains(&1) {
+                // The notification exists: this record was applied before, perhaps by
+                // an attempt that died before pushing. Push it again while unread.
+                unread_again(store, &notification.user_id, &notification.notification_id).await
+            } else {
+                Err(dynamo_error(error))
+            }
         }
-        Err(error) => Err(dynamo_error(error)),
     }
 }
 
@@ -779,19 +787,25 @@ pub async fn notify_message(
                 folded
             }
         };
-        let mut request = store.client().transact_write_items().transact_items(put(
-            store,
-            group.to_item()?,
-            condition,
-            &values,
-        )?);
+        let mut request = store
+            .client()
+            .transact_write_items()
+            .transact_items(account_alive(store, recipient)?)
+            .transact_items(put(store, group.to_item()?, condition, &values)?);
         if turns_unread {
             request = request.transact_items(count(store, recipient, 1)?);
         }
         match request.send().await {
             Ok(_) => return Ok(Some(group)),
-            Err(error) if failed_conditions(&error).contains(&0) => continue,
-            Err(error) => return Err(dynamo_error(error)),
+            Err(error) => {
+                let failed = failed_conditions(&error);
+                if failed.contains(&0) {
+                    return Ok(None);
+                }
+                if !failed.contains(&1) {
+                    return Err(dynamo_error(error));
+                }
+            }
         }
     }
     Err(AppError::Conflict(
@@ -826,6 +840,7 @@ async fn deliver_grouped(store: &Store, intent: &Intent) -> AppResult<Option<Not
         let mut request = store
             .client()
             .transact_write_items()
+            .transact_items(account_alive(store, &intent.recipient)?)
             .transact_items(put(store, marker.clone(), "attribute_not_exists(PK)", &[])?)
             .transact_items(put(store, group.to_item()?, condition, &values)?);
         if turns_unread {
@@ -836,11 +851,15 @@ async fn deliver_grouped(store: &Store, intent: &Intent) -> AppResult<Option<Not
             Err(error) => {
                 let failed = failed_conditions(&error);
                 if failed.contains(&0) {
+                    // The recipient deleted their account.
+                    return Ok(None);
+                }
+                if failed.contains(&1) {
                     // This actor already counts: a redelivered reaction (re-pushed
                     // while unread, as above).
                     return unread_again(store, &intent.recipient, &group_id).await;
                 }
-                if !failed.contains(&1) {
+                if !failed.contains(&2) {
                     return Err(dynamo_error(error));
                 }
                 // Someone changed the group since we read it: read again.
@@ -1034,6 +1053,18 @@ fn put(
     Ok(TransactWriteItem::builder()
         .put(builder.build().map_err(AppError::internal)?)
         .build())
+}
+
+/// A ConditionCheck that `user` has not deleted their account (see
+/// `profiles::keys::deleted_account`): a notification never outlives the account sweep.
+fn account_alive(store: &Store, user: &UserId) -> AppResult<TransactWriteItem> {
+    let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+        .table_name(store.table())
+        .set_key(Some(profiles::keys::deleted_account(user).to_item()))
+        .condition_expression("attribute_not_exists(PK)")
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
 }
 
 /// `ADD unread :delta` on the counter (creating it at the first notification).

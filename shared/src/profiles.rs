@@ -28,6 +28,13 @@ pub mod keys {
         Key::new(user_partition(user), "PROFILE")
     }
 
+    /// `DELETED#<id> / DELETED`: an account deleted in the last two days. Stream
+    /// consumers check it in their own transactions, so nothing they write for the user
+    /// (notifications) can land after the deletion swept the partition.
+    pub fn deleted_account(user: &UserId) -> Key {
+        Key::new(format!("DELETED#{user}"), "DELETED")
+    }
+
     /// `HANDLE#<handle> / HANDLE`: makes handles unique across users.
     pub fn handle(handle: &Handle) -> Key {
         Key::new(format!("HANDLE#{}", handle.as_str()), "HANDLE")
@@ -599,6 +606,18 @@ pub async fn create_profile(store: &Store, me: &UserId, input: NewProfile) -> Ap
             handle_item(&handle, me)?,
             "attribute_not_exists(PK)",
         )?)
+        // Someone who deleted their account and comes back is no longer deleted.
+        .transact_items(
+            TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(store.table())
+                        .set_key(Some(keys::deleted_account(me).to_item()))
+                        .build()
+                        .map_err(AppError::internal)?,
+                )
+                .build(),
+        )
         .send()
         .await;
     match result {
@@ -1053,11 +1072,31 @@ pub async fn export_my_data(store: &Store, me: &UserId) -> AppResult<serde_json:
     }))
 }
 
+/// A deleted account's tombstone outlives the stream's 24-hour retention.
+pub const DELETED_ACCOUNT_TTL_SECONDS: i64 = 2 * 24 * 3600;
+
 /// Delete my account: the profile and handle go first in one transaction (the account
 /// disappears at once), then every other item of my partition, then items elsewhere that
 /// the partition points at (e.g. WebSocket connection records). Derived indexes are
 /// cleaned by the stream function from the profile's REMOVE record. Safe to repeat.
 pub async fn delete_account(store: &Store, me: &UserId) -> AppResult<()> {
+    // First, so that stream consumers stop writing for me before the sweep below.
+    let mut tombstone = keys::deleted_account(me).to_item();
+    tombstone.insert("entity".into(), AttributeValue::S("DeletedAccount".into()));
+    tombstone.insert(
+        store::TTL_ATTRIBUTE.into(),
+        AttributeValue::N(
+            (crate::ids::now_epoch_seconds() + DELETED_ACCOUNT_TTL_SECONDS).to_string(),
+        ),
+    );
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(tombstone))
+        .send()
+        .await
+        .map_err(dynamo_error)?;
     if let Some(profile) = get_profile(store, me).await? {
         let delete = |key: Key, condition: Option<(&str, &str)>| -> AppResult<TransactWriteItem> {
             let mut builder = Delete::builder()

@@ -818,3 +818,27 @@ async fn a_redelivered_record_pushes_its_unread_notification_again_with_the_same
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn no_notification_is_created_for_an_account_deleted_before_its_record_arrives()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    let deleted = stack.delete("/v1/me", &bo).await?;
+
+    // A record about Bo that the stream delivers after the deletion, and one about Cy.
+    put(&stack, &connection_request(&ana, &bo)).await?;
+    put(&stack, &connection_request(&ana, &cy)).await?;
+    await_items(&stack, &cy, 1).await?;
+
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    assert!(
+        stack
+            .partition(&format!("USER#{bo}"))
+            .await?
+            .iter()
+            .all(|item| item["entity"] == "ConnectionRequest"),
+        "only the request item itself, no notification or counter"
+    );
+    Ok(())
+}
