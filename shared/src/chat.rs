@@ -1076,9 +1076,17 @@ pub async fn inbox(
 }
 
 /// Moves members' inbox entries to the room's latest message time (run by the delivery
-/// function, once per room per stream batch). An entry a member removed meanwhile (they
-/// left) is not recreated.
-pub async fn touch_inboxes(store: &Store, room_id: &str, last_message_at: &str) -> AppResult<()> {
+/// function, once per room per stream batch) and returns the members. Members `watching`
+/// the room (subscribed) are skipped: their entries catch up when they unsubscribe or
+/// disconnect, which keeps a busy room from costing one write per member per batch. An
+/// entry a member removed meanwhile (they left) is not recreated.
+pub async fn touch_inboxes(
+    store: &Store,
+    room_id: &str,
+    last_message_at: &str,
+    watching: &HashSet<UserId>,
+) -> AppResult<Vec<UserId>> {
+    let mut everyone = Vec::new();
     let mut start = None;
     loop {
         let (items, next) = store
@@ -1093,28 +1101,17 @@ pub async fn touch_inboxes(store: &Store, room_id: &str, last_message_at: &str) 
             .into_iter()
             .map(store::from_item)
             .collect::<AppResult<_>>()?;
-        let updates = members.iter().map(|member| async move {
-            let result = store
-                .client()
-                .update_item()
-                .table_name(store.table())
-                .set_key(Some(keys::membership(&member.user_id, room_id).to_item()))
-                .update_expression("SET GSI2SK = :sort")
-                .condition_expression("attribute_exists(PK) AND (GSI2SK < :sort)")
-                .expression_attribute_values(":sort", s(keys::inbox_sort(last_message_at, room_id)))
-                .send()
-                .await;
-            match result.map_err(dynamo_error) {
-                Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
-                Err(other) => Err(other),
-            }
-        });
+        let updates = members
+            .iter()
+            .filter(|member| !watching.contains(&member.user_id))
+            .map(|member| touch_inbox(store, &member.user_id, room_id, last_message_at));
         for result in futures_util::future::join_all(updates).await {
             result?;
         }
+        everyone.extend(members.into_iter().map(|m| m.user_id));
         match next {
             Some(next) => start = Some(next),
-            None => return Ok(()),
+            None => return Ok(everyone),
         }
     }
 }
@@ -1206,15 +1203,40 @@ pub async fn send_message(
     limit: RateLimit,
 ) -> AppResult<Sent> {
     check(&input)?;
-    if let Some(message) =
-        stored_client_message(store, room_id, me, &input.client_message_id).await?
+    // One BatchGetItem: the room, my member item and a previous send with this id.
+    let pointer_key = keys::client_message(room_id, me, &input.client_message_id);
+    let mut room = None;
+    let mut member = false;
+    let mut stored_id = None;
+    for item in store
+        .batch_get_items(&[keys::room(room_id), keys::member(room_id, me), pointer_key])
+        .await?
+    {
+        let sk = item
+            .get(store::SK)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        if sk == "META" {
+            room = Some(store::from_item::<Room>(item)?);
+        } else if sk.starts_with("MEMBER#") {
+            member = true;
+        } else {
+            stored_id = item.get("messageId").and_then(|v| v.as_s().ok()).cloned();
+        }
+    }
+    if let Some(message_id) = stored_id
+        && let Some(message) = store.get(&keys::message(room_id, &message_id)).await?
     {
         return Ok(Sent {
             message,
             duplicate: true,
         });
     }
-    let (room, _) = room_as_member(store, me, room_id).await?;
+    let room = room.ok_or_else(no_room)?;
+    if !member {
+        return Err(not_member());
+    }
     if room.kind == RoomKind::Dm
         && let Some(other) = room.dm_user_ids.iter().find(|u| *u != me)
         && connections::blocked_between(store, me, other).await?
@@ -1650,13 +1672,51 @@ pub async fn subscribe(
     Ok(room)
 }
 
-pub async fn unsubscribe(store: &Store, room_id: &str, connection_id: &str) -> AppResult<()> {
+/// Ends a connection's subscription; my inbox entry catches up with the room (it is
+/// not moved while I watch the room, see [`touch_inboxes`]).
+pub async fn unsubscribe(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    connection_id: &str,
+) -> AppResult<()> {
     store
         .batch_delete(&[
             keys::subscription(room_id, connection_id),
             keys::connection_subscription(connection_id, room_id),
         ])
-        .await
+        .await?;
+    touch_own_inbox(store, me, room_id).await
+}
+
+/// Moves my inbox entry of a room to the room's latest message: GetItem room +
+/// conditional UpdateItem.
+async fn touch_own_inbox(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> {
+    let Some(room) = get_room(store, room_id).await? else {
+        return Ok(());
+    };
+    let Some(at) = room.last_message_at else {
+        return Ok(());
+    };
+    touch_inbox(store, me, room_id, &at).await
+}
+
+/// Moves one inbox entry forward (never back, never recreating a removed one).
+async fn touch_inbox(store: &Store, user: &UserId, room_id: &str, at: &str) -> AppResult<()> {
+    let result = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(keys::membership(user, room_id).to_item()))
+        .update_expression("SET GSI2SK = :sort")
+        .condition_expression("attribute_exists(PK) AND (GSI2SK < :sort)")
+        .expression_attribute_values(":sort", s(keys::inbox_sort(at, room_id)))
+        .send()
+        .await;
+    match result.map_err(dynamo_error) {
+        Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
+        Err(other) => Err(other),
+    }
 }
 
 /// Drops every subscription of a closed connection: Query `PK=WSCONN#<c> AND
@@ -1669,9 +1729,12 @@ pub async fn forget_connection(store: &Store, connection_id: &str) -> AppResult<
                 .limit(100),
         )
         .await?;
-    let doomed: Vec<Key> = items
+    let subscriptions: Vec<Subscription> = items
         .into_iter()
         .filter_map(|item| store::from_item::<Subscription>(item).ok())
+        .collect();
+    let doomed: Vec<Key> = subscriptions
+        .iter()
         .flat_map(|sub| {
             [
                 keys::subscription(&sub.room_id, connection_id),
@@ -1679,7 +1742,11 @@ pub async fn forget_connection(store: &Store, connection_id: &str) -> AppResult<
             ]
         })
         .collect();
-    store.batch_delete(&doomed).await
+    store.batch_delete(&doomed).await?;
+    for sub in &subscriptions {
+        touch_own_inbox(store, &sub.user_id, &sub.room_id).await?;
+    }
+    Ok(())
 }
 
 /// A room's subscribed connections: one Query per 1,000.
@@ -1697,29 +1764,6 @@ pub async fn subscribers(store: &Store, room_id: &str) -> AppResult<Vec<Subscrip
             .await?;
         for item in items {
             out.push(store::from_item::<Subscription>(item)?);
-        }
-        match next {
-            Some(next) => start = Some(next),
-            None => return Ok(out),
-        }
-    }
-}
-
-/// A room's members' user ids (for notifications): Query `MEMBER#`, all pages.
-pub async fn member_ids(store: &Store, room_id: &str) -> AppResult<Vec<UserId>> {
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let (items, next) = store
-            .query(
-                &KeyQuery::partition(keys::room_partition(room_id))
-                    .prefix("MEMBER#")
-                    .limit(500)
-                    .start(start),
-            )
-            .await?;
-        for item in items {
-            out.push(store::from_item::<Member>(item)?.user_id);
         }
         match next {
             Some(next) => start = Some(next),

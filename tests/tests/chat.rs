@@ -982,3 +982,39 @@ async fn groups_grow_by_members_who_may_reach_the_new_member_and_shrink_when_the
     assert_problem(&leave_dm, 409, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_watched_rooms_inbox_entry_catches_up_when_its_watcher_unsubscribes() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    connect_users(&stack, &ana, &bo).await?;
+    let direct = dm(&stack, &ana, &bo).await?;
+    let team = group(&stack, &bo, "Team", &[&ana]).await?;
+    let mut ana_socket = subscribed(&stack, &ana, &direct).await?;
+    send_rest(&stack, &bo, &team, "in the group").await?;
+    let latest = send_rest(&stack, &bo, &direct, "in the DM, later").await?;
+    let latest_id = latest["messageId"].as_str().unwrap_or_default().to_owned();
+    ana_socket
+        .expect("the DM message", |f| is_message(f, &latest_id))
+        .await?;
+    let first_room = |reply: &Reply| reply.body["items"][0]["roomId"].as_str().map(str::to_owned);
+
+    let left = ana_socket
+        .request(json!({"action": "unsubscribe", "roomId": direct}))
+        .await?;
+    let inbox = stack
+        .eventually("the DM first in Ana's inbox", || async {
+            let reply = stack.get("/v1/rooms", &ana).await?;
+            Ok((first_room(&reply).as_deref() == Some(direct.as_str())).then_some(reply))
+        })
+        .await?;
+
+    assert_eq!(left["type"], "ack", "{left}");
+    assert_eq!(
+        inbox.body["items"][0]["lastMessage"]["text"],
+        "in the DM, later"
+    );
+    assert_eq!(inbox.body["items"][1]["roomId"], team.as_str());
+    Ok(())
+}

@@ -231,9 +231,10 @@ async fn after_latest_message(
     message: &Message,
     subscribers: &[Subscription],
 ) -> AppResult<()> {
-    chat::touch_inboxes(&state.store, &message.room_id, &message.sent_at).await?;
-    let watching: HashSet<&UserId> = subscribers.iter().map(|s| &s.user_id).collect();
-    for member in chat::member_ids(&state.store, &message.room_id).await? {
+    let watching: HashSet<UserId> = subscribers.iter().map(|s| s.user_id.clone()).collect();
+    let members =
+        chat::touch_inboxes(&state.store, &message.room_id, &message.sent_at, &watching).await?;
+    for member in members {
         if watching.contains(&member) || member == message.sender_id {
             continue;
         }

@@ -255,7 +255,7 @@ async fn act(
             ack(json!({ "roomId": room_id, "lastMessageId": room.last_message_id }))
         }
         Action::Unsubscribe { room_id } => {
-            chat::unsubscribe(store, &room_id, connection_id).await?;
+            chat::unsubscribe(store, me, &room_id, connection_id).await?;
             ack(json!({ "roomId": room_id }))
         }
     })
