@@ -1984,29 +1984,13 @@ pub async fn erase_for_account(store: &Store, me: &UserId, sort_key: &str) -> Ap
 
 /// The edit history of one target: Query `PK=TOPIC#<t> AND begins_with(SK, HIST#<target>#)`.
 async fn delete_history(store: &Store, topic_id: &str, target_id: &str) -> AppResult<()> {
-    let mut start = None;
-    loop {
-        let (items, next) = store
-            .query(
-                &KeyQuery::partition(keys::topic_partition(topic_id))
-                    .prefix(keys::history_prefix(target_id))
-                    .limit(100)
-                    .start(start),
-            )
-            .await?;
-        let doomed: Vec<Key> = items
-            .iter()
-            .filter_map(|item| {
-                let sk = item.get(store::SK)?.as_s().ok()?;
-                Some(Key::new(keys::topic_partition(topic_id), sk.clone()))
-            })
-            .collect();
-        store.batch_delete(&doomed).await?;
-        match next {
-            Some(next) => start = Some(next),
-            None => return Ok(()),
-        }
-    }
+    store
+        .delete_matching(
+            KeyQuery::partition(keys::topic_partition(topic_id))
+                .prefix(keys::history_prefix(target_id))
+                .limit(100),
+        )
+        .await
 }
 
 /// Wipes a topic's text and takes it out of every listing. Only the author's own topic

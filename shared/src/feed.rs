@@ -1823,28 +1823,9 @@ async fn delete_own_comment(store: &Store, me: &UserId, key: &Key) -> AppResult<
 
 /// Deletes a user's home feed: Query `PK=FEED#<user>` page by page.
 pub async fn delete_home_feed(store: &Store, user: &UserId) -> AppResult<()> {
-    let mut start = None;
-    loop {
-        let (items, next) = store
-            .query(
-                &KeyQuery::partition(keys::feed_partition(user))
-                    .limit(500)
-                    .start(start),
-            )
-            .await?;
-        let doomed: Vec<Key> = items
-            .iter()
-            .filter_map(|item| {
-                let sk = item.get(store::SK)?.as_s().ok()?;
-                Some(Key::new(keys::feed_partition(user), sk.clone()))
-            })
-            .collect();
-        store.batch_delete(&doomed).await?;
-        match next {
-            Some(next) => start = Some(next),
-            None => return Ok(()),
-        }
-    }
+    store
+        .delete_matching(KeyQuery::partition(keys::feed_partition(user)).limit(500))
+        .await
 }
 
 #[cfg(test)]

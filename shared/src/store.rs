@@ -286,6 +286,28 @@ impl Store {
         }
     }
 
+    /// Deletes every base-table item a Query matches (all pages), e.g. a user's home feed
+    /// or a target's edit history. Safe to repeat.
+    pub async fn delete_matching(&self, query: KeyQuery) -> AppResult<()> {
+        let mut query = query;
+        loop {
+            let (items, next) = self.query(&query).await?;
+            let doomed: Vec<Key> = items
+                .iter()
+                .filter_map(|item| {
+                    let pk = item.get(PK)?.as_s().ok()?;
+                    let sk = item.get(SK)?.as_s().ok()?;
+                    Some(Key::new(pk.clone(), sk.clone()))
+                })
+                .collect();
+            self.batch_delete(&doomed).await?;
+            match next {
+                Some(next) => query.start = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Deletes items by key in chunks of 25, retrying unprocessed ones. Deleting an
     /// absent item is a no-op, so this is safe to repeat.
     pub async fn batch_delete(&self, keys: &[Key]) -> AppResult<()> {
