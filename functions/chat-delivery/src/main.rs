@@ -204,7 +204,17 @@ async fn handle(
         .iter()
         .map(|s| s.connection_id.clone())
         .collect();
+    let posting = std::time::Instant::now();
     let report = state.pusher.broadcast(&state.store, &targets, &data).await;
+    tracing::info!(
+        room_id = %room_id,
+        subscribers = targets.len(),
+        delivered = report.delivered,
+        gone = report.gone,
+        failed = report.failed,
+        post_ms = posting.elapsed().as_millis() as u64,
+        "event delivered"
+    );
     if report.gone > 0 {
         // Forgotten connections must not be posted to again in this batch.
         cache.lock().await.remove(&room_id);
@@ -219,7 +229,13 @@ async fn handle(
     if let Change::Message { message, new: true } = &change
         && last_per_room.contains(&record.event_id)
     {
+        let started = std::time::Instant::now();
         after_latest_message(state, message, &subscribers).await?;
+        tracing::info!(
+            room_id = %message.room_id,
+            after_ms = started.elapsed().as_millis() as u64,
+            "inboxes and notifications done"
+        );
     }
     Ok(())
 }
