@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
@@ -514,26 +514,6 @@ fn item_of<T: Serialize>(value: &T, key: &Key, entity: &str) -> AppResult<Item> 
     Ok(item)
 }
 
-fn put(store: &Store, item: Item, condition: Option<&str>) -> AppResult<TransactWriteItem> {
-    let put = Put::builder()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .set_condition_expression(condition.map(str::to_owned))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-fn delete(store: &Store, key: &Key, condition: Option<&str>) -> AppResult<TransactWriteItem> {
-    let delete = Delete::builder()
-        .table_name(store.table())
-        .set_key(Some(key.to_item()))
-        .set_condition_expression(condition.map(str::to_owned))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().delete(delete).build())
-}
-
 /// The `Forbidden` detail that means "not a member" (error frames say `notMember`).
 pub const NOT_MEMBER: &str = "you are not a member of this room";
 
@@ -681,17 +661,16 @@ pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(R
     let mut request = store
         .client()
         .transact_write_items()
-        .transact_items(put(store, lock_item, Some("attribute_not_exists(PK)"))?)
-        .transact_items(put(
-            store,
+        .transact_items(store.put_op(lock_item, Some("attribute_not_exists(PK)"))?)
+        .transact_items(store.put_op(
             item_of(&room, &keys::room(&room.room_id), "Room")?,
             Some("attribute_not_exists(PK)"),
         )?);
     for user in [me, other] {
         let (member, membership) = member_items(&room, user, me, &at)?;
         request = request
-            .transact_items(put(store, member, None)?)
-            .transact_items(put(store, membership, None)?);
+            .transact_items(store.put_op(member, None)?)
+            .transact_items(store.put_op(membership, None)?);
     }
     match request.send().await {
         Ok(_) => Ok((room, true)),
@@ -726,16 +705,18 @@ pub async fn create_group(store: &Store, me: &UserId, input: NewGroup) -> AppRes
         last_message_at: None,
         last_message: None,
     };
-    let mut request = store.client().transact_write_items().transact_items(put(
-        store,
-        item_of(&room, &keys::room(&room.room_id), "Room")?,
-        Some("attribute_not_exists(PK)"),
-    )?);
+    let mut request = store
+        .client()
+        .transact_write_items()
+        .transact_items(store.put_op(
+            item_of(&room, &keys::room(&room.room_id), "Room")?,
+            Some("attribute_not_exists(PK)"),
+        )?);
     for user in std::iter::once(me).chain(members.iter()) {
         let (member, membership) = member_items(&room, user, me, &at)?;
         request = request
-            .transact_items(put(store, member, None)?)
-            .transact_items(put(store, membership, None)?);
+            .transact_items(store.put_op(member, None)?)
+            .transact_items(store.put_op(membership, None)?);
     }
     request.send().await.map_err(dynamo_error)?;
     Ok(room)
@@ -932,8 +913,8 @@ pub async fn add_members(
     for user in &new {
         let (member, membership) = member_items(&room, user, me, &at)?;
         request = request
-            .transact_items(put(store, member, Some("attribute_not_exists(PK)"))?)
-            .transact_items(put(store, membership, None)?);
+            .transact_items(store.put_op(member, Some("attribute_not_exists(PK)"))?)
+            .transact_items(store.put_op(membership, None)?);
     }
     match request.send().await {
         Ok(_) => Ok(new),
@@ -965,12 +946,8 @@ pub async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<
     let result = store
         .client()
         .transact_write_items()
-        .transact_items(delete(
-            store,
-            &keys::member(room_id, me),
-            Some("attribute_exists(PK)"),
-        )?)
-        .transact_items(delete(store, &keys::membership(me, room_id), None)?)
+        .transact_items(store.delete_op(&keys::member(room_id, me), Some("attribute_exists(PK)"))?)
+        .transact_items(store.delete_op(&keys::membership(me, room_id), None)?)
         .transact_items(TransactWriteItem::builder().update(shrink).build())
         .send()
         .await;
@@ -1328,8 +1305,8 @@ pub async fn send_message(
                     .update(advance.build().map_err(AppError::internal)?)
                     .build(),
             )
-            .transact_items(put(store, message_item, Some("attribute_not_exists(PK)"))?)
-            .transact_items(put(store, pointer, Some("attribute_not_exists(PK)"))?)
+            .transact_items(store.put_op(message_item, Some("attribute_not_exists(PK)"))?)
+            .transact_items(store.put_op(pointer, Some("attribute_not_exists(PK)"))?)
             .transact_items(TransactWriteItem::builder().update(read_own).build())
             .send()
             .await;
@@ -1666,7 +1643,7 @@ pub async fn subscribe(
     ] {
         let mut item = item_of(&subscription, &key, "RoomSubscription")?;
         item.insert(store::TTL_ATTRIBUTE.into(), expires_at.clone());
-        request = request.transact_items(put(store, item, None)?);
+        request = request.transact_items(store.put_op(item, None)?);
     }
     request.send().await.map_err(dynamo_error)?;
     Ok(room)

@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem, Update,
 };
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
@@ -818,25 +818,6 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn put(store: &Store, item: Item, condition: Option<&str>) -> AppResult<TransactWriteItem> {
-    let put = Put::builder()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .set_condition_expression(condition.map(str::to_owned))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-fn delete(store: &Store, key: &Key) -> AppResult<TransactWriteItem> {
-    let delete = Delete::builder()
-        .table_name(store.table())
-        .set_key(Some(key.to_item()))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().delete(delete).build())
-}
-
 fn index_item(key: Key, entity: &str, topic_id: &str) -> Item {
     let mut item = key.to_item();
     item.insert("entity".into(), s(entity));
@@ -949,13 +930,11 @@ pub async fn create_category(
     store
         .client()
         .transact_write_items()
-        .transact_items(put(
-            store,
+        .transact_items(store.put_op(
             item(keys::category(&category.category_id))?,
             Some("attribute_not_exists(PK)"),
         )?)
-        .transact_items(put(
-            store,
+        .transact_items(store.put_op(
             item(keys::category_listing(&category.path))?,
             Some("attribute_not_exists(PK)"),
         )?)
@@ -1040,13 +1019,9 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
                 .condition_check(category_check)
                 .build(),
         )
-        .transact_items(put(
-            store,
-            topic.to_item()?,
-            Some("attribute_not_exists(PK)"),
-        )?);
+        .transact_items(store.put_op(topic.to_item()?, Some("attribute_not_exists(PK)"))?);
     for item in topic.index_items() {
-        request = request.transact_items(put(store, item, None)?);
+        request = request.transact_items(store.put_op(item, None)?);
     }
     if let Err(error) = request.send().await {
         if failed_conditions(&error).contains(&0) {
@@ -1389,11 +1364,11 @@ pub async fn edit_topic(
         .client()
         .transact_write_items()
         .transact_items(TransactWriteItem::builder().update(update).build())
-        .transact_items(put(store, history_item(&history)?, None)?);
+        .transact_items(store.put_op(history_item(&history)?, None)?);
     let before: BTreeSet<&String> = old.tags.iter().collect();
     let after: BTreeSet<&String> = topic.tags.iter().collect();
     for removed in before.difference(&after) {
-        request = request.transact_items(delete(store, &keys::by_tag(removed, topic_id))?);
+        request = request.transact_items(store.delete_op(&keys::by_tag(removed, topic_id), None)?);
     }
     // Added tags get index items with the topic's current listing keys.
     let added: BTreeSet<String> = after
@@ -1406,7 +1381,7 @@ pub async fn edit_topic(
             .and_then(|pk| pk.as_s().ok())
             .is_some_and(|pk| added.contains(pk))
         {
-            request = request.transact_items(put(store, item, None)?);
+            request = request.transact_items(store.put_op(item, None)?);
         }
     }
     request.send().await.map_err(dynamo_error)?;
@@ -1457,7 +1432,7 @@ pub async fn delete_topic(store: &Store, principal: &Principal, topic_id: &str) 
         .transact_write_items()
         .transact_items(TransactWriteItem::builder().update(update).build());
     for tag in &topic.tags {
-        request = request.transact_items(delete(store, &keys::by_tag(tag, topic_id))?);
+        request = request.transact_items(store.delete_op(&keys::by_tag(tag, topic_id), None)?);
     }
     request.send().await.map_err(dynamo_error)?;
     Ok(())
@@ -1677,13 +1652,8 @@ pub async fn create_reply(
                 .condition_check(open_topic)
                 .build(),
         )
-        .transact_items(put(
-            store,
-            reply.to_item()?,
-            Some("attribute_not_exists(PK)"),
-        )?)
-        .transact_items(put(
-            store,
+        .transact_items(store.put_op(reply.to_item()?, Some("attribute_not_exists(PK)"))?)
+        .transact_items(store.put_op(
             index_item(
                 keys::reply_by_author(me, topic_id, &reply.reply_id),
                 "ReplyByAuthor",
@@ -1802,7 +1772,7 @@ pub async fn edit_reply(
         .client()
         .transact_write_items()
         .transact_items(TransactWriteItem::builder().update(update).build())
-        .transact_items(put(store, history_item(&history)?, None)?)
+        .transact_items(store.put_op(history_item(&history)?, None)?)
         .send()
         .await
         .map_err(dynamo_error)?;
@@ -1919,9 +1889,8 @@ pub async fn set_reaction(
     store
         .client()
         .transact_write_items()
-        .transact_items(put(store, item, None)?)
-        .transact_items(put(
-            store,
+        .transact_items(store.put_op(item, None)?)
+        .transact_items(store.put_op(
             index_item(
                 keys::reaction_by_user(me, topic_id, target_id),
                 "ReactionByUser",
@@ -2246,7 +2215,7 @@ fn marker(store: &Store, event_id: &str, change: &CounterChange) -> AppResult<Tr
         store::TTL_ATTRIBUTE.into(),
         n(now_epoch_seconds() + MARKER_TTL_SECONDS),
     );
-    put(store, item, Some("attribute_not_exists(PK)"))
+    store.put_op(item, Some("attribute_not_exists(PK)"))
 }
 
 /// Applies one record's counter change exactly once: the `PROCESSED#…` marker is put

@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, DeleteRequest, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -639,31 +639,12 @@ fn activity_item(activity: &Activity) -> AppResult<Item> {
     Ok(item)
 }
 
-fn put(store: &Store, item: Item, condition: Option<&str>) -> AppResult<TransactWriteItem> {
-    let put = Put::builder()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .set_condition_expression(condition.map(str::to_owned))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
 /// A pointer in a user's partition to something of theirs stored elsewhere.
 fn pointer_item(key: Key, activity_id: &str) -> Item {
     let mut item = key.to_item();
     item.insert("entity".into(), s("ActivityPointer"));
     item.insert("activityId".into(), s(activity_id));
     item
-}
-
-fn delete_item(store: &Store, key: &Key) -> AppResult<TransactWriteItem> {
-    let delete = aws_sdk_dynamodb::types::Delete::builder()
-        .table_name(store.table())
-        .set_key(Some(key.to_item()))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
 /// Adds `delta` to a counter of a live (existing, not deleted) activity.
@@ -705,12 +686,8 @@ async fn insert_activity(
     let mut request = store
         .client()
         .transact_write_items()
-        .transact_items(put(
-            store,
-            activity_item(activity)?,
-            Some("attribute_not_exists(PK)"),
-        )?)
-        .transact_items(put(store, pointer_item, None)?);
+        .transact_items(store.put_op(activity_item(activity)?, Some("attribute_not_exists(PK)"))?)
+        .transact_items(store.put_op(pointer_item, None)?);
     for item in extra {
         request = request.transact_items(item);
     }
@@ -936,13 +913,9 @@ pub async fn like(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()
     let result = store
         .client()
         .transact_write_items()
-        .transact_items(put(store, item, Some("attribute_not_exists(PK)"))?)
+        .transact_items(store.put_op(item, Some("attribute_not_exists(PK)"))?)
         .transact_items(bump_counter(store, &id, "likeCount", 1)?)
-        .transact_items(put(
-            store,
-            pointer_item(keys::liked_by(me, &id), &id),
-            None,
-        )?)
+        .transact_items(store.put_op(pointer_item(keys::liked_by(me, &id), &id), None)?)
         .send()
         .await;
     counted_write(result, &id)
@@ -963,7 +936,7 @@ pub async fn unlike(store: &Store, me: &UserId, activity_id: &str) -> AppResult<
         .transact_write_items()
         .transact_items(TransactWriteItem::builder().delete(delete).build())
         .transact_items(bump_counter(store, &id, "likeCount", -1)?)
-        .transact_items(delete_item(store, &keys::liked_by(me, &id))?)
+        .transact_items(store.delete_op(&keys::liked_by(me, &id), None)?)
         .send()
         .await;
     counted_write(result, &id)
@@ -1018,15 +991,14 @@ pub async fn add_comment(
     let result = store
         .client()
         .transact_write_items()
-        .transact_items(put(store, item, Some("attribute_not_exists(PK)"))?)
+        .transact_items(store.put_op(item, Some("attribute_not_exists(PK)"))?)
         .transact_items(bump_counter(
             store,
             &comment.activity_id,
             "commentCount",
             1,
         )?)
-        .transact_items(put(
-            store,
+        .transact_items(store.put_op(
             pointer_item(
                 keys::commented_by(me, &comment.activity_id, &comment.comment_id),
                 &comment.activity_id,

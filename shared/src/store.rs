@@ -8,7 +8,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -268,6 +270,28 @@ impl Store {
         let output = request.send().await.map_err(dynamo_error)?;
         let next = output.last_evaluated_key.as_ref().map(item_to_page_key);
         Ok((output.items.unwrap_or_default(), next))
+    }
+
+    /// A Put for a TransactWriteItems, optionally conditional.
+    pub fn put_op(&self, item: Item, condition: Option<&str>) -> AppResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(AppError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A Delete for a TransactWriteItems, optionally conditional.
+    pub fn delete_op(&self, key: &Key, condition: Option<&str>) -> AppResult<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(AppError::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
     /// Every item of a partition (all pages): for exports and deletion, never for lists.
