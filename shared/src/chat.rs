@@ -1728,25 +1728,16 @@ pub async fn forget_connection(store: &Store, connection_id: &str) -> AppResult<
 
 /// A room's subscribed connections: one Query per 1,000.
 pub async fn subscribers(store: &Store, room_id: &str) -> AppResult<Vec<Subscription>> {
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let (items, next) = store
-            .query(
-                &KeyQuery::partition(keys::room_partition(room_id))
-                    .prefix("SUB#")
-                    .limit(1000)
-                    .start(start),
-            )
-            .await?;
-        for item in items {
-            out.push(store::from_item::<Subscription>(item)?);
-        }
-        match next {
-            Some(next) => start = Some(next),
-            None => return Ok(out),
-        }
-    }
+    store
+        .query_matching(
+            KeyQuery::partition(keys::room_partition(room_id))
+                .prefix("SUB#")
+                .limit(1000),
+        )
+        .await?
+        .into_iter()
+        .map(store::from_item)
+        .collect()
 }
 
 /// Starts (or renews) or stops my typing indicator in a room. Returns when it expires

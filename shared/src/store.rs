@@ -294,42 +294,40 @@ impl Store {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// Every item of a partition (all pages): for exports and deletion, never for lists.
-    pub async fn query_all(&self, partition: &str) -> AppResult<Vec<Item>> {
+    /// Every item a Query matches (all pages): for exports, deletion and fan-out, never
+    /// for lists.
+    pub async fn query_matching(&self, mut query: KeyQuery) -> AppResult<Vec<Item>> {
         let mut items = Vec::new();
-        let mut start = None;
         loop {
-            let (page, next) = self
-                .query(&KeyQuery::partition(partition).limit(500).start(start))
-                .await?;
+            let (page, next) = self.query(&query).await?;
             items.extend(page);
             match next {
-                Some(next) => start = Some(next),
+                Some(next) => query.start = Some(next),
                 None => return Ok(items),
             }
         }
     }
 
+    /// Every item of a partition (all pages).
+    pub async fn query_all(&self, partition: &str) -> AppResult<Vec<Item>> {
+        self.query_matching(KeyQuery::partition(partition).limit(500))
+            .await
+    }
+
     /// Deletes every base-table item a Query matches (all pages), e.g. a user's home feed
     /// or a target's edit history. Safe to repeat.
     pub async fn delete_matching(&self, query: KeyQuery) -> AppResult<()> {
-        let mut query = query;
-        loop {
-            let (items, next) = self.query(&query).await?;
-            let doomed: Vec<Key> = items
-                .iter()
-                .filter_map(|item| {
-                    let pk = item.get(PK)?.as_s().ok()?;
-                    let sk = item.get(SK)?.as_s().ok()?;
-                    Some(Key::new(pk.clone(), sk.clone()))
-                })
-                .collect();
-            self.batch_delete(&doomed).await?;
-            match next {
-                Some(next) => query.start = Some(next),
-                None => return Ok(()),
-            }
-        }
+        let doomed: Vec<Key> = self
+            .query_matching(query)
+            .await?
+            .iter()
+            .filter_map(|item| {
+                let pk = item.get(PK)?.as_s().ok()?;
+                let sk = item.get(SK)?.as_s().ok()?;
+                Some(Key::new(pk.clone(), sk.clone()))
+            })
+            .collect();
+        self.batch_delete(&doomed).await
     }
 
     /// Deletes items by key in chunks of 25, retrying unprocessed ones. Deleting an
