@@ -13,6 +13,7 @@ pub mod provision;
 pub mod pumps;
 pub mod runtime;
 pub mod stack;
+pub mod stream_reader;
 pub mod template;
 pub mod web;
 pub mod websocket;

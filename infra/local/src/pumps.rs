@@ -4,7 +4,9 @@
 //! Lambda builds, call the function through [`Invoke`] and then do what Lambda does with
 //! the outcome:
 //!
-//! [`StreamPump`] (DynamoDB Streams; each shard in its own task, parents before children):
+//! [`StreamPump`] (DynamoDB Streams; each shard in its own task, parents before children;
+//! the records come from the stream's shared [`StreamReader`], which reads each shard
+//! from moto once for every mapping on the stream):
 //! - records of a shard are delivered in order, in batches of at most `BatchSize`,
 //!   waiting up to `MaximumBatchingWindowInSeconds` to fill a batch;
 //! - `FilterCriteria` patterns are applied (see [`matches_filters`]); records that match
@@ -39,7 +41,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
     MessageSystemAttributeName,
@@ -52,6 +54,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::model::{Invoke, InvokeError, SqsSourceSpec, StreamSourceSpec};
+use crate::stream_reader::{ShardCursor, StreamReader, StreamReaders, StreamRecord};
 
 /// Timing knobs of the pumps; the defaults suit an interactive local stack, tests
 /// shorten them.
@@ -146,6 +149,7 @@ impl StreamPump {
     /// missing) and starts polling.
     pub async fn spawn(
         sdk: &aws_config::SdkConfig,
+        readers: &StreamReaders,
         invoker: Arc<dyn Invoke>,
         config: StreamPumpConfig,
     ) -> anyhow::Result<PumpHandle> {
@@ -174,9 +178,17 @@ impl StreamPump {
         };
         let name = format!("{}/{}", config.function_logical_id, config.source.name);
         let (stop, stopped) = watch::channel(false);
+        let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+        let reader = readers.reader(
+            &streams,
+            &stream_arn,
+            &config.region,
+            config.options.poll_interval,
+        );
         let ctx = Arc::new(StreamCtx {
             name: name.clone(),
-            streams: aws_sdk_dynamodbstreams::Client::new(sdk),
+            streams,
+            reader,
             sqs,
             invoker,
             stream_arn,
@@ -193,6 +205,7 @@ impl StreamPump {
 struct StreamCtx {
     name: String,
     streams: aws_sdk_dynamodbstreams::Client,
+    reader: Arc<StreamReader>,
     sqs: aws_sdk_sqs::Client,
     invoker: Arc<dyn Invoke>,
     stream_arn: String,
@@ -322,13 +335,10 @@ async fn describe_shards(ctx: &StreamCtx) -> anyhow::Result<Vec<(String, Option<
 }
 
 /// A stream record read from a shard and not yet checkpointed.
-#[derive(Debug, Clone)]
-struct PendingRecord {
-    sequence_number: String,
-    arrival: OffsetDateTime,
-    /// The record exactly as it goes into Lambda's event.
-    event: Value,
-}
+type PendingRecord = StreamRecord;
+
+/// Records taken from the shared reader per read (a `GetRecords` page).
+const READ_LIMIT: usize = 1000;
 
 /// Why a batch is given up.
 enum Discard {
@@ -339,11 +349,9 @@ enum Discard {
 struct ShardWorker {
     ctx: Arc<StreamCtx>,
     shard_id: String,
-    start: ShardIteratorType,
-    iterator: Option<String>,
+    cursor: ShardCursor,
     /// The shard has no further records (`NextShardIterator` absent).
     closed: bool,
-    last_read: Option<String>,
     pending: VecDeque<PendingRecord>,
     /// Since when the first pending record waits for a batch to fill.
     filling_since: Option<Instant>,
@@ -355,13 +363,12 @@ struct ShardWorker {
 
 impl ShardWorker {
     fn new(ctx: Arc<StreamCtx>, shard_id: String, start: ShardIteratorType) -> Self {
+        let cursor = ctx.reader.open(&shard_id, start);
         Self {
             ctx,
             shard_id,
-            start,
-            iterator: None,
+            cursor,
             closed: false,
-            last_read: None,
             pending: VecDeque::new(),
             filling_since: None,
             plan: VecDeque::new(),
@@ -382,7 +389,6 @@ impl ShardWorker {
                     Ok(count) => read_something = count > 0,
                     Err(error) => {
                         tracing::warn!(pump = %self.ctx.name, shard = %self.shard_id, %error, "reading the shard failed");
-                        self.iterator = None;
                         if !self.ctx.pause(options.retry_backoff).await {
                             return;
                         }
@@ -439,129 +445,13 @@ impl ShardWorker {
         }
     }
 
-    /// One `GetRecords`; returns how many new records were appended.
-    ///
-    /// Each read starts from a fresh iterator (after the last record read) rather than
-    /// the previous `NextShardIterator`: moto binds an iterator to the shard *object*,
-    /// and rolls a cancelled `TransactWriteItems` back by swapping in a copy of the
-    /// whole table, stream shard included. An iterator chain from before that follows
-    /// the discarded shard for ever: it yields the cancelled writes (records DynamoDB
-    /// never streams) and then nothing, so the function was never invoked again.
-    /// `GetShardIterator` always resolves the table's current shard. (AWS iterators
-    /// expire after 15 minutes anyway, so re-acquiring them is what Lambda does too.)
-    /// Only a `LATEST` start with nothing read yet keeps its iterator: re-reading
-    /// `LATEST` would skip what arrived in between.
+    /// Takes the next records from the shared reader; returns how many were appended.
     async fn read(&mut self) -> anyhow::Result<usize> {
-        let keep = self.last_read.is_none() && self.start == ShardIteratorType::Latest;
-        let iterator = match self.iterator.take().filter(|_| keep) {
-            Some(iterator) => iterator,
-            None => {
-                let request = self
-                    .ctx
-                    .streams
-                    .get_shard_iterator()
-                    .stream_arn(&self.ctx.stream_arn)
-                    .shard_id(&self.shard_id);
-                let request = match &self.last_read {
-                    Some(sequence_number) => request
-                        .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                        .sequence_number(sequence_number),
-                    None => request.shard_iterator_type(self.start.clone()),
-                };
-                let out = request.send().await.map_err(|e| {
-                    anyhow::anyhow!("{}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e))
-                })?;
-                out.shard_iterator()
-                    .ok_or_else(|| anyhow::anyhow!("no shard iterator for {}", self.shard_id))?
-                    .to_owned()
-            }
-        };
-        let out = self
-            .ctx
-            .streams
-            .get_records()
-            .shard_iterator(iterator)
-            .limit(1000)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("{}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e))
-            })?;
-        let mut appended = 0;
-        for record in out.records() {
-            let Some(pending) = self.convert(record) else {
-                continue;
-            };
-            // After re-acquiring an iterator, never deliver a record twice.
-            if self
-                .last_read
-                .as_deref()
-                .is_some_and(|last| sequence_cmp(&pending.sequence_number, last).is_le())
-            {
-                continue;
-            }
-            self.last_read = Some(pending.sequence_number.clone());
-            self.pending.push_back(pending);
-            appended += 1;
-        }
-        match out.next_shard_iterator() {
-            Some(next) => self.iterator = Some(next.to_owned()),
-            None => self.closed = true,
-        }
+        let read = self.cursor.read(READ_LIMIT).await?;
+        self.closed = read.closed;
+        let appended = read.records.len();
+        self.pending.extend(read.records);
         Ok(appended)
-    }
-
-    /// The record in Lambda's DynamoDB event form.
-    fn convert(&self, record: &aws_sdk_dynamodbstreams::types::Record) -> Option<PendingRecord> {
-        let change = record.dynamodb()?;
-        let sequence_number = change.sequence_number()?.to_owned();
-        let arrival = change
-            .approximate_creation_date_time()
-            .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
-            .unwrap_or_else(OffsetDateTime::now_utc);
-        let mut dynamodb = Map::new();
-        dynamodb.insert(
-            "ApproximateCreationDateTime".into(),
-            json!(arrival.unix_timestamp()),
-        );
-        dynamodb.insert("Keys".into(), image_json(change.keys()));
-        if let Some(image) = change.new_image() {
-            dynamodb.insert("NewImage".into(), image_json(Some(image)));
-        }
-        if let Some(image) = change.old_image() {
-            dynamodb.insert("OldImage".into(), image_json(Some(image)));
-        }
-        dynamodb.insert("SequenceNumber".into(), json!(sequence_number));
-        dynamodb.insert("SizeBytes".into(), json!(change.size_bytes().unwrap_or(0)));
-        if let Some(view) = change.stream_view_type() {
-            dynamodb.insert("StreamViewType".into(), json!(view.as_str()));
-        }
-        let mut event = Map::new();
-        event.insert(
-            "eventID".into(),
-            json!(record.event_id().map(str::to_owned).unwrap_or_else(uuid)),
-        );
-        event.insert(
-            "eventName".into(),
-            json!(record.event_name().map(|n| n.as_str()).unwrap_or("MODIFY")),
-        );
-        event.insert("eventVersion".into(), json!("1.1"));
-        event.insert("eventSource".into(), json!("aws:dynamodb"));
-        event.insert("awsRegion".into(), json!(self.ctx.config.region));
-        event.insert("dynamodb".into(), Value::Object(dynamodb));
-        event.insert("eventSourceARN".into(), json!(self.ctx.stream_arn));
-        if let Some(identity) = record.user_identity() {
-            // TTL deletions carry the DynamoDB service as their principal.
-            event.insert(
-                "userIdentity".into(),
-                json!({ "type": identity.r#type(), "principalId": identity.principal_id() }),
-            );
-        }
-        Some(PendingRecord {
-            sequence_number,
-            arrival,
-            event: Value::Object(event),
-        })
     }
 
     /// Hands records older than `MaximumRecordAgeInSeconds` at the head of the shard to
@@ -886,46 +776,6 @@ fn sqs_failed_ids(
             Some(failed)
         }
         Some(_) => None,
-    }
-}
-
-/// Orders sequence numbers numerically (they exceed 64 bits).
-fn sequence_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.parse::<u128>(), b.parse::<u128>()) {
-        (Ok(a), Ok(b)) => a.cmp(&b),
-        _ => (a.len(), a).cmp(&(b.len(), b)),
-    }
-}
-
-fn image_json(image: Option<&HashMap<String, AttributeValue>>) -> Value {
-    let mut out = Map::new();
-    if let Some(image) = image {
-        for (name, value) in image {
-            out.insert(name.clone(), attribute_json(value));
-        }
-    }
-    Value::Object(out)
-}
-
-/// An attribute value in DynamoDB JSON, as stream events carry it.
-fn attribute_json(value: &AttributeValue) -> Value {
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    match value {
-        AttributeValue::S(s) => json!({ "S": s }),
-        AttributeValue::N(n) => json!({ "N": n }),
-        AttributeValue::B(b) => json!({ "B": b64(b.as_ref()) }),
-        AttributeValue::Ss(items) => json!({ "SS": items }),
-        AttributeValue::Ns(items) => json!({ "NS": items }),
-        AttributeValue::Bs(items) => {
-            json!({ "BS": items.iter().map(|b| b64(b.as_ref())).collect::<Vec<_>>() })
-        }
-        AttributeValue::M(fields) => json!({ "M": image_json(Some(fields)) }),
-        AttributeValue::L(items) => {
-            json!({ "L": items.iter().map(attribute_json).collect::<Vec<_>>() })
-        }
-        AttributeValue::Null(is_null) => json!({ "NULL": is_null }),
-        AttributeValue::Bool(b) => json!({ "BOOL": b }),
-        _ => Value::Null,
     }
 }
 
@@ -1405,7 +1255,7 @@ fn numeric_matches(conditions: &[Value], value: Option<&Value>) -> bool {
     })
 }
 
-fn uuid() -> String {
+pub(crate) fn uuid() -> String {
     let mut bytes = [0u8; 16];
     crate::websocket::fill_random(&mut bytes);
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
@@ -1668,8 +1518,20 @@ main(sys.argv[1:])\n";
             invoker: Arc<FakeInvoker>,
             source: StreamSourceSpec,
         ) -> anyhow::Result<PumpHandle> {
+            self.spawn_sharing(&StreamReaders::default(), invoker, source)
+                .await
+        }
+
+        /// A pump reading through `readers`, which other pumps may share.
+        async fn spawn_sharing(
+            &self,
+            readers: &StreamReaders,
+            invoker: Arc<FakeInvoker>,
+            source: StreamSourceSpec,
+        ) -> anyhow::Result<PumpHandle> {
             StreamPump::spawn(
                 &self.sdk,
+                readers,
                 invoker,
                 StreamPumpConfig {
                     function_logical_id: FUNCTION.into(),
@@ -1804,6 +1666,140 @@ main(sys.argv[1:])\n";
         assert_eq!(raw["NewImage"]["body"], json!({ "S": "hello" }));
         assert_eq!(raw["StreamViewType"], "NEW_AND_OLD_IMAGES");
         assert!(raw["ApproximateCreationDateTime"].is_number());
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pumps_sharing_a_stream_reader_each_get_every_record_and_retry_alone()
+    -> anyhow::Result<()> {
+        // Arrange: one pump fails its first batch, the other never fails.
+        let f = stream_fixture().await?;
+        let keys: Vec<String> = (0..6).map(|i| format!("item#{i:02}")).collect();
+        for key in &keys {
+            put(&f.ddb, &f.table, key, "x").await?;
+        }
+        let readers = StreamReaders::default();
+        let steady = Arc::new(FakeInvoker::new(|_, _| Ok(Value::Null)));
+        let failed_once = Arc::new(Mutex::new(false));
+        let flaky = Arc::new(FakeInvoker::new(move |_, _| {
+            let mut failed = failed_once
+                .lock()
+                .map_err(|_| InvokeError::Runtime("poisoned".into()))?;
+            if !*failed {
+                *failed = true;
+                return Err(InvokeError::Runtime("first call fails".into()));
+            }
+            Ok(Value::Null)
+        }));
+        let source = StreamSourceSpec {
+            batch_size: 2,
+            ..stream_source()
+        };
+
+        // Act
+        let first = f
+            .spawn_sharing(&readers, steady.clone(), source.clone())
+            .await?;
+        let second = f.spawn_sharing(&readers, flaky.clone(), source).await?;
+        let steady_calls = steady
+            .wait_until(WAIT, "6 records", |calls| all_sort_keys(calls).len() >= 6)
+            .await?;
+        let flaky_calls = flaky
+            .wait_until(WAIT, "6 records after a retry", |calls| {
+                all_sort_keys(calls).len() >= 8
+            })
+            .await?;
+        put(&f.ddb, &f.table, "item#06", "x").await?;
+        let late = steady
+            .wait_until(WAIT, "the new record", |calls| {
+                all_sort_keys(calls).len() >= 7
+            })
+            .await?;
+        first.shutdown().await;
+        second.shutdown().await;
+
+        // Assert
+        assert_eq!(
+            all_sort_keys(&steady_calls),
+            keys,
+            "each record once, in order"
+        );
+        let mut retried = vec!["item#00".to_owned(), "item#01".to_owned()];
+        retried.extend(keys.iter().cloned());
+        assert_eq!(
+            all_sort_keys(&flaky_calls),
+            retried,
+            "the failed batch again, then the rest"
+        );
+        assert_eq!(
+            all_sort_keys(&late).last().map(String::as_str),
+            Some("item#06")
+        );
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cursor_opened_after_the_cache_moved_on_reads_the_older_records_from_moto()
+    -> anyhow::Result<()> {
+        // Arrange: a first cursor takes three records, so the cache drops them.
+        let f = stream_fixture().await?;
+        for key in ["a", "b", "c"] {
+            put(&f.ddb, &f.table, key, "x").await?;
+        }
+        let streams = aws_sdk_dynamodbstreams::Client::new(&f.sdk);
+        let stream_arn = aws_sdk_dynamodb::Client::new(&f.sdk)
+            .describe_table()
+            .table_name(&f.table)
+            .send()
+            .await?
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let shard_id = streams
+            .describe_stream()
+            .stream_arn(&stream_arn)
+            .send()
+            .await?
+            .stream_description()
+            .and_then(|d| d.shards().first())
+            .and_then(|s| s.shard_id())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no shard"))?;
+        let reader =
+            StreamReaders::default().reader(&streams, &stream_arn, "us-east-1", Duration::ZERO);
+        let keys = |read: &crate::stream_reader::ShardRead| -> Vec<String> {
+            read.records
+                .iter()
+                .filter_map(|r| r.event["dynamodb"]["Keys"]["SK"]["S"].as_str())
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut first = reader.open(&shard_id, ShardIteratorType::TrimHorizon);
+        let first_read = first.read(10).await?;
+
+        // Act: a late horizon cursor and a LATEST cursor, then one more record.
+        let mut late = reader.open(&shard_id, ShardIteratorType::TrimHorizon);
+        let late_read = late.read(10).await?;
+        let mut latest = reader.open(&shard_id, ShardIteratorType::Latest);
+        let latest_before = latest.read(10).await?;
+        put(&f.ddb, &f.table, "d", "x").await?;
+        let (first_next, late_next, latest_next) = (
+            first.read(10).await?,
+            late.read(10).await?,
+            latest.read(10).await?,
+        );
+
+        // Assert
+        assert_eq!(keys(&first_read), ["a", "b", "c"]);
+        assert_eq!(keys(&late_read), ["a", "b", "c"], "from moto, not lost");
+        assert!(
+            latest_before.records.is_empty(),
+            "LATEST skips what was there"
+        );
+        assert_eq!(keys(&first_next), ["d"]);
+        assert_eq!(keys(&late_next), ["d"]);
+        assert_eq!(keys(&latest_next), ["d"]);
         Ok(())
     }
 

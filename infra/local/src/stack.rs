@@ -19,6 +19,7 @@ use crate::model::{EventSource, FunctionSpec, Invoke, RuntimeOptions, StackModel
 use crate::provision::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, provision};
 use crate::pumps::{PumpHandle, PumpOptions, SqsPump, SqsPumpConfig, StreamPump, StreamPumpConfig};
 use crate::runtime::FunctionHost;
+use crate::stream_reader::StreamReaders;
 use crate::template::{PhysicalFacts, ResolveContext, Template, local_resource_id};
 use crate::web::{DemoUserToken, LocalPages};
 use crate::websocket::{GatewayContext, GatewayOptions, WebSocketGateway};
@@ -409,10 +410,12 @@ async fn start_pumps(
     invoker: &Arc<dyn Invoke>,
 ) -> anyhow::Result<Vec<PumpHandle>> {
     let sdk = sdk_config(&options.moto_endpoint, &model.region).await;
+    // Every mapping on a stream shares one reader of it.
+    let readers = StreamReaders::new();
     let mut pumps = Vec::new();
     for function in &model.functions {
         for source in &function.event_sources {
-            let pump = start_pump(model, options, &sdk, invoker, function, source)
+            let pump = start_pump(model, options, &sdk, &readers, invoker, function, source)
                 .await
                 .with_context(|| {
                     format!("starting the event sources of {}", function.logical_id)
@@ -427,6 +430,7 @@ async fn start_pump(
     model: &StackModel,
     options: &StackOptions,
     sdk: &aws_config::SdkConfig,
+    readers: &StreamReaders,
     invoker: &Arc<dyn Invoke>,
     function: &FunctionSpec,
     source: &EventSource,
@@ -450,7 +454,7 @@ async fn start_pump(
                 source: source.clone(),
                 options: options.pump_options.clone(),
             };
-            StreamPump::spawn(sdk, invoker, config).await
+            StreamPump::spawn(sdk, readers, invoker, config).await
         }
         EventSource::Sqs(source) => {
             let config = SqsPumpConfig {
