@@ -20,12 +20,12 @@ pub const MOTO_ENDPOINT_ENV: &str = "AGORA_MOTO_ENDPOINT";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Exits when stdin reaches end-of-file, i.e. when the parent is gone, then runs moto
-/// with `moto_stream_fix.py` applied.
+/// with `moto_fixes.py` applied.
 const WATCHDOG: &str = concat!(
     "import os, sys, threading\n\
 def _watch():\n    sys.stdin.read()\n    os._exit(0)\n\
 threading.Thread(target=_watch, daemon=True).start()\n",
-    include_str!("moto_stream_fix.py"),
+    include_str!("moto_fixes.py"),
     "\n\
 from moto.server import main\n\
 main(sys.argv[1:])\n"

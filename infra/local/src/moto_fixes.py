@@ -1,4 +1,4 @@
-# Fixes to moto's DynamoDB that the local stack needs (applied when moto starts).
+# Fixes to moto that the local stack needs (applied when moto starts).
 #
 # TransactWriteItems: moto applies a transaction's writes one by one and, when one fails,
 # rolls back by swapping in a deep copy of the whole table taken before the transaction.
@@ -156,3 +156,139 @@ def _agora_fix_moto():
 
 
 _agora_fix_moto()
+
+
+# Speed: moto answers every base-table Query by sorting *all* items of the table and
+# then keeping the partition's, so a query got slower as the table grew (half of moto's
+# time in the chat benchmark). Here a base-table Query looks only at its partition, as
+# DynamoDB does, and an index Query skips that first sort (moto sorts its matches by the
+# index keys afterwards anyway); the rest of moto's query (sort, pages, filters) is
+# unchanged. And the
+# service of each request was found by listing moto's package directory on every
+# request; the answer depends only on the host, so it is remembered. The data-plane
+# answers of DynamoDB and DynamoDB Streams (items, stream records) are already in their
+# wire form, so they are written as JSON directly instead of being walked through
+# moto's generic, model-driven response serializer, which cost a quarter of moto's time
+# under chat load. Werkzeug's line per request is not logged.
+def _agora_speed_up_moto():
+    import base64
+    import datetime
+    import json
+    import logging
+    import threading
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    def wire_value(value):
+        # Timestamps are epoch seconds in the JSON protocol (moto keeps naive UTC
+        # datetimes); binary attribute values are base64.
+        if isinstance(value, datetime.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=datetime.timezone.utc)
+            return value.timestamp()
+        if isinstance(value, (bytes, bytearray)):
+            return base64.b64encode(value).decode("ascii")
+        raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+    def write_json_directly(handler, actions):
+        serialized = handler.serialized
+
+        def fast_serialized(self, action_result):
+            plain = type(action_result) in (ActionResult, DynamoResult)
+            if plain and isinstance(action_result.result, dict) and self._get_action() in actions:
+                headers = {"Content-Type": "application/x-amz-json-1.0"}
+                headers.update(self.response_headers)
+                return 200, headers, json.dumps(action_result.result, default=wire_value)
+            # Errors and control-plane answers keep moto's own serializer.
+            return serialized(self, action_result)
+
+        handler.serialized = fast_serialized
+
+    write_json_directly(
+        DynamoHandler,
+        {
+            "GetItem",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "Query",
+            "Scan",
+            "BatchGetItem",
+            "BatchWriteItem",
+            "TransactGetItems",
+            "TransactWriteItems",
+        },
+    )
+    write_json_directly(DynamoDBStreamsHandler, {"GetShardIterator", "GetRecords"})
+
+    scope = threading.local()
+    all_items = Table.all_items
+    query = Table.query
+
+    def items_in_scope(self):
+        partition = getattr(scope, "partition", None)
+        if partition is None or partition[0] is not self:
+            return all_items(self)
+        if partition[1] is None:
+            if self.range_key_attr:
+                return [item for bucket in self.items.values() for item in bucket.values()]
+            return list(self.items.values())
+        bucket = self.items.get(partition[1])
+        if bucket is None:
+            return []
+        if self.range_key_attr:
+            return sorted(bucket.values(), key=lambda item: item.range_key)
+        return [bucket]
+
+    def partition_query(
+        self,
+        hash_key,
+        range_comparison,
+        range_objs,
+        limit,
+        exclusive_start_key,
+        scan_index_forward,
+        projection_expressions,
+        index_name=None,
+        *args,
+        **kwargs,
+    ):
+        # An index query sees every item (unsorted); a base-table one its partition.
+        scope.partition = (self, None if index_name else hash_key)
+        try:
+            return query(
+                self,
+                hash_key,
+                range_comparison,
+                range_objs,
+                limit,
+                exclusive_start_key,
+                scan_index_forward,
+                projection_expressions,
+                index_name,
+                *args,
+                **kwargs,
+            )
+        finally:
+            scope.partition = None
+
+    Table.all_items = items_in_scope
+    Table.query = partition_query
+
+    backend_for_host = DomainDispatcherApplication.get_backend_for_host
+    backends = {}
+
+    def remembered_backend_for_host(self, host):
+        if host not in backends:
+            backends[host] = backend_for_host(self, host)
+        return backends[host]
+
+    DomainDispatcherApplication.get_backend_for_host = remembered_backend_for_host
+
+
+_agora_speed_up_moto()
