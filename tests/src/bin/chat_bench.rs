@@ -3,9 +3,10 @@
 //! Reports send-to-receive latency (p50/p99/max over every delivery), messages lost,
 //! duplicates received, and `@connections` calls per message.
 //!
-//! `cargo run --release -p agora-tests --bin chat_bench -- [messages] [rate/s] [big room]
-//! [small rooms] [small room size]`; set `AGORA_BINARIES_DIR` to run release function
-//! binaries (e.g. the sam-built bootstraps), otherwise `target/debug` is used.
+//! `cargo run -p agora-tests --bin chat_bench -- [messages] [rate/s] [big room]
+//! [small rooms] [small room size]`; set `AGORA_BINARIES_DIR` to a folder of optimized
+//! function binaries (`cargo build --profile local-opt --bins`, see the README),
+//! otherwise `target/debug` is used. The figures of the last run are in `docs/chat.md`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
