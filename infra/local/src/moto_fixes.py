@@ -245,35 +245,13 @@ def _agora_speed_up_moto():
             return sorted(bucket.values(), key=lambda item: item.range_key)
         return [bucket]
 
-    def partition_query(
-        self,
-        hash_key,
-        range_comparison,
-        range_objs,
-        limit,
-        exclusive_start_key,
-        scan_index_forward,
-        projection_expressions,
-        index_name=None,
-        *args,
-        **kwargs,
-    ):
+    def partition_query(self, hash_key, *args, **kwargs):
+        # `index_name` is Table.query's eighth parameter, given by position or by name.
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
         # An index query sees every item (unsorted); a base-table one its partition.
         scope.partition = (self, None if index_name else hash_key)
         try:
-            return query(
-                self,
-                hash_key,
-                range_comparison,
-                range_objs,
-                limit,
-                exclusive_start_key,
-                scan_index_forward,
-                projection_expressions,
-                index_name,
-                *args,
-                **kwargs,
-            )
+            return query(self, hash_key, *args, **kwargs)
         finally:
             scope.partition = None
 
