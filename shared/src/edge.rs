@@ -4,11 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::auth::{Authenticator, Principal};
+use crate::config::ApiConfig;
+use crate::cursor::CursorCodec;
 use crate::error::{AppError, AppResult};
 use crate::idempotency::{self, StoredResponse};
 use crate::ids::UserId;
@@ -147,6 +151,30 @@ impl HttpResponse {
     }
 }
 
+/// What every authenticated endpoint group serves with, built once per cold start. A
+/// group that needs more (chat's send limit) wraps it and implements `AsRef<Api>`.
+pub struct Api {
+    pub store: Store,
+    pub auth: Authenticator,
+    pub cursors: CursorCodec,
+}
+
+impl Api {
+    pub async fn new(config: &ApiConfig) -> Self {
+        Self {
+            store: Store::from_environment(&config.table_name).await,
+            auth: Authenticator::new(config.jwt.clone()),
+            cursors: CursorCodec::new(&config.cursor_secret),
+        }
+    }
+}
+
+impl AsRef<Api> for Api {
+    fn as_ref(&self) -> &Api {
+        self
+    }
+}
+
 /// Longer than any function's timeout, so a crashed attempt's idempotency lock always
 /// expires.
 pub const WRITE_TIMEOUT_SECONDS: i64 = 30;
@@ -156,12 +184,12 @@ pub const WRITE_TIMEOUT_SECONDS: i64 = 30;
 /// `Idempotency-Key`, so a retry replays the first response.
 pub async fn serve_authenticated<F, Fut>(
     store: &Store,
-    auth: &crate::auth::Authenticator,
+    auth: &Authenticator,
     request: &HttpRequest,
     serve: F,
 ) -> AppResult<HttpResponse>
 where
-    F: FnOnce(crate::auth::Principal) -> Fut,
+    F: FnOnce(Principal) -> Fut,
     Fut: Future<Output = AppResult<HttpResponse>>,
 {
     let principal = auth
@@ -327,6 +355,65 @@ where
             to_lambda_response(response.with_header("x-request-id", request_id))
         }
     }))
+    .await
+}
+
+/// How an endpoint group serves one routed request as an authenticated principal: an
+/// `async fn serve(state: &S, principal: &Principal, route: R, request: &HttpRequest)`.
+/// A trait rather than an `Fn` bound because the future borrows the arguments, and only
+/// an associated type can name a future type that depends on their lifetime.
+pub trait ServeRoute<'a, S: 'a, R>:
+    Fn(&'a S, &'a Principal, R, &'a HttpRequest) -> Self::Served
+{
+    type Served: Future<Output = AppResult<HttpResponse>> + Send + 'a;
+}
+
+impl<'a, S: 'a, R, F, Fut> ServeRoute<'a, S, R> for F
+where
+    F: Fn(&'a S, &'a Principal, R, &'a HttpRequest) -> Fut,
+    Fut: Future<Output = AppResult<HttpResponse>> + Send + 'a,
+{
+    type Served = Fut;
+}
+
+/// Runs an authenticated endpoint group: `route` maps a path to the group's route (a
+/// path it does not know is a 404, before any authentication), then the request is
+/// served through [`serve_authenticated`] by `serve`.
+pub async fn run_api<S, R, F>(
+    state: S,
+    route: fn(&str) -> Option<R>,
+    serve: F,
+) -> Result<(), lambda_http::Error>
+where
+    S: AsRef<Api> + Send + Sync + 'static,
+    R: Send + 'static,
+    F: for<'a> ServeRoute<'a, S, R> + Copy + Send + Sync + 'static,
+{
+    run_http(
+        Arc::new(state),
+        move |state: Arc<S>, request: HttpRequest| async move {
+            serve_route(&*state, &request, route, serve).await
+        },
+    )
+    .await
+}
+
+async fn serve_route<S, R, F>(
+    state: &S,
+    request: &HttpRequest,
+    route: fn(&str) -> Option<R>,
+    serve: F,
+) -> AppResult<HttpResponse>
+where
+    S: AsRef<Api>,
+    F: for<'a> ServeRoute<'a, S, R>,
+{
+    let route = route(&request.path)
+        .ok_or_else(|| AppError::NotFound(format!("no resource at {}", request.path)))?;
+    let api = state.as_ref();
+    serve_authenticated(&api.store, &api.auth, request, |principal| async move {
+        serve(state, &principal, route, request).await
+    })
     .await
 }
 

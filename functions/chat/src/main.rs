@@ -2,40 +2,42 @@
 //! history, edits, read positions, archive and presence — a thin adapter from HTTP to
 //! `agora::chat`. Live events reach clients over the WebSocket API.
 
-use std::sync::Arc;
-
-use agora::auth::Authenticator;
+use agora::auth::Principal;
 use agora::chat::{
     self, HistoryFrom, MessageEdit, NewGroup, NewMembers, NewMessage, PreferencesInput, RateLimit,
     RoomPatch,
 };
 use agora::config::{self, ApiConfig};
-use agora::cursor::{CursorCodec, Page, parse_limit};
-use agora::edge::{self, HttpRequest, HttpResponse, match_path};
+use agora::cursor::{Page, parse_limit};
+use agora::edge::{self, Api, HttpRequest, HttpResponse, match_path};
 use agora::ids::UserId;
-use agora::store::Store;
 use agora::{AppError, AppResult, telemetry};
 use serde::Deserialize;
 use serde_json::json;
 
-struct State {
-    store: Store,
-    auth: Authenticator,
-    cursors: CursorCodec,
+/// What chat serves with: the shared API state plus the per-user send limit.
+struct ChatState {
+    api: Api,
     send_limit: RateLimit,
+}
+
+impl AsRef<Api> for ChatState {
+    fn as_ref(&self) -> &Api {
+        &self.api
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
+    // All configuration is read before the store is built, so a bad value fails at once.
     let config = ApiConfig::from_env()?;
-    let state = Arc::new(State {
-        store: Store::from_environment(&config.table_name).await,
-        auth: Authenticator::new(config.jwt.clone()),
-        cursors: CursorCodec::new(&config.cursor_secret),
-        send_limit: config::chat_send_limit()?,
-    });
-    edge::run_http(state, handle).await
+    let send_limit = config::chat_send_limit()?;
+    let state = ChatState {
+        api: Api::new(&config).await,
+        send_limit,
+    };
+    edge::run_api(state, route, serve).await
 }
 
 enum Route {
@@ -87,16 +89,6 @@ fn route(path: &str) -> Option<Route> {
         .find_map(|(template, make)| room(template).map(make))
 }
 
-async fn handle(state: Arc<State>, request: HttpRequest) -> AppResult<HttpResponse> {
-    let route = route(&request.path)
-        .ok_or_else(|| AppError::NotFound(format!("no resource at {}", request.path)))?;
-    let (state, request) = (&state, &request);
-    edge::serve_authenticated(&state.store, &state.auth, request, |principal| async move {
-        serve(state, &principal.user_id, route, request).await
-    })
-    .await
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DmInput {
@@ -138,13 +130,13 @@ fn history_from(request: &HttpRequest) -> AppResult<HistoryFrom> {
 }
 
 async fn serve(
-    state: &State,
-    me: &UserId,
+    state: &ChatState,
+    principal: &Principal,
     route: Route,
     request: &HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let store = &state.store;
-    let cursors = &state.cursors;
+    let (store, cursors) = (&state.api.store, &state.api.cursors);
+    let me = &principal.user_id;
     let limit = || parse_limit(request.query_param("limit"));
     let cursor = request.query_param("cursor");
     match (route, request.method.as_str()) {

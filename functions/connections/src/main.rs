@@ -1,33 +1,19 @@
 //! The connections endpoint group: requests, connections, blocks and suggestions — a
 //! thin adapter from HTTP to `agora::connections`.
 
-use std::sync::Arc;
-
-use agora::auth::Authenticator;
+use agora::auth::Principal;
 use agora::config::ApiConfig;
 use agora::connections::{self, NewConnectionRequest, RequestDirection, RequestView};
-use agora::cursor::{CursorCodec, Page, parse_limit};
-use agora::edge::{self, HttpRequest, HttpResponse, match_path};
+use agora::cursor::{Page, parse_limit};
+use agora::edge::{self, Api, HttpRequest, HttpResponse, match_path};
 use agora::ids::UserId;
-use agora::store::Store;
 use agora::{AppError, AppResult, telemetry};
-
-struct State {
-    store: Store,
-    auth: Authenticator,
-    cursors: CursorCodec,
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let config = ApiConfig::from_env()?;
-    let state = Arc::new(State {
-        store: Store::from_environment(&config.table_name).await,
-        auth: Authenticator::new(config.jwt.clone()),
-        cursors: CursorCodec::new(&config.cursor_secret),
-    });
-    edge::run_http(state, handle).await
+    let api = Api::new(&ApiConfig::from_env()?).await;
+    edge::run_api(api, route, serve).await
 }
 
 /// What a request on another user's request can do.
@@ -81,29 +67,19 @@ fn route(path: &str) -> Option<Route> {
     param("/v1/blocks/{userId}").map(Route::Block)
 }
 
-async fn handle(state: Arc<State>, request: HttpRequest) -> AppResult<HttpResponse> {
-    let route = route(&request.path)
-        .ok_or_else(|| AppError::NotFound(format!("no resource at {}", request.path)))?;
-    let (state, request) = (&state, &request);
-    edge::serve_authenticated(&state.store, &state.auth, request, |principal| async move {
-        serve(state, &principal.user_id, route, request).await
-    })
-    .await
-}
-
 /// A user id in a path: a malformed one names the path parameter.
 fn user_param(raw: &str) -> AppResult<UserId> {
     UserId::parse(raw).map_err(|_| AppError::bad_field("userId", "is not a valid user id"))
 }
 
 async fn serve(
-    state: &State,
-    me: &UserId,
+    api: &Api,
+    principal: &Principal,
     route: Route,
     request: &HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let store = &state.store;
-    let cursors = &state.cursors;
+    let (store, cursors) = (&api.store, &api.cursors);
+    let me = &principal.user_id;
     let limit = || parse_limit(request.query_param("limit"));
     let cursor = request.query_param("cursor");
     match (route, request.method.as_str()) {

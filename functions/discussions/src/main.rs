@@ -1,34 +1,20 @@
 //! The discussions endpoint group: a thin adapter from HTTP to `agora::discussions`.
 
-use std::sync::Arc;
-
-use agora::auth::{Authenticator, Principal};
+use agora::auth::Principal;
 use agora::config::ApiConfig;
-use agora::cursor::{CursorCodec, parse_limit};
+use agora::cursor::parse_limit;
 use agora::discussions::{
     self, AcceptInput, NewCategory, NewReply, NewTopic, PinInput, ReactionInput, ReplyPatch,
     TopicPatch, TopicQuery,
 };
-use agora::edge::{self, HttpRequest, HttpResponse, match_path};
-use agora::store::Store;
+use agora::edge::{self, Api, HttpRequest, HttpResponse, match_path};
 use agora::{AppError, AppResult, telemetry};
-
-struct State {
-    store: Store,
-    auth: Authenticator,
-    cursors: CursorCodec,
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let config = ApiConfig::from_env()?;
-    let state = Arc::new(State {
-        store: Store::from_environment(&config.table_name).await,
-        auth: Authenticator::new(config.jwt.clone()),
-        cursors: CursorCodec::new(&config.cursor_secret),
-    });
-    edge::run_http(state, handle).await
+    let api = Api::new(&ApiConfig::from_env()?).await;
+    edge::run_api(api, route, serve).await
 }
 
 /// The routes of this group; the template maps the same paths to this function.
@@ -95,16 +81,6 @@ fn route(path: &str) -> Option<Route> {
     None
 }
 
-async fn handle(state: Arc<State>, request: HttpRequest) -> AppResult<HttpResponse> {
-    let route = route(&request.path)
-        .ok_or_else(|| AppError::NotFound(format!("no resource at {}", request.path)))?;
-    let (state, request) = (&state, &request);
-    edge::serve_authenticated(&state.store, &state.auth, request, |principal| async move {
-        serve(state, &principal, route, request).await
-    })
-    .await
-}
-
 fn page_params(request: &HttpRequest) -> AppResult<(u32, Option<&str>)> {
     Ok((
         parse_limit(request.query_param("limit"))?,
@@ -113,13 +89,12 @@ fn page_params(request: &HttpRequest) -> AppResult<(u32, Option<&str>)> {
 }
 
 async fn serve(
-    state: &State,
+    api: &Api,
     principal: &Principal,
     route: Route,
     request: &HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let store = &state.store;
-    let cursors = &state.cursors;
+    let (store, cursors) = (&api.store, &api.cursors);
     let me = &principal.user_id;
     match (route, request.method.as_str()) {
         (Route::Categories, "POST") => {

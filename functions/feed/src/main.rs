@@ -1,32 +1,17 @@
 //! The activity-feed endpoint group: a thin adapter from HTTP to `agora::feed`.
 
-use std::sync::Arc;
-
-use agora::auth::Authenticator;
+use agora::auth::Principal;
 use agora::config::ApiConfig;
-use agora::cursor::{CursorCodec, parse_limit};
-use agora::edge::{self, HttpRequest, HttpResponse, match_path};
+use agora::cursor::parse_limit;
+use agora::edge::{self, Api, HttpRequest, HttpResponse, match_path};
 use agora::feed::{self, NewActivity, NewComment, NewShare};
-use agora::ids::UserId;
-use agora::store::Store;
 use agora::{AppError, AppResult, telemetry};
-
-struct State {
-    store: Store,
-    auth: Authenticator,
-    cursors: CursorCodec,
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let config = ApiConfig::from_env()?;
-    let state = Arc::new(State {
-        store: Store::from_environment(&config.table_name).await,
-        auth: Authenticator::new(config.jwt.clone()),
-        cursors: CursorCodec::new(&config.cursor_secret),
-    });
-    edge::run_http(state, handle).await
+    let api = Api::new(&ApiConfig::from_env()?).await;
+    edge::run_api(api, route, serve).await
 }
 
 /// The routes of this group; the template maps the same paths to this function.
@@ -64,23 +49,14 @@ fn route(path: &str) -> Option<Route> {
     }
 }
 
-async fn handle(state: Arc<State>, request: HttpRequest) -> AppResult<HttpResponse> {
-    let route = route(&request.path)
-        .ok_or_else(|| AppError::NotFound(format!("no resource at {}", request.path)))?;
-    let (state, request) = (&state, &request);
-    edge::serve_authenticated(&state.store, &state.auth, request, |principal| async move {
-        serve(state, &principal.user_id, route, request).await
-    })
-    .await
-}
-
 async fn serve(
-    state: &State,
-    me: &UserId,
+    api: &Api,
+    principal: &Principal,
     route: Route,
     request: &HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let store = &state.store;
+    let store = &api.store;
+    let me = &principal.user_id;
     let limit = || parse_limit(request.query_param("limit"));
     let cursor = request.query_param("cursor");
     match (route, request.method.as_str()) {
@@ -116,8 +92,7 @@ async fn serve(
             HttpResponse::json(201, &comment)
         }
         (Route::Comments(id), "GET") => {
-            let page =
-                feed::list_comments(store, &state.cursors, me, &id, limit()?, cursor).await?;
+            let page = feed::list_comments(store, &api.cursors, me, &id, limit()?, cursor).await?;
             HttpResponse::json(200, &page)
         }
         (Route::Comments(_), _) => Err(AppError::MethodNotAllowed("GET, POST".into())),
@@ -132,12 +107,12 @@ async fn serve(
         (Route::Shares(_), _) => Err(AppError::MethodNotAllowed("POST".into())),
         (Route::Feed, "GET") => HttpResponse::json(
             200,
-            &feed::home_feed(store, &state.cursors, me, limit()?, cursor).await?,
+            &feed::home_feed(store, &api.cursors, me, limit()?, cursor).await?,
         ),
         (Route::Feed, _) => Err(AppError::MethodNotAllowed("GET".into())),
         (Route::Timeline, "GET") => HttpResponse::json(
             200,
-            &feed::public_timeline(store, &state.cursors, me, limit()?, cursor).await?,
+            &feed::public_timeline(store, &api.cursors, me, limit()?, cursor).await?,
         ),
         (Route::Timeline, _) => Err(AppError::MethodNotAllowed("GET".into())),
     }

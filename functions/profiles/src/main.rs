@@ -1,31 +1,17 @@
 //! The profiles endpoint group: a thin adapter from HTTP to `agora::profiles`.
 
-use std::sync::Arc;
-
-use agora::auth::Authenticator;
+use agora::auth::Principal;
 use agora::config::ApiConfig;
-use agora::cursor::{CursorCodec, parse_limit};
-use agora::edge::{self, HttpRequest, HttpResponse, match_path};
+use agora::cursor::parse_limit;
+use agora::edge::{self, Api, HttpRequest, HttpResponse, match_path};
 use agora::profiles::{self, NewProfile, PrivacySettings, ProfilePatch, ProfileSearch};
-use agora::store::Store;
 use agora::{AppError, AppResult, telemetry};
-
-struct State {
-    store: Store,
-    auth: Authenticator,
-    cursors: CursorCodec,
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let config = ApiConfig::from_env()?;
-    let state = Arc::new(State {
-        store: Store::from_environment(&config.table_name).await,
-        auth: Authenticator::new(config.jwt.clone()),
-        cursors: CursorCodec::new(&config.cursor_secret),
-    });
-    edge::run_http(state, handle).await
+    let api = Api::new(&ApiConfig::from_env()?).await;
+    edge::run_api(api, route, serve).await
 }
 
 /// The routes of this group; the template maps the same paths to this function.
@@ -50,23 +36,14 @@ fn route(path: &str) -> Option<Route> {
     }
 }
 
-async fn handle(state: Arc<State>, request: HttpRequest) -> AppResult<HttpResponse> {
-    let route = route(&request.path)
-        .ok_or_else(|| AppError::NotFound(format!("no resource at {}", request.path)))?;
-    let (state, request) = (&state, &request);
-    edge::serve_authenticated(&state.store, &state.auth, request, |principal| async move {
-        serve(state, &principal.user_id, route, request).await
-    })
-    .await
-}
-
 async fn serve(
-    state: &State,
-    me: &agora::ids::UserId,
+    api: &Api,
+    principal: &Principal,
     route: Route,
     request: &HttpRequest,
 ) -> AppResult<HttpResponse> {
-    let store = &state.store;
+    let store = &api.store;
+    let me = &principal.user_id;
     match (route, request.method.as_str()) {
         (Route::Profiles, "POST") => {
             let input: NewProfile = request.json()?;
@@ -80,7 +57,7 @@ async fn serve(
             let limit = parse_limit(request.query_param("limit"))?;
             let page = profiles::search_profiles(
                 store,
-                &state.cursors,
+                &api.cursors,
                 me,
                 &search,
                 limit,
