@@ -48,7 +48,7 @@ const CLIENT_MESSAGE_ID_MAX: usize = 64;
 const SEND_ATTEMPTS: u32 = 12;
 /// A typing indicator lasts this long unless renewed (clients renew every ~3 s).
 pub const DEFAULT_TYPING_SECONDS: i64 = 5;
-/// How many of a user's rooms hear about their presence changes.
+/// How many of a user's rooms (the most recently active) hear about their presence changes.
 pub const PRESENCE_FANOUT_ROOMS: u32 = 50;
 /// Longest preview of the latest message kept on the room.
 const PREVIEW_CHARS: usize = 140;
@@ -1940,15 +1940,15 @@ pub async fn connections_presence(
     })
 }
 
-/// The rooms (up to [`PRESENCE_FANOUT_ROOMS`]) whose subscribers hear my presence.
+/// The rooms whose subscribers hear my presence: my [`PRESENCE_FANOUT_ROOMS`] most
+/// recently active rooms (my inbox index, latest message first; archived rooms are not
+/// in it), where someone is most likely watching.
 pub async fn rooms_of(store: &Store, me: &UserId) -> AppResult<Vec<String>> {
-    let (items, _) = store
-        .query(
-            &KeyQuery::partition(profiles::keys::user_partition(me))
-                .prefix("ROOM#")
-                .limit(PRESENCE_FANOUT_ROOMS),
-        )
-        .await?;
+    let mut query = KeyQuery::partition(keys::inbox(me, false))
+        .on(Index::Gsi2)
+        .limit(PRESENCE_FANOUT_ROOMS);
+    query.newest_first = true;
+    let (items, _) = store.query(&query).await?;
     Ok(items
         .iter()
         .filter_map(|i| i.get("roomId")?.as_s().ok().cloned())
