@@ -9,6 +9,12 @@ use agora_local::stack::{LocalStack, StackOptions, unique_stack_name};
 use anyhow::Context;
 use serde_json::Value;
 
+mod arrange;
+mod stream;
+
+pub use arrange::{block_items, connection_item, unique_handle};
+pub use stream::{StreamRecord, dynamodb_json};
+
 pub const JWT_SECRET: &str = "test-only-hs256-secret-of-more-than-32-bytes";
 pub const CURSOR_SECRET: &str = "test-only-cursor-secret-of-more-than-32-bytes";
 pub const ISSUER: &str = "agora-local";
@@ -79,16 +85,27 @@ pub async fn spawn_with(configure: impl FnOnce(&mut StackOptions)) -> anyhow::Re
     Ok(TestStack { stack, http })
 }
 
-/// An HS256 token for `user`, valid for `ttl_secs` (negative: already expired).
+/// A valid HS256 token for `user`, a plain member.
 pub fn token_for(user: &str) -> String {
     token_with(user, JWT_SECRET, 3600)
 }
 
+/// An HS256 token for `user` signed with `secret`, valid for `ttl_secs` (negative:
+/// already expired).
 pub fn token_with(user: &str, secret: &str, ttl_secs: i64) -> String {
+    signed_token(user, &["member"], secret, ttl_secs)
+}
+
+/// A valid token for `user` carrying `roles` (the other tokens are plain members).
+pub fn token_with_roles(user: &str, roles: &[&str]) -> String {
+    signed_token(user, roles, JWT_SECRET, 3600)
+}
+
+fn signed_token(user: &str, roles: &[&str], secret: &str, ttl_secs: i64) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = serde_json::json!({
         "sub": user, "iss": ISSUER, "aud": AUDIENCE,
-        "iat": now, "exp": now + ttl_secs, "roles": ["member"],
+        "iat": now, "exp": now + ttl_secs, "roles": roles,
     });
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -125,6 +142,30 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub body: Value,
+}
+
+impl Reply {
+    /// The page's `nextCursor`, empty when there is none.
+    pub fn next_cursor(&self) -> String {
+        self.body["nextCursor"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// The `field` of every entry of a list page's `items`, in order (entries without it
+/// are skipped).
+pub fn field_of_items(page: &Value, field: &str) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item[field].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl TestStack {
@@ -178,11 +219,35 @@ impl TestStack {
             .await
     }
 
+    /// POSTs `body` to create something and returns what was created; fails unless the
+    /// answer is 201 Created.
+    pub async fn post_created(&self, path: &str, user: &str, body: Value) -> anyhow::Result<Value> {
+        let reply = self.post(path, user, body).await?;
+        anyhow::ensure!(
+            reply.status == 201,
+            "POST {path} created nothing: {reply:?}"
+        );
+        Ok(reply.body)
+    }
+
     /// Creates a profile and asserts it worked.
     pub async fn create_profile(&self, user: &str, body: Value) -> anyhow::Result<Value> {
-        let reply = self.post("/v1/profiles", user, body).await?;
-        anyhow::ensure!(reply.status == 201, "create failed: {reply:?}");
-        Ok(reply.body)
+        self.post_created("/v1/profiles", user, body).await
+    }
+
+    /// A request of `user` carrying `Idempotency-Key: key`, for a test to send (and send
+    /// again) with [`TestStack::raw`].
+    pub fn request_with_idempotency_key(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: &str,
+        key: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(token_for(user))
+            .header("idempotency-key", key)
     }
 
     pub fn table(&self) -> String {
@@ -208,6 +273,20 @@ impl TestStack {
             .load()
             .await;
         aws_sdk_dynamodb::Client::new(&config)
+    }
+
+    /// A client of the stack's `@connections` management API, to push to, describe or
+    /// drop a WebSocket connection the way the server side does.
+    pub async fn management_client(&self) -> aws_sdk_apigatewaymanagement::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(self.connections_url())
+            .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .load()
+            .await;
+        aws_sdk_apigatewaymanagement::Client::new(&config)
     }
 
     /// Writes items (JSON objects with their keys) straight into the table, 25 per
@@ -239,6 +318,60 @@ impl TestStack {
             }
         }
         Ok(())
+    }
+
+    /// Writes one item (a JSON object with its keys) straight into the table with
+    /// PutItem, replacing any item with the same keys.
+    pub async fn put_item(&self, item: &Value) -> anyhow::Result<()> {
+        self.dynamodb()
+            .await
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(serde_dynamo::to_item(item)?))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes one item straight from the table (what TTL expiry or another service's
+    /// removal does).
+    pub async fn delete_item(&self, pk: &str, sk: &str) -> anyhow::Result<()> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        self.dynamodb()
+            .await
+            .delete_item()
+            .table_name(self.table())
+            .key("PK", AttributeValue::S(pk.to_owned()))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// One item of the table as plain JSON (consistent read), `None` when absent.
+    pub async fn item(&self, pk: &str, sk: &str) -> anyhow::Result<Option<Value>> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let output = self
+            .dynamodb()
+            .await
+            .get_item()
+            .table_name(self.table())
+            .key("PK", AttributeValue::S(pk.to_owned()))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(output.item.map(serde_dynamo::from_item).transpose()?)
+    }
+
+    /// How many items of the given `entity` one partition holds.
+    pub async fn count_entities(&self, pk: &str, entity: &str) -> anyhow::Result<usize> {
+        Ok(self
+            .partition(pk)
+            .await?
+            .iter()
+            .filter(|item| item["entity"] == entity)
+            .count())
     }
 
     /// Every item in one partition of the stack's table.
@@ -396,6 +529,18 @@ impl WsClient {
         unwanted: impl Fn(&Value) -> bool,
     ) -> anyhow::Result<bool> {
         Ok(self.expect_within("nothing", wait, unwanted).await.is_err())
+    }
+
+    /// The next frame (the oldest kept one, or a new one), or `None` when none arrives
+    /// within `wait`. Unlike [`WsClient::stays_quiet`], a closed socket is an error.
+    pub async fn next_within(&mut self, wait: Duration) -> anyhow::Result<Option<Value>> {
+        if let Some(frame) = self.pending.pop_front() {
+            return Ok(Some(frame));
+        }
+        match tokio::time::timeout(wait, self.next_frame()).await {
+            Ok(frame) => frame.map(Some),
+            Err(_) => Ok(None),
+        }
     }
 
     /// Every frame received so far that matches `wanted`, taken out of the kept ones.

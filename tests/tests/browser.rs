@@ -216,25 +216,13 @@ async fn connected_pair_with_a_dm(stack: &TestStack) -> anyhow::Result<(String, 
             )
             .await?;
     }
-    let request = stack
-        .post("/v1/connections/requests", &ana, json!({"userId": bea}))
-        .await?;
-    anyhow::ensure!(request.status == 201, "connection request: {request:?}");
-    let accept = stack
-        .post(
-            &format!("/v1/connections/requests/{ana}/accept"),
-            &bea,
-            json!({}),
-        )
-        .await?;
-    anyhow::ensure!(accept.status == 200, "accept: {accept:?}");
+    stack.connect_through_the_api(&ana, &bea).await?;
     let room = stack
-        .post("/v1/rooms/dm", &ana, json!({"userId": bea}))
+        .post_created("/v1/rooms/dm", &ana, json!({"userId": bea}))
         .await?;
-    anyhow::ensure!(room.status == 201, "open the DM: {room:?}");
-    let room_id = room.body["roomId"]
+    let room_id = room["roomId"]
         .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no roomId in {room:?}"))?
+        .ok_or_else(|| anyhow::anyhow!("no roomId in {room}"))?
         .to_owned();
     Ok((ana, bea, room_id))
 }
@@ -464,18 +452,6 @@ async fn connection_ids(stack: &TestStack, user: &str) -> anyhow::Result<Vec<Str
         .collect())
 }
 
-async fn management_client(stack: &TestStack) -> aws_sdk_apigatewaymanagement::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(stack.connections_url())
-        .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await;
-    aws_sdk_apigatewaymanagement::Client::new(&config)
-}
-
 /// Signs in by picking the demo user, opens the room with one message, loses the
 /// connection (the server drops it), and must show the message sent meanwhile.
 async fn reconnect(
@@ -500,7 +476,8 @@ async fn reconnect(
     anyhow::ensure!(dropped.len() == 1, "one open connection, got {dropped:?}");
 
     // Act: the server drops the page's connection; Ana writes while it is away.
-    management_client(stack)
+    stack
+        .management_client()
         .await
         .delete_connection()
         .connection_id(&dropped[0])
@@ -551,14 +528,13 @@ async fn a_demo_user_picked_at_sign_in_catches_up_after_the_connection_drops() -
     require_browser()?;
     let stack = spawn().await?;
     let (ana, bea, room_id) = connected_pair_with_a_dm(&stack).await?;
-    let first = stack
-        .post(
+    stack
+        .post_created(
             &format!("/v1/rooms/{room_id}/messages"),
             &ana,
             json!({"text": "Before the drop", "clientMessageId": "browser-1"}),
         )
         .await?;
-    anyhow::ensure!(first.status == 201, "the first message: {first:?}");
     stack.stack.set_demo_users(vec![DemoUserToken {
         user_id: bea.clone(),
         handle: "bea".to_owned(),

@@ -8,54 +8,33 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use agora_tests::{Reply, TestStack, WsClient, assert_problem, new_user, spawn, spawn_with};
+use agora_tests::{
+    Reply, StreamRecord, TestStack, WsClient, assert_problem, field_of_items, new_user, spawn,
+    spawn_with,
+};
 use serde_json::{Value, json};
 
-async fn put_item(stack: &TestStack, item: Value) -> anyhow::Result<()> {
+/// Two new users, Ana and Bo, connected, and the direct conversation Ana opened with Bo:
+/// `(ana, bo, room)`.
+async fn two_connected_users_in_a_dm(
+    stack: &TestStack,
+) -> anyhow::Result<(String, String, String)> {
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    stack.connect_directly(&ana, &bo).await?;
+    let room = dm(stack, &ana, &bo).await?;
+    Ok((ana, bo, room))
+}
+
+/// Asks to open (or find) the direct conversation of `from` with `to`.
+async fn open_dm(stack: &TestStack, from: &str, to: &str) -> anyhow::Result<Reply> {
     stack
-        .dynamodb()
+        .post("/v1/rooms/dm", from, json!({"userId": to}))
         .await
-        .put_item()
-        .table_name(stack.table())
-        .set_item(Some(serde_dynamo::to_item(item)?))
-        .send()
-        .await?;
-    Ok(())
-}
-
-/// Both directions of an accepted connection.
-async fn connect_users(stack: &TestStack, a: &str, b: &str) -> anyhow::Result<()> {
-    let at = agora::ids::now_rfc3339();
-    for (user, other) in [(a, b), (b, a)] {
-        put_item(
-            stack,
-            json!({"PK": format!("USER#{user}"), "SK": format!("CONN#{other}"), "entity": "Connection",
-                   "userId": user, "otherUserId": other, "requestedBy": a, "createdAt": at}),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-async fn block(stack: &TestStack, blocker: &str, blocked: &str) -> anyhow::Result<()> {
-    let at = agora::ids::now_rfc3339();
-    put_item(
-        stack,
-        json!({"PK": format!("USER#{blocker}"), "SK": format!("BLOCK#{blocked}"), "entity": "Block",
-               "blockerId": blocker, "blockedId": blocked, "createdAt": at}),
-    )
-    .await?;
-    put_item(
-        stack,
-        json!({"PK": format!("USER#{blocked}"), "SK": format!("BLOCKEDBY#{blocker}"), "entity": "BlockedBy",
-               "blockerId": blocker, "blockedId": blocked, "createdAt": at}),
-    )
-    .await
 }
 
 /// Opens the DM between two connected users and returns its room id.
 async fn dm(stack: &TestStack, a: &str, b: &str) -> anyhow::Result<String> {
-    let reply = stack.post("/v1/rooms/dm", a, json!({"userId": b})).await?;
+    let reply = open_dm(stack, a, b).await?;
     anyhow::ensure!(
         reply.status == 201 || reply.status == 200,
         "dm failed: {reply:?}"
@@ -63,35 +42,68 @@ async fn dm(stack: &TestStack, a: &str, b: &str) -> anyhow::Result<String> {
     Ok(reply.body["roomId"].as_str().unwrap_or_default().to_owned())
 }
 
+/// Creates a group room owned by `owner` with `members` and returns its id.
 async fn group(
     stack: &TestStack,
     owner: &str,
     name: &str,
     members: &[&str],
 ) -> anyhow::Result<String> {
-    let reply = stack
-        .post(
+    let room = stack
+        .post_created(
             "/v1/rooms",
             owner,
             json!({"name": name, "memberIds": members}),
         )
         .await?;
-    anyhow::ensure!(reply.status == 201, "group failed: {reply:?}");
-    Ok(reply.body["roomId"].as_str().unwrap_or_default().to_owned())
+    Ok(room["roomId"].as_str().unwrap_or_default().to_owned())
 }
 
+/// Asks to create a group room described by `body`.
+async fn create_group(stack: &TestStack, owner: &str, body: Value) -> anyhow::Result<Reply> {
+    stack.post("/v1/rooms", owner, body).await
+}
+
+/// Posts a message (`body`) to a room over REST, as it is.
+async fn post_message(
+    stack: &TestStack,
+    user: &str,
+    room: &str,
+    body: Value,
+) -> anyhow::Result<Reply> {
+    stack
+        .post(&format!("/v1/rooms/{room}/messages"), user, body)
+        .await
+}
+
+/// Sends `text` to a room over REST and returns the stored message.
 async fn send_rest(stack: &TestStack, user: &str, room: &str, text: &str) -> anyhow::Result<Value> {
-    let reply = stack
-        .post(
+    stack
+        .post_created(
             &format!("/v1/rooms/{room}/messages"),
             user,
             json!({"text": text, "clientMessageId": ulid::Ulid::new().to_string()}),
         )
-        .await?;
-    anyhow::ensure!(reply.status == 201, "send failed: {reply:?}");
-    Ok(reply.body)
+        .await
 }
 
+/// Adds `members` to a group room on behalf of `by`.
+async fn add_members(
+    stack: &TestStack,
+    by: &str,
+    room: &str,
+    members: &[&str],
+) -> anyhow::Result<Reply> {
+    stack
+        .post(
+            &format!("/v1/rooms/{room}/members"),
+            by,
+            json!({"userIds": members}),
+        )
+        .await
+}
+
+/// A WebSocket client of `user`, subscribed to `room`.
 async fn subscribed(stack: &TestStack, user: &str, room: &str) -> anyhow::Result<WsClient> {
     let mut client = WsClient::connect(stack, user).await?;
     let ack = client
@@ -99,6 +111,13 @@ async fn subscribed(stack: &TestStack, user: &str, room: &str) -> anyhow::Result
         .await?;
     anyhow::ensure!(ack["type"] == "ack", "subscribe failed: {ack}");
     Ok(client)
+}
+
+/// How many messages the room holds in the table.
+async fn stored_messages(stack: &TestStack, room: &str) -> anyhow::Result<usize> {
+    stack
+        .count_entities(&format!("ROOM#{room}"), "Message")
+        .await
 }
 
 fn send_frame(room: &str, text: &str, client_id: &str) -> Value {
@@ -109,16 +128,14 @@ fn is_message(frame: &Value, id: &str) -> bool {
     frame["type"] == "message" && frame["message"]["messageId"] == id
 }
 
+/// The `messageId` of a message, an ack or a stored message.
+fn message_id(message: &Value) -> String {
+    message["messageId"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The message ids of a history page.
 fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|m| m["messageId"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    field_of_items(page, "messageId")
 }
 
 #[tokio::test]
@@ -131,7 +148,7 @@ async fn a_direct_conversation_is_one_room_per_pair_and_follows_each_users_polic
         new_user("cy"),
         new_user("dee"),
     );
-    connect_users(&stack, &ana, &bo).await?;
+    stack.connect_directly(&ana, &bo).await?;
     let opted_in = stack
         .put(
             "/v1/me/chat-preferences",
@@ -140,24 +157,12 @@ async fn a_direct_conversation_is_one_room_per_pair_and_follows_each_users_polic
         )
         .await?;
 
-    let first = stack
-        .post("/v1/rooms/dm", &ana, json!({"userId": bo}))
-        .await?;
-    let again = stack
-        .post("/v1/rooms/dm", &bo, json!({"userId": ana}))
-        .await?;
-    let refused = stack
-        .post("/v1/rooms/dm", &stranger, json!({"userId": ana}))
-        .await?;
-    let welcomed = stack
-        .post("/v1/rooms/dm", &stranger, json!({"userId": open}))
-        .await?;
-    let myself = stack
-        .post("/v1/rooms/dm", &ana, json!({"userId": ana}))
-        .await?;
-    let malformed = stack
-        .post("/v1/rooms/dm", &ana, json!({"userId": "no#hash"}))
-        .await?;
+    let first = open_dm(&stack, &ana, &bo).await?;
+    let again = open_dm(&stack, &bo, &ana).await?;
+    let refused = open_dm(&stack, &stranger, &ana).await?;
+    let welcomed = open_dm(&stack, &stranger, &open).await?;
+    let myself = open_dm(&stack, &ana, &ana).await?;
+    let malformed = open_dm(&stack, &ana, "no#hash").await?;
 
     assert_eq!(opted_in.status, 200, "{opted_in:?}");
     assert_eq!(first.status, 201, "{first:?}");
@@ -177,42 +182,34 @@ async fn a_direct_conversation_is_one_room_per_pair_and_follows_each_users_polic
 #[tokio::test]
 async fn blocked_users_and_non_members_can_never_message() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, bo, outsider) = (new_user("ana"), new_user("bo"), new_user("out"));
-    connect_users(&stack, &ana, &bo).await?;
-    let room = dm(&stack, &ana, &bo).await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
+    let outsider = new_user("out");
     let mut outsider_socket = WsClient::connect(&stack, &outsider).await?;
 
     let not_member = outsider_socket
         .request(send_frame(&room, "let me in", "c1"))
         .await?;
-    let not_member_rest = stack
-        .post(
-            &format!("/v1/rooms/{room}/messages"),
-            &outsider,
-            json!({"text": "hi", "clientMessageId": "c1"}),
-        )
-        .await?;
+    let not_member_rest = post_message(
+        &stack,
+        &outsider,
+        &room,
+        json!({"text": "hi", "clientMessageId": "c1"}),
+    )
+    .await?;
     let history_denied = stack
         .get(&format!("/v1/rooms/{room}/messages"), &outsider)
         .await?;
-    block(&stack, &bo, &ana).await?;
-    let blocked_send = stack
-        .post(
-            &format!("/v1/rooms/{room}/messages"),
-            &ana,
-            json!({"text": "hi", "clientMessageId": "c2"}),
-        )
-        .await?;
-    let blocked_open = stack
-        .post("/v1/rooms/dm", &ana, json!({"userId": bo}))
-        .await?;
-    let blocked_group = stack
-        .post(
-            "/v1/rooms",
-            &ana,
-            json!({"name": "Sneaky", "memberIds": [bo]}),
-        )
-        .await?;
+    stack.block_directly(&bo, &ana).await?;
+    let blocked_send = post_message(
+        &stack,
+        &ana,
+        &room,
+        json!({"text": "hi", "clientMessageId": "c2"}),
+    )
+    .await?;
+    let blocked_open = open_dm(&stack, &ana, &bo).await?;
+    let blocked_group =
+        create_group(&stack, &ana, json!({"name": "Sneaky", "memberIds": [bo]})).await?;
 
     assert_eq!(not_member["type"], "error");
     assert_eq!(not_member["code"], "notMember");
@@ -222,9 +219,9 @@ async fn blocked_users_and_non_members_can_never_message() -> anyhow::Result<()>
     assert_problem(&blocked_send, 403, None);
     assert_problem(&blocked_open, 403, None);
     assert_problem(&blocked_group, 403, None);
-    let stored: Vec<Value> = stack.partition(&format!("ROOM#{room}")).await?;
-    assert!(
-        !stored.iter().any(|i| i["entity"] == "Message"),
+    assert_eq!(
+        stored_messages(&stack, &room).await?,
+        0,
         "nothing was stored"
     );
     Ok(())
@@ -234,9 +231,7 @@ async fn blocked_users_and_non_members_can_never_message() -> anyhow::Result<()>
 async fn a_message_sent_over_the_websocket_is_acked_stored_once_and_reaches_the_other_member()
 -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, bo) = (new_user("ana"), new_user("bo"));
-    connect_users(&stack, &ana, &bo).await?;
-    let room = dm(&stack, &ana, &bo).await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
     let mut ana_socket = subscribed(&stack, &ana, &room).await?;
     let mut bo_socket = subscribed(&stack, &bo, &room).await?;
 
@@ -246,7 +241,7 @@ async fn a_message_sent_over_the_websocket_is_acked_stored_once_and_reaches_the_
     let retry = ana_socket
         .request(send_frame(&room, "Hello Bo!", "hello-1"))
         .await?;
-    let id = ack["messageId"].as_str().unwrap_or_default().to_owned();
+    let id = message_id(&ack);
     let received = bo_socket
         .expect("the message on Bo's socket", |f| is_message(f, &id))
         .await?;
@@ -280,8 +275,8 @@ async fn a_message_sent_over_the_websocket_is_acked_stored_once_and_reaches_the_
 async fn concurrent_senders_messages_arrive_in_id_order_with_no_gap() -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
-    connect_users(&stack, &ana, &bo).await?;
-    connect_users(&stack, &ana, &cy).await?;
+    stack.connect_directly(&ana, &bo).await?;
+    stack.connect_directly(&ana, &cy).await?;
     let room = group(&stack, &ana, "Study group", &[&bo, &cy]).await?;
     let mut watcher = subscribed(&stack, &cy, &room).await?;
 
@@ -329,12 +324,10 @@ async fn concurrent_senders_messages_arrive_in_id_order_with_no_gap() -> anyhow:
 async fn a_client_that_reconnects_catches_up_from_its_last_message_with_no_gap_or_duplicate()
 -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, bo) = (new_user("ana"), new_user("bo"));
-    connect_users(&stack, &ana, &bo).await?;
-    let room = dm(&stack, &ana, &bo).await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
     let mut bo_socket = subscribed(&stack, &bo, &room).await?;
     let seen = send_rest(&stack, &ana, &room, "before the tunnel").await?;
-    let seen_id = seen["messageId"].as_str().unwrap_or_default().to_owned();
+    let seen_id = message_id(&seen);
     bo_socket
         .expect("the first message", |f| is_message(f, &seen_id))
         .await?;
@@ -367,20 +360,14 @@ async fn a_client_that_reconnects_catches_up_from_its_last_message_with_no_gap_o
             _ => break,
         }
     }
-    let live_id = after_subscribe["messageId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let live_id = message_id(&after_subscribe);
     let live = back
         .expect("the message sent after subscribing", |f| {
             is_message(f, &live_id)
         })
         .await?;
 
-    let mut expected: Vec<String> = missed
-        .iter()
-        .filter_map(|m| m["messageId"].as_str().map(str::to_owned))
-        .collect();
+    let mut expected: Vec<String> = missed.iter().map(message_id).collect();
     expected.push(live_id.clone());
     // Every missed message is in the catch-up read; the live one may be in both (the
     // client keeps one copy per id).
@@ -405,9 +392,7 @@ async fn typing_is_pushed_to_others_and_expires_by_itself() -> anyhow::Result<()
             .insert("CHAT_TYPING_SECONDS".into(), "3".into());
     })
     .await?;
-    let (ana, bo) = (new_user("ana"), new_user("bo"));
-    connect_users(&stack, &ana, &bo).await?;
-    let room = dm(&stack, &ana, &bo).await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
     let mut ana_socket = subscribed(&stack, &ana, &room).await?;
     let mut bo_socket = subscribed(&stack, &bo, &room).await?;
 
@@ -443,9 +428,7 @@ async fn typing_is_pushed_to_others_and_expires_by_itself() -> anyhow::Result<()
 async fn presence_goes_online_on_connect_offline_after_the_last_disconnect_and_follows_choices()
 -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, bo) = (new_user("ana"), new_user("bo"));
-    connect_users(&stack, &ana, &bo).await?;
-    let room = dm(&stack, &ana, &bo).await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
     let mut bo_socket = subscribed(&stack, &bo, &room).await?;
     let is_ana = |status: &'static str| {
         let ana = ana.clone();
@@ -491,16 +474,14 @@ async fn presence_goes_online_on_connect_offline_after_the_last_disconnect_and_f
 #[tokio::test]
 async fn read_receipts_reach_the_room_and_clear_the_readers_unread_count() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, bo) = (new_user("ana"), new_user("bo"));
-    connect_users(&stack, &ana, &bo).await?;
-    let room = dm(&stack, &ana, &bo).await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
     let mut ana_socket = subscribed(&stack, &ana, &room).await?;
     let mut bo_socket = WsClient::connect(&stack, &bo).await?;
     let mut last = Value::Null;
     for i in 0..3 {
         last = send_rest(&stack, &ana, &room, &format!("news {i}")).await?;
     }
-    let last_id = last["messageId"].as_str().unwrap_or_default().to_owned();
+    let last_id = message_id(&last);
     let unread_before = stack.get("/v1/rooms", &bo).await?;
 
     let ack = bo_socket
@@ -539,25 +520,15 @@ async fn the_inbox_sorts_rooms_by_latest_message_and_archiving_moves_a_room_asid
 -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
-    connect_users(&stack, &ana, &bo).await?;
-    connect_users(&stack, &ana, &cy).await?;
+    stack.connect_directly(&ana, &bo).await?;
+    stack.connect_directly(&ana, &cy).await?;
     let with_bo = dm(&stack, &ana, &bo).await?;
     let with_cy = dm(&stack, &ana, &cy).await?;
     let team = group(&stack, &ana, "Team", &[&bo, &cy]).await?;
     send_rest(&stack, &bo, &with_bo, "first").await?;
     send_rest(&stack, &cy, &with_cy, "second").await?;
     send_rest(&stack, &bo, &team, "third").await?;
-    let rooms = |reply: &Reply| -> Vec<String> {
-        reply.body["items"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|r| r["roomId"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let rooms = |reply: &Reply| field_of_items(&reply.body, "roomId");
 
     let ordered = stack
         .eventually("the inbox to follow the latest messages", || async {
@@ -608,13 +579,11 @@ async fn the_inbox_sorts_rooms_by_latest_message_and_archiving_moves_a_room_asid
 async fn members_edit_and_delete_only_their_own_messages_and_every_subscriber_hears()
 -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, bo) = (new_user("ana"), new_user("bo"));
-    connect_users(&stack, &ana, &bo).await?;
-    let room = dm(&stack, &ana, &bo).await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
     let mut bo_socket = subscribed(&stack, &bo, &room).await?;
     let mut ana_socket = subscribed(&stack, &ana, &room).await?;
     let sent = send_rest(&stack, &ana, &room, "Meet at 5?").await?;
-    let id = sent["messageId"].as_str().unwrap_or_default().to_owned();
+    let id = message_id(&sent);
 
     let edit = ana_socket
         .request(
@@ -673,9 +642,7 @@ async fn members_edit_and_delete_only_their_own_messages_and_every_subscriber_he
 #[tokio::test]
 async fn bad_input_and_malformed_frames_get_clear_errors_and_store_nothing() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, bo) = (new_user("ana"), new_user("bo"));
-    connect_users(&stack, &ana, &bo).await?;
-    let room = dm(&stack, &ana, &bo).await?;
+    let (ana, _bo, room) = two_connected_users_in_a_dm(&stack).await?;
     let mut socket = WsClient::connect(&stack, &ana).await?;
     let too_long = "x".repeat(4001);
 
@@ -705,38 +672,31 @@ async fn bad_input_and_malformed_frames_get_clear_errors_and_store_nothing() -> 
         .request(json!({"action": "typing", "roomId": room, "state": "dancing"}))
         .await?;
     let still_alive = socket.request(json!({"action": "ping"})).await?;
-    let rest_blank = stack
-        .post(
-            &format!("/v1/rooms/{room}/messages"),
-            &ana,
-            json!({"text": "", "clientMessageId": "c9"}),
-        )
-        .await?;
-    let rest_unknown_field = stack
-        .post(
-            &format!("/v1/rooms/{room}/messages"),
-            &ana,
-            json!({"text": "hi", "clientMessageId": "c9", "x": 1}),
-        )
-        .await?;
+    let rest_blank = post_message(
+        &stack,
+        &ana,
+        &room,
+        json!({"text": "", "clientMessageId": "c9"}),
+    )
+    .await?;
+    let rest_unknown_field = post_message(
+        &stack,
+        &ana,
+        &room,
+        json!({"text": "hi", "clientMessageId": "c9", "x": 1}),
+    )
+    .await?;
     let bad_after = stack
         .get(&format!("/v1/rooms/{room}/messages?after=zzz"), &ana)
         .await?;
-    let bad_group = stack
-        .post(
-            "/v1/rooms",
-            &ana,
-            json!({"name": "", "memberIds": ["ok", "bad#id"]}),
-        )
-        .await?;
+    let bad_group = create_group(
+        &stack,
+        &ana,
+        json!({"name": "", "memberIds": ["ok", "bad#id"]}),
+    )
+    .await?;
     let crowd: Vec<String> = (0..49).map(|i| format!("user-{i}")).collect();
-    let too_many = stack
-        .post(
-            "/v1/rooms",
-            &ana,
-            json!({"name": "Crowd", "memberIds": crowd}),
-        )
-        .await?;
+    let too_many = create_group(&stack, &ana, json!({"name": "Crowd", "memberIds": crowd})).await?;
 
     assert_eq!(not_json["code"], "badFrame");
     assert_eq!(unknown["code"], "unknownAction");
@@ -755,9 +715,9 @@ async fn bad_input_and_malformed_frames_get_clear_errors_and_store_nothing() -> 
     assert_problem(&bad_after, 400, Some("after"));
     assert_problem(&bad_group, 422, Some("name"));
     assert_problem(&too_many, 422, Some("memberIds"));
-    let stored = stack.partition(&format!("ROOM#{room}")).await?;
-    assert!(
-        !stored.iter().any(|i| i["entity"] == "Message"),
+    assert_eq!(
+        stored_messages(&stack, &room).await?,
+        0,
         "nothing was stored"
     );
     Ok(())
@@ -775,9 +735,7 @@ async fn sends_past_the_rate_limit_get_a_rate_limited_error_frame() -> anyhow::R
             .insert("ChatSendWindowSeconds".into(), "100000000".into());
     })
     .await?;
-    let (ana, bo) = (new_user("ana"), new_user("bo"));
-    connect_users(&stack, &ana, &bo).await?;
-    let room = dm(&stack, &ana, &bo).await?;
+    let (ana, _bo, room) = two_connected_users_in_a_dm(&stack).await?;
     let mut socket = WsClient::connect(&stack, &ana).await?;
 
     let mut replies = Vec::new();
@@ -813,8 +771,8 @@ async fn members_without_a_subscribed_connection_get_one_notification_per_room()
 -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
-    connect_users(&stack, &ana, &bo).await?;
-    connect_users(&stack, &ana, &cy).await?;
+    stack.connect_directly(&ana, &bo).await?;
+    stack.connect_directly(&ana, &cy).await?;
     let room = group(&stack, &ana, "Book club", &[&bo, &cy]).await?;
     let _watching = subscribed(&stack, &bo, &room).await?;
     // Cy is connected but looking elsewhere: no subscription to this room.
@@ -852,12 +810,10 @@ async fn members_without_a_subscribed_connection_get_one_notification_per_room()
 async fn a_redelivered_stream_batch_repeats_events_with_the_same_id_and_version_and_stores_nothing()
 -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, bo) = (new_user("ana"), new_user("bo"));
-    connect_users(&stack, &ana, &bo).await?;
-    let room = dm(&stack, &ana, &bo).await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
     let mut bo_socket = subscribed(&stack, &bo, &room).await?;
     let sent = send_rest(&stack, &ana, &room, "once").await?;
-    let id = sent["messageId"].as_str().unwrap_or_default().to_owned();
+    let id = message_id(&sent);
     let first = bo_socket
         .expect("the message", |f| is_message(f, &id))
         .await?;
@@ -869,18 +825,9 @@ async fn a_redelivered_stream_batch_repeats_events_with_the_same_id_and_version_
         .unwrap_or_default();
 
     // What Lambda does when a batch is retried: the same record again.
-    let record = json!({
-        "eventID": "redelivered-1", "eventName": "INSERT", "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
-        "dynamodb": {"Keys": {"PK": {"S": item["PK"]}, "SK": {"S": item["SK"]}},
-                     "NewImage": serde_dynamo::to_item::<_, serde_dynamo::Item>(&item)?,
-                     "SequenceNumber": "1", "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
-    });
+    let record = StreamRecord::insert(&item).event_id("redelivered-1");
     let response = stack
-        .stack
-        .invoker()
-        .invoke("ChatDeliveryFunction", json!({"Records": [record]}))
+        .invoke_stream_function("ChatDeliveryFunction", &[record])
         .await?;
     let again = bo_socket
         .expect("the redelivered event", |f| is_message(f, &id))
@@ -902,12 +849,7 @@ async fn a_redelivered_stream_batch_repeats_events_with_the_same_id_and_version_
         (now + ninety_days - 120..=now + ninety_days).contains(&expires_at),
         "{item}"
     );
-    let after = stack.partition(&format!("ROOM#{room}")).await?;
-    assert_eq!(
-        after.iter().filter(|i| i["entity"] == "Message").count(),
-        1,
-        "stored once"
-    );
+    assert_eq!(stored_messages(&stack, &room).await?, 1, "stored once");
     Ok(())
 }
 
@@ -921,37 +863,19 @@ async fn groups_grow_by_members_who_may_reach_the_new_member_and_shrink_when_the
         new_user("cy"),
         new_user("zed"),
     );
-    connect_users(&stack, &ana, &bo).await?;
-    connect_users(&stack, &bo, &cy).await?;
+    stack.connect_directly(&ana, &bo).await?;
+    stack.connect_directly(&bo, &cy).await?;
     let room = group(&stack, &ana, "Growing", &[&bo]).await?;
     let mut ana_socket = subscribed(&stack, &ana, &room).await?;
 
-    let by_bo = stack
-        .post(
-            &format!("/v1/rooms/{room}/members"),
-            &bo,
-            json!({"userIds": [cy]}),
-        )
-        .await?;
+    let by_bo = add_members(&stack, &bo, &room, &[&cy]).await?;
     let joined = ana_socket
         .expect("Cy joined", |f| {
             f["type"] == "memberJoined" && f["userId"] == cy.as_str()
         })
         .await?;
-    let by_stranger = stack
-        .post(
-            &format!("/v1/rooms/{room}/members"),
-            &stranger,
-            json!({"userIds": [stranger]}),
-        )
-        .await?;
-    let unreachable = stack
-        .post(
-            &format!("/v1/rooms/{room}/members"),
-            &ana,
-            json!({"userIds": [stranger]}),
-        )
-        .await?;
+    let by_stranger = add_members(&stack, &stranger, &room, &[&stranger]).await?;
+    let unreachable = add_members(&stack, &ana, &room, &[&stranger]).await?;
     let left = stack
         .delete(&format!("/v1/rooms/{room}/members/me"), &cy)
         .await?;
@@ -989,13 +913,13 @@ async fn a_watched_rooms_inbox_entry_catches_up_when_its_watcher_unsubscribes() 
 {
     let stack = spawn().await?;
     let (ana, bo) = (new_user("ana"), new_user("bo"));
-    connect_users(&stack, &ana, &bo).await?;
+    stack.connect_directly(&ana, &bo).await?;
     let direct = dm(&stack, &ana, &bo).await?;
     let team = group(&stack, &bo, "Team", &[&ana]).await?;
     let mut ana_socket = subscribed(&stack, &ana, &direct).await?;
     send_rest(&stack, &bo, &team, "in the group").await?;
     let latest = send_rest(&stack, &bo, &direct, "in the DM, later").await?;
-    let latest_id = latest["messageId"].as_str().unwrap_or_default().to_owned();
+    let latest_id = message_id(&latest);
     ana_socket
         .expect("the DM message", |f| is_message(f, &latest_id))
         .await?;

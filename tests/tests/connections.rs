@@ -2,14 +2,11 @@
 //! local stack's HTTP API into the real `connections` (and `profiles`) function
 //! binaries, against moto's DynamoDB.
 
-use agora_tests::{Reply, TestStack, assert_problem, new_user, spawn, token_for};
+use agora_tests::{
+    Reply, StreamRecord, TestStack, assert_problem, field_of_items, new_user, spawn, unique_handle,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-fn unique_handle(prefix: &str) -> String {
-    let suffix = ulid::Ulid::new().to_string().to_lowercase();
-    format!("{prefix}_{}", &suffix[suffix.len() - 10..])
-}
 
 /// A user with a public profile; `extra` overrides or adds profile fields.
 async fn member(stack: &TestStack, name: &str, extra: Value) -> anyhow::Result<(String, String)> {
@@ -27,37 +24,55 @@ async fn member(stack: &TestStack, name: &str, extra: Value) -> anyhow::Result<(
     Ok((user, handle))
 }
 
+/// One user per name, each with a plain public profile (see [`member`]).
+async fn members<const N: usize>(
+    stack: &TestStack,
+    names: [&str; N],
+) -> anyhow::Result<[String; N]> {
+    let mut users = Vec::with_capacity(N);
+    for name in names {
+        users.push(member(stack, name, json!({})).await?.0);
+    }
+    users
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("one user per name"))
+}
+
+/// `from` asks `to` to connect.
 async fn request(stack: &TestStack, from: &str, to: &str) -> anyhow::Result<Reply> {
     stack
         .post("/v1/connections/requests", from, json!({"userId": to}))
         .await
 }
 
-async fn connect(stack: &TestStack, a: &str, b: &str) -> anyhow::Result<()> {
-    let sent = request(stack, a, b).await?;
-    anyhow::ensure!(sent.status == 201, "request failed: {sent:?}");
-    let accepted = stack
+/// `target` accepts the request `sender` sent them.
+async fn accept(stack: &TestStack, target: &str, sender: &str) -> anyhow::Result<Reply> {
+    stack
         .post(
-            &format!("/v1/connections/requests/{a}/accept"),
-            b,
+            &format!("/v1/connections/requests/{sender}/accept"),
+            target,
             json!({}),
         )
-        .await?;
-    anyhow::ensure!(accepted.status == 200, "accept failed: {accepted:?}");
-    Ok(())
+        .await
+}
+
+/// `blocker` blocks `blocked`.
+async fn block(stack: &TestStack, blocker: &str, blocked: &str) -> anyhow::Result<Reply> {
+    stack
+        .put(&format!("/v1/blocks/{blocked}"), blocker, json!({}))
+        .await
+}
+
+/// `blocker` lifts their block of `blocked`.
+async fn unblock(stack: &TestStack, blocker: &str, blocked: &str) -> anyhow::Result<Reply> {
+    stack
+        .delete(&format!("/v1/blocks/{blocked}"), blocker)
+        .await
 }
 
 /// The other users' ids of a list page.
 fn ids(reply: &Reply) -> Vec<String> {
-    reply.body["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["userId"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    field_of_items(&reply.body, "userId")
 }
 
 fn sort_keys(items: &[Value]) -> Vec<String> {
@@ -67,9 +82,10 @@ fn sort_keys(items: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn pair_partition(a: &str, b: &str) -> String {
+/// The items of the pair lock of `a` and `b` (none while the pair is free).
+async fn pair_lock(stack: &TestStack, a: &str, b: &str) -> anyhow::Result<Vec<Value>> {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
-    format!("PAIR#{low}#{high}")
+    stack.partition(&format!("PAIR#{low}#{high}")).await
 }
 
 #[tokio::test]
@@ -107,13 +123,7 @@ async fn an_accepted_request_connects_both_users_and_lists_them_with_profiles() 
         .await?;
     assert_eq!(ids(&outgoing), vec![bea.clone()]);
 
-    let accepted = stack
-        .post(
-            &format!("/v1/connections/requests/{ana}/accept"),
-            &bea,
-            json!({}),
-        )
-        .await?;
+    let accepted = accept(&stack, &bea, &ana).await?;
     assert_eq!(accepted.status, 200, "{accepted:?}");
     assert_eq!(accepted.body["requestedBy"], ana.as_str());
 
@@ -138,7 +148,7 @@ async fn an_accepted_request_connects_both_users_and_lists_them_with_profiles() 
             .await?;
         assert!(ids(&list).is_empty(), "{list:?}");
     }
-    let pair = stack.partition(&pair_partition(&ana, &bea)).await?;
+    let pair = pair_lock(&stack, &ana, &bea).await?;
     assert_eq!(pair.len(), 1);
     assert_eq!(pair[0]["state"], "connected", "the pair lock stays held");
     let ana_items = sort_keys(&stack.partition(&format!("USER#{ana}")).await?);
@@ -150,8 +160,7 @@ async fn an_accepted_request_connects_both_users_and_lists_them_with_profiles() 
 #[tokio::test]
 async fn a_second_request_from_either_side_is_a_conflict() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, _) = member(&stack, "ana", json!({})).await?;
-    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    let [ana, bea] = members(&stack, ["ana", "bea"]).await?;
 
     assert_eq!(request(&stack, &ana, &bea).await?.status, 201);
     let again = request(&stack, &ana, &bea).await?;
@@ -165,13 +174,7 @@ async fn a_second_request_from_either_side_is_a_conflict() -> anyhow::Result<()>
         .collect();
     assert_eq!(requests, vec![format!("REQIN#{ana}")]);
 
-    stack
-        .post(
-            &format!("/v1/connections/requests/{ana}/accept"),
-            &bea,
-            json!({}),
-        )
-        .await?;
+    accept(&stack, &bea, &ana).await?;
     assert_problem(&request(&stack, &bea, &ana).await?, 409, None);
     Ok(())
 }
@@ -179,8 +182,7 @@ async fn a_second_request_from_either_side_is_a_conflict() -> anyhow::Result<()>
 #[tokio::test]
 async fn concurrent_requests_from_both_sides_have_exactly_one_winner() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, _) = member(&stack, "ana", json!({})).await?;
-    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    let [ana, bea] = members(&stack, ["ana", "bea"]).await?;
 
     let (one, two) = tokio::join!(request(&stack, &ana, &bea), request(&stack, &bea, &ana));
 
@@ -200,15 +202,14 @@ async fn concurrent_requests_from_both_sides_have_exactly_one_winner() -> anyhow
         1,
         "exactly one request exists: {requests:?}"
     );
-    assert_eq!(stack.partition(&pair_partition(&ana, &bea)).await?.len(), 1);
+    assert_eq!(pair_lock(&stack, &ana, &bea).await?.len(), 1);
     Ok(())
 }
 
 #[tokio::test]
 async fn reject_cancel_and_remove_free_the_pair_for_a_new_request() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, _) = member(&stack, "ana", json!({})).await?;
-    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    let [ana, bea] = members(&stack, ["ana", "bea"]).await?;
     let reject = format!("/v1/connections/requests/{ana}/reject");
 
     // Reject: gone for both, and the sender may ask again.
@@ -227,41 +228,19 @@ async fn reject_cancel_and_remove_free_the_pair_for_a_new_request() -> anyhow::R
     assert_eq!(stack.delete(&cancel, &ana).await?.status, 204);
     let incoming = stack.get("/v1/connections/requests", &bea).await?;
     assert!(ids(&incoming).is_empty());
-    assert!(
-        stack
-            .partition(&pair_partition(&ana, &bea))
-            .await?
-            .is_empty()
-    );
+    assert!(pair_lock(&stack, &ana, &bea).await?.is_empty());
 
     // Only the target accepts; then either side removes the connection.
     assert_eq!(request(&stack, &ana, &bea).await?.status, 201);
-    let by_sender = stack
-        .post(
-            &format!("/v1/connections/requests/{bea}/accept"),
-            &ana,
-            json!({}),
-        )
-        .await?;
+    let by_sender = accept(&stack, &ana, &bea).await?;
     assert_problem(&by_sender, 404, None);
-    stack
-        .post(
-            &format!("/v1/connections/requests/{ana}/accept"),
-            &bea,
-            json!({}),
-        )
-        .await?;
+    accept(&stack, &bea, &ana).await?;
     let removed = stack
         .delete(&format!("/v1/connections/{ana}"), &bea)
         .await?;
     assert_eq!(removed.status, 204);
     assert!(ids(&stack.get("/v1/connections", &ana).await?).is_empty());
-    assert!(
-        stack
-            .partition(&pair_partition(&ana, &bea))
-            .await?
-            .is_empty()
-    );
+    assert!(pair_lock(&stack, &ana, &bea).await?.is_empty());
     assert_problem(
         &stack
             .delete(&format!("/v1/connections/{bea}"), &ana)
@@ -277,8 +256,7 @@ async fn reject_cancel_and_remove_free_the_pair_for_a_new_request() -> anyhow::R
 async fn an_ignored_request_leaves_the_targets_list_while_the_sender_still_sees_it_pending()
 -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, _) = member(&stack, "ana", json!({})).await?;
-    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    let [ana, bea] = members(&stack, ["ana", "bea"]).await?;
     request(&stack, &ana, &bea).await?;
     let ignore = format!("/v1/connections/requests/{ana}/ignore");
 
@@ -294,13 +272,7 @@ async fn an_ignored_request_leaves_the_targets_list_while_the_sender_still_sees_
     assert_problem(&request(&stack, &bea, &ana).await?, 409, None);
     assert_problem(&stack.post(&ignore, &bea, json!({})).await?, 404, None);
     // The target may still change their mind.
-    let accepted = stack
-        .post(
-            &format!("/v1/connections/requests/{ana}/accept"),
-            &bea,
-            json!({}),
-        )
-        .await?;
+    let accepted = accept(&stack, &bea, &ana).await?;
     assert_eq!(accepted.status, 200, "{accepted:?}");
     assert_eq!(ids(&stack.get("/v1/connections", &ana).await?), vec![bea]);
     Ok(())
@@ -309,8 +281,7 @@ async fn an_ignored_request_leaves_the_targets_list_while_the_sender_still_sees_
 #[tokio::test]
 async fn bad_requests_are_refused_naming_the_field_and_write_nothing() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, _) = member(&stack, "ana", json!({})).await?;
-    let (bea, _) = member(&stack, "bea", json!({})).await?;
+    let [ana, bea] = members(&stack, ["ana", "bea"]).await?;
     let path = "/v1/connections/requests";
 
     let long = stack
@@ -382,13 +353,7 @@ async fn bad_requests_are_refused_naming_the_field_and_write_nothing() -> anyhow
         400,
         Some("limit"),
     );
-    assert_problem(
-        &stack
-            .put(&format!("/v1/blocks/{ana}"), &ana, json!({}))
-            .await?,
-        422,
-        Some("userId"),
-    );
+    assert_problem(&block(&stack, &ana, &ana).await?, 422, Some("userId"));
     assert_problem(
         &stack
             .post("/v1/connections/requests/a%23b/accept", &ana, json!({}))
@@ -410,12 +375,7 @@ async fn bad_requests_are_refused_naming_the_field_and_write_nothing() -> anyhow
             "nothing written: {items:?}"
         );
     }
-    assert!(
-        stack
-            .partition(&pair_partition(&ana, &bea))
-            .await?
-            .is_empty()
-    );
+    assert!(pair_lock(&stack, &ana, &bea).await?.is_empty());
     Ok(())
 }
 
@@ -423,18 +383,12 @@ async fn bad_requests_are_refused_naming_the_field_and_write_nothing() -> anyhow
 async fn a_block_removes_the_connection_stops_requests_and_is_invisible_to_the_blocked_user()
 -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, _) = member(&stack, "ana", json!({})).await?;
-    let (bea, _) = member(&stack, "bea", json!({})).await?;
-    let (cid, _) = member(&stack, "cid", json!({})).await?;
-    connect(&stack, &ana, &bea).await?;
+    let [ana, bea, cid] = members(&stack, ["ana", "bea", "cid"]).await?;
+    stack.connect_through_the_api(&ana, &bea).await?;
     assert_eq!(request(&stack, &cid, &ana).await?.status, 201);
 
-    let blocked = stack
-        .put(&format!("/v1/blocks/{bea}"), &ana, json!({}))
-        .await?;
-    let blocked_cid = stack
-        .put(&format!("/v1/blocks/{cid}"), &ana, json!({}))
-        .await?;
+    let blocked = block(&stack, &ana, &bea).await?;
+    let blocked_cid = block(&stack, &ana, &cid).await?;
 
     assert_eq!(blocked.status, 200, "{blocked:?}");
     assert_eq!(blocked.body["userId"], bea.as_str());
@@ -446,18 +400,8 @@ async fn a_block_removes_the_connection_stops_requests_and_is_invisible_to_the_b
         .get("/v1/connections/requests?direction=outgoing", &cid)
         .await?;
     assert!(ids(&cid_outgoing).is_empty(), "the pending request is gone");
-    assert!(
-        stack
-            .partition(&pair_partition(&ana, &bea))
-            .await?
-            .is_empty()
-    );
-    assert!(
-        stack
-            .partition(&pair_partition(&ana, &cid))
-            .await?
-            .is_empty()
-    );
+    assert!(pair_lock(&stack, &ana, &bea).await?.is_empty());
+    assert!(pair_lock(&stack, &ana, &cid).await?.is_empty());
 
     // The blocked user cannot tell a block from a user who does not exist.
     let from_blocked = request(&stack, &bea, &ana).await?;
@@ -487,22 +431,11 @@ async fn a_block_removes_the_connection_stops_requests_and_is_invisible_to_the_b
     assert_eq!(anas_blocks, expected);
 
     // Blocking again keeps the first block; unblocking lets requests through again.
-    let again = stack
-        .put(&format!("/v1/blocks/{bea}"), &ana, json!({}))
-        .await?;
+    let again = block(&stack, &ana, &bea).await?;
     assert_eq!(again.body["blockedAt"], blocked.body["blockedAt"]);
+    assert_eq!(unblock(&stack, &ana, &bea).await?.status, 204);
     assert_eq!(
-        stack
-            .delete(&format!("/v1/blocks/{bea}"), &ana)
-            .await?
-            .status,
-        204
-    );
-    assert_eq!(
-        stack
-            .delete(&format!("/v1/blocks/{bea}"), &ana)
-            .await?
-            .status,
+        unblock(&stack, &ana, &bea).await?.status,
         204,
         "unblocking is repeatable"
     );
@@ -535,9 +468,7 @@ async fn blocks_hide_profiles_and_search_results_both_ways() -> anyhow::Result<(
         200
     );
 
-    stack
-        .put(&format!("/v1/blocks/{bea}"), &ana, json!({}))
-        .await?;
+    block(&stack, &ana, &bea).await?;
 
     for (viewer, hidden) in [(&bea, &ana), (&ana, &bea)] {
         assert_problem(
@@ -598,17 +529,13 @@ async fn suggestions_rank_people_by_shared_attributes_and_exclude_the_right_peop
     )
     .await?; // not public
     let (_ned, _) = member(&stack, "ned", json!({"skills": ["cobol"]})).await?; // nothing shared
-    connect(&stack, &me, &gus).await?;
-    connect(&stack, &gus, &mia).await?;
-    connect(&stack, &gus, &pat).await?;
+    stack.connect_through_the_api(&me, &gus).await?;
+    stack.connect_through_the_api(&gus, &mia).await?;
+    stack.connect_through_the_api(&gus, &pat).await?;
     request(&stack, &me, &hal).await?;
     request(&stack, &ivy, &me).await?;
-    stack
-        .put(&format!("/v1/blocks/{jon}"), &me, json!({}))
-        .await?;
-    stack
-        .put(&format!("/v1/blocks/{me}"), &kim, json!({}))
-        .await?;
+    block(&stack, &me, &jon).await?;
+    block(&stack, &kim, &me).await?;
 
     let suggested = stack
         .eventually("the indexes to catch up", || async {
@@ -654,25 +581,18 @@ async fn suggestions_rank_people_by_shared_attributes_and_exclude_the_right_peop
 #[tokio::test]
 async fn lists_are_paginated_with_cursors_scoped_to_their_owner() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (me, _) = member(&stack, "me", json!({})).await?;
-    let mut others = Vec::new();
-    for name in ["ana", "bea", "cid"] {
-        let (user, _) = member(&stack, name, json!({})).await?;
-        connect(&stack, &user, &me).await?;
-        others.push(user);
-    }
-    let (dan, _) = member(&stack, "dan", json!({})).await?;
+    let [me] = members(&stack, ["me"]).await?;
+    let mut others = members(&stack, ["ana", "bea", "cid"]).await?.to_vec();
     for user in &others {
-        stack
-            .put(&format!("/v1/blocks/{user}"), &dan, json!({}))
-            .await?;
+        stack.connect_through_the_api(user, &me).await?;
+    }
+    let [dan] = members(&stack, ["dan"]).await?;
+    for user in &others {
+        block(&stack, &dan, user).await?;
     }
 
     let first = stack.get("/v1/connections?limit=2", &me).await?;
-    let cursor = first.body["nextCursor"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let cursor = first.next_cursor();
     let second = stack
         .get(&format!("/v1/connections?limit=2&cursor={cursor}"), &me)
         .await?;
@@ -700,7 +620,7 @@ async fn lists_are_paginated_with_cursors_scoped_to_their_owner() -> anyhow::Res
     assert_problem(&replayed, 400, Some("cursor"));
     assert_problem(&other_list, 400, Some("cursor"));
     let blocks = stack.get("/v1/blocks?limit=2", &dan).await?;
-    let block_cursor = blocks.body["nextCursor"].as_str().unwrap_or_default();
+    let block_cursor = blocks.next_cursor();
     let rest = stack
         .get(&format!("/v1/blocks?limit=2&cursor={block_cursor}"), &dan)
         .await?;
@@ -711,55 +631,45 @@ async fn lists_are_paginated_with_cursors_scoped_to_their_owner() -> anyhow::Res
 #[tokio::test]
 async fn retried_writes_with_an_idempotency_key_replay_the_first_response() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, _) = member(&stack, "ana", json!({})).await?;
-    let (bea, _) = member(&stack, "bea", json!({})).await?;
-    let send = || {
+    let [ana, bea] = members(&stack, ["ana", "bea"]).await?;
+    let send = |body: Value| {
         stack.raw(
             stack
-                .http
-                .post(stack.url("/v1/connections/requests"))
-                .bearer_auth(token_for(&ana))
-                .header("idempotency-key", "send-1")
-                .json(&json!({"userId": bea})),
+                .request_with_idempotency_key(
+                    Method::POST,
+                    "/v1/connections/requests",
+                    &ana,
+                    "send-1",
+                )
+                .json(&body),
         )
     };
 
-    let first = send().await?;
-    let retry = send().await?;
-    let changed = stack
-        .raw(
-            stack
-                .http
-                .post(stack.url("/v1/connections/requests"))
-                .bearer_auth(token_for(&ana))
-                .header("idempotency-key", "send-1")
-                .json(&json!({"userId": bea, "message": "other"})),
-        )
-        .await?;
+    let first = send(json!({"userId": bea})).await?;
+    let retry = send(json!({"userId": bea})).await?;
+    let changed = send(json!({"userId": bea, "message": "other"})).await?;
 
     assert_eq!(first.status, 201, "{first:?}");
     assert_eq!(retry.status, 201, "the retry replays the 201, not a 409");
     assert_eq!(retry.body, first.body);
     assert_problem(&changed, 422, None);
     let accept = || {
-        stack.raw(
-            stack
-                .http
-                .post(stack.url(&format!("/v1/connections/requests/{ana}/accept")))
-                .bearer_auth(token_for(&bea))
-                .header("idempotency-key", "accept-1"),
-        )
+        stack.raw(stack.request_with_idempotency_key(
+            Method::POST,
+            &format!("/v1/connections/requests/{ana}/accept"),
+            &bea,
+            "accept-1",
+        ))
     };
     assert_eq!(accept().await?.status, 200);
     assert_eq!(accept().await?.status, 200);
     let block = || {
-        stack.raw(
-            stack
-                .http
-                .put(stack.url(&format!("/v1/blocks/{bea}")))
-                .bearer_auth(token_for(&ana))
-                .header("idempotency-key", "block-1"),
-        )
+        stack.raw(stack.request_with_idempotency_key(
+            Method::PUT,
+            &format!("/v1/blocks/{bea}"),
+            &ana,
+            "block-1",
+        ))
     };
     assert_eq!(block().await?.status, 200);
     assert_eq!(block().await?.body["userId"], bea.as_str());
@@ -770,27 +680,17 @@ async fn retried_writes_with_an_idempotency_key_replay_the_first_response() -> a
 async fn deleting_an_account_removes_its_connections_and_requests_on_the_other_side()
 -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, _) = member(&stack, "ana", json!({})).await?;
-    let (bea, _) = member(&stack, "bea", json!({})).await?;
-    let (cid, _) = member(&stack, "cid", json!({})).await?;
-    let (dan, _) = member(&stack, "dan", json!({})).await?;
-    connect(&stack, &ana, &bea).await?;
+    let [ana, bea, cid, dan] = members(&stack, ["ana", "bea", "cid", "dan"]).await?;
+    stack.connect_through_the_api(&ana, &bea).await?;
     request(&stack, &ana, &cid).await?;
-    stack
-        .put(&format!("/v1/blocks/{dan}"), &ana, json!({}))
-        .await?;
+    block(&stack, &ana, &dan).await?;
 
     assert_eq!(stack.delete("/v1/me", &ana).await?.status, 204);
 
     assert!(ids(&stack.get("/v1/connections", &bea).await?).is_empty());
     assert!(ids(&stack.get("/v1/connections/requests", &cid).await?).is_empty());
     for other in [&bea, &cid, &dan] {
-        assert!(
-            stack
-                .partition(&pair_partition(&ana, other))
-                .await?
-                .is_empty()
-        );
+        assert!(pair_lock(&stack, &ana, other).await?.is_empty());
         let items = sort_keys(&stack.partition(&format!("USER#{other}")).await?);
         assert!(
             !items.iter().any(|sk| sk.contains(ana.as_str())),
@@ -800,37 +700,16 @@ async fn deleting_an_account_removes_its_connections_and_requests_on_the_other_s
     Ok(())
 }
 
-/// Plain JSON as a DynamoDB stream image (the wire form of attribute values).
-fn to_image(value: &Value) -> Value {
-    match value {
-        Value::String(s) => json!({"S": s}),
-        Value::Number(n) => json!({"N": n.to_string()}),
-        Value::Bool(b) => json!({"BOOL": b}),
-        Value::Null => json!({"NULL": true}),
-        Value::Array(items) => json!({"L": items.iter().map(to_image).collect::<Vec<_>>()}),
-        Value::Object(map) => json!({"M": map
-            .iter()
-            .map(|(k, v)| (k.clone(), to_image(v)))
-            .collect::<serde_json::Map<_, _>>()}),
+/// Hands `record` to the profiles stream function twice (a delivery and its
+/// redelivery), asserting that neither attempt reports a failed record.
+async fn deliver_twice(stack: &TestStack, record: StreamRecord) -> anyhow::Result<()> {
+    for _ in 0..2 {
+        let reply = stack
+            .invoke_stream_function("ProfilesStreamFunction", std::slice::from_ref(&record))
+            .await?;
+        assert_eq!(reply["batchItemFailures"], json!([]), "{reply}");
     }
-}
-
-fn stream_record(event_id: &str, name: &str, old: Option<&Value>, new: Option<&Value>) -> Value {
-    let image = |v: Option<&Value>| v.map(|v| to_image(v)["M"].clone()).unwrap_or(json!({}));
-    let keys = old
-        .or(new)
-        .map(|v| json!({"PK": {"S": v["PK"]}, "SK": {"S": v["SK"]}}));
-    json!({
-        "eventID": event_id, "eventName": name, "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1763897400,
-            "Keys": keys, "NewImage": image(new), "OldImage": image(old),
-            "SequenceNumber": format!("{}", 100 + event_id.len()),
-            "SizeBytes": 512, "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-01-01T00:00:00.000",
-    })
+    Ok(())
 }
 
 #[tokio::test]
@@ -865,16 +744,9 @@ async fn redelivered_profile_records_keep_exactly_one_suggestion_index_item_per_
         .into_iter()
         .find(|i| i["SK"] == "PROFILE")
         .ok_or_else(|| anyhow::anyhow!("no profile item"))?;
-    let insert = json!({"Records": [stream_record("e-1", "INSERT", None, Some(&profile))]});
+    let insert = StreamRecord::insert(&profile).event_id("e-1");
 
-    for _ in 0..2 {
-        let reply = stack
-            .stack
-            .invoker()
-            .invoke("ProfilesStreamFunction", insert.clone())
-            .await?;
-        assert_eq!(reply["batchItemFailures"], json!([]), "{reply}");
-    }
+    deliver_twice(&stack, insert).await?;
 
     assert_eq!(mine(stack.partition(occupation).await?), 1);
     assert_eq!(mine(stack.partition(goal).await?), 1);
@@ -888,15 +760,8 @@ async fn redelivered_profile_records_keep_exactly_one_suggestion_index_item_per_
             Ok((found == 0).then_some(()))
         })
         .await?;
-    let remove = json!({"Records": [stream_record("e-2", "REMOVE", Some(&profile), None)]});
-    for _ in 0..2 {
-        let reply = stack
-            .stack
-            .invoker()
-            .invoke("ProfilesStreamFunction", remove.clone())
-            .await?;
-        assert_eq!(reply["batchItemFailures"], json!([]), "{reply}");
-    }
+    let remove = StreamRecord::remove(&profile).event_id("e-2");
+    deliver_twice(&stack, remove).await?;
     assert_eq!(mine(stack.partition(occupation).await?), 0);
     assert_eq!(mine(stack.partition(goal).await?), 0);
     Ok(())

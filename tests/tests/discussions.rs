@@ -3,7 +3,8 @@
 //! table's stream, against moto's DynamoDB.
 
 use agora_tests::{
-    AUDIENCE, ISSUER, JWT_SECRET, Reply, TestStack, assert_problem, new_user, spawn,
+    Reply, StreamRecord, TestStack, assert_problem, field_of_items, new_user, spawn,
+    token_with_roles, unique_handle,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::Method;
@@ -13,21 +14,7 @@ use serde_json::{Value, json};
 // Helpers
 // ---------------------------------------------------------------------------------
 
-/// A token carrying `roles` (the harness's tokens are plain members).
-fn token_with_roles(user: &str, roles: &[&str]) -> String {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = json!({
-        "sub": user, "iss": ISSUER, "aud": AUDIENCE,
-        "iat": now, "exp": now + 3600, "roles": roles,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .unwrap_or_default()
-}
-
+/// A request of `user` carrying `roles` (the harness's other requests are plain members').
 async fn call_as(
     stack: &TestStack,
     method: Method,
@@ -66,16 +53,21 @@ async fn category(stack: &TestStack, id: &str, parent: Option<&str>) -> anyhow::
     Ok(id.to_owned())
 }
 
+/// Creates a topic and returns it.
 async fn topic(stack: &TestStack, author: &str, body: Value) -> anyhow::Result<Value> {
-    let reply = stack.post("/v1/topics", author, body).await?;
-    anyhow::ensure!(reply.status == 201, "topic failed: {reply:?}");
-    Ok(reply.body)
+    stack.post_created("/v1/topics", author, body).await
+}
+
+/// Creates a topic and returns its id.
+async fn id_of_new_topic(stack: &TestStack, author: &str, body: Value) -> anyhow::Result<String> {
+    Ok(id_of(&topic(stack, author, body).await?, "topicId"))
 }
 
 fn simple_topic(category: &str, title: &str) -> Value {
     json!({"title": title, "body": "What do you think?", "categoryId": category})
 }
 
+/// Replies to a topic (or to one of its replies) and returns the reply.
 async fn reply_to(
     stack: &TestStack,
     author: &str,
@@ -87,11 +79,40 @@ async fn reply_to(
     if let Some(parent) = parent {
         input["parentReplyId"] = json!(parent);
     }
-    let reply = stack
-        .post(&format!("/v1/topics/{topic_id}/replies"), author, input)
-        .await?;
-    anyhow::ensure!(reply.status == 201, "reply failed: {reply:?}");
-    Ok(reply.body)
+    stack
+        .post_created(&format!("/v1/topics/{topic_id}/replies"), author, input)
+        .await
+}
+
+/// Replies to a topic (or to one of its replies) and returns the reply's id.
+async fn id_of_new_reply(
+    stack: &TestStack,
+    author: &str,
+    topic_id: &str,
+    parent: Option<&str>,
+    body: &str,
+) -> anyhow::Result<String> {
+    Ok(id_of(
+        &reply_to(stack, author, topic_id, parent, body).await?,
+        "replyId",
+    ))
+}
+
+/// `who` reacts with `reaction` to `target` (the topic itself or one of its replies).
+async fn react(
+    stack: &TestStack,
+    who: &str,
+    topic_id: &str,
+    target: &str,
+    reaction: &str,
+) -> anyhow::Result<Reply> {
+    stack
+        .put(
+            &format!("/v1/topics/{topic_id}/reactions/{target}"),
+            who,
+            json!({ "reaction": reaction }),
+        )
+        .await
 }
 
 fn id_of(value: &Value, field: &str) -> String {
@@ -101,19 +122,16 @@ fn id_of(value: &Value, field: &str) -> String {
 /// The stored topic item (counters included), read straight from the table.
 async fn stored_topic(stack: &TestStack, topic_id: &str) -> anyhow::Result<Value> {
     stack
-        .partition(&format!("TOPIC#{topic_id}"))
+        .item(&format!("TOPIC#{topic_id}"), "META")
         .await?
-        .into_iter()
-        .find(|item| item["SK"] == "META")
         .ok_or_else(|| anyhow::anyhow!("no topic item"))
 }
 
+/// The stored reply item (counters included), read straight from the table.
 async fn stored_reply(stack: &TestStack, topic_id: &str, reply_id: &str) -> anyhow::Result<Value> {
     stack
-        .partition(&format!("TOPIC#{topic_id}"))
+        .item(&format!("TOPIC#{topic_id}"), &format!("REPLY#{reply_id}"))
         .await?
-        .into_iter()
-        .find(|item| item["SK"] == format!("REPLY#{reply_id}"))
         .ok_or_else(|| anyhow::anyhow!("no reply item"))
 }
 
@@ -130,39 +148,6 @@ async fn topic_eventually(
             Ok(done(&topic).then_some(topic))
         })
         .await
-}
-
-fn ids(page: &Value, field: &str) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .map(|items| items.iter().map(|i| id_of(i, field)).collect())
-        .unwrap_or_default()
-}
-
-/// Writes a block the way the connections group stores one (the shared item contract).
-async fn block(stack: &TestStack, blocker: &str, blocked: &str) -> anyhow::Result<()> {
-    let client = stack.dynamodb().await;
-    for (pk, sk) in [
-        (format!("USER#{blocker}"), format!("BLOCK#{blocked}")),
-        (format!("USER#{blocked}"), format!("BLOCKEDBY#{blocker}")),
-    ] {
-        client
-            .put_item()
-            .table_name(stack.table())
-            .item("PK", AttributeValue::S(pk))
-            .item("SK", AttributeValue::S(sk))
-            .item("entity", AttributeValue::S("Block".into()))
-            .item("blockerId", AttributeValue::S(blocker.into()))
-            .item("blockedId", AttributeValue::S(blocked.into()))
-            .send()
-            .await?;
-    }
-    Ok(())
-}
-
-fn unique_handle(prefix: &str) -> String {
-    let suffix = ulid::Ulid::new().to_string().to_lowercase();
-    format!("{prefix}_{}", &suffix[suffix.len() - 10..])
 }
 
 // ---------------------------------------------------------------------------------
@@ -224,15 +209,15 @@ async fn admins_build_the_category_tree_and_nobody_else_can() -> anyhow::Result<
     assert_problem(&bad_id, 422, Some("id"));
     let first = stack.get("/v1/categories?limit=3", &member).await?;
     assert_eq!(
-        ids(&first.body, "categoryId"),
+        field_of_items(&first.body, "categoryId"),
         vec!["finance", "programming", "rust"],
         "depth-first by path"
     );
-    let cursor = first.body["nextCursor"].as_str().unwrap_or_default();
+    let cursor = first.next_cursor();
     let second = stack
         .get(&format!("/v1/categories?limit=3&cursor={cursor}"), &member)
         .await?;
-    assert_eq!(ids(&second.body, "categoryId"), vec!["async"]);
+    assert_eq!(field_of_items(&second.body, "categoryId"), vec!["async"]);
     Ok(())
 }
 
@@ -294,7 +279,11 @@ async fn a_topic_carries_tags_hashtags_mentions_attachments_and_counts_views() -
     ] {
         let page = stack.get(&path, &bo).await?;
         assert_eq!(page.status, 200, "{path}: {page:?}");
-        assert_eq!(ids(&page.body, "topicId"), vec![topic_id.clone()], "{path}");
+        assert_eq!(
+            field_of_items(&page.body, "topicId"),
+            vec![topic_id.clone()],
+            "{path}"
+        );
     }
     let unknown = stack
         .get("/v1/topics/01J00000000000000000000000", &bo)
@@ -409,10 +398,7 @@ async fn replies_thread_in_order_paginate_and_are_counted_exactly() -> anyhow::R
     let stack = spawn().await?;
     let cat = category(&stack, "general", None).await?;
     let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
-    let topic_id = id_of(
-        &topic(&stack, &ana, simple_topic(&cat, "Threads")).await?,
-        "topicId",
-    );
+    let topic_id = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Threads")).await?;
 
     let r1 = reply_to(&stack, &bo, &topic_id, None, "first").await?;
     let r2 = reply_to(&stack, &cy, &topic_id, None, "second").await?;
@@ -448,18 +434,15 @@ async fn replies_thread_in_order_paginate_and_are_counted_exactly() -> anyhow::R
     let first = stack
         .get(&format!("/v1/topics/{topic_id}/replies?limit=3"), &cy)
         .await?;
-    let cursor = first.body["nextCursor"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let cursor = first.next_cursor();
     let second = stack
         .get(
             &format!("/v1/topics/{topic_id}/replies?limit=3&cursor={cursor}"),
             &cy,
         )
         .await?;
-    let mut thread = ids(&first.body, "replyId");
-    thread.extend(ids(&second.body, "replyId"));
+    let mut thread = field_of_items(&first.body, "replyId");
+    thread.extend(field_of_items(&second.body, "replyId"));
     assert_eq!(thread, expected, "thread order: depth first, oldest first");
     let other_scope = stack
         .get(&format!("/v1/topics?category={cat}&cursor={cursor}"), &cy)
@@ -475,7 +458,7 @@ async fn replies_thread_in_order_paginate_and_are_counted_exactly() -> anyhow::R
         .await?;
     assert_eq!(shown.body["topic"]["replyCount"], 4);
     assert_eq!(
-        ids(&shown.body["replies"], "replyId"),
+        field_of_items(&shown.body["replies"], "replyId"),
         expected[..2].to_vec()
     );
     // The counter settles at 4 and stays there.
@@ -489,10 +472,7 @@ async fn threads_are_bounded_in_depth_and_bad_replies_write_nothing() -> anyhow:
     let stack = spawn().await?;
     let cat = category(&stack, "general", None).await?;
     let ana = new_user("ana");
-    let topic_id = id_of(
-        &topic(&stack, &ana, simple_topic(&cat, "Deep")).await?,
-        "topicId",
-    );
+    let topic_id = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Deep")).await?;
     let mut parent: Option<String> = None;
     for level in 1..=6 {
         let reply = reply_to(
@@ -540,11 +520,8 @@ async fn threads_are_bounded_in_depth_and_bad_replies_write_nothing() -> anyhow:
     assert_problem(&blank, 422, Some("body"));
     assert_problem(&unknown_topic, 404, None);
     let replies = stack
-        .partition(&format!("TOPIC#{topic_id}"))
-        .await?
-        .into_iter()
-        .filter(|i| i["entity"] == "Reply")
-        .count();
+        .count_entities(&format!("TOPIC#{topic_id}"), "Reply")
+        .await?;
     assert_eq!(replies, 6);
     Ok(())
 }
@@ -555,14 +532,8 @@ async fn reactions_are_one_per_user_per_target_changeable_removable_and_counted_
     let stack = spawn().await?;
     let cat = category(&stack, "general", None).await?;
     let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
-    let topic_id = id_of(
-        &topic(&stack, &ana, simple_topic(&cat, "React")).await?,
-        "topicId",
-    );
-    let reply_id = id_of(
-        &reply_to(&stack, &bo, &topic_id, None, "an answer").await?,
-        "replyId",
-    );
+    let topic_id = id_of_new_topic(&stack, &ana, simple_topic(&cat, "React")).await?;
+    let reply_id = id_of_new_reply(&stack, &bo, &topic_id, None, "an answer").await?;
     let on_topic = format!("/v1/topics/{topic_id}/reactions/{topic_id}");
     let on_reply = format!("/v1/topics/{topic_id}/reactions/{reply_id}");
 
@@ -619,11 +590,8 @@ async fn reactions_are_one_per_user_per_target_changeable_removable_and_counted_
         .await?;
     assert_eq!(reply["reactionCounts"]["like"], 0);
     let reactions = stack
-        .partition(&format!("TOPIC#{topic_id}"))
-        .await?
-        .into_iter()
-        .filter(|i| i["entity"] == "Reaction")
-        .count();
+        .count_entities(&format!("TOPIC#{topic_id}"), "Reaction")
+        .await?;
     assert_eq!(reactions, 3, "bo and cy on the topic, ana on the reply");
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let settled = stored_topic(&stack, &topic_id).await?;
@@ -632,34 +600,18 @@ async fn reactions_are_one_per_user_per_target_changeable_removable_and_counted_
     Ok(())
 }
 
-/// DynamoDB JSON of an attribute value, as a stream record carries it.
-fn stream_json(value: &AttributeValue) -> Value {
-    match value {
-        AttributeValue::S(s) => json!({"S": s}),
-        AttributeValue::N(n) => json!({"N": n}),
-        AttributeValue::Bool(b) => json!({"BOOL": b}),
-        AttributeValue::Null(_) => json!({"NULL": true}),
-        AttributeValue::L(items) => json!({"L": items.iter().map(stream_json).collect::<Vec<_>>()}),
-        AttributeValue::M(map) => json!({"M": map
-            .iter()
-            .map(|(k, v)| (k.clone(), stream_json(v)))
-            .collect::<serde_json::Map<_, _>>()}),
-        AttributeValue::Ss(values) => json!({"SS": values}),
-        other => json!({"S": format!("{other:?}")}),
-    }
-}
-
-/// The INSERT record the stream delivered for an item, rebuilt from its processed marker
-/// (which names the record's event id) and the item itself.
+/// The INSERT record the stream delivered for an item of a topic, rebuilt from its
+/// processed marker (which names the record's event id) and the item itself.
 async fn delivered_insert(
     stack: &TestStack,
     topic_id: &str,
     sort_key: &str,
-    sequence: u32,
-) -> anyhow::Result<Value> {
-    let client = stack.dynamodb().await;
+    sequence: u64,
+) -> anyhow::Result<StreamRecord> {
     // Test-only inspection: the product never scans.
-    let markers = client
+    let markers = stack
+        .dynamodb()
+        .await
         .scan()
         .table_name(stack.table())
         .filter_expression("entity = :e AND topicId = :t AND sourceSk = :s")
@@ -675,35 +627,13 @@ async fn delivered_insert(
         .and_then(|v| v.as_s().ok())
         .cloned()
         .unwrap_or_default();
-    let item = client
-        .get_item()
-        .table_name(stack.table())
-        .key("PK", AttributeValue::S(format!("TOPIC#{topic_id}")))
-        .key("SK", AttributeValue::S(sort_key.into()))
-        .send()
+    let item = stack
+        .item(&format!("TOPIC#{topic_id}"), sort_key)
         .await?
-        .item
-        .unwrap_or_default();
-    let image: serde_json::Map<String, Value> = item
-        .iter()
-        .map(|(k, v)| (k.clone(), stream_json(v)))
-        .collect();
-    Ok(json!({
-        "eventID": event_id,
-        "eventName": "INSERT",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1_763_897_400,
-            "Keys": {"PK": image["PK"], "SK": image["SK"]},
-            "NewImage": image,
-            "SequenceNumber": format!("{sequence:021}"),
-            "SizeBytes": 200,
-            "StreamViewType": "NEW_AND_OLD_IMAGES"
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
-    }))
+        .ok_or_else(|| anyhow::anyhow!("no item {sort_key}"))?;
+    Ok(StreamRecord::insert(&item)
+        .event_id(event_id)
+        .sequence(sequence))
 }
 
 #[tokio::test]
@@ -711,28 +641,10 @@ async fn a_redelivered_stream_batch_leaves_every_count_exact() -> anyhow::Result
     let stack = spawn().await?;
     let cat = category(&stack, "general", None).await?;
     let (ana, bo) = (new_user("ana"), new_user("bo"));
-    let topic_id = id_of(
-        &topic(&stack, &ana, simple_topic(&cat, "Twice")).await?,
-        "topicId",
-    );
-    let reply_id = id_of(
-        &reply_to(&stack, &bo, &topic_id, None, "once").await?,
-        "replyId",
-    );
-    stack
-        .put(
-            &format!("/v1/topics/{topic_id}/reactions/{topic_id}"),
-            &bo,
-            json!({"reaction": "wow"}),
-        )
-        .await?;
-    stack
-        .put(
-            &format!("/v1/topics/{topic_id}/reactions/{reply_id}"),
-            &ana,
-            json!({"reaction": "helpful"}),
-        )
-        .await?;
+    let topic_id = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Twice")).await?;
+    let reply_id = id_of_new_reply(&stack, &bo, &topic_id, None, "once").await?;
+    react(&stack, &bo, &topic_id, &topic_id, "wow").await?;
+    react(&stack, &ana, &topic_id, &reply_id, "helpful").await?;
     topic_eventually(&stack, &topic_id, "counted once", |t| {
         t["replyCount"] == 1 && t["reactionCounts"]["wow"] == 1
     })
@@ -743,21 +655,17 @@ async fn a_redelivered_stream_batch_leaves_every_count_exact() -> anyhow::Result
             Ok((reply["reactionCounts"]["helpful"] == 1).then_some(()))
         })
         .await?;
-    let batch = json!({"Records": [
+    let batch = [
         delivered_insert(&stack, &topic_id, &format!("REPLY#{reply_id}"), 1).await?,
         delivered_insert(&stack, &topic_id, &format!("REACT#{topic_id}#{bo}"), 2).await?,
         delivered_insert(&stack, &topic_id, &format!("REACT#{reply_id}#{ana}"), 3).await?,
-    ]});
+    ];
 
     let first = stack
-        .stack
-        .invoker()
-        .invoke("DiscussionsStreamFunction", batch.clone())
+        .invoke_stream_function("DiscussionsStreamFunction", &batch)
         .await?;
     let second = stack
-        .stack
-        .invoker()
-        .invoke("DiscussionsStreamFunction", batch)
+        .invoke_stream_function("DiscussionsStreamFunction", &batch)
         .await?;
 
     assert_eq!(first["batchItemFailures"], json!([]), "{first}");
@@ -786,10 +694,7 @@ async fn authors_edit_with_a_history_and_nobody_else_may() -> anyhow::Result<()>
     )
     .await?;
     let topic_id = id_of(&created, "topicId");
-    let reply_id = id_of(
-        &reply_to(&stack, &bo, &topic_id, None, "first draft").await?,
-        "replyId",
-    );
+    let reply_id = id_of_new_reply(&stack, &bo, &topic_id, None, "first draft").await?;
 
     let edited = stack
         .patch(
@@ -872,7 +777,10 @@ async fn authors_edit_with_a_history_and_nobody_else_may() -> anyhow::Result<()>
         json!([]),
         "the tag index follows edits"
     );
-    assert_eq!(ids(&new_tag.body, "topicId"), vec![topic_id.clone()]);
+    assert_eq!(
+        field_of_items(&new_tag.body, "topicId"),
+        vec![topic_id.clone()]
+    );
     Ok(())
 }
 
@@ -887,23 +795,14 @@ async fn soft_deletes_keep_the_thread_with_tombstones_and_moderators_may_delete(
         new_user("cy"),
         new_user("mod"),
     );
-    let topic_id = id_of(
-        &topic(
-            &stack,
-            &ana,
-            json!({"title": "Doomed", "body": "#gone soon", "categoryId": cat}),
-        )
-        .await?,
-        "topicId",
-    );
-    let parent = id_of(
-        &reply_to(&stack, &bo, &topic_id, None, "secret words").await?,
-        "replyId",
-    );
-    let child = id_of(
-        &reply_to(&stack, &cy, &topic_id, Some(&parent), "answering").await?,
-        "replyId",
-    );
+    let topic_id = id_of_new_topic(
+        &stack,
+        &ana,
+        json!({"title": "Doomed", "body": "#gone soon", "categoryId": cat}),
+    )
+    .await?;
+    let parent = id_of_new_reply(&stack, &bo, &topic_id, None, "secret words").await?;
+    let child = id_of_new_reply(&stack, &cy, &topic_id, Some(&parent), "answering").await?;
     topic_eventually(&stack, &topic_id, "two replies", |t| t["replyCount"] == 2).await?;
 
     let by_stranger = stack
@@ -931,7 +830,7 @@ async fn soft_deletes_keep_the_thread_with_tombstones_and_moderators_may_delete(
         .get(&format!("/v1/topics/{topic_id}/replies"), &cy)
         .await?;
     assert_eq!(
-        ids(&thread.body, "replyId"),
+        field_of_items(&thread.body, "replyId"),
         vec![parent.clone(), child.clone()]
     );
     assert_eq!(thread.body["items"][0]["body"], "[deleted]");
@@ -997,22 +896,10 @@ async fn the_author_or_a_moderator_accepts_one_answer_and_listings_filter_by_sol
         new_user("cy"),
         new_user("mod"),
     );
-    let question = id_of(
-        &topic(&stack, &ana, simple_topic(&cat, "Question")).await?,
-        "topicId",
-    );
-    let open = id_of(
-        &topic(&stack, &ana, simple_topic(&cat, "Open")).await?,
-        "topicId",
-    );
-    let answer = id_of(
-        &reply_to(&stack, &bo, &question, None, "the answer").await?,
-        "replyId",
-    );
-    let better = id_of(
-        &reply_to(&stack, &cy, &question, None, "a better one").await?,
-        "replyId",
-    );
+    let question = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Question")).await?;
+    let open = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Open")).await?;
+    let answer = id_of_new_reply(&stack, &bo, &question, None, "the answer").await?;
+    let better = id_of_new_reply(&stack, &cy, &question, None, "a better one").await?;
     let path = format!("/v1/topics/{question}/accepted-answer");
 
     let by_stranger = stack.put(&path, &cy, json!({"replyId": answer})).await?;
@@ -1040,9 +927,18 @@ async fn the_author_or_a_moderator_accepts_one_answer_and_listings_filter_by_sol
     let by_author = stack
         .get(&format!("/v1/topics?author={ana}&solved=true"), &cy)
         .await?;
-    assert_eq!(ids(&solved.body, "topicId"), vec![question.clone()]);
-    assert_eq!(ids(&unsolved.body, "topicId"), vec![open.clone()]);
-    assert_eq!(ids(&by_author.body, "topicId"), vec![question.clone()]);
+    assert_eq!(
+        field_of_items(&solved.body, "topicId"),
+        vec![question.clone()]
+    );
+    assert_eq!(
+        field_of_items(&unsolved.body, "topicId"),
+        vec![open.clone()]
+    );
+    assert_eq!(
+        field_of_items(&by_author.body, "topicId"),
+        vec![question.clone()]
+    );
 
     let by_moderator = call_as(
         &stack,
@@ -1079,37 +975,16 @@ async fn moderators_pin_topics_first_and_listings_sort_by_newest_activity_and_to
     let stack = spawn().await?;
     let cat = category(&stack, "general", None).await?;
     let (ana, bo, mod_user) = (new_user("ana"), new_user("bo"), new_user("mod"));
-    let oldest = id_of(
-        &topic(&stack, &ana, simple_topic(&cat, "Oldest")).await?,
-        "topicId",
-    );
-    let middle = id_of(
-        &topic(&stack, &ana, simple_topic(&cat, "Middle")).await?,
-        "topicId",
-    );
-    let newest = id_of(
-        &topic(&stack, &ana, simple_topic(&cat, "Newest")).await?,
-        "topicId",
-    );
+    let oldest = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Oldest")).await?;
+    let middle = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Middle")).await?;
+    let newest = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Newest")).await?;
     // Activity on the oldest; reactions make the middle one top.
     reply_to(&stack, &bo, &oldest, None, "bump").await?;
     for who in [&ana, &bo] {
-        stack
-            .put(
-                &format!("/v1/topics/{middle}/reactions/{middle}"),
-                who,
-                json!({"reaction": "helpful"}),
-            )
-            .await?;
+        react(&stack, who, &middle, &middle, "helpful").await?;
     }
     for reactor in [new_user("x"), new_user("y"), new_user("z")] {
-        stack
-            .put(
-                &format!("/v1/topics/{middle}/reactions/{middle}"),
-                &reactor,
-                json!({"reaction": "love"}),
-            )
-            .await?;
+        react(&stack, &reactor, &middle, &middle, "love").await?;
     }
     topic_eventually(&stack, &middle, "middle scored", |t| {
         t["reactionCounts"]["love"] == 3
@@ -1119,7 +994,12 @@ async fn moderators_pin_topics_first_and_listings_sort_by_newest_activity_and_to
     let list = |sort: &str| {
         let path = format!("/v1/topics?category={cat}&sort={sort}");
         let (stack, bo) = (&stack, bo.clone());
-        async move { Ok::<_, anyhow::Error>(ids(&stack.get(&path, &bo).await?.body, "topicId")) }
+        async move {
+            Ok::<_, anyhow::Error>(field_of_items(
+                &stack.get(&path, &bo).await?.body,
+                "topicId",
+            ))
+        }
     };
 
     assert_eq!(
@@ -1173,10 +1053,7 @@ async fn moderators_pin_topics_first_and_listings_sort_by_newest_activity_and_to
     let page = stack
         .get(&format!("/v1/topics?category={cat}&limit=2"), &bo)
         .await?;
-    let cursor = page.body["nextCursor"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let cursor = page.next_cursor();
     let rest = stack
         .get(
             &format!("/v1/topics?category={cat}&limit=2&cursor={cursor}"),
@@ -1184,10 +1061,10 @@ async fn moderators_pin_topics_first_and_listings_sort_by_newest_activity_and_to
         )
         .await?;
     assert_eq!(
-        ids(&page.body, "topicId"),
+        field_of_items(&page.body, "topicId"),
         vec![newest.clone(), middle.clone()]
     );
-    assert_eq!(ids(&rest.body, "topicId"), vec![oldest.clone()]);
+    assert_eq!(field_of_items(&rest.body, "topicId"), vec![oldest.clone()]);
     // A new reaction re-ranks without losing the pin.
     reply_to(&stack, &bo, &middle, None, "late activity").await?;
     topic_eventually(&stack, &middle, "middle active", |t| t["replyCount"] == 1).await?;
@@ -1204,25 +1081,16 @@ async fn blocked_users_never_see_each_others_topics_or_replies() -> anyhow::Resu
     let stack = spawn().await?;
     let cat = category(&stack, "general", None).await?;
     let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
-    let anas = id_of(
-        &topic(
-            &stack,
-            &ana,
-            json!({"title": "Ana's", "body": "#shared", "categoryId": cat}),
-        )
-        .await?,
-        "topicId",
-    );
-    let cys = id_of(
-        &topic(&stack, &cy, simple_topic(&cat, "Cy's")).await?,
-        "topicId",
-    );
-    let bos_reply = id_of(
-        &reply_to(&stack, &bo, &cys, None, "from bo").await?,
-        "replyId",
-    );
+    let anas = id_of_new_topic(
+        &stack,
+        &ana,
+        json!({"title": "Ana's", "body": "#shared", "categoryId": cat}),
+    )
+    .await?;
+    let cys = id_of_new_topic(&stack, &cy, simple_topic(&cat, "Cy's")).await?;
+    let bos_reply = id_of_new_reply(&stack, &bo, &cys, None, "from bo").await?;
     reply_to(&stack, &ana, &cys, None, "from ana").await?;
-    block(&stack, &ana, &bo).await?;
+    stack.block_directly(&ana, &bo).await?;
 
     let listed = stack
         .get(&format!("/v1/topics?category={cat}"), &bo)
@@ -1237,13 +1105,7 @@ async fn blocked_users_never_see_each_others_topics_or_replies() -> anyhow::Resu
             json!({"body": "hi"}),
         )
         .await?;
-    let react = stack
-        .put(
-            &format!("/v1/topics/{anas}/reactions/{anas}"),
-            &bo,
-            json!({"reaction": "sad"}),
-        )
-        .await?;
+    let reacted = react(&stack, &bo, &anas, &anas, "sad").await?;
     let thread_for_ana = stack
         .get(&format!("/v1/topics/{cys}/replies"), &ana)
         .await?;
@@ -1257,7 +1119,7 @@ async fn blocked_users_never_see_each_others_topics_or_replies() -> anyhow::Resu
         .await?;
 
     assert_eq!(
-        ids(&listed.body, "topicId"),
+        field_of_items(&listed.body, "topicId"),
         vec![cys.clone()],
         "the blocker's topic is hidden"
     );
@@ -1265,8 +1127,8 @@ async fn blocked_users_never_see_each_others_topics_or_replies() -> anyhow::Resu
     assert_eq!(by_author.body["items"], json!([]));
     assert_problem(&direct, 404, None);
     assert_problem(&reply, 404, None);
-    assert_problem(&react, 404, None);
-    let authors = |page: &Value| ids(page, "authorId");
+    assert_problem(&reacted, 404, None);
+    let authors = |page: &Value| field_of_items(page, "authorId");
     assert_eq!(
         authors(&thread_for_ana.body),
         vec![ana.clone()],
@@ -1283,13 +1145,11 @@ async fn writes_honour_idempotency_keys() -> anyhow::Result<()> {
     let cat = category(&stack, "general", None).await?;
     let ana = new_user("ana");
     let send = |key: &str, body: Value| {
-        let request = stack
-            .http
-            .post(stack.url("/v1/topics"))
-            .bearer_auth(agora_tests::token_for(&ana))
-            .header("idempotency-key", key)
-            .json(&body);
-        stack.raw(request)
+        stack.raw(
+            stack
+                .request_with_idempotency_key(Method::POST, "/v1/topics", &ana, key)
+                .json(&body),
+        )
     };
 
     let first = send("topic-1", simple_topic(&cat, "Once")).await?;
@@ -1298,10 +1158,12 @@ async fn writes_honour_idempotency_keys() -> anyhow::Result<()> {
     let topic_id = id_of(&first.body, "topicId");
     let reply_request = || {
         stack
-            .http
-            .post(stack.url(&format!("/v1/topics/{topic_id}/replies")))
-            .bearer_auth(agora_tests::token_for(&ana))
-            .header("idempotency-key", "reply-1")
+            .request_with_idempotency_key(
+                Method::POST,
+                &format!("/v1/topics/{topic_id}/replies"),
+                &ana,
+                "reply-1",
+            )
             .json(&json!({"body": "only once"}))
     };
     let reply = stack.raw(reply_request()).await?;
@@ -1315,20 +1177,14 @@ async fn writes_honour_idempotency_keys() -> anyhow::Result<()> {
     );
     assert_problem(&other_body, 422, Some("Idempotency-Key"));
     let topics = stack
-        .partition(&format!("USER#{ana}"))
-        .await?
-        .into_iter()
-        .filter(|i| i["entity"] == "TopicByAuthor")
-        .count();
+        .count_entities(&format!("USER#{ana}"), "TopicByAuthor")
+        .await?;
     assert_eq!(topics, 1);
     assert_eq!(reply_retry.body, reply.body);
     topic_eventually(&stack, &topic_id, "one reply", |t| t["replyCount"] == 1).await?;
     let replies = stack
-        .partition(&format!("TOPIC#{topic_id}"))
-        .await?
-        .into_iter()
-        .filter(|i| i["entity"] == "Reply")
-        .count();
+        .count_entities(&format!("TOPIC#{topic_id}"), "Reply")
+        .await?;
     assert_eq!(replies, 1);
     Ok(())
 }
@@ -1346,13 +1202,7 @@ async fn deleting_an_account_erases_its_discussion_content_but_keeps_others_thre
     let other_topic_id = id_of(&other_topic, "topicId");
     let leaver_reply =
         reply_to(&stack, &leaver, &other_topic_id, None, "my private opinion").await?;
-    let reacted = stack
-        .put(
-            &format!("/v1/topics/{other_topic_id}/reactions/{other_topic_id}"),
-            &leaver,
-            json!({"reaction": "like"}),
-        )
-        .await?;
+    let reacted = react(&stack, &leaver, &other_topic_id, &other_topic_id, "like").await?;
     assert!(reacted.status < 300, "{reacted:?}");
     stack
         .eventually("the reaction to be counted", || async {
@@ -1409,12 +1259,9 @@ async fn tag_and_author_listings_sort_by_newest_activity_and_top() -> anyhow::Re
     let (ana, bo) = (new_user("ana"), new_user("bo"));
     let tagged =
         |title: &str| json!({"title": title, "body": "Thoughts? #ownership", "categoryId": cat});
-    let oldest = id_of(&topic(&stack, &ana, tagged("Oldest")).await?, "topicId");
-    let middle = id_of(&topic(&stack, &ana, tagged("Middle")).await?, "topicId");
-    let newest = id_of(
-        &topic(&stack, &ana, simple_topic(&cat, "Newest")).await?,
-        "topicId",
-    );
+    let oldest = id_of_new_topic(&stack, &ana, tagged("Oldest")).await?;
+    let middle = id_of_new_topic(&stack, &ana, tagged("Middle")).await?;
+    let newest = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Newest")).await?;
     // The newest gets the tag by an edit, after its creation.
     let edited = stack
         .patch(
@@ -1426,13 +1273,7 @@ async fn tag_and_author_listings_sort_by_newest_activity_and_top() -> anyhow::Re
     assert_eq!(edited.status, 200, "{edited:?}");
     reply_to(&stack, &bo, &oldest, None, "bump").await?;
     for reactor in [new_user("x"), new_user("y"), new_user("z")] {
-        let reacted = stack
-            .put(
-                &format!("/v1/topics/{middle}/reactions/{middle}"),
-                &reactor,
-                json!({"reaction": "love"}),
-            )
-            .await?;
+        let reacted = react(&stack, &reactor, &middle, &middle, "love").await?;
         assert!(reacted.status < 300, "{reacted:?}");
     }
     let listed = |query: String| {
@@ -1440,7 +1281,7 @@ async fn tag_and_author_listings_sort_by_newest_activity_and_top() -> anyhow::Re
         async move {
             let reply = stack.get(&format!("/v1/topics?{query}"), &bo).await?;
             anyhow::ensure!(reply.status == 200, "listing failed: {reply:?}");
-            Ok::<_, anyhow::Error>(ids(&reply.body, "topicId"))
+            Ok::<_, anyhow::Error>(field_of_items(&reply.body, "topicId"))
         }
     };
     let expected = [
@@ -1468,17 +1309,14 @@ async fn tag_and_author_listings_sort_by_newest_activity_and_top() -> anyhow::Re
     let first = stack
         .get("/v1/topics?tag=ownership&sort=top&limit=2", &bo)
         .await?;
-    let cursor = first.body["nextCursor"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let cursor = first.next_cursor();
     let rest = stack
         .get(
             &format!("/v1/topics?tag=ownership&sort=top&limit=2&cursor={cursor}"),
             &bo,
         )
         .await?;
-    assert_eq!(ids(&first.body, "topicId"), vec![middle, oldest]);
-    assert_eq!(ids(&rest.body, "topicId"), vec![newest]);
+    assert_eq!(field_of_items(&first.body, "topicId"), vec![middle, oldest]);
+    assert_eq!(field_of_items(&rest.body, "topicId"), vec![newest]);
     Ok(())
 }

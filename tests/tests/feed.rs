@@ -7,49 +7,32 @@
 
 use std::collections::HashMap;
 
-use agora_tests::{Reply, TestStack, assert_problem, new_user, spawn, token_for};
+use agora_tests::{
+    Reply, StreamRecord, TestStack, assert_problem, connection_item, field_of_items, new_user,
+    spawn,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::Method;
 use serde_json::{Value, json};
-
-type Item = HashMap<String, AttributeValue>;
 
 fn now() -> String {
     agora::ids::now_rfc3339()
 }
 
-async fn put_items(stack: &TestStack, items: Vec<Value>) -> anyhow::Result<()> {
-    stack.put_items(&items).await
-}
-
-fn connection_item(user: &str, other: &str, requested_by: &str, created_at: &str) -> Value {
-    json!({
-        "PK": format!("USER#{user}"), "SK": format!("CONN#{other}"), "entity": "Connection",
-        "userId": user, "otherUserId": other, "requestedBy": requested_by, "createdAt": created_at,
-    })
-}
-
-/// Both directions of an accepted connection (`a` sent the request).
-async fn connect(stack: &TestStack, a: &str, b: &str) -> anyhow::Result<()> {
-    let at = now();
-    put_items(
-        stack,
-        vec![connection_item(a, b, a, &at), connection_item(b, a, a, &at)],
-    )
-    .await
-}
-
-async fn block(stack: &TestStack, blocker: &str, blocked: &str) -> anyhow::Result<()> {
-    put_items(
-        stack,
-        vec![
-            json!({"PK": format!("USER#{blocker}"), "SK": format!("BLOCK#{blocked}"), "entity": "Block",
-                   "blockerId": blocker, "blockedId": blocked, "createdAt": now()}),
-            json!({"PK": format!("USER#{blocked}"), "SK": format!("BLOCKEDBY#{blocker}"), "entity": "BlockedBy",
-                   "blockerId": blocker, "blockedId": blocked, "createdAt": now()}),
-        ],
-    )
-    .await
+/// Four new users: Ana; Bea and Caio, who are connected to her (each sent the request);
+/// and Dan, a stranger to all three. `(ana, bea, caio, dan)`.
+async fn ana_connected_to_bea_and_caio_and_stranger_dan(
+    stack: &TestStack,
+) -> anyhow::Result<(String, String, String, String)> {
+    let (ana, bea, caio, dan) = (
+        new_user("ana"),
+        new_user("bea"),
+        new_user("caio"),
+        new_user("dan"),
+    );
+    stack.connect_directly(&bea, &ana).await?;
+    stack.connect_directly(&caio, &ana).await?;
+    Ok((ana, bea, caio, dan))
 }
 
 fn lesson(visibility: &str) -> Value {
@@ -59,25 +42,30 @@ fn lesson(visibility: &str) -> Value {
     })
 }
 
+/// Posts an activity and returns its id.
 async fn post_activity(stack: &TestStack, user: &str, body: Value) -> anyhow::Result<String> {
-    let reply = stack.post("/v1/activities", user, body).await?;
-    anyhow::ensure!(reply.status == 201, "post failed: {reply:?}");
-    Ok(reply.body["activityId"]
+    let activity = stack.post_created("/v1/activities", user, body).await?;
+    Ok(activity["activityId"]
         .as_str()
         .unwrap_or_default()
         .to_owned())
 }
 
+/// A share of `text` (no original) with the given visibility.
+fn share(visibility: &str, text: &str) -> Value {
+    json!({"verb": "share", "visibility": visibility, "text": text})
+}
+
+/// `user` likes `activity`.
+async fn like(stack: &TestStack, user: &str, activity: &str) -> anyhow::Result<Reply> {
+    stack
+        .put(&format!("/v1/activities/{activity}/like"), user, json!({}))
+        .await
+}
+
+/// The activity ids of a feed or timeline page.
 fn ids(reply: &Reply) -> Vec<String> {
-    reply.body["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["activityId"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    field_of_items(&reply.body, "activityId")
 }
 
 async fn feed_ids(stack: &TestStack, user: &str) -> anyhow::Result<Vec<String>> {
@@ -110,6 +98,16 @@ async fn await_in_feed(
         .await
 }
 
+/// The entry for `activity` on the first page of `user`'s home feed (Null when absent).
+async fn feed_entry(stack: &TestStack, user: &str, activity: &str) -> anyhow::Result<Value> {
+    let feed = stack.get("/v1/feed", user).await?;
+    Ok(feed.body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["activityId"] == activity))
+        .cloned()
+        .unwrap_or_default())
+}
+
 /// The stored activities of a user (through the pointers in their partition).
 async fn activities_of(stack: &TestStack, user: &str) -> anyhow::Result<Vec<Value>> {
     let mut activities = Vec::new();
@@ -128,86 +126,24 @@ async fn activities_of(stack: &TestStack, user: &str) -> anyhow::Result<Vec<Valu
     Ok(activities)
 }
 
-fn attribute_json(value: &AttributeValue) -> Value {
-    match value {
-        AttributeValue::S(s) => json!({"S": s}),
-        AttributeValue::N(n) => json!({"N": n}),
-        AttributeValue::Bool(b) => json!({"BOOL": b}),
-        AttributeValue::Null(_) => json!({"NULL": true}),
-        AttributeValue::Ss(ss) => json!({"SS": ss}),
-        AttributeValue::L(list) => {
-            json!({"L": list.iter().map(attribute_json).collect::<Vec<_>>()})
-        }
-        AttributeValue::M(map) => json!({"M": item_json(map)}),
-        _ => Value::Null,
-    }
-}
-
-fn item_json(item: &Item) -> Value {
-    Value::Object(
-        item.iter()
-            .map(|(k, v)| (k.clone(), attribute_json(v)))
-            .collect(),
-    )
-}
-
-/// A DynamoDB stream event (as Lambda delivers it) for the current state of an item.
-async fn stream_event(stack: &TestStack, records: &[(&str, &str, &str)]) -> anyhow::Result<Value> {
-    let client = stack.dynamodb().await;
-    let mut out = Vec::new();
-    for (index, (event_name, pk, sk)) in records.iter().enumerate() {
-        let item = client
-            .get_item()
-            .table_name(stack.table())
-            .key("PK", AttributeValue::S((*pk).to_owned()))
-            .key("SK", AttributeValue::S((*sk).to_owned()))
-            .send()
+/// The INSERT records of these items (`(pk, sk)`), rebuilt from their state in the table,
+/// for delivering them to `feed-fanout` again.
+async fn inserts_of(stack: &TestStack, keys: &[(&str, &str)]) -> anyhow::Result<Vec<StreamRecord>> {
+    let mut records = Vec::new();
+    for (index, (pk, sk)) in keys.iter().enumerate() {
+        let item = stack
+            .item(pk, sk)
             .await?
-            .item
             .ok_or_else(|| anyhow::anyhow!("no item {pk}/{sk}"))?;
-        out.push(json!({
-            "eventID": format!("redelivered-{index}-{}", ulid::Ulid::new()),
-            "eventName": event_name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-            "awsRegion": "us-east-1",
-            "dynamodb": {
-                "ApproximateCreationDateTime": 1_763_897_400,
-                "Keys": {"PK": {"S": pk}, "SK": {"S": sk}},
-                "NewImage": item_json(&item),
-                "SequenceNumber": format!("{}", 1000 + index),
-                "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES",
-            },
-            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2025-01-01T00:00:00.000",
-        }));
+        records.push(StreamRecord::insert(&item).sequence(1000 + index as u64));
     }
-    Ok(json!({ "Records": out }))
-}
-
-async fn redeliver(stack: &TestStack, event: Value) -> anyhow::Result<()> {
-    let response = stack
-        .stack
-        .invoker()
-        .invoke("FeedFanoutFunction", event)
-        .await
-        .map_err(|e| anyhow::anyhow!("invoke failed: {e}"))?;
-    let failures = response["batchItemFailures"]
-        .as_array()
-        .map(Vec::len)
-        .unwrap_or(0);
-    anyhow::ensure!(failures == 0, "redelivery failed: {response}");
-    Ok(())
+    Ok(records)
 }
 
 #[tokio::test]
 async fn an_activity_reaches_exactly_the_feeds_its_visibility_allows() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, bea, caio, dan) = (
-        new_user("ana"),
-        new_user("bea"),
-        new_user("caio"),
-        new_user("dan"),
-    );
-    connect(&stack, &bea, &ana).await?;
-    connect(&stack, &caio, &ana).await?;
+    let (ana, bea, caio, dan) = ana_connected_to_bea_and_caio_and_stranger_dan(&stack).await?;
 
     let for_connections = post_activity(&stack, &ana, lesson("connections")).await?;
     let private = post_activity(&stack, &ana, lesson("private")).await?;
@@ -325,32 +261,28 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
 -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (ana, bea) = (new_user("ana"), new_user("bea"));
-    connect(&stack, &ana, &bea).await?;
+    stack.connect_directly(&ana, &bea).await?;
     let topic_id = ulid::Ulid::new().to_string();
     let reply_id = ulid::Ulid::new().to_string();
     let topic_pk = format!("TOPIC#{topic_id}");
     let reply_sk = format!("REPLY#{reply_id}");
 
-    put_items(
-        &stack,
-        vec![json!({
+    stack
+        .put_item(&json!({
             "PK": topic_pk, "SK": "META", "entity": "Topic", "topicId": topic_id, "authorId": ana,
             "categoryId": "budgeting", "title": "Envelope budgeting in 2026?", "body": "Does it still work?",
             "tags": ["budget"], "mentions": [], "createdAt": now(), "updatedAt": now(), "deleted": false,
             "replyCount": 0, "reactionCounts": {}, "viewCount": 0, "pinned": false,
-        })],
-    )
-    .await?;
-    let topic_insert = stream_event(&stack, &[("INSERT", &topic_pk, "META")]).await?;
-    put_items(
-        &stack,
-        vec![json!({
+        }))
+        .await?;
+    let topic_insert = inserts_of(&stack, &[(&topic_pk, "META")]).await?;
+    stack
+        .put_item(&json!({
             "PK": topic_pk, "SK": reply_sk, "entity": "Reply", "replyId": reply_id, "topicId": topic_id,
             "authorId": bea, "parentAuthorId": ana, "topicAuthorId": ana, "mentions": [],
             "body": "Yes, with a spreadsheet.", "createdAt": now(), "deleted": false,
-        })],
-    )
-    .await?;
+        }))
+        .await?;
     stack
         .dynamodb()
         .await
@@ -406,18 +338,22 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
     assert!(timeline_ids(&stack, &bea).await?.contains(&discussion));
 
     // Act: the stream delivers the topic, the reply and both connection mirrors again.
-    redeliver(&stack, topic_insert.clone()).await?;
-    redeliver(&stack, topic_insert).await?;
-    let again = stream_event(
+    stack
+        .redeliver_batch("FeedFanoutFunction", &topic_insert)
+        .await?;
+    stack
+        .redeliver_batch("FeedFanoutFunction", &topic_insert)
+        .await?;
+    let again = inserts_of(
         &stack,
         &[
-            ("INSERT", &topic_pk, &reply_sk),
-            ("INSERT", &format!("USER#{ana}"), &format!("CONN#{bea}")),
-            ("INSERT", &format!("USER#{bea}"), &format!("CONN#{ana}")),
+            (&topic_pk, &reply_sk),
+            (&format!("USER#{ana}"), &format!("CONN#{bea}")),
+            (&format!("USER#{bea}"), &format!("CONN#{ana}")),
         ],
     )
     .await?;
-    redeliver(&stack, again).await?;
+    stack.redeliver_batch("FeedFanoutFunction", &again).await?;
 
     assert_eq!(activities_of(&stack, &ana).await?.len(), 1);
     assert_eq!(activities_of(&stack, &bea).await?.len(), 3);
@@ -435,14 +371,11 @@ async fn a_fan_out_to_300_connections_lands_exactly_once_each_even_when_redelive
     // Only the author's side is needed to page their connections; requestedBy = author
     // on the author's side generates no connectionMade activity.
     let at = now();
-    put_items(
-        &stack,
-        followers
-            .iter()
-            .map(|f| connection_item(&author, f, &author, &at))
-            .collect(),
-    )
-    .await?;
+    let author_side: Vec<Value> = followers
+        .iter()
+        .map(|f| connection_item(&author, f, &author, &at))
+        .collect();
+    stack.put_items(&author_side).await?;
 
     let activity = post_activity(
         &stack,
@@ -517,22 +450,24 @@ async fn a_fan_out_to_300_connections_lands_exactly_once_each_even_when_redelive
     );
 
     // Act: the activity's INSERT and the first continuation are delivered again.
-    let event = stream_event(
+    let again = inserts_of(
         &stack,
         &[
-            ("INSERT", &format!("ACT#{activity}"), "META"),
-            ("INSERT", &format!("FANOUT#{activity}"), "put#00001"),
+            (&format!("ACT#{activity}"), "META"),
+            (&format!("FANOUT#{activity}"), "put#00001"),
         ],
     )
     .await?;
-    redeliver(&stack, event).await?;
+    stack.redeliver_batch("FeedFanoutFunction", &again).await?;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 
     assert_eq!(count_entries().await?, 300);
     assert!(entries_per_feed().await?.iter().all(|n| *n == 1));
     // Reads re-check connections-only entries against the reader's connection item.
     let reader = &followers[299];
-    put_items(&stack, vec![connection_item(reader, &author, &author, &at)]).await?;
+    stack
+        .put_item(&connection_item(reader, &author, &author, &at))
+        .await?;
     let feed = stack.get("/v1/feed", reader).await?;
     assert_eq!(ids(&feed).iter().filter(|id| **id == activity).count(), 1);
 
@@ -552,14 +487,7 @@ async fn a_fan_out_to_300_connections_lands_exactly_once_each_even_when_redelive
 #[tokio::test]
 async fn likes_are_one_per_user_and_counts_stay_exact_under_retries() -> anyhow::Result<()> {
     let stack = spawn().await?;
-    let (ana, bea, caio, dan) = (
-        new_user("ana"),
-        new_user("bea"),
-        new_user("caio"),
-        new_user("dan"),
-    );
-    connect(&stack, &bea, &ana).await?;
-    connect(&stack, &caio, &ana).await?;
+    let (ana, bea, caio, dan) = ana_connected_to_bea_and_caio_and_stranger_dan(&stack).await?;
     let activity = post_activity(&stack, &ana, lesson("connections")).await?;
     let like = format!("/v1/activities/{activity}/like");
 
@@ -567,13 +495,8 @@ async fn likes_are_one_per_user_and_counts_stay_exact_under_retries() -> anyhow:
         let reply = stack.put(&like, &bea, json!({})).await?;
         assert_eq!(reply.status, 204, "{reply:?}");
     }
-    let keyed = |user: &str| {
-        stack
-            .http
-            .put(stack.url(&like))
-            .bearer_auth(token_for(user))
-            .header("idempotency-key", "like-once-1")
-    };
+    let keyed =
+        |user: &str| stack.request_with_idempotency_key(Method::PUT, &like, user, "like-once-1");
     assert_eq!(stack.raw(keyed(&caio)).await?.status, 204);
     assert_eq!(stack.raw(keyed(&caio)).await?.status, 204);
     let stranger = stack.put(&like, &dan, json!({})).await?;
@@ -585,12 +508,7 @@ async fn likes_are_one_per_user_and_counts_stay_exact_under_retries() -> anyhow:
     assert_eq!(view.body["likeCount"], 2, "{view:?}");
     assert_eq!(view.body["likedByMe"], true);
     await_in_feed(&stack, &caio, &activity, true).await?;
-    let feed = stack.get("/v1/feed", &caio).await?;
-    let entry = feed.body["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|i| i["activityId"] == activity.as_str()))
-        .cloned()
-        .unwrap_or_default();
+    let entry = feed_entry(&stack, &caio, &activity).await?;
     assert_eq!(entry["likeCount"], 2);
     assert_eq!(entry["likedByMe"], true);
 
@@ -615,12 +533,12 @@ async fn comments_page_in_order_and_shares_repost_public_activities_only() -> an
         new_user("caio"),
         new_user("dan"),
     );
-    connect(&stack, &bea, &ana).await?;
-    connect(&stack, &caio, &bea).await?;
+    stack.connect_directly(&bea, &ana).await?;
+    stack.connect_directly(&caio, &bea).await?;
     let public = post_activity(
         &stack,
         &ana,
-        json!({"verb": "share", "visibility": "public", "text": "Index funds beat my stock picks."}),
+        share("public", "Index funds beat my stock picks."),
     )
     .await?;
     let connections_only = post_activity(&stack, &ana, lesson("connections")).await?;
@@ -681,12 +599,7 @@ async fn comments_page_in_order_and_shares_repost_public_activities_only() -> an
     assert_problem(&refused, 403, None);
 
     await_in_feed(&stack, &caio, &share_id, true).await?;
-    let feed = stack.get("/v1/feed", &caio).await?;
-    let entry = feed.body["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|i| i["activityId"] == share_id.as_str()))
-        .cloned()
-        .unwrap_or_default();
+    let entry = feed_entry(&stack, &caio, &share_id).await?;
     assert_eq!(entry["text"], "Worth reading");
     assert_eq!(
         entry["original"]["text"],
@@ -704,12 +617,7 @@ async fn comments_page_in_order_and_shares_repost_public_activities_only() -> an
             .status,
         204
     );
-    let feed = stack.get("/v1/feed", &caio).await?;
-    let entry = feed.body["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|i| i["activityId"] == share_id.as_str()))
-        .cloned()
-        .unwrap_or_default();
+    let entry = feed_entry(&stack, &caio, &share_id).await?;
     assert!(entry["original"].is_null(), "{entry}");
     Ok(())
 }
@@ -719,19 +627,12 @@ async fn deleting_an_activity_removes_it_everywhere_and_only_its_author_may() ->
 {
     let stack = spawn().await?;
     let (ana, bea, dan) = (new_user("ana"), new_user("bea"), new_user("dan"));
-    connect(&stack, &bea, &ana).await?;
+    stack.connect_directly(&bea, &ana).await?;
     let connections_only = post_activity(&stack, &ana, lesson("connections")).await?;
-    let public = post_activity(
-        &stack,
-        &ana,
-        json!({"verb": "share", "visibility": "public", "text": "Hello world"}),
-    )
-    .await?;
+    let public = post_activity(&stack, &ana, share("public", "Hello world")).await?;
     await_in_feed(&stack, &bea, &public, true).await?;
     await_in_feed(&stack, &bea, &connections_only, true).await?;
-    stack
-        .put(&format!("/v1/activities/{public}/like"), &bea, json!({}))
-        .await?;
+    like(&stack, &bea, &public).await?;
 
     let by_connection = stack
         .delete(&format!("/v1/activities/{public}"), &bea)
@@ -769,13 +670,7 @@ async fn deleting_an_activity_removes_it_everywhere_and_only_its_author_may() ->
         404,
         None,
     );
-    assert_problem(
-        &stack
-            .put(&format!("/v1/activities/{public}/like"), &bea, json!({}))
-            .await?,
-        404,
-        None,
-    );
+    assert_problem(&like(&stack, &bea, &public).await?, 404, None);
     let children = stack.partition(&format!("ACT#{public}")).await?;
     assert!(
         children.iter().all(|i| i["SK"] == "META"),
@@ -799,19 +694,9 @@ async fn deleting_an_activity_removes_it_everywhere_and_only_its_author_may() ->
 async fn blocked_authors_are_hidden_from_feeds_timeline_comments_and_reads() -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (ana, bea, dan) = (new_user("ana"), new_user("bea"), new_user("dan"));
-    connect(&stack, &bea, &ana).await?;
-    let public = post_activity(
-        &stack,
-        &ana,
-        json!({"verb": "share", "visibility": "public", "text": "Public thoughts"}),
-    )
-    .await?;
-    let dans = post_activity(
-        &stack,
-        &dan,
-        json!({"verb": "share", "visibility": "public", "text": "Dan here"}),
-    )
-    .await?;
+    stack.connect_directly(&bea, &ana).await?;
+    let public = post_activity(&stack, &ana, share("public", "Public thoughts")).await?;
+    let dans = post_activity(&stack, &dan, share("public", "Dan here")).await?;
     await_in_feed(&stack, &bea, &public, true).await?;
     stack
         .post(
@@ -822,8 +707,8 @@ async fn blocked_authors_are_hidden_from_feeds_timeline_comments_and_reads() -> 
         .await?;
     assert!(timeline_ids(&stack, &dan).await?.contains(&public));
 
-    block(&stack, &dan, &ana).await?;
-    block(&stack, &ana, &bea).await?;
+    stack.block_directly(&dan, &ana).await?;
+    stack.block_directly(&ana, &bea).await?;
 
     assert!(!timeline_ids(&stack, &dan).await?.contains(&public));
     assert!(!timeline_ids(&stack, &ana).await?.contains(&dans));
@@ -851,14 +736,7 @@ async fn feed_pages_follow_their_cursor_and_bad_paging_is_refused() -> anyhow::R
     let ana = new_user("ana");
     let mut posted = Vec::new();
     for text in ["one", "two", "three"] {
-        posted.push(
-            post_activity(
-                &stack,
-                &ana,
-                json!({"verb": "share", "visibility": "private", "text": text}),
-            )
-            .await?,
-        );
+        posted.push(post_activity(&stack, &ana, share("private", text)).await?);
     }
     for id in &posted {
         await_in_feed(&stack, &ana, id, true).await?;
@@ -902,15 +780,9 @@ async fn feed_pages_follow_their_cursor_and_bad_paging_is_refused() -> anyhow::R
 async fn deleting_an_account_removes_its_likes_comments_and_home_feed() -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (ana, leaver) = (new_user("ana"), new_user("leaver"));
-    connect(&stack, &leaver, &ana).await?;
+    stack.connect_directly(&leaver, &ana).await?;
     let activity = post_activity(&stack, &ana, lesson("connections")).await?;
-    let liked = stack
-        .put(
-            &format!("/v1/activities/{activity}/like"),
-            &leaver,
-            json!({}),
-        )
-        .await?;
+    let liked = like(&stack, &leaver, &activity).await?;
     assert_eq!(liked.status, 204, "{liked:?}");
     let commented = stack
         .post(

@@ -5,90 +5,33 @@
 
 use std::time::Duration;
 
-use agora_tests::{Reply, TestStack, assert_problem, new_user, spawn, token_for};
-use futures_util::StreamExt;
+use agora_tests::{
+    Reply, StreamRecord, TestStack, WsClient, assert_problem, block_items, connection_item,
+    field_of_items, new_user, spawn, unique_handle,
+};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 const T0: &str = "2026-01-01T10:00:00.000Z";
+
+/// The longest a test waits for the notifier to push a notification.
+const PUSH_WAIT: Duration = Duration::from_secs(30);
 
 fn at(second: u32) -> String {
     format!("2026-01-01T10:00:{second:02}.000Z")
 }
 
-/// Converts plain JSON into DynamoDB JSON (the shape of a stream image).
-fn dynamo_json(value: &Value) -> Value {
-    match value {
-        Value::String(s) => json!({ "S": s }),
-        Value::Number(n) => json!({ "N": n.to_string() }),
-        Value::Bool(b) => json!({ "BOOL": b }),
-        Value::Null => json!({ "NULL": true }),
-        Value::Array(items) => json!({ "L": items.iter().map(dynamo_json).collect::<Vec<_>>() }),
-        Value::Object(_) => json!({ "M": image(value) }),
-    }
-}
-
-fn image(item: &Value) -> Option<Value> {
-    item.as_object().map(|fields| {
-        Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), dynamo_json(v)))
-                .collect(),
-        )
-    })
-}
-
-/// One INSERT stream record of `item`, as the table's stream would deliver it.
-fn insert_record(item: &Value, sequence: u64) -> Value {
-    json!({
-        "eventID": format!("redelivered-{sequence}"),
-        "eventName": "INSERT",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "Keys": { "PK": { "S": item["PK"] }, "SK": { "S": item["SK"] } },
-            "NewImage": image(item),
-            "SequenceNumber": format!("{sequence:030}"),
-            "SizeBytes": 100,
-            "StreamViewType": "NEW_AND_OLD_IMAGES"
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
-    })
-}
-
-async fn put(stack: &TestStack, item: &Value) -> anyhow::Result<()> {
-    stack
-        .dynamodb()
-        .await
-        .put_item()
-        .table_name(stack.table())
-        .set_item(Some(serde_dynamo::to_item(item)?))
-        .send()
-        .await?;
-    Ok(())
-}
-
-/// Re-invokes the notifier with a batch, as Lambda does when it redelivers one.
+/// Re-invokes the notifier with the INSERTs of `items` as one batch, as Lambda does when
+/// it redelivers one.
 async fn redeliver(stack: &TestStack, items: &[&Value]) -> anyhow::Result<()> {
-    let records: Vec<Value> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| insert_record(item, i as u64 + 1))
+    let records: Vec<StreamRecord> = (1..)
+        .zip(items)
+        .map(|(sequence, item)| {
+            StreamRecord::insert(item)
+                .event_id(format!("redelivered-{sequence}"))
+                .sequence(sequence)
+        })
         .collect();
-    let response = stack
-        .stack
-        .invoker()
-        .invoke("NotifierFunction", json!({ "Records": records }))
-        .await?;
-    anyhow::ensure!(
-        response["batchItemFailures"]
-            .as_array()
-            .is_none_or(|f| f.is_empty()),
-        "the redelivered batch failed: {response}"
-    );
-    Ok(())
+    stack.redeliver_batch("NotifierFunction", &records).await
 }
 
 fn connection_request(sender: &str, target: &str) -> Value {
@@ -138,6 +81,25 @@ async fn unread(stack: &TestStack, user: &str) -> anyhow::Result<u64> {
     Ok(reply.body["unread"].as_u64().unwrap_or(u64::MAX))
 }
 
+/// Waits until `user` has exactly one notification, a group of `actors` actors, and
+/// returns the list.
+async fn await_one_group(stack: &TestStack, user: &str, actors: u64) -> anyhow::Result<Vec<Value>> {
+    stack
+        .eventually(&format!("one group of {actors} for {user}"), || async {
+            let found = items(stack, user).await?;
+            Ok((found.len() == 1 && found[0]["actorCount"] == actors).then_some(found))
+        })
+        .await
+}
+
+/// The next frame pushed to `socket`, within [`PUSH_WAIT`].
+async fn next_push(socket: &mut WsClient) -> anyhow::Result<Value> {
+    socket
+        .next_within(PUSH_WAIT)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("nothing was pushed within {PUSH_WAIT:?}"))
+}
+
 /// Waits until `user` has exactly `count` notifications and returns them.
 async fn await_items(stack: &TestStack, user: &str, count: usize) -> anyhow::Result<Vec<Value>> {
     stack
@@ -149,7 +111,7 @@ async fn await_items(stack: &TestStack, user: &str, count: usize) -> anyhow::Res
 }
 
 async fn public_profile(stack: &TestStack, user: &str, name: &str) -> anyhow::Result<()> {
-    let handle = format!("h_{}", &ulid::Ulid::new().to_string().to_lowercase()[16..]);
+    let handle = unique_handle("h");
     stack
         .create_profile(user, json!({ "handle": handle, "displayName": name }))
         .await?;
@@ -172,7 +134,7 @@ async fn a_connection_request_notifies_its_target_once_even_when_the_stream_rede
     public_profile(&stack, &ana, "Ana Lima").await?;
     let request = connection_request(&ana, &bo);
 
-    put(&stack, &request).await?;
+    stack.put_item(&request).await?;
     let found = await_items(&stack, &bo, 1).await?;
     redeliver(&stack, &[&request, &request]).await?;
 
@@ -196,16 +158,13 @@ async fn a_connection_request_notifies_its_target_once_even_when_the_stream_rede
 async fn an_accepted_connection_notifies_the_requester_only() -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (ana, bo) = (new_user("ana"), new_user("bo"));
-    let copy = |owner: &str, other: &str| {
-        json!({
-            "PK": format!("USER#{owner}"), "SK": format!("CONN#{other}"),
-            "entity": "Connection", "userId": owner, "otherUserId": other,
-            "requestedBy": ana, "createdAt": T0
-        })
-    };
 
-    put(&stack, &copy(&ana, &bo)).await?;
-    put(&stack, &copy(&bo, &ana)).await?;
+    stack
+        .put_item(&connection_item(&ana, &bo, &ana, T0))
+        .await?;
+    stack
+        .put_item(&connection_item(&bo, &ana, &ana, T0))
+        .await?;
     let found = await_items(&stack, &ana, 1).await?;
 
     assert_eq!(found[0]["type"], "connectionAccepted");
@@ -237,7 +196,7 @@ async fn a_reply_notifies_the_parent_and_topic_authors_and_the_mentioned_but_nev
         "body": "Same here", "createdAt": T0, "deleted": false
     });
 
-    put(&stack, &reply).await?;
+    stack.put_item(&reply).await?;
     let to_bo = await_items(&stack, &bo, 1).await?;
     let to_ana = await_items(&stack, &ana, 1).await?;
     let to_dee = await_items(&stack, &dee, 1).await?;
@@ -264,15 +223,15 @@ async fn a_topic_mention_and_an_accepted_answer_notify_their_users() -> anyhow::
     let topic_id = unique("t");
     let mut item = topic(&topic_id, &ana, &[&bo], T0);
 
-    put(&stack, &item).await?;
+    stack.put_item(&item).await?;
     let mention = await_items(&stack, &bo, 1).await?;
     // Another change to the topic (a view count) notifies nobody; the accepted answer does.
     item["viewCount"] = json!(5);
-    put(&stack, &item).await?;
+    stack.put_item(&item).await?;
     item["acceptedReplyId"] = json!("r1");
     item["acceptedReplyAuthorId"] = json!(cy);
     item["updatedAt"] = json!(at(5));
-    put(&stack, &item).await?;
+    stack.put_item(&item).await?;
     let accepted = await_items(&stack, &cy, 1).await?;
 
     assert_eq!(mention[0]["type"], "mention");
@@ -299,14 +258,9 @@ async fn reactions_on_one_target_are_grouped_counted_once_each_and_reopen_when_r
         .collect();
 
     for item in &reactions {
-        put(&stack, item).await?;
+        stack.put_item(item).await?;
     }
-    let grouped = stack
-        .eventually("four reactors in one group", || async {
-            let found = items(&stack, &ana).await?;
-            Ok((found.len() == 1 && found[0]["actorCount"] == 4).then_some(found))
-        })
-        .await?;
+    let grouped = await_one_group(&stack, &ana, 4).await?;
     let unread_before_read = unread(&stack, &ana).await?;
     let id = grouped[0]["notificationId"].as_str().unwrap_or_default();
     let read = stack
@@ -314,13 +268,8 @@ async fn reactions_on_one_target_are_grouped_counted_once_each_and_reopen_when_r
         .await?;
     let unread_after_read = unread(&stack, &ana).await?;
     let fifth = reaction(&topic_id, &ana, &new_user("fay"), &at(9));
-    put(&stack, &fifth).await?;
-    let reopened = stack
-        .eventually("a fifth reactor reopening the group", || async {
-            let found = items(&stack, &ana).await?;
-            Ok((found.len() == 1 && found[0]["actorCount"] == 5).then_some(found))
-        })
-        .await?;
+    stack.put_item(&fifth).await?;
+    let reopened = await_one_group(&stack, &ana, 5).await?;
     // Lambda redelivers the whole history: nobody counts twice, the count stays exact.
     let everyone: Vec<&Value> = reactions.iter().chain([&fifth]).collect();
     redeliver(&stack, &everyone).await?;
@@ -366,25 +315,22 @@ async fn muted_types_and_blocked_users_create_no_notification() -> anyhow::Resul
         )
         .await?;
     // Ana blocks Cy (both block items, as the connections group writes them).
-    put(
-        &stack,
-        &json!({ "PK": format!("USER#{ana}"), "SK": format!("BLOCK#{cy}"), "entity": "Block",
-                 "blockerId": ana, "blockedId": cy, "createdAt": T0 }),
-    )
-    .await?;
-    put(
-        &stack,
-        &json!({ "PK": format!("USER#{cy}"), "SK": format!("BLOCKEDBY#{ana}"),
-                 "entity": "BlockedBy", "blockerId": ana, "blockedId": cy, "createdAt": T0 }),
-    )
-    .await?;
+    for item in block_items(&ana, &cy, T0) {
+        stack.put_item(&item).await?;
+    }
     let ana_topic = unique("t");
 
-    put(&stack, &reaction(&ana_topic, &ana, &bo, &at(1))).await?;
-    put(&stack, &topic(&unique("t"), &cy, &[&ana], &at(2))).await?;
-    put(&stack, &connection_request(&ana, &cy)).await?;
+    stack
+        .put_item(&reaction(&ana_topic, &ana, &bo, &at(1)))
+        .await?;
+    stack
+        .put_item(&topic(&unique("t"), &cy, &[&ana], &at(2)))
+        .await?;
+    stack.put_item(&connection_request(&ana, &cy)).await?;
     // A control record after the others: once it shows, the others were processed.
-    put(&stack, &topic(&unique("t"), &dee, &[&ana], &at(3))).await?;
+    stack
+        .put_item(&topic(&unique("t"), &dee, &[&ana], &at(3)))
+        .await?;
     let found = await_items(&stack, &ana, 1).await?;
 
     assert_eq!(muted.status, 200, "{muted:?}");
@@ -396,18 +342,9 @@ async fn muted_types_and_blocked_users_create_no_notification() -> anyhow::Resul
     );
     assert_eq!(unread(&stack, &ana).await?, 1);
     // A block made later hides the existing notification too.
-    put(
-        &stack,
-        &json!({ "PK": format!("USER#{dee}"), "SK": format!("BLOCK#{ana}"), "entity": "Block",
-                 "blockerId": dee, "blockedId": ana, "createdAt": T0 }),
-    )
-    .await?;
-    put(
-        &stack,
-        &json!({ "PK": format!("USER#{ana}"), "SK": format!("BLOCKEDBY#{dee}"),
-                 "entity": "BlockedBy", "blockerId": dee, "blockedId": ana, "createdAt": T0 }),
-    )
-    .await?;
+    for item in block_items(&dee, &ana, T0) {
+        stack.put_item(&item).await?;
+    }
     assert!(items(&stack, &ana).await?.is_empty(), "hidden once blocked");
     assert!(
         items(&stack, &cy).await?.is_empty(),
@@ -442,10 +379,12 @@ async fn preferences_replace_the_muted_types_and_refuse_unknown_ones() -> anyhow
     let after_bad_input = stack.get("/v1/notifications/preferences", &ana).await?;
     let request = || {
         stack
-            .http
-            .put(stack.url("/v1/notifications/preferences"))
-            .bearer_auth(token_for(&ana))
-            .header("idempotency-key", "prefs-1")
+            .request_with_idempotency_key(
+                reqwest::Method::PUT,
+                "/v1/notifications/preferences",
+                &ana,
+                "prefs-1",
+            )
             .json(&json!({ "muted": ["mention", "reaction", "mention"] }))
     };
     let first = stack.raw(request()).await?;
@@ -481,7 +420,9 @@ async fn marking_one_and_all_read_keeps_the_unread_count_exact() -> anyhow::Resu
     let stack = spawn().await?;
     let (ana, bo) = (new_user("ana"), new_user("bo"));
     for second in 1..=3 {
-        put(&stack, &topic(&unique("t"), &bo, &[&ana], &at(second))).await?;
+        stack
+            .put_item(&topic(&unique("t"), &bo, &[&ana], &at(second)))
+            .await?;
     }
     let all = await_items(&stack, &ana, 3).await?;
     let first = all[0]["notificationId"]
@@ -518,16 +459,9 @@ async fn marking_one_and_all_read_keeps_the_unread_count_exact() -> anyhow::Resu
     assert_eq!(marked.status, 204, "{marked:?}");
     assert_eq!(marked_again.status, 204, "marking read is repeatable");
     assert_eq!(count_after_one, 2);
-    let unread_ids: Vec<&str> = unread_list.body["items"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|i| i["notificationId"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    let unread_ids = field_of_items(&unread_list.body, "notificationId");
     assert_eq!(unread_ids.len(), 2);
-    assert!(!unread_ids.contains(&first.as_str()));
+    assert!(!unread_ids.contains(&first));
     assert_problem(&someone_elses, 404, None);
     assert_problem(&malformed, 404, None);
     assert_eq!(read_all.status, 200, "{read_all:?}");
@@ -547,15 +481,14 @@ async fn the_list_is_paginated_newest_first_and_refuses_bad_parameters() -> anyh
     let (ana, bo) = (new_user("ana"), new_user("bo"));
     let topics: Vec<String> = (0..3).map(|_| unique("t")).collect();
     for (i, id) in topics.iter().enumerate() {
-        put(&stack, &topic(id, &bo, &[&ana], &at(i as u32 + 1))).await?;
+        stack
+            .put_item(&topic(id, &bo, &[&ana], &at(i as u32 + 1)))
+            .await?;
     }
     await_items(&stack, &ana, 3).await?;
 
     let first = list(&stack, &ana, "?limit=2").await?;
-    let cursor = first.body["nextCursor"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let cursor = first.next_cursor();
     let second = list(&stack, &ana, &format!("?limit=2&cursor={cursor}")).await?;
     let wrong_scope = list(&stack, &ana, &format!("?unread=true&cursor={cursor}")).await?;
     let bad_limit = list(&stack, &ana, "?limit=0").await?;
@@ -592,25 +525,15 @@ async fn the_list_is_paginated_newest_first_and_refuses_bad_parameters() -> anyh
 async fn an_expired_unread_notification_leaves_the_count() -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (ana, bo) = (new_user("ana"), new_user("bo"));
-    put(&stack, &topic(&unique("t"), &bo, &[&ana], T0)).await?;
+    stack
+        .put_item(&topic(&unique("t"), &bo, &[&ana], T0))
+        .await?;
     let found = await_items(&stack, &ana, 1).await?;
     let id = found[0]["notificationId"].as_str().unwrap_or_default();
 
     // What TTL expiry does: the item disappears and the stream reports a REMOVE.
     stack
-        .dynamodb()
-        .await
-        .delete_item()
-        .table_name(stack.table())
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{ana}")),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("NOTIF#{id}")),
-        )
-        .send()
+        .delete_item(&format!("USER#{ana}"), &format!("NOTIF#{id}"))
         .await?;
 
     stack
@@ -622,43 +545,17 @@ async fn an_expired_unread_notification_leaves_the_count() -> anyhow::Result<()>
     Ok(())
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(stack: &TestStack, user: &str) -> anyhow::Result<Socket> {
-    let url = format!("{}?token={}", stack.websocket_url(), token_for(user));
-    let (socket, _) = tokio::time::timeout(
-        Duration::from_secs(20),
-        tokio_tungstenite::connect_async(url),
-    )
-    .await??;
-    Ok(socket)
-}
-
-async fn next_frame(socket: &mut Socket) -> anyhow::Result<Value> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("socket closed"))??;
-        match message {
-            Message::Text(text) => return Ok(serde_json::from_str(&text)?),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => anyhow::bail!("unexpected frame {other:?}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_new_notification_arrives_on_every_open_websocket_of_its_recipient() -> anyhow::Result<()>
 {
     let stack = spawn().await?;
     let (ana, bo) = (new_user("ana"), new_user("bo"));
-    let mut phone = connect(&stack, &bo).await?;
-    let mut laptop = connect(&stack, &bo).await?;
+    let mut phone = WsClient::connect(&stack, &bo).await?;
+    let mut laptop = WsClient::connect(&stack, &bo).await?;
 
-    put(&stack, &connection_request(&ana, &bo)).await?;
-    let on_phone = next_frame(&mut phone).await?;
-    let on_laptop = next_frame(&mut laptop).await?;
+    stack.put_item(&connection_request(&ana, &bo)).await?;
+    let on_phone = next_push(&mut phone).await?;
+    let on_laptop = next_push(&mut laptop).await?;
 
     assert_eq!(on_phone["type"], "notification");
     assert_eq!(on_phone["notification"]["type"], "connectionRequest");
@@ -678,15 +575,15 @@ async fn a_stale_connection_answering_410_is_forgotten() -> anyhow::Result<()> {
         (format!("WSCONN#{stale}"), "META".to_owned()),
         (format!("USER#{bo}"), format!("WSCONN#{stale}")),
     ] {
-        put(
-            &stack,
-            &json!({ "PK": pk, "SK": sk, "entity": "Connection", "connectionId": stale,
-                     "userId": bo, "connectedAt": T0, "expiresAt": 4_102_444_800u64 }),
-        )
-        .await?;
+        stack
+            .put_item(
+                &json!({ "PK": pk, "SK": sk, "entity": "Connection", "connectionId": stale,
+                         "userId": bo, "connectedAt": T0, "expiresAt": 4_102_444_800u64 }),
+            )
+            .await?;
     }
 
-    put(&stack, &connection_request(&ana, &bo)).await?;
+    stack.put_item(&connection_request(&ana, &bo)).await?;
     await_items(&stack, &bo, 1).await?;
 
     stack
@@ -704,25 +601,6 @@ async fn a_stale_connection_answering_410_is_forgotten() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn delete_key(stack: &TestStack, pk: &str, sk: &str) -> anyhow::Result<()> {
-    stack
-        .dynamodb()
-        .await
-        .delete_item()
-        .table_name(stack.table())
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S(sk.to_owned()),
-        )
-        .send()
-        .await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn a_reaction_taken_back_shrinks_its_group_and_the_last_one_removes_it() -> anyhow::Result<()>
 {
@@ -731,33 +609,23 @@ async fn a_reaction_taken_back_shrinks_its_group_and_the_last_one_removes_it() -
     let topic_id = unique("t");
     let by_bo = reaction(&topic_id, &ana, &bo, &at(1));
     let by_cy = reaction(&topic_id, &ana, &cy, &at(2));
-    put(&stack, &by_bo).await?;
-    put(&stack, &by_cy).await?;
-    stack
-        .eventually("two reactors in one group", || async {
-            let found = items(&stack, &ana).await?;
-            Ok((found.len() == 1 && found[0]["actorCount"] == 2).then_some(()))
-        })
-        .await?;
+    stack.put_item(&by_bo).await?;
+    stack.put_item(&by_cy).await?;
+    await_one_group(&stack, &ana, 2).await?;
 
-    delete_key(
-        &stack,
-        &format!("TOPIC#{topic_id}"),
-        &format!("REACT#{topic_id}#{cy}"),
-    )
-    .await?;
-    let shrunk = stack
-        .eventually("cy to leave the group", || async {
-            let found = items(&stack, &ana).await?;
-            Ok((found.len() == 1 && found[0]["actorCount"] == 1).then_some(found))
-        })
+    stack
+        .delete_item(
+            &format!("TOPIC#{topic_id}"),
+            &format!("REACT#{topic_id}#{cy}"),
+        )
         .await?;
-    delete_key(
-        &stack,
-        &format!("TOPIC#{topic_id}"),
-        &format!("REACT#{topic_id}#{bo}"),
-    )
-    .await?;
+    let shrunk = await_one_group(&stack, &ana, 1).await?;
+    stack
+        .delete_item(
+            &format!("TOPIC#{topic_id}"),
+            &format!("REACT#{topic_id}#{bo}"),
+        )
+        .await?;
     stack
         .eventually("the empty group to go", || async {
             Ok(items(&stack, &ana).await?.is_empty().then_some(()))
@@ -785,14 +653,14 @@ async fn a_redelivered_record_pushes_its_unread_notification_again_with_the_same
 -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (ana, bo) = (new_user("ana"), new_user("bo"));
-    let mut socket = connect(&stack, &bo).await?;
+    let mut socket = WsClient::connect(&stack, &bo).await?;
     let request = connection_request(&ana, &bo);
-    put(&stack, &request).await?;
-    let first = next_frame(&mut socket).await?;
+    stack.put_item(&request).await?;
+    let first = next_push(&mut socket).await?;
 
     // As if the first attempt died after writing the notification, before pushing.
     redeliver(&stack, &[&request]).await?;
-    let again = next_frame(&mut socket).await?;
+    let again = next_push(&mut socket).await?;
 
     assert_eq!(
         again["notification"]["notificationId"],
@@ -811,9 +679,9 @@ async fn a_redelivered_record_pushes_its_unread_notification_again_with_the_same
         .await?;
     assert_eq!(read.status, 204, "{read:?}");
     redeliver(&stack, &[&request]).await?;
-    let silence = tokio::time::timeout(Duration::from_millis(800), next_frame(&mut socket)).await;
+    let silence = socket.next_within(Duration::from_millis(800)).await?;
     assert!(
-        silence.is_err(),
+        silence.is_none(),
         "a read notification is not pushed again: {silence:?}"
     );
     Ok(())
@@ -827,8 +695,8 @@ async fn no_notification_is_created_for_an_account_deleted_before_its_record_arr
     let deleted = stack.delete("/v1/me", &bo).await?;
 
     // A record about Bo that the stream delivers after the deletion, and one about Cy.
-    put(&stack, &connection_request(&ana, &bo)).await?;
-    put(&stack, &connection_request(&ana, &cy)).await?;
+    stack.put_item(&connection_request(&ana, &bo)).await?;
+    stack.put_item(&connection_request(&ana, &cy)).await?;
     await_items(&stack, &cy, 1).await?;
 
     assert_eq!(deleted.status, 204, "{deleted:?}");

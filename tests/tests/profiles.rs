@@ -1,7 +1,7 @@
 //! Profiles, end to end: real HTTP requests through the local stack's HTTP API into the
 //! real `profiles` function binary, against moto's DynamoDB.
 
-use agora_tests::{JWT_SECRET, Reply, new_user, spawn, token_with};
+use agora_tests::{JWT_SECRET, Reply, connection_item, new_user, spawn, token_with, unique_handle};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -20,30 +20,16 @@ fn ana(handle: &str) -> Value {
     })
 }
 
-fn unique_handle(prefix: &str) -> String {
-    let suffix = ulid::Ulid::new().to_string().to_lowercase();
-    format!("{prefix}_{}", &suffix[suffix.len() - 10..])
-}
-
+/// [`agora_tests::assert_problem`], and the problem document's own `status` and `type`
+/// are right too.
 fn assert_problem(reply: &Reply, status: u16, field: Option<&str>) {
-    assert_eq!(reply.status, status, "unexpected reply: {reply:?}");
-    assert_eq!(reply.content_type, "application/problem+json", "{reply:?}");
+    agora_tests::assert_problem(reply, status, field);
     assert_eq!(reply.body["status"], status);
     assert!(
         reply.body["type"]
             .as_str()
             .is_some_and(|t| t.starts_with("/problems/"))
     );
-    if let Some(field) = field {
-        let fields: Vec<&str> = reply.body["errors"]
-            .as_array()
-            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
-            .unwrap_or_default();
-        assert!(
-            fields.contains(&field),
-            "expected field {field} in {reply:?}"
-        );
-    }
 }
 
 #[tokio::test]
@@ -108,13 +94,7 @@ async fn a_user_creates_reads_updates_exports_and_deletes_their_profile() -> any
 
     // Deleting with an Idempotency-Key must not leave its own replay record behind.
     let deleted = stack
-        .raw(
-            stack
-                .http
-                .delete(stack.url("/v1/me"))
-                .bearer_auth(agora_tests::token_for(&user))
-                .header("idempotency-key", "delete-me"),
-        )
+        .raw(stack.request_with_idempotency_key(Method::DELETE, "/v1/me", &user, "delete-me"))
         .await?;
     assert_eq!(deleted.status, 204);
     assert_eq!(stack.get("/v1/me", &user).await?.status, 404);
@@ -273,20 +253,9 @@ async fn visibility_rules_decide_what_another_user_sees() -> anyhow::Result<()> 
     assert_eq!(seen.body["relationship"], "none");
 
     // A connection (arranged directly in the table) also sees connections-only fields.
+    let now = agora::ids::now_rfc3339();
     stack
-        .dynamodb()
-        .await
-        .put_item()
-        .table_name(stack.table())
-        .item(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{friend}")),
-        )
-        .item(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("CONN#{owner}")),
-        )
-        .send()
+        .put_item(&connection_item(&friend, &owner, &friend, &now))
         .await?;
     let as_friend = stack.get(&format!("/v1/profiles/{owner}"), &friend).await?;
     assert_eq!(as_friend.body["location"], "Lisbon");
@@ -333,10 +302,7 @@ async fn search_finds_public_profiles_by_name_prefix_and_skill_page_by_page() ->
     let first = stack.get("/v1/profiles?q=zelda&limit=2", &viewer).await?;
     assert_eq!(first.status, 200, "{first:?}");
     assert_eq!(first.body["items"].as_array().map(Vec::len), Some(2));
-    let cursor = first.body["nextCursor"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let cursor = first.next_cursor();
     assert!(!cursor.is_empty());
     let second = stack
         .get(
@@ -527,10 +493,7 @@ async fn post_with_key(
     stack
         .raw(
             stack
-                .http
-                .post(stack.url("/v1/profiles"))
-                .bearer_auth(agora_tests::token_for(user))
-                .header("idempotency-key", key)
+                .request_with_idempotency_key(Method::POST, "/v1/profiles", user, key)
                 .json(body),
         )
         .await
@@ -585,20 +548,11 @@ async fn a_duplicate_while_the_first_request_is_in_progress_is_a_conflict() -> a
         serde_json::to_vec(&body)?.as_slice(),
     );
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
-    let n = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
     stack
-        .dynamodb()
-        .await
-        .put_item()
-        .table_name(stack.table())
-        .item("PK", s(&format!("USER#{user}")))
-        .item("SK", s("IDEMPOTENCY#k-running"))
-        .item("status", s("INPROGRESS"))
-        .item("payloadHash", s(&hash))
-        .item("expiresAt", n(now + 3600))
-        .item("inProgressExpiresAt", n(now + 30))
-        .send()
+        .put_item(&json!({
+            "PK": format!("USER#{user}"), "SK": "IDEMPOTENCY#k-running", "status": "INPROGRESS",
+            "payloadHash": hash, "expiresAt": now + 3600, "inProgressExpiresAt": now + 30,
+        }))
         .await?;
 
     let duplicate = post_with_key(&stack, &user, "k-running", &body).await?;

@@ -57,18 +57,6 @@ fn refused_with(error: anyhow::Error) -> Option<u16> {
     }
 }
 
-async fn management_client(stack: &TestStack) -> aws_sdk_apigatewaymanagement::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(stack.connections_url())
-        .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await;
-    aws_sdk_apigatewaymanagement::Client::new(&config)
-}
-
 #[tokio::test]
 async fn a_connect_without_a_valid_token_is_refused() -> anyhow::Result<()> {
     let stack = spawn().await?;
@@ -168,7 +156,7 @@ async fn the_management_api_posts_describes_and_deletes_connections() -> anyhow:
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let client = management_client(&stack).await;
+    let client = stack.management_client().await;
 
     client
         .post_to_connection()

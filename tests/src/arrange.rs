@@ -1,0 +1,73 @@
+//! Arranging what a test starts from: people who are connected or blocked, written
+//! straight into the table in the shapes of the shared item contract, or made through
+//! the connections API.
+
+use serde_json::{Value, json};
+
+use crate::TestStack;
+
+/// A handle no other test uses: `prefix`, an underscore and ten random characters.
+pub fn unique_handle(prefix: &str) -> String {
+    let suffix = ulid::Ulid::new().to_string().to_lowercase();
+    format!("{prefix}_{}", &suffix[suffix.len() - 10..])
+}
+
+/// The item `user`'s side of an accepted connection with `other` is stored as
+/// (`USER#<user>` / `CONN#<other>`).
+pub fn connection_item(user: &str, other: &str, requested_by: &str, created_at: &str) -> Value {
+    json!({
+        "PK": format!("USER#{user}"), "SK": format!("CONN#{other}"), "entity": "Connection",
+        "userId": user, "otherUserId": other, "requestedBy": requested_by, "createdAt": created_at,
+    })
+}
+
+/// The two items a block is stored as: the blocker's `Block` and its `BlockedBy` mirror
+/// on the blocked user's side.
+pub fn block_items(blocker: &str, blocked: &str, created_at: &str) -> [Value; 2] {
+    [
+        json!({
+            "PK": format!("USER#{blocker}"), "SK": format!("BLOCK#{blocked}"), "entity": "Block",
+            "blockerId": blocker, "blockedId": blocked, "createdAt": created_at,
+        }),
+        json!({
+            "PK": format!("USER#{blocked}"), "SK": format!("BLOCKEDBY#{blocker}"),
+            "entity": "BlockedBy", "blockerId": blocker, "blockedId": blocked,
+            "createdAt": created_at,
+        }),
+    ]
+}
+
+impl TestStack {
+    /// Makes `a` and `b` connected, as if `b` had accepted a request from `a`, by writing
+    /// both sides of the connection straight into the table (no connections API).
+    pub async fn connect_directly(&self, a: &str, b: &str) -> anyhow::Result<()> {
+        let at = agora::ids::now_rfc3339();
+        self.put_items(&[connection_item(a, b, a, &at), connection_item(b, a, a, &at)])
+            .await
+    }
+
+    /// Makes `blocker` block `blocked` by writing both block items straight into the
+    /// table (no connections API).
+    pub async fn block_directly(&self, blocker: &str, blocked: &str) -> anyhow::Result<()> {
+        self.put_items(&block_items(blocker, blocked, &agora::ids::now_rfc3339()))
+            .await
+    }
+
+    /// Makes `a` and `b` connected through the connections API: `a` sends a request and
+    /// `b` accepts it. Fails unless both succeed.
+    pub async fn connect_through_the_api(&self, a: &str, b: &str) -> anyhow::Result<()> {
+        let sent = self
+            .post("/v1/connections/requests", a, json!({"userId": b}))
+            .await?;
+        anyhow::ensure!(sent.status == 201, "request failed: {sent:?}");
+        let accepted = self
+            .post(
+                &format!("/v1/connections/requests/{a}/accept"),
+                b,
+                json!({}),
+            )
+            .await?;
+        anyhow::ensure!(accepted.status == 200, "accept failed: {accepted:?}");
+        Ok(())
+    }
+}
