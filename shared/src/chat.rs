@@ -15,7 +15,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
@@ -24,7 +27,9 @@ use crate::cursor::{CursorCodec, Page, PageKey};
 use crate::error::{AppError, AppResult};
 use crate::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::profiles;
-use crate::store::{self, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions};
+use crate::store::{
+    self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
+};
 use crate::validation::{self, check};
 
 /// Longest message text, in characters. 4,000 characters of 4-byte UTF-8 plus the
@@ -661,10 +666,10 @@ pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(R
     let mut request = store
         .client()
         .transact_write_items()
-        .transact_items(store.put_op(lock_item, Some("attribute_not_exists(PK)"))?)
+        .transact_items(store.put_op(lock_item, Some("attribute_not_exists(PK)".into()))?)
         .transact_items(store.put_op(
             item_of(&room, &keys::room(&room.room_id), "Room")?,
-            Some("attribute_not_exists(PK)"),
+            Some("attribute_not_exists(PK)".into()),
         )?);
     for user in [me, other] {
         let (member, membership) = member_items(&room, user, me, &at)?;
@@ -710,7 +715,7 @@ pub async fn create_group(store: &Store, me: &UserId, input: NewGroup) -> AppRes
         .transact_write_items()
         .transact_items(store.put_op(
             item_of(&room, &keys::room(&room.room_id), "Room")?,
-            Some("attribute_not_exists(PK)"),
+            Some("attribute_not_exists(PK)".into()),
         )?);
     for user in std::iter::once(me).chain(members.iter()) {
         let (member, membership) = member_items(&room, user, me, &at)?;
@@ -896,24 +901,18 @@ pub async fn add_members(
         check_reachable(store, me, user, &format!("userIds[{i}]")).await?;
     }
     let count = u32::try_from(new.len()).unwrap_or(u32::MAX);
-    let grow = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::room(room_id).to_item()))
-        .update_expression("ADD memberCount :count")
-        .condition_expression("attribute_exists(PK) AND memberCount <= :room")
-        .expression_attribute_values(":count", n(count))
-        .expression_attribute_values(":room", n(MAX_GROUP_MEMBERS.saturating_sub(count)))
-        .build()
-        .map_err(AppError::internal)?;
+    let grow = Expr::new("ADD memberCount :count").value(":count", n(count));
+    let room_left = Expr::new("attribute_exists(PK) AND memberCount <= :room")
+        .value(":room", n(MAX_GROUP_MEMBERS.saturating_sub(count)));
     let at = now_rfc3339();
     let mut request = store
         .client()
         .transact_write_items()
-        .transact_items(TransactWriteItem::builder().update(grow).build());
+        .transact_items(store.update_op(&keys::room(room_id), grow, Some(room_left))?);
     for user in &new {
         let (member, membership) = member_items(&room, user, me, &at)?;
         request = request
-            .transact_items(store.put_op(member, Some("attribute_not_exists(PK)"))?)
+            .transact_items(store.put_op(member, Some("attribute_not_exists(PK)".into()))?)
             .transact_items(store.put_op(membership, None)?);
     }
     match request.send().await {
@@ -936,19 +935,16 @@ pub async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<
             "a direct conversation cannot be left; archive it instead".into(),
         ));
     }
-    let shrink = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::room(room_id).to_item()))
-        .update_expression("ADD memberCount :minus")
-        .expression_attribute_values(":minus", n(-1))
-        .build()
-        .map_err(AppError::internal)?;
+    let shrink = Expr::new("ADD memberCount :minus").value(":minus", n(-1));
     let result = store
         .client()
         .transact_write_items()
-        .transact_items(store.delete_op(&keys::member(room_id, me), Some("attribute_exists(PK)"))?)
+        .transact_items(store.delete_op(
+            &keys::member(room_id, me),
+            Some("attribute_exists(PK)".into()),
+        )?)
         .transact_items(store.delete_op(&keys::membership(me, room_id), None)?)
-        .transact_items(TransactWriteItem::builder().update(shrink).build())
+        .transact_items(store.update_op(&keys::room(room_id), shrink, None)?)
         .send()
         .await;
     match result {
@@ -1264,50 +1260,39 @@ pub async fn send_message(
             sent_at: sent_at.clone(),
             deleted: false,
         };
-        let mut advance = Update::builder()
-            .table_name(store.table())
-            .set_key(Some(keys::room(room_id).to_item()))
-            .update_expression(
-                "SET lastMessageId = :id, lastMessageAt = :at, lastMessage = :preview, \
-                 messageCount = :seq",
-            )
-            .expression_attribute_values(":id", s(&message_id))
-            .expression_attribute_values(":at", s(&sent_at))
-            .expression_attribute_values(":preview", AttributeValue::M(store::to_item(&preview)?))
-            .expression_attribute_values(":seq", n(message.seq));
-        advance = match &room.last_message_id {
-            Some(previous) => advance
-                .condition_expression("lastMessageId = :previous")
-                .expression_attribute_values(":previous", s(previous)),
-            None => advance.condition_expression(
-                "attribute_exists(PK) AND attribute_not_exists(lastMessageId)",
-            ),
+        let advance = Expr::new(
+            "SET lastMessageId = :id, lastMessageAt = :at, lastMessage = :preview, \
+             messageCount = :seq",
+        )
+        .value(":id", s(&message_id))
+        .value(":at", s(&sent_at))
+        .value(":preview", AttributeValue::M(store::to_item(&preview)?))
+        .value(":seq", n(message.seq));
+        let still_last = match &room.last_message_id {
+            Some(previous) => {
+                Expr::new("lastMessageId = :previous").value(":previous", s(previous))
+            }
+            None => Expr::from("attribute_exists(PK) AND attribute_not_exists(lastMessageId)"),
         };
         // The sender has read their own message.
-        let read_own = Update::builder()
-            .table_name(store.table())
-            .set_key(Some(keys::member(room_id, me).to_item()))
-            .update_expression(
-                "SET lastReadMessageId = :id, lastReadAt = :at, readSeq = :seq, readVia = :via",
-            )
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":via", s("send"))
-            .expression_attribute_values(":id", s(&message_id))
-            .expression_attribute_values(":at", s(&sent_at))
-            .expression_attribute_values(":seq", n(message.seq))
-            .build()
-            .map_err(AppError::internal)?;
+        let read_own = Expr::new(
+            "SET lastReadMessageId = :id, lastReadAt = :at, readSeq = :seq, readVia = :via",
+        )
+        .value(":via", s("send"))
+        .value(":id", s(&message_id))
+        .value(":at", s(&sent_at))
+        .value(":seq", n(message.seq));
         let result = store
             .client()
             .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(advance.build().map_err(AppError::internal)?)
-                    .build(),
-            )
-            .transact_items(store.put_op(message_item, Some("attribute_not_exists(PK)"))?)
-            .transact_items(store.put_op(pointer, Some("attribute_not_exists(PK)"))?)
-            .transact_items(TransactWriteItem::builder().update(read_own).build())
+            .transact_items(store.update_op(&keys::room(room_id), advance, Some(still_last))?)
+            .transact_items(store.put_op(message_item, Some("attribute_not_exists(PK)".into()))?)
+            .transact_items(store.put_op(pointer, Some("attribute_not_exists(PK)".into()))?)
+            .transact_items(store.update_op(
+                &keys::member(room_id, me),
+                read_own,
+                Some("attribute_exists(PK)".into()),
+            )?)
             .send()
             .await;
         match result {
@@ -1446,23 +1431,15 @@ pub async fn edit_message(
 ) -> AppResult<Message> {
     check(&edit)?;
     require_member(store, me, room_id).await?;
-    let output = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::message(room_id, message_id).to_item()))
-        .update_expression("SET #text = :text, edited = :true, editedAt = :now ADD version :one")
-        .condition_expression("attribute_exists(PK) AND senderId = :me AND deleted = :false")
-        .expression_attribute_names("#text", "text")
-        .expression_attribute_values(":text", s(&edit.text))
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .expression_attribute_values(":now", s(now_rfc3339()))
-        .expression_attribute_values(":one", n(1))
-        .expression_attribute_values(":me", s(me.as_str()))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-        .send()
-        .await;
+    let output = change_own_message(
+        store,
+        me,
+        room_id,
+        message_id,
+        "SET #text = :text, edited = :true, editedAt = :now ADD version :one",
+        &edit.text,
+    )
+    .await;
     let message: Message = match output {
         Ok(output) => store::from_item(output.attributes.unwrap_or_default())?,
         Err(error) => {
@@ -1482,23 +1459,15 @@ pub async fn delete_message(
     message_id: &str,
 ) -> AppResult<Message> {
     require_member(store, me, room_id).await?;
-    let output = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::message(room_id, message_id).to_item()))
-        .update_expression("SET #text = :empty, deleted = :true, editedAt = :now ADD version :one")
-        .condition_expression("attribute_exists(PK) AND senderId = :me AND deleted = :false")
-        .expression_attribute_names("#text", "text")
-        .expression_attribute_values(":empty", s(""))
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .expression_attribute_values(":now", s(now_rfc3339()))
-        .expression_attribute_values(":one", n(1))
-        .expression_attribute_values(":me", s(me.as_str()))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-        .send()
-        .await;
+    let output = change_own_message(
+        store,
+        me,
+        room_id,
+        message_id,
+        "SET #text = :text, deleted = :true, editedAt = :now ADD version :one",
+        "",
+    )
+    .await;
     let message: Message = match output {
         Ok(output) => store::from_item(output.attributes.unwrap_or_default())?,
         Err(error) => {
@@ -1516,6 +1485,36 @@ pub async fn delete_message(
     };
     refresh_preview(store, &message).await?;
     Ok(message)
+}
+
+/// One change to my own, not deleted message: `update` sets `#text` to `text` and
+/// whatever else it names (`:true`, `:now`, `:one`), bumping `version`; returns the
+/// message as it is now, or the refusal for [`explain_refused_change`].
+async fn change_own_message(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    message_id: &str,
+    update: &str,
+    text: &str,
+) -> Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>> {
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(keys::message(room_id, message_id).to_item()))
+        .update_expression(update)
+        .condition_expression("attribute_exists(PK) AND senderId = :me AND deleted = :false")
+        .expression_attribute_names("#text", "text")
+        .expression_attribute_values(":text", s(text))
+        .expression_attribute_values(":true", AttributeValue::Bool(true))
+        .expression_attribute_values(":false", AttributeValue::Bool(false))
+        .expression_attribute_values(":now", s(now_rfc3339()))
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":me", s(me.as_str()))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .send()
+        .await
 }
 
 /// Why an edit or delete was refused: no such message (404), someone else's (403),

@@ -4,9 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -15,7 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::ids::{UserId, now_rfc3339};
 use crate::profiles::keys::user_partition;
 use crate::profiles::{self, Handle, ProfileView};
-use crate::store::{self, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions};
+use crate::store::{self, Expr, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions};
 use crate::validation::{self, check};
 
 pub mod keys {
@@ -232,69 +230,13 @@ fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn put_new(store: &Store, item: Item) -> AppResult<TransactWriteItem> {
-    let put = Put::builder()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(PK)")
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-fn put_any(store: &Store, item: Item) -> AppResult<TransactWriteItem> {
-    let put = Put::builder()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-/// Deleting an absent item inside a transaction is a no-op, which lets one transaction
-/// clear "whatever exists" between two users.
-fn delete_any(store: &Store, key: &Key) -> AppResult<TransactWriteItem> {
-    let delete = Delete::builder()
-        .table_name(store.table())
-        .set_key(Some(key.to_item()))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().delete(delete).build())
-}
-
-fn delete_existing(store: &Store, key: &Key) -> AppResult<TransactWriteItem> {
-    let delete = Delete::builder()
-        .table_name(store.table())
-        .set_key(Some(key.to_item()))
-        .condition_expression("attribute_exists(PK)")
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().delete(delete).build())
-}
-
-fn check_absent(store: &Store, key: &Key) -> AppResult<TransactWriteItem> {
-    let check = ConditionCheck::builder()
-        .table_name(store.table())
-        .set_key(Some(key.to_item()))
-        .condition_expression("attribute_not_exists(PK)")
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().condition_check(check).build())
-}
-
 /// The condition "the pair lock holds a pending request from `sender` to `target`".
-const PENDING_FROM_TO: &str = "#state = :pending AND senderId = :sender AND targetId = :target";
-
-fn pending_values(sender: &UserId, target: &UserId) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        (":pending".to_owned(), s("pending")),
-        (":sender".to_owned(), s(sender.as_str())),
-        (":target".to_owned(), s(target.as_str())),
-    ])
-}
-
-fn state_name() -> HashMap<String, String> {
-    HashMap::from([("#state".to_owned(), "state".to_owned())])
+fn pending_from_to(sender: &UserId, target: &UserId) -> Expr {
+    Expr::new("#state = :pending AND senderId = :sender AND targetId = :target")
+        .name("#state", "state")
+        .value(":pending", s("pending"))
+        .value(":sender", s(sender.as_str()))
+        .value(":target", s(target.as_str()))
 }
 
 fn delete_pending_pair(
@@ -302,35 +244,23 @@ fn delete_pending_pair(
     sender: &UserId,
     target: &UserId,
 ) -> AppResult<TransactWriteItem> {
-    let delete = Delete::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::pair(sender, target).to_item()))
-        .condition_expression(PENDING_FROM_TO)
-        .set_expression_attribute_names(Some(state_name()))
-        .set_expression_attribute_values(Some(pending_values(sender, target)))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().delete(delete).build())
+    store.delete_op(
+        &keys::pair(sender, target),
+        Some(pending_from_to(sender, target)),
+    )
 }
 
 fn update_pending_pair(
     store: &Store,
     sender: &UserId,
     target: &UserId,
-    expression: &str,
-    mut values: HashMap<String, AttributeValue>,
+    update: Expr,
 ) -> AppResult<TransactWriteItem> {
-    values.extend(pending_values(sender, target));
-    let update = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::pair(sender, target).to_item()))
-        .update_expression(expression)
-        .condition_expression(PENDING_FROM_TO)
-        .set_expression_attribute_names(Some(state_name()))
-        .set_expression_attribute_values(Some(values))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().update(update).build())
+    store.update_op(
+        &keys::pair(sender, target),
+        update,
+        Some(pending_from_to(sender, target)),
+    )
 }
 
 /// Runs a transaction; a failed condition on any of `not_found_at` means "there is no
@@ -448,28 +378,28 @@ pub async fn send_request(
         updated_at: now,
     };
     let items = vec![
-        put_new(
-            store,
+        store.put_op(
             item_of(&keys::pair(me, &target), "ConnectionPair", &lock)?,
+            Some("attribute_not_exists(PK)".into()),
         )?,
-        put_new(
-            store,
+        store.put_op(
             item_of(
                 &keys::incoming_request(&target, me),
                 "ConnectionRequest",
                 &request,
             )?,
+            Some("attribute_not_exists(PK)".into()),
         )?,
-        put_new(
-            store,
+        store.put_op(
             item_of(
                 &keys::outgoing_request(me, &target),
                 "OutgoingConnectionRequest",
                 &request,
             )?,
+            Some("attribute_not_exists(PK)".into()),
         )?,
-        check_absent(store, &keys::block(me, &target))?,
-        check_absent(store, &keys::block(&target, me))?,
+        store.check_op(&keys::block(me, &target), "attribute_not_exists(PK)")?,
+        store.check_op(&keys::block(&target, me), "attribute_not_exists(PK)")?,
     ];
     match store
         .client()
@@ -516,25 +446,23 @@ pub async fn accept_request(store: &Store, me: &UserId, sender: &UserId) -> AppR
             store,
             sender,
             me,
-            "SET #state = :connected, updatedAt = :now REMOVE ignored",
-            HashMap::from([
-                (":connected".to_owned(), s("connected")),
-                (":now".to_owned(), s(now.clone())),
-            ]),
+            Expr::new("SET #state = :connected, updatedAt = :now REMOVE ignored")
+                .value(":connected", s("connected"))
+                .value(":now", s(now.clone())),
         )?,
-        delete_any(store, &keys::incoming_request(me, sender))?,
-        delete_any(store, &keys::outgoing_request(sender, me))?,
-        put_any(
-            store,
+        store.delete_op(&keys::incoming_request(me, sender), None)?,
+        store.delete_op(&keys::outgoing_request(sender, me), None)?,
+        store.put_op(
             item_of(&keys::connection(me, sender), "Connection", &mine)?,
+            None,
         )?,
-        put_any(
-            store,
+        store.put_op(
             item_of(
                 &keys::connection(sender, me),
                 "Connection",
                 &connection(sender, me),
             )?,
+            None,
         )?,
     ];
     transact(store, items, &[0], || no_request_from(sender)).await?;
@@ -546,8 +474,8 @@ pub async fn accept_request(store: &Store, me: &UserId, sender: &UserId) -> AppR
 pub async fn reject_request(store: &Store, me: &UserId, sender: &UserId) -> AppResult<()> {
     let items = vec![
         delete_pending_pair(store, sender, me)?,
-        delete_any(store, &keys::incoming_request(me, sender))?,
-        delete_any(store, &keys::outgoing_request(sender, me))?,
+        store.delete_op(&keys::incoming_request(me, sender), None)?,
+        store.delete_op(&keys::outgoing_request(sender, me), None)?,
     ];
     transact(store, items, &[0], || no_request_from(sender)).await
 }
@@ -561,14 +489,15 @@ pub async fn ignore_request(store: &Store, me: &UserId, sender: &UserId) -> AppR
             store,
             sender,
             me,
-            "SET ignored = :true, updatedAt = :now",
-            HashMap::from([
-                (":true".to_owned(), AttributeValue::Bool(true)),
-                (":now".to_owned(), s(now_rfc3339())),
-            ]),
+            Expr::new("SET ignored = :true, updatedAt = :now")
+                .value(":true", AttributeValue::Bool(true))
+                .value(":now", s(now_rfc3339())),
         )?,
         // Ignoring twice is a 404: the request is no longer in my list.
-        delete_existing(store, &keys::incoming_request(me, sender))?,
+        store.delete_op(
+            &keys::incoming_request(me, sender),
+            Some("attribute_exists(PK)".into()),
+        )?,
     ];
     transact(store, items, &[0, 1], || no_request_from(sender)).await
 }
@@ -577,8 +506,8 @@ pub async fn ignore_request(store: &Store, me: &UserId, sender: &UserId) -> AppR
 pub async fn cancel_request(store: &Store, me: &UserId, target: &UserId) -> AppResult<()> {
     let items = vec![
         delete_pending_pair(store, me, target)?,
-        delete_any(store, &keys::incoming_request(target, me))?,
-        delete_any(store, &keys::outgoing_request(me, target))?,
+        store.delete_op(&keys::incoming_request(target, me), None)?,
+        store.delete_op(&keys::outgoing_request(me, target), None)?,
     ];
     transact(store, items, &[0], || {
         AppError::NotFound(format!("no pending connection request to '{target}'"))
@@ -589,18 +518,13 @@ pub async fn cancel_request(store: &Store, me: &UserId, target: &UserId) -> AppR
 /// Remove a connection, from either side: both connection items and the pair lock, in
 /// one transaction.
 pub async fn remove_connection(store: &Store, me: &UserId, other: &UserId) -> AppResult<()> {
-    let delete = Delete::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::pair(me, other).to_item()))
-        .condition_expression("#state = :connected")
-        .set_expression_attribute_names(Some(state_name()))
-        .expression_attribute_values(":connected", s("connected"))
-        .build()
-        .map_err(AppError::internal)?;
+    let connected = Expr::new("#state = :connected")
+        .name("#state", "state")
+        .value(":connected", s("connected"));
     let items = vec![
-        TransactWriteItem::builder().delete(delete).build(),
-        delete_any(store, &keys::connection(me, other))?,
-        delete_any(store, &keys::connection(other, me))?,
+        store.delete_op(&keys::pair(me, other), Some(connected))?,
+        store.delete_op(&keys::connection(me, other), None)?,
+        store.delete_op(&keys::connection(other, me), None)?,
     ];
     transact(store, items, &[0], || {
         AppError::NotFound(format!("you are not connected with '{other}'"))
@@ -635,14 +559,14 @@ pub async fn block_user(store: &Store, me: &UserId, other: &UserId) -> AppResult
         created_at: now_rfc3339(),
     };
     let mut items = vec![
-        put_any(store, item_of(&keys::block(me, other), "Block", &block)?)?,
-        put_any(
-            store,
+        store.put_op(item_of(&keys::block(me, other), "Block", &block)?, None)?,
+        store.put_op(
             item_of(&keys::blocked_by(other, me), "BlockedBy", &block)?,
+            None,
         )?,
     ];
     for key in relationship_keys(me, other) {
-        items.push(delete_any(store, &key)?);
+        items.push(store.delete_op(&key, None)?);
     }
     transact(store, items, &[], || AppError::internal("unreachable")).await?;
     Ok(block)
@@ -665,8 +589,8 @@ fn relationship_keys(a: &UserId, b: &UserId) -> Vec<Key> {
 /// Repeatable.
 pub async fn unblock_user(store: &Store, me: &UserId, other: &UserId) -> AppResult<()> {
     let items = vec![
-        delete_any(store, &keys::block(me, other))?,
-        delete_any(store, &keys::blocked_by(other, me))?,
+        store.delete_op(&keys::block(me, other), None)?,
+        store.delete_op(&keys::blocked_by(other, me), None)?,
     ];
     transact(store, items, &[], || AppError::internal("unreachable")).await
 }

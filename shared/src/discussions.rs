@@ -25,9 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
@@ -37,7 +35,9 @@ use crate::cursor::{CursorCodec, Page, PageKey};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::profiles::{self, Handle};
-use crate::store::{self, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions};
+use crate::store::{
+    self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
+};
 use crate::validation::{self, check};
 
 /// Who may create categories.
@@ -932,11 +932,11 @@ pub async fn create_category(
         .transact_write_items()
         .transact_items(store.put_op(
             item(keys::category(&category.category_id))?,
-            Some("attribute_not_exists(PK)"),
+            Some("attribute_not_exists(PK)".into()),
         )?)
         .transact_items(store.put_op(
             item(keys::category_listing(&category.path))?,
-            Some("attribute_not_exists(PK)"),
+            Some("attribute_not_exists(PK)".into()),
         )?)
         .send()
         .await
@@ -1005,21 +1005,13 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
         view_count: 0,
         version: 1,
     };
-    let category_check = ConditionCheck::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::category(&topic.category_id).to_item()))
-        .condition_expression("attribute_exists(PK)")
-        .build()
-        .map_err(AppError::internal)?;
     let mut request = store
         .client()
         .transact_write_items()
         .transact_items(
-            TransactWriteItem::builder()
-                .condition_check(category_check)
-                .build(),
+            store.check_op(&keys::category(&topic.category_id), "attribute_exists(PK)")?,
         )
-        .transact_items(store.put_op(topic.to_item()?, Some("attribute_not_exists(PK)"))?);
+        .transact_items(store.put_op(topic.to_item()?, Some("attribute_not_exists(PK)".into()))?);
     for item in topic.index_items() {
         request = request.transact_items(store.put_op(item, None)?);
     }
@@ -1341,29 +1333,24 @@ pub async fn edit_topic(
         tags: Some(old.tags.clone()),
         attachments: Some(old.attachments.clone()),
     };
-    let update = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::topic(topic_id).to_item()))
-        .update_expression(
-            "SET title = :title, body = :body, tags = :tags, attachments = :attachments, \
-             mentions = :mentions, updatedAt = :now, edited = :true",
-        )
-        .condition_expression("updatedAt = :read AND deleted = :false")
-        .expression_attribute_values(":title", s(&topic.title))
-        .expression_attribute_values(":body", s(&topic.body))
-        .expression_attribute_values(":tags", to_value(&topic.tags)?)
-        .expression_attribute_values(":attachments", to_value(&topic.attachments)?)
-        .expression_attribute_values(":mentions", to_value(&topic.mentions)?)
-        .expression_attribute_values(":now", s(&now))
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .expression_attribute_values(":read", s(&old.updated_at))
-        .build()
-        .map_err(AppError::internal)?;
+    let update = Expr::new(
+        "SET title = :title, body = :body, tags = :tags, attachments = :attachments, \
+         mentions = :mentions, updatedAt = :now, edited = :true",
+    )
+    .value(":title", s(&topic.title))
+    .value(":body", s(&topic.body))
+    .value(":tags", to_value(&topic.tags)?)
+    .value(":attachments", to_value(&topic.attachments)?)
+    .value(":mentions", to_value(&topic.mentions)?)
+    .value(":now", s(&now))
+    .value(":true", AttributeValue::Bool(true));
+    let unchanged = Expr::new("updatedAt = :read AND deleted = :false")
+        .value(":read", s(&old.updated_at))
+        .value(":false", AttributeValue::Bool(false));
     let mut request = store
         .client()
         .transact_write_items()
-        .transact_items(TransactWriteItem::builder().update(update).build())
+        .transact_items(store.update_op(&keys::topic(topic_id), update, Some(unchanged))?)
         .transact_items(store.put_op(history_item(&history)?, None)?);
     let before: BTreeSet<&String> = old.tags.iter().collect();
     let after: BTreeSet<&String> = topic.tags.iter().collect();
@@ -1414,23 +1401,21 @@ pub async fn delete_topic(store: &Store, principal: &Principal, topic_id: &str) 
     if topic.deleted {
         return Ok(());
     }
-    let update = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::topic(topic_id).to_item()))
-        .update_expression(
-            "SET deleted = :true, updatedAt = :now, version = version + :one \
-             REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK",
-        )
-        .condition_expression("attribute_exists(PK)")
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":now", s(&now_rfc3339()))
-        .expression_attribute_values(":one", n(1))
-        .build()
-        .map_err(AppError::internal)?;
+    let update = Expr::new(
+        "SET deleted = :true, updatedAt = :now, version = version + :one \
+         REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK",
+    )
+    .value(":true", AttributeValue::Bool(true))
+    .value(":now", s(&now_rfc3339()))
+    .value(":one", n(1));
     let mut request = store
         .client()
         .transact_write_items()
-        .transact_items(TransactWriteItem::builder().update(update).build());
+        .transact_items(store.update_op(
+            &keys::topic(topic_id),
+            update,
+            Some("attribute_exists(PK)".into()),
+        )?);
     for tag in &topic.tags {
         request = request.transact_items(store.delete_op(&keys::by_tag(tag, topic_id), None)?);
     }
@@ -1637,22 +1622,13 @@ pub async fn create_reply(
         reaction_counts: zero_counts(),
         version: 1,
     };
-    let open_topic = ConditionCheck::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::topic(topic_id).to_item()))
-        .condition_expression("attribute_exists(PK) AND deleted = :false")
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .build()
-        .map_err(AppError::internal)?;
+    let open_topic = Expr::new("attribute_exists(PK) AND deleted = :false")
+        .value(":false", AttributeValue::Bool(false));
     store
         .client()
         .transact_write_items()
-        .transact_items(
-            TransactWriteItem::builder()
-                .condition_check(open_topic)
-                .build(),
-        )
-        .transact_items(store.put_op(reply.to_item()?, Some("attribute_not_exists(PK)"))?)
+        .transact_items(store.check_op(&keys::topic(topic_id), open_topic)?)
+        .transact_items(store.put_op(reply.to_item()?, Some("attribute_not_exists(PK)".into()))?)
         .transact_items(store.put_op(
             index_item(
                 keys::reply_by_author(me, topic_id, &reply.reply_id),
@@ -1751,27 +1727,26 @@ pub async fn edit_reply(
         tags: None,
         attachments: None,
     };
-    let update = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::reply(topic_id, reply_id).to_item()))
-        .update_expression(
-            "SET body = :body, mentions = :mentions, updatedAt = :now, edited = :true, \
-             version = :next",
-        )
-        .condition_expression("version = :read AND deleted = :false")
-        .expression_attribute_values(":body", s(&reply.body))
-        .expression_attribute_values(":mentions", to_value(&reply.mentions)?)
-        .expression_attribute_values(":now", s(&now))
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .expression_attribute_values(":read", n(old.version))
-        .expression_attribute_values(":next", n(reply.version))
-        .build()
-        .map_err(AppError::internal)?;
+    let update = Expr::new(
+        "SET body = :body, mentions = :mentions, updatedAt = :now, edited = :true, \
+         version = :next",
+    )
+    .value(":body", s(&reply.body))
+    .value(":mentions", to_value(&reply.mentions)?)
+    .value(":now", s(&now))
+    .value(":true", AttributeValue::Bool(true))
+    .value(":next", n(reply.version));
+    let unchanged = Expr::new("version = :read AND deleted = :false")
+        .value(":read", n(old.version))
+        .value(":false", AttributeValue::Bool(false));
     store
         .client()
         .transact_write_items()
-        .transact_items(TransactWriteItem::builder().update(update).build())
+        .transact_items(store.update_op(
+            &keys::reply(topic_id, reply_id),
+            update,
+            Some(unchanged),
+        )?)
         .transact_items(store.put_op(history_item(&history)?, None)?)
         .send()
         .await
@@ -1801,34 +1776,30 @@ pub async fn delete_reply(
     if reply.deleted {
         return Ok(());
     }
-    let update = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::reply(topic_id, reply_id).to_item()))
-        .update_expression("SET deleted = :true, updatedAt = :now, version = version + :one")
-        .condition_expression("attribute_exists(PK)")
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":now", s(&now_rfc3339()))
-        .expression_attribute_values(":one", n(1))
-        .build()
-        .map_err(AppError::internal)?;
+    let update = Expr::new("SET deleted = :true, updatedAt = :now, version = version + :one")
+        .value(":true", AttributeValue::Bool(true))
+        .value(":now", s(&now_rfc3339()))
+        .value(":one", n(1));
     let mut request = store
         .client()
         .transact_write_items()
-        .transact_items(TransactWriteItem::builder().update(update).build());
+        .transact_items(store.update_op(
+            &keys::reply(topic_id, reply_id),
+            update,
+            Some("attribute_exists(PK)".into()),
+        )?);
     if topic.accepted_reply_id.as_deref() == Some(reply_id) {
-        let unsolve = Update::builder()
-            .table_name(store.table())
-            .set_key(Some(keys::topic(topic_id).to_item()))
-            .update_expression(
-                "SET solved = :false, updatedAt = :now REMOVE acceptedReplyId, acceptedReplyAuthorId",
-            )
-            .condition_expression("acceptedReplyId = :reply")
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":now", s(&now_rfc3339()))
-            .expression_attribute_values(":reply", s(reply_id))
-            .build()
-            .map_err(AppError::internal)?;
-        request = request.transact_items(TransactWriteItem::builder().update(unsolve).build());
+        let unsolve = Expr::new(
+            "SET solved = :false, updatedAt = :now REMOVE acceptedReplyId, acceptedReplyAuthorId",
+        )
+        .value(":false", AttributeValue::Bool(false))
+        .value(":now", s(&now_rfc3339()));
+        let accepted = Expr::new("acceptedReplyId = :reply").value(":reply", s(reply_id));
+        request = request.transact_items(store.update_op(
+            &keys::topic(topic_id),
+            unsolve,
+            Some(accepted),
+        )?);
     }
     request.send().await.map_err(dynamo_error)?;
     Ok(())
@@ -2215,7 +2186,7 @@ fn marker(store: &Store, event_id: &str, change: &CounterChange) -> AppResult<Tr
         store::TTL_ATTRIBUTE.into(),
         n(now_epoch_seconds() + MARKER_TTL_SECONDS),
     );
-    store.put_op(item, Some("attribute_not_exists(PK)"))
+    store.put_op(item, Some("attribute_not_exists(PK)".into()))
 }
 
 /// Applies one record's counter change exactly once: the `PROCESSED#…` marker is put
@@ -2230,30 +2201,26 @@ pub async fn apply_counter_change(
     let marker = marker(store, event_id, change)?;
     match &change.target {
         CounterTarget::Reply { topic_id, reply_id } => {
-            let mut expression = Vec::new();
-            let mut update = Update::builder()
-                .table_name(store.table())
-                .set_key(Some(keys::reply(topic_id, reply_id).to_item()))
-                .condition_expression("attribute_exists(PK)")
-                .expression_attribute_names("#counts", "reactionCounts")
-                .expression_attribute_values(":zero", n(0));
+            let set: Vec<String> = (0..change.reactions.len())
+                .map(|i| format!("#counts.#k{i} = if_not_exists(#counts.#k{i}, :zero) + :d{i}"))
+                .collect();
+            let mut update = Expr::new(format!("SET {}", set.join(", ")))
+                .name("#counts", "reactionCounts")
+                .value(":zero", n(0));
             for (i, (kind, delta)) in change.reactions.iter().enumerate() {
-                expression.push(format!(
-                    "#counts.#k{i} = if_not_exists(#counts.#k{i}, :zero) + :d{i}"
-                ));
                 update = update
-                    .expression_attribute_names(format!("#k{i}"), kind.as_str())
-                    .expression_attribute_values(format!(":d{i}"), n(*delta));
+                    .name(format!("#k{i}"), kind.as_str())
+                    .value(format!(":d{i}"), n(*delta));
             }
-            let update = update
-                .update_expression(format!("SET {}", expression.join(", ")))
-                .build()
-                .map_err(AppError::internal)?;
             let sent = store
                 .client()
                 .transact_write_items()
                 .transact_items(marker)
-                .transact_items(TransactWriteItem::builder().update(update).build())
+                .transact_items(store.update_op(
+                    &keys::reply(topic_id, reply_id),
+                    update,
+                    Some("attribute_exists(PK)".into()),
+                )?)
                 .send()
                 .await;
             match sent {
@@ -2292,19 +2259,14 @@ pub async fn apply_counter_change(
                 if !topic.deleted {
                     set.extend(["GSI2SK = :activitySort", "GSI3SK = :topSort"]);
                 }
-                let mut update = Update::builder()
-                    .table_name(store.table())
-                    .set_key(Some(keys::topic(topic_id).to_item()))
-                    .update_expression(format!("SET {}", set.join(", ")))
-                    .condition_expression("version = :read")
-                    .expression_attribute_values(":replies", n(topic.reply_count))
-                    .expression_attribute_values(":reactions", to_value(&topic.reaction_counts)?)
-                    .expression_attribute_values(":activity", s(&topic.last_activity_at))
-                    .expression_attribute_values(":next", n(topic.version))
-                    .expression_attribute_values(":read", n(read_version));
+                let mut update = Expr::new(format!("SET {}", set.join(", ")))
+                    .value(":replies", n(topic.reply_count))
+                    .value(":reactions", to_value(&topic.reaction_counts)?)
+                    .value(":activity", s(&topic.last_activity_at))
+                    .value(":next", n(topic.version));
                 if !topic.deleted {
                     update = update
-                        .expression_attribute_values(
+                        .value(
                             ":activitySort",
                             s(&keys::activity_sort(
                                 topic.pinned,
@@ -2312,17 +2274,21 @@ pub async fn apply_counter_change(
                                 topic_id,
                             )),
                         )
-                        .expression_attribute_values(
+                        .value(
                             ":topSort",
                             s(&keys::top_sort(topic.pinned, topic.score(), topic_id)),
                         );
                 }
-                let update = update.build().map_err(AppError::internal)?;
+                let unchanged = Expr::new("version = :read").value(":read", n(read_version));
                 let sent = store
                     .client()
                     .transact_write_items()
                     .transact_items(marker.clone())
-                    .transact_items(TransactWriteItem::builder().update(update).build())
+                    .transact_items(store.update_op(
+                        &keys::topic(topic_id),
+                        update,
+                        Some(unchanged),
+                    )?)
                     .send()
                     .await;
                 match sent {

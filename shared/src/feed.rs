@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, DeleteRequest, PutRequest, TransactWriteItem, WriteRequest,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -56,7 +56,7 @@ use crate::connections;
 use crate::cursor::{CursorCodec, Page, PageKey};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
-use crate::store::{self, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions};
+use crate::store::{self, Expr, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions};
 use crate::validation::{self, check};
 
 /// Home-feed entries expire this long after their activity was created.
@@ -654,19 +654,14 @@ fn bump_counter(
     counter: &str,
     delta: i64,
 ) -> AppResult<TransactWriteItem> {
-    let update = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::activity(activity_id).to_item()))
-        .update_expression("SET #counter = if_not_exists(#counter, :zero) + :delta")
-        .condition_expression("attribute_exists(PK) AND #deleted = :false")
-        .expression_attribute_names("#counter", counter)
-        .expression_attribute_names("#deleted", "deleted")
-        .expression_attribute_values(":zero", n(0))
-        .expression_attribute_values(":delta", n(delta))
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().update(update).build())
+    let update = Expr::new("SET #counter = if_not_exists(#counter, :zero) + :delta")
+        .name("#counter", counter)
+        .value(":zero", n(0))
+        .value(":delta", n(delta));
+    let live = Expr::new("attribute_exists(PK) AND #deleted = :false")
+        .name("#deleted", "deleted")
+        .value(":false", AttributeValue::Bool(false));
+    store.update_op(&keys::activity(activity_id), update, Some(live))
 }
 
 /// Puts a new activity and its pointer in the author's partition, plus `extra` items, in
@@ -686,7 +681,10 @@ async fn insert_activity(
     let mut request = store
         .client()
         .transact_write_items()
-        .transact_items(store.put_op(activity_item(activity)?, Some("attribute_not_exists(PK)"))?)
+        .transact_items(store.put_op(
+            activity_item(activity)?,
+            Some("attribute_not_exists(PK)".into()),
+        )?)
         .transact_items(store.put_op(pointer_item, None)?);
     for item in extra {
         request = request.transact_items(item);
@@ -913,7 +911,7 @@ pub async fn like(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()
     let result = store
         .client()
         .transact_write_items()
-        .transact_items(store.put_op(item, Some("attribute_not_exists(PK)"))?)
+        .transact_items(store.put_op(item, Some("attribute_not_exists(PK)".into()))?)
         .transact_items(bump_counter(store, &id, "likeCount", 1)?)
         .transact_items(store.put_op(pointer_item(keys::liked_by(me, &id), &id), None)?)
         .send()
@@ -925,16 +923,10 @@ pub async fn like(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()
 pub async fn unlike(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()> {
     let activity = visible_activity(store, me, activity_id).await?;
     let id = activity.activity_id;
-    let delete = aws_sdk_dynamodb::types::Delete::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::like(&id, me).to_item()))
-        .condition_expression("attribute_exists(PK)")
-        .build()
-        .map_err(AppError::internal)?;
     let result = store
         .client()
         .transact_write_items()
-        .transact_items(TransactWriteItem::builder().delete(delete).build())
+        .transact_items(store.delete_op(&keys::like(&id, me), Some("attribute_exists(PK)".into()))?)
         .transact_items(bump_counter(store, &id, "likeCount", -1)?)
         .transact_items(store.delete_op(&keys::liked_by(me, &id), None)?)
         .send()
@@ -991,7 +983,7 @@ pub async fn add_comment(
     let result = store
         .client()
         .transact_write_items()
-        .transact_items(store.put_op(item, Some("attribute_not_exists(PK)"))?)
+        .transact_items(store.put_op(item, Some("attribute_not_exists(PK)".into()))?)
         .transact_items(bump_counter(
             store,
             &comment.activity_id,
@@ -1724,7 +1716,7 @@ pub async fn erase_for_account(store: &Store, me: &UserId, sort_key: &str) -> Ap
                 activity_id,
                 keys::like(activity_id, me),
                 "likeCount",
-                "attribute_exists(PK)",
+                Expr::from("attribute_exists(PK)"),
             )
         } else if let Some((activity_id, comment_id)) = sort_key
             .strip_prefix("ACTCOMMENT#")
@@ -1734,23 +1726,15 @@ pub async fn erase_for_account(store: &Store, me: &UserId, sort_key: &str) -> Ap
                 activity_id,
                 keys::comment(activity_id, comment_id),
                 "commentCount",
-                "attribute_exists(PK) AND authorId = :me",
+                Expr::new("attribute_exists(PK) AND authorId = :me").value(":me", s(me.as_str())),
             )
         } else {
             return Ok(());
         };
-    let mut delete = aws_sdk_dynamodb::types::Delete::builder()
-        .table_name(store.table())
-        .set_key(Some(key.to_item()))
-        .condition_expression(condition);
-    if condition.contains(":me") {
-        delete = delete.expression_attribute_values(":me", s(me.as_str()));
-    }
-    let delete = delete.build().map_err(AppError::internal)?;
     let result = store
         .client()
         .transact_write_items()
-        .transact_items(TransactWriteItem::builder().delete(delete).build())
+        .transact_items(store.delete_op(&key, Some(condition))?)
         .transact_items(bump_counter(store, activity_id, counter, -1)?)
         .send()
         .await;

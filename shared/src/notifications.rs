@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -27,7 +27,9 @@ use crate::cursor::{CursorCodec, Page};
 use crate::error::{AppError, AppResult};
 use crate::ids::{UserId, now_epoch_seconds, now_rfc3339};
 use crate::profiles::{self, keys::user_partition};
-use crate::store::{self, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions};
+use crate::store::{
+    self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
+};
 
 /// Notifications expire (TTL) after 90 days; the stream's REMOVE record of an unread one
 /// decrements the counter, so expiry keeps the count exact.
@@ -684,11 +686,9 @@ pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notific
         .client()
         .transact_write_items()
         .transact_items(account_alive(store, &notification.user_id)?)
-        .transact_items(put(
-            store,
+        .transact_items(store.put_op(
             notification.to_item()?,
-            "attribute_not_exists(PK)",
-            &[],
+            Some("attribute_not_exists(PK)".into()),
         )?)
         .transact_items(count(store, &notification.user_id, 1)?)
         .send()
@@ -768,12 +768,10 @@ pub async fn notify_message(
             return Ok(existing.filter(|g| !g.read));
         }
         let turns_unread = existing.as_ref().is_none_or(|g| g.read);
-        let (condition, values) = match &existing {
-            None => ("attribute_not_exists(PK)", vec![]),
-            Some(group) => (
-                "version = :version",
-                vec![(":version", AttributeValue::N(group.version.to_string()))],
-            ),
+        let condition = match &existing {
+            None => Expr::from("attribute_not_exists(PK)"),
+            Some(group) => Expr::new("version = :version")
+                .value(":version", AttributeValue::N(group.version.to_string())),
         };
         let group = match existing {
             None => fresh(&intent),
@@ -791,7 +789,7 @@ pub async fn notify_message(
             .client()
             .transact_write_items()
             .transact_items(account_alive(store, recipient)?)
-            .transact_items(put(store, group.to_item()?, condition, &values)?);
+            .transact_items(store.put_op(group.to_item()?, Some(condition))?);
         if turns_unread {
             request = request.transact_items(count(store, recipient, 1)?);
         }
@@ -829,20 +827,18 @@ async fn deliver_grouped(store: &Store, intent: &Intent) -> AppResult<Option<Not
         let existing: Option<Notification> = store.get(&key).await?;
         // The counter moves only when the group turns unread (new, or read before).
         let turns_unread = existing.as_ref().is_none_or(|g| g.read);
-        let (condition, values) = match &existing {
-            None => ("attribute_not_exists(PK)", vec![]),
-            Some(group) => (
-                "version = :version",
-                vec![(":version", AttributeValue::N(group.version.to_string()))],
-            ),
+        let condition = match &existing {
+            None => Expr::from("attribute_not_exists(PK)"),
+            Some(group) => Expr::new("version = :version")
+                .value(":version", AttributeValue::N(group.version.to_string())),
         };
         let group = fold_into_group(existing, intent);
         let mut request = store
             .client()
             .transact_write_items()
             .transact_items(account_alive(store, &intent.recipient)?)
-            .transact_items(put(store, marker.clone(), "attribute_not_exists(PK)", &[])?)
-            .transact_items(put(store, group.to_item()?, condition, &values)?);
+            .transact_items(store.put_op(marker.clone(), Some("attribute_not_exists(PK)".into()))?)
+            .transact_items(store.put_op(group.to_item()?, Some(condition))?);
         if turns_unread {
             request = request.transact_items(count(store, &group.user_id, 1)?);
         }
@@ -921,41 +917,23 @@ async fn withdraw(store: &Store, intent: &Intent) -> AppResult<()> {
     let marker = keys::group_actor(&intent.recipient, &group_id, &intent.actor);
     for _ in 0..GROUP_ATTEMPTS {
         let existing: Option<Notification> = store.get(&key).await?;
-        let delete_marker = Delete::builder()
-            .table_name(store.table())
-            .set_key(Some(marker.to_item()))
-            .condition_expression("attribute_exists(PK)")
-            .build()
-            .map_err(AppError::internal)?;
         let mut request = store
             .client()
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete_marker).build());
+            .transact_items(store.delete_op(&marker, Some("attribute_exists(PK)".into()))?);
         if let Some(group) = existing {
-            let version = AttributeValue::N(group.version.to_string());
+            let unchanged = Expr::new("version = :version")
+                .value(":version", AttributeValue::N(group.version.to_string()));
             let others = if group.recent_actor_ids.iter().all(|a| a == &intent.actor) {
                 group_actors(store, &intent.recipient, &group_id).await?
             } else {
                 vec![]
             };
             request = match shrink_group(group, &intent.actor, &others) {
-                Some(smaller) => request.transact_items(put(
-                    store,
-                    smaller.to_item()?,
-                    "version = :version",
-                    &[(":version", version)],
-                )?),
-                None => {
-                    let delete_group = Delete::builder()
-                        .table_name(store.table())
-                        .set_key(Some(key.to_item()))
-                        .condition_expression("version = :version")
-                        .expression_attribute_values(":version", version)
-                        .build()
-                        .map_err(AppError::internal)?;
-                    request
-                        .transact_items(TransactWriteItem::builder().delete(delete_group).build())
+                Some(smaller) => {
+                    request.transact_items(store.put_op(smaller.to_item()?, Some(unchanged))?)
                 }
+                None => request.transact_items(store.delete_op(&key, Some(unchanged))?),
             };
         }
         match request.send().await {
@@ -1014,20 +992,19 @@ async fn forget_removed(store: &Store, change: &Change) -> AppResult<()> {
         store::TTL_ATTRIBUTE.into(),
         AttributeValue::N((now_epoch_seconds() + PROCESSED_TTL_SECONDS).to_string()),
     );
-    let decrement = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::counter(&removed.user_id).to_item()))
-        .update_expression("ADD unread :delta")
-        .condition_expression("attribute_exists(PK) AND unread > :zero")
-        .expression_attribute_values(":delta", AttributeValue::N("-1".into()))
-        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-        .build()
-        .map_err(AppError::internal)?;
+    let decrement = store.update_op(
+        &keys::counter(&removed.user_id),
+        Expr::new("ADD unread :delta").value(":delta", AttributeValue::N("-1".into())),
+        Some(
+            Expr::new("attribute_exists(PK) AND unread > :zero")
+                .value(":zero", AttributeValue::N("0".into())),
+        ),
+    )?;
     let result = store
         .client()
         .transact_write_items()
-        .transact_items(put(store, marker, "attribute_not_exists(PK)", &[])?)
-        .transact_items(TransactWriteItem::builder().update(decrement).build())
+        .transact_items(store.put_op(marker, Some("attribute_not_exists(PK)".into()))?)
+        .transact_items(decrement)
         .send()
         .await;
     match result {
@@ -1037,47 +1014,21 @@ async fn forget_removed(store: &Store, change: &Change) -> AppResult<()> {
     }
 }
 
-fn put(
-    store: &Store,
-    item: Item,
-    condition: &str,
-    values: &[(&str, AttributeValue)],
-) -> AppResult<TransactWriteItem> {
-    let mut builder = Put::builder()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .condition_expression(condition);
-    for (name, value) in values {
-        builder = builder.expression_attribute_values(*name, value.clone());
-    }
-    Ok(TransactWriteItem::builder()
-        .put(builder.build().map_err(AppError::internal)?)
-        .build())
-}
-
 /// A ConditionCheck that `user` has not deleted their account (see
 /// `profiles::keys::deleted_account`): a notification never outlives the account sweep.
 fn account_alive(store: &Store, user: &UserId) -> AppResult<TransactWriteItem> {
-    let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
-        .table_name(store.table())
-        .set_key(Some(profiles::keys::deleted_account(user).to_item()))
-        .condition_expression("attribute_not_exists(PK)")
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().condition_check(check).build())
+    store.check_op(
+        &profiles::keys::deleted_account(user),
+        "attribute_not_exists(PK)",
+    )
 }
 
 /// `ADD unread :delta` on the counter (creating it at the first notification).
 fn count(store: &Store, user: &UserId, delta: i64) -> AppResult<TransactWriteItem> {
-    let update = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(keys::counter(user).to_item()))
-        .update_expression("ADD unread :delta SET entity = :entity")
-        .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
-        .expression_attribute_values(":entity", AttributeValue::S("NotificationCounter".into()))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().update(update).build())
+    let update = Expr::new("ADD unread :delta SET entity = :entity")
+        .value(":delta", AttributeValue::N(delta.to_string()))
+        .value(":entity", AttributeValue::S("NotificationCounter".into()));
+    store.update_op(&keys::counter(user), update, None)
 }
 
 // ---------------------------------------------------------------------------------
@@ -1266,18 +1217,12 @@ pub async fn mark_all_read(store: &Store, me: &UserId) -> AppResult<MarkAllResul
 async fn mark_read_items(store: &Store, me: &UserId, notifications: &[Key]) -> AppResult<()> {
     let mut request = store.client().transact_write_items();
     for key in notifications {
-        let update = Update::builder()
-            .table_name(store.table())
-            .set_key(Some(key.to_item()))
-            .update_expression("SET #read = :true, version = version + :one REMOVE GSI1PK, GSI1SK")
-            .condition_expression("#read = :false")
-            .expression_attribute_names("#read", "read")
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .build()
-            .map_err(AppError::internal)?;
-        request = request.transact_items(TransactWriteItem::builder().update(update).build());
+        let update = Expr::new("SET #read = :true, version = version + :one REMOVE GSI1PK, GSI1SK")
+            .name("#read", "read")
+            .value(":true", AttributeValue::Bool(true))
+            .value(":one", AttributeValue::N("1".into()));
+        let unread = Expr::new("#read = :false").value(":false", AttributeValue::Bool(false));
+        request = request.transact_items(store.update_op(key, update, Some(unread))?);
     }
     let delta = -i64::try_from(notifications.len()).unwrap_or(0);
     request

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Deserializer, Serialize};
 use validator::Validate;
 
@@ -13,7 +13,9 @@ use crate::connections::{self, Relationship};
 use crate::cursor::{CursorCodec, Page};
 use crate::error::{AppError, AppResult};
 use crate::ids::{UserId, now_rfc3339};
-use crate::store::{self, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions};
+use crate::store::{
+    self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
+};
 use crate::validation::{self, check};
 
 pub mod keys {
@@ -558,16 +560,6 @@ fn handle_item(handle: &Handle, user: &UserId) -> AppResult<Item> {
     }))
 }
 
-fn put(table: &str, item: Item, condition: &str) -> AppResult<TransactWriteItem> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(condition)
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
 /// Create my profile: one transaction puts the profile (if I have none) and claims the
 /// handle (if nobody has it), so concurrent creates of one handle have one winner.
 pub async fn create_profile(store: &Store, me: &UserId, input: NewProfile) -> AppResult<Profile> {
@@ -596,28 +588,16 @@ pub async fn create_profile(store: &Store, me: &UserId, input: NewProfile) -> Ap
     let result = store
         .client()
         .transact_write_items()
-        .transact_items(put(
-            store.table(),
+        .transact_items(store.put_op(
             profile_to_item(&profile)?,
-            "attribute_not_exists(PK)",
+            Some("attribute_not_exists(PK)".into()),
         )?)
-        .transact_items(put(
-            store.table(),
+        .transact_items(store.put_op(
             handle_item(&handle, me)?,
-            "attribute_not_exists(PK)",
+            Some("attribute_not_exists(PK)".into()),
         )?)
         // Someone who deleted their account and comes back is no longer deleted.
-        .transact_items(
-            TransactWriteItem::builder()
-                .delete(
-                    Delete::builder()
-                        .table_name(store.table())
-                        .set_key(Some(keys::deleted_account(me).to_item()))
-                        .build()
-                        .map_err(AppError::internal)?,
-                )
-                .build(),
-        )
+        .transact_items(store.delete_op(&keys::deleted_account(me), None)?)
         .send()
         .await;
     match result {
@@ -703,39 +683,21 @@ async fn save_revision(
             checked_version: current.moderation.checked_version,
         };
     }
-    let versioned = |item: Item| -> AppResult<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(store.table())
-            .set_item(Some(item))
-            .condition_expression("#version = :expected")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(
-                ":expected",
-                AttributeValue::N(current.version.to_string()),
-            )
-            .build()
-            .map_err(AppError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    };
+    let unchanged = Expr::new("#version = :expected")
+        .name("#version", "version")
+        .value(":expected", AttributeValue::N(current.version.to_string()));
     let mut request = store
         .client()
         .transact_write_items()
-        .transact_items(versioned(profile_to_item(&updated)?)?);
+        .transact_items(store.put_op(profile_to_item(&updated)?, Some(unchanged))?);
     if updated.handle != current.handle {
-        let old = keys::handle(&current.handle);
-        let delete = Delete::builder()
-            .table_name(store.table())
-            .set_key(Some(old.to_item()))
-            .condition_expression("userId = :me")
-            .expression_attribute_values(":me", AttributeValue::S(current.user_id.to_string()))
-            .build()
-            .map_err(AppError::internal)?;
+        let mine =
+            Expr::new("userId = :me").value(":me", AttributeValue::S(current.user_id.to_string()));
         request = request
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(put(
-                store.table(),
+            .transact_items(store.delete_op(&keys::handle(&current.handle), Some(mine))?)
+            .transact_items(store.put_op(
                 handle_item(&updated.handle, &updated.user_id)?,
-                "attribute_not_exists(PK)",
+                Some("attribute_not_exists(PK)".into()),
             )?);
     }
     match request.send().await {
@@ -1098,27 +1060,15 @@ pub async fn delete_account(store: &Store, me: &UserId) -> AppResult<()> {
         .await
         .map_err(dynamo_error)?;
     if let Some(profile) = get_profile(store, me).await? {
-        let delete = |key: Key, condition: Option<(&str, &str)>| -> AppResult<TransactWriteItem> {
-            let mut builder = Delete::builder()
-                .table_name(store.table())
-                .set_key(Some(key.to_item()));
-            if let Some((expression, user)) = condition {
-                builder = builder
-                    .condition_expression(expression)
-                    .expression_attribute_values(":me", AttributeValue::S(user.to_owned()));
-            }
-            Ok(TransactWriteItem::builder()
-                .delete(builder.build().map_err(AppError::internal)?)
-                .build())
-        };
+        let unclaimed_or_mine = Expr::new("attribute_not_exists(PK) OR userId = :me")
+            .value(":me", AttributeValue::S(me.as_str().to_owned()));
         store
             .client()
             .transact_write_items()
-            .transact_items(delete(keys::profile(me), None)?)
-            .transact_items(delete(
-                keys::handle(&profile.handle),
-                Some(("attribute_not_exists(PK) OR userId = :me", me.as_str())),
-            )?)
+            .transact_items(store.delete_op(&keys::profile(me), None)?)
+            .transact_items(
+                store.delete_op(&keys::handle(&profile.handle), Some(unclaimed_or_mine))?,
+            )
             .send()
             .await
             .map_err(dynamo_error)?;

@@ -81,16 +81,7 @@ pub async fn record_connection(store: &Store, user: &UserId, connection_id: &str
             store::TTL_ATTRIBUTE.into(),
             aws_sdk_dynamodb::types::AttributeValue::N(expires_at.to_string()),
         );
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(store.table())
-            .set_item(Some(item))
-            .build()
-            .map_err(AppError::internal)?;
-        request = request.transact_items(
-            aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .put(put)
-                .build(),
-        );
+        request = request.transact_items(store.put_op(item, None)?);
     }
     request.send().await.map_err(dynamo_error)?;
     Ok(())

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put,
+    TransactWriteItem, Update, WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -117,6 +118,80 @@ impl KeyQuery {
         self.start = start;
         self
     }
+}
+
+/// A condition or update expression with the `#name` / `:value` placeholders it uses, so
+/// each transaction part carries exactly what its expressions reference.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    text: String,
+    names: Names,
+    values: Values,
+}
+
+type Names = HashMap<String, String>;
+type Values = HashMap<String, AttributeValue>;
+
+impl Expr {
+    /// An expression; bind its placeholders with [`Expr::name`] and [`Expr::value`].
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    /// Binds `#placeholder` to an attribute name (a reserved word or a name chosen at run time).
+    pub fn name(mut self, placeholder: impl Into<String>, attribute: impl Into<String>) -> Self {
+        self.names.insert(placeholder.into(), attribute.into());
+        self
+    }
+
+    /// Binds `:placeholder` to a value.
+    pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.into(), value);
+        self
+    }
+
+    /// The request fields, each left unset when empty (DynamoDB rejects empty maps).
+    fn parts(expression: Option<Expr>) -> (Option<String>, Option<Names>, Option<Values>) {
+        match expression {
+            Some(Expr {
+                text,
+                names,
+                values,
+            }) => (
+                Some(text),
+                Some(names).filter(|n| !n.is_empty()),
+                Some(values).filter(|v| !v.is_empty()),
+            ),
+            None => (None, None, None),
+        }
+    }
+}
+
+impl From<&str> for Expr {
+    fn from(text: &str) -> Self {
+        Self::new(text)
+    }
+}
+
+/// Adds the placeholders another expression of the same operation binds; binding one
+/// placeholder to two different things is a bug, reported rather than silently resolved.
+fn bind_all<V: PartialEq>(
+    bound: &mut HashMap<String, V>,
+    more: HashMap<String, V>,
+) -> AppResult<()> {
+    for (placeholder, value) in more {
+        if bound.get(&placeholder).is_some_and(|old| *old != value) {
+            return Err(AppError::internal(format!(
+                "placeholder {placeholder} is bound twice"
+            )));
+        }
+        bound.insert(placeholder, value);
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -273,25 +348,76 @@ impl Store {
     }
 
     /// A Put for a TransactWriteItems, optionally conditional.
-    pub fn put_op(&self, item: Item, condition: Option<&str>) -> AppResult<TransactWriteItem> {
+    pub fn put_op(&self, item: Item, condition: Option<Expr>) -> AppResult<TransactWriteItem> {
+        let (condition, names, values) = Expr::parts(condition);
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_owned))
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
             .build()
             .map_err(AppError::internal)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// A Delete for a TransactWriteItems, optionally conditional.
-    pub fn delete_op(&self, key: &Key, condition: Option<&str>) -> AppResult<TransactWriteItem> {
+    /// A Delete for a TransactWriteItems, optionally conditional (deleting an absent item
+    /// unconditionally is a no-op).
+    pub fn delete_op(&self, key: &Key, condition: Option<Expr>) -> AppResult<TransactWriteItem> {
+        let (condition, names, values) = Expr::parts(condition);
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key.to_item()))
-            .set_condition_expression(condition.map(str::to_owned))
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
             .build()
             .map_err(AppError::internal)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A ConditionCheck for a TransactWriteItems: a condition on an item it does not write.
+    pub fn check_op(&self, key: &Key, condition: impl Into<Expr>) -> AppResult<TransactWriteItem> {
+        let (condition, names, values) = Expr::parts(Some(condition.into()));
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(AppError::internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// An Update for a TransactWriteItems, optionally conditional; the two expressions'
+    /// placeholders are merged, as DynamoDB shares them across an operation.
+    pub fn update_op(
+        &self,
+        key: &Key,
+        update: impl Into<Expr>,
+        condition: Option<Expr>,
+    ) -> AppResult<TransactWriteItem> {
+        let mut update = update.into();
+        let condition = match condition {
+            Some(condition) => {
+                bind_all(&mut update.names, condition.names)?;
+                bind_all(&mut update.values, condition.values)?;
+                Some(condition.text)
+            }
+            None => None,
+        };
+        let (expression, names, values) = Expr::parts(Some(update));
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .set_update_expression(expression)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(AppError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Every item a Query matches (all pages): for exports, deletion and fan-out, never
@@ -503,6 +629,58 @@ mod tests {
         ]);
 
         assert_eq!(item_to_page_key(&page_key_to_item(&key)), key);
+    }
+
+    fn offline_store() -> Store {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        Store::new(Client::from_conf(config), "agora")
+    }
+
+    #[test]
+    fn a_plain_condition_sends_no_placeholder_maps() -> AppResult<()> {
+        let op =
+            offline_store().delete_op(&Key::new("A", "B"), Some("attribute_exists(PK)".into()))?;
+        let delete = op.delete.ok_or_else(|| AppError::internal("no delete"))?;
+
+        assert_eq!(
+            delete.condition_expression.as_deref(),
+            Some("attribute_exists(PK)")
+        );
+        assert_eq!(delete.expression_attribute_names, None);
+        assert_eq!(delete.expression_attribute_values, None);
+        Ok(())
+    }
+
+    #[test]
+    fn an_update_carries_the_placeholders_of_both_expressions() -> AppResult<()> {
+        let update = Expr::new("SET #n = :v")
+            .name("#n", "n")
+            .value(":v", AttributeValue::N("1".into()));
+        let condition = Expr::new("#state = :s")
+            .name("#state", "state")
+            .value(":s", AttributeValue::S("x".into()));
+        let op = offline_store().update_op(&Key::new("A", "B"), update, Some(condition))?;
+        let update = op.update.ok_or_else(|| AppError::internal("no update"))?;
+
+        assert_eq!(update.update_expression, "SET #n = :v");
+        assert_eq!(update.condition_expression.as_deref(), Some("#state = :s"));
+        assert_eq!(update.expression_attribute_names.map(|n| n.len()), Some(2));
+        assert_eq!(update.expression_attribute_values.map(|v| v.len()), Some(2));
+        Ok(())
+    }
+
+    #[test]
+    fn a_placeholder_bound_to_two_values_is_refused() {
+        let update = Expr::new("SET a = :v").value(":v", AttributeValue::N("1".into()));
+        let condition = Expr::new("b = :v").value(":v", AttributeValue::N("2".into()));
+
+        assert!(
+            offline_store()
+                .update_op(&Key::new("A", "B"), update, Some(condition))
+                .is_err()
+        );
     }
 
     #[test]
