@@ -583,14 +583,7 @@ pub async fn set_preferences(
     preferences: ChatPreferences,
 ) -> AppResult<ChatPreferences> {
     let item = item_of(&preferences, &keys::preferences(me), "ChatPreferences")?;
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
-        .await
-        .map_err(dynamo_error)?;
+    store.put(item).await?;
     Ok(preferences)
 }
 
@@ -1764,14 +1757,7 @@ pub async fn set_typing(
         store::TTL_ATTRIBUTE.into(),
         n(expires_at_ms.div_euclid(1000) + 1),
     );
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
-        .await
-        .map_err(dynamo_error)?;
+    store.put(item).await?;
     Ok(Some(expires_at_ms))
 }
 
@@ -1814,14 +1800,7 @@ pub async fn set_presence(
         updated_at: now_rfc3339(),
     };
     let item = item_of(&presence, &keys::presence(me), "Presence")?;
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
-        .await
-        .map_err(dynamo_error)?;
+    store.put(item).await?;
     Ok(presence)
 }
 

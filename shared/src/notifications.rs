@@ -1256,14 +1256,7 @@ pub async fn set_preferences(
         "entity".into(),
         AttributeValue::S("NotificationPreferences".into()),
     );
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
-        .await
-        .map_err(dynamo_error)?;
+    store.put(item).await?;
     Ok(preferences)
 }
 

@@ -928,14 +928,7 @@ async fn reindex_derived(
                 "PK": key.pk, "SK": key.sk, "entity": entity,
                 attribute: value, "userId": profile.user_id,
             }))?;
-            store
-                .client()
-                .put_item()
-                .table_name(store.table())
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(dynamo_error)?;
+            store.put(item).await?;
         }
     }
     Ok(())
@@ -1051,14 +1044,7 @@ pub async fn delete_account(store: &Store, me: &UserId) -> AppResult<()> {
             (crate::ids::now_epoch_seconds() + DELETED_ACCOUNT_TTL_SECONDS).to_string(),
         ),
     );
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(tombstone))
-        .send()
-        .await
-        .map_err(dynamo_error)?;
+    store.put(tombstone).await?;
     if let Some(profile) = get_profile(store, me).await? {
         let unclaimed_or_mine = Expr::new("attribute_not_exists(PK) OR userId = :me")
             .value(":me", AttributeValue::S(me.as_str().to_owned()));

@@ -260,6 +260,19 @@ impl Store {
         Ok(output.item)
     }
 
+    /// PutItem without a condition: for items that are simply replaced (preferences,
+    /// presence, typing, tombstones).
+    pub async fn put(&self, item: Item) -> AppResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(dynamo_error)
+    }
+
     /// Reads many items by key (chunks of 100, unprocessed keys retried). Missing items are
     /// skipped; order follows `keys`.
     pub async fn batch_get<T: DeserializeOwned>(&self, keys: &[Key]) -> AppResult<Vec<T>> {

@@ -268,6 +268,21 @@ mod tests {
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >;
 
+    /// Asserts that a management API call failed with `GoneException`.
+    fn assert_gone<T, E, R>(result: &Result<T, aws_sdk_apigatewaymanagement::error::SdkError<E, R>>)
+    where
+        T: std::fmt::Debug,
+        E: aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata + std::fmt::Debug,
+        R: std::fmt::Debug,
+    {
+        let code = result
+            .as_ref()
+            .err()
+            .and_then(|e| e.as_service_error())
+            .and_then(|e| e.code());
+        assert_eq!(code, Some("GoneException"), "{result:?}");
+    }
+
     struct Harness {
         gateway: WebSocketGateway,
         api: ConnectionsApi,
@@ -342,6 +357,18 @@ mod tests {
                 .pop()
                 .ok_or_else(|| anyhow::anyhow!("no $connect"))?;
             Ok((client, id))
+        }
+
+        /// Waits until the function was invoked for `$disconnect`.
+        async fn disconnected(&self) -> anyhow::Result<()> {
+            self.invoker
+                .wait_until(WAIT, "$disconnect", |calls| {
+                    calls
+                        .iter()
+                        .any(|(_, e)| e["requestContext"]["routeKey"] == "$disconnect")
+                })
+                .await?;
+            Ok(())
         }
 
         fn connection_ids(&self) -> Vec<String> {
@@ -446,13 +473,7 @@ mod tests {
             matches!(closed, tungstenite::Message::Close(_)),
             "{closed:?}"
         );
-        h.invoker
-            .wait_until(WAIT, "$disconnect", |calls| {
-                calls
-                    .iter()
-                    .any(|(_, e)| e["requestContext"]["routeKey"] == "$disconnect")
-            })
-            .await?;
+        h.disconnected().await?;
 
         // A gone connection is GoneException for every operation.
         let post = h
@@ -462,40 +483,21 @@ mod tests {
             .data(Blob::new("late"))
             .send()
             .await;
-        assert!(
-            post.as_ref()
-                .err()
-                .and_then(|e| e.as_service_error())
-                .is_some_and(|e| e.is_gone_exception()),
-            "{post:?}"
-        );
+        assert_gone(&post);
         let get = h
             .sdk
             .get_connection()
             .connection_id(&connection_id)
             .send()
             .await;
-        assert!(
-            get.as_ref()
-                .err()
-                .and_then(|e| e.as_service_error())
-                .is_some_and(|e| e.is_gone_exception()),
-            "{get:?}"
-        );
+        assert_gone(&get);
         let delete = h
             .sdk
             .delete_connection()
             .connection_id(&connection_id)
             .send()
             .await;
-        assert!(
-            delete
-                .as_ref()
-                .err()
-                .and_then(|e| e.as_service_error())
-                .is_some_and(|e| e.is_gone_exception()),
-            "{delete:?}"
-        );
+        assert_gone(&delete);
         h.shutdown().await;
         Ok(())
     }
@@ -533,13 +535,7 @@ mod tests {
 
         // The client leaves: the connection becomes gone.
         client.close(None).await?;
-        h.invoker
-            .wait_until(WAIT, "$disconnect", |calls| {
-                calls
-                    .iter()
-                    .any(|(_, e)| e["requestContext"]["routeKey"] == "$disconnect")
-            })
-            .await?;
+        h.disconnected().await?;
         let post = h
             .sdk
             .post_to_connection()
@@ -547,27 +543,14 @@ mod tests {
             .data(Blob::new("anyone?"))
             .send()
             .await;
-        assert!(
-            post.as_ref()
-                .err()
-                .and_then(|e| e.as_service_error())
-                .is_some_and(|e| e.is_gone_exception()),
-            "{post:?}"
-        );
+        assert_gone(&post);
         let never_existed = h
             .sdk
             .get_connection()
             .connection_id("AAAAAAAAAAAAAAA=")
             .send()
             .await;
-        assert!(
-            never_existed
-                .as_ref()
-                .err()
-                .and_then(|e| e.as_service_error())
-                .is_some_and(|e| e.is_gone_exception()),
-            "{never_existed:?}"
-        );
+        assert_gone(&never_existed);
         h.shutdown().await;
         Ok(())
     }
