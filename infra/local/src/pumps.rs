@@ -1804,6 +1804,100 @@ main(sys.argv[1:])\n";
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moto_answers_every_attribute_type_and_partition_pages_unchanged() -> anyhow::Result<()>
+    {
+        // Arrange: one item of every attribute type among items of other partitions,
+        // which a partition-scoped Query must not see (moto_fixes.py).
+        let f = stream_fixture().await?;
+        let item = HashMap::from([
+            ("PK".to_owned(), Av::S("typed".into())),
+            ("SK".to_owned(), Av::S("a".into())),
+            ("s".to_owned(), Av::S("text ✓".into())),
+            ("n".to_owned(), Av::N("-12.5".into())),
+            (
+                "b".to_owned(),
+                Av::B(aws_sdk_dynamodb::primitives::Blob::new(vec![0, 159, 255])),
+            ),
+            ("ss".to_owned(), Av::Ss(vec!["x".into(), "y".into()])),
+            ("ns".to_owned(), Av::Ns(vec!["1".into(), "2".into()])),
+            (
+                "bs".to_owned(),
+                Av::Bs(vec![aws_sdk_dynamodb::primitives::Blob::new(vec![1])]),
+            ),
+            (
+                "m".to_owned(),
+                Av::M(HashMap::from([("inner".to_owned(), Av::Bool(true))])),
+            ),
+            (
+                "l".to_owned(),
+                Av::L(vec![Av::Null(true), Av::S("z".into())]),
+            ),
+        ]);
+        f.ddb
+            .put_item()
+            .table_name(&f.table)
+            .set_item(Some(item.clone()))
+            .send()
+            .await?;
+        for sk in ["b", "c"] {
+            f.ddb
+                .put_item()
+                .table_name(&f.table)
+                .item("PK", Av::S("typed".into()))
+                .item("SK", Av::S(sk.into()))
+                .send()
+                .await?;
+        }
+        for key in ["other#1", "other#2"] {
+            put(&f.ddb, &f.table, key, "x").await?;
+        }
+
+        // Act: GetItem, then the partition one item per page.
+        let got = f
+            .ddb
+            .get_item()
+            .table_name(&f.table)
+            .key("PK", Av::S("typed".into()))
+            .key("SK", Av::S("a".into()))
+            .send()
+            .await?;
+        let mut pages = Vec::new();
+        let mut start = None;
+        loop {
+            let page = f
+                .ddb
+                .query()
+                .table_name(&f.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", Av::S("typed".into()))
+                .limit(1)
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            pages.push(
+                page.items()
+                    .iter()
+                    .filter_map(|i| i.get("SK")?.as_s().ok().cloned())
+                    .collect::<Vec<_>>(),
+            );
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() || pages.len() > 5 {
+                break;
+            }
+        }
+
+        // Assert
+        assert_eq!(got.item(), Some(&item), "every type as it was written");
+        let keys: Vec<String> = pages.into_iter().flatten().collect();
+        assert_eq!(
+            keys,
+            ["a", "b", "c"],
+            "the partition in order, nothing else"
+        );
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_partially_failed_batch_is_retried_from_the_failed_record() -> anyhow::Result<()> {
         // Arrange: item#02 fails once.
         let f = stream_fixture().await?;
