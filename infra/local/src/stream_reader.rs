@@ -386,14 +386,15 @@ impl ShardCursor {
         Ok(count)
     }
 
-    /// A `LATEST` cursor starts after the last record in the shard now: fetch until
-    /// moto has nothing more, then take the cache's end as the position.
+    /// A `LATEST` cursor starts after the last record in the shard now: fetch until a
+    /// page comes back short (moto had no more at that moment), then take the cache's
+    /// end as the position.
     async fn place_at_end(&mut self) -> anyhow::Result<()> {
         let shard = Arc::clone(&self.shard);
         let _fetching = shard.fetching.lock().await;
         loop {
             let after = lock(&self.shard.cache).fetched_through.clone();
-            if self.fetch_into_cache(after).await? == 0 {
+            if self.fetch_into_cache(after).await? < FETCH_LIMIT as usize {
                 break;
             }
         }
