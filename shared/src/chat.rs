@@ -299,6 +299,8 @@ pub enum PresenceStatus {
 pub struct Presence {
     pub user_id: UserId,
     pub status: PresenceStatus,
+    /// When the status last changed; absent for a user never seen online.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub updated_at: String,
 }
 

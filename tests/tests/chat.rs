@@ -439,6 +439,7 @@ async fn presence_goes_online_on_connect_offline_after_the_last_disconnect_and_f
         }
     };
 
+    let never_seen = stack.get("/v1/presence", &bo).await?;
     let mut ana_socket = WsClient::connect(&stack, &ana).await?;
     bo_socket.expect("Ana online", is_ana("online")).await?;
     let busy = ana_socket
@@ -457,13 +458,23 @@ async fn presence_goes_online_on_connect_offline_after_the_last_disconnect_and_f
     let after = stack.get("/v1/presence", &bo).await?;
 
     assert_eq!(busy["type"], "ack", "{busy}");
-    let status_of = |reply: &Reply| {
+    let ana_in = |reply: &Reply| {
         reply.body["items"]
             .as_array()
             .and_then(|items| items.iter().find(|p| p["userId"] == ana.as_str()))
-            .map(|p| p["status"].clone())
+            .cloned()
             .unwrap_or_default()
     };
+    let status_of = |reply: &Reply| ana_in(reply)["status"].clone();
+    assert_eq!(status_of(&never_seen), "offline");
+    assert!(
+        ana_in(&never_seen).get("updatedAt").is_none(),
+        "never seen online: no time: {never_seen:?}"
+    );
+    assert!(
+        ana_in(&of_connections)["updatedAt"].is_string(),
+        "{of_connections:?}"
+    );
     assert_eq!(status_of(&over_rest), "busy");
     assert_eq!(status_of(&of_connections), "busy");
     assert_eq!(offline_refused["code"], "badPayload");
