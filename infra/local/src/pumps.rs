@@ -193,7 +193,7 @@ impl StreamPump {
             invoker,
             stream_arn,
             on_failure_queue_url,
-            stop: stopped,
+            stop: StopSignal(stopped),
             config,
         });
         tracing::info!(pump = %name, stream = %ctx.stream_arn, "stream pump started");
@@ -210,27 +210,42 @@ struct StreamCtx {
     invoker: Arc<dyn Invoke>,
     stream_arn: String,
     on_failure_queue_url: Option<String>,
-    stop: watch::Receiver<bool>,
+    stop: StopSignal,
     config: StreamPumpConfig,
 }
 
 impl StreamCtx {
     fn stopping(&self) -> bool {
-        *self.stop.borrow()
+        self.stop.is_set()
+    }
+
+    async fn pause(&self, duration: Duration) -> bool {
+        self.stop.pause(duration).await
+    }
+}
+
+/// A pump's view of its [`PumpHandle::shutdown`].
+#[derive(Clone)]
+struct StopSignal(watch::Receiver<bool>);
+
+impl StopSignal {
+    fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the pump is stopping.
+    async fn wait(&self) {
+        let mut stop = self.0.clone();
+        let _ = stop.wait_for(|stopping| *stopping).await;
     }
 
     /// Sleeps, returning `false` early when the pump is stopping.
     async fn pause(&self, duration: Duration) -> bool {
-        let mut stop = self.stop.clone();
         tokio::select! {
-            _ = tokio::time::sleep(duration) => !self.stopping(),
-            _ = until_stopping(&mut stop) => false,
+            _ = tokio::time::sleep(duration) => !self.is_set(),
+            _ = self.wait() => false,
         }
     }
-}
-
-async fn until_stopping(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
 /// The coordinator: finds shards and runs one task per shard, children after parents.
@@ -239,7 +254,6 @@ async fn run_stream(ctx: Arc<StreamCtx>) {
     let mut finished: HashSet<String> = HashSet::new();
     let mut workers: JoinSet<String> = JoinSet::new();
     let mut first_pass = true;
-    let mut stop = ctx.stop.clone();
     loop {
         match describe_shards(&ctx).await {
             Ok(shards) => {
@@ -288,7 +302,7 @@ async fn run_stream(ctx: Arc<StreamCtx>) {
             }
         }
         tokio::select! {
-            _ = until_stopping(&mut stop) => {
+            _ = ctx.stop.wait() => {
                 workers.shutdown().await;
                 return;
             }
@@ -823,7 +837,7 @@ impl SqsPump {
             invoker,
             queue_url,
             queue_arn,
-            stop: stopped,
+            stop: StopSignal(stopped),
             config,
         };
         tracing::info!(pump = %name, queue = %pump.queue_arn, "SQS pump started");
@@ -854,29 +868,24 @@ struct SqsWorker {
     invoker: Arc<dyn Invoke>,
     queue_url: String,
     queue_arn: String,
-    stop: watch::Receiver<bool>,
+    stop: StopSignal,
     config: SqsPumpConfig,
 }
 
 impl SqsWorker {
     fn stopping(&self) -> bool {
-        *self.stop.borrow()
+        self.stop.is_set()
     }
 
     async fn pause(&self, duration: Duration) -> bool {
-        let mut stop = self.stop.clone();
-        tokio::select! {
-            _ = tokio::time::sleep(duration) => !self.stopping(),
-            _ = until_stopping(&mut stop) => false,
-        }
+        self.stop.pause(duration).await
     }
 
     async fn run(self) {
         while !self.stopping() {
-            let mut stop = self.stop.clone();
             let batch = tokio::select! {
                 batch = self.receive_batch() => batch,
-                _ = until_stopping(&mut stop) => return,
+                _ = self.stop.wait() => return,
             };
             match batch {
                 Ok(messages) if messages.is_empty() => {}
