@@ -1,7 +1,8 @@
 //! Chat load benchmark on the local stack (not a timed test): one room of 200 connected
 //! clients and 20 rooms of 10, 5,000 messages in all sent over the WebSocket API.
 //! Reports send-to-receive latency (p50/p99/max over every delivery), messages lost,
-//! duplicates received, and `@connections` calls per message.
+//! duplicates received, messages received out of id order, and `@connections` calls
+//! per message.
 //!
 //! `cargo run -p agora-tests --bin chat_bench -- [messages] [rate/s] [big room]
 //! [small rooms] [small room size]`; set `AGORA_BINARIES_DIR` to a folder of optimized
@@ -30,6 +31,10 @@ struct Tally {
     sent: HashMap<String, (Instant, usize)>,
     /// (client, messageId) pairs received, to spot duplicates.
     received: HashSet<(usize, String)>,
+    /// The last message id each client received per room, to spot reordering.
+    last_seen: HashMap<(usize, String), String>,
+    /// Messages that arrived after a message with a greater id of the same room.
+    out_of_order: usize,
     latencies: Vec<Duration>,
     duplicates: usize,
     acks: usize,
@@ -116,6 +121,12 @@ async fn client(
                         .as_str()
                         .unwrap_or_default();
                     let sent = tally.sent.get(client_id).map(|(at, _)| *at);
+                    let room = frame["roomId"].as_str().unwrap_or_default().to_owned();
+                    if let Some(previous) = tally.last_seen.insert((index, room), id.clone())
+                        && previous > id
+                    {
+                        tally.out_of_order += 1;
+                    }
                     if !tally.received.insert((index, id)) {
                         tally.duplicates += 1;
                     } else if let Some(sent) = sent {
@@ -258,11 +269,12 @@ async fn main() -> anyhow::Result<()> {
         elapsed.as_secs_f64()
     );
     println!(
-        "acks: {}; error frames: {}; deliveries expected: {expected}, received: {received}, lost: {}, duplicates: {}",
+        "acks: {}; error frames: {}; deliveries expected: {expected}, received: {received}, lost: {}, duplicates: {}, out of order: {}",
         tally.acks,
         tally.errors.len(),
         expected.saturating_sub(received),
-        tally.duplicates
+        tally.duplicates,
+        tally.out_of_order
     );
     println!(
         "send-to-receive latency over {} deliveries: p50={:.1} ms p99={:.1} ms max={:.1} ms",
