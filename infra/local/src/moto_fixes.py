@@ -161,7 +161,8 @@ _agora_fix_moto()
 # Speed: moto answers every base-table Query by sorting *all* items of the table and
 # then keeping the partition's, so a query got slower as the table grew (half of moto's
 # time in the chat benchmark). Here a base-table Query looks only at its partition, as
-# DynamoDB does, and an index Query skips that first sort (moto sorts its matches by the
+# DynamoDB does (and, for begins_with on the sort key, only at the items with that
+# prefix, as DynamoDB's range seek does), and an index Query skips that first sort (moto sorts its matches by the
 # index keys afterwards anyway); the rest of moto's query (sort, pages, filters) is
 # unchanged. And the
 # service of each request was found by listing moto's package directory on every
@@ -234,22 +235,45 @@ def _agora_speed_up_moto():
         partition = getattr(scope, "partition", None)
         if partition is None or partition[0] is not self:
             return all_items(self)
-        if partition[1] is None:
+        _, hash_key, prefix = partition
+        if hash_key is None:
             if self.range_key_attr:
                 return [item for bucket in self.items.values() for item in bucket.values()]
             return list(self.items.values())
-        bucket = self.items.get(partition[1])
+        bucket = self.items.get(hash_key)
         if bucket is None:
             return []
-        if self.range_key_attr:
-            return sorted(bucket.values(), key=lambda item: item.range_key)
-        return [bucket]
+        if not self.range_key_attr:
+            return [bucket]
+        items = bucket.values()
+        if prefix is not None:
+            # begins_with on the sort key: only those can match (moto checks again).
+            items = [
+                item
+                for item in items
+                if item.range_key.type == "S" and item.range_key.value.startswith(prefix)
+            ]
+        return sorted(items, key=lambda item: item.range_key.cast_value)
 
     def partition_query(self, hash_key, *args, **kwargs):
-        # `index_name` is Table.query's eighth parameter, given by position or by name.
+        # Table.query's parameters after hash_key: range_comparison, range_objs, ...,
+        # index_name (the seventh), given by position or by name.
         index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-        # An index query sees every item (unsorted); a base-table one its partition.
-        scope.partition = (self, None if index_name else hash_key)
+        comparison, operands = (args[0], args[1]) if len(args) > 1 else (None, [])
+        prefix = None
+        if (
+            isinstance(comparison, str)
+            and comparison.upper() == "BEGINS_WITH"
+            and len(operands) == 1
+            and operands[0].type == "S"
+        ):
+            prefix = operands[0].value
+        # An index query sees every item (unsorted); a base-table one its partition,
+        # narrowed to a begins_with prefix when there is one.
+        if index_name:
+            scope.partition = (self, None, None)
+        else:
+            scope.partition = (self, hash_key, prefix)
         try:
             return query(self, hash_key, *args, **kwargs)
         finally:

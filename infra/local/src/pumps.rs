@@ -1895,8 +1895,19 @@ main(sys.argv[1:])\n";
             }
         }
 
+        let prefixed = f
+            .ddb
+            .query()
+            .table_name(&f.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", Av::S("typed".into()))
+            .expression_attribute_values(":prefix", Av::S("b".into()))
+            .send()
+            .await?;
+
         // Assert
         assert_eq!(got.item(), Some(&item), "every type as it was written");
+        assert_eq!(prefixed.count(), 1, "begins_with keeps only b: {prefixed:?}");
         let keys: Vec<String> = pages.into_iter().flatten().collect();
         assert_eq!(
             keys,
