@@ -1907,7 +1907,11 @@ main(sys.argv[1:])\n";
 
         // Assert
         assert_eq!(got.item(), Some(&item), "every type as it was written");
-        assert_eq!(prefixed.count(), 1, "begins_with keeps only b: {prefixed:?}");
+        assert_eq!(
+            prefixed.count(),
+            1,
+            "begins_with keeps only b: {prefixed:?}"
+        );
         let keys: Vec<String> = pages.into_iter().flatten().collect();
         assert_eq!(
             keys,
