@@ -13,27 +13,13 @@ use crate::error::AppResult;
 /// sequence number: Lambda then retries from that record, so a shard's order holds and
 /// no later record overtakes a failed one. Handlers must be idempotent, because records
 /// before a failure in a retried batch were already applied once.
-pub async fn stream_in_order<F, Fut>(event: &StreamEvent, mut handle: F) -> DynamoDbEventResponse
+pub async fn stream_in_order<F, Fut>(event: &StreamEvent, handle: F) -> DynamoDbEventResponse
 where
-    F: FnMut(EventRecord) -> Fut,
+    F: Fn(EventRecord) -> Fut,
     Fut: Future<Output = AppResult<()>>,
 {
-    let mut response = DynamoDbEventResponse::default();
-    for record in &event.records {
-        if let Err(error) = handle(record.clone()).await {
-            tracing::error!(
-                event_id = ?record.event_id,
-                sequence_number = ?record.change.sequence_number,
-                %error,
-                "stream record failed; the batch is retried from it"
-            );
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = record.change.sequence_number.clone();
-            response.batch_item_failures.push(failure);
-            break;
-        }
-    }
-    response
+    // One key: every record in one ordered group.
+    stream_by_key(event, |_| (), 1, handle).await
 }
 
 /// Processes SQS messages independently and reports the ones that failed; only those
