@@ -191,12 +191,11 @@ impl StreamPump {
             reader,
             sqs,
             invoker,
-            stream_arn,
             on_failure_queue_url,
             stop: StopSignal(stopped),
             config,
         });
-        tracing::info!(pump = %name, stream = %ctx.stream_arn, "stream pump started");
+        tracing::info!(pump = %name, stream = %ctx.reader.stream_arn(), "stream pump started");
         let task = tokio::spawn(run_stream(ctx));
         Ok(PumpHandle { name, stop, task })
     }
@@ -208,7 +207,6 @@ struct StreamCtx {
     reader: Arc<StreamReader>,
     sqs: aws_sdk_sqs::Client,
     invoker: Arc<dyn Invoke>,
-    stream_arn: String,
     on_failure_queue_url: Option<String>,
     stop: StopSignal,
     config: StreamPumpConfig,
@@ -325,7 +323,7 @@ async fn describe_shards(ctx: &StreamCtx) -> anyhow::Result<Vec<(String, Option<
         let out = ctx
             .streams
             .describe_stream()
-            .stream_arn(&ctx.stream_arn)
+            .stream_arn(ctx.reader.stream_arn())
             .set_exclusive_start_shard_id(start.clone())
             .send()
             .await
@@ -646,7 +644,7 @@ impl ShardWorker {
                 "approximateArrivalOfFirstRecord": iso8601_seconds(first.arrival),
                 "approximateArrivalOfLastRecord": iso8601_seconds(last.arrival),
                 "batchSize": batch.len(),
-                "streamArn": self.ctx.stream_arn,
+                "streamArn": self.ctx.reader.stream_arn(),
             },
         });
         tracing::warn!(

@@ -311,10 +311,6 @@ impl Drop for ShardCursor {
 }
 
 impl ShardCursor {
-    pub fn shard_id(&self) -> &str {
-        &self.shard_id
-    }
-
     /// Up to `limit` records after this cursor's position, fetching from moto when the
     /// cache has nothing newer and its last fetch is older than the reader's freshness.
     pub async fn read(&mut self, limit: usize) -> anyhow::Result<ShardRead> {
