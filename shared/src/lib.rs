@@ -1,32 +1,29 @@
-//! Agora's domain library.
+//! Agora's domain library, in layers whose dependencies point one way:
 //!
-//! Plain Rust, free of Lambda and API Gateway types (those live in [`edge`], behind the
-//! `edge` feature): one module per bounded context owning its item types, key builders
-//! and access patterns, on top of the single-table [`store`].
+//! - [`core`]: errors, ids, config, auth, cursors, validation, telemetry;
+//! - [`table`]: the single-table store, the only code that talks to DynamoDB;
+//! - [`contexts`]: one folder per bounded context (profiles, connections, …);
+//! - [`account`]: use cases across contexts (export and erasure of an account);
+//! - [`edge`] (feature `edge`): HTTP, WebSocket frames and batch handlers.
+//!
+//! `tests/layers.rs` fails on an import against that direction or a cycle between
+//! contexts. The short paths at the crate root (`agora::feed`, `agora::store`, …) are
+//! aliases for the functions and tests; code inside the library uses the full paths.
 
-pub mod auth;
-pub mod chat;
-pub mod config;
-pub mod connections;
-pub mod cursor;
-pub mod discussions;
-pub mod error;
-pub mod feed;
-pub mod idempotency;
-pub mod ids;
-pub mod moderation;
-pub mod notifications;
-pub mod profiles;
-pub mod push;
-pub mod realtime;
-pub mod store;
-pub mod telemetry;
-pub mod validation;
+pub mod account;
+pub mod contexts;
+pub mod core;
+pub mod table;
 
 #[cfg(feature = "edge")]
 pub mod edge;
 
+pub use crate::contexts::chat::push;
+pub use crate::contexts::{
+    chat, connections, discussions, feed, graph, moderation, notifications, profiles, realtime,
+};
+pub use crate::core::error::{AppError, AppResult, FieldError};
+pub use crate::core::{auth, config, cursor, error, ids, telemetry, validation};
 #[cfg(feature = "edge")]
-pub mod batch;
-
-pub use error::{AppError, AppResult, FieldError};
+pub use crate::edge::batch;
+pub use crate::table::{idempotency, store};

@@ -7,7 +7,7 @@ use agora::chat::{
     self, HistoryFrom, MessageEdit, NewGroup, NewMembers, NewMessage, PreferencesInput, RateLimit,
     RoomPatch,
 };
-use agora::config::{self, ApiConfig};
+use agora::config::ApiConfig;
 use agora::cursor::{Page, parse_limit};
 use agora::edge::{self, Api, HttpRequest, HttpResponse, match_path};
 use agora::ids::UserId;
@@ -32,7 +32,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     // All configuration is read before the store is built, so a bad value fails at once.
     let config = ApiConfig::from_env()?;
-    let send_limit = config::chat_send_limit()?;
+    let send_limit = agora::chat::RateLimit::from_env()?;
     let state = ChatState {
         api: Api::new(&config).await,
         send_limit,

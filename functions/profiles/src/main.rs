@@ -78,12 +78,12 @@ async fn serve(
             HttpResponse::json(200, &profiles::update_profile(store, me, patch).await?)
         }
         (Route::Me, "DELETE") => {
-            profiles::delete_account(store, me).await?;
+            agora::account::delete_account(store, me).await?;
             Ok(HttpResponse::no_content())
         }
         (Route::Me, _) => Err(AppError::MethodNotAllowed("GET, PATCH, DELETE".into())),
         (Route::MyExport, "GET") => {
-            let export = profiles::export_my_data(store, me).await?;
+            let export = agora::account::export_my_data(store, me).await?;
             Ok(HttpResponse::json(200, &export)?.with_header(
                 "content-disposition",
                 "attachment; filename=\"agora-export.json\"",

@@ -9,9 +9,10 @@
 use std::sync::Arc;
 
 use agora::chat::{self, Presence, RateLimit, RoomEvent};
+use agora::edge::ws::{self, Action, ClientFrame, ServerFrame, TypingState};
 use agora::ids::{UserId, now_rfc3339};
 use agora::push::Pusher;
-use agora::realtime::{self, Action, ClientFrame, ServerFrame, TypingState};
+use agora::realtime;
 use agora::store::Store;
 use agora::{AppError, AppResult, config, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -47,7 +48,7 @@ struct RequestContext {
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let table = config::required("TABLE_NAME")?;
-    let send_limit = config::chat_send_limit()?;
+    let send_limit = agora::chat::RateLimit::from_env()?;
     let typing_seconds =
         config::optional_number("CHAT_TYPING_SECONDS", chat::DEFAULT_TYPING_SECONDS)?;
     let aws = aws_config::load_from_env().await;
@@ -112,7 +113,7 @@ async fn route(state: &State, event: WebSocketEvent) -> AppResult<()> {
             let reply = match (user_of(context), frame.parsed) {
                 (Err(error), _) | (_, Err(error)) => {
                     let error = match error {
-                        AppError::NotFound(detail) if detail == realtime::UNKNOWN_ACTION => {
+                        AppError::NotFound(detail) if detail == ws::UNKNOWN_ACTION => {
                             return reply_unknown(state, context, frame.action, frame.request_id)
                                 .await;
                         }
@@ -124,7 +125,7 @@ async fn route(state: &State, event: WebSocketEvent) -> AppResult<()> {
                         && let ServerFrame::Error { code, .. } = &mut reply
                     {
                         // Not a JSON object with an action at all.
-                        *code = realtime::ErrorCode::BadFrame;
+                        *code = ws::ErrorCode::BadFrame;
                     }
                     reply
                 }
@@ -163,7 +164,7 @@ async fn reply_unknown(
     request_id: Option<String>,
 ) -> AppResult<()> {
     let frame = ServerFrame::Error {
-        code: realtime::ErrorCode::UnknownAction,
+        code: ws::ErrorCode::UnknownAction,
         message: "frames are JSON objects with a known \"action\"".into(),
         action,
         request_id,

@@ -15,9 +15,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{AppError, AppResult};
-use crate::ids::{UserId, now_epoch_seconds};
-use crate::store::{self, Key, Store, dynamo_error};
+use crate::core::error::{AppError, AppResult};
+use crate::core::ids::{UserId, now_epoch_seconds};
+use crate::table::store::{self, Key, Store, dynamo_error};
 
 /// How long a completed result is replayed for a retry.
 pub const RECORD_TTL_SECONDS: i64 = 24 * 3600;
@@ -28,7 +28,7 @@ pub mod keys {
     /// Keys are scoped per user, so one user's key never collides with another's.
     pub fn record(user: &UserId, key: &str) -> Key {
         Key::new(
-            crate::profiles::keys::user_partition(user),
+            crate::table::keys::user_partition(user),
             format!("IDEMPOTENCY#{key}"),
         )
     }

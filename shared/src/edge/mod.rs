@@ -2,6 +2,9 @@
 //! handler, and maps its result (or [`AppError`]) to a response. This is the only place
 //! an error becomes a status and a problem+json body.
 
+pub mod batch;
+pub mod ws;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -10,13 +13,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::auth::{Authenticator, Principal};
-use crate::config::ApiConfig;
-use crate::cursor::CursorCodec;
-use crate::error::{AppError, AppResult};
-use crate::idempotency::{self, StoredResponse};
-use crate::ids::UserId;
-use crate::store::Store;
+use crate::core::auth::{Authenticator, Principal};
+use crate::core::config::ApiConfig;
+use crate::core::cursor::CursorCodec;
+use crate::core::error::{AppError, AppResult};
+use crate::core::ids::UserId;
+use crate::table::idempotency::{self, StoredResponse};
+use crate::table::store::Store;
 
 /// Largest JSON body any Agora endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -334,12 +337,12 @@ where
             let request_id = request.request_id.clone();
             let (method, path) = (request.method.clone(), request.path.clone());
             let started = std::time::Instant::now();
-            let requests_before = crate::store::dynamodb_requests();
+            let requests_before = crate::table::store::dynamodb_requests();
             let mut response = match handler(state, request).await {
                 Ok(response) => response,
                 Err(error) => HttpResponse::problem(&error, &request_id),
             };
-            let dynamodb_requests = crate::store::dynamodb_requests() - requests_before;
+            let dynamodb_requests = crate::table::store::dynamodb_requests() - requests_before;
             tracing::info!(
                 %method,
                 %path,

@@ -23,7 +23,7 @@
 //! An Activity INSERT starts a *put* fan-out; an Activity turning `deleted` (or removed
 //! with the account) starts a *delete* fan-out, the same way. Step 0 writes the author's
 //! own entry and the timeline entry, then pages through the author's connections
-//! (`connections::connection_ids_page`), writing one entry per connection with
+//! (`graph::connection_ids_page`), writing one entry per connection with
 //! BatchWriteItem. An invocation may process at most `max_pages_per_invocation` pages in
 //! total (a [`FanoutBudget`] shared by every record of the stream batch), so one batch
 //! never times out whatever the audience. When the budget runs out, the job writes a
@@ -52,12 +52,14 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use validator::{Validate, ValidationError};
 
-use crate::connections;
-use crate::cursor::{CursorCodec, Page, PageKey};
-use crate::error::{AppError, AppResult, FieldError};
-use crate::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
-use crate::store::{self, Expr, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions};
-use crate::validation::{self, check};
+use crate::contexts::graph;
+use crate::core::cursor::{CursorCodec, Page, PageKey};
+use crate::core::error::{AppError, AppResult, FieldError};
+use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
+use crate::core::validation::{self, check};
+use crate::table::store::{
+    self, Expr, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
+};
 
 /// Home-feed entries expire this long after their activity was created.
 pub const FEED_TTL_SECONDS: i64 = 30 * 24 * 3600;
@@ -87,7 +89,7 @@ pub mod keys {
     /// GSI1 of an activity: `USER#<author> / ACT#<activityId>` (a user's activities).
     pub fn by_author(author: &UserId, activity_id: &str) -> (String, String) {
         (
-            crate::profiles::keys::user_partition(author),
+            crate::table::keys::user_partition(author),
             format!("ACT#{activity_id}"),
         )
     }
@@ -96,7 +98,7 @@ pub mod keys {
     /// deletes the activity it points at.
     pub fn authored(author: &UserId, activity_id: &str) -> Key {
         Key::new(
-            crate::profiles::keys::user_partition(author),
+            crate::table::keys::user_partition(author),
             format!("ACTIVITY#{activity_id}"),
         )
     }
@@ -110,7 +112,7 @@ pub mod keys {
     /// is deleted.
     pub fn liked_by(user: &UserId, activity_id: &str) -> Key {
         Key::new(
-            crate::profiles::keys::user_partition(user),
+            crate::table::keys::user_partition(user),
             format!("ACTLIKE#{activity_id}"),
         )
     }
@@ -119,7 +121,7 @@ pub mod keys {
     /// when the account is deleted.
     pub fn commented_by(user: &UserId, activity_id: &str, comment_id: &str) -> Key {
         Key::new(
-            crate::profiles::keys::user_partition(user),
+            crate::table::keys::user_partition(user),
             format!("ACTCOMMENT#{activity_id}#{comment_id}"),
         )
     }
@@ -852,12 +854,12 @@ pub async fn visible_activity(
         .ok_or_else(not_found)?;
     let is_author = &activity.author_id == viewer;
     if !is_author {
-        if connections::blocked_between(store, viewer, &activity.author_id).await? {
+        if graph::blocked_between(store, viewer, &activity.author_id).await? {
             return Err(not_found());
         }
         let is_connection = activity.visibility == ActivityVisibility::Connections
-            && connections::relationship(store, viewer, &activity.author_id).await?
-                == connections::Relationship::Connection;
+            && graph::relationship(store, viewer, &activity.author_id).await?
+                == graph::Relationship::Connection;
         if !activity.visibility.allows(false, is_connection) {
             return Err(not_found());
         }
@@ -1034,7 +1036,7 @@ pub async fn list_comments(
         .map(store::from_item)
         .collect::<AppResult<Vec<Comment>>>()?;
     let authors: Vec<UserId> = comments.iter().map(|c| c.author_id.clone()).collect();
-    let blocked = connections::blocked_among(store, viewer, &authors).await?;
+    let blocked = graph::blocked_among(store, viewer, &authors).await?;
     let items = comments
         .into_iter()
         .filter(|c| !blocked.contains(&c.author_id))
@@ -1110,7 +1112,7 @@ async fn render(
         .iter()
         .flat_map(|e| std::iter::once(e.author_id.clone()).chain(e.original_author_id.clone()))
         .collect();
-    let blocked = connections::blocked_among(store, viewer, &people).await?;
+    let blocked = graph::blocked_among(store, viewer, &people).await?;
     let entries: Vec<FeedEntry> = entries
         .into_iter()
         .filter(|e| {
@@ -1134,7 +1136,7 @@ async fn render(
             want(keys::activity(original));
         }
         if &entry.author_id != viewer && entry.visibility == ActivityVisibility::Connections {
-            want(connections::keys::connection(viewer, &entry.author_id));
+            want(graph::keys::connection(viewer, &entry.author_id));
         }
     }
     let found: HashMap<(String, String), Item> = store
@@ -1163,7 +1165,7 @@ async fn render(
             continue;
         };
         let is_author = &activity.author_id == viewer;
-        let is_connection = has(&connections::keys::connection(viewer, &activity.author_id));
+        let is_connection = has(&graph::keys::connection(viewer, &activity.author_id));
         if !activity.visibility.allows(is_author, is_connection) {
             continue;
         }
@@ -1632,8 +1634,7 @@ pub async fn fan_out(
             return continue_later(store, &job, cursor).await;
         }
         let (ids, next) =
-            connections::connection_ids_page(store, &entry.author_id, settings.page_size, cursor)
-                .await?;
+            graph::connection_ids_page(store, &entry.author_id, settings.page_size, cursor).await?;
         let requests = ids
             .iter()
             .map(|user| {

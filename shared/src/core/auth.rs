@@ -14,9 +14,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 use tokio::sync::RwLock;
 
-use crate::config::JwtConfig;
-use crate::error::AppError;
-use crate::ids::UserId;
+use crate::core::config::JwtConfig;
+use crate::core::error::AppError;
+use crate::core::ids::UserId;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,7 +227,7 @@ pub fn mint_hs256(
     roles: &[String],
     ttl: Duration,
 ) -> Result<String, AppError> {
-    let now = crate::ids::now_epoch_seconds();
+    let now = crate::core::ids::now_epoch_seconds();
     let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let claims = DevClaims {
         sub: subject,
@@ -262,7 +262,7 @@ mod tests {
     }
 
     fn token(secret: &str, issuer: &str, audience: &str, ttl_secs: i64) -> String {
-        let now = crate::ids::now_epoch_seconds();
+        let now = crate::core::ids::now_epoch_seconds();
         let claims = serde_json::json!({
             "sub": "user-1", "iss": issuer, "aud": audience,
             "iat": now, "exp": now + ttl_secs, "roles": ["admin"]

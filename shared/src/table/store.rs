@@ -15,8 +15,8 @@ use aws_sdk_dynamodb::types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cursor::PageKey;
-use crate::error::{AppError, AppResult};
+use crate::core::cursor::PageKey;
+use crate::core::error::{AppError, AppResult};
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -13,7 +13,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
-use crate::error::AppError;
+use crate::core::error::AppError;
 
 /// A position in a query: key attribute name to string value (every Agora key is `S`).
 pub type PageKey = BTreeMap<String, String>;

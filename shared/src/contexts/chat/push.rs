@@ -7,10 +7,10 @@
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures_util::StreamExt;
 
-use crate::error::{AppError, AppResult};
-use crate::ids::UserId;
-use crate::notifications::{self, Notification, NotificationFrame};
-use crate::store::Store;
+use crate::contexts::notifications::{self, Notification, NotificationFrame};
+use crate::core::error::{AppError, AppResult};
+use crate::core::ids::UserId;
+use crate::table::store::Store;
 
 /// API Gateway refuses WebSocket messages over 128 KB.
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
@@ -122,7 +122,7 @@ impl Pusher {
         notification: Notification,
     ) -> AppResult<Report> {
         let recipient: UserId = notification.user_id.clone();
-        let open = crate::realtime::connections_of(store, &recipient).await?;
+        let open = crate::contexts::realtime::connections_of(store, &recipient).await?;
         if open.is_empty() {
             return Ok(Report::default());
         }
@@ -140,6 +140,6 @@ impl Pusher {
 
 /// Forgets a closed connection: its record, its mirror and its room subscriptions.
 pub async fn forget(store: &Store, connection_id: &str) -> AppResult<()> {
-    crate::chat::forget_connection(store, connection_id).await?;
-    crate::realtime::remove_connection(store, connection_id).await
+    crate::contexts::chat::forget_connection(store, connection_id).await?;
+    crate::contexts::realtime::remove_connection(store, connection_id).await
 }

@@ -9,21 +9,19 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Deserializer, Serialize};
 use validator::Validate;
 
-use crate::connections::{self, Relationship};
-use crate::cursor::{CursorCodec, Page};
-use crate::error::{AppError, AppResult};
-use crate::ids::{UserId, now_rfc3339};
-use crate::store::{
+use crate::contexts::graph::{self, Relationship};
+use crate::core::cursor::{CursorCodec, Page};
+use crate::core::error::{AppError, AppResult};
+use crate::core::ids::{UserId, now_rfc3339};
+use crate::core::validation::{self, check};
+use crate::table::store::{
     self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
 };
-use crate::validation::{self, check};
 
 pub mod keys {
     use super::*;
 
-    pub fn user_partition(user: &UserId) -> String {
-        format!("USER#{user}")
-    }
+    pub use crate::table::keys::user_partition;
 
     /// `USER#<id> / PROFILE`
     pub fn profile(user: &UserId) -> Key {
@@ -739,11 +737,11 @@ pub async fn view_profile(
     let not_found = || AppError::NotFound(format!("no profile '{reference}'"));
     let owner = resolve_ref(store, reference).await?.ok_or_else(not_found)?;
     // A block either way hides the profile exactly as if it did not exist.
-    if connections::blocked_between(store, viewer, &owner).await? {
+    if graph::blocked_between(store, viewer, &owner).await? {
         return Err(not_found());
     }
     let profile = get_profile(store, &owner).await?.ok_or_else(not_found)?;
-    let relationship = connections::relationship(store, viewer, &owner).await?;
+    let relationship = graph::relationship(store, viewer, &owner).await?;
     view_as(&profile, relationship).ok_or_else(not_found)
 }
 
@@ -845,7 +843,7 @@ pub async fn search_profiles(
         }
     };
     let found: Vec<UserId> = profiles.iter().map(|p| p.user_id.clone()).collect();
-    let blocked = connections::blocked_among(store, viewer, &found).await?;
+    let blocked = graph::blocked_among(store, viewer, &found).await?;
     let items = profiles
         .iter()
         .filter(|p| !blocked.contains(&p.user_id))
@@ -977,111 +975,6 @@ pub async fn record_moderation(
             other => Err(other),
         },
     }
-}
-
-/// Everything Agora stores about me, as JSON (GDPR-style export): my partition, read
-/// with paginated Queries, plus the handle claim.
-pub async fn export_my_data(store: &Store, me: &UserId) -> AppResult<serde_json::Value> {
-    let items = store.query_all(&keys::user_partition(me)).await?;
-    let mut profile = None;
-    let mut records = Vec::new();
-    for item in items {
-        let sk = item
-            .get(store::SK)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default();
-        if sk == "PROFILE" {
-            profile = Some(profile_from_item(item)?);
-            continue;
-        }
-        // Replay records of idempotent requests are operational copies, not data.
-        if sk.starts_with("IDEMPOTENCY#") {
-            continue;
-        }
-        // A block is invisible to the blocked user; its mirror is the blocker's record.
-        if sk.starts_with("BLOCKEDBY#") {
-            continue;
-        }
-        let mut value: serde_json::Map<String, serde_json::Value> =
-            store::from_item(item).map_err(AppError::internal)?;
-        for key in [
-            store::PK,
-            store::SK,
-            "GSI1PK",
-            "GSI1SK",
-            "GSI2PK",
-            "GSI2SK",
-            "GSI3PK",
-            "GSI3SK",
-        ] {
-            value.remove(key);
-        }
-        records.push(serde_json::Value::Object(value));
-    }
-    Ok(serde_json::json!({
-        "userId": me,
-        "exportedAt": now_rfc3339(),
-        "profile": profile,
-        "records": records,
-    }))
-}
-
-/// A deleted account's tombstone outlives the stream's 24-hour retention.
-pub const DELETED_ACCOUNT_TTL_SECONDS: i64 = 2 * 24 * 3600;
-
-/// Delete my account: the profile and handle go first in one transaction (the account
-/// disappears at once), then every other item of my partition, then items elsewhere that
-/// the partition points at (e.g. WebSocket connection records). Derived indexes are
-/// cleaned by the stream function from the profile's REMOVE record. Safe to repeat.
-pub async fn delete_account(store: &Store, me: &UserId) -> AppResult<()> {
-    // First, so that stream consumers stop writing for me before the sweep below.
-    let mut tombstone = keys::deleted_account(me).to_item();
-    tombstone.insert("entity".into(), AttributeValue::S("DeletedAccount".into()));
-    tombstone.insert(
-        store::TTL_ATTRIBUTE.into(),
-        AttributeValue::N(
-            (crate::ids::now_epoch_seconds() + DELETED_ACCOUNT_TTL_SECONDS).to_string(),
-        ),
-    );
-    store.put(tombstone).await?;
-    if let Some(profile) = get_profile(store, me).await? {
-        let unclaimed_or_mine = Expr::new("attribute_not_exists(PK) OR userId = :me")
-            .value(":me", AttributeValue::S(me.as_str().to_owned()));
-        store
-            .client()
-            .transact_write_items()
-            .transact_items(store.delete_op(&keys::profile(me), None)?)
-            .transact_items(
-                store.delete_op(&keys::handle(&profile.handle), Some(unclaimed_or_mine))?,
-            )
-            .send()
-            .await
-            .map_err(dynamo_error)?;
-    }
-    let items = store.query_all(&keys::user_partition(me)).await?;
-    let mut doomed: Vec<Key> = Vec::new();
-    for item in &items {
-        let (Some(pk), Some(sk)) = (
-            item.get(store::PK).and_then(|v| v.as_s().ok()),
-            item.get(store::SK).and_then(|v| v.as_s().ok()),
-        ) else {
-            continue;
-        };
-        // Content others' threads hang on is erased in place rather than deleted.
-        crate::discussions::erase_for_account(store, me, sk).await?;
-        crate::feed::erase_for_account(store, me, sk).await?;
-        doomed.push(Key::new(pk.clone(), sk.clone()));
-        doomed.extend(crate::realtime::owned_elsewhere(sk));
-        doomed.extend(crate::feed::owned_elsewhere(sk));
-        doomed.extend(crate::chat::owned_elsewhere(me, sk));
-        doomed.extend(connections::owned_elsewhere(me, sk));
-    }
-    // A key may be reached twice (e.g. a pair lock); BatchWriteItem refuses duplicates.
-    let mut seen = std::collections::HashSet::new();
-    doomed.retain(|key| seen.insert(key.clone()));
-    store.batch_delete(&doomed).await?;
-    crate::feed::delete_home_feed(store, me).await
 }
 
 #[cfg(test)]

@@ -123,12 +123,3 @@ pub fn optional_number<T: std::str::FromStr + PartialOrd + Default>(
             }),
     }
 }
-
-/// The per-user chat send limit: `CHAT_SEND_LIMIT` sends per `CHAT_SEND_WINDOW_SECONDS`.
-pub fn chat_send_limit() -> Result<crate::chat::RateLimit, ConfigError> {
-    let default = crate::chat::RateLimit::default();
-    Ok(crate::chat::RateLimit {
-        max: optional_number("CHAT_SEND_LIMIT", default.max)?,
-        window_seconds: optional_number("CHAT_SEND_WINDOW_SECONDS", default.window_seconds)?,
-    })
-}

@@ -6,7 +6,7 @@
 use rustrict::{Censor, Type};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::UserId;
+use crate::core::ids::UserId;
 
 /// A message on the moderation queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

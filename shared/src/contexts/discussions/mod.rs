@@ -29,16 +29,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
-use crate::auth::Principal;
-use crate::connections;
-use crate::cursor::{CursorCodec, Page, PageKey};
-use crate::error::{AppError, AppResult, FieldError};
-use crate::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
-use crate::profiles::{self, Handle};
-use crate::store::{
+use crate::contexts::graph;
+use crate::contexts::profiles::{self, Handle};
+use crate::core::auth::Principal;
+use crate::core::cursor::{CursorCodec, Page, PageKey};
+use crate::core::error::{AppError, AppResult, FieldError};
+use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
+use crate::core::validation::{self, check};
+use crate::table::store::{
     self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
 };
-use crate::validation::{self, check};
 
 /// Who may create categories.
 pub const ADMIN_ROLE: &str = "admin";
@@ -117,7 +117,7 @@ pub mod keys {
     /// finds the author's topics.
     pub fn by_author(author: &UserId, topic_id: &str) -> Key {
         Key::new(
-            profiles::keys::user_partition(author),
+            crate::table::keys::user_partition(author),
             format!("TOPIC#{topic_id}"),
         )
     }
@@ -126,7 +126,7 @@ pub mod keys {
     /// the account is deleted.
     pub fn reply_by_author(author: &UserId, topic_id: &str, reply_id: &str) -> Key {
         Key::new(
-            profiles::keys::user_partition(author),
+            crate::table::keys::user_partition(author),
             format!("REPLY#{topic_id}#{reply_id}"),
         )
     }
@@ -135,7 +135,7 @@ pub mod keys {
     /// account is deleted.
     pub fn reaction_by_user(user: &UserId, topic_id: &str, target_id: &str) -> Key {
         Key::new(
-            profiles::keys::user_partition(user),
+            crate::table::keys::user_partition(user),
             format!("REACT#{topic_id}#{target_id}"),
         )
     }
@@ -845,7 +845,7 @@ pub async fn visible_topic(store: &Store, viewer: &UserId, topic_id: &str) -> Ap
     let topic = get_topic(store, topic_id)
         .await?
         .ok_or_else(|| not_found("topic"))?;
-    if connections::blocked_between(store, viewer, &topic.author_id).await? {
+    if graph::blocked_between(store, viewer, &topic.author_id).await? {
         return Err(not_found("topic"));
     }
     Ok(topic)
@@ -869,7 +869,7 @@ async fn without_blocked<T>(
     if authors.is_empty() {
         return Ok(items);
     }
-    let blocked = connections::blocked_among(store, viewer, &authors).await?;
+    let blocked = graph::blocked_among(store, viewer, &authors).await?;
     Ok(items
         .into_iter()
         .filter(|i| !blocked.contains(author(i)))
@@ -1197,7 +1197,7 @@ pub async fn list_topics(
                     KeyQuery::partition(keys::by_tag(tag, "").pk)
                 }
                 (TopicSort::Newest, TopicScope::Author(author)) => {
-                    KeyQuery::partition(profiles::keys::user_partition(author)).prefix("TOPIC#")
+                    KeyQuery::partition(crate::table::keys::user_partition(author)).prefix("TOPIC#")
                 }
                 (TopicSort::Newest, TopicScope::Category(_)) => unreachable_scope()?,
             };
@@ -1591,7 +1591,7 @@ pub async fn create_reply(
                     "the thread is too deep to answer this reply",
                 ));
             }
-            if connections::blocked_between(store, me, &parent.author_id).await? {
+            if graph::blocked_between(store, me, &parent.author_id).await? {
                 return Err(AppError::invalid_field(
                     "parentReplyId",
                     "no such reply in this topic",
@@ -1822,7 +1822,7 @@ async fn target_author(
         let reply = get_reply(store, &topic.topic_id, target_id)
             .await?
             .ok_or_else(|| not_found("reply"))?;
-        if connections::blocked_between(store, viewer, &reply.author_id).await? {
+        if graph::blocked_between(store, viewer, &reply.author_id).await? {
             return Err(not_found("reply"));
         }
         (reply.author_id, reply.deleted)
@@ -2041,7 +2041,7 @@ pub async fn list_history(
                 .await?
                 .filter(|r| !r.deleted)
                 .ok_or_else(|| not_found("reply"))?;
-            if connections::blocked_between(store, viewer, &reply.author_id).await? {
+            if graph::blocked_between(store, viewer, &reply.author_id).await? {
                 return Err(not_found("reply"));
             }
             reply.reply_id

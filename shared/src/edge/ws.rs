@@ -1,114 +1,10 @@
-//! WebSocket connections. The connection item is written on `$connect` and removed on
-//! `$disconnect`; notifications and chat find a user's open connections through the
-//! mirror item in the user's partition.
+//! The WebSocket protocol: typed client frames (actions) and server frames, and how a
+//! domain error becomes an error frame. Handlers in the realtime function use these.
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AppError, AppResult};
-use crate::ids::{UserId, now_epoch_seconds, now_rfc3339};
-use crate::store::{self, Key, KeyQuery, Store, dynamo_error};
-
-/// API Gateway closes a WebSocket after 2 hours; the records outlive that a little so a
-/// lost `$disconnect` is cleaned by TTL.
-pub const CONNECTION_TTL_SECONDS: i64 = 2 * 3600 + 600;
-
-pub mod keys {
-    use super::*;
-
-    /// `WSCONN#<connectionId> / META`: find the user of a connection.
-    pub fn connection(connection_id: &str) -> Key {
-        Key::new(format!("WSCONN#{connection_id}"), "META")
-    }
-
-    /// `USER#<id> / WSCONN#<connectionId>`: a user's open connections, one Query.
-    pub fn user_connection(user: &UserId, connection_id: &str) -> Key {
-        Key::new(
-            crate::profiles::keys::user_partition(user),
-            format!("WSCONN#{connection_id}"),
-        )
-    }
-}
-
-/// Items outside the user's partition that an item inside it points at, deleted with
-/// the account.
-pub fn owned_elsewhere(sort_key: &str) -> Option<Key> {
-    sort_key.strip_prefix("WSCONN#").map(keys::connection)
-}
-
-/// Connection ids come from API Gateway; they become parts of keys.
-pub fn valid_connection_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '=' | '-' | '_' | '+' | '/'))
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectionRecord {
-    pub connection_id: String,
-    pub user_id: UserId,
-    pub connected_at: String,
-}
-
-/// Record an open connection (both items in one transaction).
-pub async fn record_connection(store: &Store, user: &UserId, connection_id: &str) -> AppResult<()> {
-    if !valid_connection_id(connection_id) {
-        return Err(AppError::bad_field(
-            "connectionId",
-            "is not a valid connection id",
-        ));
-    }
-    let record = ConnectionRecord {
-        connection_id: connection_id.to_owned(),
-        user_id: user.clone(),
-        connected_at: now_rfc3339(),
-    };
-    let expires_at = now_epoch_seconds() + CONNECTION_TTL_SECONDS;
-    let mut request = store.client().transact_write_items();
-    for key in [
-        keys::connection(connection_id),
-        keys::user_connection(user, connection_id),
-    ] {
-        let mut item = store::to_item(&record)?;
-        item.extend(key.to_item());
-        item.insert(
-            "entity".into(),
-            aws_sdk_dynamodb::types::AttributeValue::S("Connection".into()),
-        );
-        item.insert(
-            store::TTL_ATTRIBUTE.into(),
-            aws_sdk_dynamodb::types::AttributeValue::N(expires_at.to_string()),
-        );
-        request = request.transact_items(store.put_op(item, None)?);
-    }
-    request.send().await.map_err(dynamo_error)?;
-    Ok(())
-}
-
-/// Forget a connection. Deleting absent items is a no-op, so a repeated `$disconnect`
-/// or a 410 Gone found later are both fine.
-pub async fn remove_connection(store: &Store, connection_id: &str) -> AppResult<()> {
-    let record: Option<ConnectionRecord> = store.get(&keys::connection(connection_id)).await?;
-    let mut doomed = vec![keys::connection(connection_id)];
-    if let Some(record) = record {
-        doomed.push(keys::user_connection(&record.user_id, connection_id));
-    }
-    store.batch_delete(&doomed).await
-}
-
-/// A user's open connections: one Query on the user's partition.
-pub async fn connections_of(store: &Store, user: &UserId) -> AppResult<Vec<ConnectionRecord>> {
-    let (items, _) = store
-        .query(
-            &KeyQuery::partition(crate::profiles::keys::user_partition(user))
-                .prefix("WSCONN#")
-                .limit(100),
-        )
-        .await?;
-    items.into_iter().map(store::from_item).collect()
-}
+use crate::core::error::{AppError, AppResult};
+use crate::core::ids::UserId;
 
 /// A frame sent to a client in answer to one of its actions.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -141,7 +37,7 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        errors: Vec<crate::error::FieldError>,
+        errors: Vec<crate::core::error::FieldError>,
         #[serde(skip_serializing_if = "Option::is_none")]
         retry_after_seconds: Option<u64>,
     },
@@ -173,7 +69,7 @@ impl ServerFrame {
             AppError::BadRequest { errors, .. } | AppError::Validation(errors) => {
                 (ErrorCode::BadPayload, errors.clone(), None)
             }
-            AppError::Forbidden(message) if message == crate::chat::NOT_MEMBER => {
+            AppError::Forbidden(message) if message == crate::contexts::chat::NOT_MEMBER => {
                 (ErrorCode::NotMember, vec![], None)
             }
             AppError::Forbidden(_) => (ErrorCode::Forbidden, vec![], None),
@@ -224,12 +120,12 @@ pub enum Action {
     Ping,
     SendMessage {
         room_id: String,
-        message: crate::chat::NewMessage,
+        message: crate::contexts::chat::NewMessage,
     },
     EditMessage {
         room_id: String,
         message_id: String,
-        edit: crate::chat::MessageEdit,
+        edit: crate::contexts::chat::MessageEdit,
     },
     DeleteMessage {
         room_id: String,
@@ -244,7 +140,7 @@ pub enum Action {
         message_id: String,
     },
     SetPresence {
-        status: crate::chat::PresenceStatus,
+        status: crate::contexts::chat::PresenceStatus,
     },
     Subscribe {
         room_id: String,
@@ -281,7 +177,7 @@ struct RoomMessage {
 struct SendFields {
     room_id: String,
     #[serde(flatten)]
-    message: crate::chat::NewMessage,
+    message: crate::contexts::chat::NewMessage,
 }
 
 #[derive(Deserialize)]
@@ -302,7 +198,7 @@ struct TypingFields {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PresenceFields {
-    status: crate::chat::PresenceStatus,
+    status: crate::contexts::chat::PresenceStatus,
 }
 
 #[derive(Deserialize)]
@@ -355,8 +251,8 @@ impl ClientFrame {
     }
 
     fn action(action: &str, rest: serde_json::Value) -> AppResult<Action> {
-        let room = |raw: &str| crate::chat::parse_room_id(raw);
-        let message = |raw: &str| crate::chat::parse_message_id("messageId", raw);
+        let room = |raw: &str| crate::contexts::chat::parse_room_id(raw);
+        let message = |raw: &str| crate::contexts::chat::parse_message_id("messageId", raw);
         Ok(match action {
             "ping" => {
                 fields::<Empty>(rest)?;
@@ -374,7 +270,7 @@ impl ClientFrame {
                 Action::EditMessage {
                     room_id: room(&f.room_id)?,
                     message_id: message(&f.message_id)?,
-                    edit: crate::chat::MessageEdit { text: f.text },
+                    edit: crate::contexts::chat::MessageEdit { text: f.text },
                 }
             }
             "deleteMessage" => {
@@ -400,7 +296,7 @@ impl ClientFrame {
             }
             "setPresence" => {
                 let f: PresenceFields = fields(rest)?;
-                if f.status == crate::chat::PresenceStatus::Offline {
+                if f.status == crate::contexts::chat::PresenceStatus::Offline {
                     return Err(AppError::invalid_field(
                         "status",
                         "must be online, away or busy (offline follows your connections)",

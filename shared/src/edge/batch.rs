@@ -7,7 +7,7 @@ use aws_lambda_events::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
-use crate::error::AppResult;
+use crate::core::error::AppResult;
 
 /// Processes stream records in order and stops at the first failure, reporting its
 /// sequence number: Lambda then retries from that record, so a shard's order holds and

@@ -22,15 +22,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
-use crate::connections::{self, Relationship};
-use crate::cursor::{CursorCodec, Page, PageKey};
-use crate::error::{AppError, AppResult};
-use crate::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
-use crate::profiles;
-use crate::store::{
+use crate::contexts::graph::{self, Relationship};
+use crate::core::cursor::{CursorCodec, Page, PageKey};
+use crate::core::error::{AppError, AppResult};
+use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
+use crate::core::validation::{self, check};
+use crate::table::store::{
     self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
 };
-use crate::validation::{self, check};
 
 /// Longest message text, in characters. 4,000 characters of 4-byte UTF-8 plus the
 /// event envelope stay far below API Gateway's 128 KB message limit.
@@ -58,6 +57,8 @@ pub const PRESENCE_FANOUT_ROOMS: u32 = 50;
 /// Longest preview of the latest message kept on the room.
 const PREVIEW_CHARS: usize = 140;
 
+pub mod push;
+
 pub mod keys {
     use super::*;
 
@@ -84,7 +85,7 @@ pub mod keys {
     /// `USER#<userId> / ROOM#<roomId>`: the user's side (inbox entry).
     pub fn membership(user: &UserId, room_id: &str) -> Key {
         Key::new(
-            profiles::keys::user_partition(user),
+            crate::table::keys::user_partition(user),
             format!("ROOM#{room_id}"),
         )
     }
@@ -134,18 +135,18 @@ pub mod keys {
 
     /// `USER#<userId> / PRESENCE`
     pub fn presence(user: &UserId) -> Key {
-        Key::new(profiles::keys::user_partition(user), "PRESENCE")
+        Key::new(crate::table::keys::user_partition(user), "PRESENCE")
     }
 
     /// `USER#<userId> / CHATPREFS`: who may start a direct conversation with me.
     pub fn preferences(user: &UserId) -> Key {
-        Key::new(profiles::keys::user_partition(user), "CHATPREFS")
+        Key::new(crate::table::keys::user_partition(user), "CHATPREFS")
     }
 
     /// `USER#<userId> / RATE#send#<window>`: sends counted per fixed window.
     pub fn send_window(user: &UserId, window: i64) -> Key {
         Key::new(
-            profiles::keys::user_partition(user),
+            crate::table::keys::user_partition(user),
             format!("RATE#send#{window}"),
         )
     }
@@ -609,10 +610,10 @@ async fn check_reachable(store: &Store, me: &UserId, other: &UserId, field: &str
     if me == other {
         return Err(AppError::invalid_field(field, "must be someone else"));
     }
-    if connections::blocked_between(store, me, other).await? {
+    if graph::blocked_between(store, me, other).await? {
         return Err(AppError::Forbidden("you cannot message this user".into()));
     }
-    let relationship = connections::relationship(store, me, other).await?;
+    let relationship = graph::relationship(store, me, other).await?;
     let policy = get_preferences(store, other).await?.allow_dms_from;
     if !dm_allowed(policy, relationship) {
         return Err(AppError::Forbidden(
@@ -632,7 +633,7 @@ pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(R
             .and_then(|v| v.as_s().ok())
             .cloned()
             .unwrap_or_default();
-        if connections::blocked_between(store, me, other).await? {
+        if graph::blocked_between(store, me, other).await? {
             return Err(AppError::Forbidden("you cannot message this user".into()));
         }
         let room = get_room(store, &room_id).await?.ok_or_else(no_room)?;
@@ -1112,6 +1113,21 @@ impl Default for RateLimit {
     }
 }
 
+impl RateLimit {
+    /// The per-user chat send limit from the environment: `CHAT_SEND_LIMIT` sends per
+    /// `CHAT_SEND_WINDOW_SECONDS`, each a positive integer, with the defaults above.
+    pub fn from_env() -> Result<Self, crate::core::config::ConfigError> {
+        let default = Self::default();
+        Ok(Self {
+            max: crate::core::config::optional_number("CHAT_SEND_LIMIT", default.max)?,
+            window_seconds: crate::core::config::optional_number(
+                "CHAT_SEND_WINDOW_SECONDS",
+                default.window_seconds,
+            )?,
+        })
+    }
+}
+
 /// Counts one send in the current window: one UpdateItem, refused past the limit.
 async fn take_send_token(store: &Store, me: &UserId, limit: RateLimit) -> AppResult<()> {
     let now = now_epoch_seconds();
@@ -1207,7 +1223,7 @@ pub async fn send_message(
     }
     if room.kind == RoomKind::Dm
         && let Some(other) = room.dm_user_ids.iter().find(|u| *u != me)
-        && connections::blocked_between(store, me, other).await?
+        && graph::blocked_between(store, me, other).await?
     {
         return Err(AppError::Forbidden("you cannot message this user".into()));
     }
@@ -1405,7 +1421,7 @@ pub async fn history(
         .map(store::from_item)
         .collect::<AppResult<Vec<Message>>>()?;
     let senders: Vec<UserId> = messages.iter().map(|m| m.sender_id.clone()).collect();
-    let blocked = connections::blocked_among(store, me, &senders).await?;
+    let blocked = graph::blocked_among(store, me, &senders).await?;
     Ok(Page {
         items: messages
             .into_iter()
@@ -1629,7 +1645,7 @@ pub async fn subscribe(
         connection_id: connection_id.to_owned(),
         user_id: me.clone(),
     };
-    let expires_at = n(now_epoch_seconds() + crate::realtime::CONNECTION_TTL_SECONDS);
+    let expires_at = n(now_epoch_seconds() + crate::contexts::realtime::CONNECTION_TTL_SECONDS);
     let mut request = store.client().transact_write_items();
     for key in [
         keys::subscription(room_id, connection_id),
@@ -1828,7 +1844,10 @@ pub async fn came_online(store: &Store, me: &UserId) -> AppResult<Option<Presenc
 /// On `$disconnect`: offline once my last connection is gone. Returns the new presence
 /// when it changed.
 pub async fn maybe_offline(store: &Store, me: &UserId) -> AppResult<Option<Presence>> {
-    if !crate::realtime::connections_of(store, me).await?.is_empty() {
+    if !crate::contexts::realtime::connections_of(store, me)
+        .await?
+        .is_empty()
+    {
         return Ok(None);
     }
     let current: Option<Presence> = store.get(&keys::presence(me)).await?;
@@ -1850,7 +1869,7 @@ pub async fn presence_of(
     viewer: &UserId,
     users: &[UserId],
 ) -> AppResult<Vec<Presence>> {
-    let blocked = connections::blocked_among(store, viewer, users).await?;
+    let blocked = graph::blocked_among(store, viewer, users).await?;
     let visible: Vec<&UserId> = users.iter().filter(|u| !blocked.contains(*u)).collect();
     let found: BTreeMap<UserId, Presence> = store
         .batch_get::<Presence>(
@@ -1904,7 +1923,7 @@ pub async fn connections_presence(
     let start = cursor.map(|c| cursors.open(scope, c)).transpose()?;
     let (items, next) = store
         .query(
-            &KeyQuery::partition(profiles::keys::user_partition(me))
+            &KeyQuery::partition(crate::table::keys::user_partition(me))
                 .prefix("CONN#")
                 .limit(limit)
                 .start(start),

@@ -22,12 +22,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::connections::{self, Relationship};
-use crate::cursor::{CursorCodec, Page};
-use crate::error::{AppError, AppResult};
-use crate::ids::{UserId, now_epoch_seconds, now_rfc3339};
-use crate::profiles::{self, keys::user_partition};
-use crate::store::{
+use crate::contexts::graph::{self, Relationship};
+use crate::contexts::profiles;
+use crate::core::cursor::{CursorCodec, Page};
+use crate::core::error::{AppError, AppResult};
+use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
+use crate::table::keys::user_partition;
+use crate::table::store::{
     self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
 };
 
@@ -675,7 +676,7 @@ pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notific
     if preferences.muted.contains(&intent.kind) {
         return Ok(None);
     }
-    if connections::blocked_between(store, &intent.recipient, &intent.actor).await? {
+    if graph::blocked_between(store, &intent.recipient, &intent.actor).await? {
         return Ok(None);
     }
     if intent.grouped {
@@ -741,7 +742,7 @@ pub async fn notify_message(
     }
     let preferences = get_preferences(store, recipient).await?;
     if preferences.muted.contains(&NotificationType::Message)
-        || connections::blocked_between(store, recipient, sender).await?
+        || graph::blocked_between(store, recipient, sender).await?
     {
         return Ok(None);
     }
@@ -961,7 +962,7 @@ async fn group_actors(store: &Store, recipient: &UserId, group_id: &str) -> AppR
     let prefix = format!("NOTIFACTOR#{group_id}#");
     let (items, _) = store
         .query(
-            &KeyQuery::partition(profiles::keys::user_partition(recipient))
+            &KeyQuery::partition(crate::table::keys::user_partition(recipient))
                 .prefix(prefix.clone())
                 .limit(u32::try_from(RECENT_ACTORS + 1).unwrap_or(4)),
         )
@@ -1077,7 +1078,7 @@ pub async fn list_notifications(
         .map(store::from_item)
         .collect::<AppResult<_>>()?;
     let actors: Vec<UserId> = notifications.iter().map(|n| n.actor_id.clone()).collect();
-    let blocked = connections::blocked_among(store, me, &actors).await?;
+    let blocked = graph::blocked_among(store, me, &actors).await?;
     let visible: Vec<Notification> = notifications
         .into_iter()
         .filter(|n| !blocked.contains(&n.actor_id))
@@ -1103,7 +1104,7 @@ pub async fn views(
     let mut keys_to_read = Vec::with_capacity(actors.len() * 2);
     for actor in &actors {
         keys_to_read.push(profiles::keys::profile(actor));
-        keys_to_read.push(connections::keys::connection(me, actor));
+        keys_to_read.push(graph::keys::connection(me, actor));
     }
     let found = store.batch_get_items(&keys_to_read).await?;
     let mut connected = HashSet::new();

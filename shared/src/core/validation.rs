@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
-use crate::error::{AppError, FieldError};
+use crate::core::error::{AppError, FieldError};
 
 /// Validates a wire DTO; every broken rule is reported, not only the first.
 pub fn check<T: Validate>(value: &T) -> Result<(), AppError> {

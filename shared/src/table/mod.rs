@@ -1,0 +1,6 @@
+//! The table layer: the single DynamoDB table, its keys and the idempotency records
+//! kept in it. The only layer that imports `aws-sdk-dynamodb`.
+
+pub mod idempotency;
+pub mod keys;
+pub mod store;
