@@ -4,3 +4,4 @@
 pub mod idempotency;
 pub mod keys;
 pub mod store;
+pub mod transaction;

@@ -227,6 +227,11 @@ impl Store {
         &self.client
     }
 
+    /// A TransactWriteItems with named conditions.
+    pub fn transaction(&self) -> crate::table::transaction::Transaction<'_> {
+        crate::table::transaction::Transaction::new(self)
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }

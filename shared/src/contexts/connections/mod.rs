@@ -4,7 +4,7 @@
 //! here for the functions.
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -14,9 +14,8 @@ use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_rfc3339};
 use crate::core::validation::{self, check};
 use crate::table::keys::user_partition;
-use crate::table::store::{
-    self, Expr, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
-};
+use crate::table::store::{self, Expr, Item, Key, KeyQuery, Store};
+use crate::table::transaction::{Condition, Transaction};
 
 pub use crate::contexts::graph::{
     Relationship, blocked_among, blocked_between, connection_ids_page, keys, relationship, sort_key,
@@ -112,54 +111,59 @@ fn pending_from_to(sender: &UserId, target: &UserId) -> Expr {
         .value(":target", s(target.as_str()))
 }
 
-fn delete_pending_pair(
-    store: &Store,
+fn delete_pending_pair<'a>(
+    transaction: Transaction<'a>,
     sender: &UserId,
     target: &UserId,
-) -> AppResult<TransactWriteItem> {
-    store.delete_op(
+) -> Transaction<'a> {
+    transaction.delete(
         &keys::pair(sender, target),
-        Some(pending_from_to(sender, target)),
+        Some(Condition::new(
+            REQUEST_PENDING,
+            pending_from_to(sender, target),
+        )),
     )
 }
 
-fn update_pending_pair(
-    store: &Store,
+fn update_pending_pair<'a>(
+    transaction: Transaction<'a>,
     sender: &UserId,
     target: &UserId,
     update: Expr,
-) -> AppResult<TransactWriteItem> {
-    store.update_op(
+) -> Transaction<'a> {
+    transaction.update(
         &keys::pair(sender, target),
         update,
-        Some(pending_from_to(sender, target)),
+        Some(Condition::new(
+            REQUEST_PENDING,
+            pending_from_to(sender, target),
+        )),
     )
 }
 
-/// Runs a transaction; a failed condition on any of `not_found_at` means "there is no
-/// such request/connection" (404), anything else goes through `dynamo_error`.
-async fn transact(
-    store: &Store,
-    items: Vec<TransactWriteItem>,
-    not_found_at: &[usize],
+// The conditions of this context's transactions, by name.
+/// The pair lock holds a pending request from the sender to the target.
+const REQUEST_PENDING: &str = "request_pending";
+/// The request item (in my incoming list) is there.
+const REQUEST_LISTED: &str = "request_listed";
+/// The pair lock holds a connection.
+const CONNECTED: &str = "connected";
+/// No request or connection exists between the two yet.
+const PAIR_FREE: &str = "pair_free";
+/// Neither user blocks the other.
+const NOT_BLOCKED: &str = "not_blocked";
+
+/// Commits; a failed condition among `missing` means "there is no such request or
+/// connection" (404). Other failures map as every store error does.
+async fn commit_or_not_found(
+    transaction: Transaction<'_>,
+    missing: &[&str],
     not_found: impl FnOnce() -> AppError,
 ) -> AppResult<()> {
-    match store
-        .client()
-        .transact_write_items()
-        .set_transact_items(Some(items))
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            let failed = failed_conditions(&error);
-            if failed.iter().any(|i| not_found_at.contains(i)) {
-                Err(not_found())
-            } else {
-                Err(dynamo_error(error))
-            }
-        }
+    match transaction.commit().await {
+        Ok(()) => Ok(()),
+        Err(error) if missing.iter().any(|name| error.failed(name)) => Err(not_found()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -250,51 +254,39 @@ pub async fn send_request(
         created_at: now.clone(),
         updated_at: now,
     };
-    let items = vec![
-        store.put_op(
+    let result = store
+        .transaction()
+        .put(
             item_of(&keys::pair(me, &target), "ConnectionPair", &lock)?,
-            Some("attribute_not_exists(PK)".into()),
-        )?,
-        store.put_op(
+            Some(Condition::absent(PAIR_FREE)),
+        )
+        .put(
             item_of(
                 &keys::incoming_request(&target, me),
                 "ConnectionRequest",
                 &request,
             )?,
-            Some("attribute_not_exists(PK)".into()),
-        )?,
-        store.put_op(
+            Some(Condition::absent(PAIR_FREE)),
+        )
+        .put(
             item_of(
                 &keys::outgoing_request(me, &target),
                 "OutgoingConnectionRequest",
                 &request,
             )?,
-            Some("attribute_not_exists(PK)".into()),
-        )?,
-        store.check_op(&keys::block(me, &target), "attribute_not_exists(PK)")?,
-        store.check_op(&keys::block(&target, me), "attribute_not_exists(PK)")?,
-    ];
-    match store
-        .client()
-        .transact_write_items()
-        .set_transact_items(Some(items))
-        .send()
-        .await
-    {
-        Ok(_) => Ok(request),
-        Err(error) => {
-            let failed = failed_conditions(&error);
-            Err(if failed.iter().any(|i| *i >= 3) {
-                no_such_user()
-            } else if !failed.is_empty() {
-                AppError::Conflict(
-                    "a connection or a pending request between you and this user already exists"
-                        .into(),
-                )
-            } else {
-                dynamo_error(error)
-            })
-        }
+            Some(Condition::absent(PAIR_FREE)),
+        )
+        .check(&keys::block(me, &target), Condition::absent(NOT_BLOCKED))
+        .check(&keys::block(&target, me), Condition::absent(NOT_BLOCKED))
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(request),
+        Err(error) if error.failed(NOT_BLOCKED) => Err(no_such_user()),
+        Err(error) if error.failed(PAIR_FREE) => Err(AppError::Conflict(
+            "a connection or a pending request between you and this user already exists".into(),
+        )),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -314,75 +306,70 @@ pub async fn accept_request(store: &Store, me: &UserId, sender: &UserId) -> AppR
         created_at: now.clone(),
     };
     let mine = connection(me, sender);
-    let items = vec![
-        update_pending_pair(
-            store,
-            sender,
-            me,
-            Expr::new("SET #state = :connected, updatedAt = :now REMOVE ignored")
-                .value(":connected", s("connected"))
-                .value(":now", s(now.clone())),
+    let transaction = update_pending_pair(
+        store.transaction(),
+        sender,
+        me,
+        Expr::new("SET #state = :connected, updatedAt = :now REMOVE ignored")
+            .value(":connected", s("connected"))
+            .value(":now", s(now.clone())),
+    )
+    .delete(&keys::incoming_request(me, sender), None)
+    .delete(&keys::outgoing_request(sender, me), None)
+    .put(
+        item_of(&keys::connection(me, sender), "Connection", &mine)?,
+        None,
+    )
+    .put(
+        item_of(
+            &keys::connection(sender, me),
+            "Connection",
+            &connection(sender, me),
         )?,
-        store.delete_op(&keys::incoming_request(me, sender), None)?,
-        store.delete_op(&keys::outgoing_request(sender, me), None)?,
-        store.put_op(
-            item_of(&keys::connection(me, sender), "Connection", &mine)?,
-            None,
-        )?,
-        store.put_op(
-            item_of(
-                &keys::connection(sender, me),
-                "Connection",
-                &connection(sender, me),
-            )?,
-            None,
-        )?,
-    ];
-    transact(store, items, &[0], || no_request_from(sender)).await?;
+        None,
+    );
+    commit_or_not_found(transaction, &[REQUEST_PENDING], || no_request_from(sender)).await?;
     Ok(mine)
 }
 
 /// Reject a request sent to me: both request items and the lock go, so the sender sees
 /// it gone and may ask again later.
 pub async fn reject_request(store: &Store, me: &UserId, sender: &UserId) -> AppResult<()> {
-    let items = vec![
-        delete_pending_pair(store, sender, me)?,
-        store.delete_op(&keys::incoming_request(me, sender), None)?,
-        store.delete_op(&keys::outgoing_request(sender, me), None)?,
-    ];
-    transact(store, items, &[0], || no_request_from(sender)).await
+    let transaction = delete_pending_pair(store.transaction(), sender, me)
+        .delete(&keys::incoming_request(me, sender), None)
+        .delete(&keys::outgoing_request(sender, me), None);
+    commit_or_not_found(transaction, &[REQUEST_PENDING], || no_request_from(sender)).await
 }
 
 /// Ignore a request sent to me: it leaves my incoming list, but the sender is not told —
 /// their outgoing copy and the pair lock stay, so neither side can send another request
 /// until the sender cancels it or I accept or reject it after all.
 pub async fn ignore_request(store: &Store, me: &UserId, sender: &UserId) -> AppResult<()> {
-    let items = vec![
-        update_pending_pair(
-            store,
-            sender,
-            me,
-            Expr::new("SET ignored = :true, updatedAt = :now")
-                .value(":true", AttributeValue::Bool(true))
-                .value(":now", s(now_rfc3339())),
-        )?,
-        // Ignoring twice is a 404: the request is no longer in my list.
-        store.delete_op(
-            &keys::incoming_request(me, sender),
-            Some("attribute_exists(PK)".into()),
-        )?,
-    ];
-    transact(store, items, &[0, 1], || no_request_from(sender)).await
+    let transaction = update_pending_pair(
+        store.transaction(),
+        sender,
+        me,
+        Expr::new("SET ignored = :true, updatedAt = :now")
+            .value(":true", AttributeValue::Bool(true))
+            .value(":now", s(now_rfc3339())),
+    )
+    // Ignoring twice is a 404: the request is no longer in my list.
+    .delete(
+        &keys::incoming_request(me, sender),
+        Some(Condition::present(REQUEST_LISTED)),
+    );
+    commit_or_not_found(transaction, &[REQUEST_PENDING, REQUEST_LISTED], || {
+        no_request_from(sender)
+    })
+    .await
 }
 
 /// Cancel a request I sent (ignored or not).
 pub async fn cancel_request(store: &Store, me: &UserId, target: &UserId) -> AppResult<()> {
-    let items = vec![
-        delete_pending_pair(store, me, target)?,
-        store.delete_op(&keys::incoming_request(target, me), None)?,
-        store.delete_op(&keys::outgoing_request(me, target), None)?,
-    ];
-    transact(store, items, &[0], || {
+    let transaction = delete_pending_pair(store.transaction(), me, target)
+        .delete(&keys::incoming_request(target, me), None)
+        .delete(&keys::outgoing_request(me, target), None);
+    commit_or_not_found(transaction, &[REQUEST_PENDING], || {
         AppError::NotFound(format!("no pending connection request to '{target}'"))
     })
     .await
@@ -394,12 +381,15 @@ pub async fn remove_connection(store: &Store, me: &UserId, other: &UserId) -> Ap
     let connected = Expr::new("#state = :connected")
         .name("#state", "state")
         .value(":connected", s("connected"));
-    let items = vec![
-        store.delete_op(&keys::pair(me, other), Some(connected))?,
-        store.delete_op(&keys::connection(me, other), None)?,
-        store.delete_op(&keys::connection(other, me), None)?,
-    ];
-    transact(store, items, &[0], || {
+    let transaction = store
+        .transaction()
+        .delete(
+            &keys::pair(me, other),
+            Some(Condition::new(CONNECTED, connected)),
+        )
+        .delete(&keys::connection(me, other), None)
+        .delete(&keys::connection(other, me), None);
+    commit_or_not_found(transaction, &[CONNECTED], || {
         AppError::NotFound(format!("you are not connected with '{other}'"))
     })
     .await
@@ -431,17 +421,17 @@ pub async fn block_user(store: &Store, me: &UserId, other: &UserId) -> AppResult
         blocked_id: other.clone(),
         created_at: now_rfc3339(),
     };
-    let mut items = vec![
-        store.put_op(item_of(&keys::block(me, other), "Block", &block)?, None)?,
-        store.put_op(
+    let mut transaction = store
+        .transaction()
+        .put(item_of(&keys::block(me, other), "Block", &block)?, None)
+        .put(
             item_of(&keys::blocked_by(other, me), "BlockedBy", &block)?,
             None,
-        )?,
-    ];
+        );
     for key in relationship_keys(me, other) {
-        items.push(store.delete_op(&key, None)?);
+        transaction = transaction.delete(&key, None);
     }
-    transact(store, items, &[], || AppError::internal("unreachable")).await?;
+    transaction.commit().await?;
     Ok(block)
 }
 
@@ -461,11 +451,12 @@ fn relationship_keys(a: &UserId, b: &UserId) -> Vec<Key> {
 /// Unblock: removes my block and its mirror (a block the other placed on me stays).
 /// Repeatable.
 pub async fn unblock_user(store: &Store, me: &UserId, other: &UserId) -> AppResult<()> {
-    let items = vec![
-        store.delete_op(&keys::block(me, other), None)?,
-        store.delete_op(&keys::blocked_by(other, me), None)?,
-    ];
-    transact(store, items, &[], || AppError::internal("unreachable")).await
+    Ok(store
+        .transaction()
+        .delete(&keys::block(me, other), None)
+        .delete(&keys::blocked_by(other, me), None)
+        .commit()
+        .await?)
 }
 
 /// Items outside my partition that an item inside it points at, deleted with my

@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
@@ -36,9 +36,8 @@ use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult, FieldError};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
-use crate::table::store::{
-    self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
-};
+use crate::table::store::{self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error};
+use crate::table::transaction::Condition;
 
 /// Who may create categories.
 pub const ADMIN_ROLE: &str = "admin";
@@ -1005,23 +1004,23 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
         view_count: 0,
         version: 1,
     };
-    let mut request = store
-        .client()
-        .transact_write_items()
-        .transact_items(
-            store.check_op(&keys::category(&topic.category_id), "attribute_exists(PK)")?,
+    let mut transaction = store
+        .transaction()
+        .check(
+            &keys::category(&topic.category_id),
+            Condition::present(CATEGORY_EXISTS),
         )
-        .transact_items(store.put_op(topic.to_item()?, Some("attribute_not_exists(PK)".into()))?);
+        .put(topic.to_item()?, Some(Condition::absent(TOPIC_NEW)));
     for item in topic.index_items() {
-        request = request.transact_items(store.put_op(item, None)?);
+        transaction = transaction.put(item, None);
     }
-    if let Err(error) = request.send().await {
-        if failed_conditions(&error).contains(&0) {
-            return Err(AppError::invalid_field("categoryId", "no such category"));
+    match transaction.commit().await {
+        Ok(()) => Ok(topic),
+        Err(error) if error.failed(CATEGORY_EXISTS) => {
+            Err(AppError::invalid_field("categoryId", "no such category"))
         }
-        return Err(dynamo_error(error));
+        Err(error) => Err(error.into()),
     }
-    Ok(topic)
 }
 
 /// Read a topic as a visitor: GetItem, the block check (BatchGetItem), then one
@@ -2172,7 +2171,9 @@ pub fn counter_change(
     }
 }
 
-fn marker(store: &Store, event_id: &str, change: &CounterChange) -> AppResult<TransactWriteItem> {
+/// The processed-record marker, put only if absent (`RECORD_NEW`), so a redelivered
+/// record counts once.
+fn marker(event_id: &str, change: &CounterChange) -> Item {
     let mut item = keys::processed(event_id).to_item();
     item.insert("entity".into(), s("ProcessedStreamRecord"));
     item.insert("consumer".into(), s(STREAM_CONSUMER));
@@ -2186,8 +2187,20 @@ fn marker(store: &Store, event_id: &str, change: &CounterChange) -> AppResult<Tr
         store::TTL_ATTRIBUTE.into(),
         n(now_epoch_seconds() + MARKER_TTL_SECONDS),
     );
-    store.put_op(item, Some("attribute_not_exists(PK)".into()))
+    item
 }
+
+// The conditions of this context's transactions, by name.
+/// The stream record has not been counted before.
+const RECORD_NEW: &str = "record_new";
+/// The counted item (a reply) is still there.
+const TARGET_THERE: &str = "target_there";
+/// The topic is at the version read.
+const TOPIC_UNCHANGED: &str = "topic_unchanged";
+/// The topic's category exists.
+const CATEGORY_EXISTS: &str = "category_exists";
+/// The topic is not stored yet.
+const TOPIC_NEW: &str = "topic_new";
 
 /// Applies one record's counter change exactly once: the `PROCESSED#…` marker is put
 /// (`attribute_not_exists`) in the same TransactWriteItems as the counter update, so a
@@ -2198,7 +2211,7 @@ pub async fn apply_counter_change(
     event_id: &str,
     change: &CounterChange,
 ) -> AppResult<()> {
-    let marker = marker(store, event_id, change)?;
+    let marker = marker(event_id, change);
     match &change.target {
         CounterTarget::Reply { topic_id, reply_id } => {
             let set: Vec<String> = (0..change.reactions.len())
@@ -2213,21 +2226,20 @@ pub async fn apply_counter_change(
                     .value(format!(":d{i}"), n(*delta));
             }
             let sent = store
-                .client()
-                .transact_write_items()
-                .transact_items(marker)
-                .transact_items(store.update_op(
+                .transaction()
+                .put(marker, Some(Condition::absent(RECORD_NEW)))
+                .update(
                     &keys::reply(topic_id, reply_id),
                     update,
-                    Some("attribute_exists(PK)".into()),
-                )?)
-                .send()
+                    Some(Condition::present(TARGET_THERE)),
+                )
+                .commit()
                 .await;
             match sent {
-                Ok(_) => Ok(()),
-                // Already counted (0), or the reply is gone (1): nothing to do.
-                Err(error) if !failed_conditions(&error).is_empty() => Ok(()),
-                Err(error) => Err(dynamo_error(error)),
+                Ok(()) => Ok(()),
+                // Already counted, or the reply is gone: nothing to do.
+                Err(error) if error.failed(RECORD_NEW) || error.failed(TARGET_THERE) => Ok(()),
+                Err(error) => Err(error.into()),
             }
         }
         CounterTarget::Topic(topic_id) => {
@@ -2281,32 +2293,26 @@ pub async fn apply_counter_change(
                 }
                 let unchanged = Expr::new("version = :read").value(":read", n(read_version));
                 let sent = store
-                    .client()
-                    .transact_write_items()
-                    .transact_items(marker.clone())
-                    .transact_items(store.update_op(
+                    .transaction()
+                    .put(marker.clone(), Some(Condition::absent(RECORD_NEW)))
+                    .update(
                         &keys::topic(topic_id),
                         update,
-                        Some(unchanged),
-                    )?)
-                    .send()
+                        Some(Condition::new(TOPIC_UNCHANGED, unchanged)),
+                    )
+                    .commit()
                     .await;
                 match sent {
-                    Ok(_) => return refresh_index_listings(store, &topic).await,
-                    Err(error) => {
-                        let failed = failed_conditions(&error);
-                        if failed.contains(&0) {
-                            // Counted before; the index refresh may not have finished.
-                            return match store.get::<Topic>(&keys::topic(topic_id)).await? {
-                                Some(topic) => refresh_index_listings(store, &topic).await,
-                                None => Ok(()),
-                            };
-                        }
-                        if failed.contains(&1) {
-                            continue;
-                        }
-                        return Err(dynamo_error(error));
+                    Ok(()) => return refresh_index_listings(store, &topic).await,
+                    // Counted before; the index refresh may not have finished.
+                    Err(error) if error.failed(RECORD_NEW) => {
+                        return match store.get::<Topic>(&keys::topic(topic_id)).await? {
+                            Some(topic) => refresh_index_listings(store, &topic).await,
+                            None => Ok(()),
+                        };
                     }
+                    Err(error) if error.failed(TOPIC_UNCHANGED) => continue,
+                    Err(error) => return Err(error.into()),
                 }
             }
             Err(AppError::Conflict(

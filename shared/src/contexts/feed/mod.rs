@@ -44,9 +44,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, PutRequest, TransactWriteItem, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -57,9 +55,8 @@ use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult, FieldError};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
-use crate::table::store::{
-    self, Expr, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
-};
+use crate::table::store::{self, Expr, Item, Key, KeyQuery, Store, dynamo_error};
+use crate::table::transaction::{Condition, Transaction, TransactionError};
 
 /// Home-feed entries expire this long after their activity was created.
 pub const FEED_TTL_SECONDS: i64 = 30 * 24 * 3600;
@@ -650,12 +647,12 @@ fn pointer_item(key: Key, activity_id: &str) -> Item {
 }
 
 /// Adds `delta` to a counter of a live (existing, not deleted) activity.
-fn bump_counter(
-    store: &Store,
+fn bump_counter<'a>(
+    transaction: Transaction<'a>,
     activity_id: &str,
     counter: &str,
     delta: i64,
-) -> AppResult<TransactWriteItem> {
+) -> Transaction<'a> {
     let update = Expr::new("SET #counter = if_not_exists(#counter, :zero) + :delta")
         .name("#counter", counter)
         .value(":zero", n(0))
@@ -663,41 +660,51 @@ fn bump_counter(
     let live = Expr::new("attribute_exists(PK) AND #deleted = :false")
         .name("#deleted", "deleted")
         .value(":false", AttributeValue::Bool(false));
-    store.update_op(&keys::activity(activity_id), update, Some(live))
+    transaction.update(
+        &keys::activity(activity_id),
+        update,
+        Some(Condition::new(ACTIVITY_LIVE, live)),
+    )
 }
+
+// The conditions of the feed's transactions, by name.
+/// The activity exists and is not deleted.
+const ACTIVITY_LIVE: &str = "activity_live";
+/// The activity is not stored yet (a redelivered source finds it).
+const ACTIVITY_NEW: &str = "activity_new";
+/// The like, or the comment, is not stored yet.
+const REACTION_NEW: &str = "reaction_new";
+/// The like, or the comment, is stored.
+const REACTION_THERE: &str = "reaction_there";
 
 /// Puts a new activity and its pointer in the author's partition, plus `extra` items, in
 /// one transaction. Returns false when the activity already exists (a redelivered
-/// source); a failed `extra` condition at index `i` is reported as
-/// `Err(Conflict)` for the caller to map.
-async fn insert_activity(
-    store: &Store,
+/// source); a failed `ACTIVITY_LIVE` condition of `extra` (the shared activity is gone)
+/// is a 404.
+async fn insert_activity<'a>(
+    store: &'a Store,
     activity: &Activity,
-    extra: Vec<TransactWriteItem>,
+    extra: impl FnOnce(Transaction<'a>) -> Transaction<'a>,
 ) -> AppResult<bool> {
     let pointer = keys::authored(&activity.author_id, &activity.activity_id);
     let mut pointer_item = pointer.to_item();
     pointer_item.insert("entity".into(), s("AuthoredActivity"));
     pointer_item.insert("activityId".into(), s(activity.activity_id.clone()));
     pointer_item.insert("createdAt".into(), s(activity.created_at.clone()));
-    let mut request = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.put_op(
+    let transaction = store
+        .transaction()
+        .put(
             activity_item(activity)?,
-            Some("attribute_not_exists(PK)".into()),
-        )?)
-        .transact_items(store.put_op(pointer_item, None)?);
-    for item in extra {
-        request = request.transact_items(item);
-    }
-    match request.send().await {
-        Ok(_) => Ok(true),
-        Err(error) if failed_conditions(&error) == [0] => Ok(false),
-        Err(error) if !failed_conditions(&error).is_empty() => Err(AppError::NotFound(
+            Some(Condition::absent(ACTIVITY_NEW)),
+        )
+        .put(pointer_item, None);
+    match extra(transaction).commit().await {
+        Ok(()) => Ok(true),
+        Err(error) if error.failed(ACTIVITY_LIVE) => Err(AppError::NotFound(
             "the activity does not exist or was deleted".into(),
         )),
-        Err(error) => Err(dynamo_error(error)),
+        Err(error) if error.failed(ACTIVITY_NEW) => Ok(false),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -834,7 +841,7 @@ pub async fn post_activity(
         comment_count: 0,
         share_count: 0,
     };
-    insert_activity(store, &activity, vec![]).await?;
+    insert_activity(store, &activity, |t| t).await?;
     Ok(ActivityView::of(activity, Some(false)))
 }
 
@@ -910,56 +917,45 @@ pub async fn like(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()
     let mut item = keys::like(&id, me).to_item();
     item.extend(like);
     item.insert("entity".into(), s("ActivityLike"));
-    let result = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.put_op(item, Some("attribute_not_exists(PK)".into()))?)
-        .transact_items(bump_counter(store, &id, "likeCount", 1)?)
-        .transact_items(store.put_op(pointer_item(keys::liked_by(me, &id), &id), None)?)
-        .send()
+    let transaction = store
+        .transaction()
+        .put(item, Some(Condition::absent(REACTION_NEW)));
+    let result = bump_counter(transaction, &id, "likeCount", 1)
+        .put(pointer_item(keys::liked_by(me, &id), &id), None)
+        .commit()
         .await;
-    counted_write(result, &id)
+    counted_write(result, REACTION_NEW, &id)
 }
 
 /// `DELETE /v1/activities/{id}/like`: unliking what I do not like is a no-op.
 pub async fn unlike(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()> {
     let activity = visible_activity(store, me, activity_id).await?;
     let id = activity.activity_id;
-    let result = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.delete_op(&keys::like(&id, me), Some("attribute_exists(PK)".into()))?)
-        .transact_items(bump_counter(store, &id, "likeCount", -1)?)
-        .transact_items(store.delete_op(&keys::liked_by(me, &id), None)?)
-        .send()
+    let transaction = store.transaction().delete(
+        &keys::like(&id, me),
+        Some(Condition::present(REACTION_THERE)),
+    );
+    let result = bump_counter(transaction, &id, "likeCount", -1)
+        .delete(&keys::liked_by(me, &id), None)
+        .commit()
         .await;
-    counted_write(result, &id)
+    counted_write(result, REACTION_THERE, &id)
 }
 
 /// A like/unlike transaction's outcome: item condition failed (already in that state)
 /// is a no-op; the activity condition failed is a 404.
-fn counted_write<T, R: std::fmt::Debug>(
-    result: Result<
-        T,
-        aws_sdk_dynamodb::error::SdkError<
-            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-            R,
-        >,
-    >,
+fn counted_write(
+    result: Result<(), TransactionError>,
+    already: &'static str,
     activity_id: &str,
 ) -> AppResult<()> {
     match result {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            let failed = failed_conditions(&error);
-            if failed.contains(&1) {
-                Err(AppError::NotFound(format!("no activity {activity_id}")))
-            } else if failed == [0] {
-                Ok(())
-            } else {
-                Err(dynamo_error(error))
-            }
+        Ok(()) => Ok(()),
+        Err(error) if error.failed(ACTIVITY_LIVE) => {
+            Err(AppError::NotFound(format!("no activity {activity_id}")))
         }
+        Err(error) if error.failed(already) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -982,31 +978,25 @@ pub async fn add_comment(
     let mut item = store::to_item(&comment)?;
     item.extend(keys::comment(&comment.activity_id, &comment.comment_id).to_item());
     item.insert("entity".into(), s("ActivityComment"));
-    let result = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.put_op(item, Some("attribute_not_exists(PK)".into()))?)
-        .transact_items(bump_counter(
-            store,
-            &comment.activity_id,
-            "commentCount",
-            1,
-        )?)
-        .transact_items(store.put_op(
+    let transaction = store
+        .transaction()
+        .put(item, Some(Condition::absent(REACTION_NEW)));
+    let result = bump_counter(transaction, &comment.activity_id, "commentCount", 1)
+        .put(
             pointer_item(
                 keys::commented_by(me, &comment.activity_id, &comment.comment_id),
                 &comment.activity_id,
             ),
             None,
-        )?)
-        .send()
+        )
+        .commit()
         .await;
     match result {
-        Ok(_) => Ok(comment),
-        Err(error) if failed_conditions(&error).contains(&1) => {
+        Ok(()) => Ok(comment),
+        Err(error) if error.failed(ACTIVITY_LIVE) => {
             Err(AppError::NotFound(format!("no activity {activity_id}")))
         }
-        Err(error) => Err(dynamo_error(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -1086,8 +1076,10 @@ pub async fn share(
         comment_count: 0,
         share_count: 0,
     };
-    let bump = bump_counter(store, &target.activity_id, "shareCount", 1)?;
-    insert_activity(store, &activity, vec![bump]).await?;
+    insert_activity(store, &activity, |t| {
+        bump_counter(t, &target.activity_id, "shareCount", 1)
+    })
+    .await?;
     target.share_count += 1;
     let mut view = ActivityView::of(activity, Some(false));
     view.original = Some(Box::new(ActivityView::of(target, None)));
@@ -1466,7 +1458,7 @@ async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
                 }),
                 new.created_at.clone(),
             );
-            insert_activity(store, &activity, vec![]).await?;
+            insert_activity(store, &activity, |t| t).await?;
         }
         ChangeKind::Modify => {
             let old_accepted = old.as_ref().and_then(|o| o.accepted_reply_id.clone());
@@ -1493,7 +1485,7 @@ async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
                     }),
                     at,
                 );
-                insert_activity(store, &activity, vec![]).await?;
+                insert_activity(store, &activity, |t| t).await?;
             }
             if new.deleted && old.as_ref().is_some_and(|o| !o.deleted) {
                 tombstone(store, &discussion_activity_id(&new)?, None).await?;
@@ -1538,7 +1530,7 @@ async fn on_reply(store: &Store, change: &Change) -> AppResult<()> {
                 }),
                 new.created_at.clone(),
             );
-            insert_activity(store, &activity, vec![]).await?;
+            insert_activity(store, &activity, |t| t).await?;
         }
         ChangeKind::Modify if new.deleted && old.as_ref().is_some_and(|o| !o.deleted) => {
             tombstone(store, &reply_activity_id(&new)?, None).await?;
@@ -1577,7 +1569,7 @@ async fn on_connection(store: &Store, change: &Change) -> AppResult<()> {
         serde_json::json!({ "otherUserId": connection.other_user_id }),
         connection.created_at.clone(),
     );
-    insert_activity(store, &activity, vec![]).await?;
+    insert_activity(store, &activity, |t| t).await?;
     Ok(())
 }
 
@@ -1732,30 +1724,25 @@ pub async fn erase_for_account(store: &Store, me: &UserId, sort_key: &str) -> Ap
         } else {
             return Ok(());
         };
-    let result = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.delete_op(&key, Some(condition))?)
-        .transact_items(bump_counter(store, activity_id, counter, -1)?)
-        .send()
+    let transaction = store
+        .transaction()
+        .delete(&key, Some(Condition::new(REACTION_THERE, condition)));
+    let result = bump_counter(transaction, activity_id, counter, -1)
+        .commit()
         .await;
     match result {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            let failed = failed_conditions(&error);
-            if failed == [0] {
-                Ok(())
-            } else if failed.contains(&1) {
-                // No live activity to count on: the item alone goes (if it is mine).
-                if counter == "likeCount" {
-                    store.batch_delete(&[key]).await
-                } else {
-                    delete_own_comment(store, me, &key).await
-                }
+        Ok(()) => Ok(()),
+        // No live activity to count on: the item alone goes (if it is mine).
+        Err(error) if error.failed(ACTIVITY_LIVE) && !error.failed(REACTION_THERE) => {
+            if counter == "likeCount" {
+                store.batch_delete(&[key]).await
             } else {
-                Err(dynamo_error(error))
+                delete_own_comment(store, me, &key).await
             }
         }
+        // Removed before: nothing to do.
+        Err(error) if error.failed(REACTION_THERE) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -28,9 +28,8 @@ use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
 use crate::table::keys::user_partition;
-use crate::table::store::{
-    self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
-};
+use crate::table::store::{self, Expr, Index, Item, Key, KeyQuery, Store};
+use crate::table::transaction::{Condition, Transaction};
 
 /// Notifications expire (TTL) after 90 days; the stream's REMOVE record of an unread one
 /// decrements the counter, so expiry keeps the count exact.
@@ -683,32 +682,24 @@ pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notific
         return deliver_grouped(store, intent).await;
     }
     let notification = fresh(intent);
-    let result = store
-        .client()
-        .transact_write_items()
-        .transact_items(account_alive(store, &notification.user_id)?)
-        .transact_items(store.put_op(
+    let result = account_alive(store, &notification.user_id)
+        .put(
             notification.to_item()?,
-            Some("attribute_not_exists(PK)".into()),
-        )?)
-        .transact_items(count(store, &notification.user_id, 1)?)
-        .send()
+            Some(Condition::absent(NOTIFICATION_NEW)),
+        )
+        .update(&keys::counter(&notification.user_id), count(1), None)
+        .commit()
         .await;
     match result {
-        Ok(_) => Ok(Some(notification)),
-        Err(error) => {
-            let failed = failed_conditions(&error);
-            if failed.contains(&0) {
-                // The recipient deleted their account.
-                Ok(None)
-            } else if failed.contains(&1) {
-                // The notification exists: this record was applied before, perhaps by
-                // an attempt that died before pushing. Push it again while unread.
-                unread_again(store, &notification.user_id, &notification.notification_id).await
-            } else {
-                Err(dynamo_error(error))
-            }
+        Ok(()) => Ok(Some(notification)),
+        // The recipient deleted their account.
+        Err(error) if error.failed(ACCOUNT_ALIVE) => Ok(None),
+        // The notification exists: this record was applied before, perhaps by an
+        // attempt that died before pushing. Push it again while unread.
+        Err(error) if error.failed(NOTIFICATION_NEW) => {
+            unread_again(store, &notification.user_id, &notification.notification_id).await
         }
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -769,11 +760,7 @@ pub async fn notify_message(
             return Ok(existing.filter(|g| !g.read));
         }
         let turns_unread = existing.as_ref().is_none_or(|g| g.read);
-        let condition = match &existing {
-            None => Expr::from("attribute_not_exists(PK)"),
-            Some(group) => Expr::new("version = :version")
-                .value(":version", AttributeValue::N(group.version.to_string())),
-        };
+        let condition = group_unchanged(existing.as_ref());
         let group = match existing {
             None => fresh(&intent),
             Some(group) => {
@@ -786,25 +773,17 @@ pub async fn notify_message(
                 folded
             }
         };
-        let mut request = store
-            .client()
-            .transact_write_items()
-            .transact_items(account_alive(store, recipient)?)
-            .transact_items(store.put_op(group.to_item()?, Some(condition))?);
+        let mut transaction =
+            account_alive(store, recipient).put(group.to_item()?, Some(condition));
         if turns_unread {
-            request = request.transact_items(count(store, recipient, 1)?);
+            transaction = transaction.update(&keys::counter(recipient), count(1), None);
         }
-        match request.send().await {
-            Ok(_) => return Ok(Some(group)),
-            Err(error) => {
-                let failed = failed_conditions(&error);
-                if failed.contains(&0) {
-                    return Ok(None);
-                }
-                if !failed.contains(&1) {
-                    return Err(dynamo_error(error));
-                }
-            }
+        match transaction.commit().await {
+            Ok(()) => return Ok(Some(group)),
+            Err(error) if error.failed(ACCOUNT_ALIVE) => return Ok(None),
+            // Someone changed the group since we read it: read again.
+            Err(error) if error.failed(GROUP_UNCHANGED) => {}
+            Err(error) => return Err(error.into()),
         }
     }
     Err(AppError::Conflict(
@@ -828,39 +807,26 @@ async fn deliver_grouped(store: &Store, intent: &Intent) -> AppResult<Option<Not
         let existing: Option<Notification> = store.get(&key).await?;
         // The counter moves only when the group turns unread (new, or read before).
         let turns_unread = existing.as_ref().is_none_or(|g| g.read);
-        let condition = match &existing {
-            None => Expr::from("attribute_not_exists(PK)"),
-            Some(group) => Expr::new("version = :version")
-                .value(":version", AttributeValue::N(group.version.to_string())),
-        };
+        let condition = group_unchanged(existing.as_ref());
         let group = fold_into_group(existing, intent);
-        let mut request = store
-            .client()
-            .transact_write_items()
-            .transact_items(account_alive(store, &intent.recipient)?)
-            .transact_items(store.put_op(marker.clone(), Some("attribute_not_exists(PK)".into()))?)
-            .transact_items(store.put_op(group.to_item()?, Some(condition))?);
+        let mut transaction = account_alive(store, &intent.recipient)
+            .put(marker.clone(), Some(Condition::absent(ACTOR_NEW)))
+            .put(group.to_item()?, Some(condition));
         if turns_unread {
-            request = request.transact_items(count(store, &group.user_id, 1)?);
+            transaction = transaction.update(&keys::counter(&group.user_id), count(1), None);
         }
-        match request.send().await {
-            Ok(_) => return Ok(Some(group)),
-            Err(error) => {
-                let failed = failed_conditions(&error);
-                if failed.contains(&0) {
-                    // The recipient deleted their account.
-                    return Ok(None);
-                }
-                if failed.contains(&1) {
-                    // This actor already counts: a redelivered reaction (re-pushed
-                    // while unread, as above).
-                    return unread_again(store, &intent.recipient, &group_id).await;
-                }
-                if !failed.contains(&2) {
-                    return Err(dynamo_error(error));
-                }
-                // Someone changed the group since we read it: read again.
+        match transaction.commit().await {
+            Ok(()) => return Ok(Some(group)),
+            // The recipient deleted their account.
+            Err(error) if error.failed(ACCOUNT_ALIVE) => return Ok(None),
+            // This actor already counts: a redelivered reaction (re-pushed while
+            // unread, as above).
+            Err(error) if error.failed(ACTOR_NEW) => {
+                return unread_again(store, &intent.recipient, &group_id).await;
             }
+            // Someone changed the group since we read it: read again.
+            Err(error) if error.failed(GROUP_UNCHANGED) => {}
+            Err(error) => return Err(error.into()),
         }
     }
     Err(AppError::Conflict(
@@ -918,37 +884,28 @@ async fn withdraw(store: &Store, intent: &Intent) -> AppResult<()> {
     let marker = keys::group_actor(&intent.recipient, &group_id, &intent.actor);
     for _ in 0..GROUP_ATTEMPTS {
         let existing: Option<Notification> = store.get(&key).await?;
-        let mut request = store
-            .client()
-            .transact_write_items()
-            .transact_items(store.delete_op(&marker, Some("attribute_exists(PK)".into()))?);
+        let mut transaction = store
+            .transaction()
+            .delete(&marker, Some(Condition::present(ACTOR_COUNTED)));
         if let Some(group) = existing {
-            let unchanged = Expr::new("version = :version")
-                .value(":version", AttributeValue::N(group.version.to_string()));
+            let unchanged = group_unchanged(Some(&group));
             let others = if group.recent_actor_ids.iter().all(|a| a == &intent.actor) {
                 group_actors(store, &intent.recipient, &group_id).await?
             } else {
                 vec![]
             };
-            request = match shrink_group(group, &intent.actor, &others) {
-                Some(smaller) => {
-                    request.transact_items(store.put_op(smaller.to_item()?, Some(unchanged))?)
-                }
-                None => request.transact_items(store.delete_op(&key, Some(unchanged))?),
+            transaction = match shrink_group(group, &intent.actor, &others) {
+                Some(smaller) => transaction.put(smaller.to_item()?, Some(unchanged)),
+                None => transaction.delete(&key, Some(unchanged)),
             };
         }
-        match request.send().await {
-            Ok(_) => return Ok(()),
-            Err(error) => {
-                let failed = failed_conditions(&error);
-                if failed.contains(&0) {
-                    // Not (or no longer) counted: withdrawn before, or never notified.
-                    return Ok(());
-                }
-                if !failed.contains(&1) {
-                    return Err(dynamo_error(error));
-                }
-            }
+        match transaction.commit().await {
+            Ok(()) => return Ok(()),
+            // Not (or no longer) counted: withdrawn before, or never notified.
+            Err(error) if error.failed(ACTOR_COUNTED) => return Ok(()),
+            // Someone changed the group since we read it: read again.
+            Err(error) if error.failed(GROUP_UNCHANGED) => {}
+            Err(error) => return Err(error.into()),
         }
     }
     Err(AppError::Conflict(
@@ -993,44 +950,73 @@ async fn forget_removed(store: &Store, change: &Change) -> AppResult<()> {
         store::TTL_ATTRIBUTE.into(),
         AttributeValue::N((now_epoch_seconds() + PROCESSED_TTL_SECONDS).to_string()),
     );
-    let decrement = store.update_op(
-        &keys::counter(&removed.user_id),
-        Expr::new("ADD unread :delta").value(":delta", AttributeValue::N("-1".into())),
-        Some(
-            Expr::new("attribute_exists(PK) AND unread > :zero")
-                .value(":zero", AttributeValue::N("0".into())),
-        ),
-    )?;
     let result = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.put_op(marker, Some("attribute_not_exists(PK)".into()))?)
-        .transact_items(decrement)
-        .send()
+        .transaction()
+        .put(marker, Some(Condition::absent(RECORD_NEW)))
+        .update(
+            &keys::counter(&removed.user_id),
+            Expr::new("ADD unread :delta").value(":delta", AttributeValue::N("-1".into())),
+            Some(Condition::new(
+                COUNTER_POSITIVE,
+                Expr::new("attribute_exists(PK) AND unread > :zero")
+                    .value(":zero", AttributeValue::N("0".into())),
+            )),
+        )
+        .commit()
         .await;
     match result {
-        Ok(_) => Ok(()),
-        Err(error) if !failed_conditions(&error).is_empty() => Ok(()),
-        Err(error) => Err(dynamo_error(error)),
+        Ok(()) => Ok(()),
+        // Applied before, or nothing left to count down.
+        Err(error) if error.failed(RECORD_NEW) || error.failed(COUNTER_POSITIVE) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 
 /// A ConditionCheck that `user` has not deleted their account (see
 /// `profiles::keys::deleted_account`): a notification never outlives the account sweep.
-fn account_alive(store: &Store, user: &UserId) -> AppResult<TransactWriteItem> {
-    store.check_op(
+fn account_alive<'a>(store: &'a Store, user: &UserId) -> Transaction<'a> {
+    store.transaction().check(
         &profiles::keys::deleted_account(user),
-        "attribute_not_exists(PK)",
+        Condition::absent(ACCOUNT_ALIVE),
     )
 }
 
 /// `ADD unread :delta` on the counter (creating it at the first notification).
-fn count(store: &Store, user: &UserId, delta: i64) -> AppResult<TransactWriteItem> {
-    let update = Expr::new("ADD unread :delta SET entity = :entity")
+fn count(delta: i64) -> Expr {
+    Expr::new("ADD unread :delta SET entity = :entity")
         .value(":delta", AttributeValue::N(delta.to_string()))
-        .value(":entity", AttributeValue::S("NotificationCounter".into()));
-    store.update_op(&keys::counter(user), update, None)
+        .value(":entity", AttributeValue::S("NotificationCounter".into()))
 }
+
+/// A group is written only as it was read: absent, or at the version read.
+fn group_unchanged(existing: Option<&Notification>) -> Condition {
+    match existing {
+        None => Condition::absent(GROUP_UNCHANGED),
+        Some(group) => Condition::new(
+            GROUP_UNCHANGED,
+            Expr::new("version = :version")
+                .value(":version", AttributeValue::N(group.version.to_string())),
+        ),
+    }
+}
+
+// The conditions of the notifier's transactions, by name.
+/// The recipient has no deletion tombstone.
+const ACCOUNT_ALIVE: &str = "account_alive";
+/// The notification is not stored yet.
+const NOTIFICATION_NEW: &str = "notification_new";
+/// The actor's marker in a group is not stored yet.
+const ACTOR_NEW: &str = "actor_new";
+/// The actor's marker in a group is stored.
+const ACTOR_COUNTED: &str = "actor_counted";
+/// The group is as it was read (absent, or at the version read).
+const GROUP_UNCHANGED: &str = "group_unchanged";
+/// The stream record has not been applied before.
+const RECORD_NEW: &str = "record_new";
+/// The unread counter exists and is above zero.
+const COUNTER_POSITIVE: &str = "counter_positive";
+/// A notification being marked read is still unread.
+const STILL_UNREAD: &str = "still_unread";
 
 // ---------------------------------------------------------------------------------
 // Access patterns: the recipient (API side)
@@ -1216,22 +1202,21 @@ pub async fn mark_all_read(store: &Store, me: &UserId) -> AppResult<MarkAllResul
 /// One transaction: each notification read (if it was unread), the counter lowered by
 /// their number. Any already read cancels all (a 409), so the count stays exact.
 async fn mark_read_items(store: &Store, me: &UserId, notifications: &[Key]) -> AppResult<()> {
-    let mut request = store.client().transact_write_items();
+    let mut transaction = store.transaction();
     for key in notifications {
         let update = Expr::new("SET #read = :true, version = version + :one REMOVE GSI1PK, GSI1SK")
             .name("#read", "read")
             .value(":true", AttributeValue::Bool(true))
             .value(":one", AttributeValue::N("1".into()));
         let unread = Expr::new("#read = :false").value(":false", AttributeValue::Bool(false));
-        request = request.transact_items(store.update_op(key, update, Some(unread))?);
+        transaction = transaction.update(key, update, Some(Condition::new(STILL_UNREAD, unread)));
     }
     let delta = -i64::try_from(notifications.len()).unwrap_or(0);
-    request
-        .transact_items(count(store, me, delta)?)
-        .send()
-        .await
-        .map_err(dynamo_error)?;
-    Ok(())
+    // Any already read fails `STILL_UNREAD`: a 409, and the caller goes one by one.
+    Ok(transaction
+        .update(&keys::counter(me), count(delta), None)
+        .commit()
+        .await?)
 }
 
 /// My preferences: GetItem `USER#<me> / NOTIFPREFS` (absent: nothing muted).
