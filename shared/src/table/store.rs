@@ -611,30 +611,6 @@ where
     }
 }
 
-/// For a cancelled transaction, the indexes of the items whose condition failed, so a
-/// domain function can say which rule was broken (e.g. "handle taken" vs "exists").
-pub fn failed_conditions<R>(
-    error: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
-) -> Vec<usize> {
-    error
-        .as_service_error()
-        .and_then(|e| match e {
-            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
-                Some(c.cancellation_reasons())
-            }
-            _ => None,
-        })
-        .map(|reasons| {
-            reasons
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                .map(|(i, _)| i)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

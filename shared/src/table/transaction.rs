@@ -48,7 +48,10 @@ pub enum TransactionError {
     /// `"unnamed"`); nothing was written.
     #[error("transaction conditions failed: {0:?}")]
     ConditionsFailed(Vec<&'static str>),
-    /// Anything else: throttling, a conflict with another transaction, a bad request.
+    /// Another transaction on the same items was under way; retrying may succeed.
+    #[error("a concurrent transaction touched the same items")]
+    Contended,
+    /// Anything else: throttling, a bad request, an outage.
     #[error(transparent)]
     Store(#[from] AppError),
 }
@@ -65,6 +68,9 @@ impl From<TransactionError> for AppError {
         match error {
             TransactionError::ConditionsFailed(_) => {
                 AppError::Conflict("the resource already exists or was changed concurrently".into())
+            }
+            TransactionError::Contended => {
+                AppError::Conflict("a concurrent request changed the same resource; retry".into())
             }
             TransactionError::Store(error) => error,
         }
@@ -182,10 +188,12 @@ impl<'a> Transaction<'a> {
             Ok(_) => Ok(()),
             Err(error) => {
                 let failed = failed_names(&error, &self.names);
-                if failed.is_empty() {
-                    Err(TransactionError::Store(dynamo_error(error)))
-                } else {
+                if !failed.is_empty() {
                     Err(TransactionError::ConditionsFailed(failed))
+                } else if contended(&error) {
+                    Err(TransactionError::Contended)
+                } else {
+                    Err(TransactionError::Store(dynamo_error(error)))
                 }
             }
         }
@@ -196,6 +204,24 @@ fn split(condition: Option<Condition>) -> (Option<&'static str>, Option<Expr>) {
     match condition {
         Some(Condition { name, expr }) => (Some(name), Some(expr)),
         None => (None, None),
+    }
+}
+
+/// A transaction cancelled, or refused, because another one held its items.
+fn contended<R>(error: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> bool {
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            cancelled
+                .cancellation_reasons()
+                .iter()
+                .any(|reason| reason.code() == Some("TransactionConflict"))
+                || cancelled
+                    .message()
+                    .is_some_and(|m| m.contains("TransactionConflict"))
+        }
+        Some(other) => other.code() == Some("TransactionConflictException"),
+        None => false,
     }
 }
 

@@ -27,9 +27,8 @@ use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
-use crate::table::store::{
-    self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
-};
+use crate::table::store::{self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error};
+use crate::table::transaction::{Condition, TransactionError};
 
 /// Longest message text, in characters. 4,000 characters of 4-byte UTF-8 plus the
 /// event envelope stay far below API Gateway's 128 KB message limit.
@@ -659,27 +658,22 @@ pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(R
     let mut lock_item = lock.to_item();
     lock_item.insert("entity".into(), s("DmLock"));
     lock_item.insert("roomId".into(), s(&room.room_id));
-    let mut request = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.put_op(lock_item, Some("attribute_not_exists(PK)".into()))?)
-        .transact_items(store.put_op(
+    let mut transaction = store
+        .transaction()
+        .put(lock_item, Some(Condition::absent(DM_FREE)))
+        .put(
             item_of(&room, &keys::room(&room.room_id), "Room")?,
-            Some("attribute_not_exists(PK)".into()),
-        )?);
+            Some(Condition::absent(ROOM_NEW)),
+        );
     for user in [me, other] {
         let (member, membership) = member_items(&room, user, me, &at)?;
-        request = request
-            .transact_items(store.put_op(member, None)?)
-            .transact_items(store.put_op(membership, None)?);
+        transaction = transaction.put(member, None).put(membership, None);
     }
-    match request.send().await {
-        Ok(_) => Ok((room, true)),
+    match transaction.commit().await {
+        Ok(()) => Ok((room, true)),
         // The other user opened it at the same moment: theirs is the room.
-        Err(error) if failed_conditions(&error).contains(&0) => {
-            Box::pin(open_dm(store, me, other)).await
-        }
-        Err(error) => Err(dynamo_error(error)),
+        Err(error) if error.failed(DM_FREE) => Box::pin(open_dm(store, me, other)).await,
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -901,22 +895,23 @@ pub async fn add_members(
     let room_left = Expr::new("attribute_exists(PK) AND memberCount <= :room")
         .value(":room", n(MAX_GROUP_MEMBERS.saturating_sub(count)));
     let at = now_rfc3339();
-    let mut request = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.update_op(&keys::room(room_id), grow, Some(room_left))?);
+    let mut transaction = store.transaction().update(
+        &keys::room(room_id),
+        grow,
+        Some(Condition::new(ROOM_HAS_SPACE, room_left)),
+    );
     for user in &new {
         let (member, membership) = member_items(&room, user, me, &at)?;
-        request = request
-            .transact_items(store.put_op(member, Some("attribute_not_exists(PK)".into()))?)
-            .transact_items(store.put_op(membership, None)?);
+        transaction = transaction
+            .put(member, Some(Condition::absent(NOT_MEMBER_YET)))
+            .put(membership, None);
     }
-    match request.send().await {
-        Ok(_) => Ok(new),
-        Err(error) if failed_conditions(&error).contains(&0) => Err(AppError::Conflict(format!(
+    match transaction.commit().await {
+        Ok(()) => Ok(new),
+        Err(error) if error.failed(ROOM_HAS_SPACE) => Err(AppError::Conflict(format!(
             "a group holds at most {MAX_GROUP_MEMBERS} members"
         ))),
-        Err(error) => Err(dynamo_error(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -933,20 +928,17 @@ pub async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<
     }
     let shrink = Expr::new("ADD memberCount :minus").value(":minus", n(-1));
     let result = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.delete_op(
-            &keys::member(room_id, me),
-            Some("attribute_exists(PK)".into()),
-        )?)
-        .transact_items(store.delete_op(&keys::membership(me, room_id), None)?)
-        .transact_items(store.update_op(&keys::room(room_id), shrink, None)?)
-        .send()
+        .transaction()
+        .delete(&keys::member(room_id, me), Some(Condition::present(MEMBER)))
+        .delete(&keys::membership(me, room_id), None)
+        .update(&keys::room(room_id), shrink, None)
+        .commit()
         .await;
     match result {
-        Ok(_) => Ok(()),
-        Err(error) if failed_conditions(&error).contains(&0) => Ok(()),
-        Err(error) => Err(dynamo_error(error)),
+        Ok(()) => Ok(()),
+        // Left before: nothing to do.
+        Err(error) if error.failed(MEMBER) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -1294,28 +1286,30 @@ pub async fn send_message(
         .value(":at", s(&sent_at))
         .value(":seq", n(message.seq));
         let result = store
-            .client()
-            .transact_write_items()
-            .transact_items(store.update_op(&keys::room(room_id), advance, Some(still_last))?)
-            .transact_items(store.put_op(message_item, Some("attribute_not_exists(PK)".into()))?)
-            .transact_items(store.put_op(pointer, Some("attribute_not_exists(PK)".into()))?)
-            .transact_items(store.update_op(
+            .transaction()
+            .update(
+                &keys::room(room_id),
+                advance,
+                Some(Condition::new(STILL_LAST, still_last)),
+            )
+            .put(message_item, Some(Condition::absent(MESSAGE_NEW)))
+            .put(pointer, Some(Condition::absent(CLIENT_MESSAGE_NEW)))
+            .update(
                 &keys::member(room_id, me),
                 read_own,
-                Some("attribute_exists(PK)".into()),
-            )?)
-            .send()
+                Some(Condition::present(MEMBER)),
+            )
+            .commit()
             .await;
         match result {
-            Ok(_) => {
+            Ok(()) => {
                 return Ok(Sent {
                     message,
                     duplicate: false,
                 });
             }
             Err(error) => {
-                let failed = failed_conditions(&error);
-                if failed.contains(&2) {
+                if error.failed(CLIENT_MESSAGE_NEW) {
                     // A concurrent retry of the same send won.
                     if let Some(message) =
                         stored_client_message(store, room_id, me, &input.client_message_id).await?
@@ -1326,11 +1320,11 @@ pub async fn send_message(
                         });
                     }
                 }
-                if failed.contains(&3) {
+                if error.failed(MEMBER) {
                     return Err(not_member());
                 }
-                if !failed.contains(&0) && !is_transaction_conflict(&error) {
-                    return Err(dynamo_error(error));
+                if !error.failed(STILL_LAST) && !matches!(error, TransactionError::Contended) {
+                    return Err(error.into());
                 }
                 // Someone else's message came first: read the room again and retry.
                 tokio::time::sleep(std::time::Duration::from_millis(
@@ -1346,15 +1340,23 @@ pub async fn send_message(
     ))
 }
 
-fn is_transaction_conflict<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    error: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> bool {
-    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-    error.code() == Some("TransactionConflictException")
-        || error
-            .message()
-            .is_some_and(|m| m.contains("TransactionConflict"))
-}
+// The conditions of this context's transactions, by name.
+/// No direct conversation between the two exists yet.
+const DM_FREE: &str = "dm_free";
+/// The room is not stored yet.
+const ROOM_NEW: &str = "room_new";
+/// The group has room for the members being added.
+const ROOM_HAS_SPACE: &str = "room_has_space";
+/// The user is not a member of the room yet.
+const NOT_MEMBER_YET: &str = "not_member_yet";
+/// The user is a member of the room.
+const MEMBER: &str = "member";
+/// The room's last message is still the one read before the send.
+const STILL_LAST: &str = "still_last";
+/// The message is not stored yet.
+const MESSAGE_NEW: &str = "message_new";
+/// No message with this client message id is stored yet.
+const CLIENT_MESSAGE_NEW: &str = "client_message_new";
 
 /// A few milliseconds of jitter, so racing senders do not retry in lockstep.
 fn rand_jitter() -> u8 {

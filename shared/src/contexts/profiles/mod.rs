@@ -14,9 +14,8 @@ use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_rfc3339};
 use crate::core::validation::{self, check};
-use crate::table::store::{
-    self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
-};
+use crate::table::store::{self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error};
+use crate::table::transaction::{Condition, TransactionError};
 
 pub mod keys {
     use super::*;
@@ -584,32 +583,29 @@ pub async fn create_profile(store: &Store, me: &UserId, input: NewProfile) -> Ap
         updated_at: now,
     };
     let result = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.put_op(
+        .transaction()
+        .put(
             profile_to_item(&profile)?,
-            Some("attribute_not_exists(PK)".into()),
-        )?)
-        .transact_items(store.put_op(
+            Some(Condition::absent(PROFILE_NEW)),
+        )
+        .put(
             handle_item(&handle, me)?,
-            Some("attribute_not_exists(PK)".into()),
-        )?)
+            Some(Condition::absent(HANDLE_FREE)),
+        )
         // Someone who deleted their account and comes back is no longer deleted.
-        .transact_items(store.delete_op(&keys::deleted_account(me), None)?)
-        .send()
+        .delete(&keys::deleted_account(me), None)
+        .commit()
         .await;
     match result {
-        Ok(_) => Ok(profile),
-        Err(error) => {
-            let failed = failed_conditions(&error);
-            Err(if failed.contains(&0) {
-                AppError::Conflict("you already have a profile; update it with PATCH /v1/me".into())
-            } else if failed.contains(&1) {
-                AppError::Conflict(format!("the handle '{}' is already taken", handle.as_str()))
-            } else {
-                dynamo_error(error)
-            })
-        }
+        Ok(()) => Ok(profile),
+        Err(error) if error.failed(PROFILE_NEW) => Err(AppError::Conflict(
+            "you already have a profile; update it with PATCH /v1/me".into(),
+        )),
+        Err(error) if error.failed(HANDLE_FREE) => Err(AppError::Conflict(format!(
+            "the handle '{}' is already taken",
+            handle.as_str()
+        ))),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -684,37 +680,43 @@ async fn save_revision(
     let unchanged = Expr::new("#version = :expected")
         .name("#version", "version")
         .value(":expected", AttributeValue::N(current.version.to_string()));
-    let mut request = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.put_op(profile_to_item(&updated)?, Some(unchanged))?);
+    let mut transaction = store.transaction().put(
+        profile_to_item(&updated)?,
+        Some(Condition::new(PROFILE_UNCHANGED, unchanged)),
+    );
     if updated.handle != current.handle {
         let mine =
             Expr::new("userId = :me").value(":me", AttributeValue::S(current.user_id.to_string()));
-        request = request
-            .transact_items(store.delete_op(&keys::handle(&current.handle), Some(mine))?)
-            .transact_items(store.put_op(
+        transaction = transaction
+            .delete(
+                &keys::handle(&current.handle),
+                Some(Condition::new(PROFILE_UNCHANGED, mine)),
+            )
+            .put(
                 handle_item(&updated.handle, &updated.user_id)?,
-                Some("attribute_not_exists(PK)".into()),
-            )?);
+                Some(Condition::absent(HANDLE_FREE)),
+            );
     }
-    match request.send().await {
-        Ok(_) => Ok(updated),
-        Err(error) => {
-            let failed = failed_conditions(&error);
-            Err(if failed.contains(&2) {
-                AppError::Conflict(format!(
-                    "the handle '{}' is already taken",
-                    updated.handle.as_str()
-                ))
-            } else if !failed.is_empty() {
-                AppError::Conflict("the profile was changed by another request; retry".into())
-            } else {
-                dynamo_error(error)
-            })
-        }
+    match transaction.commit().await {
+        Ok(()) => Ok(updated),
+        Err(error) if error.failed(HANDLE_FREE) => Err(AppError::Conflict(format!(
+            "the handle '{}' is already taken",
+            updated.handle.as_str()
+        ))),
+        Err(TransactionError::ConditionsFailed(_)) => Err(AppError::Conflict(
+            "the profile was changed by another request; retry".into(),
+        )),
+        Err(error) => Err(error.into()),
     }
 }
+
+// The conditions of this context's transactions, by name.
+/// No profile is stored for the user yet.
+const PROFILE_NEW: &str = "profile_new";
+/// The handle is not claimed.
+const HANDLE_FREE: &str = "handle_free";
+/// The profile (and the handle it claims) is as it was read.
+const PROFILE_UNCHANGED: &str = "profile_unchanged";
 
 /// A profile reference in a URL: a user id, or `@handle`.
 pub async fn resolve_ref(store: &Store, reference: &str) -> AppResult<Option<UserId>> {
