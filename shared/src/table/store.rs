@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put,
+    ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue,
     TransactWriteItem, Update, WriteRequest,
 };
 use serde::Serialize;
@@ -17,6 +17,10 @@ use serde::de::DeserializeOwned;
 
 use crate::core::cursor::PageKey;
 use crate::core::error::{AppError, AppResult};
+use crate::table::transaction::{Condition, WriteError};
+
+/// The table's attribute values, as the store reads and writes them.
+pub use aws_sdk_dynamodb::types::AttributeValue;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -89,6 +93,9 @@ pub struct KeyQuery {
     pub newest_first: bool,
     pub limit: u32,
     pub start: Option<PageKey>,
+    /// A filter applied after the key condition (it does not change what is read,
+    /// only what is returned).
+    pub filter: Option<Expr>,
 }
 
 impl KeyQuery {
@@ -100,7 +107,17 @@ impl KeyQuery {
             newest_first: false,
             limit: 100,
             start: None,
+            filter: None,
         }
+    }
+    /// Newest (highest sort key) first.
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
+        self
+    }
+    pub fn filter(mut self, filter: Expr) -> Self {
+        self.filter = Some(filter);
+        self
     }
     pub fn on(mut self, index: Index) -> Self {
         self.index = Some(index);
@@ -278,6 +295,80 @@ impl Store {
             .map_err(dynamo_error)
     }
 
+    /// Puts an item if `condition` holds; a failure names the condition.
+    pub async fn put_if(&self, item: Item, condition: Condition) -> Result<(), WriteError> {
+        let (name, expr) = condition.into_parts();
+        let (text, names, values) = Expr::parts(Some(expr));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(text)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| single_write_error(error, name))
+    }
+
+    /// Deletes an item if `condition` holds; a failure names the condition.
+    pub async fn delete_if(&self, key: &Key, condition: Condition) -> Result<(), WriteError> {
+        let (name, expr) = condition.into_parts();
+        let (text, names, values) = Expr::parts(Some(expr));
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .set_condition_expression(text)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| single_write_error(error, name))
+    }
+
+    /// UpdateItem with an update expression, optionally conditional; returns what
+    /// `returning` asks for (`None` for [`Returning::Nothing`]). A failed condition is
+    /// reported by its name.
+    pub async fn update(
+        &self,
+        key: &Key,
+        update: impl Into<Expr>,
+        condition: Option<Condition>,
+        returning: Returning,
+    ) -> Result<Option<Item>, WriteError> {
+        let mut update = update.into();
+        let (name, condition) = match condition {
+            Some(condition) => {
+                let (name, expr) = condition.into_parts();
+                bind_all(&mut update.names, expr.names)?;
+                bind_all(&mut update.values, expr.values)?;
+                (Some(name), Some(expr.text))
+            }
+            None => (None, None),
+        };
+        let (expression, names, values) = Expr::parts(Some(update));
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .set_update_expression(expression)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .return_values(returning.into())
+            .send()
+            .await
+            .map_err(|error| single_write_error(error, name.unwrap_or("unnamed")))?;
+        Ok(match returning {
+            Returning::Nothing => None,
+            _ => output.attributes,
+        })
+    }
+
     /// Reads many items by key (chunks of 100, unprocessed keys retried). Missing items are
     /// skipped; order follows `keys`.
     pub async fn batch_get<T: DeserializeOwned>(&self, keys: &[Key]) -> AppResult<Vec<T>> {
@@ -360,6 +451,15 @@ impl Store {
                 .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone())),
             None => request.key_condition_expression("#pk = :pk"),
         };
+        if let Some(filter) = &query.filter {
+            request = request.filter_expression(filter.text.clone());
+            for (placeholder, attribute) in &filter.names {
+                request = request.expression_attribute_names(placeholder, attribute);
+            }
+            for (placeholder, value) in &filter.values {
+                request = request.expression_attribute_values(placeholder, value.clone());
+            }
+        }
         let output = request.send().await.map_err(dynamo_error)?;
         let next = output.last_evaluated_key.as_ref().map(item_to_page_key);
         Ok((output.items.unwrap_or_default(), next))
@@ -511,6 +611,49 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Writes many items or deletes many keys (BatchWriteItem): chunks of 25 sent
+    /// concurrently, unprocessed ones retried with backoff. Not atomic: for derived
+    /// copies (feed entries) whose writes are idempotent.
+    pub async fn batch_write(&self, writes: Vec<BatchWrite>) -> AppResult<()> {
+        let requests = writes
+            .into_iter()
+            .map(BatchWrite::into_request)
+            .collect::<AppResult<Vec<_>>>()?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in requests.chunks(25) {
+            let store = self.clone();
+            let mut pending = chunk.to_vec();
+            tasks.spawn(async move {
+                for attempt in 0..8u32 {
+                    if pending.is_empty() {
+                        return Ok(());
+                    }
+                    let output = store
+                        .client
+                        .batch_write_item()
+                        .request_items(&store.table, pending.clone())
+                        .send()
+                        .await
+                        .map_err(dynamo_error)?;
+                    pending = output
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&store.table))
+                        .unwrap_or_default();
+                    backoff(attempt, !pending.is_empty()).await;
+                }
+                if pending.is_empty() {
+                    Ok(())
+                } else {
+                    Err(AppError::internal("batch write left unprocessed items"))
+                }
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            result.map_err(AppError::internal)??;
+        }
+        Ok(())
+    }
 }
 
 /// DynamoDB operations made by this process so far. Functions serve one invocation at
@@ -575,6 +718,69 @@ pub fn item_to_page_key(item: &Item) -> PageKey {
     item.iter()
         .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
         .collect()
+}
+
+/// One write of a [`Store::batch_write`].
+#[derive(Debug, Clone)]
+pub enum BatchWrite {
+    Put(Item),
+    Delete(Key),
+}
+
+impl BatchWrite {
+    fn into_request(self) -> AppResult<WriteRequest> {
+        Ok(match self {
+            Self::Put(item) => WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .map_err(AppError::internal)?,
+                )
+                .build(),
+            Self::Delete(key) => WriteRequest::builder()
+                .delete_request(
+                    DeleteRequest::builder()
+                        .set_key(Some(key.to_item()))
+                        .build()
+                        .map_err(AppError::internal)?,
+                )
+                .build(),
+        })
+    }
+}
+
+/// What an UpdateItem returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returning {
+    Nothing,
+    /// The whole item after the update.
+    AllNew,
+    /// The whole item before the update.
+    AllOld,
+}
+
+impl From<Returning> for ReturnValue {
+    fn from(returning: Returning) -> Self {
+        match returning {
+            Returning::Nothing => ReturnValue::None,
+            Returning::AllNew => ReturnValue::AllNew,
+            Returning::AllOld => ReturnValue::AllOld,
+        }
+    }
+}
+
+/// A single-item write's error: its failed condition by name, or the store's error.
+fn single_write_error<E, R>(error: SdkError<E, R>, condition: &'static str) -> WriteError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if error.code() == Some("ConditionalCheckFailedException") {
+        WriteError::ConditionsFailed(vec![condition])
+    } else {
+        WriteError::Store(dynamo_error(error))
+    }
 }
 
 /// The one place a DynamoDB error becomes an [`AppError`]: a failed condition (alone or

@@ -39,11 +39,15 @@ impl Condition {
     pub fn name(&self) -> &'static str {
         self.name
     }
+
+    pub(crate) fn into_parts(self) -> (&'static str, Expr) {
+        (self.name, self.expr)
+    }
 }
 
 /// Why a transaction did not commit.
 #[derive(Debug, thiserror::Error)]
-pub enum TransactionError {
+pub enum WriteError {
     /// These named conditions failed (an unnamed failing operation is reported as
     /// `"unnamed"`); nothing was written.
     #[error("transaction conditions failed: {0:?}")]
@@ -56,23 +60,23 @@ pub enum TransactionError {
     Store(#[from] AppError),
 }
 
-impl TransactionError {
+impl WriteError {
     /// Did the condition with this name fail?
     pub fn failed(&self, name: &str) -> bool {
         matches!(self, Self::ConditionsFailed(names) if names.contains(&name))
     }
 }
 
-impl From<TransactionError> for AppError {
-    fn from(error: TransactionError) -> Self {
+impl From<WriteError> for AppError {
+    fn from(error: WriteError) -> Self {
         match error {
-            TransactionError::ConditionsFailed(_) => {
+            WriteError::ConditionsFailed(_) => {
                 AppError::Conflict("the resource already exists or was changed concurrently".into())
             }
-            TransactionError::Contended => {
+            WriteError::Contended => {
                 AppError::Conflict("a concurrent request changed the same resource; retry".into())
             }
-            TransactionError::Store(error) => error,
+            WriteError::Store(error) => error,
         }
     }
 }
@@ -164,15 +168,15 @@ impl<'a> Transaction<'a> {
     }
 
     /// Sends the transaction: all of it is written, or nothing.
-    pub async fn commit(self) -> Result<(), TransactionError> {
+    pub async fn commit(self) -> Result<(), WriteError> {
         if let Some(error) = self.error {
-            return Err(TransactionError::Store(error));
+            return Err(WriteError::Store(error));
         }
         if self.operations.is_empty() {
             return Ok(());
         }
         if self.operations.len() > MAX_OPERATIONS {
-            return Err(TransactionError::Store(AppError::internal(format!(
+            return Err(WriteError::Store(AppError::internal(format!(
                 "a transaction of {} operations is over DynamoDB's {MAX_OPERATIONS}",
                 self.operations.len()
             ))));
@@ -189,11 +193,11 @@ impl<'a> Transaction<'a> {
             Err(error) => {
                 let failed = failed_names(&error, &self.names);
                 if !failed.is_empty() {
-                    Err(TransactionError::ConditionsFailed(failed))
+                    Err(WriteError::ConditionsFailed(failed))
                 } else if contended(&error) {
-                    Err(TransactionError::Contended)
+                    Err(WriteError::Contended)
                 } else {
-                    Err(TransactionError::Store(dynamo_error(error)))
+                    Err(WriteError::Store(dynamo_error(error)))
                 }
             }
         }
@@ -250,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_failure_names_its_conditions_and_becomes_a_conflict() {
-        let error = TransactionError::ConditionsFailed(vec!["handle_free"]);
+        let error = WriteError::ConditionsFailed(vec!["handle_free"]);
 
         assert!(error.failed("handle_free"));
         assert!(!error.failed("profile_absent"));
@@ -259,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_store_error_passes_through_unchanged() {
-        let error = TransactionError::Store(AppError::RateLimited {
+        let error = WriteError::Store(AppError::RateLimited {
             retry_after_seconds: 1,
         });
 

@@ -15,10 +15,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
@@ -27,8 +23,9 @@ use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
-use crate::table::store::{self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error};
-use crate::table::transaction::{Condition, TransactionError};
+use crate::table::store::Returning;
+use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
+use crate::table::transaction::{Condition, WriteError};
 
 /// Longest message text, in characters. 4,000 characters of 4-byte UTF-8 plus the
 /// event envelope stay far below API Gateway's 128 KB message limit.
@@ -700,20 +697,15 @@ pub async fn create_group(store: &Store, me: &UserId, input: NewGroup) -> AppRes
         last_message_at: None,
         last_message: None,
     };
-    let mut request = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.put_op(
-            item_of(&room, &keys::room(&room.room_id), "Room")?,
-            Some("attribute_not_exists(PK)".into()),
-        )?);
+    let mut transaction = store.transaction().put(
+        item_of(&room, &keys::room(&room.room_id), "Room")?,
+        Some(Condition::absent(ROOM_NEW)),
+    );
     for user in std::iter::once(me).chain(members.iter()) {
         let (member, membership) = member_items(&room, user, me, &at)?;
-        request = request
-            .transact_items(store.put_op(member, None)?)
-            .transact_items(store.put_op(membership, None)?);
+        transaction = transaction.put(member, None).put(membership, None);
     }
-    request.send().await.map_err(dynamo_error)?;
+    transaction.commit().await?;
     Ok(room)
 }
 
@@ -824,32 +816,36 @@ pub async fn update_room(
         return Err(AppError::invalid_field("name", "only groups have a name"));
     }
     let mut sets = Vec::new();
-    let mut update = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::room(room_id).to_item()))
-        .condition_expression("attribute_exists(PK)");
+    let mut values = Vec::new();
+    let mut names = Vec::new();
     if let Some(name) = &patch.name {
         sets.push("#name = :name");
-        update = update
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_values(":name", s(name.trim()));
+        names.push(("#name", "name"));
+        values.push((":name", s(name.trim())));
     }
     if let Some(days) = patch.retention_days {
         sets.push("retentionDays = :days");
-        update = update.expression_attribute_values(":days", n(days));
+        values.push((":days", n(days)));
     }
     if sets.is_empty() {
         return Ok(room);
     }
-    let output = update
-        .update_expression(format!("SET {}", sets.join(", ")))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-        .send()
-        .await
-        .map_err(dynamo_error)?;
-    store::from_item(output.attributes.unwrap_or_default())
+    let mut update = Expr::new(format!("SET {}", sets.join(", ")));
+    for (placeholder, attribute) in names {
+        update = update.name(placeholder, attribute);
+    }
+    for (placeholder, value) in values {
+        update = update.value(placeholder, value);
+    }
+    let updated = store
+        .update(
+            &keys::room(room_id),
+            update,
+            Some(Condition::present(ROOM_THERE)),
+            Returning::AllNew,
+        )
+        .await?;
+    store::from_item(updated.unwrap_or_default())
 }
 
 /// `POST /v1/rooms/{roomId}/members`: a member adds people to a group. Each new member
@@ -951,23 +947,23 @@ pub async fn set_archived(
 ) -> AppResult<()> {
     let (room, _) = room_as_member(store, me, room_id).await?;
     let sort_at = room.last_message_at.unwrap_or(room.created_at);
-    store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::membership(me, room_id).to_item()))
-        .update_expression("SET archived = :archived, GSI2PK = :inbox, GSI2SK = :sort")
-        .condition_expression("attribute_exists(PK)")
-        .expression_attribute_values(":archived", AttributeValue::Bool(archived))
-        .expression_attribute_values(":inbox", s(keys::inbox(me, archived)))
-        .expression_attribute_values(":sort", s(keys::inbox_sort(&sort_at, room_id)))
-        .send()
+    let update = Expr::new("SET archived = :archived, GSI2PK = :inbox, GSI2SK = :sort")
+        .value(":archived", AttributeValue::Bool(archived))
+        .value(":inbox", s(keys::inbox(me, archived)))
+        .value(":sort", s(keys::inbox_sort(&sort_at, room_id)));
+    match store
+        .update(
+            &keys::membership(me, room_id),
+            update,
+            Some(Condition::present(MEMBER)),
+            Returning::Nothing,
+        )
         .await
-        .map_err(|e| match dynamo_error(e) {
-            AppError::Conflict(_) => not_member(),
-            other => other,
-        })?;
-    Ok(())
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.failed(MEMBER) => Err(not_member()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// `GET /v1/rooms`: my rooms, latest message first, with unread counts and previews.
@@ -1125,28 +1121,31 @@ async fn take_send_token(store: &Store, me: &UserId, limit: RateLimit) -> AppRes
     let now = now_epoch_seconds();
     let window_seconds = limit.window_seconds.max(1);
     let window = now / window_seconds;
-    let result = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::send_window(me, window).to_item()))
-        .update_expression("ADD sends :one SET #ttl = :ttl, entity = :entity")
-        .condition_expression("attribute_not_exists(sends) OR sends < :max")
-        .expression_attribute_names("#ttl", store::TTL_ATTRIBUTE)
-        .expression_attribute_values(":one", n(1))
-        .expression_attribute_values(":max", n(limit.max))
-        .expression_attribute_values(":ttl", n((window + 2) * window_seconds))
-        .expression_attribute_values(":entity", s("SendWindow"))
-        .send()
-        .await;
-    match result.map_err(dynamo_error) {
+    let update = Expr::new("ADD sends :one SET #ttl = :ttl, entity = :entity")
+        .name("#ttl", store::TTL_ATTRIBUTE)
+        .value(":one", n(1))
+        .value(":ttl", n((window + 2) * window_seconds))
+        .value(":entity", s("SendWindow"));
+    let under_limit = Condition::new(
+        UNDER_SEND_LIMIT,
+        Expr::new("attribute_not_exists(sends) OR sends < :max").value(":max", n(limit.max)),
+    );
+    match store
+        .update(
+            &keys::send_window(me, window),
+            update,
+            Some(under_limit),
+            Returning::Nothing,
+        )
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(AppError::Conflict(_)) => Err(AppError::RateLimited {
+        Err(error) if error.failed(UNDER_SEND_LIMIT) => Err(AppError::RateLimited {
             retry_after_seconds: u64::try_from((window + 1) * window_seconds - now)
                 .unwrap_or(1)
                 .max(1),
         }),
-        Err(other) => Err(other),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -1323,7 +1322,7 @@ pub async fn send_message(
                 if error.failed(MEMBER) {
                     return Err(not_member());
                 }
-                if !error.failed(STILL_LAST) && !matches!(error, TransactionError::Contended) {
+                if !error.failed(STILL_LAST) && !matches!(error, WriteError::Contended) {
                     return Err(error.into());
                 }
                 // Someone else's message came first: read the room again and retry.
@@ -1357,6 +1356,16 @@ const STILL_LAST: &str = "still_last";
 const MESSAGE_NEW: &str = "message_new";
 /// No message with this client message id is stored yet.
 const CLIENT_MESSAGE_NEW: &str = "client_message_new";
+/// The room exists.
+const ROOM_THERE: &str = "room_there";
+/// The sender's send window is under the limit.
+const UNDER_SEND_LIMIT: &str = "under_send_limit";
+/// The message is mine and not deleted.
+const OWN_LIVE_MESSAGE: &str = "own_live_message";
+/// A read receipt moves my read position forward.
+const READ_FORWARD: &str = "read_forward";
+/// My inbox entry sorts earlier than the new time.
+const INBOX_LATER: &str = "inbox_later";
 
 /// A few milliseconds of jitter, so racing senders do not retry in lockstep.
 fn rand_jitter() -> u8 {
@@ -1454,7 +1463,7 @@ pub async fn edit_message(
     )
     .await;
     let message: Message = match output {
-        Ok(output) => store::from_item(output.attributes.unwrap_or_default())?,
+        Ok(updated) => store::from_item(updated.unwrap_or_default())?,
         Err(error) => {
             return Err(explain_refused_change(store, me, room_id, message_id, error).await);
         }
@@ -1482,7 +1491,7 @@ pub async fn delete_message(
     )
     .await;
     let message: Message = match output {
-        Ok(output) => store::from_item(output.attributes.unwrap_or_default())?,
+        Ok(updated) => store::from_item(updated.unwrap_or_default())?,
         Err(error) => {
             // Already deleted by me: the same outcome as the first time.
             if let Some(existing) = store
@@ -1510,41 +1519,40 @@ async fn change_own_message(
     message_id: &str,
     update: &str,
     text: &str,
-) -> Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>> {
+) -> Result<Option<Item>, WriteError> {
+    let update = Expr::new(update)
+        .name("#text", "text")
+        .value(":text", s(text))
+        .value(":true", AttributeValue::Bool(true))
+        .value(":now", s(now_rfc3339()))
+        .value(":one", n(1));
+    let mine_and_live = Condition::new(
+        OWN_LIVE_MESSAGE,
+        Expr::new("attribute_exists(PK) AND senderId = :me AND deleted = :false")
+            .value(":false", AttributeValue::Bool(false))
+            .value(":me", s(me.as_str())),
+    );
     store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::message(room_id, message_id).to_item()))
-        .update_expression(update)
-        .condition_expression("attribute_exists(PK) AND senderId = :me AND deleted = :false")
-        .expression_attribute_names("#text", "text")
-        .expression_attribute_values(":text", s(text))
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .expression_attribute_values(":now", s(now_rfc3339()))
-        .expression_attribute_values(":one", n(1))
-        .expression_attribute_values(":me", s(me.as_str()))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-        .send()
+        .update(
+            &keys::message(room_id, message_id),
+            update,
+            Some(mine_and_live),
+            Returning::AllNew,
+        )
         .await
 }
 
 /// Why an edit or delete was refused: no such message (404), someone else's (403),
 /// deleted (409).
-async fn explain_refused_change<E, R>(
+async fn explain_refused_change(
     store: &Store,
     me: &UserId,
     room_id: &str,
     message_id: &str,
-    error: aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> AppError
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match dynamo_error(error) {
-        AppError::Conflict(_) => match store
+    error: WriteError,
+) -> AppError {
+    match error {
+        error if error.failed(OWN_LIVE_MESSAGE) => match store
             .get::<Message>(&keys::message(room_id, message_id))
             .await
         {
@@ -1555,7 +1563,7 @@ where
             Ok(None) => AppError::NotFound("no such message".into()),
             Err(error) => error,
         },
-        other => other,
+        other => other.into(),
     }
 }
 
@@ -1568,20 +1576,25 @@ async fn refresh_preview(store: &Store, message: &Message) -> AppResult<()> {
         sent_at: message.sent_at.clone(),
         deleted: message.deleted,
     };
-    let result = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::room(&message.room_id).to_item()))
-        .update_expression("SET lastMessage = :preview")
-        .condition_expression("lastMessageId = :id")
-        .expression_attribute_values(":preview", AttributeValue::M(store::to_item(&preview)?))
-        .expression_attribute_values(":id", s(&message.message_id))
-        .send()
-        .await;
-    match result.map_err(dynamo_error) {
-        Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
-        Err(other) => Err(other),
+    let update = Expr::new("SET lastMessage = :preview")
+        .value(":preview", AttributeValue::M(store::to_item(&preview)?));
+    let still_last = Condition::new(
+        STILL_LAST,
+        Expr::new("lastMessageId = :id").value(":id", s(&message.message_id)),
+    );
+    match store
+        .update(
+            &keys::room(&message.room_id),
+            update,
+            Some(still_last),
+            Returning::Nothing,
+        )
+        .await
+    {
+        // A later message is the preview now: nothing to refresh.
+        Ok(_) => Ok(()),
+        Err(error) if error.failed(STILL_LAST) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -1602,30 +1615,29 @@ pub async fn mark_read(
         return Ok(member);
     }
     let at = now_rfc3339();
-    let result = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::member(room_id, me).to_item()))
-        .update_expression(
-            "SET lastReadMessageId = :id, lastReadAt = :at, readSeq = :seq, readVia = :via",
+    let update =
+        Expr::new("SET lastReadMessageId = :id, lastReadAt = :at, readSeq = :seq, readVia = :via")
+            .value(":via", s("read"))
+            .value(":id", s(message_id))
+            .value(":at", s(&at))
+            .value(":seq", n(message.seq));
+    let forward = Condition::new(
+        READ_FORWARD,
+        "attribute_exists(PK) AND (attribute_not_exists(readSeq) OR readSeq < :seq)",
+    );
+    match store
+        .update(
+            &keys::member(room_id, me),
+            update,
+            Some(forward),
+            Returning::AllNew,
         )
-        .condition_expression(
-            "attribute_exists(PK) AND (attribute_not_exists(readSeq) OR readSeq < :seq)",
-        )
-        .expression_attribute_values(":via", s("read"))
-        .expression_attribute_values(":id", s(message_id))
-        .expression_attribute_values(":at", s(&at))
-        .expression_attribute_values(":seq", n(message.seq))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-        .send()
-        .await;
-    match result {
-        Ok(output) => store::from_item(output.attributes.unwrap_or_default()),
-        Err(error) => match dynamo_error(error) {
-            AppError::Conflict(_) => require_member(store, me, room_id).await,
-            other => Err(other),
-        },
+        .await
+    {
+        Ok(updated) => store::from_item(updated.unwrap_or_default()),
+        // Read that far already (or left meanwhile): the member item as it is.
+        Err(error) if error.failed(READ_FORWARD) => require_member(store, me, room_id).await,
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -1648,16 +1660,16 @@ pub async fn subscribe(
         user_id: me.clone(),
     };
     let expires_at = n(now_epoch_seconds() + crate::contexts::realtime::CONNECTION_TTL_SECONDS);
-    let mut request = store.client().transact_write_items();
+    let mut transaction = store.transaction();
     for key in [
         keys::subscription(room_id, connection_id),
         keys::connection_subscription(connection_id, room_id),
     ] {
         let mut item = item_of(&subscription, &key, "RoomSubscription")?;
         item.insert(store::TTL_ATTRIBUTE.into(), expires_at.clone());
-        request = request.transact_items(store.put_op(item, None)?);
+        transaction = transaction.put(item, None);
     }
-    request.send().await.map_err(dynamo_error)?;
+    transaction.commit().await?;
     Ok(room)
 }
 
@@ -1692,19 +1704,21 @@ async fn touch_own_inbox(store: &Store, me: &UserId, room_id: &str) -> AppResult
 
 /// Moves one inbox entry forward (never back, never recreating a removed one).
 async fn touch_inbox(store: &Store, user: &UserId, room_id: &str, at: &str) -> AppResult<()> {
-    let result = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::membership(user, room_id).to_item()))
-        .update_expression("SET GSI2SK = :sort")
-        .condition_expression("attribute_exists(PK) AND (GSI2SK < :sort)")
-        .expression_attribute_values(":sort", s(keys::inbox_sort(at, room_id)))
-        .send()
-        .await;
-    match result.map_err(dynamo_error) {
-        Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
-        Err(other) => Err(other),
+    let update = Expr::new("SET GSI2SK = :sort").value(":sort", s(keys::inbox_sort(at, room_id)));
+    let later = Condition::new(INBOX_LATER, "attribute_exists(PK) AND (GSI2SK < :sort)");
+    match store
+        .update(
+            &keys::membership(user, room_id),
+            update,
+            Some(later),
+            Returning::Nothing,
+        )
+        .await
+    {
+        // Gone, or already sorted at least that late: nothing to do.
+        Ok(_) => Ok(()),
+        Err(error) if error.failed(INBOX_LATER) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 

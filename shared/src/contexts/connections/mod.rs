@@ -4,7 +4,6 @@
 //! here for the functions.
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -14,7 +13,7 @@ use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_rfc3339};
 use crate::core::validation::{self, check};
 use crate::table::keys::user_partition;
-use crate::table::store::{self, Expr, Item, Key, KeyQuery, Store};
+use crate::table::store::{self, AttributeValue, Expr, Item, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, Transaction};
 
 pub use crate::contexts::graph::{

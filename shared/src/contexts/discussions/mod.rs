@@ -25,7 +25,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
@@ -36,8 +35,10 @@ use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult, FieldError};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
-use crate::table::store::{self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error};
-use crate::table::transaction::Condition;
+use crate::table::store::{
+    self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Returning, Store,
+};
+use crate::table::transaction::{Condition, WriteError};
 
 /// Who may create categories.
 pub const ADMIN_ROLE: &str = "admin";
@@ -926,24 +927,25 @@ pub async fn create_category(
         item.insert("entity".into(), s("Category"));
         Ok(item)
     };
-    store
-        .client()
-        .transact_write_items()
-        .transact_items(store.put_op(
+    match store
+        .transaction()
+        .put(
             item(keys::category(&category.category_id))?,
-            Some("attribute_not_exists(PK)".into()),
-        )?)
-        .transact_items(store.put_op(
+            Some(Condition::absent(CATEGORY_NEW)),
+        )
+        .put(
             item(keys::category_listing(&category.path))?,
-            Some("attribute_not_exists(PK)".into()),
-        )?)
-        .send()
+            Some(Condition::absent(CATEGORY_NEW)),
+        )
+        .commit()
         .await
-        .map_err(|e| match dynamo_error(e) {
-            AppError::Conflict(_) => AppError::Conflict("the category id is taken".into()),
-            other => other,
-        })?;
-    Ok(category)
+    {
+        Ok(()) => Ok(category),
+        Err(error) if error.failed(CATEGORY_NEW) => {
+            Err(AppError::Conflict("the category id is taken".into()))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The category tree, depth-first: Query `PK=CATEGORIES`.
@@ -1035,18 +1037,14 @@ pub async fn view_topic(
 ) -> AppResult<TopicWithReplies> {
     let topic = visible_topic(store, viewer, topic_id).await?;
     let counted = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::topic(&topic.topic_id).to_item()))
-        .update_expression("ADD viewCount :one")
-        .condition_expression("attribute_exists(PK)")
-        .expression_attribute_values(":one", n(1))
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await
-        .map_err(dynamo_error)?;
-    let topic: Topic = match counted.attributes {
+        .update(
+            &keys::topic(&topic.topic_id),
+            Expr::new("ADD viewCount :one").value(":one", n(1)),
+            Some(Condition::present(TOPIC_THERE)),
+            Returning::AllNew,
+        )
+        .await?;
+    let topic: Topic = match counted {
         Some(item) => store::from_item(item)?,
         None => topic,
     };
@@ -1238,28 +1236,16 @@ async fn query_category(
     limit: u32,
     start: Option<PageKey>,
 ) -> AppResult<(Vec<Item>, Option<PageKey>)> {
-    let mut request = store
-        .client()
-        .query()
-        .table_name(store.table())
-        .index_name(index.name())
-        .key_condition_expression("#pk = :pk")
-        .expression_attribute_names("#pk", index.pk())
-        .expression_attribute_values(":pk", s(partition))
-        .scan_index_forward(false)
-        .limit(i32::try_from(limit).unwrap_or(100))
-        .set_exclusive_start_key(start.as_ref().map(store::page_key_to_item));
+    let mut query = KeyQuery::partition(partition)
+        .on(index)
+        .newest_first()
+        .limit(limit)
+        .start(start);
     if let Some(solved) = solved {
-        request = request
-            .filter_expression("solved = :solved")
-            .expression_attribute_values(":solved", AttributeValue::Bool(solved));
+        query = query
+            .filter(Expr::new("solved = :solved").value(":solved", AttributeValue::Bool(solved)));
     }
-    let output = request.send().await.map_err(dynamo_error)?;
-    let next = output
-        .last_evaluated_key
-        .as_ref()
-        .map(store::item_to_page_key);
-    Ok((output.items.unwrap_or_default(), next))
+    store.query(&query).await
 }
 
 /// Edit my topic: TransactWriteItems — Put the replaced version as history, Update the
@@ -1346,15 +1332,18 @@ pub async fn edit_topic(
     let unchanged = Expr::new("updatedAt = :read AND deleted = :false")
         .value(":read", s(&old.updated_at))
         .value(":false", AttributeValue::Bool(false));
-    let mut request = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.update_op(&keys::topic(topic_id), update, Some(unchanged))?)
-        .transact_items(store.put_op(history_item(&history)?, None)?);
+    let mut transaction = store
+        .transaction()
+        .update(
+            &keys::topic(topic_id),
+            update,
+            Some(Condition::new(TOPIC_UNCHANGED, unchanged)),
+        )
+        .put(history_item(&history)?, None);
     let before: BTreeSet<&String> = old.tags.iter().collect();
     let after: BTreeSet<&String> = topic.tags.iter().collect();
     for removed in before.difference(&after) {
-        request = request.transact_items(store.delete_op(&keys::by_tag(removed, topic_id), None)?);
+        transaction = transaction.delete(&keys::by_tag(removed, topic_id), None);
     }
     // Added tags get index items with the topic's current listing keys.
     let added: BTreeSet<String> = after
@@ -1367,10 +1356,10 @@ pub async fn edit_topic(
             .and_then(|pk| pk.as_s().ok())
             .is_some_and(|pk| added.contains(pk))
         {
-            request = request.transact_items(store.put_op(item, None)?);
+            transaction = transaction.put(item, None);
         }
     }
-    request.send().await.map_err(dynamo_error)?;
+    transaction.commit().await?;
     Ok(topic.for_readers())
 }
 
@@ -1407,18 +1396,15 @@ pub async fn delete_topic(store: &Store, principal: &Principal, topic_id: &str) 
     .value(":true", AttributeValue::Bool(true))
     .value(":now", s(&now_rfc3339()))
     .value(":one", n(1));
-    let mut request = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.update_op(
-            &keys::topic(topic_id),
-            update,
-            Some("attribute_exists(PK)".into()),
-        )?);
+    let mut transaction = store.transaction().update(
+        &keys::topic(topic_id),
+        update,
+        Some(Condition::present(TOPIC_THERE)),
+    );
     for tag in &topic.tags {
-        request = request.transact_items(store.delete_op(&keys::by_tag(tag, topic_id), None)?);
+        transaction = transaction.delete(&keys::by_tag(tag, topic_id), None);
     }
-    request.send().await.map_err(dynamo_error)?;
+    transaction.commit().await?;
     Ok(())
 }
 
@@ -1438,20 +1424,15 @@ pub async fn set_pinned(
         return Err(AppError::Conflict("the topic is deleted".into()));
     }
     topic.pinned = pinned;
-    let mut update = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::topic(topic_id).to_item()))
-        .update_expression(
-            "SET pinned = :pinned, GSI1SK = :newest, GSI2SK = :activity, GSI3SK = :top, \
-             version = :next",
-        )
-        .condition_expression("version = :read AND deleted = :false")
-        .expression_attribute_values(":pinned", AttributeValue::Bool(pinned))
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .expression_attribute_values(":read", n(topic.version))
-        .expression_attribute_values(":next", n(topic.version + 1));
+    let mut update = Expr::new(
+        "SET pinned = :pinned, GSI1SK = :newest, GSI2SK = :activity, GSI3SK = :top, \
+         version = :next",
+    )
+    .value(":pinned", AttributeValue::Bool(pinned))
+    .value(":next", n(topic.version + 1));
+    let unchanged = Expr::new("version = :read AND deleted = :false")
+        .value(":false", AttributeValue::Bool(false))
+        .value(":read", n(topic.version));
     for (name, value) in [
         (":newest", keys::newest_sort(pinned, topic_id)),
         (
@@ -1460,9 +1441,16 @@ pub async fn set_pinned(
         ),
         (":top", keys::top_sort(pinned, topic.score(), topic_id)),
     ] {
-        update = update.expression_attribute_values(name, s(&value));
+        update = update.value(name, s(&value));
     }
-    update.send().await.map_err(dynamo_error)?;
+    store
+        .update(
+            &keys::topic(topic_id),
+            update,
+            Some(Condition::new(TOPIC_UNCHANGED, unchanged)),
+            Returning::Nothing,
+        )
+        .await?;
     topic.version += 1;
     Ok(topic.for_readers())
 }
@@ -1491,24 +1479,24 @@ pub async fn accept_answer(
         .filter(|r| !r.deleted)
         .ok_or_else(|| AppError::invalid_field("replyId", "no such reply in this topic"))?;
     let now = now_rfc3339();
+    let update = Expr::new(
+        "SET acceptedReplyId = :reply, acceptedReplyAuthorId = :author, solved = :true, \
+         updatedAt = :now",
+    )
+    .value(":reply", s(&reply.reply_id))
+    .value(":author", s(reply.author_id.as_str()))
+    .value(":true", AttributeValue::Bool(true))
+    .value(":now", s(&now));
+    let open_topic = Expr::new("attribute_exists(PK) AND deleted = :false")
+        .value(":false", AttributeValue::Bool(false));
     store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::topic(topic_id).to_item()))
-        .update_expression(
-            "SET acceptedReplyId = :reply, acceptedReplyAuthorId = :author, solved = :true, \
-             updatedAt = :now",
+        .update(
+            &keys::topic(topic_id),
+            update,
+            Some(Condition::new(TOPIC_OPEN, open_topic)),
+            Returning::Nothing,
         )
-        .condition_expression("attribute_exists(PK) AND deleted = :false")
-        .expression_attribute_values(":reply", s(&reply.reply_id))
-        .expression_attribute_values(":author", s(reply.author_id.as_str()))
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .expression_attribute_values(":now", s(&now))
-        .send()
-        .await
-        .map_err(dynamo_error)?;
+        .await?;
     topic.accepted_reply_id = Some(reply.reply_id);
     topic.accepted_reply_author_id = Some(reply.author_id);
     topic.solved = true;
@@ -1530,20 +1518,19 @@ pub async fn clear_accepted_answer(
         ));
     }
     let now = now_rfc3339();
+    let update = Expr::new(
+        "SET solved = :false, updatedAt = :now REMOVE acceptedReplyId, acceptedReplyAuthorId",
+    )
+    .value(":false", AttributeValue::Bool(false))
+    .value(":now", s(&now));
     store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::topic(topic_id).to_item()))
-        .update_expression(
-            "SET solved = :false, updatedAt = :now REMOVE acceptedReplyId, acceptedReplyAuthorId",
+        .update(
+            &keys::topic(topic_id),
+            update,
+            Some(Condition::present(TOPIC_THERE)),
+            Returning::Nothing,
         )
-        .condition_expression("attribute_exists(PK)")
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .expression_attribute_values(":now", s(&now))
-        .send()
-        .await
-        .map_err(dynamo_error)?;
+        .await?;
     topic.accepted_reply_id = None;
     topic.accepted_reply_author_id = None;
     topic.solved = false;
@@ -1623,26 +1610,30 @@ pub async fn create_reply(
     };
     let open_topic = Expr::new("attribute_exists(PK) AND deleted = :false")
         .value(":false", AttributeValue::Bool(false));
-    store
-        .client()
-        .transact_write_items()
-        .transact_items(store.check_op(&keys::topic(topic_id), open_topic)?)
-        .transact_items(store.put_op(reply.to_item()?, Some("attribute_not_exists(PK)".into()))?)
-        .transact_items(store.put_op(
+    match store
+        .transaction()
+        .check(
+            &keys::topic(topic_id),
+            Condition::new(TOPIC_OPEN, open_topic),
+        )
+        .put(reply.to_item()?, Some(Condition::absent(REPLY_NEW)))
+        .put(
             index_item(
                 keys::reply_by_author(me, topic_id, &reply.reply_id),
                 "ReplyByAuthor",
                 topic_id,
             ),
             None,
-        )?)
-        .send()
+        )
+        .commit()
         .await
-        .map_err(|e| match dynamo_error(e) {
-            AppError::Conflict(_) => AppError::Conflict("the topic is deleted".into()),
-            other => other,
-        })?;
-    Ok(reply)
+    {
+        Ok(()) => Ok(reply),
+        Err(error) if error.failed(TOPIC_OPEN) => {
+            Err(AppError::Conflict("the topic is deleted".into()))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// A page of a topic's replies in thread order: Query `PK=TOPIC#<t> AND
@@ -1739,17 +1730,15 @@ pub async fn edit_reply(
         .value(":read", n(old.version))
         .value(":false", AttributeValue::Bool(false));
     store
-        .client()
-        .transact_write_items()
-        .transact_items(store.update_op(
+        .transaction()
+        .update(
             &keys::reply(topic_id, reply_id),
             update,
-            Some(unchanged),
-        )?)
-        .transact_items(store.put_op(history_item(&history)?, None)?)
-        .send()
-        .await
-        .map_err(dynamo_error)?;
+            Some(Condition::new(REPLY_UNCHANGED, unchanged)),
+        )
+        .put(history_item(&history)?, None)
+        .commit()
+        .await?;
     Ok(reply)
 }
 
@@ -1779,14 +1768,11 @@ pub async fn delete_reply(
         .value(":true", AttributeValue::Bool(true))
         .value(":now", s(&now_rfc3339()))
         .value(":one", n(1));
-    let mut request = store
-        .client()
-        .transact_write_items()
-        .transact_items(store.update_op(
-            &keys::reply(topic_id, reply_id),
-            update,
-            Some("attribute_exists(PK)".into()),
-        )?);
+    let mut transaction = store.transaction().update(
+        &keys::reply(topic_id, reply_id),
+        update,
+        Some(Condition::present(TARGET_THERE)),
+    );
     if topic.accepted_reply_id.as_deref() == Some(reply_id) {
         let unsolve = Expr::new(
             "SET solved = :false, updatedAt = :now REMOVE acceptedReplyId, acceptedReplyAuthorId",
@@ -1794,13 +1780,13 @@ pub async fn delete_reply(
         .value(":false", AttributeValue::Bool(false))
         .value(":now", s(&now_rfc3339()));
         let accepted = Expr::new("acceptedReplyId = :reply").value(":reply", s(reply_id));
-        request = request.transact_items(store.update_op(
+        transaction = transaction.update(
             &keys::topic(topic_id),
             unsolve,
-            Some(accepted),
-        )?);
+            Some(Condition::new(ACCEPTED_IS_THIS, accepted)),
+        );
     }
-    request.send().await.map_err(dynamo_error)?;
+    transaction.commit().await?;
     Ok(())
 }
 
@@ -1857,20 +1843,18 @@ pub async fn set_reaction(
     item.extend(keys::reaction(topic_id, target_id, me).to_item());
     item.insert("entity".into(), s("Reaction"));
     store
-        .client()
-        .transact_write_items()
-        .transact_items(store.put_op(item, None)?)
-        .transact_items(store.put_op(
+        .transaction()
+        .put(item, None)
+        .put(
             index_item(
                 keys::reaction_by_user(me, topic_id, target_id),
                 "ReactionByUser",
                 topic_id,
             ),
             None,
-        )?)
-        .send()
-        .await
-        .map_err(dynamo_error)?;
+        )
+        .commit()
+        .await?;
     Ok(reaction)
 }
 
@@ -1941,28 +1925,28 @@ async fn erase_topic(store: &Store, me: &UserId, topic_id: &str) -> AppResult<()
     if &topic.author_id != me {
         return Ok(());
     }
-    let result = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::topic(topic_id).to_item()))
-        .update_expression(
-            "SET deleted = :true, #title = :erased, #body = :empty, tags = :none, \
-             attachments = :none, mentions = :none, updatedAt = :now \
-             REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK",
-        )
-        .condition_expression("attribute_exists(PK) AND authorId = :me")
-        .expression_attribute_names("#title", "title")
-        .expression_attribute_names("#body", "body")
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":erased", s(ERASED))
-        .expression_attribute_values(":empty", s(""))
-        .expression_attribute_values(":none", AttributeValue::L(vec![]))
-        .expression_attribute_values(":now", s(&now_rfc3339()))
-        .expression_attribute_values(":me", s(me.as_str()))
-        .send()
-        .await;
-    ignore_condition(result.map(|_| ()))?;
+    let erase = Expr::new(
+        "SET deleted = :true, #title = :erased, #body = :empty, tags = :none, \
+         attachments = :none, mentions = :none, updatedAt = :now \
+         REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK",
+    )
+    .name("#title", "title")
+    .name("#body", "body")
+    .value(":true", AttributeValue::Bool(true))
+    .value(":erased", s(ERASED))
+    .value(":empty", s(""))
+    .value(":none", AttributeValue::L(vec![]))
+    .value(":now", s(&now_rfc3339()));
+    ignore_condition(
+        store
+            .update(
+                &keys::topic(topic_id),
+                erase,
+                Some(mine(me)),
+                Returning::Nothing,
+            )
+            .await,
+    )?;
     let tags: Vec<Key> = topic
         .tags
         .iter()
@@ -1974,24 +1958,23 @@ async fn erase_topic(store: &Store, me: &UserId, topic_id: &str) -> AppResult<()
 
 /// Wipes a reply's text; the reply stays as a tombstone in its thread.
 async fn erase_reply(store: &Store, me: &UserId, topic_id: &str, reply_id: &str) -> AppResult<()> {
-    let result = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::reply(topic_id, reply_id).to_item()))
-        .update_expression(
-            "SET deleted = :true, #body = :empty, mentions = :none, updatedAt = :now",
-        )
-        .condition_expression("attribute_exists(PK) AND authorId = :me")
-        .expression_attribute_names("#body", "body")
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":empty", s(""))
-        .expression_attribute_values(":none", AttributeValue::L(vec![]))
-        .expression_attribute_values(":now", s(&now_rfc3339()))
-        .expression_attribute_values(":me", s(me.as_str()))
-        .send()
-        .await;
-    ignore_condition(result.map(|_| ()))?;
+    let erase =
+        Expr::new("SET deleted = :true, #body = :empty, mentions = :none, updatedAt = :now")
+            .name("#body", "body")
+            .value(":true", AttributeValue::Bool(true))
+            .value(":empty", s(""))
+            .value(":none", AttributeValue::L(vec![]))
+            .value(":now", s(&now_rfc3339()));
+    ignore_condition(
+        store
+            .update(
+                &keys::reply(topic_id, reply_id),
+                erase,
+                Some(mine(me)),
+                Returning::Nothing,
+            )
+            .await,
+    )?;
     delete_history(store, topic_id, reply_id).await
 }
 
@@ -1999,16 +1982,20 @@ async fn erase_reply(store: &Store, me: &UserId, topic_id: &str, reply_id: &str)
 const ERASED: &str = "[deleted]";
 
 /// A failed condition means there is nothing (of mine) to erase: not an error.
-fn ignore_condition<E, R>(
-    result: Result<(), aws_sdk_dynamodb::error::SdkError<E, R>>,
-) -> AppResult<()>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match result.map_err(dynamo_error) {
-        Ok(()) | Err(AppError::Conflict(_)) => Ok(()),
-        Err(other) => Err(other),
+/// "It exists and `me` wrote it": erasure touches only my own content.
+fn mine(me: &UserId) -> Condition {
+    Condition::new(
+        MINE,
+        Expr::new("attribute_exists(PK) AND authorId = :me").value(":me", s(me.as_str())),
+    )
+}
+
+/// A write whose condition failed did nothing, and that is fine here (gone, or not
+/// mine, or changed meanwhile); other errors pass.
+fn ignore_condition(result: Result<Option<Item>, WriteError>) -> AppResult<()> {
+    match result {
+        Ok(_) | Err(WriteError::ConditionsFailed(_)) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -2201,6 +2188,20 @@ const TOPIC_UNCHANGED: &str = "topic_unchanged";
 const CATEGORY_EXISTS: &str = "category_exists";
 /// The topic is not stored yet.
 const TOPIC_NEW: &str = "topic_new";
+/// The topic exists.
+const TOPIC_THERE: &str = "topic_there";
+/// The topic exists and is not deleted.
+const TOPIC_OPEN: &str = "topic_open";
+/// The category id is not taken.
+const CATEGORY_NEW: &str = "category_new";
+/// The reply is not stored yet.
+const REPLY_NEW: &str = "reply_new";
+/// The reply is at the version read and not deleted.
+const REPLY_UNCHANGED: &str = "reply_unchanged";
+/// The topic's accepted answer is the reply being deleted.
+const ACCEPTED_IS_THIS: &str = "accepted_is_this";
+/// The item exists and its author is the caller.
+const MINE: &str = "mine";
 
 /// Applies one record's counter change exactly once: the `PROCESSED#…` marker is put
 /// (`attribute_not_exists`) in the same TransactWriteItems as the counter update, so a
@@ -2340,13 +2341,7 @@ async fn refresh_index_listings(store: &Store, topic: &Topic) -> AppResult<()> {
                 .cloned()
                 .unwrap_or_default(),
         );
-        let mut update = store
-            .client()
-            .update_item()
-            .table_name(store.table())
-            .set_key(Some(key.to_item()))
-            .update_expression("SET GSI2PK = :p2, GSI2SK = :s2, GSI3PK = :p3, GSI3SK = :s3")
-            .condition_expression("attribute_exists(PK)");
+        let mut update = Expr::new("SET GSI2PK = :p2, GSI2SK = :s2, GSI3PK = :p3, GSI3SK = :s3");
         for (attribute, placeholder) in [
             ("GSI2PK", ":p2"),
             ("GSI2SK", ":s2"),
@@ -2354,10 +2349,19 @@ async fn refresh_index_listings(store: &Store, topic: &Topic) -> AppResult<()> {
             ("GSI3SK", ":s3"),
         ] {
             if let Some(value) = item.get(attribute) {
-                update = update.expression_attribute_values(placeholder, value.clone());
+                update = update.value(placeholder, value.clone());
             }
         }
-        ignore_condition(update.send().await.map(|_| ()))
+        ignore_condition(
+            store
+                .update(
+                    &key,
+                    update,
+                    Some(Condition::present(TARGET_THERE)),
+                    Returning::Nothing,
+                )
+                .await,
+        )
     });
     for result in futures_util::future::join_all(updates).await {
         result?;

@@ -44,7 +44,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -55,8 +54,10 @@ use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult, FieldError};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
-use crate::table::store::{self, Expr, Item, Key, KeyQuery, Store, dynamo_error};
-use crate::table::transaction::{Condition, Transaction, TransactionError};
+use crate::table::store::{
+    self, AttributeValue, BatchWrite, Expr, Item, Key, KeyQuery, Returning, Store,
+};
+use crate::table::transaction::{Condition, Transaction, WriteError};
 
 /// Home-feed entries expire this long after their activity was created.
 pub const FEED_TTL_SECONDS: i64 = 30 * 24 * 3600;
@@ -676,6 +677,8 @@ const ACTIVITY_NEW: &str = "activity_new";
 const REACTION_NEW: &str = "reaction_new";
 /// The like, or the comment, is stored.
 const REACTION_THERE: &str = "reaction_there";
+/// The fan-out step is not queued yet.
+const STEP_NEW: &str = "step_new";
 
 /// Puts a new activity and its pointer in the author's partition, plus `extra` items, in
 /// one transaction. Returns false when the activity already exists (a redelivered
@@ -711,94 +714,44 @@ async fn insert_activity<'a>(
 /// Soft-deletes an activity: content scrubbed, `deleted` set, TTL set. Returns false when
 /// it was already deleted or does not exist (or is not `author`'s).
 async fn tombstone(store: &Store, activity_id: &str, author: Option<&UserId>) -> AppResult<bool> {
-    let mut condition = "attribute_exists(PK) AND #deleted = :false".to_owned();
-    let mut request = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::activity(activity_id).to_item()))
-        .update_expression(
-            "SET #deleted = :true, #object = :empty, #expires = :expires REMOVE #text",
-        )
-        .expression_attribute_names("#deleted", "deleted")
-        .expression_attribute_names("#object", "object")
-        .expression_attribute_names("#text", "text")
-        .expression_attribute_names("#expires", store::TTL_ATTRIBUTE)
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
-        .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
-        .expression_attribute_values(":expires", n(now_epoch_seconds() + TOMBSTONE_TTL_SECONDS));
+    let update =
+        Expr::new("SET #deleted = :true, #object = :empty, #expires = :expires REMOVE #text")
+            .name("#object", "object")
+            .name("#text", "text")
+            .name("#expires", store::TTL_ATTRIBUTE)
+            .value(":true", AttributeValue::Bool(true))
+            .value(":empty", AttributeValue::M(HashMap::new()))
+            .value(":expires", n(now_epoch_seconds() + TOMBSTONE_TTL_SECONDS));
+    let mut live = Expr::new(match author {
+        Some(_) => "attribute_exists(PK) AND #deleted = :false AND authorId = :author",
+        None => "attribute_exists(PK) AND #deleted = :false",
+    })
+    .name("#deleted", "deleted")
+    .value(":false", AttributeValue::Bool(false));
     if let Some(author) = author {
-        condition.push_str(" AND authorId = :author");
-        request = request.expression_attribute_values(":author", s(author.as_str()));
+        live = live.value(":author", s(author.as_str()));
     }
-    match request
-        .condition_expression(condition)
-        .send()
+    match store
+        .update(
+            &keys::activity(activity_id),
+            update,
+            Some(Condition::new(ACTIVITY_LIVE, live)),
+            Returning::Nothing,
+        )
         .await
-        .map_err(dynamo_error)
     {
         Ok(_) => Ok(true),
-        Err(AppError::Conflict(_)) => Ok(false),
-        Err(other) => Err(other),
+        Err(error) if error.failed(ACTIVITY_LIVE) => Ok(false),
+        Err(error) => Err(error.into()),
     }
 }
 
-/// Writes many items or deletes many keys: chunks of 25 sent concurrently, unprocessed
-/// ones retried with backoff.
-async fn batch_write(store: &Store, requests: Vec<WriteRequest>) -> AppResult<()> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for chunk in requests.chunks(25) {
-        let store = store.clone();
-        let mut pending = chunk.to_vec();
-        tasks.spawn(async move {
-            for attempt in 0..8u32 {
-                if pending.is_empty() {
-                    return Ok(());
-                }
-                let output = store
-                    .client()
-                    .batch_write_item()
-                    .request_items(store.table(), pending.clone())
-                    .send()
-                    .await
-                    .map_err(dynamo_error)?;
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(store.table()))
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    tokio::time::sleep(std::time::Duration::from_millis(20u64 << attempt.min(6)))
-                        .await;
-                }
-            }
-            if pending.is_empty() {
-                Ok(())
-            } else {
-                Err(AppError::internal("batch write left unprocessed items"))
-            }
-        });
-    }
-    while let Some(result) = tasks.join_next().await {
-        result.map_err(AppError::internal)??;
-    }
-    Ok(())
+fn put_request(item: Item) -> AppResult<BatchWrite> {
+    Ok(BatchWrite::Put(item))
 }
 
-fn put_request(item: Item) -> AppResult<WriteRequest> {
-    let put = PutRequest::builder()
-        .set_item(Some(item))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(WriteRequest::builder().put_request(put).build())
-}
-
-fn delete_request(key: &Key) -> AppResult<WriteRequest> {
-    let delete = DeleteRequest::builder()
-        .set_key(Some(key.to_item()))
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(WriteRequest::builder().delete_request(delete).build())
+fn delete_request(key: &Key) -> AppResult<BatchWrite> {
+    Ok(BatchWrite::Delete(key.clone()))
 }
 
 /// A feed or timeline entry item: its content derives only from the activity, so a
@@ -945,7 +898,7 @@ pub async fn unlike(store: &Store, me: &UserId, activity_id: &str) -> AppResult<
 /// A like/unlike transaction's outcome: item condition failed (already in that state)
 /// is a no-op; the activity condition failed is a 404.
 fn counted_write(
-    result: Result<(), TransactionError>,
+    result: Result<(), WriteError>,
     already: &'static str,
     activity_id: &str,
 ) -> AppResult<()> {
@@ -1612,7 +1565,7 @@ pub async fn fan_out(
                 FanoutOp::Delete => delete_request(key),
             })
             .collect::<AppResult<Vec<_>>>()?;
-        batch_write(store, requests).await?;
+        store.batch_write(requests).await?;
         if job.op == FanoutOp::Delete {
             delete_children(store, &entry.activity_id).await?;
         }
@@ -1639,7 +1592,7 @@ pub async fn fan_out(
                 }
             })
             .collect::<AppResult<Vec<_>>>()?;
-        batch_write(store, requests).await?;
+        store.batch_write(requests).await?;
         match next {
             Some(next) => cursor = Some(next),
             None => return Ok(()),
@@ -1663,18 +1616,11 @@ async fn continue_later(store: &Store, job: &FanoutJob, cursor: Option<PageKey>)
         store::TTL_ATTRIBUTE.into(),
         n(now_epoch_seconds() + FANOUT_JOB_TTL_SECONDS),
     );
-    match store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(PK)")
-        .send()
-        .await
-        .map_err(dynamo_error)
-    {
-        Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
-        Err(other) => Err(other),
+    match store.put_if(item, Condition::absent(STEP_NEW)).await {
+        // Queued before by an attempt of this same step: once is enough.
+        Ok(()) => Ok(()),
+        Err(error) if error.failed(STEP_NEW) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -1747,21 +1693,15 @@ pub async fn erase_for_account(store: &Store, me: &UserId, sort_key: &str) -> Ap
 }
 
 async fn delete_own_comment(store: &Store, me: &UserId, key: &Key) -> AppResult<()> {
-    let result = store
-        .client()
-        .delete_item()
-        .table_name(store.table())
-        .set_key(Some(key.to_item()))
-        .condition_expression("authorId = :me")
-        .expression_attribute_values(":me", s(me.as_str()))
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(error) => match dynamo_error(error) {
-            AppError::Conflict(_) => Ok(()),
-            other => Err(other),
-        },
+    let mine = Condition::new(
+        REACTION_THERE,
+        Expr::new("authorId = :me").value(":me", s(me.as_str())),
+    );
+    match store.delete_if(key, mine).await {
+        // Gone, or not mine: nothing of mine to delete.
+        Ok(()) => Ok(()),
+        Err(error) if error.failed(REACTION_THERE) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 

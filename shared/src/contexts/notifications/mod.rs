@@ -18,7 +18,6 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -28,7 +27,7 @@ use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
 use crate::table::keys::user_partition;
-use crate::table::store::{self, Expr, Index, Item, Key, KeyQuery, Store};
+use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, Transaction};
 
 /// Notifications expire (TTL) after 90 days; the stream's REMOVE record of an unread one

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Deserializer, Serialize};
 use validator::Validate;
 
@@ -14,8 +13,9 @@ use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_rfc3339};
 use crate::core::validation::{self, check};
-use crate::table::store::{self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error};
-use crate::table::transaction::{Condition, TransactionError};
+use crate::table::store::Returning;
+use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
+use crate::table::transaction::{Condition, WriteError};
 
 pub mod keys {
     use super::*;
@@ -703,7 +703,7 @@ async fn save_revision(
             "the handle '{}' is already taken",
             updated.handle.as_str()
         ))),
-        Err(TransactionError::ConditionsFailed(_)) => Err(AppError::Conflict(
+        Err(WriteError::ConditionsFailed(_)) => Err(AppError::Conflict(
             "the profile was changed by another request; retry".into(),
         )),
         Err(error) => Err(error.into()),
@@ -957,25 +957,28 @@ pub async fn record_moderation(
         checked_version: version,
     })
     .map_err(AppError::internal)?;
-    let result = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(keys::profile(user).to_item()))
-        .update_expression("SET #moderation = :state")
-        .condition_expression("attribute_exists(PK) AND #version = :version")
-        .expression_attribute_names("#moderation", "moderation")
-        .expression_attribute_names("#version", "version")
-        .expression_attribute_values(":state", state)
-        .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
-        .send()
-        .await;
-    match result {
+    let update = Expr::new("SET #moderation = :state")
+        .name("#moderation", "moderation")
+        .value(":state", state);
+    let same_version = Condition::new(
+        PROFILE_UNCHANGED,
+        Expr::new("attribute_exists(PK) AND #version = :version")
+            .name("#version", "version")
+            .value(":version", AttributeValue::N(version.to_string())),
+    );
+    match store
+        .update(
+            &keys::profile(user),
+            update,
+            Some(same_version),
+            Returning::Nothing,
+        )
+        .await
+    {
         Ok(_) => Ok(true),
-        Err(error) => match dynamo_error(error) {
-            AppError::Conflict(_) => Ok(false),
-            other => Err(other),
-        },
+        // A newer version (or no profile): this verdict no longer applies.
+        Err(error) if error.failed(PROFILE_UNCHANGED) => Ok(false),
+        Err(error) => Err(error.into()),
     }
 }
 

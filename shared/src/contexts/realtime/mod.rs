@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
-use crate::table::store::{self, Key, KeyQuery, Store, dynamo_error};
+use crate::table::store::{self, AttributeValue, Key, KeyQuery, Store};
 
 /// API Gateway closes a WebSocket after 2 hours; the records outlive that a little so a
 /// lost `$disconnect` is cleaned by TTL.
@@ -66,25 +66,21 @@ pub async fn record_connection(store: &Store, user: &UserId, connection_id: &str
         connected_at: now_rfc3339(),
     };
     let expires_at = now_epoch_seconds() + CONNECTION_TTL_SECONDS;
-    let mut request = store.client().transact_write_items();
+    let mut transaction = store.transaction();
     for key in [
         keys::connection(connection_id),
         keys::user_connection(user, connection_id),
     ] {
         let mut item = store::to_item(&record)?;
         item.extend(key.to_item());
-        item.insert(
-            "entity".into(),
-            aws_sdk_dynamodb::types::AttributeValue::S("Connection".into()),
-        );
+        item.insert("entity".into(), AttributeValue::S("Connection".into()));
         item.insert(
             store::TTL_ATTRIBUTE.into(),
-            aws_sdk_dynamodb::types::AttributeValue::N(expires_at.to_string()),
+            AttributeValue::N(expires_at.to_string()),
         );
-        request = request.transact_items(store.put_op(item, None)?);
+        transaction = transaction.put(item, None);
     }
-    request.send().await.map_err(dynamo_error)?;
-    Ok(())
+    Ok(transaction.commit().await?)
 }
 
 /// Forget a connection. Deleting absent items is a no-op, so a repeated `$disconnect`
