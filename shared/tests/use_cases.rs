@@ -1,0 +1,315 @@
+//! Use cases whose rules live in their writes' conditions, run without moto: against an
+//! in-process DynamoDB (see `support`). Each failure these check is read by the
+//! condition's name, so they also hold the transactions' named conditions to account on
+//! a second engine.
+
+mod support;
+
+use agora::chat::{self, RateLimit};
+use agora::connections::{self, Relationship};
+use agora::feed;
+use agora::ids::UserId;
+use agora::profiles;
+use agora::store::Store;
+use agora::{AppError, discussions};
+use serde_json::json;
+use support::{memory_table, user};
+
+fn input<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).unwrap_or_else(|e| panic!("a test input: {e}"))
+}
+
+async fn profile(store: &Store, id: &str, handle: &str) -> anyhow::Result<UserId> {
+    let me = user(id);
+    profiles::create_profile(
+        store,
+        &me,
+        input(json!({"handle": handle, "displayName": handle})),
+    )
+    .await?;
+    Ok(me)
+}
+
+async fn connected(store: &Store, a: &UserId, b: &UserId) -> anyhow::Result<()> {
+    connections::send_request(store, a, input(json!({"userId": b.as_str()})))
+        .await
+        .map_err(|e| anyhow::anyhow!("send a request: {e:?}"))?;
+    connections::accept_request(store, b, a)
+        .await
+        .map_err(|e| anyhow::anyhow!("accept it: {e:?}"))?;
+    Ok(())
+}
+
+fn conflict_saying(result: Result<impl std::fmt::Debug, AppError>, words: &str) {
+    match result {
+        Err(AppError::Conflict(message)) => {
+            assert!(message.contains(words), "{message:?} should say {words:?}")
+        }
+        other => panic!("expected a conflict saying {words:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_handle_is_claimed_once_and_a_second_profile_is_refused() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
+
+    let same_handle = profiles::create_profile(
+        store,
+        &user("01J0000000000000000000BB01"),
+        input(json!({"handle": "ana", "displayName": "Other Ana"})),
+    )
+    .await;
+    let second_profile = profiles::create_profile(
+        store,
+        &ana,
+        input(json!({"handle": "ana2", "displayName": "Ana"})),
+    )
+    .await;
+
+    conflict_saying(same_handle, "handle 'ana' is already taken");
+    conflict_saying(second_profile, "already have a profile");
+    assert_eq!(
+        profiles::user_by_handle(store, &profiles::Handle::parse("ana")?).await?,
+        Some(ana)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_request_accepted_connects_both_and_a_block_undoes_it() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
+    let bo = profile(store, "01J0000000000000000000BB01", "bob").await?;
+
+    connections::send_request(store, &ana, input(json!({"userId": bo.as_str()}))).await?;
+    let again = connections::send_request(store, &bo, input(json!({"userId": ana.as_str()}))).await;
+    connections::accept_request(store, &bo, &ana).await?;
+    let accepted_twice = connections::accept_request(store, &bo, &ana).await;
+    let while_connected = connections::relationship(store, &ana, &bo).await?;
+    connections::block_user(store, &bo, &ana).await?;
+    let after_block = connections::relationship(store, &ana, &bo).await?;
+    let to_blocker =
+        connections::send_request(store, &ana, input(json!({"userId": bo.as_str()}))).await;
+
+    conflict_saying(again, "already exists");
+    assert!(
+        matches!(accepted_twice, Err(AppError::NotFound(_))),
+        "{accepted_twice:?}"
+    );
+    assert_eq!(while_connected, Relationship::Connection);
+    assert_eq!(after_block, Relationship::Stranger);
+    assert!(
+        matches!(to_blocker, Err(AppError::NotFound(_))),
+        "{to_blocker:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn ignoring_a_request_twice_is_a_404_and_cancelling_frees_the_pair() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
+    let bo = profile(store, "01J0000000000000000000BB01", "bob").await?;
+    connections::send_request(store, &ana, input(json!({"userId": bo.as_str()}))).await?;
+
+    connections::ignore_request(store, &bo, &ana).await?;
+    let ignored_again = connections::ignore_request(store, &bo, &ana).await;
+    connections::cancel_request(store, &ana, &bo).await?;
+    let asked_again =
+        connections::send_request(store, &ana, input(json!({"userId": bo.as_str()}))).await;
+
+    assert!(
+        matches!(ignored_again, Err(AppError::NotFound(_))),
+        "{ignored_again:?}"
+    );
+    assert!(asked_again.is_ok(), "{asked_again:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_like_counts_once_and_a_deleted_activity_cannot_be_liked() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
+    let activity = feed::post_activity(
+        store,
+        &ana,
+        input(json!({"verb": "share", "visibility": "public", "text": "hello"})),
+    )
+    .await?;
+    let id = activity.activity_id.clone();
+
+    feed::like(store, &ana, &id).await?;
+    feed::like(store, &ana, &id).await?;
+    let liked = feed::get_activity(store, &ana, &id).await?;
+    feed::unlike(store, &ana, &id).await?;
+    feed::unlike(store, &ana, &id).await?;
+    let unliked = feed::get_activity(store, &ana, &id).await?;
+    feed::delete_activity(store, &ana, &id).await?;
+    let on_deleted = feed::like(store, &ana, &id).await;
+
+    assert_eq!(liked.like_count, 1);
+    assert_eq!(unliked.like_count, 0);
+    assert!(
+        matches!(on_deleted, Err(AppError::NotFound(_))),
+        "{on_deleted:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_comment_counts_on_its_activity() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
+    let activity = feed::post_activity(
+        store,
+        &ana,
+        input(json!({"verb": "share", "visibility": "public", "text": "hello"})),
+    )
+    .await?;
+
+    feed::add_comment(
+        store,
+        &ana,
+        &activity.activity_id,
+        input(json!({"text": "first"})),
+    )
+    .await?;
+    let counted = feed::get_activity(store, &ana, &activity.activity_id).await?;
+
+    assert_eq!(counted.comment_count, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dm_is_opened_once_and_a_resent_message_is_a_duplicate() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
+    let bo = profile(store, "01J0000000000000000000BB01", "bob").await?;
+    connected(store, &ana, &bo).await?;
+    let message = || input(json!({"text": "hi", "clientMessageId": "c-1"}));
+
+    let (room, created) = chat::open_dm(store, &ana, &bo)
+        .await
+        .map_err(|e| anyhow::anyhow!("open: {e:?}"))?;
+    let (same_room, created_again) = chat::open_dm(store, &bo, &ana).await?;
+    let first =
+        chat::send_message(store, &ana, &room.room_id, message(), RateLimit::default()).await?;
+    let resent =
+        chat::send_message(store, &ana, &room.room_id, message(), RateLimit::default()).await?;
+
+    assert!(created && !created_again);
+    assert_eq!(same_room.room_id, room.room_id);
+    assert!(!first.duplicate);
+    assert!(resent.duplicate);
+    assert_eq!(resent.message.message_id, first.message.message_id);
+    Ok(())
+}
+
+#[tokio::test]
+async fn sends_past_the_limit_are_refused_with_a_retry_time() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
+    let bo = profile(store, "01J0000000000000000000BB01", "bob").await?;
+    connected(store, &ana, &bo).await?;
+    let (room, _) = chat::open_dm(store, &ana, &bo).await?;
+    let limit = RateLimit {
+        max: 2,
+        window_seconds: 3600,
+    };
+    let send = |n: u32| {
+        chat::send_message(
+            store,
+            &ana,
+            &room.room_id,
+            input(json!({"text": "hi", "clientMessageId": format!("c-{n}")})),
+            limit,
+        )
+    };
+
+    send(1).await?;
+    send(2).await?;
+    let third = send(3).await;
+
+    assert!(
+        matches!(third, Err(AppError::RateLimited { retry_after_seconds }) if retry_after_seconds >= 1),
+        "{third:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_its_sender_edits_a_message_and_a_deleted_one_stays_deleted() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
+    let bo = profile(store, "01J0000000000000000000BB01", "bob").await?;
+    connected(store, &ana, &bo).await?;
+    let (room, _) = chat::open_dm(store, &ana, &bo).await?;
+    let sent = chat::send_message(
+        store,
+        &ana,
+        &room.room_id,
+        input(json!({"text": "hi", "clientMessageId": "c-1"})),
+        RateLimit::default(),
+    )
+    .await?;
+    let id = sent.message.message_id.clone();
+
+    let by_other =
+        chat::edit_message(store, &bo, &room.room_id, &id, input(json!({"text": "x"}))).await;
+    let edited = chat::edit_message(
+        store,
+        &ana,
+        &room.room_id,
+        &id,
+        input(json!({"text": "hey"})),
+    )
+    .await?;
+    chat::delete_message(store, &ana, &room.room_id, &id).await?;
+    let deleted_again = chat::delete_message(store, &ana, &room.room_id, &id).await?;
+    let edit_deleted =
+        chat::edit_message(store, &ana, &room.room_id, &id, input(json!({"text": "y"}))).await;
+
+    assert!(
+        matches!(by_other, Err(AppError::Forbidden(_))),
+        "{by_other:?}"
+    );
+    assert_eq!(edited.text, "hey");
+    assert!(deleted_again.deleted);
+    conflict_saying(edit_deleted, "deleted");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_topic_in_a_missing_category_names_the_field() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
+
+    let result = discussions::create_topic(
+        store,
+        &ana,
+        input(json!({
+            "categoryId": "no-such-category",
+            "title": "A question",
+            "body": "How do lifetimes work?",
+        })),
+    )
+    .await;
+
+    match result {
+        Err(AppError::BadRequest { errors, .. }) | Err(AppError::Validation(errors)) => {
+            assert!(errors.iter().any(|e| e.field == "categoryId"), "{errors:?}")
+        }
+        other => panic!("expected a 4xx naming categoryId, got {other:?}"),
+    }
+    Ok(())
+}
