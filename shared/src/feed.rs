@@ -1269,22 +1269,8 @@ fn day_before(day: &str) -> AppResult<String> {
 // Stream: generation and fan-out
 // ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    Insert,
-    Modify,
-    Remove,
-}
-
-/// One table change from the stream, free of Lambda types.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub kind: ChangeKind,
-    pub pk: String,
-    pub sk: String,
-    pub old: Option<serde_dynamo::Item>,
-    pub new: Option<serde_dynamo::Item>,
-}
+/// The stream's typed change (one type for every context).
+pub use crate::stream::{Change, ChangeKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -18,8 +18,10 @@ pub mod moderation;
 pub mod notifications;
 pub mod profiles;
 pub mod push;
+pub mod reactions;
 pub mod realtime;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 pub mod validation;
 

@@ -274,21 +274,8 @@ pub struct MarkAllResult {
 // From stream records to intents (pure)
 // ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    Insert,
-    Modify,
-    Remove,
-}
-
-/// One stream record, free of Lambda types.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub kind: ChangeKind,
-    pub event_id: String,
-    pub old: Option<serde_dynamo::Item>,
-    pub new: Option<serde_dynamo::Item>,
-}
+/// The stream's typed change (one type for every context).
+pub use crate::stream::{Change, ChangeKind};
 
 /// The attributes of the source items (connections, discussions) this module reads, as
 /// the issue-3 item contract names them. Everything is optional: a record that lacks
@@ -1270,12 +1257,16 @@ mod tests {
     }
 
     fn change(kind: ChangeKind, old: Option<serde_json::Value>, new: serde_json::Value) -> Change {
-        Change {
-            kind,
-            event_id: "e1".into(),
-            old: old.map(image),
-            new: Some(image(new)),
-        }
+        let key = |name: &str| {
+            [Some(&new), old.as_ref()]
+                .into_iter()
+                .flatten()
+                .find_map(|v| v[name].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (pk, sk) = (key("PK"), key("SK"));
+        Change::new(kind, pk, sk, old.map(image), Some(image(new))).at("e1", "1")
     }
 
     fn id(raw: &str) -> UserId {
