@@ -9,8 +9,8 @@
 //! the client message id item (`attribute_not_exists`), so a retried send is stored once
 //! and acked with the original id.
 //!
-//! Delivery runs from the table's stream (see `functions/chat-delivery`): a message
-//! acked to its sender is stored, and its stream record reaches every subscribed
+//! Delivery runs from the table's stream (the fan-out function's chat reaction,
+//! `agora::reactions::ChatDelivery`): a message acked to its sender is stored, and its stream record reaches every subscribed
 //! connection even if the sending Lambda dies right after the write.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -19,7 +19,7 @@
 //! Deleting is a soft delete (a tombstone with a TTL longer than the stream's 24 h
 //! retention), so a late redelivery of the source cannot resurrect a deleted activity.
 //!
-//! ## Fan-out (stream function `FeedFanoutFunction`)
+//! ## Fan-out (the feed reaction of the stream fan-out function `StreamFanoutFunction`)
 //! An Activity INSERT starts a *put* fan-out; an Activity turning `deleted` (or removed
 //! with the account) starts a *delete* fan-out, the same way. Step 0 writes the author's
 //! own entry and the timeline entry, then pages through the author's connections

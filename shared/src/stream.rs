@@ -225,6 +225,202 @@ mod lambda {
         );
         failed.map(|index| mine[index].0)
     }
+
+    #[cfg(test)]
+    mod tests {
+        use std::sync::{Arc, Mutex};
+        use std::time::Duration;
+
+        use futures_util::future::LocalBoxFuture;
+        use serde_json::json;
+        use tokio::sync::Notify;
+
+        use super::react;
+        use crate::error::{AppError, AppResult};
+        use crate::stream::{Change, Reaction, ReactionBatch};
+
+        /// A reaction that records what it applied, fails on `SK` "bad", and may wait for
+        /// (or give) a signal before (after) applying.
+        struct Probe {
+            name: &'static str,
+            entities: &'static [&'static str],
+            lanes: usize,
+            seen: Arc<Mutex<Vec<String>>>,
+            wait_for: Option<Arc<Notify>>,
+            signal: Option<Arc<Notify>>,
+        }
+
+        impl Probe {
+            fn new(name: &'static str, entities: &'static [&'static str]) -> Self {
+                Self {
+                    name,
+                    entities,
+                    lanes: 1,
+                    seen: Arc::default(),
+                    wait_for: None,
+                    signal: None,
+                }
+            }
+        }
+
+        impl Reaction for Probe {
+            fn name(&self) -> &'static str {
+                self.name
+            }
+            fn entities(&self) -> &'static [&'static str] {
+                self.entities
+            }
+            fn lanes(&self) -> usize {
+                self.lanes
+            }
+            fn batch<'a>(&'a self, _: &[&'a Change]) -> Box<dyn ReactionBatch + 'a> {
+                Box::new(self)
+            }
+        }
+
+        impl ReactionBatch for &Probe {
+            fn apply<'a>(&'a self, change: &'a Change) -> LocalBoxFuture<'a, AppResult<()>> {
+                Box::pin(async move {
+                    if let Some(wait) = &self.wait_for {
+                        wait.notified().await;
+                    }
+                    self.seen.lock().unwrap().push(change.sk.clone());
+                    if let Some(signal) = &self.signal {
+                        signal.notify_one();
+                    }
+                    if change.sk.starts_with("bad") {
+                        return Err(AppError::internal("bad record"));
+                    }
+                    Ok(())
+                })
+            }
+        }
+
+        fn event(records: &[(&str, &str, &str, &str)]) -> aws_lambda_events::dynamodb::Event {
+            let records: Vec<_> = records
+                .iter()
+                .enumerate()
+                .map(|(i, (name, pk, sk, entity))| {
+                    let image = json!({"PK": {"S": pk}, "SK": {"S": sk}, "entity": {"S": entity}});
+                    let mut dynamodb = json!({
+                        "Keys": {"PK": {"S": pk}, "SK": {"S": sk}},
+                        "SequenceNumber": format!("{}", 100 + i),
+                        "StreamViewType": "NEW_AND_OLD_IMAGES",
+                        "SizeBytes": 100,
+                        "ApproximateCreationDateTime": 1_700_000_000,
+                    });
+                    let side = if *name == "REMOVE" {
+                        "OldImage"
+                    } else {
+                        "NewImage"
+                    };
+                    dynamodb[side] = image;
+                    json!({"eventID": format!("e{i}"), "eventName": name, "eventSource": "aws:dynamodb",
+                           "awsRegion": "us-east-1", "dynamodb": dynamodb})
+                })
+                .collect();
+            serde_json::from_value(json!({ "Records": records })).unwrap()
+        }
+
+        #[tokio::test]
+        async fn each_reaction_gets_only_the_changes_of_its_entities_in_order() {
+            let chat = Probe::new("chat", &["Message", "RoomMember"]);
+            let feed = Probe::new("feed", &["Activity"]);
+            let (chat_seen, feed_seen) = (chat.seen.clone(), feed.seen.clone());
+            let batch = event(&[
+                ("INSERT", "ROOM#1", "MSG#1", "Message"),
+                ("INSERT", "ACT#1", "META", "Activity"),
+                ("INSERT", "USER#1", "PROFILE", "Profile"),
+                ("REMOVE", "ROOM#1", "MEMBER#a", "RoomMember"),
+            ]);
+            let reactions: Vec<Box<dyn Reaction>> = vec![Box::new(chat), Box::new(feed)];
+
+            let response = react(&batch, &reactions).await;
+
+            assert!(response.batch_item_failures.is_empty());
+            assert_eq!(*chat_seen.lock().unwrap(), ["MSG#1", "MEMBER#a"]);
+            assert_eq!(*feed_seen.lock().unwrap(), ["META"]);
+        }
+
+        #[tokio::test]
+        async fn the_earliest_record_failed_in_any_reaction_is_the_batch_item_failure() {
+            let chat = Probe::new("chat", &["Message"]);
+            let feed = Probe::new("feed", &["Activity"]);
+            let (chat_seen, feed_seen) = (chat.seen.clone(), feed.seen.clone());
+            let batch = event(&[
+                ("INSERT", "ROOM#1", "MSG#1", "Message"),
+                ("INSERT", "ACT#1", "bad", "Activity"),
+                ("INSERT", "ACT#2", "META", "Activity"),
+                ("INSERT", "ROOM#1", "bad-later", "Message"),
+                ("INSERT", "ROOM#1", "MSG#3", "Message"),
+            ]);
+            let reactions: Vec<Box<dyn Reaction>> = vec![Box::new(chat), Box::new(feed)];
+
+            let response = react(&batch, &reactions).await;
+
+            let failed: Vec<_> = response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone())
+                .collect();
+            assert_eq!(failed, [Some("101".to_owned())], "the feed's failed record");
+            assert_eq!(
+                *feed_seen.lock().unwrap(),
+                ["bad"],
+                "in order: nothing after a failure"
+            );
+            assert_eq!(*chat_seen.lock().unwrap(), ["MSG#1", "bad-later"]);
+        }
+
+        #[tokio::test]
+        async fn a_slow_reaction_does_not_hold_another_back() {
+            // The feed's record waits until chat has applied its own: run one after the
+            // other, the batch would never finish.
+            let chat_done = Arc::new(Notify::new());
+            let mut feed = Probe::new("feed", &["Activity"]);
+            feed.wait_for = Some(chat_done.clone());
+            let mut chat = Probe::new("chat", &["Message"]);
+            chat.signal = Some(chat_done);
+            let batch = event(&[
+                ("INSERT", "ACT#1", "META", "Activity"),
+                ("INSERT", "ROOM#1", "MSG#1", "Message"),
+            ]);
+            let reactions: Vec<Box<dyn Reaction>> = vec![Box::new(feed), Box::new(chat)];
+
+            let response =
+                tokio::time::timeout(Duration::from_secs(5), react(&batch, &reactions)).await;
+
+            assert!(response.is_ok_and(|r| r.batch_item_failures.is_empty()));
+        }
+
+        #[tokio::test]
+        async fn with_lanes_one_keys_failure_does_not_stop_another_key() {
+            let mut chat = Probe::new("chat", &["Message"]);
+            chat.lanes = 4;
+            let seen = chat.seen.clone();
+            let batch = event(&[
+                ("INSERT", "ROOM#1", "bad", "Message"),
+                ("INSERT", "ROOM#2", "MSG#2a", "Message"),
+                ("INSERT", "ROOM#1", "MSG#1b", "Message"),
+                ("INSERT", "ROOM#2", "MSG#2b", "Message"),
+            ]);
+            let reactions: Vec<Box<dyn Reaction>> = vec![Box::new(chat)];
+
+            let response = react(&batch, &reactions).await;
+
+            assert_eq!(
+                response.batch_item_failures[0].item_identifier.as_deref(),
+                Some("100")
+            );
+            let mut seen = seen.lock().unwrap().clone();
+            seen.sort();
+            assert_eq!(
+                seen,
+                ["MSG#2a", "MSG#2b", "bad"],
+                "ROOM#1 stops at its failure"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -281,7 +281,8 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
         .put_item(&json!({
             "PK": topic_pk, "SK": reply_sk, "entity": "Reply", "replyId": reply_id, "topicId": topic_id,
             "authorId": bea, "parentAuthorId": ana, "topicAuthorId": ana, "mentions": [],
-            "body": "Yes, with a spreadsheet.", "createdAt": now(), "deleted": false,
+            "body": "Yes, with a spreadsheet.", "depth": 1, "createdAt": now(), "updatedAt": now(),
+            "deleted": false,
         }))
         .await?;
     stack

@@ -4,7 +4,8 @@
 //! `editMessage`, `deleteMessage`, `typing`, `markRead`, `setPresence`, `subscribe`,
 //! `unsubscribe`, `ping`) each get one reply frame through `@connections`: an ack or a
 //! structured error. Stored changes reach other clients from the table's stream
-//! (`chat-delivery`); typing and presence are ephemeral and are pushed from here.
+//! (the fan-out function's chat reaction, `stream-fanout`); typing and presence are
+//! ephemeral and are pushed from here.
 
 use std::sync::Arc;
 
