@@ -272,8 +272,9 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
         .put_item(&json!({
             "PK": topic_pk, "SK": "META", "entity": "Topic", "topicId": topic_id, "authorId": ana,
             "categoryId": "budgeting", "title": "Envelope budgeting in 2026?", "body": "Does it still work?",
-            "tags": ["budget"], "mentions": [], "createdAt": now(), "updatedAt": now(), "deleted": false,
-            "replyCount": 0, "reactionCounts": {}, "viewCount": 0, "pinned": false,
+            "tags": ["budget"], "mentions": [], "createdAt": now(), "updatedAt": now(),
+            "lastActivityAt": now(), "deleted": false, "replyCount": 0, "reactionCounts": {},
+            "viewCount": 0, "pinned": false, "version": 1,
         }))
         .await?;
     let topic_insert = inserts_of(&stack, &[(&topic_pk, "META")]).await?;
