@@ -4,14 +4,19 @@
 //! idle stream) one member of a two-person room sends chat messages at a steady rate
 //! and the other measures when each arrives.
 //!
-//! `cargo run -p agora-tests --bin stream_bench -- [connections] [messages/s]`; set
+//! `cargo run -p agora-tests --bin stream_bench -- [connections] [messages/s]
+//! [parallelization factor | template]`; a factor replaces the fan-out function's
+//! `ParallelizationFactor` in a copy of the template (to compare with 1), a path runs
+//! another template (e.g. `git show <rev>:template.yaml`, with that revision's function
+//! binaries in `AGORA_BINARIES_DIR`). Set
 //! `AGORA_BINARIES_DIR` as for the other benchmarks (`target/debug` otherwise).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agora_tests::{TestStack, new_user, spawn_with, token_for};
+use agora_tests::{TestStack, new_user, repo_root, spawn_with, token_for};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::{SinkExt, future};
@@ -196,10 +201,32 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let connections: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2000);
     let rate: u32 = args.next().and_then(|n| n.parse().ok()).unwrap_or(5);
+    let third = args.next();
+    let factor: Option<u32> = third.as_deref().and_then(|n| n.parse().ok());
+    let template = match factor {
+        // Another template altogether (e.g. an older revision's, to compare with).
+        None => third.map(PathBuf::from),
+        Some(factor) => {
+            let original = std::fs::read_to_string(repo_root().join("template.yaml"))?;
+            let changed = original.replace(
+                "ParallelizationFactor: 10",
+                &format!("ParallelizationFactor: {factor}"),
+            );
+            anyhow::ensure!(changed != original || factor == 10, "no factor to replace");
+            let path =
+                std::env::temp_dir().join(format!("stream-bench-{}.yaml", std::process::id()));
+            std::fs::write(&path, changed)?;
+            Some(path)
+        }
+    };
     let stack = spawn_with(|options| {
         options
             .parameter_overrides
             .insert("ChatSendLimit".into(), "1000000".into());
+        if let Some(path) = &template {
+            // Relative paths (CodeUri, the web folder) stay the repository's.
+            options.template_path.clone_from(path);
+        }
     })
     .await?;
     let client_db = stack.dynamodb().await;
