@@ -18,12 +18,12 @@ pub mod table;
 #[cfg(feature = "edge")]
 pub mod edge;
 
-pub use crate::contexts::chat::push;
+pub use crate::contexts::realtime::push;
 pub use crate::contexts::{
     chat, connections, discussions, feed, graph, moderation, notifications, profiles, realtime,
 };
 pub use crate::core::error::{AppError, AppResult, FieldError};
 pub use crate::core::{auth, config, cursor, error, ids, telemetry, validation};
 #[cfg(feature = "edge")]
-pub use crate::edge::batch;
-pub use crate::table::{idempotency, store};
+pub use crate::edge::{batch, reactions};
+pub use crate::table::{idempotency, store, stream};

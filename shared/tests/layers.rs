@@ -70,9 +70,21 @@ fn library() -> Vec<(String, String)> {
                 .replace('\\', "/");
             let text =
                 std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path:?}: {e}"));
-            (relative, text)
+            (relative, without_comments(&text))
         })
         .collect()
+}
+
+/// The code of a file without its line comments: a doc link to another layer is no
+/// dependency.
+fn without_comments(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.find("//") {
+            Some(at) => &line[..at],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn part_of_file(relative: &str) -> Option<Part> {

@@ -838,7 +838,7 @@ async fn a_redelivered_stream_batch_repeats_events_with_the_same_id_and_version_
     // What Lambda does when a batch is retried: the same record again.
     let record = StreamRecord::insert(&item).event_id("redelivered-1");
     let response = stack
-        .invoke_stream_function("ChatDeliveryFunction", &[record])
+        .invoke_stream_function("StreamFanoutFunction", &[record])
         .await?;
     let again = bo_socket
         .expect("the redelivered event", |f| is_message(f, &id))

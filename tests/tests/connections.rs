@@ -705,7 +705,7 @@ async fn deleting_an_account_removes_its_connections_and_requests_on_the_other_s
 async fn deliver_twice(stack: &TestStack, record: StreamRecord) -> anyhow::Result<()> {
     for _ in 0..2 {
         let reply = stack
-            .invoke_stream_function("ProfilesStreamFunction", std::slice::from_ref(&record))
+            .invoke_stream_function("StreamFanoutFunction", std::slice::from_ref(&record))
             .await?;
         assert_eq!(reply["batchItemFailures"], json!([]), "{reply}");
     }

@@ -1,6 +1,6 @@
 //! Discussions, end to end: real HTTP requests through the local stack into the
-//! `discussions` function, counters kept by the `discussions-stream` function from the
-//! table's stream, against moto's DynamoDB.
+//! `discussions` function, counters kept from the table's stream by the fan-out function
+//! (`stream-fanout`), against moto's DynamoDB.
 
 use agora_tests::{
     Reply, StreamRecord, TestStack, assert_problem, field_of_items, new_user, spawn,
@@ -662,10 +662,10 @@ async fn a_redelivered_stream_batch_leaves_every_count_exact() -> anyhow::Result
     ];
 
     let first = stack
-        .invoke_stream_function("DiscussionsStreamFunction", &batch)
+        .invoke_stream_function("StreamFanoutFunction", &batch)
         .await?;
     let second = stack
-        .invoke_stream_function("DiscussionsStreamFunction", &batch)
+        .invoke_stream_function("StreamFanoutFunction", &batch)
         .await?;
 
     assert_eq!(first["batchItemFailures"], json!([]), "{first}");

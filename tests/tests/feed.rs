@@ -1,5 +1,6 @@
 //! The activity feed, end to end: real HTTP requests through the local stack into the
-//! `feed` function, and the table's stream into `feed-fanout`, against moto.
+//! `feed` function, and the table's stream into the fan-out function (`stream-fanout`),
+//! against moto.
 //!
 //! Connections, blocks, topics and replies are arranged by writing their items directly
 //! (the shapes are the shared item contract), so these tests do not depend on the
@@ -127,7 +128,7 @@ async fn activities_of(stack: &TestStack, user: &str) -> anyhow::Result<Vec<Valu
 }
 
 /// The INSERT records of these items (`(pk, sk)`), rebuilt from their state in the table,
-/// for delivering them to `feed-fanout` again.
+/// for delivering them to the fan-out function (`stream-fanout`) again.
 async fn inserts_of(stack: &TestStack, keys: &[(&str, &str)]) -> anyhow::Result<Vec<StreamRecord>> {
     let mut records = Vec::new();
     for (index, (pk, sk)) in keys.iter().enumerate() {
@@ -271,8 +272,9 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
         .put_item(&json!({
             "PK": topic_pk, "SK": "META", "entity": "Topic", "topicId": topic_id, "authorId": ana,
             "categoryId": "budgeting", "title": "Envelope budgeting in 2026?", "body": "Does it still work?",
-            "tags": ["budget"], "mentions": [], "createdAt": now(), "updatedAt": now(), "deleted": false,
-            "replyCount": 0, "reactionCounts": {}, "viewCount": 0, "pinned": false,
+            "tags": ["budget"], "mentions": [], "createdAt": now(), "updatedAt": now(),
+            "lastActivityAt": now(), "deleted": false, "replyCount": 0, "reactionCounts": {},
+            "viewCount": 0, "pinned": false, "version": 1,
         }))
         .await?;
     let topic_insert = inserts_of(&stack, &[(&topic_pk, "META")]).await?;
@@ -280,7 +282,8 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
         .put_item(&json!({
             "PK": topic_pk, "SK": reply_sk, "entity": "Reply", "replyId": reply_id, "topicId": topic_id,
             "authorId": bea, "parentAuthorId": ana, "topicAuthorId": ana, "mentions": [],
-            "body": "Yes, with a spreadsheet.", "createdAt": now(), "deleted": false,
+            "body": "Yes, with a spreadsheet.", "depth": 1, "createdAt": now(), "updatedAt": now(),
+            "deleted": false,
         }))
         .await?;
     stack
@@ -339,10 +342,10 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
 
     // Act: the stream delivers the topic, the reply and both connection mirrors again.
     stack
-        .redeliver_batch("FeedFanoutFunction", &topic_insert)
+        .redeliver_batch("StreamFanoutFunction", &topic_insert)
         .await?;
     stack
-        .redeliver_batch("FeedFanoutFunction", &topic_insert)
+        .redeliver_batch("StreamFanoutFunction", &topic_insert)
         .await?;
     let again = inserts_of(
         &stack,
@@ -353,7 +356,9 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
         ],
     )
     .await?;
-    stack.redeliver_batch("FeedFanoutFunction", &again).await?;
+    stack
+        .redeliver_batch("StreamFanoutFunction", &again)
+        .await?;
 
     assert_eq!(activities_of(&stack, &ana).await?.len(), 1);
     assert_eq!(activities_of(&stack, &bea).await?.len(), 3);
@@ -458,7 +463,9 @@ async fn a_fan_out_to_300_connections_lands_exactly_once_each_even_when_redelive
         ],
     )
     .await?;
-    stack.redeliver_batch("FeedFanoutFunction", &again).await?;
+    stack
+        .redeliver_batch("StreamFanoutFunction", &again)
+        .await?;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 
     assert_eq!(count_entries().await?, 300);

@@ -193,7 +193,7 @@ async fn a_reply_notifies_the_parent_and_topic_authors_and_the_mentioned_but_nev
         "PK": format!("TOPIC#{topic_id}"), "SK": "REPLY#r0#r1", "entity": "Reply",
         "replyId": "r1", "topicId": topic_id, "authorId": cy, "parentReplyId": "r0",
         "parentAuthorId": bo, "topicAuthorId": ana, "mentions": [dee, cy, bo],
-        "body": "Same here", "createdAt": T0, "deleted": false
+        "body": "Same here", "depth": 2, "createdAt": T0, "updatedAt": T0, "deleted": false
     });
 
     stack.put_item(&reply).await?;

@@ -4,7 +4,8 @@
 //! `editMessage`, `deleteMessage`, `typing`, `markRead`, `setPresence`, `subscribe`,
 //! `unsubscribe`, `ping`) each get one reply frame through `@connections`: an ack or a
 //! structured error. Stored changes reach other clients from the table's stream
-//! (`chat-delivery`); typing and presence are ephemeral and are pushed from here.
+//! (the fan-out function's chat reaction, `stream-fanout`); typing and presence are
+//! ephemeral and are pushed from here.
 
 use std::sync::Arc;
 
@@ -54,7 +55,7 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_from_env().await;
     let state = Arc::new(State {
         store: Store::from_sdk_config(&aws, table),
-        pusher: Pusher::from_sdk_config(&aws),
+        pusher: agora::edge::ws::pusher(&aws),
         send_limit,
         typing_seconds,
     });
@@ -100,7 +101,10 @@ async fn route(state: &State, event: WebSocketEvent) -> AppResult<()> {
             let record: Option<realtime::ConnectionRecord> = store
                 .get(&realtime::keys::connection(&context.connection_id))
                 .await?;
-            agora::push::forget(store, &context.connection_id).await?;
+            state
+                .pusher
+                .forget_connection(store, &context.connection_id)
+                .await?;
             if let Some(record) = record
                 && let Some(presence) = chat::maybe_offline(store, &record.user_id).await?
             {

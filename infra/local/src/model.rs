@@ -102,6 +102,9 @@ pub struct StreamSourceSpec {
     pub maximum_record_age_seconds: i32,
     /// Logical id of the SQS queue of the on-failure destination.
     pub on_failure_queue_logical_id: Option<String>,
+    /// `ParallelizationFactor`: concurrent batches per shard (1 to 10), each partition
+    /// key's records in order.
+    pub parallelization_factor: u32,
     /// `FilterCriteria.Filters[].Pattern`, each a JSON event pattern.
     pub filter_patterns: Vec<serde_json::Value>,
 }

@@ -34,8 +34,13 @@
 //!   received `maxReceiveCount` times: moto does that on receive, as SQS does (checked by
 //!   the tests), so the pump does not re-implement it.
 //!
-//! Not emulated: `ParallelizationFactor`, tumbling windows, FIFO message-group blocking,
-//! the 6 MB payload cap, and scaling to several concurrent SQS pollers.
+//! - `ParallelizationFactor` (N > 1): the shard's records are dealt out to N lanes by a
+//!   hash of their partition key (the table's hash key), and each lane batches, invokes,
+//!   retries, bisects and gives up on its own, concurrently with the others; a partition
+//!   key's records stay in order, and one key's failing record holds back only its lane.
+//!
+//! Not emulated: tumbling windows, FIFO message-group blocking, the 6 MB payload cap,
+//! and scaling to several concurrent SQS pollers.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -49,7 +54,7 @@ use aws_sdk_sqs::types::{
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
@@ -172,6 +177,14 @@ impl StreamPump {
             .and_then(|t| t.latest_stream_arn())
             .ok_or_else(|| anyhow::anyhow!("table {} has no stream", config.table_name))?
             .to_owned();
+        let partition_key = table
+            .table()
+            .map(|t| t.key_schema())
+            .unwrap_or_default()
+            .iter()
+            .find(|k| k.key_type() == &aws_sdk_dynamodb::types::KeyType::Hash)
+            .map(|k| k.attribute_name().to_owned())
+            .ok_or_else(|| anyhow::anyhow!("table {} has no hash key", config.table_name))?;
         let on_failure_queue_url = match &config.on_failure_queue_name {
             Some(name) => Some(queue_url(&sqs, name).await?),
             None => None,
@@ -192,6 +205,7 @@ impl StreamPump {
             sqs,
             invoker,
             on_failure_queue_url,
+            partition_key,
             stop: StopSignal(stopped),
             config,
         });
@@ -208,6 +222,8 @@ struct StreamCtx {
     sqs: aws_sdk_sqs::Client,
     invoker: Arc<dyn Invoke>,
     on_failure_queue_url: Option<String>,
+    /// The table's hash key attribute: what `ParallelizationFactor` lanes are keyed by.
+    partition_key: String,
     stop: StopSignal,
     config: StreamPumpConfig,
 }
@@ -287,9 +303,7 @@ async fn run_stream(ctx: Arc<StreamCtx>) {
                     let worker_ctx = ctx.clone();
                     let shard = shard_id.clone();
                     workers.spawn(async move {
-                        ShardWorker::new(worker_ctx, shard.clone(), start)
-                            .run()
-                            .await;
+                        run_shard(worker_ctx, shard.clone(), start).await;
                         shard
                     });
                 }
@@ -358,10 +372,94 @@ enum Discard {
     RecordAgeExceeded,
 }
 
+/// Reads one shard: a single worker, or with a `ParallelizationFactor` of N, a dealer
+/// and N lane workers. Returns once the shard is closed and fully processed.
+async fn run_shard(ctx: Arc<StreamCtx>, shard_id: String, start: ShardIteratorType) {
+    let cursor = ctx.reader.open(&shard_id, start);
+    let factor = usize::try_from(ctx.config.source.parallelization_factor.max(1)).unwrap_or(1);
+    if factor == 1 {
+        ShardWorker::new(ctx, shard_id, Source::Cursor(cursor))
+            .run()
+            .await;
+        return;
+    }
+    let mut lanes = JoinSet::new();
+    let mut senders = Vec::with_capacity(factor);
+    for lane in 0..factor {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        senders.push(sender);
+        let worker = ShardWorker::new(
+            ctx.clone(),
+            shard_id.clone(),
+            Source::Lane { lane, receiver },
+        );
+        lanes.spawn(worker.run());
+    }
+    deal(&ctx, &shard_id, cursor, senders).await;
+    while lanes.join_next().await.is_some() {}
+}
+
+/// Deals a shard's records out to lanes by their partition key until the shard is
+/// closed (dropping the senders then tells each lane that nothing more comes).
+async fn deal(
+    ctx: &StreamCtx,
+    shard_id: &str,
+    mut cursor: ShardCursor,
+    lanes: Vec<mpsc::UnboundedSender<StreamRecord>>,
+) {
+    let options = &ctx.config.options;
+    while !ctx.stopping() {
+        match cursor.read(READ_LIMIT).await {
+            Ok(read) => {
+                let idle = read.records.is_empty();
+                for record in read.records {
+                    let lane = lane_of(&record.event, &ctx.partition_key, lanes.len());
+                    if lanes[lane].send(record).is_err() {
+                        // A lane only stops when the pump does.
+                        return;
+                    }
+                }
+                if read.closed {
+                    return;
+                }
+                if idle && !ctx.pause(options.poll_interval).await {
+                    return;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(pump = %ctx.name, shard = %shard_id, %error, "reading the shard failed");
+                if !ctx.pause(options.retry_backoff).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The lane of a stream record: a stable hash (FNV-1a) of its partition key's value.
+fn lane_of(event: &Value, partition_key: &str, lanes: usize) -> usize {
+    let key = event["dynamodb"]["Keys"][partition_key].to_string();
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    usize::try_from(hash % lanes.max(1) as u64).unwrap_or(0)
+}
+
+/// Where a worker's records come from.
+enum Source {
+    /// The shard itself (no parallelization).
+    Cursor(ShardCursor),
+    /// One lane of a parallelized shard.
+    Lane {
+        lane: usize,
+        receiver: mpsc::UnboundedReceiver<StreamRecord>,
+    },
+}
+
 struct ShardWorker {
     ctx: Arc<StreamCtx>,
     shard_id: String,
-    cursor: ShardCursor,
+    source: Source,
     /// The shard has no further records (`NextShardIterator` absent).
     closed: bool,
     pending: VecDeque<PendingRecord>,
@@ -374,12 +472,11 @@ struct ShardWorker {
 }
 
 impl ShardWorker {
-    fn new(ctx: Arc<StreamCtx>, shard_id: String, start: ShardIteratorType) -> Self {
-        let cursor = ctx.reader.open(&shard_id, start);
+    fn new(ctx: Arc<StreamCtx>, shard_id: String, source: Source) -> Self {
         Self {
             ctx,
             shard_id,
-            cursor,
+            source,
             closed: false,
             pending: VecDeque::new(),
             filling_since: None,
@@ -414,7 +511,7 @@ impl ShardWorker {
                     tracing::debug!(pump = %self.ctx.name, shard = %self.shard_id, "shard closed and drained");
                     return;
                 }
-                if !self.ctx.pause(options.poll_interval).await {
+                if !self.idle(options.poll_interval).await {
                     return;
                 }
                 continue;
@@ -457,13 +554,56 @@ impl ShardWorker {
         }
     }
 
-    /// Takes the next records from the shared reader; returns how many were appended.
+    /// Takes the next records from the shared reader (or the lane); returns how many
+    /// were appended.
     async fn read(&mut self) -> anyhow::Result<usize> {
-        let read = self.cursor.read(READ_LIMIT).await?;
-        self.closed = read.closed;
-        let appended = read.records.len();
-        self.pending.extend(read.records);
-        Ok(appended)
+        match &mut self.source {
+            Source::Cursor(cursor) => {
+                let read = cursor.read(READ_LIMIT).await?;
+                self.closed = read.closed;
+                let appended = read.records.len();
+                self.pending.extend(read.records);
+                Ok(appended)
+            }
+            Source::Lane { receiver, .. } => {
+                let mut appended = 0;
+                while appended < READ_LIMIT {
+                    match receiver.try_recv() {
+                        Ok(record) => {
+                            self.pending.push_back(record);
+                            appended += 1;
+                        }
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            self.closed = true;
+                            break;
+                        }
+                    }
+                }
+                Ok(appended)
+            }
+        }
+    }
+
+    /// Waits for records with nothing pending: a poll interval on the shard, or until
+    /// the dealer hands the lane a record. `false` when the pump is stopping.
+    async fn idle(&mut self, poll_interval: Duration) -> bool {
+        let Source::Lane { lane, receiver } = &mut self.source else {
+            return self.ctx.pause(poll_interval).await;
+        };
+        tokio::select! {
+            record = receiver.recv() => {
+                match record {
+                    Some(record) => self.pending.push_back(record),
+                    None => {
+                        tracing::debug!(pump = %self.ctx.name, shard = %self.shard_id, lane = *lane, "lane closed");
+                        self.closed = true;
+                    }
+                }
+                !self.ctx.stopping()
+            }
+            _ = self.ctx.stop.wait() => false,
+        }
     }
 
     /// Hands records older than `MaximumRecordAgeInSeconds` at the head of the shard to
@@ -1489,6 +1629,7 @@ main(sys.argv[1:])\n";
             maximum_retry_attempts: -1,
             maximum_record_age_seconds: -1,
             on_failure_queue_logical_id: None,
+            parallelization_factor: 1,
             filter_patterns: Vec::new(),
         }
     }
@@ -1966,6 +2107,117 @@ main(sys.argv[1:])\n";
             calls_after.len(),
             2,
             "nothing else was redelivered: {calls_after:#?}"
+        );
+        Ok(())
+    }
+
+    async fn put_keyed(
+        ddb: &aws_sdk_dynamodb::Client,
+        table: &str,
+        pk: &str,
+        sk: &str,
+    ) -> anyhow::Result<()> {
+        ddb.put_item()
+            .table_name(table)
+            .item("PK", Av::S(pk.into()))
+            .item("SK", Av::S(sk.into()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    fn lane_of_key(pk: &str, lanes: usize) -> usize {
+        lane_of(
+            &json!({"dynamodb": {"Keys": {"PK": {"S": pk}}}}),
+            "PK",
+            lanes,
+        )
+    }
+
+    #[test]
+    fn a_partition_key_always_deals_to_the_same_lane() {
+        let lanes: Vec<usize> = (0..50)
+            .map(|i| lane_of_key(&format!("ROOM#{i}"), 10))
+            .collect();
+
+        let again: Vec<usize> = (0..50)
+            .map(|i| lane_of_key(&format!("ROOM#{i}"), 10))
+            .collect();
+
+        assert_eq!(lanes, again);
+        assert!(lanes.iter().all(|l| *l < 10));
+        let used: HashSet<usize> = lanes.into_iter().collect();
+        assert!(used.len() > 5, "keys spread over the lanes: {used:?}");
+        assert_eq!(lane_of_key("anything", 1), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_parallelization_factor_keeps_each_key_in_order_and_holds_back_only_a_failing_keys_lane()
+    -> anyhow::Result<()> {
+        // Arrange: `stuck` fails for good; `neighbour` shares its lane, six rooms do not.
+        let f = stream_fixture().await?;
+        let factor = 10;
+        let stuck_lane = lane_of_key("stuck", factor);
+        let neighbour = (0..)
+            .map(|i| format!("neighbour-{i}"))
+            .find(|k| lane_of_key(k, factor) == stuck_lane)
+            .unwrap_or_default();
+        let rooms: Vec<String> = (0..)
+            .map(|i| format!("room-{i}"))
+            .filter(|k| lane_of_key(k, factor) != stuck_lane)
+            .take(6)
+            .collect();
+        put_keyed(&f.ddb, &f.table, "stuck", "poison").await?;
+        put_keyed(&f.ddb, &f.table, &neighbour, "neighbour").await?;
+        for step in 0..3 {
+            for room in &rooms {
+                put_keyed(&f.ddb, &f.table, room, &format!("{room}#{step}")).await?;
+            }
+        }
+        let invoker = Arc::new(FakeInvoker::new(|_, event| {
+            Ok(item_failures(event, |k| k == "poison"))
+        }));
+        let source = StreamSourceSpec {
+            report_batch_item_failures: true,
+            parallelization_factor: u32::try_from(factor)?,
+            ..stream_source()
+        };
+
+        // Act
+        let pump = f.spawn(invoker.clone(), source).await?;
+        let calls = invoker
+            .wait_until(WAIT, "every room's records and a retried poison", |calls| {
+                let keys = all_sort_keys(calls);
+                keys.iter().filter(|k| k.starts_with("room-")).count() >= 18
+                    && keys.iter().filter(|k| *k == "poison").count() >= 2
+            })
+            .await?;
+        pump.shutdown().await;
+
+        // Assert
+        let keys = all_sort_keys(&calls);
+        for room in &rooms {
+            let seen: Vec<&String> = keys
+                .iter()
+                .filter(|k| k.starts_with(&format!("{room}#")))
+                .collect();
+            let expected: Vec<String> = (0..3).map(|s| format!("{room}#{s}")).collect();
+            assert_eq!(seen, expected.iter().collect::<Vec<_>>(), "in order, once");
+        }
+        assert!(
+            calls
+                .iter()
+                .map(|(_, event)| sort_keys(event))
+                .filter(|keys| keys.iter().any(|k| k == "neighbour"))
+                .all(|keys| keys.first().map(String::as_str) == Some("poison")),
+            "a key in the failing key's lane is only retried behind it: {calls:?}"
+        );
+        assert!(
+            calls.iter().all(|(_, event)| {
+                let keys = sort_keys(event);
+                !(keys.iter().any(|k| k == "poison") && keys.iter().any(|k| k.starts_with("room-")))
+            }),
+            "the failing key's batches hold no other lane's records"
         );
         Ok(())
     }

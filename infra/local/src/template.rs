@@ -55,6 +55,13 @@ pub enum TemplateError {
 
 type Result<T, E = TemplateError> = std::result::Result<T, E>;
 
+/// Filters one event-source mapping may have (Lambda's default quota, not adjustable
+/// by the template).
+pub const MAX_FILTERS_PER_MAPPING: usize = 5;
+
+/// Concurrent batches per stream shard Lambda allows one event-source mapping.
+pub const MAX_PARALLELIZATION_FACTOR: u32 = 10;
+
 fn invalid(at: &str, reason: impl Into<String>) -> TemplateError {
     TemplateError::Invalid {
         at: at.to_owned(),
@@ -1402,8 +1409,23 @@ impl<'a> Resolver<'a> {
                 .opt_i32(props, "MaximumRecordAgeInSeconds", at)?
                 .unwrap_or(-1),
             on_failure_queue_logical_id: on_failure_queue,
+            parallelization_factor: self.parallelization_factor(props, at)?,
             filter_patterns: self.filter_patterns(props, at)?,
         })
+    }
+
+    /// `ParallelizationFactor`: 1 (the default) to 10 concurrent batches per shard.
+    fn parallelization_factor(&self, props: &Map<String, Json>, at: &str) -> Result<u32> {
+        match self.opt_u32(props, "ParallelizationFactor", at)? {
+            None => Ok(1),
+            Some(factor @ 1..=MAX_PARALLELIZATION_FACTOR) => Ok(factor),
+            Some(factor) => Err(invalid(
+                at,
+                format!(
+                    "ParallelizationFactor {factor} is outside 1..={MAX_PARALLELIZATION_FACTOR}"
+                ),
+            )),
+        }
     }
 
     fn sqs_source(&self, name: &str, props: &Map<String, Json>, at: &str) -> Result<SqsSourceSpec> {
@@ -1429,13 +1451,24 @@ impl<'a> Resolver<'a> {
             .any(|t| t == "ReportBatchItemFailures"))
     }
 
-    /// `FilterCriteria.Filters[].Pattern` are JSON documents written as strings.
+    /// `FilterCriteria.Filters[].Pattern` are JSON documents written as strings; at most
+    /// [`MAX_FILTERS_PER_MAPPING`] of them, as Lambda allows.
     fn filter_patterns(&self, props: &Map<String, Json>, at: &str) -> Result<Vec<Json>> {
         let Some(criteria) = self.opt_map(props, "FilterCriteria", at)? else {
             return Ok(Vec::new());
         };
         let at = &join_path(at, "FilterCriteria.Filters");
-        self.maps(&criteria, "Filters", at)?
+        let filters = self.maps(&criteria, "Filters", at)?;
+        if filters.len() > MAX_FILTERS_PER_MAPPING {
+            return Err(invalid(
+                at,
+                format!(
+                    "{} filters; Lambda allows at most {MAX_FILTERS_PER_MAPPING} per event-source mapping (default quota)",
+                    filters.len()
+                ),
+            ));
+        }
+        filters
             .iter()
             .map(|filter| match filter.get("Pattern") {
                 Some(Json::String(text)) => serde_json::from_str(text)
@@ -1882,6 +1915,77 @@ Resources:
 
     fn function<'m>(model: &'m StackModel, id: &str) -> &'m FunctionSpec {
         model.functions.iter().find(|f| f.logical_id == id).unwrap()
+    }
+
+    fn stream_of(model: &StackModel) -> &StreamSourceSpec {
+        function(model, "StreamFunction")
+            .event_sources
+            .iter()
+            .find_map(|s| match s {
+                EventSource::DynamoDbStream(s) => Some(s),
+                EventSource::Sqs(_) => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_stream_mapping_with_more_than_five_filters_is_refused_as_lambda_does() {
+        let six = (0..6)
+            .map(|i| format!("                - Pattern: '{{\"eventName\": [\"E{i}\"]}}'\n"))
+            .collect::<String>();
+        let template = TEMPLATE.replace(
+            "                - Pattern: '{\"eventName\": [\"INSERT\"]}'\n",
+            &six,
+        );
+        assert_ne!(template, TEMPLATE, "the fixture has the filter to replace");
+
+        let resolved = Template::from_yaml(&template).unwrap().resolve(&context());
+
+        let error = resolved.unwrap_err().to_string();
+        assert!(
+            error.contains("6 filters") && error.contains("at most 5"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn five_filters_and_a_parallelization_factor_of_ten_are_accepted() {
+        let five = (0..5)
+            .map(|i| format!("                - Pattern: '{{\"eventName\": [\"E{i}\"]}}'\n"))
+            .collect::<String>();
+        let template = TEMPLATE
+            .replace(
+                "                - Pattern: '{\"eventName\": [\"INSERT\"]}'\n",
+                &five,
+            )
+            .replace(
+                "            BatchSize: 25\n",
+                "            BatchSize: 25\n            ParallelizationFactor: 10\n",
+            );
+
+        let model = Template::from_yaml(&template)
+            .unwrap()
+            .resolve(&context())
+            .unwrap();
+
+        let stream = stream_of(&model);
+        assert_eq!(stream.filter_patterns.len(), 5);
+        assert_eq!(stream.parallelization_factor, 10);
+    }
+
+    #[test]
+    fn a_parallelization_factor_defaults_to_one_and_above_ten_is_refused() {
+        let default = stream_of(&model()).parallelization_factor;
+        let template = TEMPLATE.replace(
+            "            BatchSize: 25\n",
+            "            BatchSize: 25\n            ParallelizationFactor: 11\n",
+        );
+
+        let resolved = Template::from_yaml(&template).unwrap().resolve(&context());
+
+        assert_eq!(default, 1);
+        let error = resolved.unwrap_err().to_string();
+        assert!(error.contains("ParallelizationFactor 11"), "{error}");
     }
 
     #[test]

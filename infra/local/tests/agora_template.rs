@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use agora_local::model::EventSource;
+use agora_local::model::{EventSource, FunctionSpec, StreamSourceSpec};
 use agora_local::template::{ResolveContext, Template};
 
 fn template() -> anyhow::Result<Template> {
@@ -32,6 +32,13 @@ fn provisioned(stack: &str, template: &Template) -> anyhow::Result<ResolveContex
             .insert(table.logical_id.clone(), arn);
     }
     Ok(ctx)
+}
+
+fn stream_source_of(function: &FunctionSpec) -> Option<StreamSourceSpec> {
+    function.event_sources.iter().find_map(|s| match s {
+        EventSource::DynamoDbStream(s) => Some(s.clone()),
+        EventSource::Sqs(_) => None,
+    })
 }
 
 #[test]
@@ -86,66 +93,36 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     );
     assert_eq!(function("DiscussionsFunction").binary, "discussions");
     assert_eq!(function("DiscussionsFunction").http_routes.len(), 18);
-    let counters = function("DiscussionsStreamFunction")
-        .event_sources
-        .iter()
-        .find_map(|s| match s {
-            EventSource::DynamoDbStream(s) => Some(s.clone()),
-            EventSource::Sqs(_) => None,
-        })
-        .expect("the discussions stream source");
-    assert_eq!(
-        counters.filter_patterns.len(),
-        2,
-        "replies and reactions only"
-    );
-    assert!(counters.report_batch_item_failures && counters.bisect_batch_on_function_error);
-    assert_eq!(
-        counters.on_failure_queue_logical_id.as_deref(),
-        Some("StreamFailureQueue")
-    );
     assert_eq!(function("FeedFunction").binary, "feed");
     assert_eq!(function("FeedFunction").http_routes.len(), 10);
-    let fanout = function("FeedFanoutFunction");
-    let feed_stream = fanout
-        .event_sources
-        .iter()
-        .find_map(|s| match s {
-            EventSource::DynamoDbStream(s) => Some(s.clone()),
-            EventSource::Sqs(_) => None,
-        })
-        .expect("the feed fan-out's stream source");
+    let fanout = function("StreamFanoutFunction");
+    assert_eq!(fanout.binary, "stream-fanout");
+    let fanout_stream = stream_source_of(fanout).expect("the fan-out function's stream source");
+    assert_eq!(fanout_stream.table_logical_id, "Table");
     assert_eq!(
-        feed_stream.filter_patterns.len(),
+        fanout_stream.filter_patterns.len(),
         3,
-        "sources, activities, progress"
+        "new or changed items, social connections, removed items"
     );
-    assert!(feed_stream.report_batch_item_failures && feed_stream.bisect_batch_on_function_error);
+    assert_eq!(fanout_stream.parallelization_factor, 10);
+    assert!(
+        fanout_stream.report_batch_item_failures && fanout_stream.bisect_batch_on_function_error
+    );
     assert_eq!(
-        feed_stream.on_failure_queue_logical_id.as_deref(),
+        fanout_stream.on_failure_queue_logical_id.as_deref(),
         Some("StreamFailureQueue")
     );
     assert_eq!(fanout.environment["FEED_FANOUT_PAGES_PER_INVOCATION"], "2");
+    assert_eq!(
+        fanout.environment["MODERATION_QUEUE_URL"],
+        ctx.facts.queue_urls["ModerationQueue"]
+    );
     let env = &function("ProfilesFunction").environment;
     assert_eq!(env["TABLE_NAME"], table.physical_name);
     assert_eq!(
         env["MODERATION_QUEUE_URL"],
         ctx.facts.queue_urls["ModerationQueue"]
     );
-    let stream = function("ProfilesStreamFunction")
-        .event_sources
-        .iter()
-        .find_map(|s| match s {
-            EventSource::DynamoDbStream(s) => Some(s.clone()),
-            EventSource::Sqs(_) => None,
-        });
-    let stream = stream.expect("a stream event source");
-    assert_eq!(stream.table_logical_id, "Table");
-    assert_eq!(
-        stream.on_failure_queue_logical_id.as_deref(),
-        Some("StreamFailureQueue")
-    );
-    assert!(stream.report_batch_item_failures && stream.bisect_batch_on_function_error);
     let sqs = function("ModerationWorkerFunction")
         .event_sources
         .iter()
@@ -171,5 +148,32 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     for key in ["$disconnect", "$default", "ping"] {
         assert!(ws.routes.iter().any(|r| r.route_key == key), "route {key}");
     }
+    Ok(())
+}
+
+#[test]
+fn at_most_two_event_source_mappings_read_the_table_stream() -> anyhow::Result<()> {
+    // Arrange: AWS throttles more than two readers per DynamoDB stream shard.
+    let template = template()?;
+    let ctx = provisioned("agora-t", &template)?;
+
+    // Act
+    let model = template.resolve(&ctx)?;
+
+    // Assert
+    let mut readers: Vec<&str> = model
+        .functions
+        .iter()
+        .flat_map(|f| {
+            f.event_sources.iter().filter_map(move |s| match s {
+                EventSource::DynamoDbStream(s) if s.table_logical_id == "Table" => {
+                    Some(f.logical_id.as_str())
+                }
+                _ => None,
+            })
+        })
+        .collect();
+    readers.sort_unstable();
+    assert_eq!(readers, ["NotifierFunction", "StreamFanoutFunction"]);
     Ok(())
 }

@@ -58,29 +58,61 @@ where
     F: Fn(EventRecord) -> Fut,
     Fut: Future<Output = AppResult<()>>,
 {
-    use futures_util::StreamExt;
-
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut index_of: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
-    for (position, record) in event.records.iter().enumerate() {
-        let group = *index_of.entry(key_of(record)).or_insert_with(|| {
-            groups.push(Vec::new());
-            groups.len() - 1
-        });
-        groups[group].push(position);
-    }
-    let handle = &handle;
-    let failures: Vec<usize> = futures_util::stream::iter(groups)
-        .map(|positions| async move {
-            for position in positions {
-                let record = &event.records[position];
-                if let Err(error) = handle(record.clone()).await {
+    let failed =
+        earliest_failure_by_key(event.records.iter().map(&key_of), concurrency, |position| {
+            let record = &event.records[position];
+            let handled = handle(record.clone());
+            async move {
+                handled.await.inspect_err(|error| {
                     tracing::error!(
                         event_id = ?record.event_id,
                         sequence_number = ?record.change.sequence_number,
                         %error,
                         "stream record failed; the batch is retried from it"
                     );
+                })
+            }
+        })
+        .await;
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(earliest) = failed {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = event.records[earliest].change.sequence_number.clone();
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// The ordering core of [`stream_by_key`], for items of any kind: `keys` gives each
+/// item's key, in order; items with the same key are handled in order, stopping at
+/// that key's first failure, and up to `concurrency` keys at a time. Returns the
+/// position of the earliest failed item.
+pub async fn earliest_failure_by_key<K, F, Fut>(
+    keys: impl IntoIterator<Item = K>,
+    concurrency: usize,
+    handle: F,
+) -> Option<usize>
+where
+    K: Eq + std::hash::Hash,
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = AppResult<()>>,
+{
+    use futures_util::StreamExt;
+
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut index_of: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+    for (position, key) in keys.into_iter().enumerate() {
+        let group = *index_of.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[group].push(position);
+    }
+    let handle = &handle;
+    futures_util::stream::iter(groups)
+        .map(|positions| async move {
+            for position in positions {
+                if handle(position).await.is_err() {
                     return Some(position);
                 }
             }
@@ -88,13 +120,8 @@ where
         })
         .buffer_unordered(concurrency.max(1))
         .filter_map(|failed| async move { failed })
-        .collect()
-        .await;
-    let mut response = DynamoDbEventResponse::default();
-    if let Some(&earliest) = failures.iter().min() {
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = event.records[earliest].change.sequence_number.clone();
-        response.batch_item_failures.push(failure);
-    }
-    response
+        .fold(None, |earliest: Option<usize>, failed| async move {
+            Some(earliest.map_or(failed, |e| e.min(failed)))
+        })
+        .await
 }

@@ -3,6 +3,8 @@
 //! an error becomes a status and a problem+json body.
 
 pub mod batch;
+pub mod reactions;
+pub mod stream;
 pub mod ws;
 
 use std::collections::BTreeMap;

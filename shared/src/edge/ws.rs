@@ -3,8 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::contexts::realtime::push::Pusher;
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::UserId;
+
+/// The `@connections` client every function pushes with: a connection found closed also
+/// loses its room subscriptions (chat keeps them per connection).
+pub fn pusher(config: &aws_config::SdkConfig) -> Pusher {
+    Pusher::from_sdk_config(config).forgetting(crate::contexts::chat::forget_subscriptions())
+}
 
 /// A frame sent to a client in answer to one of its actions.
 #[derive(Debug, Clone, Serialize, PartialEq)]

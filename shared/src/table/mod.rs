@@ -4,4 +4,5 @@
 pub mod idempotency;
 pub mod keys;
 pub mod store;
+pub mod stream;
 pub mod transaction;

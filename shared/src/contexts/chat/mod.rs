@@ -9,8 +9,8 @@
 //! the client message id item (`attribute_not_exists`), so a retried send is stored once
 //! and acked with the original id.
 //!
-//! Delivery runs from the table's stream (see `functions/chat-delivery`): a message
-//! acked to its sender is stored, and its stream record reaches every subscribed
+//! Delivery runs from the table's stream (the fan-out function's chat reaction,
+//! `agora::reactions::ChatDelivery`): a message acked to its sender is stored, and its stream record reaches every subscribed
 //! connection even if the sending Lambda dies right after the write.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -53,7 +53,7 @@ pub const PRESENCE_FANOUT_ROOMS: u32 = 50;
 /// Longest preview of the latest message kept on the room.
 const PREVIEW_CHARS: usize = 140;
 
-pub mod push;
+pub mod reactions;
 
 pub mod keys {
     use super::*;
@@ -1720,6 +1720,14 @@ async fn touch_inbox(store: &Store, user: &UserId, room_id: &str, at: &str) -> A
         Err(error) if error.failed(INBOX_LATER) => Ok(()),
         Err(error) => Err(error.into()),
     }
+}
+
+/// The hook a [`Pusher`](crate::contexts::realtime::push::Pusher) runs for a closed
+/// connection: its room subscriptions go (see [`forget_connection`]).
+pub fn forget_subscriptions() -> crate::contexts::realtime::push::Forget {
+    std::sync::Arc::new(|store: Store, connection_id: String| {
+        Box::pin(async move { forget_connection(&store, &connection_id).await })
+    })
 }
 
 /// Drops every subscription of a closed connection: Query `PK=WSCONN#<c> AND

@@ -60,6 +60,7 @@ const MARKER_TTL_SECONDS: i64 = 2 * 24 * 3600;
 /// Optimistic-concurrency attempts of the stream's topic counter update.
 const COUNTER_ATTEMPTS: usize = 8;
 
+pub mod reactions;
 pub mod keys {
     use super::*;
 

@@ -19,7 +19,7 @@
 //! Deleting is a soft delete (a tombstone with a TTL longer than the stream's 24 h
 //! retention), so a late redelivery of the source cannot resurrect a deleted activity.
 //!
-//! ## Fan-out (stream function `FeedFanoutFunction`)
+//! ## Fan-out (the feed reaction of the stream fan-out function `StreamFanoutFunction`)
 //! An Activity INSERT starts a *put* fan-out; an Activity turning `deleted` (or removed
 //! with the account) starts a *delete* fan-out, the same way. Step 0 writes the author's
 //! own entry and the timeline entry, then pages through the author's connections
@@ -72,6 +72,7 @@ pub const FANOUT_JOB_TTL_SECONDS: i64 = 24 * 3600;
 /// Longest text of an activity, share message or comment.
 pub const MAX_TEXT_CHARS: u64 = 2000;
 
+pub mod reactions;
 pub mod keys {
     use super::*;
 
@@ -1216,22 +1217,8 @@ fn day_before(day: &str) -> AppResult<String> {
 // Stream: generation and fan-out
 // ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    Insert,
-    Modify,
-    Remove,
-}
-
-/// One table change from the stream, free of Lambda types.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub kind: ChangeKind,
-    pub pk: String,
-    pub sk: String,
-    pub old: Option<serde_dynamo::Item>,
-    pub new: Option<serde_dynamo::Item>,
-}
+/// The stream's typed change (one type for every context).
+pub use crate::table::stream::{Change, ChangeKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::contexts::graph::{self, Relationship};
 use crate::contexts::profiles;
+use crate::contexts::realtime::push::{Pusher, Report};
 use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
@@ -46,6 +47,7 @@ const MARK_ALL_CHUNK: usize = 24;
 const GROUP_ATTEMPTS: usize = 5;
 const CONSUMER: &str = "notifier";
 
+pub mod reactions;
 pub mod keys {
     use super::*;
 
@@ -273,21 +275,8 @@ pub struct MarkAllResult {
 // From stream records to intents (pure)
 // ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    Insert,
-    Modify,
-    Remove,
-}
-
-/// One stream record, free of Lambda types.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub kind: ChangeKind,
-    pub event_id: String,
-    pub old: Option<serde_dynamo::Item>,
-    pub new: Option<serde_dynamo::Item>,
-}
+/// The stream's typed change (one type for every context).
+pub use crate::table::stream::{Change, ChangeKind};
 
 /// The attributes of the source items (connections, discussions) this module reads, as
 /// the issue-3 item contract names them. Everything is optional: a record that lacks
@@ -1245,6 +1234,25 @@ pub async fn set_preferences(
     Ok(preferences)
 }
 
+/// Pushes a stored notification to every open connection of its recipient, with the
+/// recipient's unread count.
+pub async fn push(pusher: &Pusher, store: &Store, notification: Notification) -> AppResult<Report> {
+    let recipient: UserId = notification.user_id.clone();
+    let open = crate::contexts::realtime::connections_of(store, &recipient).await?;
+    if open.is_empty() {
+        return Ok(Report::default());
+    }
+    let unread = unread_count(store, &recipient).await?;
+    let view = views(store, &recipient, vec![notification])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::internal("a rendered notification went missing"))?;
+    let frame = NotificationFrame::new(view, unread.unread);
+    let data = serde_json::to_vec(&frame).map_err(AppError::internal)?;
+    let ids: Vec<String> = open.into_iter().map(|c| c.connection_id).collect();
+    Ok(pusher.broadcast(store, &ids, &data).await)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1255,12 +1263,16 @@ mod tests {
     }
 
     fn change(kind: ChangeKind, old: Option<serde_json::Value>, new: serde_json::Value) -> Change {
-        Change {
-            kind,
-            event_id: "e1".into(),
-            old: old.map(image),
-            new: Some(image(new)),
-        }
+        let key = |name: &str| {
+            [Some(&new), old.as_ref()]
+                .into_iter()
+                .flatten()
+                .find_map(|v| v[name].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (pk, sk) = (key("PK"), key("SK"));
+        Change::new(kind, pk, sk, old.map(image), Some(image(new))).at("e1", "1")
     }
 
     fn id(raw: &str) -> UserId {

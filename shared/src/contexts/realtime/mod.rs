@@ -12,6 +12,8 @@ use crate::table::store::{self, AttributeValue, Key, KeyQuery, Store};
 /// lost `$disconnect` is cleaned by TTL.
 pub const CONNECTION_TTL_SECONDS: i64 = 2 * 3600 + 600;
 
+pub mod push;
+
 pub mod keys {
     use super::*;
 

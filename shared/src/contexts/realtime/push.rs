@@ -1,16 +1,22 @@
 //! Pushing frames to WebSocket connections through API Gateway's `@connections` API:
 //! the one place that knows its errors. A connection that answers 410 Gone is
-//! forgotten (its record and its room subscriptions); throttling is retried with
+//! forgotten (its record, and what other contexts keep per connection through the
+//! [`Forget`] hook the edge wires in); throttling is retried with
 //! backoff; posts to many connections run with bounded concurrency so a large room
 //! stays under the management API's rate limits.
 
+use std::sync::Arc;
+
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 
-use crate::contexts::notifications::{self, Notification, NotificationFrame};
 use crate::core::error::{AppError, AppResult};
-use crate::core::ids::UserId;
 use crate::table::store::Store;
+
+/// What else a closed connection leaves to forget, kept by a context above this one
+/// (chat's room subscriptions): given the store and the connection id.
+pub type Forget = Arc<dyn Fn(Store, String) -> BoxFuture<'static, AppResult<()>> + Send + Sync>;
 
 /// API Gateway refuses WebSocket messages over 128 KB.
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
@@ -36,6 +42,7 @@ pub struct Report {
 #[derive(Clone)]
 pub struct Pusher {
     client: aws_sdk_apigatewaymanagement::Client,
+    forget: Option<Forget>,
 }
 
 impl Pusher {
@@ -44,7 +51,24 @@ impl Pusher {
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
         Self {
             client: aws_sdk_apigatewaymanagement::Client::new(config),
+            forget: None,
         }
+    }
+
+    /// Also runs `forget` for every connection found closed (and on
+    /// [`Pusher::forget_connection`]).
+    pub fn forgetting(mut self, forget: Forget) -> Self {
+        self.forget = Some(forget);
+        self
+    }
+
+    /// Forgets a closed connection: what the hook knows of it, then its record and its
+    /// mirror. Repeatable.
+    pub async fn forget_connection(&self, store: &Store, connection_id: &str) -> AppResult<()> {
+        if let Some(forget) = &self.forget {
+            forget(store.clone(), connection_id.to_owned()).await?;
+        }
+        crate::contexts::realtime::remove_connection(store, connection_id).await
     }
 
     /// Posts one frame to one connection.
@@ -75,7 +99,7 @@ impl Pusher {
             };
             let service = error.as_service_error();
             if service.is_some_and(|e| e.is_gone_exception()) {
-                forget(store, connection_id).await?;
+                self.forget_connection(store, connection_id).await?;
                 return Ok(Outcome::Gone);
             }
             let throttled = service.is_some_and(|e| e.is_limit_exceeded_exception())
@@ -113,33 +137,4 @@ impl Pusher {
         }
         report
     }
-
-    /// Pushes a stored notification to every open connection of its recipient, with the
-    /// recipient's unread count.
-    pub async fn push_notification(
-        &self,
-        store: &Store,
-        notification: Notification,
-    ) -> AppResult<Report> {
-        let recipient: UserId = notification.user_id.clone();
-        let open = crate::contexts::realtime::connections_of(store, &recipient).await?;
-        if open.is_empty() {
-            return Ok(Report::default());
-        }
-        let unread = notifications::unread_count(store, &recipient).await?;
-        let view = notifications::views(store, &recipient, vec![notification])
-            .await?
-            .pop()
-            .ok_or_else(|| AppError::internal("a rendered notification went missing"))?;
-        let frame = NotificationFrame::new(view, unread.unread);
-        let data = serde_json::to_vec(&frame).map_err(AppError::internal)?;
-        let ids: Vec<String> = open.into_iter().map(|c| c.connection_id).collect();
-        Ok(self.broadcast(store, &ids, &data).await)
-    }
-}
-
-/// Forgets a closed connection: its record, its mirror and its room subscriptions.
-pub async fn forget(store: &Store, connection_id: &str) -> AppResult<()> {
-    crate::contexts::chat::forget_connection(store, connection_id).await?;
-    crate::contexts::realtime::remove_connection(store, connection_id).await
 }

@@ -1,0 +1,272 @@
+//! Chat delivery: a stored message (new, edited or deleted), a read receipt, a member
+//! joining or leaving goes to every connection subscribed to its room through
+//! `@connections`; closed connections (410) are forgotten. Once per room per batch,
+//! members' inboxes move to the latest message and members with no subscribed
+//! connection get a notification (grouped per room).
+//!
+//! Guarantee: every stored message reaches every connection subscribed when its record
+//! is processed, at least once. A record whose posts fail (other than 410) is reported
+//! as failed and retried, so connections that already had it may see it again: events
+//! carry the message id and version, and clients keep one copy per id.
+
+use std::collections::{HashMap, HashSet};
+
+use futures_util::future::LocalBoxFuture;
+use tokio::sync::Mutex;
+use tracing::instrument;
+
+use crate::contexts::chat::{self, Member, Message, RoomEvent, Subscription};
+use crate::contexts::notifications;
+use crate::contexts::realtime::push::Pusher;
+use crate::core::error::{AppError, AppResult};
+use crate::core::ids::UserId;
+use crate::table::store::{self, Store};
+use crate::table::stream::{Change, ChangeKind, Reaction, ReactionBatch};
+
+pub const ENTITIES: &[&str] = &["Message", "RoomMember"];
+
+/// Rooms of one batch delivered at the same time.
+const ROOMS_AT_ONCE: usize = 16;
+
+pub struct ChatDelivery {
+    store: Store,
+    pusher: Pusher,
+}
+
+impl ChatDelivery {
+    pub fn new(store: Store, pusher: Pusher) -> Self {
+        Self { store, pusher }
+    }
+}
+
+impl Reaction for ChatDelivery {
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    fn entities(&self) -> &'static [&'static str] {
+        ENTITIES
+    }
+
+    /// Rooms are independent: their records run concurrently, each room's in order
+    /// (a room's items share a partition key).
+    fn lanes(&self) -> usize {
+        ROOMS_AT_ONCE
+    }
+
+    fn batch<'a>(&'a self, changes: &[&'a Change]) -> Box<dyn ReactionBatch + 'a> {
+        Box::new(ChatBatch {
+            reaction: self,
+            last_per_room: last_message_per_room(changes),
+            subscribers: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// What one change means for the room's clients.
+enum RoomChange {
+    Message { message: Message, new: bool },
+    Read(Member),
+    Joined(Member),
+    Left(Member),
+}
+
+fn parse<T: serde::de::DeserializeOwned>(image: Option<&serde_dynamo::Item>) -> AppResult<T> {
+    let image = image.ok_or_else(|| AppError::internal("a stream record lacks its image"))?;
+    store::from_item(image.clone())
+}
+
+fn room_change_of(change: &Change) -> AppResult<Option<RoomChange>> {
+    let (new, old) = (change.new.as_ref(), change.old.as_ref());
+    Ok(match (change.kind, change.entity()) {
+        (ChangeKind::Insert, Some("Message")) => Some(RoomChange::Message {
+            message: parse(new)?,
+            new: true,
+        }),
+        (ChangeKind::Modify, Some("Message")) => Some(RoomChange::Message {
+            message: parse(new)?,
+            new: false,
+        }),
+        (ChangeKind::Insert, Some("RoomMember")) => Some(RoomChange::Joined(parse(new)?)),
+        (ChangeKind::Remove, Some("RoomMember")) => Some(RoomChange::Left(parse(old)?)),
+        (ChangeKind::Modify, Some("RoomMember")) => {
+            let before: Member = parse(old)?;
+            let after: Member = parse(new)?;
+            // A read position moved forward by markRead (a send moves the sender's own
+            // position too, which is no news to anyone).
+            let by_read = new
+                .and_then(|n| n.get("readVia"))
+                .is_some_and(|v| matches!(v, serde_dynamo::AttributeValue::S(s) if s == "read"));
+            (after.read_seq > before.read_seq && by_read).then_some(RoomChange::Read(after))
+        }
+        _ => None,
+    })
+}
+
+/// The event id of the last new message of each room in the batch: where the
+/// once-per-room work (inboxes, notifications) happens.
+fn last_message_per_room(changes: &[&Change]) -> HashSet<String> {
+    let mut last: HashMap<String, String> = HashMap::new();
+    for change in changes {
+        if let Ok(Some(RoomChange::Message { message, new: true })) = room_change_of(change) {
+            last.insert(message.room_id, change.event_id.clone());
+        }
+    }
+    last.into_values().collect()
+}
+
+struct ChatBatch<'a> {
+    reaction: &'a ChatDelivery,
+    last_per_room: HashSet<String>,
+    /// Subscribers are read once per room per batch.
+    subscribers: Mutex<HashMap<String, Vec<Subscription>>>,
+}
+
+impl ReactionBatch for ChatBatch<'_> {
+    fn apply<'a>(&'a self, change: &'a Change) -> LocalBoxFuture<'a, AppResult<()>> {
+        Box::pin(self.deliver(change))
+    }
+}
+
+impl ChatBatch<'_> {
+    async fn subscribers_of(&self, room_id: &str) -> AppResult<Vec<Subscription>> {
+        let mut cache = self.subscribers.lock().await;
+        if let Some(found) = cache.get(room_id) {
+            return Ok(found.clone());
+        }
+        let found = chat::subscribers(&self.reaction.store, room_id).await?;
+        cache.insert(room_id.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    #[instrument(skip_all, fields(event_id = %change.event_id))]
+    async fn deliver(&self, change: &Change) -> AppResult<()> {
+        let Some(room_change) = room_change_of(change)? else {
+            return Ok(());
+        };
+        let (room_id, event) = event_of(&room_change);
+        let subscribers = self.subscribers_of(&room_id).await?;
+        let data = serde_json::to_vec(&event).map_err(AppError::internal)?;
+        let targets: Vec<String> = subscribers
+            .iter()
+            .map(|s| s.connection_id.clone())
+            .collect();
+        let posting = std::time::Instant::now();
+        let (store, pusher) = (&self.reaction.store, &self.reaction.pusher);
+        let report = pusher.broadcast(store, &targets, &data).await;
+        tracing::info!(
+            room_id = %room_id,
+            subscribers = targets.len(),
+            delivered = report.delivered,
+            gone = report.gone,
+            failed = report.failed,
+            post_ms = posting.elapsed().as_millis() as u64,
+            "event delivered"
+        );
+        if report.gone > 0 {
+            // Forgotten connections must not be posted to again in this batch.
+            self.subscribers.lock().await.remove(&room_id);
+        }
+        if report.failed > 0 {
+            return Err(AppError::internal(format!(
+                "{} of {} posts failed",
+                report.failed,
+                targets.len()
+            )));
+        }
+        if let RoomChange::Message { message, new: true } = &room_change
+            && self.last_per_room.contains(&change.event_id)
+        {
+            let started = std::time::Instant::now();
+            self.after_latest_message(message, &subscribers).await?;
+            tracing::info!(
+                room_id = %message.room_id,
+                after_ms = started.elapsed().as_millis() as u64,
+                "inboxes and notifications done"
+            );
+        }
+        Ok(())
+    }
+
+    /// Once per room per batch: inboxes move to the latest message, and members with no
+    /// subscribed connection are notified (and pushed the notification if connected).
+    async fn after_latest_message(
+        &self,
+        message: &Message,
+        subscribers: &[Subscription],
+    ) -> AppResult<()> {
+        let (store, pusher) = (&self.reaction.store, &self.reaction.pusher);
+        let watching: HashSet<UserId> = subscribers.iter().map(|s| s.user_id.clone()).collect();
+        let members =
+            chat::touch_inboxes(store, &message.room_id, &message.sent_at, &watching).await?;
+        for member in members {
+            if watching.contains(&member) || member == message.sender_id {
+                continue;
+            }
+            let notified = crate::contexts::notifications::notify_message(
+                store,
+                &member,
+                &message.sender_id,
+                &message.room_id,
+                &message.message_id,
+                &message.sent_at,
+            )
+            .await?;
+            if let Some(notification) = notified
+                && let Err(error) = notifications::push(pusher, store, notification).await
+            {
+                // Stored: the list and the count are the source of truth.
+                tracing::warn!(%error, "pushing a message notification failed");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The room and the event its clients get.
+fn event_of(change: &RoomChange) -> (String, RoomEvent) {
+    match change {
+        RoomChange::Message { message, new } => {
+            let room_id = message.room_id.clone();
+            let message = message.clone();
+            let event = match (new, message.deleted) {
+                (true, _) => RoomEvent::Message {
+                    room_id: room_id.clone(),
+                    message,
+                },
+                (false, true) => RoomEvent::MessageDeleted {
+                    room_id: room_id.clone(),
+                    message,
+                },
+                (false, false) => RoomEvent::MessageEdited {
+                    room_id: room_id.clone(),
+                    message,
+                },
+            };
+            (room_id, event)
+        }
+        RoomChange::Read(member) => (
+            member.room_id.clone(),
+            RoomEvent::ReadReceipt {
+                room_id: member.room_id.clone(),
+                user_id: member.user_id.clone(),
+                message_id: member.last_read_message_id.clone().unwrap_or_default(),
+                read_at: member.last_read_at.clone().unwrap_or_default(),
+            },
+        ),
+        RoomChange::Joined(member) => (
+            member.room_id.clone(),
+            RoomEvent::MemberJoined {
+                room_id: member.room_id.clone(),
+                user_id: member.user_id.clone(),
+            },
+        ),
+        RoomChange::Left(member) => (
+            member.room_id.clone(),
+            RoomEvent::MemberLeft {
+                room_id: member.room_id.clone(),
+                user_id: member.user_id.clone(),
+            },
+        ),
+    }
+}

@@ -1,0 +1,61 @@
+//! Feed: generates activities from topics, replies, connections and accepted answers,
+//! and fans activities and their deletion out into home feeds and the public timeline.
+//! The fan-out is bounded per invocation (one budget per batch) and continues through
+//! progress items (see `crate::contexts::feed`), so no batch times out whatever the audience.
+
+use futures_util::future::LocalBoxFuture;
+
+use crate::contexts::feed::{self, FanoutBudget, FanoutSettings};
+use crate::core::error::AppResult;
+use crate::table::store::Store;
+use crate::table::stream::{Change, Reaction, ReactionBatch};
+
+/// Sources of activities (connections: social ones, keyed `CONN#`), activities
+/// themselves, and fan-out progress items.
+pub const ENTITIES: &[&str] = &["Topic", "Reply", "Connection", "Activity", "FeedFanout"];
+
+pub struct FeedFanout {
+    store: Store,
+    settings: FanoutSettings,
+}
+
+impl FeedFanout {
+    pub fn new(store: Store, settings: FanoutSettings) -> Self {
+        Self { store, settings }
+    }
+}
+
+impl Reaction for FeedFanout {
+    fn name(&self) -> &'static str {
+        "feed"
+    }
+
+    fn entities(&self) -> &'static [&'static str] {
+        ENTITIES
+    }
+
+    fn batch<'a>(&'a self, _: &[&'a Change]) -> Box<dyn ReactionBatch + 'a> {
+        Box::new(FeedBatch {
+            reaction: self,
+            // One budget per invocation, shared by every record of the batch.
+            budget: FanoutBudget::new(self.settings.max_pages_per_invocation),
+        })
+    }
+}
+
+struct FeedBatch<'a> {
+    reaction: &'a FeedFanout,
+    budget: FanoutBudget,
+}
+
+impl ReactionBatch for FeedBatch<'_> {
+    fn apply<'a>(&'a self, change: &'a Change) -> LocalBoxFuture<'a, AppResult<()>> {
+        // Boxed: the domain future is deep enough to overflow the compiler's layout limit.
+        Box::pin(feed::on_change(
+            &self.reaction.store,
+            self.reaction.settings,
+            &self.budget,
+            change,
+        ))
+    }
+}

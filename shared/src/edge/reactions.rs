@@ -1,0 +1,93 @@
+//! The contexts' reactions to the table's stream, and the two registries that the
+//! stream's two readers run (see [`crate::table::stream`]):
+//!
+//! - the **fan-out function** ([`fanout`]): projections and fan-out — profile indexes
+//!   and moderation enqueue, discussion counters, feed generation and fan-out, chat
+//!   delivery;
+//! - the **notification function** ([`notification`]): the notifier.
+//!
+//! A new context adds a reaction to a registry (and its entities to that function's
+//! `FilterCriteria` in `template.yaml`), not a function or an event-source mapping.
+
+use crate::contexts::chat::reactions as chat;
+use crate::contexts::discussions::reactions as discussions;
+use crate::contexts::feed::reactions as feed;
+use crate::contexts::notifications::reactions as notifier;
+use crate::contexts::profiles::reactions as profiles;
+
+use crate::contexts::feed::FanoutSettings;
+use crate::contexts::realtime::push::Pusher;
+use crate::core::config::{self, ConfigError};
+use crate::table::store::Store;
+use crate::table::stream::Reaction;
+
+pub use chat::ChatDelivery;
+pub use discussions::DiscussionCounters;
+pub use feed::FeedFanout;
+pub use notifier::Notifier;
+pub use profiles::ProfileProjections;
+
+/// The fan-out function's configuration, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct FanoutConfig {
+    pub table_name: String,
+    /// Where profile changes queue their moderation.
+    pub moderation_queue_url: String,
+    pub feed: FanoutSettings,
+}
+
+impl FanoutConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: config::required("TABLE_NAME")?,
+            moderation_queue_url: config::required("MODERATION_QUEUE_URL")?,
+            feed: FanoutSettings {
+                page_size: config::optional_number("FEED_FANOUT_PAGE_SIZE", 100)?,
+                max_pages_per_invocation: config::optional_number(
+                    "FEED_FANOUT_PAGES_PER_INVOCATION",
+                    4,
+                )?,
+            },
+        })
+    }
+}
+
+/// The fan-out function's reactions; they run concurrently on each batch.
+pub fn fanout(
+    store: &Store,
+    sqs: &aws_sdk_sqs::Client,
+    pusher: &Pusher,
+    config: &FanoutConfig,
+) -> Vec<Box<dyn Reaction>> {
+    vec![
+        Box::new(ProfileProjections::new(
+            store.clone(),
+            sqs.clone(),
+            config.moderation_queue_url.clone(),
+        )),
+        Box::new(DiscussionCounters::new(store.clone())),
+        Box::new(FeedFanout::new(store.clone(), config.feed)),
+        Box::new(ChatDelivery::new(store.clone(), pusher.clone())),
+    ]
+}
+
+/// The notification function's reactions.
+pub fn notification(store: &Store, pusher: &Pusher) -> Vec<Box<dyn Reaction>> {
+    vec![Box::new(Notifier::new(store.clone(), pusher.clone()))]
+}
+
+/// The entities the fan-out function's reactions declare.
+pub fn fanout_entities() -> Vec<&'static str> {
+    [
+        profiles::ENTITIES,
+        discussions::ENTITIES,
+        feed::ENTITIES,
+        chat::ENTITIES,
+    ]
+    .concat()
+}
+
+/// The entities the notification function's reactions declare.
+pub fn notification_entities() -> Vec<&'static str> {
+    notifier::ENTITIES.to_vec()
+}
