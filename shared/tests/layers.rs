@@ -348,3 +348,33 @@ fn only_the_table_layer_and_a_shrinking_list_use_the_dynamodb_sdk() {
         "these files no longer use the SDK: remove them from SDK_OUTSIDE_TABLE_STILL: {cleaned:?}"
     );
 }
+
+#[test]
+fn no_function_crate_depends_on_the_dynamodb_sdk() {
+    let functions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let mut offenders = Vec::new();
+    let crates = std::fs::read_dir(&functions).unwrap_or_else(|e| panic!("{functions:?}: {e}"));
+    for entry in crates {
+        let dir = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let manifest = dir.join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        if text.contains("aws-sdk-dynamodb") {
+            offenders.push(manifest.display().to_string());
+        }
+        let mut sources = Vec::new();
+        rust_files(&dir.join("src"), &mut sources);
+        for source in sources {
+            let code = std::fs::read_to_string(&source).unwrap_or_default();
+            if without_comments(&code).contains("aws_sdk_dynamodb") {
+                offenders.push(source.display().to_string());
+            }
+        }
+    }
+
+    assert!(
+        offenders.is_empty(),
+        "functions reach DynamoDB only through the library's table layer: {offenders:?}"
+    );
+}

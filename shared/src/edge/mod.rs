@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod reactions;
+pub mod realtime;
 pub mod stream;
 pub mod ws;
 

@@ -1,0 +1,314 @@
+//! The WebSocket API's routes. `$connect` records the connection and marks the user
+//! online, `$disconnect` forgets it (and its room subscriptions) and marks the user
+//! offline once their last connection is gone. Chat actions (`sendMessage`,
+//! `editMessage`, `deleteMessage`, `typing`, `markRead`, `setPresence`, `subscribe`,
+//! `unsubscribe`, `ping`) each get one reply frame through `@connections`: an ack or a
+//! structured error. Stored changes reach other clients from the table's stream
+//! (the fan-out function's chat reaction); typing and presence are ephemeral and are
+//! pushed from here.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::contexts::chat::{self, Presence, RateLimit, RoomEvent};
+use crate::contexts::realtime::{self, push::Pusher};
+use crate::core::config::{self, ConfigError};
+use crate::core::error::{AppError, AppResult};
+use crate::core::ids::{UserId, now_rfc3339};
+use crate::edge::ws::{self, Action, ClientFrame, ServerFrame, TypingState};
+use crate::table::store::Store;
+
+/// What the realtime function holds across invocations.
+pub struct Realtime {
+    store: Store,
+    pusher: Pusher,
+    send_limit: RateLimit,
+    typing_seconds: i64,
+}
+
+impl Realtime {
+    /// Reads `TABLE_NAME`, the chat send limit and `CHAT_TYPING_SECONDS` once; a bad value
+    /// fails the cold start.
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            store: Store::from_sdk_config(aws, config::required("TABLE_NAME")?),
+            pusher: crate::edge::ws::pusher(aws),
+            send_limit: RateLimit::from_env()?,
+            typing_seconds: config::optional_number(
+                "CHAT_TYPING_SECONDS",
+                chat::DEFAULT_TYPING_SECONDS,
+            )?,
+        })
+    }
+
+    /// Serves one WebSocket event; the status API Gateway gets back.
+    pub async fn serve(&self, event: WebSocketEvent) -> Value {
+        let status = match route(self, event).await {
+            Ok(()) => 200,
+            Err(error) => {
+                tracing::error!(%error, "websocket route failed");
+                error.status()
+            }
+        };
+        json!({ "statusCode": status })
+    }
+}
+
+/// The parts of an API Gateway WebSocket event this function reads. The authorizer
+/// context is flat (`principalId`, `userId`, ...), unlike the HTTP API's.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebSocketEvent {
+    request_context: RequestContext,
+    body: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestContext {
+    route_key: String,
+    connection_id: String,
+    #[serde(default)]
+    authorizer: Option<serde_json::Map<String, Value>>,
+}
+
+fn user_of(context: &RequestContext) -> AppResult<UserId> {
+    let user = context
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.get("userId").or_else(|| a.get("principalId")))
+        .and_then(Value::as_str)
+        .ok_or_else(|| AppError::Unauthorized("the connection has no authorized user".into()))?;
+    UserId::parse(user)
+}
+
+async fn route(state: &Realtime, event: WebSocketEvent) -> AppResult<()> {
+    let context = &event.request_context;
+    let store = &state.store;
+    match context.route_key.as_str() {
+        "$connect" => {
+            let user = user_of(context)?;
+            realtime::record_connection(store, &user, &context.connection_id).await?;
+            if let Some(presence) = chat::came_online(store, &user).await? {
+                announce_presence(state, &presence).await;
+            }
+            Ok(())
+        }
+        "$disconnect" => {
+            let record: Option<realtime::ConnectionRecord> = store
+                .get(&realtime::keys::connection(&context.connection_id))
+                .await?;
+            state
+                .pusher
+                .forget_connection(store, &context.connection_id)
+                .await?;
+            if let Some(record) = record
+                && let Some(presence) = chat::maybe_offline(store, &record.user_id).await?
+            {
+                announce_presence(state, &presence).await;
+            }
+            Ok(())
+        }
+        _ => {
+            let frame = ClientFrame::parse(event.body.as_deref());
+            let reply = match (user_of(context), frame.parsed) {
+                (Err(error), _) | (_, Err(error)) => {
+                    let error = match error {
+                        AppError::NotFound(detail) if detail == ws::UNKNOWN_ACTION => {
+                            return reply_unknown(state, context, frame.action, frame.request_id)
+                                .await;
+                        }
+                        other => other,
+                    };
+                    let mut reply =
+                        ServerFrame::error(&error, frame.action.as_deref(), frame.request_id);
+                    if frame.action.is_none()
+                        && let ServerFrame::Error { code, .. } = &mut reply
+                    {
+                        // Not a JSON object with an action at all.
+                        *code = ws::ErrorCode::BadFrame;
+                    }
+                    reply
+                }
+                (Ok(user), Ok(action)) => {
+                    let name = frame.action.clone().unwrap_or_default();
+                    match act(state, &user, &context.connection_id, action).await {
+                        Ok(ActResult::Pong) => ServerFrame::Pong {
+                            connection_id: context.connection_id.clone(),
+                            user_id: user,
+                            server_time: now_rfc3339(),
+                            request_id: frame.request_id,
+                        },
+                        Ok(ActResult::Ack(result)) => ServerFrame::Ack {
+                            action: name,
+                            request_id: frame.request_id,
+                            result,
+                        },
+                        Err(error) => {
+                            if matches!(error, AppError::Internal(_)) {
+                                tracing::error!(%error, action = %name, "action failed");
+                            }
+                            ServerFrame::error(&error, Some(&name), frame.request_id)
+                        }
+                    }
+                }
+            };
+            send(state, &context.connection_id, &reply).await
+        }
+    }
+}
+
+async fn reply_unknown(
+    state: &Realtime,
+    context: &RequestContext,
+    action: Option<String>,
+    request_id: Option<String>,
+) -> AppResult<()> {
+    let frame = ServerFrame::Error {
+        code: ws::ErrorCode::UnknownAction,
+        message: "frames are JSON objects with a known \"action\"".into(),
+        action,
+        request_id,
+        errors: vec![],
+        retry_after_seconds: None,
+    };
+    send(state, &context.connection_id, &frame).await
+}
+
+enum ActResult {
+    Pong,
+    Ack(Map<String, Value>),
+}
+
+fn ack(value: Value) -> ActResult {
+    match value {
+        Value::Object(map) => ActResult::Ack(map),
+        _ => ActResult::Ack(Map::new()),
+    }
+}
+
+async fn act(
+    state: &Realtime,
+    me: &UserId,
+    connection_id: &str,
+    action: Action,
+) -> AppResult<ActResult> {
+    let store = &state.store;
+    Ok(match action {
+        Action::Ping => ActResult::Pong,
+        Action::SendMessage { room_id, message } => {
+            let sent = chat::send_message(store, me, &room_id, message, state.send_limit).await?;
+            let m = sent.message;
+            ack(json!({
+                "roomId": m.room_id, "messageId": m.message_id, "clientMessageId": m.client_message_id,
+                "seq": m.seq, "sentAt": m.sent_at, "duplicate": sent.duplicate,
+            }))
+        }
+        Action::EditMessage {
+            room_id,
+            message_id,
+            edit,
+        } => {
+            let m = chat::edit_message(store, me, &room_id, &message_id, edit).await?;
+            ack(
+                json!({ "roomId": m.room_id, "messageId": m.message_id, "version": m.version, "editedAt": m.edited_at }),
+            )
+        }
+        Action::DeleteMessage {
+            room_id,
+            message_id,
+        } => {
+            let m = chat::delete_message(store, me, &room_id, &message_id).await?;
+            ack(json!({ "roomId": m.room_id, "messageId": m.message_id, "version": m.version }))
+        }
+        Action::Typing {
+            room_id,
+            state: typing,
+        } => {
+            let started = typing == TypingState::Start;
+            let expires_at =
+                chat::set_typing(store, me, &room_id, started, state.typing_seconds).await?;
+            let event = RoomEvent::Typing {
+                room_id: room_id.clone(),
+                user_id: me.clone(),
+                typing: started,
+                expires_at,
+            };
+            to_room(state, &room_id, &event, Some(connection_id)).await?;
+            ack(json!({ "roomId": room_id, "typing": started, "expiresAt": expires_at }))
+        }
+        Action::MarkRead {
+            room_id,
+            message_id,
+        } => {
+            // Other members hear of it from the stream (as for a read marked over REST).
+            let member = chat::mark_read(store, me, &room_id, &message_id).await?;
+            ack(json!({ "roomId": room_id, "lastReadMessageId": member.last_read_message_id }))
+        }
+        Action::SetPresence { status } => {
+            let presence = chat::set_presence(store, me, status).await?;
+            announce_presence(state, &presence).await;
+            ack(json!({ "status": presence.status, "updatedAt": presence.updated_at }))
+        }
+        Action::Subscribe { room_id } => {
+            let room = chat::subscribe(store, me, &room_id, connection_id).await?;
+            // A client catches up with `GET /v1/rooms/{roomId}/messages?after=<last id seen>`
+            // after this ack: anything newer reaches it as events.
+            ack(json!({ "roomId": room_id, "lastMessageId": room.last_message_id }))
+        }
+        Action::Unsubscribe { room_id } => {
+            chat::unsubscribe(store, me, &room_id, connection_id).await?;
+            ack(json!({ "roomId": room_id }))
+        }
+    })
+}
+
+/// Pushes an ephemeral event to a room's subscribers (except `skip`, the actor's own
+/// connection).
+async fn to_room(
+    state: &Realtime,
+    room_id: &str,
+    event: &RoomEvent,
+    skip: Option<&str>,
+) -> AppResult<()> {
+    let targets: Vec<String> = chat::subscribers(&state.store, room_id)
+        .await?
+        .into_iter()
+        .map(|s| s.connection_id)
+        .filter(|c| Some(c.as_str()) != skip)
+        .collect();
+    let data = serde_json::to_vec(event).map_err(AppError::internal)?;
+    state.pusher.broadcast(&state.store, &targets, &data).await;
+    Ok(())
+}
+
+/// Tells the subscribers of my rooms (the first few dozen) that my presence changed.
+/// Best effort: presence is also readable over REST.
+async fn announce_presence(state: &Realtime, presence: &Presence) {
+    let rooms = match chat::rooms_of(&state.store, &presence.user_id).await {
+        Ok(rooms) => rooms,
+        Err(error) => {
+            tracing::warn!(%error, "listing rooms for a presence change failed");
+            return;
+        }
+    };
+    for room_id in rooms {
+        let event = RoomEvent::Presence {
+            room_id: room_id.clone(),
+            presence: presence.clone(),
+        };
+        if let Err(error) = to_room(state, &room_id, &event, None).await {
+            tracing::warn!(%error, "announcing presence failed");
+        }
+    }
+}
+
+/// Posts a reply frame to the connection that sent the action.
+async fn send(state: &Realtime, connection_id: &str, frame: &ServerFrame) -> AppResult<()> {
+    let data = serde_json::to_vec(frame).map_err(AppError::internal)?;
+    state
+        .pusher
+        .post(&state.store, connection_id, &data)
+        .await?;
+    Ok(())
+}
