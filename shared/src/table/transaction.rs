@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::core::error::AppError;
+use crate::table::entity::Entity;
 use crate::table::store::{Expr, Item, Key, Store, dynamo_error};
 
 /// DynamoDB's limit on the operations of one transaction.
@@ -128,6 +129,14 @@ impl<'a> Transaction<'a> {
     /// Puts a serializable value as an item.
     pub fn put_value<T: serde::Serialize>(self, value: &T, condition: Option<Condition>) -> Self {
         match crate::table::store::to_item(value) {
+            Ok(item) => self.put(item, condition),
+            Err(error) => self.push(Err(error), None),
+        }
+    }
+
+    /// Puts an entity's whole item (see [`Entity::item`]).
+    pub fn put_entity<E: Entity>(self, value: &E, condition: Option<Condition>) -> Self {
+        match value.item() {
             Ok(item) => self.put(item, condition),
             Err(error) => self.push(Err(error), None),
         }

@@ -23,6 +23,7 @@ use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
+use crate::table::entity::Entity;
 use crate::table::store::Returning;
 use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, WriteError};
@@ -511,6 +512,39 @@ fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+impl Entity for Room {
+    const NAME: &'static str = "Room";
+
+    fn key(&self) -> Key {
+        keys::room(&self.room_id)
+    }
+}
+
+impl Entity for Member {
+    const NAME: &'static str = "RoomMember";
+
+    fn key(&self) -> Key {
+        keys::member(&self.room_id, &self.user_id)
+    }
+}
+
+/// A message's TTL follows its room's retention, so the sender adds it.
+impl Entity for Message {
+    const NAME: &'static str = "Message";
+
+    fn key(&self) -> Key {
+        keys::message(&self.room_id, &self.message_id)
+    }
+}
+
+impl Entity for Presence {
+    const NAME: &'static str = "Presence";
+
+    fn key(&self) -> Key {
+        keys::presence(&self.user_id)
+    }
+}
+
 fn item_of<T: Serialize>(value: &T, key: &Key, entity: &str) -> AppResult<Item> {
     let mut item = store::to_item(value)?;
     item.extend(key.to_item());
@@ -546,7 +580,7 @@ fn member_items(
         // A new member starts with nothing unread.
         read_seq: room.message_count,
     };
-    let member_item = item_of(&member, &keys::member(&room.room_id, user), "RoomMember")?;
+    let member_item = member.item()?;
     let membership = Membership {
         room_id: room.room_id.clone(),
         user_id: user.clone(),
@@ -658,10 +692,7 @@ pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(R
     let mut transaction = store
         .transaction()
         .put(lock_item, Some(Condition::absent(DM_FREE)))
-        .put(
-            item_of(&room, &keys::room(&room.room_id), "Room")?,
-            Some(Condition::absent(ROOM_NEW)),
-        );
+        .put(room.item()?, Some(Condition::absent(ROOM_NEW)));
     for user in [me, other] {
         let (member, membership) = member_items(&room, user, me, &at)?;
         transaction = transaction.put(member, None).put(membership, None);
@@ -697,10 +728,9 @@ pub async fn create_group(store: &Store, me: &UserId, input: NewGroup) -> AppRes
         last_message_at: None,
         last_message: None,
     };
-    let mut transaction = store.transaction().put(
-        item_of(&room, &keys::room(&room.room_id), "Room")?,
-        Some(Condition::absent(ROOM_NEW)),
-    );
+    let mut transaction = store
+        .transaction()
+        .put(room.item()?, Some(Condition::absent(ROOM_NEW)));
     for user in std::iter::once(me).chain(members.iter()) {
         let (member, membership) = member_items(&room, user, me, &at)?;
         transaction = transaction.put(member, None).put(membership, None);
@@ -1249,7 +1279,7 @@ pub async fn send_message(
             version: 1,
         };
         let expires_at = now_epoch_seconds() + retention_seconds(room.retention_days);
-        let mut message_item = item_of(&message, &keys::message(room_id, &message_id), "Message")?;
+        let mut message_item = message.item()?;
         message_item.insert(store::TTL_ATTRIBUTE.into(), n(expires_at));
         let mut pointer = keys::client_message(room_id, me, &input.client_message_id).to_item();
         pointer.insert("entity".into(), s("ClientMessageId"));
@@ -1841,8 +1871,7 @@ pub async fn set_presence(
         status,
         updated_at: now_rfc3339(),
     };
-    let item = item_of(&presence, &keys::presence(me), "Presence")?;
-    store.put(item).await?;
+    store.put(presence.item()?).await?;
     Ok(presence)
 }
 

@@ -20,10 +20,11 @@ use crate::contexts::notifications;
 use crate::contexts::realtime::push::Pusher;
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::UserId;
+use crate::table::entity::Entity;
 use crate::table::store::{self, Store};
 use crate::table::stream::{Change, ChangeKind, Reaction, ReactionBatch};
 
-pub const ENTITIES: &[&str] = &["Message", "RoomMember"];
+pub const ENTITIES: &[&str] = &[Message::NAME, Member::NAME];
 
 /// Rooms of one batch delivered at the same time.
 const ROOMS_AT_ONCE: usize = 16;

@@ -35,6 +35,7 @@ use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult, FieldError};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
+use crate::table::entity::{Entity, IndexKey};
 use crate::table::store::{
     self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Returning, Store,
 };
@@ -311,6 +312,40 @@ pub struct Topic {
     pub version: i64,
 }
 
+/// A live topic is listed in its category three ways: newest (GSI1), latest activity
+/// (GSI2) and top (GSI3), pinned first; a deleted one leaves the listings.
+impl Entity for Topic {
+    const NAME: &'static str = "Topic";
+
+    fn key(&self) -> Key {
+        keys::topic(&self.topic_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        if self.deleted {
+            return Vec::new();
+        }
+        let partition = keys::category_partition(&self.category_id);
+        vec![
+            IndexKey::new(
+                Index::Gsi1,
+                &partition,
+                keys::newest_sort(self.pinned, &self.topic_id),
+            ),
+            IndexKey::new(
+                Index::Gsi2,
+                &partition,
+                keys::activity_sort(self.pinned, &self.last_activity_at, &self.topic_id),
+            ),
+            IndexKey::new(
+                Index::Gsi3,
+                &partition,
+                keys::top_sort(self.pinned, self.score(), &self.topic_id),
+            ),
+        ]
+    }
+}
+
 impl Topic {
     /// What "top" ranks by: replies weigh twice a reaction.
     pub fn score(&self) -> i64 {
@@ -318,38 +353,7 @@ impl Topic {
     }
 
     fn to_item(&self) -> AppResult<Item> {
-        let mut item = store::to_item(self)?;
-        item.extend(keys::topic(&self.topic_id).to_item());
-        item.insert("entity".into(), s("Topic"));
-        if !self.deleted {
-            item.extend(self.listing_keys());
-        }
-        Ok(item)
-    }
-
-    fn listing_keys(&self) -> Item {
-        let partition = keys::category_partition(&self.category_id);
-        Item::from([
-            ("GSI1PK".into(), s(&partition)),
-            (
-                "GSI1SK".into(),
-                s(&keys::newest_sort(self.pinned, &self.topic_id)),
-            ),
-            ("GSI2PK".into(), s(&partition)),
-            (
-                "GSI2SK".into(),
-                s(&keys::activity_sort(
-                    self.pinned,
-                    &self.last_activity_at,
-                    &self.topic_id,
-                )),
-            ),
-            ("GSI3PK".into(), s(&partition)),
-            (
-                "GSI3SK".into(),
-                s(&keys::top_sort(self.pinned, self.score(), &self.topic_id)),
-            ),
-        ])
+        self.item()
     }
 
     /// The GSI2 (latest activity) and GSI3 (top) keys of a tag or author index item:
@@ -438,12 +442,17 @@ pub struct Reply {
     pub version: i64,
 }
 
+impl Entity for Reply {
+    const NAME: &'static str = "Reply";
+
+    fn key(&self) -> Key {
+        keys::reply(&self.topic_id, &self.reply_id)
+    }
+}
+
 impl Reply {
     fn to_item(&self) -> AppResult<Item> {
-        let mut item = store::to_item(self)?;
-        item.extend(keys::reply(&self.topic_id, &self.reply_id).to_item());
-        item.insert("entity".into(), s("Reply"));
-        Ok(item)
+        self.item()
     }
 
     pub fn for_readers(mut self) -> Self {

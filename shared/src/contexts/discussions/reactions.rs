@@ -7,11 +7,13 @@ use futures_util::future::LocalBoxFuture;
 use tracing::instrument;
 
 use crate::contexts::discussions;
+use crate::contexts::discussions::Reply;
 use crate::core::error::AppResult;
+use crate::table::entity::Entity;
 use crate::table::store::Store;
 use crate::table::stream::{Change, Reaction, ReactionBatch};
 
-pub const ENTITIES: &[&str] = &["Reply", "Reaction"];
+pub const ENTITIES: &[&str] = &[Reply::NAME, "Reaction"];
 
 pub struct DiscussionCounters {
     store: Store,

@@ -5,14 +5,22 @@
 
 use futures_util::future::LocalBoxFuture;
 
+use crate::contexts::discussions::{Reply, Topic};
 use crate::contexts::feed::{self, FanoutBudget, FanoutSettings};
 use crate::core::error::AppResult;
+use crate::table::entity::Entity;
 use crate::table::store::Store;
 use crate::table::stream::{Change, Reaction, ReactionBatch};
 
 /// Sources of activities (connections: social ones, keyed `CONN#`), activities
 /// themselves, and fan-out progress items.
-pub const ENTITIES: &[&str] = &["Topic", "Reply", "Connection", "Activity", "FeedFanout"];
+pub const ENTITIES: &[&str] = &[
+    Topic::NAME,
+    Reply::NAME,
+    "Connection",
+    "Activity",
+    "FeedFanout",
+];
 
 pub struct FeedFanout {
     store: Store,

@@ -27,6 +27,7 @@ use crate::contexts::realtime::push::{Pusher, Report};
 use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
+use crate::table::entity::{Entity, IndexKey};
 use crate::table::keys::user_partition;
 use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, Transaction};
@@ -178,26 +179,37 @@ impl Notification {
     }
 
     fn to_item(&self) -> AppResult<Item> {
-        let mut item = store::to_item(self)?;
-        item.extend(keys::notification(&self.user_id, &self.notification_id).to_item());
-        item.insert("entity".into(), AttributeValue::S("Notification".into()));
-        item.insert(
-            "GSI2PK".into(),
-            AttributeValue::S(keys::all_partition(&self.user_id)),
-        );
-        item.insert("GSI2SK".into(), AttributeValue::S(self.sort_key()));
+        self.item()
+    }
+}
+
+/// In the recipient's partition; every notification is in the all-notifications index
+/// (GSI2), an unread one also in the unread index (GSI1); it expires after 90 days.
+impl Entity for Notification {
+    const NAME: &'static str = "Notification";
+
+    fn key(&self) -> Key {
+        keys::notification(&self.user_id, &self.notification_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        let mut keys = vec![IndexKey::new(
+            Index::Gsi2,
+            keys::all_partition(&self.user_id),
+            self.sort_key(),
+        )];
         if !self.read {
-            item.insert(
-                "GSI1PK".into(),
-                AttributeValue::S(keys::unread_partition(&self.user_id)),
-            );
-            item.insert("GSI1SK".into(), AttributeValue::S(self.sort_key()));
+            keys.push(IndexKey::new(
+                Index::Gsi1,
+                keys::unread_partition(&self.user_id),
+                self.sort_key(),
+            ));
         }
-        item.insert(
-            store::TTL_ATTRIBUTE.into(),
-            AttributeValue::N((now_epoch_seconds() + NOTIFICATION_TTL_SECONDS).to_string()),
-        );
-        Ok(item)
+        keys
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(now_epoch_seconds() + NOTIFICATION_TTL_SECONDS)
     }
 }
 
