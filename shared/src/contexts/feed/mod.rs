@@ -170,7 +170,7 @@ pub fn owned_elsewhere(sort_key: &str) -> Option<Key> {
 // Items
 // ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Verb {
     DiscussionPosted,
@@ -184,7 +184,7 @@ pub enum Verb {
 }
 
 /// Who may see an activity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ActivityVisibility {
     Public,
@@ -204,7 +204,7 @@ impl ActivityVisibility {
 }
 
 /// The stored activity (`ACT#<id> / META`, minus its keys).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     pub activity_id: String,
@@ -256,7 +256,7 @@ impl Activity {
 /// connections). Content and counters are read from the activities themselves, so an
 /// entry never shows a stale count or a deleted activity, and stays small (one write
 /// unit per fan-out put).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FeedEntry {
     pub activity_id: String,
@@ -271,7 +271,7 @@ pub struct FeedEntry {
 }
 
 /// An activity as a reader sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivityView {
     pub activity_id: String,
@@ -290,6 +290,7 @@ pub struct ActivityView {
     pub liked_by_me: Option<bool>,
     /// For a share: the shared activity, or absent once it was deleted.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
     pub original: Option<Box<ActivityView>>,
 }
 
@@ -312,7 +313,7 @@ impl ActivityView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Comment {
     pub comment_id: String,
@@ -327,7 +328,7 @@ pub struct Comment {
 // ---------------------------------------------------------------------------------
 
 /// The verbs a client may post; the others are generated from the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ClientVerb {
     LessonCompleted,
@@ -338,7 +339,7 @@ pub enum ClientVerb {
 }
 
 /// `POST /v1/activities`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewActivity {
     pub verb: ClientVerb,
@@ -401,7 +402,7 @@ struct GoalObject {
 }
 
 /// `POST /v1/activities/{id}/comments`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewComment {
     #[validate(length(min = 1, max = 2000), custom(function = "non_blank_text"))]
@@ -409,7 +410,7 @@ pub struct NewComment {
 }
 
 /// `POST /v1/activities/{id}/shares`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewShare {
     #[serde(default)]
@@ -1288,7 +1289,7 @@ pub struct Change {
     pub new: Option<serde_dynamo::Item>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FanoutOp {
     Put,
@@ -1305,7 +1306,7 @@ impl FanoutOp {
 }
 
 /// A fan-out in progress (the `FANOUT#` progress item, minus keys).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FanoutJob {
     pub entry: FeedEntry,

@@ -94,7 +94,19 @@ pub mod keys {
 // Types
 // ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum NotificationType {
     ConnectionRequest,
@@ -123,7 +135,7 @@ impl NotificationType {
 }
 
 /// What of the recipient's a reply or reaction is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum TargetKind {
     Topic,
@@ -131,7 +143,7 @@ pub enum TargetKind {
 }
 
 /// What a notification points at, for the client to link to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationObject {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,7 +164,7 @@ pub struct NotificationObject {
 }
 
 /// A stored notification (the item, without keys).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub notification_id: String,
@@ -202,7 +214,7 @@ impl Notification {
 }
 
 /// A notification as its recipient reads it (list, push frames).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationView {
     pub notification_id: String,
@@ -223,7 +235,7 @@ pub struct NotificationView {
 }
 
 /// The frame pushed to the recipient's open WebSocket connections.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationFrame {
     #[serde(rename = "type")]
@@ -242,7 +254,7 @@ impl NotificationFrame {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Preferences {
     #[serde(default)]
@@ -250,19 +262,19 @@ pub struct Preferences {
 }
 
 /// `PUT /v1/notifications/preferences`: the complete set of muted types.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PreferencesInput {
     pub muted: Vec<NotificationType>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnreadCount {
     pub unread: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MarkAllResult {
     /// Notifications this call marked read.
