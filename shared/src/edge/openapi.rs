@@ -106,12 +106,15 @@ fn conventions(method: HttpMethod, operation: &mut Operation) {
             "Malformed input: path or query parameter, body, `Idempotency-Key`",
         ),
         (401, "Missing, invalid or expired bearer token"),
+        (
+            403,
+            "Not allowed to the caller (role, ownership or membership)",
+        ),
         (404, "No such resource, or hidden from the caller"),
         (500, "Unexpected error; quote `instance` when reporting it"),
     ];
     if write {
         statuses.extend([
-            (403, "Not allowed to the caller"),
             (
                 409,
                 "Conflicts with the current state, or the same `Idempotency-Key` is in flight",

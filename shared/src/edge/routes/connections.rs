@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::user_param;
+use super::{user_id, user_param};
 use crate::contexts::connections::{
     self, BlockView, Connection, ConnectionView, NewConnectionRequest, RequestDirection,
     RequestView, Suggestion,
@@ -63,7 +63,8 @@ async fn remove_connection(
     Caller(me): Caller,
     Path(other): Path<String>,
 ) -> ApiResult {
-    connections::remove_connection(&api.store, &me.user_id, &user_param(&other)?).await?;
+    connections::remove_connection(&api.store, &me.user_id, &user_param(&other, &me.user_id)?)
+        .await?;
     Ok(HttpResponse::no_content())
 }
 
@@ -113,7 +114,8 @@ async fn cancel_request(
     Caller(me): Caller,
     Path(target): Path<String>,
 ) -> ApiResult {
-    connections::cancel_request(&api.store, &me.user_id, &user_param(&target)?).await?;
+    connections::cancel_request(&api.store, &me.user_id, &user_param(&target, &me.user_id)?)
+        .await?;
     Ok(HttpResponse::no_content())
 }
 
@@ -126,7 +128,7 @@ async fn accept_request(
     Caller(me): Caller,
     Path(sender): Path<String>,
 ) -> ApiResult {
-    let sender = user_param(&sender)?;
+    let sender = user_param(&sender, &me.user_id)?;
     let connection = connections::accept_request(&api.store, &me.user_id, &sender).await?;
     Ok(HttpResponse::json(200, &connection)?)
 }
@@ -140,7 +142,8 @@ async fn reject_request(
     Caller(me): Caller,
     Path(sender): Path<String>,
 ) -> ApiResult {
-    connections::reject_request(&api.store, &me.user_id, &user_param(&sender)?).await?;
+    connections::reject_request(&api.store, &me.user_id, &user_param(&sender, &me.user_id)?)
+        .await?;
     Ok(HttpResponse::no_content())
 }
 
@@ -153,7 +156,8 @@ async fn ignore_request(
     Caller(me): Caller,
     Path(sender): Path<String>,
 ) -> ApiResult {
-    connections::ignore_request(&api.store, &me.user_id, &user_param(&sender)?).await?;
+    connections::ignore_request(&api.store, &me.user_id, &user_param(&sender, &me.user_id)?)
+        .await?;
     Ok(HttpResponse::no_content())
 }
 
@@ -206,7 +210,7 @@ async fn block_user(
     Caller(me): Caller,
     Path(other): Path<String>,
 ) -> ApiResult {
-    let block = connections::block_user(&api.store, &me.user_id, &user_param(&other)?).await?;
+    let block = connections::block_user(&api.store, &me.user_id, &user_id(&other)?).await?;
     let blocked = Blocked {
         user_id: block.blocked_id,
         blocked_at: block.created_at,
@@ -223,7 +227,7 @@ async fn unblock_user(
     Caller(me): Caller,
     Path(other): Path<String>,
 ) -> ApiResult {
-    connections::unblock_user(&api.store, &me.user_id, &user_param(&other)?).await?;
+    connections::unblock_user(&api.store, &me.user_id, &user_id(&other)?).await?;
     Ok(HttpResponse::no_content())
 }
 

@@ -11,9 +11,21 @@ pub mod health;
 pub mod notifications;
 pub mod profiles;
 
-/// A path parameter's text as its domain parses it: a malformed user id names the
-/// parameter.
-pub(crate) fn user_param(raw: &str) -> crate::core::error::AppResult<crate::core::ids::UserId> {
-    crate::core::ids::UserId::parse(raw)
-        .map_err(|_| crate::core::error::AppError::bad_field("userId", "is not a valid user id"))
+use crate::core::error::{AppError, AppResult};
+use crate::core::ids::UserId;
+
+/// The other user of a `{userId}` path parameter: a malformed id is a 400 naming the
+/// parameter, and myself a 422 (these use cases pair two users; with one user twice
+/// their transactions would touch one item twice, which DynamoDB refuses).
+pub(crate) fn user_param(raw: &str, me: &UserId) -> AppResult<UserId> {
+    let other = user_id(raw)?;
+    if &other == me {
+        return Err(AppError::invalid_field("userId", "is yourself"));
+    }
+    Ok(other)
+}
+
+/// A `{userId}` path parameter: a malformed id is a 400 naming the parameter.
+pub(crate) fn user_id(raw: &str) -> AppResult<UserId> {
+    UserId::parse(raw).map_err(|_| AppError::bad_field("userId", "is not a valid user id"))
 }
