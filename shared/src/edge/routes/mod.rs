@@ -15,12 +15,15 @@ use crate::core::error::{AppError, AppResult};
 use crate::core::ids::UserId;
 
 /// The other user of a `{userId}` path parameter: a malformed id is a 400 naming the
-/// parameter, and myself a 422 (these use cases pair two users; with one user twice
-/// their transactions would touch one item twice, which DynamoDB refuses).
+/// parameter, and myself a 404, as there is never a request or a connection with myself
+/// (these use cases pair two users; with one user twice their transactions would touch
+/// one item twice, which DynamoDB refuses).
 pub(crate) fn user_param(raw: &str, me: &UserId) -> AppResult<UserId> {
     let other = user_id(raw)?;
     if &other == me {
-        return Err(AppError::invalid_field("userId", "is yourself"));
+        return Err(AppError::NotFound(
+            "there is no request or connection with yourself".to_owned(),
+        ));
     }
     Ok(other)
 }
