@@ -768,3 +768,23 @@ async fn redelivered_profile_records_keep_exactly_one_suggestion_index_item_per_
     assert_eq!(mine(stack.partition(goal).await?), 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn request_and_connection_operations_on_myself_are_refused_not_failed() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let me = new_user("self");
+
+    let accept = stack
+        .post(
+            &format!("/v1/connections/requests/{me}/accept"),
+            &me,
+            json!({}),
+        )
+        .await?;
+    let remove = stack.delete(&format!("/v1/connections/{me}"), &me).await?;
+
+    assert_problem(&accept, 404, None);
+    assert_problem(&remove, 404, None);
+    Ok(())
+}

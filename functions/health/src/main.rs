@@ -1,35 +1,17 @@
-//! `GET /v1/health`: reports whether the table is reachable. No authentication, so
-//! load balancers and uptime checks can call it.
+//! `GET /v1/health` (whether the table is reachable), `GET /v1/openapi.json` (the whole
+//! HTTP API's document) and the HTTP API's `$default` route (problem+json 404/405 for
+//! requests no route takes). No authentication, so load balancers and uptime checks can
+//! call it. Its routes are `agora::edge::routes::health`.
 
-use std::sync::Arc;
-
-use agora::edge::{self, HttpRequest, HttpResponse};
+use agora::edge::http;
+use agora::edge::routes::health::{self, Health};
 use agora::store::Store;
-use agora::{AppError, AppResult, config, telemetry};
+use agora::{config, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let table = config::required("TABLE_NAME")?;
-    let store = Arc::new(Store::from_environment(table).await);
-    edge::run_http(store, handle).await
-}
-
-async fn handle(store: Arc<Store>, request: HttpRequest) -> AppResult<HttpResponse> {
-    if request.method != "GET" {
-        return Err(AppError::MethodNotAllowed("GET".into()));
-    }
-    let (status, table) = match store.ping().await {
-        Ok(()) => (200, "reachable"),
-        Err(error) => {
-            tracing::error!(%error, "health check: table unreachable");
-            (503, "unreachable")
-        }
-    };
-    let body = serde_json::json!({
-        "status": if status == 200 { "ok" } else { "degraded" },
-        "table": table,
-        "time": agora::ids::now_rfc3339(),
-    });
-    Ok(HttpResponse::json(status, &body)?.with_header("cache-control", "no-store"))
+    let health = Health::new(Store::from_environment(table).await)?;
+    http::run(health::router(health)).await
 }

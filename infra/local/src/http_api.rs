@@ -916,6 +916,33 @@ mod tests {
     }
 
     #[test]
+    fn a_route_matching_method_and_path_wins_and_another_method_goes_to_default() {
+        let table = RouteTable::new(&[
+            function("Health", &[("GET", "/v1/health"), ("ANY", "$default")]),
+            function("Profiles", &[("GET", "/v1/me"), ("PATCH", "/v1/me")]),
+        ]);
+        let find = |method: &str, path: &str| {
+            let matched = table.find(method, path).unwrap();
+            (matched.function_logical_id, matched.route_key)
+        };
+
+        assert_eq!(
+            find("PATCH", "/v1/me"),
+            ("Profiles".into(), "PATCH /v1/me".into())
+        );
+        assert_eq!(find("PUT", "/v1/me"), ("Health".into(), "$default".into()));
+        assert_eq!(
+            find("POST", "/v1/health"),
+            ("Health".into(), "$default".into())
+        );
+        assert_eq!(find("GET", "/v1/me/"), ("Health".into(), "$default".into()));
+        assert_eq!(
+            find("GET", "/nowhere"),
+            ("Health".into(), "$default".into())
+        );
+    }
+
+    #[test]
     fn a_response_without_status_code_is_inferred_as_json_200() {
         let response = function_response(json!({"hello": "world"}));
 

@@ -108,7 +108,7 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32, AppError> {
 }
 
 /// One page of a list endpoint.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub items: Vec<T>,

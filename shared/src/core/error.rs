@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 /// A problem with one input field, named as the client sent it (camelCase JSON path).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -140,7 +140,7 @@ impl AppError {
 }
 
 /// RFC 9457 problem details, served as `application/problem+json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
     #[serde(rename = "type")]

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::core::error::AppError;
 
 /// The authenticated user's id: the JWT subject.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct UserId(String);
 

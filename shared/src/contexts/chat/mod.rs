@@ -153,7 +153,7 @@ pub mod keys {
 // Items and views
 // ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum RoomKind {
     Dm,
@@ -163,7 +163,7 @@ pub enum RoomKind {
 }
 
 /// The latest message of a room, as the inbox shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Preview {
     pub message_id: String,
@@ -175,7 +175,7 @@ pub struct Preview {
 }
 
 /// `ROOM#<roomId> / META`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Room {
     pub room_id: String,
@@ -203,7 +203,7 @@ pub struct Room {
 }
 
 /// `ROOM#<roomId> / MEMBER#<userId>`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub room_id: String,
@@ -220,7 +220,7 @@ pub struct Member {
 }
 
 /// `USER#<userId> / ROOM#<roomId>`: the user's own flags on a room.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Membership {
     pub room_id: String,
@@ -231,7 +231,7 @@ pub struct Membership {
 }
 
 /// `ROOM#<roomId> / MSG#<messageId>`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub room_id: String,
@@ -260,7 +260,7 @@ fn first_version() -> u64 {
 }
 
 /// A room in my inbox.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InboxEntry {
     #[serde(flatten)]
@@ -272,7 +272,7 @@ pub struct InboxEntry {
 }
 
 /// A room with its members' read positions and who is typing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomDetail {
     #[serde(flatten)]
@@ -283,7 +283,7 @@ pub struct RoomDetail {
     pub typing: Vec<UserId>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum PresenceStatus {
     Online,
@@ -292,7 +292,7 @@ pub enum PresenceStatus {
     Offline,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Presence {
     pub user_id: UserId,
@@ -302,7 +302,7 @@ pub struct Presence {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum DmPolicy {
     /// The default: only my connections may start a direct conversation with me.
@@ -313,7 +313,7 @@ pub enum DmPolicy {
 
 /// Stored as `USER#<u> / CHATPREFS`; also the body of `PUT /v1/me/chat-preferences`
 /// (where unknown fields are refused by [`parse_preferences`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatPreferences {
     #[serde(default)]
@@ -321,7 +321,7 @@ pub struct ChatPreferences {
 }
 
 /// A subscribed connection of a room.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
     pub room_id: String,
@@ -369,7 +369,7 @@ fn message_id_field(value: &str) -> Result<(), ValidationError> {
 }
 
 /// `POST /v1/rooms/{roomId}/messages`, and the `sendMessage` action.
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewMessage {
     #[validate(
@@ -384,7 +384,7 @@ pub struct NewMessage {
 }
 
 /// `PATCH /v1/rooms/{roomId}/messages/{messageId}`, and the `editMessage` action.
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MessageEdit {
     #[validate(
@@ -395,7 +395,7 @@ pub struct MessageEdit {
 }
 
 /// `POST /v1/rooms`: a group conversation.
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewGroup {
     #[validate(
@@ -411,7 +411,7 @@ pub struct NewGroup {
 }
 
 /// `PATCH /v1/rooms/{roomId}`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoomPatch {
     #[validate(
@@ -424,7 +424,7 @@ pub struct RoomPatch {
 }
 
 /// `POST /v1/rooms/{roomId}/members`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewMembers {
     #[validate(length(min = 1, max = "MAX_MEMBERS_PER_REQUEST"))]
@@ -620,8 +620,9 @@ pub async fn set_preferences(
     Ok(preferences)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = ChatPreferencesInput)]
 pub struct PreferencesInput {
     pub allow_dms_from: DmPolicy,
 }
@@ -2025,7 +2026,7 @@ pub fn owned_elsewhere(me: &UserId, sort_key: &str) -> Option<Key> {
 // ---------------------------------------------------------------------------------
 
 /// An event pushed to a room's subscribed connections.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum RoomEvent {
     #[serde(rename_all = "camelCase")]

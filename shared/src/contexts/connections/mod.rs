@@ -30,7 +30,7 @@ pub const MAX_MESSAGE_CHARS: u64 = 300;
 /// A pending request: stored as `REQIN#<sender>` in the target's partition (entity
 /// `ConnectionRequest`) and as `REQOUT#<target>` in the sender's (entity
 /// `OutgoingConnectionRequest`), with the same attributes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionRequest {
     pub sender_id: UserId,
@@ -41,7 +41,7 @@ pub struct ConnectionRequest {
 }
 
 /// `USER#<userId> / CONN#<otherUserId>`, one per direction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Connection {
     pub user_id: UserId,
@@ -53,7 +53,7 @@ pub struct Connection {
 
 /// `USER#<blockerId> / BLOCK#<blockedId>` (entity `Block`) and its mirror
 /// `USER#<blockedId> / BLOCKEDBY#<blockerId>` (entity `BlockedBy`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Block {
     pub blocker_id: UserId,
@@ -63,7 +63,7 @@ pub struct Block {
 
 /// The pair lock's state: one pending request (from `senderId` to `targetId`) or a
 /// connection. No lock: the two are strangers and either may ask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum PairState {
     Pending,
@@ -71,7 +71,7 @@ pub enum PairState {
 }
 
 /// `PAIR#<min>#<max> / PAIR` (entity `ConnectionPair`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PairLock {
     pub state: PairState,
@@ -171,7 +171,7 @@ async fn commit_or_not_found(
 // ---------------------------------------------------------------------------------
 
 /// `POST /v1/connections/requests`: exactly one of `userId` and `handle`.
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewConnectionRequest {
     pub user_id: Option<String>,
@@ -546,7 +546,7 @@ async fn my_page<T: serde::de::DeserializeOwned>(
 }
 
 /// A connection as its owner lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionView {
     pub user_id: UserId,
@@ -590,7 +590,7 @@ pub async fn list_connections(
     Ok(Page { items, next_cursor })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum RequestDirection {
     Incoming,
@@ -612,7 +612,7 @@ impl RequestDirection {
 }
 
 /// A pending request as one of its two users lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestView {
     /// The other user: the sender of an incoming request, the target of an outgoing one.
@@ -671,7 +671,7 @@ pub async fn list_requests(
 }
 
 /// A user I block, as I list them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockView {
     pub user_id: UserId,
@@ -744,7 +744,7 @@ pub mod suggestion_weights {
 }
 
 /// Why someone is suggested; only what the viewer may see of them is cited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum SuggestionReason {
     SharedSkills { skills: Vec<String> },
@@ -753,7 +753,7 @@ pub enum SuggestionReason {
     MutualConnections { count: usize },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Suggestion {
     pub user_id: UserId,

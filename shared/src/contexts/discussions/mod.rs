@@ -194,7 +194,19 @@ pub mod keys {
 // Types
 // ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum ReactionKind {
     Like,
@@ -235,7 +247,7 @@ fn zero_counts() -> BTreeMap<String, i64> {
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Category {
     pub category_id: String,
@@ -252,7 +264,7 @@ pub struct Category {
 }
 
 /// Something attached to a topic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Attachment {
     Code {
@@ -271,7 +283,7 @@ pub enum Attachment {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Topic {
     pub topic_id: String,
@@ -414,7 +426,7 @@ impl Topic {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reply {
     /// The reply's thread path: its ancestors' ULIDs and its own, joined by `-`.
@@ -464,7 +476,7 @@ impl Reply {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reaction {
     pub topic_id: String,
@@ -477,7 +489,7 @@ pub struct Reaction {
 }
 
 /// The version an edit replaced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
     pub topic_id: String,
@@ -495,7 +507,7 @@ pub struct HistoryEntry {
 }
 
 /// A topic with the first page of its replies in thread order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicWithReplies {
     pub topic: Topic,
@@ -507,7 +519,7 @@ pub struct TopicWithReplies {
 // ---------------------------------------------------------------------------------
 
 /// `POST /v1/categories`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewCategory {
     #[validate(custom(function = "slug"))]
@@ -524,7 +536,7 @@ pub struct NewCategory {
 }
 
 /// `POST /v1/topics`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewTopic {
     #[validate(
@@ -544,7 +556,7 @@ pub struct NewTopic {
 }
 
 /// `PATCH /v1/topics/{topicId}`: absent fields are unchanged.
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TopicPatch {
     #[validate(
@@ -560,7 +572,7 @@ pub struct TopicPatch {
 }
 
 /// `POST /v1/topics/{topicId}/replies`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewReply {
     #[validate(length(min = 1, max = 20000), custom(function = "body_text"))]
@@ -569,7 +581,7 @@ pub struct NewReply {
 }
 
 /// `PATCH /v1/topics/{topicId}/replies/{replyId}`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplyPatch {
     #[validate(length(min = 1, max = 20000), custom(function = "body_text"))]
@@ -577,21 +589,21 @@ pub struct ReplyPatch {
 }
 
 /// `PUT /v1/topics/{topicId}/reactions/{targetId}`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReactionInput {
     pub reaction: ReactionKind,
 }
 
 /// `PUT /v1/topics/{topicId}/accepted-answer`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AcceptInput {
     pub reply_id: String,
 }
 
 /// `PUT /v1/topics/{topicId}/pin`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PinInput {
     pub pinned: bool,
@@ -2067,7 +2079,7 @@ pub async fn list_history(
 // ---------------------------------------------------------------------------------
 
 /// The records the stream function counts. Anything else is ignored.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "entity")]
 pub enum CountedRecord {
     Reply(Reply),

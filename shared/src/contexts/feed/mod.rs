@@ -169,7 +169,7 @@ pub fn owned_elsewhere(sort_key: &str) -> Option<Key> {
 // Items
 // ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Verb {
     DiscussionPosted,
@@ -183,7 +183,7 @@ pub enum Verb {
 }
 
 /// Who may see an activity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ActivityVisibility {
     Public,
@@ -203,7 +203,7 @@ impl ActivityVisibility {
 }
 
 /// The stored activity (`ACT#<id> / META`, minus its keys).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     pub activity_id: String,
@@ -255,7 +255,7 @@ impl Activity {
 /// connections). Content and counters are read from the activities themselves, so an
 /// entry never shows a stale count or a deleted activity, and stays small (one write
 /// unit per fan-out put).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FeedEntry {
     pub activity_id: String,
@@ -270,7 +270,7 @@ pub struct FeedEntry {
 }
 
 /// An activity as a reader sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivityView {
     pub activity_id: String,
@@ -289,6 +289,7 @@ pub struct ActivityView {
     pub liked_by_me: Option<bool>,
     /// For a share: the shared activity, or absent once it was deleted.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
     pub original: Option<Box<ActivityView>>,
 }
 
@@ -311,7 +312,7 @@ impl ActivityView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Comment {
     pub comment_id: String,
@@ -326,7 +327,7 @@ pub struct Comment {
 // ---------------------------------------------------------------------------------
 
 /// The verbs a client may post; the others are generated from the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ClientVerb {
     LessonCompleted,
@@ -337,7 +338,7 @@ pub enum ClientVerb {
 }
 
 /// `POST /v1/activities`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewActivity {
     pub verb: ClientVerb,
@@ -400,7 +401,7 @@ struct GoalObject {
 }
 
 /// `POST /v1/activities/{id}/comments`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewComment {
     #[validate(length(min = 1, max = 2000), custom(function = "non_blank_text"))]
@@ -408,7 +409,7 @@ pub struct NewComment {
 }
 
 /// `POST /v1/activities/{id}/shares`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewShare {
     #[serde(default)]
@@ -1220,7 +1221,7 @@ fn day_before(day: &str) -> AppResult<String> {
 /// The stream's typed change (one type for every context).
 pub use crate::table::stream::{Change, ChangeKind};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FanoutOp {
     Put,
@@ -1237,7 +1238,7 @@ impl FanoutOp {
 }
 
 /// A fan-out in progress (the `FANOUT#` progress item, minus keys).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FanoutJob {
     pub entry: FeedEntry,

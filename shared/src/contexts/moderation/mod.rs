@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::ids::UserId;
 
 /// A message on the moderation queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum ModerationJob {
     /// Check the free text of one version of a profile.

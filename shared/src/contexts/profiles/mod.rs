@@ -74,7 +74,7 @@ pub mod keys {
 }
 
 /// A handle: 3-30 of `a-z 0-9 _`, compared case-insensitively (stored lower-case).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Handle(String);
 
@@ -101,7 +101,7 @@ impl Handle {
 }
 
 /// Who may see a profile or one of its fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Visibility {
     Public,
@@ -123,7 +123,7 @@ impl Visibility {
 
 /// Per-field audiences. Display name, handle and avatar are the identity of a visible
 /// profile and always shown with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct FieldVisibility {
     pub bio: Visibility,
@@ -151,7 +151,7 @@ impl Default for FieldVisibility {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PrivacySettings {
     /// The profile as a whole: private (default) until the owner opts in.
@@ -161,7 +161,7 @@ pub struct PrivacySettings {
     pub fields: FieldVisibility,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ModerationStatus {
     #[default]
@@ -170,7 +170,7 @@ pub enum ModerationStatus {
     Flagged,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModerationState {
     pub status: ModerationStatus,
@@ -179,7 +179,7 @@ pub struct ModerationState {
 }
 
 /// The stored profile (the `PROFILE` item, minus its keys).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     pub user_id: UserId,
@@ -363,7 +363,7 @@ fn dedupe_labels(labels: Vec<String>) -> Vec<String> {
 // ---------------------------------------------------------------------------------
 
 /// `POST /v1/profiles`
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewProfile {
     pub handle: String,
@@ -398,7 +398,7 @@ pub struct NewProfile {
 }
 
 /// `PATCH /v1/me`: an absent field is unchanged, `null` clears an optional field.
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProfilePatch {
     pub handle: Option<String>,
@@ -443,7 +443,7 @@ where
 }
 
 /// A profile as one viewer may see it: hidden fields are absent, not null.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileView {
     pub user_id: UserId,
@@ -472,7 +472,7 @@ pub struct ProfileView {
 }
 
 /// The owner's own view: everything, plus privacy, moderation and version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnProfile {
     #[serde(flatten)]

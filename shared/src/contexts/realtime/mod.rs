@@ -46,7 +46,7 @@ pub fn valid_connection_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '=' | '-' | '_' | '+' | '/'))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionRecord {
     pub connection_id: String,

@@ -1,0 +1,366 @@
+//! The axum side of the edge: extractors that refuse as problem+json (the principal,
+//! JSON bodies, query parameters, path parameters), the `Idempotency-Key` middleware,
+//! the 404/405 fallbacks and [`run`], which serves a router through `lambda_http`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use lambda_http::RequestExt;
+use serde::de::DeserializeOwned;
+use utoipa_axum::router::OpenApiRouter;
+
+use super::openapi::RouteIndex;
+use super::{Api, HttpResponse, MAX_BODY_BYTES, WRITE_TIMEOUT_SECONDS, parse_json, too_large};
+use crate::core::auth::Principal;
+use crate::core::cursor::parse_limit;
+use crate::core::error::AppError;
+use crate::table::idempotency::{self, StoredResponse};
+
+/// API Gateway's HTTP API payload quota: the most a write can carry to be hashed.
+const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+
+tokio::task_local! {
+    /// The Lambda request id of the request being served (the problem's `instance`).
+    static REQUEST_ID: String;
+}
+
+/// The Lambda request id of the request being served, empty outside of one.
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// An [`AppError`] on its way out as problem+json: what handlers and extractors return.
+#[derive(Debug)]
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        Self(error)
+    }
+}
+
+impl From<crate::core::auth::AuthError> for ApiError {
+    fn from(error: crate::core::auth::AuthError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self(AppError::bad_field("path", rejection.body_text()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        HttpResponse::problem(&self.0, &request_id()).into_response()
+    }
+}
+
+/// What a handler returns.
+pub type ApiResult<T = HttpResponse> = Result<T, ApiError>;
+
+impl IntoResponse for HttpResponse {
+    fn into_response(self) -> Response {
+        let mut response = match self.body {
+            Some(bytes) => Response::new(Body::from(bytes)),
+            None => Response::new(Body::empty()),
+        };
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        for (name, value) in self.headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
+                response.headers_mut().append(name, value);
+            }
+        }
+        response
+    }
+}
+
+/// The state of an authenticated endpoint group: the shared [`Api`], possibly with more.
+pub trait ApiState: Clone + Send + Sync + 'static {
+    fn api(&self) -> &Api;
+}
+
+impl ApiState for Arc<Api> {
+    fn api(&self) -> &Api {
+        self
+    }
+}
+
+/// The authenticated caller: the bearer JWT of the `Authorization` header, verified.
+/// Missing or invalid is a 401 problem.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl<S: ApiState> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        authenticate(parts, state.api()).await.map(Caller)
+    }
+}
+
+/// The principal of a request, verified once (the idempotency middleware may have).
+async fn authenticate(parts: &mut Parts, api: &Api) -> Result<Principal, ApiError> {
+    if let Some(principal) = parts.extensions.get::<Principal>() {
+        return Ok(principal.clone());
+    }
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let principal = api.auth.authenticate_header(header.as_deref()).await?;
+    parts.extensions.insert(principal.clone());
+    Ok(principal)
+}
+
+/// A JSON body: at most [`MAX_BODY_BYTES`] (413), a JSON content type if any is given,
+/// not empty, and of `T`'s shape (400 naming the field by its JSON path).
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| too_large())?;
+        Ok(Json(parse_json(content_type.as_deref(), &body)?))
+    }
+}
+
+/// The query string's parameters (a repeated one keeps its first value), with the
+/// paging pair every list endpoint takes.
+#[derive(Debug, Clone, Default)]
+pub struct Query(BTreeMap<String, String>);
+
+impl Query {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// `limit`: 1 to 100, default 20 (400 naming `limit` otherwise).
+    pub fn limit(&self) -> Result<u32, AppError> {
+        parse_limit(self.get("limit"))
+    }
+
+    /// `cursor`: the `nextCursor` of the previous page.
+    pub fn cursor(&self) -> Option<&str> {
+        self.get("cursor")
+    }
+
+    /// A boolean flag: absent or `false` is false, `true` is true, anything else a 400.
+    pub fn flag(&self, name: &str) -> Result<bool, AppError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(AppError::bad_field(name, "must be true or false")),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        let mut params = BTreeMap::new();
+        for (name, value) in url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        {
+            params
+                .entry(name.into_owned())
+                .or_insert_with(|| value.into_owned());
+        }
+        Ok(Query(params))
+    }
+}
+
+/// Path parameters (axum's, refusing as problem+json).
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// Runs every write (POST, PUT, PATCH, DELETE) that carries an `Idempotency-Key` at
+/// most once per key (see [`idempotency`]): a retry with the same key and body gets the
+/// first response again. Only successful responses are remembered.
+async fn idempotent_writes<S: ApiState>(
+    State(state): State<S>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let is_write = matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let Some(key) = request.headers().get("idempotency-key").cloned() else {
+        return next.run(request).await;
+    };
+    if !is_write {
+        return next.run(request).await;
+    }
+    match run_once(state.api(), request, &key, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run_once(
+    api: &Api,
+    request: Request,
+    key: &HeaderValue,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let principal = authenticate(&mut parts, api).await?;
+    let key = idempotency::parse_key(&String::from_utf8_lossy(key.as_bytes()))?;
+    let body = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    let hash = idempotency::payload_hash(parts.method.as_str(), parts.uri.path(), &body);
+    let request = Request::from_parts(parts, Body::from(body));
+    // A refused write is answered as it is and not remembered.
+    let mut refused: Option<Response> = None;
+    let slot = &mut refused;
+    let stored = idempotency::run_once(
+        &api.store,
+        &principal.user_id,
+        &key,
+        &hash,
+        WRITE_TIMEOUT_SECONDS,
+        move || async move {
+            let (parts, body) = next.run(request).await.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .map_err(AppError::internal)?;
+            if !parts.status.is_success() {
+                *slot = Some(Response::from_parts(parts, Body::from(body)));
+                return Err(AppError::internal("refused writes are not remembered"));
+            }
+            Ok(StoredResponse {
+                status: parts.status.as_u16(),
+                body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+                headers: parts
+                    .headers
+                    .iter()
+                    .filter(|(name, _)| *name != axum::http::header::CONTENT_LENGTH)
+                    .map(|(name, value)| {
+                        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                        (name.as_str().to_owned(), value)
+                    })
+                    .collect(),
+            })
+        },
+    )
+    .await;
+    match (stored, refused) {
+        (_, Some(response)) => Ok(response),
+        (Ok(stored), None) => Ok(HttpResponse {
+            status: stored.status,
+            headers: stored.headers,
+            body: stored.body.map(String::into_bytes),
+        }
+        .into_response()),
+        (Err(error), None) => Err(error.into()),
+    }
+}
+
+/// Request id, access log line and response headers around every request.
+async fn request_context(request: Request, next: Next) -> Response {
+    let request_id = request
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let started = std::time::Instant::now();
+    let requests_before = crate::table::store::dynamodb_requests();
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), next.run(request))
+        .await;
+    let dynamodb_requests = crate::table::store::dynamodb_requests() - requests_before;
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        dynamodb_requests,
+        duration_ms = started.elapsed().as_secs_f64() * 1e3,
+        "request served"
+    );
+    let headers = response.headers_mut();
+    if expose_request_counts()
+        && let Ok(value) = HeaderValue::try_from(dynamodb_requests.to_string())
+    {
+        headers.insert("x-agora-dynamodb-requests", value);
+    }
+    if let Ok(value) = HeaderValue::try_from(request_id) {
+        headers.insert("x-request-id", value);
+    }
+    response
+}
+
+/// Benchmarks set `AGORA_EXPOSE_REQUEST_COUNTS=1` to read each call's DynamoDB request
+/// count from a response header; deployed stacks keep it in the logs only.
+fn expose_request_counts() -> bool {
+    static EXPOSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *EXPOSE.get_or_init(|| std::env::var("AGORA_EXPOSE_REQUEST_COUNTS").is_ok_and(|v| v == "1"))
+}
+
+/// The answer to a request no route takes: 405 with `Allow` for a known path, 404
+/// otherwise, as problem+json. Also what the HTTP API's `$default` route answers.
+pub fn unrouted(index: &RouteIndex, method: &Method, path: &str) -> ApiError {
+    match index.allowed(path) {
+        Some(allowed) if !allowed.iter().any(|m| *m == method.as_str()) => {
+            ApiError(AppError::MethodNotAllowed(allowed.join(", ")))
+        }
+        _ => ApiError(AppError::NotFound(format!("no resource at {path}"))),
+    }
+}
+
+/// An endpoint group's router, ready to serve: the idempotency middleware on its routes,
+/// problem+json 404/405 for everything else, and the request context around it all.
+pub fn router<S: ApiState>(routes: OpenApiRouter<S>, state: S) -> Router {
+    let (router, document) = routes.split_for_parts();
+    let router = router.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        idempotent_writes::<S>,
+    ));
+    finish(router, RouteIndex::new(&document)).with_state(state)
+}
+
+/// Adds the 404/405 fallbacks (from the routes of `index`) and the request context.
+pub fn finish<S: Clone + Send + Sync + 'static>(router: Router<S>, index: RouteIndex) -> Router<S> {
+    let index = Arc::new(index);
+    let for_methods = Arc::clone(&index);
+    router
+        .fallback(move |method: Method, uri: axum::http::Uri| {
+            let index = Arc::clone(&index);
+            async move { unrouted(&index, &method, uri.path()) }
+        })
+        .method_not_allowed_fallback(move |method: Method, uri: axum::http::Uri| {
+            let index = Arc::clone(&for_methods);
+            async move { unrouted(&index, &method, uri.path()) }
+        })
+        .layer(middleware::from_fn(request_context))
+}
+
+/// Serves `router` as this Lambda function's handler (also under `cargo lambda watch`).
+pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(router).await
+}

@@ -1,0 +1,285 @@
+//! The OpenAPI 3.1 document of the HTTP API, generated from the routes of
+//! [`super::routes`] (each handler's `#[utoipa::path]` is both its route and its
+//! operation) plus the conventions every operation shares: bearer JWT security and the
+//! problem+json error responses. `docs/openapi.json` is this document, committed
+//! (`shared/tests/openapi.rs` fails when they differ); `GET /v1/openapi.json` serves it.
+
+use utoipa::openapi::path::{HttpMethod, Operation, PathItem};
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Components, Content, OpenApi, Ref, RefOr};
+use utoipa::{IntoParams, Modify, OpenApi as _};
+
+use super::routes;
+use crate::core::error::{FieldError, Problem};
+
+/// The name of the bearer JWT security scheme.
+pub const BEARER: &str = "bearer";
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Agora API",
+        version = "1.0.0",
+        description = "Agora's public HTTP API. Every endpoint except `/v1/health` and \
+            `/v1/openapi.json` needs `Authorization: Bearer <JWT>`. Errors are \
+            `application/problem+json` (RFC 9457) with field-level `errors[]`. Writes \
+            accept an `Idempotency-Key` header.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    components(schemas(Problem, FieldError))
+)]
+struct Base;
+
+/// The whole HTTP API's document: every function's routes.
+pub fn document() -> OpenApi {
+    let mut document = Base::openapi();
+    for part in [
+        routes::health::routes().into_openapi(),
+        routes::profiles::routes().into_openapi(),
+        routes::connections::routes().into_openapi(),
+        routes::discussions::routes().into_openapi(),
+        routes::feed::routes().into_openapi(),
+        routes::notifications::routes().into_openapi(),
+        routes::chat::routes().into_openapi(),
+    ] {
+        document.merge(part);
+    }
+    Conventions.modify(&mut document);
+    document
+}
+
+/// `limit` and `cursor`, the query parameters of every paginated list.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// What every operation shares: bearer security unless it declares its own (the public
+/// ones declare an empty requirement), and the problem+json responses of the edge.
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, document: &mut OpenApi) {
+        let components = document.components.get_or_insert_with(Components::new);
+        components.security_schemes.insert(
+            BEARER.to_owned(),
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        for item in document.paths.paths.values_mut() {
+            for (method, operation) in operations_mut(item) {
+                conventions(method, operation);
+            }
+        }
+    }
+}
+
+fn conventions(method: HttpMethod, operation: &mut Operation) {
+    let public = operation
+        .security
+        .as_ref()
+        .is_some_and(|requirements| requirements.iter().all(is_anonymous));
+    if public {
+        return;
+    }
+    if operation.security.is_none() {
+        operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    }
+    let write = matches!(
+        method,
+        HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete
+    );
+    let mut statuses = vec![
+        (
+            400,
+            "Malformed input: path or query parameter, body, `Idempotency-Key`",
+        ),
+        (401, "Missing, invalid or expired bearer token"),
+        (
+            403,
+            "Not allowed to the caller (role, ownership or membership)",
+        ),
+        (404, "No such resource, or hidden from the caller"),
+        (500, "Unexpected error; quote `instance` when reporting it"),
+    ];
+    if write {
+        statuses.extend([
+            (
+                409,
+                "Conflicts with the current state, or the same `Idempotency-Key` is in flight",
+            ),
+            (
+                422,
+                "Breaks a rule, or reuses an `Idempotency-Key` with another body",
+            ),
+        ]);
+    }
+    if operation.request_body.is_some() {
+        statuses.push((413, "The body is larger than 64 KiB"));
+    }
+    for (status, description) in statuses {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| problem(description));
+    }
+}
+
+fn is_anonymous(requirement: &SecurityRequirement) -> bool {
+    serde_json::to_value(requirement)
+        .is_ok_and(|value| value.as_object().is_some_and(|o| o.is_empty()))
+}
+
+/// An error response: `application/problem+json` with the [`Problem`] schema.
+pub fn problem(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        )
+        .build()
+        .into()
+}
+
+fn operations_mut(item: &mut PathItem) -> Vec<(HttpMethod, &mut Operation)> {
+    [
+        (HttpMethod::Get, item.get.as_mut()),
+        (HttpMethod::Put, item.put.as_mut()),
+        (HttpMethod::Post, item.post.as_mut()),
+        (HttpMethod::Delete, item.delete.as_mut()),
+        (HttpMethod::Patch, item.patch.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| Some((method, operation?)))
+    .collect()
+}
+
+/// The methods of a path item, upper case (`GET`, …).
+pub fn methods(item: &PathItem) -> Vec<&'static str> {
+    [
+        ("GET", item.get.is_some()),
+        ("PUT", item.put.is_some()),
+        ("POST", item.post.is_some()),
+        ("DELETE", item.delete.is_some()),
+        ("PATCH", item.patch.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(method, present)| present.then_some(method))
+    .collect()
+}
+
+/// The paths of a document and their methods, matched as API Gateway matches route
+/// paths: segment by segment, a `{param}` takes one non-empty segment.
+#[derive(Debug, Clone, Default)]
+pub struct RouteIndex {
+    routes: Vec<(Vec<String>, Vec<&'static str>)>,
+}
+
+impl RouteIndex {
+    pub fn new(document: &OpenApi) -> Self {
+        let routes = document
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| (segments(path), methods(item)))
+            .collect();
+        Self { routes }
+    }
+
+    /// The methods a path allows (`None` for a path no route has): those of every route
+    /// whose template matches it, as API Gateway would route any of them.
+    pub fn allowed(&self, path: &str) -> Option<Vec<&'static str>> {
+        let parts = segments(path);
+        let mut allowed: Vec<&'static str> = Vec::new();
+        let mut known = false;
+        for (template, methods) in &self.routes {
+            let matches = template.len() == parts.len()
+                && template.iter().zip(&parts).all(|(t, p)| {
+                    (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p
+                });
+            if matches {
+                known = true;
+                for method in methods {
+                    if !allowed.contains(method) {
+                        allowed.push(method);
+                    }
+                }
+            }
+        }
+        known.then_some(allowed)
+    }
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.trim_start_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> RouteIndex {
+        RouteIndex::new(&document())
+    }
+
+    #[test]
+    fn a_known_path_lists_its_methods_and_an_unknown_one_is_none() {
+        let index = index();
+
+        assert_eq!(
+            index.allowed("/v1/me"),
+            Some(vec!["GET", "DELETE", "PATCH"])
+        );
+        assert_eq!(
+            index.allowed("/v1/connections/requests"),
+            Some(vec!["DELETE", "GET", "POST"]),
+            "API Gateway routes DELETE to /v1/connections/{{userId}}"
+        );
+        assert_eq!(index.allowed("/v1/nowhere"), None);
+        assert_eq!(index.allowed("/v1/me/"), None);
+        assert_eq!(index.allowed("/v1/profiles//"), None);
+    }
+
+    #[test]
+    fn a_literal_and_a_variable_segment_both_count() {
+        let allowed = index().allowed("/v1/rooms/dm");
+
+        assert_eq!(allowed, Some(vec!["POST", "GET", "PATCH"]));
+    }
+
+    #[test]
+    fn every_authenticated_operation_has_bearer_security_and_problem_responses() {
+        let document = document();
+
+        for (path, item) in &document.paths.paths {
+            let mut item = item.clone();
+            for (_, operation) in operations_mut(&mut item) {
+                let name = operation.operation_id.clone().unwrap_or_default();
+                let responses = &operation.responses.responses;
+                if path == "/v1/health" || path == "/v1/openapi.json" {
+                    assert!(!responses.contains_key("401"), "{path}");
+                    continue;
+                }
+                assert!(operation.security.is_some(), "{name} {path}");
+                assert!(responses.contains_key("401"), "{name} {path}");
+                assert!(responses.contains_key("500"), "{name} {path}");
+            }
+        }
+    }
+}

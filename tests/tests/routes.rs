@@ -1,0 +1,206 @@
+//! Routes from one source: the template's HTTP API routes are exactly the OpenAPI
+//! document's operations, and a request no route takes answers problem+json through the
+//! `$default` route, as API Gateway routes it.
+
+use std::collections::BTreeSet;
+
+use agora_local::StackModel;
+use agora_local::http_api::RouteTable;
+use agora_local::template::{ResolveContext, Template};
+use agora_tests::{assert_problem, new_user, repo_root, spawn, token_for};
+use reqwest::Method;
+use serde_json::Value;
+
+/// The template resolved without provisioning anything: its secrets and the queues'
+/// and stream's physical names get placeholders, which do not matter to routes.
+fn resolve(template: &Template) -> anyhow::Result<StackModel> {
+    let mut context = ResolveContext::new("routes");
+    for name in ["CursorSecret", "JwtHs256Secret"] {
+        context
+            .parameter_overrides
+            .insert(name.to_owned(), "x".repeat(32));
+    }
+    let storage = template.storage(&context)?;
+    for queue in storage.queues {
+        let facts = &mut context.facts;
+        facts.queue_urls.insert(
+            queue.logical_id.clone(),
+            format!("http://queue/{}", queue.logical_id),
+        );
+        facts.queue_arns.insert(
+            queue.logical_id.clone(),
+            format!("arn:queue:{}", queue.logical_id),
+        );
+    }
+    for table in storage.tables {
+        context.facts.table_stream_arns.insert(
+            table.logical_id.clone(),
+            format!("arn:stream:{}", table.logical_id),
+        );
+    }
+    Ok(template.resolve(&context)?)
+}
+
+/// Every `METHOD /path` of the template's HttpApi events, and whether `$default` is
+/// one of them (and on which function).
+fn template_routes() -> anyhow::Result<(BTreeSet<String>, Vec<String>)> {
+    let template = Template::from_path(&repo_root().join("template.yaml"))?;
+    let model = resolve(&template)?;
+    let mut routes = BTreeSet::new();
+    let mut default_on = Vec::new();
+    for function in &model.functions {
+        for route in &function.http_routes {
+            if route.path == "$default" {
+                default_on.push(function.logical_id.clone());
+            } else {
+                routes.insert(format!("{} {}", route.method, route.path));
+            }
+        }
+    }
+    Ok((routes, default_on))
+}
+
+/// Every `METHOD /path` of the document.
+fn document_operations() -> anyhow::Result<BTreeSet<String>> {
+    let document = serde_json::to_value(agora::edge::openapi::document())?;
+    let mut operations = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
+            if item.get(method).is_some() {
+                operations.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    Ok(operations)
+}
+
+#[test]
+fn every_template_route_is_a_documented_operation_and_every_operation_a_route() -> anyhow::Result<()>
+{
+    let (routes, _) = template_routes()?;
+
+    let operations = document_operations()?;
+
+    let undocumented: Vec<_> = routes.difference(&operations).collect();
+    let unrouted: Vec<_> = operations.difference(&routes).collect();
+    assert!(
+        undocumented.is_empty() && unrouted.is_empty(),
+        "template.yaml and the OpenAPI document differ (path parameter names included).\n\
+         In the template only: {undocumented:?}\nIn the document only: {unrouted:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_default_route_goes_to_the_health_function_only() -> anyhow::Result<()> {
+    let (_, default_on) = template_routes()?;
+
+    assert_eq!(default_on, vec!["HealthFunction".to_owned()]);
+    Ok(())
+}
+
+#[test]
+fn the_local_http_api_routes_unmatched_requests_of_the_template_to_default() -> anyhow::Result<()> {
+    let template = Template::from_path(&repo_root().join("template.yaml"))?;
+    let model = resolve(&template)?;
+    let table = RouteTable::new(&model.functions);
+    let find = |method: &str, path: &str| {
+        table
+            .find(method, path)
+            .map(|m| (m.function_logical_id, m.route_key))
+    };
+
+    assert_eq!(
+        find("GET", "/v1/me"),
+        Some(("ProfilesFunction".into(), "GET /v1/me".into()))
+    );
+    assert_eq!(
+        find("PUT", "/v1/me"),
+        Some(("HealthFunction".into(), "$default".into()))
+    );
+    assert_eq!(
+        find("GET", "/v1/nowhere"),
+        Some(("HealthFunction".into(), "$default".into()))
+    );
+    Ok(())
+}
+
+async fn send(
+    stack: &agora_tests::TestStack,
+    method: Method,
+    path: &str,
+) -> anyhow::Result<(reqwest::header::HeaderMap, agora_tests::Reply)> {
+    let response = reqwest::Client::new()
+        .request(method, stack.url(path))
+        .bearer_auth(token_for(&new_user("routes")))
+        .send()
+        .await?;
+    let headers = response.headers().clone();
+    let status = response.status().as_u16();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok((
+        headers,
+        agora_tests::Reply {
+            status,
+            content_type,
+            body,
+        },
+    ))
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_a_problem_json_404_not_the_gateways_message() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+
+    let (_, nowhere) = send(&stack, Method::GET, "/v1/nowhere").await?;
+    let (_, root) = send(&stack, Method::POST, "/").await?;
+    let (_, trailing) = send(&stack, Method::GET, "/v1/me/").await?;
+
+    for reply in [&nowhere, &root, &trailing] {
+        assert_problem(reply, 404, None);
+        assert_eq!(reply.body["type"], "/problems/not-found");
+        assert!(reply.body.get("message").is_none(), "{reply:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_known_path_with_another_method_is_a_405_naming_the_allowed_ones() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+
+    let (me_headers, me) = send(&stack, Method::PUT, "/v1/me").await?;
+    let (health_headers, health) = send(&stack, Method::POST, "/v1/health").await?;
+    let (room_headers, room) = send(&stack, Method::DELETE, "/v1/rooms/r1").await?;
+
+    assert_problem(&me, 405, None);
+    assert_eq!(me_headers["allow"], "GET, DELETE, PATCH");
+    assert_problem(&health, 405, None);
+    assert_eq!(health_headers["allow"], "GET");
+    assert_problem(&room, 405, None);
+    assert_eq!(room_headers["allow"], "GET, PATCH");
+    assert_eq!(room.body["detail"], "this resource allows GET, PATCH");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_without_a_token() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+
+    let reply = stack
+        .call(Method::GET, "/v1/openapi.json", None, None)
+        .await?;
+
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.content_type, "application/json");
+    assert_eq!(
+        reply.body,
+        serde_json::to_value(agora::edge::openapi::document())?
+    );
+    Ok(())
+}
