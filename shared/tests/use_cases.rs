@@ -40,6 +40,22 @@ async fn connected(store: &Store, a: &UserId, b: &UserId) -> anyhow::Result<()> 
     Ok(())
 }
 
+async fn ana_and_bob(store: &Store) -> anyhow::Result<(UserId, UserId)> {
+    Ok((
+        profile(store, "01J0000000000000000000ANA1", "ana").await?,
+        profile(store, "01J0000000000000000000BB01", "bob").await?,
+    ))
+}
+
+async fn public_activity(store: &Store, author: &UserId) -> anyhow::Result<feed::ActivityView> {
+    Ok(feed::post_activity(
+        store,
+        author,
+        input(json!({"verb": "share", "visibility": "public", "text": "hello"})),
+    )
+    .await?)
+}
+
 fn conflict_saying(result: Result<impl std::fmt::Debug, AppError>, words: &str) {
     match result {
         Err(AppError::Conflict(message)) => {
@@ -81,8 +97,7 @@ async fn a_handle_is_claimed_once_and_a_second_profile_is_refused() -> anyhow::R
 async fn a_request_accepted_connects_both_and_a_block_undoes_it() -> anyhow::Result<()> {
     let table = memory_table().await?;
     let store = &table.store;
-    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
-    let bo = profile(store, "01J0000000000000000000BB01", "bob").await?;
+    let (ana, bo) = ana_and_bob(store).await?;
 
     connections::send_request(store, &ana, input(json!({"userId": bo.as_str()}))).await?;
     let again = connections::send_request(store, &bo, input(json!({"userId": ana.as_str()}))).await;
@@ -112,8 +127,7 @@ async fn a_request_accepted_connects_both_and_a_block_undoes_it() -> anyhow::Res
 async fn ignoring_a_request_twice_is_a_404_and_cancelling_frees_the_pair() -> anyhow::Result<()> {
     let table = memory_table().await?;
     let store = &table.store;
-    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
-    let bo = profile(store, "01J0000000000000000000BB01", "bob").await?;
+    let (ana, bo) = ana_and_bob(store).await?;
     connections::send_request(store, &ana, input(json!({"userId": bo.as_str()}))).await?;
 
     connections::ignore_request(store, &bo, &ana).await?;
@@ -135,12 +149,7 @@ async fn a_like_counts_once_and_a_deleted_activity_cannot_be_liked() -> anyhow::
     let table = memory_table().await?;
     let store = &table.store;
     let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
-    let activity = feed::post_activity(
-        store,
-        &ana,
-        input(json!({"verb": "share", "visibility": "public", "text": "hello"})),
-    )
-    .await?;
+    let activity = public_activity(store, &ana).await?;
     let id = activity.activity_id.clone();
 
     feed::like(store, &ana, &id).await?;
@@ -166,12 +175,7 @@ async fn a_comment_counts_on_its_activity() -> anyhow::Result<()> {
     let table = memory_table().await?;
     let store = &table.store;
     let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
-    let activity = feed::post_activity(
-        store,
-        &ana,
-        input(json!({"verb": "share", "visibility": "public", "text": "hello"})),
-    )
-    .await?;
+    let activity = public_activity(store, &ana).await?;
 
     feed::add_comment(
         store,
@@ -190,8 +194,7 @@ async fn a_comment_counts_on_its_activity() -> anyhow::Result<()> {
 async fn a_dm_is_opened_once_and_a_resent_message_is_a_duplicate() -> anyhow::Result<()> {
     let table = memory_table().await?;
     let store = &table.store;
-    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
-    let bo = profile(store, "01J0000000000000000000BB01", "bob").await?;
+    let (ana, bo) = ana_and_bob(store).await?;
     connected(store, &ana, &bo).await?;
     let message = || input(json!({"text": "hi", "clientMessageId": "c-1"}));
 
@@ -216,8 +219,7 @@ async fn a_dm_is_opened_once_and_a_resent_message_is_a_duplicate() -> anyhow::Re
 async fn sends_past_the_limit_are_refused_with_a_retry_time() -> anyhow::Result<()> {
     let table = memory_table().await?;
     let store = &table.store;
-    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
-    let bo = profile(store, "01J0000000000000000000BB01", "bob").await?;
+    let (ana, bo) = ana_and_bob(store).await?;
     connected(store, &ana, &bo).await?;
     let (room, _) = chat::open_dm(store, &ana, &bo).await?;
     let limit = RateLimit {
@@ -249,8 +251,7 @@ async fn sends_past_the_limit_are_refused_with_a_retry_time() -> anyhow::Result<
 async fn only_its_sender_edits_a_message_and_a_deleted_one_stays_deleted() -> anyhow::Result<()> {
     let table = memory_table().await?;
     let store = &table.store;
-    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
-    let bo = profile(store, "01J0000000000000000000BB01", "bob").await?;
+    let (ana, bo) = ana_and_bob(store).await?;
     connected(store, &ana, &bo).await?;
     let (room, _) = chat::open_dm(store, &ana, &bo).await?;
     let sent = chat::send_message(
