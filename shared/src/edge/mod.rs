@@ -4,6 +4,7 @@
 //! ([`openapi`]). [`HttpResponse::problem`] is the only place an [`AppError`] becomes a
 //! status and a problem+json body.
 
+pub mod asyncapi;
 pub mod batch;
 pub mod http;
 pub mod openapi;

@@ -14,7 +14,7 @@ pub fn pusher(config: &aws_config::SdkConfig) -> Pusher {
 }
 
 /// A frame sent to a client in answer to one of its actions.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerFrame {
     #[serde(rename_all = "camelCase")]
@@ -33,6 +33,7 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
         #[serde(flatten)]
+        #[schema(value_type = Object)]
         result: serde_json::Map<String, serde_json::Value>,
     },
     #[serde(rename_all = "camelCase")]
@@ -51,7 +52,7 @@ pub enum ServerFrame {
 }
 
 /// Why an action failed, as the error frame's `code`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ErrorCode {
     /// Not a JSON object with an `action`.
@@ -109,12 +110,26 @@ impl ServerFrame {
     }
 }
 
+/// Every action a client frame may name: the parser below matches exactly these, and
+/// the AsyncAPI document describes each (`edge::asyncapi`).
+pub const ACTIONS: [&str; 9] = [
+    "ping",
+    "sendMessage",
+    "editMessage",
+    "deleteMessage",
+    "typing",
+    "markRead",
+    "setPresence",
+    "subscribe",
+    "unsubscribe",
+];
+
 /// API Gateway's WebSocket frame limit: larger client frames never reach us, and ours
 /// stay below it too.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 32 * 1024;
 
 /// `typing`'s `state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum TypingState {
     Start,
@@ -166,51 +181,58 @@ pub struct ClientFrame {
     pub parsed: AppResult<Action>,
 }
 
-#[derive(Deserialize)]
+/// The fields of an action frame (besides `action` and `requestId`).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RoomOnly {
+pub(crate) struct RoomOnly {
     room_id: String,
 }
 
-#[derive(Deserialize)]
+/// The fields of an action frame (besides `action` and `requestId`).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RoomMessage {
+pub(crate) struct RoomMessage {
     room_id: String,
     message_id: String,
 }
 
-#[derive(Deserialize)]
+/// The fields of an action frame (besides `action` and `requestId`).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SendFields {
+pub(crate) struct SendFields {
     room_id: String,
     #[serde(flatten)]
     message: crate::contexts::chat::NewMessage,
 }
 
-#[derive(Deserialize)]
+/// The fields of an action frame (besides `action` and `requestId`).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct EditFields {
+pub(crate) struct EditFields {
     room_id: String,
     message_id: String,
     text: String,
 }
 
-#[derive(Deserialize)]
+/// The fields of an action frame (besides `action` and `requestId`).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TypingFields {
+pub(crate) struct TypingFields {
     room_id: String,
     state: TypingState,
 }
 
-#[derive(Deserialize)]
+/// The fields of an action frame (besides `action` and `requestId`).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PresenceFields {
+pub(crate) struct PresenceFields {
     status: crate::contexts::chat::PresenceStatus,
 }
 
-#[derive(Deserialize)]
+/// No fields besides `action` and `requestId`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Empty {}
+pub(crate) struct Empty {}
 
 /// Deserializes the action's fields, naming the offending one on failure.
 fn fields<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> AppResult<T> {
