@@ -9,9 +9,11 @@ use agora_local::stack::{LocalStack, StackOptions, unique_stack_name};
 use anyhow::Context;
 use serde_json::Value;
 
+mod account;
 mod arrange;
 mod stream;
 
+pub use account::{JOB_TIMEOUT, token_now};
 pub use arrange::{block_items, connection_item, unique_handle};
 pub use stream::{StreamRecord, dynamodb_json};
 

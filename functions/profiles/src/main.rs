@@ -1,17 +1,42 @@
 //! The profiles endpoint group: a thin adapter from HTTP to `agora::profiles`.
 
+use agora::account::queue::JobQueue;
+use agora::account::{Archives, erasure, export};
 use agora::auth::Principal;
-use agora::config::ApiConfig;
+use agora::config::{self, ApiConfig};
 use agora::cursor::parse_limit;
 use agora::edge::{self, Api, HttpRequest, HttpResponse, match_path};
 use agora::profiles::{self, NewProfile, PrivacySettings, ProfilePatch, ProfileSearch};
+use agora::push::Pusher;
 use agora::{AppError, AppResult, telemetry};
+
+/// The API state plus what account jobs need: their queue, the `@connections` client
+/// (closing a deleted account's sockets) and the export bucket (download URLs).
+struct Profiles {
+    api: Api,
+    jobs: JobQueue,
+    pusher: Pusher,
+    archives: Archives,
+}
+
+impl AsRef<Api> for Profiles {
+    fn as_ref(&self) -> &Api {
+        &self.api
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let api = Api::new(&ApiConfig::from_env()?).await;
-    edge::run_api(api, route, serve).await
+    let sdk = aws_config::load_from_env().await;
+    let state = Profiles {
+        api,
+        jobs: JobQueue::new(&sdk, config::required("ACCOUNT_JOBS_QUEUE_URL")?),
+        pusher: Pusher::from_sdk_config(&sdk),
+        archives: Archives::from_env(&sdk)?,
+    };
+    edge::run_api(state, route, serve).await
 }
 
 /// The routes of this group; the template maps the same paths to this function.
@@ -19,7 +44,8 @@ enum Route {
     Profiles,
     Profile(String),
     Me,
-    MyExport,
+    MyExports,
+    MyExport(String),
     MyPrivacy,
 }
 
@@ -27,21 +53,25 @@ fn route(path: &str) -> Option<Route> {
     if let Some(params) = match_path("/v1/profiles/{profileRef}", path) {
         return params.get("profileRef").cloned().map(Route::Profile);
     }
+    if let Some(params) = match_path("/v1/me/exports/{exportId}", path) {
+        return params.get("exportId").cloned().map(Route::MyExport);
+    }
     match path.trim_end_matches('/') {
         "/v1/profiles" => Some(Route::Profiles),
         "/v1/me" => Some(Route::Me),
-        "/v1/me/export" => Some(Route::MyExport),
+        "/v1/me/exports" => Some(Route::MyExports),
         "/v1/me/privacy" => Some(Route::MyPrivacy),
         _ => None,
     }
 }
 
 async fn serve(
-    api: &Api,
+    state: &Profiles,
     principal: &Principal,
     route: Route,
     request: &HttpRequest,
 ) -> AppResult<HttpResponse> {
+    let api = &state.api;
     let store = &api.store;
     let me = &principal.user_id;
     match (route, request.method.as_str()) {
@@ -78,18 +108,21 @@ async fn serve(
             HttpResponse::json(200, &profiles::update_profile(store, me, patch).await?)
         }
         (Route::Me, "DELETE") => {
-            agora::account::delete_account(store, me).await?;
-            Ok(HttpResponse::no_content())
+            let ticket = erasure::request_erasure(store, &state.jobs, &state.pusher, me).await?;
+            HttpResponse::json(202, &ticket)
         }
         (Route::Me, _) => Err(AppError::MethodNotAllowed("GET, PATCH, DELETE".into())),
-        (Route::MyExport, "GET") => {
-            let export = agora::account::export_my_data(store, me).await?;
-            Ok(HttpResponse::json(200, &export)?.with_header(
-                "content-disposition",
-                "attachment; filename=\"agora-export.json\"",
-            ))
+        (Route::MyExports, "POST") => {
+            let job = export::request_export(store, &state.jobs, me).await?;
+            Ok(HttpResponse::json(202, &job)?
+                .with_header("location", format!("/v1/me/exports/{}", job.export_id)))
         }
-        (Route::MyExport, _) => Err(AppError::MethodNotAllowed("GET".into())),
+        (Route::MyExports, _) => Err(AppError::MethodNotAllowed("POST".into())),
+        (Route::MyExport(id), "GET") => HttpResponse::json(
+            200,
+            &export::get_export(store, &state.archives, me, &id).await?,
+        ),
+        (Route::MyExport(_), _) => Err(AppError::MethodNotAllowed("GET".into())),
         (Route::MyPrivacy, "GET") => {
             HttpResponse::json(200, &profiles::get_my_profile(store, me).await?.privacy)
         }

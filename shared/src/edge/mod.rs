@@ -198,14 +198,21 @@ where
     let principal = auth
         .authenticate_header(request.header("authorization"))
         .await?;
+    // A deleted account's tokens are refused: one GetItem of its tombstone per request
+    // (see `account::erasure::check_token`). A write waits for it; a read runs beside it
+    // and is thrown away if the token is refused, so reads pay no latency for it.
     if matches!(request.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+        crate::account::erasure::check_token(store, &principal).await?;
         let user = principal.user_id.clone();
         return idempotent(store, &user, request, WRITE_TIMEOUT_SECONDS, || {
             serve(principal)
         })
         .await;
     }
-    serve(principal).await
+    let check = crate::account::erasure::check_token(store, &principal);
+    let (allowed, served) = tokio::join!(check, serve(principal.clone()));
+    allowed?;
+    served
 }
 
 /// Runs a write at most once per `Idempotency-Key` header (see [`idempotency`]). Without

@@ -2,5 +2,6 @@
 //! kept in it. The only layer that imports `aws-sdk-dynamodb`.
 
 pub mod idempotency;
+pub mod jobs;
 pub mod keys;
 pub mod store;

@@ -31,6 +31,8 @@ use crate::table::store::{
     self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
 };
 
+pub mod erasure;
+
 /// Longest message text, in characters. 4,000 characters of 4-byte UTF-8 plus the
 /// event envelope stay far below API Gateway's 128 KB message limit.
 pub const MAX_MESSAGE_CHARS: u64 = 4000;

@@ -18,6 +18,8 @@ use crate::table::store::{
     self, Expr, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
 };
 
+pub mod erasure;
+
 pub use crate::contexts::graph::{
     Relationship, blocked_among, blocked_between, connection_ids_page, keys, relationship, sort_key,
 };

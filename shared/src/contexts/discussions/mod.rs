@@ -40,6 +40,8 @@ use crate::table::store::{
     self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
 };
 
+pub mod erasure;
+
 /// Who may create categories.
 pub const ADMIN_ROLE: &str = "admin";
 /// Who may pin, delete others' content and accept answers on others' topics.
@@ -1942,6 +1944,14 @@ async fn erase_topic(store: &Store, me: &UserId, topic_id: &str) -> AppResult<()
     if &topic.author_id != me {
         return Ok(());
     }
+    // Tags and history first: once the author id is erased, a repeat finds nothing.
+    let tags: Vec<Key> = topic
+        .tags
+        .iter()
+        .map(|tag| keys::by_tag(tag, topic_id))
+        .collect();
+    store.batch_delete(&tags).await?;
+    delete_history(store, topic_id, topic_id).await?;
     let result = store
         .client()
         .update_item()
@@ -1949,7 +1959,7 @@ async fn erase_topic(store: &Store, me: &UserId, topic_id: &str) -> AppResult<()
         .set_key(Some(keys::topic(topic_id).to_item()))
         .update_expression(
             "SET deleted = :true, #title = :erased, #body = :empty, tags = :none, \
-             attachments = :none, mentions = :none, updatedAt = :now \
+             attachments = :none, mentions = :none, updatedAt = :now, authorId = :nobody \
              REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK",
         )
         .condition_expression("attribute_exists(PK) AND authorId = :me")
@@ -1961,27 +1971,23 @@ async fn erase_topic(store: &Store, me: &UserId, topic_id: &str) -> AppResult<()
         .expression_attribute_values(":none", AttributeValue::L(vec![]))
         .expression_attribute_values(":now", s(&now_rfc3339()))
         .expression_attribute_values(":me", s(me.as_str()))
+        .expression_attribute_values(":nobody", s(crate::table::jobs::ERASED_USER))
         .send()
         .await;
-    ignore_condition(result.map(|_| ()))?;
-    let tags: Vec<Key> = topic
-        .tags
-        .iter()
-        .map(|tag| keys::by_tag(tag, topic_id))
-        .collect();
-    store.batch_delete(&tags).await?;
-    delete_history(store, topic_id, topic_id).await
+    ignore_condition(result.map(|_| ()))
 }
 
 /// Wipes a reply's text; the reply stays as a tombstone in its thread.
 async fn erase_reply(store: &Store, me: &UserId, topic_id: &str, reply_id: &str) -> AppResult<()> {
+    delete_history(store, topic_id, reply_id).await?;
     let result = store
         .client()
         .update_item()
         .table_name(store.table())
         .set_key(Some(keys::reply(topic_id, reply_id).to_item()))
         .update_expression(
-            "SET deleted = :true, #body = :empty, mentions = :none, updatedAt = :now",
+            "SET deleted = :true, #body = :empty, mentions = :none, updatedAt = :now, \
+             authorId = :nobody",
         )
         .condition_expression("attribute_exists(PK) AND authorId = :me")
         .expression_attribute_names("#body", "body")
@@ -1990,10 +1996,10 @@ async fn erase_reply(store: &Store, me: &UserId, topic_id: &str, reply_id: &str)
         .expression_attribute_values(":none", AttributeValue::L(vec![]))
         .expression_attribute_values(":now", s(&now_rfc3339()))
         .expression_attribute_values(":me", s(me.as_str()))
+        .expression_attribute_values(":nobody", s(crate::table::jobs::ERASED_USER))
         .send()
         .await;
-    ignore_condition(result.map(|_| ()))?;
-    delete_history(store, topic_id, reply_id).await
+    ignore_condition(result.map(|_| ()))
 }
 
 /// The title an erased topic keeps.

@@ -61,6 +61,8 @@ use crate::table::store::{
     self, Expr, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
 };
 
+pub mod erasure;
+
 /// Home-feed entries expire this long after their activity was created.
 pub const FEED_TTL_SECONDS: i64 = 30 * 24 * 3600;
 /// Public-timeline entries expire after this long; the timeline reads back as many days.

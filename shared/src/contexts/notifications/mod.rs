@@ -32,6 +32,8 @@ use crate::table::store::{
     self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
 };
 
+pub mod erasure;
+
 /// Notifications expire (TTL) after 90 days; the stream's REMOVE record of an unread one
 /// decrements the counter, so expiry keeps the count exact.
 pub const NOTIFICATION_TTL_SECONDS: i64 = 90 * 24 * 3600;

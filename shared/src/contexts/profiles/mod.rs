@@ -18,6 +18,8 @@ use crate::table::store::{
     self, Expr, Index, Item, Key, KeyQuery, Store, dynamo_error, failed_conditions,
 };
 
+pub mod erasure;
+
 pub mod keys {
     use super::*;
 
