@@ -95,3 +95,101 @@ impl TestStack {
 pub fn token_now(user: &str) -> String {
     token_for(user)
 }
+
+impl TestStack {
+    /// Every item of the table whose JSON mentions `needle` (a test-only Scan, all
+    /// pages): what is left of a user after erasure, whatever its key.
+    pub async fn items_mentioning(&self, needle: &str) -> anyhow::Result<Vec<Value>> {
+        let client = self.dynamodb().await;
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let output = client
+                .scan()
+                .table_name(self.table())
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            for item in output.items.unwrap_or_default() {
+                let value: Value = serde_dynamo::from_item(item)?;
+                if value.to_string().contains(needle) {
+                    found.push(value);
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Every item of a Query (all pages) on the base table (`index` None) or an index.
+    pub async fn query_all(&self, index: Option<&str>, pk: &str) -> anyhow::Result<Vec<Value>> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let client = self.dynamodb().await;
+        let pk_attr = match index {
+            Some(index) => format!("{index}PK"),
+            None => "PK".to_owned(),
+        };
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let output = client
+                .query()
+                .table_name(self.table())
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", &pk_attr)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            for item in output.items.unwrap_or_default() {
+                found.push(serde_dynamo::from_item(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Waits until the number of items mentioning `needle` stops changing (the stream
+    /// functions have caught up with a bulk write): the same count `polls` times in a row.
+    pub async fn await_quiet(&self, needle: &str, timeout: Duration) -> anyhow::Result<usize> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (mut last, mut same) = (usize::MAX, 0);
+        loop {
+            let count = self.items_mentioning(needle).await?.len();
+            if count == last {
+                same += 1;
+                if same >= 2 {
+                    return Ok(count);
+                }
+            } else {
+                (last, same) = (count, 0);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the table kept changing for {timeout:?} (last count {last})"
+            );
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+    }
+}
+
+/// Copies of a stored item with `id` replaced by a fresh ULID (keys and attributes
+/// alike): bulk data of exactly the shape the API writes.
+pub fn clone_with_new_id(items: &[Value], id: &str) -> anyhow::Result<(String, Vec<Value>)> {
+    anyhow::ensure!(id.len() >= 10, "not an id to replace: {id:?}");
+    let new_id = ulid::Ulid::new().to_string();
+    let copies = items
+        .iter()
+        .map(|item| {
+            Ok(serde_json::from_str(
+                &item.to_string().replace(id, &new_id),
+            )?)
+        })
+        .collect::<anyhow::Result<Vec<Value>>>()?;
+    Ok((new_id, copies))
+}

@@ -292,7 +292,7 @@ where
         let mut doomed: Vec<Key> = items.iter().filter_map(key_of).collect();
         let each = &each;
         let extra: Vec<AppResult<Vec<Key>>> = futures_util::stream::iter(items)
-            .map(|item| each(item))
+            .map(each)
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
@@ -411,4 +411,39 @@ pub async fn export_pointed(
         records.push(export_record(item)?);
     }
     Ok(ExportChunk { records, next })
+}
+
+/// Replaces `user` by [`ERASED_USER`] in the named attributes of every item a Query
+/// matches (all pages), each with UpdateItem `SET a = :nobody` if `a = :me` (so a
+/// repeat changes nothing). Returns how many items it changed.
+pub async fn anonymize_matching(
+    store: &Store,
+    query: KeyQuery,
+    attributes: &[&str],
+    user: &UserId,
+) -> AppResult<u32> {
+    let mut changed = 0;
+    for item in store.query_matching(query).await? {
+        let Some(key) = key_of(&item) else {
+            continue;
+        };
+        for attribute in attributes {
+            if attr(&item, attribute) != Some(user.as_str()) {
+                continue;
+            }
+            let done = store
+                .update_where(
+                    &key,
+                    Expr::new("SET #a = :nobody")
+                        .name("#a", *attribute)
+                        .value(":nobody", text(ERASED_USER)),
+                    Expr::new("#a = :me")
+                        .name("#a", *attribute)
+                        .value(":me", text(user.as_str())),
+                )
+                .await?;
+            changed += u32::from(done);
+        }
+    }
+    Ok(changed)
 }

@@ -186,6 +186,11 @@ async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> 
                 .await?;
         }
     }
+    // Members I added keep their membership; who added them no longer names me.
+    let members = KeyQuery::partition(keys::room_partition(room_id))
+        .prefix("MEMBER#")
+        .limit(100);
+    jobs::anonymize_matching(store, members, &["addedBy"], me).await?;
     store
         .batch_delete(&[
             keys::typing(room_id, me),

@@ -5,9 +5,11 @@
 use crate::contexts::discussions::{self, keys};
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
-use crate::table::jobs::{self, AccountSteps, Chunk, ErasureStep, ExportChunk, ExportStep};
+use crate::table::jobs::{
+    self, AccountSteps, Chunk, ERASED_USER, ErasureStep, ExportChunk, ExportStep,
+};
 use crate::table::keys::user_partition;
-use crate::table::store::{Key, Store};
+use crate::table::store::{Expr, Key, KeyQuery, Store};
 
 const PREFIXES: &[&str] = &["TOPIC#", "REPLY#", "REACT#"];
 
@@ -34,6 +36,7 @@ async fn erase(store: &Store, me: &UserId, cursor: Option<String>, limit: u32) -
         |item| async move {
             if let Some(sk) = jobs::attr(&item, "SK") {
                 discussions::erase_for_account(store, me, sk).await?;
+                anonymize_around(store, me, sk).await?;
             }
             Ok(Vec::<Key>::new())
         },
@@ -61,4 +64,41 @@ async fn export(
         }
     })
     .await
+}
+
+/// Others' items that name me because of my topic or reply: replies in my topic
+/// (`topicAuthorId`), replies to my reply (`parentAuthorId`, their paths extend mine),
+/// reactions to my topic or reply (`targetAuthorId`), and the accepted answer of a topic
+/// when it is my reply (`acceptedReplyAuthorId`). My id becomes `~erased` in each.
+async fn anonymize_around(store: &Store, me: &UserId, sort_key: &str) -> AppResult<()> {
+    let in_topic = |topic_id: &str, prefix: String| {
+        KeyQuery::partition(keys::topic_partition(topic_id))
+            .prefix(prefix)
+            .limit(100)
+    };
+    if let Some(topic_id) = sort_key.strip_prefix("TOPIC#") {
+        let replies = in_topic(topic_id, keys::REPLY_PREFIX.to_owned());
+        jobs::anonymize_matching(store, replies, &["topicAuthorId", "parentAuthorId"], me).await?;
+        let reactions = in_topic(topic_id, format!("REACT#{topic_id}#"));
+        jobs::anonymize_matching(store, reactions, &["targetAuthorId"], me).await?;
+    } else if let Some((topic_id, reply_id)) = sort_key
+        .strip_prefix("REPLY#")
+        .and_then(|rest| rest.split_once('#'))
+    {
+        let children = in_topic(topic_id, format!("REPLY#{reply_id}-"));
+        jobs::anonymize_matching(store, children, &["parentAuthorId"], me).await?;
+        let reactions = in_topic(topic_id, format!("REACT#{reply_id}#"));
+        jobs::anonymize_matching(store, reactions, &["targetAuthorId"], me).await?;
+        store
+            .update_where(
+                &keys::topic(topic_id),
+                Expr::new("SET acceptedReplyAuthorId = :nobody")
+                    .value(":nobody", jobs::text(ERASED_USER)),
+                Expr::new("acceptedReplyId = :reply AND acceptedReplyAuthorId = :me")
+                    .value(":reply", jobs::text(reply_id))
+                    .value(":me", jobs::text(me.as_str())),
+            )
+            .await?;
+    }
+    Ok(())
 }

@@ -1591,6 +1591,17 @@ pub async fn fan_out(
     job: FanoutJob,
 ) -> AppResult<()> {
     let entry = &job.entry;
+    // A deleted account's erasure removes its activities' entries itself (and nothing
+    // it writes may name the account afterwards): no fan-out for it, either way.
+    if store
+        .get_item(&crate::contexts::profiles::keys::deleted_account(
+            &entry.author_id,
+        ))
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
     if job.op == FanoutOp::Put {
         // A put that started before a delete must not keep writing after it.
         let live = store

@@ -2,7 +2,7 @@
 //! claim and the search indexes derived from it.
 
 use crate::contexts::profiles::{self, keys};
-use crate::core::error::AppResult;
+use crate::core::error::{AppError, AppResult};
 use crate::core::ids::UserId;
 use crate::table::jobs::{AccountSteps, Chunk, ErasureStep, ExportChunk, ExportStep, Next};
 use crate::table::store::{Expr, Store};
@@ -31,19 +31,25 @@ async fn erase_profile(store: &Store, me: &UserId) -> AppResult<Chunk> {
     profiles::reindex_match_attributes(store, Some(&profile), None).await?;
     let unclaimed_or_mine = Expr::new("attribute_not_exists(PK) OR userId = :me")
         .value(":me", crate::table::jobs::text(me.as_str()));
-    store
+    let both = store
         .transact(vec![
             store.delete_op(&keys::profile(me), None)?,
             store.delete_op(&keys::handle(&profile.handle), Some(unclaimed_or_mine))?,
         ])
-        .await?;
+        .await;
+    match both {
+        Ok(()) => {}
+        // The handle is someone else's by now: only the profile goes.
+        Err(AppError::Conflict(_)) => store.batch_delete(&[keys::profile(me)]).await?,
+        Err(other) => return Err(other),
+    }
     Ok(Chunk::done(4))
 }
 
 async fn export_profile(store: &Store, me: &UserId) -> AppResult<ExportChunk> {
     let profile = profiles::get_profile(store, me).await?;
     let records = profile
-        .map(|p| serde_json::to_value(&p).map_err(crate::core::error::AppError::internal))
+        .map(|p| serde_json::to_value(&p).map_err(AppError::internal))
         .transpose()?
         .into_iter()
         .collect();
