@@ -56,3 +56,33 @@ impl JobQueue {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_job_message_has_a_stable_wire_form() {
+        let job = AccountJob::Erasure {
+            user_id: UserId::parse("u1").unwrap(),
+            job_id: "01JD8A2B3C4D5E6F7G8H9J0K1M".into(),
+            chunk: 3,
+        };
+
+        let json = serde_json::to_value(&job).unwrap();
+
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "kind": "erasure", "userId": "u1",
+                "jobId": "01JD8A2B3C4D5E6F7G8H9J0K1M", "chunk": 3,
+            })
+        );
+        let sample = include_str!("../../../events/account-jobs.json");
+        let event: serde_json::Value = serde_json::from_str(sample).unwrap();
+        for record in event["Records"].as_array().unwrap() {
+            let body = record["body"].as_str().unwrap();
+            assert!(serde_json::from_str::<AccountJob>(body).is_ok(), "{body}");
+        }
+    }
+}
