@@ -9,9 +9,11 @@ use agora_local::stack::{LocalStack, StackOptions, unique_stack_name};
 use anyhow::Context;
 use serde_json::Value;
 
+mod account;
 mod arrange;
 mod stream;
 
+pub use account::{JOB_TIMEOUT, clone_with_new_id, token_now};
 pub use arrange::{block_items, connection_item, unique_handle};
 pub use stream::{StreamRecord, dynamodb_json};
 
@@ -455,7 +457,12 @@ pub const FRAME_WAIT: Duration = Duration::from_secs(20);
 
 impl WsClient {
     pub async fn connect(stack: &TestStack, user: &str) -> anyhow::Result<Self> {
-        let url = format!("{}?token={}", stack.websocket_url(), token_for(user));
+        Self::connect_with_token(stack, &token_for(user)).await
+    }
+
+    /// Connects with a given token (e.g. one kept across an account deletion).
+    pub async fn connect_with_token(stack: &TestStack, token: &str) -> anyhow::Result<Self> {
+        let url = format!("{}?token={token}", stack.websocket_url());
         let (socket, _) =
             tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(url)).await??;
         Ok(Self {
@@ -540,6 +547,19 @@ impl WsClient {
         match tokio::time::timeout(wait, self.next_frame()).await {
             Ok(frame) => frame.map(Some),
             Err(_) => Ok(None),
+        }
+    }
+
+    /// True when the server closes the socket within `wait` (frames before the close
+    /// are skipped).
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.next_frame()).await {
+                Ok(Ok(_)) => continue,
+                Ok(Err(_)) => return true,
+                Err(_) => return false,
+            }
         }
     }
 

@@ -687,7 +687,7 @@ async fn deleting_an_account_removes_its_connections_and_requests_on_the_other_s
     request(&stack, &ana, &cid).await?;
     block(&stack, &ana, &dan).await?;
 
-    assert_eq!(stack.delete("/v1/me", &ana).await?.status, 204);
+    assert_eq!(stack.delete_account(&ana).await?.status, 202);
 
     assert!(ids(&stack.get("/v1/connections", &bea).await?).is_empty());
     assert!(ids(&stack.get("/v1/connections/requests", &cid).await?).is_empty());
@@ -754,7 +754,7 @@ async fn redelivered_profile_records_keep_exactly_one_suggestion_index_item_per_
     assert_eq!(mine(stack.partition(goal).await?), 1);
     // The real REMOVE (account deletion) clears them; a redelivered one is harmless. (A
     // removal is checked after deletion so no late moderation update re-adds them.)
-    assert_eq!(stack.delete("/v1/me", &ana).await?.status, 204);
+    assert_eq!(stack.delete_account(&ana).await?.status, 202);
     stack
         .eventually("the indexes to be cleared", || async {
             let found =

@@ -87,16 +87,23 @@ async fn a_user_creates_reads_updates_exports_and_deletes_their_profile() -> any
     );
     assert_eq!(patched.body["version"], 2);
 
-    let export = stack.get("/v1/me/export", &user).await?;
-    assert_eq!(export.status, 200);
-    assert_eq!(export.body["userId"], user.as_str());
-    assert_eq!(export.body["profile"]["bio"], "Now teaching Go too.");
+    let export = stack.export_ready(&user).await?;
+    let url = export["downloadUrl"].as_str().unwrap_or_default();
+    let (status, archive) = stack.download(url).await?;
+    assert_eq!(status, 200, "{archive}");
+    let archive: serde_json::Value = serde_json::from_str(&archive)?;
+    assert_eq!(archive["userId"], user.as_str());
+    assert_eq!(
+        archive["contexts"]["profiles"][0]["bio"],
+        "Now teaching Go too."
+    );
 
     // Deleting with an Idempotency-Key must not leave its own replay record behind.
     let deleted = stack
         .raw(stack.request_with_idempotency_key(Method::DELETE, "/v1/me", &user, "delete-me"))
         .await?;
-    assert_eq!(deleted.status, 204);
+    assert_eq!(deleted.status, 202, "{deleted:?}");
+    stack.await_erasure(&user, agora_tests::JOB_TIMEOUT).await?;
     assert_eq!(stack.get("/v1/me", &user).await?.status, 404);
     assert!(stack.partition(&format!("USER#{user}")).await?.is_empty());
     assert!(

@@ -4,13 +4,25 @@
 
 use std::sync::Arc;
 
-use agora::config::ApiConfig;
-use agora::edge::{Api, http, routes};
+use agora::account::export::Archives;
+use agora::account::queue::JobQueue;
+use agora::config::{self, ApiConfig};
+use agora::edge::routes::profiles::{self, ProfilesState};
+use agora::edge::{Api, http};
 use agora::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let api = Arc::new(Api::new(&ApiConfig::from_env()?).await);
-    http::run(http::router(routes::profiles::routes(), api)).await
+    // All configuration is read before anything is built, so a bad value fails at once.
+    let config = ApiConfig::from_env()?;
+    let jobs_queue = config::required("ACCOUNT_JOBS_QUEUE_URL")?;
+    let sdk = aws_config::load_from_env().await;
+    let state = Arc::new(ProfilesState {
+        api: Api::new(&config).await,
+        jobs: JobQueue::new(&sdk, jobs_queue),
+        pusher: agora::edge::ws::pusher(&sdk),
+        archives: Archives::from_env(&sdk)?,
+    });
+    http::run(http::router(profiles::routes(), state)).await
 }

@@ -1,12 +1,14 @@
 //! The WebSocket API's `$connect` REQUEST authorizer. Browsers cannot set headers on a
 //! WebSocket, so the JWT arrives as the `token` query parameter. A valid token yields an
 //! Allow policy whose context carries the user id to every later event of the
-//! connection; anything else is "Unauthorized" (API Gateway answers 401).
+//! connection; anything else is "Unauthorized" (API Gateway answers 401). The token of
+//! a deleted account is refused too (one GetItem of its tombstone).
 
 use std::sync::Arc;
 
 use agora::auth::{Authenticator, Principal};
-use agora::config::JwtConfig;
+use agora::config::{self, JwtConfig};
+use agora::store::Store;
 use agora::telemetry;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde::Deserialize;
@@ -24,21 +26,33 @@ struct AuthorizerRequest {
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let auth = Arc::new(Authenticator::new(JwtConfig::from_env()?));
+    let store = Arc::new(Store::from_environment(config::required("TABLE_NAME")?).await);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AuthorizerRequest>| {
-        let auth = auth.clone();
-        async move { authorize(&auth, event.payload).await }
+        let (auth, store) = (auth.clone(), store.clone());
+        async move { authorize(&auth, &store, event.payload).await }
     }))
     .await
 }
 
-async fn authorize(auth: &Authenticator, request: AuthorizerRequest) -> Result<Value, Error> {
+async fn authorize(
+    auth: &Authenticator,
+    store: &Store,
+    request: AuthorizerRequest,
+) -> Result<Value, Error> {
     let token = request
         .query_string_parameters
         .as_ref()
         .and_then(|q| q.get("token"))
         .map(String::as_str)
         .unwrap_or_default();
-    match auth.verify(token).await {
+    let verified = match auth.verify(token).await {
+        Ok(principal) => agora::account::erasure::check_token(store, &principal)
+            .await
+            .map(|()| principal)
+            .map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    match verified {
         Ok(principal) => Ok(allow(
             &principal,
             request.method_arn.as_deref().unwrap_or("*"),

@@ -56,6 +56,14 @@ pub struct QueueSpec {
     pub fifo: bool,
 }
 
+/// An S3 bucket (`AWS::S3::Bucket`): created in moto; functions reach it through
+/// `AWS_ENDPOINT_URL_S3`, path-style.
+#[derive(Debug, Clone)]
+pub struct BucketSpec {
+    pub logical_id: String,
+    pub physical_name: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct FunctionSpec {
     pub logical_id: String,

@@ -294,3 +294,45 @@ def _agora_speed_up_moto():
 
 
 _agora_speed_up_moto()
+
+
+# S3 presigned URLs: moto serves them but never checks their expiry. Here a request
+# whose query string carries SigV4 presigning parameters (X-Amz-Date + X-Amz-Expires) is
+# refused after it expires, with S3's 403 AccessDenied "Request has expired", so the
+# export download URLs expire locally as they do in AWS.
+def _agora_expire_presigned_urls():
+    import datetime
+    from urllib.parse import parse_qs
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    call = DomainDispatcherApplication.__call__
+
+    def expiring_call(self, environ, start_response):
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        signed_at = query.get("X-Amz-Date", [None])[0]
+        lifetime = query.get("X-Amz-Expires", [None])[0]
+        if signed_at and lifetime:
+            try:
+                start = datetime.datetime.strptime(signed_at, "%Y%m%dT%H%M%SZ").replace(
+                    tzinfo=datetime.timezone.utc
+                )
+                expires = start + datetime.timedelta(seconds=int(lifetime))
+            except ValueError:
+                expires = None
+            if expires is not None and datetime.datetime.now(datetime.timezone.utc) > expires:
+                body = (
+                    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                    "<Message>Request has expired</Message></Error>"
+                ).encode()
+                start_response(
+                    "403 Forbidden",
+                    [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+                )
+                return [body]
+        return call(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = expiring_call
+
+
+_agora_expire_presigned_urls()

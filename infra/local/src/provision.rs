@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::model::{IndexSpec, QueueSpec, TableSpec};
+use crate::model::{BucketSpec, IndexSpec, QueueSpec, TableSpec};
 use crate::template::{PhysicalFacts, StorageSpecs};
 
 /// moto accepts any credentials; these keep the SDK from looking for real ones.
@@ -84,6 +84,18 @@ pub fn sqs_client(endpoint: &str, region: &str) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(config)
 }
 
+/// An S3 client for moto: path-style, as moto serves every bucket on one host.
+pub fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(credentials())
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 /// A DynamoDB Streams client for moto.
 pub fn dynamodb_streams_client(endpoint: &str, region: &str) -> aws_sdk_dynamodbstreams::Client {
     let config = aws_sdk_dynamodbstreams::Config::builder()
@@ -120,7 +132,42 @@ pub async fn provision(
         facts.queue_urls.insert(queue.logical_id.clone(), url);
         facts.queue_arns.insert(queue.logical_id.clone(), arn);
     }
+    let s3 = s3_client(endpoint, region);
+    for bucket in &storage.buckets {
+        create_bucket(&s3, region, bucket).await?;
+    }
     Ok(facts)
+}
+
+/// Creates a bucket (adopting one this account already owns).
+async fn create_bucket(
+    client: &aws_sdk_s3::Client,
+    region: &str,
+    bucket: &BucketSpec,
+) -> Result<(), ProvisionError> {
+    let mut request = client.create_bucket().bucket(&bucket.physical_name);
+    if region != "us-east-1" {
+        request = request.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you()) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(ProvisionError::Service {
+            action: "CreateBucket",
+            resource: bucket.physical_name.clone(),
+            message: aws_sdk_s3::error::DisplayErrorContext(&error).to_string(),
+        }),
+    }
 }
 
 /// Creates the table (with indexes, stream and TTL) and returns its stream ARN.

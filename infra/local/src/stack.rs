@@ -352,6 +352,11 @@ fn start_functions(
 ) -> anyhow::Result<FunctionHost> {
     let mut environment = BTreeMap::new();
     environment.insert("AWS_ENDPOINT_URL".to_owned(), options.moto_endpoint.clone());
+    // S3 (the export bucket) is moto too, named explicitly so the SDK goes path-style.
+    environment.insert(
+        "AWS_ENDPOINT_URL_S3".to_owned(),
+        options.moto_endpoint.clone(),
+    );
     if let Some(url) = connections_url {
         environment.insert(
             "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI".to_owned(),

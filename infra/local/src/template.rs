@@ -20,7 +20,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value as Json};
 
 use crate::model::{
-    CorsSpec, EventSource, FunctionSpec, HttpApiSpec, HttpRoute, IndexSpec, QueueSpec,
+    BucketSpec, CorsSpec, EventSource, FunctionSpec, HttpApiSpec, HttpRoute, IndexSpec, QueueSpec,
     SqsSourceSpec, StackModel, StreamSourceSpec, TableSpec, WebSocketApiSpec, WebSocketAuthorizer,
     WebSocketRoute,
 };
@@ -107,6 +107,7 @@ pub struct PhysicalFacts {
 pub struct StorageSpecs {
     pub tables: Vec<TableSpec>,
     pub queues: Vec<QueueSpec>,
+    pub buckets: Vec<BucketSpec>,
 }
 
 /// A parsed template, tags rewritten to long-form intrinsics.
@@ -169,6 +170,7 @@ impl Template {
         Ok(StorageSpecs {
             tables: resolver.tables()?,
             queues: resolver.queues()?,
+            buckets: resolver.buckets()?,
         })
     }
 
@@ -487,6 +489,7 @@ impl<'a> Resolver<'a> {
                 self.opt_str(props, "TableName", &here)?
             }
             "AWS::SQS::Queue" => self.opt_str(props, "QueueName", &here)?,
+            "AWS::S3::Bucket" => self.opt_str(props, "BucketName", &here)?,
             "AWS::Serverless::Function" | "AWS::Lambda::Function" => {
                 self.opt_str(props, "FunctionName", &here)?
             }
@@ -494,6 +497,8 @@ impl<'a> Resolver<'a> {
         };
         Ok(match explicit {
             Some(name) => name,
+            // Bucket names are lower-case DNS labels.
+            None if resource.kind == "AWS::S3::Bucket" => self.default_name(id).to_lowercase(),
             None if self.is_fifo_queue(resource, &here)? => {
                 format!("{}.fifo", self.default_name(id))
             }
@@ -702,6 +707,7 @@ impl<'a> Resolver<'a> {
                     )
                 })?,
             ("AWS::SQS::Queue", "Arn") => self.queue_arn(id, at)?,
+            ("AWS::S3::Bucket", "Arn") => format!("arn:aws:s3:::{}", self.physical_name(id, at)?),
             ("AWS::SQS::Queue", "QueueName") => self.physical_name(id, at)?,
             ("AWS::SQS::Queue", "QueueUrl") => {
                 return self.resource_ref(id, at);
@@ -1152,6 +1158,18 @@ impl<'a> Resolver<'a> {
             ttl_attribute: None,
             stream_view_type: None,
         })
+    }
+
+    fn buckets(&self) -> Result<Vec<BucketSpec>> {
+        self.resources_of(&["AWS::S3::Bucket"])
+            .map(|entry| {
+                let (id, _) = entry?;
+                Ok(BucketSpec {
+                    logical_id: id.to_owned(),
+                    physical_name: self.physical_name(id, &format!("Resources.{id}"))?,
+                })
+            })
+            .collect()
     }
 
     fn queues(&self) -> Result<Vec<QueueSpec>> {

@@ -1,115 +1,179 @@
-//! Use cases that span every context: exporting and erasing an account. Each context
-//! owns its items; this module asks each one for its part.
+//! Use cases that span every context: exporting and erasing an account, as jobs that
+//! run in bounded, checkpointed chunks on the account-jobs queue.
+//!
+//! Each context declares its own steps (`contexts/<context>/erasure.rs`, a
+//! [`AccountSteps`] constant); [`CONTEXTS`] lists them in the order erasure runs them,
+//! and a test fails when a context folder is missing from it, so a new context cannot
+//! forget its part.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+pub mod erasure;
+pub mod export;
+pub mod queue;
 
-use crate::contexts::profiles::{self, keys};
-use crate::contexts::{chat, connections, discussions, feed, realtime};
-use crate::core::error::{AppError, AppResult};
-use crate::core::ids::{UserId, now_rfc3339};
-use crate::table::store::{self, Expr, Key, Store, dynamo_error};
+use std::sync::LazyLock;
 
-/// Everything Agora stores about me, as JSON (GDPR-style export): my partition, read
-/// with paginated Queries, plus the handle claim.
-pub async fn export_my_data(store: &Store, me: &UserId) -> AppResult<serde_json::Value> {
-    let items = store.query_all(&keys::user_partition(me)).await?;
-    let mut profile = None;
-    let mut records = Vec::new();
-    for item in items {
-        let sk = item
-            .get(store::SK)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default();
-        if sk == "PROFILE" {
-            profile = Some(profiles::profile_from_item(item)?);
-            continue;
-        }
-        // Replay records of idempotent requests are operational copies, not data.
-        if sk.starts_with("IDEMPOTENCY#") {
-            continue;
-        }
-        // A block is invisible to the blocked user; its mirror is the blocker's record.
-        if sk.starts_with("BLOCKEDBY#") {
-            continue;
-        }
-        let mut value: serde_json::Map<String, serde_json::Value> =
-            store::from_item(item).map_err(AppError::internal)?;
-        for key in [
-            store::PK,
-            store::SK,
-            "GSI1PK",
-            "GSI1SK",
-            "GSI2PK",
-            "GSI2SK",
-            "GSI3PK",
-            "GSI3SK",
-        ] {
-            value.remove(key);
-        }
-        records.push(serde_json::Value::Object(value));
-    }
-    Ok(serde_json::json!({
-        "userId": me,
-        "exportedAt": now_rfc3339(),
-        "profile": profile,
-        "records": records,
-    }))
+use crate::contexts::{
+    chat, connections, discussions, feed, graph, moderation, notifications, profiles, realtime,
+};
+use crate::core::error::AppResult;
+use crate::core::ids::UserId;
+use crate::table::jobs::{AccountSteps, Chunk, ErasureStep, ExportChunk, ExportStep};
+use crate::table::store::Store;
+
+pub use export::Archives;
+
+/// Every context's part, in erasure order. Order matters where a step reads what a
+/// later one deletes: feed reads my connections (activities that name me, entries in
+/// my connections' feeds) before connections deletes them; chat forgets my sockets'
+/// subscriptions before realtime deletes the connection records.
+pub const CONTEXTS: &[AccountSteps] = &[
+    profiles::erasure::STEPS,
+    feed::erasure::STEPS,
+    discussions::erasure::STEPS,
+    chat::erasure::STEPS,
+    notifications::erasure::STEPS,
+    realtime::erasure::STEPS,
+    connections::erasure::STEPS,
+    graph::erasure::STEPS,
+    moderation::erasure::STEPS,
+];
+
+/// One step of the erasure plan: a context's step, or one of the account's own last two
+/// (my export archives in S3, then whatever is left in my partition).
+#[derive(Clone, Copy)]
+pub enum PlannedStep {
+    Context(&'static str, ErasureStep),
+    ExportArchives,
+    Partition,
 }
 
-/// A deleted account's tombstone outlives the stream's 24-hour retention.
-pub const DELETED_ACCOUNT_TTL_SECONDS: i64 = 2 * 24 * 3600;
+impl PlannedStep {
+    pub fn qualified_name(&self) -> String {
+        match self {
+            PlannedStep::Context(context, step) => format!("{context}.{}", step.name),
+            PlannedStep::ExportArchives => "account.exportArchives".into(),
+            PlannedStep::Partition => "account.partition".into(),
+        }
+    }
 
-/// Delete my account: the profile and handle go first in one transaction (the account
-/// disappears at once), then every other item of my partition, then items elsewhere that
-/// the partition points at (e.g. WebSocket connection records). Derived indexes are
-/// cleaned by the stream function from the profile's REMOVE record. Safe to repeat.
-pub async fn delete_account(store: &Store, me: &UserId) -> AppResult<()> {
-    // First, so that stream consumers stop writing for me before the sweep below.
-    let mut tombstone = keys::deleted_account(me).to_item();
-    tombstone.insert("entity".into(), AttributeValue::S("DeletedAccount".into()));
-    tombstone.insert(
-        store::TTL_ATTRIBUTE.into(),
-        AttributeValue::N(
-            (crate::core::ids::now_epoch_seconds() + DELETED_ACCOUNT_TTL_SECONDS).to_string(),
-        ),
-    );
-    store.put(tombstone).await?;
-    if let Some(profile) = profiles::get_profile(store, me).await? {
-        let unclaimed_or_mine = Expr::new("attribute_not_exists(PK) OR userId = :me")
-            .value(":me", AttributeValue::S(me.as_str().to_owned()));
-        store
-            .client()
-            .transact_write_items()
-            .transact_items(store.delete_op(&keys::profile(me), None)?)
-            .transact_items(
-                store.delete_op(&keys::handle(&profile.handle), Some(unclaimed_or_mine))?,
-            )
-            .send()
-            .await
-            .map_err(dynamo_error)?;
+    pub async fn run(
+        &self,
+        store: &Store,
+        archives: &Archives,
+        me: &UserId,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> AppResult<Chunk> {
+        match self {
+            PlannedStep::Context(_, step) => (step.run)(store, me, cursor, limit).await,
+            PlannedStep::ExportArchives => archives.delete_all_of(me).await,
+            PlannedStep::Partition => erasure::sweep_partition(store, me, cursor, limit).await,
+        }
     }
-    let items = store.query_all(&keys::user_partition(me)).await?;
-    let mut doomed: Vec<Key> = Vec::new();
-    for item in &items {
-        let (Some(pk), Some(sk)) = (
-            item.get(store::PK).and_then(|v| v.as_s().ok()),
-            item.get(store::SK).and_then(|v| v.as_s().ok()),
-        ) else {
-            continue;
+}
+
+/// The erasure plan: every context's steps in [`CONTEXTS`] order, then the account's.
+pub static ERASURE_PLAN: LazyLock<Vec<PlannedStep>> = LazyLock::new(|| {
+    CONTEXTS
+        .iter()
+        .flat_map(|c| {
+            c.erasure
+                .iter()
+                .map(|s| PlannedStep::Context(c.context, *s))
+        })
+        .chain([PlannedStep::ExportArchives, PlannedStep::Partition])
+        .collect()
+});
+
+/// The export plan: every context's export steps, in [`CONTEXTS`] order.
+pub static EXPORT_PLAN: LazyLock<Vec<(&'static str, ExportStep)>> = LazyLock::new(|| {
+    CONTEXTS
+        .iter()
+        .flat_map(|c| c.export.iter().map(|s| (c.context, *s)))
+        .collect()
+});
+
+/// Runs one export step (the plan's `index`th).
+pub async fn run_export_step(
+    store: &Store,
+    me: &UserId,
+    index: usize,
+    cursor: Option<String>,
+    limit: u32,
+) -> AppResult<Option<(&'static str, ExportChunk)>> {
+    match EXPORT_PLAN.get(index) {
+        Some((context, step)) => Ok(Some((context, (step.run)(store, me, cursor, limit).await?))),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context_folders() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/contexts");
+        let mut folders: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read {dir:?}: {e}"))
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.path().is_dir())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        folders.sort();
+        folders
+    }
+
+    #[test]
+    fn every_context_folder_declares_its_erasure_and_export_part() {
+        let registered: Vec<&str> = CONTEXTS.iter().map(|c| c.context).collect();
+        for folder in context_folders() {
+            assert!(
+                registered.contains(&folder.as_str()),
+                "contexts/{folder} has no AccountSteps in account::CONTEXTS: add \
+                 contexts/{folder}/erasure.rs with its erasure (and export) steps"
+            );
+        }
+    }
+
+    #[test]
+    fn a_context_without_erasure_steps_says_why() {
+        for context in CONTEXTS {
+            assert!(
+                !context.erasure.is_empty()
+                    || context.nothing_because.is_some_and(|why| !why.is_empty()),
+                "{} erases nothing and does not say why",
+                context.context
+            );
+        }
+    }
+
+    #[test]
+    fn each_context_is_registered_once_and_step_names_are_unique() {
+        let mut names: Vec<String> = ERASURE_PLAN.iter().map(|s| s.qualified_name()).collect();
+        let total = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), total);
+        let mut contexts: Vec<&str> = CONTEXTS.iter().map(|c| c.context).collect();
+        contexts.sort_unstable();
+        contexts.dedup();
+        assert_eq!(contexts.len(), CONTEXTS.len());
+    }
+
+    #[test]
+    fn feed_reads_my_connections_before_connections_erases_them() {
+        let position = |name: &str| {
+            ERASURE_PLAN
+                .iter()
+                .position(|s| s.qualified_name() == name)
+                .unwrap_or_else(|| panic!("{name} is not planned"))
         };
-        // Content others' threads hang on is erased in place rather than deleted.
-        discussions::erase_for_account(store, me, sk).await?;
-        feed::erase_for_account(store, me, sk).await?;
-        doomed.push(Key::new(pk.clone(), sk.clone()));
-        doomed.extend(realtime::owned_elsewhere(sk));
-        doomed.extend(feed::owned_elsewhere(sk));
-        doomed.extend(chat::owned_elsewhere(me, sk));
-        doomed.extend(connections::owned_elsewhere(me, sk));
+        assert!(position("feed.feedEntries") < position("connections.connections"));
+        assert!(position("feed.connectionActivities") < position("connections.connections"));
+        assert!(position("chat.subscriptions") < position("realtime.connections"));
+        assert_eq!(
+            ERASURE_PLAN.last().map(|s| s.qualified_name()).as_deref(),
+            Some("account.partition")
+        );
     }
-    // A key may be reached twice (e.g. a pair lock); BatchWriteItem refuses duplicates.
-    let mut seen = std::collections::HashSet::new();
-    doomed.retain(|key| seen.insert(key.clone()));
-    store.batch_delete(&doomed).await?;
-    feed::delete_home_feed(store, me).await
 }

@@ -23,6 +23,9 @@ use crate::core::ids::UserId;
 pub struct Principal {
     pub user_id: UserId,
     pub roles: Vec<String>,
+    /// The token's `iat` (epoch seconds), when it has one: a deleted account refuses
+    /// tokens issued before its deletion.
+    pub issued_at: Option<i64>,
 }
 
 impl Principal {
@@ -205,7 +208,12 @@ fn principal_from_claims(
         Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
         _ => Vec::new(),
     };
-    Ok(Principal { user_id, roles })
+    let issued_at = claims.get("iat").and_then(serde_json::Value::as_i64);
+    Ok(Principal {
+        user_id,
+        roles,
+        issued_at,
+    })
 }
 
 #[derive(Debug, Serialize)]

@@ -198,6 +198,41 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
+/// Refuses the tokens of a deleted account (see `account::erasure::check_token`): one
+/// GetItem of its tombstone per authenticated request. A write waits for it; a read runs
+/// beside it and is thrown away if the token is refused, so reads pay no latency for it.
+/// A request whose token does not verify passes on: its handler's [`Caller`] refuses it.
+async fn refuse_deleted_accounts<S: ApiState>(
+    State(state): State<S>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let Ok(principal) = authenticate(&mut parts, state.api()).await else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    let request = Request::from_parts(parts, body);
+    let store = &state.api().store;
+    let is_write = matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    if is_write {
+        if let Err(error) = crate::account::erasure::check_token(store, &principal).await {
+            return ApiError(error).into_response();
+        }
+        return next.run(request).await;
+    }
+    let (allowed, response) = tokio::join!(
+        crate::account::erasure::check_token(store, &principal),
+        next.run(request)
+    );
+    match allowed {
+        Ok(()) => response,
+        Err(error) => ApiError(error).into_response(),
+    }
+}
+
 /// Runs every write (POST, PUT, PATCH, DELETE) that carries an `Idempotency-Key` at
 /// most once per key (see [`idempotency`]): a retry with the same key and body gets the
 /// first response again. Only successful responses are remembered.
@@ -337,10 +372,17 @@ pub fn unrouted(index: &RouteIndex, method: &Method, path: &str) -> ApiError {
 /// problem+json 404/405 for everything else, and the request context around it all.
 pub fn router<S: ApiState>(routes: OpenApiRouter<S>, state: S) -> Router {
     let (router, document) = routes.split_for_parts();
-    let router = router.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        idempotent_writes::<S>,
-    ));
+    // Layers run outermost last-added first: a deleted account is refused before a
+    // write could be replayed or run.
+    let router = router
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotent_writes::<S>,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_deleted_accounts::<S>,
+        ));
     finish(router, RouteIndex::new(&document)).with_state(state)
 }
 

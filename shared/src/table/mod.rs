@@ -3,6 +3,7 @@
 
 pub mod entity;
 pub mod idempotency;
+pub mod jobs;
 pub mod keys;
 pub mod store;
 pub mod stream;

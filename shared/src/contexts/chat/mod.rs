@@ -28,6 +28,8 @@ use crate::table::store::Returning;
 use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, WriteError};
 
+pub mod erasure;
+
 /// Longest message text, in characters. 4,000 characters of 4-byte UTF-8 plus the
 /// event envelope stay far below API Gateway's 128 KB message limit.
 pub const MAX_MESSAGE_CHARS: u64 = 4000;

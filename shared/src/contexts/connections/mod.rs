@@ -16,6 +16,8 @@ use crate::table::keys::user_partition;
 use crate::table::store::{self, AttributeValue, Expr, Item, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, Transaction};
 
+pub mod erasure;
+
 pub use crate::contexts::graph::{
     Relationship, blocked_among, blocked_between, connection_ids_page, keys, relationship, sort_key,
 };

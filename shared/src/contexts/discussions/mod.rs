@@ -41,6 +41,8 @@ use crate::table::store::{
 };
 use crate::table::transaction::{Condition, WriteError};
 
+pub mod erasure;
+
 /// Who may create categories.
 pub const ADMIN_ROLE: &str = "admin";
 /// Who may pin, delete others' content and accept answers on others' topics.
@@ -1947,9 +1949,17 @@ async fn erase_topic(store: &Store, me: &UserId, topic_id: &str) -> AppResult<()
     if &topic.author_id != me {
         return Ok(());
     }
+    // Tags and history first: once the author id is erased, a repeat finds nothing.
+    let tags: Vec<Key> = topic
+        .tags
+        .iter()
+        .map(|tag| keys::by_tag(tag, topic_id))
+        .collect();
+    store.batch_delete(&tags).await?;
+    delete_history(store, topic_id, topic_id).await?;
     let erase = Expr::new(
         "SET deleted = :true, #title = :erased, #body = :empty, tags = :none, \
-         attachments = :none, mentions = :none, updatedAt = :now \
+         attachments = :none, mentions = :none, updatedAt = :now, authorId = :nobody \
          REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK",
     )
     .name("#title", "title")
@@ -1958,7 +1968,8 @@ async fn erase_topic(store: &Store, me: &UserId, topic_id: &str) -> AppResult<()
     .value(":erased", s(ERASED))
     .value(":empty", s(""))
     .value(":none", AttributeValue::L(vec![]))
-    .value(":now", s(&now_rfc3339()));
+    .value(":now", s(&now_rfc3339()))
+    .value(":nobody", s(crate::table::jobs::ERASED_USER));
     ignore_condition(
         store
             .update(
@@ -1968,25 +1979,22 @@ async fn erase_topic(store: &Store, me: &UserId, topic_id: &str) -> AppResult<()
                 Returning::Nothing,
             )
             .await,
-    )?;
-    let tags: Vec<Key> = topic
-        .tags
-        .iter()
-        .map(|tag| keys::by_tag(tag, topic_id))
-        .collect();
-    store.batch_delete(&tags).await?;
-    delete_history(store, topic_id, topic_id).await
+    )
 }
 
 /// Wipes a reply's text; the reply stays as a tombstone in its thread.
 async fn erase_reply(store: &Store, me: &UserId, topic_id: &str, reply_id: &str) -> AppResult<()> {
-    let erase =
-        Expr::new("SET deleted = :true, #body = :empty, mentions = :none, updatedAt = :now")
-            .name("#body", "body")
-            .value(":true", AttributeValue::Bool(true))
-            .value(":empty", s(""))
-            .value(":none", AttributeValue::L(vec![]))
-            .value(":now", s(&now_rfc3339()));
+    delete_history(store, topic_id, reply_id).await?;
+    let erase = Expr::new(
+        "SET deleted = :true, #body = :empty, mentions = :none, updatedAt = :now, \
+         authorId = :nobody",
+    )
+    .name("#body", "body")
+    .value(":true", AttributeValue::Bool(true))
+    .value(":empty", s(""))
+    .value(":none", AttributeValue::L(vec![]))
+    .value(":now", s(&now_rfc3339()))
+    .value(":nobody", s(crate::table::jobs::ERASED_USER));
     ignore_condition(
         store
             .update(
@@ -1996,8 +2004,7 @@ async fn erase_reply(store: &Store, me: &UserId, topic_id: &str, reply_id: &str)
                 Returning::Nothing,
             )
             .await,
-    )?;
-    delete_history(store, topic_id, reply_id).await
+    )
 }
 
 /// The title an erased topic keeps.

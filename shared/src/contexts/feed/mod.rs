@@ -59,6 +59,8 @@ use crate::table::store::{
 };
 use crate::table::transaction::{Condition, Transaction, WriteError};
 
+pub mod erasure;
+
 /// Home-feed entries expire this long after their activity was created.
 pub const FEED_TTL_SECONDS: i64 = 30 * 24 * 3600;
 /// Public-timeline entries expire after this long; the timeline reads back as many days.
@@ -1522,6 +1524,17 @@ pub async fn fan_out(
     job: FanoutJob,
 ) -> AppResult<()> {
     let entry = &job.entry;
+    // A deleted account's erasure removes its activities' entries itself (and nothing
+    // it writes may name the account afterwards): no fan-out for it, either way.
+    if store
+        .get_item(&crate::contexts::profiles::keys::deleted_account(
+            &entry.author_id,
+        ))
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
     if job.op == FanoutOp::Put {
         // A put that started before a delete must not keep writing after it.
         let live = store

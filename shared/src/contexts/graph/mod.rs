@@ -10,6 +10,8 @@ use crate::core::ids::UserId;
 use crate::table::keys::user_partition;
 use crate::table::store::{Item, Key, KeyQuery, Store};
 
+pub mod erasure;
+
 pub mod keys {
     use super::*;
 

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::ids::UserId;
 
+pub mod erasure;
+
 /// A message on the moderation queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "camelCase")]

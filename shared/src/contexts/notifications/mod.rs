@@ -32,6 +32,8 @@ use crate::table::keys::user_partition;
 use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, Transaction};
 
+pub mod erasure;
+
 /// Notifications expire (TTL) after 90 days; the stream's REMOVE record of an unread one
 /// decrements the counter, so expiry keeps the count exact.
 pub const NOTIFICATION_TTL_SECONDS: i64 = 90 * 24 * 3600;

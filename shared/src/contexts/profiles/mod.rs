@@ -17,6 +17,7 @@ use crate::table::store::Returning;
 use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, WriteError};
 
+pub mod erasure;
 pub mod reactions;
 pub mod keys {
     use super::*;

@@ -8,6 +8,8 @@ use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
 use crate::table::store::{self, AttributeValue, Key, KeyQuery, Store};
 
+pub mod erasure;
+
 /// API Gateway closes a WebSocket after 2 hours; the records outlive that a little so a
 /// lost `$disconnect` is cleaned by TTL.
 pub const CONNECTION_TTL_SECONDS: i64 = 2 * 3600 + 600;

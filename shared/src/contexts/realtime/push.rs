@@ -71,6 +71,31 @@ impl Pusher {
         crate::contexts::realtime::remove_connection(store, connection_id).await
     }
 
+    /// Closes a connection (`DeleteConnection`; API Gateway then runs `$disconnect`).
+    /// A connection that is already gone is fine.
+    pub async fn close(&self, connection_id: &str) -> AppResult<()> {
+        match self
+            .client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_gone_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(AppError::internal(format!(
+                "@connections delete: {}",
+                aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&error)
+            ))),
+        }
+    }
+
     /// Posts one frame to one connection.
     pub async fn post(
         &self,

@@ -7,23 +7,46 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::account;
+use crate::account::erasure::{self, ErasureTicket};
+use crate::account::export::{self, Archives, ExportView};
+use crate::account::queue::JobQueue;
 use crate::contexts::profiles::{
     self, NewProfile, PrivacySettings, Profile, ProfilePatch, ProfileSearch, ProfileView,
 };
+use crate::contexts::realtime::push::Pusher;
 use crate::core::cursor::Page;
-use crate::edge::http::{ApiResult, Caller, Json, Path, Query};
+use crate::edge::http::{ApiResult, ApiState, Caller, Json, Path, Query};
 use crate::edge::openapi::PageParams;
 use crate::edge::{Api, HttpResponse};
 
 const TAG: &str = "profiles";
 
-pub fn routes() -> OpenApiRouter<Arc<Api>> {
+/// What the profiles function serves with: the shared API state plus what account jobs
+/// need — their queue, the `@connections` client (closing a deleted account's sockets)
+/// and the export bucket (download URLs).
+pub struct ProfilesState {
+    pub api: Api,
+    pub jobs: JobQueue,
+    pub pusher: Pusher,
+    pub archives: Archives,
+}
+
+/// The profiles router's state.
+pub type Profiles = Arc<ProfilesState>;
+
+impl ApiState for Profiles {
+    fn api(&self) -> &Api {
+        &self.api
+    }
+}
+
+pub fn routes() -> OpenApiRouter<Profiles> {
     OpenApiRouter::new()
         .routes(routes!(create_profile, search_profiles))
         .routes(routes!(view_profile))
         .routes(routes!(my_profile, update_my_profile, delete_my_account))
-        .routes(routes!(export_my_data))
+        .routes(routes!(request_export))
+        .routes(routes!(get_export))
         .routes(routes!(my_privacy, set_my_privacy))
 }
 
@@ -32,11 +55,11 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
     responses((status = 201, body = Profile, description = "My new profile",
         headers(("location" = String, description = "The profile's URL")))))]
 async fn create_profile(
-    State(api): State<Arc<Api>>,
+    State(state): State<Profiles>,
     Caller(me): Caller,
     Json(input): Json<NewProfile>,
 ) -> ApiResult {
-    let profile = profiles::create_profile(&api.store, &me.user_id, input).await?;
+    let profile = profiles::create_profile(&state.api.store, &me.user_id, input).await?;
     Ok(HttpResponse::json(201, &profile)?
         .with_header("location", format!("/v1/profiles/{}", profile.user_id)))
 }
@@ -50,14 +73,14 @@ async fn create_profile(
     ),
     responses((status = 200, body = Page<ProfileView>, description = "A page of profiles")))]
 async fn search_profiles(
-    State(api): State<Arc<Api>>,
+    State(state): State<Profiles>,
     Caller(me): Caller,
     query: Query,
 ) -> ApiResult {
     let search = ProfileSearch::parse(query.get("q"), query.get("skill"))?;
     let page = profiles::search_profiles(
-        &api.store,
-        &api.cursors,
+        &state.api.store,
+        &state.api.cursors,
         &me.user_id,
         &search,
         query.limit()?,
@@ -72,19 +95,19 @@ async fn search_profiles(
     params(("profileRef" = String, Path, description = "A user id or `@handle`")),
     responses((status = 200, body = ProfileView, description = "The profile")))]
 async fn view_profile(
-    State(api): State<Arc<Api>>,
+    State(state): State<Profiles>,
     Caller(me): Caller,
     Path(reference): Path<String>,
 ) -> ApiResult {
-    let view = profiles::view_profile(&api.store, &me.user_id, &reference).await?;
+    let view = profiles::view_profile(&state.api.store, &me.user_id, &reference).await?;
     Ok(HttpResponse::json(200, &view)?)
 }
 
 /// My whole profile, with privacy, moderation and version.
 #[utoipa::path(get, path = "/v1/me", tag = TAG,
     responses((status = 200, body = Profile, description = "My profile")))]
-async fn my_profile(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiResult {
-    let profile = profiles::get_my_profile(&api.store, &me.user_id).await?;
+async fn my_profile(State(state): State<Profiles>, Caller(me): Caller) -> ApiResult {
+    let profile = profiles::get_my_profile(&state.api.store, &me.user_id).await?;
     Ok(HttpResponse::json(200, &profile)?)
 }
 
@@ -92,39 +115,53 @@ async fn my_profile(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiResul
 #[utoipa::path(patch, path = "/v1/me", tag = TAG, request_body = ProfilePatch,
     responses((status = 200, body = Profile, description = "My updated profile")))]
 async fn update_my_profile(
-    State(api): State<Arc<Api>>,
+    State(state): State<Profiles>,
     Caller(me): Caller,
     Json(patch): Json<ProfilePatch>,
 ) -> ApiResult {
-    let profile = profiles::update_profile(&api.store, &me.user_id, patch).await?;
+    let profile = profiles::update_profile(&state.api.store, &me.user_id, patch).await?;
     Ok(HttpResponse::json(200, &profile)?)
 }
 
-/// Delete my account and everything of mine (repeatable).
+/// Delete my account: from now on its tokens are refused and its sockets closed; its
+/// data is erased by a job, in checkpointed chunks (see `docs/data-model.md`).
 #[utoipa::path(delete, path = "/v1/me", tag = TAG,
-    responses((status = 204, description = "Deleted")))]
-async fn delete_my_account(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiResult {
-    account::delete_account(&api.store, &me.user_id).await?;
-    Ok(HttpResponse::no_content())
+    responses((status = 202, body = ErasureTicket, description = "Erasure under way")))]
+async fn delete_my_account(State(state): State<Profiles>, Caller(me): Caller) -> ApiResult {
+    let ticket =
+        erasure::request_erasure(&state.api.store, &state.jobs, &state.pusher, &me.user_id).await?;
+    Ok(HttpResponse::json(202, &ticket)?)
 }
 
-/// All my data as JSON.
-#[utoipa::path(get, path = "/v1/me/export", tag = TAG,
-    responses((status = 200, body = Object, description = "Everything stored about me",
-        headers(("content-disposition" = String, description = "An attachment")))))]
-async fn export_my_data(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiResult {
-    let export = account::export_my_data(&api.store, &me.user_id).await?;
-    Ok(HttpResponse::json(200, &export)?.with_header(
-        "content-disposition",
-        "attachment; filename=\"agora-export.json\"",
-    ))
+/// Start an export of everything I wrote; poll it for the download URL.
+#[utoipa::path(post, path = "/v1/me/exports", tag = TAG,
+    responses((status = 202, body = ExportView, description = "The export job",
+        headers(("location" = String, description = "The export's URL")))))]
+async fn request_export(State(state): State<Profiles>, Caller(me): Caller) -> ApiResult {
+    let job = export::request_export(&state.api.store, &state.jobs, &me.user_id).await?;
+    Ok(HttpResponse::json(202, &job)?
+        .with_header("location", format!("/v1/me/exports/{}", job.export_id)))
+}
+
+/// An export of mine: its status, and once ready a download URL that expires.
+#[utoipa::path(get, path = "/v1/me/exports/{exportId}", tag = TAG,
+    params(("exportId" = String, Path, description = "The export's id")),
+    responses((status = 200, body = ExportView, description = "The export")))]
+async fn get_export(
+    State(state): State<Profiles>,
+    Caller(me): Caller,
+    Path(export_id): Path<String>,
+) -> ApiResult {
+    let view =
+        export::get_export(&state.api.store, &state.archives, &me.user_id, &export_id).await?;
+    Ok(HttpResponse::json(200, &view)?)
 }
 
 /// My privacy settings.
 #[utoipa::path(get, path = "/v1/me/privacy", tag = TAG,
     responses((status = 200, body = PrivacySettings, description = "My privacy settings")))]
-async fn my_privacy(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiResult {
-    let profile: Profile = profiles::get_my_profile(&api.store, &me.user_id).await?;
+async fn my_privacy(State(state): State<Profiles>, Caller(me): Caller) -> ApiResult {
+    let profile: Profile = profiles::get_my_profile(&state.api.store, &me.user_id).await?;
     Ok(HttpResponse::json(200, &profile.privacy)?)
 }
 
@@ -132,10 +169,10 @@ async fn my_privacy(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiResul
 #[utoipa::path(put, path = "/v1/me/privacy", tag = TAG, request_body = PrivacySettings,
     responses((status = 200, body = PrivacySettings, description = "My privacy settings")))]
 async fn set_my_privacy(
-    State(api): State<Arc<Api>>,
+    State(state): State<Profiles>,
     Caller(me): Caller,
     Json(privacy): Json<PrivacySettings>,
 ) -> ApiResult {
-    let profile = profiles::set_privacy(&api.store, &me.user_id, privacy).await?;
+    let profile = profiles::set_privacy(&state.api.store, &me.user_id, privacy).await?;
     Ok(HttpResponse::json(200, &profile.privacy)?)
 }
