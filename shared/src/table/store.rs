@@ -578,38 +578,40 @@ impl Store {
     /// absent item is a no-op, so this is safe to repeat.
     pub async fn batch_delete(&self, keys: &[Key]) -> AppResult<()> {
         for chunk in keys.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
+            let pending = chunk
                 .iter()
-                .map(|key| {
-                    DeleteRequest::builder()
-                        .set_key(Some(key.to_item()))
-                        .build()
-                        .map(|delete| WriteRequest::builder().delete_request(delete).build())
-                        .map_err(AppError::internal)
-                })
-                .collect::<AppResult<_>>()?;
-            for attempt in 0..8u32 {
-                if pending.is_empty() {
-                    break;
-                }
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending.clone())
-                    .send()
-                    .await
-                    .map_err(dynamo_error)?;
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                backoff(attempt, !pending.is_empty()).await;
-            }
-            if !pending.is_empty() {
-                return Err(AppError::internal("batch delete left unprocessed items"));
-            }
+                .map(|key| BatchWrite::Delete(key.clone()).into_request())
+                .collect::<AppResult<Vec<_>>>()?;
+            self.write_chunk(pending).await?;
         }
         Ok(())
+    }
+
+    /// Sends one BatchWriteItem chunk (at most 25 writes), retrying its unprocessed
+    /// writes with backoff.
+    async fn write_chunk(&self, mut pending: Vec<WriteRequest>) -> AppResult<()> {
+        for attempt in 0..8u32 {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending.clone())
+                .send()
+                .await
+                .map_err(dynamo_error)?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            backoff(attempt, !pending.is_empty()).await;
+        }
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::internal("batch write left unprocessed items"))
+        }
     }
 
     /// Writes many items or deletes many keys (BatchWriteItem): chunks of 25 sent
@@ -623,31 +625,8 @@ impl Store {
         let mut tasks = tokio::task::JoinSet::new();
         for chunk in requests.chunks(25) {
             let store = self.clone();
-            let mut pending = chunk.to_vec();
-            tasks.spawn(async move {
-                for attempt in 0..8u32 {
-                    if pending.is_empty() {
-                        return Ok(());
-                    }
-                    let output = store
-                        .client
-                        .batch_write_item()
-                        .request_items(&store.table, pending.clone())
-                        .send()
-                        .await
-                        .map_err(dynamo_error)?;
-                    pending = output
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&store.table))
-                        .unwrap_or_default();
-                    backoff(attempt, !pending.is_empty()).await;
-                }
-                if pending.is_empty() {
-                    Ok(())
-                } else {
-                    Err(AppError::internal("batch write left unprocessed items"))
-                }
-            });
+            let pending = chunk.to_vec();
+            tasks.spawn(async move { store.write_chunk(pending).await });
         }
         while let Some(result) = tasks.join_next().await {
             result.map_err(AppError::internal)??;
