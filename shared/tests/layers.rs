@@ -378,3 +378,73 @@ fn no_function_crate_depends_on_the_dynamodb_sdk() {
         "functions reach DynamoDB only through the library's table layer: {offenders:?}"
     );
 }
+
+/// The files a context folder may hold: the same inside in every context. `mod.rs`
+/// declares the others and the imports they share, and holds no item of its own.
+const CONTEXT_FILES: [&str; 8] = [
+    "mod.rs",       // declarations and the imports the files below share
+    "items.rs",     // item types: keys, index keys, entity names; views built from them
+    "input.rs",     // input types and their validation
+    "rules.rs",     // pure rules: decisions, write plans, visibility, counters
+    "access.rs",    // access patterns: the reads served from the table
+    "use_cases.rs", // use cases: the operations the edge calls, which write
+    "reactions.rs", // stream reactions, registered with one of the two stream readers
+    "erasure.rs",   // this context's steps of account erasure and export
+];
+
+/// Ports to services other than the table, one per context that needs one.
+const CONTEXT_PORTS: [&str; 1] = ["realtime/push.rs"];
+
+#[test]
+fn every_context_folder_has_the_same_inside_and_its_mod_file_holds_no_items() {
+    let contexts = src().join("contexts");
+    let mut strays = Vec::new();
+    let mut busy_mod_files = Vec::new();
+    let folders = std::fs::read_dir(&contexts).unwrap_or_else(|e| panic!("{contexts:?}: {e}"));
+    for folder in folders {
+        let folder = folder.unwrap_or_else(|e| panic!("{e}")).path();
+        if !folder.is_dir() {
+            continue;
+        }
+        let name = folder
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let files = std::fs::read_dir(&folder).unwrap_or_else(|e| panic!("{folder:?}: {e}"));
+        for file in files {
+            let file = file.unwrap_or_else(|e| panic!("{e}")).path();
+            let file_name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let relative = format!("{name}/{file_name}");
+            if !CONTEXT_FILES.contains(&file_name) && !CONTEXT_PORTS.contains(&relative.as_str()) {
+                strays.push(relative);
+            }
+        }
+        let module = std::fs::read_to_string(folder.join("mod.rs"))
+            .unwrap_or_else(|e| panic!("{name}/mod.rs: {e}"));
+        let code = without_comments(&module);
+        let items: Vec<&str> = code
+            .lines()
+            .filter(|line| !line.starts_with(' ') && !line.trim().is_empty())
+            .filter(|line| !line.starts_with("use ") && !line.starts_with("pub use "))
+            .filter(|line| !line.starts_with("mod ") && !line.starts_with("pub mod "))
+            .filter(|line| !line.starts_with("#[") && !line.starts_with("//"))
+            .filter(|line| !line.starts_with('}'))
+            .collect();
+        if !items.is_empty() {
+            busy_mod_files.push(format!("{name}/mod.rs: {items:?}"));
+        }
+    }
+
+    assert!(
+        strays.is_empty(),
+        "a context folder holds only {CONTEXT_FILES:?} (and the ports {CONTEXT_PORTS:?}); move these: {strays:?}"
+    );
+    assert!(
+        busy_mod_files.is_empty(),
+        "a context's mod.rs only declares its files; move these items into them: {busy_mod_files:?}"
+    );
+}

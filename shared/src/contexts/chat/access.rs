@@ -1,0 +1,403 @@
+//! Chat: access patterns: the reads this context serves from the table.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------
+// Rooms
+// ---------------------------------------------------------------------------------
+
+pub async fn get_preferences(store: &Store, user: &UserId) -> AppResult<ChatPreferences> {
+    Ok(store
+        .get::<ChatPreferences>(&keys::preferences(user))
+        .await?
+        .unwrap_or_default())
+}
+
+/// Refuses `me` reaching `other` (a new direct conversation, or adding them to a
+/// group): never across a block, and strangers only when they accept anyone.
+pub(super) async fn check_reachable(
+    store: &Store,
+    me: &UserId,
+    other: &UserId,
+    field: &str,
+) -> AppResult<()> {
+    if me == other {
+        return Err(AppError::invalid_field(field, "must be someone else"));
+    }
+    if graph::blocked_between(store, me, other).await? {
+        return Err(AppError::Forbidden("you cannot message this user".into()));
+    }
+    let relationship = graph::relationship(store, me, other).await?;
+    let policy = get_preferences(store, other).await?.allow_dms_from;
+    if !dm_allowed(policy, relationship) {
+        return Err(AppError::Forbidden(
+            "this user accepts messages from their connections only".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn get_room(store: &Store, room_id: &str) -> AppResult<Option<Room>> {
+    store.get(&keys::room(room_id)).await
+}
+
+/// The room and my member item, or 404 (no room) / 403 (not a member). One BatchGetItem.
+pub async fn room_as_member(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+) -> AppResult<(Room, Member)> {
+    let items = store
+        .batch_get_items(&[keys::room(room_id), keys::member(room_id, me)])
+        .await?;
+    let mut room = None;
+    let mut member = None;
+    for item in items {
+        match item
+            .get(store::SK)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+        {
+            Some("META") => room = Some(store::from_item::<Room>(item)?),
+            Some(_) => member = Some(store::from_item::<Member>(item)?),
+            None => {}
+        }
+    }
+    let room = room.ok_or_else(no_room)?;
+    let member = member.ok_or_else(not_member)?;
+    Ok((room, member))
+}
+
+/// Am I a member? One GetItem.
+pub async fn require_member(store: &Store, me: &UserId, room_id: &str) -> AppResult<Member> {
+    store
+        .get::<Member>(&keys::member(room_id, me))
+        .await?
+        .ok_or_else(not_member)
+}
+
+/// `GET /v1/rooms/{roomId}`: the room, its members' read positions (first 100) and who
+/// is typing now.
+pub async fn room_detail(store: &Store, me: &UserId, room_id: &str) -> AppResult<RoomDetail> {
+    let (room, mine) = room_as_member(store, me, room_id).await?;
+    let membership: Option<Membership> = store.get(&keys::membership(me, room_id)).await?;
+    let (items, _) = store
+        .query(
+            &KeyQuery::partition(keys::room_partition(room_id))
+                .prefix("MEMBER#")
+                .limit(100),
+        )
+        .await?;
+    let members = items
+        .into_iter()
+        .map(store::from_item)
+        .collect::<AppResult<Vec<Member>>>()?;
+    let typing = typing_now(store, room_id).await?;
+    Ok(RoomDetail {
+        unread_count: unread(&room, Some(&mine)),
+        archived: membership.is_some_and(|m| m.archived),
+        room,
+        members,
+        typing,
+    })
+}
+
+/// `GET /v1/rooms/{roomId}/members`: paginated.
+pub async fn list_members(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    room_id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<Member>> {
+    require_member(store, me, room_id).await?;
+    let scope = format!("room-members:{room_id}");
+    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(keys::room_partition(room_id))
+                .prefix("MEMBER#")
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    Ok(Page {
+        items: items
+            .into_iter()
+            .map(store::from_item)
+            .collect::<AppResult<Vec<Member>>>()?,
+        next_cursor: next.map(|k| cursors.seal(&scope, &k)).transpose()?,
+    })
+}
+
+/// `GET /v1/rooms`: my rooms, latest message first, with unread counts and previews.
+/// One Query of my inbox index + one BatchGetItem of the page's rooms and my member
+/// items, whatever the number of rooms or messages.
+pub async fn inbox(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    archived: bool,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<InboxEntry>> {
+    let limit = limit.min(50);
+    let scope = format!("inbox:{archived}");
+    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let mut query = KeyQuery::partition(keys::inbox(me, archived))
+        .on(Index::Gsi2)
+        .limit(limit)
+        .start(start);
+    query.newest_first = true;
+    let (items, next) = store.query(&query).await?;
+    let room_ids: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.get("roomId")?.as_s().ok().cloned())
+        .collect();
+    let keys: Vec<Key> = room_ids
+        .iter()
+        .flat_map(|r| [keys::room(r), keys::member(r, me)])
+        .collect();
+    let mut rooms = HashMap::new();
+    let mut members = HashMap::new();
+    for item in store.batch_get_items(&keys).await? {
+        match item
+            .get(store::SK)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+        {
+            Some("META") => {
+                let room: Room = store::from_item(item)?;
+                rooms.insert(room.room_id.clone(), room);
+            }
+            Some(_) => {
+                let member: Member = store::from_item(item)?;
+                members.insert(member.room_id.clone(), member);
+            }
+            None => {}
+        }
+    }
+    let items = room_ids
+        .iter()
+        .filter_map(|id| {
+            let room = rooms.remove(id)?;
+            let member = members.get(id);
+            Some(InboxEntry {
+                unread_count: unread(&room, member),
+                last_read_message_id: member.and_then(|m| m.last_read_message_id.clone()),
+                archived,
+                room,
+            })
+        })
+        .collect();
+    Ok(Page {
+        items,
+        next_cursor: next.map(|k| cursors.seal(&scope, &k)).transpose()?,
+    })
+}
+
+pub(super) async fn stored_client_message(
+    store: &Store,
+    room_id: &str,
+    me: &UserId,
+    client_message_id: &str,
+) -> AppResult<Option<Message>> {
+    let Some(pointer) = store
+        .get_item(&keys::client_message(room_id, me, client_message_id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(message_id) = pointer.get("messageId").and_then(|v| v.as_s().ok()) else {
+        return Ok(None);
+    };
+    store.get(&keys::message(room_id, message_id)).await
+}
+
+/// `GET /v1/rooms/{roomId}/messages`: one Query per page; members only. Messages of
+/// users I block (or who block me) are left out of group rooms.
+pub async fn history(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    room_id: &str,
+    from: HistoryFrom,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<Message>> {
+    require_member(store, me, room_id).await?;
+    let partition = keys::room_partition(room_id);
+    let (scope, newest_first, anchor) = match &from {
+        HistoryFrom::Before(anchor) => (
+            format!(
+                "history:{room_id}:before:{}",
+                anchor.as_deref().unwrap_or("")
+            ),
+            true,
+            anchor.clone(),
+        ),
+        HistoryFrom::After(anchor) => (
+            format!("history:{room_id}:after:{anchor}"),
+            false,
+            Some(anchor.clone()),
+        ),
+    };
+    let start = match cursor {
+        Some(cursor) => Some(cursors.open(&scope, cursor)?),
+        // Exclusive start at the anchor message's key (it need not exist any more).
+        None => anchor.map(|id| {
+            PageKey::from([
+                (store::PK.to_owned(), partition.clone()),
+                (store::SK.to_owned(), format!("MSG#{id}")),
+            ])
+        }),
+    };
+    let mut query = KeyQuery::partition(partition)
+        .prefix("MSG#")
+        .limit(limit)
+        .start(start);
+    query.newest_first = newest_first;
+    let (items, next) = store.query(&query).await?;
+    let messages = items
+        .into_iter()
+        .map(store::from_item)
+        .collect::<AppResult<Vec<Message>>>()?;
+    let senders: Vec<UserId> = messages.iter().map(|m| m.sender_id.clone()).collect();
+    let blocked = graph::blocked_among(store, me, &senders).await?;
+    Ok(Page {
+        items: messages
+            .into_iter()
+            .filter(|m| !blocked.contains(&m.sender_id))
+            .collect(),
+        next_cursor: next.map(|k| cursors.seal(&scope, &k)).transpose()?,
+    })
+}
+
+/// A room's subscribed connections: one Query per 1,000.
+pub async fn subscribers(store: &Store, room_id: &str) -> AppResult<Vec<Subscription>> {
+    store
+        .query_matching(
+            KeyQuery::partition(keys::room_partition(room_id))
+                .prefix("SUB#")
+                .limit(1000),
+        )
+        .await?
+        .into_iter()
+        .map(store::from_item)
+        .collect()
+}
+
+/// Who is typing in a room now (expired indicators are ignored before TTL removes them).
+pub async fn typing_now(store: &Store, room_id: &str) -> AppResult<Vec<UserId>> {
+    let (items, _) = store
+        .query(
+            &KeyQuery::partition(keys::room_partition(room_id))
+                .prefix("TYPING#")
+                .limit(100),
+        )
+        .await?;
+    let now = now_epoch_millis();
+    Ok(items
+        .iter()
+        .filter(|item| {
+            item.get("expiresAtMs")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|at| at > now)
+        })
+        .filter_map(|item| UserId::parse(item.get("userId")?.as_s().ok()?).ok())
+        .collect())
+}
+
+/// Presence of some users as `viewer` may see it: blocked users are left out and anyone
+/// without a presence item is offline. One BatchGetItem (+ blocks).
+pub async fn presence_of(
+    store: &Store,
+    viewer: &UserId,
+    users: &[UserId],
+) -> AppResult<Vec<Presence>> {
+    let blocked = graph::blocked_among(store, viewer, users).await?;
+    let visible: Vec<&UserId> = users.iter().filter(|u| !blocked.contains(*u)).collect();
+    let found: BTreeMap<UserId, Presence> = store
+        .batch_get::<Presence>(
+            &visible
+                .iter()
+                .map(|u| keys::presence(u))
+                .collect::<Vec<_>>(),
+        )
+        .await?
+        .into_iter()
+        .map(|p| (p.user_id.clone(), p))
+        .collect();
+    Ok(visible
+        .into_iter()
+        .map(|u| {
+            found.get(u).cloned().unwrap_or(Presence {
+                user_id: u.clone(),
+                status: PresenceStatus::Offline,
+                updated_at: String::new(),
+            })
+        })
+        .collect())
+}
+
+/// `GET /v1/rooms/{roomId}/presence`: the first 100 members' presence.
+pub async fn room_presence(store: &Store, me: &UserId, room_id: &str) -> AppResult<Vec<Presence>> {
+    require_member(store, me, room_id).await?;
+    let (items, _) = store
+        .query(
+            &KeyQuery::partition(keys::room_partition(room_id))
+                .prefix("MEMBER#")
+                .limit(100),
+        )
+        .await?;
+    let users: Vec<UserId> = items
+        .into_iter()
+        .map(|i| store::from_item::<Member>(i).map(|m| m.user_id))
+        .collect::<AppResult<_>>()?;
+    presence_of(store, me, &users).await
+}
+
+/// `GET /v1/presence`: my connections' presence, one page.
+pub async fn connections_presence(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<Presence>> {
+    let scope = "presence:connections";
+    let start = cursor.map(|c| cursors.open(scope, c)).transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(crate::table::keys::user_partition(me))
+                .prefix("CONN#")
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    let users: Vec<UserId> = items
+        .iter()
+        .filter_map(|i| UserId::parse(i.get(store::SK)?.as_s().ok()?.strip_prefix("CONN#")?).ok())
+        .collect();
+    Ok(Page {
+        items: presence_of(store, me, &users).await?,
+        next_cursor: next.map(|k| cursors.seal(scope, &k)).transpose()?,
+    })
+}
+
+/// The rooms whose subscribers hear my presence: my [`PRESENCE_FANOUT_ROOMS`] most
+/// recently active rooms (my inbox index, latest message first; archived rooms are not
+/// in it), where someone is most likely watching.
+pub async fn rooms_of(store: &Store, me: &UserId) -> AppResult<Vec<String>> {
+    let mut query = KeyQuery::partition(keys::inbox(me, false))
+        .on(Index::Gsi2)
+        .limit(PRESENCE_FANOUT_ROOMS);
+    query.newest_first = true;
+    let (items, _) = store.query(&query).await?;
+    Ok(items
+        .iter()
+        .filter_map(|i| i.get("roomId")?.as_s().ok().cloned())
+        .collect())
+}

@@ -1,0 +1,448 @@
+//! Chat: item types stored in the table (their keys, index keys and entity names), and the views built from them.
+
+use super::*;
+
+pub mod keys {
+    use super::*;
+
+    pub fn room_partition(room_id: &str) -> String {
+        format!("ROOM#{room_id}")
+    }
+
+    /// `ROOM#<roomId> / META`
+    pub fn room(room_id: &str) -> Key {
+        Key::new(room_partition(room_id), "META")
+    }
+
+    /// `DM#<min>#<max> / DM`: one direct-message room per pair, either way round.
+    pub fn dm_lock(a: &UserId, b: &UserId) -> Key {
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        Key::new(format!("DM#{low}#{high}"), "DM")
+    }
+
+    /// `ROOM#<roomId> / MEMBER#<userId>`: the room's side, with the read position.
+    pub fn member(room_id: &str, user: &UserId) -> Key {
+        Key::new(room_partition(room_id), format!("MEMBER#{user}"))
+    }
+
+    /// `USER#<userId> / ROOM#<roomId>`: the user's side (inbox entry).
+    pub fn membership(user: &UserId, room_id: &str) -> Key {
+        Key::new(
+            crate::table::keys::user_partition(user),
+            format!("ROOM#{room_id}"),
+        )
+    }
+
+    /// GSI2 partition of a user's inbox (or of their archived rooms).
+    pub fn inbox(user: &UserId, archived: bool) -> String {
+        if archived {
+            format!("ARCHIVED#{user}")
+        } else {
+            format!("INBOX#{user}")
+        }
+    }
+
+    /// GSI2 sort key of an inbox entry: latest message first when read descending.
+    pub fn inbox_sort(last_message_at: &str, room_id: &str) -> String {
+        format!("{last_message_at}#{room_id}")
+    }
+
+    /// `ROOM#<roomId> / MSG#<messageId>`: messages in id (= commit) order.
+    pub fn message(room_id: &str, message_id: &str) -> Key {
+        Key::new(room_partition(room_id), format!("MSG#{message_id}"))
+    }
+
+    /// `ROOM#<roomId> / CMID#<userId>#<clientMessageId>`: a retried send finds it.
+    pub fn client_message(room_id: &str, user: &UserId, client_message_id: &str) -> Key {
+        Key::new(
+            room_partition(room_id),
+            format!("CMID#{user}#{client_message_id}"),
+        )
+    }
+
+    /// `ROOM#<roomId> / SUB#<connectionId>`: a connection receiving the room's events.
+    pub fn subscription(room_id: &str, connection_id: &str) -> Key {
+        Key::new(room_partition(room_id), format!("SUB#{connection_id}"))
+    }
+
+    /// `WSCONN#<connectionId> / SUB#<roomId>`: lets `$disconnect` drop the connection's
+    /// subscriptions.
+    pub fn connection_subscription(connection_id: &str, room_id: &str) -> Key {
+        Key::new(format!("WSCONN#{connection_id}"), format!("SUB#{room_id}"))
+    }
+
+    /// `ROOM#<roomId> / TYPING#<userId>`
+    pub fn typing(room_id: &str, user: &UserId) -> Key {
+        Key::new(room_partition(room_id), format!("TYPING#{user}"))
+    }
+
+    /// `USER#<userId> / PRESENCE`
+    pub fn presence(user: &UserId) -> Key {
+        Key::new(crate::table::keys::user_partition(user), "PRESENCE")
+    }
+
+    /// `USER#<userId> / CHATPREFS`: who may start a direct conversation with me.
+    pub fn preferences(user: &UserId) -> Key {
+        Key::new(crate::table::keys::user_partition(user), "CHATPREFS")
+    }
+
+    /// `USER#<userId> / RATE#send#<window>`: sends counted per fixed window.
+    pub fn send_window(user: &UserId, window: i64) -> Key {
+        Key::new(
+            crate::table::keys::user_partition(user),
+            format!("RATE#send#{window}"),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Items and views
+// ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RoomKind {
+    Dm,
+    Group,
+    /// A community's channel: membership follows the community (the communities issue).
+    Channel,
+}
+
+/// The latest message of a room, as the inbox shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Preview {
+    pub message_id: String,
+    pub sender_id: UserId,
+    pub text: String,
+    pub sent_at: String,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// `ROOM#<roomId> / META`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Room {
+    pub room_id: String,
+    pub kind: RoomKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
+    /// A direct conversation's two users (empty for other kinds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dm_user_ids: Vec<UserId>,
+    pub created_by: UserId,
+    pub created_at: String,
+    pub retention_days: u32,
+    pub member_count: u32,
+    /// How many messages were ever sent: a message's `seq` is its position.
+    #[serde(default)]
+    pub message_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<Preview>,
+}
+
+/// `ROOM#<roomId> / MEMBER#<userId>`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub room_id: String,
+    pub user_id: UserId,
+    pub joined_at: String,
+    pub added_by: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_at: Option<String>,
+    /// `seq` of the last message read: unread = the room's `messageCount` − this.
+    #[serde(default)]
+    pub read_seq: u64,
+}
+
+/// `USER#<userId> / ROOM#<roomId>`: the user's own flags on a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    pub room_id: String,
+    pub user_id: UserId,
+    pub joined_at: String,
+    #[serde(default)]
+    pub archived: bool,
+}
+
+/// `ROOM#<roomId> / MSG#<messageId>`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub room_id: String,
+    pub message_id: String,
+    /// The message's position in its room (1, 2, ...).
+    pub seq: u64,
+    pub sender_id: UserId,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    pub client_message_id: String,
+    pub sent_at: String,
+    #[serde(default)]
+    pub edited: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+    /// Grows with each edit or delete: clients keep the highest version they saw.
+    #[serde(default = "first_version")]
+    pub version: u64,
+}
+
+/// A room in my inbox.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxEntry {
+    #[serde(flatten)]
+    pub room: Room,
+    pub unread_count: u64,
+    pub archived: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_read_message_id: Option<String>,
+}
+
+/// A room with its members' read positions and who is typing.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomDetail {
+    #[serde(flatten)]
+    pub room: Room,
+    pub unread_count: u64,
+    pub archived: bool,
+    pub members: Vec<Member>,
+    pub typing: Vec<UserId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PresenceStatus {
+    Online,
+    Away,
+    Busy,
+    Offline,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Presence {
+    pub user_id: UserId,
+    pub status: PresenceStatus,
+    /// When the status last changed; absent for a user never seen online.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DmPolicy {
+    /// The default: only my connections may start a direct conversation with me.
+    #[default]
+    Connections,
+    Anyone,
+}
+
+/// Stored as `USER#<u> / CHATPREFS`; also the body of `PUT /v1/me/chat-preferences`
+/// (where unknown fields are refused by [`parse_preferences`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatPreferences {
+    #[serde(default)]
+    pub allow_dms_from: DmPolicy,
+}
+
+/// A subscribed connection of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub room_id: String,
+    pub connection_id: String,
+    pub user_id: UserId,
+}
+
+// ---------------------------------------------------------------------------------
+// Item helpers
+// ---------------------------------------------------------------------------------
+
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(super) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+impl Entity for Room {
+    const NAME: &'static str = "Room";
+
+    fn key(&self) -> Key {
+        keys::room(&self.room_id)
+    }
+}
+
+impl Entity for Member {
+    const NAME: &'static str = "RoomMember";
+
+    fn key(&self) -> Key {
+        keys::member(&self.room_id, &self.user_id)
+    }
+}
+
+/// A message's TTL follows its room's retention, so the sender adds it.
+impl Entity for Message {
+    const NAME: &'static str = "Message";
+
+    fn key(&self) -> Key {
+        keys::message(&self.room_id, &self.message_id)
+    }
+}
+
+impl Entity for Presence {
+    const NAME: &'static str = "Presence";
+
+    fn key(&self) -> Key {
+        keys::presence(&self.user_id)
+    }
+}
+
+pub(super) fn item_of<T: Serialize>(value: &T, key: &Key, entity: &str) -> AppResult<Item> {
+    let mut item = store::to_item(value)?;
+    item.extend(key.to_item());
+    item.insert("entity".into(), s(entity));
+    Ok(item)
+}
+
+/// The member pair of items (room side, user side) for a new member.
+pub(super) fn member_items(
+    room: &Room,
+    user: &UserId,
+    added_by: &UserId,
+    at: &str,
+) -> AppResult<(Item, Item)> {
+    let member = Member {
+        room_id: room.room_id.clone(),
+        user_id: user.clone(),
+        joined_at: at.to_owned(),
+        added_by: added_by.clone(),
+        last_read_message_id: room.last_message_id.clone(),
+        last_read_at: None,
+        // A new member starts with nothing unread.
+        read_seq: room.message_count,
+    };
+    let member_item = member.item()?;
+    let membership = Membership {
+        room_id: room.room_id.clone(),
+        user_id: user.clone(),
+        joined_at: at.to_owned(),
+        archived: false,
+    };
+    let mut membership_item = item_of(
+        &membership,
+        &keys::membership(user, &room.room_id),
+        "RoomMembership",
+    )?;
+    let sort_at = room.last_message_at.as_deref().unwrap_or(at);
+    membership_item.insert("GSI2PK".into(), s(keys::inbox(user, false)));
+    membership_item.insert("GSI2SK".into(), s(keys::inbox_sort(sort_at, &room.room_id)));
+    Ok((member_item, membership_item))
+}
+
+impl From<PreferencesInput> for ChatPreferences {
+    fn from(input: PreferencesInput) -> Self {
+        Self {
+            allow_dms_from: input.allow_dms_from,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------
+
+/// The outcome of a send: the stored message, and whether it was a retry of an earlier
+/// send (same client message id) that stored nothing new.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub message: Message,
+    pub duplicate: bool,
+}
+
+/// Per-user send limit: at most `max` sends per `window_seconds` window.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub max: u32,
+    pub window_seconds: i64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            max: 30,
+            window_seconds: 10,
+        }
+    }
+}
+
+impl RateLimit {
+    /// The per-user chat send limit from the environment: `CHAT_SEND_LIMIT` sends per
+    /// `CHAT_SEND_WINDOW_SECONDS`, each a positive integer, with the defaults above.
+    pub fn from_env() -> Result<Self, crate::core::config::ConfigError> {
+        let default = Self::default();
+        Ok(Self {
+            max: crate::core::config::optional_number("CHAT_SEND_LIMIT", default.max)?,
+            window_seconds: crate::core::config::optional_number(
+                "CHAT_SEND_WINDOW_SECONDS",
+                default.window_seconds,
+            )?,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Events (frames pushed to connections)
+// ---------------------------------------------------------------------------------
+
+/// An event pushed to a room's subscribed connections.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum RoomEvent {
+    #[serde(rename_all = "camelCase")]
+    Message { room_id: String, message: Message },
+    #[serde(rename_all = "camelCase")]
+    MessageEdited { room_id: String, message: Message },
+    #[serde(rename_all = "camelCase")]
+    MessageDeleted { room_id: String, message: Message },
+    #[serde(rename_all = "camelCase")]
+    Typing {
+        room_id: String,
+        user_id: UserId,
+        typing: bool,
+        /// Epoch milliseconds after which clients drop the indicator by themselves.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expires_at: Option<i64>,
+    },
+    #[serde(rename_all = "camelCase")]
+    ReadReceipt {
+        room_id: String,
+        user_id: UserId,
+        message_id: String,
+        read_at: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Presence { room_id: String, presence: Presence },
+    #[serde(rename_all = "camelCase")]
+    MemberJoined { room_id: String, user_id: UserId },
+    #[serde(rename_all = "camelCase")]
+    MemberLeft { room_id: String, user_id: UserId },
+}

@@ -1,0 +1,948 @@
+//! Chat: use cases: the operations the edge calls, which write.
+
+use super::*;
+
+/// `PUT /v1/me/chat-preferences`
+pub async fn set_preferences(
+    store: &Store,
+    me: &UserId,
+    preferences: ChatPreferences,
+) -> AppResult<ChatPreferences> {
+    let item = item_of(&preferences, &keys::preferences(me), "ChatPreferences")?;
+    store.put(item).await?;
+    Ok(preferences)
+}
+
+/// `POST /v1/rooms/dm`: the direct conversation with `other`, created on first use and
+/// found again by either user. Returns the room and whether it was created.
+pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(Room, bool)> {
+    let lock = keys::dm_lock(me, other);
+    if let Some(existing) = store.get_item(&lock).await? {
+        let room_id = existing
+            .get("roomId")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        if graph::blocked_between(store, me, other).await? {
+            return Err(AppError::Forbidden("you cannot message this user".into()));
+        }
+        let room = get_room(store, &room_id).await?.ok_or_else(no_room)?;
+        return Ok((room, false));
+    }
+    check_reachable(store, me, other, "userId").await?;
+    let at = now_rfc3339();
+    let room = Room {
+        room_id: new_ulid(),
+        kind: RoomKind::Dm,
+        name: None,
+        community_id: None,
+        dm_user_ids: vec![me.clone(), other.clone()],
+        created_by: me.clone(),
+        created_at: at.clone(),
+        retention_days: DEFAULT_RETENTION_DAYS,
+        member_count: 2,
+        message_count: 0,
+        last_message_id: None,
+        last_message_at: None,
+        last_message: None,
+    };
+    let mut lock_item = lock.to_item();
+    lock_item.insert("entity".into(), s("DmLock"));
+    lock_item.insert("roomId".into(), s(&room.room_id));
+    let mut transaction = store
+        .transaction()
+        .put(lock_item, Some(Condition::absent(DM_FREE)))
+        .put(room.item()?, Some(Condition::absent(ROOM_NEW)));
+    for user in [me, other] {
+        let (member, membership) = member_items(&room, user, me, &at)?;
+        transaction = transaction.put(member, None).put(membership, None);
+    }
+    match transaction.commit().await {
+        Ok(()) => Ok((room, true)),
+        // The other user opened it at the same moment: theirs is the room.
+        Err(error) if error.failed(DM_FREE) => Box::pin(open_dm(store, me, other)).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /v1/rooms`: a named group with me and the given members.
+pub async fn create_group(store: &Store, me: &UserId, input: NewGroup) -> AppResult<Room> {
+    check(&input)?;
+    let members = parse_user_ids("memberIds", &input.member_ids)?;
+    for (i, member) in members.iter().enumerate() {
+        check_reachable(store, me, member, &format!("memberIds[{i}]")).await?;
+    }
+    let at = now_rfc3339();
+    let room = Room {
+        room_id: new_ulid(),
+        kind: RoomKind::Group,
+        name: Some(input.name.trim().to_owned()),
+        community_id: None,
+        dm_user_ids: vec![],
+        created_by: me.clone(),
+        created_at: at.clone(),
+        retention_days: input.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+        member_count: u32::try_from(members.len() + 1).unwrap_or(u32::MAX),
+        message_count: 0,
+        last_message_id: None,
+        last_message_at: None,
+        last_message: None,
+    };
+    let mut transaction = store
+        .transaction()
+        .put(room.item()?, Some(Condition::absent(ROOM_NEW)));
+    for user in std::iter::once(me).chain(members.iter()) {
+        let (member, membership) = member_items(&room, user, me, &at)?;
+        transaction = transaction.put(member, None).put(membership, None);
+    }
+    transaction.commit().await?;
+    Ok(room)
+}
+
+/// `PATCH /v1/rooms/{roomId}`: a group's name; any room's retention. Members only.
+pub async fn update_room(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    patch: RoomPatch,
+) -> AppResult<Room> {
+    check(&patch)?;
+    let (room, _) = room_as_member(store, me, room_id).await?;
+    if patch.name.is_some() && room.kind != RoomKind::Group {
+        return Err(AppError::invalid_field("name", "only groups have a name"));
+    }
+    let mut sets = Vec::new();
+    let mut values = Vec::new();
+    let mut names = Vec::new();
+    if let Some(name) = &patch.name {
+        sets.push("#name = :name");
+        names.push(("#name", "name"));
+        values.push((":name", s(name.trim())));
+    }
+    if let Some(days) = patch.retention_days {
+        sets.push("retentionDays = :days");
+        values.push((":days", n(days)));
+    }
+    if sets.is_empty() {
+        return Ok(room);
+    }
+    let mut update = Expr::new(format!("SET {}", sets.join(", ")));
+    for (placeholder, attribute) in names {
+        update = update.name(placeholder, attribute);
+    }
+    for (placeholder, value) in values {
+        update = update.value(placeholder, value);
+    }
+    let updated = store
+        .update(
+            &keys::room(room_id),
+            update,
+            Some(Condition::present(ROOM_THERE)),
+            Returning::AllNew,
+        )
+        .await?;
+    store::from_item(updated.unwrap_or_default())
+}
+
+/// `POST /v1/rooms/{roomId}/members`: a member adds people to a group. Each new member
+/// must be reachable by the adder (see [`check_reachable`]); members already in are
+/// skipped. Returns the members added.
+pub async fn add_members(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    input: NewMembers,
+) -> AppResult<Vec<UserId>> {
+    check(&input)?;
+    let users = parse_user_ids("userIds", &input.user_ids)?;
+    let (room, _) = room_as_member(store, me, room_id).await?;
+    if room.kind != RoomKind::Group {
+        return Err(AppError::Forbidden(
+            "members can be added to groups only".into(),
+        ));
+    }
+    let existing: HashSet<UserId> = store
+        .batch_get::<Member>(
+            &users
+                .iter()
+                .map(|u| keys::member(room_id, u))
+                .collect::<Vec<_>>(),
+        )
+        .await?
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    let new: Vec<UserId> = users
+        .into_iter()
+        .filter(|u| !existing.contains(u))
+        .collect();
+    if new.is_empty() {
+        return Ok(new);
+    }
+    for (i, user) in new.iter().enumerate() {
+        check_reachable(store, me, user, &format!("userIds[{i}]")).await?;
+    }
+    let count = u32::try_from(new.len()).unwrap_or(u32::MAX);
+    let grow = Expr::new("ADD memberCount :count").value(":count", n(count));
+    let room_left = Expr::new("attribute_exists(PK) AND memberCount <= :room")
+        .value(":room", n(MAX_GROUP_MEMBERS.saturating_sub(count)));
+    let at = now_rfc3339();
+    let mut transaction = store.transaction().update(
+        &keys::room(room_id),
+        grow,
+        Some(Condition::new(ROOM_HAS_SPACE, room_left)),
+    );
+    for user in &new {
+        let (member, membership) = member_items(&room, user, me, &at)?;
+        transaction = transaction
+            .put(member, Some(Condition::absent(NOT_MEMBER_YET)))
+            .put(membership, None);
+    }
+    match transaction.commit().await {
+        Ok(()) => Ok(new),
+        Err(error) if error.failed(ROOM_HAS_SPACE) => Err(AppError::Conflict(format!(
+            "a group holds at most {MAX_GROUP_MEMBERS} members"
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `DELETE /v1/rooms/{roomId}/members/me`: leave a group (a direct conversation can
+/// only be archived). Repeatable.
+pub async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> {
+    let Some(room) = get_room(store, room_id).await? else {
+        return Err(no_room());
+    };
+    if room.kind == RoomKind::Dm {
+        return Err(AppError::Conflict(
+            "a direct conversation cannot be left; archive it instead".into(),
+        ));
+    }
+    let shrink = Expr::new("ADD memberCount :minus").value(":minus", n(-1));
+    let result = store
+        .transaction()
+        .delete(&keys::member(room_id, me), Some(Condition::present(MEMBER)))
+        .delete(&keys::membership(me, room_id), None)
+        .update(&keys::room(room_id), shrink, None)
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(()),
+        // Left before: nothing to do.
+        Err(error) if error.failed(MEMBER) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `PUT /v1/rooms/{roomId}/archive`: moves the room between my inbox and my archive.
+pub async fn set_archived(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    archived: bool,
+) -> AppResult<()> {
+    let (room, _) = room_as_member(store, me, room_id).await?;
+    let sort_at = room.last_message_at.unwrap_or(room.created_at);
+    let update = Expr::new("SET archived = :archived, GSI2PK = :inbox, GSI2SK = :sort")
+        .value(":archived", AttributeValue::Bool(archived))
+        .value(":inbox", s(keys::inbox(me, archived)))
+        .value(":sort", s(keys::inbox_sort(&sort_at, room_id)));
+    match store
+        .update(
+            &keys::membership(me, room_id),
+            update,
+            Some(Condition::present(MEMBER)),
+            Returning::Nothing,
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.failed(MEMBER) => Err(not_member()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Moves members' inbox entries to the room's latest message time (run by the delivery
+/// function, once per room per stream batch) and returns the members. Members `watching`
+/// the room (subscribed) are skipped: their entries catch up when they unsubscribe or
+/// disconnect, which keeps a busy room from costing one write per member per batch. An
+/// entry a member removed meanwhile (they left) is not recreated.
+pub async fn touch_inboxes(
+    store: &Store,
+    room_id: &str,
+    last_message_at: &str,
+    watching: &HashSet<UserId>,
+) -> AppResult<Vec<UserId>> {
+    let mut everyone = Vec::new();
+    let mut start = None;
+    loop {
+        let (items, next) = store
+            .query(
+                &KeyQuery::partition(keys::room_partition(room_id))
+                    .prefix("MEMBER#")
+                    .limit(100)
+                    .start(start),
+            )
+            .await?;
+        let members: Vec<Member> = items
+            .into_iter()
+            .map(store::from_item)
+            .collect::<AppResult<_>>()?;
+        let updates = members
+            .iter()
+            .filter(|member| !watching.contains(&member.user_id))
+            .map(|member| touch_inbox(store, &member.user_id, room_id, last_message_at));
+        for result in futures_util::future::join_all(updates).await {
+            result?;
+        }
+        everyone.extend(members.into_iter().map(|m| m.user_id));
+        match next {
+            Some(next) => start = Some(next),
+            None => return Ok(everyone),
+        }
+    }
+}
+
+/// Counts one send in the current window: one UpdateItem, refused past the limit.
+pub(super) async fn take_send_token(store: &Store, me: &UserId, limit: RateLimit) -> AppResult<()> {
+    let now = now_epoch_seconds();
+    let window_seconds = limit.window_seconds.max(1);
+    let window = now / window_seconds;
+    let update = Expr::new("ADD sends :one SET #ttl = :ttl, entity = :entity")
+        .name("#ttl", store::TTL_ATTRIBUTE)
+        .value(":one", n(1))
+        .value(":ttl", n((window + 2) * window_seconds))
+        .value(":entity", s("SendWindow"));
+    let under_limit = Condition::new(
+        UNDER_SEND_LIMIT,
+        Expr::new("attribute_not_exists(sends) OR sends < :max").value(":max", n(limit.max)),
+    );
+    match store
+        .update(
+            &keys::send_window(me, window),
+            update,
+            Some(under_limit),
+            Returning::Nothing,
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.failed(UNDER_SEND_LIMIT) => Err(AppError::RateLimited {
+            retry_after_seconds: u64::try_from((window + 1) * window_seconds - now)
+                .unwrap_or(1)
+                .max(1),
+        }),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Sends a message. A retry with the same client message id returns the first message
+/// (`duplicate`) and writes nothing. Members only; never across a block in a direct
+/// conversation; rate-limited per user.
+pub async fn send_message(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    input: NewMessage,
+    limit: RateLimit,
+) -> AppResult<Sent> {
+    check(&input)?;
+    // One BatchGetItem: the room, my member item and a previous send with this id.
+    let pointer_key = keys::client_message(room_id, me, &input.client_message_id);
+    let mut room = None;
+    let mut member = false;
+    let mut stored_id = None;
+    for item in store
+        .batch_get_items(&[keys::room(room_id), keys::member(room_id, me), pointer_key])
+        .await?
+    {
+        let sk = item
+            .get(store::SK)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        if sk == "META" {
+            room = Some(store::from_item::<Room>(item)?);
+        } else if sk.starts_with("MEMBER#") {
+            member = true;
+        } else {
+            stored_id = item.get("messageId").and_then(|v| v.as_s().ok()).cloned();
+        }
+    }
+    if let Some(message_id) = stored_id
+        && let Some(message) = store.get(&keys::message(room_id, &message_id)).await?
+    {
+        return Ok(Sent {
+            message,
+            duplicate: true,
+        });
+    }
+    let room = room.ok_or_else(no_room)?;
+    if !member {
+        return Err(not_member());
+    }
+    if room.kind == RoomKind::Dm
+        && let Some(other) = room.dm_user_ids.iter().find(|u| *u != me)
+        && graph::blocked_between(store, me, other).await?
+    {
+        return Err(AppError::Forbidden("you cannot message this user".into()));
+    }
+    if let Some(reply_to) = &input.reply_to
+        && store
+            .get_item(&keys::message(room_id, reply_to))
+            .await?
+            .is_none()
+    {
+        return Err(AppError::invalid_field(
+            "replyTo",
+            "no such message in this room",
+        ));
+    }
+    take_send_token(store, me, limit).await?;
+    let mut room = room;
+    for attempt in 0..SEND_ATTEMPTS {
+        let message_id = next_message_id(room.last_message_id.as_deref());
+        let sent_at = now_rfc3339();
+        let message = Message {
+            room_id: room_id.to_owned(),
+            message_id: message_id.clone(),
+            seq: room.message_count + 1,
+            sender_id: me.clone(),
+            text: input.text.clone(),
+            reply_to: input.reply_to.clone(),
+            client_message_id: input.client_message_id.clone(),
+            sent_at: sent_at.clone(),
+            edited: false,
+            edited_at: None,
+            deleted: false,
+            version: 1,
+        };
+        let expires_at = now_epoch_seconds() + retention_seconds(room.retention_days);
+        let mut message_item = message.item()?;
+        message_item.insert(store::TTL_ATTRIBUTE.into(), n(expires_at));
+        let mut pointer = keys::client_message(room_id, me, &input.client_message_id).to_item();
+        pointer.insert("entity".into(), s("ClientMessageId"));
+        pointer.insert("messageId".into(), s(&message_id));
+        pointer.insert(store::TTL_ATTRIBUTE.into(), n(expires_at));
+        let preview = Preview {
+            message_id: message_id.clone(),
+            sender_id: me.clone(),
+            text: preview_text(&input.text),
+            sent_at: sent_at.clone(),
+            deleted: false,
+        };
+        let advance = Expr::new(
+            "SET lastMessageId = :id, lastMessageAt = :at, lastMessage = :preview, \
+             messageCount = :seq",
+        )
+        .value(":id", s(&message_id))
+        .value(":at", s(&sent_at))
+        .value(":preview", AttributeValue::M(store::to_item(&preview)?))
+        .value(":seq", n(message.seq));
+        let still_last = match &room.last_message_id {
+            Some(previous) => {
+                Expr::new("lastMessageId = :previous").value(":previous", s(previous))
+            }
+            None => Expr::from("attribute_exists(PK) AND attribute_not_exists(lastMessageId)"),
+        };
+        // The sender has read their own message.
+        let read_own = Expr::new(
+            "SET lastReadMessageId = :id, lastReadAt = :at, readSeq = :seq, readVia = :via",
+        )
+        .value(":via", s("send"))
+        .value(":id", s(&message_id))
+        .value(":at", s(&sent_at))
+        .value(":seq", n(message.seq));
+        let result = store
+            .transaction()
+            .update(
+                &keys::room(room_id),
+                advance,
+                Some(Condition::new(STILL_LAST, still_last)),
+            )
+            .put(message_item, Some(Condition::absent(MESSAGE_NEW)))
+            .put(pointer, Some(Condition::absent(CLIENT_MESSAGE_NEW)))
+            .update(
+                &keys::member(room_id, me),
+                read_own,
+                Some(Condition::present(MEMBER)),
+            )
+            .commit()
+            .await;
+        match result {
+            Ok(()) => {
+                return Ok(Sent {
+                    message,
+                    duplicate: false,
+                });
+            }
+            Err(error) => {
+                if error.failed(CLIENT_MESSAGE_NEW) {
+                    // A concurrent retry of the same send won.
+                    if let Some(message) =
+                        stored_client_message(store, room_id, me, &input.client_message_id).await?
+                    {
+                        return Ok(Sent {
+                            message,
+                            duplicate: true,
+                        });
+                    }
+                }
+                if error.failed(MEMBER) {
+                    return Err(not_member());
+                }
+                if !error.failed(STILL_LAST) && !matches!(error, WriteError::Contended) {
+                    return Err(error.into());
+                }
+                // Someone else's message came first: read the room again and retry.
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    2 + u64::from(attempt) * 3 + u64::from(rand_jitter()),
+                ))
+                .await;
+                room = get_room(store, room_id).await?.ok_or_else(no_room)?;
+            }
+        }
+    }
+    Err(AppError::Conflict(
+        "the room is busy; retry the send with the same clientMessageId".into(),
+    ))
+}
+
+// The conditions of this context's transactions, by name.
+/// No direct conversation between the two exists yet.
+pub(super) const DM_FREE: &str = "dm_free";
+
+/// The room is not stored yet.
+pub(super) const ROOM_NEW: &str = "room_new";
+
+/// The group has room for the members being added.
+pub(super) const ROOM_HAS_SPACE: &str = "room_has_space";
+
+/// The user is not a member of the room yet.
+pub(super) const NOT_MEMBER_YET: &str = "not_member_yet";
+
+/// The user is a member of the room.
+pub(super) const MEMBER: &str = "member";
+
+/// The room's last message is still the one read before the send.
+pub(super) const STILL_LAST: &str = "still_last";
+
+/// The message is not stored yet.
+pub(super) const MESSAGE_NEW: &str = "message_new";
+
+/// No message with this client message id is stored yet.
+pub(super) const CLIENT_MESSAGE_NEW: &str = "client_message_new";
+
+/// The room exists.
+pub(super) const ROOM_THERE: &str = "room_there";
+
+/// The sender's send window is under the limit.
+pub(super) const UNDER_SEND_LIMIT: &str = "under_send_limit";
+
+/// The message is mine and not deleted.
+pub(super) const OWN_LIVE_MESSAGE: &str = "own_live_message";
+
+/// A read receipt moves my read position forward.
+pub(super) const READ_FORWARD: &str = "read_forward";
+
+/// My inbox entry sorts earlier than the new time.
+pub(super) const INBOX_LATER: &str = "inbox_later";
+
+/// Edits my message: its text, `edited`, `editedAt`, `version` + 1. The stream then
+/// tells the room.
+pub async fn edit_message(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    message_id: &str,
+    edit: MessageEdit,
+) -> AppResult<Message> {
+    check(&edit)?;
+    require_member(store, me, room_id).await?;
+    let output = change_own_message(
+        store,
+        me,
+        room_id,
+        message_id,
+        "SET #text = :text, edited = :true, editedAt = :now ADD version :one",
+        &edit.text,
+    )
+    .await;
+    let message: Message = match output {
+        Ok(updated) => store::from_item(updated.unwrap_or_default())?,
+        Err(error) => {
+            return Err(explain_refused_change(store, me, room_id, message_id, error).await);
+        }
+    };
+    refresh_preview(store, &message).await?;
+    Ok(message)
+}
+
+/// Soft-deletes my message: the text goes, a tombstone stays in the history. Deleting
+/// it again is a no-op.
+pub async fn delete_message(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    message_id: &str,
+) -> AppResult<Message> {
+    require_member(store, me, room_id).await?;
+    let output = change_own_message(
+        store,
+        me,
+        room_id,
+        message_id,
+        "SET #text = :text, deleted = :true, editedAt = :now ADD version :one",
+        "",
+    )
+    .await;
+    let message: Message = match output {
+        Ok(updated) => store::from_item(updated.unwrap_or_default())?,
+        Err(error) => {
+            // Already deleted by me: the same outcome as the first time.
+            if let Some(existing) = store
+                .get::<Message>(&keys::message(room_id, message_id))
+                .await?
+                && existing.deleted
+                && &existing.sender_id == me
+            {
+                return Ok(existing);
+            }
+            return Err(explain_refused_change(store, me, room_id, message_id, error).await);
+        }
+    };
+    refresh_preview(store, &message).await?;
+    Ok(message)
+}
+
+/// One change to my own, not deleted message: `update` sets `#text` to `text` and
+/// whatever else it names (`:true`, `:now`, `:one`), bumping `version`; returns the
+/// message as it is now, or the refusal for [`explain_refused_change`].
+pub(super) async fn change_own_message(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    message_id: &str,
+    update: &str,
+    text: &str,
+) -> Result<Option<Item>, WriteError> {
+    let update = Expr::new(update)
+        .name("#text", "text")
+        .value(":text", s(text))
+        .value(":true", AttributeValue::Bool(true))
+        .value(":now", s(now_rfc3339()))
+        .value(":one", n(1));
+    let mine_and_live = Condition::new(
+        OWN_LIVE_MESSAGE,
+        Expr::new("attribute_exists(PK) AND senderId = :me AND deleted = :false")
+            .value(":false", AttributeValue::Bool(false))
+            .value(":me", s(me.as_str())),
+    );
+    store
+        .update(
+            &keys::message(room_id, message_id),
+            update,
+            Some(mine_and_live),
+            Returning::AllNew,
+        )
+        .await
+}
+
+/// Why an edit or delete was refused: no such message (404), someone else's (403),
+/// deleted (409).
+pub(super) async fn explain_refused_change(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    message_id: &str,
+    error: WriteError,
+) -> AppError {
+    match error {
+        error if error.failed(OWN_LIVE_MESSAGE) => match store
+            .get::<Message>(&keys::message(room_id, message_id))
+            .await
+        {
+            Ok(Some(message)) if &message.sender_id != me => {
+                AppError::Forbidden("only its sender may change a message".into())
+            }
+            Ok(Some(_)) => AppError::Conflict("the message was deleted".into()),
+            Ok(None) => AppError::NotFound("no such message".into()),
+            Err(error) => error,
+        },
+        other => other.into(),
+    }
+}
+
+/// Keeps the room's preview in step when its latest message changes.
+pub(super) async fn refresh_preview(store: &Store, message: &Message) -> AppResult<()> {
+    let preview = Preview {
+        message_id: message.message_id.clone(),
+        sender_id: message.sender_id.clone(),
+        text: preview_text(&message.text),
+        sent_at: message.sent_at.clone(),
+        deleted: message.deleted,
+    };
+    let update = Expr::new("SET lastMessage = :preview")
+        .value(":preview", AttributeValue::M(store::to_item(&preview)?));
+    let still_last = Condition::new(
+        STILL_LAST,
+        Expr::new("lastMessageId = :id").value(":id", s(&message.message_id)),
+    );
+    match store
+        .update(
+            &keys::room(&message.room_id),
+            update,
+            Some(still_last),
+            Returning::Nothing,
+        )
+        .await
+    {
+        // A later message is the preview now: nothing to refresh.
+        Ok(_) => Ok(()),
+        Err(error) if error.failed(STILL_LAST) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Marks the room read up to `message_id` (a read receipt). Moving backwards is a
+/// no-op. Returns my member item after the change.
+pub async fn mark_read(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    message_id: &str,
+) -> AppResult<Member> {
+    let member = require_member(store, me, room_id).await?;
+    let message: Message = store
+        .get(&keys::message(room_id, message_id))
+        .await?
+        .ok_or_else(|| AppError::invalid_field("messageId", "no such message in this room"))?;
+    if member.read_seq >= message.seq {
+        return Ok(member);
+    }
+    let at = now_rfc3339();
+    let update =
+        Expr::new("SET lastReadMessageId = :id, lastReadAt = :at, readSeq = :seq, readVia = :via")
+            .value(":via", s("read"))
+            .value(":id", s(message_id))
+            .value(":at", s(&at))
+            .value(":seq", n(message.seq));
+    let forward = Condition::new(
+        READ_FORWARD,
+        "attribute_exists(PK) AND (attribute_not_exists(readSeq) OR readSeq < :seq)",
+    );
+    match store
+        .update(
+            &keys::member(room_id, me),
+            update,
+            Some(forward),
+            Returning::AllNew,
+        )
+        .await
+    {
+        Ok(updated) => store::from_item(updated.unwrap_or_default()),
+        // Read that far already (or left meanwhile): the member item as it is.
+        Err(error) if error.failed(READ_FORWARD) => require_member(store, me, room_id).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Live events: subscriptions, typing, presence
+// ---------------------------------------------------------------------------------
+
+/// Subscribes a connection to a room's live events (members only). Both items carry
+/// the connection's TTL, so a lost `$disconnect` cleans itself up.
+pub async fn subscribe(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    connection_id: &str,
+) -> AppResult<Room> {
+    let (room, _) = room_as_member(store, me, room_id).await?;
+    let subscription = Subscription {
+        room_id: room_id.to_owned(),
+        connection_id: connection_id.to_owned(),
+        user_id: me.clone(),
+    };
+    let expires_at = n(now_epoch_seconds() + crate::contexts::realtime::CONNECTION_TTL_SECONDS);
+    let mut transaction = store.transaction();
+    for key in [
+        keys::subscription(room_id, connection_id),
+        keys::connection_subscription(connection_id, room_id),
+    ] {
+        let mut item = item_of(&subscription, &key, "RoomSubscription")?;
+        item.insert(store::TTL_ATTRIBUTE.into(), expires_at.clone());
+        transaction = transaction.put(item, None);
+    }
+    transaction.commit().await?;
+    Ok(room)
+}
+
+/// Ends a connection's subscription; my inbox entry catches up with the room (it is
+/// not moved while I watch the room, see [`touch_inboxes`]).
+pub async fn unsubscribe(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    connection_id: &str,
+) -> AppResult<()> {
+    store
+        .batch_delete(&[
+            keys::subscription(room_id, connection_id),
+            keys::connection_subscription(connection_id, room_id),
+        ])
+        .await?;
+    touch_own_inbox(store, me, room_id).await
+}
+
+/// Moves my inbox entry of a room to the room's latest message: GetItem room +
+/// conditional UpdateItem.
+pub(super) async fn touch_own_inbox(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> {
+    let Some(room) = get_room(store, room_id).await? else {
+        return Ok(());
+    };
+    let Some(at) = room.last_message_at else {
+        return Ok(());
+    };
+    touch_inbox(store, me, room_id, &at).await
+}
+
+/// Moves one inbox entry forward (never back, never recreating a removed one).
+pub(super) async fn touch_inbox(
+    store: &Store,
+    user: &UserId,
+    room_id: &str,
+    at: &str,
+) -> AppResult<()> {
+    let update = Expr::new("SET GSI2SK = :sort").value(":sort", s(keys::inbox_sort(at, room_id)));
+    let later = Condition::new(INBOX_LATER, "attribute_exists(PK) AND (GSI2SK < :sort)");
+    match store
+        .update(
+            &keys::membership(user, room_id),
+            update,
+            Some(later),
+            Returning::Nothing,
+        )
+        .await
+    {
+        // Gone, or already sorted at least that late: nothing to do.
+        Ok(_) => Ok(()),
+        Err(error) if error.failed(INBOX_LATER) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Drops every subscription of a closed connection: Query `PK=WSCONN#<c> AND
+/// begins_with(SK, SUB#)` + BatchWriteItem deletes.
+pub async fn forget_connection(store: &Store, connection_id: &str) -> AppResult<()> {
+    let (items, _) = store
+        .query(
+            &KeyQuery::partition(format!("WSCONN#{connection_id}"))
+                .prefix("SUB#")
+                .limit(100),
+        )
+        .await?;
+    let subscriptions: Vec<Subscription> = items
+        .into_iter()
+        .filter_map(|item| store::from_item::<Subscription>(item).ok())
+        .collect();
+    let doomed: Vec<Key> = subscriptions
+        .iter()
+        .flat_map(|sub| {
+            [
+                keys::subscription(&sub.room_id, connection_id),
+                keys::connection_subscription(connection_id, &sub.room_id),
+            ]
+        })
+        .collect();
+    store.batch_delete(&doomed).await?;
+    for sub in &subscriptions {
+        touch_own_inbox(store, &sub.user_id, &sub.room_id).await?;
+    }
+    Ok(())
+}
+
+/// Starts (or renews) or stops my typing indicator in a room. Returns when it expires
+/// (epoch milliseconds), `None` when stopped.
+pub async fn set_typing(
+    store: &Store,
+    me: &UserId,
+    room_id: &str,
+    typing: bool,
+    seconds: i64,
+) -> AppResult<Option<i64>> {
+    require_member(store, me, room_id).await?;
+    let key = keys::typing(room_id, me);
+    if !typing {
+        store.batch_delete(&[key]).await?;
+        return Ok(None);
+    }
+    // Milliseconds for the indicator itself; whole seconds (rounded up) for TTL.
+    let expires_at_ms = now_epoch_millis() + seconds.max(1) * 1000;
+    let mut item = key.to_item();
+    item.insert("entity".into(), s("Typing"));
+    item.insert("userId".into(), s(me.as_str()));
+    item.insert("expiresAtMs".into(), n(expires_at_ms));
+    item.insert(
+        store::TTL_ATTRIBUTE.into(),
+        n(expires_at_ms.div_euclid(1000) + 1),
+    );
+    store.put(item).await?;
+    Ok(Some(expires_at_ms))
+}
+
+/// Sets my presence. `Offline` is what others see when I have no open connection.
+pub async fn set_presence(
+    store: &Store,
+    me: &UserId,
+    status: PresenceStatus,
+) -> AppResult<Presence> {
+    let presence = Presence {
+        user_id: me.clone(),
+        status,
+        updated_at: now_rfc3339(),
+    };
+    store.put(presence.item()?).await?;
+    Ok(presence)
+}
+
+/// On `$connect`: online, unless I chose away or busy before. Returns the new presence
+/// when it changed.
+pub async fn came_online(store: &Store, me: &UserId) -> AppResult<Option<Presence>> {
+    let current: Option<Presence> = store.get(&keys::presence(me)).await?;
+    match current {
+        Some(p)
+            if matches!(
+                p.status,
+                PresenceStatus::Online | PresenceStatus::Away | PresenceStatus::Busy
+            ) =>
+        {
+            Ok(None)
+        }
+        _ => set_presence(store, me, PresenceStatus::Online)
+            .await
+            .map(Some),
+    }
+}
+
+/// On `$disconnect`: offline once my last connection is gone. Returns the new presence
+/// when it changed.
+pub async fn maybe_offline(store: &Store, me: &UserId) -> AppResult<Option<Presence>> {
+    if !crate::contexts::realtime::connections_of(store, me)
+        .await?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let current: Option<Presence> = store.get(&keys::presence(me)).await?;
+    if current
+        .as_ref()
+        .is_some_and(|p| p.status == PresenceStatus::Offline)
+    {
+        return Ok(None);
+    }
+    set_presence(store, me, PresenceStatus::Offline)
+        .await
+        .map(Some)
+}

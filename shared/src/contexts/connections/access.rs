@@ -1,0 +1,293 @@
+//! Connections: access patterns: the reads this context serves from the table.
+
+use super::*;
+
+/// The other user a request names: by id or by handle.
+pub(super) async fn resolve_target(
+    store: &Store,
+    input: &NewConnectionRequest,
+) -> AppResult<(String, Option<UserId>)> {
+    match (input.user_id.as_deref(), input.handle.as_deref()) {
+        (Some(id), None) => {
+            let id = UserId::parse(id)
+                .map_err(|_| AppError::invalid_field("userId", "is not a valid user id"))?;
+            Ok((id.to_string(), Some(id)))
+        }
+        (None, Some(handle)) => {
+            let handle = Handle::parse(handle)?;
+            let user = profiles::user_by_handle(store, &handle).await?;
+            Ok((format!("@{}", handle.as_str()), user))
+        }
+        (Some(_), Some(_)) => Err(AppError::bad_field(
+            "userId",
+            "name the user by userId or by handle, not both",
+        )),
+        (None, None) => Err(AppError::bad_field(
+            "userId",
+            "name the user to connect with by userId or handle",
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Lists
+// ---------------------------------------------------------------------------------
+
+/// The other users' profiles, as `viewer` may see them, keyed by user id: one
+/// BatchGetItem. Hidden profiles are absent.
+pub(super) async fn profile_views(
+    store: &Store,
+    viewer: &UserId,
+    others: &[UserId],
+    relationship: Relationship,
+) -> AppResult<HashMap<UserId, ProfileView>> {
+    let keys: Vec<Key> = others.iter().map(profiles::keys::profile).collect();
+    let mut views = HashMap::new();
+    for item in store.batch_get_items(&keys).await? {
+        let profile = profiles::profile_from_item(item)?;
+        let relationship = if &profile.user_id == viewer {
+            Relationship::SelfView
+        } else {
+            relationship
+        };
+        if let Some(view) = profiles::view_as(&profile, relationship) {
+            views.insert(profile.user_id.clone(), view);
+        }
+    }
+    Ok(views)
+}
+
+/// One page of `prefix` items of my partition, decoded, with the users the viewer
+/// blocks or is blocked by left out.
+pub(super) async fn my_page<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    prefix: &str,
+    other_of: impl Fn(&T) -> UserId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<(Vec<T>, Option<String>)> {
+    // The user is part of the scope: a cursor names a key in one user's partition.
+    let scope = format!("connections/{prefix}/{me}");
+    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(user_partition(me))
+                .prefix(prefix)
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    let records = items
+        .into_iter()
+        .map(store::from_item::<T>)
+        .collect::<AppResult<Vec<T>>>()?;
+    let others: Vec<UserId> = records.iter().map(&other_of).collect();
+    let blocked = blocked_among(store, me, &others).await?;
+    let records = records
+        .into_iter()
+        .filter(|r| !blocked.contains(&other_of(r)))
+        .collect();
+    let next_cursor = next.map(|key| cursors.seal(&scope, &key)).transpose()?;
+    Ok((records, next_cursor))
+}
+
+/// `GET /v1/connections`: Query `USER#<me>` `begins_with(SK, CONN#)` + one BatchGetItem
+/// of blocks + one of profiles per page.
+pub async fn list_connections(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<ConnectionView>> {
+    let (records, next_cursor) = my_page(
+        store,
+        cursors,
+        me,
+        "CONN#",
+        |c: &Connection| c.other_user_id.clone(),
+        limit,
+        cursor,
+    )
+    .await?;
+    let others: Vec<UserId> = records.iter().map(|c| c.other_user_id.clone()).collect();
+    let mut views = profile_views(store, me, &others, Relationship::Connection).await?;
+    let items = records
+        .into_iter()
+        .map(|c| ConnectionView {
+            profile: views.remove(&c.other_user_id),
+            user_id: c.other_user_id,
+            requested_by: c.requested_by,
+            connected_at: c.created_at,
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
+}
+
+/// `GET /v1/connections/requests?direction=`: Query `USER#<me>` `begins_with(SK,
+/// REQIN#|REQOUT#)` + one BatchGetItem of blocks + one of profiles per page.
+pub async fn list_requests(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    direction: RequestDirection,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<RequestView>> {
+    let (prefix, other_of): (&str, fn(&ConnectionRequest) -> UserId) = match direction {
+        RequestDirection::Incoming => ("REQIN#", |r| r.sender_id.clone()),
+        RequestDirection::Outgoing => ("REQOUT#", |r| r.target_id.clone()),
+    };
+    let (records, next_cursor) =
+        my_page(store, cursors, me, prefix, other_of, limit, cursor).await?;
+    let others: Vec<UserId> = records.iter().map(other_of).collect();
+    let mut views = profile_views(store, me, &others, Relationship::Stranger).await?;
+    let items = records
+        .into_iter()
+        .map(|r| {
+            let mut view = RequestView::of(r, direction);
+            view.profile = views.remove(&view.user_id);
+            view
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
+}
+
+/// `GET /v1/blocks`: Query `USER#<me>` `begins_with(SK, BLOCK#)` (which `BLOCKEDBY#`
+/// does not match, so who blocks me never shows) + one BatchGetItem of profiles.
+pub async fn list_blocks(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<BlockView>> {
+    let scope = format!("blocks/{me}");
+    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(user_partition(me))
+                .prefix("BLOCK#")
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    let blocks = items
+        .into_iter()
+        .map(store::from_item::<Block>)
+        .collect::<AppResult<Vec<_>>>()?;
+    let others: Vec<UserId> = blocks.iter().map(|b| b.blocked_id.clone()).collect();
+    let mut views = profile_views(store, me, &others, Relationship::Stranger).await?;
+    let items = blocks
+        .into_iter()
+        .map(|b| BlockView {
+            profile: views.remove(&b.blocked_id),
+            user_id: b.blocked_id,
+            blocked_at: b.created_at,
+        })
+        .collect();
+    let next_cursor = next.map(|key| cursors.seal(&scope, &key)).transpose()?;
+    Ok(Page { items, next_cursor })
+}
+
+/// The user ids of one page of a derived index partition (`SKILL#`, `OCCUPATION#`,
+/// `GOAL#`): one Query.
+pub(super) async fn index_users(store: &Store, partition: String) -> AppResult<Vec<UserId>> {
+    let (items, _) = store
+        .query(&KeyQuery::partition(partition).limit(suggestion_bounds::INDEX_PAGE))
+        .await?;
+    Ok(items
+        .iter()
+        .filter_map(|item| item.get("userId")?.as_s().ok())
+        .filter_map(|id| UserId::parse(id).ok())
+        .collect())
+}
+
+/// People I may know, best first. Candidates come from bounded Queries only: the
+/// skill, occupation and learning-goal indexes of my attributes (public profiles only)
+/// and the first connection page of a bounded number of my connections (mutual
+/// connections). The best candidates by those hits are then checked in bulk: a pair
+/// lock (connected, or a request pending either way) or a block either way excludes
+/// them, and only public profiles are kept and scored on what a stranger sees.
+pub async fn suggestions(store: &Store, me: &UserId, limit: u32) -> AppResult<Vec<Suggestion>> {
+    use suggestion_bounds::*;
+    let mine = profiles::get_my_profile(store, me).await?;
+    let basis = MatchBasis::of(&mine);
+    // Preliminary hits per candidate, only to choose which candidates to check.
+    let mut hits: HashMap<UserId, u32> = HashMap::new();
+    for skill in &basis.skills {
+        for user in index_users(store, format!("SKILL#{skill}")).await? {
+            *hits.entry(user).or_default() += suggestion_weights::SHARED_SKILL;
+        }
+    }
+    if let Some(occupation) = &basis.occupation {
+        for user in index_users(store, format!("OCCUPATION#{occupation}")).await? {
+            *hits.entry(user).or_default() += suggestion_weights::SAME_OCCUPATION;
+        }
+    }
+    for goal in &basis.goals {
+        for user in index_users(store, format!("GOAL#{goal}")).await? {
+            *hits.entry(user).or_default() += suggestion_weights::SAME_LEARNING_GOAL;
+        }
+    }
+    let mut mutual: HashMap<UserId, usize> = HashMap::new();
+    let (my_connections, _) = connection_ids_page(store, me, MUTUAL_SOURCES, None).await?;
+    for friend in &my_connections {
+        let (theirs, _) = connection_ids_page(store, friend, MUTUAL_PAGE, None).await?;
+        for user in theirs {
+            *mutual.entry(user.clone()).or_default() += 1;
+            *hits.entry(user).or_default() += suggestion_weights::MUTUAL_CONNECTION;
+        }
+    }
+    hits.remove(me);
+    for friend in &my_connections {
+        hits.remove(friend);
+    }
+    let mut pool: Vec<(UserId, u32)> = hits.into_iter().collect();
+    pool.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    pool.truncate(CANDIDATES);
+    let pool: Vec<UserId> = pool.into_iter().map(|(user, _)| user).collect();
+
+    let pair_keys: Vec<Key> = pool.iter().map(|other| keys::pair(me, other)).collect();
+    let related: HashSet<UserId> = store
+        .batch_get::<PairLock>(&pair_keys)
+        .await?
+        .into_iter()
+        .flat_map(|lock| [lock.sender_id, lock.target_id])
+        .collect();
+    let blocked = blocked_among(store, me, &pool).await?;
+    let candidates: Vec<UserId> = pool
+        .into_iter()
+        .filter(|user| !related.contains(user) && !blocked.contains(user))
+        .collect();
+    let profile_keys: Vec<Key> = candidates.iter().map(profiles::keys::profile).collect();
+    let mut scored: Vec<Suggestion> = Vec::new();
+    for item in store.batch_get_items(&profile_keys).await? {
+        let profile = profiles::profile_from_item(item)?;
+        if !profile.is_public() {
+            continue;
+        }
+        let Some(view) = profiles::view_as(&profile, Relationship::Stranger) else {
+            continue;
+        };
+        let common = mutual.get(&profile.user_id).copied().unwrap_or(0);
+        let (score, reasons) = score_candidate(&basis, &view, common);
+        if score > 0 {
+            scored.push(Suggestion {
+                user_id: profile.user_id,
+                score,
+                reasons,
+                profile: view,
+            });
+        }
+    }
+    scored.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| a.user_id.cmp(&b.user_id))
+    });
+    scored.truncate(usize::try_from(limit.min(MAX_RESULTS)).unwrap_or(20));
+    Ok(scored)
+}

@@ -1,0 +1,177 @@
+//! Connections: item types stored in the table (their keys, index keys and entity names), and the views built from them.
+
+use super::*;
+
+/// `USER#<userId> / CONN#<otherUserId>`, one per direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    pub user_id: UserId,
+    pub other_user_id: UserId,
+    /// Who sent the request that was accepted.
+    pub requested_by: UserId,
+    pub created_at: String,
+}
+
+/// `USER#<blockerId> / BLOCK#<blockedId>` (entity `Block`) and its mirror
+/// `USER#<blockedId> / BLOCKEDBY#<blockerId>` (entity `BlockedBy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Block {
+    pub blocker_id: UserId,
+    pub blocked_id: UserId,
+    pub created_at: String,
+}
+
+/// The pair lock's state: one pending request (from `senderId` to `targetId`) or a
+/// connection. No lock: the two are strangers and either may ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PairState {
+    Pending,
+    Connected,
+}
+
+/// `PAIR#<min>#<max> / PAIR` (entity `ConnectionPair`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PairLock {
+    pub state: PairState,
+    pub sender_id: UserId,
+    pub target_id: UserId,
+    /// Set when the target ignored the request: it left their incoming list, while the
+    /// sender still sees it pending (they are never told).
+    #[serde(default)]
+    pub ignored: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Serializes `value` and adds its keys and `entity`.
+pub(super) fn item_of<T: Serialize>(key: &Key, entity: &str, value: &T) -> AppResult<Item> {
+    let mut item = store::to_item(value)?;
+    item.extend(key.to_item());
+    item.insert("entity".into(), AttributeValue::S(entity.into()));
+    Ok(item)
+}
+
+// ---------------------------------------------------------------------------------
+// Transaction parts
+// ---------------------------------------------------------------------------------
+
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// The condition "the pair lock holds a pending request from `sender` to `target`".
+pub(super) fn pending_from_to(sender: &UserId, target: &UserId) -> Expr {
+    Expr::new("#state = :pending AND senderId = :sender AND targetId = :target")
+        .name("#state", "state")
+        .value(":pending", s("pending"))
+        .value(":sender", s(sender.as_str()))
+        .value(":target", s(target.as_str()))
+}
+
+/// A connection as its owner lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionView {
+    pub user_id: UserId,
+    pub requested_by: UserId,
+    pub connected_at: String,
+    /// The other user's profile as I may see it; absent when they hide it from me.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileView>,
+}
+
+/// A pending request as one of its two users lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestView {
+    /// The other user: the sender of an incoming request, the target of an outgoing one.
+    pub user_id: UserId,
+    pub direction: RequestDirection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileView>,
+}
+
+impl RequestView {
+    pub fn of(request: ConnectionRequest, direction: RequestDirection) -> Self {
+        let user_id = match direction {
+            RequestDirection::Incoming => request.sender_id,
+            RequestDirection::Outgoing => request.target_id,
+        };
+        Self {
+            user_id,
+            direction,
+            message: request.message,
+            created_at: request.created_at,
+            profile: None,
+        }
+    }
+}
+
+/// A user I block, as I list them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockView {
+    pub user_id: UserId,
+    pub blocked_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileView>,
+}
+
+/// Why someone is suggested; only what the viewer may see of them is cited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum SuggestionReason {
+    SharedSkills { skills: Vec<String> },
+    SameLearningGoal { goals: Vec<String> },
+    SameOccupation { occupation: String },
+    MutualConnections { count: usize },
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Suggestion {
+    pub user_id: UserId,
+    pub score: u32,
+    pub reasons: Vec<SuggestionReason>,
+    pub profile: ProfileView,
+}
+
+/// What of my own profile suggestions match on (normalized).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchBasis {
+    pub skills: BTreeSet<String>,
+    pub occupation: Option<String>,
+    pub goals: BTreeSet<String>,
+}
+
+impl MatchBasis {
+    pub fn of(profile: &profiles::Profile) -> Self {
+        Self {
+            skills: profile
+                .skills
+                .iter()
+                .map(|s| profiles::normalize_label(s))
+                .take(suggestion_bounds::SKILLS)
+                .collect(),
+            occupation: profile
+                .occupation
+                .as_deref()
+                .map(profiles::normalize_key_part)
+                .filter(|o| !o.is_empty()),
+            goals: profile
+                .learning_goals
+                .iter()
+                .map(|g| profiles::normalize_key_part(g))
+                .filter(|g| !g.is_empty())
+                .take(suggestion_bounds::GOALS)
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Connections: pure rules: decisions, write plans, visibility and counters, with no I/O.
+
+use super::*;
+
+pub(super) fn delete_pending_pair<'a>(
+    transaction: Transaction<'a>,
+    sender: &UserId,
+    target: &UserId,
+) -> Transaction<'a> {
+    transaction.delete(
+        &keys::pair(sender, target),
+        Some(Condition::new(
+            REQUEST_PENDING,
+            pending_from_to(sender, target),
+        )),
+    )
+}
+
+pub(super) fn update_pending_pair<'a>(
+    transaction: Transaction<'a>,
+    sender: &UserId,
+    target: &UserId,
+    update: Expr,
+) -> Transaction<'a> {
+    transaction.update(
+        &keys::pair(sender, target),
+        update,
+        Some(Condition::new(
+            REQUEST_PENDING,
+            pending_from_to(sender, target),
+        )),
+    )
+}
+
+pub(super) fn no_request_from(sender: &UserId) -> AppError {
+    AppError::NotFound(format!("no pending connection request from '{sender}'"))
+}
+
+/// Every item that relates two users through connections and requests.
+pub(super) fn relationship_keys(a: &UserId, b: &UserId) -> Vec<Key> {
+    vec![
+        keys::pair(a, b),
+        keys::connection(a, b),
+        keys::connection(b, a),
+        keys::incoming_request(a, b),
+        keys::incoming_request(b, a),
+        keys::outgoing_request(a, b),
+        keys::outgoing_request(b, a),
+    ]
+}
+
+/// Items outside my partition that an item inside it points at, deleted with my
+/// account: the other side of connections and requests, their pair locks, and the
+/// mirrors of my blocks. A block someone placed on me (`BLOCKEDBY#`) is theirs and
+/// stays in their partition.
+pub fn owned_elsewhere(me: &UserId, sort_key: &str) -> Vec<Key> {
+    let other = |prefix: &str| {
+        sort_key
+            .strip_prefix(prefix)
+            .and_then(|id| UserId::parse(id).ok())
+    };
+    if let Some(other) = other("CONN#") {
+        vec![keys::connection(&other, me), keys::pair(me, &other)]
+    } else if let Some(other) = other("REQIN#") {
+        vec![keys::outgoing_request(&other, me), keys::pair(me, &other)]
+    } else if let Some(other) = other("REQOUT#") {
+        vec![keys::incoming_request(&other, me), keys::pair(me, &other)]
+    } else if let Some(other) = other("BLOCK#") {
+        vec![keys::blocked_by(&other, me)]
+    } else {
+        vec![]
+    }
+}
+
+/// Scores a candidate from what the viewer may see of them (`view`, a stranger's view of
+/// a public profile) and their number of mutual connections. Pure.
+pub fn score_candidate(
+    basis: &MatchBasis,
+    view: &ProfileView,
+    mutual: usize,
+) -> (u32, Vec<SuggestionReason>) {
+    use suggestion_weights::*;
+    let mut score = 0u32;
+    let mut reasons = Vec::new();
+    if mutual > 0 {
+        score += MUTUAL_CONNECTION * u32::try_from(mutual).unwrap_or(u32::MAX / 8);
+        reasons.push(SuggestionReason::MutualConnections { count: mutual });
+    }
+    let skills: Vec<String> = view
+        .skills
+        .iter()
+        .flatten()
+        .filter(|s| basis.skills.contains(&profiles::normalize_label(s)))
+        .cloned()
+        .collect();
+    if !skills.is_empty() {
+        score += SHARED_SKILL * u32::try_from(skills.len()).unwrap_or(0);
+        reasons.push(SuggestionReason::SharedSkills { skills });
+    }
+    let goals: Vec<String> = view
+        .learning_goals
+        .iter()
+        .flatten()
+        .filter(|g| basis.goals.contains(&profiles::normalize_key_part(g)))
+        .cloned()
+        .collect();
+    if !goals.is_empty() {
+        score += SAME_LEARNING_GOAL * u32::try_from(goals.len()).unwrap_or(0);
+        reasons.push(SuggestionReason::SameLearningGoal { goals });
+    }
+    if let Some(occupation) = view
+        .occupation
+        .as_ref()
+        .filter(|o| basis.occupation.as_deref() == Some(profiles::normalize_key_part(o).as_str()))
+    {
+        score += SAME_OCCUPATION;
+        reasons.push(SuggestionReason::SameOccupation {
+            occupation: occupation.clone(),
+        });
+    }
+    (score, reasons)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(raw: &str) -> UserId {
+        UserId::parse(raw).unwrap()
+    }
+
+    fn view(skills: &[&str], occupation: Option<&str>, goals: Option<&[&str]>) -> ProfileView {
+        ProfileView {
+            user_id: id("them"),
+            handle: "them".into(),
+            display_name: "Them".into(),
+            avatar_url: None,
+            bio: None,
+            headline: None,
+            occupation: occupation.map(str::to_owned),
+            skills: Some(skills.iter().map(|s| (*s).to_owned()).collect()),
+            interests: None,
+            learning_goals: goals.map(|g| g.iter().map(|s| (*s).to_owned()).collect()),
+            location: None,
+            timezone: None,
+            relationship: "none",
+        }
+    }
+
+    fn basis() -> MatchBasis {
+        MatchBasis {
+            skills: BTreeSet::from(["rust".to_owned(), "sql".to_owned()]),
+            occupation: Some("data engineer".into()),
+            goals: BTreeSet::from(["ship a lambda".to_owned()]),
+        }
+    }
+
+    #[test]
+    fn the_pair_lock_is_the_same_from_either_side() {
+        assert_eq!(
+            keys::pair(&id("a"), &id("b")),
+            keys::pair(&id("b"), &id("a"))
+        );
+        assert_eq!(keys::pair(&id("b"), &id("a")).pk, "PAIR#a#b");
+    }
+
+    #[test]
+    fn a_candidate_scores_on_every_shared_attribute_with_its_reasons() {
+        let candidate = view(
+            &["RUST", "Go", "sql"],
+            Some("Data  Engineer"),
+            Some(&["Ship a Lambda"]),
+        );
+
+        let (score, reasons) = score_candidate(&basis(), &candidate, 2);
+
+        assert_eq!(score, 2 * 4 + 2 * 2 + 3 + 2);
+        assert_eq!(
+            reasons,
+            vec![
+                SuggestionReason::MutualConnections { count: 2 },
+                SuggestionReason::SharedSkills {
+                    skills: vec!["RUST".into(), "sql".into()]
+                },
+                SuggestionReason::SameLearningGoal {
+                    goals: vec!["Ship a Lambda".into()]
+                },
+                SuggestionReason::SameOccupation {
+                    occupation: "Data  Engineer".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn hidden_fields_give_no_reason_and_nothing_shared_scores_zero() {
+        let (score, reasons) = score_candidate(&basis(), &view(&["cobol"], None, None), 0);
+
+        assert_eq!(score, 0);
+        assert!(reasons.is_empty());
+    }
+
+    #[test]
+    fn my_match_basis_is_normalized_and_bounded() {
+        let mut profile: profiles::Profile = serde_json::from_value(serde_json::json!({
+            "userId": "me", "handle": "mee", "displayName": "Me", "version": 1,
+            "createdAt": "t", "updatedAt": "t", "occupation": "Data #Engineer",
+            "learningGoals": ["Ship  a Lambda"],
+        }))
+        .unwrap();
+        profile.skills = (0..15).map(|i| format!("Skill {i}")).collect();
+
+        let basis = MatchBasis::of(&profile);
+
+        assert_eq!(basis.skills.len(), suggestion_bounds::SKILLS);
+        assert!(basis.skills.contains("skill 0"));
+        assert_eq!(basis.occupation.as_deref(), Some("data engineer"));
+        assert!(basis.goals.contains("ship a lambda"));
+    }
+
+    #[test]
+    fn account_deletion_reaches_the_other_side_of_every_relationship_but_not_blocks_on_me() {
+        let (me, other) = (id("me"), id("other"));
+
+        assert_eq!(
+            owned_elsewhere(&me, "CONN#other"),
+            vec![keys::connection(&other, &me), keys::pair(&me, &other)]
+        );
+        assert_eq!(
+            owned_elsewhere(&me, "REQIN#other"),
+            vec![keys::outgoing_request(&other, &me), keys::pair(&me, &other)]
+        );
+        assert_eq!(
+            owned_elsewhere(&me, "REQOUT#other"),
+            vec![keys::incoming_request(&other, &me), keys::pair(&me, &other)]
+        );
+        assert_eq!(
+            owned_elsewhere(&me, "BLOCK#other"),
+            vec![keys::blocked_by(&other, &me)]
+        );
+        assert!(owned_elsewhere(&me, "BLOCKEDBY#other").is_empty());
+        assert!(owned_elsewhere(&me, "PROFILE").is_empty());
+    }
+
+    #[test]
+    fn a_block_clears_every_relationship_item_between_the_two() {
+        let keys = relationship_keys(&id("a"), &id("b"));
+        let sort_keys: BTreeSet<&str> = keys.iter().map(|k| k.sk.as_str()).collect();
+
+        assert_eq!(keys.len(), 7);
+        assert_eq!(
+            sort_keys,
+            BTreeSet::from([
+                "PAIR", "CONN#a", "CONN#b", "REQIN#a", "REQIN#b", "REQOUT#a", "REQOUT#b"
+            ])
+        );
+    }
+
+    #[test]
+    fn the_request_direction_defaults_to_incoming_and_refuses_others() {
+        assert_eq!(
+            RequestDirection::parse(None).unwrap(),
+            RequestDirection::Incoming
+        );
+        assert_eq!(
+            RequestDirection::parse(Some("outgoing")).unwrap(),
+            RequestDirection::Outgoing
+        );
+        assert!(RequestDirection::parse(Some("both")).is_err());
+    }
+
+    #[test]
+    fn a_request_message_is_at_most_300_characters() {
+        let request = |message: String| NewConnectionRequest {
+            user_id: Some("x".into()),
+            handle: None,
+            message: Some(message),
+        };
+
+        assert!(check(&request("é".repeat(300))).is_ok());
+        assert!(check(&request("é".repeat(301))).is_err());
+    }
+
+    #[test]
+    fn stored_items_carry_their_keys_and_entity() {
+        let block = Block {
+            blocker_id: id("a"),
+            blocked_id: id("b"),
+            created_at: "t".into(),
+        };
+
+        let item = item_of(&keys::block(&id("a"), &id("b")), "Block", &block).unwrap();
+
+        assert_eq!(item["PK"].as_s().unwrap(), "USER#a");
+        assert_eq!(item["SK"].as_s().unwrap(), "BLOCK#b");
+        assert_eq!(item["entity"].as_s().unwrap(), "Block");
+        assert_eq!(item["blockedId"].as_s().unwrap(), "b");
+    }
+}

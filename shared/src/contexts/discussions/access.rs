@@ -1,0 +1,328 @@
+//! Discussions: access patterns: the reads this context serves from the table.
+
+use super::*;
+
+/// Resolves `@handles` to user ids: one BatchGetItem of the handle claims. Unknown
+/// handles and the author are dropped.
+pub(super) async fn resolve_mentions(
+    store: &Store,
+    author: &UserId,
+    body: &str,
+) -> AppResult<Vec<UserId>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct HandleClaim {
+        user_id: UserId,
+    }
+    let handles = mentioned_handles(body);
+    if handles.is_empty() {
+        return Ok(vec![]);
+    }
+    let keys: Vec<Key> = handles.iter().map(profiles::keys::handle).collect();
+    let claims: Vec<HandleClaim> = store.batch_get(&keys).await?;
+    let mut seen = BTreeSet::new();
+    Ok(claims
+        .into_iter()
+        .map(|c| c.user_id)
+        .filter(|id| id != author && seen.insert(id.clone()))
+        .collect())
+}
+
+pub(super) async fn get_topic(store: &Store, topic_id: &str) -> AppResult<Option<Topic>> {
+    if !valid_topic_id(topic_id) {
+        return Ok(None);
+    }
+    store.get(&keys::topic(topic_id)).await
+}
+
+/// A topic the viewer may see: absent, or hidden by a block either way, is a 404.
+pub async fn visible_topic(store: &Store, viewer: &UserId, topic_id: &str) -> AppResult<Topic> {
+    let topic = get_topic(store, topic_id)
+        .await?
+        .ok_or_else(|| not_found("topic"))?;
+    if graph::blocked_between(store, viewer, &topic.author_id).await? {
+        return Err(not_found("topic"));
+    }
+    Ok(topic)
+}
+
+pub(super) async fn get_reply(
+    store: &Store,
+    topic_id: &str,
+    reply_id: &str,
+) -> AppResult<Option<Reply>> {
+    if parse_reply_id(reply_id).is_none() {
+        return Ok(None);
+    }
+    store.get(&keys::reply(topic_id, reply_id)).await
+}
+
+/// Drops what authors the viewer blocks or is blocked by wrote: one BatchGetItem.
+pub(super) async fn without_blocked<T>(
+    store: &Store,
+    viewer: &UserId,
+    items: Vec<T>,
+    author: impl Fn(&T) -> &UserId,
+) -> AppResult<Vec<T>> {
+    let authors: Vec<UserId> = items.iter().map(|i| author(i).clone()).collect();
+    if authors.is_empty() {
+        return Ok(items);
+    }
+    let blocked = graph::blocked_among(store, viewer, &authors).await?;
+    Ok(items
+        .into_iter()
+        .filter(|i| !blocked.contains(author(i)))
+        .collect())
+}
+
+/// The category tree, depth-first: Query `PK=CATEGORIES`.
+pub async fn list_categories(
+    store: &Store,
+    cursors: &CursorCodec,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<Category>> {
+    let scope = "categories";
+    let start = cursor.map(|c| cursors.open(scope, c)).transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(keys::CATEGORIES)
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    Ok(Page {
+        items: items
+            .into_iter()
+            .map(store::from_item)
+            .collect::<AppResult<_>>()?,
+        next_cursor: seal(cursors, scope, next)?,
+    })
+}
+
+/// One page of topics. A category is one Query on GSI1 (newest), GSI2 (latest
+/// activity) or GSI3 (top), descending, pinned first; the solved filter is a
+/// FilterExpression of the same Query. A tag or an author is one Query of the index
+/// partition plus one BatchGetItem of the topics. Blocked authors' topics are dropped
+/// (one BatchGetItem). Filters may leave a page shorter than `limit`; `nextCursor`
+/// continues.
+pub async fn list_topics(
+    store: &Store,
+    cursors: &CursorCodec,
+    viewer: &UserId,
+    query: &TopicQuery,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<Topic>> {
+    let scope = query.cursor_scope();
+    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let (topics, next) = match &query.scope {
+        TopicScope::Category(category) => {
+            let index = match query.sort {
+                TopicSort::Newest => Index::Gsi1,
+                TopicSort::Activity => Index::Gsi2,
+                TopicSort::Top => Index::Gsi3,
+            };
+            let (items, next) = query_category(
+                store,
+                index,
+                &keys::category_partition(category),
+                query.solved,
+                limit,
+                start,
+            )
+            .await?;
+            let topics = items
+                .into_iter()
+                .map(store::from_item)
+                .collect::<AppResult<Vec<Topic>>>()?;
+            (topics, next)
+        }
+        TopicScope::Tag(_) | TopicScope::Author(_) => {
+            let listing = match &query.scope {
+                TopicScope::Tag(tag) => keys::tag_listing(tag),
+                TopicScope::Author(author) => keys::author_listing(author),
+                TopicScope::Category(_) => unreachable_scope()?,
+            };
+            let partition_query = match (query.sort, &query.scope) {
+                (TopicSort::Activity, _) => KeyQuery::partition(listing).on(Index::Gsi2),
+                (TopicSort::Top, _) => KeyQuery::partition(listing).on(Index::Gsi3),
+                (TopicSort::Newest, TopicScope::Tag(tag)) => {
+                    KeyQuery::partition(keys::by_tag(tag, "").pk)
+                }
+                (TopicSort::Newest, TopicScope::Author(author)) => {
+                    KeyQuery::partition(crate::table::keys::user_partition(author)).prefix("TOPIC#")
+                }
+                (TopicSort::Newest, TopicScope::Category(_)) => unreachable_scope()?,
+            };
+            let mut partition_query = partition_query.limit(limit).start(start);
+            partition_query.newest_first = true;
+            let (items, next) = store.query(&partition_query).await?;
+            let keys: Vec<Key> = items
+                .iter()
+                .filter_map(|i| i.get("topicId")?.as_s().ok())
+                .map(|id| keys::topic(id))
+                .collect();
+            let topics = store
+                .batch_get::<Topic>(&keys)
+                .await?
+                .into_iter()
+                .filter(|t| !t.deleted && query.solved.is_none_or(|s| t.solved == s))
+                .collect();
+            (topics, next)
+        }
+    };
+    let topics = without_blocked(store, viewer, topics, |t| &t.author_id).await?;
+    Ok(Page {
+        items: topics.into_iter().map(Topic::for_readers).collect(),
+        next_cursor: seal(cursors, &scope, next)?,
+    })
+}
+
+/// One Query of a category's listing index, descending, with the optional solved filter.
+/// (The store's `KeyQuery` has no filter; this is the same single Query with one.)
+pub(super) async fn query_category(
+    store: &Store,
+    index: Index,
+    partition: &str,
+    solved: Option<bool>,
+    limit: u32,
+    start: Option<PageKey>,
+) -> AppResult<(Vec<Item>, Option<PageKey>)> {
+    let mut query = KeyQuery::partition(partition)
+        .on(index)
+        .newest_first()
+        .limit(limit)
+        .start(start);
+    if let Some(solved) = solved {
+        query = query
+            .filter(Expr::new("solved = :solved").value(":solved", AttributeValue::Bool(solved)));
+    }
+    store.query(&query).await
+}
+
+/// A page of a topic's replies in thread order: Query `PK=TOPIC#<t> AND
+/// begins_with(SK, REPLY#)`, blocked authors dropped.
+pub async fn list_replies(
+    store: &Store,
+    cursors: &CursorCodec,
+    viewer: &UserId,
+    topic_id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<Reply>> {
+    let topic = visible_topic(store, viewer, topic_id).await?;
+    list_replies_of(store, cursors, viewer, &topic, limit, cursor).await
+}
+
+pub(super) async fn list_replies_of(
+    store: &Store,
+    cursors: &CursorCodec,
+    viewer: &UserId,
+    topic: &Topic,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<Reply>> {
+    let scope = format!("replies:{}", topic.topic_id);
+    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(keys::topic_partition(&topic.topic_id))
+                .prefix(keys::REPLY_PREFIX)
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    let replies = items
+        .into_iter()
+        .map(store::from_item)
+        .collect::<AppResult<Vec<Reply>>>()?;
+    let replies = without_blocked(store, viewer, replies, |r| &r.author_id).await?;
+    Ok(Page {
+        items: replies.into_iter().map(Reply::for_readers).collect(),
+        next_cursor: seal(cursors, &scope, next)?,
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Reactions
+// ---------------------------------------------------------------------------------
+
+/// The author of a reaction target (the topic or one of its replies) the viewer may see.
+pub(super) async fn target_author(
+    store: &Store,
+    viewer: &UserId,
+    topic: &Topic,
+    target_id: &str,
+) -> AppResult<UserId> {
+    let (author, deleted) = if target_id == topic.topic_id {
+        (topic.author_id.clone(), topic.deleted)
+    } else {
+        let reply = get_reply(store, &topic.topic_id, target_id)
+            .await?
+            .ok_or_else(|| not_found("reply"))?;
+        if graph::blocked_between(store, viewer, &reply.author_id).await? {
+            return Err(not_found("reply"));
+        }
+        (reply.author_id, reply.deleted)
+    };
+    if deleted {
+        return Err(AppError::Conflict(
+            "deleted content takes no reactions".into(),
+        ));
+    }
+    Ok(author)
+}
+
+// ---------------------------------------------------------------------------------
+// Edit history
+// ---------------------------------------------------------------------------------
+
+/// The versions edits replaced, oldest first: Query `PK=TOPIC#<t> AND
+/// begins_with(SK, HIST#<target>#)`. Deleted content has no readable history.
+pub async fn list_history(
+    store: &Store,
+    cursors: &CursorCodec,
+    viewer: &UserId,
+    topic_id: &str,
+    reply_id: Option<&str>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<HistoryEntry>> {
+    let topic = visible_topic(store, viewer, topic_id).await?;
+    let target_id = match reply_id {
+        None => {
+            if topic.deleted {
+                return Err(not_found("topic"));
+            }
+            topic.topic_id.clone()
+        }
+        Some(reply_id) => {
+            let reply = get_reply(store, topic_id, reply_id)
+                .await?
+                .filter(|r| !r.deleted)
+                .ok_or_else(|| not_found("reply"))?;
+            if graph::blocked_between(store, viewer, &reply.author_id).await? {
+                return Err(not_found("reply"));
+            }
+            reply.reply_id
+        }
+    };
+    let scope = format!("history:{topic_id}:{target_id}");
+    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(keys::topic_partition(topic_id))
+                .prefix(keys::history_prefix(&target_id))
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    Ok(Page {
+        items: items
+            .into_iter()
+            .map(store::from_item)
+            .collect::<AppResult<_>>()?,
+        next_cursor: seal(cursors, &scope, next)?,
+    })
+}

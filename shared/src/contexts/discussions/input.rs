@@ -1,0 +1,278 @@
+//! Discussions: input types and their validation.
+
+use super::*;
+
+/// Deepest reply: a reply to a reply at this depth is refused.
+pub const MAX_REPLY_DEPTH: usize = 6;
+
+/// Deepest category (root = 1).
+pub const MAX_CATEGORY_DEPTH: usize = 3;
+
+pub const MAX_TAGS: usize = 10;
+
+pub const MAX_MENTIONS: usize = 10;
+
+pub const MAX_ATTACHMENTS: usize = 5;
+
+// ---------------------------------------------------------------------------------
+// Wire DTOs and validation
+// ---------------------------------------------------------------------------------
+
+/// `POST /v1/categories`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewCategory {
+    #[validate(custom(function = "slug"))]
+    pub id: String,
+    #[validate(
+        length(min = 1, max = 80),
+        custom(function = "validation::single_line")
+    )]
+    pub name: String,
+    #[validate(length(max = 500), custom(function = "validation::plain_text"))]
+    pub description: Option<String>,
+    #[validate(custom(function = "slug"))]
+    pub parent_id: Option<String>,
+}
+
+/// `POST /v1/topics`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewTopic {
+    #[validate(
+        length(min = 1, max = 200),
+        custom(function = "validation::single_line")
+    )]
+    pub title: String,
+    #[validate(length(min = 1, max = 20000), custom(function = "body_text"))]
+    pub body: String,
+    #[validate(custom(function = "slug"))]
+    pub category_id: String,
+    #[serde(default)]
+    #[validate(custom(function = "tag_list"))]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// `PATCH /v1/topics/{topicId}`: absent fields are unchanged.
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TopicPatch {
+    #[validate(
+        length(min = 1, max = 200),
+        custom(function = "validation::single_line")
+    )]
+    pub title: Option<String>,
+    #[validate(length(min = 1, max = 20000), custom(function = "body_text"))]
+    pub body: Option<String>,
+    #[validate(custom(function = "tag_list"))]
+    pub tags: Option<Vec<String>>,
+    pub attachments: Option<Vec<Attachment>>,
+}
+
+/// `POST /v1/topics/{topicId}/replies`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewReply {
+    #[validate(length(min = 1, max = 20000), custom(function = "body_text"))]
+    pub body: String,
+    pub parent_reply_id: Option<String>,
+}
+
+/// `PATCH /v1/topics/{topicId}/replies/{replyId}`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplyPatch {
+    #[validate(length(min = 1, max = 20000), custom(function = "body_text"))]
+    pub body: String,
+}
+
+/// `PUT /v1/topics/{topicId}/reactions/{targetId}`
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReactionInput {
+    pub reaction: ReactionKind,
+}
+
+/// `PUT /v1/topics/{topicId}/accepted-answer`
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AcceptInput {
+    pub reply_id: String,
+}
+
+/// `PUT /v1/topics/{topicId}/pin`
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PinInput {
+    pub pinned: bool,
+}
+
+pub(super) fn rule(code: &'static str, message: &'static str) -> ValidationError {
+    ValidationError::new(code).with_message(message.into())
+}
+
+/// Category ids: 2-40 of `a-z 0-9 -`, not starting or ending with `-`.
+pub fn slug(value: &str) -> Result<(), ValidationError> {
+    let valid = (2..=40).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(rule(
+            "slug",
+            "must be 2 to 40 characters of a-z, 0-9 and -, not starting or ending with -",
+        ))
+    }
+}
+
+pub(super) fn body_text(value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        return Err(rule("blank", "must not be blank"));
+    }
+    validation::plain_text(value)
+}
+
+pub(super) fn valid_tag(tag: &str) -> bool {
+    (1..=40).contains(&tag.chars().count())
+        && tag
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Tags: at most 10, each 1-40 letters, digits, `-` or `_` (a leading `#` is dropped).
+pub fn tag_list(values: &[String]) -> Result<(), ValidationError> {
+    if values.len() > MAX_TAGS {
+        return Err(rule("count", "must have at most 10 entries"));
+    }
+    if values
+        .iter()
+        .any(|t| !valid_tag(t.trim().trim_start_matches('#')))
+    {
+        return Err(rule(
+            "tag",
+            "each entry must be 1 to 40 letters, digits, - or _",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the derive rules and the hand-written ones, and reports them all together.
+pub(super) fn check_with<T: Validate>(value: &T, mut extra: Vec<FieldError>) -> AppResult<()> {
+    let mut errors = match check(value) {
+        Ok(()) => vec![],
+        Err(AppError::Validation(errors)) => errors,
+        Err(other) => return Err(other),
+    };
+    errors.append(&mut extra);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
+    Err(AppError::Validation(errors))
+}
+
+/// A reply id from a path or body: 1 to [`MAX_REPLY_DEPTH`] ULIDs joined by `-`.
+pub fn parse_reply_id(raw: &str) -> Option<Vec<&str>> {
+    let segments: Vec<&str> = raw.split('-').collect();
+    let valid = (1..=MAX_REPLY_DEPTH).contains(&segments.len())
+        && segments.iter().all(|s| ulid::Ulid::from_string(s).is_ok());
+    valid.then_some(segments)
+}
+
+pub fn valid_topic_id(raw: &str) -> bool {
+    raw.len() == 26 && ulid::Ulid::from_string(raw).is_ok()
+}
+
+/// Which topics a listing shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicScope {
+    Category(String),
+    Tag(String),
+    Author(UserId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicSort {
+    Newest,
+    Activity,
+    Top,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicQuery {
+    pub scope: TopicScope,
+    pub sort: TopicSort,
+    /// `Some(true)`: solved only; `Some(false)`: unsolved only.
+    pub solved: Option<bool>,
+}
+
+impl TopicQuery {
+    /// From `category` | `tag` | `author` (exactly one), `sort`, `solved`.
+    pub fn parse(
+        category: Option<&str>,
+        tag: Option<&str>,
+        author: Option<&str>,
+        sort: Option<&str>,
+        solved: Option<&str>,
+    ) -> AppResult<Self> {
+        let scope = match (category, tag, author) {
+            (Some(c), None, None) => {
+                slug(c).map_err(|_| AppError::bad_field("category", "is not a category id"))?;
+                TopicScope::Category(c.to_owned())
+            }
+            (None, Some(t), None) => {
+                let tag = t.trim().trim_start_matches('#').to_lowercase();
+                if !valid_tag(&tag) {
+                    return Err(AppError::bad_field("tag", "is not a valid tag"));
+                }
+                TopicScope::Tag(tag)
+            }
+            (None, None, Some(a)) => TopicScope::Author(
+                UserId::parse(a).map_err(|_| AppError::bad_field("author", "is not a user id"))?,
+            ),
+            _ => {
+                return Err(AppError::bad_field(
+                    "category",
+                    "give exactly one of category, tag or author",
+                ));
+            }
+        };
+        let sort = match sort {
+            None | Some("newest") => TopicSort::Newest,
+            Some("activity") => TopicSort::Activity,
+            Some("top") => TopicSort::Top,
+            Some(_) => {
+                return Err(AppError::bad_field(
+                    "sort",
+                    "must be newest, activity or top",
+                ));
+            }
+        };
+        let solved = match solved {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => return Err(AppError::bad_field("solved", "must be true or false")),
+        };
+        Ok(Self {
+            scope,
+            sort,
+            solved,
+        })
+    }
+
+    pub(super) fn cursor_scope(&self) -> String {
+        let scope = match &self.scope {
+            TopicScope::Category(c) => format!("category={c}"),
+            TopicScope::Tag(t) => format!("tag={t}"),
+            TopicScope::Author(a) => format!("author={a}"),
+        };
+        format!("topics:{scope}:{:?}:{:?}", self.sort, self.solved)
+    }
+}

@@ -1,0 +1,506 @@
+//! Discussions: item types stored in the table (their keys, index keys and entity names), and the views built from them.
+
+use super::*;
+
+pub mod keys {
+    use super::*;
+
+    pub const CATEGORIES: &str = "CATEGORIES";
+    pub const REPLY_PREFIX: &str = "REPLY#";
+
+    /// `CATEGORY#<id> / META`: one per id.
+    pub fn category(id: &str) -> Key {
+        Key::new(format!("CATEGORY#{id}"), "META")
+    }
+
+    /// `CATEGORIES / <path>`: the tree in depth-first order.
+    pub fn category_listing(path: &str) -> Key {
+        Key::new(CATEGORIES, path)
+    }
+
+    pub fn topic_partition(topic_id: &str) -> String {
+        format!("TOPIC#{topic_id}")
+    }
+
+    /// `TOPIC#<id> / META`.
+    pub fn topic(topic_id: &str) -> Key {
+        Key::new(topic_partition(topic_id), "META")
+    }
+
+    /// `TOPIC#<id> / REPLY#<path>` (the path is the reply id).
+    pub fn reply(topic_id: &str, reply_id: &str) -> Key {
+        Key::new(
+            topic_partition(topic_id),
+            format!("{REPLY_PREFIX}{reply_id}"),
+        )
+    }
+
+    /// `TOPIC#<id> / REACT#<targetId>#<userId>`.
+    pub fn reaction(topic_id: &str, target_id: &str, user: &UserId) -> Key {
+        Key::new(
+            topic_partition(topic_id),
+            format!("REACT#{target_id}#{user}"),
+        )
+    }
+
+    /// `TOPIC#<id> / HIST#<targetId>#<editId>`.
+    pub fn history(topic_id: &str, target_id: &str, edit_id: &str) -> Key {
+        Key::new(
+            topic_partition(topic_id),
+            format!("{}{edit_id}", history_prefix(target_id)),
+        )
+    }
+
+    pub fn history_prefix(target_id: &str) -> String {
+        format!("HIST#{target_id}#")
+    }
+
+    /// `USER#<author> / TOPIC#<id>`: in the author's partition, so account deletion
+    /// finds the author's topics.
+    pub fn by_author(author: &UserId, topic_id: &str) -> Key {
+        Key::new(
+            crate::table::keys::user_partition(author),
+            format!("TOPIC#{topic_id}"),
+        )
+    }
+
+    /// `USER#<author> / REPLY#<topicId>#<replyId>`: finds the author's replies when
+    /// the account is deleted.
+    pub fn reply_by_author(author: &UserId, topic_id: &str, reply_id: &str) -> Key {
+        Key::new(
+            crate::table::keys::user_partition(author),
+            format!("REPLY#{topic_id}#{reply_id}"),
+        )
+    }
+
+    /// `USER#<user> / REACT#<topicId>#<targetId>`: finds the user's reactions when the
+    /// account is deleted.
+    pub fn reaction_by_user(user: &UserId, topic_id: &str, target_id: &str) -> Key {
+        Key::new(
+            crate::table::keys::user_partition(user),
+            format!("REACT#{topic_id}#{target_id}"),
+        )
+    }
+
+    /// `TAG#<tag> / TOPIC#<id>`.
+    pub fn by_tag(tag: &str, topic_id: &str) -> Key {
+        Key::new(format!("TAG#{tag}"), format!("TOPIC#{topic_id}"))
+    }
+
+    /// GSI2/GSI3 partition of a tag's index items (activity and top sorts).
+    pub fn tag_listing(tag: &str) -> String {
+        format!("TAG#{tag}")
+    }
+
+    /// GSI2/GSI3 partition of an author's index items (activity and top sorts).
+    pub fn author_listing(author: &UserId) -> String {
+        format!("AUTHOR#{author}")
+    }
+
+    /// GSI1/2/3 partition of a category's topics.
+    pub fn category_partition(category_id: &str) -> String {
+        format!("CAT#{category_id}")
+    }
+
+    fn pin(pinned: bool) -> char {
+        if pinned { '1' } else { '0' }
+    }
+
+    /// GSI1SK: newest first (descending), pinned before the rest.
+    pub fn newest_sort(pinned: bool, topic_id: &str) -> String {
+        format!("{}#{topic_id}", pin(pinned))
+    }
+
+    /// GSI2SK: latest activity first.
+    pub fn activity_sort(pinned: bool, last_activity_at: &str, topic_id: &str) -> String {
+        format!("{}#{last_activity_at}#{topic_id}", pin(pinned))
+    }
+
+    /// GSI3SK: highest score first; zero-padded so string order is numeric order.
+    pub fn top_sort(pinned: bool, score: i64, topic_id: &str) -> String {
+        format!("{}#{:012}#{topic_id}", pin(pinned), score.max(0))
+    }
+
+    /// `PROCESSED#discussions-stream#<eventId> / PROCESSED`.
+    pub fn processed(event_id: &str) -> Key {
+        Key::new(
+            format!("PROCESSED#{STREAM_CONSUMER}#{event_id}"),
+            "PROCESSED",
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------------
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum ReactionKind {
+    Like,
+    Love,
+    Helpful,
+    Haha,
+    Wow,
+    Sad,
+}
+
+impl ReactionKind {
+    pub const ALL: [ReactionKind; 6] = [
+        ReactionKind::Like,
+        ReactionKind::Love,
+        ReactionKind::Helpful,
+        ReactionKind::Haha,
+        ReactionKind::Wow,
+        ReactionKind::Sad,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReactionKind::Like => "like",
+            ReactionKind::Love => "love",
+            ReactionKind::Helpful => "helpful",
+            ReactionKind::Haha => "haha",
+            ReactionKind::Wow => "wow",
+            ReactionKind::Sad => "sad",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Category {
+    pub category_id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// Ancestors' ids and its own, joined by `#`.
+    pub path: String,
+    pub depth: u32,
+    pub created_at: String,
+    pub created_by: UserId,
+}
+
+/// Something attached to a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Attachment {
+    Code {
+        language: String,
+        code: String,
+    },
+    Link {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
+    Image {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alt: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Topic {
+    pub topic_id: String,
+    pub author_id: UserId,
+    pub category_id: String,
+    pub title: String,
+    pub body: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// Users mentioned with `@handle`, resolved at write.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub edited: bool,
+    pub last_activity_at: String,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_reply_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_reply_author_id: Option<UserId>,
+    #[serde(default)]
+    pub solved: bool,
+    #[serde(default)]
+    pub pinned: bool,
+    #[serde(default)]
+    pub reply_count: i64,
+    #[serde(default = "zero_counts")]
+    pub reaction_counts: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub view_count: i64,
+    /// Guards the derived listing keys (pin flag, activity, score) against lost updates.
+    #[serde(default)]
+    pub version: i64,
+}
+
+/// A live topic is listed in its category three ways: newest (GSI1), latest activity
+/// (GSI2) and top (GSI3), pinned first; a deleted one leaves the listings.
+impl Entity for Topic {
+    const NAME: &'static str = "Topic";
+
+    fn key(&self) -> Key {
+        keys::topic(&self.topic_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        if self.deleted {
+            return Vec::new();
+        }
+        let partition = keys::category_partition(&self.category_id);
+        vec![
+            IndexKey::new(
+                Index::Gsi1,
+                &partition,
+                keys::newest_sort(self.pinned, &self.topic_id),
+            ),
+            IndexKey::new(
+                Index::Gsi2,
+                &partition,
+                keys::activity_sort(self.pinned, &self.last_activity_at, &self.topic_id),
+            ),
+            IndexKey::new(
+                Index::Gsi3,
+                &partition,
+                keys::top_sort(self.pinned, self.score(), &self.topic_id),
+            ),
+        ]
+    }
+}
+
+impl Topic {
+    /// What "top" ranks by: replies weigh twice a reaction.
+    pub fn score(&self) -> i64 {
+        2 * self.reply_count + self.reaction_counts.values().sum::<i64>()
+    }
+
+    pub(super) fn to_item(&self) -> AppResult<Item> {
+        self.item()
+    }
+
+    /// The GSI2 (latest activity) and GSI3 (top) keys of a tag or author index item:
+    /// the same order as the category's, without pinning (pins are per category).
+    pub(super) fn index_listing_keys(&self, partition: &str) -> Item {
+        Item::from([
+            ("GSI2PK".into(), s(partition)),
+            (
+                "GSI2SK".into(),
+                s(&keys::activity_sort(
+                    false,
+                    &self.last_activity_at,
+                    &self.topic_id,
+                )),
+            ),
+            ("GSI3PK".into(), s(partition)),
+            (
+                "GSI3SK".into(),
+                s(&keys::top_sort(false, self.score(), &self.topic_id)),
+            ),
+        ])
+    }
+
+    /// The tag and author index items of this topic, with their listing keys.
+    pub(super) fn index_items(&self) -> Vec<Item> {
+        let by_author = std::iter::once((
+            keys::by_author(&self.author_id, &self.topic_id),
+            "TopicByAuthor",
+            keys::author_listing(&self.author_id),
+        ));
+        let by_tag = self.tags.iter().map(|tag| {
+            (
+                keys::by_tag(tag, &self.topic_id),
+                "TopicByTag",
+                keys::tag_listing(tag),
+            )
+        });
+        by_author
+            .chain(by_tag)
+            .map(|(key, entity, partition)| {
+                let mut item = index_item(key, entity, &self.topic_id);
+                item.extend(self.index_listing_keys(&partition));
+                item
+            })
+            .collect()
+    }
+
+    /// The topic as readers see it: deleted text is a tombstone.
+    pub fn for_readers(mut self) -> Self {
+        if self.deleted {
+            self.title = TOMBSTONE.into();
+            self.body = TOMBSTONE.into();
+            self.tags.clear();
+            self.attachments.clear();
+            self.mentions.clear();
+        }
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reply {
+    /// The reply's thread path: its ancestors' ULIDs and its own, joined by `-`.
+    pub reply_id: String,
+    pub topic_id: String,
+    pub author_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_reply_id: Option<String>,
+    /// Author of what this answers: the parent reply, or the topic.
+    pub parent_author_id: UserId,
+    pub topic_author_id: UserId,
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+    pub body: String,
+    pub depth: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub edited: bool,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default = "zero_counts")]
+    pub reaction_counts: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub version: i64,
+}
+
+impl Entity for Reply {
+    const NAME: &'static str = "Reply";
+
+    fn key(&self) -> Key {
+        keys::reply(&self.topic_id, &self.reply_id)
+    }
+}
+
+impl Reply {
+    pub(super) fn to_item(&self) -> AppResult<Item> {
+        self.item()
+    }
+
+    pub fn for_readers(mut self) -> Self {
+        if self.deleted {
+            self.body = TOMBSTONE.into();
+            self.mentions.clear();
+        }
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reaction {
+    pub topic_id: String,
+    /// The topic's id or a reply's id.
+    pub target_id: String,
+    pub target_author_id: UserId,
+    pub user_id: UserId,
+    pub reaction: ReactionKind,
+    pub created_at: String,
+}
+
+/// The version an edit replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub topic_id: String,
+    pub target_id: String,
+    pub edit_id: String,
+    pub editor_id: UserId,
+    pub edited_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Attachment>>,
+}
+
+/// A topic with the first page of its replies in thread order.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicWithReplies {
+    pub topic: Topic,
+    pub replies: Page<Reply>,
+}
+
+// ---------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------
+
+pub(super) fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+pub(super) fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(super) fn index_item(key: Key, entity: &str, topic_id: &str) -> Item {
+    let mut item = key.to_item();
+    item.insert("entity".into(), s(entity));
+    item.insert("topicId".into(), s(topic_id));
+    item
+}
+
+pub(super) fn history_item(entry: &HistoryEntry) -> AppResult<Item> {
+    let mut item = store::to_item(entry)?;
+    item.extend(keys::history(&entry.topic_id, &entry.target_id, &entry.edit_id).to_item());
+    item.insert("entity".into(), s("EditHistory"));
+    Ok(item)
+}
+
+// ---------------------------------------------------------------------------------
+// Counters, from the stream
+// ---------------------------------------------------------------------------------
+
+/// The records the stream function counts. Anything else is ignored.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "entity")]
+pub enum CountedRecord {
+    Reply(Reply),
+    Reaction(Reaction),
+    #[serde(other)]
+    Other,
+}
+
+/// What a counter change applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CounterTarget {
+    Topic(String),
+    Reply { topic_id: String, reply_id: String },
+}
+
+/// How one record changes the counters of one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterChange {
+    pub target: CounterTarget,
+    pub replies: i64,
+    pub reactions: BTreeMap<ReactionKind, i64>,
+    /// A new reply is activity on its topic.
+    pub activity_at: Option<String>,
+    /// The sort key of the record's item, kept on the processed marker for operators.
+    pub source: String,
+}

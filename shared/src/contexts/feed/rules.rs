@@ -1,0 +1,323 @@
+//! Feed: pure rules: decisions, write plans, visibility and counters, with no I/O.
+
+use super::*;
+
+/// Home-feed entries expire this long after their activity was created.
+pub const FEED_TTL_SECONDS: i64 = 30 * 24 * 3600;
+
+/// Public-timeline entries expire after this long; the timeline reads back as many days.
+pub const TIMELINE_DAYS: i64 = 7;
+
+pub const TIMELINE_TTL_SECONDS: i64 = TIMELINE_DAYS * 24 * 3600;
+
+/// A deleted activity's tombstone outlives the stream's 24 h retention, so no
+/// redelivered source record can create it again.
+pub const TOMBSTONE_TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+/// Progress items only need to live until the fan-out finishes.
+pub const FANOUT_JOB_TTL_SECONDS: i64 = 24 * 3600;
+
+/// Items elsewhere that an item of a user's partition points at (account deletion).
+pub fn owned_elsewhere(sort_key: &str) -> Option<Key> {
+    sort_key.strip_prefix("ACTIVITY#").map(keys::activity)
+}
+
+/// Parses `object` as `T` (a wrong shape is a 400 naming `object.<path>`), validates it
+/// (broken rules are collected as `object.<field>`) and returns its normalized form.
+pub(super) fn typed_object<T>(
+    object: Option<Value>,
+    errors: &mut Vec<FieldError>,
+) -> AppResult<Map<String, Value>>
+where
+    T: serde::de::DeserializeOwned + Serialize + Validate,
+{
+    let Some(object) = object else {
+        errors.push(FieldError::new("object", "is required for this verb"));
+        return Ok(Map::new());
+    };
+    let typed: T = serde_path_to_error::deserialize(object).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            "object".to_owned()
+        } else {
+            format!("object.{path}")
+        };
+        AppError::bad_field(field, error.into_inner().to_string())
+    })?;
+    if let Err(AppError::Validation(fields)) = check(&typed) {
+        errors.extend(
+            fields
+                .into_iter()
+                .map(|f| FieldError::new(format!("object.{}", f.field), f.message)),
+        );
+    }
+    match serde_json::to_value(&typed).map_err(AppError::internal)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(AppError::internal(
+            "an activity object is not a JSON object",
+        )),
+    }
+}
+
+/// A ULID for an activity derived from its source: the source's time (so feeds sort it
+/// by when it happened) and 80 bits of a hash of `source` (so it is the same on every
+/// redelivery).
+pub fn derived_activity_id(created_at: &str, source: &str) -> AppResult<String> {
+    let at = parse_time(created_at)?;
+    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let digest = Sha256::digest(source.as_bytes());
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&digest[..10]);
+    Ok(ulid::Ulid::from_parts(millis, u128::from_be_bytes(random)).to_string())
+}
+
+/// The timeline day bucket (`yyyy-mm-dd`, UTC) of an epoch second.
+pub fn day_bucket(epoch_seconds: i64) -> String {
+    let date = time::OffsetDateTime::from_unix_timestamp(epoch_seconds)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .date();
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// Limits how many connection pages one invocation of the fan-out function processes,
+/// across all records of its batch.
+#[derive(Debug)]
+pub struct FanoutBudget(AtomicU32);
+
+impl FanoutBudget {
+    pub fn new(pages: u32) -> Self {
+        Self(AtomicU32::new(pages))
+    }
+
+    /// Takes one page from the budget; false when it is spent.
+    pub fn take(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+}
+
+/// Fan-out knobs (from the function's environment).
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutSettings {
+    /// Connections per Query page (and per group of BatchWriteItem calls).
+    pub page_size: u32,
+    /// Pages one invocation may process before continuing through a progress item.
+    pub max_pages_per_invocation: u32,
+}
+
+/// Adds `delta` to a counter of a live (existing, not deleted) activity.
+pub(super) fn bump_counter<'a>(
+    transaction: Transaction<'a>,
+    activity_id: &str,
+    counter: &str,
+    delta: i64,
+) -> Transaction<'a> {
+    let update = Expr::new("SET #counter = if_not_exists(#counter, :zero) + :delta")
+        .name("#counter", counter)
+        .value(":zero", n(0))
+        .value(":delta", n(delta));
+    let live = Expr::new("attribute_exists(PK) AND #deleted = :false")
+        .name("#deleted", "deleted")
+        .value(":false", AttributeValue::Bool(false));
+    transaction.update(
+        &keys::activity(activity_id),
+        update,
+        Some(Condition::new(ACTIVITY_LIVE, live)),
+    )
+}
+
+/// A like/unlike transaction's outcome: item condition failed (already in that state)
+/// is a no-op; the activity condition failed is a 404.
+pub(super) fn counted_write(
+    result: Result<(), WriteError>,
+    already: &'static str,
+    activity_id: &str,
+) -> AppResult<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) if error.failed(ACTIVITY_LIVE) => {
+            Err(AppError::NotFound(format!("no activity {activity_id}")))
+        }
+        Err(error) if error.failed(already) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub(super) fn day_before(day: &str) -> AppResult<String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(day, &format)
+        .map_err(|_| AppError::bad_field("cursor", "is not a valid cursor for this query"))?;
+    let previous = date.previous_day().unwrap_or(date);
+    Ok(format!(
+        "{:04}-{:02}-{:02}",
+        previous.year(),
+        u8::from(previous.month()),
+        previous.day()
+    ))
+}
+
+pub(super) fn image<T: serde::de::DeserializeOwned>(
+    image: Option<&serde_dynamo::Item>,
+) -> AppResult<Option<T>> {
+    image.map(|i| store::from_item(i.clone())).transpose()
+}
+
+pub(super) fn generated(
+    activity_id: String,
+    author: UserId,
+    verb: Verb,
+    visibility: ActivityVisibility,
+    object: Value,
+    created_at: String,
+) -> Activity {
+    let object = match object {
+        Value::Object(map) => map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        _ => Map::new(),
+    };
+    Activity {
+        activity_id,
+        author_id: author,
+        verb,
+        visibility,
+        object,
+        text: None,
+        created_at,
+        deleted: false,
+        like_count: 0,
+        comment_count: 0,
+        share_count: 0,
+    }
+}
+
+pub(super) fn discussion_activity_id(topic: &TopicImage) -> AppResult<String> {
+    derived_activity_id(
+        &topic.created_at,
+        &format!("discussionPosted#{}", topic.topic_id),
+    )
+}
+
+pub(super) fn reply_activity_id(reply: &ReplyImage) -> AppResult<String> {
+    derived_activity_id(
+        &reply.created_at,
+        &format!("replyPosted#{}", reply.reply_id),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_derived_id_is_the_same_on_every_delivery_and_sorts_by_source_time() {
+        let first = derived_activity_id("2026-03-01T10:00:00.000Z", "discussionPosted#A").unwrap();
+        let again = derived_activity_id("2026-03-01T10:00:00.000Z", "discussionPosted#A").unwrap();
+        let other = derived_activity_id("2026-03-01T10:00:00.000Z", "replyPosted#A").unwrap();
+        let later = derived_activity_id("2026-03-01T10:00:00.001Z", "discussionPosted#A").unwrap();
+
+        assert_eq!(first, again);
+        assert_ne!(first, other);
+        assert!(later > first && later > other);
+        assert!(ulid::Ulid::from_string(&first).is_ok());
+    }
+
+    #[test]
+    fn visibility_decides_who_sees_an_activity() {
+        use ActivityVisibility::*;
+        assert!(Public.allows(false, false));
+        assert!(Connections.allows(false, true) && Connections.allows(true, false));
+        assert!(!Connections.allows(false, false));
+        assert!(Private.allows(true, false) && !Private.allows(false, true));
+    }
+
+    #[test]
+    fn day_buckets_are_utc_dates_and_step_back_across_months() {
+        assert_eq!(day_bucket(0), "1970-01-01");
+        assert_eq!(day_bucket(1_772_323_200), "2026-03-01");
+        assert_eq!(day_before("2026-03-01").unwrap(), "2026-02-28");
+    }
+
+    #[test]
+    fn the_budget_is_spent_page_by_page() {
+        let budget = FanoutBudget::new(2);
+        assert!(budget.take() && budget.take());
+        assert!(!budget.take());
+    }
+
+    fn new_activity(body: Value) -> AppResult<ValidActivity> {
+        validate_new_activity(serde_json::from_value(body).map_err(AppError::internal)?)
+    }
+
+    fn fields(result: AppResult<impl std::fmt::Debug>) -> Vec<String> {
+        match result {
+            Err(AppError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            Err(AppError::BadRequest { errors, .. }) => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lesson_activity_is_validated_field_by_field() {
+        let ValidActivity {
+            verb,
+            visibility,
+            object,
+            ..
+        } = new_activity(serde_json::json!({
+            "verb": "lessonCompleted", "object": {"lessonId": "rust-101", "title": "Ownership"}
+        }))
+        .unwrap();
+        assert_eq!(verb, Verb::LessonCompleted);
+        assert_eq!(visibility, ActivityVisibility::Connections);
+        assert_eq!(object["title"], "Ownership");
+
+        let bad = new_activity(serde_json::json!({
+            "verb": "lessonCompleted", "object": {"lessonId": "a#b", "title": " ", "url": "ftp://x"}
+        }));
+        assert_eq!(
+            fields(bad),
+            ["object.lessonId", "object.title", "object.url"]
+        );
+    }
+
+    #[test]
+    fn objects_must_match_their_verb() {
+        let missing = new_activity(serde_json::json!({"verb": "badgeEarned"}));
+        assert_eq!(fields(missing), ["object"]);
+        let unknown = new_activity(serde_json::json!({
+            "verb": "badgeEarned", "object": {"badgeId": "b", "name": "N", "extra": 1}
+        }));
+        assert_eq!(fields(unknown), ["object.extra"]);
+        let wrong_type = new_activity(serde_json::json!({
+            "verb": "goalShared", "object": {"goal": 5}
+        }));
+        assert_eq!(fields(wrong_type), ["object.goal"]);
+        let bad_date = new_activity(serde_json::json!({
+            "verb": "goalShared", "object": {"goal": "Save 10%", "targetDate": "2026-13-01"}
+        }));
+        assert_eq!(fields(bad_date), ["object.targetDate"]);
+    }
+
+    #[test]
+    fn a_free_text_share_needs_text_and_no_object() {
+        let empty = new_activity(serde_json::json!({"verb": "share", "object": {}}));
+        assert_eq!(fields(empty), ["object", "text"]);
+        let blank = new_activity(serde_json::json!({"verb": "share", "text": "   "}));
+        assert_eq!(fields(blank), ["text"]);
+        assert!(
+            new_activity(
+                serde_json::json!({"verb": "share", "text": "hi", "visibility": "public"})
+            )
+            .is_ok()
+        );
+    }
+}

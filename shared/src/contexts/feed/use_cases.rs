@@ -1,0 +1,816 @@
+//! Feed: use cases: the operations the edge calls, which write.
+
+use super::*;
+
+// The conditions of the feed's transactions, by name.
+/// The activity exists and is not deleted.
+pub(super) const ACTIVITY_LIVE: &str = "activity_live";
+
+/// The activity is not stored yet (a redelivered source finds it).
+pub(super) const ACTIVITY_NEW: &str = "activity_new";
+
+/// The like, or the comment, is not stored yet.
+pub(super) const REACTION_NEW: &str = "reaction_new";
+
+/// The like, or the comment, is stored.
+pub(super) const REACTION_THERE: &str = "reaction_there";
+
+/// The fan-out step is not queued yet.
+pub(super) const STEP_NEW: &str = "step_new";
+
+/// Puts a new activity and its pointer in the author's partition, plus `extra` items, in
+/// one transaction. Returns false when the activity already exists (a redelivered
+/// source); a failed `ACTIVITY_LIVE` condition of `extra` (the shared activity is gone)
+/// is a 404.
+pub(super) async fn insert_activity<'a>(
+    store: &'a Store,
+    activity: &Activity,
+    extra: impl FnOnce(Transaction<'a>) -> Transaction<'a>,
+) -> AppResult<bool> {
+    let pointer = keys::authored(&activity.author_id, &activity.activity_id);
+    let mut pointer_item = pointer.to_item();
+    pointer_item.insert("entity".into(), s("AuthoredActivity"));
+    pointer_item.insert("activityId".into(), s(activity.activity_id.clone()));
+    pointer_item.insert("createdAt".into(), s(activity.created_at.clone()));
+    let transaction = store
+        .transaction()
+        .put(
+            activity_item(activity)?,
+            Some(Condition::absent(ACTIVITY_NEW)),
+        )
+        .put(pointer_item, None);
+    match extra(transaction).commit().await {
+        Ok(()) => Ok(true),
+        Err(error) if error.failed(ACTIVITY_LIVE) => Err(AppError::NotFound(
+            "the activity does not exist or was deleted".into(),
+        )),
+        Err(error) if error.failed(ACTIVITY_NEW) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Soft-deletes an activity: content scrubbed, `deleted` set, TTL set. Returns false when
+/// it was already deleted or does not exist (or is not `author`'s).
+pub(super) async fn tombstone(
+    store: &Store,
+    activity_id: &str,
+    author: Option<&UserId>,
+) -> AppResult<bool> {
+    let update =
+        Expr::new("SET #deleted = :true, #object = :empty, #expires = :expires REMOVE #text")
+            .name("#object", "object")
+            .name("#text", "text")
+            .name("#expires", store::TTL_ATTRIBUTE)
+            .value(":true", AttributeValue::Bool(true))
+            .value(":empty", AttributeValue::M(HashMap::new()))
+            .value(":expires", n(now_epoch_seconds() + TOMBSTONE_TTL_SECONDS));
+    let mut live = Expr::new(match author {
+        Some(_) => "attribute_exists(PK) AND #deleted = :false AND authorId = :author",
+        None => "attribute_exists(PK) AND #deleted = :false",
+    })
+    .name("#deleted", "deleted")
+    .value(":false", AttributeValue::Bool(false));
+    if let Some(author) = author {
+        live = live.value(":author", s(author.as_str()));
+    }
+    match store
+        .update(
+            &keys::activity(activity_id),
+            update,
+            Some(Condition::new(ACTIVITY_LIVE, live)),
+            Returning::Nothing,
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) if error.failed(ACTIVITY_LIVE) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Client writes
+// ---------------------------------------------------------------------------------
+
+/// `POST /v1/activities`: a client-posted activity.
+pub async fn post_activity(
+    store: &Store,
+    me: &UserId,
+    input: NewActivity,
+) -> AppResult<ActivityView> {
+    let ValidActivity {
+        verb,
+        visibility,
+        object,
+        text,
+    } = validate_new_activity(input)?;
+    let activity = Activity {
+        activity_id: new_ulid(),
+        author_id: me.clone(),
+        verb,
+        visibility,
+        object,
+        text,
+        created_at: now_rfc3339(),
+        deleted: false,
+        like_count: 0,
+        comment_count: 0,
+        share_count: 0,
+    };
+    insert_activity(store, &activity, |t| t).await?;
+    Ok(ActivityView::of(activity, Some(false)))
+}
+
+/// `GET /v1/activities/{id}`
+pub async fn get_activity(
+    store: &Store,
+    viewer: &UserId,
+    activity_id: &str,
+) -> AppResult<ActivityView> {
+    let activity = visible_activity(store, viewer, activity_id).await?;
+    render(store, viewer, vec![activity.entry()])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::NotFound(format!("no activity {activity_id}")))
+}
+
+/// `DELETE /v1/activities/{id}`: only the author; repeatable. The stream then removes it
+/// from every feed.
+pub async fn delete_activity(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()> {
+    let id = parse_activity_id(activity_id)?;
+    let activity: Activity = store
+        .get(&keys::activity(&id))
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no activity {activity_id}")))?;
+    if &activity.author_id != me {
+        // Someone who may see it learns they may not delete it; others learn nothing.
+        visible_activity(store, me, &id).await?;
+        return Err(AppError::Forbidden(
+            "only the author may delete an activity".into(),
+        ));
+    }
+    tombstone(store, &id, Some(me)).await?;
+    Ok(())
+}
+
+/// `PUT /v1/activities/{id}/like`: at most one like per user (by key); the counter moves
+/// in the same transaction, so it is exact. Liking twice is a no-op.
+pub async fn like(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()> {
+    let activity = visible_activity(store, me, activity_id).await?;
+    let id = activity.activity_id;
+    let like = store::to_item(&serde_json::json!({
+        "activityId": id, "userId": me, "createdAt": now_rfc3339(),
+    }))?;
+    let mut item = keys::like(&id, me).to_item();
+    item.extend(like);
+    item.insert("entity".into(), s("ActivityLike"));
+    let transaction = store
+        .transaction()
+        .put(item, Some(Condition::absent(REACTION_NEW)));
+    let result = bump_counter(transaction, &id, "likeCount", 1)
+        .put(pointer_item(keys::liked_by(me, &id), &id), None)
+        .commit()
+        .await;
+    counted_write(result, REACTION_NEW, &id)
+}
+
+/// `DELETE /v1/activities/{id}/like`: unliking what I do not like is a no-op.
+pub async fn unlike(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()> {
+    let activity = visible_activity(store, me, activity_id).await?;
+    let id = activity.activity_id;
+    let transaction = store.transaction().delete(
+        &keys::like(&id, me),
+        Some(Condition::present(REACTION_THERE)),
+    );
+    let result = bump_counter(transaction, &id, "likeCount", -1)
+        .delete(&keys::liked_by(me, &id), None)
+        .commit()
+        .await;
+    counted_write(result, REACTION_THERE, &id)
+}
+
+/// `POST /v1/activities/{id}/comments`
+pub async fn add_comment(
+    store: &Store,
+    me: &UserId,
+    activity_id: &str,
+    input: NewComment,
+) -> AppResult<Comment> {
+    check(&input)?;
+    let activity = visible_activity(store, me, activity_id).await?;
+    let comment = Comment {
+        comment_id: new_ulid(),
+        activity_id: activity.activity_id.clone(),
+        author_id: me.clone(),
+        text: input.text,
+        created_at: now_rfc3339(),
+    };
+    let mut item = store::to_item(&comment)?;
+    item.extend(keys::comment(&comment.activity_id, &comment.comment_id).to_item());
+    item.insert("entity".into(), s("ActivityComment"));
+    let transaction = store
+        .transaction()
+        .put(item, Some(Condition::absent(REACTION_NEW)));
+    let result = bump_counter(transaction, &comment.activity_id, "commentCount", 1)
+        .put(
+            pointer_item(
+                keys::commented_by(me, &comment.activity_id, &comment.comment_id),
+                &comment.activity_id,
+            ),
+            None,
+        )
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(comment),
+        Err(error) if error.failed(ACTIVITY_LIVE) => {
+            Err(AppError::NotFound(format!("no activity {activity_id}")))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /v1/activities/{id}/shares`: re-posts a public activity (a share of a share
+/// shares its original) with an optional message; the original's share count moves in
+/// the same transaction.
+pub async fn share(
+    store: &Store,
+    me: &UserId,
+    activity_id: &str,
+    input: NewShare,
+) -> AppResult<ActivityView> {
+    check(&input)?;
+    let mut target = visible_activity(store, me, activity_id).await?;
+    if let Some((original, _)) = target.original() {
+        target = visible_activity(store, me, &original).await?;
+    }
+    if target.visibility != ActivityVisibility::Public {
+        return Err(AppError::Forbidden(
+            "only public activities can be shared".into(),
+        ));
+    }
+    let mut object = Map::new();
+    object.insert(
+        "originalActivityId".into(),
+        Value::String(target.activity_id.clone()),
+    );
+    object.insert(
+        "originalAuthorId".into(),
+        Value::String(target.author_id.to_string()),
+    );
+    let activity = Activity {
+        activity_id: new_ulid(),
+        author_id: me.clone(),
+        verb: Verb::Share,
+        visibility: input.visibility.unwrap_or(ActivityVisibility::Connections),
+        object,
+        text: input.text,
+        created_at: now_rfc3339(),
+        deleted: false,
+        like_count: 0,
+        comment_count: 0,
+        share_count: 0,
+    };
+    insert_activity(store, &activity, |t| {
+        bump_counter(t, &target.activity_id, "shareCount", 1)
+    })
+    .await?;
+    target.share_count += 1;
+    let mut view = ActivityView::of(activity, Some(false));
+    view.original = Some(Box::new(ActivityView::of(target, None)));
+    Ok(view)
+}
+
+// ---------------------------------------------------------------------------------
+// Reads
+// ---------------------------------------------------------------------------------
+
+/// Turns a page of entries into what the viewer may see, with a constant number of
+/// requests: one BatchGetItem for blocks, one BatchGetItem (per 100 keys) for the
+/// activities, the viewer's likes, shared originals and, for connections-only
+/// activities, the connection item. Deleted activities, hidden authors and activities
+/// the viewer may no longer see (e.g. after a connection was removed) are dropped.
+pub(super) async fn render(
+    store: &Store,
+    viewer: &UserId,
+    entries: Vec<FeedEntry>,
+) -> AppResult<Vec<ActivityView>> {
+    let people: Vec<UserId> = entries
+        .iter()
+        .flat_map(|e| std::iter::once(e.author_id.clone()).chain(e.original_author_id.clone()))
+        .collect();
+    let blocked = graph::blocked_among(store, viewer, &people).await?;
+    let entries: Vec<FeedEntry> = entries
+        .into_iter()
+        .filter(|e| {
+            !blocked.contains(&e.author_id)
+                && e.original_author_id
+                    .as_ref()
+                    .is_none_or(|o| !blocked.contains(o))
+        })
+        .collect();
+    let mut wanted: Vec<Key> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut want = |key: Key| {
+        if seen.insert(key.clone()) {
+            wanted.push(key);
+        }
+    };
+    for entry in &entries {
+        want(keys::activity(&entry.activity_id));
+        want(keys::like(&entry.activity_id, viewer));
+        if let Some(original) = &entry.original_activity_id {
+            want(keys::activity(original));
+        }
+        if &entry.author_id != viewer && entry.visibility == ActivityVisibility::Connections {
+            want(graph::keys::connection(viewer, &entry.author_id));
+        }
+    }
+    let found: HashMap<(String, String), Item> = store
+        .batch_get_items(&wanted)
+        .await?
+        .into_iter()
+        .filter_map(|item| {
+            let pk = item.get(store::PK)?.as_s().ok()?.clone();
+            let sk = item.get(store::SK)?.as_s().ok()?.clone();
+            Some(((pk, sk), item))
+        })
+        .collect();
+    let has = |key: &Key| found.contains_key(&(key.pk.clone(), key.sk.clone()));
+    let activity_of = |id: &str| -> AppResult<Option<Activity>> {
+        let key = keys::activity(id);
+        found
+            .get(&(key.pk, key.sk))
+            .cloned()
+            .map(store::from_item::<Activity>)
+            .transpose()
+            .map(|a| a.filter(|a| !a.deleted))
+    };
+    let mut views = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let Some(activity) = activity_of(&entry.activity_id)? else {
+            continue;
+        };
+        let is_author = &activity.author_id == viewer;
+        let is_connection = has(&graph::keys::connection(viewer, &activity.author_id));
+        if !activity.visibility.allows(is_author, is_connection) {
+            continue;
+        }
+        let liked = has(&keys::like(&activity.activity_id, viewer));
+        let original = match &entry.original_activity_id {
+            Some(id) => activity_of(id)?
+                .filter(|o| o.visibility == ActivityVisibility::Public)
+                .map(|o| Box::new(ActivityView::of(o, None))),
+            None => None,
+        };
+        let mut view = ActivityView::of(activity, Some(liked));
+        view.original = original;
+        views.push(view);
+    }
+    Ok(views)
+}
+
+/// `GET /v1/feed`: my home feed, newest first — one Query on `FEED#<me>` per page.
+pub async fn home_feed(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<ActivityView>> {
+    const SCOPE: &str = "feed";
+    let start = cursor.map(|c| cursors.open(SCOPE, c)).transpose()?;
+    let mut query = KeyQuery::partition(keys::feed_partition(me))
+        .limit(limit)
+        .start(start);
+    query.newest_first = true;
+    let (items, next) = store.query(&query).await?;
+    let entries = items
+        .into_iter()
+        .map(store::from_item)
+        .collect::<AppResult<Vec<FeedEntry>>>()?;
+    let items = render(store, me, entries).await?;
+    let next_cursor = next.map(|key| cursors.seal(SCOPE, &key)).transpose()?;
+    Ok(Page { items, next_cursor })
+}
+
+/// `GET /v1/timeline`: public activities, newest first — one Query per page on one day's
+/// partition (`TIMELINE#<day>`); when a day is exhausted the cursor moves to the day
+/// before, back to [`TIMELINE_DAYS`] days. A page may therefore hold fewer than `limit`
+/// items (even none) while `nextCursor` is present.
+pub async fn public_timeline(
+    store: &Store,
+    cursors: &CursorCodec,
+    viewer: &UserId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<ActivityView>> {
+    const SCOPE: &str = "timeline";
+    const DAY: &str = "day";
+    let now = now_epoch_seconds();
+    let oldest_day = day_bucket(now - (TIMELINE_DAYS - 1) * 86_400);
+    let mut position = cursor
+        .map(|c| cursors.open(SCOPE, c))
+        .transpose()?
+        .unwrap_or_default();
+    let day = position.remove(DAY).unwrap_or_else(|| day_bucket(now));
+    let start = (!position.is_empty()).then_some(position);
+    let mut query = KeyQuery::partition(keys::timeline_partition(&day))
+        .limit(limit)
+        .start(start);
+    query.newest_first = true;
+    let (items, next) = store.query(&query).await?;
+    let entries = items
+        .into_iter()
+        .map(store::from_item)
+        .collect::<AppResult<Vec<FeedEntry>>>()?;
+    let items = render(store, viewer, entries).await?;
+    let next_position: Option<PageKey> = match next {
+        Some(mut key) => {
+            key.insert(DAY.into(), day.clone());
+            Some(key)
+        }
+        None => {
+            let previous = day_before(&day)?;
+            (previous >= oldest_day).then(|| BTreeMap::from([(DAY.to_owned(), previous)]))
+        }
+    };
+    let next_cursor = next_position
+        .map(|key| cursors.seal(SCOPE, &key))
+        .transpose()?;
+    Ok(Page { items, next_cursor })
+}
+
+/// Handles one stream change: generates activities from topics, replies, connections
+/// and accepted answers, and fans activities out (or their deletion) into feeds.
+pub async fn on_change(
+    store: &Store,
+    settings: FanoutSettings,
+    budget: &FanoutBudget,
+    change: &Change,
+) -> AppResult<()> {
+    let (pk, sk) = (change.pk.as_str(), change.sk.as_str());
+    if pk.starts_with("ACT#") && sk == "META" {
+        let old: Option<Activity> = image(change.old.as_ref())?;
+        let new: Option<Activity> = image(change.new.as_ref())?;
+        let job = |activity: &Activity, op| FanoutJob {
+            entry: activity.entry(),
+            op,
+            step: 0,
+            cursor: None,
+        };
+        let job = match (change.kind, old, new) {
+            (ChangeKind::Insert, _, Some(new)) if !new.deleted => job(&new, FanoutOp::Put),
+            (ChangeKind::Modify, Some(old), Some(new)) if !old.deleted && new.deleted => {
+                job(&new, FanoutOp::Delete)
+            }
+            (ChangeKind::Remove, Some(old), _) if !old.deleted => job(&old, FanoutOp::Delete),
+            _ => return Ok(()),
+        };
+        return fan_out(store, settings, budget, job).await;
+    }
+    if pk.starts_with("FANOUT#") {
+        if change.kind == ChangeKind::Insert
+            && let Some(job) = image::<FanoutJob>(change.new.as_ref())?
+        {
+            return fan_out(store, settings, budget, job).await;
+        }
+        return Ok(());
+    }
+    if pk.starts_with("TOPIC#") && sk == "META" {
+        return on_topic(store, change).await;
+    }
+    if pk.starts_with("TOPIC#") && sk.starts_with("REPLY#") {
+        return on_reply(store, change).await;
+    }
+    if pk.starts_with("USER#") && sk.starts_with("CONN#") && change.kind == ChangeKind::Insert {
+        return on_connection(store, change).await;
+    }
+    Ok(())
+}
+
+pub(super) async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
+    let old: Option<TopicImage> = image(change.old.as_ref())?;
+    let Some(new) = image::<TopicImage>(change.new.as_ref())? else {
+        return Ok(());
+    };
+    match change.kind {
+        ChangeKind::Insert if !new.deleted => {
+            let activity = generated(
+                discussion_activity_id(&new)?,
+                new.author_id.clone(),
+                Verb::DiscussionPosted,
+                ActivityVisibility::Public,
+                serde_json::json!({
+                    "topicId": new.topic_id, "title": new.title, "categoryId": new.category_id,
+                }),
+                new.created_at.clone(),
+            );
+            insert_activity(store, &activity, |t| t).await?;
+        }
+        ChangeKind::Modify => {
+            let old_accepted = old.as_ref().and_then(|o| o.accepted_reply_id.clone());
+            if let (Some(reply_id), Some(reply_author)) =
+                (&new.accepted_reply_id, &new.accepted_reply_author_id)
+                && old_accepted.as_ref() != Some(reply_id)
+                && !new.deleted
+            {
+                let at = new
+                    .updated_at
+                    .clone()
+                    .unwrap_or_else(|| new.created_at.clone());
+                let activity = generated(
+                    derived_activity_id(
+                        &at,
+                        &format!("answerAccepted#{}#{reply_id}", new.topic_id),
+                    )?,
+                    reply_author.clone(),
+                    Verb::AnswerAccepted,
+                    ActivityVisibility::Public,
+                    serde_json::json!({
+                        "topicId": new.topic_id, "replyId": reply_id, "title": new.title,
+                        "topicAuthorId": new.author_id,
+                    }),
+                    at,
+                );
+                insert_activity(store, &activity, |t| t).await?;
+            }
+            if new.deleted && old.as_ref().is_some_and(|o| !o.deleted) {
+                tombstone(store, &discussion_activity_id(&new)?, None).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+pub(super) async fn on_reply(store: &Store, change: &Change) -> AppResult<()> {
+    let old: Option<ReplyImage> = image(change.old.as_ref())?;
+    let Some(new) = image::<ReplyImage>(change.new.as_ref())? else {
+        return Ok(());
+    };
+    match change.kind {
+        ChangeKind::Insert if !new.deleted => {
+            // The reply item has no title; the feed shows which discussion it answers.
+            let Some(topic) = store
+                .get::<TopicImage>(&Key::new(format!("TOPIC#{}", new.topic_id), "META"))
+                .await?
+                .filter(|t| !t.deleted)
+            else {
+                return Ok(());
+            };
+            let excerpt: String = new.body.chars().take(280).collect();
+            let activity = generated(
+                reply_activity_id(&new)?,
+                new.author_id.clone(),
+                Verb::ReplyPosted,
+                ActivityVisibility::Public,
+                serde_json::json!({
+                    "topicId": new.topic_id, "replyId": new.reply_id, "title": topic.title,
+                    "parentReplyId": new.parent_reply_id, "excerpt": excerpt,
+                }),
+                new.created_at.clone(),
+            );
+            insert_activity(store, &activity, |t| t).await?;
+        }
+        ChangeKind::Modify if new.deleted && old.as_ref().is_some_and(|o| !o.deleted) => {
+            tombstone(store, &reply_activity_id(&new)?, None).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Both mirror items of a connection arrive; only the accepter's one (the side that did
+/// not send the request) generates the activity, so there is one per pair.
+pub(super) async fn on_connection(store: &Store, change: &Change) -> AppResult<()> {
+    let Some(connection) = image::<ConnectionImage>(change.new.as_ref())? else {
+        return Ok(());
+    };
+    let accepter_side = match &connection.requested_by {
+        Some(sender) => sender == &connection.other_user_id,
+        None => connection.user_id < connection.other_user_id,
+    };
+    if !accepter_side {
+        return Ok(());
+    }
+    let (low, high) = if connection.user_id <= connection.other_user_id {
+        (&connection.user_id, &connection.other_user_id)
+    } else {
+        (&connection.other_user_id, &connection.user_id)
+    };
+    let activity = generated(
+        derived_activity_id(
+            &connection.created_at,
+            &format!("connectionMade#{low}#{high}"),
+        )?,
+        connection.user_id.clone(),
+        Verb::ConnectionMade,
+        ActivityVisibility::Connections,
+        serde_json::json!({ "otherUserId": connection.other_user_id }),
+        connection.created_at.clone(),
+    );
+    insert_activity(store, &activity, |t| t).await?;
+    Ok(())
+}
+
+/// Runs (or continues) a fan-out within the invocation's budget; see the module docs.
+pub async fn fan_out(
+    store: &Store,
+    settings: FanoutSettings,
+    budget: &FanoutBudget,
+    job: FanoutJob,
+) -> AppResult<()> {
+    let entry = &job.entry;
+    // A deleted account's erasure removes its activities' entries itself (and nothing
+    // it writes may name the account afterwards): no fan-out for it, either way.
+    if store
+        .get_item(&crate::contexts::profiles::keys::deleted_account(
+            &entry.author_id,
+        ))
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    if job.op == FanoutOp::Put {
+        // A put that started before a delete must not keep writing after it.
+        let live = store
+            .get::<Activity>(&keys::activity(&entry.activity_id))
+            .await?
+            .is_some_and(|a| !a.deleted);
+        if !live {
+            return Ok(());
+        }
+    }
+    if job.step == 0 {
+        let mut own = vec![(
+            keys::feed_entry(&entry.author_id, &entry.activity_id),
+            "FeedEntry",
+            FEED_TTL_SECONDS,
+        )];
+        if entry.visibility == ActivityVisibility::Public {
+            let day = day_bucket(parse_time(&entry.created_at)?.unix_timestamp());
+            own.push((
+                keys::timeline_entry(&day, &entry.activity_id),
+                "TimelineEntry",
+                TIMELINE_TTL_SECONDS,
+            ));
+        }
+        let requests = own
+            .iter()
+            .map(|(key, entity, ttl)| match job.op {
+                FanoutOp::Put => put_request(entry_item(key, entry, entity, *ttl)?),
+                FanoutOp::Delete => delete_request(key),
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        store.batch_write(requests).await?;
+        if job.op == FanoutOp::Delete {
+            delete_children(store, &entry.activity_id).await?;
+        }
+    }
+    if entry.visibility == ActivityVisibility::Private {
+        return Ok(());
+    }
+    let mut cursor = job.cursor.clone();
+    loop {
+        if !budget.take() {
+            return continue_later(store, &job, cursor).await;
+        }
+        let (ids, next) =
+            graph::connection_ids_page(store, &entry.author_id, settings.page_size, cursor).await?;
+        let requests = ids
+            .iter()
+            .map(|user| {
+                let key = keys::feed_entry(user, &entry.activity_id);
+                match job.op {
+                    FanoutOp::Put => {
+                        put_request(entry_item(&key, entry, "FeedEntry", FEED_TTL_SECONDS)?)
+                    }
+                    FanoutOp::Delete => delete_request(&key),
+                }
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        store.batch_write(requests).await?;
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Writes the next step's progress item; if a previous delivery already wrote it, that
+/// one carries on and this delivery stops here.
+pub(super) async fn continue_later(
+    store: &Store,
+    job: &FanoutJob,
+    cursor: Option<PageKey>,
+) -> AppResult<()> {
+    let next = FanoutJob {
+        entry: job.entry.clone(),
+        op: job.op,
+        step: job.step + 1,
+        cursor,
+    };
+    let mut item = store::to_item(&next)?;
+    item.extend(keys::fanout_step(&job.entry.activity_id, job.op, next.step).to_item());
+    item.insert("entity".into(), s("FeedFanout"));
+    item.insert(
+        store::TTL_ATTRIBUTE.into(),
+        n(now_epoch_seconds() + FANOUT_JOB_TTL_SECONDS),
+    );
+    match store.put_if(item, Condition::absent(STEP_NEW)).await {
+        // Queued before by an attempt of this same step: once is enough.
+        Ok(()) => Ok(()),
+        Err(error) if error.failed(STEP_NEW) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A deleted activity's likes and comments go with it (the tombstone stays).
+pub(super) async fn delete_children(store: &Store, activity_id: &str) -> AppResult<()> {
+    let items = store
+        .query_all(&keys::activity_partition(activity_id))
+        .await?;
+    let doomed: Vec<Key> = items
+        .iter()
+        .filter_map(|item| {
+            let pk = item.get(store::PK)?.as_s().ok()?;
+            let sk = item.get(store::SK)?.as_s().ok()?;
+            (sk != "META").then(|| Key::new(pk.clone(), sk.clone()))
+        })
+        .collect();
+    store.batch_delete(&doomed).await
+}
+
+// ---------------------------------------------------------------------------------
+// Account deletion
+// ---------------------------------------------------------------------------------
+
+/// Removes what one item of a deleted user's partition points at in the feed: a like
+/// or a comment on someone's activity goes, and the activity's counter drops in the
+/// same transaction (when the activity is gone or deleted, the item alone goes). Safe
+/// to repeat: a like or comment already removed changes nothing.
+pub async fn erase_for_account(store: &Store, me: &UserId, sort_key: &str) -> AppResult<()> {
+    let (activity_id, key, counter, condition) =
+        if let Some(activity_id) = sort_key.strip_prefix("ACTLIKE#") {
+            (
+                activity_id,
+                keys::like(activity_id, me),
+                "likeCount",
+                Expr::from("attribute_exists(PK)"),
+            )
+        } else if let Some((activity_id, comment_id)) = sort_key
+            .strip_prefix("ACTCOMMENT#")
+            .and_then(|rest| rest.split_once('#'))
+        {
+            (
+                activity_id,
+                keys::comment(activity_id, comment_id),
+                "commentCount",
+                Expr::new("attribute_exists(PK) AND authorId = :me").value(":me", s(me.as_str())),
+            )
+        } else {
+            return Ok(());
+        };
+    let transaction = store
+        .transaction()
+        .delete(&key, Some(Condition::new(REACTION_THERE, condition)));
+    let result = bump_counter(transaction, activity_id, counter, -1)
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(()),
+        // No live activity to count on: the item alone goes (if it is mine).
+        Err(error) if error.failed(ACTIVITY_LIVE) && !error.failed(REACTION_THERE) => {
+            if counter == "likeCount" {
+                store.batch_delete(&[key]).await
+            } else {
+                delete_own_comment(store, me, &key).await
+            }
+        }
+        // Removed before: nothing to do.
+        Err(error) if error.failed(REACTION_THERE) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub(super) async fn delete_own_comment(store: &Store, me: &UserId, key: &Key) -> AppResult<()> {
+    let mine = Condition::new(
+        REACTION_THERE,
+        Expr::new("authorId = :me").value(":me", s(me.as_str())),
+    );
+    match store.delete_if(key, mine).await {
+        // Gone, or not mine: nothing of mine to delete.
+        Ok(()) => Ok(()),
+        Err(error) if error.failed(REACTION_THERE) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Deletes a user's home feed: Query `PK=FEED#<user>` page by page.
+pub async fn delete_home_feed(store: &Store, user: &UserId) -> AppResult<()> {
+    store
+        .delete_matching(KeyQuery::partition(keys::feed_partition(user)).limit(500))
+        .await
+}

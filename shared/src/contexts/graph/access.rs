@@ -1,0 +1,86 @@
+//! Graph: access patterns: the reads this context serves from the table.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Access pattern: "are A and B connected?" — one GetItem.
+pub async fn relationship(
+    store: &Store,
+    viewer: &UserId,
+    owner: &UserId,
+) -> AppResult<Relationship> {
+    if viewer == owner {
+        return Ok(Relationship::SelfView);
+    }
+    let found = store.get_item(&keys::connection(viewer, owner)).await?;
+    Ok(if found.is_some() {
+        Relationship::Connection
+    } else {
+        Relationship::Stranger
+    })
+}
+
+/// Access pattern: "does either of A and B block the other?" — one BatchGetItem.
+pub async fn blocked_between(store: &Store, a: &UserId, b: &UserId) -> AppResult<bool> {
+    if a == b {
+        return Ok(false);
+    }
+    let found = store
+        .batch_get_items(&[keys::block(a, b), keys::block(b, a)])
+        .await?;
+    Ok(!found.is_empty())
+}
+
+/// Of `others`, those who block `viewer` or whom `viewer` blocks — one BatchGetItem per
+/// 50 users, so a page of content is filtered with a constant number of requests.
+pub async fn blocked_among(
+    store: &Store,
+    viewer: &UserId,
+    others: &[UserId],
+) -> AppResult<HashSet<UserId>> {
+    let unique: Vec<&UserId> = others
+        .iter()
+        .filter(|o| *o != viewer)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let keys: Vec<Key> = unique
+        .iter()
+        .flat_map(|other| [keys::block(viewer, other), keys::blocked_by(viewer, other)])
+        .collect();
+    let found = store.batch_get_items(&keys).await?;
+    Ok(found
+        .iter()
+        .filter_map(sort_key)
+        .filter_map(|sk| {
+            sk.strip_prefix("BLOCK#")
+                .or_else(|| sk.strip_prefix("BLOCKEDBY#"))
+                .and_then(|id| UserId::parse(id).ok())
+        })
+        .collect())
+}
+
+/// Access pattern: one page of a user's connections — Query
+/// `PK=USER#<id> AND begins_with(SK, CONN#)`.
+pub async fn connection_ids_page(
+    store: &Store,
+    user: &UserId,
+    limit: u32,
+    start: Option<crate::core::cursor::PageKey>,
+) -> AppResult<(Vec<UserId>, Option<crate::core::cursor::PageKey>)> {
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(user_partition(user))
+                .prefix("CONN#")
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    let ids = items
+        .iter()
+        .filter_map(sort_key)
+        .filter_map(|sk| sk.strip_prefix("CONN#"))
+        .filter_map(|id| UserId::parse(id).ok())
+        .collect();
+    Ok((ids, next))
+}

@@ -1,0 +1,267 @@
+//! Notifications: item types stored in the table (their keys, index keys and entity names), and the views built from them.
+
+use super::*;
+
+pub mod keys {
+    use super::*;
+
+    /// `USER#<user> / NOTIF#<notificationId>`.
+    pub fn notification(user: &UserId, notification_id: &str) -> Key {
+        Key::new(user_partition(user), format!("NOTIF#{notification_id}"))
+    }
+
+    /// `USER#<user> / NOTIFCOUNT`: the unread counter.
+    pub fn counter(user: &UserId) -> Key {
+        Key::new(user_partition(user), "NOTIFCOUNT")
+    }
+
+    /// `USER#<user> / NOTIFPREFS`: muted types.
+    pub fn preferences(user: &UserId) -> Key {
+        Key::new(user_partition(user), "NOTIFPREFS")
+    }
+
+    /// `USER#<user> / NOTIFACTOR#<groupId>#<actor>`: the actor counts in the group.
+    pub fn group_actor(user: &UserId, group_id: &str, actor: &UserId) -> Key {
+        Key::new(
+            user_partition(user),
+            format!("NOTIFACTOR#{group_id}#{actor}"),
+        )
+    }
+
+    /// GSI2 partition of all of a user's notifications.
+    pub fn all_partition(user: &UserId) -> String {
+        format!("NOTIFS#{user}")
+    }
+
+    /// GSI1 partition of a user's unread notifications (sparse).
+    pub fn unread_partition(user: &UserId) -> String {
+        format!("UNREAD#{user}")
+    }
+
+    /// `PROCESSED#notifier#<eventId> / PROCESSED`: a stream record already applied.
+    pub fn processed(event_id: &str) -> Key {
+        Key::new(format!("PROCESSED#{CONSUMER}#{event_id}"), "PROCESSED")
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------------
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum NotificationType {
+    ConnectionRequest,
+    ConnectionAccepted,
+    Reply,
+    Mention,
+    Reaction,
+    AnswerAccepted,
+    /// Chat messages in a room while I had no connection subscribed to it (grouped per
+    /// room).
+    Message,
+}
+
+impl NotificationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationType::ConnectionRequest => "connectionRequest",
+            NotificationType::ConnectionAccepted => "connectionAccepted",
+            NotificationType::Reply => "reply",
+            NotificationType::Mention => "mention",
+            NotificationType::Reaction => "reaction",
+            NotificationType::AnswerAccepted => "answerAccepted",
+            NotificationType::Message => "message",
+        }
+    }
+}
+
+/// What of the recipient's a reply or reaction is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TargetKind {
+    Topic,
+    Reply,
+}
+
+/// What a notification points at, for the client to link to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationObject {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_kind: Option<TargetKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<String>,
+    /// The latest message of a grouped message notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+/// A stored notification (the item, without keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub notification_id: String,
+    /// The recipient.
+    pub user_id: UserId,
+    #[serde(rename = "type")]
+    pub kind: NotificationType,
+    /// The latest actor.
+    pub actor_id: UserId,
+    /// Latest first, at most [`RECENT_ACTORS`].
+    pub recent_actor_ids: Vec<UserId>,
+    pub actor_count: u32,
+    pub object: NotificationObject,
+    pub read: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl Notification {
+    pub(super) fn sort_key(&self) -> String {
+        format!("{}#{}", self.updated_at, self.notification_id)
+    }
+
+    pub(super) fn to_item(&self) -> AppResult<Item> {
+        self.item()
+    }
+}
+
+/// In the recipient's partition; every notification is in the all-notifications index
+/// (GSI2), an unread one also in the unread index (GSI1); it expires after 90 days.
+impl Entity for Notification {
+    const NAME: &'static str = "Notification";
+
+    fn key(&self) -> Key {
+        keys::notification(&self.user_id, &self.notification_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        let mut keys = vec![IndexKey::new(
+            Index::Gsi2,
+            keys::all_partition(&self.user_id),
+            self.sort_key(),
+        )];
+        if !self.read {
+            keys.push(IndexKey::new(
+                Index::Gsi1,
+                keys::unread_partition(&self.user_id),
+                self.sort_key(),
+            ));
+        }
+        keys
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(now_epoch_seconds() + NOTIFICATION_TTL_SECONDS)
+    }
+}
+
+/// A notification as its recipient reads it (list, push frames).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationView {
+    pub notification_id: String,
+    #[serde(rename = "type")]
+    pub kind: NotificationType,
+    pub actor_id: UserId,
+    pub actor_ids: Vec<UserId>,
+    pub actor_count: u32,
+    pub object: NotificationObject,
+    pub read: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Grows with every change of the notification: a client that receives the same
+    /// notification twice (pushes are at least once) keeps the higher version.
+    pub version: u64,
+    /// "Ana and 3 others reacted to your topic".
+    pub summary: String,
+}
+
+/// The frame pushed to the recipient's open WebSocket connections.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationFrame {
+    #[serde(rename = "type")]
+    pub frame_type: &'static str,
+    pub notification: NotificationView,
+    pub unread_count: u64,
+}
+
+impl NotificationFrame {
+    pub fn new(notification: NotificationView, unread_count: u64) -> Self {
+        Self {
+            frame_type: "notification",
+            notification,
+            unread_count,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Preferences {
+    #[serde(default)]
+    pub muted: BTreeSet<NotificationType>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnreadCount {
+    pub unread: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkAllResult {
+    /// Notifications this call marked read.
+    pub marked: u32,
+    /// More unread notifications remain: call again.
+    pub more: bool,
+}
+
+/// A notification to create or to fold into a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub recipient: UserId,
+    pub actor: UserId,
+    pub kind: NotificationType,
+    pub object: NotificationObject,
+    /// The source's time: the notification's time (deterministic under redelivery).
+    pub at: String,
+    /// What makes this notification unique; its id is a hash of it and the recipient.
+    pub identity: String,
+    /// Folded into one notification per (recipient, target, type).
+    pub grouped: bool,
+}
+
+impl Intent {
+    pub fn notification_id(&self) -> String {
+        hash_id(&[
+            self.kind.as_str(),
+            self.recipient.as_str(),
+            self.identity.as_str(),
+        ])
+    }
+}

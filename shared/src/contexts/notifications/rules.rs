@@ -1,0 +1,635 @@
+//! Notifications: pure rules: decisions, write plans, visibility and counters, with no I/O.
+
+use super::*;
+
+/// Notifications expire (TTL) after 90 days; the stream's REMOVE record of an unread one
+/// decrements the counter, so expiry keeps the count exact.
+pub const NOTIFICATION_TTL_SECONDS: i64 = 90 * 24 * 3600;
+
+/// Markers of processed REMOVE records live as long as the stream keeps records.
+pub const PROCESSED_TTL_SECONDS: i64 = 2 * 24 * 3600;
+
+/// Actors named in a grouped notification ("Ana, Bo and 3 others").
+pub const RECENT_ACTORS: usize = 3;
+
+/// Mark-all-read handles at most this many notifications per call (one GSI page).
+pub const MARK_ALL_PAGE: u32 = 100;
+
+/// Items per transaction when marking many read: 24 notifications + the counter.
+pub(super) const MARK_ALL_CHUNK: usize = 24;
+
+/// Optimistic-concurrency attempts on a grouped notification before the record fails
+/// (and the stream retries it).
+pub(super) const GROUP_ATTEMPTS: usize = 5;
+
+pub(super) const CONSUMER: &str = "notifier";
+
+pub(super) fn source(image: Option<&serde_dynamo::Item>) -> AppResult<Option<Source>> {
+    match image {
+        Some(item) if !item.is_empty() => store::from_item(item.clone()).map(Some),
+        _ => Ok(None),
+    }
+}
+
+pub(super) fn user(raw: Option<&String>) -> Option<UserId> {
+    raw.and_then(|r| UserId::parse(r).ok())
+}
+
+/// A deterministic 32-hex-digit id (128 bits of SHA-256) of the parts.
+pub fn hash_id(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// The notifications one stream record calls for, before preferences and blocks. Pure:
+/// the same record always yields the same intents.
+pub fn intents_of(change: &Change) -> AppResult<Vec<Intent>> {
+    let new = source(change.new.as_ref())?;
+    let old = source(change.old.as_ref())?;
+    let mut intents = match (change.kind, new) {
+        (ChangeKind::Insert, Some(new)) if !new.deleted => inserted(&new),
+        (ChangeKind::Modify, Some(new)) if !new.deleted => modified(old.as_ref(), &new),
+        _ => vec![],
+    };
+    // Never notify yourself; one notification per recipient per record (a reply to my
+    // topic that also mentions me is a reply notification, not two).
+    let mut seen = HashSet::new();
+    intents.retain(|i| i.recipient != i.actor && seen.insert(i.recipient.clone()));
+    Ok(intents)
+}
+
+pub(super) fn inserted(item: &Source) -> Vec<Intent> {
+    let at = item.created_at.clone().unwrap_or_else(now_rfc3339);
+    let identity = format!("{}|{}|{}", item.pk, item.sk, at);
+    let intent = |recipient: UserId, actor: UserId, kind, object| Intent {
+        recipient,
+        actor,
+        kind,
+        object,
+        at: at.clone(),
+        identity: identity.clone(),
+        grouped: false,
+    };
+    match item.entity.as_str() {
+        "ConnectionRequest" if item.sk.starts_with("REQIN#") => {
+            match (user(item.target_id.as_ref()), user(item.sender_id.as_ref())) {
+                (Some(target), Some(sender)) => vec![intent(
+                    target,
+                    sender,
+                    NotificationType::ConnectionRequest,
+                    NotificationObject::default(),
+                )],
+                _ => vec![],
+            }
+        }
+        // Both directions of a connection are written; only the requester's copy
+        // (userId == requestedBy) notifies, so the requester hears once.
+        "Connection" if item.sk.starts_with("CONN#") => {
+            match (
+                user(item.user_id.as_ref()),
+                user(item.other_user_id.as_ref()),
+                user(item.requested_by.as_ref()),
+            ) {
+                (Some(owner), Some(accepter), Some(requester)) if owner == requester => {
+                    vec![intent(
+                        requester,
+                        accepter,
+                        NotificationType::ConnectionAccepted,
+                        NotificationObject::default(),
+                    )]
+                }
+                _ => vec![],
+            }
+        }
+        "Topic" => {
+            let Some(author) = user(item.author_id.as_ref()) else {
+                return vec![];
+            };
+            let object = NotificationObject {
+                topic_id: item.topic_id.clone(),
+                target_id: item.topic_id.clone(),
+                target_kind: Some(TargetKind::Topic),
+                ..NotificationObject::default()
+            };
+            mentions(item)
+                .map(|m| intent(m, author.clone(), NotificationType::Mention, object.clone()))
+                .collect()
+        }
+        "Reply" => {
+            let Some(author) = user(item.author_id.as_ref()) else {
+                return vec![];
+            };
+            let object = |target_kind| NotificationObject {
+                topic_id: item.topic_id.clone(),
+                reply_id: item.reply_id.clone(),
+                target_id: item
+                    .parent_reply_id
+                    .clone()
+                    .or_else(|| item.topic_id.clone()),
+                target_kind: Some(target_kind),
+                ..NotificationObject::default()
+            };
+            let parent_kind = if item.parent_reply_id.is_some() {
+                TargetKind::Reply
+            } else {
+                TargetKind::Topic
+            };
+            let mut out = Vec::new();
+            if let Some(parent_author) = user(item.parent_author_id.as_ref()) {
+                out.push(intent(
+                    parent_author,
+                    author.clone(),
+                    NotificationType::Reply,
+                    object(parent_kind),
+                ));
+            }
+            if let Some(topic_author) = user(item.topic_author_id.as_ref()) {
+                out.push(intent(
+                    topic_author,
+                    author.clone(),
+                    NotificationType::Reply,
+                    object(TargetKind::Topic),
+                ));
+            }
+            let mention = NotificationObject {
+                target_id: item.reply_id.clone(),
+                target_kind: Some(TargetKind::Reply),
+                ..object(parent_kind)
+            };
+            out.extend(mentions(item).map(|m| {
+                intent(
+                    m,
+                    author.clone(),
+                    NotificationType::Mention,
+                    mention.clone(),
+                )
+            }));
+            out
+        }
+        "Reaction" => {
+            match (
+                user(item.target_author_id.as_ref()),
+                user(item.user_id.as_ref()),
+            ) {
+                (Some(target_author), Some(reactor)) => {
+                    let target_kind = if item.target_id == item.topic_id {
+                        TargetKind::Topic
+                    } else {
+                        TargetKind::Reply
+                    };
+                    vec![Intent {
+                        recipient: target_author,
+                        actor: reactor,
+                        kind: NotificationType::Reaction,
+                        object: NotificationObject {
+                            topic_id: item.topic_id.clone(),
+                            target_id: item.target_id.clone(),
+                            target_kind: Some(target_kind),
+                            reaction: item.reaction.clone(),
+                            ..NotificationObject::default()
+                        },
+                        at,
+                        // One group per target: its id does not depend on the reactor.
+                        identity: format!("target|{}", item.target_id.clone().unwrap_or_default()),
+                        grouped: true,
+                    }]
+                }
+                _ => vec![],
+            }
+        }
+        _ => vec![],
+    }
+}
+
+pub(super) fn mentions(item: &Source) -> impl Iterator<Item = UserId> + '_ {
+    item.mentions.iter().filter_map(|m| UserId::parse(m).ok())
+}
+
+pub(super) fn modified(old: Option<&Source>, new: &Source) -> Vec<Intent> {
+    if new.entity != "Topic" {
+        return vec![];
+    }
+    let Some(accepted) = new.accepted_reply_id.clone() else {
+        return vec![];
+    };
+    if old.and_then(|o| o.accepted_reply_id.as_ref()) == Some(&accepted) {
+        return vec![];
+    }
+    match (
+        user(new.accepted_reply_author_id.as_ref()),
+        user(new.author_id.as_ref()),
+    ) {
+        (Some(answerer), Some(topic_author)) => vec![Intent {
+            recipient: answerer,
+            actor: topic_author,
+            kind: NotificationType::AnswerAccepted,
+            object: NotificationObject {
+                topic_id: new.topic_id.clone(),
+                reply_id: Some(accepted.clone()),
+                target_id: Some(accepted.clone()),
+                target_kind: Some(TargetKind::Reply),
+                ..NotificationObject::default()
+            },
+            at: new.updated_at.clone().unwrap_or_else(now_rfc3339),
+            identity: format!("{}|accepted|{accepted}", new.pk),
+            grouped: false,
+        }],
+        _ => vec![],
+    }
+}
+
+/// A grouped notification after one more actor (pure).
+pub fn fold_into_group(existing: Option<Notification>, intent: &Intent) -> Notification {
+    match existing {
+        None => fresh(intent),
+        Some(mut group) => {
+            group.actor_count += 1;
+            group.actor_id = intent.actor.clone();
+            group.recent_actor_ids.retain(|a| a != &intent.actor);
+            group.recent_actor_ids.insert(0, intent.actor.clone());
+            group.recent_actor_ids.truncate(RECENT_ACTORS);
+            if intent.at > group.updated_at {
+                group.updated_at = intent.at.clone();
+            }
+            group.object.reaction = intent.object.reaction.clone();
+            group.object.message_id = intent.object.message_id.clone();
+            group.read = false;
+            group.version += 1;
+            group
+        }
+    }
+}
+
+pub(super) fn fresh(intent: &Intent) -> Notification {
+    Notification {
+        notification_id: intent.notification_id(),
+        user_id: intent.recipient.clone(),
+        kind: intent.kind,
+        actor_id: intent.actor.clone(),
+        recent_actor_ids: vec![intent.actor.clone()],
+        actor_count: 1,
+        object: intent.object.clone(),
+        read: false,
+        created_at: intent.at.clone(),
+        updated_at: intent.at.clone(),
+        version: 1,
+    }
+}
+
+/// The sentence a client shows. `actor` is the latest actor's name as the recipient
+/// may see it (`None`: hidden by privacy).
+pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
+    let who = actor.unwrap_or("Someone");
+    let others = notification.actor_count.saturating_sub(1);
+    let who = match others {
+        0 => who.to_owned(),
+        1 => format!("{who} and 1 other"),
+        n => format!("{who} and {n} others"),
+    };
+    let your = match notification.object.target_kind {
+        Some(TargetKind::Reply) => "your reply",
+        _ => "your topic",
+    };
+    match notification.kind {
+        NotificationType::ConnectionRequest => format!("{who} sent you a connection request"),
+        NotificationType::ConnectionAccepted => {
+            format!("{who} accepted your connection request")
+        }
+        NotificationType::Reply => format!("{who} replied to {your}"),
+        NotificationType::Mention => match notification.object.target_kind {
+            Some(TargetKind::Reply) => format!("{who} mentioned you in a reply"),
+            _ => format!("{who} mentioned you in a topic"),
+        },
+        NotificationType::Reaction => format!("{who} reacted to {your}"),
+        NotificationType::AnswerAccepted => format!("{who} accepted your answer"),
+        NotificationType::Message => match others {
+            0 => format!("{who} sent you a message"),
+            _ => format!("{who} sent you messages"),
+        },
+    }
+}
+
+/// The grouped notifications a removed item leaves: a reaction taken back (or removed
+/// with its author's account) withdraws its actor from the group. Pure.
+pub fn withdrawn_of(change: &Change) -> AppResult<Vec<Intent>> {
+    let Some(old) = source(change.old.as_ref())? else {
+        return Ok(vec![]);
+    };
+    if change.kind != ChangeKind::Remove || old.entity != "Reaction" {
+        return Ok(vec![]);
+    }
+    Ok(inserted(&old)
+        .into_iter()
+        .filter(|i| i.grouped && i.recipient != i.actor)
+        .collect())
+}
+
+/// A grouped notification after one actor left it (pure); `None` when nobody is left.
+/// `others` refills the recent actors when the leaver was the last one known.
+pub fn shrink_group(
+    mut group: Notification,
+    actor: &UserId,
+    others: &[UserId],
+) -> Option<Notification> {
+    group.actor_count = group.actor_count.checked_sub(1).filter(|c| *c > 0)?;
+    group.recent_actor_ids.retain(|a| a != actor);
+    if group.recent_actor_ids.is_empty() {
+        group.recent_actor_ids = others
+            .iter()
+            .filter(|a| *a != actor)
+            .take(RECENT_ACTORS)
+            .cloned()
+            .collect();
+    }
+    if let Some(latest) = group.recent_actor_ids.first() {
+        group.actor_id = latest.clone();
+    }
+    group.version += 1;
+    Some(group)
+}
+
+/// A ConditionCheck that `user` has not deleted their account (see
+/// `profiles::keys::deleted_account`): a notification never outlives the account sweep.
+pub(super) fn account_alive<'a>(store: &'a Store, user: &UserId) -> Transaction<'a> {
+    store.transaction().check(
+        &profiles::keys::deleted_account(user),
+        Condition::absent(ACCOUNT_ALIVE),
+    )
+}
+
+/// `ADD unread :delta` on the counter (creating it at the first notification).
+pub(super) fn count(delta: i64) -> Expr {
+    Expr::new("ADD unread :delta SET entity = :entity")
+        .value(":delta", AttributeValue::N(delta.to_string()))
+        .value(":entity", AttributeValue::S("NotificationCounter".into()))
+}
+
+/// A group is written only as it was read: absent, or at the version read.
+pub(super) fn group_unchanged(existing: Option<&Notification>) -> Condition {
+    match existing {
+        None => Condition::absent(GROUP_UNCHANGED),
+        Some(group) => Condition::new(
+            GROUP_UNCHANGED,
+            Expr::new("version = :version")
+                .value(":version", AttributeValue::N(group.version.to_string())),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn image(value: serde_json::Value) -> serde_dynamo::Item {
+        serde_dynamo::to_item(value).unwrap()
+    }
+
+    fn change(kind: ChangeKind, old: Option<serde_json::Value>, new: serde_json::Value) -> Change {
+        let key = |name: &str| {
+            [Some(&new), old.as_ref()]
+                .into_iter()
+                .flatten()
+                .find_map(|v| v[name].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (pk, sk) = (key("PK"), key("SK"));
+        Change::new(kind, pk, sk, old.map(image), Some(image(new))).at("e1", "1")
+    }
+
+    fn id(raw: &str) -> UserId {
+        UserId::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn a_connection_request_notifies_its_target() {
+        let record = change(
+            ChangeKind::Insert,
+            None,
+            json!({"PK": "USER#bo", "SK": "REQIN#ana", "entity": "ConnectionRequest",
+                   "senderId": "ana", "targetId": "bo", "createdAt": "2026-01-01T00:00:00.000Z"}),
+        );
+
+        let intents = intents_of(&record).unwrap();
+
+        assert_eq!(intents.len(), 1);
+        assert_eq!(intents[0].recipient, id("bo"));
+        assert_eq!(intents[0].actor, id("ana"));
+        assert_eq!(intents[0].kind, NotificationType::ConnectionRequest);
+    }
+
+    #[test]
+    fn only_the_requesters_copy_of_a_connection_notifies() {
+        let copy = |owner: &str, other: &str| {
+            change(
+                ChangeKind::Insert,
+                None,
+                json!({"PK": format!("USER#{owner}"), "SK": format!("CONN#{other}"),
+                       "entity": "Connection", "userId": owner, "otherUserId": other,
+                       "requestedBy": "ana", "createdAt": "2026-01-01T00:00:00.000Z"}),
+            )
+        };
+
+        let requester = intents_of(&copy("ana", "bo")).unwrap();
+        let accepter = intents_of(&copy("bo", "ana")).unwrap();
+
+        assert_eq!(requester.len(), 1);
+        assert_eq!(requester[0].recipient, id("ana"));
+        assert_eq!(requester[0].actor, id("bo"));
+        assert!(accepter.is_empty());
+    }
+
+    #[test]
+    fn a_websocket_connection_item_is_not_a_social_connection() {
+        let record = change(
+            ChangeKind::Insert,
+            None,
+            json!({"PK": "USER#ana", "SK": "WSCONN#abc", "entity": "Connection",
+                   "userId": "ana", "connectionId": "abc"}),
+        );
+
+        assert!(intents_of(&record).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_reply_notifies_the_parent_and_topic_authors_and_mentions_once_each() {
+        let record = change(
+            ChangeKind::Insert,
+            None,
+            json!({"PK": "TOPIC#t1", "SK": "REPLY#r0#r1", "entity": "Reply", "replyId": "r1",
+                   "topicId": "t1", "authorId": "cy", "parentReplyId": "r0",
+                   "parentAuthorId": "bo", "topicAuthorId": "ana",
+                   "mentions": ["bo", "dee", "cy"], "createdAt": "2026-01-01T00:00:00.000Z"}),
+        );
+
+        let intents = intents_of(&record).unwrap();
+        let by = |who: &str| intents.iter().find(|i| i.recipient == id(who)).unwrap();
+
+        assert_eq!(intents.len(), 3, "bo once, ana, dee; never the author");
+        assert_eq!(by("bo").kind, NotificationType::Reply);
+        assert_eq!(by("bo").object.target_kind, Some(TargetKind::Reply));
+        assert_eq!(by("ana").kind, NotificationType::Reply);
+        assert_eq!(by("ana").object.target_kind, Some(TargetKind::Topic));
+        assert_eq!(by("dee").kind, NotificationType::Mention);
+    }
+
+    #[test]
+    fn a_deleted_or_self_directed_item_notifies_nobody() {
+        let deleted = change(
+            ChangeKind::Insert,
+            None,
+            json!({"PK": "TOPIC#t1", "SK": "META", "entity": "Topic", "topicId": "t1",
+                   "authorId": "ana", "mentions": ["bo"], "deleted": true}),
+        );
+        let own = change(
+            ChangeKind::Insert,
+            None,
+            json!({"PK": "TOPIC#t1", "SK": "REACT#t1#ana", "entity": "Reaction", "topicId": "t1",
+                   "targetId": "t1", "targetAuthorId": "ana", "userId": "ana", "reaction": "like"}),
+        );
+
+        assert!(intents_of(&deleted).unwrap().is_empty());
+        assert!(intents_of(&own).unwrap().is_empty());
+    }
+
+    #[test]
+    fn reactions_on_one_target_share_one_group_id() {
+        let reaction = |who: &str| {
+            change(
+                ChangeKind::Insert,
+                None,
+                json!({"PK": "TOPIC#t1", "SK": format!("REACT#t1#{who}"), "entity": "Reaction",
+                       "topicId": "t1", "targetId": "t1", "targetAuthorId": "ana",
+                       "userId": who, "reaction": "like", "createdAt": "2026-01-01T00:00:00.000Z"}),
+            )
+        };
+
+        let first = intents_of(&reaction("bo")).unwrap().remove(0);
+        let second = intents_of(&reaction("cy")).unwrap().remove(0);
+
+        assert!(first.grouped);
+        assert_eq!(first.notification_id(), second.notification_id());
+        assert!(valid_notification_id(&first.notification_id()));
+    }
+
+    #[test]
+    fn an_accepted_answer_notifies_once_when_it_appears() {
+        let topic = |accepted: Option<&str>| {
+            json!({"PK": "TOPIC#t1", "SK": "META", "entity": "Topic", "topicId": "t1",
+                   "authorId": "ana", "acceptedReplyId": accepted,
+                   "acceptedReplyAuthorId": accepted.map(|_| "bo"),
+                   "updatedAt": "2026-01-02T00:00:00.000Z"})
+        };
+
+        let accepted = intents_of(&change(
+            ChangeKind::Modify,
+            Some(topic(None)),
+            topic(Some("r1")),
+        ))
+        .unwrap();
+        let unchanged = intents_of(&change(
+            ChangeKind::Modify,
+            Some(topic(Some("r1"))),
+            topic(Some("r1")),
+        ))
+        .unwrap();
+
+        assert_eq!(accepted.len(), 1);
+        assert_eq!(accepted[0].recipient, id("bo"));
+        assert_eq!(accepted[0].kind, NotificationType::AnswerAccepted);
+        assert!(unchanged.is_empty());
+    }
+
+    #[test]
+    fn folding_actors_counts_each_and_names_the_latest_first() {
+        let intent = |who: &str, at: &str| Intent {
+            recipient: id("ana"),
+            actor: id(who),
+            kind: NotificationType::Reaction,
+            object: NotificationObject {
+                target_kind: Some(TargetKind::Topic),
+                ..NotificationObject::default()
+            },
+            at: at.into(),
+            identity: "target|t1".into(),
+            grouped: true,
+        };
+        let mut group = fold_into_group(None, &intent("bo", "2026-01-01T00:00:01.000Z"));
+        group.read = true;
+
+        for (who, at) in [
+            ("cy", "2026-01-01T00:00:02.000Z"),
+            ("dee", "2026-01-01T00:00:03.000Z"),
+            ("eve", "2026-01-01T00:00:04.000Z"),
+        ] {
+            group = fold_into_group(Some(group), &intent(who, at));
+        }
+
+        assert_eq!(group.actor_count, 4);
+        assert_eq!(group.recent_actor_ids, vec![id("eve"), id("dee"), id("cy")]);
+        assert_eq!(group.updated_at, "2026-01-01T00:00:04.000Z");
+        assert!(!group.read, "a new reaction makes the group unread again");
+        assert_eq!(group.version, 4);
+        assert_eq!(
+            summary(&group, Some("Eve")),
+            "Eve and 3 others reacted to your topic"
+        );
+        assert_eq!(
+            summary(&fresh(&intent("bo", "t")), None),
+            "Someone reacted to your topic"
+        );
+    }
+
+    #[test]
+    fn an_actor_leaving_shrinks_the_group_names_the_next_latest_and_empties_it_last() {
+        let intent = |who: &str| Intent {
+            recipient: id("ana"),
+            actor: id(who),
+            kind: NotificationType::Reaction,
+            object: NotificationObject::default(),
+            at: "2026-01-01T00:00:01.000Z".into(),
+            identity: "target|t1".into(),
+            grouped: true,
+        };
+        let mut group = fold_into_group(None, &intent("bo"));
+        group = fold_into_group(Some(group), &intent("cy"));
+
+        let without_cy = shrink_group(group.clone(), &id("cy"), &[]).unwrap();
+        let only_known_left = Notification {
+            recent_actor_ids: vec![id("cy")],
+            ..group.clone()
+        };
+        let refilled = shrink_group(only_known_left, &id("cy"), &[id("bo"), id("cy")]).unwrap();
+        let empty = shrink_group(shrink_group(group, &id("cy"), &[]).unwrap(), &id("bo"), &[]);
+
+        assert_eq!(without_cy.actor_count, 1);
+        assert_eq!(without_cy.actor_id, id("bo"));
+        assert_eq!(without_cy.recent_actor_ids, vec![id("bo")]);
+        assert_eq!(without_cy.version, 3);
+        assert_eq!(refilled.recent_actor_ids, vec![id("bo")]);
+        assert_eq!(refilled.actor_id, id("bo"));
+        assert!(empty.is_none());
+    }
+
+    #[test]
+    fn notification_ids_are_deterministic_and_per_recipient() {
+        assert_eq!(hash_id(&["a", "b"]), hash_id(&["a", "b"]));
+        assert_ne!(hash_id(&["a", "b"]), hash_id(&["ab", ""]));
+        assert!(valid_notification_id(&hash_id(&["x"])));
+        assert!(!valid_notification_id("NOTIF#x"));
+    }
+
+    #[test]
+    fn an_unknown_type_in_preferences_is_refused() {
+        let ok: Result<PreferencesInput, _> = serde_json::from_str(r#"{"muted":["reaction"]}"#);
+        let bad: Result<PreferencesInput, _> = serde_json::from_str(r#"{"muted":["spam"]}"#);
+
+        assert_eq!(ok.unwrap().muted, vec![NotificationType::Reaction]);
+        assert!(bad.is_err());
+    }
+}

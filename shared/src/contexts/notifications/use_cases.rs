@@ -1,0 +1,412 @@
+//! Notifications: use cases: the operations the edge calls, which write.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------
+// Access patterns: the notifier (stream side)
+// ---------------------------------------------------------------------------------
+
+/// Applies one stream record: creates or updates the notifications it calls for and
+/// returns those that are new or changed (to push), or, for a removed unread
+/// notification (TTL expiry), keeps the counter exact.
+pub async fn apply_change(store: &Store, change: &Change) -> AppResult<Vec<Notification>> {
+    if change.kind == ChangeKind::Remove {
+        forget_removed(store, change).await?;
+        for intent in withdrawn_of(change)? {
+            withdraw(store, &intent).await?;
+        }
+        return Ok(vec![]);
+    }
+    let mut delivered = Vec::new();
+    for intent in intents_of(change)? {
+        if let Some(notification) = deliver(store, &intent).await? {
+            delivered.push(notification);
+        }
+    }
+    Ok(delivered)
+}
+
+/// Creates (or folds into its group) one notification unless the recipient muted its
+/// type or either user blocks the other. `None`: nothing changed (muted, blocked, or a
+/// redelivered record).
+pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notification>> {
+    let preferences = get_preferences(store, &intent.recipient).await?;
+    if preferences.muted.contains(&intent.kind) {
+        return Ok(None);
+    }
+    if graph::blocked_between(store, &intent.recipient, &intent.actor).await? {
+        return Ok(None);
+    }
+    if intent.grouped {
+        return deliver_grouped(store, intent).await;
+    }
+    let notification = fresh(intent);
+    let result = account_alive(store, &notification.user_id)
+        .put(
+            notification.to_item()?,
+            Some(Condition::absent(NOTIFICATION_NEW)),
+        )
+        .update(&keys::counter(&notification.user_id), count(1), None)
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(Some(notification)),
+        // The recipient deleted their account.
+        Err(error) if error.failed(ACCOUNT_ALIVE) => Ok(None),
+        // The notification exists: this record was applied before, perhaps by an
+        // attempt that died before pushing. Push it again while unread.
+        Err(error) if error.failed(NOTIFICATION_NEW) => {
+            unread_again(store, &notification.user_id, &notification.notification_id).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A chat message for a member who had no connection subscribed to its room: one
+/// notification per (recipient, room), unread again with each newer message. Applied in
+/// message-id order (a room's records share a stream shard), so a message no newer than
+/// the group's latest was applied before: a redelivery, which only re-pushes. `None`:
+/// nothing to push (muted, blocked, or already read).
+pub async fn notify_message(
+    store: &Store,
+    recipient: &UserId,
+    sender: &UserId,
+    room_id: &str,
+    message_id: &str,
+    at: &str,
+) -> AppResult<Option<Notification>> {
+    if recipient == sender {
+        return Ok(None);
+    }
+    let preferences = get_preferences(store, recipient).await?;
+    if preferences.muted.contains(&NotificationType::Message)
+        || graph::blocked_between(store, recipient, sender).await?
+    {
+        return Ok(None);
+    }
+    let intent = Intent {
+        recipient: recipient.clone(),
+        actor: sender.clone(),
+        kind: NotificationType::Message,
+        object: NotificationObject {
+            room_id: Some(room_id.to_owned()),
+            message_id: Some(message_id.to_owned()),
+            ..NotificationObject::default()
+        },
+        at: at.to_owned(),
+        identity: format!("room|{room_id}"),
+        grouped: true,
+    };
+    let group_id = intent.notification_id();
+    let key = keys::notification(recipient, &group_id);
+    for _ in 0..GROUP_ATTEMPTS {
+        let existing: Option<Notification> = store.get(&key).await?;
+        if let Some(group) = &existing
+            && group.object.message_id.as_deref() >= Some(message_id)
+        {
+            return Ok(existing.filter(|g| !g.read));
+        }
+        let turns_unread = existing.as_ref().is_none_or(|g| g.read);
+        let condition = group_unchanged(existing.as_ref());
+        let group = match existing {
+            None => fresh(&intent),
+            Some(group) => {
+                // Counts distinct senders (among those it remembers), not messages.
+                let known_sender = group.recent_actor_ids.contains(sender);
+                let mut folded = fold_into_group(Some(group), &intent);
+                if known_sender {
+                    folded.actor_count = folded.actor_count.saturating_sub(1).max(1);
+                }
+                folded
+            }
+        };
+        let mut transaction =
+            account_alive(store, recipient).put(group.to_item()?, Some(condition));
+        if turns_unread {
+            transaction = transaction.update(&keys::counter(recipient), count(1), None);
+        }
+        match transaction.commit().await {
+            Ok(()) => return Ok(Some(group)),
+            Err(error) if error.failed(ACCOUNT_ALIVE) => return Ok(None),
+            // Someone changed the group since we read it: read again.
+            Err(error) if error.failed(GROUP_UNCHANGED) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(AppError::Conflict(
+        "the message notification kept changing; the record is retried".into(),
+    ))
+}
+
+pub(super) async fn deliver_grouped(
+    store: &Store,
+    intent: &Intent,
+) -> AppResult<Option<Notification>> {
+    let group_id = intent.notification_id();
+    let key = keys::notification(&intent.recipient, &group_id);
+    let mut marker = keys::group_actor(&intent.recipient, &group_id, &intent.actor).to_item();
+    marker.insert(
+        "entity".into(),
+        AttributeValue::S("NotificationActor".into()),
+    );
+    marker.insert(
+        store::TTL_ATTRIBUTE.into(),
+        AttributeValue::N((now_epoch_seconds() + NOTIFICATION_TTL_SECONDS).to_string()),
+    );
+    for _ in 0..GROUP_ATTEMPTS {
+        let existing: Option<Notification> = store.get(&key).await?;
+        // The counter moves only when the group turns unread (new, or read before).
+        let turns_unread = existing.as_ref().is_none_or(|g| g.read);
+        let condition = group_unchanged(existing.as_ref());
+        let group = fold_into_group(existing, intent);
+        let mut transaction = account_alive(store, &intent.recipient)
+            .put(marker.clone(), Some(Condition::absent(ACTOR_NEW)))
+            .put(group.to_item()?, Some(condition));
+        if turns_unread {
+            transaction = transaction.update(&keys::counter(&group.user_id), count(1), None);
+        }
+        match transaction.commit().await {
+            Ok(()) => return Ok(Some(group)),
+            // The recipient deleted their account.
+            Err(error) if error.failed(ACCOUNT_ALIVE) => return Ok(None),
+            // This actor already counts: a redelivered reaction (re-pushed while
+            // unread, as above).
+            Err(error) if error.failed(ACTOR_NEW) => {
+                return unread_again(store, &intent.recipient, &group_id).await;
+            }
+            // Someone changed the group since we read it: read again.
+            Err(error) if error.failed(GROUP_UNCHANGED) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(AppError::Conflict(
+        "the grouped notification kept changing; the record is retried".into(),
+    ))
+}
+
+/// Takes one actor out of their group: TransactWriteItems — Delete the actor's marker
+/// (`attribute_exists`: an actor leaves once, so a redelivered REMOVE changes nothing)
+/// and Put the smaller group, or Delete it when nobody is left, under `version`. A deleted
+/// unread group leaves the unread count through its own REMOVE record
+/// ([`forget_removed`]), like an expired one.
+pub(super) async fn withdraw(store: &Store, intent: &Intent) -> AppResult<()> {
+    let group_id = intent.notification_id();
+    let key = keys::notification(&intent.recipient, &group_id);
+    let marker = keys::group_actor(&intent.recipient, &group_id, &intent.actor);
+    for _ in 0..GROUP_ATTEMPTS {
+        let existing: Option<Notification> = store.get(&key).await?;
+        let mut transaction = store
+            .transaction()
+            .delete(&marker, Some(Condition::present(ACTOR_COUNTED)));
+        if let Some(group) = existing {
+            let unchanged = group_unchanged(Some(&group));
+            let others = if group.recent_actor_ids.iter().all(|a| a == &intent.actor) {
+                group_actors(store, &intent.recipient, &group_id).await?
+            } else {
+                vec![]
+            };
+            transaction = match shrink_group(group, &intent.actor, &others) {
+                Some(smaller) => transaction.put(smaller.to_item()?, Some(unchanged)),
+                None => transaction.delete(&key, Some(unchanged)),
+            };
+        }
+        match transaction.commit().await {
+            Ok(()) => return Ok(()),
+            // Not (or no longer) counted: withdrawn before, or never notified.
+            Err(error) if error.failed(ACTOR_COUNTED) => return Ok(()),
+            // Someone changed the group since we read it: read again.
+            Err(error) if error.failed(GROUP_UNCHANGED) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(AppError::Conflict(
+        "the grouped notification kept changing; the record is retried".into(),
+    ))
+}
+
+/// A removed notification (TTL expiry) that was unread leaves the count. The processed
+/// marker is written in the same transaction as the decrement, so a redelivered REMOVE
+/// changes nothing; a missing counter (the account was deleted) is left missing.
+pub(super) async fn forget_removed(store: &Store, change: &Change) -> AppResult<()> {
+    let Some(old) = change.old.as_ref().filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    let Ok(removed) = store::from_item::<Notification>(old.clone()) else {
+        return Ok(());
+    };
+    if removed.read {
+        return Ok(());
+    }
+    let mut marker = keys::processed(&change.event_id).to_item();
+    marker.insert("entity".into(), AttributeValue::S("ProcessedRecord".into()));
+    marker.insert(
+        store::TTL_ATTRIBUTE.into(),
+        AttributeValue::N((now_epoch_seconds() + PROCESSED_TTL_SECONDS).to_string()),
+    );
+    let result = store
+        .transaction()
+        .put(marker, Some(Condition::absent(RECORD_NEW)))
+        .update(
+            &keys::counter(&removed.user_id),
+            Expr::new("ADD unread :delta").value(":delta", AttributeValue::N("-1".into())),
+            Some(Condition::new(
+                COUNTER_POSITIVE,
+                Expr::new("attribute_exists(PK) AND unread > :zero")
+                    .value(":zero", AttributeValue::N("0".into())),
+            )),
+        )
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(()),
+        // Applied before, or nothing left to count down.
+        Err(error) if error.failed(RECORD_NEW) || error.failed(COUNTER_POSITIVE) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+// The conditions of the notifier's transactions, by name.
+/// The recipient has no deletion tombstone.
+pub(super) const ACCOUNT_ALIVE: &str = "account_alive";
+
+/// The notification is not stored yet.
+pub(super) const NOTIFICATION_NEW: &str = "notification_new";
+
+/// The actor's marker in a group is not stored yet.
+pub(super) const ACTOR_NEW: &str = "actor_new";
+
+/// The actor's marker in a group is stored.
+pub(super) const ACTOR_COUNTED: &str = "actor_counted";
+
+/// The group is as it was read (absent, or at the version read).
+pub(super) const GROUP_UNCHANGED: &str = "group_unchanged";
+
+/// The stream record has not been applied before.
+pub(super) const RECORD_NEW: &str = "record_new";
+
+/// The unread counter exists and is above zero.
+pub(super) const COUNTER_POSITIVE: &str = "counter_positive";
+
+/// A notification being marked read is still unread.
+pub(super) const STILL_UNREAD: &str = "still_unread";
+
+/// Mark one read: TransactWriteItems — Update the notification (`read = false` →
+/// true, leaves the unread index, bumps `version`) + `ADD unread -1`. Already read is a
+/// no-op; another user's or a missing notification is a 404.
+pub async fn mark_read(store: &Store, me: &UserId, notification_id: &str) -> AppResult<()> {
+    if !valid_notification_id(notification_id) {
+        return Err(AppError::NotFound("no such notification".into()));
+    }
+    let key = keys::notification(me, notification_id);
+    match mark_read_items(store, me, std::slice::from_ref(&key)).await {
+        Ok(()) => Ok(()),
+        Err(AppError::Conflict(_)) => match store.get::<Notification>(&key).await? {
+            Some(_) => Ok(()),
+            None => Err(AppError::NotFound("no such notification".into())),
+        },
+        Err(other) => Err(other),
+    }
+}
+
+/// Mark all read, bounded: one Query of GSI1 `UNREAD#<me>` (at most [`MARK_ALL_PAGE`])
+/// and transactions of 24 notifications + the counter. Work per call is constant; a
+/// user with more unread calls again while `more` is true (the client loops), so the
+/// total is O(unread) spread over calls that each stay far below the API timeout.
+pub async fn mark_all_read(store: &Store, me: &UserId) -> AppResult<MarkAllResult> {
+    let mut query = KeyQuery::partition(keys::unread_partition(me))
+        .on(Index::Gsi1)
+        .limit(MARK_ALL_PAGE);
+    query.newest_first = true;
+    let (items, next) = store.query(&query).await?;
+    let keys_found: Vec<Key> = items
+        .iter()
+        .filter_map(|item| {
+            let pk = item.get(store::PK)?.as_s().ok()?;
+            let sk = item.get(store::SK)?.as_s().ok()?;
+            Some(Key::new(pk.clone(), sk.clone()))
+        })
+        .collect();
+    let mut marked = 0u32;
+    for chunk in keys_found.chunks(MARK_ALL_CHUNK) {
+        match mark_read_items(store, me, chunk).await {
+            Ok(()) => marked += u32::try_from(chunk.len()).unwrap_or(0),
+            // One of them was read meanwhile (or the index lagged): go one by one.
+            Err(AppError::Conflict(_)) => {
+                for key in chunk {
+                    match mark_read_items(store, me, std::slice::from_ref(key)).await {
+                        Ok(()) => marked += 1,
+                        Err(AppError::Conflict(_)) => {}
+                        Err(other) => return Err(other),
+                    }
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(MarkAllResult {
+        marked,
+        more: next.is_some(),
+    })
+}
+
+/// One transaction: each notification read (if it was unread), the counter lowered by
+/// their number. Any already read cancels all (a 409), so the count stays exact.
+pub(super) async fn mark_read_items(
+    store: &Store,
+    me: &UserId,
+    notifications: &[Key],
+) -> AppResult<()> {
+    let mut transaction = store.transaction();
+    for key in notifications {
+        let update = Expr::new("SET #read = :true, version = version + :one REMOVE GSI1PK, GSI1SK")
+            .name("#read", "read")
+            .value(":true", AttributeValue::Bool(true))
+            .value(":one", AttributeValue::N("1".into()));
+        let unread = Expr::new("#read = :false").value(":false", AttributeValue::Bool(false));
+        transaction = transaction.update(key, update, Some(Condition::new(STILL_UNREAD, unread)));
+    }
+    let delta = -i64::try_from(notifications.len()).unwrap_or(0);
+    // Any already read fails `STILL_UNREAD`: a 409, and the caller goes one by one.
+    Ok(transaction
+        .update(&keys::counter(me), count(delta), None)
+        .commit()
+        .await?)
+}
+
+/// Replace my preferences: PutItem `USER#<me> / NOTIFPREFS`.
+pub async fn set_preferences(
+    store: &Store,
+    me: &UserId,
+    input: PreferencesInput,
+) -> AppResult<Preferences> {
+    let preferences = Preferences {
+        muted: input.muted.into_iter().collect(),
+    };
+    let mut item = store::to_item(&preferences)?;
+    item.extend(keys::preferences(me).to_item());
+    item.insert(
+        "entity".into(),
+        AttributeValue::S("NotificationPreferences".into()),
+    );
+    store.put(item).await?;
+    Ok(preferences)
+}
+
+/// Pushes a stored notification to every open connection of its recipient, with the
+/// recipient's unread count.
+pub async fn push(pusher: &Pusher, store: &Store, notification: Notification) -> AppResult<Report> {
+    let recipient: UserId = notification.user_id.clone();
+    let open = crate::contexts::realtime::connections_of(store, &recipient).await?;
+    if open.is_empty() {
+        return Ok(Report::default());
+    }
+    let unread = unread_count(store, &recipient).await?;
+    let view = views(store, &recipient, vec![notification])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::internal("a rendered notification went missing"))?;
+    let frame = NotificationFrame::new(view, unread.unread);
+    let data = serde_json::to_vec(&frame).map_err(AppError::internal)?;
+    let ids: Vec<String> = open.into_iter().map(|c| c.connection_id).collect();
+    Ok(pusher.broadcast(store, &ids, &data).await)
+}

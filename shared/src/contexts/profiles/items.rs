@@ -1,0 +1,360 @@
+//! Profiles: item types stored in the table (their keys, index keys and entity names), and the views built from them.
+
+use super::*;
+
+pub mod keys {
+    use super::*;
+
+    pub use crate::table::keys::user_partition;
+
+    /// `USER#<id> / PROFILE`
+    pub fn profile(user: &UserId) -> Key {
+        Key::new(user_partition(user), "PROFILE")
+    }
+
+    /// `DELETED#<id> / DELETED`: an account deleted in the last two days. Stream
+    /// consumers check it in their own transactions, so nothing they write for the user
+    /// (notifications) can land after the deletion swept the partition.
+    pub fn deleted_account(user: &UserId) -> Key {
+        Key::new(format!("DELETED#{user}"), "DELETED")
+    }
+
+    /// `HANDLE#<handle> / HANDLE`: makes handles unique across users.
+    pub fn handle(handle: &Handle) -> Key {
+        Key::new(format!("HANDLE#{}", handle.as_str()), "HANDLE")
+    }
+
+    /// GSI1 on a public profile: `PROFILENAME#<first letter>` / `<name>#<id>`, so a
+    /// prefix search is one Query and private profiles are absent from the index.
+    pub fn name_index(normalized_name: &str, user: &UserId) -> (String, String) {
+        let first: String = normalized_name.chars().take(1).collect();
+        (
+            format!("PROFILENAME#{first}"),
+            format!("{normalized_name}#{user}"),
+        )
+    }
+
+    /// `SKILL#<skill> / <name>#<id>`: one item per public skill, kept by the profiles
+    /// stream function from the profile's images.
+    pub fn skill_index(skill: &str, normalized_name: &str, user: &UserId) -> Key {
+        Key::new(
+            format!("SKILL#{skill}"),
+            format!("{normalized_name}#{user}"),
+        )
+    }
+
+    /// `OCCUPATION#<occupation> / <name>#<id>`: public occupations, for suggestions.
+    pub fn occupation_index(occupation: &str, normalized_name: &str, user: &UserId) -> Key {
+        Key::new(
+            format!("OCCUPATION#{occupation}"),
+            format!("{normalized_name}#{user}"),
+        )
+    }
+
+    /// `GOAL#<learning goal> / <name>#<id>`: public learning goals, for suggestions.
+    pub fn learning_goal_index(goal: &str, normalized_name: &str, user: &UserId) -> Key {
+        Key::new(format!("GOAL#{goal}"), format!("{normalized_name}#{user}"))
+    }
+}
+
+/// A handle: 3-30 of `a-z 0-9 _`, compared case-insensitively (stored lower-case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct Handle(String);
+
+impl Handle {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let lowered = raw.trim().trim_start_matches('@').to_ascii_lowercase();
+        let valid = (3..=30).contains(&lowered.len())
+            && lowered
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if valid {
+            Ok(Self(lowered))
+        } else {
+            Err(AppError::invalid_field(
+                "handle",
+                "must be 3 to 30 characters of a-z, 0-9 and _",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who may see a profile or one of its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Visibility {
+    Public,
+    Connections,
+    #[default]
+    Private,
+}
+
+impl Visibility {
+    pub(super) fn allows(self, relationship: Relationship) -> bool {
+        matches!(
+            (self, relationship),
+            (_, Relationship::SelfView)
+                | (Visibility::Public, _)
+                | (Visibility::Connections, Relationship::Connection)
+        )
+    }
+}
+
+/// Per-field audiences. Display name, handle and avatar are the identity of a visible
+/// profile and always shown with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct FieldVisibility {
+    pub bio: Visibility,
+    pub headline: Visibility,
+    pub occupation: Visibility,
+    pub skills: Visibility,
+    pub interests: Visibility,
+    pub learning_goals: Visibility,
+    pub location: Visibility,
+    pub timezone: Visibility,
+}
+
+impl Default for FieldVisibility {
+    fn default() -> Self {
+        Self {
+            bio: Visibility::Public,
+            headline: Visibility::Public,
+            occupation: Visibility::Public,
+            skills: Visibility::Public,
+            interests: Visibility::Public,
+            learning_goals: Visibility::Connections,
+            location: Visibility::Connections,
+            timezone: Visibility::Private,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// The profile as a whole: private (default) until the owner opts in.
+    #[serde(default)]
+    pub profile_visibility: Visibility,
+    #[serde(default)]
+    pub fields: FieldVisibility,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ModerationStatus {
+    #[default]
+    Pending,
+    Clean,
+    Flagged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModerationState {
+    pub status: ModerationStatus,
+    /// The profile version the verdict is about; a newer edit makes it pending again.
+    pub checked_version: u64,
+}
+
+/// The stored profile (the `PROFILE` item, minus its keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub user_id: UserId,
+    pub handle: Handle,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occupation: Option<String>,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    #[serde(default)]
+    pub interests: Vec<String>,
+    #[serde(default)]
+    pub learning_goals: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub privacy: PrivacySettings,
+    #[serde(default)]
+    pub moderation: ModerationState,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Profile {
+    pub fn normalized_name(&self) -> String {
+        normalize_name(&self.display_name)
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.privacy.profile_visibility == Visibility::Public
+    }
+
+    /// Normalized skills that strangers may search by (empty unless the profile and its
+    /// skills are public).
+    pub fn searchable_skills(&self) -> BTreeSet<String> {
+        if self.is_public() && self.privacy.fields.skills == Visibility::Public {
+            self.skills.iter().map(|s| normalize_label(s)).collect()
+        } else {
+            BTreeSet::new()
+        }
+    }
+
+    /// The normalized occupation strangers may match on: absent unless the profile and
+    /// its occupation are public and not hidden by moderation (as [`view_as`] decides).
+    pub fn matchable_occupation(&self) -> Option<String> {
+        let visible = self.is_public()
+            && self.privacy.fields.occupation == Visibility::Public
+            && self.moderation.status != ModerationStatus::Flagged;
+        self.occupation
+            .as_deref()
+            .filter(|_| visible)
+            .map(normalize_key_part)
+            .filter(|o| !o.is_empty())
+    }
+
+    /// Normalized learning goals strangers may match on (they are connections-only by
+    /// default, so usually none).
+    pub fn matchable_learning_goals(&self) -> BTreeSet<String> {
+        if self.is_public() && self.privacy.fields.learning_goals == Visibility::Public {
+            self.learning_goals
+                .iter()
+                .map(|g| normalize_key_part(g))
+                .filter(|g| !g.is_empty())
+                .collect()
+        } else {
+            BTreeSet::new()
+        }
+    }
+
+    /// The free text moderation looks at.
+    pub fn moderated_text(&self) -> Vec<&str> {
+        [
+            Some(self.display_name.as_str()),
+            self.bio.as_deref(),
+            self.headline.as_deref(),
+            self.occupation.as_deref(),
+            self.location.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.skills.iter().map(String::as_str))
+        .chain(self.interests.iter().map(String::as_str))
+        .chain(self.learning_goals.iter().map(String::as_str))
+        .collect()
+    }
+}
+
+/// The `PROFILE` item as stored: the profile plus its keys and index attributes.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct ProfileItem {
+    #[serde(rename = "PK")]
+    pub(super) pk: String,
+    #[serde(rename = "SK")]
+    pub(super) sk: String,
+    pub(super) entity: String,
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub(super) gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub(super) gsi1sk: Option<String>,
+    #[serde(flatten)]
+    pub(super) profile: Profile,
+}
+
+impl ProfileItem {
+    pub(super) fn of(profile: &Profile) -> Self {
+        let key = keys::profile(&profile.user_id);
+        let (gsi1pk, gsi1sk) = if profile.is_public() {
+            let (pk, sk) = keys::name_index(&profile.normalized_name(), &profile.user_id);
+            (Some(pk), Some(sk))
+        } else {
+            (None, None)
+        };
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            entity: "Profile".into(),
+            gsi1pk,
+            gsi1sk,
+            profile: profile.clone(),
+        }
+    }
+}
+
+/// Reads a profile out of a stored item (a GetItem result or a stream image).
+pub fn profile_from_item(item: impl Into<serde_dynamo::Item>) -> AppResult<Profile> {
+    store::from_item::<ProfileItem>(item).map(|i| i.profile)
+}
+
+/// Whether a stream record's keys are those of a profile item.
+pub fn is_profile_key(pk: &str, sk: &str) -> bool {
+    pk.starts_with("USER#") && sk == "PROFILE"
+}
+
+pub(super) fn profile_to_item(profile: &Profile) -> AppResult<Item> {
+    store::to_item(&ProfileItem::of(profile))
+}
+
+/// A profile as one viewer may see it: hidden fields are absent, not null.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileView {
+    pub user_id: UserId,
+    pub handle: String,
+    pub display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occupation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skills: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interests: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learning_goals: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// How the viewer relates to the owner: `self`, `connection` or `none`.
+    pub relationship: &'static str,
+}
+
+/// The owner's own view: everything, plus privacy, moderation and version.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnProfile {
+    #[serde(flatten)]
+    pub profile: Profile,
+}
+
+pub(super) fn handle_item(handle: &Handle, user: &UserId) -> AppResult<Item> {
+    let key = keys::handle(handle);
+    store::to_item(&serde_json::json!({
+        "PK": key.pk, "SK": key.sk, "entity": "Handle",
+        "handle": handle.as_str(), "userId": user,
+    }))
+}
+
+/// One derived index item: its key, entity, and the indexed value's attribute name and
+/// value (the item also carries the profile's `userId`).
+pub(super) type DerivedItem = (Key, &'static str, &'static str, String);

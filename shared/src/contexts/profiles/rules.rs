@@ -1,0 +1,293 @@
+//! Profiles: pure rules: decisions, write plans, visibility and counters, with no I/O.
+
+use super::*;
+
+pub fn normalize_name(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+        .replace('#', "")
+}
+
+pub fn normalize_label(label: &str) -> String {
+    label
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// A free-text value as part of a key: normalized like a label, without `#` (the key
+/// separator).
+pub fn normalize_key_part(value: &str) -> String {
+    normalize_label(&value.replace('#', " "))
+}
+
+/// Keeps the first spelling of each label, dropping case-insensitive repeats.
+pub(super) fn dedupe_labels(labels: Vec<String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    labels
+        .into_iter()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| seen.insert(normalize_label(l)))
+        .collect()
+}
+
+/// Privacy filtering, the one place that decides what a viewer sees. `None` means the
+/// profile itself is hidden (reported as 404, so its existence does not leak).
+pub fn view_as(profile: &Profile, relationship: Relationship) -> Option<ProfileView> {
+    if !profile.privacy.profile_visibility.allows(relationship) {
+        return None;
+    }
+    let fields = profile.privacy.fields;
+    // Text a moderator flagged stays visible to its owner only.
+    let text_ok = relationship == Relationship::SelfView
+        || profile.moderation.status != ModerationStatus::Flagged;
+    let show = |v: Visibility| v.allows(relationship);
+    let text = |v: Visibility, value: &Option<String>| {
+        if show(v) && text_ok {
+            value.clone()
+        } else {
+            None
+        }
+    };
+    let list = |v: Visibility, value: &Vec<String>| show(v).then(|| value.clone());
+    Some(ProfileView {
+        user_id: profile.user_id.clone(),
+        handle: profile.handle.as_str().to_owned(),
+        display_name: profile.display_name.clone(),
+        avatar_url: profile.avatar_url.clone(),
+        bio: text(fields.bio, &profile.bio),
+        headline: text(fields.headline, &profile.headline),
+        occupation: text(fields.occupation, &profile.occupation),
+        skills: list(fields.skills, &profile.skills),
+        interests: list(fields.interests, &profile.interests),
+        learning_goals: list(fields.learning_goals, &profile.learning_goals),
+        location: show(fields.location)
+            .then(|| profile.location.clone())
+            .flatten(),
+        timezone: show(fields.timezone)
+            .then(|| profile.timezone.clone())
+            .flatten(),
+        relationship: match relationship {
+            Relationship::SelfView => "self",
+            Relationship::Connection => "connection",
+            Relationship::Stranger => "none",
+        },
+    })
+}
+
+/// Applies a validated patch to a profile (pure).
+pub fn apply_patch(mut profile: Profile, patch: ProfilePatch) -> AppResult<Profile> {
+    if let Some(handle) = &patch.handle {
+        profile.handle = Handle::parse(handle)?;
+    }
+    if let Some(name) = patch.display_name {
+        profile.display_name = name.trim().to_owned();
+    }
+    let set = |target: &mut Option<String>, value: Option<Option<String>>| {
+        if let Some(value) = value {
+            *target = value;
+        }
+    };
+    set(&mut profile.bio, patch.bio);
+    set(&mut profile.headline, patch.headline);
+    set(&mut profile.occupation, patch.occupation);
+    set(&mut profile.avatar_url, patch.avatar_url);
+    set(&mut profile.location, patch.location);
+    set(&mut profile.timezone, patch.timezone);
+    if let Some(skills) = patch.skills {
+        profile.skills = dedupe_labels(skills);
+    }
+    if let Some(interests) = patch.interests {
+        profile.interests = dedupe_labels(interests);
+    }
+    if let Some(goals) = patch.learning_goals {
+        profile.learning_goals = goals;
+    }
+    Ok(profile)
+}
+
+/// Whether a profile change needs a (new) moderation verdict.
+pub fn needs_moderation(old: Option<&Profile>, new: Option<&Profile>) -> bool {
+    match (old, new) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(old), Some(new)) => old.moderated_text() != new.moderated_text(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> Profile {
+        Profile {
+            user_id: UserId::parse("u1").unwrap(),
+            handle: Handle::parse("ana").unwrap(),
+            display_name: "Ana Lima".into(),
+            bio: Some("I teach Rust".into()),
+            headline: Some("Engineer".into()),
+            occupation: None,
+            skills: vec!["Rust".into()],
+            interests: vec![],
+            learning_goals: vec!["Learn Go".into()],
+            avatar_url: None,
+            location: Some("Lisbon".into()),
+            timezone: Some("Europe/Lisbon".into()),
+            privacy: PrivacySettings::default(),
+            moderation: ModerationState::default(),
+            version: 1,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            updated_at: "2026-01-01T00:00:00.000Z".into(),
+        }
+    }
+
+    fn public(mut p: Profile) -> Profile {
+        p.privacy.profile_visibility = Visibility::Public;
+        p
+    }
+
+    #[test]
+    fn a_new_profile_is_private_and_hidden_from_everyone_but_its_owner() {
+        let p = profile();
+
+        assert!(view_as(&p, Relationship::Stranger).is_none());
+        assert!(view_as(&p, Relationship::Connection).is_none());
+        assert!(view_as(&p, Relationship::SelfView).is_some());
+    }
+
+    #[test]
+    fn a_public_profile_shows_strangers_only_public_fields() {
+        let view = view_as(&public(profile()), Relationship::Stranger).unwrap();
+
+        assert_eq!(view.bio.as_deref(), Some("I teach Rust"));
+        assert_eq!(view.skills, Some(vec!["Rust".to_owned()]));
+        assert_eq!(view.learning_goals, None);
+        assert_eq!(view.location, None);
+        assert_eq!(view.timezone, None);
+        assert_eq!(view.relationship, "none");
+    }
+
+    #[test]
+    fn connections_see_connection_fields_but_not_private_ones() {
+        let view = view_as(&public(profile()), Relationship::Connection).unwrap();
+
+        assert_eq!(view.location.as_deref(), Some("Lisbon"));
+        assert_eq!(view.learning_goals, Some(vec!["Learn Go".to_owned()]));
+        assert_eq!(view.timezone, None);
+    }
+
+    #[test]
+    fn a_connections_only_profile_is_hidden_from_strangers() {
+        let mut p = profile();
+        p.privacy.profile_visibility = Visibility::Connections;
+
+        assert!(view_as(&p, Relationship::Stranger).is_none());
+        assert!(view_as(&p, Relationship::Connection).is_some());
+    }
+
+    #[test]
+    fn flagged_text_is_hidden_from_others_but_not_from_the_owner() {
+        let mut p = public(profile());
+        p.moderation.status = ModerationStatus::Flagged;
+
+        assert_eq!(view_as(&p, Relationship::Stranger).unwrap().bio, None);
+        assert!(view_as(&p, Relationship::SelfView).unwrap().bio.is_some());
+    }
+
+    #[test]
+    fn skills_are_searchable_only_when_profile_and_skills_are_public() {
+        let mut p = public(profile());
+        assert_eq!(p.searchable_skills(), BTreeSet::from(["rust".to_owned()]));
+
+        p.privacy.fields.skills = Visibility::Connections;
+        assert!(p.searchable_skills().is_empty());
+        assert!(profile().searchable_skills().is_empty());
+    }
+
+    #[test]
+    fn occupation_and_goals_are_matchable_only_when_public_and_visible() {
+        let mut p = public(profile());
+        p.occupation = Some("Data #Engineer".into());
+        assert_eq!(p.matchable_occupation().as_deref(), Some("data engineer"));
+        assert!(
+            p.matchable_learning_goals().is_empty(),
+            "connections-only by default"
+        );
+
+        p.privacy.fields.learning_goals = Visibility::Public;
+        assert_eq!(
+            p.matchable_learning_goals(),
+            BTreeSet::from(["learn go".to_owned()])
+        );
+
+        p.moderation.status = ModerationStatus::Flagged;
+        assert_eq!(
+            p.matchable_occupation(),
+            None,
+            "flagged text is not matched"
+        );
+        assert_eq!(profile().matchable_occupation(), None);
+    }
+
+    #[test]
+    fn handles_are_case_insensitive_and_restricted() {
+        assert_eq!(Handle::parse("@Ana_Lima").unwrap().as_str(), "ana_lima");
+        assert!(Handle::parse("ab").is_err());
+        assert!(Handle::parse("ana lima").is_err());
+        assert!(Handle::parse("ana#x").is_err());
+    }
+
+    #[test]
+    fn a_patch_distinguishes_absent_from_null() {
+        let patch: ProfilePatch =
+            serde_json::from_str(r#"{"bio": null, "displayName": "Ana L."}"#).unwrap();
+
+        let updated = apply_patch(profile(), patch).unwrap();
+
+        assert_eq!(updated.bio, None);
+        assert_eq!(updated.headline.as_deref(), Some("Engineer"));
+        assert_eq!(updated.display_name, "Ana L.");
+    }
+
+    #[test]
+    fn a_profile_item_round_trips_with_its_index_keys() {
+        let p = public(profile());
+
+        let item = profile_to_item(&p).unwrap();
+
+        assert_eq!(item["PK"].as_s().unwrap(), "USER#u1");
+        assert_eq!(item["GSI1PK"].as_s().unwrap(), "PROFILENAME#a");
+        assert_eq!(item["GSI1SK"].as_s().unwrap(), "ana lima#u1");
+        assert_eq!(profile_from_item(item).unwrap(), p);
+        assert!(!profile_to_item(&profile()).unwrap().contains_key("GSI1PK"));
+    }
+
+    #[test]
+    fn a_text_edit_needs_moderation_but_a_privacy_change_does_not() {
+        let old = profile();
+        let mut edited = old.clone();
+        edited.bio = Some("new".into());
+        edited.version = 2;
+        let mut private = old.clone();
+        private.privacy.profile_visibility = Visibility::Public;
+
+        assert!(needs_moderation(None, Some(&old)));
+        assert!(needs_moderation(Some(&old), Some(&edited)));
+        assert!(!needs_moderation(Some(&old), Some(&private)));
+        assert!(!needs_moderation(Some(&old), None));
+    }
+
+    #[test]
+    fn searches_need_exactly_one_valid_criterion() {
+        assert_eq!(
+            ProfileSearch::parse(Some("  Ana  "), None).unwrap(),
+            ProfileSearch::NamePrefix("ana".into())
+        );
+        assert!(ProfileSearch::parse(None, None).is_err());
+        assert!(ProfileSearch::parse(Some("a"), Some("rust")).is_err());
+        assert!(ProfileSearch::parse(Some(" "), None).is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! Profiles: use cases: the operations the edge calls, which write.
+
+use super::*;
+
+/// Create my profile: one transaction puts the profile (if I have none) and claims the
+/// handle (if nobody has it), so concurrent creates of one handle have one winner.
+pub async fn create_profile(store: &Store, me: &UserId, input: NewProfile) -> AppResult<Profile> {
+    check(&input)?;
+    let handle = Handle::parse(&input.handle)?;
+    let now = now_rfc3339();
+    let profile = Profile {
+        user_id: me.clone(),
+        handle: handle.clone(),
+        display_name: input.display_name.trim().to_owned(),
+        bio: input.bio,
+        headline: input.headline,
+        occupation: input.occupation,
+        skills: dedupe_labels(input.skills),
+        interests: dedupe_labels(input.interests),
+        learning_goals: input.learning_goals,
+        avatar_url: input.avatar_url,
+        location: input.location,
+        timezone: input.timezone,
+        privacy: input.privacy.unwrap_or_default(),
+        moderation: ModerationState::default(),
+        version: 1,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    let result = store
+        .transaction()
+        .put(
+            profile_to_item(&profile)?,
+            Some(Condition::absent(PROFILE_NEW)),
+        )
+        .put(
+            handle_item(&handle, me)?,
+            Some(Condition::absent(HANDLE_FREE)),
+        )
+        // Someone who deleted their account and comes back is no longer deleted.
+        .delete(&keys::deleted_account(me), None)
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(profile),
+        Err(error) if error.failed(PROFILE_NEW) => Err(AppError::Conflict(
+            "you already have a profile; update it with PATCH /v1/me".into(),
+        )),
+        Err(error) if error.failed(HANDLE_FREE) => Err(AppError::Conflict(format!(
+            "the handle '{}' is already taken",
+            handle.as_str()
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Update my profile: read, apply, write back on the version read (optimistic
+/// concurrency); a handle change moves the handle claim in the same transaction.
+pub async fn update_profile(store: &Store, me: &UserId, patch: ProfilePatch) -> AppResult<Profile> {
+    check(&patch)?;
+    if let Some(handle) = &patch.handle {
+        Handle::parse(handle)?;
+    }
+    let current = get_my_profile(store, me).await?;
+    let updated = apply_patch(current.clone(), patch)?;
+    save_revision(store, &current, updated).await
+}
+
+/// Replace my privacy settings.
+pub async fn set_privacy(
+    store: &Store,
+    me: &UserId,
+    privacy: PrivacySettings,
+) -> AppResult<Profile> {
+    let current = get_my_profile(store, me).await?;
+    let mut updated = current.clone();
+    updated.privacy = privacy;
+    save_revision(store, &current, updated).await
+}
+
+pub(super) async fn save_revision(
+    store: &Store,
+    current: &Profile,
+    mut updated: Profile,
+) -> AppResult<Profile> {
+    updated.version = current.version + 1;
+    updated.updated_at = now_rfc3339();
+    if updated.moderated_text() != current.moderated_text() {
+        updated.moderation = ModerationState {
+            status: ModerationStatus::Pending,
+            checked_version: current.moderation.checked_version,
+        };
+    }
+    let unchanged = Expr::new("#version = :expected")
+        .name("#version", "version")
+        .value(":expected", AttributeValue::N(current.version.to_string()));
+    let mut transaction = store.transaction().put(
+        profile_to_item(&updated)?,
+        Some(Condition::new(PROFILE_UNCHANGED, unchanged)),
+    );
+    if updated.handle != current.handle {
+        let mine =
+            Expr::new("userId = :me").value(":me", AttributeValue::S(current.user_id.to_string()));
+        transaction = transaction
+            .delete(
+                &keys::handle(&current.handle),
+                Some(Condition::new(PROFILE_UNCHANGED, mine)),
+            )
+            .put(
+                handle_item(&updated.handle, &updated.user_id)?,
+                Some(Condition::absent(HANDLE_FREE)),
+            );
+    }
+    match transaction.commit().await {
+        Ok(()) => Ok(updated),
+        Err(error) if error.failed(HANDLE_FREE) => Err(AppError::Conflict(format!(
+            "the handle '{}' is already taken",
+            updated.handle.as_str()
+        ))),
+        Err(WriteError::ConditionsFailed(_)) => Err(AppError::Conflict(
+            "the profile was changed by another request; retry".into(),
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+// The conditions of this context's transactions, by name.
+/// No profile is stored for the user yet.
+pub(super) const PROFILE_NEW: &str = "profile_new";
+
+/// The handle is not claimed.
+pub(super) const HANDLE_FREE: &str = "handle_free";
+
+/// The profile (and the handle it claims) is as it was read.
+pub(super) const PROFILE_UNCHANGED: &str = "profile_unchanged";
+
+/// Keep the skill index in step with one profile change (stream function). Pure diff
+/// of the old and new images, so a redelivered record does no harm.
+pub async fn reindex_skills(
+    store: &Store,
+    old: Option<&Profile>,
+    new: Option<&Profile>,
+) -> AppResult<()> {
+    reindex_derived(store, old, new, |p| {
+        p.searchable_skills()
+            .into_iter()
+            .map(|skill| {
+                let key = keys::skill_index(&skill, &p.normalized_name(), &p.user_id);
+                (key, "SkillIndex", "skill", skill)
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Keep the occupation and learning-goal indexes (connection suggestions) in step with
+/// one profile change (stream function), like [`reindex_skills`].
+pub async fn reindex_match_attributes(
+    store: &Store,
+    old: Option<&Profile>,
+    new: Option<&Profile>,
+) -> AppResult<()> {
+    reindex_derived(store, old, new, |p| {
+        let name = p.normalized_name();
+        let occupation = p.matchable_occupation().map(|occupation| {
+            let key = keys::occupation_index(&occupation, &name, &p.user_id);
+            (key, "OccupationIndex", "occupation", occupation)
+        });
+        let goals = p.matchable_learning_goals().into_iter().map(|goal| {
+            let key = keys::learning_goal_index(&goal, &name, &p.user_id);
+            (key, "LearningGoalIndex", "learningGoal", goal)
+        });
+        occupation.into_iter().chain(goals).collect()
+    })
+    .await
+}
+
+/// Diffs the derived index items of the old and new images: deletes the stale ones and
+/// puts the wanted ones (puts are idempotent).
+pub(super) async fn reindex_derived(
+    store: &Store,
+    old: Option<&Profile>,
+    new: Option<&Profile>,
+    derive: impl Fn(&Profile) -> Vec<DerivedItem>,
+) -> AppResult<()> {
+    let wanted = new.map(&derive).unwrap_or_default();
+    let stale: Vec<Key> = old
+        .map(&derive)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, ..)| k)
+        .filter(|k| !wanted.iter().any(|(w, ..)| w == k))
+        .collect();
+    store.batch_delete(&stale).await?;
+    if let Some(profile) = new {
+        for (key, entity, attribute, value) in wanted {
+            let item = store::to_item(&serde_json::json!({
+                "PK": key.pk, "SK": key.sk, "entity": entity,
+                attribute: value, "userId": profile.user_id,
+            }))?;
+            store.put(item).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Record a moderation verdict for one profile version. A verdict about an older version
+/// than the stored one is dropped (a newer job will follow), so jobs may arrive twice or
+/// out of order.
+pub async fn record_moderation(
+    store: &Store,
+    user: &UserId,
+    version: u64,
+    status: ModerationStatus,
+) -> AppResult<bool> {
+    let state = serde_dynamo::to_attribute_value::<_, AttributeValue>(&ModerationState {
+        status,
+        checked_version: version,
+    })
+    .map_err(AppError::internal)?;
+    let update = Expr::new("SET #moderation = :state")
+        .name("#moderation", "moderation")
+        .value(":state", state);
+    let same_version = Condition::new(
+        PROFILE_UNCHANGED,
+        Expr::new("attribute_exists(PK) AND #version = :version")
+            .name("#version", "version")
+            .value(":version", AttributeValue::N(version.to_string())),
+    );
+    match store
+        .update(
+            &keys::profile(user),
+            update,
+            Some(same_version),
+            Returning::Nothing,
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        // A newer version (or no profile): this verdict no longer applies.
+        Err(error) if error.failed(PROFILE_UNCHANGED) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
