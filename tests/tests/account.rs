@@ -323,9 +323,7 @@ async fn arrange_a_busy_account(
 }
 
 /// Items that may keep a deleted user's id, by design (docs/data-model.md, "Account
-/// erasure and export"): the tombstone that refuses their tokens; notifications that
-/// name them as the actor in other users' partitions (no access path leads from an actor
-/// to them; they expire after 90 days and render as a deleted user); and the stream
+/// erasure and export"): the tombstone that refuses their tokens, and the stream
 /// consumers' processed-record markers (a source key, TTL).
 fn allowed_leftover(item: &Value, user: &str) -> bool {
     item["PK"] == format!("DELETED#{user}")
@@ -333,10 +331,6 @@ fn allowed_leftover(item: &Value, user: &str) -> bool {
             item["entity"].as_str(),
             Some("ProcessedRecord" | "ProcessedStreamRecord")
         )
-        || (matches!(
-            item["entity"].as_str(),
-            Some("Notification" | "NotificationActor")
-        ) && item["PK"] != format!("USER#{user}"))
 }
 
 #[tokio::test]

@@ -710,3 +710,54 @@ async fn no_notification_is_created_for_an_account_deleted_before_its_record_arr
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_deleted_account_leaves_the_notifications_it_caused_in_other_partitions()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    let topic_id = unique("t");
+    // Ana asks to connect with Bo (a single notification), and both Ana and Cy react to
+    // Bo's topic (one group of two).
+    stack.put_item(&connection_request(&ana, &bo)).await?;
+    stack
+        .put_item(&reaction(&topic_id, &bo, &ana, &at(1)))
+        .await?;
+    stack
+        .put_item(&reaction(&topic_id, &bo, &cy, &at(2)))
+        .await?;
+    stack
+        .eventually("a request and a group of two for Bo", || async {
+            let found = items(&stack, &bo).await?;
+            Ok((found.len() == 2 && found.iter().any(|n| n["actorCount"] == 2)).then_some(()))
+        })
+        .await?;
+    assert_eq!(unread(&stack, &bo).await?, 2);
+
+    let deleted = stack.delete_account(&ana).await?;
+    stack.await_erasure(&ana, Duration::from_secs(60)).await?;
+
+    assert_eq!(deleted.status, 202, "{deleted:?}");
+    let left = stack
+        .eventually("Bo's notifications without Ana", || async {
+            let found = items(&stack, &bo).await?;
+            Ok((found.len() == 1 && found[0]["actorCount"] == 1).then_some(found))
+        })
+        .await?;
+    assert_eq!(left[0]["actorId"], cy.as_str());
+    assert_eq!(left[0]["actorIds"], json!([cy]));
+    stack
+        .eventually("Bo's unread count to follow", || async {
+            Ok((unread(&stack, &bo).await? == 1).then_some(()))
+        })
+        .await?;
+    let named: Vec<Value> = stack
+        .partition(&format!("USER#{bo}"))
+        .await?
+        .into_iter()
+        .filter(|item| item.to_string().contains(ana.as_str()))
+        .filter(|item| item["entity"] != "ConnectionRequest")
+        .collect();
+    assert!(named.is_empty(), "nothing of Bo's names Ana: {named:#?}");
+    Ok(())
+}

@@ -9,11 +9,12 @@
 //! message whose chunk is not the job's is a redelivery and changes nothing; part
 //! objects are named by chunk, so a repeated chunk overwrites its own part.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
@@ -33,6 +34,10 @@ pub const EXPORT_JOB_TTL_SECONDS: i64 = 7 * 24 * 3600;
 pub const DEFAULT_URL_SECONDS: u64 = 900;
 /// The archive's file name.
 pub const ARCHIVE_NAME: &str = "agora-export.json";
+/// S3 refuses a multipart part under 5 MiB (but the last).
+pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+/// Default size of the archive's upload parts: the memory the assembly holds.
+pub const DEFAULT_PART_BYTES: usize = 8 * 1024 * 1024;
 
 fn s3_error(error: impl std::fmt::Display) -> AppError {
     AppError::internal(format!("s3: {error}"))
@@ -45,14 +50,24 @@ pub struct Archives {
     client: aws_sdk_s3::Client,
     bucket: String,
     url_lifetime: Duration,
+    part_bytes: usize,
 }
 
 impl Archives {
     /// Reads its configuration once (failing fast). With a custom S3 endpoint (the
     /// local stack's `AWS_ENDPOINT_URL_S3`) requests and presigned URLs are path-style.
+    /// `EXPORT_PART_BYTES` (default 8 MiB, at least S3's 5 MiB) sizes the archive's
+    /// upload parts.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let bucket = config::required("EXPORT_BUCKET")?;
         let seconds: u64 = config::optional_number("EXPORT_URL_SECONDS", DEFAULT_URL_SECONDS)?;
+        let part_bytes: usize = config::optional_number("EXPORT_PART_BYTES", DEFAULT_PART_BYTES)?;
+        if part_bytes < MIN_PART_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "EXPORT_PART_BYTES",
+                reason: format!("S3 needs parts of at least {MIN_PART_BYTES} bytes"),
+            });
+        }
         let emulated = config::optional("AWS_ENDPOINT_URL_S3").is_some()
             || config::optional("AWS_ENDPOINT_URL").is_some();
         let conf = aws_sdk_s3::config::Builder::from(sdk)
@@ -62,6 +77,7 @@ impl Archives {
             client: aws_sdk_s3::Client::from_conf(conf),
             bucket,
             url_lifetime: Duration::from_secs(seconds),
+            part_bytes,
         })
     }
 
@@ -131,6 +147,87 @@ impl Archives {
             .iter()
             .filter_map(|o| o.key().map(str::to_owned))
             .collect())
+    }
+
+    async fn start_upload(&self, key: &str) -> AppResult<String> {
+        let output = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .send()
+            .await
+            .map_err(|e| s3_error(aws_sdk_s3::error::DisplayErrorContext(&e)))?;
+        output
+            .upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| s3_error("CreateMultipartUpload answered no upload id"))
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: Vec<u8>,
+    ) -> AppResult<CompletedPart> {
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| s3_error(aws_sdk_s3::error::DisplayErrorContext(&e)))?;
+        Ok(CompletedPart::builder()
+            .set_e_tag(output.e_tag().map(str::to_owned))
+            .part_number(number)
+            .build())
+    }
+
+    async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> AppResult<()> {
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| s3_error(aws_sdk_s3::error::DisplayErrorContext(&e)))
+    }
+
+    /// Best effort: an upload left behind is also removed by the bucket's
+    /// `AbortIncompleteMultipartUpload` rule after a day.
+    async fn abort_upload(&self, key: &str, upload_id: &str) {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(error) = aborted {
+            tracing::warn!(
+                error = %aws_sdk_s3::error::DisplayErrorContext(&error),
+                "could not abort the archive's multipart upload"
+            );
+        }
     }
 
     /// The erasure step for my archives: a page of my objects per call.
@@ -439,6 +536,11 @@ pub async fn run_chunk(
 }
 
 /// Joins parts `0..=last` into the archive, grouped by context, then deletes them.
+///
+/// The archive is streamed: one chunk's part is read at a time and written on as a
+/// multipart upload of `EXPORT_PART_BYTES` parts, so the memory it takes does not grow
+/// with the account. A failed assembly aborts its upload, and the redelivered chunk
+/// assembles again from the parts, which are deleted only once the archive is whole.
 async fn assemble(
     archives: &Archives,
     me: &UserId,
@@ -446,28 +548,286 @@ async fn assemble(
     last: u32,
     count: u64,
 ) -> AppResult<()> {
-    let mut contexts: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
-    let mut parts = Vec::new();
+    let archive_key = Archives::archive_key(me, &job.export_id);
+    let upload_id = archives.start_upload(&archive_key).await?;
+    match stream_archive(archives, me, job, last, count, &archive_key, &upload_id).await {
+        Ok(parts) => {
+            archives
+                .complete_upload(&archive_key, &upload_id, parts)
+                .await?;
+        }
+        Err(error) => {
+            archives.abort_upload(&archive_key, &upload_id).await;
+            return Err(error);
+        }
+    }
+    let parts = (0..=last)
+        .map(|chunk| Archives::part_key(me, &job.export_id, chunk))
+        .collect();
+    archives.delete_keys(parts).await
+}
+
+async fn stream_archive(
+    archives: &Archives,
+    me: &UserId,
+    job: &ExportJob,
+    last: u32,
+    count: u64,
+    archive_key: &str,
+    upload_id: &str,
+) -> AppResult<Vec<CompletedPart>> {
+    let header = ArchiveHeader {
+        user_id: me.clone(),
+        export_id: job.export_id.clone(),
+        requested_at: job.requested_at.clone(),
+        exported_at: now_rfc3339(),
+        record_count: count,
+    };
+    let mut json = ArchiveJson::default();
+    let mut buffer = PartBuffer::new(archives.part_bytes);
+    let mut uploaded = Vec::new();
+    let upload = Upload {
+        archives,
+        key: archive_key,
+        upload_id,
+    };
+    if let Some(full) = buffer.push(&json.open(&header)?) {
+        upload.part(&mut uploaded, full).await?;
+    }
     for chunk in 0..=last {
         let key = Archives::part_key(me, &job.export_id, chunk);
         let part: Part =
             serde_json::from_slice(&archives.get(&key).await?).map_err(AppError::internal)?;
         for (context, record) in part.records {
-            contexts.entry(context).or_default().push(record);
+            if let Some(full) = buffer.push(&json.record(&context, &record)?) {
+                upload.part(&mut uploaded, full).await?;
+            }
         }
-        parts.push(key);
     }
-    let archive = serde_json::json!({
-        "userId": me,
-        "exportId": job.export_id,
-        "requestedAt": job.requested_at,
-        "exportedAt": now_rfc3339(),
-        "recordCount": count,
-        "contexts": contexts,
-    });
-    let body = serde_json::to_vec_pretty(&archive).map_err(AppError::internal)?;
-    archives
-        .put(&Archives::archive_key(me, &job.export_id), body)
+    upload
+        .part(&mut uploaded, buffer.finish(&json.close()))
         .await?;
-    archives.delete_keys(parts).await
+    Ok(uploaded)
+}
+
+/// One multipart upload of the archive, its parts numbered from 1.
+struct Upload<'a> {
+    archives: &'a Archives,
+    key: &'a str,
+    upload_id: &'a str,
+}
+
+impl Upload<'_> {
+    async fn part(&self, uploaded: &mut Vec<CompletedPart>, body: Vec<u8>) -> AppResult<()> {
+        let number = i32::try_from(uploaded.len() + 1).map_err(AppError::internal)?;
+        let part = self
+            .archives
+            .upload_part(self.key, self.upload_id, number, body)
+            .await?;
+        uploaded.push(part);
+        Ok(())
+    }
+}
+
+/// The archive's fields before its records.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchiveHeader {
+    user_id: UserId,
+    export_id: String,
+    requested_at: String,
+    exported_at: String,
+    record_count: u64,
+}
+
+/// Writes the archive's JSON a record at a time:
+/// `{"userId":…,"exportId":…,"requestedAt":…,"exportedAt":…,"recordCount":…,
+/// "contexts":{"<context>":[<record>,…],…}}`, a record per line. The export plan runs
+/// context by context, so a context's records arrive together; one that came back
+/// after another context would make a duplicate key, and is refused.
+#[derive(Debug, Default)]
+struct ArchiveJson {
+    current: Option<String>,
+    closed: BTreeSet<String>,
+}
+
+impl ArchiveJson {
+    fn open(&mut self, header: &ArchiveHeader) -> AppResult<Vec<u8>> {
+        let mut text = serde_json::to_string(header).map_err(AppError::internal)?;
+        // `{…}` becomes `{…,"contexts":{`.
+        text.pop();
+        text.push_str(",\"contexts\":{");
+        Ok(text.into_bytes())
+    }
+
+    fn record(&mut self, context: &str, record: &serde_json::Value) -> AppResult<Vec<u8>> {
+        let mut out = String::new();
+        match &self.current {
+            Some(current) if current == context => out.push_str(",\n"),
+            _ => {
+                if self.closed.contains(context) {
+                    return Err(AppError::internal(format!(
+                        "the export plan returned to context {context}"
+                    )));
+                }
+                if let Some(previous) = self.current.take() {
+                    out.push_str("\n],");
+                    self.closed.insert(previous);
+                }
+                out.push_str(&serde_json::to_string(context).map_err(AppError::internal)?);
+                out.push_str(":[\n");
+                self.current = Some(context.to_owned());
+            }
+        }
+        out.push_str(&serde_json::to_string(record).map_err(AppError::internal)?);
+        Ok(out.into_bytes())
+    }
+
+    fn close(&mut self) -> Vec<u8> {
+        match self.current.take() {
+            Some(_) => b"\n]}}\n".to_vec(),
+            None => b"}}\n".to_vec(),
+        }
+    }
+}
+
+/// Gathers bytes into upload parts of at least `size` bytes (all but the last).
+#[derive(Debug)]
+struct PartBuffer {
+    size: usize,
+    buffer: Vec<u8>,
+}
+
+impl PartBuffer {
+    fn new(size: usize) -> Self {
+        Self {
+            size,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Adds bytes; a part once it reached the size.
+    fn push(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+        self.buffer.extend_from_slice(bytes);
+        (self.buffer.len() >= self.size).then(|| std::mem::take(&mut self.buffer))
+    }
+
+    /// The last part: what is left, with the closing bytes.
+    fn finish(mut self, bytes: &[u8]) -> Vec<u8> {
+        self.buffer.extend_from_slice(bytes);
+        self.buffer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn header() -> ArchiveHeader {
+        ArchiveHeader {
+            user_id: UserId::parse("ana").unwrap_or_else(|e| panic!("{e}")),
+            export_id: "01EXPORT".into(),
+            requested_at: "2026-11-26T05:00:00Z".into(),
+            exported_at: "2026-11-26T05:01:00Z".into(),
+            record_count: 3,
+        }
+    }
+
+    /// Streams records through the writer and a part buffer of `size` bytes.
+    fn stream(records: &[(&str, Value)], size: usize) -> AppResult<Vec<Vec<u8>>> {
+        let mut json = ArchiveJson::default();
+        let mut buffer = PartBuffer::new(size);
+        let mut parts = Vec::new();
+        parts.extend(buffer.push(&json.open(&header())?));
+        for (context, record) in records {
+            parts.extend(buffer.push(&json.record(context, record)?));
+        }
+        parts.push(buffer.finish(&json.close()));
+        Ok(parts)
+    }
+
+    #[test]
+    fn a_streamed_archive_is_its_header_and_its_records_grouped_by_context() -> AppResult<()> {
+        let records = [
+            ("profiles", json!({"handle": "ana"})),
+            ("discussions", json!({"title": "first"})),
+            (
+                "discussions",
+                json!({"title": "second", "body": "x".repeat(200)}),
+            ),
+        ];
+
+        let parts = stream(&records, 64)?;
+
+        assert!(parts.len() > 2, "several parts: {}", parts.len());
+        let (last, full) = parts.split_last().unwrap_or_else(|| panic!("no parts"));
+        assert!(
+            full.iter().all(|p| p.len() >= 64),
+            "every part but the last is full"
+        );
+        assert!(!last.is_empty());
+        let archive: Value = serde_json::from_slice(&parts.concat()).map_err(AppError::internal)?;
+        assert_eq!(
+            archive,
+            json!({
+                "userId": "ana",
+                "exportId": "01EXPORT",
+                "requestedAt": "2026-11-26T05:00:00Z",
+                "exportedAt": "2026-11-26T05:01:00Z",
+                "recordCount": 3,
+                "contexts": {
+                    "profiles": [{"handle": "ana"}],
+                    "discussions": [
+                        {"title": "first"},
+                        {"title": "second", "body": "x".repeat(200)}
+                    ]
+                }
+            })
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_archive_without_records_is_one_part_of_valid_json() -> AppResult<()> {
+        let parts = stream(&[], DEFAULT_PART_BYTES)?;
+
+        assert_eq!(parts.len(), 1);
+        let archive: Value = serde_json::from_slice(&parts[0]).map_err(AppError::internal)?;
+        assert_eq!(archive["contexts"], json!({}));
+        assert_eq!(archive["recordCount"], 3);
+        Ok(())
+    }
+
+    #[test]
+    fn a_context_that_comes_back_after_another_is_refused_rather_than_written_twice() {
+        let mut json = ArchiveJson::default();
+        let _ = json.open(&header());
+
+        let first = json.record("chat", &json!(1));
+        let other = json.record("feed", &json!(2));
+        let again = json.record("chat", &json!(3));
+
+        assert!(first.is_ok() && other.is_ok());
+        assert!(again.is_err());
+    }
+
+    #[test]
+    fn the_export_plan_runs_each_context_s_steps_together() {
+        let contexts: Vec<&str> = EXPORT_PLAN.iter().map(|(context, _)| *context).collect();
+        let mut seen = BTreeSet::new();
+        let mut previous = None;
+
+        for context in &contexts {
+            if previous != Some(*context) {
+                assert!(
+                    seen.insert(*context),
+                    "{context} comes back in {contexts:?}"
+                );
+            }
+            previous = Some(*context);
+        }
+
+        assert!(!seen.is_empty());
+    }
 }

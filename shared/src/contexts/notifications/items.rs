@@ -28,6 +28,15 @@ pub mod keys {
         )
     }
 
+    /// `USER#<actor> / SENTNOTIF#<recipient>#<notificationId>`: a notification that names
+    /// the actor in another user's partition, so erasing the actor finds it.
+    pub fn sent(actor: &UserId, recipient: &UserId, notification_id: &str) -> Key {
+        Key::new(
+            user_partition(actor),
+            format!("{SENT_PREFIX}{recipient}#{notification_id}"),
+        )
+    }
+
     /// GSI2 partition of all of a user's notifications.
     pub fn all_partition(user: &UserId) -> String {
         format!("NOTIFS#{user}")
@@ -263,5 +272,41 @@ impl Intent {
             self.recipient.as_str(),
             self.identity.as_str(),
         ])
+    }
+}
+
+/// The sort-key prefix of [`SentNotification`] pointers.
+pub const SENT_PREFIX: &str = "SENTNOTIF#";
+
+/// In the actor's partition: a notification naming them in `recipient`'s partition.
+/// Written in the notification's transaction and expiring with it; account erasure
+/// follows it to withdraw the actor from that notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentNotification {
+    pub actor_id: UserId,
+    pub recipient_id: UserId,
+    pub notification_id: String,
+}
+
+impl SentNotification {
+    pub fn of(actor: &UserId, recipient: &UserId, notification_id: &str) -> Self {
+        Self {
+            actor_id: actor.clone(),
+            recipient_id: recipient.clone(),
+            notification_id: notification_id.to_owned(),
+        }
+    }
+}
+
+impl Entity for SentNotification {
+    const NAME: &'static str = "SentNotification";
+
+    fn key(&self) -> Key {
+        keys::sent(&self.actor_id, &self.recipient_id, &self.notification_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(now_epoch_seconds() + NOTIFICATION_TTL_SECONDS)
     }
 }

@@ -361,6 +361,38 @@ pub(super) fn account_alive<'a>(store: &'a Store, user: &UserId) -> Transaction<
     )
 }
 
+/// `NOTIFACTOR#<groupId>#<actor>`: the actor counts in the group (it expires with it).
+pub(super) fn actor_marker(recipient: &UserId, group_id: &str, actor: &UserId) -> Item {
+    let mut marker = keys::group_actor(recipient, group_id, actor).to_item();
+    marker.insert(
+        "entity".into(),
+        AttributeValue::S("NotificationActor".into()),
+    );
+    marker.insert(
+        store::TTL_ATTRIBUTE.into(),
+        AttributeValue::N((now_epoch_seconds() + NOTIFICATION_TTL_SECONDS).to_string()),
+    );
+    marker
+}
+
+/// The notification's transaction for `recipient`, naming `actor`: both accounts alive
+/// (a ConditionCheck on each tombstone), and the actor's pointer to it
+/// ([`SentNotification`]) so erasing the actor finds it.
+pub(super) fn naming<'a>(
+    store: &'a Store,
+    recipient: &UserId,
+    actor: &UserId,
+    notification_id: &str,
+) -> AppResult<Transaction<'a>> {
+    let pointer = SentNotification::of(actor, recipient, notification_id).item()?;
+    Ok(account_alive(store, recipient)
+        .check(
+            &profiles::keys::deleted_account(actor),
+            Condition::absent(ACTOR_ALIVE),
+        )
+        .put(pointer, None))
+}
+
 /// `ADD unread :delta` on the counter (creating it at the first notification).
 pub(super) fn count(delta: i64) -> Expr {
     Expr::new("ADD unread :delta SET entity = :entity")

@@ -41,18 +41,23 @@ pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notific
         return deliver_grouped(store, intent).await;
     }
     let notification = fresh(intent);
-    let result = account_alive(store, &notification.user_id)
-        .put(
-            notification.to_item()?,
-            Some(Condition::absent(NOTIFICATION_NEW)),
-        )
-        .update(&keys::counter(&notification.user_id), count(1), None)
-        .commit()
-        .await;
+    let result = naming(
+        store,
+        &notification.user_id,
+        &intent.actor,
+        &notification.notification_id,
+    )?
+    .put(
+        notification.to_item()?,
+        Some(Condition::absent(NOTIFICATION_NEW)),
+    )
+    .update(&keys::counter(&notification.user_id), count(1), None)
+    .commit()
+    .await;
     match result {
         Ok(()) => Ok(Some(notification)),
-        // The recipient deleted their account.
-        Err(error) if error.failed(ACCOUNT_ALIVE) => Ok(None),
+        // The recipient or the actor deleted their account.
+        Err(error) if error.failed(ACCOUNT_ALIVE) || error.failed(ACTOR_ALIVE) => Ok(None),
         // The notification exists: this record was applied before, perhaps by an
         // attempt that died before pushing. Push it again while unread.
         Err(error) if error.failed(NOTIFICATION_NEW) => {
@@ -120,14 +125,18 @@ pub async fn notify_message(
                 folded
             }
         };
-        let mut transaction =
-            account_alive(store, recipient).put(group.to_item()?, Some(condition));
+        // The sender's marker: every sender of the group is known to account erasure.
+        let mut transaction = naming(store, recipient, sender, &group_id)?
+            .put(group.to_item()?, Some(condition))
+            .put(actor_marker(recipient, &group_id, sender), None);
         if turns_unread {
             transaction = transaction.update(&keys::counter(recipient), count(1), None);
         }
         match transaction.commit().await {
             Ok(()) => return Ok(Some(group)),
-            Err(error) if error.failed(ACCOUNT_ALIVE) => return Ok(None),
+            Err(error) if error.failed(ACCOUNT_ALIVE) || error.failed(ACTOR_ALIVE) => {
+                return Ok(None);
+            }
             // Someone changed the group since we read it: read again.
             Err(error) if error.failed(GROUP_UNCHANGED) => {}
             Err(error) => return Err(error.into()),
@@ -144,22 +153,14 @@ pub(super) async fn deliver_grouped(
 ) -> AppResult<Option<Notification>> {
     let group_id = intent.notification_id();
     let key = keys::notification(&intent.recipient, &group_id);
-    let mut marker = keys::group_actor(&intent.recipient, &group_id, &intent.actor).to_item();
-    marker.insert(
-        "entity".into(),
-        AttributeValue::S("NotificationActor".into()),
-    );
-    marker.insert(
-        store::TTL_ATTRIBUTE.into(),
-        AttributeValue::N((now_epoch_seconds() + NOTIFICATION_TTL_SECONDS).to_string()),
-    );
+    let marker = actor_marker(&intent.recipient, &group_id, &intent.actor);
     for _ in 0..GROUP_ATTEMPTS {
         let existing: Option<Notification> = store.get(&key).await?;
         // The counter moves only when the group turns unread (new, or read before).
         let turns_unread = existing.as_ref().is_none_or(|g| g.read);
         let condition = group_unchanged(existing.as_ref());
         let group = fold_into_group(existing, intent);
-        let mut transaction = account_alive(store, &intent.recipient)
+        let mut transaction = naming(store, &intent.recipient, &intent.actor, &group_id)?
             .put(marker.clone(), Some(Condition::absent(ACTOR_NEW)))
             .put(group.to_item()?, Some(condition));
         if turns_unread {
@@ -168,7 +169,9 @@ pub(super) async fn deliver_grouped(
         match transaction.commit().await {
             Ok(()) => return Ok(Some(group)),
             // The recipient deleted their account.
-            Err(error) if error.failed(ACCOUNT_ALIVE) => return Ok(None),
+            Err(error) if error.failed(ACCOUNT_ALIVE) || error.failed(ACTOR_ALIVE) => {
+                return Ok(None);
+            }
             // This actor already counts: a redelivered reaction (re-pushed while
             // unread, as above).
             Err(error) if error.failed(ACTOR_NEW) => {
@@ -224,6 +227,56 @@ pub(super) async fn withdraw(store: &Store, intent: &Intent) -> AppResult<()> {
     ))
 }
 
+/// Account erasure: takes `actor` out of `recipient`'s notification `notification_id`
+/// (its marker, its recent actors, its count), or deletes the notification when
+/// nobody else is left in it. A notification that no longer names the actor (withdrawn
+/// before, or a redelivered erasure chunk) is left as it is.
+#[tracing::instrument(skip(store))]
+pub async fn forget_actor(
+    store: &Store,
+    recipient: &UserId,
+    notification_id: &str,
+    actor: &UserId,
+) -> AppResult<()> {
+    let key = keys::notification(recipient, notification_id);
+    let marker = keys::group_actor(recipient, notification_id, actor);
+    for _ in 0..GROUP_ATTEMPTS {
+        let counted = store.get_item(&marker).await?.is_some();
+        let Some(group) = store.get::<Notification>(&key).await? else {
+            if counted {
+                store.batch_delete(&[marker]).await?;
+            }
+            return Ok(());
+        };
+        if !counted && group.actor_id != *actor && !group.recent_actor_ids.contains(actor) {
+            return Ok(());
+        }
+        let unchanged = group_unchanged(Some(&group));
+        let others = if group.recent_actor_ids.iter().all(|a| a == actor) {
+            group_actors(store, recipient, notification_id).await?
+        } else {
+            vec![]
+        };
+        let mut transaction = store.transaction();
+        if counted {
+            transaction = transaction.delete(&marker, Some(Condition::present(ACTOR_COUNTED)));
+        }
+        transaction = match shrink_group(group, actor, &others) {
+            Some(smaller) => transaction.put(smaller.to_item()?, Some(unchanged)),
+            None => transaction.delete(&key, Some(unchanged)),
+        };
+        match transaction.commit().await {
+            Ok(()) => return Ok(()),
+            // Someone changed the group or the marker since we read them: read again.
+            Err(error) if error.failed(GROUP_UNCHANGED) || error.failed(ACTOR_COUNTED) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(AppError::Conflict(
+        "the notification kept changing; the erasure chunk is retried".into(),
+    ))
+}
+
 /// A removed notification (TTL expiry) that was unread leaves the count. The processed
 /// marker is written in the same transaction as the decrement, so a redelivered REMOVE
 /// changes nothing; a missing counter (the account was deleted) is left missing.
@@ -268,6 +321,9 @@ pub(super) async fn forget_removed(store: &Store, change: &Change) -> AppResult<
 // The conditions of the notifier's transactions, by name.
 /// The recipient has no deletion tombstone.
 pub(super) const ACCOUNT_ALIVE: &str = "account_alive";
+
+/// The actor has no deletion tombstone: once it is written, nothing new names them.
+pub(super) const ACTOR_ALIVE: &str = "actor_alive";
 
 /// The notification is not stored yet.
 pub(super) const NOTIFICATION_NEW: &str = "notification_new";
