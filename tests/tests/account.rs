@@ -106,7 +106,7 @@ async fn arrange_a_busy_account(
         .post_created(
             "/v1/topics",
             ana,
-            json!({"title": "Ana's plans", "body": "ana-secret-topic #bulk", "categoryId": category}),
+            json!({"title": "Ana's plans ana-secret-title", "body": "ana-secret-topic #bulk", "categoryId": category}),
         )
         .await?;
     let topic_id = id(&topic, "topicId");
@@ -190,11 +190,35 @@ async fn arrange_a_busy_account(
     let dm_message = send(stack, ana, &dm, "ana-secret-dm").await?;
     let group_message = send(stack, ana, &group, "ana-secret-group").await?;
     send(stack, bea, &dm, "Bea answers").await?;
-    stack
+    let bea_reply = stack
         .post_created(
             &format!("/v1/topics/{topic_id}/replies"),
             bea,
             json!({"body": "Bea replies"}),
+        )
+        .await?;
+    // Bea's answer in Ana's discussion is accepted (an activity of Bea's about it), and
+    // Bea shares a public activity of Ana's.
+    let accepted = stack
+        .put(
+            &format!("/v1/topics/{topic_id}/accepted-answer"),
+            ana,
+            json!({"replyId": id(&bea_reply, "replyId")}),
+        )
+        .await?;
+    anyhow::ensure!(accepted.status < 300, "accept: {accepted:?}");
+    let public = stack
+        .post_created(
+            "/v1/activities",
+            ana,
+            json!({"verb": "share", "visibility": "public", "text": "ana-public-activity"}),
+        )
+        .await?;
+    stack
+        .post_created(
+            &format!("/v1/activities/{}/shares", id(&public, "activityId")),
+            bea,
+            json!({"text": "Bea shares"}),
         )
         .await?;
     let user = format!("USER#{ana}");
@@ -394,9 +418,11 @@ async fn an_account_with_thousands_of_items_is_erased_in_chunks_and_no_access_pa
         &left[..left.len().min(3)]
     );
     for text in [
+        "ana-secret-title",
         "ana-secret-topic",
         "ana-secret-reply",
         "ana-secret-activity",
+        "ana-public-activity",
         "ana-secret-comment",
         "ana-secret-dm",
         "ana-secret-group",

@@ -332,7 +332,16 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
         .find(|a| a["verb"] == "answerAccepted")
         .unwrap_or_default();
     assert_eq!(answer["object"]["replyId"], reply_id.as_str());
-    assert_eq!(answer["object"]["title"], "Envelope budgeting in 2026?");
+    assert!(
+        answer["object"].get("title").is_none() && answer["object"].get("topicAuthorId").is_none(),
+        "the stored activity copies neither the title nor the topic's author: {answer}"
+    );
+    let answer_id = answer["activityId"].as_str().unwrap_or_default().to_owned();
+    let shown = stack
+        .get(&format!("/v1/activities/{answer_id}"), &ana)
+        .await?;
+    assert_eq!(shown.status, 200, "{shown:?}");
+    assert_eq!(shown.body["object"]["title"], "Envelope budgeting in 2026?");
     let discussion = activities_of(&stack, &ana).await?[0]["activityId"]
         .as_str()
         .unwrap_or_default()
@@ -364,6 +373,44 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
     assert_eq!(activities_of(&stack, &bea).await?.len(), 3);
     let bea_feed = feed_ids(&stack, &bea).await?;
     assert_eq!(bea_feed.iter().filter(|id| **id == discussion).count(), 1);
+
+    // The title shown is the topic's own: renamed, then gone with the topic.
+    let set_topic = |expression: &'static str, value: AttributeValue| {
+        let (stack, topic_pk) = (&stack, topic_pk.clone());
+        async move {
+            stack
+                .dynamodb()
+                .await
+                .update_item()
+                .table_name(stack.table())
+                .key("PK", AttributeValue::S(topic_pk))
+                .key("SK", AttributeValue::S("META".into()))
+                .update_expression(expression)
+                .expression_attribute_values(":v", value)
+                .send()
+                .await
+        }
+    };
+    set_topic(
+        "SET title = :v",
+        AttributeValue::S("Envelopes, revisited".into()),
+    )
+    .await?;
+    let renamed = stack
+        .get(&format!("/v1/activities/{answer_id}"), &bea)
+        .await?;
+    set_topic("SET deleted = :v", AttributeValue::Bool(true)).await?;
+    let orphaned = stack
+        .get(&format!("/v1/activities/{answer_id}"), &bea)
+        .await?;
+
+    assert_eq!(renamed.body["object"]["title"], "Envelopes, revisited");
+    assert_eq!(orphaned.status, 200, "{orphaned:?}");
+    assert!(
+        orphaned.body["object"].get("title").is_none(),
+        "no title once the topic is deleted: {}",
+        orphaned.body
+    );
     Ok(())
 }
 
@@ -592,10 +639,18 @@ async fn comments_page_in_order_and_shares_repost_public_activities_only() -> an
     assert_eq!(shared.status, 201, "{shared:?}");
     assert_eq!(shared.body["verb"], "share");
     assert_eq!(shared.body["original"]["activityId"], public.as_str());
+    assert_eq!(shared.body["original"]["authorId"], ana.as_str());
     let share_id = shared.body["activityId"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let stored = stack.partition(&format!("ACT#{share_id}")).await?;
+    assert!(
+        !stored
+            .iter()
+            .any(|item| item.to_string().contains(ana.as_str())),
+        "the share names its original only by id: {stored:?}"
+    );
     let refused = stack
         .post(
             &format!("/v1/activities/{connections_only}/shares"),

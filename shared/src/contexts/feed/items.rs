@@ -150,26 +150,38 @@ pub struct Activity {
 }
 
 impl Activity {
-    /// For a share: the shared activity and its author.
-    pub fn original(&self) -> Option<(String, UserId)> {
+    /// For a share: the shared activity. Its author is read from it, never copied, so
+    /// a share does not name the person it shares.
+    pub fn original(&self) -> Option<String> {
         if self.verb != Verb::Share {
             return None;
         }
         let id = self.object.get("originalActivityId")?.as_str()?;
-        let author = self.object.get("originalAuthorId")?.as_str()?;
-        Some((id.to_owned(), UserId::parse(author).ok()?))
+        Some(id.to_owned())
+    }
+
+    /// For an activity about a discussion: its topic, whose title is read when the
+    /// activity is shown (never copied, so a deleted or erased topic leaves no title
+    /// behind in other people's activities).
+    pub fn topic_id(&self) -> Option<String> {
+        if !matches!(
+            self.verb,
+            Verb::DiscussionPosted | Verb::ReplyPosted | Verb::AnswerAccepted
+        ) {
+            return None;
+        }
+        Some(self.object.get("topicId")?.as_str()?.to_owned())
     }
 
     pub fn entry(&self) -> FeedEntry {
-        let original = self.original();
         FeedEntry {
             activity_id: self.activity_id.clone(),
             author_id: self.author_id.clone(),
             verb: self.verb,
             visibility: self.visibility,
             created_at: self.created_at.clone(),
-            original_activity_id: original.as_ref().map(|(id, _)| id.clone()),
-            original_author_id: original.map(|(_, author)| author),
+            original_activity_id: self.original(),
+            topic_id: self.topic_id(),
         }
     }
 }
@@ -189,8 +201,9 @@ pub struct FeedEntry {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_activity_id: Option<String>,
+    /// The discussion an activity is about, whose title the reader fetches with the page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub original_author_id: Option<UserId>,
+    pub topic_id: Option<String>,
 }
 
 /// An activity as a reader sees it.

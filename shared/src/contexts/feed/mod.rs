@@ -49,7 +49,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use validator::{Validate, ValidationError};
 
-use crate::contexts::graph;
+use crate::contexts::{discussions, graph};
 use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult, FieldError};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};

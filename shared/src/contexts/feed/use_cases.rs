@@ -241,7 +241,7 @@ pub async fn share(
 ) -> AppResult<ActivityView> {
     check(&input)?;
     let mut target = visible_activity(store, me, activity_id).await?;
-    if let Some((original, _)) = target.original() {
+    if let Some(original) = target.original() {
         target = visible_activity(store, me, &original).await?;
     }
     if target.visibility != ActivityVisibility::Public {
@@ -253,10 +253,6 @@ pub async fn share(
     object.insert(
         "originalActivityId".into(),
         Value::String(target.activity_id.clone()),
-    );
-    object.insert(
-        "originalAuthorId".into(),
-        Value::String(target.author_id.to_string()),
     );
     let activity = Activity {
         activity_id: new_ulid(),
@@ -286,29 +282,18 @@ pub async fn share(
 // ---------------------------------------------------------------------------------
 
 /// Turns a page of entries into what the viewer may see, with a constant number of
-/// requests: one BatchGetItem for blocks, one BatchGetItem (per 100 keys) for the
-/// activities, the viewer's likes, shared originals and, for connections-only
-/// activities, the connection item. Deleted activities, hidden authors and activities
-/// the viewer may no longer see (e.g. after a connection was removed) are dropped.
+/// requests: one BatchGetItem (per 100 keys) for the activities, the viewer's likes,
+/// shared originals, the topics discussion activities are about and, for
+/// connections-only activities, the connection item; then one BatchGetItem for blocks
+/// (the authors, and the originals' authors as the originals name them). Deleted
+/// activities, hidden authors and activities the viewer may no longer see (e.g. after a
+/// connection was removed) are dropped. A discussion activity shows its topic's current
+/// title, none once the topic is deleted.
 pub(super) async fn render(
     store: &Store,
     viewer: &UserId,
     entries: Vec<FeedEntry>,
 ) -> AppResult<Vec<ActivityView>> {
-    let people: Vec<UserId> = entries
-        .iter()
-        .flat_map(|e| std::iter::once(e.author_id.clone()).chain(e.original_author_id.clone()))
-        .collect();
-    let blocked = graph::blocked_among(store, viewer, &people).await?;
-    let entries: Vec<FeedEntry> = entries
-        .into_iter()
-        .filter(|e| {
-            !blocked.contains(&e.author_id)
-                && e.original_author_id
-                    .as_ref()
-                    .is_none_or(|o| !blocked.contains(o))
-        })
-        .collect();
     let mut wanted: Vec<Key> = Vec::new();
     let mut seen = HashSet::new();
     let mut want = |key: Key| {
@@ -321,6 +306,9 @@ pub(super) async fn render(
         want(keys::like(&entry.activity_id, viewer));
         if let Some(original) = &entry.original_activity_id {
             want(keys::activity(original));
+        }
+        if let Some(topic) = &entry.topic_id {
+            want(discussions::keys::topic(topic));
         }
         if &entry.author_id != viewer && entry.visibility == ActivityVisibility::Connections {
             want(graph::keys::connection(viewer, &entry.author_id));
@@ -346,23 +334,57 @@ pub(super) async fn render(
             .transpose()
             .map(|a| a.filter(|a| !a.deleted))
     };
+    let title_of = |topic_id: &str| -> Option<String> {
+        let key = discussions::keys::topic(topic_id);
+        let topic: TopicImage = store::from_item(found.get(&(key.pk, key.sk))?.clone()).ok()?;
+        (!topic.deleted).then_some(topic.title)
+    };
+    let mut originals: HashMap<String, Activity> = HashMap::new();
+    for entry in &entries {
+        if let Some(id) = &entry.original_activity_id
+            && let Some(original) = activity_of(id)?
+        {
+            originals.insert(id.clone(), original);
+        }
+    }
+    let people: Vec<UserId> = entries
+        .iter()
+        .map(|e| e.author_id.clone())
+        .chain(originals.values().map(|o| o.author_id.clone()))
+        .collect();
+    let blocked = graph::blocked_among(store, viewer, &people).await?;
     let mut views = Vec::with_capacity(entries.len());
     for entry in &entries {
-        let Some(activity) = activity_of(&entry.activity_id)? else {
+        let Some(mut activity) = activity_of(&entry.activity_id)? else {
             continue;
         };
+        let original = entry
+            .original_activity_id
+            .as_ref()
+            .and_then(|id| originals.get(id));
+        if blocked.contains(&activity.author_id)
+            || original.is_some_and(|o| blocked.contains(&o.author_id))
+        {
+            continue;
+        }
         let is_author = &activity.author_id == viewer;
         let is_connection = has(&graph::keys::connection(viewer, &activity.author_id));
         if !activity.visibility.allows(is_author, is_connection) {
             continue;
         }
+        match entry.topic_id.as_deref().and_then(title_of) {
+            Some(title) => {
+                activity.object.insert("title".into(), Value::String(title));
+            }
+            None if entry.topic_id.is_some() => {
+                activity.object.remove("title");
+            }
+            None => {}
+        }
         let liked = has(&keys::like(&activity.activity_id, viewer));
-        let original = match &entry.original_activity_id {
-            Some(id) => activity_of(id)?
-                .filter(|o| o.visibility == ActivityVisibility::Public)
-                .map(|o| Box::new(ActivityView::of(o, None))),
-            None => None,
-        };
+        let original = original
+            .filter(|o| o.visibility == ActivityVisibility::Public)
+            .map(|o| Box::new(ActivityView::of(o.clone(), None)));
         let mut view = ActivityView::of(activity, Some(liked));
         view.original = original;
         views.push(view);
@@ -502,7 +524,7 @@ pub(super) async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
                 Verb::DiscussionPosted,
                 ActivityVisibility::Public,
                 serde_json::json!({
-                    "topicId": new.topic_id, "title": new.title, "categoryId": new.category_id,
+                    "topicId": new.topic_id, "categoryId": new.category_id,
                 }),
                 new.created_at.clone(),
             );
@@ -528,8 +550,7 @@ pub(super) async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
                     Verb::AnswerAccepted,
                     ActivityVisibility::Public,
                     serde_json::json!({
-                        "topicId": new.topic_id, "replyId": reply_id, "title": new.title,
-                        "topicAuthorId": new.author_id,
+                        "topicId": new.topic_id, "replyId": reply_id,
                     }),
                     at,
                 );
@@ -551,14 +572,15 @@ pub(super) async fn on_reply(store: &Store, change: &Change) -> AppResult<()> {
     };
     match change.kind {
         ChangeKind::Insert if !new.deleted => {
-            // The reply item has no title; the feed shows which discussion it answers.
-            let Some(topic) = store
-                .get::<TopicImage>(&Key::new(format!("TOPIC#{}", new.topic_id), "META"))
+            // No activity for a reply in a deleted discussion (its title is read when
+            // the activity is shown).
+            let live = store
+                .get::<TopicImage>(&discussions::keys::topic(&new.topic_id))
                 .await?
-                .filter(|t| !t.deleted)
-            else {
+                .is_some_and(|t| !t.deleted);
+            if !live {
                 return Ok(());
-            };
+            }
             let excerpt: String = new.body.chars().take(280).collect();
             let activity = generated(
                 reply_activity_id(&new)?,
@@ -566,7 +588,7 @@ pub(super) async fn on_reply(store: &Store, change: &Change) -> AppResult<()> {
                 Verb::ReplyPosted,
                 ActivityVisibility::Public,
                 serde_json::json!({
-                    "topicId": new.topic_id, "replyId": new.reply_id, "title": topic.title,
+                    "topicId": new.topic_id, "replyId": new.reply_id,
                     "parentReplyId": new.parent_reply_id, "excerpt": excerpt,
                 }),
                 new.created_at.clone(),
