@@ -10,7 +10,7 @@ use agora::connections::{self, Relationship};
 use agora::feed;
 use agora::ids::UserId;
 use agora::profiles;
-use agora::store::Store;
+use agora::store::{AttributeValue, Store};
 use agora::{AppError, discussions};
 use serde_json::json;
 use support::{memory_table, user};
@@ -212,6 +212,47 @@ async fn a_dm_is_opened_once_and_a_resent_message_is_a_duplicate() -> anyhow::Re
     assert!(!first.duplicate);
     assert!(resent.duplicate);
     assert_eq!(resent.message.message_id, first.message.message_id);
+    Ok(())
+}
+
+/// Writes `user`'s deletion tombstone with `status`, as `DELETE /v1/me` and the end of
+/// erasure do.
+async fn tombstone(store: &Store, user: &UserId, status: &str) -> anyhow::Result<()> {
+    let mut item = profiles::keys::deleted_account(user).to_item();
+    item.insert("userId".into(), AttributeValue::S(user.to_string()));
+    item.insert("status".into(), AttributeValue::S(status.into()));
+    store.put(item).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_in_flight_when_its_account_is_deleted_is_refused_and_a_recreated_account_sends()
+-> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let (ana, bo) = ana_and_bob(store).await?;
+    connected(store, &ana, &bo).await?;
+    let (room, _) = chat::open_dm(store, &ana, &bo).await?;
+    let send = |n: u32| {
+        chat::send_message(
+            store,
+            &ana,
+            &room.room_id,
+            input(json!({"text": "hi", "clientMessageId": format!("c-{n}")})),
+            RateLimit::default(),
+        )
+    };
+
+    tombstone(store, &ana, "erasing").await?;
+    let in_flight = send(1).await;
+    tombstone(store, &ana, "erased").await?;
+    let recreated = send(2).await;
+
+    assert!(
+        matches!(in_flight, Err(AppError::Forbidden(_))),
+        "{in_flight:?}"
+    );
+    assert!(recreated.is_ok(), "{recreated:?}");
     Ok(())
 }
 

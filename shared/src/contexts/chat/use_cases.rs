@@ -467,6 +467,11 @@ pub async fn send_message(
                 read_own,
                 Some(Condition::present(MEMBER)),
             )
+            // A frame already in flight when the account was deleted stores nothing.
+            .check(
+                &profiles::keys::deleted_account(me),
+                jobs::not_being_erased(SENDER_ALIVE),
+            )
             .commit()
             .await;
         match result {
@@ -491,6 +496,9 @@ pub async fn send_message(
                 if error.failed(MEMBER) {
                     return Err(not_member());
                 }
+                if error.failed(SENDER_ALIVE) {
+                    return Err(AppError::Forbidden("this account is being deleted".into()));
+                }
                 if !error.failed(STILL_LAST) && !matches!(error, WriteError::Contended) {
                     return Err(error.into());
                 }
@@ -509,6 +517,9 @@ pub async fn send_message(
 }
 
 // The conditions of this context's transactions, by name.
+/// The sender's account is not being erased.
+pub(super) const SENDER_ALIVE: &str = "sender_alive";
+
 /// No direct conversation between the two exists yet.
 pub(super) const DM_FREE: &str = "dm_free";
 
