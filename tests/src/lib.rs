@@ -105,10 +105,30 @@ pub fn token_with_roles(user: &str, roles: &[&str]) -> String {
 
 fn signed_token(user: &str, roles: &[&str], secret: &str, ttl_secs: i64) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = serde_json::json!({
+    token_with_claims(
+        secret,
+        serde_json::json!({
+            "sub": user, "iss": ISSUER, "aud": AUDIENCE,
+            "iat": now, "exp": now + ttl_secs, "roles": roles,
+        }),
+    )
+}
+
+/// A valid member token for `user` (an hour), with `overrides` replacing or adding
+/// claims (`nbf`, `iat`, …).
+pub fn token_overriding(user: &str, overrides: serde_json::Value) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut claims = serde_json::json!({
         "sub": user, "iss": ISSUER, "aud": AUDIENCE,
-        "iat": now, "exp": now + ttl_secs, "roles": roles,
+        "iat": now, "exp": now + 3600, "roles": ["member"],
     });
+    if let (Some(claims), Some(overrides)) = (claims.as_object_mut(), overrides.as_object()) {
+        claims.extend(overrides.clone());
+    }
+    token_with_claims(JWT_SECRET, claims)
+}
+
+fn token_with_claims(secret: &str, claims: serde_json::Value) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,

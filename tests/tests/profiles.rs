@@ -1,7 +1,10 @@
 //! Profiles, end to end: real HTTP requests through the local stack's HTTP API into the
 //! real `profiles` function binary, against moto's DynamoDB.
 
-use agora_tests::{JWT_SECRET, Reply, connection_item, new_user, spawn, token_with, unique_handle};
+use agora_tests::{
+    JWT_SECRET, Reply, connection_item, new_user, spawn, token_overriding, token_with,
+    unique_handle,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -446,6 +449,18 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_and_writes_nothing() -> anyhow::
         )))
         .await?;
     assert_problem(&forged, 401, None);
+    let in_an_hour = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    for future in [json!({"nbf": in_an_hour}), json!({"iat": in_an_hour})] {
+        let early = stack
+            .raw(
+                stack
+                    .http
+                    .get(stack.url("/v1/me"))
+                    .bearer_auth(token_overriding(&user, future.clone())),
+            )
+            .await?;
+        assert_problem(&early, 401, None);
+    }
 
     let wrong_method = stack
         .call(Method::PUT, "/v1/me", Some(&user), Some(&json!({})))

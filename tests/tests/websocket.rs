@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use agora_tests::{JWT_SECRET, TestStack, new_user, spawn, token_for, token_with};
+use agora_tests::{
+    JWT_SECRET, TestStack, new_user, spawn, token_for, token_overriding, token_with,
+};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -74,10 +76,19 @@ async fn a_connect_without_a_valid_token_is_refused() -> anyhow::Result<()> {
         .await
         .err()
         .and_then(refused_with);
+    let in_an_hour = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    let not_yet = connect(
+        &stack,
+        Some(&token_overriding(&user, json!({"nbf": in_an_hour}))),
+    )
+    .await
+    .err()
+    .and_then(refused_with);
 
     assert_eq!(missing, Some(401));
     assert_eq!(forged, Some(401));
     assert_eq!(expired, Some(401));
+    assert_eq!(not_yet, Some(401));
     assert!(stack.partition(&format!("USER#{user}")).await?.is_empty());
     Ok(())
 }

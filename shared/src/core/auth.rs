@@ -132,7 +132,8 @@ impl Authenticator {
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.leeway = 30;
+        validation.leeway = CLOCK_LEEWAY_SECONDS;
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
             token,
             &key,
@@ -142,7 +143,9 @@ impl Authenticator {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
             _ => AuthError::Invalid(e.to_string()),
         })?;
-        principal_from_claims(&data.claims, &self.config.roles_claim)
+        let principal = principal_from_claims(&data.claims, &self.config.roles_claim)?;
+        issued_in_the_past(principal.issued_at, crate::core::ids::now_epoch_seconds())?;
+        Ok(principal)
     }
 
     async fn jwks_key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
@@ -187,6 +190,21 @@ impl Authenticator {
             fetched_at: Instant::now(),
         });
         found.ok_or_else(|| AuthError::Invalid(format!("unknown kid {kid}")))
+    }
+}
+
+/// How far the issuer's clock may be from ours, for `exp`, `nbf` and `iat`.
+pub const CLOCK_LEEWAY_SECONDS: u64 = 30;
+
+/// A token issued in the future (beyond the leeway) is refused: it would outlive a
+/// deletion that revoked every token issued before it.
+fn issued_in_the_past(issued_at: Option<i64>, now: i64) -> Result<(), AuthError> {
+    let leeway = i64::try_from(CLOCK_LEEWAY_SECONDS).unwrap_or(i64::MAX);
+    match issued_at {
+        Some(iat) if iat > now.saturating_add(leeway) => {
+            Err(AuthError::Invalid("iat is in the future".into()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -292,6 +310,47 @@ mod tests {
 
         assert_eq!(principal.user_id.as_str(), "user-1");
         assert!(principal.has_role("admin"));
+    }
+
+    fn token_with(claims: serde_json::Value) -> String {
+        let now = crate::core::ids::now_epoch_seconds();
+        let mut all = serde_json::json!({
+            "sub": "user-1", "iss": "agora-local", "aud": "agora", "iat": now, "exp": now + 300
+        });
+        if let (Some(all), Some(extra)) = (all.as_object_mut(), claims.as_object()) {
+            all.extend(extra.clone());
+        }
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &all,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_token_not_valid_yet_or_issued_in_the_future_is_refused() {
+        let now = crate::core::ids::now_epoch_seconds();
+        let auth = authenticator();
+
+        let not_yet = auth
+            .verify(&token_with(serde_json::json!({"nbf": now + 600})))
+            .await;
+        let from_the_future = auth
+            .verify(&token_with(serde_json::json!({"iat": now + 600})))
+            .await;
+        let within_leeway = auth
+            .verify(&token_with(
+                serde_json::json!({"iat": now + 10, "nbf": now + 10}),
+            ))
+            .await;
+
+        assert!(matches!(not_yet, Err(AuthError::Invalid(_))), "{not_yet:?}");
+        assert!(
+            matches!(from_the_future, Err(AuthError::Invalid(_))),
+            "{from_the_future:?}"
+        );
+        assert!(within_leeway.is_ok(), "{within_leeway:?}");
     }
 
     #[tokio::test]
