@@ -42,10 +42,7 @@ pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notific
     }
     let notification = fresh(intent);
     let result = account_alive(store, &notification.user_id)
-        .put(
-            notification.to_item()?,
-            Some(Condition::absent(NOTIFICATION_NEW)),
-        )
+        .put_entity(&notification, Some(Condition::absent(NOTIFICATION_NEW)))
         .update(&keys::counter(&notification.user_id), count(1), None)
         .commit()
         .await;
@@ -120,8 +117,7 @@ pub async fn notify_message(
                 folded
             }
         };
-        let mut transaction =
-            account_alive(store, recipient).put(group.to_item()?, Some(condition));
+        let mut transaction = account_alive(store, recipient).put_entity(&group, Some(condition));
         if turns_unread {
             transaction = transaction.update(&keys::counter(recipient), count(1), None);
         }
@@ -144,15 +140,12 @@ pub(super) async fn deliver_grouped(
 ) -> AppResult<Option<Notification>> {
     let group_id = intent.notification_id();
     let key = keys::notification(&intent.recipient, &group_id);
-    let mut marker = keys::group_actor(&intent.recipient, &group_id, &intent.actor).to_item();
-    marker.insert(
-        "entity".into(),
-        AttributeValue::S("NotificationActor".into()),
-    );
-    marker.insert(
-        store::TTL_ATTRIBUTE.into(),
-        AttributeValue::N((now_epoch_seconds() + NOTIFICATION_TTL_SECONDS).to_string()),
-    );
+    let marker = NotificationActor {
+        recipient: intent.recipient.clone(),
+        group_id: group_id.clone(),
+        actor: intent.actor.clone(),
+        expires_at: now_epoch_seconds() + NOTIFICATION_TTL_SECONDS,
+    };
     for _ in 0..GROUP_ATTEMPTS {
         let existing: Option<Notification> = store.get(&key).await?;
         // The counter moves only when the group turns unread (new, or read before).
@@ -160,8 +153,8 @@ pub(super) async fn deliver_grouped(
         let condition = group_unchanged(existing.as_ref());
         let group = fold_into_group(existing, intent);
         let mut transaction = account_alive(store, &intent.recipient)
-            .put(marker.clone(), Some(Condition::absent(ACTOR_NEW)))
-            .put(group.to_item()?, Some(condition));
+            .put_entity(&marker, Some(Condition::absent(ACTOR_NEW)))
+            .put_entity(&group, Some(condition));
         if turns_unread {
             transaction = transaction.update(&keys::counter(&group.user_id), count(1), None);
         }
@@ -206,7 +199,7 @@ pub(super) async fn withdraw(store: &Store, intent: &Intent) -> AppResult<()> {
                 vec![]
             };
             transaction = match shrink_group(group, &intent.actor, &others) {
-                Some(smaller) => transaction.put(smaller.to_item()?, Some(unchanged)),
+                Some(smaller) => transaction.put_entity(&smaller, Some(unchanged)),
                 None => transaction.delete(&key, Some(unchanged)),
             };
         }
@@ -237,15 +230,13 @@ pub(super) async fn forget_removed(store: &Store, change: &Change) -> AppResult<
     if removed.read {
         return Ok(());
     }
-    let mut marker = keys::processed(&change.event_id).to_item();
-    marker.insert("entity".into(), AttributeValue::S("ProcessedRecord".into()));
-    marker.insert(
-        store::TTL_ATTRIBUTE.into(),
-        AttributeValue::N((now_epoch_seconds() + PROCESSED_TTL_SECONDS).to_string()),
-    );
+    let marker = ProcessedRecord {
+        event_id: change.event_id.clone(),
+        expires_at: now_epoch_seconds() + PROCESSED_TTL_SECONDS,
+    };
     let result = store
         .transaction()
-        .put(marker, Some(Condition::absent(RECORD_NEW)))
+        .put_entity(&marker, Some(Condition::absent(RECORD_NEW)))
         .update(
             &keys::counter(&removed.user_id),
             Expr::new("ADD unread :delta").value(":delta", AttributeValue::N("-1".into())),
@@ -379,17 +370,14 @@ pub async fn set_preferences(
     me: &UserId,
     input: PreferencesInput,
 ) -> AppResult<Preferences> {
-    let preferences = Preferences {
-        muted: input.muted.into_iter().collect(),
+    let stored = NotificationPreferences {
+        user_id: me.clone(),
+        preferences: Preferences {
+            muted: input.muted.into_iter().collect(),
+        },
     };
-    let mut item = store::to_item(&preferences)?;
-    item.extend(keys::preferences(me).to_item());
-    item.insert(
-        "entity".into(),
-        AttributeValue::S("NotificationPreferences".into()),
-    );
-    store.put(item).await?;
-    Ok(preferences)
+    store.put(stored.item()?).await?;
+    Ok(stored.preferences)
 }
 
 /// Pushes a stored notification to every open connection of its recipient, with the
