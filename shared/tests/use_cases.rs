@@ -9,9 +9,12 @@ use agora::chat::{self, RateLimit};
 use agora::connections::{self, Relationship};
 use agora::feed;
 use agora::ids::UserId;
-use agora::profiles;
-use agora::store::{AttributeValue, Store};
+use agora::notifications::{self, NotificationType};
+use agora::store::{AttributeValue, Item, Key, Store};
+use agora::stream::{Change, ChangeKind};
+use agora::table::entity::Entity;
 use agora::{AppError, discussions};
+use agora::{profiles, realtime};
 use serde_json::json;
 use support::{memory_table, user};
 
@@ -54,6 +57,23 @@ async fn public_activity(store: &Store, author: &UserId) -> anyhow::Result<feed:
         input(json!({"verb": "share", "visibility": "public", "text": "hello"})),
     )
     .await?)
+}
+
+/// The item stored under `key`, as the table returns it.
+async fn stored(store: &Store, key: &Key) -> anyhow::Result<Item> {
+    store
+        .get_item(key)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no item at {key:?}"))
+}
+
+/// The TTL of a stored item (epoch seconds).
+fn expires_at(item: &Item) -> anyhow::Result<i64> {
+    Ok(item
+        .get(agora::store::TTL_ATTRIBUTE)
+        .and_then(|v| v.as_n().ok())
+        .ok_or_else(|| anyhow::anyhow!("no TTL in {item:?}"))?
+        .parse()?)
 }
 
 fn conflict_saying(result: Result<impl std::fmt::Debug, AppError>, words: &str) {
@@ -353,5 +373,168 @@ async fn a_topic_in_a_missing_category_names_the_field() -> anyhow::Result<()> {
         }
         other => panic!("expected a 4xx naming categoryId, got {other:?}"),
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_handle_moves_the_claim_and_a_public_profile_is_indexed() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = profile(store, "01J0000000000000000000ANA1", "ana").await?;
+
+    let renamed = profiles::update_profile(
+        store,
+        &ana,
+        input(json!({"handle": "ana_2", "skills": ["Rust"], "occupation": "Teacher"})),
+    )
+    .await?;
+    let public = profiles::set_privacy(
+        store,
+        &ana,
+        input(json!({"profileVisibility": "public", "fields": {"learningGoals": "public"}})),
+    )
+    .await?;
+    profiles::reindex_skills(store, Some(&renamed), Some(&public)).await?;
+    profiles::reindex_match_attributes(store, Some(&renamed), Some(&public)).await?;
+    let name = public.normalized_name();
+
+    assert_eq!(
+        profiles::user_by_handle(store, &profiles::Handle::parse("ana_2")?).await?,
+        Some(ana.clone())
+    );
+    assert_eq!(
+        profiles::user_by_handle(store, &profiles::Handle::parse("ana")?).await?,
+        None
+    );
+    assert_eq!(
+        stored(store, &profiles::keys::profile(&ana)).await?,
+        public.item()?
+    );
+    assert_eq!(profiles::get_profile(store, &ana).await?, Some(public));
+    let skill = profiles::SkillIndex {
+        skill: "rust".into(),
+        user_id: ana.clone(),
+        normalized_name: name.clone(),
+    };
+    assert_eq!(stored(store, &skill.key()).await?, skill.item()?);
+    let occupation = profiles::OccupationIndex {
+        occupation: "teacher".into(),
+        user_id: ana.clone(),
+        normalized_name: name,
+    };
+    assert_eq!(stored(store, &occupation.key()).await?, occupation.item()?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_open_connection_is_stored_twice_and_forgotten_once() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = user("01J0000000000000000000ANA1");
+
+    realtime::record_connection(store, &ana, "abc=").await?;
+    let open = realtime::connections_of(store, &ana).await?;
+    let entry = stored(store, &realtime::keys::connection("abc=")).await?;
+    let mirror = stored(store, &realtime::keys::user_connection(&ana, "abc=")).await?;
+    realtime::remove_connection(store, "abc=").await?;
+
+    assert_eq!(open.len(), 1);
+    let (expected_entry, expected_mirror) = open[0].entries(expires_at(&entry)?);
+    assert_eq!(entry, expected_entry.item()?);
+    assert_eq!(mirror, expected_mirror.item()?);
+    assert!(realtime::connections_of(store, &ana).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn preferences_are_stored_and_read_back() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let ana = user("01J0000000000000000000ANA1");
+
+    let set = notifications::set_preferences(
+        store,
+        &ana,
+        input(json!({"muted": ["mention", "message"]})),
+    )
+    .await?;
+    let read = notifications::get_preferences(store, &ana).await?;
+
+    assert_eq!(read, set);
+    assert!(read.muted.contains(&NotificationType::Mention));
+    let expected = notifications::NotificationPreferences {
+        user_id: ana.clone(),
+        preferences: set,
+    };
+    assert_eq!(
+        stored(store, &notifications::keys::preferences(&ana)).await?,
+        expected.item()?
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_grouped_notification_counts_its_actor_once_and_its_expiry_leaves_the_count()
+-> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let (ana, bo) = ana_and_bob(store).await?;
+    let intent = notifications::Intent {
+        recipient: ana.clone(),
+        actor: bo.clone(),
+        kind: NotificationType::Reaction,
+        object: notifications::NotificationObject::default(),
+        at: "2026-01-01T00:00:00.000Z".into(),
+        identity: "target|t1".into(),
+        grouped: true,
+    };
+    let group_id = intent.notification_id();
+
+    let first = notifications::deliver(store, &intent).await?;
+    let redelivered = notifications::deliver(store, &intent).await?;
+    let marker_key = notifications::keys::group_actor(&ana, &group_id, &bo);
+    let marker = stored(store, &marker_key).await?;
+    let counter_key = notifications::keys::counter(&ana);
+    let counter = stored(store, &counter_key).await?;
+    let group_key = notifications::keys::notification(&ana, &group_id);
+    let group = stored(store, &group_key).await?;
+    let expiry = Change::new(
+        ChangeKind::Remove,
+        group_key.pk.clone(),
+        group_key.sk.clone(),
+        Some(group.clone().into()),
+        None,
+    )
+    .at("e1", "1");
+    notifications::apply_change(store, &expiry).await?;
+    notifications::apply_change(store, &expiry).await?;
+
+    let first = first.ok_or_else(|| anyhow::anyhow!("nothing delivered"))?;
+    assert_eq!(redelivered.map(|g| g.actor_count), Some(1));
+    let expected_marker = notifications::NotificationActor {
+        recipient: ana.clone(),
+        group_id,
+        actor: bo,
+        expires_at: expires_at(&marker)?,
+    };
+    assert_eq!(marker, expected_marker.item()?);
+    let mut expected_group = first.item()?;
+    expected_group.insert(
+        agora::store::TTL_ATTRIBUTE.into(),
+        group[agora::store::TTL_ATTRIBUTE].clone(),
+    );
+    assert_eq!(group, expected_group);
+    let counted = |unread| notifications::NotificationCounter {
+        user_id: &ana,
+        unread,
+    };
+    assert_eq!(counter, counted(1).item()?);
+    assert_eq!(stored(store, &counter_key).await?, counted(0).item()?);
+    let processed = stored(store, &notifications::keys::processed("e1")).await?;
+    let expected_processed = notifications::ProcessedRecord {
+        event_id: "e1".into(),
+        expires_at: expires_at(&processed)?,
+    };
+    assert_eq!(processed, expected_processed.item()?);
     Ok(())
 }

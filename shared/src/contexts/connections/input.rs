@@ -2,25 +2,8 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------------
-// Items
-// ---------------------------------------------------------------------------------
-
 /// Longest message a connection request may carry.
 pub const MAX_MESSAGE_CHARS: u64 = 300;
-
-/// A pending request: stored as `REQIN#<sender>` in the target's partition (entity
-/// `ConnectionRequest`) and as `REQOUT#<target>` in the sender's (entity
-/// `OutgoingConnectionRequest`), with the same attributes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectionRequest {
-    pub sender_id: UserId,
-    pub target_id: UserId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    pub created_at: String,
-}
 
 // ---------------------------------------------------------------------------------
 // Requests and connections

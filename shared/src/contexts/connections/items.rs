@@ -13,14 +13,80 @@ pub struct Connection {
     pub created_at: String,
 }
 
+impl Entity for Connection {
+    const NAME: &'static str = "Connection";
+
+    fn key(&self) -> Key {
+        keys::connection(&self.user_id, &self.other_user_id)
+    }
+}
+
+/// A pending request: stored as `REQIN#<sender>` in the target's partition (this type,
+/// entity `ConnectionRequest`) and as `REQOUT#<target>` in the sender's
+/// ([`OutgoingConnectionRequest`]), with the same attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionRequest {
+    pub sender_id: UserId,
+    pub target_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub created_at: String,
+}
+
+/// `USER#<targetId> / REQIN#<senderId>`: the request in its target's incoming list.
+impl Entity for ConnectionRequest {
+    const NAME: &'static str = "ConnectionRequest";
+
+    fn key(&self) -> Key {
+        keys::incoming_request(&self.target_id, &self.sender_id)
+    }
+}
+
+/// `USER#<senderId> / REQOUT#<targetId>`: the sender's copy of a request, with the same
+/// attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OutgoingConnectionRequest(pub ConnectionRequest);
+
+impl Entity for OutgoingConnectionRequest {
+    const NAME: &'static str = "OutgoingConnectionRequest";
+
+    fn key(&self) -> Key {
+        keys::outgoing_request(&self.0.sender_id, &self.0.target_id)
+    }
+}
+
 /// `USER#<blockerId> / BLOCK#<blockedId>` (entity `Block`) and its mirror
-/// `USER#<blockedId> / BLOCKEDBY#<blockerId>` (entity `BlockedBy`).
+/// [`BlockedBy`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Block {
     pub blocker_id: UserId,
     pub blocked_id: UserId,
     pub created_at: String,
+}
+
+impl Entity for Block {
+    const NAME: &'static str = "Block";
+
+    fn key(&self) -> Key {
+        keys::block(&self.blocker_id, &self.blocked_id)
+    }
+}
+
+/// `USER#<blockedId> / BLOCKEDBY#<blockerId>`: the mirror of a [`Block`] in the blocked
+/// user's partition, with the same attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlockedBy(pub Block);
+
+impl Entity for BlockedBy {
+    const NAME: &'static str = "BlockedBy";
+
+    fn key(&self) -> Key {
+        keys::blocked_by(&self.0.blocked_id, &self.0.blocker_id)
+    }
 }
 
 /// The pair lock's state: one pending request (from `senderId` to `targetId`) or a
@@ -47,12 +113,13 @@ pub struct PairLock {
     pub updated_at: String,
 }
 
-/// Serializes `value` and adds its keys and `entity`.
-pub(super) fn item_of<T: Serialize>(key: &Key, entity: &str, value: &T) -> AppResult<Item> {
-    let mut item = store::to_item(value)?;
-    item.extend(key.to_item());
-    item.insert("entity".into(), AttributeValue::S(entity.into()));
-    Ok(item)
+/// Either side may have asked first: the lock's key is the same from both.
+impl Entity for PairLock {
+    const NAME: &'static str = "ConnectionPair";
+
+    fn key(&self) -> Key {
+        keys::pair(&self.sender_id, &self.target_id)
+    }
 }
 
 // ---------------------------------------------------------------------------------

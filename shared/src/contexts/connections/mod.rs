@@ -13,8 +13,9 @@ use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_rfc3339};
 use crate::core::validation::{self, check};
+use crate::table::entity::Entity;
 use crate::table::keys::user_partition;
-use crate::table::store::{self, AttributeValue, Expr, Item, Key, KeyQuery, Store};
+use crate::table::store::{self, AttributeValue, Expr, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, Transaction};
 
 pub mod erasure;

@@ -124,6 +124,7 @@ pub fn score_candidate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::store::Item;
 
     fn id(raw: &str) -> UserId {
         UserId::parse(raw).unwrap()
@@ -281,19 +282,136 @@ mod tests {
         assert!(check(&request("é".repeat(301))).is_err());
     }
 
-    #[test]
-    fn stored_items_carry_their_keys_and_entity() {
-        let block = Block {
+    /// An item as the hand-written code stored it, written out attribute by attribute.
+    fn stored(value: serde_json::Value) -> Item {
+        store::to_item(&value).unwrap()
+    }
+
+    fn request(message: Option<&str>) -> ConnectionRequest {
+        ConnectionRequest {
+            sender_id: id("a"),
+            target_id: id("b"),
+            message: message.map(str::to_owned),
+            created_at: "t1".into(),
+        }
+    }
+
+    fn block() -> Block {
+        Block {
             blocker_id: id("a"),
             blocked_id: id("b"),
-            created_at: "t".into(),
+            created_at: "t1".into(),
+        }
+    }
+
+    #[test]
+    fn a_pair_lock_is_stored_as_before() {
+        let lock = PairLock {
+            state: PairState::Pending,
+            sender_id: id("b"),
+            target_id: id("a"),
+            ignored: false,
+            created_at: "t1".into(),
+            updated_at: "t2".into(),
         };
 
-        let item = item_of(&keys::block(&id("a"), &id("b")), "Block", &block).unwrap();
+        let item = lock.item().unwrap();
 
-        assert_eq!(item["PK"].as_s().unwrap(), "USER#a");
-        assert_eq!(item["SK"].as_s().unwrap(), "BLOCK#b");
-        assert_eq!(item["entity"].as_s().unwrap(), "Block");
-        assert_eq!(item["blockedId"].as_s().unwrap(), "b");
+        assert_eq!(
+            item,
+            stored(serde_json::json!({
+                "PK": "PAIR#a#b", "SK": "PAIR", "entity": "ConnectionPair",
+                "state": "pending", "senderId": "b", "targetId": "a", "ignored": false,
+                "createdAt": "t1", "updatedAt": "t2",
+            }))
+        );
+    }
+
+    #[test]
+    fn both_copies_of_a_request_are_stored_as_before() {
+        let with_message = request(Some("hi"));
+
+        let incoming = with_message.item().unwrap();
+        let outgoing = OutgoingConnectionRequest(with_message).item().unwrap();
+        let without_message = request(None).item().unwrap();
+
+        assert_eq!(
+            incoming,
+            stored(serde_json::json!({
+                "PK": "USER#b", "SK": "REQIN#a", "entity": "ConnectionRequest",
+                "senderId": "a", "targetId": "b", "message": "hi", "createdAt": "t1",
+            }))
+        );
+        assert_eq!(
+            outgoing,
+            stored(serde_json::json!({
+                "PK": "USER#a", "SK": "REQOUT#b", "entity": "OutgoingConnectionRequest",
+                "senderId": "a", "targetId": "b", "message": "hi", "createdAt": "t1",
+            }))
+        );
+        assert_eq!(
+            without_message,
+            stored(serde_json::json!({
+                "PK": "USER#b", "SK": "REQIN#a", "entity": "ConnectionRequest",
+                "senderId": "a", "targetId": "b", "createdAt": "t1",
+            }))
+        );
+    }
+
+    #[test]
+    fn a_connection_is_stored_as_before() {
+        let connection = Connection {
+            user_id: id("a"),
+            other_user_id: id("b"),
+            requested_by: id("b"),
+            created_at: "t1".into(),
+        };
+
+        let item = connection.item().unwrap();
+
+        assert_eq!(
+            item,
+            stored(serde_json::json!({
+                "PK": "USER#a", "SK": "CONN#b", "entity": "Connection",
+                "userId": "a", "otherUserId": "b", "requestedBy": "b", "createdAt": "t1",
+            }))
+        );
+    }
+
+    #[test]
+    fn a_block_and_its_mirror_are_stored_as_before() {
+        let block = block();
+
+        let mine = block.item().unwrap();
+        let mirror = BlockedBy(block).item().unwrap();
+
+        assert_eq!(
+            mine,
+            stored(serde_json::json!({
+                "PK": "USER#a", "SK": "BLOCK#b", "entity": "Block",
+                "blockerId": "a", "blockedId": "b", "createdAt": "t1",
+            }))
+        );
+        assert_eq!(
+            mirror,
+            stored(serde_json::json!({
+                "PK": "USER#b", "SK": "BLOCKEDBY#a", "entity": "BlockedBy",
+                "blockerId": "a", "blockedId": "b", "createdAt": "t1",
+            }))
+        );
+    }
+
+    #[test]
+    fn stored_requests_and_blocks_read_back_from_either_copy() {
+        let outgoing = OutgoingConnectionRequest(request(Some("hi")))
+            .item()
+            .unwrap();
+        let mirror = BlockedBy(block()).item().unwrap();
+
+        assert_eq!(
+            store::from_item::<ConnectionRequest>(outgoing).unwrap(),
+            request(Some("hi"))
+        );
+        assert_eq!(store::from_item::<Block>(mirror).unwrap(), block());
     }
 }

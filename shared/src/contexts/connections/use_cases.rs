@@ -77,24 +77,10 @@ pub async fn send_request(
     };
     let result = store
         .transaction()
-        .put(
-            item_of(&keys::pair(me, &target), "ConnectionPair", &lock)?,
-            Some(Condition::absent(PAIR_FREE)),
-        )
-        .put(
-            item_of(
-                &keys::incoming_request(&target, me),
-                "ConnectionRequest",
-                &request,
-            )?,
-            Some(Condition::absent(PAIR_FREE)),
-        )
-        .put(
-            item_of(
-                &keys::outgoing_request(me, &target),
-                "OutgoingConnectionRequest",
-                &request,
-            )?,
+        .put_entity(&lock, Some(Condition::absent(PAIR_FREE)))
+        .put_entity(&request, Some(Condition::absent(PAIR_FREE)))
+        .put_entity(
+            &OutgoingConnectionRequest(request.clone()),
             Some(Condition::absent(PAIR_FREE)),
         )
         .check(&keys::block(me, &target), Condition::absent(NOT_BLOCKED))
@@ -133,18 +119,8 @@ pub async fn accept_request(store: &Store, me: &UserId, sender: &UserId) -> AppR
     )
     .delete(&keys::incoming_request(me, sender), None)
     .delete(&keys::outgoing_request(sender, me), None)
-    .put(
-        item_of(&keys::connection(me, sender), "Connection", &mine)?,
-        None,
-    )
-    .put(
-        item_of(
-            &keys::connection(sender, me),
-            "Connection",
-            &connection(sender, me),
-        )?,
-        None,
-    );
+    .put_entity(&mine, None)
+    .put_entity(&connection(sender, me), None);
     commit_or_not_found(transaction, &[REQUEST_PENDING], || no_request_from(sender)).await?;
     Ok(mine)
 }
@@ -240,11 +216,8 @@ pub async fn block_user(store: &Store, me: &UserId, other: &UserId) -> AppResult
     };
     let mut transaction = store
         .transaction()
-        .put(item_of(&keys::block(me, other), "Block", &block)?, None)
-        .put(
-            item_of(&keys::blocked_by(other, me), "BlockedBy", &block)?,
-            None,
-        );
+        .put_entity(&block, None)
+        .put_entity(&BlockedBy(block.clone()), None);
     for key in relationship_keys(me, other) {
         transaction = transaction.delete(&key, None);
     }

@@ -151,10 +151,6 @@ impl Notification {
     pub(super) fn sort_key(&self) -> String {
         format!("{}#{}", self.updated_at, self.notification_id)
     }
-
-    pub(super) fn to_item(&self) -> AppResult<Item> {
-        self.item()
-    }
 }
 
 /// In the recipient's partition; every notification is in the all-notifications index
@@ -233,6 +229,90 @@ impl NotificationFrame {
 pub struct Preferences {
     #[serde(default)]
     pub muted: BTreeSet<NotificationType>,
+}
+
+/// `USER#<user> / NOTIFPREFS`: a user's [`Preferences`] as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationPreferences {
+    #[serde(skip)]
+    pub user_id: UserId,
+    #[serde(flatten)]
+    pub preferences: Preferences,
+}
+
+impl Entity for NotificationPreferences {
+    const NAME: &'static str = "NotificationPreferences";
+
+    fn key(&self) -> Key {
+        keys::preferences(&self.user_id)
+    }
+}
+
+/// `USER#<user> / NOTIFCOUNT`: the unread counter. It is never put whole: the first
+/// `ADD unread` creates it and names its entity (see `count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NotificationCounter<'a> {
+    #[serde(skip)]
+    pub user_id: &'a UserId,
+    pub unread: i64,
+}
+
+impl Entity for NotificationCounter<'_> {
+    const NAME: &'static str = "NotificationCounter";
+
+    fn key(&self) -> Key {
+        keys::counter(self.user_id)
+    }
+}
+
+/// `USER#<user> / NOTIFACTOR#<groupId>#<actor>`: the actor already counts in the grouped
+/// notification, so a redelivered record adds nobody twice. Only keys and a TTL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationActor {
+    #[serde(skip)]
+    pub recipient: UserId,
+    #[serde(skip)]
+    pub group_id: String,
+    #[serde(skip)]
+    pub actor: UserId,
+    /// Expires with the notifications (epoch seconds).
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl Entity for NotificationActor {
+    const NAME: &'static str = "NotificationActor";
+
+    fn key(&self) -> Key {
+        keys::group_actor(&self.recipient, &self.group_id, &self.actor)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
+}
+
+/// `PROCESSED#notifier#<eventId> / PROCESSED`: a stream REMOVE record already applied.
+/// Only keys and a TTL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessedRecord {
+    #[serde(skip)]
+    pub event_id: String,
+    /// Kept as long as the stream keeps records (epoch seconds).
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl Entity for ProcessedRecord {
+    const NAME: &'static str = "ProcessedRecord";
+
+    fn key(&self) -> Key {
+        keys::processed(&self.event_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -22,15 +22,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::contexts::graph::{self, Relationship};
-use crate::contexts::profiles;
 use crate::contexts::realtime::push::{Pusher, Report};
+use crate::contexts::{connections, discussions, profiles};
 use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
 use crate::table::entity::{Entity, IndexKey};
 use crate::table::jobs;
 use crate::table::keys::user_partition;
-use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
+use crate::table::store::{self, AttributeValue, Expr, Index, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, Transaction};
 
 pub mod erasure;

@@ -7,21 +7,22 @@
 use futures_util::future::LocalBoxFuture;
 use tracing::instrument;
 
-use crate::contexts::notifications;
 use crate::contexts::realtime::push::Pusher;
+use crate::contexts::{connections, discussions, notifications};
 use crate::core::error::AppResult;
+use crate::table::entity::Entity;
 use crate::table::store::Store;
 use crate::table::stream::{Change, Reaction, ReactionBatch};
 
 /// Sources of notifications, and notifications themselves (a removed one leaves the
 /// unread count).
 pub const ENTITIES: &[&str] = &[
-    "ConnectionRequest",
-    "Connection",
-    "Topic",
-    "Reply",
+    connections::ConnectionRequest::NAME,
+    connections::Connection::NAME,
+    discussions::Topic::NAME,
+    discussions::Reply::NAME,
     "Reaction",
-    "Notification",
+    notifications::Notification::NAME,
 ];
 
 pub struct Notifier {

@@ -75,7 +75,7 @@ pub(super) fn inserted(item: &Source) -> Vec<Intent> {
         grouped: false,
     };
     match item.entity.as_str() {
-        "ConnectionRequest" if item.sk.starts_with("REQIN#") => {
+        connections::ConnectionRequest::NAME if item.sk.starts_with("REQIN#") => {
             match (user(item.target_id.as_ref()), user(item.sender_id.as_ref())) {
                 (Some(target), Some(sender)) => vec![intent(
                     target,
@@ -88,7 +88,7 @@ pub(super) fn inserted(item: &Source) -> Vec<Intent> {
         }
         // Both directions of a connection are written; only the requester's copy
         // (userId == requestedBy) notifies, so the requester hears once.
-        "Connection" if item.sk.starts_with("CONN#") => {
+        connections::Connection::NAME if item.sk.starts_with("CONN#") => {
             match (
                 user(item.user_id.as_ref()),
                 user(item.other_user_id.as_ref()),
@@ -105,7 +105,7 @@ pub(super) fn inserted(item: &Source) -> Vec<Intent> {
                 _ => vec![],
             }
         }
-        "Topic" => {
+        discussions::Topic::NAME => {
             let Some(author) = user(item.author_id.as_ref()) else {
                 return vec![];
             };
@@ -119,7 +119,7 @@ pub(super) fn inserted(item: &Source) -> Vec<Intent> {
                 .map(|m| intent(m, author.clone(), NotificationType::Mention, object.clone()))
                 .collect()
         }
-        "Reply" => {
+        discussions::Reply::NAME => {
             let Some(author) = user(item.author_id.as_ref()) else {
                 return vec![];
             };
@@ -210,7 +210,7 @@ pub(super) fn mentions(item: &Source) -> impl Iterator<Item = UserId> + '_ {
 }
 
 pub(super) fn modified(old: Option<&Source>, new: &Source) -> Vec<Intent> {
-    if new.entity != "Topic" {
+    if new.entity != discussions::Topic::NAME {
         return vec![];
     }
     let Some(accepted) = new.accepted_reply_id.clone() else {
@@ -362,17 +362,17 @@ pub(super) fn account_alive<'a>(store: &'a Store, user: &UserId) -> Transaction<
 }
 
 /// `NOTIFACTOR#<groupId>#<actor>`: the actor counts in the group (it expires with it).
-pub(super) fn actor_marker(recipient: &UserId, group_id: &str, actor: &UserId) -> Item {
-    let mut marker = keys::group_actor(recipient, group_id, actor).to_item();
-    marker.insert(
-        "entity".into(),
-        AttributeValue::S("NotificationActor".into()),
-    );
-    marker.insert(
-        store::TTL_ATTRIBUTE.into(),
-        AttributeValue::N((now_epoch_seconds() + NOTIFICATION_TTL_SECONDS).to_string()),
-    );
-    marker
+pub(super) fn actor_marker(
+    recipient: &UserId,
+    group_id: &str,
+    actor: &UserId,
+) -> NotificationActor {
+    NotificationActor {
+        recipient: recipient.clone(),
+        group_id: group_id.to_owned(),
+        actor: actor.clone(),
+        expires_at: now_epoch_seconds() + NOTIFICATION_TTL_SECONDS,
+    }
 }
 
 /// The notification's transaction for `recipient`, naming `actor`: both accounts alive
@@ -384,20 +384,23 @@ pub(super) fn naming<'a>(
     actor: &UserId,
     notification_id: &str,
 ) -> AppResult<Transaction<'a>> {
-    let pointer = SentNotification::of(actor, recipient, notification_id).item()?;
+    let pointer = SentNotification::of(actor, recipient, notification_id);
     Ok(account_alive(store, recipient)
         .check(
             &profiles::keys::deleted_account(actor),
             jobs::not_being_erased(ACTOR_ALIVE),
         )
-        .put(pointer, None))
+        .put_entity(&pointer, None))
 }
 
 /// `ADD unread :delta` on the counter (creating it at the first notification).
 pub(super) fn count(delta: i64) -> Expr {
     Expr::new("ADD unread :delta SET entity = :entity")
         .value(":delta", AttributeValue::N(delta.to_string()))
-        .value(":entity", AttributeValue::S("NotificationCounter".into()))
+        .value(
+            ":entity",
+            AttributeValue::S(NotificationCounter::NAME.into()),
+        )
 }
 
 /// A group is written only as it was read: absent, or at the version read.
@@ -415,6 +418,8 @@ pub(super) fn group_unchanged(existing: Option<&Notification>) -> Condition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contexts::realtime;
+    use crate::table::store::Item;
     use serde_json::json;
 
     fn image(value: serde_json::Value) -> serde_dynamo::Item {
@@ -443,7 +448,7 @@ mod tests {
         let record = change(
             ChangeKind::Insert,
             None,
-            json!({"PK": "USER#bo", "SK": "REQIN#ana", "entity": "ConnectionRequest",
+            json!({"PK": "USER#bo", "SK": "REQIN#ana", "entity": connections::ConnectionRequest::NAME,
                    "senderId": "ana", "targetId": "bo", "createdAt": "2026-01-01T00:00:00.000Z"}),
         );
 
@@ -462,7 +467,7 @@ mod tests {
                 ChangeKind::Insert,
                 None,
                 json!({"PK": format!("USER#{owner}"), "SK": format!("CONN#{other}"),
-                       "entity": "Connection", "userId": owner, "otherUserId": other,
+                       "entity": connections::Connection::NAME, "userId": owner, "otherUserId": other,
                        "requestedBy": "ana", "createdAt": "2026-01-01T00:00:00.000Z"}),
             )
         };
@@ -481,7 +486,8 @@ mod tests {
         let record = change(
             ChangeKind::Insert,
             None,
-            json!({"PK": "USER#ana", "SK": "WSCONN#abc", "entity": "Connection",
+            json!({"PK": "USER#ana", "SK": "WSCONN#abc",
+                   "entity": realtime::ConnectionEntry::NAME,
                    "userId": "ana", "connectionId": "abc"}),
         );
 
@@ -493,7 +499,7 @@ mod tests {
         let record = change(
             ChangeKind::Insert,
             None,
-            json!({"PK": "TOPIC#t1", "SK": "REPLY#r0#r1", "entity": "Reply", "replyId": "r1",
+            json!({"PK": "TOPIC#t1", "SK": "REPLY#r0#r1", "entity": discussions::Reply::NAME, "replyId": "r1",
                    "topicId": "t1", "authorId": "cy", "parentReplyId": "r0",
                    "parentAuthorId": "bo", "topicAuthorId": "ana",
                    "mentions": ["bo", "dee", "cy"], "createdAt": "2026-01-01T00:00:00.000Z"}),
@@ -515,7 +521,7 @@ mod tests {
         let deleted = change(
             ChangeKind::Insert,
             None,
-            json!({"PK": "TOPIC#t1", "SK": "META", "entity": "Topic", "topicId": "t1",
+            json!({"PK": "TOPIC#t1", "SK": "META", "entity": discussions::Topic::NAME, "topicId": "t1",
                    "authorId": "ana", "mentions": ["bo"], "deleted": true}),
         );
         let own = change(
@@ -552,7 +558,7 @@ mod tests {
     #[test]
     fn an_accepted_answer_notifies_once_when_it_appears() {
         let topic = |accepted: Option<&str>| {
-            json!({"PK": "TOPIC#t1", "SK": "META", "entity": "Topic", "topicId": "t1",
+            json!({"PK": "TOPIC#t1", "SK": "META", "entity": discussions::Topic::NAME, "topicId": "t1",
                    "authorId": "ana", "acceptedReplyId": accepted,
                    "acceptedReplyAuthorId": accepted.map(|_| "bo"),
                    "updatedAt": "2026-01-02T00:00:00.000Z"})
@@ -663,5 +669,101 @@ mod tests {
 
         assert_eq!(ok.unwrap().muted, vec![NotificationType::Reaction]);
         assert!(bad.is_err());
+    }
+
+    /// An item as the hand-written code stored it, written out attribute by attribute.
+    fn stored(value: serde_json::Value) -> Item {
+        store::to_item(&value).unwrap()
+    }
+
+    #[test]
+    fn a_group_actor_marker_is_stored_as_before() {
+        let marker = NotificationActor {
+            recipient: id("ana"),
+            group_id: "g1".into(),
+            actor: id("bo"),
+            expires_at: 1_700_000_000,
+        };
+
+        let item = marker.item().unwrap();
+
+        assert_eq!(
+            item,
+            stored(json!({
+                "PK": "USER#ana", "SK": "NOTIFACTOR#g1#bo", "entity": "NotificationActor",
+                "expiresAt": 1_700_000_000,
+            }))
+        );
+    }
+
+    #[test]
+    fn a_processed_record_marker_is_stored_as_before() {
+        let marker = ProcessedRecord {
+            event_id: "e1".into(),
+            expires_at: 1_700_000_000,
+        };
+
+        let item = marker.item().unwrap();
+
+        assert_eq!(
+            item,
+            stored(json!({
+                "PK": "PROCESSED#notifier#e1", "SK": "PROCESSED", "entity": "ProcessedRecord",
+                "expiresAt": 1_700_000_000,
+            }))
+        );
+    }
+
+    #[test]
+    fn preferences_are_stored_as_before_and_read_back() {
+        let muting = |muted: &[NotificationType]| NotificationPreferences {
+            user_id: id("ana"),
+            preferences: Preferences {
+                muted: muted.iter().copied().collect(),
+            },
+        };
+
+        let some = muting(&[NotificationType::Message, NotificationType::Reaction])
+            .item()
+            .unwrap();
+        let none = muting(&[]).item().unwrap();
+
+        assert_eq!(
+            some,
+            stored(json!({
+                "PK": "USER#ana", "SK": "NOTIFPREFS", "entity": "NotificationPreferences",
+                "muted": ["reaction", "message"],
+            }))
+        );
+        assert_eq!(
+            none,
+            stored(json!({
+                "PK": "USER#ana", "SK": "NOTIFPREFS", "entity": "NotificationPreferences",
+                "muted": [],
+            }))
+        );
+        assert_eq!(
+            store::from_item::<Preferences>(some).unwrap(),
+            muting(&[NotificationType::Reaction, NotificationType::Message]).preferences
+        );
+    }
+
+    #[test]
+    fn the_counter_declares_the_item_its_first_add_creates() {
+        let ana = id("ana");
+        let counter = NotificationCounter {
+            user_id: &ana,
+            unread: 1,
+        };
+
+        let item = counter.item().unwrap();
+
+        assert_eq!(
+            item,
+            stored(json!({
+                "PK": "USER#ana", "SK": "NOTIFCOUNT", "entity": "NotificationCounter",
+                "unread": 1,
+            }))
+        );
     }
 }

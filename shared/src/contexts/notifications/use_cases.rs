@@ -47,10 +47,7 @@ pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notific
         &intent.actor,
         &notification.notification_id,
     )?
-    .put(
-        notification.to_item()?,
-        Some(Condition::absent(NOTIFICATION_NEW)),
-    )
+    .put_entity(&notification, Some(Condition::absent(NOTIFICATION_NEW)))
     .update(&keys::counter(&notification.user_id), count(1), None)
     .commit()
     .await;
@@ -127,8 +124,8 @@ pub async fn notify_message(
         };
         // The sender's marker: every sender of the group is known to account erasure.
         let mut transaction = naming(store, recipient, sender, &group_id)?
-            .put(group.to_item()?, Some(condition))
-            .put(actor_marker(recipient, &group_id, sender), None);
+            .put_entity(&group, Some(condition))
+            .put_entity(&actor_marker(recipient, &group_id, sender), None);
         if turns_unread {
             transaction = transaction.update(&keys::counter(recipient), count(1), None);
         }
@@ -161,8 +158,8 @@ pub(super) async fn deliver_grouped(
         let condition = group_unchanged(existing.as_ref());
         let group = fold_into_group(existing, intent);
         let mut transaction = naming(store, &intent.recipient, &intent.actor, &group_id)?
-            .put(marker.clone(), Some(Condition::absent(ACTOR_NEW)))
-            .put(group.to_item()?, Some(condition));
+            .put_entity(&marker, Some(Condition::absent(ACTOR_NEW)))
+            .put_entity(&group, Some(condition));
         if turns_unread {
             transaction = transaction.update(&keys::counter(&group.user_id), count(1), None);
         }
@@ -209,7 +206,7 @@ pub(super) async fn withdraw(store: &Store, intent: &Intent) -> AppResult<()> {
                 vec![]
             };
             transaction = match shrink_group(group, &intent.actor, &others) {
-                Some(smaller) => transaction.put(smaller.to_item()?, Some(unchanged)),
+                Some(smaller) => transaction.put_entity(&smaller, Some(unchanged)),
                 None => transaction.delete(&key, Some(unchanged)),
             };
         }
@@ -262,7 +259,7 @@ pub async fn forget_actor(
             transaction = transaction.delete(&marker, Some(Condition::present(ACTOR_COUNTED)));
         }
         transaction = match shrink_group(group, actor, &others) {
-            Some(smaller) => transaction.put(smaller.to_item()?, Some(unchanged)),
+            Some(smaller) => transaction.put_entity(&smaller, Some(unchanged)),
             None => transaction.delete(&key, Some(unchanged)),
         };
         match transaction.commit().await {
@@ -290,15 +287,13 @@ pub(super) async fn forget_removed(store: &Store, change: &Change) -> AppResult<
     if removed.read {
         return Ok(());
     }
-    let mut marker = keys::processed(&change.event_id).to_item();
-    marker.insert("entity".into(), AttributeValue::S("ProcessedRecord".into()));
-    marker.insert(
-        store::TTL_ATTRIBUTE.into(),
-        AttributeValue::N((now_epoch_seconds() + PROCESSED_TTL_SECONDS).to_string()),
-    );
+    let marker = ProcessedRecord {
+        event_id: change.event_id.clone(),
+        expires_at: now_epoch_seconds() + PROCESSED_TTL_SECONDS,
+    };
     let result = store
         .transaction()
-        .put(marker, Some(Condition::absent(RECORD_NEW)))
+        .put_entity(&marker, Some(Condition::absent(RECORD_NEW)))
         .update(
             &keys::counter(&removed.user_id),
             Expr::new("ADD unread :delta").value(":delta", AttributeValue::N("-1".into())),
@@ -435,17 +430,14 @@ pub async fn set_preferences(
     me: &UserId,
     input: PreferencesInput,
 ) -> AppResult<Preferences> {
-    let preferences = Preferences {
-        muted: input.muted.into_iter().collect(),
+    let stored = NotificationPreferences {
+        user_id: me.clone(),
+        preferences: Preferences {
+            muted: input.muted.into_iter().collect(),
+        },
     };
-    let mut item = store::to_item(&preferences)?;
-    item.extend(keys::preferences(me).to_item());
-    item.insert(
-        "entity".into(),
-        AttributeValue::S("NotificationPreferences".into()),
-    );
-    store.put(item).await?;
-    Ok(preferences)
+    store.put(stored.item()?).await?;
+    Ok(stored.preferences)
 }
 
 /// Pushes a stored notification to every open connection of its recipient, with the

@@ -20,12 +20,7 @@ pub async fn get_my_profile(store: &Store, me: &UserId) -> AppResult<Profile> {
 
 /// Resolve a handle: GetItem `HANDLE#<handle> / HANDLE`.
 pub async fn user_by_handle(store: &Store, handle: &Handle) -> AppResult<Option<UserId>> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct HandleItem {
-        user_id: UserId,
-    }
-    let item: Option<HandleItem> = store.get(&keys::handle(handle)).await?;
+    let item: Option<HandleClaim> = store.get(&keys::handle(handle)).await?;
     Ok(item.map(|i| i.user_id))
 }
 

@@ -260,54 +260,32 @@ impl Profile {
     }
 }
 
-/// The `PROFILE` item as stored: the profile plus its keys and index attributes.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct ProfileItem {
-    #[serde(rename = "PK")]
-    pub(super) pk: String,
-    #[serde(rename = "SK")]
-    pub(super) sk: String,
-    pub(super) entity: String,
-    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
-    pub(super) gsi1pk: Option<String>,
-    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
-    pub(super) gsi1sk: Option<String>,
-    #[serde(flatten)]
-    pub(super) profile: Profile,
-}
+/// `USER#<id> / PROFILE`; a public profile is also in the name index (GSI1), so private
+/// profiles are absent from searches.
+impl Entity for Profile {
+    const NAME: &'static str = "Profile";
 
-impl ProfileItem {
-    pub(super) fn of(profile: &Profile) -> Self {
-        let key = keys::profile(&profile.user_id);
-        let (gsi1pk, gsi1sk) = if profile.is_public() {
-            let (pk, sk) = keys::name_index(&profile.normalized_name(), &profile.user_id);
-            (Some(pk), Some(sk))
-        } else {
-            (None, None)
-        };
-        Self {
-            pk: key.pk,
-            sk: key.sk,
-            entity: "Profile".into(),
-            gsi1pk,
-            gsi1sk,
-            profile: profile.clone(),
+    fn key(&self) -> Key {
+        keys::profile(&self.user_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        if !self.is_public() {
+            return vec![];
         }
+        let (pk, sk) = keys::name_index(&self.normalized_name(), &self.user_id);
+        vec![IndexKey::new(Index::Gsi1, pk, sk)]
     }
 }
 
 /// Reads a profile out of a stored item (a GetItem result or a stream image).
 pub fn profile_from_item(item: impl Into<serde_dynamo::Item>) -> AppResult<Profile> {
-    store::from_item::<ProfileItem>(item).map(|i| i.profile)
+    store::from_item::<Profile>(item)
 }
 
 /// Whether a stream record's keys are those of a profile item.
 pub fn is_profile_key(pk: &str, sk: &str) -> bool {
     pk.starts_with("USER#") && sk == "PROFILE"
-}
-
-pub(super) fn profile_to_item(profile: &Profile) -> AppResult<Item> {
-    store::to_item(&ProfileItem::of(profile))
 }
 
 /// A profile as one viewer may see it: hidden fields are absent, not null.
@@ -347,14 +325,73 @@ pub struct OwnProfile {
     pub profile: Profile,
 }
 
-pub(super) fn handle_item(handle: &Handle, user: &UserId) -> AppResult<Item> {
-    let key = keys::handle(handle);
-    store::to_item(&serde_json::json!({
-        "PK": key.pk, "SK": key.sk, "entity": "Handle",
-        "handle": handle.as_str(), "userId": user,
-    }))
+/// `HANDLE#<handle> / HANDLE`: a handle claimed by its user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandleClaim {
+    pub handle: Handle,
+    pub user_id: UserId,
 }
 
-/// One derived index item: its key, entity, and the indexed value's attribute name and
-/// value (the item also carries the profile's `userId`).
-pub(super) type DerivedItem = (Key, &'static str, &'static str, String);
+impl Entity for HandleClaim {
+    const NAME: &'static str = "Handle";
+
+    fn key(&self) -> Key {
+        keys::handle(&self.handle)
+    }
+}
+
+/// `SKILL#<skill> / <name>#<id>`: a public skill of a profile, in the skill search index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillIndex {
+    pub skill: String,
+    pub user_id: UserId,
+    /// The profile's normalized name, which orders the index (part of the key only).
+    #[serde(skip)]
+    pub normalized_name: String,
+}
+
+impl Entity for SkillIndex {
+    const NAME: &'static str = "SkillIndex";
+
+    fn key(&self) -> Key {
+        keys::skill_index(&self.skill, &self.normalized_name, &self.user_id)
+    }
+}
+
+/// `OCCUPATION#<occupation> / <name>#<id>`: a public occupation, for suggestions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OccupationIndex {
+    pub occupation: String,
+    pub user_id: UserId,
+    #[serde(skip)]
+    pub normalized_name: String,
+}
+
+impl Entity for OccupationIndex {
+    const NAME: &'static str = "OccupationIndex";
+
+    fn key(&self) -> Key {
+        keys::occupation_index(&self.occupation, &self.normalized_name, &self.user_id)
+    }
+}
+
+/// `GOAL#<learning goal> / <name>#<id>`: a public learning goal, for suggestions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LearningGoalIndex {
+    pub learning_goal: String,
+    pub user_id: UserId,
+    #[serde(skip)]
+    pub normalized_name: String,
+}
+
+impl Entity for LearningGoalIndex {
+    const NAME: &'static str = "LearningGoalIndex";
+
+    fn key(&self) -> Key {
+        keys::learning_goal_index(&self.learning_goal, &self.normalized_name, &self.user_id)
+    }
+}

@@ -13,8 +13,9 @@ use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_rfc3339};
 use crate::core::validation::{self, check};
+use crate::table::entity::{Entity, IndexKey};
 use crate::table::store::Returning;
-use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
+use crate::table::store::{self, AttributeValue, Expr, Index, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, WriteError};
 
 pub mod erasure;

@@ -8,10 +8,11 @@ use tracing::instrument;
 use crate::contexts::moderation::ModerationJob;
 use crate::contexts::profiles::{self, Profile};
 use crate::core::error::{AppError, AppResult};
+use crate::table::entity::Entity;
 use crate::table::store::Store;
 use crate::table::stream::{Change, Reaction, ReactionBatch};
 
-pub const ENTITIES: &[&str] = &["Profile"];
+pub const ENTITIES: &[&str] = &[Profile::NAME];
 
 pub struct ProfileProjections {
     store: Store,

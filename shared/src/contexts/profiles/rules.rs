@@ -121,6 +121,7 @@ pub fn needs_moderation(old: Option<&Profile>, new: Option<&Profile>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::store::Item;
 
     fn profile() -> Profile {
         Profile {
@@ -256,13 +257,145 @@ mod tests {
     fn a_profile_item_round_trips_with_its_index_keys() {
         let p = public(profile());
 
-        let item = profile_to_item(&p).unwrap();
+        let item = p.item().unwrap();
 
         assert_eq!(item["PK"].as_s().unwrap(), "USER#u1");
         assert_eq!(item["GSI1PK"].as_s().unwrap(), "PROFILENAME#a");
         assert_eq!(item["GSI1SK"].as_s().unwrap(), "ana lima#u1");
         assert_eq!(profile_from_item(item).unwrap(), p);
-        assert!(!profile_to_item(&profile()).unwrap().contains_key("GSI1PK"));
+        assert!(!profile().item().unwrap().contains_key("GSI1PK"));
+    }
+
+    /// An item as the hand-written code stored it, written out attribute by attribute.
+    fn stored(value: serde_json::Value) -> Item {
+        store::to_item(&value).unwrap()
+    }
+
+    /// The attributes of [`profile`] besides its keys, index keys and entity name.
+    fn profile_attributes(visibility: &str) -> serde_json::Value {
+        serde_json::json!({
+            "userId": "u1", "handle": "ana", "displayName": "Ana Lima",
+            "bio": "I teach Rust", "headline": "Engineer",
+            "skills": ["Rust"], "interests": [], "learningGoals": ["Learn Go"],
+            "location": "Lisbon", "timezone": "Europe/Lisbon",
+            "privacy": {
+                "profileVisibility": visibility,
+                "fields": {
+                    "bio": "public", "headline": "public", "occupation": "public",
+                    "skills": "public", "interests": "public",
+                    "learningGoals": "connections", "location": "connections",
+                    "timezone": "private",
+                },
+            },
+            "moderation": {"status": "pending", "checkedVersion": 0},
+            "version": 1,
+            "createdAt": "2026-01-01T00:00:00.000Z",
+            "updatedAt": "2026-01-01T00:00:00.000Z",
+        })
+    }
+
+    fn with(mut attributes: serde_json::Value, more: serde_json::Value) -> serde_json::Value {
+        for (name, value) in more.as_object().unwrap() {
+            attributes[name] = value.clone();
+        }
+        attributes
+    }
+
+    #[test]
+    fn a_public_profile_is_stored_as_before_with_its_name_index_keys() {
+        let item = public(profile()).item().unwrap();
+
+        assert_eq!(
+            item,
+            stored(with(
+                profile_attributes("public"),
+                serde_json::json!({
+                    "PK": "USER#u1", "SK": "PROFILE", "entity": "Profile",
+                    "GSI1PK": "PROFILENAME#a", "GSI1SK": "ana lima#u1",
+                })
+            ))
+        );
+    }
+
+    #[test]
+    fn a_private_profile_is_stored_as_before_without_index_keys() {
+        let item = profile().item().unwrap();
+
+        assert_eq!(
+            item,
+            stored(with(
+                profile_attributes("private"),
+                serde_json::json!({"PK": "USER#u1", "SK": "PROFILE", "entity": "Profile"})
+            ))
+        );
+    }
+
+    #[test]
+    fn a_handle_claim_is_stored_as_before() {
+        let claim = HandleClaim {
+            handle: Handle::parse("ana").unwrap(),
+            user_id: UserId::parse("u1").unwrap(),
+        };
+
+        let item = claim.item().unwrap();
+
+        assert_eq!(
+            item,
+            stored(serde_json::json!({
+                "PK": "HANDLE#ana", "SK": "HANDLE", "entity": "Handle",
+                "handle": "ana", "userId": "u1",
+            }))
+        );
+    }
+
+    #[test]
+    fn derived_index_items_are_stored_as_before() {
+        let user = UserId::parse("u1").unwrap();
+        let name = "ana lima".to_owned();
+
+        let skill = SkillIndex {
+            skill: "rust".into(),
+            user_id: user.clone(),
+            normalized_name: name.clone(),
+        }
+        .item()
+        .unwrap();
+        let occupation = OccupationIndex {
+            occupation: "data engineer".into(),
+            user_id: user.clone(),
+            normalized_name: name.clone(),
+        }
+        .item()
+        .unwrap();
+        let goal = LearningGoalIndex {
+            learning_goal: "learn go".into(),
+            user_id: user,
+            normalized_name: name,
+        }
+        .item()
+        .unwrap();
+
+        assert_eq!(
+            skill,
+            stored(serde_json::json!({
+                "PK": "SKILL#rust", "SK": "ana lima#u1", "entity": "SkillIndex",
+                "skill": "rust", "userId": "u1",
+            }))
+        );
+        assert_eq!(
+            occupation,
+            stored(serde_json::json!({
+                "PK": "OCCUPATION#data engineer", "SK": "ana lima#u1",
+                "entity": "OccupationIndex", "occupation": "data engineer", "userId": "u1",
+            }))
+        );
+        assert_eq!(
+            goal,
+            stored(serde_json::json!({
+                "PK": "GOAL#learn go", "SK": "ana lima#u1", "entity": "LearningGoalIndex",
+                "learningGoal": "learn go", "userId": "u1",
+            }))
+        );
     }
 
     #[test]

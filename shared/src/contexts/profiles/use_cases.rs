@@ -29,12 +29,12 @@ pub async fn create_profile(store: &Store, me: &UserId, input: NewProfile) -> Ap
     };
     let result = store
         .transaction()
-        .put(
-            profile_to_item(&profile)?,
-            Some(Condition::absent(PROFILE_NEW)),
-        )
-        .put(
-            handle_item(&handle, me)?,
+        .put_entity(&profile, Some(Condition::absent(PROFILE_NEW)))
+        .put_entity(
+            &HandleClaim {
+                handle: handle.clone(),
+                user_id: me.clone(),
+            },
             Some(Condition::absent(HANDLE_FREE)),
         )
         // Someone who deleted their account and comes back is no longer deleted.
@@ -94,10 +94,9 @@ pub(super) async fn save_revision(
     let unchanged = Expr::new("#version = :expected")
         .name("#version", "version")
         .value(":expected", AttributeValue::N(current.version.to_string()));
-    let mut transaction = store.transaction().put(
-        profile_to_item(&updated)?,
-        Some(Condition::new(PROFILE_UNCHANGED, unchanged)),
-    );
+    let mut transaction = store
+        .transaction()
+        .put_entity(&updated, Some(Condition::new(PROFILE_UNCHANGED, unchanged)));
     if updated.handle != current.handle {
         let mine =
             Expr::new("userId = :me").value(":me", AttributeValue::S(current.user_id.to_string()));
@@ -106,8 +105,11 @@ pub(super) async fn save_revision(
                 &keys::handle(&current.handle),
                 Some(Condition::new(PROFILE_UNCHANGED, mine)),
             )
-            .put(
-                handle_item(&updated.handle, &updated.user_id)?,
+            .put_entity(
+                &HandleClaim {
+                    handle: updated.handle.clone(),
+                    user_id: updated.user_id.clone(),
+                },
                 Some(Condition::absent(HANDLE_FREE)),
             );
     }
@@ -144,9 +146,10 @@ pub async fn reindex_skills(
     reindex_derived(store, old, new, |p| {
         p.searchable_skills()
             .into_iter()
-            .map(|skill| {
-                let key = keys::skill_index(&skill, &p.normalized_name(), &p.user_id);
-                (key, "SkillIndex", "skill", skill)
+            .map(|skill| SkillIndex {
+                skill,
+                user_id: p.user_id.clone(),
+                normalized_name: p.normalized_name(),
             })
             .collect()
     })
@@ -161,45 +164,49 @@ pub async fn reindex_match_attributes(
     new: Option<&Profile>,
 ) -> AppResult<()> {
     reindex_derived(store, old, new, |p| {
-        let name = p.normalized_name();
-        let occupation = p.matchable_occupation().map(|occupation| {
-            let key = keys::occupation_index(&occupation, &name, &p.user_id);
-            (key, "OccupationIndex", "occupation", occupation)
-        });
-        let goals = p.matchable_learning_goals().into_iter().map(|goal| {
-            let key = keys::learning_goal_index(&goal, &name, &p.user_id);
-            (key, "LearningGoalIndex", "learningGoal", goal)
-        });
-        occupation.into_iter().chain(goals).collect()
+        p.matchable_occupation()
+            .map(|occupation| OccupationIndex {
+                occupation,
+                user_id: p.user_id.clone(),
+                normalized_name: p.normalized_name(),
+            })
+            .into_iter()
+            .collect()
+    })
+    .await?;
+    reindex_derived(store, old, new, |p| {
+        p.matchable_learning_goals()
+            .into_iter()
+            .map(|learning_goal| LearningGoalIndex {
+                learning_goal,
+                user_id: p.user_id.clone(),
+                normalized_name: p.normalized_name(),
+            })
+            .collect()
     })
     .await
 }
 
 /// Diffs the derived index items of the old and new images: deletes the stale ones and
 /// puts the wanted ones (puts are idempotent).
-pub(super) async fn reindex_derived(
+pub(super) async fn reindex_derived<E: Entity>(
     store: &Store,
     old: Option<&Profile>,
     new: Option<&Profile>,
-    derive: impl Fn(&Profile) -> Vec<DerivedItem>,
+    derive: impl Fn(&Profile) -> Vec<E>,
 ) -> AppResult<()> {
     let wanted = new.map(&derive).unwrap_or_default();
+    let wanted_keys: Vec<Key> = wanted.iter().map(Entity::key).collect();
     let stale: Vec<Key> = old
         .map(&derive)
         .unwrap_or_default()
-        .into_iter()
-        .map(|(k, ..)| k)
-        .filter(|k| !wanted.iter().any(|(w, ..)| w == k))
+        .iter()
+        .map(Entity::key)
+        .filter(|k| !wanted_keys.contains(k))
         .collect();
     store.batch_delete(&stale).await?;
-    if let Some(profile) = new {
-        for (key, entity, attribute, value) in wanted {
-            let item = store::to_item(&serde_json::json!({
-                "PK": key.pk, "SK": key.sk, "entity": entity,
-                attribute: value, "userId": profile.user_id,
-            }))?;
-            store.put(item).await?;
-        }
+    for entry in &wanted {
+        store.put(entry.item()?).await?;
     }
     Ok(())
 }

@@ -37,3 +37,109 @@ pub struct ConnectionRecord {
     pub user_id: UserId,
     pub connected_at: String,
 }
+
+impl ConnectionRecord {
+    /// Both items of an open connection, expiring at `expires_at` (epoch seconds).
+    pub fn entries(&self, expires_at: i64) -> (ConnectionEntry, UserConnectionEntry) {
+        (
+            ConnectionEntry {
+                record: self.clone(),
+                expires_at,
+            },
+            UserConnectionEntry {
+                record: self.clone(),
+                expires_at,
+            },
+        )
+    }
+}
+
+/// `WSCONN#<connectionId> / META` (entity `Connection`): the user of a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionEntry {
+    #[serde(flatten)]
+    pub record: ConnectionRecord,
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl Entity for ConnectionEntry {
+    const NAME: &'static str = "Connection";
+
+    fn key(&self) -> Key {
+        keys::connection(&self.record.connection_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
+}
+
+/// `USER#<id> / WSCONN#<connectionId>` (entity `Connection`, like [`ConnectionEntry`]):
+/// the mirror in the user's partition, with the same attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserConnectionEntry {
+    #[serde(flatten)]
+    pub record: ConnectionRecord,
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl Entity for UserConnectionEntry {
+    const NAME: &'static str = ConnectionEntry::NAME;
+
+    fn key(&self) -> Key {
+        keys::user_connection(&self.record.user_id, &self.record.connection_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> ConnectionRecord {
+        ConnectionRecord {
+            connection_id: "abc=".into(),
+            user_id: UserId::parse("ana").unwrap(),
+            connected_at: "t1".into(),
+        }
+    }
+
+    /// An item as the hand-written code stored it, written out attribute by attribute.
+    fn stored(value: serde_json::Value) -> crate::table::store::Item {
+        store::to_item(&value).unwrap()
+    }
+
+    #[test]
+    fn both_items_of_a_connection_are_stored_as_before() {
+        let (entry, mirror) = record().entries(1_700_000_000);
+
+        let entry = entry.item().unwrap();
+        let mirror = mirror.item().unwrap();
+
+        assert_eq!(
+            entry,
+            stored(serde_json::json!({
+                "PK": "WSCONN#abc=", "SK": "META", "entity": "Connection",
+                "connectionId": "abc=", "userId": "ana", "connectedAt": "t1",
+                "expiresAt": 1_700_000_000,
+            }))
+        );
+        assert_eq!(
+            mirror,
+            stored(serde_json::json!({
+                "PK": "USER#ana", "SK": "WSCONN#abc=", "entity": "Connection",
+                "connectionId": "abc=", "userId": "ana", "connectedAt": "t1",
+                "expiresAt": 1_700_000_000,
+            }))
+        );
+        assert_eq!(
+            store::from_item::<ConnectionRecord>(mirror).unwrap(),
+            record()
+        );
+    }
+}

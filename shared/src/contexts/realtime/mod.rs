@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
-use crate::table::store::{self, AttributeValue, Key, KeyQuery, Store};
+use crate::table::entity::Entity;
+use crate::table::store::{self, Key, KeyQuery, Store};
 
 pub mod erasure;
 

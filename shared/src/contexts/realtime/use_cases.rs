@@ -16,22 +16,13 @@ pub async fn record_connection(store: &Store, user: &UserId, connection_id: &str
         user_id: user.clone(),
         connected_at: now_rfc3339(),
     };
-    let expires_at = now_epoch_seconds() + CONNECTION_TTL_SECONDS;
-    let mut transaction = store.transaction();
-    for key in [
-        keys::connection(connection_id),
-        keys::user_connection(user, connection_id),
-    ] {
-        let mut item = store::to_item(&record)?;
-        item.extend(key.to_item());
-        item.insert("entity".into(), AttributeValue::S("Connection".into()));
-        item.insert(
-            store::TTL_ATTRIBUTE.into(),
-            AttributeValue::N(expires_at.to_string()),
-        );
-        transaction = transaction.put(item, None);
-    }
-    Ok(transaction.commit().await?)
+    let (entry, mirror) = record.entries(now_epoch_seconds() + CONNECTION_TTL_SECONDS);
+    Ok(store
+        .transaction()
+        .put_entity(&entry, None)
+        .put_entity(&mirror, None)
+        .commit()
+        .await?)
 }
 
 /// Forget a connection. Deleting absent items is a no-op, so a repeated `$disconnect`
