@@ -339,18 +339,3 @@ pub async fn sweep_partition(
     )
     .await
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_tombstone_status_the_contexts_check_is_the_one_erasure_writes() {
-        let erasing = serde_json::to_value(ErasureStatus::Erasing).ok();
-
-        assert_eq!(
-            erasing.as_ref().and_then(|v| v.as_str()),
-            Some(jobs::ERASING_STATUS)
-        );
-    }
-}

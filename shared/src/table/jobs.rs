@@ -24,24 +24,6 @@ use crate::table::store::{self, Expr, Item, Key, KeyQuery, Store, dynamo_error};
 /// user can ever have it.
 pub const ERASED_USER: &str = "~erased";
 
-/// The `status` of an account's deletion tombstone while its erasure runs (the account
-/// module's `ErasureStatus::Erasing`; a unit test there keeps the two equal).
-pub const ERASING_STATUS: &str = "erasing";
-
-/// A transaction condition for a ConditionCheck on an account's deletion tombstone
-/// (`DELETED#<id> / DELETED`): the account is not being erased. A tombstone whose
-/// erasure finished does not refuse, so a re-created account works at once.
-pub fn not_being_erased(name: &'static str) -> crate::table::transaction::Condition {
-    crate::table::transaction::Condition::new(
-        name,
-        Expr::new(
-            "attribute_not_exists(PK) OR attribute_not_exists(#status) OR #status <> :erasing",
-        )
-        .name("#status", "status")
-        .value(":erasing", text(ERASING_STATUS)),
-    )
-}
-
 /// Erased text in items that stay (titles of wiped topics).
 pub const ERASED_TEXT: &str = "[deleted]";
 

@@ -470,7 +470,7 @@ pub async fn send_message(
             // A frame already in flight when the account was deleted stores nothing.
             .check(
                 &profiles::keys::deleted_account(me),
-                jobs::not_being_erased(SENDER_ALIVE),
+                Condition::absent(SENDER_ALIVE),
             )
             .commit()
             .await;

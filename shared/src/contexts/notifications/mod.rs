@@ -28,7 +28,6 @@ use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
 use crate::table::entity::{Entity, IndexKey};
-use crate::table::jobs;
 use crate::table::keys::user_partition;
 use crate::table::store::{self, AttributeValue, Expr, Index, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, Transaction};

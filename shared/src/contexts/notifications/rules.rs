@@ -357,7 +357,7 @@ pub fn shrink_group(
 pub(super) fn account_alive<'a>(store: &'a Store, user: &UserId) -> Transaction<'a> {
     store.transaction().check(
         &profiles::keys::deleted_account(user),
-        jobs::not_being_erased(ACCOUNT_ALIVE),
+        Condition::absent(ACCOUNT_ALIVE),
     )
 }
 
@@ -388,7 +388,7 @@ pub(super) fn naming<'a>(
     Ok(account_alive(store, recipient)
         .check(
             &profiles::keys::deleted_account(actor),
-            jobs::not_being_erased(ACTOR_ALIVE),
+            Condition::absent(ACTOR_ALIVE),
         )
         .put_entity(&pointer, None))
 }
