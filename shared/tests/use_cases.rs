@@ -5,8 +5,10 @@
 
 mod support;
 
+use agora::auth::Principal;
 use agora::chat::{self, RateLimit};
 use agora::connections::{self, Relationship};
+use agora::cursor::CursorCodec;
 use agora::feed;
 use agora::ids::UserId;
 use agora::profiles;
@@ -312,5 +314,82 @@ async fn a_topic_in_a_missing_category_names_the_field() -> anyhow::Result<()> {
         }
         other => panic!("expected a 4xx naming categoryId, got {other:?}"),
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_category_topic_reply_reaction_and_edit_are_stored_and_listed() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let (ana, bob) = ana_and_bob(store).await?;
+    let admin = Principal {
+        user_id: ana.clone(),
+        roles: vec!["admin".into()],
+        issued_at: None,
+    };
+    let cursors = CursorCodec::new("test");
+    let category = json!({"id": "rust", "name": "Rust"});
+
+    discussions::create_category(store, &admin, input(category.clone())).await?;
+    let again = discussions::create_category(store, &admin, input(category)).await;
+    let topic = discussions::create_topic(
+        store,
+        &ana,
+        input(json!({"categoryId": "rust", "title": "Lifetimes", "body": "How? #borrowck"})),
+    )
+    .await?;
+    let reply = discussions::create_reply(
+        store,
+        &bob,
+        &topic.topic_id,
+        input(json!({"body": "Like scopes."})),
+    )
+    .await?;
+    discussions::set_reaction(
+        store,
+        &bob,
+        &topic.topic_id,
+        &reply.reply_id,
+        input(json!({"reaction": "helpful"})),
+    )
+    .await?;
+    discussions::edit_topic(
+        store,
+        &ana,
+        &topic.topic_id,
+        input(json!({"tags": ["borrowck", "lifetimes"]})),
+    )
+    .await?;
+
+    let categories = discussions::list_categories(store, &cursors, 10, None).await?;
+    let listed = |tag: Option<&str>, author: Option<&str>, sort: &str| {
+        let query = discussions::TopicQuery::parse(None, tag, author, Some(sort), None);
+        let (cursors, bob) = (&cursors, &bob);
+        async move {
+            let page = discussions::list_topics(store, cursors, bob, &query?, 10, None).await?;
+            Ok::<_, AppError>(
+                page.items
+                    .into_iter()
+                    .map(|t| t.topic_id)
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let by_added_tag = listed(Some("lifetimes"), None, "activity").await?;
+    let by_author = listed(None, Some(ana.as_str()), "top").await?;
+    let history =
+        discussions::list_history(store, &cursors, &bob, &topic.topic_id, None, 10, None).await?;
+
+    conflict_saying(again, "taken");
+    let ids: Vec<&str> = categories
+        .items
+        .iter()
+        .map(|c| c.category_id.as_str())
+        .collect();
+    assert_eq!(ids, ["rust"]);
+    assert_eq!(by_added_tag, [topic.topic_id.as_str()]);
+    assert_eq!(by_author, [topic.topic_id.as_str()]);
+    assert_eq!(history.items.len(), 1);
+    assert_eq!(history.items[0].body, "How? #borrowck");
     Ok(())
 }
