@@ -393,3 +393,39 @@ async fn a_category_topic_reply_reaction_and_edit_are_stored_and_listed() -> any
     assert_eq!(history.items[0].body, "How? #borrowck");
     Ok(())
 }
+
+#[tokio::test]
+async fn preferences_subscriptions_typing_and_the_inbox_are_read_back() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let (ana, bo) = ana_and_bob(store).await?;
+
+    chat::set_preferences(store, &bo, input(json!({"allowDmsFrom": "anyone"}))).await?;
+    let (room, _) = chat::open_dm(store, &ana, &bo).await?;
+    chat::subscribe(store, &bo, &room.room_id, "conn-1").await?;
+    let until = chat::set_typing(store, &ana, &room.room_id, true, 5).await?;
+
+    let preferences = chat::get_preferences(store, &bo).await?;
+    let subscribers = chat::subscribers(store, &room.room_id).await?;
+    let typing = chat::typing_now(store, &room.room_id).await?;
+    let inbox = chat::inbox(store, &CursorCodec::new("test"), &bo, false, 10, None).await?;
+    chat::forget_connection(store, "conn-1").await?;
+    let after_disconnect = chat::subscribers(store, &room.room_id).await?;
+
+    assert_eq!(preferences.allow_dms_from, chat::DmPolicy::Anyone);
+    let subscribed: Vec<&str> = subscribers
+        .iter()
+        .map(|s| s.connection_id.as_str())
+        .collect();
+    assert_eq!(subscribed, ["conn-1"]);
+    assert!(until.is_some());
+    assert_eq!(typing, std::slice::from_ref(&ana));
+    let rooms: Vec<&str> = inbox
+        .items
+        .iter()
+        .map(|e| e.room.room_id.as_str())
+        .collect();
+    assert_eq!(rooms, [room.room_id.as_str()]);
+    assert!(after_disconnect.is_empty());
+    Ok(())
+}
