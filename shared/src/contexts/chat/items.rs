@@ -299,12 +299,33 @@ impl Entity for Member {
     }
 }
 
-/// A message's TTL follows its room's retention, so the sender adds it.
+/// A message as sent: see [`RetainedMessage`] for its TTL.
 impl Entity for Message {
     const NAME: &'static str = "Message";
 
     fn key(&self) -> Key {
         keys::message(&self.room_id, &self.message_id)
+    }
+}
+
+/// A message with its TTL, which follows its room's retention (known to the sender).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RetainedMessage<'a> {
+    pub message: &'a Message,
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl Entity for RetainedMessage<'_> {
+    const NAME: &'static str = Message::NAME;
+
+    fn key(&self) -> Key {
+        self.message.key()
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
     }
 }
 

@@ -412,4 +412,49 @@ mod tests {
         );
         Ok(())
     }
+
+    #[test]
+    fn a_sent_message_carries_its_rooms_retention_as_before() -> AppResult<()> {
+        let message = Message {
+            room_id: "R1".into(),
+            message_id: "M5".into(),
+            seq: 5,
+            sender_id: id("bo"),
+            text: "hi".into(),
+            reply_to: None,
+            client_message_id: "c-1".into(),
+            sent_at: "2026-03-01T10:00:00.000Z".into(),
+            edited: false,
+            edited_at: None,
+            deleted: false,
+            version: 1,
+        };
+
+        let item = RetainedMessage {
+            message: &message,
+            expires_at: 1_774_951_200,
+        }
+        .item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("ROOM#R1")),
+                ("SK", s("MSG#M5")),
+                ("entity", s("Message")),
+                ("roomId", s("R1")),
+                ("messageId", s("M5")),
+                ("seq", n(5)),
+                ("senderId", s("bo")),
+                ("text", s("hi")),
+                ("clientMessageId", s("c-1")),
+                ("sentAt", s("2026-03-01T10:00:00.000Z")),
+                ("edited", AttributeValue::Bool(false)),
+                ("deleted", AttributeValue::Bool(false)),
+                ("version", n(1)),
+                ("expiresAt", n(1_774_951_200)),
+            ])
+        );
+        Ok(())
+    }
 }

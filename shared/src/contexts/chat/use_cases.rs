@@ -423,8 +423,10 @@ pub async fn send_message(
             version: 1,
         };
         let expires_at = now_epoch_seconds() + retention_seconds(room.retention_days);
-        let mut message_item = message.item()?;
-        message_item.insert(store::TTL_ATTRIBUTE.into(), n(expires_at));
+        let retained = RetainedMessage {
+            message: &message,
+            expires_at,
+        };
         let pointer = ClientMessageId {
             room_id: room_id.to_owned(),
             sender_id: me.clone(),
@@ -468,7 +470,7 @@ pub async fn send_message(
                 advance,
                 Some(Condition::new(STILL_LAST, still_last)),
             )
-            .put(message_item, Some(Condition::absent(MESSAGE_NEW)))
+            .put_entity(&retained, Some(Condition::absent(MESSAGE_NEW)))
             .put_entity(&pointer, Some(Condition::absent(CLIENT_MESSAGE_NEW)))
             .update(
                 &keys::member(room_id, me),
