@@ -5,8 +5,10 @@
 
 mod support;
 
+use agora::auth::Principal;
 use agora::chat::{self, RateLimit};
 use agora::connections::{self, Relationship};
+use agora::cursor::CursorCodec;
 use agora::feed;
 use agora::ids::UserId;
 use agora::notifications::{self, NotificationType};
@@ -421,6 +423,83 @@ async fn a_new_handle_moves_the_claim_and_a_public_profile_is_indexed() -> anyho
 }
 
 #[tokio::test]
+async fn a_category_topic_reply_reaction_and_edit_are_stored_and_listed() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let (ana, bob) = ana_and_bob(store).await?;
+    let admin = Principal {
+        user_id: ana.clone(),
+        roles: vec!["admin".into()],
+        issued_at: None,
+    };
+    let cursors = CursorCodec::new("test");
+    let category = json!({"id": "rust", "name": "Rust"});
+
+    discussions::create_category(store, &admin, input(category.clone())).await?;
+    let again = discussions::create_category(store, &admin, input(category)).await;
+    let topic = discussions::create_topic(
+        store,
+        &ana,
+        input(json!({"categoryId": "rust", "title": "Lifetimes", "body": "How? #borrowck"})),
+    )
+    .await?;
+    let reply = discussions::create_reply(
+        store,
+        &bob,
+        &topic.topic_id,
+        input(json!({"body": "Like scopes."})),
+    )
+    .await?;
+    discussions::set_reaction(
+        store,
+        &bob,
+        &topic.topic_id,
+        &reply.reply_id,
+        input(json!({"reaction": "helpful"})),
+    )
+    .await?;
+    discussions::edit_topic(
+        store,
+        &ana,
+        &topic.topic_id,
+        input(json!({"tags": ["borrowck", "lifetimes"]})),
+    )
+    .await?;
+
+    let categories = discussions::list_categories(store, &cursors, 10, None).await?;
+    let listed = |tag: Option<&str>, author: Option<&str>, sort: &str| {
+        let query = discussions::TopicQuery::parse(None, tag, author, Some(sort), None);
+        let (cursors, bob) = (&cursors, &bob);
+        async move {
+            let page = discussions::list_topics(store, cursors, bob, &query?, 10, None).await?;
+            Ok::<_, AppError>(
+                page.items
+                    .into_iter()
+                    .map(|t| t.topic_id)
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let by_added_tag = listed(Some("lifetimes"), None, "activity").await?;
+    let by_author = listed(None, Some(ana.as_str()), "top").await?;
+    let history =
+        discussions::list_history(store, &cursors, &bob, &topic.topic_id, None, 10, None).await?;
+
+    conflict_saying(again, "taken");
+    let ids: Vec<&str> = categories
+        .items
+        .iter()
+        .map(|c| c.category_id.as_str())
+        .collect();
+    assert_eq!(ids, ["rust"]);
+    assert_eq!(by_added_tag, [topic.topic_id.as_str()]);
+    assert_eq!(by_author, [topic.topic_id.as_str()]);
+    assert_eq!(history.items.len(), 1);
+    assert_eq!(history.items[0].body, "How? #borrowck");
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_open_connection_is_stored_twice_and_forgotten_once() -> anyhow::Result<()> {
     let table = memory_table().await?;
     let store = &table.store;
@@ -530,5 +609,41 @@ async fn a_grouped_notification_counts_its_actor_once_and_its_expiry_leaves_the_
         expires_at: expires_at(&processed)?,
     };
     assert_eq!(processed, expected_processed.item()?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn preferences_subscriptions_typing_and_the_inbox_are_read_back() -> anyhow::Result<()> {
+    let table = memory_table().await?;
+    let store = &table.store;
+    let (ana, bo) = ana_and_bob(store).await?;
+
+    chat::set_preferences(store, &bo, input(json!({"allowDmsFrom": "anyone"}))).await?;
+    let (room, _) = chat::open_dm(store, &ana, &bo).await?;
+    chat::subscribe(store, &bo, &room.room_id, "conn-1").await?;
+    let until = chat::set_typing(store, &ana, &room.room_id, true, 5).await?;
+
+    let preferences = chat::get_preferences(store, &bo).await?;
+    let subscribers = chat::subscribers(store, &room.room_id).await?;
+    let typing = chat::typing_now(store, &room.room_id).await?;
+    let inbox = chat::inbox(store, &CursorCodec::new("test"), &bo, false, 10, None).await?;
+    chat::forget_connection(store, "conn-1").await?;
+    let after_disconnect = chat::subscribers(store, &room.room_id).await?;
+
+    assert_eq!(preferences.allow_dms_from, chat::DmPolicy::Anyone);
+    let subscribed: Vec<&str> = subscribers
+        .iter()
+        .map(|s| s.connection_id.as_str())
+        .collect();
+    assert_eq!(subscribed, ["conn-1"]);
+    assert!(until.is_some());
+    assert_eq!(typing, std::slice::from_ref(&ana));
+    let rooms: Vec<&str> = inbox
+        .items
+        .iter()
+        .map(|e| e.room.room_id.as_str())
+        .collect();
+    assert_eq!(rooms, [room.room_id.as_str()]);
+    assert!(after_disconnect.is_empty());
     Ok(())
 }

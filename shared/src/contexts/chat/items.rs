@@ -299,12 +299,33 @@ impl Entity for Member {
     }
 }
 
-/// A message's TTL follows its room's retention, so the sender adds it.
+/// A message as sent: see [`RetainedMessage`] for its TTL.
 impl Entity for Message {
     const NAME: &'static str = "Message";
 
     fn key(&self) -> Key {
         keys::message(&self.room_id, &self.message_id)
+    }
+}
+
+/// A message with its TTL, which follows its room's retention (known to the sender).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RetainedMessage<'a> {
+    pub message: &'a Message,
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl Entity for RetainedMessage<'_> {
+    const NAME: &'static str = Message::NAME;
+
+    fn key(&self) -> Key {
+        self.message.key()
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
     }
 }
 
@@ -316,11 +337,186 @@ impl Entity for Presence {
     }
 }
 
-pub(super) fn item_of<T: Serialize>(value: &T, key: &Key, entity: &str) -> AppResult<Item> {
-    let mut item = store::to_item(value)?;
-    item.extend(key.to_item());
-    item.insert("entity".into(), s(entity));
-    Ok(item)
+/// `USER#<userId> / ROOM#<roomId>`: the user's side of a membership, their inbox entry
+/// (GSI2 `INBOX#<userId>` or `ARCHIVED#<userId>`, latest message first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RoomMembership {
+    pub membership: Membership,
+    /// When the room's latest message was sent (or the membership began): the inbox
+    /// order.
+    #[serde(skip)]
+    pub sort_at: String,
+}
+
+impl Entity for RoomMembership {
+    const NAME: &'static str = "RoomMembership";
+
+    fn key(&self) -> Key {
+        keys::membership(&self.membership.user_id, &self.membership.room_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        let membership = &self.membership;
+        vec![IndexKey::new(
+            Index::Gsi2,
+            keys::inbox(&membership.user_id, membership.archived),
+            keys::inbox_sort(&self.sort_at, &membership.room_id),
+        )]
+    }
+}
+
+/// `DM#<low>#<high> / DM`: the direct conversation of a pair, either way round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DmLock {
+    #[serde(skip)]
+    pub users: (UserId, UserId),
+    pub room_id: String,
+}
+
+impl Entity for DmLock {
+    const NAME: &'static str = "DmLock";
+
+    fn key(&self) -> Key {
+        keys::dm_lock(&self.users.0, &self.users.1)
+    }
+}
+
+/// `ROOM#<roomId> / CMID#<userId>#<clientMessageId>`: the message a client message id
+/// was stored as, so a retried send finds it; expires with the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientMessageId {
+    #[serde(skip)]
+    pub room_id: String,
+    #[serde(skip)]
+    pub sender_id: UserId,
+    #[serde(skip)]
+    pub client_message_id: String,
+    pub message_id: String,
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl Entity for ClientMessageId {
+    const NAME: &'static str = "ClientMessageId";
+
+    fn key(&self) -> Key {
+        keys::client_message(&self.room_id, &self.sender_id, &self.client_message_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
+}
+
+/// `ROOM#<roomId> / SUB#<connectionId>`: a connection receiving the room's events,
+/// with the connection's TTL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RoomSubscription<'a> {
+    pub subscription: &'a Subscription,
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl Entity for RoomSubscription<'_> {
+    const NAME: &'static str = "RoomSubscription";
+
+    fn key(&self) -> Key {
+        keys::subscription(&self.subscription.room_id, &self.subscription.connection_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
+}
+
+/// The same subscription as `WSCONN#<connectionId> / SUB#<roomId>`, so `$disconnect`
+/// finds the connection's subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ConnectionSubscription<'a>(pub RoomSubscription<'a>);
+
+impl Entity for ConnectionSubscription<'_> {
+    const NAME: &'static str = RoomSubscription::NAME;
+
+    fn key(&self) -> Key {
+        let subscription = self.0.subscription;
+        keys::connection_subscription(&subscription.connection_id, &subscription.room_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        self.0.expires_at()
+    }
+}
+
+/// `ROOM#<roomId> / TYPING#<userId>`: an indicator until `expiresAtMs` (epoch
+/// milliseconds); TTL removes it the whole second after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingIndicator {
+    #[serde(skip)]
+    pub room_id: String,
+    pub user_id: UserId,
+    pub expires_at_ms: i64,
+}
+
+impl Entity for TypingIndicator {
+    const NAME: &'static str = "Typing";
+
+    fn key(&self) -> Key {
+        keys::typing(&self.room_id, &self.user_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at_ms.div_euclid(1000) + 1)
+    }
+}
+
+/// `USER#<userId> / CHATPREFS`: a user's [`ChatPreferences`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct UserChatPreferences<'a> {
+    #[serde(skip)]
+    pub user_id: &'a UserId,
+    pub preferences: &'a ChatPreferences,
+}
+
+impl Entity for UserChatPreferences<'_> {
+    const NAME: &'static str = "ChatPreferences";
+
+    fn key(&self) -> Key {
+        keys::preferences(self.user_id)
+    }
+}
+
+/// `USER#<userId> / RATE#send#<window>`: a user's sends in one fixed window. Only ever
+/// written by an update (`ADD sends`), which creates this item on the window's first
+/// send; it expires two windows after the window began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendWindow {
+    #[serde(skip)]
+    pub user_id: UserId,
+    #[serde(skip)]
+    pub window: i64,
+    #[serde(skip)]
+    pub window_seconds: i64,
+    pub sends: u32,
+}
+
+impl Entity for SendWindow {
+    const NAME: &'static str = "SendWindow";
+
+    fn key(&self) -> Key {
+        keys::send_window(&self.user_id, self.window)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some((self.window + 2) * self.window_seconds)
+    }
 }
 
 /// The member pair of items (room side, user side) for a new member.
@@ -347,14 +543,11 @@ pub(super) fn member_items(
         joined_at: at.to_owned(),
         archived: false,
     };
-    let mut membership_item = item_of(
-        &membership,
-        &keys::membership(user, &room.room_id),
-        "RoomMembership",
-    )?;
-    let sort_at = room.last_message_at.as_deref().unwrap_or(at);
-    membership_item.insert("GSI2PK".into(), s(keys::inbox(user, false)));
-    membership_item.insert("GSI2SK".into(), s(keys::inbox_sort(sort_at, &room.room_id)));
+    let membership_item = RoomMembership {
+        membership,
+        sort_at: room.last_message_at.as_deref().unwrap_or(at).to_owned(),
+    }
+    .item()?;
     Ok((member_item, membership_item))
 }
 

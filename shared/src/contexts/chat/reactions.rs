@@ -80,17 +80,17 @@ fn parse<T: serde::de::DeserializeOwned>(image: Option<&serde_dynamo::Item>) -> 
 fn room_change_of(change: &Change) -> AppResult<Option<RoomChange>> {
     let (new, old) = (change.new.as_ref(), change.old.as_ref());
     Ok(match (change.kind, change.entity()) {
-        (ChangeKind::Insert, Some("Message")) => Some(RoomChange::Message {
+        (ChangeKind::Insert, Some(Message::NAME)) => Some(RoomChange::Message {
             message: parse(new)?,
             new: true,
         }),
-        (ChangeKind::Modify, Some("Message")) => Some(RoomChange::Message {
+        (ChangeKind::Modify, Some(Message::NAME)) => Some(RoomChange::Message {
             message: parse(new)?,
             new: false,
         }),
-        (ChangeKind::Insert, Some("RoomMember")) => Some(RoomChange::Joined(parse(new)?)),
-        (ChangeKind::Remove, Some("RoomMember")) => Some(RoomChange::Left(parse(old)?)),
-        (ChangeKind::Modify, Some("RoomMember")) => {
+        (ChangeKind::Insert, Some(Member::NAME)) => Some(RoomChange::Joined(parse(new)?)),
+        (ChangeKind::Remove, Some(Member::NAME)) => Some(RoomChange::Left(parse(old)?)),
+        (ChangeKind::Modify, Some(Member::NAME)) => {
             let before: Member = parse(old)?;
             let after: Member = parse(new)?;
             // A read position moved forward by markRead (a send moves the sender's own

@@ -205,4 +205,256 @@ mod tests {
         assert_eq!(fields(&blank), vec!["text"]);
         assert_eq!(fields(&bad_id), vec!["clientMessageId", "replyTo"]);
     }
+
+    // The items of chat's entity types, each compared with the item the hand-written
+    // code wrote before them (attribute by attribute, S or N or BOOL as it was).
+
+    fn expected(attributes: &[(&str, AttributeValue)]) -> Item {
+        attributes
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect()
+    }
+
+    fn group(last_message_at: Option<&str>) -> Room {
+        Room {
+            room_id: "R1".into(),
+            kind: RoomKind::Group,
+            name: Some("G".into()),
+            community_id: None,
+            dm_user_ids: vec![],
+            created_by: id("ana"),
+            created_at: "2026-03-01T09:00:00.000Z".into(),
+            retention_days: 30,
+            member_count: 2,
+            message_count: 4,
+            last_message_id: last_message_at.map(|_| "M4".to_owned()),
+            last_message_at: last_message_at.map(str::to_owned),
+            last_message: None,
+        }
+    }
+
+    #[test]
+    fn a_membership_is_in_the_inbox_by_the_rooms_latest_message_as_before() -> AppResult<()> {
+        let (busy, quiet) = (group(Some("2026-03-01T10:00:00.000Z")), group(None));
+        let at = "2026-03-01T11:00:00.000Z";
+
+        let (_, busy_item) = member_items(&busy, &id("bo"), &id("ana"), at)?;
+        let (_, quiet_item) = member_items(&quiet, &id("bo"), &id("ana"), at)?;
+
+        let membership = |sort: &str| {
+            expected(&[
+                ("PK", s("USER#bo")),
+                ("SK", s("ROOM#R1")),
+                ("entity", s("RoomMembership")),
+                ("roomId", s("R1")),
+                ("userId", s("bo")),
+                ("joinedAt", s(at)),
+                ("archived", AttributeValue::Bool(false)),
+                ("GSI2PK", s("INBOX#bo")),
+                ("GSI2SK", s(sort)),
+            ])
+        };
+        assert_eq!(busy_item, membership("2026-03-01T10:00:00.000Z#R1"));
+        assert_eq!(quiet_item, membership("2026-03-01T11:00:00.000Z#R1"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_dm_lock_item_holds_only_its_room_id() -> AppResult<()> {
+        let lock = DmLock {
+            users: (id("bo"), id("ana")),
+            room_id: "R1".into(),
+        };
+
+        let item = lock.item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("DM#ana#bo")),
+                ("SK", s("DM")),
+                ("entity", s("DmLock")),
+                ("roomId", s("R1")),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_client_message_id_item_points_at_its_message_until_it_expires() -> AppResult<()> {
+        let pointer = ClientMessageId {
+            room_id: "R1".into(),
+            sender_id: id("bo"),
+            client_message_id: "c-1".into(),
+            message_id: "M5".into(),
+            expires_at: 1_774_951_200,
+        };
+
+        let item = pointer.item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("ROOM#R1")),
+                ("SK", s("CMID#bo#c-1")),
+                ("entity", s("ClientMessageId")),
+                ("messageId", s("M5")),
+                ("expiresAt", n(1_774_951_200)),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_subscription_is_stored_on_the_room_and_on_the_connection_as_before() -> AppResult<()> {
+        let subscription = Subscription {
+            room_id: "R1".into(),
+            connection_id: "conn1".into(),
+            user_id: id("bo"),
+        };
+        let room_side = RoomSubscription {
+            subscription: &subscription,
+            expires_at: 1_772_367_000,
+        };
+
+        let (on_room, on_connection) = (
+            room_side.item()?,
+            ConnectionSubscription(room_side.clone()).item()?,
+        );
+
+        let item = |pk: &str, sk: &str| {
+            expected(&[
+                ("PK", s(pk)),
+                ("SK", s(sk)),
+                ("entity", s("RoomSubscription")),
+                ("roomId", s("R1")),
+                ("connectionId", s("conn1")),
+                ("userId", s("bo")),
+                ("expiresAt", n(1_772_367_000)),
+            ])
+        };
+        assert_eq!(on_room, item("ROOM#R1", "SUB#conn1"));
+        assert_eq!(on_connection, item("WSCONN#conn1", "SUB#R1"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_typing_item_expires_the_whole_second_after_its_indicator() -> AppResult<()> {
+        let indicator = TypingIndicator {
+            room_id: "R1".into(),
+            user_id: id("bo"),
+            expires_at_ms: 1_772_359_200_500,
+        };
+
+        let item = indicator.item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("ROOM#R1")),
+                ("SK", s("TYPING#bo")),
+                ("entity", s("Typing")),
+                ("userId", s("bo")),
+                ("expiresAtMs", n(1_772_359_200_500_i64)),
+                ("expiresAt", n(1_772_359_201)),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn chat_preferences_are_stored_in_the_users_partition_as_before() -> AppResult<()> {
+        let preferences = ChatPreferences {
+            allow_dms_from: DmPolicy::Anyone,
+        };
+        let me = id("bo");
+
+        let item = UserChatPreferences {
+            user_id: &me,
+            preferences: &preferences,
+        }
+        .item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("USER#bo")),
+                ("SK", s("CHATPREFS")),
+                ("entity", s("ChatPreferences")),
+                ("allowDmsFrom", s("anyone")),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_send_window_is_the_item_its_first_counted_send_creates() -> AppResult<()> {
+        let window = SendWindow {
+            user_id: id("bo"),
+            window: 177_235_920,
+            window_seconds: 10,
+            sends: 1,
+        };
+
+        let item = window.item()?;
+
+        // `ADD sends :one SET #ttl = :ttl, entity = :entity` on an absent item.
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("USER#bo")),
+                ("SK", s("RATE#send#177235920")),
+                ("sends", n(1)),
+                ("expiresAt", n(1_772_359_220)),
+                ("entity", s("SendWindow")),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_sent_message_carries_its_rooms_retention_as_before() -> AppResult<()> {
+        let message = Message {
+            room_id: "R1".into(),
+            message_id: "M5".into(),
+            seq: 5,
+            sender_id: id("bo"),
+            text: "hi".into(),
+            reply_to: None,
+            client_message_id: "c-1".into(),
+            sent_at: "2026-03-01T10:00:00.000Z".into(),
+            edited: false,
+            edited_at: None,
+            deleted: false,
+            version: 1,
+        };
+
+        let item = RetainedMessage {
+            message: &message,
+            expires_at: 1_774_951_200,
+        }
+        .item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("ROOM#R1")),
+                ("SK", s("MSG#M5")),
+                ("entity", s("Message")),
+                ("roomId", s("R1")),
+                ("messageId", s("M5")),
+                ("seq", n(5)),
+                ("senderId", s("bo")),
+                ("text", s("hi")),
+                ("clientMessageId", s("c-1")),
+                ("sentAt", s("2026-03-01T10:00:00.000Z")),
+                ("edited", AttributeValue::Bool(false)),
+                ("deleted", AttributeValue::Bool(false)),
+                ("version", n(1)),
+                ("expiresAt", n(1_774_951_200)),
+            ])
+        );
+        Ok(())
+    }
 }

@@ -8,7 +8,11 @@ pub async fn set_preferences(
     me: &UserId,
     preferences: ChatPreferences,
 ) -> AppResult<ChatPreferences> {
-    let item = item_of(&preferences, &keys::preferences(me), "ChatPreferences")?;
+    let item = UserChatPreferences {
+        user_id: me,
+        preferences: &preferences,
+    }
+    .item()?;
     store.put(item).await?;
     Ok(preferences)
 }
@@ -46,12 +50,13 @@ pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(R
         last_message_at: None,
         last_message: None,
     };
-    let mut lock_item = lock.to_item();
-    lock_item.insert("entity".into(), s("DmLock"));
-    lock_item.insert("roomId".into(), s(&room.room_id));
+    let lock = DmLock {
+        users: (me.clone(), other.clone()),
+        room_id: room.room_id.clone(),
+    };
     let mut transaction = store
         .transaction()
-        .put(lock_item, Some(Condition::absent(DM_FREE)))
+        .put_entity(&lock, Some(Condition::absent(DM_FREE)))
         .put(room.item()?, Some(Condition::absent(ROOM_NEW)));
     for user in [me, other] {
         let (member, membership) = member_items(&room, user, me, &at)?;
@@ -312,7 +317,7 @@ pub(super) async fn take_send_token(store: &Store, me: &UserId, limit: RateLimit
         .name("#ttl", store::TTL_ATTRIBUTE)
         .value(":one", n(1))
         .value(":ttl", n((window + 2) * window_seconds))
-        .value(":entity", s("SendWindow"));
+        .value(":entity", s(SendWindow::NAME));
     let under_limit = Condition::new(
         UNDER_SEND_LIMIT,
         Expr::new("attribute_not_exists(sends) OR sends < :max").value(":max", n(limit.max)),
@@ -418,12 +423,17 @@ pub async fn send_message(
             version: 1,
         };
         let expires_at = now_epoch_seconds() + retention_seconds(room.retention_days);
-        let mut message_item = message.item()?;
-        message_item.insert(store::TTL_ATTRIBUTE.into(), n(expires_at));
-        let mut pointer = keys::client_message(room_id, me, &input.client_message_id).to_item();
-        pointer.insert("entity".into(), s("ClientMessageId"));
-        pointer.insert("messageId".into(), s(&message_id));
-        pointer.insert(store::TTL_ATTRIBUTE.into(), n(expires_at));
+        let retained = RetainedMessage {
+            message: &message,
+            expires_at,
+        };
+        let pointer = ClientMessageId {
+            room_id: room_id.to_owned(),
+            sender_id: me.clone(),
+            client_message_id: input.client_message_id.clone(),
+            message_id: message_id.clone(),
+            expires_at,
+        };
         let preview = Preview {
             message_id: message_id.clone(),
             sender_id: me.clone(),
@@ -460,8 +470,8 @@ pub async fn send_message(
                 advance,
                 Some(Condition::new(STILL_LAST, still_last)),
             )
-            .put(message_item, Some(Condition::absent(MESSAGE_NEW)))
-            .put(pointer, Some(Condition::absent(CLIENT_MESSAGE_NEW)))
+            .put_entity(&retained, Some(Condition::absent(MESSAGE_NEW)))
+            .put_entity(&pointer, Some(Condition::absent(CLIENT_MESSAGE_NEW)))
             .update(
                 &keys::member(room_id, me),
                 read_own,
@@ -776,17 +786,16 @@ pub async fn subscribe(
         connection_id: connection_id.to_owned(),
         user_id: me.clone(),
     };
-    let expires_at = n(now_epoch_seconds() + crate::contexts::realtime::CONNECTION_TTL_SECONDS);
-    let mut transaction = store.transaction();
-    for key in [
-        keys::subscription(room_id, connection_id),
-        keys::connection_subscription(connection_id, room_id),
-    ] {
-        let mut item = item_of(&subscription, &key, "RoomSubscription")?;
-        item.insert(store::TTL_ATTRIBUTE.into(), expires_at.clone());
-        transaction = transaction.put(item, None);
-    }
-    transaction.commit().await?;
+    let room_side = RoomSubscription {
+        subscription: &subscription,
+        expires_at: now_epoch_seconds() + crate::contexts::realtime::CONNECTION_TTL_SECONDS,
+    };
+    store
+        .transaction()
+        .put_entity(&room_side, None)
+        .put_entity(&ConnectionSubscription(room_side.clone()), None)
+        .commit()
+        .await?;
     Ok(room)
 }
 
@@ -884,22 +893,18 @@ pub async fn set_typing(
     seconds: i64,
 ) -> AppResult<Option<i64>> {
     require_member(store, me, room_id).await?;
-    let key = keys::typing(room_id, me);
     if !typing {
-        store.batch_delete(&[key]).await?;
+        store.batch_delete(&[keys::typing(room_id, me)]).await?;
         return Ok(None);
     }
     // Milliseconds for the indicator itself; whole seconds (rounded up) for TTL.
     let expires_at_ms = now_epoch_millis() + seconds.max(1) * 1000;
-    let mut item = key.to_item();
-    item.insert("entity".into(), s("Typing"));
-    item.insert("userId".into(), s(me.as_str()));
-    item.insert("expiresAtMs".into(), n(expires_at_ms));
-    item.insert(
-        store::TTL_ATTRIBUTE.into(),
-        n(expires_at_ms.div_euclid(1000) + 1),
-    );
-    store.put(item).await?;
+    let indicator = TypingIndicator {
+        room_id: room_id.to_owned(),
+        user_id: me.clone(),
+        expires_at_ms,
+    };
+    store.put(indicator.item()?).await?;
     Ok(Some(expires_at_ms))
 }
 

@@ -195,6 +195,28 @@ pub struct Category {
     pub created_by: UserId,
 }
 
+/// `CATEGORY#<id> / META`: one per id.
+impl Entity for Category {
+    const NAME: &'static str = "Category";
+
+    fn key(&self) -> Key {
+        keys::category(&self.category_id)
+    }
+}
+
+/// The same category as its entry in the tree, `CATEGORIES / <path>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct CategoryInTree<'a>(pub &'a Category);
+
+impl Entity for CategoryInTree<'_> {
+    const NAME: &'static str = Category::NAME;
+
+    fn key(&self) -> Key {
+        keys::category_listing(&self.0.path)
+    }
+}
+
 /// Something attached to a topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
@@ -300,48 +322,21 @@ impl Topic {
         self.item()
     }
 
-    /// The GSI2 (latest activity) and GSI3 (top) keys of a tag or author index item:
-    /// the same order as the category's, without pinning (pins are per category).
-    pub(super) fn index_listing_keys(&self, partition: &str) -> Item {
-        Item::from([
-            ("GSI2PK".into(), s(partition)),
-            (
-                "GSI2SK".into(),
-                s(&keys::activity_sort(
-                    false,
-                    &self.last_activity_at,
-                    &self.topic_id,
-                )),
-            ),
-            ("GSI3PK".into(), s(partition)),
-            (
-                "GSI3SK".into(),
-                s(&keys::top_sort(false, self.score(), &self.topic_id)),
-            ),
-        ])
-    }
-
     /// The tag and author index items of this topic, with their listing keys.
-    pub(super) fn index_items(&self) -> Vec<Item> {
-        let by_author = std::iter::once((
-            keys::by_author(&self.author_id, &self.topic_id),
-            "TopicByAuthor",
-            keys::author_listing(&self.author_id),
-        ));
-        let by_tag = self.tags.iter().map(|tag| {
-            (
-                keys::by_tag(tag, &self.topic_id),
-                "TopicByTag",
-                keys::tag_listing(tag),
-            )
+    pub(super) fn index_items(&self) -> AppResult<Vec<Item>> {
+        let sorts = ListingSorts::of(self);
+        let by_author = TopicByAuthor {
+            author_id: self.author_id.clone(),
+            topic_id: self.topic_id.clone(),
+            sorts: sorts.clone(),
+        };
+        let by_tag = self.tags.iter().map(|tag| TopicByTag {
+            tag: tag.clone(),
+            topic_id: self.topic_id.clone(),
+            sorts: sorts.clone(),
         });
-        by_author
-            .chain(by_tag)
-            .map(|(key, entity, partition)| {
-                let mut item = index_item(key, entity, &self.topic_id);
-                item.extend(self.index_listing_keys(&partition));
-                item
-            })
+        std::iter::once(by_author.item())
+            .chain(by_tag.map(|item| item.item()))
             .collect()
     }
 
@@ -408,6 +403,99 @@ impl Reply {
     }
 }
 
+/// The GSI2 (latest activity) and GSI3 (top) sort keys of a topic's tag and author
+/// index items: the same order as the category's, without pinning (pins are per
+/// category).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingSorts {
+    pub activity: String,
+    pub top: String,
+}
+
+impl ListingSorts {
+    pub fn of(topic: &Topic) -> Self {
+        Self {
+            activity: keys::activity_sort(false, &topic.last_activity_at, &topic.topic_id),
+            top: keys::top_sort(false, topic.score(), &topic.topic_id),
+        }
+    }
+
+    fn index_keys(&self, partition: &str) -> Vec<IndexKey> {
+        vec![
+            IndexKey::new(Index::Gsi2, partition, &self.activity),
+            IndexKey::new(Index::Gsi3, partition, &self.top),
+        ]
+    }
+}
+
+/// `USER#<author> / TOPIC#<id>`: the author's listing of the topic (GSI2/GSI3
+/// `AUTHOR#<author>`), and how account deletion finds the author's topics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicByAuthor {
+    #[serde(skip)]
+    pub author_id: UserId,
+    pub topic_id: String,
+    #[serde(skip)]
+    pub sorts: ListingSorts,
+}
+
+impl Entity for TopicByAuthor {
+    const NAME: &'static str = "TopicByAuthor";
+
+    fn key(&self) -> Key {
+        keys::by_author(&self.author_id, &self.topic_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        self.sorts
+            .index_keys(&keys::author_listing(&self.author_id))
+    }
+}
+
+/// `TAG#<tag> / TOPIC#<id>`: the tag's listing of the topic (GSI2/GSI3 `TAG#<tag>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicByTag {
+    #[serde(skip)]
+    pub tag: String,
+    pub topic_id: String,
+    #[serde(skip)]
+    pub sorts: ListingSorts,
+}
+
+impl Entity for TopicByTag {
+    const NAME: &'static str = "TopicByTag";
+
+    fn key(&self) -> Key {
+        keys::by_tag(&self.tag, &self.topic_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        self.sorts.index_keys(&keys::tag_listing(&self.tag))
+    }
+}
+
+/// `USER#<author> / REPLY#<topicId>#<replyId>`: finds the author's replies when the
+/// account is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplyByAuthor {
+    #[serde(skip)]
+    pub author_id: UserId,
+    pub topic_id: String,
+    #[serde(skip)]
+    pub reply_id: String,
+}
+
+impl Entity for ReplyByAuthor {
+    const NAME: &'static str = "ReplyByAuthor";
+
+    fn key(&self) -> Key {
+        keys::reply_by_author(&self.author_id, &self.topic_id, &self.reply_id)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reaction {
@@ -418,6 +506,35 @@ pub struct Reaction {
     pub user_id: UserId,
     pub reaction: ReactionKind,
     pub created_at: String,
+}
+
+/// `TOPIC#<id> / REACT#<targetId>#<userId>`: one per user per target by key.
+impl Entity for Reaction {
+    const NAME: &'static str = "Reaction";
+
+    fn key(&self) -> Key {
+        keys::reaction(&self.topic_id, &self.target_id, &self.user_id)
+    }
+}
+
+/// `USER#<user> / REACT#<topicId>#<targetId>`: finds the user's reactions when the
+/// account is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionByUser {
+    #[serde(skip)]
+    pub user_id: UserId,
+    pub topic_id: String,
+    #[serde(skip)]
+    pub target_id: String,
+}
+
+impl Entity for ReactionByUser {
+    const NAME: &'static str = "ReactionByUser";
+
+    fn key(&self) -> Key {
+        keys::reaction_by_user(&self.user_id, &self.topic_id, &self.target_id)
+    }
 }
 
 /// The version an edit replaced.
@@ -438,6 +555,41 @@ pub struct HistoryEntry {
     pub attachments: Option<Vec<Attachment>>,
 }
 
+/// `TOPIC#<id> / HIST#<targetId>#<editId>`
+impl Entity for HistoryEntry {
+    const NAME: &'static str = "EditHistory";
+
+    fn key(&self) -> Key {
+        keys::history(&self.topic_id, &self.target_id, &self.edit_id)
+    }
+}
+
+/// `PROCESSED#discussions-stream#<eventId> / PROCESSED`: a stream record counted once,
+/// TTL [`MARKER_TTL_SECONDS`] after it was counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessedStreamRecord {
+    pub consumer: String,
+    pub event_id: String,
+    pub topic_id: String,
+    /// The sort key of the record's item, for operators.
+    pub source_sk: String,
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl Entity for ProcessedStreamRecord {
+    const NAME: &'static str = "ProcessedStreamRecord";
+
+    fn key(&self) -> Key {
+        keys::processed(&self.event_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
+}
+
 /// A topic with the first page of its replies in thread order.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -456,20 +608,6 @@ pub(super) fn s(value: &str) -> AttributeValue {
 
 pub(super) fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
-}
-
-pub(super) fn index_item(key: Key, entity: &str, topic_id: &str) -> Item {
-    let mut item = key.to_item();
-    item.insert("entity".into(), s(entity));
-    item.insert("topicId".into(), s(topic_id));
-    item
-}
-
-pub(super) fn history_item(entry: &HistoryEntry) -> AppResult<Item> {
-    let mut item = store::to_item(entry)?;
-    item.extend(keys::history(&entry.topic_id, &entry.target_id, &entry.edit_id).to_item());
-    item.insert("entity".into(), s("EditHistory"));
-    Ok(item)
 }
 
 // ---------------------------------------------------------------------------------

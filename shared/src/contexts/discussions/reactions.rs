@@ -13,7 +13,7 @@ use crate::table::entity::Entity;
 use crate::table::store::Store;
 use crate::table::stream::{Change, Reaction, ReactionBatch};
 
-pub const ENTITIES: &[&str] = &[Reply::NAME, "Reaction"];
+pub const ENTITIES: &[&str] = &[Reply::NAME, discussions::Reaction::NAME];
 
 pub struct DiscussionCounters {
     store: Store,

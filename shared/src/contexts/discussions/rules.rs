@@ -265,21 +265,17 @@ pub fn counter_change(
 
 /// The processed-record marker, put only if absent (`RECORD_NEW`), so a redelivered
 /// record counts once.
-pub(super) fn marker(event_id: &str, change: &CounterChange) -> Item {
-    let mut item = keys::processed(event_id).to_item();
-    item.insert("entity".into(), s("ProcessedStreamRecord"));
-    item.insert("consumer".into(), s(STREAM_CONSUMER));
-    item.insert("eventId".into(), s(event_id));
+pub(super) fn marker(event_id: &str, change: &CounterChange) -> ProcessedStreamRecord {
     let topic_id = match &change.target {
         CounterTarget::Topic(topic_id) | CounterTarget::Reply { topic_id, .. } => topic_id,
     };
-    item.insert("topicId".into(), s(topic_id));
-    item.insert("sourceSk".into(), s(&change.source));
-    item.insert(
-        store::TTL_ATTRIBUTE.into(),
-        n(now_epoch_seconds() + MARKER_TTL_SECONDS),
-    );
-    item
+    ProcessedStreamRecord {
+        consumer: STREAM_CONSUMER.to_owned(),
+        event_id: event_id.to_owned(),
+        topic_id: topic_id.clone(),
+        source_sk: change.source.clone(),
+        expires_at: now_epoch_seconds() + MARKER_TTL_SECONDS,
+    }
 }
 
 #[cfg(test)]
@@ -477,5 +473,239 @@ mod tests {
         assert!(TopicQuery::parse(Some("rust"), Some("x"), None, None, None).is_err());
         assert!(TopicQuery::parse(Some("rust"), None, None, Some("best"), None).is_err());
         assert!(TopicQuery::parse(Some("rust"), None, None, None, Some("yes")).is_err());
+    }
+
+    // The items of the discussions' entity types, each compared with the item the
+    // hand-written code wrote before them (attribute by attribute, S or N or L as it was).
+
+    fn expected(attributes: &[(&str, AttributeValue)]) -> Item {
+        attributes
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_category_is_written_by_id_and_in_the_tree_as_before() -> AppResult<()> {
+        let category = Category {
+            category_id: "b".into(),
+            name: "B".into(),
+            description: None,
+            parent_id: Some("a".into()),
+            path: "a#b".into(),
+            depth: 2,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            created_by: user("ana"),
+        };
+
+        let (by_id, in_tree) = (category.item()?, CategoryInTree(&category).item()?);
+
+        let item = |pk: &str, sk: &str| {
+            expected(&[
+                ("PK", s(pk)),
+                ("SK", s(sk)),
+                ("entity", s("Category")),
+                ("categoryId", s("b")),
+                ("name", s("B")),
+                ("parentId", s("a")),
+                ("path", s("a#b")),
+                ("depth", n(2)),
+                ("createdAt", s("2026-01-01T00:00:00.000Z")),
+                ("createdBy", s("ana")),
+            ])
+        };
+        assert_eq!(by_id, item("CATEGORY#b", "META"));
+        assert_eq!(in_tree, item("CATEGORIES", "a#b"));
+        Ok(())
+    }
+
+    fn topic() -> Topic {
+        Topic {
+            topic_id: "T1".into(),
+            author_id: user("ana"),
+            category_id: "c".into(),
+            title: "Title".into(),
+            body: "Body".into(),
+            tags: vec!["rust".into()],
+            attachments: vec![],
+            mentions: vec![],
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            updated_at: "2026-01-01T00:00:00.000Z".into(),
+            edited: false,
+            last_activity_at: "2026-01-02T00:00:00.000Z".into(),
+            deleted: false,
+            accepted_reply_id: None,
+            accepted_reply_author_id: None,
+            solved: false,
+            pinned: true,
+            reply_count: 2,
+            reaction_counts: BTreeMap::from([("like".to_owned(), 1)]),
+            view_count: 9,
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn a_topics_author_and_tag_index_items_are_the_ones_written_by_hand_before() -> AppResult<()> {
+        let topic = topic();
+
+        let items = topic.index_items()?;
+
+        let index_item = |pk: &str, entity: &str, partition: &str| {
+            expected(&[
+                ("PK", s(pk)),
+                ("SK", s("TOPIC#T1")),
+                ("entity", s(entity)),
+                ("topicId", s("T1")),
+                ("GSI2PK", s(partition)),
+                ("GSI2SK", s("0#2026-01-02T00:00:00.000Z#T1")),
+                ("GSI3PK", s(partition)),
+                ("GSI3SK", s("0#000000000005#T1")),
+            ])
+        };
+        assert_eq!(
+            items,
+            vec![
+                index_item("USER#ana", "TopicByAuthor", "AUTHOR#ana"),
+                index_item("TAG#rust", "TopicByTag", "TAG#rust"),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_reply_by_author_item_holds_only_its_topic_id() -> AppResult<()> {
+        let pointer = ReplyByAuthor {
+            author_id: user("bo"),
+            topic_id: "T1".into(),
+            reply_id: "R1-R2".into(),
+        };
+
+        let item = pointer.item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("USER#bo")),
+                ("SK", s("REPLY#T1#R1-R2")),
+                ("entity", s("ReplyByAuthor")),
+                ("topicId", s("T1")),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_reaction_and_its_pointer_are_the_items_written_by_hand_before() -> AppResult<()> {
+        let reaction = Reaction {
+            topic_id: "T1".into(),
+            target_id: "R1".into(),
+            target_author_id: user("ana"),
+            user_id: user("bo"),
+            reaction: ReactionKind::Love,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+        };
+        let by_user = ReactionByUser {
+            user_id: user("bo"),
+            topic_id: "T1".into(),
+            target_id: "R1".into(),
+        };
+
+        let (item, pointer) = (reaction.item()?, by_user.item()?);
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("TOPIC#T1")),
+                ("SK", s("REACT#R1#bo")),
+                ("entity", s("Reaction")),
+                ("topicId", s("T1")),
+                ("targetId", s("R1")),
+                ("targetAuthorId", s("ana")),
+                ("userId", s("bo")),
+                ("reaction", s("love")),
+                ("createdAt", s("2026-01-01T00:00:00.000Z")),
+            ])
+        );
+        assert_eq!(
+            pointer,
+            expected(&[
+                ("PK", s("USER#bo")),
+                ("SK", s("REACT#T1#R1")),
+                ("entity", s("ReactionByUser")),
+                ("topicId", s("T1")),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_edit_history_item_is_the_one_written_by_hand_before() -> AppResult<()> {
+        let entry = HistoryEntry {
+            topic_id: "T1".into(),
+            target_id: "T1".into(),
+            edit_id: "E1".into(),
+            editor_id: user("ana"),
+            edited_at: "2026-01-03T00:00:00.000Z".into(),
+            title: Some("Old title".into()),
+            body: "Old body".into(),
+            tags: Some(vec!["rust".into()]),
+            attachments: None,
+        };
+
+        let item = entry.item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("TOPIC#T1")),
+                ("SK", s("HIST#T1#E1")),
+                ("entity", s("EditHistory")),
+                ("topicId", s("T1")),
+                ("targetId", s("T1")),
+                ("editId", s("E1")),
+                ("editorId", s("ana")),
+                ("editedAt", s("2026-01-03T00:00:00.000Z")),
+                ("title", s("Old title")),
+                ("body", s("Old body")),
+                ("tags", AttributeValue::L(vec![s("rust")])),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_processed_record_marker_is_the_one_written_by_hand_before() -> AppResult<()> {
+        let change = CounterChange {
+            target: CounterTarget::Reply {
+                topic_id: "T1".into(),
+                reply_id: "R1".into(),
+            },
+            replies: 0,
+            reactions: BTreeMap::from([(ReactionKind::Like, 1)]),
+            activity_at: None,
+            source: "REACT#R1#bo".into(),
+        };
+        let marker = ProcessedStreamRecord {
+            expires_at: 1_767_400_000,
+            ..marker("ev1", &change)
+        };
+
+        let item = marker.item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("PROCESSED#discussions-stream#ev1")),
+                ("SK", s("PROCESSED")),
+                ("entity", s("ProcessedStreamRecord")),
+                ("consumer", s("discussions-stream")),
+                ("eventId", s("ev1")),
+                ("topicId", s("T1")),
+                ("sourceSk", s("REACT#R1#bo")),
+                ("expiresAt", n(1_767_400_000)),
+            ])
+        );
+        Ok(())
     }
 }

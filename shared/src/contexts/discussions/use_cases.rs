@@ -43,20 +43,11 @@ pub async fn create_category(
         created_at: now_rfc3339(),
         created_by: principal.user_id.clone(),
     };
-    let item = |key: Key| -> AppResult<Item> {
-        let mut item = store::to_item(&category)?;
-        item.extend(key.to_item());
-        item.insert("entity".into(), s("Category"));
-        Ok(item)
-    };
     match store
         .transaction()
-        .put(
-            item(keys::category(&category.category_id))?,
-            Some(Condition::absent(CATEGORY_NEW)),
-        )
-        .put(
-            item(keys::category_listing(&category.path))?,
+        .put_entity(&category, Some(Condition::absent(CATEGORY_NEW)))
+        .put_entity(
+            &CategoryInTree(&category),
             Some(Condition::absent(CATEGORY_NEW)),
         )
         .commit()
@@ -110,7 +101,7 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
             Condition::present(CATEGORY_EXISTS),
         )
         .put(topic.to_item()?, Some(Condition::absent(TOPIC_NEW)));
-    for item in topic.index_items() {
+    for item in topic.index_items()? {
         transaction = transaction.put(item, None);
     }
     match transaction.commit().await {
@@ -243,7 +234,7 @@ pub async fn edit_topic(
             update,
             Some(Condition::new(TOPIC_UNCHANGED, unchanged)),
         )
-        .put(history_item(&history)?, None);
+        .put_entity(&history, None);
     let before: BTreeSet<&String> = old.tags.iter().collect();
     let after: BTreeSet<&String> = topic.tags.iter().collect();
     for removed in before.difference(&after) {
@@ -254,7 +245,7 @@ pub async fn edit_topic(
         .difference(&before)
         .map(|tag| keys::by_tag(tag, topic_id).pk)
         .collect();
-    for item in topic.index_items() {
+    for item in topic.index_items()? {
         if item
             .get(store::PK)
             .and_then(|pk| pk.as_s().ok())
@@ -510,12 +501,12 @@ pub async fn create_reply(
             Condition::new(TOPIC_OPEN, open_topic),
         )
         .put(reply.to_item()?, Some(Condition::absent(REPLY_NEW)))
-        .put(
-            index_item(
-                keys::reply_by_author(me, topic_id, &reply.reply_id),
-                "ReplyByAuthor",
-                topic_id,
-            ),
+        .put_entity(
+            &ReplyByAuthor {
+                author_id: me.clone(),
+                topic_id: topic_id.to_owned(),
+                reply_id: reply.reply_id.clone(),
+            },
             None,
         )
         .commit()
@@ -586,7 +577,7 @@ pub async fn edit_reply(
             update,
             Some(Condition::new(REPLY_UNCHANGED, unchanged)),
         )
-        .put(history_item(&history)?, None)
+        .put_entity(&history, None)
         .commit()
         .await?;
     Ok(reply)
@@ -659,20 +650,15 @@ pub async fn set_reaction(
         reaction: input.reaction,
         created_at: now_rfc3339(),
     };
-    let mut item = store::to_item(&reaction)?;
-    item.extend(keys::reaction(topic_id, target_id, me).to_item());
-    item.insert("entity".into(), s("Reaction"));
+    let by_user = ReactionByUser {
+        user_id: me.clone(),
+        topic_id: topic_id.to_owned(),
+        target_id: target_id.to_owned(),
+    };
     store
         .transaction()
-        .put(item, None)
-        .put(
-            index_item(
-                keys::reaction_by_user(me, topic_id, target_id),
-                "ReactionByUser",
-                topic_id,
-            ),
-            None,
-        )
+        .put_entity(&reaction, None)
+        .put_entity(&by_user, None)
         .commit()
         .await?;
     Ok(reaction)
@@ -874,7 +860,7 @@ pub async fn apply_counter_change(
             }
             let sent = store
                 .transaction()
-                .put(marker, Some(Condition::absent(RECORD_NEW)))
+                .put_entity(&marker, Some(Condition::absent(RECORD_NEW)))
                 .update(
                     &keys::reply(topic_id, reply_id),
                     update,
@@ -941,7 +927,7 @@ pub async fn apply_counter_change(
                 let unchanged = Expr::new("version = :read").value(":read", n(read_version));
                 let sent = store
                     .transaction()
-                    .put(marker.clone(), Some(Condition::absent(RECORD_NEW)))
+                    .put_entity(&marker, Some(Condition::absent(RECORD_NEW)))
                     .update(
                         &keys::topic(topic_id),
                         update,
@@ -976,7 +962,7 @@ pub(super) async fn refresh_index_listings(store: &Store, topic: &Topic) -> AppR
     if topic.deleted {
         return Ok(());
     }
-    let updates = topic.index_items().into_iter().map(|item| async move {
+    let updates = topic.index_items()?.into_iter().map(|item| async move {
         let key = Key::new(
             item.get(store::PK)
                 .and_then(|v| v.as_s().ok())

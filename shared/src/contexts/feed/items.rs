@@ -271,22 +271,109 @@ pub(super) fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-pub(super) fn activity_item(activity: &Activity) -> AppResult<Item> {
-    let mut item = store::to_item(activity)?;
-    item.extend(keys::activity(&activity.activity_id).to_item());
-    item.insert("entity".into(), s("Activity"));
-    let (gsi_pk, gsi_sk) = keys::by_author(&activity.author_id, &activity.activity_id);
-    item.insert("GSI1PK".into(), s(gsi_pk));
-    item.insert("GSI1SK".into(), s(gsi_sk));
-    Ok(item)
+/// `ACT#<activityId> / META`, listed under its author on GSI1.
+impl Entity for Activity {
+    const NAME: &'static str = "Activity";
+
+    fn key(&self) -> Key {
+        keys::activity(&self.activity_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        let (pk, sk) = keys::by_author(&self.author_id, &self.activity_id);
+        vec![IndexKey::new(Index::Gsi1, pk, sk)]
+    }
 }
 
-/// A pointer in a user's partition to something of theirs stored elsewhere.
-pub(super) fn pointer_item(key: Key, activity_id: &str) -> Item {
-    let mut item = key.to_item();
-    item.insert("entity".into(), s("ActivityPointer"));
-    item.insert("activityId".into(), s(activity_id));
-    item
+/// `USER#<author> / ACTIVITY#<activityId>`: the author's partition points at the
+/// activity, so deleting the account deletes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthoredActivity {
+    /// In the key only.
+    #[serde(skip)]
+    pub author_id: UserId,
+    pub activity_id: String,
+    pub created_at: String,
+}
+
+impl AuthoredActivity {
+    pub fn of(activity: &Activity) -> Self {
+        Self {
+            author_id: activity.author_id.clone(),
+            activity_id: activity.activity_id.clone(),
+            created_at: activity.created_at.clone(),
+        }
+    }
+}
+
+impl Entity for AuthoredActivity {
+    const NAME: &'static str = "AuthoredActivity";
+
+    fn key(&self) -> Key {
+        keys::authored(&self.author_id, &self.activity_id)
+    }
+}
+
+/// `ACT#<activityId> / LIKE#<userId>`: one like per user by key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityLike {
+    pub activity_id: String,
+    pub user_id: UserId,
+    pub created_at: String,
+}
+
+impl Entity for ActivityLike {
+    const NAME: &'static str = "ActivityLike";
+
+    fn key(&self) -> Key {
+        keys::like(&self.activity_id, &self.user_id)
+    }
+}
+
+/// `ACT#<activityId> / COMMENT#<commentId>`
+impl Entity for Comment {
+    const NAME: &'static str = "ActivityComment";
+
+    fn key(&self) -> Key {
+        keys::comment(&self.activity_id, &self.comment_id)
+    }
+}
+
+/// What an [`ActivityPointer`] stands for in its user's partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PointedAt {
+    /// `USER#<user> / ACTLIKE#<activityId>`
+    Like,
+    /// `USER#<user> / ACTCOMMENT#<activityId>#<commentId>`
+    Comment { comment_id: String },
+}
+
+/// A pointer in a user's partition to their like or comment on an activity, so
+/// deleting the account finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityPointer {
+    /// In the key only.
+    #[serde(skip)]
+    pub user_id: UserId,
+    #[serde(skip)]
+    pub pointed_at: PointedAt,
+    pub activity_id: String,
+}
+
+impl Entity for ActivityPointer {
+    const NAME: &'static str = "ActivityPointer";
+
+    fn key(&self) -> Key {
+        match &self.pointed_at {
+            PointedAt::Like => keys::liked_by(&self.user_id, &self.activity_id),
+            PointedAt::Comment { comment_id } => {
+                keys::commented_by(&self.user_id, &self.activity_id, comment_id)
+            }
+        }
+    }
 }
 
 pub(super) fn put_request(item: Item) -> AppResult<BatchWrite> {
@@ -297,20 +384,78 @@ pub(super) fn delete_request(key: &Key) -> AppResult<BatchWrite> {
     Ok(BatchWrite::Delete(key.clone()))
 }
 
-/// A feed or timeline entry item: its content derives only from the activity, so a
-/// repeated put writes exactly the same item.
-pub(super) fn entry_item(
-    key: &Key,
-    entry: &FeedEntry,
-    entity: &str,
-    ttl_seconds: i64,
-) -> AppResult<Item> {
-    let mut item = store::to_item(entry)?;
-    item.extend(key.to_item());
-    item.insert("entity".into(), s(entity));
-    let created = parse_time(&entry.created_at)?.unix_timestamp();
-    item.insert(store::TTL_ATTRIBUTE.into(), n(created + ttl_seconds));
-    Ok(item)
+/// When a feed or timeline entry expires: `ttl_seconds` after its activity.
+fn entry_expiry(entry: &FeedEntry, ttl_seconds: i64) -> AppResult<i64> {
+    Ok(parse_time(&entry.created_at)?.unix_timestamp() + ttl_seconds)
+}
+
+/// `FEED#<userId> / <activityId>`: a home-feed entry, TTL [`FEED_TTL_SECONDS`] after
+/// the activity. Its content derives only from the activity, so a repeated put writes
+/// exactly the same item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct HomeFeedEntry<'a> {
+    #[serde(skip)]
+    pub user_id: &'a UserId,
+    pub entry: &'a FeedEntry,
+    #[serde(skip)]
+    expires_at: i64,
+}
+
+impl<'a> HomeFeedEntry<'a> {
+    pub fn new(user_id: &'a UserId, entry: &'a FeedEntry) -> AppResult<Self> {
+        Ok(Self {
+            user_id,
+            entry,
+            expires_at: entry_expiry(entry, FEED_TTL_SECONDS)?,
+        })
+    }
+}
+
+impl Entity for HomeFeedEntry<'_> {
+    const NAME: &'static str = "FeedEntry";
+
+    fn key(&self) -> Key {
+        keys::feed_entry(self.user_id, &self.entry.activity_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
+}
+
+/// `TIMELINE#<yyyy-mm-dd> / <activityId>`: a public-timeline entry in its activity's
+/// day, TTL [`TIMELINE_TTL_SECONDS`] after the activity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct TimelineEntry<'a> {
+    pub entry: &'a FeedEntry,
+    #[serde(skip)]
+    day: String,
+    #[serde(skip)]
+    expires_at: i64,
+}
+
+impl<'a> TimelineEntry<'a> {
+    pub fn new(entry: &'a FeedEntry) -> AppResult<Self> {
+        Ok(Self {
+            entry,
+            day: day_bucket(parse_time(&entry.created_at)?.unix_timestamp()),
+            expires_at: entry_expiry(entry, TIMELINE_TTL_SECONDS)?,
+        })
+    }
+}
+
+impl Entity for TimelineEntry<'_> {
+    const NAME: &'static str = "TimelineEntry";
+
+    fn key(&self) -> Key {
+        keys::timeline_entry(&self.day, &self.entry.activity_id)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -339,6 +484,38 @@ pub struct FanoutJob {
     /// Where the author's connection pages continue (absent: from the start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<PageKey>,
+}
+
+/// `FANOUT#<activityId> / <op>#<step>`: a fan-out step queued for a later invocation
+/// (its INSERT record runs it), TTL [`FANOUT_JOB_TTL_SECONDS`] after it was queued.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct FanoutProgress {
+    pub job: FanoutJob,
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl FanoutProgress {
+    /// The step queued now.
+    pub fn queued(job: FanoutJob) -> Self {
+        Self {
+            job,
+            expires_at: now_epoch_seconds() + FANOUT_JOB_TTL_SECONDS,
+        }
+    }
+}
+
+impl Entity for FanoutProgress {
+    const NAME: &'static str = "FeedFanout";
+
+    fn key(&self) -> Key {
+        keys::fanout_step(&self.job.entry.activity_id, self.job.op, self.job.step)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
 }
 
 #[derive(Deserialize)]

@@ -54,8 +54,9 @@ use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult, FieldError};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
+use crate::table::entity::{Entity, IndexKey};
 use crate::table::store::{
-    self, AttributeValue, BatchWrite, Expr, Item, Key, KeyQuery, Returning, Store,
+    self, AttributeValue, BatchWrite, Expr, Index, Item, Key, KeyQuery, Returning, Store,
 };
 use crate::table::transaction::{Condition, Transaction, WriteError};
 

@@ -18,8 +18,8 @@ pub const ENTITIES: &[&str] = &[
     Topic::NAME,
     Reply::NAME,
     "Connection",
-    "Activity",
-    "FeedFanout",
+    feed::Activity::NAME,
+    feed::FanoutProgress::NAME,
 ];
 
 pub struct FeedFanout {

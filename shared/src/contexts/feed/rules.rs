@@ -320,4 +320,243 @@ mod tests {
             .is_ok()
         );
     }
+
+    // The items of the feed's entity types, each compared with the item the hand-written
+    // code wrote before them (attribute by attribute, S or N or BOOL or M as it was).
+
+    fn ana() -> UserId {
+        UserId::parse("ana").unwrap()
+    }
+
+    fn expected(attributes: &[(&str, AttributeValue)]) -> Item {
+        attributes
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect()
+    }
+
+    fn activity(text: Option<&str>) -> Activity {
+        let mut object = Map::new();
+        object.insert("topicId".into(), Value::String("T1".into()));
+        Activity {
+            activity_id: "A1".into(),
+            author_id: ana(),
+            verb: Verb::DiscussionPosted,
+            visibility: ActivityVisibility::Public,
+            object,
+            text: text.map(str::to_owned),
+            created_at: "2026-03-01T10:00:00.000Z".into(),
+            deleted: false,
+            like_count: 2,
+            comment_count: 0,
+            share_count: 1,
+        }
+    }
+
+    #[test]
+    fn an_activity_item_is_the_one_written_by_hand_before() -> AppResult<()> {
+        let activity = activity(None);
+
+        let item = activity.item()?;
+
+        let object = HashMap::from([("topicId".to_owned(), s("T1"))]);
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("ACT#A1")),
+                ("SK", s("META")),
+                ("GSI1PK", s("USER#ana")),
+                ("GSI1SK", s("ACT#A1")),
+                ("entity", s("Activity")),
+                ("activityId", s("A1")),
+                ("authorId", s("ana")),
+                ("verb", s("discussionPosted")),
+                ("visibility", s("public")),
+                ("object", AttributeValue::M(object)),
+                ("createdAt", s("2026-03-01T10:00:00.000Z")),
+                ("deleted", AttributeValue::Bool(false)),
+                ("likeCount", n(2)),
+                ("commentCount", n(0)),
+                ("shareCount", n(1)),
+            ])
+        );
+        assert_eq!(activity_item_with_text()?.get("text"), Some(&s("hello")));
+        Ok(())
+    }
+
+    fn activity_item_with_text() -> AppResult<Item> {
+        activity(Some("hello")).item()
+    }
+
+    #[test]
+    fn an_authored_activity_pointer_holds_only_the_activity_id_and_time() -> AppResult<()> {
+        let pointer = AuthoredActivity::of(&activity(Some("hello")));
+
+        let item = pointer.item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("USER#ana")),
+                ("SK", s("ACTIVITY#A1")),
+                ("entity", s("AuthoredActivity")),
+                ("activityId", s("A1")),
+                ("createdAt", s("2026-03-01T10:00:00.000Z")),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_like_item_is_the_one_written_by_hand_before() -> AppResult<()> {
+        let like = ActivityLike {
+            activity_id: "A1".into(),
+            user_id: ana(),
+            created_at: "2026-03-01T10:00:00.000Z".into(),
+        };
+
+        let item = like.item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("ACT#A1")),
+                ("SK", s("LIKE#ana")),
+                ("entity", s("ActivityLike")),
+                ("activityId", s("A1")),
+                ("userId", s("ana")),
+                ("createdAt", s("2026-03-01T10:00:00.000Z")),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_comment_item_is_the_one_written_by_hand_before() -> AppResult<()> {
+        let comment = Comment {
+            comment_id: "C1".into(),
+            activity_id: "A1".into(),
+            author_id: ana(),
+            text: "nice".into(),
+            created_at: "2026-03-01T10:00:00.000Z".into(),
+        };
+
+        let item = comment.item()?;
+
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("ACT#A1")),
+                ("SK", s("COMMENT#C1")),
+                ("entity", s("ActivityComment")),
+                ("commentId", s("C1")),
+                ("activityId", s("A1")),
+                ("authorId", s("ana")),
+                ("text", s("nice")),
+                ("createdAt", s("2026-03-01T10:00:00.000Z")),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn like_and_comment_pointers_differ_only_in_their_sort_key() -> AppResult<()> {
+        let like = ActivityPointer {
+            user_id: ana(),
+            pointed_at: PointedAt::Like,
+            activity_id: "A1".into(),
+        };
+        let comment = ActivityPointer {
+            pointed_at: PointedAt::Comment {
+                comment_id: "C1".into(),
+            },
+            ..like.clone()
+        };
+
+        let (like_item, comment_item) = (like.item()?, comment.item()?);
+
+        let pointer = |sk: &str| {
+            expected(&[
+                ("PK", s("USER#ana")),
+                ("SK", s(sk)),
+                ("entity", s("ActivityPointer")),
+                ("activityId", s("A1")),
+            ])
+        };
+        assert_eq!(like_item, pointer("ACTLIKE#A1"));
+        assert_eq!(comment_item, pointer("ACTCOMMENT#A1#C1"));
+        Ok(())
+    }
+
+    #[test]
+    fn feed_and_timeline_entries_are_the_items_written_by_hand_before() -> AppResult<()> {
+        let mut entry = activity(None).entry();
+        entry.verb = Verb::Share;
+        entry.original_activity_id = Some("A0".into());
+        entry.topic_id = Some("T1".into());
+        let reader = UserId::parse("cy").unwrap();
+
+        let home = HomeFeedEntry::new(&reader, &entry)?.item()?;
+        let timeline = TimelineEntry::new(&entry)?.item()?;
+
+        let entry_item = |pk: &str, entity: &str, expires_at: i64| {
+            expected(&[
+                ("PK", s(pk)),
+                ("SK", s("A1")),
+                ("entity", s(entity)),
+                ("activityId", s("A1")),
+                ("authorId", s("ana")),
+                ("verb", s("share")),
+                ("visibility", s("public")),
+                ("createdAt", s("2026-03-01T10:00:00.000Z")),
+                ("originalActivityId", s("A0")),
+                ("topicId", s("T1")),
+                ("expiresAt", n(expires_at)),
+            ])
+        };
+        assert_eq!(home, entry_item("FEED#cy", "FeedEntry", 1_774_951_200));
+        assert_eq!(
+            timeline,
+            entry_item("TIMELINE#2026-03-01", "TimelineEntry", 1_772_964_000)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_fanout_progress_item_is_the_one_written_by_hand_before() -> AppResult<()> {
+        let progress = FanoutProgress {
+            job: FanoutJob {
+                entry: activity(None).entry(),
+                op: FanoutOp::Delete,
+                step: 3,
+                cursor: Some(PageKey::from([("PK".to_owned(), "USER#ana".to_owned())])),
+            },
+            expires_at: 1_772_400_000,
+        };
+
+        let item = progress.item()?;
+
+        let entry = HashMap::from([
+            ("activityId".to_owned(), s("A1")),
+            ("authorId".to_owned(), s("ana")),
+            ("verb".to_owned(), s("discussionPosted")),
+            ("visibility".to_owned(), s("public")),
+            ("createdAt".to_owned(), s("2026-03-01T10:00:00.000Z")),
+        ]);
+        let cursor = HashMap::from([("PK".to_owned(), s("USER#ana"))]);
+        assert_eq!(
+            item,
+            expected(&[
+                ("PK", s("FANOUT#A1")),
+                ("SK", s("delete#00003")),
+                ("entity", s("FeedFanout")),
+                ("entry", AttributeValue::M(entry)),
+                ("op", s("delete")),
+                ("step", n(3)),
+                ("cursor", AttributeValue::M(cursor)),
+                ("expiresAt", n(1_772_400_000)),
+            ])
+        );
+        Ok(())
+    }
 }

@@ -27,18 +27,10 @@ pub(super) async fn insert_activity<'a>(
     activity: &Activity,
     extra: impl FnOnce(Transaction<'a>) -> Transaction<'a>,
 ) -> AppResult<bool> {
-    let pointer = keys::authored(&activity.author_id, &activity.activity_id);
-    let mut pointer_item = pointer.to_item();
-    pointer_item.insert("entity".into(), s("AuthoredActivity"));
-    pointer_item.insert("activityId".into(), s(activity.activity_id.clone()));
-    pointer_item.insert("createdAt".into(), s(activity.created_at.clone()));
     let transaction = store
         .transaction()
-        .put(
-            activity_item(activity)?,
-            Some(Condition::absent(ACTIVITY_NEW)),
-        )
-        .put(pointer_item, None);
+        .put_entity(activity, Some(Condition::absent(ACTIVITY_NEW)))
+        .put_entity(&AuthoredActivity::of(activity), None);
     match extra(transaction).commit().await {
         Ok(()) => Ok(true),
         Err(error) if error.failed(ACTIVITY_LIVE) => Err(AppError::NotFound(
@@ -158,17 +150,21 @@ pub async fn delete_activity(store: &Store, me: &UserId, activity_id: &str) -> A
 pub async fn like(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()> {
     let activity = visible_activity(store, me, activity_id).await?;
     let id = activity.activity_id;
-    let like = store::to_item(&serde_json::json!({
-        "activityId": id, "userId": me, "createdAt": now_rfc3339(),
-    }))?;
-    let mut item = keys::like(&id, me).to_item();
-    item.extend(like);
-    item.insert("entity".into(), s("ActivityLike"));
+    let like = ActivityLike {
+        activity_id: id.clone(),
+        user_id: me.clone(),
+        created_at: now_rfc3339(),
+    };
+    let pointer = ActivityPointer {
+        user_id: me.clone(),
+        pointed_at: PointedAt::Like,
+        activity_id: id.clone(),
+    };
     let transaction = store
         .transaction()
-        .put(item, Some(Condition::absent(REACTION_NEW)));
+        .put_entity(&like, Some(Condition::absent(REACTION_NEW)));
     let result = bump_counter(transaction, &id, "likeCount", 1)
-        .put(pointer_item(keys::liked_by(me, &id), &id), None)
+        .put_entity(&pointer, None)
         .commit()
         .await;
     counted_write(result, REACTION_NEW, &id)
@@ -205,20 +201,18 @@ pub async fn add_comment(
         text: input.text,
         created_at: now_rfc3339(),
     };
-    let mut item = store::to_item(&comment)?;
-    item.extend(keys::comment(&comment.activity_id, &comment.comment_id).to_item());
-    item.insert("entity".into(), s("ActivityComment"));
+    let pointer = ActivityPointer {
+        user_id: me.clone(),
+        pointed_at: PointedAt::Comment {
+            comment_id: comment.comment_id.clone(),
+        },
+        activity_id: comment.activity_id.clone(),
+    };
     let transaction = store
         .transaction()
-        .put(item, Some(Condition::absent(REACTION_NEW)));
+        .put_entity(&comment, Some(Condition::absent(REACTION_NEW)));
     let result = bump_counter(transaction, &comment.activity_id, "commentCount", 1)
-        .put(
-            pointer_item(
-                keys::commented_by(me, &comment.activity_id, &comment.comment_id),
-                &comment.activity_id,
-            ),
-            None,
-        )
+        .put_entity(&pointer, None)
         .commit()
         .await;
     match result {
@@ -666,24 +660,17 @@ pub async fn fan_out(
         }
     }
     if job.step == 0 {
-        let mut own = vec![(
-            keys::feed_entry(&entry.author_id, &entry.activity_id),
-            "FeedEntry",
-            FEED_TTL_SECONDS,
-        )];
+        let home = HomeFeedEntry::new(&entry.author_id, entry)?;
+        let mut own = vec![(home.key(), home.item()?)];
         if entry.visibility == ActivityVisibility::Public {
-            let day = day_bucket(parse_time(&entry.created_at)?.unix_timestamp());
-            own.push((
-                keys::timeline_entry(&day, &entry.activity_id),
-                "TimelineEntry",
-                TIMELINE_TTL_SECONDS,
-            ));
+            let timeline = TimelineEntry::new(entry)?;
+            own.push((timeline.key(), timeline.item()?));
         }
         let requests = own
-            .iter()
-            .map(|(key, entity, ttl)| match job.op {
-                FanoutOp::Put => put_request(entry_item(key, entry, entity, *ttl)?),
-                FanoutOp::Delete => delete_request(key),
+            .into_iter()
+            .map(|(key, item)| match job.op {
+                FanoutOp::Put => put_request(item),
+                FanoutOp::Delete => delete_request(&key),
             })
             .collect::<AppResult<Vec<_>>>()?;
         store.batch_write(requests).await?;
@@ -704,12 +691,10 @@ pub async fn fan_out(
         let requests = ids
             .iter()
             .map(|user| {
-                let key = keys::feed_entry(user, &entry.activity_id);
+                let home = HomeFeedEntry::new(user, entry)?;
                 match job.op {
-                    FanoutOp::Put => {
-                        put_request(entry_item(&key, entry, "FeedEntry", FEED_TTL_SECONDS)?)
-                    }
-                    FanoutOp::Delete => delete_request(&key),
+                    FanoutOp::Put => put_request(home.item()?),
+                    FanoutOp::Delete => delete_request(&home.key()),
                 }
             })
             .collect::<AppResult<Vec<_>>>()?;
@@ -728,20 +713,16 @@ pub(super) async fn continue_later(
     job: &FanoutJob,
     cursor: Option<PageKey>,
 ) -> AppResult<()> {
-    let next = FanoutJob {
+    let next = FanoutProgress::queued(FanoutJob {
         entry: job.entry.clone(),
         op: job.op,
         step: job.step + 1,
         cursor,
-    };
-    let mut item = store::to_item(&next)?;
-    item.extend(keys::fanout_step(&job.entry.activity_id, job.op, next.step).to_item());
-    item.insert("entity".into(), s("FeedFanout"));
-    item.insert(
-        store::TTL_ATTRIBUTE.into(),
-        n(now_epoch_seconds() + FANOUT_JOB_TTL_SECONDS),
-    );
-    match store.put_if(item, Condition::absent(STEP_NEW)).await {
+    });
+    match store
+        .put_if(next.item()?, Condition::absent(STEP_NEW))
+        .await
+    {
         // Queued before by an attempt of this same step: once is enough.
         Ok(()) => Ok(()),
         Err(error) if error.failed(STEP_NEW) => Ok(()),
