@@ -542,6 +542,7 @@ mod tests {
             ("verb".to_owned(), s("discussionPosted")),
             ("visibility".to_owned(), s("public")),
             ("createdAt".to_owned(), s("2026-03-01T10:00:00.000Z")),
+            ("topicId".to_owned(), s("T1")),
         ]);
         let cursor = HashMap::from([("PK".to_owned(), s("USER#ana"))]);
         assert_eq!(
