@@ -24,10 +24,6 @@ pub use crate::contexts::graph::{
     Relationship, blocked_among, blocked_between, connection_ids_page, keys, relationship, sort_key,
 };
 
-// ---------------------------------------------------------------------------------
-// Suggestions
-// ---------------------------------------------------------------------------------
-
 /// Bounds that keep a suggestions request a constant number of small reads, whatever
 /// the size of the network: index pages read per attribute, how many of my skills and
 /// goals are looked up, how many of my connections' networks are read for mutual

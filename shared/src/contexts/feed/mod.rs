@@ -63,9 +63,6 @@ use crate::table::transaction::{Condition, Transaction, WriteError};
 pub mod erasure;
 
 pub mod reactions;
-// ---------------------------------------------------------------------------------
-// Stream: generation and fan-out
-// ---------------------------------------------------------------------------------
 
 /// The stream's typed change (one type for every context).
 pub use crate::table::stream::{Change, ChangeKind};

@@ -35,9 +35,6 @@ use crate::table::transaction::{Condition, Transaction};
 pub mod erasure;
 
 pub mod reactions;
-// ---------------------------------------------------------------------------------
-// From stream records to intents (pure)
-// ---------------------------------------------------------------------------------
 
 /// The stream's typed change (one type for every context).
 pub use crate::table::stream::{Change, ChangeKind};
