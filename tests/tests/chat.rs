@@ -536,27 +536,34 @@ async fn the_inbox_sorts_rooms_by_latest_message_and_archiving_moves_a_room_asid
     let with_bo = dm(&stack, &ana, &bo).await?;
     let with_cy = dm(&stack, &ana, &cy).await?;
     let team = group(&stack, &ana, "Team", &[&bo, &cy]).await?;
-    send_rest(&stack, &bo, &with_bo, "first").await?;
-    send_rest(&stack, &cy, &with_cy, "second").await?;
-    send_rest(&stack, &bo, &team, "third").await?;
     let rooms = |reply: &Reply| field_of_items(&reply.body, "roomId");
+    // The inbox order is moved by the stream reaction, after the send has answered. Each
+    // message is awaited until its room leads Ana's inbox before the next is sent: the
+    // order the three messages give (team, cy, bo) is also the rooms' creation order, so
+    // waiting for it alone could pass before any reaction ran, and a late reaction could
+    // then reorder the pages read below. A room leads only once its entry has moved to
+    // its newest message (each message is later than every entry awaited before it).
+    let leads = |room: &String, what: &'static str| {
+        let (stack, ana, room) = (&stack, &ana, room.clone());
+        async move {
+            stack
+                .eventually(what, || async {
+                    let reply = stack.get("/v1/rooms", ana).await?;
+                    Ok((rooms(&reply).first() == Some(&room)).then_some(()))
+                })
+                .await
+        }
+    };
+    send_rest(&stack, &bo, &with_bo, "first").await?;
+    leads(&with_bo, "the DM with Bo first").await?;
+    send_rest(&stack, &cy, &with_cy, "second").await?;
+    leads(&with_cy, "the DM with Cy first").await?;
+    send_rest(&stack, &bo, &team, "third").await?;
+    leads(&team, "the team first").await?;
 
-    let ordered = stack
-        .eventually("the inbox to follow the latest messages", || async {
-            let reply = stack.get("/v1/rooms", &ana).await?;
-            Ok(
-                (rooms(&reply) == vec![team.clone(), with_cy.clone(), with_bo.clone()])
-                    .then_some(reply),
-            )
-        })
-        .await?;
+    let ordered = stack.get("/v1/rooms", &ana).await?;
     send_rest(&stack, &bo, &with_bo, "fourth").await?;
-    stack
-        .eventually("the bumped room first", || async {
-            let reply = stack.get("/v1/rooms", &ana).await?;
-            Ok((rooms(&reply).first() == Some(&with_bo)).then_some(()))
-        })
-        .await?;
+    leads(&with_bo, "the bumped room first").await?;
     let archived = stack
         .put(
             &format!("/v1/rooms/{with_cy}/archive"),
@@ -575,6 +582,11 @@ async fn the_inbox_sorts_rooms_by_latest_message_and_archiving_moves_a_room_asid
     let archive = stack.get("/v1/rooms?archived=true", &ana).await?;
     let bad_flag = stack.get("/v1/rooms?archived=maybe", &ana).await?;
 
+    assert_eq!(
+        rooms(&ordered),
+        vec![team.clone(), with_cy.clone(), with_bo.clone()],
+        "{ordered:?}"
+    );
     assert_eq!(ordered.body["items"][0]["unreadCount"], 1, "{ordered:?}");
     assert_eq!(ordered.body["items"][0]["name"], "Team");
     assert_eq!(archived.status, 204, "{archived:?}");

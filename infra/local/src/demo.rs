@@ -54,7 +54,19 @@ const DEMO_USERS: &[DemoUser] = &[
         skills: &["Figma", "Research"],
         goal: "Land a first UX role",
     },
+    DemoUser {
+        id: "demo-eli",
+        handle: "eli",
+        name: "Eli Novak",
+        headline: "Budgeting for freelancers",
+        skills: &["Budgeting", "Writing"],
+        goal: "Find a mentor in data",
+    },
 ];
+
+/// Connection requests `(from, to)` left pending: Ana has one to answer (and the API
+/// fuzzer, which calls as Ana, a request to accept, ignore or reject).
+const DEMO_PENDING_REQUESTS: &[(&str, &str)] = &[("demo-eli", "demo-ana")];
 
 /// Connection requests `(from, to)`; each is accepted.
 const DEMO_CONNECTIONS: &[(&str, &str)] = &[
@@ -98,6 +110,18 @@ const DEMO_DM_MESSAGES: &[(&str, &str, &str)] = &[
     ("demo-bruno", "demo-dm-3", "Great, show me on Friday?"),
 ];
 
+/// The demo discussion category (created with an admin token: only admins create
+/// categories) and a topic in it, started by Ana when the category is new. The
+/// category id is also the example of `POST /v1/topics` in the OpenAPI document, so the
+/// API fuzzer (infra/api-fuzz) creates topics and reaches the operations that need one.
+pub const DEMO_CATEGORY: &str = "rust";
+const DEMO_CATEGORY_NAME: &str = "Rust";
+const DEMO_TOPIC: (&str, &str, &str) = (
+    "demo-ana",
+    "Which book first: the Rust Book or Rust for Rustaceans?",
+    "I know some Python and SQL. Where would you start?",
+);
+
 /// A token lifetime long enough for a working day with the local stack.
 const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
@@ -136,11 +160,22 @@ pub fn dev_token(
     audience: &str,
     user: &str,
 ) -> anyhow::Result<String> {
+    dev_token_with_roles(settings_secret, issuer, audience, user, &["member"])
+}
+
+/// Mints an HS256 development token for `user` with these roles.
+pub fn dev_token_with_roles(
+    settings_secret: &str,
+    issuer: &str,
+    audience: &str,
+    user: &str,
+    roles: &[&str],
+) -> anyhow::Result<String> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let ttl = i64::try_from(TOKEN_TTL.as_secs())?;
     let claims = json!({
         "sub": user, "iss": issuer, "aud": audience,
-        "iat": now, "exp": now + ttl, "roles": ["member"],
+        "iat": now, "exp": now + ttl, "roles": roles,
     });
     Ok(jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -197,6 +232,14 @@ pub async fn seed(stack: &LocalStack) -> anyhow::Result<()> {
     };
     api.connect_users().await?;
     api.create_rooms().await?;
+    let admin = dev_token_with_roles(
+        &settings.secret,
+        &settings.issuer,
+        &settings.audience,
+        "demo-admin",
+        &["admin"],
+    )?;
+    api.create_discussions(&admin).await?;
     stack.set_demo_users(
         DEMO_USERS
             .iter()
@@ -283,8 +326,8 @@ impl DemoApi<'_> {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
-    /// Each request, then its acceptance. A pair connected (or asked) before gives 409
-    /// to the request and 404 to the acceptance: left as it is.
+    /// Each request, then its acceptance, then the requests left pending. A pair
+    /// connected (or asked) before gives 409 to the request: left as it is.
     async fn connect_users(&self) -> anyhow::Result<()> {
         for (from, to) in DEMO_CONNECTIONS {
             let (status, _) = self
@@ -306,6 +349,16 @@ impl DemoApi<'_> {
                 )
                 .await?;
             }
+        }
+        for (from, to) in DEMO_PENDING_REQUESTS {
+            self.call(
+                from,
+                reqwest::Method::POST,
+                "/v1/connections/requests",
+                Some(json!({"userId": to, "message": "Could we talk about your data work?"})),
+                &[201, 409],
+            )
+            .await?;
         }
         Ok(())
     }
@@ -360,6 +413,41 @@ impl DemoApi<'_> {
             )
             .await?;
         self.send_all(&room_id(&dm)?, DEMO_DM_MESSAGES).await
+    }
+
+    /// The demo category and, when it is new, its first topic. A category created
+    /// before gives 409: left as it is, with its topics.
+    async fn create_discussions(&self, admin_token: &str) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(format!("{}/v1/categories", self.base))
+            .bearer_auth(admin_token)
+            .json(&json!({
+                "id": DEMO_CATEGORY,
+                "name": DEMO_CATEGORY_NAME,
+                "description": "Learning Rust together",
+            }))
+            .send()
+            .await
+            .context("creating the demo category")?;
+        let status = response.status().as_u16();
+        anyhow::ensure!(
+            status == 201 || status == 409,
+            "creating the demo category: HTTP {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        if status == 201 {
+            let (author, title, body) = DEMO_TOPIC;
+            self.call(
+                author,
+                reqwest::Method::POST,
+                "/v1/topics",
+                Some(json!({"title": title, "body": body, "categoryId": DEMO_CATEGORY})),
+                &[201],
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn send_all(&self, room: &str, messages: &[(&str, &str, &str)]) -> anyhow::Result<()> {

@@ -4,6 +4,9 @@
 //! problem+json error responses. `docs/openapi.json` is this document, committed
 //! (`shared/tests/openapi.rs` fails when they differ); `GET /v1/openapi.json` serves it.
 
+use serde_json::Value;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::link::{Link, LinkBuilder};
 use utoipa::openapi::path::{HttpMethod, Operation, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
@@ -46,6 +49,7 @@ pub fn document() -> OpenApi {
         document.merge(part);
     }
     Conventions.modify(&mut document);
+    Links.modify(&mut document);
     document
 }
 
@@ -135,6 +139,157 @@ fn conventions(method: HttpMethod, operation: &mut Operation) {
             .entry(status.to_string())
             .or_insert_with(|| problem(description));
     }
+}
+
+/// OpenAPI links from each answer that carries an id to the operations that take that
+/// id in their path, so a client (and schemathesis's stateful phase) can chain a create
+/// to the reads, edits and deletes of what it created. Derived from the document, not
+/// written by hand: a write's 2xx body (`$response.body#/topicId`) or the first item of
+/// a list (`$response.body#/items/0/topicId`) gives a path parameter of the same name
+/// (`targetId` takes a `replyId`, else a `topicId`; `profileRef` takes a `userId`), and
+/// the source's own path gives the rest (`$request.path.roomId`). A link needs at least
+/// one value from the body, and every path parameter of its target.
+struct Links;
+
+/// The body properties a path parameter can take its value from, best first.
+fn link_sources(parameter: &str) -> Vec<&str> {
+    match parameter {
+        "targetId" => vec!["replyId", "topicId"],
+        "profileRef" => vec!["userId"],
+        other => vec![other],
+    }
+}
+
+impl Modify for Links {
+    fn modify(&self, document: &mut OpenApi) {
+        let Ok(view) = serde_json::to_value(&*document) else {
+            return;
+        };
+        let schemas = &view["components"]["schemas"];
+        // (operationId, path parameters) of every operation that takes one.
+        let targets: Vec<(String, Vec<String>)> = view["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(path, item)| {
+                let parameters = path_parameters(path);
+                item.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(_, operation)| operation["operationId"].as_str())
+                    .filter(|_| !parameters.is_empty())
+                    .map(|id| (id.to_owned(), parameters.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (path, item) in document.paths.paths.iter_mut() {
+            let own = path_parameters(path);
+            for (method, operation) in operations_mut(item) {
+                let source = operation.operation_id.clone().unwrap_or_default();
+                let spec = &view["paths"][path.as_str()][method_key(&method)]["responses"];
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if !status.starts_with('2') {
+                        continue;
+                    }
+                    let schema = resolve(
+                        &spec[status.as_str()]["content"]["application/json"]["schema"],
+                        schemas,
+                    );
+                    let (prefix, properties) = if matches!(method, HttpMethod::Get) {
+                        let items = resolve(&schema["properties"]["items"], schemas);
+                        (
+                            "/items/0",
+                            properties_of(resolve(&items["items"], schemas), schemas),
+                        )
+                    } else {
+                        ("", properties_of(schema, schemas))
+                    };
+                    for (target, parameters) in targets.iter().filter(|(t, _)| *t != source) {
+                        if let Some(link) = link(target, parameters, &own, prefix, &properties) {
+                            response.links.insert(target.clone(), RefOr::T(link));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The link to `target`, whose path takes `parameters`, from an answer with these body
+/// `properties` (under `prefix`) to a request whose path took `own`; `None` when a
+/// parameter has no value or none comes from the body.
+fn link(
+    target: &str,
+    parameters: &[String],
+    own: &[String],
+    prefix: &str,
+    properties: &[String],
+) -> Option<Link> {
+    // utoipa 5.5 writes `Link::operation_id` as `operation_id`, not the spec's
+    // `operationId`: the name goes in as an extension field, which is written as given.
+    let mut link =
+        LinkBuilder::new().extensions(Some(Extensions::from_iter([("operationId", target)])));
+    let mut from_body = false;
+    for parameter in parameters {
+        let value = if own.contains(parameter) {
+            format!("$request.path.{parameter}")
+        } else {
+            let name = link_sources(parameter)
+                .into_iter()
+                .find(|name| properties.iter().any(|p| p == name))?;
+            from_body = true;
+            format!("$response.body#{prefix}/{name}")
+        };
+        link = link.parameter(parameter, value);
+    }
+    from_body.then(|| link.build())
+}
+
+fn method_key(method: &HttpMethod) -> &'static str {
+    match method {
+        HttpMethod::Get => "get",
+        HttpMethod::Put => "put",
+        HttpMethod::Post => "post",
+        HttpMethod::Delete => "delete",
+        _ => "patch",
+    }
+}
+
+/// `{param}` names of a path template, in order.
+fn path_parameters(path: &str) -> Vec<String> {
+    segments(path)
+        .into_iter()
+        .filter_map(|s| Some(s.strip_prefix('{')?.strip_suffix('}')?.to_owned()))
+        .collect()
+}
+
+/// A schema with its `$ref`s followed (`Value::Null` for a missing one).
+fn resolve<'a>(mut schema: &'a Value, schemas: &'a Value) -> &'a Value {
+    for _ in 0..8 {
+        match schema["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference.rsplit('/').next().unwrap_or_default();
+                schema = &schemas[name];
+            }
+            None => break,
+        }
+    }
+    schema
+}
+
+/// The top-level property names of an object schema (through `allOf`).
+fn properties_of(schema: &Value, schemas: &Value) -> Vec<String> {
+    let mut names: Vec<String> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        names.extend(properties_of(resolve(part, schemas), schemas));
+    }
+    names
 }
 
 fn is_anonymous(requirement: &SecurityRequirement) -> bool {
@@ -261,6 +416,69 @@ mod tests {
         let allowed = index().allowed("/v1/rooms/dm");
 
         assert_eq!(allowed, Some(vec!["POST", "GET", "PATCH"]));
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_every_link_names_one_with_all_its_path_parameters() {
+        let document = serde_json::to_value(document()).unwrap();
+        let mut operations = std::collections::HashMap::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for operation in item.as_object().unwrap().values() {
+                let id = operation["operationId"].as_str().unwrap();
+                assert!(
+                    operations.insert(id, path_parameters(path)).is_none(),
+                    "two operations are {id}"
+                );
+            }
+        }
+        let mut links = 0;
+        for item in document["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                for response in operation["responses"].as_object().unwrap().values() {
+                    for link in response["links"].as_object().into_iter().flatten() {
+                        let target = link.1["operationId"].as_str().unwrap();
+                        let mut given: Vec<String> = link.1["parameters"]
+                            .as_object()
+                            .unwrap()
+                            .keys()
+                            .cloned()
+                            .collect();
+                        let mut wanted = operations[target].clone();
+                        given.sort();
+                        wanted.sort();
+                        assert_eq!(given, wanted, "{link:?}");
+                        links += 1;
+                    }
+                }
+            }
+        }
+        assert!(links > 100, "{links} links");
+    }
+
+    #[test]
+    fn a_create_links_to_what_takes_its_id_from_its_body_and_its_own_path() {
+        let document = serde_json::to_value(document()).unwrap();
+        let topic = &document["paths"]["/v1/topics"]["post"]["responses"]["201"]["links"];
+        let reply =
+            &document["paths"]["/v1/topics/{topicId}/replies"]["post"]["responses"]["201"]["links"];
+
+        assert_eq!(topic["view_topic"]["operationId"], "view_topic");
+        assert_eq!(
+            topic["view_topic"]["parameters"]["topicId"],
+            "$response.body#/topicId"
+        );
+        assert_eq!(
+            reply["edit_reply"]["parameters"],
+            serde_json::json!({
+                "topicId": "$request.path.topicId",
+                "replyId": "$response.body#/replyId",
+            })
+        );
+        assert_eq!(
+            reply["set_reaction"]["parameters"]["targetId"],
+            "$response.body#/replyId"
+        );
+        assert!(topic.get("create_topic").is_none(), "no link to itself");
     }
 
     #[test]

@@ -131,7 +131,9 @@ async fn create_group(
 }
 
 /// Open (or find) the direct conversation with a user.
-#[utoipa::path(post, path = "/v1/rooms/dm", tag = TAG, request_body = DmInput,
+// The example names a demo user of the local stack (`infra/local/src/demo.rs`).
+#[utoipa::path(post, path = "/v1/rooms/dm", tag = TAG,
+    request_body(content = DmInput, example = json!({"userId": "demo-bruno"})),
     responses(
         (status = 201, body = Room, description = "A new conversation",
             headers(("location" = String, description = "The room's URL"))),
@@ -335,6 +337,7 @@ async fn delete_message(
 
 /// A read receipt up to a message.
 #[utoipa::path(post, path = "/v1/rooms/{roomId}/read", tag = TAG, request_body = ReadInput,
+    operation_id = "mark_room_read",
     params(("roomId" = String, Path, description = "The room")),
     responses((status = 200, body = Member, description = "My membership with its read position")))]
 async fn mark_read(
@@ -389,6 +392,7 @@ async fn connections_presence(
 
 /// Who may open a direct conversation with me.
 #[utoipa::path(get, path = "/v1/me/chat-preferences", tag = TAG,
+    operation_id = "get_chat_preferences",
     responses((status = 200, body = ChatPreferences, description = "My chat preferences")))]
 async fn get_preferences(State(chat): State<Chat>, Caller(me): Caller) -> ApiResult {
     let preferences = chat::get_preferences(&chat.api.store, &me.user_id).await?;
@@ -396,7 +400,8 @@ async fn get_preferences(State(chat): State<Chat>, Caller(me): Caller) -> ApiRes
 }
 
 /// Set who may open a direct conversation with me.
-#[utoipa::path(put, path = "/v1/me/chat-preferences", tag = TAG, request_body = PreferencesInput,
+#[utoipa::path(put, path = "/v1/me/chat-preferences", tag = TAG,
+    operation_id = "set_chat_preferences", request_body = PreferencesInput,
     responses((status = 200, body = ChatPreferences, description = "My chat preferences")))]
 async fn set_preferences(
     State(chat): State<Chat>,

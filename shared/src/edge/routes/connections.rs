@@ -69,8 +69,10 @@ async fn remove_connection(
 }
 
 /// Send a connection request to a user (by id or `@handle`).
+// The example names a demo user of the local stack (`infra/local/src/demo.rs`).
 #[utoipa::path(post, path = "/v1/connections/requests", tag = TAG,
-    request_body = NewConnectionRequest,
+    request_body(content = NewConnectionRequest,
+        example = json!({"userId": "demo-eli", "message": "Let's connect!"})),
     responses((status = 201, body = RequestView, description = "The request, pending",
         headers(("location" = String, description = "The request's URL")))))]
 async fn send_request(

@@ -33,7 +33,10 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
 }
 
 /// Create a category (role `admin` only).
-#[utoipa::path(post, path = "/v1/categories", tag = TAG, request_body = NewCategory,
+// The example's parent is the local stack's demo category (`infra/local/src/demo.rs`).
+#[utoipa::path(post, path = "/v1/categories", tag = TAG,
+    request_body(content = NewCategory, example = json!({
+        "id": "rust-async", "name": "Async Rust", "parentId": "rust"})),
     responses((status = 201, body = Category, description = "The category")))]
 async fn create_category(
     State(api): State<Arc<Api>>,
@@ -55,7 +58,11 @@ async fn list_categories(State(api): State<Arc<Api>>, _caller: Caller, query: Qu
 }
 
 /// Start a topic.
-#[utoipa::path(post, path = "/v1/topics", tag = TAG, request_body = NewTopic,
+// The example names the local stack's demo category (`infra/local/src/demo.rs`).
+#[utoipa::path(post, path = "/v1/topics", tag = TAG,
+    request_body(content = NewTopic, example = json!({
+        "title": "Which book first?", "body": "Where would you start?", "categoryId": "rust",
+        "tags": ["books"]})),
     responses((status = 201, body = Topic, description = "The topic",
         headers(("location" = String, description = "The topic's URL")))))]
 async fn create_topic(
@@ -71,7 +78,7 @@ async fn create_topic(
 /// Topics of a category, a tag or an author (exactly one of them).
 #[utoipa::path(get, path = "/v1/topics", tag = TAG,
     params(
-        ("category" = Option<String>, Query, description = "A category id"),
+        ("category" = Option<String>, Query, example = "rust", description = "A category id"),
         ("tag" = Option<String>, Query, description = "A tag"),
         ("author" = Option<String>, Query, description = "A user id"),
         ("sort" = Option<String>, Query, description = "`newest` (default), `activity` or `top` (category only)"),

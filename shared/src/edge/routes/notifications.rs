@@ -57,6 +57,7 @@ async fn unread_count(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiRes
 
 /// Mark one notification read (repeatable).
 #[utoipa::path(post, path = "/v1/notifications/{notificationId}/read", tag = TAG,
+    operation_id = "mark_notification_read",
     params(("notificationId" = String, Path, description = "The notification")),
     responses((status = 204, description = "Read")))]
 async fn mark_read(
@@ -78,6 +79,7 @@ async fn mark_all_read(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiRe
 
 /// My muted notification types.
 #[utoipa::path(get, path = "/v1/notifications/preferences", tag = TAG,
+    operation_id = "get_notification_preferences",
     responses((status = 200, body = Preferences, description = "My preferences")))]
 async fn get_preferences(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiResult {
     let preferences = notifications::get_preferences(&api.store, &me.user_id).await?;
@@ -86,6 +88,7 @@ async fn get_preferences(State(api): State<Arc<Api>>, Caller(me): Caller) -> Api
 
 /// Replace my muted notification types.
 #[utoipa::path(put, path = "/v1/notifications/preferences", tag = TAG,
+    operation_id = "set_notification_preferences",
     request_body = PreferencesInput,
     responses((status = 200, body = Preferences, description = "My preferences")))]
 async fn set_preferences(
