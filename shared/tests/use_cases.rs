@@ -466,7 +466,7 @@ async fn a_category_topic_reply_reaction_and_edit_are_stored_and_listed() -> any
     )
     .await?;
 
-    let categories = discussions::list_categories(store, &cursors, 10, None).await?;
+    let categories = discussions::list_categories(store, &cursors, &ana, 10, None).await?;
     let listed = |tag: Option<&str>, author: Option<&str>, sort: &str| {
         let query = discussions::TopicQuery::parse(None, tag, author, Some(sort), None);
         let (cursors, bob) = (&cursors, &bob);

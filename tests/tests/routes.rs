@@ -204,3 +204,57 @@ async fn the_openapi_document_is_served_without_a_token() -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+/// Waits until `user`'s first page of `path` (one item) carries a next cursor.
+async fn next_cursor_of(
+    stack: &agora_tests::TestStack,
+    path: &str,
+    user: &str,
+) -> anyhow::Result<String> {
+    stack
+        .eventually(&format!("a second page of {path} for {user}"), || async {
+            let page = stack.get(path, user).await?;
+            Ok(page.body["nextCursor"].as_str().map(str::to_owned))
+        })
+        .await
+}
+
+#[tokio::test]
+async fn another_users_cursor_is_a_400_naming_the_cursor_on_every_listing() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bea, cy) = (new_user("ana"), new_user("bea"), new_user("cy"));
+    stack.connect_directly(&ana, &bea).await?;
+    stack.connect_directly(&ana, &cy).await?;
+    stack.connect_directly(&bea, &cy).await?;
+    for text in ["first", "second"] {
+        stack
+            .post_created(
+                "/v1/activities",
+                &ana,
+                serde_json::json!({"verb": "share", "text": text}),
+            )
+            .await?;
+    }
+    for other in [&bea, &cy] {
+        let dm = stack
+            .post("/v1/rooms/dm", &ana, serde_json::json!({"userId": other}))
+            .await?;
+        anyhow::ensure!(dm.status == 201, "dm: {dm:?}");
+    }
+    let listings = [
+        "/v1/feed?limit=1",
+        "/v1/rooms?limit=1",
+        "/v1/presence?limit=1",
+        "/v1/connections?limit=1",
+    ];
+
+    for listing in listings {
+        let anas = next_cursor_of(&stack, listing, &ana).await?;
+        let replayed = stack.get(&format!("{listing}&cursor={anas}"), &bea).await?;
+        let own = stack.get(&format!("{listing}&cursor={anas}"), &ana).await?;
+
+        assert_problem(&replayed, 400, Some("cursor"));
+        assert_eq!(own.status, 200, "{listing}: {own:?}");
+    }
+    Ok(())
+}

@@ -14,6 +14,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
 use crate::core::error::AppError;
+use crate::core::ids::UserId;
 
 /// A position in a query: key attribute name to string value (every Agora key is `S`).
 pub type PageKey = BTreeMap<String, String>;
@@ -44,7 +45,10 @@ impl CursorCodec {
         }
     }
 
-    pub fn seal(&self, scope: &str, key: &PageKey) -> Result<String, AppError> {
+    /// Seals `key` for `viewer` and `scope` (the endpoint and its filters): the cursor
+    /// opens only for the same user and the same query.
+    pub fn seal(&self, viewer: &UserId, scope: &str, key: &PageKey) -> Result<String, AppError> {
+        let aad = bound(viewer, scope);
         let plaintext = serde_json::to_vec(key).map_err(AppError::internal)?;
         let mut nonce_bytes = [0u8; 24];
         getrandom::fill(&mut nonce_bytes).map_err(AppError::internal)?;
@@ -55,7 +59,7 @@ impl CursorCodec {
                 nonce,
                 Payload {
                     msg: &plaintext,
-                    aad: scope.as_bytes(),
+                    aad: &aad,
                 },
             )
             .map_err(AppError::internal)?;
@@ -65,8 +69,10 @@ impl CursorCodec {
     }
 
     /// Opens a cursor from the `cursor` query parameter; anything that does not open
-    /// under this scope is a 400 naming the parameter.
-    pub fn open(&self, scope: &str, cursor: &str) -> Result<PageKey, AppError> {
+    /// for this viewer and scope (another user's cursor included) is a 400 naming the
+    /// parameter.
+    pub fn open(&self, viewer: &UserId, scope: &str, cursor: &str) -> Result<PageKey, AppError> {
+        let aad = bound(viewer, scope);
         let invalid = || AppError::bad_field("cursor", "is not a valid cursor for this query");
         if cursor.len() > 2048 {
             return Err(invalid());
@@ -82,12 +88,21 @@ impl CursorCodec {
                 XNonce::from_slice(nonce),
                 Payload {
                     msg: sealed,
-                    aad: scope.as_bytes(),
+                    aad: &aad,
                 },
             )
             .map_err(|_| invalid())?;
         serde_json::from_slice(&plaintext).map_err(|_| invalid())
     }
+}
+
+/// The associated data a cursor is sealed with: the viewer, then the scope.
+fn bound(viewer: &UserId, scope: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(viewer.as_str().len() + 1 + scope.len());
+    aad.extend_from_slice(viewer.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(scope.as_bytes());
+    aad
 }
 
 /// Reads `limit`: absent means the default; out of range is a 400 naming the parameter.
@@ -120,6 +135,10 @@ pub struct Page<T> {
 mod tests {
     use super::*;
 
+    fn ana() -> UserId {
+        UserId::parse("ana").unwrap()
+    }
+
     fn key() -> PageKey {
         PageKey::from([
             ("PK".to_owned(), "USER#a".to_owned()),
@@ -131,16 +150,19 @@ mod tests {
     fn a_sealed_cursor_opens_to_the_same_key_under_its_scope() {
         let codec = CursorCodec::new("a-cursor-secret-of-at-least-32-bytes");
 
-        let cursor = codec.seal("search:name=an", &key()).unwrap();
+        let cursor = codec.seal(&ana(), "search:name=an", &key()).unwrap();
 
-        assert_eq!(codec.open("search:name=an", &cursor).unwrap(), key());
+        assert_eq!(
+            codec.open(&ana(), "search:name=an", &cursor).unwrap(),
+            key()
+        );
     }
 
     #[test]
     fn a_cursor_reveals_nothing_of_its_key() {
         let codec = CursorCodec::new("a-cursor-secret-of-at-least-32-bytes");
 
-        let cursor = codec.seal("s", &key()).unwrap();
+        let cursor = codec.seal(&ana(), "s", &key()).unwrap();
 
         assert!(!cursor.contains("USER"));
         assert!(
@@ -155,12 +177,12 @@ mod tests {
     #[test]
     fn a_tampered_cursor_is_refused() {
         let codec = CursorCodec::new("a-cursor-secret-of-at-least-32-bytes");
-        let cursor = codec.seal("s", &key()).unwrap();
+        let cursor = codec.seal(&ana(), "s", &key()).unwrap();
         let mut bytes = URL_SAFE_NO_PAD.decode(&cursor).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
 
-        let result = codec.open("s", &URL_SAFE_NO_PAD.encode(bytes));
+        let result = codec.open(&ana(), "s", &URL_SAFE_NO_PAD.encode(bytes));
 
         assert!(matches!(result, Err(AppError::BadRequest { .. })));
     }
@@ -169,12 +191,27 @@ mod tests {
     fn a_cursor_from_another_query_or_secret_is_refused() {
         let codec = CursorCodec::new("a-cursor-secret-of-at-least-32-bytes");
         let other = CursorCodec::new("another-cursor-secret-32-bytes-long!");
-        let cursor = codec.seal("search:name=an", &key()).unwrap();
+        let cursor = codec.seal(&ana(), "search:name=an", &key()).unwrap();
 
-        assert!(codec.open("search:skill=rust", &cursor).is_err());
-        assert!(other.open("search:name=an", &cursor).is_err());
-        assert!(codec.open("search:name=an", "not base64 !!").is_err());
-        assert!(codec.open("search:name=an", "").is_err());
+        assert!(codec.open(&ana(), "search:skill=rust", &cursor).is_err());
+        assert!(other.open(&ana(), "search:name=an", &cursor).is_err());
+        assert!(
+            codec
+                .open(&ana(), "search:name=an", "not base64 !!")
+                .is_err()
+        );
+        assert!(codec.open(&ana(), "search:name=an", "").is_err());
+    }
+
+    #[test]
+    fn another_users_cursor_for_the_same_query_is_refused() {
+        let codec = CursorCodec::new("a-cursor-secret-of-at-least-32-bytes");
+        let bea = UserId::parse("bea").unwrap();
+        let cursor = codec.seal(&ana(), "feed", &key()).unwrap();
+
+        let replayed = codec.open(&bea, "feed", &cursor);
+
+        assert!(matches!(replayed, Err(AppError::BadRequest { .. })));
     }
 
     #[test]

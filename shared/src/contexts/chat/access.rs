@@ -113,7 +113,7 @@ pub async fn list_members(
 ) -> AppResult<Page<Member>> {
     require_member(store, me, room_id).await?;
     let scope = format!("room-members:{room_id}");
-    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let start = cursor.map(|c| cursors.open(me, &scope, c)).transpose()?;
     let (items, next) = store
         .query(
             &KeyQuery::partition(keys::room_partition(room_id))
@@ -127,7 +127,7 @@ pub async fn list_members(
             .into_iter()
             .map(store::from_item)
             .collect::<AppResult<Vec<Member>>>()?,
-        next_cursor: next.map(|k| cursors.seal(&scope, &k)).transpose()?,
+        next_cursor: next.map(|k| cursors.seal(me, &scope, &k)).transpose()?,
     })
 }
 
@@ -144,7 +144,7 @@ pub async fn inbox(
 ) -> AppResult<Page<InboxEntry>> {
     let limit = limit.min(50);
     let scope = format!("inbox:{archived}");
-    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let start = cursor.map(|c| cursors.open(me, &scope, c)).transpose()?;
     let mut query = KeyQuery::partition(keys::inbox(me, archived))
         .on(Index::Gsi2)
         .limit(limit)
@@ -193,7 +193,7 @@ pub async fn inbox(
         .collect();
     Ok(Page {
         items,
-        next_cursor: next.map(|k| cursors.seal(&scope, &k)).transpose()?,
+        next_cursor: next.map(|k| cursors.seal(me, &scope, &k)).transpose()?,
     })
 }
 
@@ -244,7 +244,7 @@ pub async fn history(
         ),
     };
     let start = match cursor {
-        Some(cursor) => Some(cursors.open(&scope, cursor)?),
+        Some(cursor) => Some(cursors.open(me, &scope, cursor)?),
         // Exclusive start at the anchor message's key (it need not exist any more).
         None => anchor.map(|id| {
             PageKey::from([
@@ -270,7 +270,7 @@ pub async fn history(
             .into_iter()
             .filter(|m| !blocked.contains(&m.sender_id))
             .collect(),
-        next_cursor: next.map(|k| cursors.seal(&scope, &k)).transpose()?,
+        next_cursor: next.map(|k| cursors.seal(me, &scope, &k)).transpose()?,
     })
 }
 
@@ -368,7 +368,7 @@ pub async fn connections_presence(
     cursor: Option<&str>,
 ) -> AppResult<Page<Presence>> {
     let scope = "presence:connections";
-    let start = cursor.map(|c| cursors.open(scope, c)).transpose()?;
+    let start = cursor.map(|c| cursors.open(me, scope, c)).transpose()?;
     let (items, next) = store
         .query(
             &KeyQuery::partition(crate::table::keys::user_partition(me))
@@ -383,7 +383,7 @@ pub async fn connections_presence(
         .collect();
     Ok(Page {
         items: presence_of(store, me, &users).await?,
-        next_cursor: next.map(|k| cursors.seal(scope, &k)).transpose()?,
+        next_cursor: next.map(|k| cursors.seal(me, scope, &k)).transpose()?,
     })
 }
 

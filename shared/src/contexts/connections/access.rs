@@ -70,7 +70,7 @@ pub(super) async fn my_page<T: serde::de::DeserializeOwned>(
 ) -> AppResult<(Vec<T>, Option<String>)> {
     // The user is part of the scope: a cursor names a key in one user's partition.
     let scope = format!("connections/{prefix}/{me}");
-    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let start = cursor.map(|c| cursors.open(me, &scope, c)).transpose()?;
     let (items, next) = store
         .query(
             &KeyQuery::partition(user_partition(me))
@@ -89,7 +89,7 @@ pub(super) async fn my_page<T: serde::de::DeserializeOwned>(
         .into_iter()
         .filter(|r| !blocked.contains(&other_of(r)))
         .collect();
-    let next_cursor = next.map(|key| cursors.seal(&scope, &key)).transpose()?;
+    let next_cursor = next.map(|key| cursors.seal(me, &scope, &key)).transpose()?;
     Ok((records, next_cursor))
 }
 
@@ -165,7 +165,7 @@ pub async fn list_blocks(
     cursor: Option<&str>,
 ) -> AppResult<Page<BlockView>> {
     let scope = format!("blocks/{me}");
-    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let start = cursor.map(|c| cursors.open(me, &scope, c)).transpose()?;
     let (items, next) = store
         .query(
             &KeyQuery::partition(user_partition(me))
@@ -188,7 +188,7 @@ pub async fn list_blocks(
             blocked_at: b.created_at,
         })
         .collect();
-    let next_cursor = next.map(|key| cursors.seal(&scope, &key)).transpose()?;
+    let next_cursor = next.map(|key| cursors.seal(me, &scope, &key)).transpose()?;
     Ok(Page { items, next_cursor })
 }
 

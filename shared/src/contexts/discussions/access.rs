@@ -79,11 +79,12 @@ pub(super) async fn without_blocked<T>(
 pub async fn list_categories(
     store: &Store,
     cursors: &CursorCodec,
+    viewer: &UserId,
     limit: u32,
     cursor: Option<&str>,
 ) -> AppResult<Page<Category>> {
     let scope = "categories";
-    let start = cursor.map(|c| cursors.open(scope, c)).transpose()?;
+    let start = cursor.map(|c| cursors.open(viewer, scope, c)).transpose()?;
     let (items, next) = store
         .query(
             &KeyQuery::partition(keys::CATEGORIES)
@@ -96,7 +97,7 @@ pub async fn list_categories(
             .into_iter()
             .map(store::from_item)
             .collect::<AppResult<_>>()?,
-        next_cursor: seal(cursors, scope, next)?,
+        next_cursor: seal(cursors, viewer, scope, next)?,
     })
 }
 
@@ -115,7 +116,9 @@ pub async fn list_topics(
     cursor: Option<&str>,
 ) -> AppResult<Page<Topic>> {
     let scope = query.cursor_scope();
-    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let start = cursor
+        .map(|c| cursors.open(viewer, &scope, c))
+        .transpose()?;
     let (topics, next) = match &query.scope {
         TopicScope::Category(category) => {
             let index = match query.sort {
@@ -175,7 +178,7 @@ pub async fn list_topics(
     let topics = without_blocked(store, viewer, topics, |t| &t.author_id).await?;
     Ok(Page {
         items: topics.into_iter().map(Topic::for_readers).collect(),
-        next_cursor: seal(cursors, &scope, next)?,
+        next_cursor: seal(cursors, viewer, &scope, next)?,
     })
 }
 
@@ -224,7 +227,9 @@ pub(super) async fn list_replies_of(
     cursor: Option<&str>,
 ) -> AppResult<Page<Reply>> {
     let scope = format!("replies:{}", topic.topic_id);
-    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let start = cursor
+        .map(|c| cursors.open(viewer, &scope, c))
+        .transpose()?;
     let (items, next) = store
         .query(
             &KeyQuery::partition(keys::topic_partition(&topic.topic_id))
@@ -240,7 +245,7 @@ pub(super) async fn list_replies_of(
     let replies = without_blocked(store, viewer, replies, |r| &r.author_id).await?;
     Ok(Page {
         items: replies.into_iter().map(Reply::for_readers).collect(),
-        next_cursor: seal(cursors, &scope, next)?,
+        next_cursor: seal(cursors, viewer, &scope, next)?,
     })
 }
 
@@ -309,7 +314,9 @@ pub async fn list_history(
         }
     };
     let scope = format!("history:{topic_id}:{target_id}");
-    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let start = cursor
+        .map(|c| cursors.open(viewer, &scope, c))
+        .transpose()?;
     let (items, next) = store
         .query(
             &KeyQuery::partition(keys::topic_partition(topic_id))
@@ -323,6 +330,6 @@ pub async fn list_history(
             .into_iter()
             .map(store::from_item)
             .collect::<AppResult<_>>()?,
-        next_cursor: seal(cursors, &scope, next)?,
+        next_cursor: seal(cursors, viewer, &scope, next)?,
     })
 }

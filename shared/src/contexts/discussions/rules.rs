@@ -155,10 +155,12 @@ pub(super) fn is_moderator(principal: &Principal) -> bool {
 
 pub(super) fn seal(
     cursors: &CursorCodec,
+    viewer: &UserId,
     scope: &str,
     next: Option<PageKey>,
 ) -> AppResult<Option<String>> {
-    next.map(|key| cursors.seal(scope, &key)).transpose()
+    next.map(|key| cursors.seal(viewer, scope, &key))
+        .transpose()
 }
 
 pub(super) fn unreachable_scope<T>() -> AppResult<T> {

@@ -43,7 +43,9 @@ pub async fn list_comments(
 ) -> AppResult<Page<Comment>> {
     let activity = visible_activity(store, viewer, activity_id).await?;
     let scope = format!("activity-comments:{}", activity.activity_id);
-    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let start = cursor
+        .map(|c| cursors.open(viewer, &scope, c))
+        .transpose()?;
     let (items, next) = store
         .query(
             &KeyQuery::partition(keys::activity_partition(&activity.activity_id))
@@ -62,6 +64,8 @@ pub async fn list_comments(
         .into_iter()
         .filter(|c| !blocked.contains(&c.author_id))
         .collect();
-    let next_cursor = next.map(|key| cursors.seal(&scope, &key)).transpose()?;
+    let next_cursor = next
+        .map(|key| cursors.seal(viewer, &scope, &key))
+        .transpose()?;
     Ok(Page { items, next_cursor })
 }

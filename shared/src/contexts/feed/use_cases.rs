@@ -395,7 +395,7 @@ pub async fn home_feed(
     cursor: Option<&str>,
 ) -> AppResult<Page<ActivityView>> {
     const SCOPE: &str = "feed";
-    let start = cursor.map(|c| cursors.open(SCOPE, c)).transpose()?;
+    let start = cursor.map(|c| cursors.open(me, SCOPE, c)).transpose()?;
     let mut query = KeyQuery::partition(keys::feed_partition(me))
         .limit(limit)
         .start(start);
@@ -406,7 +406,7 @@ pub async fn home_feed(
         .map(store::from_item)
         .collect::<AppResult<Vec<FeedEntry>>>()?;
     let items = render(store, me, entries).await?;
-    let next_cursor = next.map(|key| cursors.seal(SCOPE, &key)).transpose()?;
+    let next_cursor = next.map(|key| cursors.seal(me, SCOPE, &key)).transpose()?;
     Ok(Page { items, next_cursor })
 }
 
@@ -426,7 +426,7 @@ pub async fn public_timeline(
     let now = now_epoch_seconds();
     let oldest_day = day_bucket(now - (TIMELINE_DAYS - 1) * 86_400);
     let mut position = cursor
-        .map(|c| cursors.open(SCOPE, c))
+        .map(|c| cursors.open(viewer, SCOPE, c))
         .transpose()?
         .unwrap_or_default();
     let day = position.remove(DAY).unwrap_or_else(|| day_bucket(now));
@@ -452,7 +452,7 @@ pub async fn public_timeline(
         }
     };
     let next_cursor = next_position
-        .map(|key| cursors.seal(SCOPE, &key))
+        .map(|key| cursors.seal(viewer, SCOPE, &key))
         .transpose()?;
     Ok(Page { items, next_cursor })
 }

@@ -65,7 +65,7 @@ pub async fn list_notifications(
     cursor: Option<&str>,
 ) -> AppResult<Page<NotificationView>> {
     let scope = format!("notifications:{me}:unread={unread_only}");
-    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let start = cursor.map(|c| cursors.open(me, &scope, c)).transpose()?;
     let (index, partition) = if unread_only {
         (Index::Gsi1, keys::unread_partition(me))
     } else {
@@ -88,7 +88,7 @@ pub async fn list_notifications(
         .filter(|n| !blocked.contains(&n.actor_id))
         .collect();
     let items = views(store, me, visible).await?;
-    let next_cursor = next.map(|k| cursors.seal(&scope, &k)).transpose()?;
+    let next_cursor = next.map(|k| cursors.seal(me, &scope, &k)).transpose()?;
     Ok(Page { items, next_cursor })
 }
 

@@ -66,7 +66,9 @@ pub async fn search_profiles(
     cursor: Option<&str>,
 ) -> AppResult<Page<ProfileView>> {
     let scope = search.scope();
-    let start = cursor.map(|c| cursors.open(&scope, c)).transpose()?;
+    let start = cursor
+        .map(|c| cursors.open(viewer, &scope, c))
+        .transpose()?;
     let (profiles, next) = match search {
         ProfileSearch::NamePrefix(prefix) => {
             let (partition, _) = keys::name_index(prefix, &UserId::parse("x")?);
@@ -119,6 +121,8 @@ pub async fn search_profiles(
         })
         .filter_map(|p| view_as(p, Relationship::Stranger))
         .collect();
-    let next_cursor = next.map(|key| cursors.seal(&scope, &key)).transpose()?;
+    let next_cursor = next
+        .map(|key| cursors.seal(viewer, &scope, &key))
+        .transpose()?;
     Ok(Page { items, next_cursor })
 }

@@ -50,10 +50,19 @@ async fn create_category(
 /// The category tree, depth-first.
 #[utoipa::path(get, path = "/v1/categories", tag = TAG, params(PageParams),
     responses((status = 200, body = Page<Category>, description = "A page of categories")))]
-async fn list_categories(State(api): State<Arc<Api>>, _caller: Caller, query: Query) -> ApiResult {
-    let page =
-        discussions::list_categories(&api.store, &api.cursors, query.limit()?, query.cursor())
-            .await?;
+async fn list_categories(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    query: Query,
+) -> ApiResult {
+    let page = discussions::list_categories(
+        &api.store,
+        &api.cursors,
+        &me.user_id,
+        query.limit()?,
+        query.cursor(),
+    )
+    .await?;
     Ok(HttpResponse::json(200, &page)?)
 }
 
