@@ -1320,3 +1320,71 @@ async fn tag_and_author_listings_sort_by_newest_activity_and_top() -> anyhow::Re
     assert_eq!(field_of_items(&rest.body, "topicId"), vec![newest]);
     Ok(())
 }
+
+/// `user`'s answerAccepted activities as stored, live or tombstoned.
+async fn answer_activities(stack: &TestStack, user: &str) -> anyhow::Result<Vec<Value>> {
+    let mut found = Vec::new();
+    for pointer in stack.partition(&format!("USER#{user}")).await? {
+        if pointer["entity"] != "AuthoredActivity" {
+            continue;
+        }
+        let id = pointer["activityId"].as_str().unwrap_or_default();
+        found.extend(
+            stack
+                .partition(&format!("ACT#{id}"))
+                .await?
+                .into_iter()
+                .filter(|item| item["SK"] == "META" && item["verb"] == "answerAccepted"),
+        );
+    }
+    Ok(found)
+}
+
+/// Waits until `user` has `total` answerAccepted activities of which `live` are not
+/// deleted.
+async fn await_answers(
+    stack: &TestStack,
+    user: &str,
+    total: usize,
+    live: usize,
+) -> anyhow::Result<Vec<Value>> {
+    stack
+        .eventually(
+            &format!("{user}: {total} answer activities, {live} live"),
+            || async {
+                let found = answer_activities(stack, user).await?;
+                let alive = found.iter().filter(|a| a["deleted"] == false).count();
+                Ok((found.len() == total && alive == live).then_some(found))
+            },
+        )
+        .await
+}
+
+#[tokio::test]
+async fn toggling_an_accepted_answer_publishes_one_activity_and_clearing_takes_it_back()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cat = category(&stack, "toggles", None).await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    let question = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Question")).await?;
+    let answer = id_of_new_reply(&stack, &bo, &question, None, "the answer").await?;
+    let better = id_of_new_reply(&stack, &cy, &question, None, "a better one").await?;
+    let path = format!("/v1/topics/{question}/accepted-answer");
+    let accept = |reply: &str| stack.put(&path, &ana, json!({"replyId": reply}));
+
+    assert_eq!(accept(&answer).await?.status, 200);
+    await_answers(&stack, &bo, 1, 1).await?;
+    for _ in 0..3 {
+        let cleared = stack.delete(&path, &ana).await?;
+        assert!(cleared.status < 300, "{cleared:?}");
+        await_answers(&stack, &bo, 1, 0).await?;
+        assert_eq!(accept(&answer).await?.status, 200);
+    }
+    assert_eq!(accept(&better).await?.status, 200);
+
+    let cys = await_answers(&stack, &cy, 1, 1).await?;
+    let bos = await_answers(&stack, &bo, 1, 0).await?;
+    assert_eq!(cys[0]["object"]["replyId"], better.as_str());
+    assert_eq!(bos[0]["deleted"], true, "bo's answer was replaced: {bos:?}");
+    Ok(())
+}

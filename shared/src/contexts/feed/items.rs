@@ -24,6 +24,11 @@ pub mod keys {
 
     /// `USER#<author> / ACTIVITY#<activityId>`: deleted with the account, which then
     /// deletes the activity it points at.
+    /// `ANSWERED#<topicId> / <replyId>`: see [`PublishedAnswer`](super::PublishedAnswer).
+    pub fn published_answer(topic_id: &str, reply_id: &str) -> Key {
+        Key::new(format!("ANSWERED#{topic_id}"), reply_id)
+    }
+
     pub fn authored(author: &UserId, activity_id: &str) -> Key {
         Key::new(
             crate::table::keys::user_partition(author),
@@ -312,6 +317,26 @@ impl Entity for AuthoredActivity {
 
     fn key(&self) -> Key {
         keys::authored(&self.author_id, &self.activity_id)
+    }
+}
+
+/// `ANSWERED#<topicId> / <replyId>`: the one answerAccepted activity published for a
+/// reply accepted in a topic. Accepting the same reply again (after clearing it, or by a
+/// redelivered record) publishes nothing more; clearing or switching the answer
+/// tombstones the activity it points at. Names no user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedAnswer {
+    pub topic_id: String,
+    pub reply_id: String,
+    pub activity_id: String,
+}
+
+impl Entity for PublishedAnswer {
+    const NAME: &'static str = "PublishedAnswer";
+
+    fn key(&self) -> Key {
+        keys::published_answer(&self.topic_id, &self.reply_id)
     }
 }
 

@@ -6,6 +6,9 @@ use super::*;
 /// The activity exists and is not deleted.
 pub(super) const ACTIVITY_LIVE: &str = "activity_live";
 
+/// No answerAccepted activity was published for this reply in this topic yet.
+pub(super) const ANSWER_UNPUBLISHED: &str = "answer_unpublished";
+
 /// The activity is not stored yet (a redelivered source finds it).
 pub(super) const ACTIVITY_NEW: &str = "activity_new";
 
@@ -526,6 +529,11 @@ pub(super) async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
         }
         ChangeKind::Modify => {
             let old_accepted = old.as_ref().and_then(|o| o.accepted_reply_id.clone());
+            if old_accepted != new.accepted_reply_id
+                && let Some(previous) = &old_accepted
+            {
+                retract_answer(store, &new.topic_id, previous).await?;
+            }
             if let (Some(reply_id), Some(reply_author)) =
                 (&new.accepted_reply_id, &new.accepted_reply_author_id)
                 && old_accepted.as_ref() != Some(reply_id)
@@ -548,13 +556,54 @@ pub(super) async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
                     }),
                     at,
                 );
-                insert_activity(store, &activity, |t| t).await?;
+                publish_answer(store, &activity, &new.topic_id, reply_id).await?;
             }
             if new.deleted && old.as_ref().is_some_and(|o| !o.deleted) {
                 tombstone(store, &discussion_activity_id(&new)?, None).await?;
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Publishes the answerAccepted activity of `reply_id` once: the activity and its
+/// [`PublishedAnswer`] marker in one transaction, so accepting the same reply again
+/// (toggling, or a redelivered record) publishes nothing more.
+async fn publish_answer(
+    store: &Store,
+    activity: &Activity,
+    topic_id: &str,
+    reply_id: &str,
+) -> AppResult<()> {
+    let marker = PublishedAnswer {
+        topic_id: topic_id.to_owned(),
+        reply_id: reply_id.to_owned(),
+        activity_id: activity.activity_id.clone(),
+    };
+    let result = store
+        .transaction()
+        .put_entity(activity, Some(Condition::absent(ACTIVITY_NEW)))
+        .put_entity(&AuthoredActivity::of(activity), None)
+        .put_entity(&marker, Some(Condition::absent(ANSWER_UNPUBLISHED)))
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(()),
+        // Published before: by this record (redelivered) or an earlier acceptance.
+        Err(error) if error.failed(ANSWER_UNPUBLISHED) || error.failed(ACTIVITY_NEW) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// An accepted answer cleared or replaced: its activity is taken back (tombstoned, and
+/// so removed from feeds). The marker stays, so accepting it again does not republish.
+async fn retract_answer(store: &Store, topic_id: &str, reply_id: &str) -> AppResult<()> {
+    let published: Option<PublishedAnswer> = store
+        .get(&keys::published_answer(topic_id, reply_id))
+        .await?;
+    if let Some(published) = published {
+        tombstone(store, &published.activity_id, None).await?;
     }
     Ok(())
 }
