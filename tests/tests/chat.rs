@@ -966,3 +966,99 @@ async fn a_watched_rooms_inbox_entry_catches_up_when_its_watcher_unsubscribes() 
     assert_eq!(inbox.body["items"][1]["roomId"], team.as_str());
     Ok(())
 }
+
+/// Frames that carry `user`'s activity in a room: messages and typing.
+fn activity_of(user: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |frame: &Value| {
+        (frame["type"] == "message" && frame["message"]["senderId"] == user)
+            || (frame["type"] == "typing" && frame["userId"] == user)
+    }
+}
+
+#[tokio::test]
+async fn an_ex_member_hears_nothing_more_from_the_room_once_they_leave() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    stack.connect_directly(&ana, &bo).await?;
+    stack.connect_directly(&ana, &cy).await?;
+    let room = group(&stack, &ana, "Leavers", &[&bo, &cy]).await?;
+    let mut ana_socket = subscribed(&stack, &ana, &room).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    let mut cy_socket = subscribed(&stack, &cy, &room).await?;
+
+    let left = stack
+        .delete(&format!("/v1/rooms/{room}/members/me"), &bo)
+        .await?;
+    let resubscribe = bo_socket
+        .request(json!({"action": "subscribe", "roomId": room}))
+        .await?;
+    ana_socket
+        .request(json!({"action": "typing", "roomId": room, "state": "start"}))
+        .await?;
+    ana_socket
+        .request(send_frame(&room, "after Bo left", "c-after"))
+        .await?;
+    cy_socket
+        .expect("Ana's message", |f| {
+            f["type"] == "message" && f["message"]["text"] == "after Bo left"
+        })
+        .await?;
+
+    assert!(left.status < 300, "{left:?}");
+    assert_eq!(resubscribe["code"], "notMember", "{resubscribe}");
+    assert!(
+        bo_socket
+            .stays_quiet(Duration::from_millis(1000), activity_of(&ana))
+            .await?,
+        "the ex-member's socket hears nothing more"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_user_who_blocks_another_hears_nothing_of_theirs_in_a_shared_group() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    stack.connect_directly(&cy, &ana).await?;
+    stack.connect_directly(&cy, &bo).await?;
+    stack.block_directly(&bo, &ana).await?;
+    let room = group(&stack, &cy, "Mixed company", &[&ana, &bo]).await?;
+    let mut ana_socket = subscribed(&stack, &ana, &room).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    let mut cy_socket = subscribed(&stack, &cy, &room).await?;
+
+    ana_socket
+        .request(json!({"action": "typing", "roomId": room, "state": "start"}))
+        .await?;
+    ana_socket
+        .request(send_frame(&room, "from Ana", "c-ana"))
+        .await?;
+    bo_socket
+        .request(send_frame(&room, "from Bo", "c-bo"))
+        .await?;
+    cy_socket
+        .expect("Ana's message", |f| {
+            f["type"] == "message" && f["message"]["text"] == "from Ana"
+        })
+        .await?;
+    cy_socket
+        .expect("Bo's message", |f| {
+            f["type"] == "message" && f["message"]["text"] == "from Bo"
+        })
+        .await?;
+
+    assert!(
+        bo_socket
+            .stays_quiet(Duration::from_millis(1000), activity_of(&ana))
+            .await?,
+        "Bo, who blocks Ana, hears nothing of hers"
+    );
+    assert!(
+        ana_socket
+            .stays_quiet(Duration::from_millis(300), activity_of(&bo))
+            .await?,
+        "nor does Ana hear Bo"
+    );
+    Ok(())
+}

@@ -234,7 +234,7 @@ async fn act(
                 typing: started,
                 expires_at,
             };
-            to_room(state, &room_id, &event, Some(connection_id)).await?;
+            to_room(state, &room_id, me, &event, Some(connection_id)).await?;
             ack(json!({ "roomId": room_id, "typing": started, "expiresAt": expires_at }))
         }
         Action::MarkRead {
@@ -263,15 +263,17 @@ async fn act(
     })
 }
 
-/// Pushes an ephemeral event to a room's subscribers (except `skip`, the actor's own
-/// connection).
+/// Pushes an ephemeral event of `actor`'s to a room's subscribers who may hear of them
+/// (not across a block), except `skip`, the actor's own connection.
 async fn to_room(
     state: &Realtime,
     room_id: &str,
+    actor: &UserId,
     event: &RoomEvent,
     skip: Option<&str>,
 ) -> AppResult<()> {
-    let targets: Vec<String> = chat::subscribers(&state.store, room_id)
+    let subscribers = chat::subscribers(&state.store, room_id).await?;
+    let targets: Vec<String> = chat::audience(&state.store, actor, &subscribers)
         .await?
         .into_iter()
         .map(|s| s.connection_id)
@@ -297,7 +299,7 @@ async fn announce_presence(state: &Realtime, presence: &Presence) {
             room_id: room_id.clone(),
             presence: presence.clone(),
         };
-        if let Err(error) = to_room(state, &room_id, &event, None).await {
+        if let Err(error) = to_room(state, &room_id, &presence.user_id, &event, None).await {
             tracing::warn!(%error, "announcing presence failed");
         }
     }

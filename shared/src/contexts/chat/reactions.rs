@@ -146,12 +146,17 @@ impl ChatBatch<'_> {
             return Ok(());
         };
         let (room_id, event) = event_of(&room_change);
+        if let RoomChange::Left(member) = &room_change {
+            // The ex-member's subscriptions go (a retry of `leave_room`'s own clean-up),
+            // and this batch reads the room's subscribers again.
+            chat::forget_subscriptions_to(&self.reaction.store, &member.user_id, &room_id).await?;
+            self.subscribers.lock().await.remove(&room_id);
+        }
         let subscribers = self.subscribers_of(&room_id).await?;
         let data = serde_json::to_vec(&event).map_err(AppError::internal)?;
-        let targets: Vec<String> = subscribers
-            .iter()
-            .map(|s| s.connection_id.clone())
-            .collect();
+        let audience =
+            chat::audience(&self.reaction.store, actor_of(&room_change), &subscribers).await?;
+        let targets: Vec<String> = audience.iter().map(|s| s.connection_id.clone()).collect();
         let posting = std::time::Instant::now();
         let (store, pusher) = (&self.reaction.store, &self.reaction.pusher);
         let report = pusher.broadcast(store, &targets, &data).await;
@@ -221,6 +226,16 @@ impl ChatBatch<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Who caused the change: blocks between them and a subscriber keep it from them.
+fn actor_of(change: &RoomChange) -> &UserId {
+    match change {
+        RoomChange::Message { message, .. } => &message.sender_id,
+        RoomChange::Read(member) | RoomChange::Joined(member) | RoomChange::Left(member) => {
+            &member.user_id
+        }
     }
 }
 

@@ -232,11 +232,31 @@ pub async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<
         .commit()
         .await;
     match result {
-        Ok(()) => Ok(()),
-        // Left before: nothing to do.
-        Err(error) if error.failed(MEMBER) => Ok(()),
+        // Left now, or before (a retry finishes the clean-up).
+        Ok(()) => forget_subscriptions_to(store, me, room_id).await,
+        Err(error) if error.failed(MEMBER) => forget_subscriptions_to(store, me, room_id).await,
         Err(error) => Err(error.into()),
     }
+}
+
+/// An ex-member's sockets stop receiving the room's events: their subscriptions to it
+/// (both sides) go. A subscribe cannot race this back in, since it checks membership in
+/// its own transaction.
+pub async fn forget_subscriptions_to(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> {
+    let connections = crate::contexts::realtime::connections_of(store, me).await?;
+    let keys: Vec<Key> = connections
+        .iter()
+        .flat_map(|c| {
+            [
+                keys::subscription(room_id, &c.connection_id),
+                keys::connection_subscription(&c.connection_id, room_id),
+            ]
+        })
+        .collect();
+    if !keys.is_empty() {
+        store.batch_delete(&keys).await?;
+    }
+    Ok(())
 }
 
 /// `PUT /v1/rooms/{roomId}/archive`: moves the room between my inbox and my archive.
@@ -790,13 +810,19 @@ pub async fn subscribe(
         subscription: &subscription,
         expires_at: now_epoch_seconds() + crate::contexts::realtime::CONNECTION_TTL_SECONDS,
     };
-    store
+    let result = store
         .transaction()
         .put_entity(&room_side, None)
         .put_entity(&ConnectionSubscription(room_side.clone()), None)
+        // Still a member when the subscription lands (see `leave_room`).
+        .check(&keys::member(room_id, me), Condition::present(MEMBER))
         .commit()
-        .await?;
-    Ok(room)
+        .await;
+    match result {
+        Ok(()) => Ok(room),
+        Err(error) if error.failed(MEMBER) => Err(not_member()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Ends a connection's subscription; my inbox entry catches up with the room (it is
