@@ -784,7 +784,7 @@ async fn request_and_connection_operations_on_myself_are_refused_not_failed() ->
         .await?;
     let remove = stack.delete(&format!("/v1/connections/{me}"), &me).await?;
 
-    assert_problem(&accept, 404, None);
-    assert_problem(&remove, 404, None);
+    assert_problem(&accept, 422, Some("userId"));
+    assert_problem(&remove, 422, Some("userId"));
     Ok(())
 }

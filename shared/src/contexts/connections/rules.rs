@@ -121,6 +121,18 @@ pub fn score_candidate(
     (score, reasons)
 }
 
+/// No request or connection is ever between me and myself: acting on my own id is a
+/// 422 naming it, like sending myself a request.
+pub(super) fn not_myself(me: &UserId, other: &UserId) -> AppResult<()> {
+    if me == other {
+        return Err(AppError::invalid_field(
+            "userId",
+            "this cannot be done with your own user id",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

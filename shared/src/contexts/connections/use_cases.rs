@@ -101,6 +101,7 @@ pub async fn send_request(
 /// the connection's lock, both request items go and both connection items appear, in
 /// one transaction.
 pub async fn accept_request(store: &Store, me: &UserId, sender: &UserId) -> AppResult<Connection> {
+    not_myself(me, sender)?;
     let now = now_rfc3339();
     let connection = |a: &UserId, b: &UserId| Connection {
         user_id: a.clone(),
@@ -128,6 +129,7 @@ pub async fn accept_request(store: &Store, me: &UserId, sender: &UserId) -> AppR
 /// Reject a request sent to me: both request items and the lock go, so the sender sees
 /// it gone and may ask again later.
 pub async fn reject_request(store: &Store, me: &UserId, sender: &UserId) -> AppResult<()> {
+    not_myself(me, sender)?;
     let transaction = delete_pending_pair(store.transaction(), sender, me)
         .delete(&keys::incoming_request(me, sender), None)
         .delete(&keys::outgoing_request(sender, me), None);
@@ -138,6 +140,7 @@ pub async fn reject_request(store: &Store, me: &UserId, sender: &UserId) -> AppR
 /// their outgoing copy and the pair lock stay, so neither side can send another request
 /// until the sender cancels it or I accept or reject it after all.
 pub async fn ignore_request(store: &Store, me: &UserId, sender: &UserId) -> AppResult<()> {
+    not_myself(me, sender)?;
     let transaction = update_pending_pair(
         store.transaction(),
         sender,
@@ -159,6 +162,7 @@ pub async fn ignore_request(store: &Store, me: &UserId, sender: &UserId) -> AppR
 
 /// Cancel a request I sent (ignored or not).
 pub async fn cancel_request(store: &Store, me: &UserId, target: &UserId) -> AppResult<()> {
+    not_myself(me, target)?;
     let transaction = delete_pending_pair(store.transaction(), me, target)
         .delete(&keys::incoming_request(target, me), None)
         .delete(&keys::outgoing_request(me, target), None);
@@ -171,6 +175,7 @@ pub async fn cancel_request(store: &Store, me: &UserId, target: &UserId) -> AppR
 /// Remove a connection, from either side: both connection items and the pair lock, in
 /// one transaction.
 pub async fn remove_connection(store: &Store, me: &UserId, other: &UserId) -> AppResult<()> {
+    not_myself(me, other)?;
     let connected = Expr::new("#state = :connected")
         .name("#state", "state")
         .value(":connected", s("connected"));
@@ -228,6 +233,7 @@ pub async fn block_user(store: &Store, me: &UserId, other: &UserId) -> AppResult
 /// Unblock: removes my block and its mirror (a block the other placed on me stays).
 /// Repeatable.
 pub async fn unblock_user(store: &Store, me: &UserId, other: &UserId) -> AppResult<()> {
+    not_myself(me, other)?;
     Ok(store
         .transaction()
         .delete(&keys::block(me, other), None)

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{user_id, user_param};
+use super::user_id;
 use crate::contexts::connections::{
     self, BlockView, Connection, ConnectionView, NewConnectionRequest, RequestDirection,
     RequestView, Suggestion,
@@ -63,8 +63,7 @@ async fn remove_connection(
     Caller(me): Caller,
     Path(other): Path<String>,
 ) -> ApiResult {
-    connections::remove_connection(&api.store, &me.user_id, &user_param(&other, &me.user_id)?)
-        .await?;
+    connections::remove_connection(&api.store, &me.user_id, &user_id(&other)?).await?;
     Ok(HttpResponse::no_content())
 }
 
@@ -116,8 +115,7 @@ async fn cancel_request(
     Caller(me): Caller,
     Path(target): Path<String>,
 ) -> ApiResult {
-    connections::cancel_request(&api.store, &me.user_id, &user_param(&target, &me.user_id)?)
-        .await?;
+    connections::cancel_request(&api.store, &me.user_id, &user_id(&target)?).await?;
     Ok(HttpResponse::no_content())
 }
 
@@ -130,7 +128,7 @@ async fn accept_request(
     Caller(me): Caller,
     Path(sender): Path<String>,
 ) -> ApiResult {
-    let sender = user_param(&sender, &me.user_id)?;
+    let sender = user_id(&sender)?;
     let connection = connections::accept_request(&api.store, &me.user_id, &sender).await?;
     Ok(HttpResponse::json(200, &connection)?)
 }
@@ -144,8 +142,7 @@ async fn reject_request(
     Caller(me): Caller,
     Path(sender): Path<String>,
 ) -> ApiResult {
-    connections::reject_request(&api.store, &me.user_id, &user_param(&sender, &me.user_id)?)
-        .await?;
+    connections::reject_request(&api.store, &me.user_id, &user_id(&sender)?).await?;
     Ok(HttpResponse::no_content())
 }
 
@@ -158,8 +155,7 @@ async fn ignore_request(
     Caller(me): Caller,
     Path(sender): Path<String>,
 ) -> ApiResult {
-    connections::ignore_request(&api.store, &me.user_id, &user_param(&sender, &me.user_id)?)
-        .await?;
+    connections::ignore_request(&api.store, &me.user_id, &user_id(&sender)?).await?;
     Ok(HttpResponse::no_content())
 }
 
