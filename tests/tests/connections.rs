@@ -224,7 +224,8 @@ async fn reject_cancel_and_remove_free_the_pair_for_a_new_request() -> anyhow::R
     // Cancel by the sender: gone from the target's list.
     assert_eq!(request(&stack, &ana, &bea).await?.status, 201);
     let cancel = format!("/v1/connections/requests/{bea}");
-    assert_problem(&stack.delete(&cancel, &bea).await?, 404, None);
+    // Bea cancelling "her request to herself" is a 422 on her own id.
+    assert_problem(&stack.delete(&cancel, &bea).await?, 422, Some("userId"));
     assert_eq!(stack.delete(&cancel, &ana).await?.status, 204);
     let incoming = stack.get("/v1/connections/requests", &bea).await?;
     assert!(ids(&incoming).is_empty());
@@ -369,11 +370,13 @@ async fn bad_requests_are_refused_naming_the_field_and_write_nothing() -> anyhow
     for user in [&ana, &bea] {
         let items = sort_keys(&stack.partition(&format!("USER#{user}")).await?);
         // The one valid request (300 characters) notified bea, whenever the notifier
-        // gets to its record; every bad request wrote nothing.
+        // gets to its record (with ana's pointer to that notification); every bad
+        // request wrote nothing.
         assert!(
             items.iter().all(|sk| sk == "PROFILE"
                 || sk.starts_with("IDEMPOTENCY#")
-                || (user == &bea && sk.starts_with("NOTIF"))),
+                || (user == &bea && sk.starts_with("NOTIF"))
+                || (user == &ana && sk.starts_with(&format!("SENTNOTIF#{bea}#")))),
             "nothing written: {items:?}"
         );
     }

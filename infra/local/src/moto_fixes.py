@@ -10,12 +10,19 @@
 # is written; only then are the writes applied, with the touched items (and the stream
 # records they add) restored if applying one still fails. A lock keeps GetRecords and
 # other writes from interleaving with a transaction.
+import threading as _agora_threading
+
+# One lock over the table's state: writes, transactions and stream reads (below), and
+# whole DynamoDB requests (in `_agora_atomic_items`).
+_AGORA_TABLE_LOCK = _agora_threading.RLock()
+
+
 def _agora_fix_moto():
     import threading
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
-    lock = threading.RLock()
+    lock = _AGORA_TABLE_LOCK
     get_records = DynamoDBStreamsBackend.get_records
 
     def transact_write_items(self, transact_items):
@@ -294,6 +301,28 @@ def _agora_speed_up_moto():
 
 
 _agora_speed_up_moto()
+
+
+# Item-level atomicity: DynamoDB never shows a read half of a write. moto applies an
+# UpdateItem's SET actions to the stored item one by one, and builds a GetItem or Query
+# answer from the live item after its backend call returns, so a read served by another
+# thread could see `lastMessageId` already moved and `messageCount` not yet: a torn item
+# that AWS never returns (it let two chat sends take the same `seq`). Each DynamoDB
+# request therefore runs whole under the table lock. moto handles requests without I/O,
+# so this costs no throughput under the GIL.
+def _agora_atomic_items():
+    from moto.dynamodb.responses import DynamoHandler
+
+    call_action = DynamoHandler.call_action
+
+    def atomic_call_action(self):
+        with _AGORA_TABLE_LOCK:
+            return call_action(self)
+
+    DynamoHandler.call_action = atomic_call_action
+
+
+_agora_atomic_items()
 
 
 # S3 presigned URLs: moto serves them but never checks their expiry. Here a request
