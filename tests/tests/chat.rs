@@ -1062,3 +1062,45 @@ async fn a_user_who_blocks_another_hears_nothing_of_theirs_in_a_shared_group() -
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_connection_whose_posts_fail_costs_the_other_subscribers_no_duplicate()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    stack.connect_directly(&ana, &bo).await?;
+    stack.connect_directly(&ana, &cy).await?;
+    let room = group(&stack, &ana, "Flaky network", &[&bo, &cy]).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    let mut cy_socket = subscribed(&stack, &cy, &room).await?;
+    let pong = cy_socket.request(json!({"action": "ping"})).await?;
+    let cy_connection = pong["connectionId"].as_str().unwrap_or_default().to_owned();
+    let is_text = |text: &'static str| {
+        move |f: &Value| f["type"] == "message" && f["message"]["text"] == text
+    };
+
+    // Every post to Cy's connection fails (5xx) while Ana sends three messages.
+    stack.stack.fail_posts_to(&cy_connection, u32::MAX);
+    for text in ["one", "two", "three"] {
+        send_rest(&stack, &ana, &room, text).await?;
+    }
+    for text in ["one", "two", "three"] {
+        bo_socket.expect(text, is_text(text)).await?;
+    }
+    let bo_quiet = bo_socket
+        .stays_quiet(Duration::from_millis(1500), |f| f["type"] == "message")
+        .await?;
+    // Then one post to Cy fails once: retried for Cy alone.
+    stack.stack.fail_posts_to(&cy_connection, 1);
+    send_rest(&stack, &ana, &room, "four").await?;
+    let cy_got = cy_socket.expect("four", is_text("four")).await?;
+    bo_socket.expect("four", is_text("four")).await?;
+    let bo_quiet_after = bo_socket
+        .stays_quiet(Duration::from_millis(800), |f| f["type"] == "message")
+        .await?;
+
+    assert!(bo_quiet, "Bo got no message twice while Cy's posts failed");
+    assert!(bo_quiet_after, "nor after Cy's one failed post");
+    assert_eq!(cy_got["message"]["text"], "four");
+    Ok(())
+}

@@ -214,7 +214,14 @@ async fn delete_connection(state: &ApiState, connection_id: &str) -> Response {
 }
 
 fn gone_response(gone: &ConnectionError) -> Response {
-    error(StatusCode::GONE, "GoneException", &gone.to_string())
+    match gone {
+        ConnectionError::Gone(_) => error(StatusCode::GONE, "GoneException", &gone.to_string()),
+        ConnectionError::Failed(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerErrorException",
+            &gone.to_string(),
+        ),
+    }
 }
 
 fn forbidden() -> Response {

@@ -268,6 +268,14 @@ impl LocalStack {
             .map_or(0, |gateway| gateway.registry().posts())
     }
 
+    /// Fault injection for tests: the next `times` `@connections` posts to the
+    /// connection fail with a 500.
+    pub fn fail_posts_to(&self, connection_id: &str, times: u32) {
+        if let Some(gateway) = self.websocket.as_ref() {
+            gateway.registry().fail_posts_to(connection_id, times);
+        }
+    }
+
     /// An SDK configuration for moto (region, test credentials, endpoint).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         sdk_config(&self.moto_endpoint, &self.model.region).await

@@ -121,6 +121,10 @@ pub enum ConnectionError {
     /// Unknown, closed or closing connection: `@connections` answers 410 GoneException.
     #[error("connection {0} is gone")]
     Gone(String),
+    /// A post that failed for a reason other than a closed connection (injected by a
+    /// test with [`ConnectionRegistry::fail_posts_to`]): `@connections` answers 500.
+    #[error("posting to connection {0} failed")]
+    Failed(String),
 }
 
 /// Work for a connection's task, which alone writes to its socket (so frames to one
@@ -153,6 +157,8 @@ pub struct ConnectionRegistry {
     inner: Arc<Mutex<HashMap<String, Arc<Entry>>>>,
     /// `@connections` POSTs served (benchmarks report calls per message).
     posts: Arc<std::sync::atomic::AtomicU64>,
+    /// Connections whose next posts fail (test fault injection), with how many.
+    faults: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl std::fmt::Debug for ConnectionRegistry {
@@ -195,6 +201,12 @@ impl ConnectionRegistry {
         self.posts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entry = self.entry(connection_id)?;
+        if let Some(left) = lock(&self.faults).get_mut(connection_id)
+            && *left > 0
+        {
+            *left -= 1;
+            return Err(ConnectionError::Failed(connection_id.to_owned()));
+        }
         let gone = || ConnectionError::Gone(connection_id.to_owned());
         let (ack, written) = oneshot::channel();
         entry
@@ -206,6 +218,13 @@ impl ConnectionRegistry {
             Ok(true) => Ok(()),
             _ => Err(gone()),
         }
+    }
+
+    /// Fault injection for tests: the next `times` posts to the connection fail with a
+    /// 500, as a transient `@connections` failure would (API Gateway has no such
+    /// switch; only the local stack's tests use it).
+    pub fn fail_posts_to(&self, connection_id: &str, times: u32) {
+        lock(&self.faults).insert(connection_id.to_owned(), times);
     }
 
     /// Closes the connection (close frame 1000) and returns once the client was told;

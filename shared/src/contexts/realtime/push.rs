@@ -23,6 +23,8 @@ pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 /// Posts in flight at once when broadcasting.
 const CONCURRENT_POSTS: usize = 32;
 const THROTTLE_RETRIES: u32 = 5;
+/// Retries of a post that failed with a 5xx (this connection only; 50 and 100 ms).
+const TRANSIENT_RETRIES: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -48,9 +50,15 @@ pub struct Pusher {
 impl Pusher {
     /// The endpoint comes from `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI` (the template
     /// in AWS, the local stack here).
+    /// The SDK's own retries are off: its backoff (a second and more) would hold up a
+    /// whole room for one slow connection. [`Pusher::post`] retries throttling and
+    /// transient failures itself, for that connection alone, within milliseconds.
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        let conf = aws_sdk_apigatewaymanagement::config::Builder::from(config)
+            .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled())
+            .build();
         Self {
-            client: aws_sdk_apigatewaymanagement::Client::new(config),
+            client: aws_sdk_apigatewaymanagement::Client::from_conf(conf),
             forget: None,
         }
     }
@@ -131,7 +139,13 @@ impl Pusher {
                 || error
                     .raw_response()
                     .is_some_and(|r| r.status().as_u16() == 429);
-            if throttled && attempt < THROTTLE_RETRIES {
+            // A 5xx, or no answer at all (a timeout or a dropped connection).
+            let transient = error
+                .raw_response()
+                .is_none_or(|r| r.status().is_server_error());
+            if (throttled && attempt < THROTTLE_RETRIES)
+                || (transient && attempt < TRANSIENT_RETRIES)
+            {
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
                 continue;
