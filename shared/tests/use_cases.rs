@@ -431,6 +431,7 @@ async fn a_category_topic_reply_reaction_and_edit_are_stored_and_listed() -> any
         user_id: ana.clone(),
         roles: vec!["admin".into()],
         issued_at: None,
+        expires_at: i64::MAX,
     };
     let cursors = CursorCodec::new("test");
     let category = json!({"id": "rust", "name": "Rust"});
@@ -505,7 +506,7 @@ async fn an_open_connection_is_stored_twice_and_forgotten_once() -> anyhow::Resu
     let store = &table.store;
     let ana = user("01J0000000000000000000ANA1");
 
-    realtime::record_connection(store, &ana, "abc=").await?;
+    realtime::record_connection(store, &ana, "abc=", None).await?;
     let open = realtime::connections_of(store, &ana).await?;
     let entry = stored(store, &realtime::keys::connection("abc=")).await?;
     let mirror = stored(store, &realtime::keys::user_connection(&ana, "abc=")).await?;
@@ -620,7 +621,7 @@ async fn preferences_subscriptions_typing_and_the_inbox_are_read_back() -> anyho
 
     chat::set_preferences(store, &bo, input(json!({"allowDmsFrom": "anyone"}))).await?;
     let (room, _) = chat::open_dm(store, &ana, &bo).await?;
-    chat::subscribe(store, &bo, &room.room_id, "conn-1").await?;
+    chat::subscribe(store, &bo, &room.room_id, "conn-1", None).await?;
     let until = chat::set_typing(store, &ana, &room.room_id, true, 5).await?;
 
     let preferences = chat::get_preferences(store, &bo).await?;

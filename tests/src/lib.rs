@@ -583,6 +583,20 @@ impl WsClient {
         }
     }
 
+    /// Every frame (kept ones first) until the server closes the socket; an error when
+    /// it is still open after `wait`.
+    pub async fn frames_until_closed(&mut self, wait: Duration) -> anyhow::Result<Vec<Value>> {
+        let mut frames: Vec<Value> = self.pending.drain(..).collect();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.next_frame()).await {
+                Ok(Ok(frame)) => frames.push(frame),
+                Ok(Err(_)) => return Ok(frames),
+                Err(_) => anyhow::bail!("still open after {wait:?}; frames: {frames:?}"),
+            }
+        }
+    }
+
     /// Every frame received so far that matches `wanted`, taken out of the kept ones.
     pub fn take_kept(&mut self, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
         let (taken, kept): (Vec<Value>, Vec<Value>) =

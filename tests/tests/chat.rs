@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use agora_tests::{
     Reply, StreamRecord, TestStack, WsClient, assert_problem, field_of_items, new_user, spawn,
-    spawn_with,
+    spawn_with, token_overriding,
 };
 use serde_json::{Value, json};
 
@@ -1102,5 +1102,78 @@ async fn a_connection_whose_posts_fail_costs_the_other_subscribers_no_duplicate(
     assert!(bo_quiet, "Bo got no message twice while Cy's posts failed");
     assert!(bo_quiet_after, "nor after Cy's one failed post");
     assert_eq!(cy_got["message"]["text"], "four");
+    Ok(())
+}
+
+/// A token of `user` whose `exp` has passed but which the 30 s clock leeway still
+/// honours for `seconds` more: a socket opened with it is closed soon after.
+fn token_honoured_for(user: &str, seconds: i64) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    token_overriding(user, json!({"exp": now - 30 + seconds}))
+}
+
+#[tokio::test]
+async fn a_subscriber_whose_token_expires_is_told_and_closed_and_gets_no_more_events()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
+    let mut bo_socket = WsClient::connect_with_token(&stack, &token_honoured_for(&bo, 8)).await?;
+    let ack = bo_socket
+        .request(json!({"action": "subscribe", "roomId": room}))
+        .await?;
+    assert_eq!(ack["type"], "ack", "{ack}");
+
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    send_rest(&stack, &ana, &room, "after Bo's token expired").await?;
+    let frames = bo_socket
+        .frames_until_closed(Duration::from_secs(20))
+        .await?;
+
+    assert_eq!(frames.len(), 1, "only the expiry frame: {frames:?}");
+    assert_eq!(frames[0]["type"], "error");
+    assert_eq!(frames[0]["code"], "tokenExpired");
+    Ok(())
+}
+
+#[tokio::test]
+async fn typing_past_its_limit_gets_a_rate_limited_frame_and_pushes_nothing_more()
+-> anyhow::Result<()> {
+    let stack = spawn_with(|options| {
+        options
+            .parameter_overrides
+            .insert("WebSocketActionLimits".into(), "typing=2/3600".into());
+    })
+    .await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
+    let mut ana_socket = subscribed(&stack, &ana, &room).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    let typing = json!({"action": "typing", "roomId": room, "state": "start"});
+
+    let first = ana_socket.request(typing.clone()).await?;
+    let second = ana_socket.request(typing.clone()).await?;
+    let third = ana_socket.request(typing).await?;
+    let pong = ana_socket.request(json!({"action": "ping"})).await?;
+
+    assert_eq!(
+        (first["type"].as_str(), second["type"].as_str()),
+        (Some("ack"), Some("ack"))
+    );
+    assert_eq!(third["type"], "error", "{third}");
+    assert_eq!(third["code"], "rateLimited");
+    assert!(
+        third["retryAfterSeconds"]
+            .as_u64()
+            .is_some_and(|s| (1..=3600).contains(&s))
+    );
+    assert_eq!(pong["type"], "pong", "ping is not limited");
+    let heard = |f: &Value| f["type"] == "typing";
+    bo_socket.expect("the first typing", heard).await?;
+    bo_socket.expect("the second typing", heard).await?;
+    assert!(
+        bo_socket
+            .stays_quiet(Duration::from_millis(1500), heard)
+            .await?,
+        "the refused typing reaches nobody"
+    );
     Ok(())
 }

@@ -473,36 +473,125 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_and_writes_nothing() -> anyhow::
     Ok(())
 }
 
+/// The owner's moderation status, once it is no longer pending.
+async fn verdict(stack: &agora_tests::TestStack, owner: &str) -> anyhow::Result<Value> {
+    stack
+        .eventually("a moderation verdict", || async {
+            let me = stack.get("/v1/me", owner).await?;
+            Ok((me.body["moderation"]["status"] != "pending").then_some(me.body))
+        })
+        .await
+}
+
+/// What a stranger finds of `skill` and of the name prefix `name`: the user ids.
+async fn found_by(
+    stack: &agora_tests::TestStack,
+    viewer: &str,
+    query: &str,
+) -> anyhow::Result<Vec<String>> {
+    let reply = stack
+        .get(&format!("/v1/profiles?{query}&limit=50"), viewer)
+        .await?;
+    anyhow::ensure!(reply.status == 200, "{reply:?}");
+    Ok(reply.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["userId"].as_str().map(str::to_owned))
+        .collect())
+}
+
 #[tokio::test]
-async fn abusive_profile_text_is_flagged_by_the_moderation_queue_and_hidden() -> anyhow::Result<()>
-{
+async fn a_profile_flagged_by_the_moderation_queue_is_hidden_whole_and_leaves_every_search()
+-> anyhow::Result<()> {
     let stack = spawn().await?;
     let (owner, stranger) = (new_user("troll"), new_user("eve"));
+    // Digits only: a random suffix of letters could itself trip the text check.
+    let skill = format!("weaving{}", ulid::Ulid::new().random() % 1_000_000_000);
     let mut body = ana(&unique_handle("troll"));
-    body["bio"] = json!("you are all f u c k i n g idiots");
-    body["privacy"] = json!({"profileVisibility": "public"});
+    body["displayName"] = json!(format!("Quimby {skill}"));
+    body["skills"] = json!([skill]);
+    body["privacy"] = json!({"profileVisibility": "public", "fields": {"skills": "public"}});
     stack.create_profile(&owner, body).await?;
-
-    let status = stack
-        .eventually("a moderation verdict", || async {
-            let me = stack.get("/v1/me", &owner).await?;
-            let status = me.body["moderation"]["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            Ok((status != "pending").then_some(status))
+    let (by_skill, by_name) = (format!("skill={skill}"), format!("q=quimby%20{skill}"));
+    assert_eq!(
+        verdict(&stack, &owner).await?["moderation"]["status"],
+        "clean"
+    );
+    stack
+        .eventually("the skill index", || async {
+            let found = found_by(&stack, &stranger, &by_skill).await?;
+            Ok(found.contains(&owner).then_some(()))
         })
         .await?;
+    assert!(
+        found_by(&stack, &stranger, &by_name)
+            .await?
+            .contains(&owner)
+    );
 
-    assert_eq!(status, "flagged");
+    let edit = stack
+        .patch(
+            "/v1/me",
+            &owner,
+            json!({"bio": "you are all f u c k i n g idiots"}),
+        )
+        .await?;
+    assert_eq!(edit.status, 200, "{edit:?}");
+    let mine = verdict(&stack, &owner).await?;
+
+    assert_eq!(mine["moderation"]["status"], "flagged");
+    assert!(mine["bio"].is_string(), "the owner still sees everything");
     let seen = stack
         .get(&format!("/v1/profiles/{owner}"), &stranger)
         .await?;
+    assert_problem(&seen, 404, None);
     assert!(
-        seen.body.get("bio").is_none(),
-        "flagged text hidden: {seen:?}"
+        !found_by(&stack, &stranger, &by_name)
+            .await?
+            .contains(&owner)
     );
-    assert!(stack.get("/v1/me", &owner).await?.body["bio"].is_string());
+    stack
+        .eventually("the skill index to drop the flagged profile", || async {
+            let index = stack.partition(&format!("SKILL#{skill}")).await?;
+            Ok(index.is_empty().then_some(()))
+        })
+        .await?;
+    assert!(found_by(&stack, &stranger, &by_skill).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_non_text_edit_right_after_a_text_edit_still_gets_its_verdict() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let owner = new_user("quick");
+    stack
+        .create_profile(&owner, ana(&unique_handle("quick")))
+        .await?;
+    assert_eq!(
+        verdict(&stack, &owner).await?["moderation"]["status"],
+        "clean"
+    );
+
+    let text = stack
+        .patch(
+            "/v1/me",
+            &owner,
+            json!({"bio": "you are all f u c k i n g idiots"}),
+        )
+        .await?;
+    let timezone = stack
+        .patch("/v1/me", &owner, json!({"timezone": "America/Recife"}))
+        .await?;
+
+    assert_eq!(
+        (text.status, timezone.status),
+        (200, 200),
+        "{text:?} {timezone:?}"
+    );
+    let mine = verdict(&stack, &owner).await?;
+    assert_eq!(mine["moderation"]["status"], "flagged", "{mine}");
+    assert_eq!(mine["moderation"]["checkedVersion"], mine["version"]);
     Ok(())
 }
 

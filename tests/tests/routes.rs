@@ -7,9 +7,11 @@ use std::collections::BTreeSet;
 use agora_local::StackModel;
 use agora_local::http_api::RouteTable;
 use agora_local::template::{ResolveContext, Template};
-use agora_tests::{assert_problem, new_user, repo_root, spawn, token_for};
+use agora_tests::{
+    assert_problem, new_user, repo_root, spawn, spawn_with, token_for, unique_handle,
+};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The template resolved without provisioning anything: its secrets and the queues'
 /// and stream's physical names get placeholders, which do not matter to routes.
@@ -256,5 +258,89 @@ async fn another_users_cursor_is_a_400_naming_the_cursor_on_every_listing() -> a
         assert_problem(&replayed, 400, Some("cursor"));
         assert_eq!(own.status, 200, "{listing}: {own:?}");
     }
+    Ok(())
+}
+
+/// A write of `user`'s that any user may make: their notification preferences.
+async fn write_preferences(
+    stack: &agora_tests::TestStack,
+    user: &str,
+) -> anyhow::Result<reqwest::Response> {
+    Ok(stack
+        .http
+        .put(stack.url("/v1/notifications/preferences"))
+        .bearer_auth(token_for(user))
+        .json(&json!({"muted": []}))
+        .send()
+        .await?)
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn writes_past_a_users_limit_get_429_with_retry_after_and_ratelimit_headers()
+-> anyhow::Result<()> {
+    // An hour's window, so the four writes never straddle a window's end.
+    let stack = spawn_with(|options| {
+        options
+            .parameter_overrides
+            .insert("WriteRateLimit".into(), "3/3600".into());
+    })
+    .await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(write_preferences(&stack, &ana).await?);
+    }
+    let others = write_preferences(&stack, &bo).await?;
+    let read = stack.get("/v1/notifications", &ana).await?;
+    let other_group = stack
+        .post(
+            "/v1/profiles",
+            &ana,
+            json!({"handle": unique_handle("ana"), "displayName": "Ana"}),
+        )
+        .await?;
+
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    for answer in &answers {
+        assert_eq!(
+            header(answer, "ratelimit-policy"),
+            "\"notifications\";q=3;w=3600"
+        );
+    }
+    let remaining: Vec<String> = answers
+        .iter()
+        .map(|a| {
+            header(a, "ratelimit")
+                .split(';')
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(remaining, ["r=2", "r=1", "r=0", "r=0"]);
+    let refused = answers.pop().ok_or_else(|| anyhow::anyhow!("no answers"))?;
+    let retry_after: u64 = header(&refused, "retry-after").parse()?;
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    assert!(header(&refused, "ratelimit").ends_with(&format!("t={retry_after}")));
+    assert_eq!(header(&refused, "content-type"), "application/problem+json");
+    let problem: Value = refused.json().await?;
+    assert_eq!(problem["type"], "/problems/rate-limited");
+    assert_eq!(others.status().as_u16(), 200, "the limit is per user");
+    assert_eq!(read.status, 200, "reads are not counted");
+    assert_eq!(
+        other_group.status, 201,
+        "each endpoint group counts apart: {other_group:?}"
+    );
     Ok(())
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use agora_tests::{
-    JWT_SECRET, TestStack, new_user, spawn, token_for, token_overriding, token_with,
+    JWT_SECRET, TestStack, WsClient, new_user, spawn, token_for, token_overriding, token_with,
 };
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures_util::{SinkExt, StreamExt};
@@ -208,5 +208,62 @@ async fn the_management_api_posts_describes_and_deletes_connections() -> anyhow:
     assert!(described.connected_at().is_some());
     assert!(closed);
     assert!(gone.is_some(), "a closed connection answers 410 Gone");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_frame_sent_after_the_token_expired_gets_token_expired_and_the_socket_closes()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let user = new_user("ana");
+    // `exp` passed 22 s ago: the 30 s leeway honours the token for 8 s more.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let token = token_overriding(&user, json!({"exp": now - 22}));
+    let mut socket = WsClient::connect_with_token(&stack, &token).await?;
+    let pong = socket.request(json!({"action": "ping"})).await?;
+    assert_eq!(pong["type"], "pong", "{pong}");
+
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    socket
+        .send_text(&json!({"action": "ping"}).to_string())
+        .await?;
+    let frames = socket.frames_until_closed(Duration::from_secs(20)).await?;
+
+    assert_eq!(
+        frames.len(),
+        1,
+        "no pong, only the expiry frame: {frames:?}"
+    );
+    assert_eq!(frames[0]["code"], "tokenExpired");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_user_holding_ten_sockets_is_refused_an_eleventh_until_one_closes() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let user = new_user("ana");
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        open.push(connect(&stack, Some(&token_for(&user))).await?);
+    }
+
+    let eleventh = connect(&stack, Some(&token_for(&user)))
+        .await
+        .err()
+        .and_then(refused_with);
+    let other_user = connect(&stack, Some(&token_for(&new_user("bo")))).await;
+    if let Some(mut first) = open.pop() {
+        first.close(None).await?;
+    }
+    let after_a_close = stack
+        .eventually("room for one more socket", || async {
+            Ok(connect(&stack, Some(&token_for(&user))).await.ok())
+        })
+        .await;
+
+    assert_eq!(eleventh, Some(429));
+    assert!(other_user.is_ok(), "the limit is per user");
+    assert!(after_a_close.is_ok(), "a closed socket frees its place");
     Ok(())
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use agora::batch;
-use agora::moderation::{self, ModerationJob, Verdict};
-use agora::profiles::{self, ModerationStatus};
+use agora::moderation::ModerationJob;
+use agora::profiles;
 use agora::store::Store;
 use agora::{AppError, AppResult, config, telemetry};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -34,18 +34,8 @@ async fn handle(store: &Store, message: SqsMessage) -> AppResult<()> {
         .map_err(|e| AppError::bad_field("body", format!("not a moderation job: {e}")))?;
     match job {
         ModerationJob::ModerateProfile { user_id, version } => {
-            let Some(profile) = profiles::get_profile(store, &user_id).await? else {
-                return Ok(());
-            };
-            if profile.version != version {
-                return Ok(());
-            }
-            let status = match moderation::check_text(profile.moderated_text()) {
-                Verdict::Clean => ModerationStatus::Clean,
-                Verdict::Flagged => ModerationStatus::Flagged,
-            };
-            let recorded = profiles::record_moderation(store, &user_id, version, status).await?;
-            tracing::info!(%user_id, version, ?status, recorded, "profile moderated");
+            let verdict = profiles::moderate_profile(store, &user_id, version).await?;
+            tracing::info!(%user_id, version, ?verdict, "profile moderated");
             Ok(())
         }
     }

@@ -80,6 +80,8 @@ fn allow(principal: &Principal, method_arn: &str) -> Value {
         "context": {
             "userId": principal.user_id,
             "roles": principal.roles.join(","),
+            // The realtime function closes the socket once the token has expired.
+            "tokenExpiresAt": principal.expires_at,
         }
     })
 }

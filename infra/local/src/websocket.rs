@@ -42,6 +42,10 @@ use crate::model::{Invoke, InvokeError, WebSocketApiSpec, WebSocketRoute};
 /// API Gateway's WebSocket message payload quota.
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 
+/// API Gateway's WebSocket frame quota: a larger message must come in fragments of at
+/// most this; a larger frame closes the connection with 1009, like a larger message.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+
 /// Where the API is "deployed": the values API Gateway puts in every event.
 #[derive(Debug, Clone)]
 pub struct GatewayContext {
@@ -63,6 +67,9 @@ pub struct GatewayOptions {
     /// A client message larger than this closes the connection (1009); a larger
     /// `@connections` POST is refused with 413.
     pub max_message_bytes: usize,
+    /// A client frame larger than this closes the connection (1009), whatever the size
+    /// of the message it is part of.
+    pub max_frame_bytes: usize,
     /// How long `shutdown` waits for connections to close and `$disconnect` to run.
     pub shutdown_grace: Duration,
 }
@@ -73,6 +80,7 @@ impl Default for GatewayOptions {
             idle_timeout: Duration::from_secs(10 * 60),
             max_connection_duration: Duration::from_secs(2 * 60 * 60),
             max_message_bytes: MAX_MESSAGE_BYTES,
+            max_frame_bytes: MAX_FRAME_BYTES,
             shutdown_grace: Duration::from_secs(5),
         }
     }
@@ -575,11 +583,12 @@ async fn handle_upgrade(
     shared.registry.insert(entry.clone());
     tracing::info!(connection_id = %connection.id, "websocket connected");
 
-    let limit = shared.options.max_message_bytes;
+    // The reader itself refuses a frame or a reassembled message over the quotas (an
+    // error the loop below turns into 1009), as API Gateway does.
     let failed_registry = shared.registry.clone();
     let failed_id = connection.id.clone();
-    ws.max_message_size(limit.saturating_mul(2))
-        .max_frame_size(limit.saturating_mul(2))
+    ws.max_message_size(shared.options.max_message_bytes)
+        .max_frame_size(shared.options.max_frame_bytes)
         .on_failed_upgrade(move |error| {
             tracing::warn!(connection_id = %failed_id, %error, "websocket upgrade failed");
             failed_registry.remove(&failed_id);
@@ -1723,21 +1732,58 @@ mod tests {
         Ok(())
     }
 
+    /// Sends `text` as one message in fragments of `fragment` bytes (ASCII only).
+    async fn send_fragmented(
+        client: &mut Client,
+        text: &str,
+        fragment: usize,
+    ) -> anyhow::Result<()> {
+        use tungstenite::protocol::frame::Frame;
+        use tungstenite::protocol::frame::coding::{Data, OpCode};
+        let chunks: Vec<&[u8]> = text.as_bytes().chunks(fragment).collect();
+        let last = chunks.len().saturating_sub(1);
+        for (index, chunk) in chunks.into_iter().enumerate() {
+            let opcode = if index == 0 {
+                OpCode::Data(Data::Text)
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            client
+                .send(tungstenite::Message::Frame(Frame::message(
+                    chunk.to_vec(),
+                    opcode,
+                    index == last,
+                )))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The bodies of the MESSAGE events the function received.
+    fn routed_lengths(invoker: &FakeInvoker) -> Vec<usize> {
+        invoker
+            .events_of("Fn")
+            .iter()
+            .filter(|e| e["requestContext"]["eventType"] == "MESSAGE")
+            .filter_map(|e| e["body"].as_str().map(str::len))
+            .collect()
+    }
+
     #[tokio::test]
-    async fn a_message_over_128_kib_closes_the_connection_with_1009() -> anyhow::Result<()> {
+    async fn a_frame_over_32_kib_closes_the_connection_with_1009() -> anyhow::Result<()> {
         // Arrange
         let invoker = Arc::new(FakeInvoker::new(|_, _| Ok(json!({ "statusCode": 200 }))));
         let gateway = start(echo_spec(), invoker.clone(), GatewayOptions::default()).await?;
         let mut client = connect(&gateway.url()).await?;
 
         // Act
-        let exactly_the_quota = "a".repeat(MAX_MESSAGE_BYTES);
+        let a_full_frame = "a".repeat(MAX_FRAME_BYTES);
         client
-            .send(tungstenite::Message::Text(exactly_the_quota.into()))
+            .send(tungstenite::Message::Text(a_full_frame.into()))
             .await?;
-        let too_big = "b".repeat(MAX_MESSAGE_BYTES + 1);
+        let one_byte_more = "b".repeat(MAX_FRAME_BYTES + 1);
         client
-            .send(tungstenite::Message::Text(too_big.into()))
+            .send(tungstenite::Message::Text(one_byte_more.into()))
             .await?;
         let code = close_code(&mut client).await?;
 
@@ -1746,16 +1792,40 @@ mod tests {
         invoker
             .wait_until(WAIT, "$disconnect", |_| disconnect_code(&invoker).is_some())
             .await?;
-        let bodies: Vec<usize> = invoker
-            .events_of("Fn")
-            .iter()
-            .filter(|e| e["requestContext"]["eventType"] == "MESSAGE")
-            .filter_map(|e| e["body"].as_str().map(str::len))
-            .collect();
         assert_eq!(
-            bodies,
+            routed_lengths(&invoker),
+            [MAX_FRAME_BYTES],
+            "only the frame within the quota was routed"
+        );
+        assert_eq!(disconnect_code(&invoker), Some(json!(1009)));
+        gateway.shutdown().await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_message_of_128_kib_in_32_kib_frames_is_routed_whole_and_one_byte_more_closes_with_1009()
+    -> anyhow::Result<()> {
+        // Arrange
+        let invoker = Arc::new(FakeInvoker::new(|_, _| Ok(json!({ "statusCode": 200 }))));
+        let gateway = start(echo_spec(), invoker.clone(), GatewayOptions::default()).await?;
+        let mut client = connect(&gateway.url()).await?;
+
+        // Act
+        let exactly_the_quota = "a".repeat(MAX_MESSAGE_BYTES);
+        send_fragmented(&mut client, &exactly_the_quota, MAX_FRAME_BYTES).await?;
+        let too_big = "b".repeat(MAX_MESSAGE_BYTES + 1);
+        send_fragmented(&mut client, &too_big, MAX_FRAME_BYTES).await?;
+        let code = close_code(&mut client).await?;
+
+        // Assert
+        assert_eq!(code, Some(1009));
+        invoker
+            .wait_until(WAIT, "$disconnect", |_| disconnect_code(&invoker).is_some())
+            .await?;
+        assert_eq!(
+            routed_lengths(&invoker),
             [MAX_MESSAGE_BYTES],
-            "only the message within the quota was routed"
+            "only the message within the quota was routed, reassembled"
         );
         assert_eq!(disconnect_code(&invoker), Some(json!(1009)));
         gateway.shutdown().await;

@@ -26,12 +26,25 @@ pub struct Principal {
     /// The token's `iat` (epoch seconds), when it has one: a deleted account refuses
     /// tokens issued before its deletion.
     pub issued_at: Option<i64>,
+    /// The token's `exp` (epoch seconds; verification requires it).
+    pub expires_at: i64,
 }
 
 impl Principal {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
+
+    /// The last second the token is honoured: its `exp` plus the clock leeway that
+    /// verification allows. A WebSocket opened with the token is closed after it.
+    pub fn honoured_until(&self) -> i64 {
+        honoured_until(self.expires_at)
+    }
+}
+
+/// The last second a token expiring at `exp` is honoured (`exp` plus the leeway).
+pub fn honoured_until(exp: i64) -> i64 {
+    exp.saturating_add(i64::try_from(CLOCK_LEEWAY_SECONDS).unwrap_or(0))
 }
 
 /// Why a token was refused. Details go to the log; the client sees one generic message
@@ -227,10 +240,16 @@ fn principal_from_claims(
         _ => Vec::new(),
     };
     let issued_at = claims.get("iat").and_then(serde_json::Value::as_i64);
+    // NumericDate may be fractional; whole seconds are enough here.
+    let expires_at = claims
+        .get("exp")
+        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64)))
+        .ok_or_else(|| AuthError::Invalid("exp claim missing".into()))?;
     Ok(Principal {
         user_id,
         roles,
         issued_at,
+        expires_at,
     })
 }
 

@@ -76,6 +76,9 @@ pub struct ApiConfig {
     pub table_name: String,
     pub jwt: JwtConfig,
     pub cursor_secret: String,
+    /// Every write of one user to this endpoint group: `RATE_LIMIT_WRITES`, as
+    /// `<group>=<quota>/<window seconds>` (default `writes=120/60`).
+    pub write_limit: crate::core::rate_limit::RatePolicy,
 }
 
 impl ApiConfig {
@@ -91,9 +94,16 @@ impl ApiConfig {
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig::from_env()?,
             cursor_secret,
+            write_limit: crate::core::rate_limit::RatePolicy::from_env(
+                "RATE_LIMIT_WRITES",
+                DEFAULT_WRITE_LIMIT,
+            )?,
         })
     }
 }
+
+/// Each user's writes per endpoint group when `RATE_LIMIT_WRITES` is unset.
+pub const DEFAULT_WRITE_LIMIT: &str = "writes=120/60";
 
 pub fn required(name: &'static str) -> Result<String, ConfigError> {
     optional(name).ok_or(ConfigError::Missing(name))

@@ -6,5 +6,6 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod ids;
+pub mod rate_limit;
 pub mod telemetry;
 pub mod validation;

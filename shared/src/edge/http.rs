@@ -201,6 +201,9 @@ pub struct Path<T>(pub T);
 /// Refuses the tokens of a deleted account (see `account::erasure::check_token`): one
 /// GetItem of its tombstone per authenticated request. A write waits for it; a read runs
 /// beside it and is thrown away if the token is refused, so reads pay no latency for it.
+/// A write also counts against the caller's write limit for this endpoint group (one
+/// UpdateItem, beside the tombstone read): past it, a 429 with `Retry-After`; every
+/// write's answer carries `RateLimit-Policy` and `RateLimit`.
 /// A request whose token does not verify passes on: its handler's [`Caller`] refuses it.
 async fn refuse_deleted_accounts<S: ApiState>(
     State(state): State<S>,
@@ -212,16 +215,37 @@ async fn refuse_deleted_accounts<S: ApiState>(
         return next.run(Request::from_parts(parts, body)).await;
     };
     let request = Request::from_parts(parts, body);
-    let store = &state.api().store;
+    let api = state.api();
+    let store = &api.store;
     let is_write = matches!(
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     if is_write {
-        if let Err(error) = crate::account::erasure::check_token(store, &principal).await {
+        let now = crate::core::ids::now_epoch_seconds();
+        let (allowed, decision) = tokio::join!(
+            crate::account::erasure::check_token(store, &principal),
+            crate::table::rate_limit::hit(store, &principal.user_id, &api.write_limit, now)
+        );
+        if let Err(error) = allowed {
             return ApiError(error).into_response();
         }
-        return next.run(request).await;
+        let decision = match decision {
+            Ok(decision) => decision,
+            Err(error) => {
+                // The limit protects the service; a counter that cannot be read must
+                // not take every write down with it.
+                tracing::warn!(%error, "the write limit could not be counted; allowing");
+                return next.run(request).await;
+            }
+        };
+        let mut response = if decision.allowed {
+            next.run(request).await
+        } else {
+            ApiError(decision.refusal()).into_response()
+        };
+        rate_limit_headers(&mut response, &api.write_limit, &decision);
+        return response;
     }
     let (allowed, response) = tokio::join!(
         crate::account::erasure::check_token(store, &principal),
@@ -230,6 +254,23 @@ async fn refuse_deleted_accounts<S: ApiState>(
     match allowed {
         Ok(()) => response,
         Err(error) => ApiError(error).into_response(),
+    }
+}
+
+/// The IETF draft's `RateLimit-Policy` and `RateLimit` fields on a counted answer.
+fn rate_limit_headers(
+    response: &mut Response,
+    policy: &crate::core::rate_limit::RatePolicy,
+    decision: &crate::core::rate_limit::RateDecision,
+) {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("ratelimit-policy", policy.policy_header()),
+        ("ratelimit", decision.header(policy)),
+    ] {
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
     }
 }
 

@@ -142,6 +142,8 @@ pub struct Api {
     pub store: Store,
     pub auth: Authenticator,
     pub cursors: CursorCodec,
+    /// Each user's writes to this group (see `http::refuse_deleted_accounts`).
+    pub write_limit: crate::core::rate_limit::RatePolicy,
 }
 
 impl Api {
@@ -150,6 +152,7 @@ impl Api {
             store: Store::from_environment(&config.table_name).await,
             auth: Authenticator::new(config.jwt.clone()),
             cursors: CursorCodec::new(&config.cursor_secret),
+            write_limit: config.write_limit.clone(),
         }
     }
 }

@@ -127,6 +127,13 @@ fn conventions(method: HttpMethod, operation: &mut Operation) {
                 422,
                 "Breaks a rule, or reuses an `Idempotency-Key` with another body",
             ),
+            (
+                429,
+                "Past the caller's write limit for this endpoint group: retry after \
+                 `Retry-After` seconds. Every write's answer carries `RateLimit-Policy` \
+                 (`\"<group>\";q=<quota>;w=<window>`) and `RateLimit` \
+                 (`\"<group>\";r=<remaining>;t=<seconds to reset>`)",
+            ),
         ]);
     }
     if operation.request_body.is_some() {

@@ -14,7 +14,8 @@ use crate::contexts::chat::{self, Presence, RateLimit, RoomEvent};
 use crate::contexts::realtime::{self, push::Pusher};
 use crate::core::config::{self, ConfigError};
 use crate::core::error::{AppError, AppResult};
-use crate::core::ids::{UserId, now_rfc3339};
+use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
+use crate::core::rate_limit::RatePolicies;
 use crate::edge::ws::{self, Action, ClientFrame, ServerFrame, TypingState};
 use crate::table::store::Store;
 
@@ -23,8 +24,15 @@ pub struct Realtime {
     store: Store,
     pusher: Pusher,
     send_limit: RateLimit,
+    /// Per-user limits of the other actions, by action name (`RATE_LIMIT_ACTIONS`).
+    action_limits: RatePolicies,
     typing_seconds: i64,
 }
+
+/// Each user's actions per window when `RATE_LIMIT_ACTIONS` does not say otherwise.
+/// `sendMessage` has its own limit (chat's send window) and `ping` is free.
+pub const DEFAULT_ACTION_LIMITS: &str = "typing=30/60,setPresence=10/60,editMessage=30/60,\
+deleteMessage=30/60,markRead=120/60,subscribe=60/60,unsubscribe=60/60";
 
 impl Realtime {
     /// Reads `TABLE_NAME`, the chat send limit and `CHAT_TYPING_SECONDS` once; a bad value
@@ -34,6 +42,7 @@ impl Realtime {
             store: Store::from_sdk_config(aws, config::required("TABLE_NAME")?),
             pusher: crate::edge::ws::pusher(aws),
             send_limit: RateLimit::from_env()?,
+            action_limits: RatePolicies::from_env("RATE_LIMIT_ACTIONS", DEFAULT_ACTION_LIMITS)?,
             typing_seconds: config::optional_number(
                 "CHAT_TYPING_SECONDS",
                 chat::DEFAULT_TYPING_SECONDS,
@@ -43,7 +52,9 @@ impl Realtime {
 
     /// Serves one WebSocket event; the status API Gateway gets back.
     pub async fn serve(&self, event: WebSocketEvent) -> Value {
-        let status = match route(self, event).await {
+        // Boxed: the routes' futures nest deep enough to overflow the compiler's
+        // layout depth in the function's `main` otherwise.
+        let status = match Box::pin(route(self, event)).await {
             Ok(()) => 200,
             Err(error) => {
                 tracing::error!(%error, "websocket route failed");
@@ -72,6 +83,17 @@ struct RequestContext {
     authorizer: Option<serde_json::Map<String, Value>>,
 }
 
+/// The last second the connection's token is honoured, from the authorizer's
+/// `tokenExpiresAt` (a number, or a numeric string as some integrations pass context
+/// values). `None` for a connection authorized before it was passed.
+fn honoured_until(context: &RequestContext) -> Option<i64> {
+    let exp = context.authorizer.as_ref()?.get("tokenExpiresAt")?;
+    let exp = exp
+        .as_i64()
+        .or_else(|| exp.as_str().and_then(|s| s.parse().ok()))?;
+    Some(crate::core::auth::honoured_until(exp))
+}
+
 fn user_of(context: &RequestContext) -> AppResult<UserId> {
     let user = context
         .authorizer
@@ -88,7 +110,14 @@ async fn route(state: &Realtime, event: WebSocketEvent) -> AppResult<()> {
     match context.route_key.as_str() {
         "$connect" => {
             let user = user_of(context)?;
-            realtime::record_connection(store, &user, &context.connection_id).await?;
+            realtime::admit_connection(store, &user).await?;
+            realtime::record_connection(
+                store,
+                &user,
+                &context.connection_id,
+                honoured_until(context),
+            )
+            .await?;
             if let Some(presence) = chat::came_online(store, &user).await? {
                 announce_presence(state, &presence).await;
             }
@@ -108,6 +137,13 @@ async fn route(state: &Realtime, event: WebSocketEvent) -> AppResult<()> {
                 announce_presence(state, &presence).await;
             }
             Ok(())
+        }
+        _ if honoured_until(context).is_some_and(|until| now_epoch_seconds() > until) => {
+            // Nothing more for this socket: the client reconnects with a fresh token.
+            state
+                .pusher
+                .end_expired(store, &context.connection_id)
+                .await
         }
         _ => {
             let frame = ClientFrame::parse(event.body.as_deref());
@@ -132,7 +168,11 @@ async fn route(state: &Realtime, event: WebSocketEvent) -> AppResult<()> {
                 }
                 (Ok(user), Ok(action)) => {
                     let name = frame.action.clone().unwrap_or_default();
-                    match act(state, &user, &context.connection_id, action).await {
+                    let result = match within_limit(state, &user, &name).await {
+                        Ok(()) => act(state, &user, context, action).await,
+                        Err(error) => Err(error),
+                    };
+                    match result {
                         Ok(ActResult::Pong) => ServerFrame::Pong {
                             connection_id: context.connection_id.clone(),
                             user_id: user,
@@ -175,6 +215,24 @@ async fn reply_unknown(
     send(state, &context.connection_id, &frame).await
 }
 
+/// Counts one action of `me` against its limit (one UpdateItem): past it, the action
+/// is refused with `rateLimited` and `retryAfterSeconds`. Actions without a policy
+/// (`ping`; `sendMessage`, which chat limits itself) are not counted. A counter that
+/// cannot be read lets the action through.
+async fn within_limit(state: &Realtime, me: &UserId, action: &str) -> AppResult<()> {
+    let Some(policy) = state.action_limits.get(action) else {
+        return Ok(());
+    };
+    match crate::table::rate_limit::hit(&state.store, me, policy, now_epoch_seconds()).await {
+        Ok(decision) if !decision.allowed => Err(decision.refusal()),
+        Ok(_) => Ok(()),
+        Err(error) => {
+            tracing::warn!(%error, action, "an action limit could not be counted; allowing");
+            Ok(())
+        }
+    }
+}
+
 enum ActResult {
     Pong,
     Ack(Map<String, Value>),
@@ -190,10 +248,11 @@ fn ack(value: Value) -> ActResult {
 async fn act(
     state: &Realtime,
     me: &UserId,
-    connection_id: &str,
+    context: &RequestContext,
     action: Action,
 ) -> AppResult<ActResult> {
     let store = &state.store;
+    let connection_id = context.connection_id.as_str();
     Ok(match action {
         Action::Ping => ActResult::Pong,
         Action::SendMessage { room_id, message } => {
@@ -251,7 +310,8 @@ async fn act(
             ack(json!({ "status": presence.status, "updatedAt": presence.updated_at }))
         }
         Action::Subscribe { room_id } => {
-            let room = chat::subscribe(store, me, &room_id, connection_id).await?;
+            let room = chat::subscribe(store, me, &room_id, connection_id, honoured_until(context))
+                .await?;
             // A client catches up with `GET /v1/rooms/{roomId}/messages?after=<last id seen>`
             // after this ack: anything newer reaches it as events.
             ack(json!({ "roomId": room_id, "lastMessageId": room.last_message_id }))
@@ -273,11 +333,11 @@ async fn to_room(
     skip: Option<&str>,
 ) -> AppResult<()> {
     let subscribers = chat::subscribers(&state.store, room_id).await?;
-    let targets: Vec<String> = chat::audience(&state.store, actor, &subscribers)
+    let targets: Vec<_> = chat::audience(&state.store, actor, &subscribers)
         .await?
-        .into_iter()
-        .map(|s| s.connection_id)
-        .filter(|c| Some(c.as_str()) != skip)
+        .iter()
+        .filter(|s| Some(s.connection_id.as_str()) != skip)
+        .map(chat::Subscription::target)
         .collect();
     let data = serde_json::to_vec(event).map_err(AppError::internal)?;
     state.pusher.broadcast(&state.store, &targets, &data).await;

@@ -10,7 +10,10 @@ use crate::core::ids::UserId;
 /// The `@connections` client every function pushes with: a connection found closed also
 /// loses its room subscriptions (chat keeps them per connection).
 pub fn pusher(config: &aws_config::SdkConfig) -> Pusher {
-    Pusher::from_sdk_config(config).forgetting(crate::contexts::chat::forget_subscriptions())
+    let expired = serde_json::to_vec(&ServerFrame::token_expired()).unwrap_or_default();
+    Pusher::from_sdk_config(config)
+        .forgetting(crate::contexts::chat::forget_subscriptions())
+        .telling_expired(expired)
 }
 
 /// A frame sent to a client in answer to one of its actions.
@@ -67,10 +70,25 @@ pub enum ErrorCode {
     RateLimited,
     TooLarge,
     Unauthorized,
+    /// The token the socket was opened with has expired: the server closes the socket
+    /// right after this frame; reconnect with a fresh token.
+    TokenExpired,
     Internal,
 }
 
 impl ServerFrame {
+    /// The last frame of a socket whose token expired.
+    pub fn token_expired() -> Self {
+        ServerFrame::Error {
+            code: ErrorCode::TokenExpired,
+            message: "the token this connection was opened with has expired; reconnect with a fresh token".into(),
+            action: None,
+            request_id: None,
+            errors: vec![],
+            retry_after_seconds: None,
+        }
+    }
+
     /// The error frame for a failed action.
     pub fn error(error: &AppError, action: Option<&str>, request_id: Option<String>) -> Self {
         let (code, errors, retry_after_seconds) = match error {

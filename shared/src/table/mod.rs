@@ -5,6 +5,7 @@ pub mod entity;
 pub mod idempotency;
 pub mod jobs;
 pub mod keys;
+pub mod rate_limit;
 pub mod store;
 pub mod stream;
 pub mod transaction;

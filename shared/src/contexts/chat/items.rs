@@ -269,6 +269,19 @@ pub struct Subscription {
     pub room_id: String,
     pub connection_id: String,
     pub user_id: UserId,
+    /// The last second the connection's token is honoured (epoch seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honoured_until: Option<i64>,
+}
+
+impl Subscription {
+    /// Where a push to this subscriber goes.
+    pub fn target(&self) -> crate::contexts::realtime::push::Target {
+        crate::contexts::realtime::push::Target {
+            connection_id: self.connection_id.clone(),
+            honoured_until: self.honoured_until,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ impl ChatBatch<'_> {
         let data = serde_json::to_vec(&event).map_err(AppError::internal)?;
         let audience =
             chat::audience(&self.reaction.store, actor_of(&room_change), &subscribers).await?;
-        let targets: Vec<String> = audience.iter().map(|s| s.connection_id.clone()).collect();
+        let targets: Vec<_> = audience.iter().map(Subscription::target).collect();
         let posting = std::time::Instant::now();
         let (store, pusher) = (&self.reaction.store, &self.reaction.pusher);
         let report = pusher.broadcast(store, &targets, &data).await;
@@ -169,6 +169,7 @@ impl ChatBatch<'_> {
             delivered = report.delivered,
             gone = report.gone,
             failed = report.failed,
+            expired = report.expired,
             post_ms = posting.elapsed().as_millis() as u64,
             "event delivered"
         );

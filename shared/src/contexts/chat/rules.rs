@@ -312,6 +312,7 @@ mod tests {
             room_id: "R1".into(),
             connection_id: "conn1".into(),
             user_id: id("bo"),
+            honoured_until: None,
         };
         let room_side = RoomSubscription {
             subscription: &subscription,

@@ -799,12 +799,14 @@ pub async fn subscribe(
     me: &UserId,
     room_id: &str,
     connection_id: &str,
+    honoured_until: Option<i64>,
 ) -> AppResult<Room> {
     let (room, _) = room_as_member(store, me, room_id).await?;
     let subscription = Subscription {
         room_id: room_id.to_owned(),
         connection_id: connection_id.to_owned(),
         user_id: me.clone(),
+        honoured_until,
     };
     let room_side = RoomSubscription {
         subscription: &subscription,

@@ -17,7 +17,7 @@ use crate::table::stream::{Change, Reaction, ReactionBatch};
 pub const ENTITIES: &[&str] = &[
     Topic::NAME,
     Reply::NAME,
-    "Connection",
+    crate::contexts::connections::Connection::NAME,
     feed::Activity::NAME,
     feed::FanoutProgress::NAME,
 ];

@@ -21,7 +21,7 @@ pub const ENTITIES: &[&str] = &[
     connections::Connection::NAME,
     discussions::Topic::NAME,
     discussions::Reply::NAME,
-    "Reaction",
+    discussions::Reaction::NAME,
     notifications::Notification::NAME,
 ];
 

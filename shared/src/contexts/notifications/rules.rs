@@ -170,7 +170,7 @@ pub(super) fn inserted(item: &Source) -> Vec<Intent> {
             }));
             out
         }
-        "Reaction" => {
+        discussions::Reaction::NAME => {
             match (
                 user(item.target_author_id.as_ref()),
                 user(item.user_id.as_ref()),
@@ -319,7 +319,7 @@ pub fn withdrawn_of(change: &Change) -> AppResult<Vec<Intent>> {
     let Some(old) = source(change.old.as_ref())? else {
         return Ok(vec![]);
     };
-    if change.kind != ChangeKind::Remove || old.entity != "Reaction" {
+    if change.kind != ChangeKind::Remove || old.entity != discussions::Reaction::NAME {
         return Ok(vec![]);
     }
     Ok(inserted(&old)

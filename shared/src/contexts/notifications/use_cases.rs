@@ -455,6 +455,6 @@ pub async fn push(pusher: &Pusher, store: &Store, notification: Notification) ->
         .ok_or_else(|| AppError::internal("a rendered notification went missing"))?;
     let frame = NotificationFrame::new(view, unread.unread);
     let data = serde_json::to_vec(&frame).map_err(AppError::internal)?;
-    let ids: Vec<String> = open.into_iter().map(|c| c.connection_id).collect();
-    Ok(pusher.broadcast(store, &ids, &data).await)
+    let targets: Vec<_> = open.iter().map(|c| c.target()).collect();
+    Ok(pusher.broadcast(store, &targets, &data).await)
 }

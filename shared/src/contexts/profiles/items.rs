@@ -205,10 +205,22 @@ impl Profile {
         self.privacy.profile_visibility == Visibility::Public
     }
 
+    /// Whether a moderator flagged this version: it is then hidden from everyone but
+    /// its owner, and out of every search and suggestion index, until an edit passes.
+    pub fn is_flagged(&self) -> bool {
+        self.moderation.status == ModerationStatus::Flagged
+    }
+
+    /// Whether strangers may find this profile at all: public and not flagged. Every
+    /// search and suggestion index keys off this.
+    pub fn is_discoverable(&self) -> bool {
+        self.is_public() && !self.is_flagged()
+    }
+
     /// Normalized skills that strangers may search by (empty unless the profile and its
     /// skills are public).
     pub fn searchable_skills(&self) -> BTreeSet<String> {
-        if self.is_public() && self.privacy.fields.skills == Visibility::Public {
+        if self.is_discoverable() && self.privacy.fields.skills == Visibility::Public {
             self.skills.iter().map(|s| normalize_label(s)).collect()
         } else {
             BTreeSet::new()
@@ -216,11 +228,10 @@ impl Profile {
     }
 
     /// The normalized occupation strangers may match on: absent unless the profile and
-    /// its occupation are public and not hidden by moderation (as [`view_as`] decides).
+    /// its occupation are public and the profile is not flagged (as [`view_as`] decides).
     pub fn matchable_occupation(&self) -> Option<String> {
-        let visible = self.is_public()
-            && self.privacy.fields.occupation == Visibility::Public
-            && self.moderation.status != ModerationStatus::Flagged;
+        let visible =
+            self.is_discoverable() && self.privacy.fields.occupation == Visibility::Public;
         self.occupation
             .as_deref()
             .filter(|_| visible)
@@ -231,7 +242,7 @@ impl Profile {
     /// Normalized learning goals strangers may match on (they are connections-only by
     /// default, so usually none).
     pub fn matchable_learning_goals(&self) -> BTreeSet<String> {
-        if self.is_public() && self.privacy.fields.learning_goals == Visibility::Public {
+        if self.is_discoverable() && self.privacy.fields.learning_goals == Visibility::Public {
             self.learning_goals
                 .iter()
                 .map(|g| normalize_key_part(g))
@@ -260,8 +271,8 @@ impl Profile {
     }
 }
 
-/// `USER#<id> / PROFILE`; a public profile is also in the name index (GSI1), so private
-/// profiles are absent from searches.
+/// `USER#<id> / PROFILE`; a discoverable profile (public, not flagged) is also in the
+/// name index (GSI1), so private and flagged profiles are absent from searches.
 impl Entity for Profile {
     const NAME: &'static str = "Profile";
 
@@ -270,7 +281,7 @@ impl Entity for Profile {
     }
 
     fn index_keys(&self) -> Vec<IndexKey> {
-        if !self.is_public() {
+        if !self.is_discoverable() {
             return vec![];
         }
         let (pk, sk) = keys::name_index(&self.normalized_name(), &self.user_id);

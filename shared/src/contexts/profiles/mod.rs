@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use validator::Validate;
 
 use crate::contexts::graph::{self, Relationship};
+use crate::contexts::moderation::{self, Verdict};
 use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_rfc3339};

@@ -35,23 +35,19 @@ pub(super) fn dedupe_labels(labels: Vec<String>) -> Vec<String> {
 }
 
 /// Privacy filtering, the one place that decides what a viewer sees. `None` means the
-/// profile itself is hidden (reported as 404, so its existence does not leak).
+/// profile itself is hidden (reported as 404, so its existence does not leak). A
+/// profile a moderator flagged is hidden as a whole from everyone but its owner: its
+/// name, avatar and lists are the owner's text as much as its bio.
 pub fn view_as(profile: &Profile, relationship: Relationship) -> Option<ProfileView> {
     if !profile.privacy.profile_visibility.allows(relationship) {
         return None;
     }
+    if profile.is_flagged() && relationship != Relationship::SelfView {
+        return None;
+    }
     let fields = profile.privacy.fields;
-    // Text a moderator flagged stays visible to its owner only.
-    let text_ok = relationship == Relationship::SelfView
-        || profile.moderation.status != ModerationStatus::Flagged;
     let show = |v: Visibility| v.allows(relationship);
-    let text = |v: Visibility, value: &Option<String>| {
-        if show(v) && text_ok {
-            value.clone()
-        } else {
-            None
-        }
-    };
+    let text = |v: Visibility, value: &Option<String>| show(v).then(|| value.clone()).flatten();
     let list = |v: Visibility, value: &Vec<String>| show(v).then(|| value.clone());
     Some(ProfileView {
         user_id: profile.user_id.clone(),
@@ -109,12 +105,18 @@ pub fn apply_patch(mut profile: Profile, patch: ProfilePatch) -> AppResult<Profi
     Ok(profile)
 }
 
-/// Whether a profile change needs a (new) moderation verdict.
+/// Whether a profile change needs a moderation job: every new version of a profile
+/// whose verdict is pending. The worker drops a job about a version that is no longer
+/// current, so a non-text edit right after a text edit must queue a job of its own, or
+/// the pending text would never get a verdict. A verdict itself keeps the version, so
+/// it queues nothing.
 pub fn needs_moderation(old: Option<&Profile>, new: Option<&Profile>) -> bool {
     match (old, new) {
         (_, None) => false,
-        (None, Some(_)) => true,
-        (Some(old), Some(new)) => old.moderated_text() != new.moderated_text(),
+        (None, Some(new)) => new.moderation.status == ModerationStatus::Pending,
+        (Some(old), Some(new)) => {
+            new.moderation.status == ModerationStatus::Pending && new.version != old.version
+        }
     }
 }
 
@@ -190,12 +192,20 @@ mod tests {
     }
 
     #[test]
-    fn flagged_text_is_hidden_from_others_but_not_from_the_owner() {
+    fn a_flagged_profile_is_hidden_whole_from_others_but_not_from_the_owner() {
         let mut p = public(profile());
+        p.privacy.fields.skills = Visibility::Public;
+        p.privacy.fields.learning_goals = Visibility::Public;
+        p.occupation = Some("Engineer".into());
         p.moderation.status = ModerationStatus::Flagged;
 
-        assert_eq!(view_as(&p, Relationship::Stranger).unwrap().bio, None);
+        assert!(view_as(&p, Relationship::Stranger).is_none());
+        assert!(view_as(&p, Relationship::Connection).is_none());
         assert!(view_as(&p, Relationship::SelfView).unwrap().bio.is_some());
+        assert!(p.index_keys().is_empty(), "out of the name index");
+        assert!(p.searchable_skills().is_empty());
+        assert!(p.matchable_learning_goals().is_empty());
+        assert_eq!(p.matchable_occupation(), None);
     }
 
     #[test]
@@ -398,19 +408,45 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_text_edit_needs_moderation_but_a_privacy_change_does_not() {
-        let old = profile();
-        let mut edited = old.clone();
-        edited.bio = Some("new".into());
-        edited.version = 2;
-        let mut private = old.clone();
-        private.privacy.profile_visibility = Visibility::Public;
+    fn revised(old: &Profile, status: ModerationStatus, change: impl Fn(&mut Profile)) -> Profile {
+        let mut new = old.clone();
+        change(&mut new);
+        new.version = old.version + 1;
+        new.moderation.status = status;
+        new
+    }
 
-        assert!(needs_moderation(None, Some(&old)));
-        assert!(needs_moderation(Some(&old), Some(&edited)));
-        assert!(!needs_moderation(Some(&old), Some(&private)));
-        assert!(!needs_moderation(Some(&old), None));
+    #[test]
+    fn every_new_version_of_a_pending_profile_needs_a_moderation_job() {
+        let mut clean = profile();
+        clean.moderation.status = ModerationStatus::Clean;
+        let text_edit = revised(&clean, ModerationStatus::Pending, |p| {
+            p.bio = Some("x".into())
+        });
+        let then_timezone = revised(&text_edit, ModerationStatus::Pending, |p| {
+            p.timezone = Some("UTC".into())
+        });
+
+        assert!(needs_moderation(None, Some(&profile())));
+        assert!(needs_moderation(Some(&clean), Some(&text_edit)));
+        assert!(
+            needs_moderation(Some(&text_edit), Some(&then_timezone)),
+            "the job of the text edit is dropped, so this version needs its own"
+        );
+    }
+
+    #[test]
+    fn a_verdict_a_deletion_or_an_edit_of_a_checked_profile_needs_no_job() {
+        let pending = profile();
+        let mut verdict = pending.clone();
+        verdict.moderation.status = ModerationStatus::Clean;
+        let privacy_edit = revised(&verdict, ModerationStatus::Clean, |p| {
+            p.privacy.profile_visibility = Visibility::Public
+        });
+
+        assert!(!needs_moderation(Some(&pending), Some(&verdict)));
+        assert!(!needs_moderation(Some(&verdict), Some(&privacy_edit)));
+        assert!(!needs_moderation(Some(&pending), None));
     }
 
     #[test]

@@ -211,6 +211,28 @@ pub(super) async fn reindex_derived<E: Entity>(
     Ok(())
 }
 
+/// Moderate one profile version (the moderation queue's job): checks its text and
+/// records the verdict. `None` when the version is no longer current (the job of the
+/// newer version gives the verdict) or the profile is gone.
+pub async fn moderate_profile(
+    store: &Store,
+    user: &UserId,
+    version: u64,
+) -> AppResult<Option<ModerationStatus>> {
+    let Some(profile) = get_profile(store, user).await? else {
+        return Ok(None);
+    };
+    if profile.version != version {
+        return Ok(None);
+    }
+    let status = match moderation::check_text(profile.moderated_text()) {
+        Verdict::Clean => ModerationStatus::Clean,
+        Verdict::Flagged => ModerationStatus::Flagged,
+    };
+    let recorded = record_moderation(store, user, version, status).await?;
+    Ok(recorded.then_some(status))
+}
+
 /// Record a moderation verdict for one profile version. A verdict about an older version
 /// than the stored one is dropped (a newer job will follow), so jobs may arrive twice or
 /// out of order.

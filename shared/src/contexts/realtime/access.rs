@@ -14,3 +14,14 @@ pub async fn connections_of(store: &Store, user: &UserId) -> AppResult<Vec<Conne
         .await?;
     items.into_iter().map(store::from_item).collect()
 }
+
+/// How many connections the user holds open: one Query. Records left behind by a
+/// socket that outlived its token, or by a lost `$disconnect`, do not count.
+pub async fn open_connection_count(store: &Store, user: &UserId) -> AppResult<usize> {
+    let now = now_epoch_seconds();
+    Ok(connections_of(store, user)
+        .await?
+        .iter()
+        .filter(|c| !c.target().expired_at(now))
+        .count())
+}

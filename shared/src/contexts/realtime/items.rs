@@ -36,9 +36,21 @@ pub struct ConnectionRecord {
     pub connection_id: String,
     pub user_id: UserId,
     pub connected_at: String,
+    /// The last second the connection's token is honoured (epoch seconds); absent on
+    /// connections recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honoured_until: Option<i64>,
 }
 
 impl ConnectionRecord {
+    /// Where a push to this connection goes.
+    pub fn target(&self) -> push::Target {
+        push::Target {
+            connection_id: self.connection_id.clone(),
+            honoured_until: self.honoured_until,
+        }
+    }
+
     /// Both items of an open connection, expiring at `expires_at` (epoch seconds).
     pub fn entries(&self, expires_at: i64) -> (ConnectionEntry, UserConnectionEntry) {
         (
@@ -106,6 +118,7 @@ mod tests {
             connection_id: "abc=".into(),
             user_id: UserId::parse("ana").unwrap(),
             connected_at: "t1".into(),
+            honoured_until: None,
         }
     }
 

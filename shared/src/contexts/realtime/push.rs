@@ -26,6 +26,21 @@ const THROTTLE_RETRIES: u32 = 5;
 /// Retries of a post that failed with a 5xx (this connection only; 50 and 100 ms).
 const TRANSIENT_RETRIES: u32 = 2;
 
+/// A connection to push to, with the last second its token is honoured (see
+/// `core::auth::honoured_until`); `None` for a connection recorded without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub connection_id: String,
+    pub honoured_until: Option<i64>,
+}
+
+impl Target {
+    /// Whether the connection's token has expired at `now` (epoch seconds).
+    pub fn expired_at(&self, now: i64) -> bool {
+        self.honoured_until.is_some_and(|until| now > until)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Delivered,
@@ -39,12 +54,16 @@ pub struct Report {
     pub delivered: usize,
     pub gone: usize,
     pub failed: usize,
+    /// Connections whose token had expired: told so and closed, not delivered to.
+    pub expired: usize,
 }
 
 #[derive(Clone)]
 pub struct Pusher {
     client: aws_sdk_apigatewaymanagement::Client,
     forget: Option<Forget>,
+    /// The frame a connection gets before it is closed for an expired token.
+    expired_frame: Arc<Vec<u8>>,
 }
 
 impl Pusher {
@@ -60,7 +79,25 @@ impl Pusher {
         Self {
             client: aws_sdk_apigatewaymanagement::Client::from_conf(conf),
             forget: None,
+            expired_frame: Arc::new(Vec::new()),
         }
+    }
+
+    /// Sends `frame` to a connection whose token expired, before closing it.
+    pub fn telling_expired(mut self, frame: Vec<u8>) -> Self {
+        self.expired_frame = Arc::new(frame);
+        self
+    }
+
+    /// Ends a connection whose token expired: the expiry frame (best effort), then
+    /// `DeleteConnection`. The client reconnects with a fresh token.
+    pub async fn end_expired(&self, store: &Store, connection_id: &str) -> AppResult<()> {
+        if !self.expired_frame.is_empty()
+            && let Err(error) = self.post(store, connection_id, &self.expired_frame).await
+        {
+            tracing::warn!(%error, "telling a connection its token expired failed");
+        }
+        self.close(connection_id).await
     }
 
     /// Also runs `forget` for every connection found closed (and on
@@ -156,14 +193,27 @@ impl Pusher {
         }
     }
 
-    /// Posts one frame to many connections, a bounded number at a time.
-    pub async fn broadcast(&self, store: &Store, connection_ids: &[String], data: &[u8]) -> Report {
-        let results: Vec<AppResult<Outcome>> = futures_util::stream::iter(connection_ids)
-            .map(|id| self.post(store, id, data))
+    /// Posts one frame to many connections, a bounded number at a time. A connection
+    /// whose token has expired gets the expiry frame instead and is closed: nothing
+    /// reaches a socket past its token.
+    pub async fn broadcast(&self, store: &Store, targets: &[Target], data: &[u8]) -> Report {
+        let now = crate::core::ids::now_epoch_seconds();
+        let (expired, live): (Vec<&Target>, Vec<&Target>) =
+            targets.iter().partition(|t| t.expired_at(now));
+        let mut report = Report {
+            expired: expired.len(),
+            ..Report::default()
+        };
+        for target in expired {
+            if let Err(error) = self.end_expired(store, &target.connection_id).await {
+                tracing::warn!(%error, "closing a connection with an expired token failed");
+            }
+        }
+        let results: Vec<AppResult<Outcome>> = futures_util::stream::iter(live)
+            .map(|target| self.post(store, &target.connection_id, data))
             .buffer_unordered(CONCURRENT_POSTS)
             .collect()
             .await;
-        let mut report = Report::default();
         for result in results {
             match result {
                 Ok(Outcome::Delivered) => report.delivered += 1,

@@ -3,8 +3,30 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// Record an open connection (both items in one transaction).
-pub async fn record_connection(store: &Store, user: &UserId, connection_id: &str) -> AppResult<()> {
+/// The most WebSockets one user may hold open at once (tabs and devices together).
+pub const MAX_CONNECTIONS_PER_USER: usize = 10;
+
+/// Whether the user may open one more connection: 429 once they hold
+/// [`MAX_CONNECTIONS_PER_USER`] whose tokens are still honoured (one Query). A
+/// connection lost without `$disconnect` counts until its record expires.
+pub async fn admit_connection(store: &Store, user: &UserId) -> AppResult<()> {
+    let open = open_connection_count(store, user).await?;
+    if open >= MAX_CONNECTIONS_PER_USER {
+        return Err(AppError::RateLimited {
+            retry_after_seconds: 60,
+        });
+    }
+    Ok(())
+}
+
+/// Record an open connection (both items in one transaction), with the last second its
+/// token is honoured.
+pub async fn record_connection(
+    store: &Store,
+    user: &UserId,
+    connection_id: &str,
+    honoured_until: Option<i64>,
+) -> AppResult<()> {
     if !valid_connection_id(connection_id) {
         return Err(AppError::bad_field(
             "connectionId",
@@ -15,6 +37,7 @@ pub async fn record_connection(store: &Store, user: &UserId, connection_id: &str
         connection_id: connection_id.to_owned(),
         user_id: user.clone(),
         connected_at: now_rfc3339(),
+        honoured_until,
     };
     let (entry, mirror) = record.entries(now_epoch_seconds() + CONNECTION_TTL_SECONDS);
     Ok(store

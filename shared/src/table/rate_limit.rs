@@ -1,0 +1,68 @@
+//! Per-user rate limits, the counting: one UpdateItem per call, on a fixed-window
+//! counter `RATE#<user> / <policy>#<window start>` that adds one only while under the
+//! quota (so refused calls do not count) and expires two windows later by TTL. The
+//! counter lives outside the user's partition, so exports never carry it; it holds a
+//! count for minutes, then it is gone.
+
+use crate::core::error::AppResult;
+use crate::core::ids::UserId;
+use crate::core::rate_limit::{RateDecision, RatePolicy};
+use crate::table::store::{self, AttributeValue, Expr, Key, Returning, Store};
+use crate::table::transaction::Condition;
+
+/// The counter refused the call: the window's quota is used.
+const UNDER_QUOTA: &str = "under_quota";
+
+/// The entity name of the counter items.
+pub const ENTITY: &str = "RateCounter";
+
+pub mod keys {
+    use super::*;
+
+    /// `RATE#<user> / <policy>#<window start>`.
+    pub fn counter(user: &UserId, policy: &RatePolicy, window_start: i64) -> Key {
+        Key::new(
+            format!("RATE#{user}"),
+            format!("{}#{window_start}", policy.name),
+        )
+    }
+}
+
+/// Counts one call of `user` under `policy` at `now` (epoch seconds) and decides it.
+pub async fn hit(
+    store: &Store,
+    user: &UserId,
+    policy: &RatePolicy,
+    now: i64,
+) -> AppResult<RateDecision> {
+    let window_start = policy.window_start(now);
+    let number = |n: i64| AttributeValue::N(n.to_string());
+    let update = Expr::new("ADD #count :one SET #ttl = :ttl, entity = :entity")
+        .name("#count", "count")
+        .name("#ttl", store::TTL_ATTRIBUTE)
+        .value(":one", number(1))
+        .value(":ttl", number(window_start + 2 * policy.window_seconds))
+        .value(":entity", AttributeValue::S(ENTITY.to_owned()));
+    let under_quota = Condition::new(
+        UNDER_QUOTA,
+        Expr::new("attribute_not_exists(#count) OR #count < :quota")
+            .name("#count", "count")
+            .value(":quota", number(i64::from(policy.quota))),
+    );
+    let key = keys::counter(user, policy, window_start);
+    let counted = match store
+        .update(&key, update, Some(under_quota), Returning::AllNew)
+        .await
+    {
+        Ok(item) => Some(
+            item.as_ref()
+                .and_then(|i| i.get("count"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(u64::from(policy.quota)),
+        ),
+        Err(error) if error.failed(UNDER_QUOTA) => None,
+        Err(error) => return Err(error.into()),
+    };
+    Ok(RateDecision::of(policy, counted, now))
+}
