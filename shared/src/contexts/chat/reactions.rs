@@ -63,6 +63,7 @@ impl Reaction for ChatDelivery {
             reaction: self,
             last_per_room: last_message_per_room(changes),
             subscribers: Mutex::new(HashMap::new()),
+            audiences: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -124,6 +125,9 @@ struct ChatBatch<'a> {
     last_per_room: HashSet<String>,
     /// Subscribers are read once per room per batch.
     subscribers: Mutex<HashMap<String, Vec<Subscription>>>,
+    /// Who of them may hear of an actor (blocks either way left out): read once per
+    /// (room, actor) per batch, so a burst of one sender's messages costs one read.
+    audiences: Mutex<HashMap<(String, UserId), Vec<Subscription>>>,
 }
 
 impl ReactionBatch for ChatBatch<'_> {
@@ -143,6 +147,17 @@ impl ChatBatch<'_> {
         Ok(found)
     }
 
+    async fn audience_of(&self, room_id: &str, actor: &UserId) -> AppResult<Vec<Subscription>> {
+        let key = (room_id.to_owned(), actor.clone());
+        if let Some(found) = self.audiences.lock().await.get(&key) {
+            return Ok(found.clone());
+        }
+        let subscribers = self.subscribers_of(room_id).await?;
+        let found = chat::audience(&self.reaction.store, actor, &subscribers).await?;
+        self.audiences.lock().await.insert(key, found.clone());
+        Ok(found)
+    }
+
     #[instrument(skip_all, fields(event_id = %change.event_id))]
     async fn deliver(&self, change: &Change) -> AppResult<()> {
         let Some(room_change) = room_change_of(change)? else {
@@ -154,11 +169,13 @@ impl ChatBatch<'_> {
             // and this batch reads the room's subscribers again.
             chat::forget_subscriptions_to(&self.reaction.store, &member.user_id, &room_id).await?;
             self.subscribers.lock().await.remove(&room_id);
+            self.audiences
+                .lock()
+                .await
+                .retain(|(room, _), _| room != &room_id);
         }
-        let subscribers = self.subscribers_of(&room_id).await?;
         let data = serde_json::to_vec(&event).map_err(AppError::internal)?;
-        let audience =
-            chat::audience(&self.reaction.store, actor_of(&room_change), &subscribers).await?;
+        let audience = self.audience_of(&room_id, actor_of(&room_change)).await?;
         let targets: Vec<_> = audience.iter().map(Subscription::target).collect();
         let posting = std::time::Instant::now();
         let (store, pusher) = (&self.reaction.store, &self.reaction.pusher);
@@ -173,9 +190,13 @@ impl ChatBatch<'_> {
             post_ms = posting.elapsed().as_millis() as u64,
             "event delivered"
         );
-        if report.gone > 0 {
+        if report.gone > 0 || report.expired > 0 {
             // Forgotten connections must not be posted to again in this batch.
             self.subscribers.lock().await.remove(&room_id);
+            self.audiences
+                .lock()
+                .await
+                .retain(|(room, _), _| room != &room_id);
         }
         if report.failed > 0 {
             // Each failed post was retried for its connection alone. Failing the record
@@ -191,6 +212,7 @@ impl ChatBatch<'_> {
             && self.last_per_room.contains(&change.event_id)
         {
             let started = std::time::Instant::now();
+            let subscribers = self.subscribers_of(&room_id).await?;
             self.after_latest_message(message, &subscribers).await?;
             tracing::info!(
                 room_id = %message.room_id,
