@@ -297,6 +297,24 @@ impl TestStack {
         aws_sdk_dynamodb::Client::new(&config)
     }
 
+    /// An SDK configuration that signs as `function` (its access key) on the endpoint
+    /// the functions use, so every call is held to that function's role, as the
+    /// function's own calls are.
+    pub async fn sdk_config_as(&self, function: &str) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(self.stack.functions_aws_endpoint())
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                agora_local::iam::access_key_id(function),
+                "test",
+                None,
+                None,
+                "tests",
+            ))
+            .load()
+            .await
+    }
+
     /// A client of the stack's `@connections` management API, to push to, describe or
     /// drop a WebSocket connection the way the server side does.
     pub async fn management_client(&self) -> aws_sdk_apigatewaymanagement::Client {

@@ -11,6 +11,7 @@
 //!   `GoneException`, which is how functions learn to forget a connection.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -23,6 +24,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::iam::Enforcer;
 use crate::websocket::{
     ConnectionError, ConnectionRegistry, MAX_MESSAGE_BYTES, OutboundFrame, api_gateway_id,
 };
@@ -52,14 +54,21 @@ struct ApiState {
 }
 
 impl ConnectionsApi {
-    /// Serves the management API for `registry`'s connections on `listener`.
+    /// Serves the management API for `registry`'s connections on `listener`; with an
+    /// `enforcer`, a call signed by one of the stack's functions must be allowed by its
+    /// role (`execute-api:ManageConnections` on the connection's ARN), else it is a
+    /// `403 ForbiddenException` as in AWS.
     pub async fn start(
         listener: tokio::net::TcpListener,
         registry: ConnectionRegistry,
         stage: String,
+        enforcer: Option<Arc<Enforcer>>,
     ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
-        let app = Self::router(registry, stage.clone());
+        let mut app = Self::router(registry, stage.clone());
+        if let Some(enforcer) = enforcer {
+            app = app.layer(axum::middleware::from_fn_with_state(enforcer, check_role));
+        }
         let (shutdown, mut stop) = watch::channel(false);
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -116,6 +125,32 @@ impl ConnectionsApi {
             tracing::warn!("@connections API did not stop in time");
         }
     }
+}
+
+/// The IAM check of a call signed by one of the stack's functions.
+async fn check_role(
+    State(enforcer): State<Arc<Enforcer>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(principal) = enforcer.principal(request.headers(), request.uri().query()) {
+        let connection_id = request
+            .uri()
+            .path()
+            .rsplit_once("@connections/")
+            .map(|(_, id)| {
+                url::form_urlencoded::parse(format!("id={}", id.replace('+', "%2B")).as_bytes())
+                    .next()
+                    .map_or_else(|| id.to_owned(), |(_, v)| v.into_owned())
+            })
+            .unwrap_or_default();
+        if let Err(refusal) =
+            enforcer.check_connection(principal, request.method().as_str(), &connection_id)
+        {
+            return with_request_id(refusal.response().map(Body::from));
+        }
+    }
+    next.run(request).await
 }
 
 async fn post_staged(
@@ -330,6 +365,7 @@ mod tests {
             tokio::net::TcpListener::bind("127.0.0.1:0").await?,
             gateway.registry(),
             "dev".into(),
+            None,
         )
         .await?;
         let config = aws_sdk_apigatewaymanagement::Config::builder()

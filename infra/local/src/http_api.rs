@@ -840,6 +840,7 @@ mod tests {
                 })
                 .collect(),
             event_sources: Vec::new(),
+            policy: Vec::new(),
         }
     }
 

@@ -2,11 +2,14 @@
 //! no Docker. moto plays DynamoDB, DynamoDB Streams and SQS; this crate plays Lambda
 //! (the Runtime API), the HTTP API, the WebSocket API with its `@connections`
 //! management API, and the stream and SQS event-source pumps; beside the HTTP API it
-//! serves the browser client (`web/`) for development.
+//! serves the browser client (`web/`) for development. Every AWS call of a function is
+//! checked against its role from the template ([`iam`]).
 
 pub mod connections_api;
 pub mod demo;
 pub mod http_api;
+pub mod iam;
+pub mod iam_proxy;
 pub mod model;
 pub mod moto;
 pub mod provision;

@@ -30,6 +30,17 @@ enum Command {
     /// Start only moto, with the local stack's fixes applied, and run until stopped:
     /// a server several test processes share (`infra/test`).
     Moto(MotoArgs),
+    /// Compare what each function's AWS calls used with what its role grants, over the
+    /// stack log directories a run left (`iam-used.jsonl` and `iam-policies.json` in
+    /// each): every grant used or UNUSED, every refused call MISSING.
+    IamReport(IamReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct IamReportArgs {
+    /// The directory of per-stack log directories (the test suite's default).
+    #[arg(long, default_value = "target/test-logs")]
+    logs: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +112,10 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up(args).await,
         Command::Moto(args) => moto_only(args).await,
+        Command::IamReport(args) => {
+            print!("{}", agora_local::iam::usage_report(&args.logs)?);
+            Ok(())
+        }
     }
 }
 

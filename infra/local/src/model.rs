@@ -78,6 +78,39 @@ pub struct FunctionSpec {
     pub environment: BTreeMap<String, String>,
     pub http_routes: Vec<HttpRoute>,
     pub event_sources: Vec<EventSource>,
+    /// The statements of the function's execution role as SAM generates it: the
+    /// template's `Policies` (inline statements and expanded policy templates) and the
+    /// ones SAM adds itself (basic execution, event-source polling, on-failure
+    /// destinations). The local stack refuses any AWS call of the function they do not
+    /// allow (see [`crate::iam`]).
+    pub policy: Vec<PolicyStatement>,
+}
+
+/// One IAM policy statement, intrinsics resolved to the local stack's ARNs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyStatement {
+    /// The `Sid`, or where the statement comes from (`SQSSendMessagePolicy`,
+    /// `SAM:AWSLambdaBasicExecutionRole`, ...).
+    pub label: String,
+    /// False for the statements SAM adds on its own (not written in the template).
+    pub from_template: bool,
+    /// `Effect: Allow` (else `Deny`).
+    pub allow: bool,
+    /// `Action` patterns (`dynamodb:GetItem`, `sqs:SendMessage*`).
+    pub actions: Vec<String>,
+    /// `Resource` patterns (ARNs, `*` and `?` wildcards).
+    pub resources: Vec<String>,
+    pub conditions: Vec<PolicyCondition>,
+}
+
+/// One `Condition` test: `{operator: {key: [values]}}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyCondition {
+    /// `StringLike`, `StringEquals`, `StringNotLike`, `StringNotEquals`.
+    pub operator: String,
+    /// e.g. `s3:prefix`.
+    pub key: String,
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -280,9 +280,10 @@ fn function_environment(
         ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
         ("AWS_REGION", model.region.clone()),
         ("AWS_DEFAULT_REGION", model.region.clone()),
+        // The key names the function, so the local stack applies its role.
         (
             "AWS_ACCESS_KEY_ID",
-            crate::provision::TEST_ACCESS_KEY_ID.to_owned(),
+            crate::iam::access_key_id(&spec.logical_id),
         ),
         (
             "AWS_SECRET_ACCESS_KEY",

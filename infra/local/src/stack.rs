@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 
 use crate::connections_api::ConnectionsApi;
 use crate::http_api::HttpApiServer;
+use crate::iam::Enforcer;
+use crate::iam_proxy::IamProxy;
 use crate::model::{EventSource, FunctionSpec, Invoke, RuntimeOptions, StackModel};
 use crate::provision::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, provision};
 use crate::pumps::{PumpHandle, PumpOptions, SqsPump, SqsPumpConfig, StreamPump, StreamPumpConfig};
@@ -48,6 +50,9 @@ pub struct StackOptions {
     /// only, see [`crate::web`]); default: `web/` beside the template.
     pub web_dir: Option<PathBuf>,
     pub max_concurrency_per_function: usize,
+    /// Whether every AWS call of a function is checked against its role (see
+    /// [`crate::iam`]); on by default.
+    pub enforce_iam: bool,
     pub pump_options: PumpOptions,
     pub gateway_options: GatewayOptions,
 }
@@ -79,6 +84,7 @@ impl StackOptions {
             connections_port: 0,
             log_dir: None,
             max_concurrency_per_function: 4,
+            enforce_iam: true,
             pump_options: PumpOptions::default(),
             gateway_options: GatewayOptions::default(),
         }
@@ -115,6 +121,7 @@ pub struct LocalStack {
     connections: Option<ConnectionsApi>,
     pumps: Vec<PumpHandle>,
     pages: Arc<LocalPages>,
+    iam_proxy: Option<IamProxy>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -147,6 +154,10 @@ impl LocalStack {
         let template = Template::from_path(&options.template_path)?;
         let (model, facts) = resolve_and_provision(&template, &options).await?;
         let listeners = bind_listeners(&options, &model).await?;
+        let (enforcer, iam_proxy) = start_iam(&model, &options).await?;
+        let aws_endpoint = iam_proxy
+            .as_ref()
+            .map_or_else(|| options.moto_endpoint.clone(), IamProxy::url);
         let connections_url = match (&model.websocket_api, &listeners.connections) {
             (Some(api), Some(listener)) => {
                 Some(format!("http://{}/{}", listener.local_addr()?, api.stage))
@@ -156,6 +167,7 @@ impl LocalStack {
         let functions = Arc::new(start_functions(
             &model,
             &options,
+            &aws_endpoint,
             connections_url.as_deref(),
         )?);
         let invoker: Arc<dyn Invoke> = functions.clone();
@@ -165,6 +177,7 @@ impl LocalStack {
             listeners.websocket,
             listeners.connections,
             &invoker,
+            enforcer,
         )
         .await?;
         let pages = Arc::new(LocalPages::new(
@@ -189,6 +202,7 @@ impl LocalStack {
             connections,
             pumps,
             pages,
+            iam_proxy,
         };
         tracing::info!(?stack, "local stack is up");
         Ok(stack)
@@ -231,6 +245,15 @@ impl LocalStack {
 
     pub fn moto_endpoint(&self) -> &str {
         &self.moto_endpoint
+    }
+
+    /// The functions' `AWS_ENDPOINT_URL`: the IAM proxy in front of moto, or moto
+    /// itself when enforcement is off. A client signing with a function's key
+    /// ([`crate::iam::access_key_id`]) here is held to that function's role.
+    pub fn functions_aws_endpoint(&self) -> String {
+        self.iam_proxy
+            .as_ref()
+            .map_or_else(|| self.moto_endpoint.clone(), IamProxy::url)
     }
 
     /// The physical name of the template's (first) table.
@@ -293,6 +316,9 @@ impl LocalStack {
             connections.shutdown().await;
         }
         self.functions.shutdown().await;
+        if let Some(proxy) = self.iam_proxy {
+            proxy.shutdown().await;
+        }
         tracing::info!(stack = %self.model.stack_name, "local stack stopped");
     }
 }
@@ -351,20 +377,34 @@ async fn bind_listeners(options: &StackOptions, model: &StackModel) -> anyhow::R
     })
 }
 
-/// The functions see moto as every AWS endpoint, and our `@connections` server as the
-/// API Gateway management endpoint; explicit overrides win over both.
+/// The roles of the stack's functions, and the proxy that enforces them in front of
+/// moto, unless enforcement is off.
+async fn start_iam(
+    model: &StackModel,
+    options: &StackOptions,
+) -> anyhow::Result<(Option<Arc<Enforcer>>, Option<IamProxy>)> {
+    if !options.enforce_iam {
+        return Ok((None, None));
+    }
+    let enforcer = Arc::new(Enforcer::new(model, options.log_dir.as_deref())?);
+    let listener = bind(0, "IAM proxy").await?;
+    let proxy = IamProxy::start(listener, Arc::clone(&enforcer), &options.moto_endpoint)?;
+    Ok((Some(enforcer), Some(proxy)))
+}
+
+/// The functions see moto (through the IAM proxy) as every AWS endpoint, and our
+/// `@connections` server as the API Gateway management endpoint; explicit overrides
+/// win over both.
 fn start_functions(
     model: &StackModel,
     options: &StackOptions,
+    aws_endpoint: &str,
     connections_url: Option<&str>,
 ) -> anyhow::Result<FunctionHost> {
     let mut environment = BTreeMap::new();
-    environment.insert("AWS_ENDPOINT_URL".to_owned(), options.moto_endpoint.clone());
+    environment.insert("AWS_ENDPOINT_URL".to_owned(), aws_endpoint.to_owned());
     // S3 (the export bucket) is moto too, named explicitly so the SDK goes path-style.
-    environment.insert(
-        "AWS_ENDPOINT_URL_S3".to_owned(),
-        options.moto_endpoint.clone(),
-    );
+    environment.insert("AWS_ENDPOINT_URL_S3".to_owned(), aws_endpoint.to_owned());
     if let Some(url) = connections_url {
         environment.insert(
             "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI".to_owned(),
@@ -390,6 +430,7 @@ async fn start_websocket(
     websocket: Option<TcpListener>,
     connections: Option<TcpListener>,
     invoker: &Arc<dyn Invoke>,
+    enforcer: Option<Arc<Enforcer>>,
 ) -> anyhow::Result<(Option<WebSocketGateway>, Option<ConnectionsApi>)> {
     let (Some(spec), Some(websocket), Some(connections)) =
         (&model.websocket_api, websocket, connections)
@@ -411,8 +452,13 @@ async fn start_websocket(
         options.gateway_options.clone(),
     )
     .await?;
-    let connections =
-        ConnectionsApi::start(connections, gateway.registry(), spec.stage.clone()).await?;
+    let connections = ConnectionsApi::start(
+        connections,
+        gateway.registry(),
+        spec.stage.clone(),
+        enforcer,
+    )
+    .await?;
     Ok((Some(gateway), Some(connections)))
 }
 

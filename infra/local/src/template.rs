@@ -3,7 +3,8 @@
 //! The YAML is first turned into JSON with every CloudFormation short-form tag rewritten
 //! to its long form (`!Ref X` -> `{"Ref": "X"}`, `!Sub s` -> `{"Fn::Sub": s}`), so the
 //! resolver handles both spellings with one code path. Resolution is lazy and per field:
-//! only the properties the local stack actually uses are resolved, so an IAM policy the
+//! only the properties the local stack actually uses are resolved (a function's
+//! `Policies` among them: the local stack enforces each role), so a property the
 //! emulator never reads cannot break it, while an intrinsic it cannot resolve in a field
 //! it needs is a clear error naming the template path.
 //!
@@ -20,9 +21,9 @@ use base64::Engine as _;
 use serde_json::{Map, Value as Json};
 
 use crate::model::{
-    BucketSpec, CorsSpec, EventSource, FunctionSpec, HttpApiSpec, HttpRoute, IndexSpec, QueueSpec,
-    SqsSourceSpec, StackModel, StreamSourceSpec, TableSpec, WebSocketApiSpec, WebSocketAuthorizer,
-    WebSocketRoute,
+    BucketSpec, CorsSpec, EventSource, FunctionSpec, HttpApiSpec, HttpRoute, IndexSpec,
+    PolicyCondition, PolicyStatement, QueueSpec, SqsSourceSpec, StackModel, StreamSourceSpec,
+    TableSpec, WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute,
 };
 
 /// The account moto uses by default; ARNs and queue URLs embed it.
@@ -1296,13 +1297,272 @@ impl<'a> Resolver<'a> {
             environment: self.environment(&props, at)?,
             http_routes: Vec::new(),
             event_sources: Vec::new(),
+            policy: Vec::new(),
         };
         if let Some(Json::Object(events)) = props.get("Events") {
             for (name, event) in events {
                 self.add_event(&mut spec, name, event, &format!("{at}.Events.{name}"))?;
             }
         }
+        spec.policy = self.role_policy(&props, at)?;
         Ok(spec)
+    }
+
+    // ---- execution roles -------------------------------------------------------------
+
+    /// The statements of the role SAM generates for a function: its `Policies`
+    /// (inline statements, policy templates, the AWS managed policies SAM uses) and
+    /// what SAM adds by itself for logging, event-source polling and on-failure
+    /// destinations.
+    fn role_policy(&self, props: &Map<String, Json>, at: &str) -> Result<Vec<PolicyStatement>> {
+        if props.contains_key("Role") {
+            return Err(invalid(
+                at,
+                "Role: the local stack enforces the roles SAM generates from Policies; \
+                 an explicit role is not supported",
+            ));
+        }
+        let mut statements = managed_policy("AWSLambdaBasicExecutionRole", false)
+            .ok_or_else(|| invalid(at, "the basic execution policy is missing"))?;
+        if let Some(Json::Object(events)) = props.get("Events") {
+            for (name, event) in events {
+                let at = &format!("{at}.Events.{name}");
+                statements.extend(self.event_statements(event, at)?);
+            }
+        }
+        let policies = match props.get("Policies") {
+            None | Some(Json::Null) => Vec::new(),
+            Some(Json::Array(items)) => items.clone(),
+            Some(single) => vec![single.clone()],
+        };
+        for (i, policy) in policies.iter().enumerate() {
+            let at = &format!("{at}.Policies[{i}]");
+            statements.extend(self.policy_entry(policy, at)?);
+        }
+        Ok(statements)
+    }
+
+    /// The statements SAM adds for one event: the managed polling policy of a stream or
+    /// queue source, and `sqs:SendMessage` on a stream source's SQS on-failure
+    /// destination.
+    fn event_statements(&self, event: &Json, at: &str) -> Result<Vec<PolicyStatement>> {
+        let Json::Object(event) = event else {
+            return Ok(Vec::new());
+        };
+        let props = match event.get("Properties") {
+            Some(Json::Object(props)) => props.clone(),
+            _ => Map::new(),
+        };
+        let at = &join_path(at, "Properties");
+        let mut statements = Vec::new();
+        match self.opt_str(event, "Type", at)?.as_deref() {
+            Some("DynamoDB") => {
+                statements.extend(
+                    managed_policy("AWSLambdaDynamoDBExecutionRole", false)
+                        .into_iter()
+                        .flatten(),
+                );
+                let on_failure = self
+                    .opt_map(&props, "DestinationConfig", at)?
+                    .and_then(|config| config.get("OnFailure").cloned());
+                if let Some(Json::Object(target)) = on_failure
+                    && self.opt_str(&target, "Type", at)?.as_deref() == Some("SQS")
+                    && let Some(destination) = target.get("Destination")
+                {
+                    let arn =
+                        self.resolve_string(destination, &join_path(at, "DestinationConfig"))?;
+                    statements.push(PolicyStatement {
+                        label: "SAM:OnFailureDestination".to_owned(),
+                        from_template: false,
+                        allow: true,
+                        actions: vec!["sqs:SendMessage".to_owned()],
+                        resources: vec![arn],
+                        conditions: Vec::new(),
+                    });
+                }
+            }
+            Some("SQS") => {
+                statements.extend(
+                    managed_policy("AWSLambdaSQSQueueExecutionRole", false)
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+            _ => {}
+        }
+        Ok(statements)
+    }
+
+    /// One entry of `Policies`: a managed policy name or ARN, an inline policy document
+    /// (`Statement`), or a SAM policy template (`{TemplateName: {parameters}}`).
+    fn policy_entry(&self, entry: &Json, at: &str) -> Result<Vec<PolicyStatement>> {
+        match entry {
+            Json::String(name) => {
+                let short = name.rsplit('/').next().unwrap_or(name);
+                managed_policy(short, true).ok_or_else(|| {
+                    invalid(
+                        at,
+                        format!("managed policy {name} is not known to the local stack"),
+                    )
+                })
+            }
+            Json::Object(map) if as_intrinsic(map).is_some() => {
+                let resolved = self.resolve_required(entry, at)?;
+                self.policy_entry(&resolved, at)
+            }
+            Json::Object(map) if map.contains_key("Statement") => {
+                let statements =
+                    match self.resolve_required(&map["Statement"], &join_path(at, "Statement"))? {
+                        Json::Array(items) => items,
+                        single => vec![single],
+                    };
+                statements
+                    .iter()
+                    .enumerate()
+                    .map(|(i, statement)| statement_of(statement, &format!("{at}.Statement[{i}]")))
+                    .collect()
+            }
+            Json::Object(map) if map.len() == 1 => {
+                let (name, parameters) = map
+                    .iter()
+                    .next()
+                    .ok_or_else(|| invalid(at, "empty policy"))?;
+                let parameters = match self.resolve_required(parameters, &join_path(at, name))? {
+                    Json::Object(parameters) => parameters,
+                    _ => Map::new(),
+                };
+                self.policy_template(name, &parameters, &join_path(at, name))
+            }
+            _ => Err(invalid(
+                at,
+                "a policy is a managed policy name, a Statement list or a SAM policy template",
+            )),
+        }
+    }
+
+    /// SAM's policy templates (`policy_templates.json` of the SAM translator) that the
+    /// local stack knows; any other is an error rather than silently unrestricted.
+    fn policy_template(
+        &self,
+        name: &str,
+        parameters: &Map<String, Json>,
+        at: &str,
+    ) -> Result<Vec<PolicyStatement>> {
+        let parameter = |key: &str| -> Result<String> {
+            parameters
+                .get(key)
+                .map(|value| scalar_string(value, &join_path(at, key)))
+                .transpose()?
+                .ok_or_else(|| invalid(at, format!("{name} needs {key}")))
+        };
+        let statement = |actions: &[&str], resources: Vec<String>| PolicyStatement {
+            label: name.to_owned(),
+            from_template: true,
+            allow: true,
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+            resources,
+            conditions: Vec::new(),
+        };
+        let table = |table: &str| {
+            vec![
+                self.arn("dynamodb", &format!("table/{table}")),
+                self.arn("dynamodb", &format!("table/{table}/index/*")),
+            ]
+        };
+        let bucket = |bucket: &str| {
+            vec![
+                format!("arn:aws:s3:::{bucket}"),
+                format!("arn:aws:s3:::{bucket}/*"),
+            ]
+        };
+        Ok(vec![match name {
+            "SQSSendMessagePolicy" => statement(
+                &["sqs:SendMessage*"],
+                vec![self.arn("sqs", &parameter("QueueName")?)],
+            ),
+            "SQSPollerPolicy" => statement(
+                &[
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:ChangeMessageVisibilityBatch",
+                    "sqs:DeleteMessage",
+                    "sqs:DeleteMessageBatch",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                ],
+                vec![self.arn("sqs", &parameter("QueueName")?)],
+            ),
+            "DynamoDBCrudPolicy" => statement(
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:Scan",
+                    "dynamodb:Query",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                table(&parameter("TableName")?),
+            ),
+            "DynamoDBReadPolicy" => statement(
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:Scan",
+                    "dynamodb:Query",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:DescribeTable",
+                ],
+                table(&parameter("TableName")?),
+            ),
+            "DynamoDBWritePolicy" => statement(
+                &[
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:BatchWriteItem",
+                ],
+                table(&parameter("TableName")?),
+            ),
+            "S3ReadPolicy" => statement(
+                &[
+                    "s3:GetObject",
+                    "s3:ListBucket",
+                    "s3:GetBucketLocation",
+                    "s3:GetObjectVersion",
+                    "s3:GetLifecycleConfiguration",
+                ],
+                bucket(&parameter("BucketName")?),
+            ),
+            "S3WritePolicy" => statement(
+                &[
+                    "s3:PutObject",
+                    "s3:PutObjectAcl",
+                    "s3:PutLifecycleConfiguration",
+                ],
+                bucket(&parameter("BucketName")?),
+            ),
+            "S3CrudPolicy" => statement(
+                &[
+                    "s3:GetObject",
+                    "s3:ListBucket",
+                    "s3:GetBucketLocation",
+                    "s3:GetObjectVersion",
+                    "s3:PutObject",
+                    "s3:PutObjectAcl",
+                    "s3:GetLifecycleConfiguration",
+                    "s3:PutLifecycleConfiguration",
+                    "s3:DeleteObject",
+                ],
+                bucket(&parameter("BucketName")?),
+            ),
+            other => {
+                return Err(invalid(
+                    at,
+                    format!("SAM policy template {other} is not known to the local stack"),
+                ));
+            }
+        }])
     }
 
     fn binary(&self, id: &str, resource: &Resource) -> Result<String> {
@@ -1699,6 +1959,119 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// The AWS managed policies SAM attaches (and a template may name), as far as their
+/// statements concern the services the local stack serves.
+fn managed_policy(name: &str, from_template: bool) -> Option<Vec<PolicyStatement>> {
+    let statement = |actions: &[&str]| PolicyStatement {
+        label: if from_template {
+            name.to_owned()
+        } else {
+            format!("SAM:{name}")
+        },
+        from_template,
+        allow: true,
+        actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        resources: vec!["*".to_owned()],
+        conditions: Vec::new(),
+    };
+    let logs = [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ];
+    Some(match name {
+        "AWSLambdaBasicExecutionRole" => vec![statement(&logs)],
+        "AWSLambdaDynamoDBExecutionRole" => vec![statement(&[
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        ])],
+        "AWSLambdaSQSQueueExecutionRole" => vec![statement(&[
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        ])],
+        _ => return None,
+    })
+}
+
+/// One resolved policy statement.
+fn statement_of(statement: &Json, at: &str) -> Result<PolicyStatement> {
+    let Json::Object(map) = statement else {
+        return Err(invalid(at, "a statement must be a mapping"));
+    };
+    for unsupported in ["NotAction", "NotResource", "Principal", "NotPrincipal"] {
+        if map.contains_key(unsupported) {
+            return Err(invalid(
+                at,
+                format!("{unsupported} is not supported by the local stack's IAM check"),
+            ));
+        }
+    }
+    let strings = |key: &str| -> Result<Vec<String>> {
+        match map.get(key) {
+            Some(Json::String(one)) => Ok(vec![one.clone()]),
+            Some(Json::Array(items)) => items
+                .iter()
+                .map(|item| scalar_string(item, &join_path(at, key)))
+                .collect(),
+            _ => Err(invalid(at, format!("{key} must be a string or a list"))),
+        }
+    };
+    let allow = match map.get("Effect").and_then(Json::as_str) {
+        Some("Allow") => true,
+        Some("Deny") => false,
+        _ => return Err(invalid(at, "Effect must be Allow or Deny")),
+    };
+    let mut conditions = Vec::new();
+    if let Some(condition) = map.get("Condition") {
+        let Json::Object(operators) = condition else {
+            return Err(invalid(at, "Condition must be a mapping"));
+        };
+        for (operator, tests) in operators {
+            if !matches!(
+                operator.as_str(),
+                "StringEquals" | "StringNotEquals" | "StringLike" | "StringNotLike"
+            ) {
+                return Err(invalid(
+                    at,
+                    format!("condition operator {operator} is not supported by the local stack"),
+                ));
+            }
+            let Json::Object(tests) = tests else {
+                return Err(invalid(at, format!("{operator} must be a mapping")));
+            };
+            for (key, values) in tests {
+                let values = match values {
+                    Json::Array(items) => items
+                        .iter()
+                        .map(|v| scalar_string(v, at))
+                        .collect::<Result<_>>()?,
+                    one => vec![scalar_string(one, at)?],
+                };
+                conditions.push(PolicyCondition {
+                    operator: operator.clone(),
+                    key: key.clone(),
+                    values,
+                });
+            }
+        }
+    }
+    Ok(PolicyStatement {
+        label: map
+            .get("Sid")
+            .and_then(Json::as_str)
+            .unwrap_or("(no Sid)")
+            .to_owned(),
+        from_template: true,
+        allow,
+        actions: strings("Action")?,
+        resources: strings("Resource")?,
+        conditions,
+    })
+}
+
 fn two_args<'j>(arg: &'j Json, name: &str, at: &str) -> Result<(&'j Json, &'j Json)> {
     match arg.as_array().map(Vec::as_slice) {
         Some([first, second]) => Ok((first, second)),
@@ -1845,7 +2218,13 @@ Resources:
       CodeUri: .
       Handler: bootstrap
       Timeout: 29
-      Role: !GetAtt SomeRoleWeNeverRead.Arn
+      Policies:
+        - DynamoDBReadPolicy: { TableName: !Ref Table }
+        - Statement:
+            - Sid: Jobs
+              Effect: Allow
+              Action: sqs:SendMessage
+              Resource: !GetAtt Jobs.Arn
       Environment:
         Variables:
           EXTRA: !Join ["-", [a, !Select [1, [x, y, z]], c]]
@@ -2211,7 +2590,7 @@ Resources:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: f } }
     Properties:
-      Policies: [ !ImportValue never-read ]
+      Tags: { Owner: !ImportValue never-read }
       Environment:
         Variables:
           X: !ImportValue shared-thing
@@ -2221,6 +2600,56 @@ Resources:
         let error = template.resolve(&ResolveContext::new(STACK)).unwrap_err();
 
         assert!(error.to_string().contains("Fn::ImportValue"), "{error}");
+    }
+
+    #[test]
+    fn policies_expand_sam_templates_and_add_what_sam_adds_to_every_role() {
+        let model = model();
+
+        let policy = &function(&model, "ApiFunction").policy;
+
+        let labels: Vec<&str> = policy.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "SAM:AWSLambdaBasicExecutionRole",
+                "DynamoDBReadPolicy",
+                "Jobs"
+            ]
+        );
+        let table = "arn:aws:dynamodb:us-east-1:123456789012:table/t1-Table";
+        assert_eq!(
+            policy[1].resources,
+            [table.to_owned(), format!("{table}/index/*")]
+        );
+        assert!(policy[1].actions.contains(&"dynamodb:Query".to_owned()));
+        assert_eq!(
+            policy[2].resources,
+            ["arn:aws:sqs:us-east-1:123456789012:t1-Jobs"]
+        );
+    }
+
+    #[test]
+    fn an_explicit_role_or_an_unknown_policy_template_is_refused_rather_than_unenforced() {
+        let with = |policy: &str| {
+            format!(
+                "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {{ BuildProperties: {{ Binary: f }} }}\n    Properties:\n      {policy}\n"
+            )
+        };
+        let resolve = |yaml: String| {
+            Template::from_yaml(&yaml)
+                .unwrap()
+                .resolve(&ResolveContext::new(STACK))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+
+        let role = resolve(with("Role: arn:aws:iam::123456789012:role/r"));
+        let unknown = resolve(with("Policies: [ { KMSDecryptPolicy: { KeyId: k } } ]"));
+
+        assert!(role.contains("Role"), "{role}");
+        assert!(unknown.contains("KMSDecryptPolicy"), "{unknown}");
     }
 
     #[test]

@@ -177,3 +177,68 @@ fn at_most_two_event_source_mappings_read_the_table_stream() -> anyhow::Result<(
     assert_eq!(readers, ["NotifierFunction", "StreamFanoutFunction"]);
     Ok(())
 }
+
+#[test]
+fn every_role_resolves_to_local_arns_with_sams_templates_and_own_statements_expanded()
+-> anyhow::Result<()> {
+    use agora_local::iam::{Authorization, Decision, evaluate};
+    let template = template()?;
+    let ctx = provisioned("agora-t", &template)?;
+
+    let model = template.resolve(&ctx)?;
+
+    let role = |id: &str| {
+        model
+            .functions
+            .iter()
+            .find(|f| f.logical_id == id)
+            .map(|f| f.policy.clone())
+            .unwrap_or_default()
+    };
+    let allows = |id: &str, action: &str, resource: &str| {
+        matches!(
+            evaluate(&role(id), &Authorization::new(action, resource)),
+            Decision::Allowed { .. }
+        )
+    };
+    let table = "arn:aws:dynamodb:us-east-1:123456789012:table/agora-t-Table";
+    let queue = |name: &str| format!("arn:aws:sqs:us-east-1:123456789012:agora-t-{name}");
+    // SQSSendMessagePolicy expands to sqs:SendMessage* on the queue's ARN.
+    assert!(allows(
+        "StreamFanoutFunction",
+        "sqs:SendMessage",
+        &queue("ModerationQueue")
+    ));
+    // SAM grants the stream's on-failure destination, and the stream polling actions.
+    assert!(allows(
+        "StreamFanoutFunction",
+        "sqs:SendMessage",
+        &queue("StreamFailureQueue")
+    ));
+    assert!(allows("NotifierFunction", "dynamodb:GetRecords", "*"));
+    assert!(allows(
+        "ModerationWorkerFunction",
+        "sqs:DeleteMessage",
+        &queue("ModerationQueue")
+    ));
+    // !GetAtt, !Sub and !Ref resolve to this stack's ARNs.
+    assert!(allows("WsAuthorizerFunction", "dynamodb:GetItem", table));
+    assert!(!allows("WsAuthorizerFunction", "dynamodb:PutItem", table));
+    assert!(!allows(
+        "WsAuthorizerFunction",
+        "dynamodb:GetItem",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/other-Table"
+    ));
+    let api = agora_local::template::local_resource_id("agora-t", "WebSocketApi");
+    assert!(allows(
+        "RealtimeFunction",
+        "execute-api:ManageConnections",
+        &format!("arn:aws:execute-api:us-east-1:123456789012:{api}/dev/POST/@connections/abc=")
+    ));
+    assert!(!allows(
+        "NotifierFunction",
+        "execute-api:ManageConnections",
+        &format!("arn:aws:execute-api:us-east-1:123456789012:{api}/dev/DELETE/@connections/abc=")
+    ));
+    Ok(())
+}

@@ -74,7 +74,13 @@ async fn a_stack_serves_its_template_with_resolved_environment_and_provisioned_r
         stack.queue_url("JobsQueue").context("a queue")?
     );
     assert_eq!(env["GREETING"], "bonjour");
-    assert_eq!(env["AWS_ENDPOINT_URL"], moto.endpoint());
+    // The functions reach moto through the stack's IAM proxy, signing as themselves.
+    assert_eq!(env["AWS_ENDPOINT_URL"], stack.functions_aws_endpoint());
+    assert_ne!(env["AWS_ENDPOINT_URL"], moto.endpoint());
+    assert_eq!(
+        env["AWS_ACCESS_KEY_ID"],
+        agora_local::iam::access_key_id("ApiFunction")
+    );
     let connections = stack.connections_url().context("a WebSocket API")?;
     assert_eq!(env["AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"], connections);
     assert!(connections.ends_with("/dev"));

@@ -156,7 +156,7 @@ pub async fn request_erasure(
     if let Err(error) = queue.send(&message).await {
         // Without its first message the job would never run: undo the lock.
         store
-            .batch_delete(&[keys::deleted_account(me)])
+            .delete(&keys::deleted_account(me))
             .await
             .unwrap_or_else(|e| tracing::error!(%e, "could not undo an unqueued erasure"));
         return Err(error);

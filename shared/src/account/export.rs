@@ -340,7 +340,7 @@ pub async fn request_export(store: &Store, queue: &JobQueue, me: &UserId) -> App
         chunk: 0,
     };
     if let Err(error) = queue.send(&message).await {
-        store.batch_delete(&[key]).await?;
+        store.delete(&key).await?;
         return Err(error);
     }
     mark_sent(store, me, &job.export_id, 0).await?;

@@ -162,7 +162,9 @@ where
         }
         Err(error) => {
             // A failed attempt is not remembered: the client may retry with the same key.
-            store.batch_delete(&[record_key]).await?;
+            // One DeleteItem, which every role that takes writes grants (BatchWriteItem
+            // is not granted to all of them).
+            store.delete(&record_key).await?;
             Err(error)
         }
     }

@@ -312,6 +312,18 @@ impl Store {
             .map_err(|error| single_write_error(error, name))
     }
 
+    /// Deletes an item (DeleteItem); deleting an absent item is a no-op.
+    pub async fn delete(&self, key: &Key) -> AppResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(dynamo_error)
+    }
+
     /// Deletes an item if `condition` holds; a failure names the condition.
     pub async fn delete_if(&self, key: &Key, condition: Condition) -> Result<(), WriteError> {
         let (name, expr) = condition.into_parts();

@@ -43,6 +43,7 @@ pub fn echo_function(id: &str, timeout_seconds: u32, routes: &[(&str, &str)]) ->
             })
             .collect(),
         event_sources: Vec::new(),
+        policy: Vec::new(),
     }
 }
 
