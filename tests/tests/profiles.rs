@@ -506,8 +506,13 @@ async fn a_profile_flagged_by_the_moderation_queue_is_hidden_whole_and_leaves_ev
 -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (owner, stranger) = (new_user("troll"), new_user("eve"));
-    // Digits only: a random suffix of letters could itself trip the text check.
-    let skill = format!("weaving{}", ulid::Ulid::new().random() % 1_000_000_000);
+    // A unique suffix of q and x only: random letters or digits could spell something
+    // the text check flags.
+    let bits = ulid::Ulid::new().random();
+    let suffix: String = (0..24)
+        .map(|i| if bits >> i & 1 == 1 { 'q' } else { 'x' })
+        .collect();
+    let skill = format!("weaving{suffix}");
     let mut body = ana(&unique_handle("troll"));
     body["displayName"] = json!(format!("Quimby {skill}"));
     body["skills"] = json!([skill]);

@@ -238,7 +238,7 @@ fn every_role_resolves_to_local_arns_with_sams_templates_and_own_statements_expa
     assert!(!allows(
         "NotifierFunction",
         "execute-api:ManageConnections",
-        &format!("arn:aws:execute-api:us-east-1:123456789012:{api}/dev/DELETE/@connections/abc=")
+        &format!("arn:aws:execute-api:us-east-1:123456789012:{api}/dev/GET/@connections/abc=")
     ));
     Ok(())
 }

@@ -1,8 +1,11 @@
 //! Per-user rate limits, the counting: one UpdateItem per call, on a fixed-window
-//! counter `RATE#<user> / <policy>#<window start>` that adds one only while under the
-//! quota (so refused calls do not count) and expires two windows later by TTL. The
-//! counter lives outside the user's partition, so exports never carry it; it holds a
-//! count for minutes, then it is gone.
+//! counter `RATE#<hash of the user> / <policy>#<window start>` that adds one only while
+//! under the quota (so refused calls do not count) and expires two windows later by
+//! TTL. The counter lives outside the user's partition and its key does not name the
+//! user, so it is neither exported nor erased: it holds a count for minutes, then it is
+//! gone.
+
+use sha2::{Digest, Sha256};
 
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
@@ -19,10 +22,13 @@ pub const ENTITY: &str = "RateCounter";
 pub mod keys {
     use super::*;
 
-    /// `RATE#<user> / <policy>#<window start>`.
+    /// `RATE#<hash of the user id> / <policy>#<window start>`: the key never names
+    /// the user, so a counter left for a few minutes after an erasure (a refused
+    /// request of an erased account still counts) holds nothing that names them.
     pub fn counter(user: &UserId, policy: &RatePolicy, window_start: i64) -> Key {
+        let digest = Sha256::digest(user.as_str().as_bytes());
         Key::new(
-            format!("RATE#{user}"),
+            format!("RATE#{}", hex::encode(&digest[..16])),
             format!("{}#{window_start}", policy.name),
         )
     }
