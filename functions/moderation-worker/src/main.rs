@@ -40,12 +40,13 @@ async fn handle(store: &Store, message: SqsMessage) -> AppResult<()> {
             if profile.version != version {
                 return Ok(());
             }
-            let status = match moderation::check_text(profile.moderated_text()) {
-                Verdict::Clean => ModerationStatus::Clean,
-                Verdict::Flagged => ModerationStatus::Flagged,
+            let (status, verdict_metric) = match moderation::check_text(profile.moderated_text()) {
+                Verdict::Clean => (ModerationStatus::Clean, "CleanVerdicts"),
+                Verdict::Flagged => (ModerationStatus::Flagged, "FlaggedVerdicts"),
             };
             let recorded = profiles::record_moderation(store, &user_id, version, status).await?;
             tracing::info!(%user_id, version, ?status, recorded, "profile moderated");
+            telemetry::emit_counts("ModerateProfile", &[(verdict_metric, 1)]);
             Ok(())
         }
     }

@@ -21,8 +21,8 @@ use serde_json::{Map, Value as Json};
 
 use crate::model::{
     BucketSpec, CorsSpec, EventSource, FunctionSpec, HttpApiSpec, HttpRoute, IndexSpec, QueueSpec,
-    SqsSourceSpec, StackModel, StreamSourceSpec, TableSpec, WebSocketApiSpec, WebSocketAuthorizer,
-    WebSocketRoute,
+    SecretSpec, SecretValue, SqsSourceSpec, StackModel, StreamSourceSpec, TableSpec,
+    WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute,
 };
 
 /// The account moto uses by default; ARNs and queue URLs embed it.
@@ -100,6 +100,8 @@ pub struct PhysicalFacts {
     pub queue_urls: BTreeMap<String, String>,
     pub queue_arns: BTreeMap<String, String>,
     pub table_stream_arns: BTreeMap<String, String>,
+    /// ARNs of `AWS::SecretsManager::Secret`s (what `Ref` returns), keyed by logical id.
+    pub secret_arns: BTreeMap<String, String>,
 }
 
 /// The resources that must exist in moto before the rest of the template can resolve.
@@ -108,6 +110,7 @@ pub struct StorageSpecs {
     pub tables: Vec<TableSpec>,
     pub queues: Vec<QueueSpec>,
     pub buckets: Vec<BucketSpec>,
+    pub secrets: Vec<SecretSpec>,
 }
 
 /// A parsed template, tags rewritten to long-form intrinsics.
@@ -171,6 +174,7 @@ impl Template {
             tables: resolver.tables()?,
             queues: resolver.queues()?,
             buckets: resolver.buckets()?,
+            secrets: resolver.secrets()?,
         })
     }
 
@@ -490,6 +494,7 @@ impl<'a> Resolver<'a> {
             }
             "AWS::SQS::Queue" => self.opt_str(props, "QueueName", &here)?,
             "AWS::S3::Bucket" => self.opt_str(props, "BucketName", &here)?,
+            "AWS::SecretsManager::Secret" => self.opt_str(props, "Name", &here)?,
             "AWS::Serverless::Function" | "AWS::Lambda::Function" => {
                 self.opt_str(props, "FunctionName", &here)?
             }
@@ -664,6 +669,14 @@ impl<'a> Resolver<'a> {
             | "AWS::ApiGatewayV2::Integration"
             | "AWS::ApiGatewayV2::Authorizer"
             | "AWS::ApiGatewayV2::Deployment" => local_resource_id(&self.ctx.stack_name, id),
+            "AWS::SecretsManager::Secret" => {
+                self.ctx.facts.secret_arns.get(id).cloned().ok_or_else(|| {
+                    invalid(
+                        at,
+                        format!("the ARN of secret {id} is only known once it is provisioned"),
+                    )
+                })?
+            }
             "AWS::ApiGatewayV2::Stage" => {
                 let props = &self.resource(id, at)?.properties;
                 self.req_str(props, "StageName", &format!("Resources.{id}.Properties"))?
@@ -1167,6 +1180,38 @@ impl<'a> Resolver<'a> {
                 Ok(BucketSpec {
                     logical_id: id.to_owned(),
                     physical_name: self.physical_name(id, &format!("Resources.{id}"))?,
+                })
+            })
+            .collect()
+    }
+
+    fn secrets(&self) -> Result<Vec<SecretSpec>> {
+        self.resources_of(&["AWS::SecretsManager::Secret"])
+            .map(|entry| {
+                let (id, resource) = entry?;
+                let at = &format!("Resources.{id}.Properties");
+                let props = &resource.properties;
+                let value = match self.opt_str(props, "SecretString", at)? {
+                    Some(value) => SecretValue::String(value),
+                    None => {
+                        let generate = self.opt_map(props, "GenerateSecretString", at)?;
+                        let length = match &generate {
+                            Some(generate) => self.opt_u32(
+                                generate,
+                                "PasswordLength",
+                                &format!("{at}.GenerateSecretString"),
+                            )?,
+                            None => None,
+                        };
+                        SecretValue::Generated {
+                            length: length.map_or(32, |l| l as usize),
+                        }
+                    }
+                };
+                Ok(SecretSpec {
+                    logical_id: id.to_owned(),
+                    physical_name: self.physical_name(id, at)?,
+                    value,
                 })
             })
             .collect()

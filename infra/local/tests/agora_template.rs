@@ -16,8 +16,19 @@ fn template() -> anyhow::Result<Template> {
 fn provisioned(stack: &str, template: &Template) -> anyhow::Result<ResolveContext> {
     let mut ctx = ResolveContext::new(stack);
     ctx.parameter_overrides
-        .insert("CursorSecret".into(), "c".repeat(32));
+        .insert("JwtIssuer".into(), "https://issuer.example".into());
+    ctx.parameter_overrides
+        .insert("JwtAudience".into(), "agora".into());
+    ctx.parameter_overrides
+        .insert("JwtHs256SecretName".into(), "agora/jwt-hs256".into());
     let storage = template.storage(&ctx)?;
+    for secret in &storage.secrets {
+        let arn = format!(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:{}-AbCdEf",
+            secret.physical_name
+        );
+        ctx.facts.secret_arns.insert(secret.logical_id.clone(), arn);
+    }
     for queue in &storage.queues {
         let url = format!("http://127.0.0.1:5000/123456789012/{}", queue.physical_name);
         ctx.facts.queue_urls.insert(queue.logical_id.clone(), url);

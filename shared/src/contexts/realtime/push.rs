@@ -174,6 +174,16 @@ impl Pusher {
                 }
             }
         }
+        if !connection_ids.is_empty() {
+            crate::core::telemetry::emit_counts(
+                "Broadcast",
+                &[
+                    ("Deliveries", report.delivered as u64),
+                    ("GoneConnections", report.gone as u64),
+                    ("FailedPosts", report.failed as u64),
+                ],
+            );
+        }
         report
     }
 }
