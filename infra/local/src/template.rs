@@ -118,6 +118,8 @@ pub struct StorageSpecs {
 pub struct Template {
     parameters: Map<String, Json>,
     conditions: Map<String, Json>,
+    /// `Rules`: assertions on the parameters, checked before anything is created.
+    rules: Map<String, Json>,
     mappings: Map<String, Json>,
     globals: Map<String, Json>,
     resources: BTreeMap<String, Resource>,
@@ -152,6 +154,7 @@ impl Template {
         };
         let parameters = section("Parameters")?;
         let conditions = section("Conditions")?;
+        let rules = section("Rules")?;
         let mappings = section("Mappings")?;
         let globals = section("Globals")?;
         let resources = section("Resources")?
@@ -161,6 +164,7 @@ impl Template {
         Ok(Self {
             parameters,
             conditions,
+            rules,
             mappings,
             globals,
             resources,
@@ -422,12 +426,45 @@ impl<'a> Resolver<'a> {
                 Ok((name.clone(), value))
             })
             .collect::<Result<_>>()?;
-        Ok(Self {
+        let resolver = Self {
             template,
             ctx,
             parameters,
             evaluating: RefCell::new(Vec::new()),
-        })
+        };
+        resolver.check_rules()?;
+        Ok(resolver)
+    }
+
+    /// Refuses the parameters as CloudFormation does: every assertion of every rule
+    /// whose `RuleCondition` holds (or that has none) must hold.
+    fn check_rules(&self) -> Result<()> {
+        for (name, rule) in &self.template.rules {
+            let at = format!("Rules.{name}");
+            if let Some(condition) = rule.get("RuleCondition")
+                && !self.truth(condition, &format!("{at}.RuleCondition"))?
+            {
+                continue;
+            }
+            let assertions = match rule.get("Assertions") {
+                Some(Json::Array(assertions)) => assertions.as_slice(),
+                _ => return Err(invalid(&at, "Assertions must be a list")),
+            };
+            for (i, assertion) in assertions.iter().enumerate() {
+                let here = format!("{at}.Assertions[{i}]");
+                let assert = assertion
+                    .get("Assert")
+                    .ok_or_else(|| invalid(&here, "has no Assert"))?;
+                if !self.truth(assert, &here)? {
+                    let description = assertion
+                        .get("AssertDescription")
+                        .and_then(Json::as_str)
+                        .unwrap_or("an assertion failed");
+                    return Err(invalid(&here, description));
+                }
+            }
+        }
+        Ok(())
     }
 
     // ---- resources -------------------------------------------------------------
@@ -2320,6 +2357,42 @@ Resources:
         let storage = template.storage(&ResolveContext::new(STACK)).unwrap();
 
         assert!(storage.queues.is_empty());
+    }
+
+    #[test]
+    fn a_rule_whose_assertion_fails_refuses_the_stack_with_its_description() {
+        let yaml = r#"
+Parameters:
+  Url: { Type: String, Default: "" }
+  Mode: { Type: String, Default: strict }
+Rules:
+  NeedsUrl:
+    RuleCondition: !Equals [!Ref Mode, strict]
+    Assertions:
+      - Assert: !Not [!Equals [!Ref Url, ""]]
+        AssertDescription: Set Url.
+Resources: {}
+"#;
+        let template = Template::from_yaml(yaml).unwrap();
+        let mut ctx = ResolveContext::new(STACK);
+
+        let refused = template.storage(&ctx).unwrap_err().to_string();
+        ctx.parameter_overrides
+            .insert("Url".into(), "https://x".into());
+        let with_url = template.storage(&ctx);
+        ctx.parameter_overrides.clear();
+        ctx.parameter_overrides.insert("Mode".into(), "lax".into());
+        let rule_off = template.storage(&ctx);
+
+        assert!(
+            refused.contains("Rules.NeedsUrl") && refused.contains("Set Url."),
+            "{refused}"
+        );
+        assert!(with_url.is_ok(), "the assertion holds");
+        assert!(
+            rule_off.is_ok(),
+            "a rule whose RuleCondition is false is skipped"
+        );
     }
 
     #[test]

@@ -188,3 +188,25 @@ fn at_most_two_event_source_mappings_read_the_table_stream() -> anyhow::Result<(
     assert_eq!(readers, ["NotifierFunction", "StreamFanoutFunction"]);
     Ok(())
 }
+
+#[test]
+fn the_template_refuses_a_stack_with_no_jwt_verifier_and_has_no_issuer_default()
+-> anyhow::Result<()> {
+    let template = template()?;
+    let mut ctx = provisioned("rules", &template)?;
+    ctx.parameter_overrides.remove("JwtHs256SecretName");
+
+    let refused = template.resolve(&ctx).map(|_| ()).unwrap_err().to_string();
+    ctx.parameter_overrides.insert(
+        "JwtJwksUrl".into(),
+        "https://issuer.example/jwks.json".into(),
+    );
+    let with_jwks = template.resolve(&ctx).map(|_| ());
+    ctx.parameter_overrides.remove("JwtIssuer");
+    let without_issuer = template.resolve(&ctx).map(|_| ()).unwrap_err().to_string();
+
+    assert!(refused.contains("Rules.JwtVerifier"), "{refused}");
+    assert!(with_jwks.is_ok(), "{with_jwks:?}");
+    assert!(without_issuer.contains("JwtIssuer"), "{without_issuer}");
+    Ok(())
+}
