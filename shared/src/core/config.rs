@@ -21,13 +21,24 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
-    #[error("secret {id} (named by {name}) could not be read: {}", DisplayErrorContext(.source.as_ref()))]
+    #[error("secret {id} (named by {name}) could not be read: {}", reason(.source))]
     Secret {
         name: &'static str,
         id: String,
         #[source]
         source: Box<SdkError<GetSecretValueError>>,
     },
+}
+
+/// The service's error code and message (`ResourceNotFoundException: …`), or the whole
+/// error context when the request got no answer.
+fn reason(error: &SdkError<GetSecretValueError>) -> String {
+    use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
+    match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => DisplayErrorContext(error).to_string(),
+    }
 }
 
 /// Reads the secrets the environment names, each once per cold start.
@@ -70,7 +81,9 @@ impl Secrets {
                 name,
                 id: id.clone(),
                 source: Box::new(source),
-            })?;
+            })
+            // One readable JSON line in the function's log before the cold start fails.
+            .inspect_err(|error| tracing::error!(%error, "configuration failed"))?;
         match output.secret_string() {
             Some(value) if value.len() >= min_len => Ok(Some(value.to_owned())),
             Some(_) => Err(ConfigError::Invalid {
