@@ -18,7 +18,6 @@ pub use arrange::{block_items, connection_item, unique_handle};
 pub use stream::{StreamRecord, dynamodb_json};
 
 pub const JWT_SECRET: &str = "test-only-hs256-secret-of-more-than-32-bytes";
-pub const CURSOR_SECRET: &str = "test-only-cursor-secret-of-more-than-32-bytes";
 pub const ISSUER: &str = "agora-local";
 pub const AUDIENCE: &str = "agora";
 
@@ -64,13 +63,18 @@ pub async fn spawn_with(configure: impl FnOnce(&mut StackOptions)) -> anyhow::Re
         .context("moto is not available; run the suite with infra/test")?;
     let stack_name = unique_stack_name("t");
     let log_dir = root.join("target/test-logs").join(&stack_name);
+    let jwt_secret_name = format!("{stack_name}/jwt-hs256");
     let mut options = StackOptions::new(root.join("template.yaml"), stack_name, moto.endpoint());
     options.binaries_dir = binaries_dir;
     // Each function's output, per test stack, for reading after a failure.
     options.log_dir = Some(log_dir);
+    // The HS256 key lives in Secrets Manager (moto), as an operator would create it
+    // before deploying; the template names it and the functions read it at cold start.
+    options
+        .secrets
+        .insert(jwt_secret_name.clone(), JWT_SECRET.to_owned());
     options.parameter_overrides = [
-        ("JwtHs256Secret", JWT_SECRET),
-        ("CursorSecret", CURSOR_SECRET),
+        ("JwtHs256SecretName", jwt_secret_name.as_str()),
         ("JwtIssuer", ISSUER),
         ("JwtAudience", AUDIENCE),
     ]

@@ -13,16 +13,23 @@ use agora_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// The template resolved without provisioning anything: its secrets and the queues'
-/// and stream's physical names get placeholders, which do not matter to routes.
+/// The template resolved without provisioning anything: its required parameters, and
+/// the queues', stream's and secrets' physical ids get placeholders, which do not
+/// matter to routes.
 fn resolve(template: &Template) -> anyhow::Result<StackModel> {
     let mut context = ResolveContext::new("routes");
-    for name in ["CursorSecret", "JwtHs256Secret"] {
+    for name in ["JwtIssuer", "JwtAudience", "JwtHs256SecretName"] {
         context
             .parameter_overrides
-            .insert(name.to_owned(), "x".repeat(32));
+            .insert(name.to_owned(), "x".to_owned());
     }
     let storage = template.storage(&context)?;
+    for secret in storage.secrets {
+        context.facts.secret_arns.insert(
+            secret.logical_id.clone(),
+            format!("arn:secret:{}", secret.logical_id),
+        );
+    }
     for queue in storage.queues {
         let facts = &mut context.facts;
         facts.queue_urls.insert(

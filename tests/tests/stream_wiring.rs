@@ -13,8 +13,19 @@ fn model() -> anyhow::Result<StackModel> {
     let template = Template::from_path(&repo_root().join("template.yaml"))?;
     let mut ctx = ResolveContext::new("wiring");
     ctx.parameter_overrides
-        .insert("CursorSecret".into(), "c".repeat(32));
+        .insert("JwtIssuer".into(), "https://issuer.example".into());
+    ctx.parameter_overrides
+        .insert("JwtAudience".into(), "agora".into());
+    ctx.parameter_overrides
+        .insert("JwtHs256SecretName".into(), "agora/jwt-hs256".into());
     let storage = template.storage(&ctx)?;
+    for secret in &storage.secrets {
+        let arn = format!(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:{}-AbCdEf",
+            secret.physical_name
+        );
+        ctx.facts.secret_arns.insert(secret.logical_id.clone(), arn);
+    }
     for queue in &storage.queues {
         let url = format!("http://127.0.0.1:5000/123456789012/{}", queue.physical_name);
         ctx.facts.queue_urls.insert(queue.logical_id.clone(), url);

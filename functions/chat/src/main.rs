@@ -14,7 +14,7 @@ use agora::telemetry;
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     // All configuration is read before the store is built, so a bad value fails at once.
-    let config = ApiConfig::from_env()?;
+    let config = ApiConfig::from_env().await?;
     let send_limit = RateLimit::from_env()?;
     let state = Arc::new(ChatState {
         api: Api::new(&config).await,

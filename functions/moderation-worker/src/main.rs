@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use agora::batch;
 use agora::moderation::ModerationJob;
-use agora::profiles;
+use agora::profiles::{self, ModerationStatus};
 use agora::store::Store;
 use agora::{AppError, AppResult, config, telemetry};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -36,6 +36,14 @@ async fn handle(store: &Store, message: SqsMessage) -> AppResult<()> {
         ModerationJob::ModerateProfile { user_id, version } => {
             let verdict = profiles::moderate_profile(store, &user_id, version).await?;
             tracing::info!(%user_id, version, ?verdict, "profile moderated");
+            let metric = match verdict {
+                Some(ModerationStatus::Flagged) => Some("FlaggedVerdicts"),
+                Some(_) => Some("CleanVerdicts"),
+                None => None,
+            };
+            if let Some(metric) = metric {
+                telemetry::emit_counts("ModerateProfile", &[(metric, 1)]);
+            }
             Ok(())
         }
     }

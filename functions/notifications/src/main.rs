@@ -11,6 +11,6 @@ use agora::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let api = Arc::new(Api::new(&ApiConfig::from_env()?).await);
+    let api = Arc::new(Api::new(&ApiConfig::from_env().await?).await);
     http::run(http::router(routes::notifications::routes(), api)).await
 }

@@ -15,7 +15,7 @@ use agora::telemetry;
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     // All configuration is read before anything is built, so a bad value fails at once.
-    let config = ApiConfig::from_env()?;
+    let config = ApiConfig::from_env().await?;
     let jobs_queue = config::required("ACCOUNT_JOBS_QUEUE_URL")?;
     let sdk = aws_config::load_from_env().await;
     let state = Arc::new(ProfilesState {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use agora::auth::{Authenticator, Principal};
-use agora::config::{self, JwtConfig};
+use agora::config::{self, JwtConfig, Secrets};
 use agora::store::Store;
 use agora::telemetry;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -25,8 +25,11 @@ struct AuthorizerRequest {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let auth = Arc::new(Authenticator::new(JwtConfig::from_env()?));
-    let store = Arc::new(Store::from_environment(config::required("TABLE_NAME")?).await);
+    // All configuration (the HS256 key from Secrets Manager too) is read before serving.
+    let table = config::required("TABLE_NAME")?;
+    let secrets = Secrets::from_environment().await;
+    let auth = Arc::new(Authenticator::new(JwtConfig::from_env(&secrets).await?));
+    let store = Arc::new(Store::from_environment(table).await);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AuthorizerRequest>| {
         let (auth, store) = (auth.clone(), store.clone());
         async move { authorize(&auth, &store, event.payload).await }

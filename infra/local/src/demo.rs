@@ -125,30 +125,47 @@ const DEMO_TOPIC: (&str, &str, &str) = (
 /// A token lifetime long enough for a working day with the local stack.
 const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
-/// The JWT settings the stack's functions were given, read from the resolved template.
+/// The JWT settings the stack's functions were given: issuer and audience from the
+/// resolved template, the HS256 key from the secret `JWT_HS256_SECRET_ID` names.
 struct JwtSettings {
     secret: String,
     issuer: String,
     audience: String,
 }
 
-fn jwt_settings(stack: &LocalStack) -> anyhow::Result<JwtSettings> {
+async fn jwt_settings(stack: &LocalStack) -> anyhow::Result<JwtSettings> {
     let env = stack
         .model()
         .functions
         .iter()
         .map(|f| &f.environment)
-        .find(|env| env.contains_key("JWT_HS256_SECRET"))
-        .context("no function has JWT_HS256_SECRET")?;
+        .find(|env| {
+            env.get("JWT_HS256_SECRET_ID")
+                .is_some_and(|id| !id.is_empty())
+        })
+        .context(
+            "demo tokens need the JwtHs256SecretName parameter (and the secret, see --secret)",
+        )?;
     let get = |name: &str| env.get(name).cloned().unwrap_or_default();
+    let id = get("JWT_HS256_SECRET_ID");
+    let secrets = crate::provision::secrets_client(stack.moto_endpoint(), &stack.model().region);
+    let secret = secrets
+        .get_secret_value()
+        .secret_id(&id)
+        .send()
+        .await
+        .with_context(|| format!("reading the HS256 key from secret {id}"))?
+        .secret_string()
+        .unwrap_or_default()
+        .to_owned();
     let settings = JwtSettings {
-        secret: get("JWT_HS256_SECRET"),
+        secret,
         issuer: get("JWT_ISSUER"),
         audience: get("JWT_AUDIENCE"),
     };
     anyhow::ensure!(
         settings.secret.len() >= 32,
-        "demo tokens need the JwtHs256Secret parameter (32+ bytes)"
+        "demo tokens need an HS256 key of 32+ bytes in secret {id}"
     );
     Ok(settings)
 }
@@ -187,7 +204,7 @@ pub fn dev_token_with_roles(
 /// Seeds demo users, their connections and rooms, and prints their tokens. Safe to
 /// repeat: existing profiles, connections, rooms and messages are left as they are.
 pub async fn seed(stack: &LocalStack) -> anyhow::Result<()> {
-    let settings = jwt_settings(stack)?;
+    let settings = jwt_settings(stack).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;

@@ -95,6 +95,8 @@ pub enum Protocol {
     S3,
     /// API Gateway's `@connections` management API (restJson1).
     Connections,
+    /// Secrets Manager (awsJson1_1).
+    SecretsManager,
     /// Anything else: refused, since no role of the template can be meant for it.
     Unknown,
 }
@@ -144,6 +146,9 @@ pub fn authorizations(request: &RequestParts<'_>, partition: &Partition) -> Call
     if let Some(operation) = target.strip_prefix("DynamoDBStreams_20120810.") {
         return dynamodb_call(operation, request.body, partition, true);
     }
+    if let Some(operation) = target.strip_prefix("secretsmanager.") {
+        return secrets_manager_call(operation, request.body, partition);
+    }
     if let Some(operation) = target.strip_prefix("AmazonSQS.") {
         let body: Value = serde_json::from_slice(request.body).unwrap_or(Value::Null);
         let queue_url = body.get("QueueUrl").and_then(Value::as_str);
@@ -172,6 +177,29 @@ pub fn authorizations(request: &RequestParts<'_>, partition: &Partition) -> Call
                 "*",
             )],
         },
+    }
+}
+
+/// Secrets Manager authorizes on the secret's ARN. A `SecretId` given by name stands
+/// for that name's ARN, whose last part is the name and six random characters (what a
+/// policy's `secret:<name>-??????` matches).
+fn secrets_manager_call(operation: &str, body: &[u8], partition: &Partition) -> Call {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let resource = match body.get("SecretId").and_then(Value::as_str) {
+        Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
+        Some(name) => format!(
+            "arn:aws:secretsmanager:{}:{}:secret:{name}-??????",
+            partition.region, partition.account_id
+        ),
+        None => "*".to_owned(),
+    };
+    Call {
+        protocol: Protocol::SecretsManager,
+        operation: operation.to_owned(),
+        authorizations: vec![Authorization::new(
+            format!("secretsmanager:{operation}"),
+            resource,
+        )],
     }
 }
 
@@ -572,6 +600,15 @@ impl Refusal {
                 builder.header("content-type", "application/x-amz-json-1.0"),
                 serde_json::json!({
                     "__type": "com.amazonaws.dynamodb.v20120810#AccessDeniedException",
+                    "Message": self.message,
+                })
+                .to_string(),
+            ),
+            Protocol::SecretsManager => (
+                400,
+                builder.header("content-type", "application/x-amz-json-1.1"),
+                serde_json::json!({
+                    "__type": "AccessDeniedException",
                     "Message": self.message,
                 })
                 .to_string(),

@@ -70,9 +70,13 @@ struct UpArgs {
     /// Seed demo data once the stack is up.
     #[arg(long)]
     demo: bool,
-    /// Template parameter override, e.g. `--param JwtHs256Secret=dev-secret` (repeatable).
+    /// Template parameter override, e.g. `--param JwtIssuer=agora-local` (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = key_value)]
     params: Vec<(String, String)>,
+    /// A Secrets Manager secret to create before the stack, as an operator would before
+    /// deploying, e.g. `--secret agora-local/jwt-hs256=<32+ bytes>` (repeatable).
+    #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = key_value)]
+    secrets: Vec<(String, String)>,
     /// Extra environment variable for every function (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = key_value)]
     env: Vec<(String, String)>,
@@ -161,6 +165,7 @@ fn stack_options(args: &UpArgs, moto_endpoint: &str) -> StackOptions {
         options.binaries_dir = dir.clone();
     }
     options.parameter_overrides = args.params.iter().cloned().collect::<BTreeMap<_, _>>();
+    options.secrets = args.secrets.iter().cloned().collect::<BTreeMap<_, _>>();
     options.environment_overrides = args.env.iter().cloned().collect::<BTreeMap<_, _>>();
     options.http_port = args.http_port;
     options.websocket_port = args.ws_port;

@@ -64,6 +64,22 @@ pub struct BucketSpec {
     pub physical_name: String,
 }
 
+/// An `AWS::SecretsManager::Secret`: its `SecretString`, or a random alphanumeric value
+/// of `GenerateSecretString.PasswordLength` (default 32) characters.
+#[derive(Debug, Clone)]
+pub struct SecretSpec {
+    pub logical_id: String,
+    /// `Name`, or `{stack_name}-{logical_id}`.
+    pub physical_name: String,
+    pub value: SecretValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretValue {
+    String(String),
+    Generated { length: usize },
+}
+
 #[derive(Debug, Clone)]
 pub struct FunctionSpec {
     pub logical_id: String,

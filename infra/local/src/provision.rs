@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::model::{BucketSpec, IndexSpec, QueueSpec, TableSpec};
+use crate::model::{BucketSpec, IndexSpec, QueueSpec, SecretSpec, SecretValue, TableSpec};
 use crate::template::{PhysicalFacts, StorageSpecs};
 
 /// moto accepts any credentials; these keep the SDK from looking for real ones.
@@ -96,6 +96,17 @@ pub fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// A Secrets Manager client for moto.
+pub fn secrets_client(endpoint: &str, region: &str) -> aws_sdk_secretsmanager::Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(credentials())
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
 /// A DynamoDB Streams client for moto.
 pub fn dynamodb_streams_client(endpoint: &str, region: &str) -> aws_sdk_dynamodbstreams::Client {
     let config = aws_sdk_dynamodbstreams::Config::builder()
@@ -136,7 +147,102 @@ pub async fn provision(
     for bucket in &storage.buckets {
         create_bucket(&s3, region, bucket).await?;
     }
+    let secrets = secrets_client(endpoint, region);
+    for secret in &storage.secrets {
+        let arn = create_template_secret(&secrets, secret).await?;
+        facts.secret_arns.insert(secret.logical_id.clone(), arn);
+    }
     Ok(facts)
+}
+
+/// Creates a template's secret and returns its ARN. A secret of that name that already
+/// exists (a restarted stack on a long-running moto) is adopted with its value, as a
+/// generated value must not change under the running functions.
+async fn create_template_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    secret: &SecretSpec,
+) -> Result<String, ProvisionError> {
+    let value = match &secret.value {
+        SecretValue::String(value) => value.clone(),
+        SecretValue::Generated { length } => {
+            generated_secret(*length).map_err(|e| spec_error(&secret.physical_name, e))?
+        }
+    };
+    let created = client
+        .create_secret()
+        .name(&secret.physical_name)
+        .secret_string(value)
+        .send()
+        .await;
+    match created {
+        Ok(output) => Ok(output.arn().unwrap_or_default().to_owned()),
+        Err(error) if is_resource_exists(&error) => secret_arn(client, &secret.physical_name).await,
+        Err(error) => Err(service_error("CreateSecret", &secret.physical_name, error)),
+    }
+}
+
+/// Creates (or sets the value of) a secret that exists before the stack, as an operator
+/// creates one before deploying; returns its ARN.
+pub async fn put_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    value: &str,
+) -> Result<String, ProvisionError> {
+    let created = client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await;
+    match created {
+        Ok(output) => Ok(output.arn().unwrap_or_default().to_owned()),
+        Err(error) if is_resource_exists(&error) => {
+            client
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(value)
+                .send()
+                .await
+                .map_err(|e| service_error("PutSecretValue", name, e))?;
+            secret_arn(client, name).await
+        }
+        Err(error) => Err(service_error("CreateSecret", name, error)),
+    }
+}
+
+fn is_resource_exists(
+    error: &aws_sdk_secretsmanager::error::SdkError<
+        aws_sdk_secretsmanager::operation::create_secret::CreateSecretError,
+    >,
+) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(|e| e.is_resource_exists_exception())
+}
+
+async fn secret_arn(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> Result<String, ProvisionError> {
+    let described = client
+        .describe_secret()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(|e| service_error("DescribeSecret", name, e))?;
+    Ok(described.arn().unwrap_or_default().to_owned())
+}
+
+/// `length` random alphanumeric characters, as `GenerateSecretString` with
+/// `ExcludePunctuation` makes them.
+fn generated_secret(length: usize) -> Result<String, getrandom::Error> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = vec![0u8; length];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
 }
 
 /// Creates a bucket (adopting one this account already owns).

@@ -38,6 +38,10 @@ pub struct StackOptions {
     pub binaries_dir: PathBuf,
     /// Template parameters, as `sam deploy --parameter-overrides`.
     pub parameter_overrides: BTreeMap<String, String>,
+    /// Secrets Manager secrets (name → value) created before the template resolves: the
+    /// ones an operator creates before deploying, e.g. the HS256 key that the
+    /// `JwtHs256SecretName` parameter names.
+    pub secrets: BTreeMap<String, String>,
     /// Extra environment for every function; wins over the template's.
     pub environment_overrides: BTreeMap<String, String>,
     /// Ports on 127.0.0.1; `0` picks a free one.
@@ -78,6 +82,7 @@ impl StackOptions {
             stack_name: stack_name.into(),
             moto_endpoint: moto_endpoint.into(),
             parameter_overrides: BTreeMap::new(),
+            secrets: BTreeMap::new(),
             environment_overrides: BTreeMap::new(),
             http_port: 0,
             websocket_port: 0,
@@ -346,6 +351,12 @@ async fn resolve_and_provision(
 ) -> anyhow::Result<(StackModel, PhysicalFacts)> {
     let mut ctx = ResolveContext::new(&options.stack_name);
     ctx.parameter_overrides = options.parameter_overrides.clone();
+    let secrets = crate::provision::secrets_client(&options.moto_endpoint, &ctx.region);
+    for (name, value) in &options.secrets {
+        crate::provision::put_secret(&secrets, name, value)
+            .await
+            .with_context(|| format!("creating secret {name} in moto"))?;
+    }
     let storage = template.storage(&ctx)?;
     ctx.facts = provision(&options.moto_endpoint, &ctx.region, &storage)
         .await

@@ -22,8 +22,8 @@ use serde_json::{Map, Value as Json};
 
 use crate::model::{
     BucketSpec, CorsSpec, EventSource, FunctionSpec, HttpApiSpec, HttpRoute, IndexSpec,
-    PolicyCondition, PolicyStatement, QueueSpec, SqsSourceSpec, StackModel, StreamSourceSpec,
-    TableSpec, WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute,
+    PolicyCondition, PolicyStatement, QueueSpec, SecretSpec, SecretValue, SqsSourceSpec,
+    StackModel, StreamSourceSpec, TableSpec, WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute,
 };
 
 /// The account moto uses by default; ARNs and queue URLs embed it.
@@ -101,6 +101,8 @@ pub struct PhysicalFacts {
     pub queue_urls: BTreeMap<String, String>,
     pub queue_arns: BTreeMap<String, String>,
     pub table_stream_arns: BTreeMap<String, String>,
+    /// ARNs of `AWS::SecretsManager::Secret`s (what `Ref` returns), keyed by logical id.
+    pub secret_arns: BTreeMap<String, String>,
 }
 
 /// The resources that must exist in moto before the rest of the template can resolve.
@@ -109,6 +111,7 @@ pub struct StorageSpecs {
     pub tables: Vec<TableSpec>,
     pub queues: Vec<QueueSpec>,
     pub buckets: Vec<BucketSpec>,
+    pub secrets: Vec<SecretSpec>,
 }
 
 /// A parsed template, tags rewritten to long-form intrinsics.
@@ -116,6 +119,8 @@ pub struct StorageSpecs {
 pub struct Template {
     parameters: Map<String, Json>,
     conditions: Map<String, Json>,
+    /// `Rules`: assertions on the parameters, checked before anything is created.
+    rules: Map<String, Json>,
     mappings: Map<String, Json>,
     globals: Map<String, Json>,
     resources: BTreeMap<String, Resource>,
@@ -150,6 +155,7 @@ impl Template {
         };
         let parameters = section("Parameters")?;
         let conditions = section("Conditions")?;
+        let rules = section("Rules")?;
         let mappings = section("Mappings")?;
         let globals = section("Globals")?;
         let resources = section("Resources")?
@@ -159,6 +165,7 @@ impl Template {
         Ok(Self {
             parameters,
             conditions,
+            rules,
             mappings,
             globals,
             resources,
@@ -172,6 +179,7 @@ impl Template {
             tables: resolver.tables()?,
             queues: resolver.queues()?,
             buckets: resolver.buckets()?,
+            secrets: resolver.secrets()?,
         })
     }
 
@@ -419,12 +427,45 @@ impl<'a> Resolver<'a> {
                 Ok((name.clone(), value))
             })
             .collect::<Result<_>>()?;
-        Ok(Self {
+        let resolver = Self {
             template,
             ctx,
             parameters,
             evaluating: RefCell::new(Vec::new()),
-        })
+        };
+        resolver.check_rules()?;
+        Ok(resolver)
+    }
+
+    /// Refuses the parameters as CloudFormation does: every assertion of every rule
+    /// whose `RuleCondition` holds (or that has none) must hold.
+    fn check_rules(&self) -> Result<()> {
+        for (name, rule) in &self.template.rules {
+            let at = format!("Rules.{name}");
+            if let Some(condition) = rule.get("RuleCondition")
+                && !self.truth(condition, &format!("{at}.RuleCondition"))?
+            {
+                continue;
+            }
+            let assertions = match rule.get("Assertions") {
+                Some(Json::Array(assertions)) => assertions.as_slice(),
+                _ => return Err(invalid(&at, "Assertions must be a list")),
+            };
+            for (i, assertion) in assertions.iter().enumerate() {
+                let here = format!("{at}.Assertions[{i}]");
+                let assert = assertion
+                    .get("Assert")
+                    .ok_or_else(|| invalid(&here, "has no Assert"))?;
+                if !self.truth(assert, &here)? {
+                    let description = assertion
+                        .get("AssertDescription")
+                        .and_then(Json::as_str)
+                        .unwrap_or("an assertion failed");
+                    return Err(invalid(&here, description));
+                }
+            }
+        }
+        Ok(())
     }
 
     // ---- resources -------------------------------------------------------------
@@ -491,6 +532,7 @@ impl<'a> Resolver<'a> {
             }
             "AWS::SQS::Queue" => self.opt_str(props, "QueueName", &here)?,
             "AWS::S3::Bucket" => self.opt_str(props, "BucketName", &here)?,
+            "AWS::SecretsManager::Secret" => self.opt_str(props, "Name", &here)?,
             "AWS::Serverless::Function" | "AWS::Lambda::Function" => {
                 self.opt_str(props, "FunctionName", &here)?
             }
@@ -665,6 +707,14 @@ impl<'a> Resolver<'a> {
             | "AWS::ApiGatewayV2::Integration"
             | "AWS::ApiGatewayV2::Authorizer"
             | "AWS::ApiGatewayV2::Deployment" => local_resource_id(&self.ctx.stack_name, id),
+            "AWS::SecretsManager::Secret" => {
+                self.ctx.facts.secret_arns.get(id).cloned().ok_or_else(|| {
+                    invalid(
+                        at,
+                        format!("the ARN of secret {id} is only known once it is provisioned"),
+                    )
+                })?
+            }
             "AWS::ApiGatewayV2::Stage" => {
                 let props = &self.resource(id, at)?.properties;
                 self.req_str(props, "StageName", &format!("Resources.{id}.Properties"))?
@@ -1168,6 +1218,38 @@ impl<'a> Resolver<'a> {
                 Ok(BucketSpec {
                     logical_id: id.to_owned(),
                     physical_name: self.physical_name(id, &format!("Resources.{id}"))?,
+                })
+            })
+            .collect()
+    }
+
+    fn secrets(&self) -> Result<Vec<SecretSpec>> {
+        self.resources_of(&["AWS::SecretsManager::Secret"])
+            .map(|entry| {
+                let (id, resource) = entry?;
+                let at = &format!("Resources.{id}.Properties");
+                let props = &resource.properties;
+                let value = match self.opt_str(props, "SecretString", at)? {
+                    Some(value) => SecretValue::String(value),
+                    None => {
+                        let generate = self.opt_map(props, "GenerateSecretString", at)?;
+                        let length = match &generate {
+                            Some(generate) => self.opt_u32(
+                                generate,
+                                "PasswordLength",
+                                &format!("{at}.GenerateSecretString"),
+                            )?,
+                            None => None,
+                        };
+                        SecretValue::Generated {
+                            length: length.map_or(32, |l| l as usize),
+                        }
+                    }
+                };
+                Ok(SecretSpec {
+                    logical_id: id.to_owned(),
+                    physical_name: self.physical_name(id, at)?,
+                    value,
                 })
             })
             .collect()
@@ -2704,6 +2786,42 @@ Resources:
         let storage = template.storage(&ResolveContext::new(STACK)).unwrap();
 
         assert!(storage.queues.is_empty());
+    }
+
+    #[test]
+    fn a_rule_whose_assertion_fails_refuses_the_stack_with_its_description() {
+        let yaml = r#"
+Parameters:
+  Url: { Type: String, Default: "" }
+  Mode: { Type: String, Default: strict }
+Rules:
+  NeedsUrl:
+    RuleCondition: !Equals [!Ref Mode, strict]
+    Assertions:
+      - Assert: !Not [!Equals [!Ref Url, ""]]
+        AssertDescription: Set Url.
+Resources: {}
+"#;
+        let template = Template::from_yaml(yaml).unwrap();
+        let mut ctx = ResolveContext::new(STACK);
+
+        let refused = template.storage(&ctx).unwrap_err().to_string();
+        ctx.parameter_overrides
+            .insert("Url".into(), "https://x".into());
+        let with_url = template.storage(&ctx);
+        ctx.parameter_overrides.clear();
+        ctx.parameter_overrides.insert("Mode".into(), "lax".into());
+        let rule_off = template.storage(&ctx);
+
+        assert!(
+            refused.contains("Rules.NeedsUrl") && refused.contains("Set Url."),
+            "{refused}"
+        );
+        assert!(with_url.is_ok(), "the assertion holds");
+        assert!(
+            rule_off.is_ok(),
+            "a rule whose RuleCondition is false is skipped"
+        );
     }
 
     #[test]

@@ -16,8 +16,19 @@ fn template() -> anyhow::Result<Template> {
 fn provisioned(stack: &str, template: &Template) -> anyhow::Result<ResolveContext> {
     let mut ctx = ResolveContext::new(stack);
     ctx.parameter_overrides
-        .insert("CursorSecret".into(), "c".repeat(32));
+        .insert("JwtIssuer".into(), "https://issuer.example".into());
+    ctx.parameter_overrides
+        .insert("JwtAudience".into(), "agora".into());
+    ctx.parameter_overrides
+        .insert("JwtHs256SecretName".into(), "agora/jwt-hs256".into());
     let storage = template.storage(&ctx)?;
+    for secret in &storage.secrets {
+        let arn = format!(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:{}-AbCdEf",
+            secret.physical_name
+        );
+        ctx.facts.secret_arns.insert(secret.logical_id.clone(), arn);
+    }
     for queue in &storage.queues {
         let url = format!("http://127.0.0.1:5000/123456789012/{}", queue.physical_name);
         ctx.facts.queue_urls.insert(queue.logical_id.clone(), url);
@@ -240,5 +251,27 @@ fn every_role_resolves_to_local_arns_with_sams_templates_and_own_statements_expa
         "execute-api:ManageConnections",
         &format!("arn:aws:execute-api:us-east-1:123456789012:{api}/dev/GET/@connections/abc=")
     ));
+    Ok(())
+}
+
+#[test]
+fn the_template_refuses_a_stack_with_no_jwt_verifier_and_has_no_issuer_default()
+-> anyhow::Result<()> {
+    let template = template()?;
+    let mut ctx = provisioned("rules", &template)?;
+    ctx.parameter_overrides.remove("JwtHs256SecretName");
+
+    let refused = template.resolve(&ctx).map(|_| ()).unwrap_err().to_string();
+    ctx.parameter_overrides.insert(
+        "JwtJwksUrl".into(),
+        "https://issuer.example/jwks.json".into(),
+    );
+    let with_jwks = template.resolve(&ctx).map(|_| ());
+    ctx.parameter_overrides.remove("JwtIssuer");
+    let without_issuer = template.resolve(&ctx).map(|_| ()).unwrap_err().to_string();
+
+    assert!(refused.contains("Rules.JwtVerifier"), "{refused}");
+    assert!(with_jwks.is_ok(), "{with_jwks:?}");
+    assert!(without_issuer.contains("JwtIssuer"), "{without_issuer}");
     Ok(())
 }

@@ -55,6 +55,49 @@ async fn wait_for_event(
 }
 
 #[tokio::test]
+async fn template_secrets_are_generated_in_secrets_manager_and_functions_get_their_arns()
+-> anyhow::Result<()> {
+    let moto = Moto::from_env_or_start(&common::venv_dir()).await?;
+    let records = common::scratch_dir("records")?;
+    let mut options = StackOptions::new(fixture(), unique_stack_name("it"), moto.endpoint());
+    options.binaries_dir = common::binaries_dir();
+    options
+        .environment_overrides
+        .insert("ECHO_RECORD_DIR".into(), records.display().to_string());
+    let operator_secret = format!("{}/operator-made", options.stack_name);
+    options
+        .secrets
+        .insert(operator_secret.clone(), "made-before-deploying".into());
+    let stack = timeout(TEST_TIMEOUT, LocalStack::spawn(options)).await??;
+
+    let response: Value = reqwest::get(format!("{}/v1/echo", stack.http_url()))
+        .await?
+        .json()
+        .await?;
+
+    let arn = response["env"]["API_KEY_SECRET_ID"]
+        .as_str()
+        .context("the secret's ARN in the environment")?;
+    assert!(
+        arn.starts_with("arn:aws:secretsmanager:us-east-1:"),
+        "{arn}"
+    );
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk_config().await);
+    let generated = secrets.get_secret_value().secret_id(arn).send().await?;
+    let value = generated.secret_string().context("a string secret")?;
+    assert_eq!(value.len(), 40);
+    assert!(value.chars().all(|c| c.is_ascii_alphanumeric()), "{value}");
+    let made = secrets
+        .get_secret_value()
+        .secret_id(&operator_secret)
+        .send()
+        .await?;
+    assert_eq!(made.secret_string(), Some("made-before-deploying"));
+    stack.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_stack_serves_its_template_with_resolved_environment_and_provisioned_resources()
 -> anyhow::Result<()> {
     let moto = Moto::from_env_or_start(&common::venv_dir()).await?;

@@ -1,7 +1,7 @@
 //! Opaque, tamper-proof pagination cursors.
 //!
 //! A cursor is DynamoDB's `LastEvaluatedKey`, sealed with XChaCha20-Poly1305 under a key
-//! derived from `CURSOR_SECRET`. The query's scope (endpoint and filters) is the
+//! derived from the cursor key (the secret `CURSOR_SECRET_ID` names). The query's scope (endpoint and filters) is the
 //! associated data, so a cursor only opens for the query that issued it: a client can
 //! neither read keys out of it nor forge or replay one elsewhere.
 

@@ -365,6 +365,14 @@ async fn request_context(request: Request, next: Next) -> Response {
         .map(|c| c.request_id.clone())
         .unwrap_or_default();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    // The API Gateway route ("GET /v1/profiles/{profileRef}", "$default"): bounded, unlike
+    // the path, so it can be a metric dimension.
+    let route_key = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.route_key.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    };
     let started = std::time::Instant::now();
     let requests_before = crate::table::store::dynamodb_requests();
     let mut response = REQUEST_ID
@@ -378,6 +386,14 @@ async fn request_context(request: Request, next: Next) -> Response {
         dynamodb_requests,
         duration_ms = started.elapsed().as_secs_f64() * 1e3,
         "request served"
+    );
+    crate::core::telemetry::emit_counts(
+        if route_key.is_empty() {
+            "unknown"
+        } else {
+            &route_key
+        },
+        &[("DynamoDbRequests", dynamodb_requests)],
     );
     let headers = response.headers_mut();
     if expose_request_counts()

@@ -97,6 +97,7 @@ async fn run(reaction: &dyn Reaction, changes: &[Option<Change>]) -> Option<usiz
         },
     )
     .await;
+    batch.finish();
     tracing::info!(
         reaction = reaction.name(),
         records = mine.len(),

@@ -114,6 +114,10 @@ pub trait Reaction: Send + Sync {
 pub trait ReactionBatch: Send + Sync {
     /// Applies one change; an error fails the record (and every later one of its key).
     fn apply<'a>(&'a self, change: &'a Change) -> LocalBoxFuture<'a, AppResult<()>>;
+
+    /// Called once after the batch's last change (applied or failed): per-batch totals,
+    /// such as metrics, are reported here.
+    fn finish(&self) {}
 }
 
 #[cfg(test)]

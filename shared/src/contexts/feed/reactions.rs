@@ -66,4 +66,11 @@ impl ReactionBatch for FeedBatch<'_> {
             change,
         ))
     }
+
+    fn finish(&self) {
+        let pages = self.budget.taken();
+        if pages > 0 {
+            crate::core::telemetry::emit_counts("FeedFanout", &[("FanoutPages", u64::from(pages))]);
+        }
+    }
 }

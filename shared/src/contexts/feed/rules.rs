@@ -87,11 +87,16 @@ pub fn day_bucket(epoch_seconds: i64) -> String {
 /// Limits how many connection pages one invocation of the fan-out function processes,
 /// across all records of its batch.
 #[derive(Debug)]
-pub struct FanoutBudget(AtomicU32);
+pub struct FanoutBudget(AtomicU32, u32);
 
 impl FanoutBudget {
     pub fn new(pages: u32) -> Self {
-        Self(AtomicU32::new(pages))
+        Self(AtomicU32::new(pages), pages)
+    }
+
+    /// The pages taken so far.
+    pub fn taken(&self) -> u32 {
+        self.1 - self.0.load(Ordering::SeqCst)
     }
 
     /// Takes one page from the budget; false when it is spent.
@@ -249,6 +254,7 @@ mod tests {
         let budget = FanoutBudget::new(2);
         assert!(budget.take() && budget.take());
         assert!(!budget.take());
+        assert_eq!(budget.taken(), 2, "a refused take is not counted");
     }
 
     fn new_activity(body: Value) -> AppResult<ValidActivity> {

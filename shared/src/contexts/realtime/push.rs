@@ -224,6 +224,17 @@ impl Pusher {
                 }
             }
         }
+        if !targets.is_empty() {
+            crate::core::telemetry::emit_counts(
+                "Broadcast",
+                &[
+                    ("Deliveries", report.delivered as u64),
+                    ("GoneConnections", report.gone as u64),
+                    ("FailedPosts", report.failed as u64),
+                    ("ExpiredConnections", report.expired as u64),
+                ],
+            );
+        }
         report
     }
 }
