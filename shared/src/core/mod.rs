@@ -7,4 +7,5 @@ pub mod cursor;
 pub mod error;
 pub mod ids;
 pub mod telemetry;
+pub mod tls;
 pub mod validation;
