@@ -23,7 +23,7 @@ pub use crate::contexts::{
     chat, connections, discussions, feed, graph, moderation, notifications, profiles, realtime,
 };
 pub use crate::core::error::{AppError, AppResult, FieldError};
-pub use crate::core::{auth, config, cursor, error, ids, telemetry, validation};
+pub use crate::core::{auth, config, cursor, error, ids, telemetry, tls, validation};
 #[cfg(feature = "edge")]
 pub use crate::edge::{batch, reactions};
 pub use crate::table::{idempotency, store, stream};

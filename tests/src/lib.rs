@@ -85,6 +85,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut StackOptions)) -> anyhow::Re
     let stack = tokio::time::timeout(Duration::from_secs(60), LocalStack::spawn(options))
         .await
         .context("the local stack did not start within 60 s")??;
+    agora_local::install_crypto_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()?;

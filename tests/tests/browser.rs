@@ -86,6 +86,7 @@ impl ChromeDriver {
 
     /// Polls `GET /status` until ChromeDriver reports ready, within [`WAIT`].
     async fn wait_ready(&self) -> anyhow::Result<()> {
+        agora_local::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()?;

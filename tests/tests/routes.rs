@@ -139,6 +139,7 @@ async fn send(
     method: Method,
     path: &str,
 ) -> anyhow::Result<(reqwest::header::HeaderMap, agora_tests::Reply)> {
+    agora_local::install_crypto_provider();
     let response = reqwest::Client::new()
         .request(method, stack.url(path))
         .bearer_auth(token_for(&new_user("routes")))

@@ -604,6 +604,7 @@ mod tests {
         // Arrange
         let h = harness().await?;
         let (mut client, connection_id) = h.connect().await?;
+        crate::install_crypto_provider();
         let http = reqwest::Client::new();
         let encoded: String =
             url::form_urlencoded::byte_serialize(connection_id.as_bytes()).collect();

@@ -205,6 +205,7 @@ pub fn dev_token_with_roles(
 /// repeat: existing profiles, connections, rooms and messages are left as they are.
 pub async fn seed(stack: &LocalStack) -> anyhow::Result<()> {
     let settings = jwt_settings(stack).await?;
+    crate::install_crypto_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;

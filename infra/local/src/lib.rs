@@ -24,3 +24,13 @@ pub mod websocket;
 pub use model::{Invoke, InvokeError, StackModel};
 pub use moto::Moto;
 pub use stack::{LocalStack, StackOptions, unique_stack_name};
+
+/// Installs aws-lc-rs as rustls' process-wide crypto provider, which reqwest (built
+/// without a provider of its own, see the root Cargo.toml) needs before its first
+/// client. Idempotent.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // An Err means another thread installed one in between: the same provider.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    }
+}

@@ -132,6 +132,7 @@ impl Moto {
     }
 
     async fn wait_until_ready(&mut self) -> Result<(), MotoError> {
+        crate::install_crypto_provider();
         let client = reqwest::Client::new();
         let probe = format!("{}/moto-api/", self.endpoint);
         let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;

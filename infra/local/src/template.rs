@@ -1488,10 +1488,11 @@ impl<'a> Resolver<'a> {
                     )
                 })
             }
-            Json::Object(map) if as_intrinsic(map).is_some() => {
-                let resolved = self.resolve_required(entry, at)?;
-                self.policy_entry(&resolved, at)
-            }
+            // `!If [Cond, policy, !Ref AWS::NoValue]`: an absent entry grants nothing.
+            Json::Object(map) if as_intrinsic(map).is_some() => match self.resolve(entry, at)? {
+                Some(resolved) => self.policy_entry(&resolved, at),
+                None => Ok(Vec::new()),
+            },
             Json::Object(map) if map.contains_key("Statement") => {
                 let statements =
                     match self.resolve_required(&map["Statement"], &join_path(at, "Statement"))? {

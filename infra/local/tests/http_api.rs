@@ -54,7 +54,10 @@ async fn start(integration_timeout: Duration) -> anyhow::Result<Api> {
     let server = HttpApiServer::serve(TcpListener::bind("127.0.0.1:0").await?, api)?;
     Ok(Api {
         server,
-        client: reqwest::Client::builder().timeout(TEST_TIMEOUT).build()?,
+        client: {
+            agora_local::install_crypto_provider();
+            reqwest::Client::builder().timeout(TEST_TIMEOUT).build()?
+        },
     })
 }
 

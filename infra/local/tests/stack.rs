@@ -104,6 +104,7 @@ async fn a_stack_serves_its_template_with_resolved_environment_and_provisioned_r
     let records = common::scratch_dir("records")?;
     let stack = spawn(&moto, &records).await?;
 
+    agora_local::install_crypto_provider();
     let response: Value = reqwest::get(format!("{}/v1/echo", stack.http_url()))
         .await?
         .json()
@@ -250,6 +251,7 @@ async fn the_cli_prints_its_urls_and_serves_the_template() -> anyhow::Result<()>
         anyhow::bail!("the CLI exited without printing its URLs")
     })
     .await??;
+    agora_local::install_crypto_provider();
     let response = reqwest::get(format!("{http_url}/v1/echo")).await?;
 
     assert_eq!(response.status(), 200);

@@ -71,10 +71,13 @@ async fn serve() -> anyhow::Result<Served> {
     Ok(Served {
         server,
         pages,
-        client: reqwest::Client::builder()
-            .timeout(TEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?,
+        client: {
+            agora_local::install_crypto_provider();
+            reqwest::Client::builder()
+                .timeout(TEST_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?
+        },
     })
 }
 

@@ -99,6 +99,7 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     pub fn new(config: JwtConfig) -> Self {
+        crate::core::tls::install_crypto_provider();
         Self {
             config,
             http: reqwest::Client::builder()

@@ -8,4 +8,5 @@ pub mod error;
 pub mod ids;
 pub mod rate_limit;
 pub mod telemetry;
+pub mod tls;
 pub mod validation;
