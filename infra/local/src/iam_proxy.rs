@@ -62,6 +62,7 @@ impl IamProxy {
         upstream: &str,
     ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
+        crate::install_crypto_provider();
         let state = ProxyState {
             enforcer,
             upstream: upstream.trim_end_matches('/').to_owned(),
