@@ -683,28 +683,10 @@ fn string_or_list(value: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// IAM-style wildcard match: `*` any run of characters, `?` one character.
+/// IAM-style wildcard match: `*` any run of characters, `?` one character (the
+/// enforcer's matcher, case-sensitive as for resources).
 fn glob_match(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((star_p, star_t)) = star {
-            p = star_p + 1;
-            t = star_t + 1;
-            star = Some((star_p, star_t + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '*')
+    crate::iam::wildcard_match(pattern, text, false)
 }
 
 fn identity_source_present(
