@@ -224,10 +224,24 @@ async fn a_dm_is_opened_once_and_a_resent_message_is_a_duplicate() -> anyhow::Re
         .await
         .map_err(|e| anyhow::anyhow!("open: {e:?}"))?;
     let (same_room, created_again) = chat::open_dm(store, &bo, &ana).await?;
-    let first =
-        chat::send_message(store, &ana, &room.room_id, message(), RateLimit::default()).await?;
-    let resent =
-        chat::send_message(store, &ana, &room.room_id, message(), RateLimit::default()).await?;
+    let first = chat::send_message(
+        store,
+        &ana,
+        &room.room_id,
+        message(),
+        RateLimit::default(),
+        None,
+    )
+    .await?;
+    let resent = chat::send_message(
+        store,
+        &ana,
+        &room.room_id,
+        message(),
+        RateLimit::default(),
+        None,
+    )
+    .await?;
 
     assert!(created && !created_again);
     assert_eq!(same_room.room_id, room.room_id);
@@ -252,6 +266,7 @@ async fn a_message_in_flight_when_its_account_is_deleted_is_refused_and_a_recrea
             &room.room_id,
             input(json!({"text": "hi", "clientMessageId": format!("c-{n}")})),
             RateLimit::default(),
+            None,
         )
     };
     let tombstone = profiles::keys::deleted_account(&ana);
@@ -290,6 +305,7 @@ async fn sends_past_the_limit_are_refused_with_a_retry_time() -> anyhow::Result<
             &room.room_id,
             input(json!({"text": "hi", "clientMessageId": format!("c-{n}")})),
             limit,
+            None,
         )
     };
 
@@ -317,24 +333,40 @@ async fn only_its_sender_edits_a_message_and_a_deleted_one_stays_deleted() -> an
         &room.room_id,
         input(json!({"text": "hi", "clientMessageId": "c-1"})),
         RateLimit::default(),
+        None,
     )
     .await?;
     let id = sent.message.message_id.clone();
 
-    let by_other =
-        chat::edit_message(store, &bo, &room.room_id, &id, input(json!({"text": "x"}))).await;
+    let by_other = chat::edit_message(
+        store,
+        &bo,
+        &room.room_id,
+        &id,
+        input(json!({"text": "x"})),
+        None,
+    )
+    .await;
     let edited = chat::edit_message(
         store,
         &ana,
         &room.room_id,
         &id,
         input(json!({"text": "hey"})),
+        None,
     )
     .await?;
-    chat::delete_message(store, &ana, &room.room_id, &id).await?;
-    let deleted_again = chat::delete_message(store, &ana, &room.room_id, &id).await?;
-    let edit_deleted =
-        chat::edit_message(store, &ana, &room.room_id, &id, input(json!({"text": "y"}))).await;
+    chat::delete_message(store, &ana, &room.room_id, &id, None).await?;
+    let deleted_again = chat::delete_message(store, &ana, &room.room_id, &id, None).await?;
+    let edit_deleted = chat::edit_message(
+        store,
+        &ana,
+        &room.room_id,
+        &id,
+        input(json!({"text": "y"})),
+        None,
+    )
+    .await;
 
     assert!(
         matches!(by_other, Err(AppError::Forbidden(_))),

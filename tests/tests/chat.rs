@@ -1181,3 +1181,170 @@ async fn typing_past_its_limit_gets_a_rate_limited_frame_and_pushes_nothing_more
     );
     Ok(())
 }
+
+/// Ana's group with Bo and Cy (both connected to Ana), and a socket of each subscribed
+/// to it, in that order: `(ana, bo, room, [ana's, bo's, cy's socket])`.
+async fn three_subscribed_in_a_group(
+    stack: &TestStack,
+    name: &str,
+) -> anyhow::Result<(String, String, String, [WsClient; 3])> {
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    stack.connect_directly(&ana, &bo).await?;
+    stack.connect_directly(&ana, &cy).await?;
+    let room = group(stack, &ana, name, &[&bo, &cy]).await?;
+    let sockets = [
+        subscribed(stack, &ana, &room).await?,
+        subscribed(stack, &bo, &room).await?,
+        subscribed(stack, &cy, &room).await?,
+    ];
+    Ok((ana, bo, room, sockets))
+}
+
+/// The stack's functions hold their claim on pushing their own changes this long (ms).
+fn claiming_for(millis: u32) -> impl FnOnce(&mut agora_local::stack::StackOptions) {
+    move |options| {
+        options
+            .environment_overrides
+            .insert("CHAT_LIVE_PUSH_CLAIM_MS".into(), millis.to_string());
+    }
+}
+
+fn is_edit_of(id: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |f| f["type"] == "messageEdited" && f["message"]["messageId"] == id
+}
+
+fn is_receipt_of<'a>(user: &'a str, id: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |f| f["type"] == "readReceipt" && f["userId"] == user && f["messageId"] == id
+}
+
+#[tokio::test]
+async fn changes_made_over_the_websocket_reach_the_room_from_their_route_without_the_stream()
+-> anyhow::Result<()> {
+    // The table's stream is not read at all: only the routes can push.
+    let stack = spawn_with(|options| {
+        options
+            .disabled_event_sources
+            .insert("StreamFanoutFunction".into());
+    })
+    .await?;
+    let (ana, bo, room, [mut ana_socket, mut bo_socket, mut cy_socket]) =
+        three_subscribed_in_a_group(&stack, "No stream").await?;
+
+    let sent = ana_socket
+        .request(send_frame(&room, "straight to you", "direct-1"))
+        .await?;
+    let id = message_id(&sent);
+    let edited = ana_socket
+        .request(
+            json!({"action": "editMessage", "roomId": room, "messageId": id, "text": "edited"}),
+        )
+        .await?;
+    let read = bo_socket
+        .request(json!({"action": "markRead", "roomId": room, "messageId": id}))
+        .await?;
+
+    assert_eq!(sent["type"], "ack", "{sent}");
+    assert_eq!(edited["type"], "ack", "{edited}");
+    assert_eq!(read["type"], "ack", "{read}");
+    for socket in [&mut ana_socket, &mut bo_socket, &mut cy_socket] {
+        let message = socket.expect("the message", |f| is_message(f, &id)).await?;
+        let edit = socket.expect("the edit", is_edit_of(&id)).await?;
+        socket
+            .expect("Bo's read receipt", is_receipt_of(&bo, &id))
+            .await?;
+        assert_eq!(message["message"]["text"], "straight to you");
+        assert_eq!(message["message"]["senderId"], ana.as_str());
+        assert_eq!(edit["message"]["text"], "edited");
+        assert_eq!(edit["message"]["version"], 2);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_change_its_route_pushed_is_not_pushed_again_by_the_stream_after_the_claim_ends()
+-> anyhow::Result<()> {
+    let stack = spawn_with(claiming_for(1_000)).await?;
+    let (_ana, bo, room, [mut ana_socket, mut bo_socket, mut cy_socket]) =
+        three_subscribed_in_a_group(&stack, "Once only").await?;
+
+    let sent = ana_socket
+        .request(send_frame(&room, "just once", "once-1"))
+        .await?;
+    let id = message_id(&sent);
+    ana_socket
+        .request(
+            json!({"action": "editMessage", "roomId": room, "messageId": id, "text": "still once"}),
+        )
+        .await?;
+    bo_socket
+        .request(json!({"action": "markRead", "roomId": room, "messageId": id}))
+        .await?;
+
+    for socket in [&mut ana_socket, &mut bo_socket, &mut cy_socket] {
+        socket.expect("the message", |f| is_message(f, &id)).await?;
+        socket.expect("the edit", is_edit_of(&id)).await?;
+        socket
+            .expect("Bo's read receipt", is_receipt_of(&bo, &id))
+            .await?;
+        // Past the claim and the stream's turn: nothing of it comes twice.
+        let quiet = socket
+            .stays_quiet(Duration::from_millis(3_000), |f| {
+                is_message(f, &id) || is_edit_of(&id)(f) || is_receipt_of(&bo, &id)(f)
+            })
+            .await?;
+        assert!(quiet, "a change reached a socket twice");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_sender_killed_between_its_write_and_its_posts_still_reaches_every_subscriber_once()
+-> anyhow::Result<()> {
+    let stack = spawn_with(claiming_for(1_500)).await?;
+    let (_ana, _bo, room, [mut ana_socket, mut bo_socket, mut cy_socket]) =
+        three_subscribed_in_a_group(&stack, "Crash").await?;
+    let is_text = |f: &Value| f["type"] == "message" && f["message"]["text"] == "survives";
+
+    // The realtime function dies right after its send's transaction is carried out.
+    stack
+        .stack
+        .kill_after("RealtimeFunction", "TransactWriteItems", 1);
+    ana_socket
+        .send_text(&send_frame(&room, "survives", "crash-1").to_string())
+        .await?;
+    let mut received = Vec::new();
+    for socket in [&mut ana_socket, &mut bo_socket, &mut cy_socket] {
+        received.push(socket.expect("the message", is_text).await?);
+    }
+    let retry = ana_socket
+        .request(send_frame(&room, "survives", "crash-1"))
+        .await?;
+    let mut quiet = Vec::new();
+    for socket in [&mut ana_socket, &mut bo_socket, &mut cy_socket] {
+        quiet.push(
+            socket
+                .stays_quiet(Duration::from_millis(2_500), is_text)
+                .await?,
+        );
+    }
+
+    let id = message_id(&received[0]["message"]);
+    assert!(
+        received
+            .iter()
+            .all(|f| f["message"]["messageId"] == id.as_str())
+    );
+    assert_eq!(retry["type"], "ack", "{retry}");
+    assert_eq!(
+        retry["duplicate"], true,
+        "the message was stored before the crash"
+    );
+    assert_eq!(retry["messageId"], id.as_str());
+    assert_eq!(
+        quiet,
+        [true, true, true],
+        "every subscriber got it exactly once"
+    );
+    assert_eq!(stored_messages(&stack, &room).await?, 1);
+    Ok(())
+}

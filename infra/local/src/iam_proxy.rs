@@ -16,6 +16,7 @@ use http::StatusCode;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::faults::Faults;
 use crate::iam::{Enforcer, RequestParts};
 
 /// Larger than any request a function sends (S3 parts are 5 to 8 MiB).
@@ -35,6 +36,7 @@ const HOP_HEADERS: [&str; 7] = [
 #[derive(Clone)]
 struct ProxyState {
     enforcer: Arc<Enforcer>,
+    faults: Arc<Faults>,
     upstream: String,
     client: reqwest::Client,
 }
@@ -59,12 +61,14 @@ impl IamProxy {
     pub fn start(
         listener: tokio::net::TcpListener,
         enforcer: Arc<Enforcer>,
+        faults: Arc<Faults>,
         upstream: &str,
     ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
         crate::install_crypto_provider();
         let state = ProxyState {
             enforcer,
+            faults,
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
@@ -112,6 +116,8 @@ async fn proxy(State(state): State<ProxyState>, request: Request) -> Response {
         }
     };
     let query = parts.uri.query();
+    // The function to kill once this call is carried out, if it trips a fault.
+    let mut kill = None;
     if let Some(principal) = state.enforcer.principal(&parts.headers, query) {
         let request = RequestParts {
             method: parts.method.as_str(),
@@ -122,6 +128,13 @@ async fn proxy(State(state): State<ProxyState>, request: Request) -> Response {
         };
         if let Err(refusal) = state.enforcer.check(principal, &request) {
             return refusal.response().map(Body::from);
+        }
+        if state.faults.armed_for(&principal.function) {
+            let operation =
+                crate::iam::authorizations(&request, state.enforcer.partition()).operation;
+            if state.faults.trips(&principal.function, &operation) {
+                kill = Some(principal.function.clone());
+            }
         }
     }
     let path_and_query = parts
@@ -150,6 +163,16 @@ async fn proxy(State(state): State<ProxyState>, request: Request) -> Response {
                 .into_response();
         }
     };
+    if let Some(function) = kill {
+        // Carried out; the caller dies before it hears so.
+        let _ = answer.bytes().await;
+        state.faults.kill(&function);
+        return (
+            StatusCode::BAD_GATEWAY,
+            "the caller was killed (fault injection)",
+        )
+            .into_response();
+    }
     let mut response = Response::builder().status(answer.status());
     for (name, value) in answer.headers() {
         // Content-Length stays: a HEAD answer has no body but the object's length.

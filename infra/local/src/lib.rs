@@ -7,6 +7,7 @@
 
 pub mod connections_api;
 pub mod demo;
+pub mod faults;
 pub mod http_api;
 pub mod iam;
 pub mod iam_proxy;

@@ -115,6 +115,15 @@ impl FunctionHost {
 
     /// Stops idle environments now and busy ones as soon as their invocation ends;
     /// invocations after this fail.
+    /// Kills `function_logical_id`'s environments that are running an invocation now,
+    /// as a crash would (fault injection): each invocation fails and its environment is
+    /// replaced. How many were killed.
+    pub fn kill_running(&self, function_logical_id: &str) -> usize {
+        self.pools
+            .get(function_logical_id)
+            .map_or(0, |pool| pool.kill_running())
+    }
+
     pub async fn shutdown(&self) {
         for pool in self.pools.values() {
             pool.shutdown().await;
@@ -153,6 +162,8 @@ struct FunctionPool {
     working_dir: PathBuf,
     concurrency: Semaphore,
     idle: Mutex<Vec<ExecutionEnvironment>>,
+    /// Process ids of the environments running an invocation now.
+    running: Mutex<std::collections::HashSet<u32>>,
     live: Arc<AtomicU64>,
     next_environment: AtomicU64,
     shutting_down: AtomicBool,
@@ -185,6 +196,7 @@ impl FunctionPool {
                 .unwrap_or_else(|_| options.binaries_dir.clone()),
             concurrency: Semaphore::new(options.max_concurrency_per_function.max(1)),
             idle: Mutex::new(Vec::new()),
+            running: Mutex::new(std::collections::HashSet::new()),
             live: Arc::new(AtomicU64::new(0)),
             next_environment: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -213,17 +225,48 @@ impl FunctionPool {
             Some(environment) => (environment, true),
             None => (self.start_environment().await?, false),
         };
-        let mut result = environment.invoke(self, event.clone()).await;
+        let mut result = self.invoke_in(&mut environment, event.clone()).await;
         if reused && !environment.delivered {
             // The idle process died unnoticed and never saw the event; Lambda would
             // simply have used a fresh environment, so do that.
             environment = self.start_environment().await?;
-            result = environment.invoke(self, event).await;
+            result = self.invoke_in(&mut environment, event).await;
         }
         if environment.reusable && !self.shutting_down.load(Ordering::SeqCst) {
             lock(&self.idle).push(environment);
         }
         result
+    }
+
+    /// Runs one invocation in `environment`, known as running meanwhile (see
+    /// [`FunctionHost::kill_running`]).
+    async fn invoke_in(
+        &self,
+        environment: &mut ExecutionEnvironment,
+        event: Bytes,
+    ) -> Result<Value, InvokeError> {
+        let pid = environment.child.id();
+        if let Some(pid) = pid {
+            lock(&self.running).insert(pid);
+        }
+        let result = environment.invoke(self, event).await;
+        if let Some(pid) = pid {
+            lock(&self.running).remove(&pid);
+        }
+        result
+    }
+
+    /// Kills the processes running an invocation now (fault injection); how many.
+    fn kill_running(&self) -> usize {
+        let pids: Vec<u32> = lock(&self.running).iter().copied().collect();
+        pids.iter()
+            .filter(|pid| {
+                std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status()
+                    .is_ok_and(|status| status.success())
+            })
+            .count()
     }
 
     /// An idle environment whose process is still alive, if any.

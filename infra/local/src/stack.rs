@@ -5,7 +5,7 @@
 //! Tests spawn one stack each (a unique stack name keeps their tables and queues
 //! apart in a shared moto); the CLI spawns one for development.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::connections_api::ConnectionsApi;
+use crate::faults::{Faults, KillAfter};
 use crate::http_api::HttpApiServer;
 use crate::iam::Enforcer;
 use crate::iam_proxy::IamProxy;
@@ -57,6 +58,9 @@ pub struct StackOptions {
     /// Whether every AWS call of a function is checked against its role (see
     /// [`crate::iam`]); on by default.
     pub enforce_iam: bool,
+    /// Functions (logical ids) whose event sources are not started, as if each
+    /// mapping said `Enabled: false`: for tests of what happens without them.
+    pub disabled_event_sources: BTreeSet<String>,
     pub pump_options: PumpOptions,
     pub gateway_options: GatewayOptions,
 }
@@ -90,6 +94,7 @@ impl StackOptions {
             log_dir: None,
             max_concurrency_per_function: 4,
             enforce_iam: true,
+            disabled_event_sources: BTreeSet::new(),
             pump_options: PumpOptions::default(),
             gateway_options: GatewayOptions::default(),
         }
@@ -127,6 +132,7 @@ pub struct LocalStack {
     pumps: Vec<PumpHandle>,
     pages: Arc<LocalPages>,
     iam_proxy: Option<IamProxy>,
+    faults: Arc<Faults>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -159,7 +165,8 @@ impl LocalStack {
         let template = Template::from_path(&options.template_path)?;
         let (model, facts) = resolve_and_provision(&template, &options).await?;
         let listeners = bind_listeners(&options, &model).await?;
-        let (enforcer, iam_proxy) = start_iam(&model, &options).await?;
+        let faults = Arc::new(Faults::default());
+        let (enforcer, iam_proxy) = start_iam(&model, &options, &faults).await?;
         let aws_endpoint = iam_proxy
             .as_ref()
             .map_or_else(|| options.moto_endpoint.clone(), IamProxy::url);
@@ -175,6 +182,10 @@ impl LocalStack {
             &aws_endpoint,
             connections_url.as_deref(),
         )?);
+        let host = Arc::downgrade(&functions);
+        faults.set_killer(Arc::new(move |function: &str| {
+            host.upgrade().map_or(0, |host| host.kill_running(function))
+        }));
         let invoker: Arc<dyn Invoke> = functions.clone();
         let (websocket, connections) = start_websocket(
             &model,
@@ -208,6 +219,7 @@ impl LocalStack {
             pumps,
             pages,
             iam_proxy,
+            faults,
         };
         tracing::info!(?stack, "local stack is up");
         Ok(stack)
@@ -304,6 +316,17 @@ impl LocalStack {
         }
     }
 
+    /// Fault injection for tests: `function` (a logical id) is killed right after its
+    /// next `times` calls of `operation` (`TransactWriteItems`, `PutItem`, ...) were
+    /// carried out, before it hears the answer. Needs IAM enforcement (the default).
+    pub fn kill_after(&self, function: &str, operation: &str, times: u32) {
+        self.faults.arm(KillAfter {
+            function: function.to_owned(),
+            operation: operation.to_owned(),
+            times,
+        });
+    }
+
     /// An SDK configuration for moto (region, test credentials, endpoint).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         sdk_config(&self.moto_endpoint, &self.model.region).await
@@ -393,13 +416,19 @@ async fn bind_listeners(options: &StackOptions, model: &StackModel) -> anyhow::R
 async fn start_iam(
     model: &StackModel,
     options: &StackOptions,
+    faults: &Arc<Faults>,
 ) -> anyhow::Result<(Option<Arc<Enforcer>>, Option<IamProxy>)> {
     if !options.enforce_iam {
         return Ok((None, None));
     }
     let enforcer = Arc::new(Enforcer::new(model, options.log_dir.as_deref())?);
     let listener = bind(0, "IAM proxy").await?;
-    let proxy = IamProxy::start(listener, Arc::clone(&enforcer), &options.moto_endpoint)?;
+    let proxy = IamProxy::start(
+        listener,
+        Arc::clone(&enforcer),
+        Arc::clone(faults),
+        &options.moto_endpoint,
+    )?;
     Ok((Some(enforcer), Some(proxy)))
 }
 
@@ -484,6 +513,13 @@ async fn start_pumps(
     let readers = StreamReaders::new();
     let mut pumps = Vec::new();
     for function in &model.functions {
+        if options
+            .disabled_event_sources
+            .contains(&function.logical_id)
+        {
+            tracing::info!(function = %function.logical_id, "event sources disabled");
+            continue;
+        }
         for source in &function.event_sources {
             let pump = start_pump(model, options, &sdk, &readers, invoker, function, source)
                 .await

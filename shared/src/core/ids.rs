@@ -73,6 +73,11 @@ pub fn now_epoch_seconds() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+pub fn now_epoch_millis() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

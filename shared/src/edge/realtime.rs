@@ -3,18 +3,19 @@
 //! offline once their last connection is gone. Chat actions (`sendMessage`,
 //! `editMessage`, `deleteMessage`, `typing`, `markRead`, `setPresence`, `subscribe`,
 //! `unsubscribe`, `ping`) each get one reply frame through `@connections`: an ack or a
-//! structured error. Stored changes reach other clients from the table's stream
-//! (the fan-out function's chat reaction); typing and presence are ephemeral and are
-//! pushed from here.
+//! structured error. A change an action stores (a message sent, edited or deleted, a
+//! read receipt) is pushed to the room from here before the ack, under a claim the
+//! table's stream backs up (see `chat::push_live`); typing and presence are ephemeral
+//! and are pushed from here only.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::contexts::chat::{self, Presence, RateLimit, RoomEvent};
+use crate::contexts::chat::{self, LiveChange, LiveClaim, Presence, RateLimit, RoomEvent};
 use crate::contexts::realtime::{self, push::Pusher};
 use crate::core::config::{self, ConfigError};
 use crate::core::error::{AppError, AppResult};
-use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};
+use crate::core::ids::{UserId, now_epoch_millis, now_epoch_seconds, now_rfc3339};
 use crate::core::rate_limit::RatePolicies;
 use crate::edge::ws::{self, Action, ClientFrame, ServerFrame, TypingState};
 use crate::table::store::Store;
@@ -27,6 +28,8 @@ pub struct Realtime {
     /// Per-user limits of the other actions, by action name (`RATE_LIMIT_ACTIONS`).
     action_limits: RatePolicies,
     typing_seconds: i64,
+    /// How long this function's claim on pushing its own changes lasts, in ms.
+    live_push_claim_ms: i64,
 }
 
 /// Each user's actions per window when `RATE_LIMIT_ACTIONS` does not say otherwise.
@@ -46,6 +49,10 @@ impl Realtime {
             typing_seconds: config::optional_number(
                 "CHAT_TYPING_SECONDS",
                 chat::DEFAULT_TYPING_SECONDS,
+            )?,
+            live_push_claim_ms: config::optional_number(
+                "CHAT_LIVE_PUSH_CLAIM_MS",
+                chat::DEFAULT_LIVE_PUSH_CLAIM_MS,
             )?,
         })
     }
@@ -256,7 +263,17 @@ async fn act(
     Ok(match action {
         Action::Ping => ActResult::Pong,
         Action::SendMessage { room_id, message } => {
-            let sent = chat::send_message(store, me, &room_id, message, state.send_limit).await?;
+            let claim = state.claim();
+            let sent =
+                chat::send_message(store, me, &room_id, message, state.send_limit, Some(claim))
+                    .await?;
+            if !sent.duplicate {
+                let event = RoomEvent::Message {
+                    room_id: room_id.clone(),
+                    message: sent.message.clone(),
+                };
+                push_message(state, &sent.message, &event, claim).await;
+            }
             let m = sent.message;
             ack(json!({
                 "roomId": m.room_id, "messageId": m.message_id, "clientMessageId": m.client_message_id,
@@ -268,7 +285,13 @@ async fn act(
             message_id,
             edit,
         } => {
-            let m = chat::edit_message(store, me, &room_id, &message_id, edit).await?;
+            let claim = state.claim();
+            let m = chat::edit_message(store, me, &room_id, &message_id, edit, Some(claim)).await?;
+            let event = RoomEvent::MessageEdited {
+                room_id: room_id.clone(),
+                message: m.clone(),
+            };
+            push_message(state, &m, &event, claim).await;
             ack(
                 json!({ "roomId": m.room_id, "messageId": m.message_id, "version": m.version, "editedAt": m.edited_at }),
             )
@@ -277,7 +300,13 @@ async fn act(
             room_id,
             message_id,
         } => {
-            let m = chat::delete_message(store, me, &room_id, &message_id).await?;
+            let claim = state.claim();
+            let m = chat::delete_message(store, me, &room_id, &message_id, Some(claim)).await?;
+            let event = RoomEvent::MessageDeleted {
+                room_id: room_id.clone(),
+                message: m.clone(),
+            };
+            push_message(state, &m, &event, claim).await;
             ack(json!({ "roomId": m.room_id, "messageId": m.message_id, "version": m.version }))
         }
         Action::Typing {
@@ -300,8 +329,25 @@ async fn act(
             room_id,
             message_id,
         } => {
-            // Other members hear of it from the stream (as for a read marked over REST).
-            let member = chat::mark_read(store, me, &room_id, &message_id).await?;
+            let claim = state.claim();
+            let (member, moved) =
+                chat::mark_read(store, me, &room_id, &message_id, Some(claim)).await?;
+            if moved {
+                let event = RoomEvent::ReadReceipt {
+                    room_id: room_id.clone(),
+                    user_id: me.clone(),
+                    message_id: member.last_read_message_id.clone().unwrap_or_default(),
+                    read_at: member.last_read_at.clone().unwrap_or_default(),
+                };
+                let change = LiveChange {
+                    room_id: &room_id,
+                    event: &event,
+                    actor: me,
+                    key: chat::keys::member(&room_id, me),
+                    token: member.read_seq,
+                };
+                push_live(state, change, claim).await;
+            }
             ack(json!({ "roomId": room_id, "lastReadMessageId": member.last_read_message_id }))
         }
         Action::SetPresence { status } => {
@@ -321,6 +367,46 @@ async fn act(
             ack(json!({ "roomId": room_id }))
         }
     })
+}
+
+impl Realtime {
+    /// A claim on pushing a change about to be stored, from now.
+    fn claim(&self) -> LiveClaim {
+        LiveClaim::starting(now_epoch_millis(), self.live_push_claim_ms)
+    }
+}
+
+/// Pushes a message this action stored (sent, edited or deleted) to its room.
+async fn push_message(
+    state: &Realtime,
+    message: &chat::Message,
+    event: &RoomEvent,
+    claim: LiveClaim,
+) {
+    let change = LiveChange {
+        room_id: &message.room_id,
+        event,
+        actor: &message.sender_id,
+        key: chat::keys::message(&message.room_id, &message.message_id),
+        token: message.version,
+    };
+    push_live(state, change, claim).await;
+}
+
+/// Pushes a change this action stored to its room. It is stored, and the stream
+/// pushes it if this does not finish: a failure here is logged, never the action's.
+async fn push_live(state: &Realtime, change: LiveChange<'_>, claim: LiveClaim) {
+    match chat::push_live(&state.store, &state.pusher, change, claim).await {
+        Ok(Some(report)) => tracing::info!(
+            delivered = report.delivered,
+            gone = report.gone,
+            failed = report.failed,
+            expired = report.expired,
+            "change pushed"
+        ),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "pushing a change failed: the stream will"),
+    }
 }
 
 /// Pushes an ephemeral event of `actor`'s to a room's subscribers who may hear of them

@@ -321,13 +321,52 @@ impl Entity for Message {
     }
 }
 
-/// A message with its TTL, which follows its room's retention (known to the sender).
+/// A message with its TTL, which follows its room's retention (known to the sender),
+/// and the claim of the WebSocket route that pushes it itself, if one does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+#[serde(rename_all = "camelCase")]
 pub struct RetainedMessage<'a> {
+    #[serde(flatten)]
     pub message: &'a Message,
     #[serde(skip)]
     pub expires_at: i64,
+    /// [`LIVE_PUSH_UNTIL`]: set when the sending route pushes the message itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_push_until: Option<i64>,
+}
+
+/// On a message or member item: the epoch millisecond until which the WebSocket route
+/// that made its latest change (a send, edit, delete or read receipt) pushes that change
+/// to the room itself. The stream's chat reaction leaves the push to the route until
+/// then, and takes it over if the route has not marked it done ([`LIVE_PUSHED`]).
+/// Absent when the change came over REST: the stream pushes it at once.
+pub const LIVE_PUSH_UNTIL: &str = "livePushUntil";
+
+/// On a message or member item: the token of the latest change whose push is done (a
+/// message's `version`, a member's `readSeq`), set by the route after pushing it or by
+/// the stream when it takes the push over. Whoever sets it first pushes; the other
+/// does not.
+pub const LIVE_PUSHED: &str = "livePushed";
+
+/// On a message or member item: who marked [`LIVE_PUSHED`], `route` or `stream`. The
+/// stream marks a change before it pushes it, so a retry of its record finds its own
+/// mark and pushes again; a route marks after its posts, so its mark means done.
+pub const LIVE_PUSHED_BY: &str = "livePushedBy";
+
+/// Who pushes a change (see [`LIVE_PUSHED_BY`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushedBy {
+    Route,
+    Stream,
+}
+
+impl PushedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Route => "route",
+            Self::Stream => "stream",
+        }
+    }
 }
 
 impl Entity for RetainedMessage<'_> {

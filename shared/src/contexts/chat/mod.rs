@@ -9,20 +9,28 @@
 //! the client message id item (`attribute_not_exists`), so a retried send is stored once
 //! and acked with the original id.
 //!
-//! Delivery runs from the table's stream (the fan-out function's chat reaction,
-//! `agora::reactions::ChatDelivery`): a message acked to its sender is stored, and its stream record reaches every subscribed
-//! connection even if the sending Lambda dies right after the write.
+//! Delivery: the WebSocket route that stores a change (a message sent, edited or
+//! deleted, a read receipt) pushes it to the room's subscribers itself, under a claim
+//! stored with the change ([`LIVE_PUSH_UNTIL`]), and then marks it pushed
+//! ([`LIVE_PUSHED`]). The table's stream backs it up (the fan-out function's chat
+//! reaction, [`reactions::ChatDelivery`]): it pushes changes nobody claimed (REST) at
+//! once, and a claimed change the route has not marked by the end of its claim (the
+//! route died between its write and its posts). Whoever marks the change pushes it, so
+//! a change acked to its sender reaches every subscribed connection, and without a
+//! failure exactly once.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+use tracing::instrument;
 use validator::{Validate, ValidationError};
 
 use crate::contexts::graph::{self, Relationship};
 use crate::contexts::profiles;
+use crate::contexts::realtime::push::{Pusher, Report};
 use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult};
-use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
+use crate::core::ids::{UserId, new_ulid, now_epoch_millis, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
 use crate::table::entity::{Entity, IndexKey};
 use crate::table::store::Returning;

@@ -4,6 +4,12 @@
 //! members' inboxes move to the latest message and members with no subscribed
 //! connection get a notification (grouped per room).
 //!
+//! A change made over the WebSocket API was pushed by its route already (see
+//! [`super::push_live`]): its record carries the route's claim, and this reaction
+//! pushes it only if the route has not marked it pushed by the end of the claim (the
+//! route died between its write and its posts). The route's "pushed" mark is itself a
+//! change of the item, which tells nobody anything.
+//!
 //! Guarantee: every stored message reaches every reachable connection subscribed when
 //! its record is processed, at least once (a record that fails for another reason is
 //! retried, so connections that already had it may see it again: events carry the
@@ -18,7 +24,7 @@ use futures_util::future::LocalBoxFuture;
 use tokio::sync::Mutex;
 use tracing::instrument;
 
-use crate::contexts::chat::{self, Member, Message, RoomEvent, Subscription};
+use crate::contexts::chat::{self, LiveMarks, LivePush, Member, Message, RoomEvent, Subscription};
 use crate::contexts::notifications;
 use crate::contexts::realtime::push::Pusher;
 use crate::core::error::{AppError, AppResult};
@@ -62,6 +68,7 @@ impl Reaction for ChatDelivery {
         Box::new(ChatBatch {
             reaction: self,
             last_per_room: last_message_per_room(changes),
+            pushed: pushed_in(changes),
             subscribers: Mutex::new(HashMap::new()),
             audiences: Mutex::new(HashMap::new()),
         })
@@ -88,10 +95,15 @@ fn room_change_of(change: &Change) -> AppResult<Option<RoomChange>> {
             message: parse(new)?,
             new: true,
         }),
-        (ChangeKind::Modify, Some(Message::NAME)) => Some(RoomChange::Message {
-            message: parse(new)?,
-            new: false,
-        }),
+        (ChangeKind::Modify, Some(Message::NAME)) => {
+            let before: Message = parse(old)?;
+            let after: Message = parse(new)?;
+            // An edit or a delete moves the version; a "pushed" mark does not.
+            (after.version != before.version).then_some(RoomChange::Message {
+                message: after,
+                new: false,
+            })
+        }
         (ChangeKind::Insert, Some(Member::NAME)) => Some(RoomChange::Joined(parse(new)?)),
         (ChangeKind::Remove, Some(Member::NAME)) => Some(RoomChange::Left(parse(old)?)),
         (ChangeKind::Modify, Some(Member::NAME)) => {
@@ -106,6 +118,31 @@ fn room_change_of(change: &Change) -> AppResult<Option<RoomChange>> {
         }
         _ => None,
     })
+}
+
+/// The token of the change a room change pushes (see [`chat::live_push`]).
+fn token_of(change: &RoomChange) -> Option<u64> {
+    match change {
+        RoomChange::Message { message, .. } => Some(message.version),
+        RoomChange::Read(member) => Some(member.read_seq),
+        RoomChange::Joined(_) | RoomChange::Left(_) => None,
+    }
+}
+
+/// The changes of the batch that routes marked pushed, by item and token: their own
+/// records need not be looked up.
+fn pushed_in(changes: &[&Change]) -> HashSet<(String, String, i64)> {
+    changes
+        .iter()
+        .filter_map(|change| {
+            let now = LiveMarks::of_image(change.new.as_ref()?).pushed_by_route()?;
+            let before = change
+                .old
+                .as_ref()
+                .and_then(|old| LiveMarks::of_image(old).pushed_by_route());
+            (before != Some(now)).then(|| (change.pk.clone(), change.sk.clone(), now))
+        })
+        .collect()
 }
 
 /// The event id of the last new message of each room in the batch: where the
@@ -123,6 +160,8 @@ fn last_message_per_room(changes: &[&Change]) -> HashSet<String> {
 struct ChatBatch<'a> {
     reaction: &'a ChatDelivery,
     last_per_room: HashSet<String>,
+    /// Changes marked pushed within the batch ([`pushed_in`]).
+    pushed: HashSet<(String, String, i64)>,
     /// Subscribers are read once per room per batch.
     subscribers: Mutex<HashMap<String, Vec<Subscription>>>,
     /// Who of them may hear of an actor (blocks either way left out): read once per
@@ -158,11 +197,47 @@ impl ChatBatch<'_> {
         Ok(found)
     }
 
+    /// Whether this reaction pushes the change: at once when no route claimed it, not
+    /// when it is marked pushed, and after the route's claim ended unmarked.
+    async fn ours_to_push(&self, change: &Change, room_change: &RoomChange) -> AppResult<bool> {
+        let (Some(token), Some(image)) = (token_of(room_change), change.new.as_ref()) else {
+            return Ok(true);
+        };
+        match chat::live_push(LiveMarks::of_image(image), token) {
+            LivePush::Stream => Ok(true),
+            LivePush::Done => Ok(false),
+            LivePush::Claimed { .. }
+                if self.pushed.iter().any(|(pk, sk, pushed)| {
+                    pk == &change.pk && sk == &change.sk && *pushed >= token as i64
+                }) =>
+            {
+                Ok(false)
+            }
+            LivePush::Claimed { until_ms } => {
+                let key = store::Key::new(change.pk.clone(), change.sk.clone());
+                let taken =
+                    chat::take_over_push(&self.reaction.store, &key, token, until_ms).await?;
+                if taken {
+                    tracing::warn!(
+                        pk = %change.pk,
+                        sk = %change.sk,
+                        token,
+                        "the route did not push its change in time: pushing it from the stream"
+                    );
+                }
+                Ok(taken)
+            }
+        }
+    }
+
     #[instrument(skip_all, fields(event_id = %change.event_id))]
     async fn deliver(&self, change: &Change) -> AppResult<()> {
         let Some(room_change) = room_change_of(change)? else {
             return Ok(());
         };
+        if !self.ours_to_push(change, &room_change).await? {
+            return self.after_push(change, &room_change).await;
+        }
         let (room_id, event) = event_of(&room_change);
         if let RoomChange::Left(member) = &room_change {
             // The ex-member's subscriptions go (a retry of `leave_room`'s own clean-up),
@@ -208,11 +283,18 @@ impl ChatBatch<'_> {
                 "connections whose posts kept failing were skipped"
             );
         }
-        if let RoomChange::Message { message, new: true } = &room_change
+        self.after_push(change, &room_change).await
+    }
+
+    /// What follows a change whoever pushed it: the once-per-room work after the
+    /// room's latest new message of the batch.
+    async fn after_push(&self, change: &Change, room_change: &RoomChange) -> AppResult<()> {
+        if let RoomChange::Message { message, new: true } = room_change
             && self.last_per_room.contains(&change.event_id)
         {
+            let room_id = &message.room_id;
             let started = std::time::Instant::now();
-            let subscribers = self.subscribers_of(&room_id).await?;
+            let subscribers = self.subscribers_of(room_id).await?;
             self.after_latest_message(message, &subscribers).await?;
             tracing::info!(
                 room_id = %message.room_id,

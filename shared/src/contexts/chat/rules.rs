@@ -89,9 +89,137 @@ pub fn forget_subscriptions() -> crate::contexts::realtime::push::Forget {
     })
 }
 
-pub(super) fn now_epoch_millis() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX)
+// ---------------------------------------------------------------------------------
+// Live pushes: the WebSocket route pushes its own changes; the stream backs it up
+// ---------------------------------------------------------------------------------
+
+/// How long a WebSocket route's claim on pushing its change lasts, unless
+/// `CHAT_LIVE_PUSH_CLAIM_MS` says otherwise. Past it, the stream pushes a change the
+/// route has not marked done.
+pub const DEFAULT_LIVE_PUSH_CLAIM_MS: i64 = 5_000;
+
+/// How often the stream looks again at a change whose route is still within its claim.
+pub const LIVE_PUSH_POLL_MS: i64 = 100;
+
+/// A route's claim on pushing a change it made: from `started_ms` to `until_ms` (epoch
+/// milliseconds), stored with the change as [`LIVE_PUSH_UNTIL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveClaim {
+    pub started_ms: i64,
+    pub until_ms: i64,
+}
+
+impl LiveClaim {
+    pub fn starting(now_ms: i64, window_ms: i64) -> Self {
+        Self {
+            started_ms: now_ms,
+            until_ms: now_ms.saturating_add(window_ms.max(1)),
+        }
+    }
+
+    /// Whether the route may still begin pushing at `now_ms`: only in the first half of
+    /// its claim, so the push ends well before the stream may take it over (a route that
+    /// was slow to get there leaves the push to the stream rather than risk both).
+    pub fn pushable_at(&self, now_ms: i64) -> bool {
+        now_ms < self.started_ms + (self.until_ms - self.started_ms) / 2
+    }
+}
+
+/// What the stream does about pushing one change, from the item's image as the change
+/// left it and the change's token (a message's `version`, a member's `readSeq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LivePush {
+    /// No route claimed it (it came over REST), or the stream took it over already:
+    /// push now.
+    Stream,
+    /// Pushed already (by the route, or by an earlier delivery of this record).
+    Done,
+    /// A route claimed it until this epoch millisecond: wait for the route to mark it
+    /// done, and take it over after that.
+    Claimed { until_ms: i64 },
+}
+
+/// An item's live-push attributes: its route's claim ([`LIVE_PUSH_UNTIL`]) and the
+/// token last marked pushed ([`LIVE_PUSHED`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveMarks {
+    pub until_ms: Option<i64>,
+    pub pushed: Option<i64>,
+    /// The stream, not a route, marked `pushed` ([`LIVE_PUSHED_BY`]).
+    pub by_stream: bool,
+}
+
+impl LiveMarks {
+    /// The marks of an item as the table returns it.
+    pub fn of(item: &Item) -> Self {
+        let number = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+        };
+        Self {
+            until_ms: number(LIVE_PUSH_UNTIL),
+            pushed: number(LIVE_PUSHED),
+            by_stream: item
+                .get(LIVE_PUSHED_BY)
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|by| by == PushedBy::Stream.as_str()),
+        }
+    }
+
+    /// The marks of an item as a stream record's image holds it.
+    pub fn of_image(image: &serde_dynamo::Item) -> Self {
+        let number = |name: &str| match image.get(name) {
+            Some(serde_dynamo::AttributeValue::N(n)) => n.parse().ok(),
+            _ => None,
+        };
+        Self {
+            until_ms: number(LIVE_PUSH_UNTIL),
+            pushed: number(LIVE_PUSHED),
+            by_stream: matches!(
+                image.get(LIVE_PUSHED_BY),
+                Some(serde_dynamo::AttributeValue::S(by)) if by == PushedBy::Stream.as_str()
+            ),
+        }
+    }
+
+    /// The token a route marked pushed (not the stream: its mark comes before its posts).
+    pub fn pushed_by_route(&self) -> Option<i64> {
+        self.pushed.filter(|_| !self.by_stream)
+    }
+}
+
+/// Whether the change of `token` on an item with these marks still needs a push, and
+/// by whom. A change the stream marked is the stream's to push, again if its record
+/// comes again (the stream marks before it posts: a retry must not lose the push).
+pub fn live_push(marks: LiveMarks, token: u64) -> LivePush {
+    let token = i64::try_from(token).unwrap_or(i64::MAX);
+    if marks.pushed.is_some_and(|pushed| pushed >= token) {
+        return if marks.by_stream {
+            LivePush::Stream
+        } else {
+            LivePush::Done
+        };
+    }
+    match marks.until_ms {
+        Some(until_ms) => LivePush::Claimed { until_ms },
+        None => LivePush::Stream,
+    }
+}
+
+/// An update expression: `set` (a `SET` clause) with the route's claim on pushing the
+/// change added to it, or without a claim a `REMOVE` of any earlier one (the stream
+/// then pushes this change at once); `rest` (say `ADD version :one`) follows.
+pub(super) fn claimed_update(set: &str, rest: &str, claim: Option<LiveClaim>) -> Expr {
+    match claim {
+        Some(claim) => Expr::new(
+            format!("{set}, {LIVE_PUSH_UNTIL} = :livePushUntil {rest}")
+                .trim()
+                .to_owned(),
+        )
+        .value(":livePushUntil", n(claim.until_ms)),
+        None => Expr::new(format!("{set} {rest} REMOVE {LIVE_PUSH_UNTIL}").replace("  ", " ")),
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -113,6 +241,95 @@ mod tests {
 
     fn id(raw: &str) -> UserId {
         UserId::parse(raw).unwrap()
+    }
+
+    fn image(pairs: &[(&str, i64)]) -> Item {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), AttributeValue::N(value.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn a_change_no_route_claimed_is_pushed_by_the_stream_at_once() {
+        let marks = LiveMarks::of(&image(&[("version", 1)]));
+
+        assert_eq!(live_push(marks, 1), LivePush::Stream);
+    }
+
+    #[test]
+    fn a_claimed_change_waits_for_its_route_until_the_claim_ends() {
+        let marks = LiveMarks::of(&image(&[(LIVE_PUSH_UNTIL, 5_000)]));
+
+        assert_eq!(live_push(marks, 1), LivePush::Claimed { until_ms: 5_000 });
+    }
+
+    #[test]
+    fn a_change_marked_pushed_is_not_pushed_again_nor_is_an_older_one() {
+        let marks = LiveMarks::of(&image(&[(LIVE_PUSH_UNTIL, 5_000), (LIVE_PUSHED, 3)]));
+
+        assert_eq!(live_push(marks, 3), LivePush::Done);
+        assert_eq!(live_push(marks, 2), LivePush::Done);
+        assert_eq!(live_push(marks, 4), LivePush::Claimed { until_ms: 5_000 });
+    }
+
+    #[test]
+    fn a_stream_image_and_a_table_item_give_the_same_marks() {
+        let item = image(&[(LIVE_PUSH_UNTIL, 9), (LIVE_PUSHED, 2)]);
+        let stream_image: serde_dynamo::Item = item.clone().into();
+
+        assert_eq!(LiveMarks::of_image(&stream_image), LiveMarks::of(&item));
+        assert_eq!(
+            LiveMarks::of(&item),
+            LiveMarks {
+                until_ms: Some(9),
+                pushed: Some(2),
+                by_stream: false,
+            }
+        );
+    }
+
+    #[test]
+    fn a_change_the_stream_marked_is_pushed_again_when_its_record_comes_again() {
+        let mut item = image(&[(LIVE_PUSH_UNTIL, 5_000), (LIVE_PUSHED, 1)]);
+        item.insert(LIVE_PUSHED_BY.into(), AttributeValue::S("stream".into()));
+        let marks = LiveMarks::of(&item);
+
+        assert_eq!(live_push(marks, 1), LivePush::Stream);
+        assert_eq!(marks.pushed_by_route(), None);
+        assert_eq!(LiveMarks::of_image(&item.into()), marks);
+    }
+
+    #[test]
+    fn an_update_carries_its_routes_claim_or_removes_an_earlier_one() {
+        let claim = LiveClaim::starting(0, 5_000);
+
+        let claimed = format!(
+            "{:?}",
+            claimed_update("SET a = :a", "ADD version :one", Some(claim))
+        );
+        let unclaimed = format!("{:?}", claimed_update("SET a = :a", "", None));
+
+        assert!(
+            claimed.contains("SET a = :a, livePushUntil = :livePushUntil ADD version :one"),
+            "{claimed}"
+        );
+        assert!(claimed.contains("5000"), "{claimed}");
+        assert!(
+            unclaimed.contains("SET a = :a REMOVE livePushUntil"),
+            "{unclaimed}"
+        );
+    }
+
+    #[test]
+    fn a_route_begins_pushing_only_in_the_first_half_of_its_claim() {
+        let claim = LiveClaim::starting(1_000, 4_000);
+
+        assert_eq!(claim.until_ms, 5_000);
+        assert!(claim.pushable_at(1_000));
+        assert!(claim.pushable_at(2_999));
+        assert!(!claim.pushable_at(3_000));
+        assert!(!claim.pushable_at(6_000));
     }
 
     #[test]
@@ -434,6 +651,7 @@ mod tests {
         let item = RetainedMessage {
             message: &message,
             expires_at: 1_774_951_200,
+            live_push_until: None,
         }
         .item()?;
 

@@ -363,13 +363,15 @@ pub(super) async fn take_send_token(store: &Store, me: &UserId, limit: RateLimit
 
 /// Sends a message. A retry with the same client message id returns the first message
 /// (`duplicate`) and writes nothing. Members only; never across a block in a direct
-/// conversation; rate-limited per user.
+/// conversation; rate-limited per user. With a `claim`, the caller pushes the new
+/// message to the room itself ([`push_live`]); without one, the stream does.
 pub async fn send_message(
     store: &Store,
     me: &UserId,
     room_id: &str,
     input: NewMessage,
     limit: RateLimit,
+    claim: Option<LiveClaim>,
 ) -> AppResult<Sent> {
     check(&input)?;
     // One BatchGetItem: the room, my member item and a previous send with this id.
@@ -446,6 +448,7 @@ pub async fn send_message(
         let retained = RetainedMessage {
             message: &message,
             expires_at,
+            live_push_until: claim.map(|c| c.until_ms),
         };
         let pointer = ClientMessageId {
             room_id: room_id.to_owned(),
@@ -589,14 +592,15 @@ pub(super) const READ_FORWARD: &str = "read_forward";
 /// My inbox entry sorts earlier than the new time.
 pub(super) const INBOX_LATER: &str = "inbox_later";
 
-/// Edits my message: its text, `edited`, `editedAt`, `version` + 1. The stream then
-/// tells the room.
+/// Edits my message: its text, `edited`, `editedAt`, `version` + 1. The caller
+/// holding a `claim` then tells the room ([`push_live`]); otherwise the stream does.
 pub async fn edit_message(
     store: &Store,
     me: &UserId,
     room_id: &str,
     message_id: &str,
     edit: MessageEdit,
+    claim: Option<LiveClaim>,
 ) -> AppResult<Message> {
     check(&edit)?;
     require_member(store, me, room_id).await?;
@@ -605,8 +609,9 @@ pub async fn edit_message(
         me,
         room_id,
         message_id,
-        "SET #text = :text, edited = :true, editedAt = :now ADD version :one",
+        "SET #text = :text, edited = :true, editedAt = :now",
         &edit.text,
+        claim,
     )
     .await;
     let message: Message = match output {
@@ -620,12 +625,13 @@ pub async fn edit_message(
 }
 
 /// Soft-deletes my message: the text goes, a tombstone stays in the history. Deleting
-/// it again is a no-op.
+/// it again is a no-op. A `claim` as for [`edit_message`].
 pub async fn delete_message(
     store: &Store,
     me: &UserId,
     room_id: &str,
     message_id: &str,
+    claim: Option<LiveClaim>,
 ) -> AppResult<Message> {
     require_member(store, me, room_id).await?;
     let output = change_own_message(
@@ -633,8 +639,9 @@ pub async fn delete_message(
         me,
         room_id,
         message_id,
-        "SET #text = :text, deleted = :true, editedAt = :now ADD version :one",
+        "SET #text = :text, deleted = :true, editedAt = :now",
         "",
+        claim,
     )
     .await;
     let message: Message = match output {
@@ -656,18 +663,20 @@ pub async fn delete_message(
     Ok(message)
 }
 
-/// One change to my own, not deleted message: `update` sets `#text` to `text` and
-/// whatever else it names (`:true`, `:now`, `:one`), bumping `version`; returns the
-/// message as it is now, or the refusal for [`explain_refused_change`].
+/// One change to my own, not deleted message: `set` (a `SET` clause) sets `#text` to
+/// `text` and whatever else it names (`:true`, `:now`); `version` goes up by one, and
+/// the change carries the route's `claim` on pushing it (or none). Returns the message
+/// as it is now, or the refusal for [`explain_refused_change`].
 pub(super) async fn change_own_message(
     store: &Store,
     me: &UserId,
     room_id: &str,
     message_id: &str,
-    update: &str,
+    set: &str,
     text: &str,
+    claim: Option<LiveClaim>,
 ) -> Result<Option<Item>, WriteError> {
-    let update = Expr::new(update)
+    let update = claimed_update(set, "ADD version :one", claim)
         .name("#text", "text")
         .value(":text", s(text))
         .value(":true", AttributeValue::Bool(true))
@@ -746,28 +755,33 @@ pub(super) async fn refresh_preview(store: &Store, message: &Message) -> AppResu
 }
 
 /// Marks the room read up to `message_id` (a read receipt). Moving backwards is a
-/// no-op. Returns my member item after the change.
+/// no-op. Returns my member item after the change, and whether it moved (only then
+/// is there a receipt to push: by the caller holding a `claim`, else by the stream).
 pub async fn mark_read(
     store: &Store,
     me: &UserId,
     room_id: &str,
     message_id: &str,
-) -> AppResult<Member> {
+    claim: Option<LiveClaim>,
+) -> AppResult<(Member, bool)> {
     let member = require_member(store, me, room_id).await?;
     let message: Message = store
         .get(&keys::message(room_id, message_id))
         .await?
         .ok_or_else(|| AppError::invalid_field("messageId", "no such message in this room"))?;
     if member.read_seq >= message.seq {
-        return Ok(member);
+        return Ok((member, false));
     }
     let at = now_rfc3339();
-    let update =
-        Expr::new("SET lastReadMessageId = :id, lastReadAt = :at, readSeq = :seq, readVia = :via")
-            .value(":via", s("read"))
-            .value(":id", s(message_id))
-            .value(":at", s(&at))
-            .value(":seq", n(message.seq));
+    let update = claimed_update(
+        "SET lastReadMessageId = :id, lastReadAt = :at, readSeq = :seq, readVia = :via",
+        "",
+        claim,
+    )
+    .value(":via", s("read"))
+    .value(":id", s(message_id))
+    .value(":at", s(&at))
+    .value(":seq", n(message.seq));
     let forward = Condition::new(
         READ_FORWARD,
         "attribute_exists(PK) AND (attribute_not_exists(readSeq) OR readSeq < :seq)",
@@ -781,9 +795,11 @@ pub async fn mark_read(
         )
         .await
     {
-        Ok(updated) => store::from_item(updated.unwrap_or_default()),
+        Ok(updated) => Ok((store::from_item(updated.unwrap_or_default())?, true)),
         // Read that far already (or left meanwhile): the member item as it is.
-        Err(error) if error.failed(READ_FORWARD) => require_member(store, me, room_id).await,
+        Err(error) if error.failed(READ_FORWARD) => {
+            Ok((require_member(store, me, room_id).await?, false))
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -989,4 +1005,114 @@ pub async fn maybe_offline(store: &Store, me: &UserId) -> AppResult<Option<Prese
     set_presence(store, me, PresenceStatus::Offline)
         .await
         .map(Some)
+}
+
+// ---------------------------------------------------------------------------------
+// Live pushes: a WebSocket route pushes its own change; the stream backs it up
+// ---------------------------------------------------------------------------------
+
+/// The change is not marked pushed yet (neither it nor a later one).
+pub(super) const NOT_PUSHED_YET: &str = "not_pushed_yet";
+
+/// A change a WebSocket route made under a [`LiveClaim`] and pushes itself: the event,
+/// who caused it (a block between them and a subscriber keeps it from that
+/// subscriber), the item it changed and the change's token (a message's `version`, a
+/// member's `readSeq`).
+#[derive(Debug)]
+pub struct LiveChange<'a> {
+    pub room_id: &'a str,
+    pub event: &'a RoomEvent,
+    pub actor: &'a UserId,
+    pub key: Key,
+    pub token: u64,
+}
+
+/// Pushes a change this route made under `claim` to the room's subscribers who may
+/// hear of its actor, as the stream would, then marks it pushed so the stream does
+/// not push it again. A route that gets here in the second half of its claim leaves
+/// the push to the stream (`None`): the stream may take over once the claim ends, and
+/// the two must not both push.
+#[instrument(skip_all, fields(room_id = %change.room_id, token = change.token))]
+pub async fn push_live(
+    store: &Store,
+    pusher: &Pusher,
+    change: LiveChange<'_>,
+    claim: LiveClaim,
+) -> AppResult<Option<Report>> {
+    if !claim.pushable_at(now_epoch_millis()) {
+        tracing::warn!("too late to push the change: the stream will");
+        return Ok(None);
+    }
+    let subscribers = subscribers(store, change.room_id).await?;
+    let targets: Vec<_> = audience(store, change.actor, &subscribers)
+        .await?
+        .iter()
+        .map(Subscription::target)
+        .collect();
+    let data = serde_json::to_vec(change.event).map_err(AppError::internal)?;
+    let report = pusher.broadcast(store, &targets, &data).await;
+    mark_pushed(store, &change.key, change.token, PushedBy::Route).await?;
+    Ok(Some(report))
+}
+
+/// Marks the change of `token` on `key` pushed `by` a route (after its posts) or the
+/// stream (before them), unless it or a later change is marked already: `true` when
+/// this call marked it.
+pub async fn mark_pushed(store: &Store, key: &Key, token: u64, by: PushedBy) -> AppResult<bool> {
+    let update = Expr::new(format!(
+        "SET {LIVE_PUSHED} = :token, {LIVE_PUSHED_BY} = :by"
+    ))
+    .value(":token", n(token))
+    .value(":by", s(by.as_str()));
+    let first = Condition::new(
+        NOT_PUSHED_YET,
+        Expr::new(format!(
+            "attribute_exists(PK) AND (attribute_not_exists({LIVE_PUSHED}) OR {LIVE_PUSHED} < :token)"
+        ))
+        .value(":token", n(token)),
+    );
+    match store
+        .update(key, update, Some(first), Returning::Nothing)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) if error.failed(NOT_PUSHED_YET) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The stream's side of a change a route claimed until `until_ms`: looks again every
+/// [`LIVE_PUSH_POLL_MS`] while the claim lasts. `false` when the route marked it pushed
+/// (or the item is gone); `true` when the claim ended unmarked and the stream marked
+/// it (now, or on an earlier delivery of this record), so the caller pushes it (the
+/// route died, or was too slow to start).
+pub async fn take_over_push(
+    store: &Store,
+    key: &Key,
+    token: u64,
+    until_ms: i64,
+) -> AppResult<bool> {
+    loop {
+        let now = now_epoch_millis();
+        if now >= until_ms && mark_pushed(store, key, token, PushedBy::Stream).await? {
+            return Ok(true);
+        }
+        if now < until_ms {
+            let wait = (until_ms - now).min(LIVE_PUSH_POLL_MS);
+            tokio::time::sleep(std::time::Duration::from_millis(wait.unsigned_abs())).await;
+        }
+        match store.get_item(key).await? {
+            None => return Ok(false),
+            Some(item) => match live_push(LiveMarks::of(&item), token) {
+                LivePush::Done => return Ok(false),
+                LivePush::Stream => return Ok(true),
+                LivePush::Claimed { .. } if now >= until_ms => {
+                    // Marked by nobody yet the mark was refused: a later change's mark
+                    // (an older token) cannot be; give up rather than spin.
+                    return Ok(false);
+                }
+                LivePush::Claimed { .. } => {}
+            },
+        }
+    }
 }

@@ -294,8 +294,15 @@ async fn send_message(
     Json(input): Json<NewMessage>,
 ) -> ApiResult {
     let id = chat::parse_room_id(&id)?;
-    let sent =
-        chat::send_message(&chat.api.store, &me.user_id, &id, input, chat.send_limit).await?;
+    let sent = chat::send_message(
+        &chat.api.store,
+        &me.user_id,
+        &id,
+        input,
+        chat.send_limit,
+        None,
+    )
+    .await?;
     // A retried send answers 200 with the message stored the first time.
     let status = if sent.duplicate { 200 } else { 201 };
     Ok(HttpResponse::json(status, &sent.message)?)
@@ -315,7 +322,8 @@ async fn edit_message(
 ) -> ApiResult {
     let room = chat::parse_room_id(&room)?;
     let message = chat::parse_message_id("messageId", &message)?;
-    let edited = chat::edit_message(&chat.api.store, &me.user_id, &room, &message, edit).await?;
+    let edited =
+        chat::edit_message(&chat.api.store, &me.user_id, &room, &message, edit, None).await?;
     Ok(HttpResponse::json(200, &edited)?)
 }
 
@@ -331,7 +339,7 @@ async fn delete_message(
 ) -> ApiResult {
     let room = chat::parse_room_id(&room)?;
     let message = chat::parse_message_id("messageId", &message)?;
-    chat::delete_message(&chat.api.store, &me.user_id, &room, &message).await?;
+    chat::delete_message(&chat.api.store, &me.user_id, &room, &message, None).await?;
     Ok(HttpResponse::no_content())
 }
 
@@ -348,7 +356,7 @@ async fn mark_read(
 ) -> ApiResult {
     let id = chat::parse_room_id(&id)?;
     let message = chat::parse_message_id("messageId", &input.message_id)?;
-    let member = chat::mark_read(&chat.api.store, &me.user_id, &id, &message).await?;
+    let (member, _) = chat::mark_read(&chat.api.store, &me.user_id, &id, &message, None).await?;
     Ok(HttpResponse::json(200, &member)?)
 }
 
