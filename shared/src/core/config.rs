@@ -192,10 +192,16 @@ impl ApiConfig {
         // Fail on a missing variable before any request to Secrets Manager.
         required("CURSOR_SECRET_ID")?;
         let secrets = Secrets::from_environment().await;
+        // Both secrets at once: one round trip of the cold start, not two.
+        let (jwt, cursor_secret) = futures_util::future::try_join(
+            JwtConfig::from_env(&secrets),
+            secrets.required("CURSOR_SECRET_ID", 32),
+        )
+        .await?;
         Ok(Self {
             table_name,
-            jwt: JwtConfig::from_env(&secrets).await?,
-            cursor_secret: secrets.required("CURSOR_SECRET_ID", 32).await?,
+            jwt,
+            cursor_secret,
             write_limit: crate::core::rate_limit::RatePolicy::from_env(
                 "RATE_LIMIT_WRITES",
                 DEFAULT_WRITE_LIMIT,

@@ -36,11 +36,16 @@ struct Tally {
     /// Messages that arrived after a message with a greater id of the same room.
     out_of_order: usize,
     latencies: Vec<Duration>,
+    /// Send to the sender's ack (stored, pushed to the room, then acked).
+    ack_latencies: Vec<Duration>,
     duplicates: usize,
     acks: usize,
     errors: Vec<Value>,
     subscribed: usize,
 }
+
+/// Execution environments per function (Lambda's default account limit is 1,000).
+const CONCURRENCY: usize = 24;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -133,7 +138,13 @@ async fn client(
                         tally.latencies.push(arrived - sent);
                     }
                 }
-                Some("ack") if frame["action"] == "sendMessage" => tally.acks += 1,
+                Some("ack") if frame["action"] == "sendMessage" => {
+                    tally.acks += 1;
+                    let client_id = frame["clientMessageId"].as_str().unwrap_or_default();
+                    if let Some((sent, _)) = tally.sent.get(client_id).copied() {
+                        tally.ack_latencies.push(arrived - sent);
+                    }
+                }
                 Some("ack") if frame["action"] == "subscribe" => tally.subscribed += 1,
                 Some("error") => tally.errors.push(frame),
                 _ => {}
@@ -168,6 +179,10 @@ async fn main() -> anyhow::Result<()> {
         options
             .parameter_overrides
             .insert("ChatSendLimit".into(), "1000000".into());
+        // Lambda runs as many environments as there are messages in flight; the local
+        // stack's default of 4 per function would queue sends that now push to their
+        // room before they return.
+        options.max_concurrency_per_function = CONCURRENCY;
     })
     .await?;
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -260,6 +275,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut tally = tally.lock().await;
     tally.latencies.sort();
+    tally.ack_latencies.sort();
     let received = tally.received.len();
     println!(
         "clients: {} ({} in one room, {small_rooms} rooms of {small_size}); messages: {messages} sent at {rate}/s over {:.1} s; all delivered after {:.1} s",
@@ -288,6 +304,12 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_default()
             .as_secs_f64()
             * 1e3
+    );
+    println!(
+        "send-to-ack latency over {} acks: p50={:.1} ms p99={:.1} ms",
+        tally.ack_latencies.len(),
+        percentile(&tally.ack_latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&tally.ack_latencies, 0.99).as_secs_f64() * 1e3,
     );
     println!(
         "@connections calls: {posts} ({:.2} per message, {:.3} per delivery; acks included)",

@@ -98,8 +98,16 @@ pub fn forget_subscriptions() -> crate::contexts::realtime::push::Forget {
 /// route has not marked done.
 pub const DEFAULT_LIVE_PUSH_CLAIM_MS: i64 = 5_000;
 
-/// How often the stream looks again at a change whose route is still within its claim.
-pub const LIVE_PUSH_POLL_MS: i64 = 100;
+/// When the stream first looks again at a change whose route is still within its
+/// claim; each later look waits twice as long (50, 100, 200, ... ms), so a route that
+/// finishes soon is seen soon and a dead one costs a handful of reads, not one per tick.
+pub const LIVE_PUSH_FIRST_POLL_MS: i64 = 50;
+
+/// The wait before the stream's `attempt`-th look (from 0) at a claimed change: see
+/// [`LIVE_PUSH_FIRST_POLL_MS`].
+pub fn live_push_poll_ms(attempt: u32) -> i64 {
+    LIVE_PUSH_FIRST_POLL_MS.saturating_mul(1_i64 << attempt.min(16))
+}
 
 /// A route's claim on pushing a change it made: from `started_ms` to `until_ms` (epoch
 /// milliseconds), stored with the change as [`LIVE_PUSH_UNTIL`].
@@ -319,6 +327,14 @@ mod tests {
             unclaimed.contains("SET a = :a REMOVE livePushUntil"),
             "{unclaimed}"
         );
+    }
+
+    #[test]
+    fn the_stream_looks_again_at_a_claimed_change_after_doubling_waits() {
+        let waits: Vec<i64> = (0..5).map(live_push_poll_ms).collect();
+
+        assert_eq!(waits, vec![50, 100, 200, 400, 800]);
+        assert!(live_push_poll_ms(60) > 0, "no overflow");
     }
 
     #[test]

@@ -1081,8 +1081,8 @@ pub async fn mark_pushed(store: &Store, key: &Key, token: u64, by: PushedBy) -> 
     }
 }
 
-/// The stream's side of a change a route claimed until `until_ms`: looks again every
-/// [`LIVE_PUSH_POLL_MS`] while the claim lasts. `false` when the route marked it pushed
+/// The stream's side of a change a route claimed until `until_ms`: looks again after
+/// doubling waits ([`live_push_poll_ms`]) while the claim lasts. `false` when the route marked it pushed
 /// (or the item is gone); `true` when the claim ended unmarked and the stream marked
 /// it (now, or on an earlier delivery of this record), so the caller pushes it (the
 /// route died, or was too slow to start).
@@ -1092,13 +1092,13 @@ pub async fn take_over_push(
     token: u64,
     until_ms: i64,
 ) -> AppResult<bool> {
-    loop {
+    for attempt in 0.. {
         let now = now_epoch_millis();
         if now >= until_ms && mark_pushed(store, key, token, PushedBy::Stream).await? {
             return Ok(true);
         }
         if now < until_ms {
-            let wait = (until_ms - now).min(LIVE_PUSH_POLL_MS);
+            let wait = (until_ms - now).min(live_push_poll_ms(attempt));
             tokio::time::sleep(std::time::Duration::from_millis(wait.unsigned_abs())).await;
         }
         match store.get_item(key).await? {
@@ -1115,4 +1115,5 @@ pub async fn take_over_push(
             },
         }
     }
+    Ok(false)
 }

@@ -60,6 +60,29 @@ pub async fn blocked_among(
         .collect())
 }
 
+/// Access pattern: everyone `user` blocks or is blocked by — one Query of the user's
+/// own block items, `PK=USER#<user> AND begins_with(SK, BLOCK)` (`BLOCK#<other>` and
+/// `BLOCKEDBY#<other>`), all pages. One request however many others are in question
+/// (a room's subscribers), where [`blocked_among`] asks for two keys per other.
+pub async fn blocks_of(store: &Store, user: &UserId) -> AppResult<HashSet<UserId>> {
+    let found = store
+        .query_matching(
+            KeyQuery::partition(user_partition(user))
+                .prefix("BLOCK")
+                .limit(1000),
+        )
+        .await?;
+    Ok(found
+        .iter()
+        .filter_map(sort_key)
+        .filter_map(|sk| {
+            sk.strip_prefix("BLOCK#")
+                .or_else(|| sk.strip_prefix("BLOCKEDBY#"))
+                .and_then(|id| UserId::parse(id).ok())
+        })
+        .collect())
+}
+
 /// Access pattern: one page of a user's connections — Query
 /// `PK=USER#<id> AND begins_with(SK, CONN#)`.
 pub async fn connection_ids_page(
