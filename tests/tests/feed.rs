@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use agora_tests::{
     Reply, StreamRecord, TestStack, assert_problem, connection_item, field_of_items, new_user,
-    spawn,
+    spawn, spawn_with,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::Method;
@@ -415,9 +415,20 @@ async fn topics_replies_connections_and_accepted_answers_generate_one_activity_e
 }
 
 #[tokio::test]
-async fn a_fan_out_to_300_connections_lands_exactly_once_each_even_when_redelivered()
+async fn a_fan_out_to_300_connections_lands_exactly_once_each_in_parallel_deliveries_even_when_redelivered()
 -> anyhow::Result<()> {
-    let stack = spawn().await?;
+    // Deliveries of 20 recipients, one Query page (10 deliveries, 200 connections) per
+    // stream invocation: 300 connections are 15 deliveries queued by 2 stream steps.
+    let stack = spawn_with(|options| {
+        options.environment_overrides.extend([
+            ("FEED_FANOUT_PAGE_SIZE".to_owned(), "20".to_owned()),
+            (
+                "FEED_FANOUT_PAGES_PER_INVOCATION".to_owned(),
+                "1".to_owned(),
+            ),
+        ]);
+    })
+    .await?;
     let author = new_user("star");
     let followers: Vec<String> = (0..300).map(|i| new_user(&format!("f{i}"))).collect();
     // Only the author's side is needed to page their connections; requestedBy = author
@@ -496,10 +507,9 @@ async fn a_fan_out_to_300_connections_lands_exactly_once_each_even_when_redelive
         })
         .await?;
     let progress = stack.partition(&format!("FANOUT#{activity}")).await?;
-    assert!(
-        progress.iter().any(|p| p["SK"] == "put#00001"),
-        "the fan-out continued in a later invocation: {progress:?}"
-    );
+    let steps: Vec<&Value> = progress.iter().map(|p| &p["SK"]).collect();
+    // Two stream steps queued the 15 deliveries (not one step per page of 20).
+    assert_eq!(steps, vec!["put#00001"], "one continuation: {progress:?}");
 
     // Act: the activity's INSERT and the first continuation are delivered again.
     let again = inserts_of(
@@ -886,5 +896,161 @@ async fn deleting_an_account_removes_its_likes_comments_and_home_feed() -> anyho
     );
     assert!(stack.partition(&format!("FEED#{leaver}")).await?.is_empty());
     assert!(stack.partition(&format!("USER#{leaver}")).await?.is_empty());
+    Ok(())
+}
+
+/// A feed delivery message for `recipients` (the fan-out queue's wire form) of the
+/// stored activity `activity`.
+async fn delivery(
+    stack: &TestStack,
+    activity: &str,
+    op: &str,
+    recipients: &[String],
+) -> anyhow::Result<Value> {
+    let stored = stack
+        .item(&format!("ACT#{activity}"), "META")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no activity {activity}"))?;
+    Ok(json!({
+        "entry": {
+            "activityId": stored["activityId"], "authorId": stored["authorId"],
+            "verb": stored["verb"], "visibility": stored["visibility"],
+            "createdAt": stored["createdAt"],
+        },
+        "op": op,
+        "recipients": recipients,
+    }))
+}
+
+/// Hands `messages` (`(messageId, body)`) to the feed worker as one SQS batch and returns
+/// the message ids it reported as failed.
+async fn invoke_feed_worker(
+    stack: &TestStack,
+    messages: &[(&str, Value)],
+) -> anyhow::Result<Vec<String>> {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| json!({"messageId": id, "body": body.to_string(), "eventSource": "aws:sqs"}))
+        .collect();
+    let answer = stack
+        .stack
+        .invoker()
+        .invoke("FeedWorkerFunction", json!({ "Records": records }))
+        .await
+        .map_err(|e| anyhow::anyhow!("invoking the feed worker failed: {e}"))?;
+    Ok(answer["batchItemFailures"]
+        .as_array()
+        .map(|failures| {
+            failures
+                .iter()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// How many entries each of `users`' home feeds holds.
+async fn feed_sizes(stack: &TestStack, users: &[String]) -> anyhow::Result<Vec<usize>> {
+    let mut sizes = Vec::with_capacity(users.len());
+    for user in users {
+        sizes.push(stack.partition(&format!("FEED#{user}")).await?.len());
+    }
+    Ok(sizes)
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_reported_alone_and_redelivered_deliveries_write_each_entry_once()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let author = new_user("author");
+    let readers: Vec<String> = (0..30).map(|i| new_user(&format!("r{i}"))).collect();
+    let activity = post_activity(&stack, &author, share("public", "hello")).await?;
+    let first = delivery(&stack, &activity, "put", &readers[..15]).await?;
+    let second = delivery(&stack, &activity, "put", &readers[15..]).await?;
+    let mut malformed = first.clone();
+    malformed["recipients"] = json!([readers[0], "not#a-user"]);
+
+    let failed = invoke_feed_worker(
+        &stack,
+        &[("a", first.clone()), ("bad", malformed), ("b", second)],
+    )
+    .await?;
+
+    assert_eq!(failed, vec!["bad"], "only the malformed delivery failed");
+    assert!(feed_sizes(&stack, &readers).await?.iter().all(|n| *n == 1));
+    // Act: the first delivery arrives again (SQS at-least-once).
+    let failed = invoke_feed_worker(&stack, &[("a-again", first)]).await?;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(feed_sizes(&stack, &readers).await?.iter().all(|n| *n == 1));
+    let page = stack.get("/v1/feed", &readers[3]).await?;
+    assert_eq!(ids(&page), vec![activity.clone()]);
+
+    // A put delivery that arrives after the activity's delete writes nothing.
+    let deleted = stack
+        .delete(&format!("/v1/activities/{activity}"), &author)
+        .await?;
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    let late_readers: Vec<String> = (0..5).map(|i| new_user(&format!("late{i}"))).collect();
+    let late = delivery(&stack, &activity, "put", &late_readers).await?;
+    let failed = invoke_feed_worker(&stack, &[("late", late)]).await?;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(
+        feed_sizes(&stack, &late_readers)
+            .await?
+            .iter()
+            .all(|n| *n == 0)
+    );
+    // The delete delivery (and its redelivery) removes the entries it names.
+    let retract = delivery(&stack, &activity, "delete", &readers).await?;
+    let failed =
+        invoke_feed_worker(&stack, &[("del", retract.clone()), ("del-again", retract)]).await?;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(feed_sizes(&stack, &readers).await?.iter().all(|n| *n == 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_delivery_that_keeps_failing_ends_in_the_fan_out_dead_letter_queue() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let queue = stack
+        .stack
+        .queue_url("FeedFanoutQueue")
+        .unwrap_or_default()
+        .to_owned();
+    let dead_letters = stack
+        .stack
+        .queue_url("FeedFanoutDeadLetterQueue")
+        .unwrap_or_default()
+        .to_owned();
+    // Sent as the stream fan-out function sends deliveries (its role's grant).
+    let sender = aws_sdk_sqs::Client::new(&stack.sdk_config_as("StreamFanoutFunction").await);
+    let reader = aws_sdk_sqs::Client::new(&stack.stack.sdk_config().await);
+
+    sender
+        .send_message()
+        .queue_url(&queue)
+        .message_body(r#"{"entry": "not a delivery"}"#)
+        .send()
+        .await?;
+
+    let body = stack
+        .eventually(
+            "the malformed delivery in the dead-letter queue",
+            || async {
+                let received = reader
+                    .receive_message()
+                    .queue_url(&dead_letters)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await?;
+                Ok(received
+                    .messages()
+                    .first()
+                    .and_then(|m| m.body().map(str::to_owned)))
+            },
+        )
+        .await?;
+    assert_eq!(body, r#"{"entry": "not a delivery"}"#);
     Ok(())
 }

@@ -77,6 +77,7 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
         .collect();
     assert!(redrives.contains(&("ModerationDeadLetterQueue".to_owned(), 5)));
     assert!(redrives.contains(&("SyncDeadLetterQueue".to_owned(), 5)));
+    assert!(redrives.contains(&("FeedFanoutDeadLetterQueue".to_owned(), 5)));
     let function = |id: &str| {
         model
             .functions
@@ -123,7 +124,17 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
         fanout_stream.on_failure_queue_logical_id.as_deref(),
         Some("StreamFailureQueue")
     );
-    assert_eq!(fanout.environment["FEED_FANOUT_PAGES_PER_INVOCATION"], "2");
+    assert_eq!(fanout.environment["FEED_FANOUT_PAGES_PER_INVOCATION"], "5");
+    assert_eq!(
+        fanout.environment["FEED_FANOUT_QUEUE_URL"],
+        ctx.facts.queue_urls["FeedFanoutQueue"]
+    );
+    let feed_worker = function("FeedWorkerFunction");
+    assert_eq!(feed_worker.binary, "feed-worker");
+    assert!(feed_worker.event_sources.iter().any(|s| matches!(
+        s,
+        EventSource::Sqs(s) if s.queue_logical_id == "FeedFanoutQueue" && s.report_batch_item_failures
+    )));
     assert_eq!(
         fanout.environment["MODERATION_QUEUE_URL"],
         ctx.facts.queue_urls["ModerationQueue"]
@@ -232,6 +243,17 @@ fn every_role_resolves_to_local_arns_with_sams_templates_and_own_statements_expa
         "sqs:DeleteMessage",
         &queue("ModerationQueue")
     ));
+    assert!(allows(
+        "StreamFanoutFunction",
+        "sqs:SendMessage",
+        &queue("FeedFanoutQueue")
+    ));
+    assert!(allows(
+        "FeedWorkerFunction",
+        "dynamodb:BatchWriteItem",
+        table
+    ));
+    assert!(!allows("FeedWorkerFunction", "dynamodb:Query", table));
     // !GetAtt, !Sub and !Ref resolve to this stack's ARNs.
     assert!(allows("WsAuthorizerFunction", "dynamodb:GetItem", table));
     assert!(!allows("WsAuthorizerFunction", "dynamodb:PutItem", table));

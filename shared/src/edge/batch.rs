@@ -41,6 +41,44 @@ where
     response
 }
 
+/// Like [`sqs_each`], but up to `concurrency` messages are handled at a time (for
+/// workers whose messages are independent, e.g. feed deliveries). Each failed message
+/// is reported on its own, in the order of the batch.
+pub async fn sqs_concurrent<F, Fut>(
+    event: &SqsEvent,
+    concurrency: usize,
+    handle: F,
+) -> SqsBatchResponse
+where
+    F: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = AppResult<()>>,
+{
+    use futures_util::StreamExt;
+
+    let handle = &handle;
+    let mut failed: Vec<(usize, String)> =
+        futures_util::stream::iter(event.records.iter().enumerate())
+            .map(|(position, message)| async move {
+                let outcome = handle(message.clone()).await;
+                outcome.err().map(|error| {
+                    tracing::error!(message_id = ?message.message_id, %error, "message failed");
+                    (position, message.message_id.clone().unwrap_or_default())
+                })
+            })
+            .buffer_unordered(concurrency.max(1))
+            .filter_map(|failed| async move { failed })
+            .collect()
+            .await;
+    failed.sort();
+    let mut response = SqsBatchResponse::default();
+    for (_, id) in failed {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
 /// Like [`stream_in_order`], but records with different keys (e.g. chat rooms) are
 /// processed concurrently, at most `concurrency` keys at a time, while each key's
 /// records keep their order and stop at that key's first failure. The earliest failed
@@ -124,4 +162,44 @@ where
             Some(earliest.map_or(failed, |e| e.min(failed)))
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::error::AppError;
+
+    fn event(ids: &[&str]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = ids
+            .iter()
+            .map(|id| {
+                let mut message = SqsMessage::default();
+                message.message_id = Some((*id).to_owned());
+                message.body = Some((*id).to_owned());
+                message
+            })
+            .collect();
+        event
+    }
+
+    #[tokio::test]
+    async fn concurrent_messages_report_each_failure_alone_in_batch_order() {
+        let batch = event(&["ok-1", "bad-2", "ok-3", "bad-4", "ok-5"]);
+
+        let response = sqs_concurrent(&batch, 3, |message| async move {
+            match message.body.as_deref() {
+                Some(body) if body.starts_with("bad") => Err(AppError::internal("refused")),
+                _ => Ok(()),
+            }
+        })
+        .await;
+
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, vec!["bad-2", "bad-4"]);
+    }
 }

@@ -15,7 +15,7 @@ use crate::contexts::feed::reactions as feed;
 use crate::contexts::notifications::reactions as notifier;
 use crate::contexts::profiles::reactions as profiles;
 
-use crate::contexts::feed::FanoutSettings;
+use crate::contexts::feed::{DeliveryQueue, FanoutSettings};
 use crate::contexts::realtime::push::Pusher;
 use crate::core::config::{self, ConfigError};
 use crate::table::store::Store;
@@ -33,6 +33,8 @@ pub struct FanoutConfig {
     pub table_name: String,
     /// Where profile changes queue their moderation.
     pub moderation_queue_url: String,
+    /// Where feed fan-outs queue their deliveries (the feed worker's queue).
+    pub feed_fanout_queue_url: String,
     pub feed: FanoutSettings,
 }
 
@@ -41,8 +43,9 @@ impl FanoutConfig {
         Ok(Self {
             table_name: config::required("TABLE_NAME")?,
             moderation_queue_url: config::required("MODERATION_QUEUE_URL")?,
+            feed_fanout_queue_url: config::required("FEED_FANOUT_QUEUE_URL")?,
             feed: FanoutSettings {
-                page_size: config::optional_number("FEED_FANOUT_PAGE_SIZE", 100)?,
+                page_size: config::optional_number("FEED_FANOUT_PAGE_SIZE", 200)?,
                 max_pages_per_invocation: config::optional_number(
                     "FEED_FANOUT_PAGES_PER_INVOCATION",
                     4,
@@ -66,7 +69,11 @@ pub fn fanout(
             config.moderation_queue_url.clone(),
         )),
         Box::new(DiscussionCounters::new(store.clone())),
-        Box::new(FeedFanout::new(store.clone(), config.feed)),
+        Box::new(FeedFanout::new(
+            store.clone(),
+            DeliveryQueue::new(sqs.clone(), config.feed_fanout_queue_url.clone()),
+            config.feed,
+        )),
         Box::new(ChatDelivery::new(store.clone(), pusher.clone())),
     ]
 }

@@ -543,6 +543,18 @@ impl Entity for FanoutProgress {
     }
 }
 
+/// One page of a fan-out's audience, as a message on the fan-out queue
+/// (`FeedFanoutQueue`): write (or delete) `entry` in each recipient's home feed. The
+/// recipients are named in the message, so a redelivered message does exactly the same
+/// writes again (feed keys are deterministic and entries derive only from the activity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedDelivery {
+    pub entry: FeedEntry,
+    pub op: FanoutOp,
+    pub recipients: Vec<UserId>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct TopicImage {

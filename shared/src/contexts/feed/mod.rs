@@ -11,6 +11,8 @@
 //! - `FEED#<userId> / <activityId>` — a home-feed entry, TTL 30 days after the activity.
 //! - `TIMELINE#<yyyy-mm-dd> / <activityId>` — a public-timeline entry, TTL 7 days.
 //! - `FANOUT#<activityId> / <put|delete>#<step>` — fan-out progress, TTL 1 day.
+//! - Fan-out queue messages ([`FeedDelivery`]): `{entry, op, recipients}`, one page of an
+//!   audience each.
 //!
 //! Activity ids are ULIDs, so a feed partition sorted by sort key is sorted by time.
 //! Activities generated from the stream (a topic, reply, connection or accepted answer)
@@ -19,23 +21,33 @@
 //! Deleting is a soft delete (a tombstone with a TTL longer than the stream's 24 h
 //! retention), so a late redelivery of the source cannot resurrect a deleted activity.
 //!
-//! ## Fan-out (the feed reaction of the stream fan-out function `StreamFanoutFunction`)
+//! ## Fan-out (the feed reaction of `StreamFanoutFunction`, deliveries by `FeedWorkerFunction`)
 //! An Activity INSERT starts a *put* fan-out; an Activity turning `deleted` (or removed
-//! with the account) starts a *delete* fan-out, the same way. Step 0 writes the author's
-//! own entry and the timeline entry, then pages through the author's connections
-//! (`graph::connection_ids_page`), writing one entry per connection with
-//! BatchWriteItem. An invocation may process at most `max_pages_per_invocation` pages in
-//! total (a [`FanoutBudget`] shared by every record of the stream batch), so one batch
-//! never times out whatever the audience. When the budget runs out, the job writes a
-//! progress item `FANOUT#<id> / <op>#<step+1>` holding the connection cursor, with
-//! `attribute_not_exists`; its own INSERT record continues the work in a later
-//! invocation. Everything is idempotent under retries and redelivery:
+//! with the account) starts a *delete* fan-out, the same way. Step 0 writes (or deletes)
+//! the author's own entry and the timeline entry, then pages through the author's
+//! connections (`graph::connection_ids_page`, one Query of
+//! [`FanoutSettings::connections_per_page`] per page) and queues each page as up to
+//! [`DELIVERIES_PER_PAGE`] [`FeedDelivery`] messages of `page_size` recipients on the
+//! fan-out queue (one SendMessageBatch). The feed worker writes each delivery's entries
+//! with concurrent BatchWriteItems, the messages of a batch concurrently and Lambda's
+//! batches in parallel, so an audience lands in parallel, not in sequential stream steps.
+//! Reading the audience is bounded: an invocation reads at most
+//! `max_pages_per_invocation` pages in total (a [`FanoutBudget`] shared by every record
+//! of the stream batch); when the budget runs out, the job writes a progress item
+//! `FANOUT#<id> / <op>#<step+1>` holding the connection cursor, with
+//! `attribute_not_exists`, and its own INSERT record continues in a later invocation.
+//! Everything is idempotent under retries and redelivery:
 //! - feed keys are deterministic and their contents derive only from the activity, so a
-//!   repeated put writes the same item (never a second entry) and a repeated delete is a
-//!   no-op;
+//!   repeated delivery writes the same items (never a second entry) and a repeated
+//!   delete is a no-op; a delivery names its recipients, so a redelivered stream record
+//!   or SQS message does the same writes again;
 //! - the continuation of step n is step n+1 by key; a redelivered step finds it existing
 //!   (conditional put fails) and stops, so the chain never forks into duplicates;
-//! - a put step re-reads the activity first and stops if it was deleted meanwhile.
+//! - a put step, and every put delivery (one BatchGetItem), re-reads the activity (and
+//!   the author's deleted-account marker) first and stops if it was deleted meanwhile:
+//!   SQS keeps no order, so a put delivery may arrive after the delete's;
+//! - the worker reports each failed message (`ReportBatchItemFailures`); after 5
+//!   receives a delivery lands in the fan-out dead-letter queue.
 //!
 //! Reads re-check every entry against its activity (one BatchGetItem per page), so an
 //! entry that a racing put re-created after a delete, or one left in the feed of a user
@@ -47,6 +59,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use tracing::instrument;
 use validator::{Validate, ValidationError};
 
 use crate::contexts::{discussions, graph};
@@ -70,11 +83,13 @@ pub use crate::table::stream::{Change, ChangeKind};
 mod access;
 mod input;
 mod items;
+mod queue;
 mod rules;
 mod use_cases;
 
 pub use access::*;
 pub use input::*;
 pub use items::*;
+pub use queue::*;
 pub use rules::*;
 pub use use_cases::*;

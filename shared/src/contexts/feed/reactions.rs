@@ -1,12 +1,14 @@
 //! Feed: generates activities from topics, replies, connections and accepted answers,
 //! and fans activities and their deletion out into home feeds and the public timeline.
-//! The fan-out is bounded per invocation (one budget per batch) and continues through
-//! progress items (see `crate::contexts::feed`), so no batch times out whatever the audience.
+//! The fan-out reads the audience a page at a time and queues it as deliveries on the
+//! fan-out queue, which the feed worker writes in parallel; reading is bounded per
+//! invocation (one budget per batch) and continues through progress items (see
+//! `crate::contexts::feed`), so no batch times out whatever the audience.
 
 use futures_util::future::LocalBoxFuture;
 
 use crate::contexts::discussions::{Reply, Topic};
-use crate::contexts::feed::{self, FanoutBudget, FanoutSettings};
+use crate::contexts::feed::{self, DeliveryQueue, FanoutBudget, FanoutSettings};
 use crate::core::error::AppResult;
 use crate::table::entity::Entity;
 use crate::table::store::Store;
@@ -24,12 +26,17 @@ pub const ENTITIES: &[&str] = &[
 
 pub struct FeedFanout {
     store: Store,
+    queue: DeliveryQueue,
     settings: FanoutSettings,
 }
 
 impl FeedFanout {
-    pub fn new(store: Store, settings: FanoutSettings) -> Self {
-        Self { store, settings }
+    pub fn new(store: Store, queue: DeliveryQueue, settings: FanoutSettings) -> Self {
+        Self {
+            store,
+            queue,
+            settings,
+        }
     }
 }
 
@@ -61,6 +68,7 @@ impl ReactionBatch for FeedBatch<'_> {
         // Boxed: the domain future is deep enough to overflow the compiler's layout limit.
         Box::pin(feed::on_change(
             &self.reaction.store,
+            &self.reaction.queue,
             self.reaction.settings,
             &self.budget,
             change,

@@ -84,8 +84,8 @@ pub fn day_bucket(epoch_seconds: i64) -> String {
     )
 }
 
-/// Limits how many connection pages one invocation of the fan-out function processes,
-/// across all records of its batch.
+/// Limits how many connection pages one invocation of the fan-out function reads (and
+/// queues as deliveries), across all records of its batch.
 #[derive(Debug)]
 pub struct FanoutBudget(AtomicU32, u32);
 
@@ -112,10 +112,61 @@ impl FanoutBudget {
 /// Fan-out knobs (from the function's environment).
 #[derive(Debug, Clone, Copy)]
 pub struct FanoutSettings {
-    /// Connections per Query page (and per group of BatchWriteItem calls).
+    /// Recipients per delivery (one message on the fan-out queue; its worker writes them
+    /// with concurrent BatchWriteItems of 25).
     pub page_size: u32,
-    /// Pages one invocation may process before continuing through a progress item.
+    /// Connection pages one stream invocation may read before continuing through a
+    /// progress item; a page is one Query of up to [`DELIVERIES_PER_PAGE`] deliveries,
+    /// queued with one SendMessageBatch.
     pub max_pages_per_invocation: u32,
+}
+
+/// Deliveries per connection page: SendMessageBatch takes at most 10 messages.
+pub const DELIVERIES_PER_PAGE: u32 = 10;
+
+impl FanoutSettings {
+    /// Connections read per Query page.
+    pub fn connections_per_page(&self) -> u32 {
+        self.page_size.max(1).saturating_mul(DELIVERIES_PER_PAGE)
+    }
+}
+
+/// Splits a page of the audience into deliveries of at most `page_size` recipients.
+pub fn deliveries(
+    entry: &FeedEntry,
+    op: FanoutOp,
+    recipients: &[UserId],
+    page_size: u32,
+) -> Vec<FeedDelivery> {
+    let size = usize::try_from(page_size.max(1)).unwrap_or(usize::MAX);
+    recipients
+        .chunks(size)
+        .map(|chunk| FeedDelivery {
+            entry: entry.clone(),
+            op,
+            recipients: chunk.to_vec(),
+        })
+        .collect()
+}
+
+/// The writes of one delivery: one put (or delete) per recipient's home-feed entry. A
+/// recipient that is not a valid user id fails the whole delivery (nothing is written),
+/// so a malformed message ends in the dead-letter queue instead of writing odd keys.
+pub fn delivery_writes(delivery: &FeedDelivery) -> AppResult<Vec<BatchWrite>> {
+    for user in &delivery.recipients {
+        UserId::parse(user.as_str())?;
+    }
+    delivery
+        .recipients
+        .iter()
+        .map(|user| {
+            let home = HomeFeedEntry::new(user, &delivery.entry)?;
+            match delivery.op {
+                FanoutOp::Put => put_request(home.item()?),
+                FanoutOp::Delete => delete_request(&home.key()),
+            }
+        })
+        .collect()
 }
 
 /// Adds `delta` to a counter of a live (existing, not deleted) activity.
@@ -231,6 +282,94 @@ mod tests {
         assert_ne!(first, other);
         assert!(later > first && later > other);
         assert!(ulid::Ulid::from_string(&first).is_ok());
+    }
+
+    fn entry() -> FeedEntry {
+        FeedEntry {
+            activity_id: "01JD8A2B3C4D5E6F7G8H9J0K1M".into(),
+            author_id: UserId::parse("star").unwrap(),
+            verb: Verb::BadgeEarned,
+            visibility: ActivityVisibility::Connections,
+            created_at: "2026-03-01T10:00:00.000Z".into(),
+            original_activity_id: None,
+            topic_id: None,
+        }
+    }
+
+    #[test]
+    fn an_audience_page_splits_into_deliveries_of_at_most_the_page_size() {
+        let audience: Vec<UserId> = (0..45)
+            .map(|i| UserId::parse(&format!("u{i}")).unwrap())
+            .collect();
+
+        let jobs = deliveries(&entry(), FanoutOp::Put, &audience, 20);
+
+        let sizes: Vec<usize> = jobs.iter().map(|j| j.recipients.len()).collect();
+        assert_eq!(sizes, vec![20, 20, 5]);
+        let flattened: Vec<UserId> = jobs.into_iter().flat_map(|j| j.recipients).collect();
+        assert_eq!(flattened, audience);
+        assert!(deliveries(&entry(), FanoutOp::Put, &[], 20).is_empty());
+    }
+
+    #[test]
+    fn a_delivery_writes_one_entry_per_recipient_the_same_on_every_delivery() {
+        let delivery = FeedDelivery {
+            entry: entry(),
+            op: FanoutOp::Put,
+            recipients: vec![UserId::parse("a").unwrap(), UserId::parse("b").unwrap()],
+        };
+        let keys = |writes: Vec<BatchWrite>| -> Vec<(String, String)> {
+            writes
+                .into_iter()
+                .map(|w| match w {
+                    BatchWrite::Put(item) => (
+                        item[store::PK].as_s().unwrap().clone(),
+                        item[store::SK].as_s().unwrap().clone(),
+                    ),
+                    BatchWrite::Delete(key) => (key.pk, key.sk),
+                })
+                .collect()
+        };
+
+        let puts = keys(delivery_writes(&delivery).unwrap());
+        let again = keys(delivery_writes(&delivery).unwrap());
+        let deletes = keys(
+            delivery_writes(&FeedDelivery {
+                op: FanoutOp::Delete,
+                ..delivery.clone()
+            })
+            .unwrap(),
+        );
+
+        let id = "01JD8A2B3C4D5E6F7G8H9J0K1M".to_owned();
+        assert_eq!(
+            puts,
+            vec![("FEED#a".to_owned(), id.clone()), ("FEED#b".to_owned(), id)]
+        );
+        assert_eq!(puts, again);
+        assert_eq!(puts, deletes);
+        let malformed: FeedDelivery = serde_json::from_value(serde_json::json!({
+            "entry": serde_json::to_value(entry()).unwrap(), "op": "put", "recipients": ["a", "b#c"],
+        }))
+        .unwrap();
+        assert!(delivery_writes(&malformed).is_err());
+    }
+
+    #[test]
+    fn a_delivery_has_a_stable_wire_form() {
+        let delivery = FeedDelivery {
+            entry: entry(),
+            op: FanoutOp::Delete,
+            recipients: vec![UserId::parse("a").unwrap()],
+        };
+
+        let json = serde_json::to_value(&delivery).unwrap();
+
+        assert_eq!(json["op"], "delete");
+        assert_eq!(json["recipients"], serde_json::json!(["a"]));
+        assert_eq!(json["entry"]["activityId"], "01JD8A2B3C4D5E6F7G8H9J0K1M");
+        let back: FeedDelivery = serde_json::from_value(json).unwrap();
+        assert_eq!(back, delivery);
     }
 
     #[test]

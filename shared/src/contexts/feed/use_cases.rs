@@ -464,6 +464,7 @@ pub async fn public_timeline(
 /// and accepted answers, and fans activities out (or their deletion) into feeds.
 pub async fn on_change(
     store: &Store,
+    queue: &DeliveryQueue,
     settings: FanoutSettings,
     budget: &FanoutBudget,
     change: &Change,
@@ -486,13 +487,13 @@ pub async fn on_change(
             (ChangeKind::Remove, Some(old), _) if !old.deleted => job(&old, FanoutOp::Delete),
             _ => return Ok(()),
         };
-        return fan_out(store, settings, budget, job).await;
+        return fan_out(store, queue, settings, budget, job).await;
     }
     if pk.starts_with("FANOUT#") {
         if change.kind == ChangeKind::Insert
             && let Some(job) = image::<FanoutJob>(change.new.as_ref())?
         {
-            return fan_out(store, settings, budget, job).await;
+            return fan_out(store, queue, settings, budget, job).await;
         }
         return Ok(());
     }
@@ -680,8 +681,12 @@ pub(super) async fn on_connection(store: &Store, change: &Change) -> AppResult<(
 }
 
 /// Runs (or continues) a fan-out within the invocation's budget; see the module docs.
+/// The audience is read a page at a time and queued as deliveries (pages of
+/// `page_size` recipients) that the feed worker writes in parallel.
+#[instrument(skip_all, fields(activity_id = %job.entry.activity_id, op = ?job.op, step = job.step))]
 pub async fn fan_out(
     store: &Store,
+    queue: &DeliveryQueue,
     settings: FanoutSettings,
     budget: &FanoutBudget,
     job: FanoutJob,
@@ -735,24 +740,55 @@ pub async fn fan_out(
         if !budget.take() {
             return continue_later(store, &job, cursor).await;
         }
-        let (ids, next) =
-            graph::connection_ids_page(store, &entry.author_id, settings.page_size, cursor).await?;
-        let requests = ids
-            .iter()
-            .map(|user| {
-                let home = HomeFeedEntry::new(user, entry)?;
-                match job.op {
-                    FanoutOp::Put => put_request(home.item()?),
-                    FanoutOp::Delete => delete_request(&home.key()),
-                }
-            })
-            .collect::<AppResult<Vec<_>>>()?;
-        store.batch_write(requests).await?;
+        let (ids, next) = graph::connection_ids_page(
+            store,
+            &entry.author_id,
+            settings.connections_per_page(),
+            cursor,
+        )
+        .await?;
+        queue
+            .send(&deliveries(entry, job.op, &ids, settings.page_size))
+            .await?;
         match next {
             Some(next) => cursor = Some(next),
             None => return Ok(()),
         }
     }
+}
+
+/// The feed worker's job: writes (or deletes) one delivery's home-feed entries with
+/// concurrent BatchWriteItems. A put first checks, with one BatchGetItem, that the
+/// activity is still live and its author's account not deleted, so a delivery that
+/// arrives after the activity's delete (SQS keeps no order) or during its author's
+/// erasure writes nothing. Safe to repeat: the same delivery writes the same items.
+#[instrument(skip_all, fields(activity_id = %delivery.entry.activity_id, op = ?delivery.op, recipients = delivery.recipients.len()))]
+pub async fn deliver(store: &Store, delivery: &FeedDelivery) -> AppResult<()> {
+    let writes = delivery_writes(delivery)?;
+    if delivery.op == FanoutOp::Put {
+        let activity_key = keys::activity(&delivery.entry.activity_id);
+        let found = store
+            .batch_get_items(&[
+                activity_key.clone(),
+                crate::contexts::profiles::keys::deleted_account(&delivery.entry.author_id),
+            ])
+            .await?;
+        let mut live = false;
+        for item in found {
+            let is_activity = item.get(store::PK).and_then(|v| v.as_s().ok())
+                == Some(&activity_key.pk)
+                && item.get(store::SK).and_then(|v| v.as_s().ok()) == Some(&activity_key.sk);
+            if !is_activity {
+                // The author's account was deleted.
+                return Ok(());
+            }
+            live = !store::from_item::<Activity>(item)?.deleted;
+        }
+        if !live {
+            return Ok(());
+        }
+    }
+    store.batch_write(writes).await
 }
 
 /// Writes the next step's progress item; if a previous delivery already wrote it, that
