@@ -661,12 +661,15 @@
       }
     }
     if (state.room !== room) return;
+    // Read positions and typing as they are now: a receipt marked before the subscribe
+    // ack was pushed to the room's subscribers of that moment, which may not include us.
+    if (room.subscribed) await reloadRoomDetail(room);
+    if (state.room !== room) return;
     if (room.lastId) {
       const after = room.lastId;
       for (const message of await allPages(`/v1/rooms/${enc(room.id)}/messages?after=${enc(after)}&limit=100`)) {
         addMessage(room, message);
       }
-      if (room.loaded) await reloadRoomDetail(room);
     } else {
       const page = await api('GET', `/v1/rooms/${enc(room.id)}/messages?limit=${HISTORY_PAGE}`);
       for (const message of page.items || []) addMessage(room, message);
