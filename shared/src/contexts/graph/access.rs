@@ -31,6 +31,20 @@ pub async fn blocked_between(store: &Store, a: &UserId, b: &UserId) -> AppResult
     Ok(!found.is_empty())
 }
 
+/// The other users named by block items (`BLOCK#<other>`, `BLOCKEDBY#<other>`) of one
+/// user's partition.
+fn blocked_users_in(items: &[Item]) -> HashSet<UserId> {
+    items
+        .iter()
+        .filter_map(sort_key)
+        .filter_map(|sk| {
+            sk.strip_prefix("BLOCK#")
+                .or_else(|| sk.strip_prefix("BLOCKEDBY#"))
+                .and_then(|id| UserId::parse(id).ok())
+        })
+        .collect()
+}
+
 /// Of `others`, those who block `viewer` or whom `viewer` blocks — one BatchGetItem per
 /// 50 users, so a page of content is filtered with a constant number of requests.
 pub async fn blocked_among(
@@ -49,15 +63,7 @@ pub async fn blocked_among(
         .flat_map(|other| [keys::block(viewer, other), keys::blocked_by(viewer, other)])
         .collect();
     let found = store.batch_get_items(&keys).await?;
-    Ok(found
-        .iter()
-        .filter_map(sort_key)
-        .filter_map(|sk| {
-            sk.strip_prefix("BLOCK#")
-                .or_else(|| sk.strip_prefix("BLOCKEDBY#"))
-                .and_then(|id| UserId::parse(id).ok())
-        })
-        .collect())
+    Ok(blocked_users_in(&found))
 }
 
 /// Access pattern: everyone `user` blocks or is blocked by — one Query of the user's
@@ -72,15 +78,7 @@ pub async fn blocks_of(store: &Store, user: &UserId) -> AppResult<HashSet<UserId
                 .limit(1000),
         )
         .await?;
-    Ok(found
-        .iter()
-        .filter_map(sort_key)
-        .filter_map(|sk| {
-            sk.strip_prefix("BLOCK#")
-                .or_else(|| sk.strip_prefix("BLOCKEDBY#"))
-                .and_then(|id| UserId::parse(id).ok())
-        })
-        .collect())
+    Ok(blocked_users_in(&found))
 }
 
 /// Access pattern: one page of a user's connections — Query
