@@ -1,24 +1,25 @@
 # The functions' build for `sam build` (template.yaml: `Metadata: BuildMethod: makefile`,
 # CodeUri `.`, built in the source tree: samconfig.toml's build_in_source).
 #
-# sam build runs `make build-<LogicalId>` once per function, with ARTIFACTS_DIR set.
-# Every such target depends on `lambda-binaries`, which builds ALL the function binaries
-# in one cargo invocation (cargo-lambda, cross-linked with zig for Lambda's glibc) into
-# the shared target/: the dependencies compile once and the LTO links of the binaries run
-# side by side on every core. The first function pays for the build; for the others
-# cargo finds everything fresh in about a second, and the target only copies the
-# function's `bootstrap`. (BuildMethod rust-cargolambda ran one `cargo lambda build
-# --bin X` per function, one after another: docs/benchmarks/build-and-cold-start.md.)
+# Every function ships the same binary, `agora` (functions/src/main.rs): its `Handler`,
+# which Lambda passes as `_HANDLER`, names the function the process runs. So a release
+# build is one fat-LTO link of the SDK rather than one per function (the figures are in
+# docs/benchmarks/build-and-cold-start.md).
 #
-# The binaries and which function runs which come from template.yaml's
-# `Metadata.BuildProperties.Binary` (the same key the local stack reads), so a function
-# is added in one place.
+# sam build runs `make build-<LogicalId>` once per function, with ARTIFACTS_DIR set.
+# Every such target depends on `lambda-binaries`, which builds the template's binaries
+# in one `cargo lambda build` (cross-linked with zig for Lambda's glibc) into the shared
+# target/. The first function pays for the build; for the others cargo finds everything
+# fresh in about a second, and the target only copies the `bootstrap`.
+#
+# Which binary a function runs comes from template.yaml's
+# `Metadata.BuildProperties.Binary` (the key the local stack reads too).
 #
 # sam tells make nothing of the functions' architecture: AGORA_LAMBDA_ARCH must match the
 # template's Architecture parameter. Both default to arm64; infra/release-build --arch
 # sets both.
 #
-#   make lambda-binaries                                     every function binary: target/lambda/<bin>/bootstrap
+#   make lambda-binaries                                     target/lambda/agora/bootstrap
 #   AGORA_LAMBDA_ARCH=x86_64 sam build --parameter-overrides Architecture=x86_64
 
 AGORA_LAMBDA_ARCH ?= arm64
@@ -33,8 +34,9 @@ $(error AGORA_LAMBDA_ARCH must be arm64 or x86_64, not $(AGORA_LAMBDA_ARCH))
 endif
 
 TEMPLATE := template.yaml
-# Every `Binary:` of the template (only functions have one).
-BINARIES := $(shell awk '$$1 == "Binary:" { print $$2 }' $(TEMPLATE))
+# Every distinct `Binary:` of the template (only functions have one; today all say
+# `agora`, the one binary whose `_HANDLER` picks the function).
+BINARIES := $(sort $(shell awk '$$1 == "Binary:" { print $$2 }' $(TEMPLATE)))
 # The `Binary:` inside resource $(1)'s block (from `  $(1):` to the next resource).
 binary_of = $(shell awk -v id='$(1)' '$$0 == "  " id ":" { inside = 1; next } \
 	inside && /^  [^ ]/ { exit } inside && $$1 == "Binary:" { print $$2; exit }' $(TEMPLATE))
@@ -44,7 +46,7 @@ binary_of = $(shell awk -v id='$(1)' '$$0 == "  " id ":" { inside = 1; next } \
 
 lambda-binaries:
 	@test -n "$(BINARIES)" || { echo "no Binary: in $(TEMPLATE)" >&2; exit 2; }
-	cargo lambda build --release $(CARGO_LAMBDA_TARGET) $(CARGO_LAMBDA_FLAGS) $(addprefix --package ,$(BINARIES))
+	cargo lambda build --release $(CARGO_LAMBDA_TARGET) $(CARGO_LAMBDA_FLAGS) $(addprefix --bin ,$(BINARIES))
 
 build-%: lambda-binaries
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 2; }

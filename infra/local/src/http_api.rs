@@ -829,6 +829,7 @@ mod tests {
             logical_id: id.to_owned(),
             physical_name: format!("s-{id}"),
             binary: id.to_lowercase(),
+            handler: "bootstrap".to_owned(),
             timeout_seconds: 3,
             memory_mb: 128,
             environment: BTreeMap::new(),

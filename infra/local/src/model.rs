@@ -88,6 +88,9 @@ pub struct FunctionSpec {
     pub physical_name: String,
     /// The cargo binary that implements it (`Metadata.BuildProperties.Binary`).
     pub binary: String,
+    /// `Handler` (Globals merged), which the runtime sees as `_HANDLER`: Agora's one
+    /// binary runs the function it names. Lambda requires it of a zip function.
+    pub handler: String,
     pub timeout_seconds: u32,
     pub memory_mb: u32,
     /// Environment from `Globals` merged with the function's own, intrinsics resolved.

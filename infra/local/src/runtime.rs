@@ -334,7 +334,7 @@ fn function_environment(
         ),
         ("LAMBDA_TASK_ROOT", task_root.clone()),
         ("LAMBDA_RUNTIME_DIR", task_root),
-        ("_HANDLER", "bootstrap".to_owned()),
+        ("_HANDLER", spec.handler.clone()),
         ("TZ", ":UTC".to_owned()),
         ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
     ];

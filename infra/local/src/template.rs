@@ -1370,6 +1370,7 @@ impl<'a> Resolver<'a> {
             logical_id: id.to_owned(),
             physical_name: self.physical_name(id, at)?,
             binary: self.binary(id, resource)?,
+            handler: self.req_str(&props, "Handler", at)?,
             timeout_seconds: self
                 .opt_u32(&props, "Timeout", at)?
                 .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
@@ -2322,6 +2323,7 @@ Resources:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: stream } }
     Properties:
+      Handler: stream
       Events:
         Changes:
           Type: DynamoDB
@@ -2521,6 +2523,7 @@ Resources:
         let api = function(&model, "ApiFunction");
 
         assert_eq!(api.binary, "api");
+        assert_eq!(api.handler, "bootstrap", "the runtime's _HANDLER");
         assert_eq!(api.timeout_seconds, 29, "the function's own Timeout wins");
         assert_eq!(api.memory_mb, 256, "MemorySize comes from Globals");
         let env = &api.environment;
@@ -2673,6 +2676,7 @@ Resources:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: f } }
     Properties:
+      Handler: f
       Tags: { Owner: !ImportValue never-read }
       Environment:
         Variables:
@@ -2683,6 +2687,23 @@ Resources:
         let error = template.resolve(&ResolveContext::new(STACK)).unwrap_err();
 
         assert!(error.to_string().contains("Fn::ImportValue"), "{error}");
+    }
+
+    #[test]
+    fn a_function_without_a_handler_is_refused_as_lambda_refuses_a_zip_function_without_one() {
+        let yaml = r#"
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: f } }
+    Properties:
+      Runtime: provided.al2023
+"#;
+        let template = Template::from_yaml(yaml).unwrap();
+
+        let error = template.resolve(&ResolveContext::new(STACK)).unwrap_err();
+
+        assert!(error.to_string().contains("Handler"), "{error}");
     }
 
     #[test]
@@ -2716,7 +2737,7 @@ Resources:
     fn an_explicit_role_or_an_unknown_policy_template_is_refused_rather_than_unenforced() {
         let with = |policy: &str| {
             format!(
-                "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {{ BuildProperties: {{ Binary: f }} }}\n    Properties:\n      {policy}\n"
+                "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {{ BuildProperties: {{ Binary: f }} }}\n    Properties:\n      Handler: f\n      {policy}\n"
             )
         };
         let resolve = |yaml: String| {
@@ -2745,6 +2766,7 @@ Resources:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: f } }
     Properties:
+      Handler: f
       FunctionName: !Sub
         - "${Prefix}-fn"
         - { Prefix: !Ref AWS::StackName }

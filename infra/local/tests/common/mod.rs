@@ -32,6 +32,7 @@ pub fn echo_function(id: &str, timeout_seconds: u32, routes: &[(&str, &str)]) ->
         logical_id: id.to_owned(),
         physical_name: format!("test-{id}"),
         binary: "echo-function".to_owned(),
+        handler: "bootstrap".to_owned(),
         timeout_seconds,
         memory_mb: 256,
         environment: BTreeMap::from([("GREETING".to_owned(), "hello".to_owned())]),

@@ -4,12 +4,9 @@
 use std::sync::Arc;
 
 use agora::edge::realtime::{Realtime, WebSocketEvent};
-use agora::telemetry;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    telemetry::init();
+pub async fn run() -> Result<(), Error> {
     let aws = aws_config::load_from_env().await;
     let realtime = Arc::new(Realtime::from_env(&aws)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<WebSocketEvent>| {

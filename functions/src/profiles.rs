@@ -9,11 +9,8 @@ use agora::account::queue::JobQueue;
 use agora::config::{self, ApiConfig};
 use agora::edge::routes::profiles::{self, ProfilesState};
 use agora::edge::{Api, http};
-use agora::telemetry;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
+pub async fn run() -> Result<(), lambda_http::Error> {
     // All configuration is read before anything is built, so a bad value fails at once.
     let config = ApiConfig::from_env().await?;
     let jobs_queue = config::required("ACCOUNT_JOBS_QUEUE_URL")?;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use agora::auth::{Authenticator, Principal};
 use agora::config::{self, JwtConfig, Secrets};
 use agora::store::Store;
-use agora::telemetry;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,9 +21,7 @@ struct AuthorizerRequest {
     query_string_parameters: Option<std::collections::HashMap<String, String>>,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    telemetry::init();
+pub async fn run() -> Result<(), Error> {
     // All configuration (the HS256 key from Secrets Manager too) is read before serving.
     let table = config::required("TABLE_NAME")?;
     let secrets = Secrets::from_environment().await;

@@ -9,13 +9,10 @@ use std::sync::Arc;
 use agora::edge::stream;
 use agora::reactions::{self, FanoutConfig};
 use agora::store::Store;
-use agora::telemetry;
 use aws_lambda_events::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
+pub async fn run() -> Result<(), lambda_runtime::Error> {
     let config = FanoutConfig::from_env()?;
     let aws = aws_config::load_from_env().await;
     let store = Store::from_sdk_config(&aws, config.table_name.clone());

@@ -6,11 +6,8 @@ use std::sync::Arc;
 
 use agora::config::ApiConfig;
 use agora::edge::{Api, http, routes};
-use agora::telemetry;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
+pub async fn run() -> Result<(), lambda_http::Error> {
     let api = Arc::new(Api::new(&ApiConfig::from_env().await?).await);
     http::run(http::router(routes::connections::routes(), api)).await
 }

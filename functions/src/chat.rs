@@ -8,11 +8,8 @@ use agora::chat::RateLimit;
 use agora::config::ApiConfig;
 use agora::edge::routes::chat::{self, ChatState};
 use agora::edge::{Api, http};
-use agora::telemetry;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
+pub async fn run() -> Result<(), lambda_http::Error> {
     // All configuration is read before the store is built, so a bad value fails at once.
     let config = ApiConfig::from_env().await?;
     let send_limit = RateLimit::from_env()?;

@@ -13,7 +13,7 @@ use agora::account::export;
 use agora::account::queue::{AccountJob, JobQueue};
 use agora::batch;
 use agora::store::Store;
-use agora::{AppError, AppResult, config, telemetry};
+use agora::{AppError, AppResult, config};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -24,9 +24,7 @@ struct Worker {
     budget: ChunkBudget,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
+pub async fn run() -> Result<(), lambda_runtime::Error> {
     let table = config::required("TABLE_NAME")?;
     let sdk = aws_config::load_from_env().await;
     let defaults = ChunkBudget::default();

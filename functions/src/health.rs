@@ -3,14 +3,12 @@
 //! requests no route takes). No authentication, so load balancers and uptime checks can
 //! call it. Its routes are `agora::edge::routes::health`.
 
+use agora::config;
 use agora::edge::http;
 use agora::edge::routes::health::{self, Health};
 use agora::store::Store;
-use agora::{config, telemetry};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
+pub async fn run() -> Result<(), lambda_http::Error> {
     let table = config::required("TABLE_NAME")?;
     let health = Health::new(Store::from_environment(table).await)?;
     http::run(health::router(health)).await

@@ -12,9 +12,7 @@ use agora::{AppError, AppResult, config, telemetry};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
+pub async fn run() -> Result<(), lambda_runtime::Error> {
     let table = config::required("TABLE_NAME")?;
     let store = Arc::new(Store::from_environment(table).await);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

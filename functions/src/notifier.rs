@@ -6,13 +6,11 @@ use std::sync::Arc;
 
 use agora::edge::stream;
 use agora::store::Store;
-use agora::{config, reactions, telemetry};
+use agora::{config, reactions};
 use aws_lambda_events::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
+pub async fn run() -> Result<(), lambda_runtime::Error> {
     let table = config::required("TABLE_NAME")?;
     let aws = aws_config::load_from_env().await;
     let store = Store::from_sdk_config(&aws, table);
