@@ -3,7 +3,7 @@
 #
 # Every function ships the same binary, `agora` (functions/src/main.rs): its `Handler`,
 # which Lambda passes as `_HANDLER`, names the function the process runs. So a release
-# build is one fat-LTO link of the SDK rather than one per function (the figures are in
+# build is one LTO link of the SDK rather than one per function (the figures are in
 # docs/benchmarks/build-and-cold-start.md).
 #
 # sam build runs `make build-<LogicalId>` once per function, with ARTIFACTS_DIR set.

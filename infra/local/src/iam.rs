@@ -694,6 +694,9 @@ pub struct Enforcer {
     placeholders: Vec<(String, String)>,
     seen: Mutex<HashSet<UsageRecord>>,
     usage_log: Option<Mutex<File>>,
+    /// How many calls each function made, by `service:Operation` (for benchmarks:
+    /// [`Enforcer::call_counts`]).
+    calls: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl std::fmt::Debug for Enforcer {
@@ -766,6 +769,7 @@ impl Enforcer {
             placeholders,
             seen: Mutex::new(HashSet::new()),
             usage_log,
+            calls: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -782,7 +786,34 @@ impl Enforcer {
     /// Checks a request of `principal` to moto; `Err` is the refusal to answer with.
     pub fn check(&self, principal: &Principal, request: &RequestParts<'_>) -> Result<(), Refusal> {
         let call = authorizations(request, &self.partition);
+        self.count(principal, &call);
         self.authorize(principal, &call)
+    }
+
+    /// Every call a function made so far (allowed or not), by function logical id and
+    /// `service:Operation` (`dynamodb:Query`, `dynamodb:TransactWriteItems`,
+    /// `sqs:SendMessageBatch`, ...): what a benchmark divides by its user actions.
+    pub fn call_counts(&self) -> BTreeMap<(String, String), u64> {
+        self.calls
+            .lock()
+            .map(|calls| calls.clone())
+            .unwrap_or_default()
+    }
+
+    fn count(&self, principal: &Principal, call: &Call) {
+        let service = call
+            .authorizations
+            .first()
+            .and_then(|a| a.action.split_once(':'))
+            .map_or("", |(service, _)| service);
+        if let Ok(mut calls) = self.calls.lock() {
+            *calls
+                .entry((
+                    principal.function.clone(),
+                    format!("{service}:{}", call.operation),
+                ))
+                .or_default() += 1;
+        }
     }
 
     /// Checks an `@connections` request (`POST`, `GET` or `DELETE` of a connection).

@@ -133,6 +133,8 @@ pub struct LocalStack {
     pages: Arc<LocalPages>,
     iam_proxy: Option<IamProxy>,
     faults: Arc<Faults>,
+    /// The functions' roles, when IAM is enforced; counts every call too.
+    enforcer: Option<Arc<Enforcer>>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -193,7 +195,7 @@ impl LocalStack {
             listeners.websocket,
             listeners.connections,
             &invoker,
-            enforcer,
+            enforcer.clone(),
         )
         .await?;
         let pages = Arc::new(LocalPages::new(
@@ -219,6 +221,7 @@ impl LocalStack {
             pumps,
             pages,
             iam_proxy,
+            enforcer,
             faults,
         };
         tracing::info!(?stack, "local stack is up");
@@ -299,6 +302,16 @@ impl LocalStack {
 
     pub fn functions(&self) -> &FunctionHost {
         &self.functions
+    }
+
+    /// Every AWS call each function made so far, by function logical id and
+    /// `service:Operation` (`dynamodb:Query`, ...), as the IAM proxy saw them; empty
+    /// without IAM enforcement. For benchmarks that report requests per user action.
+    pub fn aws_calls(&self) -> BTreeMap<(String, String), u64> {
+        self.enforcer
+            .as_ref()
+            .map(|enforcer| enforcer.call_counts())
+            .unwrap_or_default()
     }
 
     /// How many `@connections` POSTs (pushes to a client) the stack has served.
