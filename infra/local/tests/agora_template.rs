@@ -85,9 +85,11 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
             .find(|f| f.logical_id == id)
             .expect(id)
     };
-    assert_eq!(function("HealthFunction").binary, "health");
+    // Every function runs the one binary; its Handler (the runtime's _HANDLER) picks it.
+    assert!(model.functions.iter().all(|f| f.binary == "agora"));
+    assert_eq!(function("HealthFunction").handler, "health");
     assert!(function("ProfilesFunction").http_routes.len() >= 9);
-    assert_eq!(function("ConnectionsFunction").binary, "connections");
+    assert_eq!(function("ConnectionsFunction").handler, "connections");
     assert_eq!(function("ConnectionsFunction").http_routes.len(), 12);
     assert_eq!(function("NotificationsFunction").http_routes.len(), 6);
     let notifier = function("NotifierFunction")
@@ -103,12 +105,12 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
         notifier.on_failure_queue_logical_id.as_deref(),
         Some("StreamFailureQueue")
     );
-    assert_eq!(function("DiscussionsFunction").binary, "discussions");
+    assert_eq!(function("DiscussionsFunction").handler, "discussions");
     assert_eq!(function("DiscussionsFunction").http_routes.len(), 18);
-    assert_eq!(function("FeedFunction").binary, "feed");
+    assert_eq!(function("FeedFunction").handler, "feed");
     assert_eq!(function("FeedFunction").http_routes.len(), 10);
     let fanout = function("StreamFanoutFunction");
-    assert_eq!(fanout.binary, "stream-fanout");
+    assert_eq!(fanout.handler, "stream-fanout");
     let fanout_stream = stream_source_of(fanout).expect("the fan-out function's stream source");
     assert_eq!(fanout_stream.table_logical_id, "Table");
     assert_eq!(
@@ -130,7 +132,7 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
         ctx.facts.queue_urls["FeedFanoutQueue"]
     );
     let feed_worker = function("FeedWorkerFunction");
-    assert_eq!(feed_worker.binary, "feed-worker");
+    assert_eq!(feed_worker.handler, "feed-worker");
     assert!(feed_worker.event_sources.iter().any(|s| matches!(
         s,
         EventSource::Sqs(s) if s.queue_logical_id == "FeedFanoutQueue" && s.report_batch_item_failures
