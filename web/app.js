@@ -331,7 +331,11 @@
       }
       if (state.room) state.room.subscribed = false;
       if (!state.token) return;
-      state.reconnectTimer = setTimeout(connectSocket, state.reconnectDelay);
+      // Exponential backoff with jitter: after an outage every client would otherwise
+      // come back in the same second (API Gateway admits 500 new connections/s per
+      // account and Region).
+      const delay = state.reconnectDelay * (0.5 + Math.random() / 2);
+      state.reconnectTimer = setTimeout(connectSocket, delay);
       state.reconnectDelay = Math.min(state.reconnectDelay * 2, MAX_RECONNECT_MS);
     });
   }

@@ -72,6 +72,10 @@ pub struct GatewayOptions {
     pub max_frame_bytes: usize,
     /// How long `shutdown` waits for connections to close and `$disconnect` to run.
     pub shutdown_grace: Duration,
+    /// New connections admitted per second (API Gateway's account quota, 500 per Region
+    /// for all WebSocket APIs): an upgrade past it is refused with 429 before the
+    /// authorizer runs.
+    pub new_connections_per_second: u32,
 }
 
 impl Default for GatewayOptions {
@@ -82,9 +86,13 @@ impl Default for GatewayOptions {
             max_message_bytes: MAX_MESSAGE_BYTES,
             max_frame_bytes: MAX_FRAME_BYTES,
             shutdown_grace: Duration::from_secs(5),
+            new_connections_per_second: NEW_CONNECTIONS_PER_SECOND,
         }
     }
 }
+
+/// API Gateway's quota of new WebSocket connections per second, per account and Region.
+pub const NEW_CONNECTIONS_PER_SECOND: u32 = 500;
 
 /// A frame the backend sends to a client through `@connections`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,6 +313,26 @@ struct Shared {
     /// channel to close, i.e. for every task (and its `$disconnect`) to finish.
     tasks_alive: Mutex<Option<mpsc::Sender<()>>>,
     tasks_done: tokio::sync::Mutex<mpsc::Receiver<()>>,
+    /// The current second (since the epoch) and the upgrades admitted in it.
+    admitted: Mutex<(i64, u32)>,
+}
+
+impl Shared {
+    /// Admits one more new connection in the current second, unless the quota is used.
+    fn admit_new_connection(&self, now_ms: i64) -> bool {
+        let second = now_ms.div_euclid(1000);
+        let Ok(mut admitted) = self.admitted.lock() else {
+            return true;
+        };
+        if admitted.0 != second {
+            *admitted = (second, 0);
+        }
+        if admitted.1 >= self.options.new_connections_per_second {
+            return false;
+        }
+        admitted.1 += 1;
+        true
+    }
 }
 
 impl WebSocketGateway {
@@ -336,6 +364,7 @@ impl WebSocketGateway {
             shutdown_tx,
             tasks_alive: Mutex::new(Some(alive_tx)),
             tasks_done: tokio::sync::Mutex::new(alive_rx),
+            admitted: Mutex::new((0, 0)),
         });
         let app = Router::new()
             .route("/", any(upgrade_at_root))
@@ -447,6 +476,10 @@ async fn handle_upgrade(
         return message_response(StatusCode::GONE, "Gone");
     }
     let now = OffsetDateTime::now_utc();
+    if !shared.admit_new_connection(epoch_millis(now)) {
+        tracing::warn!("new connection refused: the per-second connection quota is used");
+        return message_response(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+    }
     let user_agent = headers
         .get(http::header::USER_AGENT)
         .and_then(|value| value.to_str().ok())
@@ -1634,6 +1667,45 @@ mod tests {
             .into_iter()
             .find(|e| e["requestContext"]["routeKey"] == "$disconnect")
             .map(|e| e["requestContext"]["disconnectStatusCode"].clone())
+    }
+
+    #[tokio::test]
+    async fn new_connections_past_the_per_second_quota_are_refused_with_429_before_the_authorizer()
+    -> anyhow::Result<()> {
+        // Arrange: a quota of 3 new connections per second.
+        let invoker = Arc::new(FakeInvoker::new(agora_script));
+        let options = GatewayOptions {
+            new_connections_per_second: 3,
+            ..GatewayOptions::default()
+        };
+        let gateway = start(agora_spec(), invoker.clone(), options).await?;
+        let url = format!("{}?token=good", gateway.url());
+
+        // Act: eight upgrades at once, then more once a new second has begun.
+        let attempts = futures_util::future::join_all((0..8).map(|_| connect(&url))).await;
+        let (mut clients, mut refused) = (Vec::new(), Vec::new());
+        for attempt in attempts {
+            match attempt {
+                Ok(client) => clients.push(client),
+                Err(error) => refused.push(refused_status(Err(error))),
+            }
+        }
+        let authorized = invoker.events_of("WsAuthorizerFunction").len();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let later = connect(&url).await;
+
+        // Assert: at most 3 per second got in (the eight may straddle two seconds).
+        let admitted = clients.len();
+        assert!((3..=6).contains(&admitted), "admitted {admitted}");
+        assert!(!refused.is_empty(), "some were refused");
+        assert!(
+            refused.iter().all(|status| *status == Some(429)),
+            "{refused:?}"
+        );
+        assert_eq!(authorized, admitted, "refused before the authorizer");
+        assert!(later.is_ok(), "the next second admits again: {later:?}");
+        gateway.shutdown().await;
+        Ok(())
     }
 
     #[tokio::test]
