@@ -23,7 +23,7 @@ use crate::core::auth::Principal;
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::table::jobs::{self, Next};
-use crate::table::store::{self, Expr, Key, Store};
+use crate::table::store::{self, Expr, Item, Key, Store};
 
 /// The tombstone (and the token refusal it carries) outlives the stream's 24 h and any
 /// token issued before the deletion.
@@ -101,6 +101,23 @@ pub async fn check_token(store: &Store, principal: &Principal) -> AppResult<()> 
     let job: Option<ErasureJob> = store
         .get(&keys::deleted_account(&principal.user_id))
         .await?;
+    judge_token(job, principal)
+}
+
+/// The key [`check_token`] reads: the caller's tombstone.
+pub fn tombstone_key(principal: &Principal) -> Key {
+    keys::deleted_account(&principal.user_id)
+}
+
+/// [`check_token`] on a tombstone item already read (e.g. along with a page's
+/// BatchGetItem: `table::store::Rider`).
+pub fn check_token_on(item: Option<Item>, principal: &Principal) -> AppResult<()> {
+    let job: Option<ErasureJob> = item.map(store::from_item).transpose()?;
+    judge_token(job, principal)
+}
+
+/// Pure rule: whether a token may act, given its account's tombstone (if any).
+fn judge_token(job: Option<ErasureJob>, principal: &Principal) -> AppResult<()> {
     match job {
         None => Ok(()),
         Some(job) if job.status == ErasureStatus::Erasing => {

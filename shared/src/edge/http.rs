@@ -25,6 +25,7 @@ use crate::core::auth::Principal;
 use crate::core::cursor::parse_limit;
 use crate::core::error::AppError;
 use crate::table::idempotency::{self, StoredResponse};
+use crate::table::store::Rider;
 
 /// API Gateway's HTTP API payload quota: the most a write can carry to be hashed.
 const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
@@ -198,9 +199,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
-/// Refuses the tokens of a deleted account (see `account::erasure::check_token`): one
-/// GetItem of its tombstone per authenticated request. A write waits for it; a read runs
-/// beside it and is thrown away if the token is refused, so reads pay no latency for it.
+/// Refuses the tokens of a deleted account (see `account::erasure::check_token`): a read
+/// of its tombstone per authenticated request. A write waits for a GetItem of it. A read
+/// carries the tombstone's key on its first BatchGetItem (`table::store::Rider`), so a
+/// page that batch-reads pays no request for it; one that does not reads it with a
+/// GetItem after it ran. A refused read's answer is thrown away.
 /// A write also counts against the caller's write limit for this endpoint group (one
 /// UpdateItem, beside the tombstone read): past it, a 429 with `Retry-After`; every
 /// write's answer carries `RateLimit-Policy` and `RateLimit`.
@@ -247,10 +250,14 @@ async fn refuse_deleted_accounts<S: ApiState>(
         rate_limit_headers(&mut response, &api.write_limit, &decision);
         return response;
     }
-    let (allowed, response) = tokio::join!(
-        crate::account::erasure::check_token(store, &principal),
-        next.run(request)
-    );
+    // A read's check rides on its first BatchGetItem (no request of its own); a read
+    // that makes none checks after it ran. Either way a refused token gets no data.
+    let rider = Rider::new(crate::account::erasure::tombstone_key(&principal));
+    let response = rider.clone().carry(next.run(request)).await;
+    let allowed = match rider.outcome() {
+        Some(item) => crate::account::erasure::check_token_on(item, &principal),
+        None => crate::account::erasure::check_token(store, &principal).await,
+    };
     match allowed {
         Ok(()) => response,
         Err(error) => ApiError(error).into_response(),

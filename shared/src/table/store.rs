@@ -24,6 +24,46 @@ pub use aws_sdk_dynamodb::types::AttributeValue;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+tokio::task_local! {
+    /// The key that rides along with a request's first BatchGetItem (see [`Rider`]).
+    static RIDER: std::sync::Arc<Rider>;
+}
+
+/// One key a request reads along with its first BatchGetItem, so a check every request
+/// needs (the caller's account tombstone, `edge::http`) costs no request of its own on
+/// the pages that batch-read anyway. The key joins the batch's keys (in the same
+/// strongly consistent read), and what it found is kept here, apart from the caller's
+/// results. A request that makes no BatchGetItem leaves it unread: [`Rider::outcome`]
+/// says so, and the caller reads the key itself.
+#[derive(Debug)]
+pub struct Rider {
+    key: Key,
+    found: std::sync::OnceLock<Option<Item>>,
+}
+
+impl Rider {
+    pub fn new(key: Key) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            key,
+            found: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// What a BatchGetItem of the request found under the key: `None` when none ran,
+    /// `Some(None)` when the item does not exist.
+    pub fn outcome(&self) -> Option<Option<Item>> {
+        self.found.get().cloned()
+    }
+
+    /// Runs `request` with this rider on its first BatchGetItem.
+    pub async fn carry<F: std::future::Future>(
+        self: std::sync::Arc<Self>,
+        request: F,
+    ) -> F::Output {
+        RIDER.scope(self, request).await
+    }
+}
+
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
 /// The TTL attribute (epoch seconds) the table's TimeToLiveSpecification names.
@@ -393,7 +433,20 @@ impl Store {
 
     pub async fn batch_get_items(&self, keys: &[Key]) -> AppResult<Vec<Item>> {
         let mut found: HashMap<(String, String), Item> = HashMap::new();
-        for chunk in keys.chunks(100) {
+        // The request's rider (if any, and not read yet) joins the first batch.
+        let rider = RIDER
+            .try_with(std::sync::Arc::clone)
+            .ok()
+            .filter(|rider| rider.found.get().is_none());
+        let with_rider: Vec<Key>;
+        let keys_to_read = match &rider {
+            Some(rider) if !keys.contains(&rider.key) => {
+                with_rider = keys.iter().cloned().chain([rider.key.clone()]).collect();
+                &with_rider[..]
+            }
+            _ => keys,
+        };
+        for chunk in keys_to_read.chunks(100) {
             let mut pending: Vec<Item> = chunk.iter().map(Key::to_item).collect();
             for attempt in 0..8u32 {
                 if pending.is_empty() {
@@ -433,6 +486,11 @@ impl Store {
             if !pending.is_empty() {
                 return Err(AppError::internal("batch get left unprocessed keys"));
             }
+        }
+        if let Some(rider) = rider {
+            let key = (rider.key.pk.clone(), rider.key.sk.clone());
+            // Another batch of the same request may have carried it already: same read.
+            let _ = rider.found.set(found.get(&key).cloned());
         }
         Ok(keys
             .iter()

@@ -280,9 +280,10 @@ pub async fn share(
 
 /// Turns a page of entries into what the viewer may see, with a constant number of
 /// requests: one BatchGetItem (per 100 keys) for the activities, the viewer's likes,
-/// shared originals, the topics discussion activities are about and, for
-/// connections-only activities, the connection item; then one BatchGetItem for blocks
-/// (the authors, and the originals' authors as the originals name them). Deleted
+/// shared originals, the topics discussion activities are about, blocks between the
+/// viewer and the authors and, for connections-only activities, the connection item;
+/// a second one only for blocks with the authors of shared originals that are not
+/// authors on the page (they are known once the originals are read). Deleted
 /// activities, hidden authors and activities the viewer may no longer see (e.g. after a
 /// connection was removed) are dropped. A discussion activity shows its topic's current
 /// title, none once the topic is deleted.
@@ -310,6 +311,10 @@ pub(super) async fn render(
         if &entry.author_id != viewer && entry.visibility == ActivityVisibility::Connections {
             want(graph::keys::connection(viewer, &entry.author_id));
         }
+    }
+    let authors: Vec<UserId> = entries.iter().map(|e| e.author_id.clone()).collect();
+    for key in graph::block_keys(viewer, &authors) {
+        want(key);
     }
     let found: HashMap<(String, String), Item> = store
         .batch_get_items(&wanted)
@@ -344,12 +349,15 @@ pub(super) async fn render(
             originals.insert(id.clone(), original);
         }
     }
-    let people: Vec<UserId> = entries
-        .iter()
-        .map(|e| e.author_id.clone())
-        .chain(originals.values().map(|o| o.author_id.clone()))
+    // Blocks between the viewer and the authors came with the batch; the authors of
+    // shared originals are known only now, and need a second batch when not among them.
+    let mut blocked = graph::blocked_in(viewer, found.values());
+    let original_authors: Vec<UserId> = originals
+        .values()
+        .map(|o| o.author_id.clone())
+        .filter(|author| !authors.contains(author))
         .collect();
-    let blocked = graph::blocked_among(store, viewer, &people).await?;
+    blocked.extend(graph::blocked_among(store, viewer, &original_authors).await?);
     let mut views = Vec::with_capacity(entries.len());
     for entry in &entries {
         let Some(mut activity) = activity_of(&entry.activity_id)? else {

@@ -52,18 +52,38 @@ pub async fn blocked_among(
     viewer: &UserId,
     others: &[UserId],
 ) -> AppResult<HashSet<UserId>> {
-    let unique: Vec<&UserId> = others
-        .iter()
-        .filter(|o| *o != viewer)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let keys: Vec<Key> = unique
-        .iter()
-        .flat_map(|other| [keys::block(viewer, other), keys::blocked_by(viewer, other)])
-        .collect();
+    let keys = block_keys(viewer, others);
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
     let found = store.batch_get_items(&keys).await?;
     Ok(blocked_users_in(&found))
+}
+
+/// The keys that say whether `viewer` and each of `others` block one another (two per
+/// other: `viewer`'s `BLOCK#` and `BLOCKEDBY#` items), for a reader that fetches them in
+/// its own BatchGetItem; [`blocked_in`] reads the answer from what it found.
+pub fn block_keys(viewer: &UserId, others: &[UserId]) -> Vec<Key> {
+    let unique: BTreeSet<&UserId> = others.iter().filter(|o| *o != viewer).collect();
+    unique
+        .into_iter()
+        .flat_map(|other| [keys::block(viewer, other), keys::blocked_by(viewer, other)])
+        .collect()
+}
+
+/// Of the items a batch of [`block_keys`] (among other keys) found, the users `viewer`
+/// blocks or is blocked by.
+pub fn blocked_in<'a>(
+    viewer: &UserId,
+    found: impl IntoIterator<Item = &'a Item>,
+) -> HashSet<UserId> {
+    let partition = user_partition(viewer);
+    let mine: Vec<Item> = found
+        .into_iter()
+        .filter(|item| item.get(store::PK).and_then(|pk| pk.as_s().ok()) == Some(&partition))
+        .cloned()
+        .collect();
+    blocked_users_in(&mine)
 }
 
 /// Access pattern: everyone `user` blocks or is blocked by — one Query of the user's

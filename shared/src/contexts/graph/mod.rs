@@ -3,12 +3,12 @@
 //! asks: "how do these two relate?" and "whom does this viewer block or get blocked
 //! by?". The connections context writes these items; this one only names and reads them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
 use crate::table::keys::user_partition;
-use crate::table::store::{Item, Key, KeyQuery, Store};
+use crate::table::store::{self, Item, Key, KeyQuery, Store};
 
 pub mod erasure;
 
