@@ -195,6 +195,16 @@ pub fn field_of_items(page: &Value, field: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Starts a stack whose functions report each call's DynamoDB requests in
+/// `x-agora-dynamodb-requests` ([`TestStack::dynamodb_requests_of_get`]).
+pub async fn spawn_counting_requests() -> anyhow::Result<TestStack> {
+    spawn_with(|o| {
+        o.environment_overrides
+            .insert("AGORA_EXPOSE_REQUEST_COUNTS".into(), "1".into());
+    })
+    .await
+}
+
 impl TestStack {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.stack.http_url().trim_end_matches('/'), path)
@@ -219,6 +229,28 @@ impl TestStack {
 
     pub async fn raw(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Reply> {
         reply(request.send().await?).await
+    }
+
+    /// The DynamoDB requests the answering function made for `GET path` as `user` (a
+    /// stack of [`spawn_counting_requests`]); fails unless the answer is 200.
+    pub async fn dynamodb_requests_of_get(&self, path: &str, user: &str) -> anyhow::Result<u64> {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token_for(user))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "GET {path}: {}",
+            response.status()
+        );
+        response
+            .headers()
+            .get("x-agora-dynamodb-requests")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no x-agora-dynamodb-requests header"))
     }
 
     pub async fn get(&self, path: &str, user: &str) -> anyhow::Result<Reply> {

@@ -1348,3 +1348,33 @@ async fn a_sender_killed_between_its_write_and_its_posts_still_reaches_every_sub
     assert_eq!(stored_messages(&stack, &room).await?, 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_page_of_room_history_is_read_with_two_dynamodb_requests() -> anyhow::Result<()> {
+    // Arrange: a group of three with messages from each, and a block between two of them.
+    let stack = agora_tests::spawn_counting_requests().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    stack.connect_directly(&ana, &bo).await?;
+    stack.connect_directly(&ana, &cy).await?;
+    let room = group(&stack, &ana, "Study group", &[&bo, &cy]).await?;
+    for (user, text) in [(&ana, "hi"), (&bo, "hello"), (&cy, "hey")] {
+        send_rest(&stack, user, &room, text).await?;
+    }
+    stack.block_directly(&bo, &cy).await?;
+
+    // Act
+    let path = format!("/v1/rooms/{room}/messages?limit=50");
+    let requests = stack.dynamodb_requests_of_get(&path, &bo).await?;
+    let page = stack.get(&path, &bo).await?;
+
+    // Assert: the page's Query, then one BatchGetItem of the member item, the blocks
+    // and the caller's account check; Cy's message is hidden from Bo.
+    assert_eq!(requests, 2);
+    let senders = field_of_items(&page.body, "senderId");
+    assert!(
+        senders.contains(&ana) && senders.contains(&bo),
+        "{senders:?}"
+    );
+    assert!(!senders.contains(&cy), "blocked sender hidden: {senders:?}");
+    Ok(())
+}

@@ -1055,38 +1055,12 @@ async fn a_delivery_that_keeps_failing_ends_in_the_fan_out_dead_letter_queue() -
     Ok(())
 }
 
-/// The DynamoDB requests the answering function made for a GET, as the edge reports
-/// them with `AGORA_EXPOSE_REQUEST_COUNTS=1`.
-async fn requests_of_get(stack: &TestStack, path: &str, user: &str) -> anyhow::Result<u64> {
-    let response = stack
-        .http
-        .get(stack.url(path))
-        .bearer_auth(agora_tests::token_for(user))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status() == 200,
-        "GET {path}: {}",
-        response.status()
-    );
-    let count = response
-        .headers()
-        .get("x-agora-dynamodb-requests")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    count.ok_or_else(|| anyhow::anyhow!("no x-agora-dynamodb-requests header"))
-}
-
 #[tokio::test]
 async fn a_home_feed_page_and_a_timeline_page_are_read_with_two_dynamodb_requests()
 -> anyhow::Result<()> {
     // Arrange: Ana's feed holds activities of two connections, one of them
     // connections-only, one about a topic, and a block with a stranger exists.
-    let stack = spawn_with(|o| {
-        o.environment_overrides
-            .insert("AGORA_EXPOSE_REQUEST_COUNTS".into(), "1".into());
-    })
-    .await?;
+    let stack = agora_tests::spawn_counting_requests().await?;
     let (ana, bea, caio, dan) = ana_connected_to_bea_and_caio_and_stranger_dan(&stack).await?;
     stack.block_directly(&ana, &dan).await?;
     let mut posted = Vec::new();
@@ -1098,8 +1072,12 @@ async fn a_home_feed_page_and_a_timeline_page_are_read_with_two_dynamodb_request
     }
 
     // Act
-    let feed = requests_of_get(&stack, "/v1/feed?limit=20", &ana).await?;
-    let timeline = requests_of_get(&stack, "/v1/timeline?limit=20", &ana).await?;
+    let feed = stack
+        .dynamodb_requests_of_get("/v1/feed?limit=20", &ana)
+        .await?;
+    let timeline = stack
+        .dynamodb_requests_of_get("/v1/timeline?limit=20", &ana)
+        .await?;
 
     // Assert: one Query of the page and one BatchGetItem for everything it shows (the
     // caller's account check and the blocks ride on it).

@@ -761,3 +761,28 @@ async fn a_deleted_account_leaves_the_notifications_it_caused_in_other_partition
     assert!(named.is_empty(), "nothing of Bo's names Ana: {named:#?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_notifications_page_is_read_with_two_dynamodb_requests() -> anyhow::Result<()> {
+    // Arrange: two connection requests to Bo, one from someone Bo then blocks.
+    let stack = agora_tests::spawn_counting_requests().await?;
+    let (ana, bo, cy) = (new_user("ana"), new_user("bo"), new_user("cy"));
+    public_profile(&stack, &ana, "Ana Lima").await?;
+    stack.put_item(&connection_request(&ana, &bo)).await?;
+    stack.put_item(&connection_request(&cy, &bo)).await?;
+    await_items(&stack, &bo, 2).await?;
+    stack.put_items(&block_items(&bo, &cy, T0)).await?;
+
+    // Act
+    let requests = stack
+        .dynamodb_requests_of_get("/v1/notifications?limit=20", &bo)
+        .await?;
+    let shown = items(&stack, &bo).await?;
+
+    // Assert: the page's Query, then one BatchGetItem of names, connections, blocks and
+    // the caller's account check; the blocked actor's notification is hidden.
+    assert_eq!(requests, 2);
+    let actors: Vec<&str> = shown.iter().filter_map(|n| n["actorId"].as_str()).collect();
+    assert_eq!(actors, vec![ana.as_str()]);
+    Ok(())
+}

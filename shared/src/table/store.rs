@@ -308,8 +308,16 @@ impl Store {
         self.get_item(key).await?.map(from_item).transpose()
     }
 
-    /// GetItem, strongly consistent (a user reads their own writes).
+    /// GetItem, strongly consistent (a user reads their own writes). While the request
+    /// has a [`Rider`] waiting, it is a BatchGetItem of the key and the rider's instead
+    /// (one request, the same read units).
     pub async fn get_item(&self, key: &Key) -> AppResult<Option<Item>> {
+        let rider_waiting = RIDER
+            .try_with(|rider| rider.found.get().is_none())
+            .unwrap_or(false);
+        if rider_waiting {
+            return Ok(self.batch_get_items(std::slice::from_ref(key)).await?.pop());
+        }
         let output = self
             .client
             .get_item()

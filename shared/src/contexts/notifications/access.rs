@@ -54,8 +54,8 @@ pub async fn unread_count(store: &Store, me: &UserId) -> AppResult<UnreadCount> 
 }
 
 /// My notifications, newest activity first: Query GSI2 `NOTIFS#<me>` (or, unread only,
-/// GSI1 `UNREAD#<me>`), descending; then one BatchGetItem to hide users blocked either
-/// way and one to name the actors as I may see them.
+/// GSI1 `UNREAD#<me>`), descending; then one BatchGetItem that both hides users blocked
+/// either way and names the actors as I may see them.
 pub async fn list_notifications(
     store: &Store,
     cursors: &CursorCodec,
@@ -81,13 +81,7 @@ pub async fn list_notifications(
         .into_iter()
         .map(store::from_item)
         .collect::<AppResult<_>>()?;
-    let actors: Vec<UserId> = notifications.iter().map(|n| n.actor_id.clone()).collect();
-    let blocked = graph::blocked_among(store, me, &actors).await?;
-    let visible: Vec<Notification> = notifications
-        .into_iter()
-        .filter(|n| !blocked.contains(&n.actor_id))
-        .collect();
-    let items = views(store, me, visible).await?;
+    let items = render(store, me, notifications, HideBlocked(true)).await?;
     let next_cursor = next.map(|k| cursors.seal(me, &scope, &k)).transpose()?;
     Ok(Page { items, next_cursor })
 }
@@ -99,18 +93,44 @@ pub async fn views(
     me: &UserId,
     notifications: Vec<Notification>,
 ) -> AppResult<Vec<NotificationView>> {
+    render(store, me, notifications, HideBlocked(false)).await
+}
+
+/// Whether [`render`] also reads blocks and drops the notifications of blocked actors.
+struct HideBlocked(bool);
+
+/// [`views`], and with [`HideBlocked`] the blocks between me and the actors in the same
+/// BatchGetItem.
+async fn render(
+    store: &Store,
+    me: &UserId,
+    notifications: Vec<Notification>,
+    hide_blocked: HideBlocked,
+) -> AppResult<Vec<NotificationView>> {
     let actors: Vec<UserId> = notifications
         .iter()
         .map(|n| n.actor_id.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut keys_to_read = Vec::with_capacity(actors.len() * 2);
+    let mut keys_to_read = Vec::with_capacity(actors.len() * 4);
     for actor in &actors {
         keys_to_read.push(profiles::keys::profile(actor));
         keys_to_read.push(graph::keys::connection(me, actor));
     }
+    if hide_blocked.0 {
+        keys_to_read.extend(graph::block_keys(me, &actors));
+    }
     let found = store.batch_get_items(&keys_to_read).await?;
+    let blocked = if hide_blocked.0 {
+        graph::blocked_in(me, found.iter())
+    } else {
+        HashSet::new()
+    };
+    let notifications: Vec<Notification> = notifications
+        .into_iter()
+        .filter(|n| !blocked.contains(&n.actor_id))
+        .collect();
     let mut connected = HashSet::new();
     let mut profiles_by_user = HashMap::new();
     for item in found {
