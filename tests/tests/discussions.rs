@@ -1388,3 +1388,42 @@ async fn toggling_an_accepted_answer_publishes_one_activity_and_clearing_takes_i
     assert_eq!(bos[0]["deleted"], true, "bo's answer was replaced: {bos:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_topic_page_is_read_with_four_dynamodb_requests_and_a_page_of_replies_with_three()
+-> anyhow::Result<()> {
+    // Arrange: a topic with replies from two people, one of whom the reader blocks.
+    let stack = agora_tests::spawn_counting_requests().await?;
+    let cat = category(&stack, "budgeting", None).await?;
+    let (ana, bo, cy, reader) = (
+        new_user("ana"),
+        new_user("bo"),
+        new_user("cy"),
+        new_user("reader"),
+    );
+    let topic_id = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Budgeting tips?")).await?;
+    id_of_new_reply(&stack, &bo, &topic_id, None, "Envelopes work for me").await?;
+    id_of_new_reply(&stack, &cy, &topic_id, None, "A spreadsheet").await?;
+    stack.block_directly(&reader, &cy).await?;
+
+    // Act
+    let page = stack
+        .dynamodb_requests_of_get(&format!("/v1/topics/{topic_id}"), &reader)
+        .await?;
+    let replies_path = format!("/v1/topics/{topic_id}/replies");
+    let replies = stack
+        .dynamodb_requests_of_get(&replies_path, &reader)
+        .await?;
+    let shown = stack.get(&replies_path, &reader).await?;
+
+    // Assert: GetItem and Query side by side, one BatchGetItem for the blocks (and the
+    // caller's account check on the GetItem), and the topic page's view count.
+    assert_eq!(page, 4, "topic page");
+    assert_eq!(replies, 3, "replies");
+    assert_eq!(
+        field_of_items(&shown.body, "authorId"),
+        vec![bo.clone()],
+        "the blocked author's reply is hidden"
+    );
+    Ok(())
+}

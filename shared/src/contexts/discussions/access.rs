@@ -205,7 +205,7 @@ pub(super) async fn query_category(
 }
 
 /// A page of a topic's replies in thread order: Query `PK=TOPIC#<t> AND
-/// begins_with(SK, REPLY#)`, blocked authors dropped.
+/// begins_with(SK, REPLY#)`, blocked authors dropped (see [`topic_with_replies`]).
 pub async fn list_replies(
     store: &Store,
     cursors: &CursorCodec,
@@ -214,39 +214,54 @@ pub async fn list_replies(
     limit: u32,
     cursor: Option<&str>,
 ) -> AppResult<Page<Reply>> {
-    let topic = visible_topic(store, viewer, topic_id).await?;
-    list_replies_of(store, cursors, viewer, &topic, limit, cursor).await
+    let (_, replies) = topic_with_replies(store, cursors, viewer, topic_id, limit, cursor).await?;
+    Ok(replies)
 }
 
-pub(super) async fn list_replies_of(
+/// A topic the viewer may see and a page of its replies, in three requests: the GetItem
+/// of the topic and the Query of the page side by side, then one BatchGetItem of the
+/// blocks between the viewer and the topic's and the replies' authors. A topic that is
+/// missing or whose author blocks the viewer (or is blocked) is a 404, and nothing of
+/// the page leaves.
+pub(super) async fn topic_with_replies(
     store: &Store,
     cursors: &CursorCodec,
     viewer: &UserId,
-    topic: &Topic,
+    topic_id: &str,
     limit: u32,
     cursor: Option<&str>,
-) -> AppResult<Page<Reply>> {
-    let scope = format!("replies:{}", topic.topic_id);
+) -> AppResult<(Topic, Page<Reply>)> {
+    let scope = format!("replies:{topic_id}");
     let start = cursor
         .map(|c| cursors.open(viewer, &scope, c))
         .transpose()?;
-    let (items, next) = store
-        .query(
-            &KeyQuery::partition(keys::topic_partition(&topic.topic_id))
-                .prefix(keys::REPLY_PREFIX)
-                .limit(limit)
-                .start(start),
-        )
-        .await?;
+    let page_query = KeyQuery::partition(keys::topic_partition(topic_id))
+        .prefix(keys::REPLY_PREFIX)
+        .limit(limit)
+        .start(start);
+    let (topic, (items, next)) =
+        tokio::try_join!(get_topic(store, topic_id), store.query(&page_query))?;
+    let topic = topic.ok_or_else(|| not_found("topic"))?;
     let replies = items
         .into_iter()
         .map(store::from_item)
         .collect::<AppResult<Vec<Reply>>>()?;
-    let replies = without_blocked(store, viewer, replies, |r| &r.author_id).await?;
-    Ok(Page {
-        items: replies.into_iter().map(Reply::for_readers).collect(),
+    let authors: Vec<UserId> = std::iter::once(topic.author_id.clone())
+        .chain(replies.iter().map(|r| r.author_id.clone()))
+        .collect();
+    let blocked = graph::blocked_among(store, viewer, &authors).await?;
+    if blocked.contains(&topic.author_id) {
+        return Err(not_found("topic"));
+    }
+    let page = Page {
+        items: replies
+            .into_iter()
+            .filter(|r| !blocked.contains(&r.author_id))
+            .map(Reply::for_readers)
+            .collect(),
         next_cursor: seal(cursors, viewer, &scope, next)?,
-    })
+    };
+    Ok((topic, page))
 }
 
 // ---------------------------------------------------------------------------------

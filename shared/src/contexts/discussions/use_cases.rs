@@ -113,9 +113,9 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
     }
 }
 
-/// Read a topic as a visitor: GetItem, the block check (BatchGetItem), then one
-/// UpdateItem `ADD viewCount 1` that returns the counted topic, and the first page of
-/// replies (Query).
+/// Read a topic as a visitor: the topic and its first page of replies (GetItem and Query
+/// side by side, then one BatchGetItem of the blocks: `topic_with_replies`), then one
+/// UpdateItem `ADD viewCount 1` that returns the counted topic.
 pub async fn view_topic(
     store: &Store,
     cursors: &CursorCodec,
@@ -123,7 +123,8 @@ pub async fn view_topic(
     topic_id: &str,
     limit: u32,
 ) -> AppResult<TopicWithReplies> {
-    let topic = visible_topic(store, viewer, topic_id).await?;
+    let (topic, replies) =
+        topic_with_replies(store, cursors, viewer, topic_id, limit, None).await?;
     let counted = store
         .update(
             &keys::topic(&topic.topic_id),
@@ -136,7 +137,6 @@ pub async fn view_topic(
         Some(item) => store::from_item(item)?,
         None => topic,
     };
-    let replies = list_replies_of(store, cursors, viewer, &topic, limit, None).await?;
     Ok(TopicWithReplies {
         topic: topic.for_readers(),
         replies,
