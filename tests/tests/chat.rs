@@ -1378,3 +1378,48 @@ async fn a_page_of_room_history_is_read_with_two_dynamodb_requests() -> anyhow::
     assert!(!senders.contains(&cy), "blocked sender hidden: {senders:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_send_its_route_never_pushed_reaches_everyone_even_after_a_later_edit_was_pushed()
+-> anyhow::Result<()> {
+    // Arrange: the realtime function dies right after the send's transaction, so the
+    // send is stored under its route's claim and pushed by nobody yet.
+    let stack = spawn_with(claiming_for(3_000)).await?;
+    let (ana, _bo, room, [mut ana_socket, mut bo_socket, mut cy_socket]) =
+        three_subscribed_in_a_group(&stack, "Edited early").await?;
+    stack
+        .stack
+        .kill_after("RealtimeFunction", "TransactWriteItems", 1);
+    ana_socket
+        .send_text(&send_frame(&room, "first words", "early-1").to_string())
+        .await?;
+    let stored = stack
+        .eventually("the stored message", || async {
+            let page = stack
+                .get(&format!("/v1/rooms/{room}/messages"), &ana)
+                .await?;
+            Ok(page.body["items"]
+                .as_array()
+                .and_then(|items| items.first())
+                .map(message_id))
+        })
+        .await?;
+
+    // Act: within the send's claim, its author edits it; that edit's route pushes it
+    // and marks it pushed (a later change of the same item).
+    let edited = ana_socket
+        .request(json!({"action": "editMessage", "roomId": room, "messageId": stored, "text": "better words"}))
+        .await?;
+
+    // Assert: the edit and the original message both reach every subscriber (the
+    // message once the send's claim ended, from the stream).
+    assert_eq!(edited["type"], "ack", "{edited}");
+    for socket in [&mut ana_socket, &mut bo_socket, &mut cy_socket] {
+        socket.expect("the edit", is_edit_of(&stored)).await?;
+        let message = socket
+            .expect("the message", |f| is_message(f, &stored))
+            .await?;
+        assert_eq!(message["message"]["text"], "first words");
+    }
+    Ok(())
+}

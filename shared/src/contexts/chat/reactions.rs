@@ -132,15 +132,17 @@ fn token_of(change: &RoomChange) -> Option<u64> {
 /// The changes of the batch that routes marked pushed, by item and token: their own
 /// records need not be looked up.
 fn pushed_in(changes: &[&Change]) -> HashSet<(String, String, i64)> {
+    // A route's mark of a change shows in the record of the mark (new image) and in the
+    // records of later writes of the item (old and new images) until another mark
+    // replaces it.
     changes
         .iter()
-        .filter_map(|change| {
-            let now = LiveMarks::of_image(change.new.as_ref()?).pushed_by_route()?;
-            let before = change
-                .old
-                .as_ref()
-                .and_then(|old| LiveMarks::of_image(old).pushed_by_route());
-            (before != Some(now)).then(|| (change.pk.clone(), change.sk.clone(), now))
+        .flat_map(|change| {
+            [change.new.as_ref(), change.old.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|image| LiveMarks::of_image(image).pushed_by_route())
+                .map(|pushed| (change.pk.clone(), change.sk.clone(), pushed))
         })
         .collect()
 }
@@ -206,13 +208,16 @@ impl ChatBatch<'_> {
         match chat::live_push(LiveMarks::of_image(image), token) {
             LivePush::Stream => Ok(true),
             LivePush::Done => Ok(false),
+            // A route's mark covers its own change only: a later change's mark does not
+            // say this one was pushed (its `message` event is not a `messageEdited`).
             LivePush::Claimed { .. }
                 if self.pushed.iter().any(|(pk, sk, pushed)| {
-                    pk == &change.pk && sk == &change.sk && *pushed >= token as i64
+                    pk == &change.pk && sk == &change.sk && *pushed == token as i64
                 }) =>
             {
                 Ok(false)
             }
+            LivePush::Superseded => Ok(true),
             LivePush::Claimed { until_ms } => {
                 let key = store::Key::new(change.pk.clone(), change.sk.clone());
                 let taken =

@@ -145,6 +145,10 @@ pub enum LivePush {
     /// A route claimed it until this epoch millisecond: wait for the route to mark it
     /// done, and take it over after that.
     Claimed { until_ms: i64 },
+    /// A later change of the item is marked pushed, which says nothing of this one
+    /// (a message's `message` event is not its later `messageEdited`): once this
+    /// change's claim ended, the stream pushes it without a mark (at least once).
+    Superseded,
 }
 
 /// An item's live-push attributes: its route's claim ([`LIVE_PUSH_UNTIL`]) and the
@@ -202,12 +206,16 @@ impl LiveMarks {
 /// comes again (the stream marks before it posts: a retry must not lose the push).
 pub fn live_push(marks: LiveMarks, token: u64) -> LivePush {
     let token = i64::try_from(token).unwrap_or(i64::MAX);
-    if marks.pushed.is_some_and(|pushed| pushed >= token) {
-        return if marks.by_stream {
-            LivePush::Stream
-        } else {
-            LivePush::Done
-        };
+    match marks.pushed {
+        Some(pushed) if pushed == token => {
+            return if marks.by_stream {
+                LivePush::Stream
+            } else {
+                LivePush::Done
+            };
+        }
+        Some(pushed) if pushed > token => return LivePush::Superseded,
+        _ => {}
     }
     match marks.until_ms {
         Some(until_ms) => LivePush::Claimed { until_ms },
@@ -273,11 +281,11 @@ mod tests {
     }
 
     #[test]
-    fn a_change_marked_pushed_is_not_pushed_again_nor_is_an_older_one() {
+    fn a_change_marked_pushed_is_not_pushed_again_but_an_older_one_is_not_covered_by_it() {
         let marks = LiveMarks::of(&image(&[(LIVE_PUSH_UNTIL, 5_000), (LIVE_PUSHED, 3)]));
 
         assert_eq!(live_push(marks, 3), LivePush::Done);
-        assert_eq!(live_push(marks, 2), LivePush::Done);
+        assert_eq!(live_push(marks, 2), LivePush::Superseded);
         assert_eq!(live_push(marks, 4), LivePush::Claimed { until_ms: 5_000 });
     }
 

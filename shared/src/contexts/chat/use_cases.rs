@@ -1106,6 +1106,12 @@ pub async fn take_over_push(
             Some(item) => match live_push(LiveMarks::of(&item), token) {
                 LivePush::Done => return Ok(false),
                 LivePush::Stream => return Ok(true),
+                // A later change is marked: whether this one was pushed is not known
+                // here (its route's mark would have come before the later change was
+                // written, and the batch's records did not show it), so once its claim
+                // ended it is pushed, unmarked: at least once rather than never.
+                LivePush::Superseded if now >= until_ms => return Ok(true),
+                LivePush::Superseded => {}
                 LivePush::Claimed { .. } if now >= until_ms => {
                     // Marked by nobody yet the mark was refused: a later change's mark
                     // (an older token) cannot be; give up rather than spin.
