@@ -195,6 +195,16 @@ pub fn field_of_items(page: &Value, field: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The DynamoDB requests the answering function reported for `response`
+/// (`x-agora-dynamodb-requests`, sent with `AGORA_EXPOSE_REQUEST_COUNTS=1`).
+pub fn dynamodb_requests_of(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get("x-agora-dynamodb-requests")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Starts a stack whose functions report each call's DynamoDB requests in
 /// `x-agora-dynamodb-requests` ([`TestStack::dynamodb_requests_of_get`]).
 pub async fn spawn_counting_requests() -> anyhow::Result<TestStack> {
@@ -245,11 +255,7 @@ impl TestStack {
             "GET {path}: {}",
             response.status()
         );
-        response
-            .headers()
-            .get("x-agora-dynamodb-requests")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
+        dynamodb_requests_of(&response)
             .ok_or_else(|| anyhow::anyhow!("no x-agora-dynamodb-requests header"))
     }
 

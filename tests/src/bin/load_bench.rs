@@ -206,11 +206,7 @@ async fn call(
     }
     let response = request.send().await?;
     let status = response.status().as_u16();
-    let requests = response
-        .headers()
-        .get("x-agora-dynamodb-requests")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let requests = agora_tests::dynamodb_requests_of(&response);
     let bytes = response.bytes().await?;
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Ok((status, requests, body))

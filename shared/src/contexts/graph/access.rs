@@ -33,9 +33,9 @@ pub async fn blocked_between(store: &Store, a: &UserId, b: &UserId) -> AppResult
 
 /// The other users named by block items (`BLOCK#<other>`, `BLOCKEDBY#<other>`) of one
 /// user's partition.
-fn blocked_users_in(items: &[Item]) -> HashSet<UserId> {
+fn blocked_users_in<'a>(items: impl IntoIterator<Item = &'a Item>) -> HashSet<UserId> {
     items
-        .iter()
+        .into_iter()
         .filter_map(sort_key)
         .filter_map(|sk| {
             sk.strip_prefix("BLOCK#")
@@ -78,12 +78,11 @@ pub fn blocked_in<'a>(
     found: impl IntoIterator<Item = &'a Item>,
 ) -> HashSet<UserId> {
     let partition = user_partition(viewer);
-    let mine: Vec<Item> = found
-        .into_iter()
-        .filter(|item| item.get(store::PK).and_then(|pk| pk.as_s().ok()) == Some(&partition))
-        .cloned()
-        .collect();
-    blocked_users_in(&mine)
+    blocked_users_in(
+        found
+            .into_iter()
+            .filter(|item| item.get(store::PK).and_then(|pk| pk.as_s().ok()) == Some(&partition)),
+    )
 }
 
 /// Access pattern: everyone `user` blocks or is blocked by — one Query of the user's
