@@ -985,16 +985,28 @@ async fn an_ex_member_hears_nothing_more_from_the_room_once_they_leave() -> anyh
     let mut ana_socket = subscribed(&stack, &ana, &room).await?;
     let mut bo_socket = subscribed(&stack, &bo, &room).await?;
     let mut cy_socket = subscribed(&stack, &cy, &room).await?;
+    // The sending function has seen the room's subscribers, Bo's among them.
+    ana_socket
+        .request(send_frame(&room, "before Bo left", "c-before"))
+        .await?;
+    bo_socket
+        .expect("Ana's first message", |f| {
+            f["type"] == "message" && f["message"]["text"] == "before Bo left"
+        })
+        .await?;
 
     let left = stack
         .delete(&format!("/v1/rooms/{room}/members/me"), &bo)
         .await?;
+    settle().await;
     let resubscribe = bo_socket
         .request(json!({"action": "subscribe", "roomId": room}))
         .await?;
+    settle().await;
     ana_socket
         .request(json!({"action": "typing", "roomId": room, "state": "start"}))
         .await?;
+    settle().await;
     ana_socket
         .request(send_frame(&room, "after Bo left", "c-after"))
         .await?;
@@ -1421,5 +1433,114 @@ async fn a_send_its_route_never_pushed_reaches_everyone_even_after_a_later_edit_
             .await?;
         assert_eq!(message["message"]["text"], "first words");
     }
+    Ok(())
+}
+
+/// Lets the invocation that served the last frame end (its reply comes before its end):
+/// the next frame is then served by the environment that served it, whose kept state
+/// (a room's subscribers) it uses, as the stack reuses the latest idle environment.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+/// The DynamoDB calls `function` made so far, by operation (`dynamodb:Query`, ...).
+fn dynamodb_calls_of(stack: &TestStack, function: &str) -> std::collections::BTreeMap<String, u64> {
+    stack
+        .stack
+        .aws_calls()
+        .into_iter()
+        .filter(|((caller, call), _)| caller == function && call.starts_with("dynamodb:"))
+        .map(|((_, call), count)| (call, count))
+        .collect()
+}
+
+/// What each call grew by between two snapshots of [`dynamodb_calls_of`].
+fn calls_between(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+) -> std::collections::BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(call, count)| (call.clone(), count - before.get(call).copied().unwrap_or(0)))
+        .filter(|(_, grown)| *grown > 0)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_socket_that_subscribes_after_the_room_was_sent_to_hears_the_next_message_from_the_route()
+-> anyhow::Result<()> {
+    // Only the routes push: a subscriber the sending function does not know of would
+    // hear nothing.
+    let stack = spawn_with(|options| {
+        options
+            .disabled_event_sources
+            .insert("StreamFanoutFunction".into());
+    })
+    .await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    stack.connect_directly(&ana, &bo).await?;
+    let room = group(&stack, &ana, "Latecomers", &[&bo]).await?;
+    let mut ana_socket = subscribed(&stack, &ana, &room).await?;
+    let first = ana_socket
+        .request(send_frame(&room, "before Bo watched", "late-1"))
+        .await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    settle().await;
+
+    let second = ana_socket
+        .request(send_frame(&room, "after Bo watched", "late-2"))
+        .await?;
+
+    assert_eq!(first["type"], "ack", "{first}");
+    assert_eq!(second["type"], "ack", "{second}");
+    let heard = bo_socket
+        .expect("Ana's second message", |f| {
+            is_message(f, &message_id(&second))
+        })
+        .await?;
+    assert_eq!(heard["message"]["text"], "after Bo watched");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_live_send_costs_four_dynamodb_requests_once_its_function_knows_the_rooms_subscribers()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (_, _, room, [mut ana_socket, mut bo_socket, _cy]) =
+        three_subscribed_in_a_group(&stack, "Counted").await?;
+    let warm = ana_socket
+        .request(send_frame(&room, "warming up", "count-0"))
+        .await?;
+    bo_socket
+        .expect("the first message", |f| is_message(f, &message_id(&warm)))
+        .await?;
+    settle().await;
+    let before = dynamodb_calls_of(&stack, "RealtimeFunction");
+
+    let sent = ana_socket
+        .request(send_frame(&room, "counted", "count-1"))
+        .await?;
+    bo_socket
+        .expect("the counted message", |f| is_message(f, &message_id(&sent)))
+        .await?;
+    let calls = calls_between(&before, &dynamodb_calls_of(&stack, "RealtimeFunction"));
+
+    assert_eq!(sent["type"], "ack", "{sent}");
+    // The room, my member item and the client id (BatchGetItem) beside my blocks
+    // (Query), the message with its send count (TransactWriteItems), the pushed mark
+    // (UpdateItem): the room's subscribers are not read again.
+    assert_eq!(
+        calls,
+        [
+            ("dynamodb:BatchGetItem", 1),
+            ("dynamodb:Query", 1),
+            ("dynamodb:TransactWriteItems", 1),
+            ("dynamodb:UpdateItem", 1),
+        ]
+        .into_iter()
+        .map(|(call, count)| (call.to_owned(), count))
+        .collect(),
+        "{calls:?}"
+    );
     Ok(())
 }

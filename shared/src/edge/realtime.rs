@@ -30,6 +30,8 @@ pub struct Realtime {
     typing_seconds: i64,
     /// How long this function's claim on pushing its own changes lasts, in ms.
     live_push_claim_ms: i64,
+    /// Rooms' subscriber lists by version, kept between invocations.
+    subscribers: chat::SubscriberCache,
 }
 
 /// Each user's actions per window when `RATE_LIMIT_ACTIONS` does not say otherwise.
@@ -54,6 +56,7 @@ impl Realtime {
                 "CHAT_LIVE_PUSH_CLAIM_MS",
                 chat::DEFAULT_LIVE_PUSH_CLAIM_MS,
             )?,
+            subscribers: chat::SubscriberCache::new(),
         })
     }
 
@@ -272,7 +275,7 @@ async fn act(
                     room_id: room_id.clone(),
                     message: sent.message.clone(),
                 };
-                push_message(state, &sent.message, &event, claim).await;
+                push_message(state, &sent.message, &event, claim, sent.audience.as_ref()).await;
             }
             let m = sent.message;
             ack(json!({
@@ -291,7 +294,7 @@ async fn act(
                 room_id: room_id.clone(),
                 message: m.clone(),
             };
-            push_message(state, &m, &event, claim).await;
+            push_message(state, &m, &event, claim, None).await;
             ack(
                 json!({ "roomId": m.room_id, "messageId": m.message_id, "version": m.version, "editedAt": m.edited_at }),
             )
@@ -306,7 +309,7 @@ async fn act(
                 room_id: room_id.clone(),
                 message: m.clone(),
             };
-            push_message(state, &m, &event, claim).await;
+            push_message(state, &m, &event, claim, None).await;
             ack(json!({ "roomId": m.room_id, "messageId": m.message_id, "version": m.version }))
         }
         Action::Typing {
@@ -345,6 +348,7 @@ async fn act(
                     actor: me,
                     key: chat::keys::member(&room_id, me),
                     token: member.read_seq,
+                    known: None,
                 };
                 push_live(state, change, claim).await;
             }
@@ -382,6 +386,7 @@ async fn push_message(
     message: &chat::Message,
     event: &RoomEvent,
     claim: LiveClaim,
+    known: Option<&chat::KnownAudience>,
 ) {
     let change = LiveChange {
         room_id: &message.room_id,
@@ -389,6 +394,7 @@ async fn push_message(
         actor: &message.sender_id,
         key: chat::keys::message(&message.room_id, &message.message_id),
         token: message.version,
+        known,
     };
     push_live(state, change, claim).await;
 }
@@ -396,7 +402,15 @@ async fn push_message(
 /// Pushes a change this action stored to its room. It is stored, and the stream
 /// pushes it if this does not finish: a failure here is logged, never the action's.
 async fn push_live(state: &Realtime, change: LiveChange<'_>, claim: LiveClaim) {
-    match chat::push_live(&state.store, &state.pusher, change, claim).await {
+    match chat::push_live(
+        &state.store,
+        &state.pusher,
+        &state.subscribers,
+        change,
+        claim,
+    )
+    .await
+    {
         Ok(Some(report)) => tracing::info!(
             delivered = report.delivered,
             gone = report.gone,

@@ -835,6 +835,9 @@ where
 {
     if error.code() == Some("ConditionalCheckFailedException") {
         WriteError::ConditionsFailed(vec![condition])
+    } else if error.code() == Some("TransactionConflictException") {
+        // A transaction on the same item was under way.
+        WriteError::Contended
     } else {
         WriteError::Store(dynamo_error(error))
     }

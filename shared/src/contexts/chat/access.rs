@@ -300,6 +300,72 @@ pub async fn subscribers(store: &Store, room_id: &str) -> AppResult<Vec<Subscrip
         .collect()
 }
 
+/// Rooms' subscriber lists by [`SUBSCRIPTIONS_VERSION`], kept by a WebSocket function
+/// between invocations: a live send reads the room's version anyway, and a list read at
+/// that version is reused until the version moves (one Query per room and version
+/// instead of one per send). At most [`SubscriberCache::ROOMS`] rooms; past that it
+/// starts over.
+#[derive(Debug, Default)]
+pub struct SubscriberCache {
+    rooms: std::sync::Mutex<HashMap<String, KeptSubscribers>>,
+}
+
+/// A room's subscribers as read at a version.
+type KeptSubscribers = (u64, std::sync::Arc<[Subscription]>);
+
+impl SubscriberCache {
+    pub const ROOMS: usize = 1024;
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The room's subscribers at `version`: kept, or read (and kept) when this function
+    /// holds none for that version.
+    pub async fn subscribers(
+        &self,
+        store: &Store,
+        room_id: &str,
+        version: u64,
+    ) -> AppResult<std::sync::Arc<[Subscription]>> {
+        if let Some(kept) = self.kept(room_id, version) {
+            return Ok(kept);
+        }
+        let found: std::sync::Arc<[Subscription]> = subscribers(store, room_id).await?.into();
+        let mut rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if rooms.len() >= Self::ROOMS && !rooms.contains_key(room_id) {
+            rooms.clear();
+        }
+        // A list read for a later version stays: versions only grow.
+        if rooms.get(room_id).is_none_or(|(kept, _)| *kept <= version) {
+            rooms.insert(room_id.to_owned(), (version, found.clone()));
+        }
+        Ok(found)
+    }
+
+    fn kept(&self, room_id: &str, version: u64) -> Option<std::sync::Arc<[Subscription]>> {
+        let rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rooms
+            .get(room_id)
+            .filter(|(kept, _)| *kept == version)
+            .map(|(_, list)| list.clone())
+    }
+
+    /// Drops a room's list (a push found one of its connections gone).
+    pub fn forget(&self, room_id: &str) {
+        self.rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(room_id);
+    }
+}
+
 /// Who is typing in a room now (expired indicators are ignored before TTL removes them).
 pub async fn typing_now(store: &Store, room_id: &str) -> AppResult<Vec<UserId>> {
     let (items, _) = store
@@ -427,9 +493,17 @@ pub async fn audience(
     }
     // The actor's own block items: one Query, whatever the room's size.
     let blocked = graph::blocks_of(store, actor).await?;
-    Ok(subscribers
+    Ok(audience_among(&blocked, subscribers))
+}
+
+/// The subscribers who may hear of an actor who blocks, or is blocked by, `blocked`.
+pub fn audience_among(
+    blocked: &HashSet<UserId>,
+    subscribers: &[Subscription],
+) -> Vec<Subscription> {
+    subscribers
         .iter()
         .filter(|s| !blocked.contains(&s.user_id))
         .cloned()
-        .collect())
+        .collect()
 }

@@ -621,7 +621,26 @@ impl From<PreferencesInput> for ChatPreferences {
 pub struct Sent {
     pub message: Message,
     pub duplicate: bool,
+    /// For a live send (with a claim) that stored the message: what its push needs,
+    /// read alongside the send.
+    pub audience: Option<KnownAudience>,
 }
+
+/// What a live send learned on its way that its push reuses: the room's
+/// [`SUBSCRIPTIONS_VERSION`] its message committed under, and the users the sender
+/// blocks or is blocked by.
+#[derive(Debug, Clone, Default)]
+pub struct KnownAudience {
+    pub subscriptions_version: u64,
+    pub blocked: HashSet<UserId>,
+}
+
+/// On a room's META item: bumped after every change to the room's subscriptions
+/// (subscribe, unsubscribe, leave, a closed connection). A live send commits only under
+/// the version it read, so a subscriber list read at that version is the list of the
+/// message's moment, and a WebSocket function keeps it between invocations
+/// ([`SubscriberCache`]) instead of reading it for every send.
+pub const SUBSCRIPTIONS_VERSION: &str = "subscriptionsVersion";
 
 /// Per-user send limit: at most `max` sends per `window_seconds` window.
 #[derive(Debug, Clone, Copy)]

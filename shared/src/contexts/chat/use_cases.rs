@@ -255,6 +255,7 @@ pub async fn forget_subscriptions_to(store: &Store, me: &UserId, room_id: &str) 
         .collect();
     if !keys.is_empty() {
         store.batch_delete(&keys).await?;
+        subscriptions_changed(store, room_id).await?;
     }
     Ok(())
 }
@@ -328,9 +329,10 @@ pub async fn touch_inboxes(
     }
 }
 
-/// Counts one send in the current window: one UpdateItem, refused past the limit.
-pub(super) async fn take_send_token(store: &Store, me: &UserId, limit: RateLimit) -> AppResult<()> {
-    let now = now_epoch_seconds();
+/// The send-window update a send's transaction carries: one more send in `me`'s
+/// current window, refused ([`UNDER_SEND_LIMIT`]) at the limit. Nothing is counted
+/// unless the message is stored.
+pub(super) fn send_token(limit: RateLimit, now: i64) -> (i64, Expr, Condition) {
     let window_seconds = limit.window_seconds.max(1);
     let window = now / window_seconds;
     let update = Expr::new("ADD sends :one SET #ttl = :ttl, entity = :entity")
@@ -342,23 +344,58 @@ pub(super) async fn take_send_token(store: &Store, me: &UserId, limit: RateLimit
         UNDER_SEND_LIMIT,
         Expr::new("attribute_not_exists(sends) OR sends < :max").value(":max", n(limit.max)),
     );
-    match store
-        .update(
-            &keys::send_window(me, window),
-            update,
-            Some(under_limit),
-            Returning::Nothing,
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(error) if error.failed(UNDER_SEND_LIMIT) => Err(AppError::RateLimited {
-            retry_after_seconds: u64::try_from((window + 1) * window_seconds - now)
-                .unwrap_or(1)
-                .max(1),
-        }),
-        Err(error) => Err(error.into()),
+    (window, update, under_limit)
+}
+
+/// The refusal of a send past the limit: retry when the window ends.
+fn send_refused(limit: RateLimit, now: i64) -> AppError {
+    let window_seconds = limit.window_seconds.max(1);
+    let window = now / window_seconds;
+    AppError::RateLimited {
+        retry_after_seconds: u64::try_from((window + 1) * window_seconds - now)
+            .unwrap_or(1)
+            .max(1),
     }
+}
+
+/// The condition of a send on its room: the last message is still the one read
+/// ([`STILL_LAST`]) and the room's subscriptions are still at the version read, so
+/// the subscriber list the send pushes to is the one of its moment.
+fn still_last(last_message_id: Option<&str>, subscriptions_version: u64) -> Condition {
+    let subscriptions = if subscriptions_version == 0 {
+        format!("attribute_not_exists({SUBSCRIPTIONS_VERSION})")
+    } else {
+        format!("{SUBSCRIPTIONS_VERSION} = :subscriptions")
+    };
+    let expr = match last_message_id {
+        Some(previous) => Expr::new(format!("lastMessageId = :previous AND {subscriptions}"))
+            .value(":previous", s(previous)),
+        None => Expr::new(format!(
+            "attribute_exists(PK) AND attribute_not_exists(lastMessageId) AND {subscriptions}"
+        )),
+    };
+    let expr = if subscriptions_version == 0 {
+        expr
+    } else {
+        expr.value(":subscriptions", n(subscriptions_version))
+    };
+    Condition::new(STILL_LAST, expr)
+}
+
+/// The room and its [`SUBSCRIPTIONS_VERSION`]: one GetItem.
+async fn room_with_subscriptions_version(
+    store: &Store,
+    room_id: &str,
+) -> AppResult<(Option<Room>, u64)> {
+    let Some(item) = store.get_item(&keys::room(room_id)).await? else {
+        return Ok((None, 0));
+    };
+    let version = item
+        .get(SUBSCRIPTIONS_VERSION)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok((Some(store::from_item(item)?), version))
 }
 
 /// Sends a message. A retry with the same client message id returns the first message
@@ -374,21 +411,33 @@ pub async fn send_message(
     claim: Option<LiveClaim>,
 ) -> AppResult<Sent> {
     check(&input)?;
-    // One BatchGetItem: the room, my member item and a previous send with this id.
+    // One BatchGetItem: the room, my member item and a previous send with this id; a
+    // live send reads my blocks beside it, for the DM check and its push.
     let pointer_key = keys::client_message(room_id, me, &input.client_message_id);
+    let my_blocks = async {
+        match claim {
+            Some(_) => graph::blocks_of(store, me).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let wanted = [keys::room(room_id), keys::member(room_id, me), pointer_key];
+    let (items, my_blocks) = tokio::try_join!(store.batch_get_items(&wanted), my_blocks)?;
     let mut room = None;
+    let mut subscriptions_version = 0;
     let mut member = false;
     let mut stored_id = None;
-    for item in store
-        .batch_get_items(&[keys::room(room_id), keys::member(room_id, me), pointer_key])
-        .await?
-    {
+    for item in items {
         let sk = item
             .get(store::SK)
             .and_then(|v| v.as_s().ok())
             .cloned()
             .unwrap_or_default();
         if sk == "META" {
+            subscriptions_version = item
+                .get(SUBSCRIPTIONS_VERSION)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             room = Some(store::from_item::<Room>(item)?);
         } else if sk.starts_with("MEMBER#") {
             member = true;
@@ -402,6 +451,7 @@ pub async fn send_message(
         return Ok(Sent {
             message,
             duplicate: true,
+            audience: None,
         });
     }
     let room = room.ok_or_else(no_room)?;
@@ -410,9 +460,14 @@ pub async fn send_message(
     }
     if room.kind == RoomKind::Dm
         && let Some(other) = room.dm_user_ids.iter().find(|u| *u != me)
-        && graph::blocked_between(store, me, other).await?
     {
-        return Err(AppError::Forbidden("you cannot message this user".into()));
+        let blocked = match &my_blocks {
+            Some(blocks) => blocks.contains(other),
+            None => graph::blocked_between(store, me, other).await?,
+        };
+        if blocked {
+            return Err(AppError::Forbidden("you cannot message this user".into()));
+        }
     }
     if let Some(reply_to) = &input.reply_to
         && store
@@ -425,7 +480,6 @@ pub async fn send_message(
             "no such message in this room",
         ));
     }
-    take_send_token(store, me, limit).await?;
     let mut room = room;
     for attempt in 0..SEND_ATTEMPTS {
         let message_id = next_message_id(room.last_message_id.as_deref());
@@ -472,12 +526,7 @@ pub async fn send_message(
         .value(":at", s(&sent_at))
         .value(":preview", AttributeValue::M(store::to_item(&preview)?))
         .value(":seq", n(message.seq));
-        let still_last = match &room.last_message_id {
-            Some(previous) => {
-                Expr::new("lastMessageId = :previous").value(":previous", s(previous))
-            }
-            None => Expr::from("attribute_exists(PK) AND attribute_not_exists(lastMessageId)"),
-        };
+        let still_last = still_last(room.last_message_id.as_deref(), subscriptions_version);
         // The sender has read their own message.
         let read_own = Expr::new(
             "SET lastReadMessageId = :id, lastReadAt = :at, readSeq = :seq, readVia = :via",
@@ -486,19 +535,22 @@ pub async fn send_message(
         .value(":id", s(&message_id))
         .value(":at", s(&sent_at))
         .value(":seq", n(message.seq));
+        let (send_window, count_send, under_limit) = send_token(limit, now_epoch_seconds());
         let result = store
             .transaction()
-            .update(
-                &keys::room(room_id),
-                advance,
-                Some(Condition::new(STILL_LAST, still_last)),
-            )
+            .update(&keys::room(room_id), advance, Some(still_last))
             .put_entity(&retained, Some(Condition::absent(MESSAGE_NEW)))
             .put_entity(&pointer, Some(Condition::absent(CLIENT_MESSAGE_NEW)))
             .update(
                 &keys::member(room_id, me),
                 read_own,
                 Some(Condition::present(MEMBER)),
+            )
+            // Counted only when the message is stored.
+            .update(
+                &keys::send_window(me, send_window),
+                count_send,
+                Some(under_limit),
             )
             // A frame already in flight when the account was deleted stores nothing.
             .check(
@@ -512,6 +564,10 @@ pub async fn send_message(
                 return Ok(Sent {
                     message,
                     duplicate: false,
+                    audience: my_blocks.map(|blocked| KnownAudience {
+                        subscriptions_version,
+                        blocked,
+                    }),
                 });
             }
             Err(error) => {
@@ -523,8 +579,12 @@ pub async fn send_message(
                         return Ok(Sent {
                             message,
                             duplicate: true,
+                            audience: None,
                         });
                     }
+                }
+                if error.failed(UNDER_SEND_LIMIT) {
+                    return Err(send_refused(limit, now_epoch_seconds()));
                 }
                 if error.failed(MEMBER) {
                     return Err(not_member());
@@ -540,7 +600,9 @@ pub async fn send_message(
                     2 + u64::from(attempt) * 3 + u64::from(rand_jitter()),
                 ))
                 .await;
-                room = get_room(store, room_id).await?.ok_or_else(no_room)?;
+                let (again, version) = room_with_subscriptions_version(store, room_id).await?;
+                room = again.ok_or_else(no_room)?;
+                subscriptions_version = version;
             }
         }
     }
@@ -837,10 +899,43 @@ pub async fn subscribe(
         .commit()
         .await;
     match result {
-        Ok(()) => Ok(room),
+        Ok(()) => {
+            subscriptions_changed(store, room_id).await?;
+            Ok(room)
+        }
         Err(error) if error.failed(MEMBER) => Err(not_member()),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Bumps the room's [`SUBSCRIPTIONS_VERSION`] after its subscriptions changed (and
+/// before the change is acknowledged): a send that read the old version no longer
+/// commits, and kept subscriber lists of the old version are not used again. Retried
+/// when a send's transaction holds the room item; nothing for a room that is gone.
+pub(super) async fn subscriptions_changed(store: &Store, room_id: &str) -> AppResult<()> {
+    let bump = || Expr::new(format!("ADD {SUBSCRIPTIONS_VERSION} :one")).value(":one", n(1));
+    for attempt in 0..SEND_ATTEMPTS {
+        match store
+            .update(
+                &keys::room(room_id),
+                bump(),
+                Some(Condition::present(ROOM_THERE)),
+                Returning::Nothing,
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error) if error.failed(ROOM_THERE) => return Ok(()),
+            Err(WriteError::Contended) => {
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    2 + u64::from(attempt) * 3 + u64::from(rand_jitter()),
+                ))
+                .await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(AppError::Conflict("the room is busy; retry".into()))
 }
 
 /// Ends a connection's subscription; my inbox entry catches up with the room (it is
@@ -857,6 +952,7 @@ pub async fn unsubscribe(
             keys::connection_subscription(connection_id, room_id),
         ])
         .await?;
+    subscriptions_changed(store, room_id).await?;
     touch_own_inbox(store, me, room_id).await
 }
 
@@ -922,6 +1018,7 @@ pub async fn forget_connection(store: &Store, connection_id: &str) -> AppResult<
         .collect();
     store.batch_delete(&doomed).await?;
     for sub in &subscriptions {
+        subscriptions_changed(store, &sub.room_id).await?;
         touch_own_inbox(store, &sub.user_id, &sub.room_id).await?;
     }
     Ok(())
@@ -1025,6 +1122,8 @@ pub struct LiveChange<'a> {
     pub actor: &'a UserId,
     pub key: Key,
     pub token: u64,
+    /// What the change's use case already knows of its audience (a live send).
+    pub known: Option<&'a KnownAudience>,
 }
 
 /// Pushes a change this route made under `claim` to the room's subscribers who may
@@ -1036,6 +1135,7 @@ pub struct LiveChange<'a> {
 pub async fn push_live(
     store: &Store,
     pusher: &Pusher,
+    cache: &SubscriberCache,
     change: LiveChange<'_>,
     claim: LiveClaim,
 ) -> AppResult<Option<Report>> {
@@ -1043,14 +1143,33 @@ pub async fn push_live(
         tracing::warn!("too late to push the change: the stream will");
         return Ok(None);
     }
-    let subscribers = subscribers(store, change.room_id).await?;
-    let targets: Vec<_> = audience(store, change.actor, &subscribers)
-        .await?
-        .iter()
-        .map(Subscription::target)
-        .collect();
+    let targets: Vec<_> = match change.known {
+        // A live send: the subscribers at the version it committed under (kept
+        // between invocations) and the sender's blocks it read beside its send.
+        Some(known) => {
+            let subscribers = cache
+                .subscribers(store, change.room_id, known.subscriptions_version)
+                .await?;
+            audience_among(&known.blocked, &subscribers)
+        }
+        None => {
+            audience(
+                store,
+                change.actor,
+                &subscribers(store, change.room_id).await?,
+            )
+            .await?
+        }
+    }
+    .iter()
+    .map(Subscription::target)
+    .collect();
     let data = serde_json::to_vec(change.event).map_err(AppError::internal)?;
     let report = pusher.broadcast(store, &targets, &data).await;
+    if report.gone > 0 {
+        // Its subscriptions are forgotten now, and the room's version moved.
+        cache.forget(change.room_id);
+    }
     mark_pushed(store, &change.key, change.token, PushedBy::Route).await?;
     Ok(Some(report))
 }
