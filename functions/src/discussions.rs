@@ -4,10 +4,16 @@
 
 use std::sync::Arc;
 
-use agora::config::ApiConfig;
+use agora::config::{self, ApiConfig};
+use agora::discussions::ViewQueue;
 use agora::edge::{Api, http, routes};
 
 pub async fn run() -> Result<(), lambda_http::Error> {
-    let api = Arc::new(Api::new(&ApiConfig::from_env().await?).await);
-    http::run(http::router(routes::discussions::routes(), api)).await
+    // All configuration is read before anything is built, so a bad value fails at once.
+    let config = ApiConfig::from_env().await?;
+    let views_queue = config::required("TOPIC_VIEWS_QUEUE_URL")?;
+    let sdk = aws_config::load_from_env().await;
+    let views = ViewQueue::new(aws_sdk_sqs::Client::new(&sdk), views_queue);
+    let api = Arc::new(Api::new(&config).await);
+    http::run(routes::discussions::router(api, views)).await
 }

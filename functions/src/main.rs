@@ -22,6 +22,7 @@ mod notifier;
 mod profiles;
 mod realtime;
 mod stream_fanout;
+mod topic_views;
 mod ws_authorizer;
 
 use agora::telemetry;
@@ -44,10 +45,11 @@ enum Function {
     FeedWorker,
     ModerationWorker,
     AccountJobs,
+    TopicViews,
 }
 
 impl Function {
-    const ALL: [Function; 14] = [
+    const ALL: [Function; 15] = [
         Function::Health,
         Function::Profiles,
         Function::Connections,
@@ -62,6 +64,7 @@ impl Function {
         Function::FeedWorker,
         Function::ModerationWorker,
         Function::AccountJobs,
+        Function::TopicViews,
     ];
 
     /// The `Handler` of this function's resource in `template.yaml`.
@@ -81,6 +84,7 @@ impl Function {
             Function::FeedWorker => "feed-worker",
             Function::ModerationWorker => "moderation-worker",
             Function::AccountJobs => "account-jobs",
+            Function::TopicViews => "topic-views",
         }
     }
 
@@ -126,6 +130,7 @@ impl Function {
             Function::FeedWorker => feed_worker::run().await,
             Function::ModerationWorker => moderation_worker::run().await,
             Function::AccountJobs => account_jobs::run().await,
+            Function::TopicViews => topic_views::run().await,
         }
     }
 }

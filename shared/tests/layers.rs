@@ -393,7 +393,7 @@ const CONTEXT_FILES: [&str; 8] = [
 ];
 
 /// Ports to services other than the table, one per context that needs one.
-const CONTEXT_PORTS: [&str; 2] = ["realtime/push.rs", "feed/queue.rs"];
+const CONTEXT_PORTS: [&str; 3] = ["realtime/push.rs", "feed/queue.rs", "discussions/queue.rs"];
 
 #[test]
 fn every_context_folder_has_the_same_inside_and_its_mod_file_holds_no_items() {

@@ -12,6 +12,7 @@ pub mod reactions;
 pub mod realtime;
 pub mod routes;
 pub mod stream;
+pub mod views;
 pub mod ws;
 
 use serde::Serialize;

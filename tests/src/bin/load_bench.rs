@@ -619,6 +619,7 @@ fn is_synchronous(function: &str) -> bool {
         "StreamFanoutFunction"
             | "NotifierFunction"
             | "FeedWorkerFunction"
+            | "TopicViewsFunction"
             | "ModerationWorkerFunction"
             | "AccountJobsFunction"
     )

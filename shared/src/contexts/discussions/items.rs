@@ -590,6 +590,13 @@ impl Entity for ProcessedStreamRecord {
     }
 }
 
+/// A message on the topic-views queue: someone read the topic's page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicView {
+    pub topic_id: String,
+}
+
 /// A topic with the first page of its replies in thread order.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

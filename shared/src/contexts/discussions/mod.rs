@@ -48,11 +48,13 @@ pub mod reactions;
 mod access;
 mod input;
 mod items;
+mod queue;
 mod rules;
 mod use_cases;
 
 pub use access::*;
 pub use input::*;
 pub use items::*;
+pub use queue::*;
 pub use rules::*;
 pub use use_cases::*;

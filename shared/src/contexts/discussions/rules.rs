@@ -280,6 +280,31 @@ pub(super) fn marker(event_id: &str, change: &CounterChange) -> ProcessedStreamR
     }
 }
 
+/// A batch of queued views by topic: each topic's message ids (as many views as ids),
+/// and the messages that are not a [`TopicView`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ViewTally {
+    pub topics: BTreeMap<String, Vec<String>>,
+    pub malformed: Vec<String>,
+}
+
+/// Groups queued views (`(message id, body)`) by topic, so a batch adds to each topic
+/// once.
+pub fn views_by_topic<'a>(messages: impl IntoIterator<Item = (&'a str, &'a str)>) -> ViewTally {
+    let mut tally = ViewTally::default();
+    for (id, body) in messages {
+        match serde_json::from_str::<TopicView>(body) {
+            Ok(view) if !view.topic_id.is_empty() => tally
+                .topics
+                .entry(view.topic_id)
+                .or_default()
+                .push(id.to_owned()),
+            _ => tally.malformed.push(id.to_owned()),
+        }
+    }
+    tally
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,5 +734,27 @@ mod tests {
             ])
         );
         Ok(())
+    }
+
+    #[test]
+    fn queued_views_are_grouped_by_topic_and_bad_messages_set_apart() {
+        let messages = [
+            ("m1", r#"{"topicId":"T1"}"#),
+            ("m2", r#"{"topicId":"T2"}"#),
+            ("m3", r#"{"topicId":"T1"}"#),
+            ("m4", "not json"),
+            ("m5", r#"{"topicId":""}"#),
+        ];
+
+        let tally = views_by_topic(messages);
+
+        assert_eq!(
+            tally.topics,
+            BTreeMap::from([
+                ("T1".to_owned(), vec!["m1".to_owned(), "m3".to_owned()]),
+                ("T2".to_owned(), vec!["m2".to_owned()]),
+            ])
+        );
+        assert_eq!(tally.malformed, vec!["m4".to_owned(), "m5".to_owned()]);
     }
 }

@@ -115,32 +115,44 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
 
 /// Read a topic as a visitor: the topic and its first page of replies (GetItem and Query
 /// side by side, then one BatchGetItem of the blocks: `topic_with_replies`), then one
-/// UpdateItem `ADD viewCount 1` that returns the counted topic.
+/// [`TopicView`] queued; the views worker adds it to `viewCount` with the others of its
+/// batch ([`count_views`]), so a read writes nothing to the table. A view that cannot be
+/// queued is logged and lost, never the reader's error.
 pub async fn view_topic(
     store: &Store,
     cursors: &CursorCodec,
+    views: &ViewQueue,
     viewer: &UserId,
     topic_id: &str,
     limit: u32,
 ) -> AppResult<TopicWithReplies> {
     let (topic, replies) =
         topic_with_replies(store, cursors, viewer, topic_id, limit, None).await?;
-    let counted = store
-        .update(
-            &keys::topic(&topic.topic_id),
-            Expr::new("ADD viewCount :one").value(":one", n(1)),
-            Some(Condition::present(TOPIC_THERE)),
-            Returning::AllNew,
-        )
-        .await?;
-    let topic: Topic = match counted {
-        Some(item) => store::from_item(item)?,
-        None => topic,
+    let view = TopicView {
+        topic_id: topic.topic_id.clone(),
     };
+    if let Err(error) = views.send(&view).await {
+        tracing::warn!(%error, "a topic view could not be queued");
+    }
     Ok(TopicWithReplies {
         topic: topic.for_readers(),
         replies,
     })
+}
+
+/// Adds `views` queued views to a topic's `viewCount`: one UpdateItem. A topic that is
+/// gone takes none.
+#[tracing::instrument(skip(store))]
+pub async fn count_views(store: &Store, topic_id: &str, views: usize) -> AppResult<()> {
+    let result = store
+        .update(
+            &keys::topic(topic_id),
+            Expr::new("ADD viewCount :views").value(":views", AttributeValue::N(views.to_string())),
+            Some(Condition::present(TOPIC_THERE)),
+            Returning::Nothing,
+        )
+        .await;
+    ignore_condition(result)
 }
 
 /// Edit my topic: TransactWriteItems — Put the replaced version as history, Update the

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::contexts::discussions::{
     self, AcceptInput, Category, HistoryEntry, NewCategory, NewReply, NewTopic, PinInput, Reaction,
-    ReactionInput, Reply, ReplyPatch, Topic, TopicPatch, TopicQuery, TopicWithReplies,
+    ReactionInput, Reply, ReplyPatch, Topic, TopicPatch, TopicQuery, TopicWithReplies, ViewQueue,
 };
 use crate::core::cursor::Page;
 use crate::edge::http::{ApiResult, Caller, Json, Path, Query};
@@ -17,6 +18,11 @@ use crate::edge::openapi::PageParams;
 use crate::edge::{Api, HttpResponse};
 
 const TAG: &str = "discussions";
+
+/// The function's router: the routes, with the topic-views queue topic pages send to.
+pub fn router(api: Arc<Api>, views: ViewQueue) -> axum::Router {
+    crate::edge::http::router(routes(), api).layer(Extension(views))
+}
 
 pub fn routes() -> OpenApiRouter<Arc<Api>> {
     OpenApiRouter::new()
@@ -115,13 +121,15 @@ async fn list_topics(State(api): State<Arc<Api>>, Caller(me): Caller, query: Que
     Ok(HttpResponse::json(200, &page)?)
 }
 
-/// A topic and its first replies in thread order (counts a view).
+/// A topic and its first replies in thread order (counts a view: `viewCount` includes it
+/// within about 10 seconds).
 #[utoipa::path(get, path = "/v1/topics/{topicId}", tag = TAG,
     params(("topicId" = String, Path, description = "The topic"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "How many replies, 1 to 100 (default 20)")),
     responses((status = 200, body = TopicWithReplies, description = "The topic and its first replies")))]
 async fn view_topic(
     State(api): State<Arc<Api>>,
+    Extension(views): Extension<ViewQueue>,
     Caller(me): Caller,
     Path(topic_id): Path<String>,
     query: Query,
@@ -129,6 +137,7 @@ async fn view_topic(
     let view = discussions::view_topic(
         &api.store,
         &api.cursors,
+        &views,
         &me.user_id,
         &topic_id,
         query.limit()?,
