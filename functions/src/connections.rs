@@ -1,13 +1,17 @@
-//! The connections endpoint group: requests, connections, blocks and suggestions — a
+//! The connections endpoint group: requests, connections, blocks and suggestions.
 //! Its routes and handlers are `agora::edge::routes::connections` (one declaration for the
 //! router and the OpenAPI document); this binary only builds the state and serves them.
 
 use std::sync::Arc;
 
 use agora::config::ApiConfig;
-use agora::edge::{Api, http, routes};
+use agora::edge::routes::connections::{self, SuggestionSettings};
+use agora::edge::{Api, http};
 
 pub async fn run() -> Result<(), lambda_http::Error> {
-    let api = Arc::new(Api::new(&ApiConfig::from_env().await?).await);
-    http::run(http::router(routes::connections::routes(), api)).await
+    // All configuration is read before anything is built, so a bad value fails at once.
+    let config = ApiConfig::from_env().await?;
+    let settings = SuggestionSettings::from_env()?;
+    let api = Arc::new(Api::new(&config).await);
+    http::run(connections::router(api, settings)).await
 }

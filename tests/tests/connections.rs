@@ -502,7 +502,14 @@ async fn blocks_hide_profiles_and_search_results_both_ways() -> anyhow::Result<(
 #[tokio::test]
 async fn suggestions_rank_people_by_shared_attributes_and_exclude_the_right_people()
 -> anyhow::Result<()> {
-    let stack = spawn().await?;
+    // A stored list older than a second is computed again: the first read may come
+    // before the profile indexes caught up.
+    let stack = agora_tests::spawn_with(|options| {
+        options
+            .environment_overrides
+            .insert("SUGGESTIONS_MAX_AGE_SECONDS".into(), "1".into());
+    })
+    .await?;
     let public_goals =
         json!({"profileVisibility": "public", "fields": {"learningGoals": "public"}});
     let (me, _) = member(
@@ -789,5 +796,67 @@ async fn request_and_connection_operations_on_myself_are_refused_not_failed() ->
 
     assert_problem(&accept, 422, Some("userId"));
     assert_problem(&remove, 422, Some("userId"));
+    Ok(())
+}
+
+/// `user`'s suggested user ids, as a read returns them.
+async fn suggested(stack: &TestStack, user: &str) -> anyhow::Result<Vec<String>> {
+    let reply = stack.get("/v1/connections/suggestions", user).await?;
+    anyhow::ensure!(reply.status == 200, "{reply:?}");
+    Ok(ids(&reply))
+}
+
+#[tokio::test]
+async fn stored_suggestions_are_read_with_two_dynamodb_requests() -> anyhow::Result<()> {
+    // Arrange: Dan shares my skill, and the skill index already shows him.
+    let stack = agora_tests::spawn_counting_requests().await?;
+    let (me, _) = member(&stack, "me", json!({"skills": ["Haskell"]})).await?;
+    let (dan, _) = member(&stack, "dan", json!({"skills": ["haskell"]})).await?;
+    stack
+        .eventually("Dan in the skill index", || async {
+            let found = stack.get("/v1/profiles?skill=haskell", &me).await?;
+            Ok(field_of_items(&found.body, "userId")
+                .contains(&dan)
+                .then_some(()))
+        })
+        .await?;
+    let first = suggested(&stack, &me).await?;
+
+    // Act
+    let requests = stack
+        .dynamodb_requests_of_get("/v1/connections/suggestions", &me)
+        .await?;
+
+    // Assert: my list and my profile, then the candidates' pair locks, blocks and
+    // profiles.
+    assert_eq!(first, vec![dan]);
+    assert_eq!(requests, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_connection_refreshes_my_suggestions_through_the_stream() -> anyhow::Result<()> {
+    // Arrange: Gus is my connection and Mia his; Bo will be mine and Zed is his.
+    let stack = spawn().await?;
+    let [me, gus, mia, bo, zed] = members(&stack, ["me", "gus", "mia", "bo", "zed"]).await?;
+    stack.connect_through_the_api(&me, &gus).await?;
+    stack.connect_through_the_api(&gus, &mia).await?;
+    stack.connect_through_the_api(&bo, &zed).await?;
+    let before = suggested(&stack, &me).await?;
+
+    // Act: my list is stored now; a new connection changes who I may know.
+    stack.connect_through_the_api(&me, &bo).await?;
+    let after = stack
+        .eventually("Zed suggested through Bo", || async {
+            let found = suggested(&stack, &me).await?;
+            Ok(found.contains(&zed).then_some(found))
+        })
+        .await?;
+
+    // Assert: Mia (through Gus) before; Zed joins once Bo is my connection, and Bo
+    // himself is no longer a suggestion.
+    assert_eq!(before, vec![mia.clone()]);
+    assert!(after.contains(&mia), "{after:?}");
+    assert!(!after.contains(&bo), "{after:?}");
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! `FilterCriteria` in `template.yaml`), not a function or an event-source mapping.
 
 use crate::contexts::chat::reactions as chat;
+use crate::contexts::connections::reactions as connections;
 use crate::contexts::discussions::reactions as discussions;
 use crate::contexts::feed::reactions as feed;
 use crate::contexts::notifications::reactions as notifier;
@@ -22,6 +23,7 @@ use crate::table::store::Store;
 use crate::table::stream::Reaction;
 
 pub use chat::ChatDelivery;
+pub use connections::SuggestionRefresh;
 pub use discussions::DiscussionCounters;
 pub use feed::FeedFanout;
 pub use notifier::Notifier;
@@ -75,6 +77,7 @@ pub fn fanout(
             config.feed,
         )),
         Box::new(ChatDelivery::new(store.clone(), pusher.clone())),
+        Box::new(SuggestionRefresh::new(store.clone())),
     ]
 }
 
@@ -90,6 +93,7 @@ pub fn fanout_entities() -> Vec<&'static str> {
         discussions::ENTITIES,
         feed::ENTITIES,
         chat::ENTITIES,
+        connections::ENTITIES,
     ]
     .concat()
 }

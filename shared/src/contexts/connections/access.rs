@@ -205,15 +205,18 @@ pub(super) async fn index_users(store: &Store, partition: String) -> AppResult<V
         .collect())
 }
 
-/// People I may know, best first. Candidates come from bounded Queries only: the
+/// Computes the people `me` may know, best first (up to what a read of the largest
+/// limit checks), or `None` without a profile. Candidates come from bounded Queries only: the
 /// skill, occupation and learning-goal indexes of my attributes (public profiles only)
 /// and the first connection page of a bounded number of my connections (mutual
 /// connections). The best candidates by those hits are then checked in bulk: a pair
 /// lock (connected, or a request pending either way) or a block either way excludes
 /// them, and only public profiles are kept and scored on what a stranger sees.
-pub async fn suggestions(store: &Store, me: &UserId, limit: u32) -> AppResult<Vec<Suggestion>> {
+pub async fn compute_suggestions(store: &Store, me: &UserId) -> AppResult<Option<SuggestedPeople>> {
     use suggestion_bounds::*;
-    let mine = profiles::get_my_profile(store, me).await?;
+    let Some(mine) = profiles::get_profile(store, me).await? else {
+        return Ok(None);
+    };
     let basis = MatchBasis::of(&mine);
     // Preliminary hits per candidate, only to choose which candidates to check.
     let mut hits: HashMap<UserId, u32> = HashMap::new();
@@ -288,6 +291,138 @@ pub async fn suggestions(store: &Store, me: &UserId, limit: u32) -> AppResult<Ve
             .cmp(&a.score)
             .then_with(|| a.user_id.cmp(&b.user_id))
     });
-    scored.truncate(usize::try_from(limit.min(MAX_RESULTS)).unwrap_or(20));
+    scored.truncate(candidates_to_check(MAX_RESULTS));
+    Ok(Some(SuggestedPeople {
+        user_id: me.clone(),
+        candidates: scored
+            .into_iter()
+            .map(|s| SuggestedCandidate {
+                mutual: mutual.get(&s.user_id).copied().unwrap_or(0),
+                user_id: s.user_id,
+            })
+            .collect(),
+        computed_at_ms: now_epoch_millis(),
+        refresh_requested_at_ms: None,
+    }))
+}
+
+/// People I may know, best first: from my stored [`SuggestedPeople`] (computed now if I
+/// have none yet), its first candidates checked again in bulk — a pair lock (connected,
+/// or a request pending either way) or a block either way drops them, and only public
+/// profiles are kept, scored on what a stranger sees now. Two requests at the default
+/// limit: one BatchGetItem of my list and my profile, one of the candidates' pair
+/// locks, blocks and profiles. A list older than `max_age_ms` also asks the stream for
+/// a new one (one UpdateItem, once).
+pub async fn suggestions(
+    store: &Store,
+    me: &UserId,
+    limit: u32,
+    max_age_ms: i64,
+) -> AppResult<Vec<Suggestion>> {
+    let mut list = None;
+    let mut mine = None;
+    for item in store
+        .batch_get_items(&[suggested_key(me), profiles::keys::profile(me)])
+        .await?
+    {
+        if item
+            .get(store::SK)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            == Some("SUGGESTED")
+        {
+            list = Some(store::from_item::<SuggestedPeople>(item)?);
+        } else {
+            mine = Some(profiles::profile_from_item(item)?);
+        }
+    }
+    let mine =
+        mine.ok_or_else(|| AppError::NotFound("you have no profile yet; create one first".into()))?;
+    let list = match list {
+        Some(list) => {
+            if refresh_due(&list, now_epoch_millis(), max_age_ms) {
+                request_suggestions_refresh(store, me).await?;
+            }
+            list
+        }
+        None => {
+            let Some(list) = compute_suggestions(store, me).await? else {
+                return Ok(vec![]);
+            };
+            store.put(list.item()?).await?;
+            list
+        }
+    };
+    let basis = MatchBasis::of(&mine);
+    let candidates: Vec<&SuggestedCandidate> = list
+        .candidates
+        .iter()
+        .filter(|c| &c.user_id != me)
+        .take(candidates_to_check(limit))
+        .collect();
+    let mut wanted = Vec::with_capacity(candidates.len() * 4);
+    for c in &candidates {
+        wanted.push(keys::pair(me, &c.user_id));
+        wanted.push(keys::block(me, &c.user_id));
+        wanted.push(keys::block(&c.user_id, me));
+        wanted.push(profiles::keys::profile(&c.user_id));
+    }
+    let found = store.batch_get_items(&wanted).await?;
+    let mut excluded: HashSet<UserId> = HashSet::new();
+    let mut profiles_found = Vec::new();
+    for item in found {
+        let sk = item
+            .get(store::SK)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        if sk == "PAIR" {
+            let lock = store::from_item::<PairLock>(item)?;
+            excluded.insert(lock.sender_id);
+            excluded.insert(lock.target_id);
+        } else if sk.starts_with("BLOCK#") {
+            let pk = item
+                .get(store::PK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let blocker = pk.strip_prefix("USER#").unwrap_or_default();
+            let blocked = sk.strip_prefix("BLOCK#").unwrap_or_default();
+            for id in [blocker, blocked] {
+                if let Ok(user) = UserId::parse(id) {
+                    excluded.insert(user);
+                }
+            }
+        } else {
+            profiles_found.push(profiles::profile_from_item(item)?);
+        }
+    }
+    let mutual: HashMap<&UserId, usize> =
+        candidates.iter().map(|c| (&c.user_id, c.mutual)).collect();
+    let mut scored: Vec<Suggestion> = Vec::new();
+    for profile in profiles_found {
+        if excluded.contains(&profile.user_id) || !profile.is_public() {
+            continue;
+        }
+        let Some(view) = profiles::view_as(&profile, Relationship::Stranger) else {
+            continue;
+        };
+        let common = mutual.get(&profile.user_id).copied().unwrap_or(0);
+        let (score, reasons) = score_candidate(&basis, &view, common);
+        if score > 0 {
+            scored.push(Suggestion {
+                user_id: profile.user_id,
+                score,
+                reasons,
+                profile: view,
+            });
+        }
+    }
+    scored.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| a.user_id.cmp(&b.user_id))
+    });
+    scored.truncate(usize::try_from(limit.min(suggestion_bounds::MAX_RESULTS)).unwrap_or(20));
     Ok(scored)
 }

@@ -1,5 +1,6 @@
 //! The connections context's part of account erasure and export: my connections,
-//! requests and blocks, with their other sides and pair locks.
+//! requests and blocks, with their other sides and pair locks; erasure also removes my
+//! suggestion list (derived, not exported).
 
 use crate::contexts::connections;
 use crate::core::error::AppResult;
@@ -10,6 +11,9 @@ use crate::table::store::{Key, Store};
 
 /// `BLOCK#` does not match `BLOCKEDBY#`: a block placed on me is its owner's record.
 const PREFIXES: &[&str] = &["CONN#", "REQIN#", "REQOUT#", "BLOCK#"];
+
+/// What erasure drains: the above and my `SUGGESTED` list.
+const ERASED: &[&str] = &["CONN#", "REQIN#", "REQOUT#", "BLOCK#", "SUGGESTED"];
 
 pub const STEPS: AccountSteps = AccountSteps {
     context: "connections",
@@ -34,7 +38,7 @@ async fn erase(store: &Store, me: &UserId, cursor: Option<String>, limit: u32) -
     jobs::drain(
         store,
         &user_partition(me),
-        PREFIXES,
+        ERASED,
         cursor,
         limit,
         |item| async move {

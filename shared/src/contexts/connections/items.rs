@@ -242,3 +242,42 @@ impl MatchBasis {
         }
     }
 }
+
+/// `USER#<userId> / SUGGESTED` (entity `SuggestedPeople`): the people suggested to a
+/// user, best first, as last computed (by the first read, then by the table's stream on
+/// a change: see [`crate::contexts::connections::reactions`]). A read re-checks its
+/// first candidates (relationship, blocks, public profile) and scores them on what is
+/// public now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuggestedPeople {
+    pub user_id: UserId,
+    pub candidates: Vec<SuggestedCandidate>,
+    pub computed_at_ms: i64,
+    /// Set when the list should be computed again (a connection of the user changed,
+    /// their profile's matching attributes changed, or a read found it old); the
+    /// stream computes it then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_requested_at_ms: Option<i64>,
+}
+
+/// One suggested person and how many of the user's connections they share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuggestedCandidate {
+    pub user_id: UserId,
+    pub mutual: usize,
+}
+
+/// The key of a user's [`SuggestedPeople`].
+pub fn suggested_key(user: &UserId) -> Key {
+    Key::new(user_partition(user), "SUGGESTED")
+}
+
+impl Entity for SuggestedPeople {
+    const NAME: &'static str = "SuggestedPeople";
+
+    fn key(&self) -> Key {
+        suggested_key(&self.user_id)
+    }
+}

@@ -11,7 +11,7 @@ use validator::Validate;
 use crate::contexts::profiles::{self, Handle, ProfileView};
 use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
-use crate::core::ids::{UserId, now_rfc3339};
+use crate::core::ids::{UserId, now_epoch_millis, now_rfc3339};
 use crate::core::validation::{self, check};
 use crate::table::entity::Entity;
 use crate::table::keys::user_partition;
@@ -19,6 +19,8 @@ use crate::table::store::{self, AttributeValue, Expr, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, Transaction};
 
 pub mod erasure;
+
+pub mod reactions;
 
 pub use crate::contexts::graph::{
     Relationship, blocked_among, blocked_between, connection_ids_page, keys, relationship, sort_key,

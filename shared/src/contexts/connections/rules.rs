@@ -133,6 +133,27 @@ pub(super) fn not_myself(me: &UserId, other: &UserId) -> AppResult<()> {
     Ok(())
 }
 
+/// What a read of a user's [`SuggestedPeople`] does about its age: a list computed
+/// more than `max_age_ms` ago asks the stream for a new one, once (the read still
+/// answers from it).
+pub fn refresh_due(list: &SuggestedPeople, now_ms: i64, max_age_ms: i64) -> bool {
+    now_ms.saturating_sub(list.computed_at_ms) >= max_age_ms && !refresh_pending(list)
+}
+
+/// A refresh was asked for after the list was computed.
+pub fn refresh_pending(list: &SuggestedPeople) -> bool {
+    list.refresh_requested_at_ms
+        .is_some_and(|at| at >= list.computed_at_ms)
+}
+
+/// How many stored candidates a read re-checks for `limit` suggestions: a quarter more,
+/// for those it drops, within one BatchGetItem of 100 keys (4 per candidate) at the
+/// default limit.
+pub fn candidates_to_check(limit: u32) -> usize {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    limit.saturating_add(limit.div_ceil(4))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,5 +446,37 @@ mod tests {
             request(Some("hi"))
         );
         assert_eq!(store::from_item::<Block>(mirror).unwrap(), block());
+    }
+
+    fn list(computed_at_ms: i64, refresh_requested_at_ms: Option<i64>) -> SuggestedPeople {
+        SuggestedPeople {
+            user_id: UserId::parse("me").unwrap(),
+            candidates: vec![],
+            computed_at_ms,
+            refresh_requested_at_ms,
+        }
+    }
+
+    #[test]
+    fn an_old_list_asks_for_a_refresh_once_and_a_young_one_does_not() {
+        let hour = 3_600_000;
+
+        assert!(refresh_due(&list(0, None), 2 * hour, hour));
+        assert!(
+            !refresh_due(&list(0, Some(hour)), 2 * hour, hour),
+            "asked already"
+        );
+        assert!(
+            refresh_due(&list(hour, Some(0)), 3 * hour, hour),
+            "an older ask was served"
+        );
+        assert!(!refresh_due(&list(hour, None), hour + 10, hour));
+    }
+
+    #[test]
+    fn a_read_checks_a_quarter_more_candidates_than_it_returns() {
+        assert_eq!(candidates_to_check(20), 25);
+        assert_eq!(candidates_to_check(1), 2);
+        assert_eq!(candidates_to_check(50), 63);
     }
 }

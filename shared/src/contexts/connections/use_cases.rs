@@ -241,3 +241,42 @@ pub async fn unblock_user(store: &Store, me: &UserId, other: &UserId) -> AppResu
         .commit()
         .await?)
 }
+
+/// Asks the stream to compute a user's suggestions again, if they have a list: one
+/// UpdateItem (nothing for a user who never read theirs).
+pub async fn request_suggestions_refresh(store: &Store, user: &UserId) -> AppResult<()> {
+    let result = store
+        .update(
+            &suggested_key(user),
+            Expr::new("SET refreshRequestedAtMs = :now")
+                .value(":now", AttributeValue::N(now_epoch_millis().to_string())),
+            Some(Condition::present(SUGGESTIONS_KEPT)),
+            crate::table::store::Returning::Nothing,
+        )
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if error.failed(SUGGESTIONS_KEPT) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Computes a user's suggestions again and replaces their list (only if they still
+/// have one: an erased account's list is not brought back).
+#[tracing::instrument(skip(store))]
+pub async fn refresh_suggestions(store: &Store, user: &UserId) -> AppResult<()> {
+    let Some(list) = compute_suggestions(store, user).await? else {
+        return Ok(());
+    };
+    let result = store
+        .put_if(list.item()?, Condition::present(SUGGESTIONS_KEPT))
+        .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) if error.failed(SUGGESTIONS_KEPT) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The user's suggestion list is stored.
+pub(super) const SUGGESTIONS_KEPT: &str = "suggestions_kept";

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,6 +21,28 @@ use crate::edge::openapi::PageParams;
 use crate::edge::{Api, HttpResponse};
 
 const TAG: &str = "connections";
+
+/// How old a user's stored suggestions may get before a read asks for new ones.
+#[derive(Debug, Clone, Copy)]
+pub struct SuggestionSettings {
+    pub max_age_ms: i64,
+}
+
+impl SuggestionSettings {
+    /// `SUGGESTIONS_MAX_AGE_SECONDS` (default an hour), read once.
+    pub fn from_env() -> Result<Self, crate::core::config::ConfigError> {
+        let seconds: i64 =
+            crate::core::config::optional_number("SUGGESTIONS_MAX_AGE_SECONDS", 3600)?;
+        Ok(Self {
+            max_age_ms: seconds.saturating_mul(1000),
+        })
+    }
+}
+
+/// The function's router: the routes, with the suggestion settings.
+pub fn router(api: Arc<Api>, settings: SuggestionSettings) -> axum::Router {
+    crate::edge::http::router(routes(), api).layer(axum::Extension(settings))
+}
 
 pub fn routes() -> OpenApiRouter<Arc<Api>> {
     OpenApiRouter::new()
@@ -164,10 +187,16 @@ async fn ignore_request(
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 50,
         description = "How many, 1 to 50 (default 20)")),
     responses((status = 200, body = Page<Suggestion>, description = "Suggestions")))]
-async fn suggestions(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
+async fn suggestions(
+    State(api): State<Arc<Api>>,
+    Extension(settings): Extension<SuggestionSettings>,
+    Caller(me): Caller,
+    query: Query,
+) -> ApiResult {
     let limit = parse_suggestion_limit(query.get("limit"))?;
-    let items = connections::suggestions(&api.store, &me.user_id, limit).await?;
-    // Suggestions are one ranked list, recomputed on each read.
+    let items =
+        connections::suggestions(&api.store, &me.user_id, limit, settings.max_age_ms).await?;
+    // Suggestions are one ranked list, kept fresh by the stream.
     let page = Page {
         items,
         next_cursor: None,
