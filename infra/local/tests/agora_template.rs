@@ -78,6 +78,7 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     assert!(redrives.contains(&("ModerationDeadLetterQueue".to_owned(), 5)));
     assert!(redrives.contains(&("SyncDeadLetterQueue".to_owned(), 5)));
     assert!(redrives.contains(&("FeedFanoutDeadLetterQueue".to_owned(), 5)));
+    assert!(redrives.contains(&("TopicViewsDeadLetterQueue".to_owned(), 5)));
     let function = |id: &str| {
         model
             .functions
@@ -115,8 +116,8 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     assert_eq!(fanout_stream.table_logical_id, "Table");
     assert_eq!(
         fanout_stream.filter_patterns.len(),
-        3,
-        "new or changed items, social connections, removed items"
+        4,
+        "new or changed items, social connections, removed items, removed social connections"
     );
     assert_eq!(fanout_stream.parallelization_factor, 10);
     assert!(
@@ -137,6 +138,16 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
         s,
         EventSource::Sqs(s) if s.queue_logical_id == "FeedFanoutQueue" && s.report_batch_item_failures
     )));
+    let views = function("TopicViewsFunction");
+    assert_eq!(views.handler, "topic-views");
+    assert!(views.event_sources.iter().any(|s| matches!(
+        s,
+        EventSource::Sqs(s) if s.queue_logical_id == "TopicViewsQueue" && s.report_batch_item_failures
+    )));
+    assert_eq!(
+        function("DiscussionsFunction").environment["TOPIC_VIEWS_QUEUE_URL"],
+        ctx.facts.queue_urls["TopicViewsQueue"]
+    );
     assert_eq!(
         fanout.environment["MODERATION_QUEUE_URL"],
         ctx.facts.queue_urls["ModerationQueue"]
