@@ -1544,3 +1544,46 @@ async fn a_live_send_costs_four_dynamodb_requests_once_its_function_knows_the_ro
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_member_who_stops_watching_a_room_is_notified_of_its_next_message() -> anyhow::Result<()>
+{
+    // Arrange: Bo watches the group; a first message reaches him live, not as a
+    // notification (and the stream has read the room's audience for it).
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    stack.connect_directly(&ana, &bo).await?;
+    let room = group(&stack, &ana, "Watchers", &[&bo]).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    let first = send_rest(&stack, &ana, &room, "while Bo watches").await?;
+    bo_socket
+        .expect("the first message", |f| is_message(f, &message_id(&first)))
+        .await?;
+
+    // Act: Bo stops watching; Ana writes again.
+    let stopped = bo_socket
+        .request(json!({"action": "unsubscribe", "roomId": room}))
+        .await?;
+    let second = send_rest(&stack, &ana, &room, "after Bo looked away").await?;
+
+    // Assert: the second message is a notification for Bo, the first was not.
+    assert_eq!(stopped["type"], "ack", "{stopped}");
+    let pushed = bo_socket
+        .expect("a message notification", |f| {
+            f["type"] == "notification"
+                && f["notification"]["object"]["messageId"] == second["messageId"]
+        })
+        .await?;
+    assert_eq!(pushed["notification"]["type"], "message");
+    let listed = stack.get("/v1/notifications", &bo).await?;
+    let messages: Vec<&Value> = listed.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|n| n["type"] == "message").collect())
+        .unwrap_or_default();
+    assert_eq!(messages.len(), 1, "{listed:?}");
+    assert_eq!(
+        messages[0]["object"]["messageId"], second["messageId"],
+        "only the message Bo did not watch"
+    );
+    Ok(())
+}

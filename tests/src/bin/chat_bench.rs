@@ -232,6 +232,7 @@ async fn main() -> anyhow::Result<()> {
     // Let presence and join events drain before counting.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let posts_before = stack.stack.connection_posts();
+    let calls_before = stack.stack.aws_calls();
 
     // Act: one message in five goes to the big room, the rest round the small ones.
     let started = Instant::now();
@@ -272,6 +273,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let elapsed = started.elapsed();
     let posts = stack.stack.connection_posts() - posts_before;
+    let calls_after = stack.stack.aws_calls();
 
     let mut tally = tally.lock().await;
     tally.latencies.sort();
@@ -318,6 +320,21 @@ async fn main() -> anyhow::Result<()> {
     );
     if let Some(first) = tally.errors.first() {
         println!("first error frame: {first}");
+    }
+    // What each message cost the table (moto serves every one of these calls).
+    println!("DynamoDB calls per message sent, by function:");
+    for ((function, call), after) in &calls_after {
+        let grown = after
+            - calls_before
+                .get(&(function.clone(), call.clone()))
+                .copied()
+                .unwrap_or(0);
+        if grown > 0 && call.starts_with("dynamodb:") {
+            println!(
+                "  {function:<24} {call:<30} {:>8.2}",
+                grown as f64 / messages.max(1) as f64
+            );
+        }
     }
     Ok(())
 }

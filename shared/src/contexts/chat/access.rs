@@ -300,6 +300,29 @@ pub async fn subscribers(store: &Store, room_id: &str) -> AppResult<Vec<Subscrip
         .collect()
 }
 
+/// A room's members, every page (one Query per 100).
+pub async fn room_members(store: &Store, room_id: &str) -> AppResult<Vec<UserId>> {
+    let mut everyone = Vec::new();
+    let mut start = None;
+    loop {
+        let (items, next) = store
+            .query(
+                &KeyQuery::partition(keys::room_partition(room_id))
+                    .prefix("MEMBER#")
+                    .limit(100)
+                    .start(start),
+            )
+            .await?;
+        for item in items {
+            everyone.push(store::from_item::<Member>(item)?.user_id);
+        }
+        match next {
+            Some(next) => start = Some(next),
+            None => return Ok(everyone),
+        }
+    }
+}
+
 /// Rooms' subscriber lists by [`SUBSCRIPTIONS_VERSION`], kept by a WebSocket function
 /// between invocations: a live send reads the room's version anyway, and a list read at
 /// that version is reused until the version moves (one Query per room and version

@@ -200,7 +200,9 @@ async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> 
             keys::member(room_id, me),
             keys::membership(me, room_id),
         ])
-        .await
+        .await?;
+    // Who the room's messages reach changed: lists kept at the old version go.
+    crate::contexts::chat::subscriptions_changed(store, room_id).await
 }
 
 /// Where the message export stands: which membership page, room and message page.

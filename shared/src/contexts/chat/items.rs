@@ -333,7 +333,15 @@ pub struct RetainedMessage<'a> {
     /// [`LIVE_PUSH_UNTIL`]: set when the sending route pushes the message itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_push_until: Option<i64>,
+    /// [`ROOM_VERSION`]: the room's [`SUBSCRIPTIONS_VERSION`] the message was stored
+    /// under.
+    pub room_version: u64,
 }
+
+/// On a message item: the room's [`SUBSCRIPTIONS_VERSION`] when it was stored. The
+/// stream's chat reaction keeps each room's subscribers and members by that version
+/// between batches, and reads them again only when it moved.
+pub const ROOM_VERSION: &str = "roomVersion";
 
 /// On a message or member item: the epoch millisecond until which the WebSocket route
 /// that made its latest change (a send, edit, delete or read receipt) pushes that change
@@ -636,7 +644,8 @@ pub struct KnownAudience {
 }
 
 /// On a room's META item: bumped after every change to the room's subscriptions
-/// (subscribe, unsubscribe, leave, a closed connection). A live send commits only under
+/// (subscribe, unsubscribe, leave, a closed connection) and members (added, left,
+/// erased). A live send commits only under
 /// the version it read, so a subscriber list read at that version is the list of the
 /// message's moment, and a WebSocket function keeps it between invocations
 /// ([`SubscriberCache`]) instead of reading it for every send.

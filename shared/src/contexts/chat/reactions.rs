@@ -41,11 +41,68 @@ const ROOMS_AT_ONCE: usize = 16;
 pub struct ChatDelivery {
     store: Store,
     pusher: Pusher,
+    /// Rooms' subscribers and members by [`chat::ROOM_VERSION`], kept between batches.
+    rooms: std::sync::Mutex<HashMap<String, KeptRoom>>,
 }
+
+/// A room's audience as read at a version: who watches it and who belongs to it.
+#[derive(Clone)]
+struct KeptRoom {
+    version: u64,
+    subscribers: std::sync::Arc<[Subscription]>,
+    members: std::sync::Arc<[UserId]>,
+}
+
+/// Rooms whose audience the reaction keeps; past that it starts over.
+const ROOMS_KEPT: usize = 1024;
 
 impl ChatDelivery {
     pub fn new(store: Store, pusher: Pusher) -> Self {
-        Self { store, pusher }
+        Self {
+            store,
+            pusher,
+            rooms: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The room's subscribers and members at `version` (the room's
+    /// `subscriptionsVersion` a message was stored under): kept from an earlier batch,
+    /// or read (two Queries) and kept. Without a version (a message stored before
+    /// messages carried one) they are read and not kept.
+    async fn room_at(&self, room_id: &str, version: Option<u64>) -> AppResult<KeptRoom> {
+        let kept = |rooms: &HashMap<String, KeptRoom>| {
+            version.and_then(|v| rooms.get(room_id).filter(|k| k.version == v).cloned())
+        };
+        if let Some(found) = kept(
+            &self
+                .rooms
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ) {
+            return Ok(found);
+        }
+        let (subscribers, members) = tokio::try_join!(
+            chat::subscribers(&self.store, room_id),
+            chat::room_members(&self.store, room_id)
+        )?;
+        let found = KeptRoom {
+            version: version.unwrap_or(0),
+            subscribers: subscribers.into(),
+            members: members.into(),
+        };
+        if let Some(version) = version {
+            let mut rooms = self
+                .rooms
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if rooms.len() >= ROOMS_KEPT && !rooms.contains_key(room_id) {
+                rooms.clear();
+            }
+            if rooms.get(room_id).is_none_or(|k| k.version <= version) {
+                rooms.insert(room_id.to_owned(), found.clone());
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -297,10 +354,17 @@ impl ChatBatch<'_> {
         if let RoomChange::Message { message, new: true } = room_change
             && self.last_per_room.contains(&change.event_id)
         {
-            let room_id = &message.room_id;
             let started = std::time::Instant::now();
-            let subscribers = self.subscribers_of(room_id).await?;
-            self.after_latest_message(message, &subscribers).await?;
+            let version = change
+                .new
+                .as_ref()
+                .and_then(|image| image.get(chat::ROOM_VERSION))
+                .and_then(|v| match v {
+                    serde_dynamo::AttributeValue::N(n) => n.parse().ok(),
+                    _ => None,
+                });
+            let room = self.reaction.room_at(&message.room_id, version).await?;
+            self.after_latest_message(message, &room).await?;
             tracing::info!(
                 room_id = %message.room_id,
                 after_ms = started.elapsed().as_millis() as u64,
@@ -312,16 +376,19 @@ impl ChatBatch<'_> {
 
     /// Once per room per batch: inboxes move to the latest message, and members with no
     /// subscribed connection are notified (and pushed the notification if connected).
-    async fn after_latest_message(
-        &self,
-        message: &Message,
-        subscribers: &[Subscription],
-    ) -> AppResult<()> {
+    async fn after_latest_message(&self, message: &Message, room: &KeptRoom) -> AppResult<()> {
         let (store, pusher) = (&self.reaction.store, &self.reaction.pusher);
-        let watching: HashSet<UserId> = subscribers.iter().map(|s| s.user_id.clone()).collect();
-        let members =
-            chat::touch_inboxes(store, &message.room_id, &message.sent_at, &watching).await?;
-        for member in members {
+        let watching: HashSet<UserId> =
+            room.subscribers.iter().map(|s| s.user_id.clone()).collect();
+        chat::touch_inboxes(
+            store,
+            &message.room_id,
+            &message.sent_at,
+            &room.members,
+            &watching,
+        )
+        .await?;
+        for member in room.members.iter().cloned() {
             if watching.contains(&member) || member == message.sender_id {
                 continue;
             }

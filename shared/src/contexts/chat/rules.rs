@@ -676,6 +676,7 @@ mod tests {
             message: &message,
             expires_at: 1_774_951_200,
             live_push_until: None,
+            room_version: 0,
         }
         .item()?;
 
@@ -695,6 +696,7 @@ mod tests {
                 ("edited", AttributeValue::Bool(false)),
                 ("deleted", AttributeValue::Bool(false)),
                 ("version", n(1)),
+                ("roomVersion", n(0)),
                 ("expiresAt", n(1_774_951_200)),
             ])
         );

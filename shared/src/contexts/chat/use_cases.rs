@@ -188,7 +188,12 @@ pub async fn add_members(
         check_reachable(store, me, user, &format!("userIds[{i}]")).await?;
     }
     let count = u32::try_from(new.len()).unwrap_or(u32::MAX);
-    let grow = Expr::new("ADD memberCount :count").value(":count", n(count));
+    // Members are part of the room's audience: kept lists of it are stale now.
+    let grow = Expr::new(format!(
+        "ADD memberCount :count, {SUBSCRIPTIONS_VERSION} :one"
+    ))
+    .value(":count", n(count))
+    .value(":one", n(1));
     let room_left = Expr::new("attribute_exists(PK) AND memberCount <= :room")
         .value(":room", n(MAX_GROUP_MEMBERS.saturating_sub(count)));
     let at = now_rfc3339();
@@ -223,7 +228,11 @@ pub async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<
             "a direct conversation cannot be left; archive it instead".into(),
         ));
     }
-    let shrink = Expr::new("ADD memberCount :minus").value(":minus", n(-1));
+    let shrink = Expr::new(format!(
+        "ADD memberCount :minus, {SUBSCRIPTIONS_VERSION} :one"
+    ))
+    .value(":minus", n(-1))
+    .value(":one", n(1));
     let result = store
         .transaction()
         .delete(&keys::member(room_id, me), Some(Condition::present(MEMBER)))
@@ -288,45 +297,27 @@ pub async fn set_archived(
     }
 }
 
-/// Moves members' inbox entries to the room's latest message time (run by the delivery
-/// function, once per room per stream batch) and returns the members. Members `watching`
-/// the room (subscribed) are skipped: their entries catch up when they unsubscribe or
-/// disconnect, which keeps a busy room from costing one write per member per batch. An
-/// entry a member removed meanwhile (they left) is not recreated.
+/// Moves the inbox entries of the room's `members` to its latest message time (run by
+/// the delivery function, once per room per stream batch; one conditional UpdateItem
+/// each, concurrently). Members `watching` the room (subscribed) are skipped: their
+/// entries catch up when they unsubscribe or disconnect, which keeps a busy room from
+/// costing one write per member per batch. An entry a member removed meanwhile (they
+/// left) is not recreated.
 pub async fn touch_inboxes(
     store: &Store,
     room_id: &str,
     last_message_at: &str,
+    members: &[UserId],
     watching: &HashSet<UserId>,
-) -> AppResult<Vec<UserId>> {
-    let mut everyone = Vec::new();
-    let mut start = None;
-    loop {
-        let (items, next) = store
-            .query(
-                &KeyQuery::partition(keys::room_partition(room_id))
-                    .prefix("MEMBER#")
-                    .limit(100)
-                    .start(start),
-            )
-            .await?;
-        let members: Vec<Member> = items
-            .into_iter()
-            .map(store::from_item)
-            .collect::<AppResult<_>>()?;
-        let updates = members
-            .iter()
-            .filter(|member| !watching.contains(&member.user_id))
-            .map(|member| touch_inbox(store, &member.user_id, room_id, last_message_at));
-        for result in futures_util::future::join_all(updates).await {
-            result?;
-        }
-        everyone.extend(members.into_iter().map(|m| m.user_id));
-        match next {
-            Some(next) => start = Some(next),
-            None => return Ok(everyone),
-        }
+) -> AppResult<()> {
+    let updates = members
+        .iter()
+        .filter(|member| !watching.contains(*member))
+        .map(|member| touch_inbox(store, member, room_id, last_message_at));
+    for result in futures_util::future::join_all(updates).await {
+        result?;
     }
+    Ok(())
 }
 
 /// The send-window update a send's transaction carries: one more send in `me`'s
@@ -503,6 +494,7 @@ pub async fn send_message(
             message: &message,
             expires_at,
             live_push_until: claim.map(|c| c.until_ms),
+            room_version: subscriptions_version,
         };
         let pointer = ClientMessageId {
             room_id: room_id.to_owned(),
@@ -912,7 +904,7 @@ pub async fn subscribe(
 /// before the change is acknowledged): a send that read the old version no longer
 /// commits, and kept subscriber lists of the old version are not used again. Retried
 /// when a send's transaction holds the room item; nothing for a room that is gone.
-pub(super) async fn subscriptions_changed(store: &Store, room_id: &str) -> AppResult<()> {
+pub async fn subscriptions_changed(store: &Store, room_id: &str) -> AppResult<()> {
     let bump = || Expr::new(format!("ADD {SUBSCRIPTIONS_VERSION} :one")).value(":one", n(1));
     for attempt in 0..SEND_ATTEMPTS {
         match store
