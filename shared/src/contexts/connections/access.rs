@@ -266,31 +266,13 @@ pub async fn compute_suggestions(store: &Store, me: &UserId) -> AppResult<Option
         .filter(|user| !related.contains(user) && !blocked.contains(user))
         .collect();
     let profile_keys: Vec<Key> = candidates.iter().map(profiles::keys::profile).collect();
-    let mut scored: Vec<Suggestion> = Vec::new();
-    for item in store.batch_get_items(&profile_keys).await? {
-        let profile = profiles::profile_from_item(item)?;
-        if !profile.is_public() {
-            continue;
-        }
-        let Some(view) = profiles::view_as(&profile, Relationship::Stranger) else {
-            continue;
-        };
-        let common = mutual.get(&profile.user_id).copied().unwrap_or(0);
-        let (score, reasons) = score_candidate(&basis, &view, common);
-        if score > 0 {
-            scored.push(Suggestion {
-                user_id: profile.user_id,
-                score,
-                reasons,
-                profile: view,
-            });
-        }
-    }
-    scored.sort_by(|a, b| {
-        b.score
-            .cmp(&a.score)
-            .then_with(|| a.user_id.cmp(&b.user_id))
-    });
+    let found = store
+        .batch_get_items(&profile_keys)
+        .await?
+        .into_iter()
+        .map(profiles::profile_from_item)
+        .collect::<AppResult<Vec<_>>>()?;
+    let mut scored = rank(&basis, found, |user| mutual.get(user).copied().unwrap_or(0));
     scored.truncate(candidates_to_check(MAX_RESULTS));
     Ok(Some(SuggestedPeople {
         user_id: me.clone(),
@@ -399,29 +381,11 @@ pub async fn suggestions(
     }
     let mutual: HashMap<&UserId, usize> =
         candidates.iter().map(|c| (&c.user_id, c.mutual)).collect();
-    let mut scored: Vec<Suggestion> = Vec::new();
-    for profile in profiles_found {
-        if excluded.contains(&profile.user_id) || !profile.is_public() {
-            continue;
-        }
-        let Some(view) = profiles::view_as(&profile, Relationship::Stranger) else {
-            continue;
-        };
-        let common = mutual.get(&profile.user_id).copied().unwrap_or(0);
-        let (score, reasons) = score_candidate(&basis, &view, common);
-        if score > 0 {
-            scored.push(Suggestion {
-                user_id: profile.user_id,
-                score,
-                reasons,
-                profile: view,
-            });
-        }
-    }
-    scored.sort_by(|a, b| {
-        b.score
-            .cmp(&a.score)
-            .then_with(|| a.user_id.cmp(&b.user_id))
+    let still_strangers = profiles_found
+        .into_iter()
+        .filter(|p| !excluded.contains(&p.user_id));
+    let mut scored = rank(&basis, still_strangers, |user| {
+        mutual.get(user).copied().unwrap_or(0)
     });
     scored.truncate(usize::try_from(limit.min(suggestion_bounds::MAX_RESULTS)).unwrap_or(20));
     Ok(scored)

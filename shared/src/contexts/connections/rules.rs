@@ -133,6 +133,36 @@ pub(super) fn not_myself(me: &UserId, other: &UserId) -> AppResult<()> {
     Ok(())
 }
 
+/// Candidates' profiles as suggestions, best first (then by id): public profiles
+/// only, scored on what a stranger sees of them and their mutual connections; those
+/// sharing nothing are left out.
+pub fn rank(
+    basis: &MatchBasis,
+    candidates: impl IntoIterator<Item = profiles::Profile>,
+    mutual: impl Fn(&UserId) -> usize,
+) -> Vec<Suggestion> {
+    let mut scored: Vec<Suggestion> = candidates
+        .into_iter()
+        .filter(profiles::Profile::is_public)
+        .filter_map(|profile| {
+            let view = profiles::view_as(&profile, Relationship::Stranger)?;
+            let (score, reasons) = score_candidate(basis, &view, mutual(&profile.user_id));
+            (score > 0).then_some(Suggestion {
+                user_id: profile.user_id,
+                score,
+                reasons,
+                profile: view,
+            })
+        })
+        .collect();
+    scored.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| a.user_id.cmp(&b.user_id))
+    });
+    scored
+}
+
 /// What a read of a user's [`SuggestedPeople`] does about its age: a list computed
 /// more than `max_age_ms` ago asks the stream for a new one, once (the read still
 /// answers from it).
