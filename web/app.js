@@ -624,6 +624,12 @@
       if (state.room !== room) return;
       room.loaded = true;
       view.dataset.ready = 'true';
+      // The socket may have opened while the room loaded: its open handler skips a room
+      // not loaded yet, and `syncRoom` above found it closed. Subscribe now, or the
+      // room would stay without live events until the next reconnect.
+      if (socketOpen() && !room.subscribed) {
+        syncRoom(room).catch((error) => toast(`Catching up failed: ${error.message}`));
+      }
       markReadIfNeeded(room);
       $('composer-input').focus();
     } catch (error) {
