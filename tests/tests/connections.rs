@@ -860,3 +860,36 @@ async fn a_new_connection_refreshes_my_suggestions_through_the_stream() -> anyho
     assert!(!after.contains(&bo), "{after:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_stored_suggestion_is_dropped_at_once_when_either_side_blocks_or_asks()
+-> anyhow::Result<()> {
+    // Arrange: Dan, Eve and Fay share my skill, and my list of them is stored.
+    let stack = spawn().await?;
+    let (me, _) = member(&stack, "me", json!({"skills": ["Elixir"]})).await?;
+    let mut others = Vec::new();
+    for name in ["dan", "eve", "fay"] {
+        others.push(member(&stack, name, json!({"skills": ["elixir"]})).await?.0);
+    }
+    let (dan, eve, fay) = (others[0].clone(), others[1].clone(), others[2].clone());
+    stack
+        .eventually("all three in the skill index", || async {
+            let found = stack.get("/v1/profiles?skill=elixir", &me).await?;
+            let listed = field_of_items(&found.body, "userId");
+            Ok(others.iter().all(|o| listed.contains(o)).then_some(()))
+        })
+        .await?;
+    let before = suggested(&stack, &me).await?;
+
+    // Act: I block Dan, Eve blocks me, and I ask Fay to connect; nothing refreshes the
+    // stored list, so the read's own checks must drop them.
+    block(&stack, &me, &dan).await?;
+    block(&stack, &eve, &me).await?;
+    request(&stack, &me, &fay).await?;
+    let after = suggested(&stack, &me).await?;
+
+    // Assert
+    assert_eq!(before.len(), 3, "{before:?}");
+    assert_eq!(after, Vec::<String>::new());
+    Ok(())
+}

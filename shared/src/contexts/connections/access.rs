@@ -307,12 +307,7 @@ pub async fn suggestions(
         .batch_get_items(&[suggested_key(me), profiles::keys::profile(me)])
         .await?
     {
-        if item
-            .get(store::SK)
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-            == Some("SUGGESTED")
-        {
+        if sort_key(&item) == Some("SUGGESTED") {
             list = Some(store::from_item::<SuggestedPeople>(item)?);
         } else {
             mine = Some(profiles::profile_from_item(item)?);
@@ -342,41 +337,23 @@ pub async fn suggestions(
         .filter(|c| &c.user_id != me)
         .take(candidates_to_check(limit))
         .collect();
-    let mut wanted = Vec::with_capacity(candidates.len() * 4);
-    for c in &candidates {
-        wanted.push(keys::pair(me, &c.user_id));
-        wanted.push(keys::block(me, &c.user_id));
-        wanted.push(keys::block(&c.user_id, me));
-        wanted.push(profiles::keys::profile(&c.user_id));
-    }
+    let ids: Vec<UserId> = candidates.iter().map(|c| c.user_id.clone()).collect();
+    let mut wanted: Vec<Key> = ids.iter().map(|other| keys::pair(me, other)).collect();
+    wanted.extend(ids.iter().map(profiles::keys::profile));
+    wanted.extend(crate::contexts::graph::block_keys(me, &ids));
     let found = store.batch_get_items(&wanted).await?;
-    let mut excluded: HashSet<UserId> = HashSet::new();
+    // Blocks either way, and pair locks (connected, or a request pending either way).
+    let mut excluded = crate::contexts::graph::blocked_in(me, found.iter());
     let mut profiles_found = Vec::new();
     for item in found {
-        let sk = item
-            .get(store::SK)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default();
-        if sk == "PAIR" {
-            let lock = store::from_item::<PairLock>(item)?;
-            excluded.insert(lock.sender_id);
-            excluded.insert(lock.target_id);
-        } else if sk.starts_with("BLOCK#") {
-            let pk = item
-                .get(store::PK)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            let blocker = pk.strip_prefix("USER#").unwrap_or_default();
-            let blocked = sk.strip_prefix("BLOCK#").unwrap_or_default();
-            for id in [blocker, blocked] {
-                if let Ok(user) = UserId::parse(id) {
-                    excluded.insert(user);
-                }
+        match sort_key(&item) {
+            Some("PAIR") => {
+                let lock = store::from_item::<PairLock>(item)?;
+                excluded.insert(lock.sender_id);
+                excluded.insert(lock.target_id);
             }
-        } else {
-            profiles_found.push(profiles::profile_from_item(item)?);
+            Some("PROFILE") => profiles_found.push(profiles::profile_from_item(item)?),
+            _ => {}
         }
     }
     let mutual: HashMap<&UserId, usize> =
