@@ -1212,6 +1212,13 @@ async fn three_subscribed_in_a_group(
     Ok((ana, bo, room, sockets))
 }
 
+/// The table's stream is not read at all: only the WebSocket routes can push.
+fn without_the_stream(options: &mut agora_local::stack::StackOptions) {
+    options
+        .disabled_event_sources
+        .insert("StreamFanoutFunction".into());
+}
+
 /// The stack's functions hold their claim on pushing their own changes this long (ms).
 fn claiming_for(millis: u32) -> impl FnOnce(&mut agora_local::stack::StackOptions) {
     move |options| {
@@ -1233,12 +1240,7 @@ fn is_receipt_of<'a>(user: &'a str, id: &'a str) -> impl Fn(&Value) -> bool + 'a
 async fn changes_made_over_the_websocket_reach_the_room_from_their_route_without_the_stream()
 -> anyhow::Result<()> {
     // The table's stream is not read at all: only the routes can push.
-    let stack = spawn_with(|options| {
-        options
-            .disabled_event_sources
-            .insert("StreamFanoutFunction".into());
-    })
-    .await?;
+    let stack = spawn_with(without_the_stream).await?;
     let (ana, bo, room, [mut ana_socket, mut bo_socket, mut cy_socket]) =
         three_subscribed_in_a_group(&stack, "No stream").await?;
 
@@ -1471,12 +1473,7 @@ async fn a_socket_that_subscribes_after_the_room_was_sent_to_hears_the_next_mess
 -> anyhow::Result<()> {
     // Only the routes push: a subscriber the sending function does not know of would
     // hear nothing.
-    let stack = spawn_with(|options| {
-        options
-            .disabled_event_sources
-            .insert("StreamFanoutFunction".into());
-    })
-    .await?;
+    let stack = spawn_with(without_the_stream).await?;
     let (ana, bo) = (new_user("ana"), new_user("bo"));
     stack.connect_directly(&ana, &bo).await?;
     let room = group(&stack, &ana, "Latecomers", &[&bo]).await?;
