@@ -22,10 +22,11 @@ struct AuthorizerRequest {
 }
 
 pub async fn run() -> Result<(), Error> {
-    // All configuration (the HS256 key from Secrets Manager too) is read before serving.
+    // The variables are checked before serving; the HS256 key is read from Secrets
+    // Manager in the background and awaited by the first token.
     let table = config::required("TABLE_NAME")?;
     let secrets = Secrets::from_environment().await;
-    let auth = Arc::new(Authenticator::new(JwtConfig::from_env(&secrets).await?));
+    let auth = Arc::new(Authenticator::new(JwtConfig::from_env(&secrets)?));
     let store = Arc::new(Store::from_environment(table).await);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AuthorizerRequest>| {
         let (auth, store) = (auth.clone(), store.clone());

@@ -138,8 +138,8 @@ async fn functions_get_secret_ids_not_secret_values_in_their_environment() -> an
         profiles.environment["JWT_HS256_SECRET_ID"].ends_with("/jwt-hs256"),
         "the template passes the secret's name"
     );
-    // The functions read both secrets at cold start: a call that verifies a token and
-    // answers with a sealed cursor works.
+    // The functions read both secrets (in the background from their cold start): a
+    // call that verifies a token and answers with a sealed cursor works.
     let reply = tokio::time::timeout(
         Duration::from_secs(20),
         stack.get("/v1/profiles?q=vera&limit=2", &new_user("reader")),
@@ -150,14 +150,18 @@ async fn functions_get_secret_ids_not_secret_values_in_their_environment() -> an
 }
 
 #[tokio::test]
-async fn a_function_whose_secret_cannot_be_read_fails_its_cold_start_naming_the_variable()
+async fn a_function_whose_secret_cannot_be_read_answers_500_naming_the_variable_and_serves_once_it_exists()
 -> anyhow::Result<()> {
     // The template names an HS256 key that nobody created.
     let stack = spawn_with(|options| options.secrets.clear()).await?;
 
-    let reply = stack.get("/v1/me", &new_user("nokey")).await?;
+    let refused = stack.get("/v1/me", &new_user("nokey")).await?;
 
-    assert_eq!(reply.status, 500, "{reply:?}");
+    assert_eq!(refused.status, 500, "{refused:?}");
+    assert_eq!(
+        refused.content_type, "application/problem+json",
+        "{refused:?}"
+    );
     let log = std::fs::read_to_string(
         repo_root()
             .join("target/test-logs")
@@ -166,7 +170,22 @@ async fn a_function_whose_secret_cannot_be_read_fails_its_cold_start_naming_the_
     )?;
     assert!(
         log.contains("JWT_HS256_SECRET_ID") && log.contains("/jwt-hs256"),
-        "the cold start names the variable and the secret: {log}"
+        "the failed read names the variable and the secret: {log}"
+    );
+
+    // The operator creates the secret: a failed read is not kept, so the next request
+    // reads it and is served.
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.stack.sdk_config().await);
+    secrets
+        .create_secret()
+        .name(format!("{}/jwt-hs256", stack.stack.stack_name()))
+        .secret_string(JWT_SECRET)
+        .send()
+        .await?;
+    let served = stack.get("/v1/me", &new_user("nokey")).await?;
+    assert_eq!(
+        served.status, 404,
+        "verified, with no profile yet: {served:?}"
     );
     Ok(())
 }

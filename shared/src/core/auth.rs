@@ -132,6 +132,10 @@ impl Authenticator {
                     self.config.hs256_secret.as_ref().ok_or_else(|| {
                         AuthError::Invalid("HS256 tokens are not accepted".into())
                     })?;
+                let secret = secret
+                    .get()
+                    .await
+                    .map_err(|e| AuthError::KeysUnavailable(e.to_string()))?;
                 DecodingKey::from_secret(secret.as_bytes())
             }
             Algorithm::RS256 => {
@@ -301,7 +305,7 @@ mod tests {
         Authenticator::new(JwtConfig {
             issuer: "agora-local".into(),
             audience: "agora".into(),
-            hs256_secret: Some(SECRET.into()),
+            hs256_secret: Some(crate::core::config::Secret::fixed(SECRET)),
             jwks_url: None,
             roles_claim: "roles".into(),
         })

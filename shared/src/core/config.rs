@@ -5,12 +5,16 @@
 //! fails the cold start with a message naming the variable.
 //!
 //! Secrets are never in the environment: a variable names a Secrets Manager secret
-//! (`*_SECRET_ID`, a name or an ARN) and the configuration reads its value once, at
-//! cold start, before the function serves anything. The value then lives in the
-//! configuration for the life of the execution environment (a rotated secret takes
-//! effect at the next cold start).
+//! (`*_SECRET_ID`, a name or an ARN). The variable is checked at cold start; the value
+//! is read once per execution environment, in the background from the cold start on,
+//! and the first request that needs it waits for it (see [`Secret`]). The cold start
+//! itself makes no network call, so it stays as short as a function without secrets;
+//! a rotated secret takes effect at the next cold start.
 
 use std::env;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
 
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
@@ -41,7 +45,7 @@ fn reason(error: &SdkError<GetSecretValueError>) -> String {
     }
 }
 
-/// Reads the secrets the environment names, each once per cold start.
+/// Reads the secrets the environment names.
 #[derive(Debug, Clone)]
 pub struct Secrets {
     client: aws_sdk_secretsmanager::Client,
@@ -60,32 +64,112 @@ impl Secrets {
         Self::new(&aws_config::load_from_env().await)
     }
 
-    /// The string value of the secret that variable `name` names; `None` when the
-    /// variable is unset or blank. A secret that cannot be read, or holds no string of
-    /// at least `min_len` bytes, is an error naming the variable.
-    pub async fn optional(
-        &self,
-        name: &'static str,
-        min_len: usize,
-    ) -> Result<Option<String>, ConfigError> {
-        let Some(id) = optional(name) else {
-            return Ok(None);
+    /// The secret that variable `name` names, its read already started in the
+    /// background; `None` when the variable is unset or blank. The value must be a
+    /// string of at least `min_len` bytes.
+    pub fn optional(&self, name: &'static str, min_len: usize) -> Option<Secret> {
+        let id = optional(name)?;
+        let secret = Secret {
+            source: Some(Arc::new(SecretSource {
+                client: self.client.clone(),
+                name,
+                id,
+                min_len,
+            })),
+            value: Arc::new(OnceCell::new()),
         };
+        secret.prefetch();
+        Some(secret)
+    }
+
+    /// As [`optional`](Self::optional), for a variable that must be set.
+    pub fn required(&self, name: &'static str, min_len: usize) -> Result<Secret, ConfigError> {
+        self.optional(name, min_len)
+            .ok_or(ConfigError::Missing(name))
+    }
+}
+
+/// A secret's value, read from Secrets Manager at most once per execution environment
+/// (a failed read is retried by the next caller, never cached).
+#[derive(Clone)]
+pub struct Secret {
+    source: Option<Arc<SecretSource>>,
+    value: Arc<OnceCell<Arc<str>>>,
+}
+
+struct SecretSource {
+    client: aws_sdk_secretsmanager::Client,
+    name: &'static str,
+    id: String,
+    min_len: usize,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "Secret({} = {})", source.name, source.id),
+            None => f.write_str("Secret(<fixed>)"),
+        }
+    }
+}
+
+impl Secret {
+    /// A value known up front (tests, and tools that sign with a key they hold).
+    pub fn fixed(value: impl Into<Arc<str>>) -> Self {
+        Self {
+            source: None,
+            value: Arc::new(OnceCell::new_with(Some(value.into()))),
+        }
+    }
+
+    /// The value: at once when it has been read, otherwise after the read in flight
+    /// (or a new one, when the last failed). A failure names the variable and the
+    /// secret, in the log and in the error.
+    pub async fn get(&self) -> Result<Arc<str>, ConfigError> {
+        let source = self.source.clone();
+        self.value
+            .get_or_try_init(|| async move {
+                match source {
+                    Some(source) => source.read().await,
+                    None => Err(ConfigError::Invalid {
+                        name: "secret",
+                        reason: "a fixed secret has no value".into(),
+                    }),
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// Starts the read in the background, so that it overlaps the rest of the cold
+    /// start and the wait for the first event.
+    fn prefetch(&self) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let secret = self.clone();
+            tokio::spawn(async move {
+                // A failure is logged by `read` and retried by the first caller.
+                let _ = secret.get().await;
+            });
+        }
+    }
+}
+
+impl SecretSource {
+    async fn read(&self) -> Result<Arc<str>, ConfigError> {
+        let (name, id, min_len) = (self.name, &self.id, self.min_len);
         let output = self
             .client
             .get_secret_value()
-            .secret_id(&id)
+            .secret_id(id)
             .send()
             .await
             .map_err(|source| ConfigError::Secret {
                 name,
                 id: id.clone(),
                 source: Box::new(source),
-            })
-            // One readable JSON line in the function's log before the cold start fails.
-            .inspect_err(|error| tracing::error!(%error, "configuration failed"))?;
-        match output.secret_string() {
-            Some(value) if value.len() >= min_len => Ok(Some(value.to_owned())),
+            });
+        let value = output.and_then(|output| match output.secret_string() {
+            Some(value) if value.len() >= min_len => Ok(Arc::from(value)),
             Some(_) => Err(ConfigError::Invalid {
                 name,
                 reason: format!("secret {id} must hold at least {min_len} bytes"),
@@ -94,18 +178,9 @@ impl Secrets {
                 name,
                 reason: format!("secret {id} has no string value"),
             }),
-        }
-    }
-
-    /// As [`optional`](Self::optional), for a variable that must be set.
-    pub async fn required(
-        &self,
-        name: &'static str,
-        min_len: usize,
-    ) -> Result<String, ConfigError> {
-        self.optional(name, min_len)
-            .await?
-            .ok_or(ConfigError::Missing(name))
+        });
+        // One readable JSON line in the function's log per failed read.
+        value.inspect_err(|error| tracing::error!(%error, "configuration failed"))
     }
 }
 
@@ -116,7 +191,7 @@ pub struct JwtConfig {
     pub audience: String,
     /// HS256 with a shared key (the local stack, or a token issuer sharing the key),
     /// read from the Secrets Manager secret `JWT_HS256_SECRET_ID` names.
-    pub hs256_secret: Option<String>,
+    pub hs256_secret: Option<Secret>,
     /// Production: RS256 keys from an OIDC provider's JWKS (e.g. Cognito).
     pub jwks_url: Option<String>,
     /// The claim that lists the caller's roles (`cognito:groups` for Cognito).
@@ -139,9 +214,9 @@ impl std::fmt::Debug for JwtConfig {
 }
 
 impl JwtConfig {
-    /// Reads the variables, then (with `JWT_HS256_SECRET_ID`) the HS256 key from
-    /// Secrets Manager.
-    pub async fn from_env(secrets: &Secrets) -> Result<Self, ConfigError> {
+    /// Reads the variables, and starts reading the HS256 key (with
+    /// `JWT_HS256_SECRET_ID`) from Secrets Manager.
+    pub fn from_env(secrets: &Secrets) -> Result<Self, ConfigError> {
         let jwks_url = optional("JWT_JWKS_URL");
         if optional("JWT_HS256_SECRET_ID").is_none() && jwks_url.is_none() {
             return Err(ConfigError::Invalid {
@@ -155,7 +230,7 @@ impl JwtConfig {
         Ok(Self {
             issuer,
             audience,
-            hs256_secret: secrets.optional("JWT_HS256_SECRET_ID", 32).await?,
+            hs256_secret: secrets.optional("JWT_HS256_SECRET_ID", 32),
             jwks_url,
             roles_claim,
         })
@@ -167,7 +242,7 @@ impl JwtConfig {
 pub struct ApiConfig {
     pub table_name: String,
     pub jwt: JwtConfig,
-    pub cursor_secret: String,
+    pub cursor_secret: Secret,
     /// Every write of one user to this endpoint group: `RATE_LIMIT_WRITES`, as
     /// `<group>=<quota>/<window seconds>` (default `writes=120/60`).
     pub write_limit: crate::core::rate_limit::RatePolicy,
@@ -185,27 +260,24 @@ impl std::fmt::Debug for ApiConfig {
 }
 
 impl ApiConfig {
-    /// Reads the variables, then the cursor key (`CURSOR_SECRET_ID`) and the JWT
-    /// settings' secret from Secrets Manager: once, at cold start.
+    /// Reads the variables, and starts reading the cursor key (`CURSOR_SECRET_ID`) and
+    /// the JWT settings' secret from Secrets Manager, side by side in the background.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let table_name = required("TABLE_NAME")?;
+        let write_limit = crate::core::rate_limit::RatePolicy::from_env(
+            "RATE_LIMIT_WRITES",
+            DEFAULT_WRITE_LIMIT,
+        )?;
         // Fail on a missing variable before any request to Secrets Manager.
         required("CURSOR_SECRET_ID")?;
         let secrets = Secrets::from_environment().await;
-        // Both secrets at once: one round trip of the cold start, not two.
-        let (jwt, cursor_secret) = futures_util::future::try_join(
-            JwtConfig::from_env(&secrets),
-            secrets.required("CURSOR_SECRET_ID", 32),
-        )
-        .await?;
+        let jwt = JwtConfig::from_env(&secrets)?;
+        let cursor_secret = secrets.required("CURSOR_SECRET_ID", 32)?;
         Ok(Self {
             table_name,
             jwt,
             cursor_secret,
-            write_limit: crate::core::rate_limit::RatePolicy::from_env(
-                "RATE_LIMIT_WRITES",
-                DEFAULT_WRITE_LIMIT,
-            )?,
+            write_limit,
         })
     }
 }

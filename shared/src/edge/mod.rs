@@ -142,7 +142,10 @@ impl HttpResponse {
 pub struct Api {
     pub store: Store,
     pub auth: Authenticator,
-    pub cursors: CursorCodec,
+    /// The cursor key, read in the background from the cold start (see
+    /// [`Api::cursors`]).
+    cursor_secret: crate::core::config::Secret,
+    cursors: tokio::sync::OnceCell<CursorCodec>,
     /// Each user's writes to this group (see `http::refuse_deleted_accounts`).
     pub write_limit: crate::core::rate_limit::RatePolicy,
 }
@@ -152,9 +155,22 @@ impl Api {
         Self {
             store: Store::from_environment(&config.table_name).await,
             auth: Authenticator::new(config.jwt.clone()),
-            cursors: CursorCodec::new(&config.cursor_secret),
+            cursor_secret: config.cursor_secret.clone(),
+            cursors: tokio::sync::OnceCell::new(),
             write_limit: config.write_limit.clone(),
         }
+    }
+
+    /// What seals and opens this group's cursors; the first call waits for the
+    /// cursor key's read (a failed read is a 500, and is retried by the next call).
+    pub async fn cursors(&self) -> AppResult<&CursorCodec> {
+        self.cursors
+            .get_or_try_init(|| async {
+                let key = self.cursor_secret.get().await?;
+                Ok::<_, crate::core::config::ConfigError>(CursorCodec::new(&key))
+            })
+            .await
+            .map_err(|error| AppError::Internal(error.to_string()))
     }
 }
 

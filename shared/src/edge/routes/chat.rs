@@ -106,7 +106,7 @@ async fn inbox(State(chat): State<Chat>, Caller(me): Caller, query: Query) -> Ap
     let limit = query.limit()?;
     let page = chat::inbox(
         &chat.api.store,
-        &chat.api.cursors,
+        chat.api.cursors().await?,
         &me.user_id,
         archived,
         limit,
@@ -196,7 +196,7 @@ async fn list_members(
     let limit = query.limit()?;
     let page = chat::list_members(
         &chat.api.store,
-        &chat.api.cursors,
+        chat.api.cursors().await?,
         &me.user_id,
         &id,
         limit,
@@ -267,7 +267,7 @@ async fn history(
     let limit = query.limit()?;
     let page = chat::history(
         &chat.api.store,
-        &chat.api.cursors,
+        chat.api.cursors().await?,
         &me.user_id,
         &id,
         from,
@@ -389,7 +389,7 @@ async fn connections_presence(
     let limit = query.limit()?;
     let page = chat::connections_presence(
         &chat.api.store,
-        &chat.api.cursors,
+        chat.api.cursors().await?,
         &me.user_id,
         limit,
         query.cursor(),

@@ -68,7 +68,7 @@ async fn list_connections(
 ) -> ApiResult {
     let page = connections::list_connections(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         query.limit()?,
         query.cursor(),
@@ -119,7 +119,7 @@ async fn list_requests(State(api): State<Arc<Api>>, Caller(me): Caller, query: Q
     let direction = RequestDirection::parse(query.get("direction"))?;
     let page = connections::list_requests(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         direction,
         query.limit()?,
@@ -210,7 +210,7 @@ async fn suggestions(
 async fn list_blocks(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
     let page = connections::list_blocks(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         query.limit()?,
         query.cursor(),

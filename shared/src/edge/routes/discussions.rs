@@ -63,7 +63,7 @@ async fn list_categories(
 ) -> ApiResult {
     let page = discussions::list_categories(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         query.limit()?,
         query.cursor(),
@@ -111,7 +111,7 @@ async fn list_topics(State(api): State<Arc<Api>>, Caller(me): Caller, query: Que
     )?;
     let page = discussions::list_topics(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         &topics,
         query.limit()?,
@@ -136,7 +136,7 @@ async fn view_topic(
 ) -> ApiResult {
     let view = discussions::view_topic(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &views,
         &me.user_id,
         &topic_id,
@@ -185,7 +185,7 @@ async fn topic_history(
 ) -> ApiResult {
     let page = discussions::list_history(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         &topic_id,
         None,
@@ -208,7 +208,7 @@ async fn list_replies(
 ) -> ApiResult {
     let page = discussions::list_replies(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         &topic_id,
         query.limit()?,
@@ -276,7 +276,7 @@ async fn reply_history(
 ) -> ApiResult {
     let page = discussions::list_history(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         &topic_id,
         Some(&reply_id),

@@ -121,7 +121,7 @@ async fn list_comments(
 ) -> ApiResult {
     let page = feed::list_comments(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         &id,
         query.limit()?,
@@ -156,7 +156,7 @@ async fn share(
 async fn home_feed(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
     let page = feed::home_feed(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         query.limit()?,
         query.cursor(),
@@ -175,7 +175,7 @@ async fn public_timeline(
 ) -> ApiResult {
     let page = feed::public_timeline(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         query.limit()?,
         query.cursor(),

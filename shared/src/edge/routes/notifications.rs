@@ -37,7 +37,7 @@ async fn list_notifications(
 ) -> ApiResult {
     let page = notifications::list_notifications(
         &api.store,
-        &api.cursors,
+        api.cursors().await?,
         &me.user_id,
         query.flag("unread")?,
         query.limit()?,

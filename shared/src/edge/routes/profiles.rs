@@ -80,7 +80,7 @@ async fn search_profiles(
     let search = ProfileSearch::parse(query.get("q"), query.get("skill"))?;
     let page = profiles::search_profiles(
         &state.api.store,
-        &state.api.cursors,
+        state.api.cursors().await?,
         &me.user_id,
         &search,
         query.limit()?,
