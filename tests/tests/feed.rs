@@ -109,6 +109,24 @@ async fn feed_entry(stack: &TestStack, user: &str, activity: &str) -> anyhow::Re
         .unwrap_or_default())
 }
 
+/// Waits until `user` sees `activity` with `count` likes: the like shards are settled
+/// onto the activity by the stream.
+async fn await_like_count(
+    stack: &TestStack,
+    user: &str,
+    activity: &str,
+    count: i64,
+) -> anyhow::Result<Value> {
+    stack
+        .eventually(&format!("{activity} with {count} likes"), || async {
+            let view = stack
+                .get(&format!("/v1/activities/{activity}"), user)
+                .await?;
+            Ok((view.body["likeCount"] == count).then_some(view.body))
+        })
+        .await
+}
+
 /// The stored activities of a user (through the pointers in their partition).
 async fn activities_of(stack: &TestStack, user: &str) -> anyhow::Result<Vec<Value>> {
     let mut activities = Vec::new();
@@ -566,11 +584,8 @@ async fn likes_are_one_per_user_and_counts_stay_exact_under_retries() -> anyhow:
     let stranger = stack.put(&like, &dan, json!({})).await?;
     assert_problem(&stranger, 404, None);
 
-    let view = stack
-        .get(&format!("/v1/activities/{activity}"), &bea)
-        .await?;
-    assert_eq!(view.body["likeCount"], 2, "{view:?}");
-    assert_eq!(view.body["likedByMe"], true);
+    let view = await_like_count(&stack, &bea, &activity, 2).await?;
+    assert_eq!(view["likedByMe"], true);
     await_in_feed(&stack, &caio, &activity, true).await?;
     let entry = feed_entry(&stack, &caio, &activity).await?;
     assert_eq!(entry["likeCount"], 2);
@@ -580,11 +595,12 @@ async fn likes_are_one_per_user_and_counts_stay_exact_under_retries() -> anyhow:
         let reply = stack.delete(&like, &bea).await?;
         assert_eq!(reply.status, 204, "{reply:?}");
     }
+    // Mine is exact at once; the count once the stream settled it.
     let view = stack
         .get(&format!("/v1/activities/{activity}"), &bea)
         .await?;
-    assert_eq!(view.body["likeCount"], 1);
     assert_eq!(view.body["likedByMe"], false);
+    await_like_count(&stack, &bea, &activity, 1).await?;
     Ok(())
 }
 
@@ -879,11 +895,8 @@ async fn deleting_an_account_removes_its_likes_comments_and_home_feed() -> anyho
     let deleted = stack.delete_account(&leaver).await?;
 
     assert_eq!(deleted.status, 202, "{deleted:?}");
-    let view = stack
-        .get(&format!("/v1/activities/{activity}"), &ana)
-        .await?;
-    assert_eq!(view.body["likeCount"], 0, "{view:?}");
-    assert_eq!(view.body["commentCount"], 0, "{view:?}");
+    let view = await_like_count(&stack, &ana, &activity, 0).await?;
+    assert_eq!(view["commentCount"], 0, "{view:?}");
     let comments = stack
         .get(&format!("/v1/activities/{activity}/comments"), &ana)
         .await?;
@@ -1083,5 +1096,105 @@ async fn a_home_feed_page_and_a_timeline_page_are_read_with_two_dynamodb_request
     // caller's account check and the blocks ride on it).
     assert_eq!(feed, 2, "home feed");
     assert_eq!(timeline, 2, "timeline");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_viral_activitys_likes_spread_over_shards_and_the_stream_settles_their_exact_count()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let ana = new_user("star");
+    let activity = post_activity(&stack, &ana, share("public", "going viral")).await?;
+    let fans: Vec<String> = (0..24).map(|i| new_user(&format!("fan{i}"))).collect();
+
+    let likes =
+        futures_util::future::try_join_all(fans.iter().map(|fan| like(&stack, fan, &activity)))
+            .await?;
+    assert!(likes.iter().all(|reply| reply.status == 204), "{likes:?}");
+
+    // Exact once settled; every fan's own like shows at once.
+    await_like_count(&stack, &ana, &activity, 24).await?;
+    let mine = stack
+        .get(&format!("/v1/activities/{activity}"), &fans[0])
+        .await?;
+    assert_eq!(mine.body["likedByMe"], true, "{mine:?}");
+    // The likes went to the shards, each in its own partition, not to the activity.
+    let mut shards = Vec::new();
+    for shard in 0..8 {
+        let key = format!("ACT#{activity}#likeCount#{shard}");
+        if let Some(item) = stack.item(&key, "COUNTER").await? {
+            shards.push(item["count"].as_i64().unwrap_or_default());
+        }
+    }
+    assert!(
+        shards.len() >= 2,
+        "24 fans land on several shards: {shards:?}"
+    );
+    assert_eq!(shards.iter().sum::<i64>(), 24, "{shards:?}");
+    let stored = stack
+        .item(&format!("ACT#{activity}"), "META")
+        .await?
+        .unwrap_or_default();
+    assert_eq!(
+        stored["likeCount"], 0,
+        "no like wrote the activity: {stored}"
+    );
+
+    // Half take it back: the settled count follows.
+    let like_path = format!("/v1/activities/{activity}/like");
+    let unlikes = futures_util::future::try_join_all(
+        fans.iter()
+            .take(12)
+            .map(|fan| stack.delete(&like_path, fan)),
+    )
+    .await?;
+    assert!(
+        unlikes.iter().all(|reply| reply.status == 204),
+        "{unlikes:?}"
+    );
+    await_like_count(&stack, &ana, &activity, 12).await?;
+
+    // Deleting the activity deletes its shards with it.
+    let deleted = stack
+        .delete(&format!("/v1/activities/{activity}"), &ana)
+        .await?;
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    stack
+        .eventually("the like shards deleted with the activity", || async {
+            let mut left = 0;
+            for shard in 0..8 {
+                let key = format!("ACT#{activity}#likeCount#{shard}");
+                left += usize::from(stack.item(&key, "COUNTER").await?.is_some());
+            }
+            Ok((left == 0).then_some(()))
+        })
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_activity_stored_before_likes_were_sharded_keeps_its_count_and_adds_new_likes()
+-> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = spawn().await?;
+    let (ana, bea) = (new_user("old"), new_user("newfan"));
+    let activity = post_activity(&stack, &ana, share("public", "from before")).await?;
+    // As an older version stored it: the count on the item, no settled shards.
+    stack
+        .dynamodb()
+        .await
+        .update_item()
+        .table_name(stack.table())
+        .key("PK", AttributeValue::S(format!("ACT#{activity}")))
+        .key("SK", AttributeValue::S("META".into()))
+        .update_expression("SET likeCount = :n REMOVE likeCountShards")
+        .expression_attribute_values(":n", AttributeValue::N("5".into()))
+        .send()
+        .await?;
+
+    let liked = like(&stack, &bea, &activity).await?;
+
+    assert_eq!(liked.status, 204, "{liked:?}");
+    await_like_count(&stack, &ana, &activity, 6).await?;
     Ok(())
 }

@@ -78,6 +78,7 @@ pub fn fanout(
         )),
         Box::new(ChatDelivery::new(store.clone(), pusher.clone())),
         Box::new(SuggestionRefresh::new(store.clone())),
+        Box::new(feed::LikeTally::new(store.clone())),
     ]
 }
 
@@ -92,6 +93,7 @@ pub fn fanout_entities() -> Vec<&'static str> {
         profiles::ENTITIES,
         discussions::ENTITIES,
         feed::ENTITIES,
+        feed::TALLY_ENTITIES,
         chat::ENTITIES,
         connections::ENTITIES,
     ]

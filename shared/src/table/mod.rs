@@ -1,6 +1,7 @@
 //! The table layer: the single DynamoDB table, its keys and the idempotency records
 //! kept in it. The only layer that imports `aws-sdk-dynamodb`.
 
+pub mod counter;
 pub mod entity;
 pub mod idempotency;
 pub mod jobs;

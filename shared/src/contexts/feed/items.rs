@@ -14,6 +14,13 @@ pub mod keys {
         Key::new(activity_partition(activity_id), "META")
     }
 
+    /// The activity's likes, counted on shards `ACT#<id>#likeCount#<k> / COUNTER`
+    /// and settled onto its `likeCountShards` by the stream (see
+    /// [`crate::table::counter`]).
+    pub fn like_counter(activity_id: &str) -> ShardedCounter {
+        ShardedCounter::new(activity(activity_id), "likeCount")
+    }
+
     /// GSI1 of an activity: `USER#<author> / ACT#<activityId>` (a user's activities).
     pub fn by_author(author: &UserId, activity_id: &str) -> (String, String) {
         (
@@ -146,8 +153,13 @@ pub struct Activity {
     pub created_at: String,
     #[serde(default)]
     pub deleted: bool,
+    /// Likes counted on the item itself (before likes were sharded); see
+    /// [`Activity::likes`].
     #[serde(default)]
     pub like_count: i64,
+    /// Likes counted on the like shards, as the stream last settled them.
+    #[serde(default)]
+    pub like_count_shards: BTreeMap<String, i64>,
     #[serde(default)]
     pub comment_count: i64,
     #[serde(default)]
@@ -155,6 +167,11 @@ pub struct Activity {
 }
 
 impl Activity {
+    /// How many like it: exact once the stream has settled the like shards.
+    pub fn likes(&self) -> i64 {
+        crate::table::counter::total(self.like_count, &self.like_count_shards)
+    }
+
     /// For a share: the shared activity. Its author is read from it, never copied, so
     /// a share does not name the person it shares.
     pub fn original(&self) -> Option<String> {
@@ -223,6 +240,8 @@ pub struct ActivityView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     pub created_at: String,
+    /// How many like it. Likes are counted on write shards that the stream settles,
+    /// so this follows a like within a second or two (`likedByMe` changes at once).
     pub like_count: i64,
     pub comment_count: i64,
     pub share_count: i64,
@@ -237,6 +256,7 @@ pub struct ActivityView {
 
 impl ActivityView {
     pub(super) fn of(activity: Activity, liked_by_me: Option<bool>) -> Self {
+        let like_count = activity.likes();
         Self {
             activity_id: activity.activity_id,
             author_id: activity.author_id,
@@ -245,7 +265,7 @@ impl ActivityView {
             object: activity.object,
             text: activity.text,
             created_at: activity.created_at,
-            like_count: activity.like_count,
+            like_count,
             comment_count: activity.comment_count,
             share_count: activity.share_count,
             liked_by_me,

@@ -4,8 +4,10 @@
 //! Items (see `docs/data-model.md`):
 //! - `ACT#<activityId> / META` — the activity (entity `Activity`), GSI1
 //!   `USER#<author> / ACT#<activityId>`; its likes `ACT#<id> / LIKE#<userId>` and comments
-//!   `ACT#<id> / COMMENT#<commentId>` live in the same partition, and the counters on
-//!   META change in the same transaction as the like or comment, so they are exact.
+//!   `ACT#<id> / COMMENT#<commentId>` live in the same partition. The comment and
+//!   share counters on META change in the same transaction as the comment or share,
+//!   so they are exact; likes are counted on write shards `ACT#<id>#likeCount#<k>`
+//!   that the stream settles onto META (`LikeTally`, see [`crate::table::counter`]).
 //! - `USER#<author> / ACTIVITY#<activityId>` — points the author's partition at the
 //!   activity, so deleting the account deletes the activity (see [`owned_elsewhere`]).
 //! - `FEED#<userId> / <activityId>` — a home-feed entry, TTL 30 days after the activity.
@@ -67,6 +69,7 @@ use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult, FieldError};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
+use crate::table::counter::ShardedCounter;
 use crate::table::entity::{Entity, IndexKey};
 use crate::table::store::{
     self, AttributeValue, BatchWrite, Expr, Index, Item, Key, KeyQuery, Returning, Store,

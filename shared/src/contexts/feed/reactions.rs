@@ -10,6 +10,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::contexts::discussions::{Reply, Topic};
 use crate::contexts::feed::{self, DeliveryQueue, FanoutBudget, FanoutSettings};
 use crate::core::error::AppResult;
+use crate::table::counter;
 use crate::table::entity::Entity;
 use crate::table::store::Store;
 use crate::table::stream::{Change, Reaction, ReactionBatch};
@@ -80,5 +81,63 @@ impl ReactionBatch for FeedBatch<'_> {
         if pages > 0 {
             crate::core::telemetry::emit_counts("FeedFanout", &[("FanoutPages", u64::from(pages))]);
         }
+    }
+}
+
+/// Like shards (see [`crate::table::counter`]).
+pub const TALLY_ENTITIES: &[&str] = &[counter::SHARD_ENTITY];
+
+/// Settles activities' like shards onto the activities: one write per shard item per
+/// batch, whatever the number of likes in it.
+pub struct LikeTally {
+    store: Store,
+}
+
+impl LikeTally {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+impl Reaction for LikeTally {
+    fn name(&self) -> &'static str {
+        "like-tally"
+    }
+
+    fn entities(&self) -> &'static [&'static str] {
+        TALLY_ENTITIES
+    }
+
+    /// Shard items are settled side by side (each one's records in order).
+    fn lanes(&self) -> usize {
+        usize::from(counter::SHARDS)
+    }
+
+    fn batch<'a>(&'a self, changes: &[&'a Change]) -> Box<dyn ReactionBatch + 'a> {
+        Box::new(TallyBatch {
+            store: &self.store,
+            latest: counter::latest_records(changes),
+        })
+    }
+}
+
+struct TallyBatch<'a> {
+    store: &'a Store,
+    latest: std::collections::HashSet<&'a str>,
+}
+
+impl ReactionBatch for TallyBatch<'_> {
+    fn apply<'a>(&'a self, change: &'a Change) -> LocalBoxFuture<'a, AppResult<()>> {
+        Box::pin(async move {
+            if !self.latest.contains(change.event_id.as_str()) {
+                // A later record of the same shard in this batch carries a newer value.
+                return Ok(());
+            }
+            match change.new.as_ref().and_then(counter::shard_value) {
+                Some(value) => counter::settle(self.store, &value).await,
+                // A removed shard (its activity was deleted): nothing to settle.
+                None => Ok(()),
+            }
+        })
     }
 }

@@ -180,14 +180,28 @@ pub(super) fn bump_counter<'a>(
         .name("#counter", counter)
         .value(":zero", n(0))
         .value(":delta", n(delta));
+    transaction.update(&keys::activity(activity_id), update, Some(activity_live()))
+}
+
+/// Adds `delta` to `member`'s shard of a live activity's likes: the activity item is
+/// only checked (a read), so a viral activity's likes spread over the shards'
+/// partitions instead of all writing its own.
+pub(super) fn count_like<'a>(
+    transaction: Transaction<'a>,
+    activity_id: &str,
+    member: &UserId,
+    delta: i64,
+) -> Transaction<'a> {
+    keys::like_counter(activity_id)
+        .add(transaction, member.as_str(), delta)
+        .check(&keys::activity(activity_id), activity_live())
+}
+
+fn activity_live() -> Condition {
     let live = Expr::new("attribute_exists(PK) AND #deleted = :false")
         .name("#deleted", "deleted")
         .value(":false", AttributeValue::Bool(false));
-    transaction.update(
-        &keys::activity(activity_id),
-        update,
-        Some(Condition::new(ACTIVITY_LIVE, live)),
-    )
+    Condition::new(ACTIVITY_LIVE, live)
 }
 
 /// A like/unlike transaction's outcome: item condition failed (already in that state)
@@ -248,6 +262,7 @@ pub(super) fn generated(
         created_at,
         deleted: false,
         like_count: 0,
+        like_count_shards: BTreeMap::new(),
         comment_count: 0,
         share_count: 0,
     }
@@ -493,6 +508,7 @@ mod tests {
             created_at: "2026-03-01T10:00:00.000Z".into(),
             deleted: false,
             like_count: 2,
+            like_count_shards: BTreeMap::new(),
             comment_count: 0,
             share_count: 1,
         }
@@ -521,6 +537,7 @@ mod tests {
                 ("createdAt", s("2026-03-01T10:00:00.000Z")),
                 ("deleted", AttributeValue::Bool(false)),
                 ("likeCount", n(2)),
+                ("likeCountShards", AttributeValue::M(HashMap::new())),
                 ("commentCount", n(0)),
                 ("shareCount", n(1)),
             ])

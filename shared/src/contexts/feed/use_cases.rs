@@ -109,6 +109,7 @@ pub async fn post_activity(
         created_at: now_rfc3339(),
         deleted: false,
         like_count: 0,
+        like_count_shards: BTreeMap::new(),
         comment_count: 0,
         share_count: 0,
     };
@@ -166,7 +167,7 @@ pub async fn like(store: &Store, me: &UserId, activity_id: &str) -> AppResult<()
     let transaction = store
         .transaction()
         .put_entity(&like, Some(Condition::absent(REACTION_NEW)));
-    let result = bump_counter(transaction, &id, "likeCount", 1)
+    let result = count_like(transaction, &id, me, 1)
         .put_entity(&pointer, None)
         .commit()
         .await;
@@ -181,7 +182,7 @@ pub async fn unlike(store: &Store, me: &UserId, activity_id: &str) -> AppResult<
         &keys::like(&id, me),
         Some(Condition::present(REACTION_THERE)),
     );
-    let result = bump_counter(transaction, &id, "likeCount", -1)
+    let result = count_like(transaction, &id, me, -1)
         .delete(&keys::liked_by(me, &id), None)
         .commit()
         .await;
@@ -261,6 +262,7 @@ pub async fn share(
         created_at: now_rfc3339(),
         deleted: false,
         like_count: 0,
+        like_count_shards: BTreeMap::new(),
         comment_count: 0,
         share_count: 0,
     };
@@ -823,7 +825,8 @@ pub(super) async fn continue_later(
     }
 }
 
-/// A deleted activity's likes and comments go with it (the tombstone stays).
+/// A deleted activity's likes, like shards and comments go with it (the tombstone
+/// stays).
 pub(super) async fn delete_children(store: &Store, activity_id: &str) -> AppResult<()> {
     let items = store
         .query_all(&keys::activity_partition(activity_id))
@@ -835,6 +838,7 @@ pub(super) async fn delete_children(store: &Store, activity_id: &str) -> AppResu
             let sk = item.get(store::SK)?.as_s().ok()?;
             (sk != "META").then(|| Key::new(pk.clone(), sk.clone()))
         })
+        .chain(keys::like_counter(activity_id).shard_keys())
         .collect();
     store.batch_delete(&doomed).await
 }
@@ -872,10 +876,12 @@ pub async fn erase_for_account(store: &Store, me: &UserId, sort_key: &str) -> Ap
     let transaction = store
         .transaction()
         .delete(&key, Some(Condition::new(REACTION_THERE, condition)));
-    let result = bump_counter(transaction, activity_id, counter, -1)
-        .commit()
-        .await;
-    match result {
+    let transaction = if counter == "likeCount" {
+        count_like(transaction, activity_id, me, -1)
+    } else {
+        bump_counter(transaction, activity_id, counter, -1)
+    };
+    match transaction.commit().await {
         Ok(()) => Ok(()),
         // No live activity to count on: the item alone goes (if it is mine).
         Err(error) if error.failed(ACTIVITY_LIVE) && !error.failed(REACTION_THERE) => {
