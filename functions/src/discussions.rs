@@ -9,11 +9,11 @@ use agora::discussions::ViewQueue;
 use agora::edge::{Api, http, routes};
 
 pub async fn run() -> Result<(), lambda_http::Error> {
-    // All configuration is read before anything is built, so a bad value fails at once.
-    let config = ApiConfig::from_env().await?;
-    let views_queue = config::required("TOPIC_VIEWS_QUEUE_URL")?;
+    // All configuration is read before any client is built, so a bad value fails at once.
     let sdk = aws_config::load_from_env().await;
+    let config = ApiConfig::from_env(&sdk)?;
+    let views_queue = config::required("TOPIC_VIEWS_QUEUE_URL")?;
     let views = ViewQueue::new(aws_sdk_sqs::Client::new(&sdk), views_queue);
-    let api = Arc::new(Api::new(&config).await);
+    let api = Arc::new(Api::new(&config, &sdk));
     http::run(routes::discussions::router(api, views)).await
 }

@@ -8,6 +8,7 @@ use agora::config::ApiConfig;
 use agora::edge::{Api, http, routes};
 
 pub async fn run() -> Result<(), lambda_http::Error> {
-    let api = Arc::new(Api::new(&ApiConfig::from_env().await?).await);
+    let sdk = aws_config::load_from_env().await;
+    let api = Arc::new(Api::new(&ApiConfig::from_env(&sdk)?, &sdk));
     http::run(http::router(routes::feed::routes(), api)).await
 }

@@ -10,6 +10,6 @@ use agora::store::Store;
 
 pub async fn run() -> Result<(), lambda_http::Error> {
     let table = config::required("TABLE_NAME")?;
-    let health = Health::new(Store::from_environment(table).await)?;
+    let health = Health::new(Store::from_environment(table).await);
     http::run(health::router(health)).await
 }

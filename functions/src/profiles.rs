@@ -11,12 +11,12 @@ use agora::edge::routes::profiles::{self, ProfilesState};
 use agora::edge::{Api, http};
 
 pub async fn run() -> Result<(), lambda_http::Error> {
-    // All configuration is read before anything is built, so a bad value fails at once.
-    let config = ApiConfig::from_env().await?;
-    let jobs_queue = config::required("ACCOUNT_JOBS_QUEUE_URL")?;
+    // All configuration is read before any client is built, so a bad value fails at once.
     let sdk = aws_config::load_from_env().await;
+    let config = ApiConfig::from_env(&sdk)?;
+    let jobs_queue = config::required("ACCOUNT_JOBS_QUEUE_URL")?;
     let state = Arc::new(ProfilesState {
-        api: Api::new(&config).await,
+        api: Api::new(&config, &sdk),
         jobs: JobQueue::new(&sdk, jobs_queue),
         pusher: agora::edge::ws::pusher(&sdk),
         archives: Archives::from_env(&sdk)?,

@@ -25,9 +25,11 @@ pub async fn run() -> Result<(), Error> {
     // The variables are checked before serving; the HS256 key is read from Secrets
     // Manager in the background and awaited by the first token.
     let table = config::required("TABLE_NAME")?;
-    let secrets = Secrets::from_environment().await;
-    let auth = Arc::new(Authenticator::new(JwtConfig::from_env(&secrets)?));
-    let store = Arc::new(Store::from_environment(table).await);
+    let sdk = aws_config::load_from_env().await;
+    let auth = Arc::new(Authenticator::new(JwtConfig::from_env(&Secrets::new(
+        &sdk,
+    ))?));
+    let store = Arc::new(Store::from_sdk_config(&sdk, table));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AuthorizerRequest>| {
         let (auth, store) = (auth.clone(), store.clone());
         async move { authorize(&auth, &store, event.payload).await }

@@ -80,7 +80,9 @@ const JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct Authenticator {
     config: JwtConfig,
-    http: reqwest::Client,
+    /// Built on the first JWKS fetch (an HS256 stack never builds it, and no cold
+    /// start waits for its TLS set-up).
+    http: Arc<std::sync::OnceLock<reqwest::Client>>,
     jwks: Arc<RwLock<Option<CachedKeys>>>,
 }
 
@@ -99,15 +101,21 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     pub fn new(config: JwtConfig) -> Self {
-        crate::core::tls::install_crypto_provider();
         Self {
             config,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(3))
-                .build()
-                .unwrap_or_default(),
+            http: Arc::new(std::sync::OnceLock::new()),
             jwks: Arc::new(RwLock::new(None)),
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            crate::core::tls::install_crypto_provider();
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     /// Verifies an `Authorization` header value (`Bearer <jwt>`).
@@ -185,7 +193,7 @@ impl Authenticator {
             .as_ref()
             .ok_or_else(|| AuthError::Invalid("RS256 tokens are not accepted".into()))?;
         let set: JwkSet = self
-            .http
+            .http()
             .get(url)
             .send()
             .await

@@ -52,16 +52,12 @@ pub struct Secrets {
 }
 
 impl Secrets {
+    /// With the function's SDK configuration (region, credentials, and
+    /// `AWS_ENDPOINT_URL*` against the local stack).
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         Self {
             client: aws_sdk_secretsmanager::Client::new(sdk),
         }
-    }
-
-    /// The SDK configuration of the environment (region, credentials, and
-    /// `AWS_ENDPOINT_URL*` against the local stack).
-    pub async fn from_environment() -> Self {
-        Self::new(&aws_config::load_from_env().await)
     }
 
     /// The secret that variable `name` names, its read already started in the
@@ -261,8 +257,9 @@ impl std::fmt::Debug for ApiConfig {
 
 impl ApiConfig {
     /// Reads the variables, and starts reading the cursor key (`CURSOR_SECRET_ID`) and
-    /// the JWT settings' secret from Secrets Manager, side by side in the background.
-    pub async fn from_env() -> Result<Self, ConfigError> {
+    /// the JWT settings' secret from Secrets Manager, side by side in the background,
+    /// with the function's one SDK configuration.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let table_name = required("TABLE_NAME")?;
         let write_limit = crate::core::rate_limit::RatePolicy::from_env(
             "RATE_LIMIT_WRITES",
@@ -270,7 +267,7 @@ impl ApiConfig {
         )?;
         // Fail on a missing variable before any request to Secrets Manager.
         required("CURSOR_SECRET_ID")?;
-        let secrets = Secrets::from_environment().await;
+        let secrets = Secrets::new(sdk);
         let jwt = JwtConfig::from_env(&secrets)?;
         let cursor_secret = secrets.required("CURSOR_SECRET_ID", 32)?;
         Ok(Self {

@@ -447,12 +447,24 @@ pub fn router<S: ApiState>(routes: OpenApiRouter<S>, state: S) -> Router {
             state.clone(),
             refuse_deleted_accounts::<S>,
         ));
-    finish(router, RouteIndex::new(&document)).with_state(state)
+    finish(
+        router,
+        Arc::new(LazyRouteIndex::new(Box::new(move || {
+            RouteIndex::new(&document)
+        }))),
+    )
+    .with_state(state)
 }
 
+/// A route index built on its first use (the whole API's index is built from the whole
+/// OpenAPI document, which a cold start should not wait for).
+pub type LazyRouteIndex = std::sync::LazyLock<RouteIndex, Box<dyn FnOnce() -> RouteIndex + Send>>;
+
 /// Adds the 404/405 fallbacks (from the routes of `index`) and the request context.
-pub fn finish<S: Clone + Send + Sync + 'static>(router: Router<S>, index: RouteIndex) -> Router<S> {
-    let index = Arc::new(index);
+pub fn finish<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    index: Arc<LazyRouteIndex>,
+) -> Router<S> {
     let for_methods = Arc::clone(&index);
     router
         .fallback(move |method: Method, uri: axum::http::Uri| {

@@ -151,9 +151,10 @@ pub struct Api {
 }
 
 impl Api {
-    pub async fn new(config: &ApiConfig) -> Self {
+    /// Built from the function's one SDK configuration (`aws_config::load_from_env`).
+    pub fn new(config: &ApiConfig, sdk: &aws_config::SdkConfig) -> Self {
         Self {
-            store: Store::from_environment(&config.table_name).await,
+            store: Store::from_sdk_config(sdk, &config.table_name),
             auth: Authenticator::new(config.jwt.clone()),
             cursor_secret: config.cursor_secret.clone(),
             cursors: tokio::sync::OnceCell::new(),

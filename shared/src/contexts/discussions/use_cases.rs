@@ -113,8 +113,8 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
     }
 }
 
-/// Read a topic as a visitor: the topic and its first page of replies (GetItem and Query
-/// side by side, then one BatchGetItem of the blocks: `topic_with_replies`), then one
+/// Read a topic as a visitor: the topic, its first page of replies and my blocks, read
+/// side by side (`topic_with_replies`), then one
 /// [`TopicView`] queued; the views worker adds it to `viewCount` with the others of its
 /// batch ([`count_views`]), so a read writes nothing to the table. A view that cannot be
 /// queued is logged and lost, never the reader's error.

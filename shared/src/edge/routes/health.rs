@@ -10,8 +10,9 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::core::error::AppError;
 use crate::edge::HttpResponse;
-use crate::edge::http::{ApiResult, finish};
+use crate::edge::http::{ApiResult, LazyRouteIndex, finish};
 use crate::edge::openapi::{self, RouteIndex};
 use crate::table::store::Store;
 
@@ -21,19 +22,26 @@ const TAG: &str = "health";
 #[derive(Clone)]
 pub struct Health {
     store: Arc<Store>,
-    /// The whole API's document, serialized once per cold start.
-    document: Arc<Vec<u8>>,
-    routes: Arc<RouteIndex>,
+    /// The whole API's document, serialized once per execution environment, on its
+    /// first use (building it is most of what a cold start would otherwise do).
+    document: Arc<std::sync::LazyLock<Result<Vec<u8>, String>>>,
+    routes: Arc<LazyRouteIndex>,
 }
 
 impl Health {
-    pub fn new(store: Store) -> Result<Self, serde_json::Error> {
-        let document = openapi::document();
-        Ok(Self {
+    pub fn new(store: Store) -> Self {
+        Self {
             store: Arc::new(store),
-            routes: Arc::new(RouteIndex::new(&document)),
-            document: Arc::new(document.to_json()?.into_bytes()),
-        })
+            routes: Arc::new(LazyRouteIndex::new(Box::new(|| {
+                RouteIndex::new(&openapi::document())
+            }))),
+            document: Arc::new(std::sync::LazyLock::new(|| {
+                openapi::document()
+                    .to_json()
+                    .map(String::into_bytes)
+                    .map_err(|error| error.to_string())
+            })),
+        }
     }
 }
 
@@ -47,7 +55,7 @@ pub fn routes() -> OpenApiRouter<Health> {
 /// (404, or 405 for a path of the whole API's document).
 pub fn router(health: Health) -> Router {
     let (router, _) = routes().split_for_parts();
-    let index = health.routes.as_ref().clone();
+    let index = Arc::clone(&health.routes);
     finish(router, index).with_state(health)
 }
 
@@ -88,10 +96,13 @@ async fn health(State(health): State<Health>) -> ApiResult {
 /// This document: the OpenAPI 3.1 description of the whole HTTP API (no token needed).
 #[utoipa::path(get, path = "/v1/openapi.json", tag = TAG, security(()),
     responses((status = 200, body = Object, description = "The OpenAPI 3.1 document")))]
-async fn openapi_document(State(health): State<Health>) -> HttpResponse {
-    HttpResponse {
+async fn openapi_document(State(health): State<Health>) -> ApiResult {
+    let document = std::sync::LazyLock::force(&health.document)
+        .as_ref()
+        .map_err(|error| AppError::Internal(format!("the OpenAPI document: {error}")))?;
+    Ok(HttpResponse {
         status: 200,
         headers: vec![("content-type".into(), "application/json".into())],
-        body: Some(health.document.as_ref().clone()),
-    }
+        body: Some(document.clone()),
+    })
 }
