@@ -47,7 +47,9 @@ fn s3_error(error: impl std::fmt::Display) -> AppError {
 /// (`EXPORT_URL_SECONDS`, default 900).
 #[derive(Debug, Clone)]
 pub struct Archives {
-    client: aws_sdk_s3::Client,
+    /// Built on first use: only exports need S3, so no cold start waits for it.
+    client: std::sync::Arc<std::sync::OnceLock<aws_sdk_s3::Client>>,
+    s3_config: aws_sdk_s3::Config,
     bucket: String,
     url_lifetime: Duration,
     part_bytes: usize,
@@ -74,11 +76,17 @@ impl Archives {
             .force_path_style(emulated)
             .build();
         Ok(Self {
-            client: aws_sdk_s3::Client::from_conf(conf),
+            client: std::sync::Arc::new(std::sync::OnceLock::new()),
+            s3_config: conf,
             bucket,
             url_lifetime: Duration::from_secs(seconds),
             part_bytes,
         })
+    }
+
+    fn client(&self) -> &aws_sdk_s3::Client {
+        self.client
+            .get_or_init(|| aws_sdk_s3::Client::from_conf(self.s3_config.clone()))
     }
 
     fn prefix_of(user: &UserId) -> String {
@@ -94,7 +102,7 @@ impl Archives {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>) -> AppResult<()> {
-        self.client
+        self.client()
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -108,7 +116,7 @@ impl Archives {
 
     async fn get(&self, key: &str) -> AppResult<Vec<u8>> {
         let output = self
-            .client
+            .client()
             .get_object()
             .bucket(&self.bucket)
             .key(key)
@@ -121,7 +129,7 @@ impl Archives {
 
     async fn delete_keys(&self, keys: Vec<String>) -> AppResult<()> {
         for key in keys {
-            self.client
+            self.client()
                 .delete_object()
                 .bucket(&self.bucket)
                 .key(key)
@@ -134,7 +142,7 @@ impl Archives {
 
     async fn list(&self, prefix: &str, max: i32) -> AppResult<Vec<String>> {
         let output = self
-            .client
+            .client()
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
@@ -151,7 +159,7 @@ impl Archives {
 
     async fn start_upload(&self, key: &str) -> AppResult<String> {
         let output = self
-            .client
+            .client()
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
@@ -173,7 +181,7 @@ impl Archives {
         body: Vec<u8>,
     ) -> AppResult<CompletedPart> {
         let output = self
-            .client
+            .client()
             .upload_part()
             .bucket(&self.bucket)
             .key(key)
@@ -195,7 +203,7 @@ impl Archives {
         upload_id: &str,
         parts: Vec<CompletedPart>,
     ) -> AppResult<()> {
-        self.client
+        self.client()
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
@@ -215,7 +223,7 @@ impl Archives {
     /// `AbortIncompleteMultipartUpload` rule after a day.
     async fn abort_upload(&self, key: &str, upload_id: &str) {
         let aborted = self
-            .client
+            .client()
             .abort_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
@@ -248,7 +256,7 @@ impl Archives {
     async fn presign(&self, key: &str) -> AppResult<(String, String)> {
         let config = PresigningConfig::expires_in(self.url_lifetime).map_err(s3_error)?;
         let request = self
-            .client
+            .client()
             .get_object()
             .bucket(&self.bucket)
             .key(key)
