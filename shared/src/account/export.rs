@@ -49,7 +49,8 @@ fn s3_error(error: impl std::fmt::Display) -> AppError {
 pub struct Archives {
     /// Built on first use: only exports need S3, so no cold start waits for it.
     client: std::sync::Arc<std::sync::OnceLock<aws_sdk_s3::Client>>,
-    s3_config: aws_sdk_s3::Config,
+    sdk: aws_config::SdkConfig,
+    path_style: bool,
     bucket: String,
     url_lifetime: Duration,
     part_bytes: usize,
@@ -72,12 +73,10 @@ impl Archives {
         }
         let emulated = config::optional("AWS_ENDPOINT_URL_S3").is_some()
             || config::optional("AWS_ENDPOINT_URL").is_some();
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(emulated)
-            .build();
         Ok(Self {
             client: std::sync::Arc::new(std::sync::OnceLock::new()),
-            s3_config: conf,
+            sdk: sdk.clone(),
+            path_style: emulated,
             bucket,
             url_lifetime: Duration::from_secs(seconds),
             part_bytes,
@@ -85,8 +84,12 @@ impl Archives {
     }
 
     fn client(&self) -> &aws_sdk_s3::Client {
-        self.client
-            .get_or_init(|| aws_sdk_s3::Client::from_conf(self.s3_config.clone()))
+        self.client.get_or_init(|| {
+            let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(self.path_style)
+                .build();
+            aws_sdk_s3::Client::from_conf(conf)
+        })
     }
 
     fn prefix_of(user: &UserId) -> String {
