@@ -27,14 +27,18 @@ pub enum AccountJob {
 /// `AWS_ENDPOINT_URL*`).
 #[derive(Debug, Clone)]
 pub struct JobQueue {
-    client: aws_sdk_sqs::Client,
+    /// Built on the first job: a profiles cold start does not wait for a client that
+    /// only exports and erasures use.
+    client: std::sync::Arc<std::sync::OnceLock<aws_sdk_sqs::Client>>,
+    config: aws_config::SdkConfig,
     url: String,
 }
 
 impl JobQueue {
     pub fn new(config: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
         Self {
-            client: aws_sdk_sqs::Client::new(config),
+            client: std::sync::Arc::new(std::sync::OnceLock::new()),
+            config: config.clone(),
             url: url.into(),
         }
     }
@@ -42,6 +46,7 @@ impl JobQueue {
     pub async fn send(&self, job: &AccountJob) -> AppResult<()> {
         let body = serde_json::to_string(job).map_err(AppError::internal)?;
         self.client
+            .get_or_init(|| aws_sdk_sqs::Client::new(&self.config))
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
