@@ -6,10 +6,11 @@
 //!
 //! Secrets are never in the environment: a variable names a Secrets Manager secret
 //! (`*_SECRET_ID`, a name or an ARN). The variable is checked at cold start; the value
-//! is read once per execution environment, in the background from the cold start on,
-//! and the first request that needs it waits for it (see [`Secret`]). The cold start
-//! itself makes no network call, so it stays as short as a function without secrets;
-//! a rotated secret takes effect at the next cold start.
+//! is read once per execution environment: by the first request that needs it, or,
+//! in an environment Lambda initializes ahead of demand (provisioned concurrency), in the
+//! background from the cold start on (see [`Secret`]). An on-demand cold start itself
+//! makes no network call, so it stays as short as a function without secrets; a rotated
+//! secret takes effect in environments started after the rotation.
 
 use std::env;
 use std::sync::Arc;
@@ -60,9 +61,9 @@ impl Secrets {
         }
     }
 
-    /// The secret that variable `name` names, its read already started in the
-    /// background; `None` when the variable is unset or blank. The value must be a
-    /// string of at least `min_len` bytes.
+    /// The secret that variable `name` names (read as [`Secret::get`] says); `None`
+    /// when the variable is unset or blank. The value must be a string of at least
+    /// `min_len` bytes.
     pub fn optional(&self, name: &'static str, min_len: usize) -> Option<Secret> {
         let id = optional(name)?;
         let secret = Secret {
@@ -137,10 +138,15 @@ impl Secret {
             .cloned()
     }
 
-    /// Starts the read in the background, so that it overlaps the rest of the cold
-    /// start and the wait for the first event.
+    /// In an environment initialized ahead of demand (Lambda sets
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency`), starts the read in the
+    /// background, so the first request finds the value; its init is off any request's
+    /// path. An on-demand environment reads on first use instead: its init is on the
+    /// first request's path, and a read started there would only compete with it.
     fn prefetch(&self) {
-        if tokio::runtime::Handle::try_current().is_ok() {
+        let ahead_of_demand = optional("AWS_LAMBDA_INITIALIZATION_TYPE")
+            .is_some_and(|kind| kind == "provisioned-concurrency");
+        if ahead_of_demand && tokio::runtime::Handle::try_current().is_ok() {
             let secret = self.clone();
             tokio::spawn(async move {
                 // A failure is logged by `read` and retried by the first caller.
