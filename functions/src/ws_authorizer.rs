@@ -23,7 +23,7 @@ struct AuthorizerRequest {
 
 pub async fn run() -> Result<(), Error> {
     // The variables are checked before serving; the HS256 key is read from Secrets
-    // Manager in the background and awaited by the first token.
+    // Manager when the first token needs it (`config::Secret`).
     let table = config::required("TABLE_NAME")?;
     let sdk = aws_config::load_from_env().await;
     let auth = Arc::new(Authenticator::new(JwtConfig::from_env(&Secrets::new(

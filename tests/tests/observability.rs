@@ -1,7 +1,7 @@
 //! Observability and secrets through the local stack: functions print CloudWatch
 //! embedded-metric-format records (namespace `Agora`) among their log lines, and their
 //! environment holds only the ids of secrets, whose values they read from Secrets
-//! Manager at cold start.
+//! Manager once per execution environment.
 
 use std::time::Duration;
 
@@ -138,7 +138,7 @@ async fn functions_get_secret_ids_not_secret_values_in_their_environment() -> an
         profiles.environment["JWT_HS256_SECRET_ID"].ends_with("/jwt-hs256"),
         "the template passes the secret's name"
     );
-    // The functions read both secrets (in the background from their cold start): a
+    // The functions read both secrets (when first needed): a
     // call that verifies a token and answers with a sealed cursor works.
     let reply = tokio::time::timeout(
         Duration::from_secs(20),

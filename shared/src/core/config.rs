@@ -86,8 +86,9 @@ impl Secrets {
     }
 }
 
-/// A secret's value, read from Secrets Manager at most once per execution environment
-/// (a failed read is retried by the next caller, never cached).
+/// A secret's value, read from Secrets Manager at most once per execution environment:
+/// by its first caller, or from init where Lambda initializes ahead of demand (see
+/// `prefetch`). A failed read is retried by the next caller, never cached.
 #[derive(Clone)]
 pub struct Secret {
     source: Option<Arc<SecretSource>>,
@@ -216,8 +217,8 @@ impl std::fmt::Debug for JwtConfig {
 }
 
 impl JwtConfig {
-    /// Reads the variables, and starts reading the HS256 key (with
-    /// `JWT_HS256_SECRET_ID`) from Secrets Manager.
+    /// Reads the variables; the HS256 key (with `JWT_HS256_SECRET_ID`) is read from
+    /// Secrets Manager as [`Secret::get`] says.
     pub fn from_env(secrets: &Secrets) -> Result<Self, ConfigError> {
         let jwks_url = optional("JWT_JWKS_URL");
         if optional("JWT_HS256_SECRET_ID").is_none() && jwks_url.is_none() {
@@ -262,9 +263,9 @@ impl std::fmt::Debug for ApiConfig {
 }
 
 impl ApiConfig {
-    /// Reads the variables, and starts reading the cursor key (`CURSOR_SECRET_ID`) and
-    /// the JWT settings' secret from Secrets Manager, side by side in the background,
-    /// with the function's one SDK configuration.
+    /// Reads the variables; the cursor key (`CURSOR_SECRET_ID`) and the JWT settings'
+    /// secret are read from Secrets Manager as [`Secret::get`] says, with the
+    /// function's one SDK configuration.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let table_name = required("TABLE_NAME")?;
         let write_limit = crate::core::rate_limit::RatePolicy::from_env(

@@ -142,8 +142,7 @@ impl HttpResponse {
 pub struct Api {
     pub store: Store,
     pub auth: Authenticator,
-    /// The cursor key, read in the background from the cold start (see
-    /// [`Api::cursors`]).
+    /// The cursor key, read when first needed (see [`Api::cursors`]).
     cursor_secret: crate::core::config::Secret,
     cursors: tokio::sync::OnceCell<CursorCodec>,
     /// Each user's writes to this group (see `http::refuse_deleted_accounts`).

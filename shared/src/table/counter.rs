@@ -61,11 +61,6 @@ impl ShardedCounter {
         (0..SHARDS).map(|shard| self.shard_key(shard)).collect()
     }
 
-    /// The owner's attribute that holds the settled shard values.
-    pub fn settled_attribute(&self) -> String {
-        settled_attribute(self.name)
-    }
-
     /// Adds `delta` to `member`'s shard, in the transaction.
     pub fn add<'a>(
         &self,
@@ -106,19 +101,14 @@ pub fn total(base: i64, settled: &BTreeMap<String, i64>) -> i64 {
     base.saturating_add(settled.values().sum::<i64>())
 }
 
-/// A shard's value as one stream image holds it.
+/// A shard's value as one stream image holds it, with the owner and counter it
+/// belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardValue {
-    pub counter: ShardedCounterName,
+    pub owner: Key,
+    pub counter: String,
     pub shard: u8,
     pub value: i64,
-}
-
-/// The owner and counter a shard item belongs to, as its image names them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShardedCounterName {
-    pub owner: Key,
-    pub name: String,
 }
 
 /// Reads a shard item's image; `None` for anything else.
@@ -135,10 +125,8 @@ pub fn shard_value(image: &serde_dynamo::Item) -> Option<ShardValue> {
         return None;
     }
     Some(ShardValue {
-        counter: ShardedCounterName {
-            owner: Key::new(text("ownerPk")?, text("ownerSk")?),
-            name: text("counter")?,
-        },
+        owner: Key::new(text("ownerPk")?, text("ownerSk")?),
+        counter: text("counter")?,
         shard: u8::try_from(number("shard")?)
             .ok()
             .filter(|k| *k < SHARDS)?,
@@ -149,8 +137,8 @@ pub fn shard_value(image: &serde_dynamo::Item) -> Option<ShardValue> {
 /// Copies one shard's value onto its owner. An owner that no longer exists takes
 /// nothing (its shards go with it); an owner written before it had the map gets one.
 pub async fn settle(store: &Store, value: &ShardValue) -> AppResult<()> {
-    let attribute = settled_attribute(&value.counter.name);
-    let owner = &value.counter.owner;
+    let attribute = settled_attribute(&value.counter);
+    let owner = &value.owner;
     let into_map = || {
         store.update(
             owner,
@@ -273,10 +261,8 @@ mod tests {
         assert_eq!(
             shard_value(&image),
             Some(ShardValue {
-                counter: ShardedCounterName {
-                    owner: Key::new("ACT#01", "META"),
-                    name: "likeCount".into(),
-                },
+                owner: Key::new("ACT#01", "META"),
+                counter: "likeCount".into(),
                 shard: 5,
                 value: 2,
             })
