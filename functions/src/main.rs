@@ -11,6 +11,7 @@
 
 mod account_jobs;
 mod chat;
+mod communities;
 mod connections;
 mod discussions;
 mod feed;
@@ -46,10 +47,11 @@ enum Function {
     ModerationWorker,
     AccountJobs,
     TopicViews,
+    Communities,
 }
 
 impl Function {
-    const ALL: [Function; 15] = [
+    const ALL: [Function; 16] = [
         Function::Health,
         Function::Profiles,
         Function::Connections,
@@ -65,6 +67,7 @@ impl Function {
         Function::ModerationWorker,
         Function::AccountJobs,
         Function::TopicViews,
+        Function::Communities,
     ];
 
     /// The `Handler` of this function's resource in `template.yaml`.
@@ -85,6 +88,7 @@ impl Function {
             Function::ModerationWorker => "moderation-worker",
             Function::AccountJobs => "account-jobs",
             Function::TopicViews => "topic-views",
+            Function::Communities => "communities",
         }
     }
 
@@ -131,6 +135,7 @@ impl Function {
             Function::ModerationWorker => moderation_worker::run().await,
             Function::AccountJobs => account_jobs::run().await,
             Function::TopicViews => topic_views::run().await,
+            Function::Communities => communities::run().await,
         }
     }
 }

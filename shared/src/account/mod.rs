@@ -13,7 +13,8 @@ pub mod queue;
 use std::sync::LazyLock;
 
 use crate::contexts::{
-    chat, connections, discussions, feed, graph, moderation, notifications, profiles, realtime,
+    chat, communities, connections, discussions, feed, graph, moderation, notifications, profiles,
+    realtime,
 };
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
@@ -31,6 +32,7 @@ pub const CONTEXTS: &[AccountSteps] = &[
     feed::erasure::STEPS,
     discussions::erasure::STEPS,
     chat::erasure::STEPS,
+    communities::erasure::STEPS,
     notifications::erasure::STEPS,
     realtime::erasure::STEPS,
     connections::erasure::STEPS,

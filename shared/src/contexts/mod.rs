@@ -2,6 +2,7 @@
 //! and contexts below it; `tests/layers.rs` keeps the graph between them acyclic.
 
 pub mod chat;
+pub mod communities;
 pub mod connections;
 pub mod discussions;
 pub mod feed;

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use serde::{Deserialize, Deserializer};
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
 use crate::core::error::{AppError, FieldError};
@@ -71,6 +72,68 @@ fn camel_case(snake: &str) -> String {
 
 fn error(code: &'static str, message: impl Into<Cow<'static, str>>) -> ValidationError {
     ValidationError::new(code).with_message(message.into())
+}
+
+/// Slugs (category ids, community slugs): 2-40 of `a-z 0-9 -`, not starting or ending
+/// with `-`.
+pub fn slug(value: &str) -> Result<(), ValidationError> {
+    let valid = (2..=40).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(error(
+            "slug",
+            "must be 2 to 40 characters of a-z, 0-9 and -, not starting or ending with -",
+        ))
+    }
+}
+
+/// Most tags a topic or a community carries.
+pub const MAX_TAGS: usize = 10;
+
+/// A tag, without its leading `#`: 1-40 letters, digits, `-` or `_`.
+pub fn valid_tag(tag: &str) -> bool {
+    (1..=40).contains(&tag.chars().count())
+        && tag
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Tags: at most [`MAX_TAGS`], each 1-40 letters, digits, `-` or `_` (a leading `#` is
+/// dropped).
+pub fn tag_list(values: &[String]) -> Result<(), ValidationError> {
+    if values.len() > MAX_TAGS {
+        return Err(error("count", "must have at most 10 entries"));
+    }
+    if values
+        .iter()
+        .any(|t| !valid_tag(t.trim().trim_start_matches('#')))
+    {
+        return Err(error(
+            "tag",
+            "each entry must be 1 to 40 letters, digits, - or _",
+        ));
+    }
+    Ok(())
+}
+
+/// A tag as it is stored and looked up: trimmed, without `#`, lower case.
+pub fn normalize_tag(tag: &str) -> String {
+    tag.trim().trim_start_matches('#').to_lowercase()
+}
+
+/// Distinguishes "absent" (outer `None`, via `default`) from `null` (`Some(None)`).
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// No control characters (they break rendering and logs) in free text.

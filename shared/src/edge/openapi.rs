@@ -45,6 +45,7 @@ pub fn document() -> OpenApi {
         routes::feed::routes().into_openapi(),
         routes::notifications::routes().into_openapi(),
         routes::chat::routes().into_openapi(),
+        routes::communities::routes().into_openapi(),
     ] {
         document.merge(part);
     }

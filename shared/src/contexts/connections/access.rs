@@ -33,30 +33,6 @@ pub(super) async fn resolve_target(
 // Lists
 // ---------------------------------------------------------------------------------
 
-/// The other users' profiles, as `viewer` may see them, keyed by user id: one
-/// BatchGetItem. Hidden profiles are absent.
-pub(super) async fn profile_views(
-    store: &Store,
-    viewer: &UserId,
-    others: &[UserId],
-    relationship: Relationship,
-) -> AppResult<HashMap<UserId, ProfileView>> {
-    let keys: Vec<Key> = others.iter().map(profiles::keys::profile).collect();
-    let mut views = HashMap::new();
-    for item in store.batch_get_items(&keys).await? {
-        let profile = profiles::profile_from_item(item)?;
-        let relationship = if &profile.user_id == viewer {
-            Relationship::SelfView
-        } else {
-            relationship
-        };
-        if let Some(view) = profiles::view_as(&profile, relationship) {
-            views.insert(profile.user_id.clone(), view);
-        }
-    }
-    Ok(views)
-}
-
 /// One page of `prefix` items of my partition, decoded, with the users the viewer
 /// blocks or is blocked by left out.
 pub(super) async fn my_page<T: serde::de::DeserializeOwned>(
@@ -113,7 +89,7 @@ pub async fn list_connections(
     )
     .await?;
     let others: Vec<UserId> = records.iter().map(|c| c.other_user_id.clone()).collect();
-    let mut views = profile_views(store, me, &others, Relationship::Connection).await?;
+    let mut views = profiles::views_for(store, me, &others, Relationship::Connection).await?;
     let items = records
         .into_iter()
         .map(|c| ConnectionView {
@@ -143,7 +119,7 @@ pub async fn list_requests(
     let (records, next_cursor) =
         my_page(store, cursors, me, prefix, other_of, limit, cursor).await?;
     let others: Vec<UserId> = records.iter().map(other_of).collect();
-    let mut views = profile_views(store, me, &others, Relationship::Stranger).await?;
+    let mut views = profiles::views_for(store, me, &others, Relationship::Stranger).await?;
     let items = records
         .into_iter()
         .map(|r| {
@@ -179,7 +155,7 @@ pub async fn list_blocks(
         .map(store::from_item::<Block>)
         .collect::<AppResult<Vec<_>>>()?;
     let others: Vec<UserId> = blocks.iter().map(|b| b.blocked_id.clone()).collect();
-    let mut views = profile_views(store, me, &others, Relationship::Stranger).await?;
+    let mut views = profiles::views_for(store, me, &others, Relationship::Stranger).await?;
     let items = blocks
         .into_iter()
         .map(|b| BlockView {

@@ -8,7 +8,7 @@ pub const MAX_REPLY_DEPTH: usize = 6;
 /// Deepest category (root = 1).
 pub const MAX_CATEGORY_DEPTH: usize = 3;
 
-pub const MAX_TAGS: usize = 10;
+pub use crate::core::validation::{MAX_TAGS, slug, tag_list, valid_tag};
 
 pub const MAX_MENTIONS: usize = 10;
 
@@ -113,53 +113,11 @@ pub(super) fn rule(code: &'static str, message: &'static str) -> ValidationError
     ValidationError::new(code).with_message(message.into())
 }
 
-/// Category ids: 2-40 of `a-z 0-9 -`, not starting or ending with `-`.
-pub fn slug(value: &str) -> Result<(), ValidationError> {
-    let valid = (2..=40).contains(&value.len())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !value.starts_with('-')
-        && !value.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(rule(
-            "slug",
-            "must be 2 to 40 characters of a-z, 0-9 and -, not starting or ending with -",
-        ))
-    }
-}
-
 pub(super) fn body_text(value: &str) -> Result<(), ValidationError> {
     if value.trim().is_empty() {
         return Err(rule("blank", "must not be blank"));
     }
     validation::plain_text(value)
-}
-
-pub(super) fn valid_tag(tag: &str) -> bool {
-    (1..=40).contains(&tag.chars().count())
-        && tag
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-}
-
-/// Tags: at most 10, each 1-40 letters, digits, `-` or `_` (a leading `#` is dropped).
-pub fn tag_list(values: &[String]) -> Result<(), ValidationError> {
-    if values.len() > MAX_TAGS {
-        return Err(rule("count", "must have at most 10 entries"));
-    }
-    if values
-        .iter()
-        .any(|t| !valid_tag(t.trim().trim_start_matches('#')))
-    {
-        return Err(rule(
-            "tag",
-            "each entry must be 1 to 40 letters, digits, - or _",
-        ));
-    }
-    Ok(())
 }
 
 /// Runs the derive rules and the hand-written ones, and reports them all together.

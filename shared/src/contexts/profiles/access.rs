@@ -18,6 +18,30 @@ pub async fn get_my_profile(store: &Store, me: &UserId) -> AppResult<Profile> {
         .ok_or_else(|| AppError::NotFound("you have no profile yet; create one first".into()))
 }
 
+/// The other users' profiles, as `viewer` may see them, keyed by user id: one
+/// BatchGetItem. Hidden profiles are absent.
+pub async fn views_for(
+    store: &Store,
+    viewer: &UserId,
+    others: &[UserId],
+    relationship: Relationship,
+) -> AppResult<HashMap<UserId, ProfileView>> {
+    let keys: Vec<Key> = others.iter().map(keys::profile).collect();
+    let mut views = HashMap::new();
+    for item in store.batch_get_items(&keys).await? {
+        let profile = profile_from_item(item)?;
+        let relationship = if &profile.user_id == viewer {
+            Relationship::SelfView
+        } else {
+            relationship
+        };
+        if let Some(view) = view_as(&profile, relationship) {
+            views.insert(profile.user_id.clone(), view);
+        }
+    }
+    Ok(views)
+}
+
 /// Resolve a handle: GetItem `HANDLE#<handle> / HANDLE`.
 pub async fn user_by_handle(store: &Store, handle: &Handle) -> AppResult<Option<UserId>> {
     let item: Option<HandleClaim> = store.get(&keys::handle(handle)).await?;

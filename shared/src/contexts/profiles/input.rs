@@ -51,13 +51,13 @@ pub struct ProfilePatch {
         custom(function = "validation::single_line")
     )]
     pub display_name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     #[validate(length(max = 2000), custom(function = "validation::plain_text"))]
     pub bio: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     #[validate(length(max = 120), custom(function = "validation::single_line"))]
     pub headline: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     #[validate(length(max = 80), custom(function = "validation::single_line"))]
     pub occupation: Option<Option<String>>,
     #[validate(custom(function = "validation::labels"))]
@@ -66,24 +66,15 @@ pub struct ProfilePatch {
     pub interests: Option<Vec<String>>,
     #[validate(custom(function = "validation::sentences"))]
     pub learning_goals: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     #[validate(length(max = 2048), custom(function = "validation::web_url"))]
     pub avatar_url: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     #[validate(length(max = 80), custom(function = "validation::single_line"))]
     pub location: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validation::nullable")]
     #[validate(custom(function = "validation::timezone"))]
     pub timezone: Option<Option<String>>,
-}
-
-/// Distinguishes "absent" (outer `None`, via `default`) from `null` (`Some(None)`).
-pub(super) fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// What to search public profiles by.

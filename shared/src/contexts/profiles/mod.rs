@@ -3,9 +3,9 @@
 //! Privacy first: a new profile is private (only its owner sees it) until the owner
 //! opts in, and every optional field carries its own audience.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use crate::contexts::graph::{self, Relationship};

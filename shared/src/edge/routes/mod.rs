@@ -4,6 +4,7 @@
 //! maps the same paths to the function (`tests/tests/routes.rs` keeps them in step).
 
 pub mod chat;
+pub mod communities;
 pub mod connections;
 pub mod discussions;
 pub mod feed;

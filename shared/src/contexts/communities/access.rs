@@ -1,0 +1,438 @@
+//! Communities: access patterns: the reads this context serves from the table.
+
+use super::*;
+
+/// A community and where the caller stands in it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub community: Community,
+    pub standing: Standing,
+}
+
+fn sort_key(item: &Item) -> Option<&str> {
+    item.get("SK")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+/// The community `community_id` and my standing in it, in one BatchGetItem (the
+/// community, my member item, my join request and my ban). Missing, or secret and I
+/// am not in it: the 404 of a missing community.
+pub async fn load(store: &Store, me: &Principal, community_id: &str) -> AppResult<Loaded> {
+    let loaded = read(store, me, community_id).await?;
+    if !allows(loaded.community.kind, &loaded.standing, Permission::See) {
+        return Err(no_such_community());
+    }
+    Ok(loaded)
+}
+
+/// [`load`] without the check that I may see the community.
+pub(super) async fn read(store: &Store, me: &Principal, community_id: &str) -> AppResult<Loaded> {
+    if !valid_community_id(community_id) {
+        return Err(no_such_community());
+    }
+    let user = &me.user_id;
+    let keys = [
+        keys::community(community_id),
+        keys::member(community_id, user),
+        keys::join_request(community_id, user),
+        keys::ban(community_id, user),
+    ];
+    let mut community = None;
+    let mut standing = Standing {
+        platform_moderator: me.has_role(PLATFORM_MODERATOR_ROLE),
+        ..Standing::default()
+    };
+    for item in store.batch_get_items(&keys).await? {
+        match sort_key(&item) {
+            Some(keys::META) => community = Some(store::from_item::<Community>(item)?),
+            Some(sk) if sk.starts_with(keys::MEMBER_PREFIX) => {
+                standing.role = Some(store::from_item::<Member>(item)?.role);
+            }
+            Some(sk) if sk.starts_with(keys::JOIN_REQUEST_PREFIX) => standing.pending = true,
+            Some(sk) if sk.starts_with(keys::BAN_PREFIX) => standing.banned = true,
+            _ => {}
+        }
+    }
+    let community = community.ok_or_else(no_such_community)?;
+    Ok(Loaded {
+        community,
+        standing,
+    })
+}
+
+/// The community an id or a listed community's slug names: an id is used as it is; a
+/// slug is one GetItem of its claim.
+pub async fn resolve(store: &Store, reference: &str) -> AppResult<String> {
+    if valid_community_id(reference) {
+        return Ok(reference.to_owned());
+    }
+    if validation::slug(reference).is_err() {
+        return Err(no_such_community());
+    }
+    let claim: Option<SlugClaim> = store.get(&keys::slug(reference)).await?;
+    claim.map(|c| c.community_id).ok_or_else(no_such_community)
+}
+
+/// `GET /v1/communities/{community}`: by id or slug.
+#[instrument(skip(store, me), fields(user = %me.user_id))]
+pub async fn get_community(
+    store: &Store,
+    me: &Principal,
+    reference: &str,
+) -> AppResult<CommunityView> {
+    let id = resolve(store, reference).await?;
+    let loaded = load(store, me, &id).await?;
+    Ok(CommunityView::of(loaded.community, &loaded.standing))
+}
+
+fn seal(
+    cursors: &CursorCodec,
+    viewer: &UserId,
+    scope: &str,
+    next: Option<PageKey>,
+) -> AppResult<Option<String>> {
+    next.map(|key| cursors.seal(viewer, scope, &key))
+        .transpose()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(items: Vec<Item>) -> AppResult<Vec<T>> {
+    items.into_iter().map(store::from_item).collect()
+}
+
+/// `GET /v1/communities`: listed communities, never secret ones. Newest is one Query
+/// of GSI2, a name prefix one Query of GSI1; a tag is one Query of the tag's partition
+/// and one BatchGetItem of the communities.
+#[instrument(skip(store, cursors))]
+pub async fn discover(
+    store: &Store,
+    cursors: &CursorCodec,
+    viewer: &UserId,
+    discovery: &Discovery,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<CommunityView>> {
+    let scope = discovery.cursor_scope();
+    let start = cursor
+        .map(|c| cursors.open(viewer, &scope, c))
+        .transpose()?;
+    let (communities, next): (Vec<Community>, _) = match discovery {
+        Discovery::Newest => {
+            let (items, next) = store
+                .query(
+                    &KeyQuery::partition(keys::LISTED)
+                        .on(Index::Gsi2)
+                        .newest_first()
+                        .limit(limit)
+                        .start(start),
+                )
+                .await?;
+            (decode(items)?, next)
+        }
+        Discovery::NamePrefix(prefix) => {
+            let first = prefix.chars().next().unwrap_or('_');
+            let (items, next) = store
+                .query(
+                    &KeyQuery::partition(keys::name_partition(first))
+                        .on(Index::Gsi1)
+                        .prefix(prefix.clone())
+                        .limit(limit)
+                        .start(start),
+                )
+                .await?;
+            (decode(items)?, next)
+        }
+        Discovery::Tag(tag) => {
+            let (items, next) = store
+                .query(
+                    &KeyQuery::partition(keys::tag_partition(tag))
+                        .newest_first()
+                        .limit(limit)
+                        .start(start),
+                )
+                .await?;
+            let entries: Vec<TagEntry> = decode(items)?;
+            let keys: Vec<Key> = entries
+                .iter()
+                .map(|e| keys::community(&e.community_id))
+                .collect();
+            (store.batch_get(&keys).await?, next)
+        }
+    };
+    Ok(Page {
+        items: communities
+            .into_iter()
+            .filter(|c| c.kind.is_listed())
+            .map(|c| CommunityView::of(c, &Standing::outsider()))
+            .collect(),
+        next_cursor: seal(cursors, viewer, &scope, next)?,
+    })
+}
+
+/// `GET /v1/me/communities`: the communities I belong to, with my role: one Query of my
+/// memberships and one BatchGetItem of the communities.
+#[instrument(skip(store, cursors))]
+pub async fn my_communities(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<CommunityView>> {
+    let scope = "my-communities";
+    let start = cursor.map(|c| cursors.open(me, scope, c)).transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(user_partition(me))
+                .prefix(keys::MEMBERSHIP_PREFIX)
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    let memberships: Vec<Member> = decode(items)?;
+    let keys: Vec<Key> = memberships
+        .iter()
+        .map(|m| keys::community(&m.community_id))
+        .collect();
+    let communities: Vec<Community> = store.batch_get(&keys).await?;
+    let mut roles: std::collections::HashMap<String, Role> = memberships
+        .into_iter()
+        .map(|m| (m.community_id, m.role))
+        .collect();
+    Ok(Page {
+        items: communities
+            .into_iter()
+            .map(|c| {
+                let standing = Standing {
+                    role: roles.remove(&c.community_id),
+                    ..Standing::default()
+                };
+                CommunityView::of(c, &standing)
+            })
+            .collect(),
+        next_cursor: seal(cursors, me, scope, next)?,
+    })
+}
+
+/// A list kept in a community's partition: its sort-key prefix and who may read it.
+struct Section {
+    prefix: &'static str,
+    permission: Permission,
+}
+
+const MEMBERS: Section = Section {
+    prefix: keys::MEMBER_PREFIX,
+    permission: Permission::SeeMembers,
+};
+
+const JOIN_REQUESTS: Section = Section {
+    prefix: keys::JOIN_REQUEST_PREFIX,
+    permission: Permission::ReviewJoinRequests,
+};
+
+const BANS: Section = Section {
+    prefix: keys::BAN_PREFIX,
+    permission: Permission::Moderate,
+};
+
+/// One page of a community's `section`, after checking who may read it: one
+/// BatchGetItem ([`load`]) and one Query.
+async fn community_page<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &Principal,
+    community_id: &str,
+    section: Section,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<(Vec<T>, Option<String>)> {
+    let loaded = load(store, me, community_id).await?;
+    require(loaded.community.kind, &loaded.standing, section.permission)?;
+    let prefix = section.prefix;
+    let scope = format!("community:{community_id}:{prefix}");
+    let start = cursor
+        .map(|c| cursors.open(&me.user_id, &scope, c))
+        .transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(keys::partition(community_id))
+                .prefix(prefix)
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    Ok((decode(items)?, seal(cursors, &me.user_id, &scope, next)?))
+}
+
+/// `GET /v1/communities/{communityId}/members`: members with their roles and
+/// profiles (as a stranger sees them): one BatchGetItem, one Query, one BatchGetItem.
+#[instrument(skip(store, cursors, me), fields(user = %me.user_id))]
+pub async fn list_members(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &Principal,
+    community_id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<MemberView>> {
+    let (members, next_cursor): (Vec<Member>, _) =
+        community_page(store, cursors, me, community_id, MEMBERS, limit, cursor).await?;
+    let ids: Vec<UserId> = members.iter().map(|m| m.user_id.clone()).collect();
+    let mut views =
+        profiles::views_for(store, &me.user_id, &ids, graph::Relationship::Stranger).await?;
+    Ok(Page {
+        items: members
+            .into_iter()
+            .map(|m| MemberView {
+                profile: views.remove(&m.user_id),
+                user_id: m.user_id,
+                role: m.role,
+                joined_at: m.joined_at,
+            })
+            .collect(),
+        next_cursor,
+    })
+}
+
+/// `GET /v1/communities/{communityId}/join-requests`: oldest first, for moderators.
+#[instrument(skip(store, cursors, me), fields(user = %me.user_id))]
+pub async fn list_join_requests(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &Principal,
+    community_id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<JoinRequestView>> {
+    let (requests, next_cursor): (Vec<JoinRequest>, _) = community_page(
+        store,
+        cursors,
+        me,
+        community_id,
+        JOIN_REQUESTS,
+        limit,
+        cursor,
+    )
+    .await?;
+    let ids: Vec<UserId> = requests.iter().map(|r| r.user_id.clone()).collect();
+    let mut views =
+        profiles::views_for(store, &me.user_id, &ids, graph::Relationship::Stranger).await?;
+    Ok(Page {
+        items: requests
+            .into_iter()
+            .map(|r| JoinRequestView {
+                profile: views.remove(&r.user_id),
+                user_id: r.user_id,
+                message: r.message,
+                created_at: r.created_at,
+            })
+            .collect(),
+        next_cursor,
+    })
+}
+
+/// `GET /v1/communities/{communityId}/bans`: for moderators.
+#[instrument(skip(store, cursors, me), fields(user = %me.user_id))]
+pub async fn list_bans(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &Principal,
+    community_id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<BanView>> {
+    let (bans, next_cursor): (Vec<Ban>, _) =
+        community_page(store, cursors, me, community_id, BANS, limit, cursor).await?;
+    Ok(Page {
+        items: bans.into_iter().map(BanView::from).collect(),
+        next_cursor,
+    })
+}
+
+/// `GET /v1/communities/{communityId}/invites`: the invites that still work, newest
+/// first, for moderators: one BatchGetItem and one Query of GSI1.
+#[instrument(skip(store, cursors, me), fields(user = %me.user_id))]
+pub async fn list_invites(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &Principal,
+    community_id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<InviteView>> {
+    let loaded = load(store, me, community_id).await?;
+    require(
+        loaded.community.kind,
+        &loaded.standing,
+        Permission::ManageInvites,
+    )?;
+    let scope = format!("community:{community_id}:invites");
+    let start = cursor
+        .map(|c| cursors.open(&me.user_id, &scope, c))
+        .transpose()?;
+    let now = now_epoch_seconds();
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(keys::invites_of(community_id))
+                .on(Index::Gsi1)
+                .newest_first()
+                .filter(
+                    Expr::new("validUntilEpoch > :now")
+                        .value(":now", AttributeValue::N(now.to_string())),
+                )
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    let invites: Vec<Invite> = decode(items)?;
+    Ok(Page {
+        items: invites.into_iter().map(InviteView::from).collect(),
+        next_cursor: seal(cursors, &me.user_id, &scope, next)?,
+    })
+}
+
+/// An invite that still works: absent, malformed, revoked and expired codes are all
+/// the same 404.
+pub(super) async fn working_invite(store: &Store, code: &str) -> AppResult<Invite> {
+    let gone = || AppError::NotFound("no such invite, or it has expired or been revoked".into());
+    if !valid_invite_code(code) {
+        return Err(gone());
+    }
+    let invite: Invite = store.get(&keys::invite(code)).await?.ok_or_else(gone)?;
+    if !invite_works(&invite, now_epoch_seconds()) {
+        return Err(gone());
+    }
+    Ok(invite)
+}
+
+/// `GET /v1/invites/{code}`: what the invite is to. Its holder sees the community even
+/// when it is secret.
+#[instrument(skip(store, me), fields(user = %me.user_id))]
+pub async fn preview_invite(store: &Store, me: &Principal, code: &str) -> AppResult<InvitePreview> {
+    let invite = working_invite(store, code).await?;
+    let loaded = read(store, me, &invite.community_id).await?;
+    Ok(InvitePreview {
+        code: invite.code,
+        expires_at: invite.valid_until,
+        community: CommunityView::of(loaded.community, &loaded.standing),
+    })
+}
+
+/// Every member of a community, all pages (for handing ownership over at erasure).
+pub(super) async fn all_members(store: &Store, community_id: &str) -> AppResult<Vec<Member>> {
+    let items = store
+        .query_matching(
+            KeyQuery::partition(keys::partition(community_id)).prefix(keys::MEMBER_PREFIX),
+        )
+        .await?;
+    decode(items)
+}
+
+/// A member's item, if they are one.
+pub(super) async fn member_of(
+    store: &Store,
+    community_id: &str,
+    user: &UserId,
+) -> AppResult<Option<Member>> {
+    store.get(&keys::member(community_id, user)).await
+}

@@ -1,0 +1,608 @@
+//! Communities: item types stored in the table (their keys, index keys and entity names),
+//! and the views built from them.
+
+use super::*;
+
+pub mod keys {
+    use super::*;
+
+    pub const META: &str = "META";
+    pub const MEMBER_PREFIX: &str = "MEMBER#";
+    pub const JOIN_REQUEST_PREFIX: &str = "JOINREQ#";
+    pub const BAN_PREFIX: &str = "BAN#";
+    /// My memberships, in my partition.
+    pub const MEMBERSHIP_PREFIX: &str = "COMMUNITY#";
+    pub const MY_JOIN_REQUEST_PREFIX: &str = "CJOINREQ#";
+    pub const MY_BAN_PREFIX: &str = "CBAN#";
+    pub const MY_INVITE_PREFIX: &str = "CINVITE#";
+    /// GSI2 partition of every listed community, newest first.
+    pub const LISTED: &str = "COMMUNITIES";
+
+    pub fn partition(community_id: &str) -> String {
+        format!("COMMUNITY#{community_id}")
+    }
+
+    /// `COMMUNITY#<id> / META`.
+    pub fn community(community_id: &str) -> Key {
+        Key::new(partition(community_id), META)
+    }
+
+    /// `CSLUG#<slug> / CSLUG`.
+    pub fn slug(slug: &str) -> Key {
+        Key::new(format!("CSLUG#{slug}"), "CSLUG")
+    }
+
+    pub fn tag_partition(tag: &str) -> String {
+        format!("CTAG#{tag}")
+    }
+
+    /// `CTAG#<tag> / COMMUNITY#<id>`.
+    pub fn by_tag(tag: &str, community_id: &str) -> Key {
+        Key::new(tag_partition(tag), format!("COMMUNITY#{community_id}"))
+    }
+
+    /// `COMMUNITY#<id> / MEMBER#<userId>`.
+    pub fn member(community_id: &str, user: &UserId) -> Key {
+        Key::new(partition(community_id), format!("{MEMBER_PREFIX}{user}"))
+    }
+
+    /// `USER#<userId> / COMMUNITY#<id>`.
+    pub fn membership(user: &UserId, community_id: &str) -> Key {
+        Key::new(
+            user_partition(user),
+            format!("{MEMBERSHIP_PREFIX}{community_id}"),
+        )
+    }
+
+    /// `COMMUNITY#<id> / JOINREQ#<userId>`.
+    pub fn join_request(community_id: &str, user: &UserId) -> Key {
+        Key::new(
+            partition(community_id),
+            format!("{JOIN_REQUEST_PREFIX}{user}"),
+        )
+    }
+
+    /// `USER#<userId> / CJOINREQ#<id>`.
+    pub fn my_join_request(user: &UserId, community_id: &str) -> Key {
+        Key::new(
+            user_partition(user),
+            format!("{MY_JOIN_REQUEST_PREFIX}{community_id}"),
+        )
+    }
+
+    /// `COMMUNITY#<id> / BAN#<userId>`.
+    pub fn ban(community_id: &str, user: &UserId) -> Key {
+        Key::new(partition(community_id), format!("{BAN_PREFIX}{user}"))
+    }
+
+    /// `USER#<userId> / CBAN#<id>`.
+    pub fn my_ban(user: &UserId, community_id: &str) -> Key {
+        Key::new(
+            user_partition(user),
+            format!("{MY_BAN_PREFIX}{community_id}"),
+        )
+    }
+
+    /// GSI1 partition of the bans a moderator placed.
+    pub fn bans_by(moderator: &UserId) -> String {
+        format!("CBANNER#{moderator}")
+    }
+
+    /// `CINVITE#<code> / INVITE`.
+    pub fn invite(code: &str) -> Key {
+        Key::new(format!("CINVITE#{code}"), "INVITE")
+    }
+
+    /// GSI1 partition of a community's invites.
+    pub fn invites_of(community_id: &str) -> String {
+        format!("CINVITES#{community_id}")
+    }
+
+    /// `USER#<creator> / CINVITE#<code>`.
+    pub fn my_invite(creator: &UserId, code: &str) -> Key {
+        Key::new(user_partition(creator), format!("{MY_INVITE_PREFIX}{code}"))
+    }
+
+    /// GSI1 partition of the names starting with `first` (a normalized name's first
+    /// character).
+    pub fn name_partition(first: char) -> String {
+        format!("CNAME#{first}")
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------------
+
+/// Who may find and join a community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CommunityKind {
+    /// Listed; anyone may join.
+    Public,
+    /// Listed; joining takes a request that a moderator approves, or an invite.
+    Private,
+    /// Never listed or shown to outsiders; invite only.
+    Secret,
+}
+
+impl CommunityKind {
+    pub fn is_listed(self) -> bool {
+        self != CommunityKind::Secret
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommunityKind::Public => "public",
+            CommunityKind::Private => "private",
+            CommunityKind::Secret => "secret",
+        }
+    }
+}
+
+/// A member's role, highest first. What each may do is [`Permission`].
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum Role {
+    Member,
+    Instructor,
+    Moderator,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Moderator,
+        Role::Instructor,
+        Role::Member,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Moderator => "moderator",
+            Role::Instructor => "instructor",
+            Role::Member => "member",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+}
+
+/// `COMMUNITY#<id> / META` (entity `Community`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Community {
+    pub community_id: String,
+    pub slug: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidelines: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cover_image_url: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub kind: CommunityKind,
+    #[serde(default)]
+    pub require_post_approval: bool,
+    pub owner_id: UserId,
+    /// Changed only in the transactions that add or remove a member.
+    #[serde(default)]
+    pub member_count: i64,
+    /// Bumped by every settings change; a change commits only on the version it read.
+    #[serde(default)]
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Entity for Community {
+    const NAME: &'static str = "Community";
+
+    fn key(&self) -> Key {
+        keys::community(&self.community_id)
+    }
+
+    /// Listed communities only: a secret one is in no index.
+    fn index_keys(&self) -> Vec<IndexKey> {
+        if !self.kind.is_listed() {
+            return Vec::new();
+        }
+        let name = profiles::normalize_name(&self.name);
+        let first = name.chars().next().unwrap_or('_');
+        vec![
+            IndexKey::new(
+                Index::Gsi1,
+                keys::name_partition(first),
+                format!("{name}#{}", self.community_id),
+            ),
+            IndexKey::new(Index::Gsi2, keys::LISTED, &self.community_id),
+        ]
+    }
+}
+
+/// `CSLUG#<slug> / CSLUG` (entity `CommunitySlug`): a listed community's slug.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlugClaim {
+    pub slug: String,
+    pub community_id: String,
+}
+
+impl Entity for SlugClaim {
+    const NAME: &'static str = "CommunitySlug";
+
+    fn key(&self) -> Key {
+        keys::slug(&self.slug)
+    }
+}
+
+/// `CTAG#<tag> / COMMUNITY#<id>` (entity `CommunityByTag`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagEntry {
+    pub tag: String,
+    pub community_id: String,
+}
+
+impl Entity for TagEntry {
+    const NAME: &'static str = "CommunityByTag";
+
+    fn key(&self) -> Key {
+        keys::by_tag(&self.tag, &self.community_id)
+    }
+}
+
+/// `COMMUNITY#<id> / MEMBER#<userId>` (entity `CommunityMember`); its mirror in the
+/// member's partition is [`Membership`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub community_id: String,
+    pub user_id: UserId,
+    pub role: Role,
+    pub joined_at: String,
+}
+
+impl Entity for Member {
+    const NAME: &'static str = "CommunityMember";
+
+    fn key(&self) -> Key {
+        keys::member(&self.community_id, &self.user_id)
+    }
+}
+
+/// `USER#<userId> / COMMUNITY#<id>` (entity `CommunityMembership`): the mirror of a
+/// [`Member`], with the same attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Membership(pub Member);
+
+impl Entity for Membership {
+    const NAME: &'static str = "CommunityMembership";
+
+    fn key(&self) -> Key {
+        keys::membership(&self.0.user_id, &self.0.community_id)
+    }
+}
+
+/// `COMMUNITY#<id> / JOINREQ#<userId>` (entity `CommunityJoinRequest`), mirrored as
+/// [`MyJoinRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequest {
+    pub community_id: String,
+    pub user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub created_at: String,
+}
+
+impl Entity for JoinRequest {
+    const NAME: &'static str = "CommunityJoinRequest";
+
+    fn key(&self) -> Key {
+        keys::join_request(&self.community_id, &self.user_id)
+    }
+}
+
+/// `USER#<userId> / CJOINREQ#<id>` (entity `CommunityJoinRequestByUser`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MyJoinRequest(pub JoinRequest);
+
+impl Entity for MyJoinRequest {
+    const NAME: &'static str = "CommunityJoinRequestByUser";
+
+    fn key(&self) -> Key {
+        keys::my_join_request(&self.0.user_id, &self.0.community_id)
+    }
+}
+
+/// `COMMUNITY#<id> / BAN#<userId>` (entity `CommunityBan`), mirrored as [`MyBan`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ban {
+    pub community_id: String,
+    pub user_id: UserId,
+    pub banned_by: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
+impl Entity for Ban {
+    const NAME: &'static str = "CommunityBan";
+
+    fn key(&self) -> Key {
+        keys::ban(&self.community_id, &self.user_id)
+    }
+
+    /// Under its moderator on GSI1, so erasing their account finds the bans they placed.
+    fn index_keys(&self) -> Vec<IndexKey> {
+        vec![IndexKey::new(
+            Index::Gsi1,
+            keys::bans_by(&self.banned_by),
+            format!("{}#{}", self.community_id, self.user_id),
+        )]
+    }
+}
+
+/// `USER#<userId> / CBAN#<id>` (entity `CommunityBanOfUser`): finds a ban when the
+/// banned user's account is erased. It does not name the moderator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MyBan {
+    pub community_id: String,
+    pub user_id: UserId,
+    pub created_at: String,
+}
+
+impl MyBan {
+    pub fn of(ban: &Ban) -> Self {
+        Self {
+            community_id: ban.community_id.clone(),
+            user_id: ban.user_id.clone(),
+            created_at: ban.created_at.clone(),
+        }
+    }
+}
+
+impl Entity for MyBan {
+    const NAME: &'static str = "CommunityBanOfUser";
+
+    fn key(&self) -> Key {
+        keys::my_ban(&self.user_id, &self.community_id)
+    }
+}
+
+/// `CINVITE#<code> / INVITE` (entity `CommunityInvite`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invite {
+    pub code: String,
+    pub community_id: String,
+    pub created_by: UserId,
+    pub created_at: String,
+    /// RFC 3339; `expiresAt` is the TTL attribute (epoch seconds).
+    pub valid_until: String,
+    pub valid_until_epoch: i64,
+}
+
+/// TTL removes an invite a day after it stops working; reads check the time themselves.
+const INVITE_TTL_GRACE_SECONDS: i64 = 24 * 3600;
+
+impl Entity for Invite {
+    const NAME: &'static str = "CommunityInvite";
+
+    fn key(&self) -> Key {
+        keys::invite(&self.code)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        vec![IndexKey::new(
+            Index::Gsi1,
+            keys::invites_of(&self.community_id),
+            format!("{}#{}", self.created_at, self.code),
+        )]
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.valid_until_epoch + INVITE_TTL_GRACE_SECONDS)
+    }
+}
+
+/// `USER#<creator> / CINVITE#<code>` (entity `CommunityInviteByCreator`): finds the
+/// invites a user made when their account is erased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MyInvite {
+    pub code: String,
+    pub community_id: String,
+    pub created_by: UserId,
+    pub valid_until_epoch: i64,
+}
+
+impl Entity for MyInvite {
+    const NAME: &'static str = "CommunityInviteByCreator";
+
+    fn key(&self) -> Key {
+        keys::my_invite(&self.created_by, &self.code)
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.valid_until_epoch + INVITE_TTL_GRACE_SECONDS)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Views
+// ---------------------------------------------------------------------------------
+
+/// My standing in a community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum MyStatus {
+    Member,
+    /// My join request waits for a moderator.
+    Pending,
+    Banned,
+}
+
+/// A community as a reader sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommunityView {
+    pub community_id: String,
+    pub slug: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guidelines: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cover_image_url: Option<String>,
+    pub tags: Vec<String>,
+    pub kind: CommunityKind,
+    pub require_post_approval: bool,
+    pub owner_id: UserId,
+    /// Exact: it changes in the same transaction as each join and leave.
+    pub member_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Present when I am a member, have asked to join, or am banned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_status: Option<MyStatus>,
+    /// My role, when I am a member.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_role: Option<Role>,
+}
+
+impl CommunityView {
+    pub fn of(community: Community, standing: &Standing) -> Self {
+        Self {
+            community_id: community.community_id,
+            slug: community.slug,
+            name: community.name,
+            description: community.description,
+            guidelines: community.guidelines,
+            cover_image_url: community.cover_image_url,
+            tags: community.tags,
+            kind: community.kind,
+            require_post_approval: community.require_post_approval,
+            owner_id: community.owner_id,
+            member_count: community.member_count.max(0),
+            created_at: community.created_at,
+            updated_at: community.updated_at,
+            my_status: standing.status(),
+            my_role: standing.role,
+        }
+    }
+}
+
+/// A member in a community's member list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    pub user_id: UserId,
+    pub role: Role,
+    pub joined_at: String,
+    /// Their profile as I may see it; absent when they have none or hide it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileView>,
+}
+
+/// A pending join request, as the community's moderators list it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequestView {
+    pub user_id: UserId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileView>,
+}
+
+/// A ban, as the community's moderators list it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BanView {
+    pub user_id: UserId,
+    pub banned_by: UserId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
+impl From<Ban> for BanView {
+    fn from(ban: Ban) -> Self {
+        Self {
+            user_id: ban.user_id,
+            banned_by: ban.banned_by,
+            reason: ban.reason,
+            created_at: ban.created_at,
+        }
+    }
+}
+
+/// An invite link's code and how long it works.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteView {
+    pub code: String,
+    pub community_id: String,
+    pub created_by: UserId,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+impl From<Invite> for InviteView {
+    fn from(invite: Invite) -> Self {
+        Self {
+            code: invite.code,
+            community_id: invite.community_id,
+            created_by: invite.created_by,
+            created_at: invite.created_at,
+            expires_at: invite.valid_until,
+        }
+    }
+}
+
+/// What an invite's holder sees before accepting it: the community and the expiry.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitePreview {
+    pub code: String,
+    pub expires_at: String,
+    pub community: CommunityView,
+}
+
+/// What joining did: I am a member now, or my request waits for a moderator.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinOutcome {
+    pub status: MyStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}

@@ -1,0 +1,411 @@
+//! The communities function: communities, discovery, membership, join requests, roles,
+//! bans and invite links.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::user_id;
+use crate::contexts::communities::{
+    self, BanInput, BanView, CommunityPatch, CommunityView, Discovery, InvitePreview, InviteView,
+    JoinInput, JoinOutcome, JoinRequestView, Member, MemberView, NewCommunity, NewInvite,
+    RoleInput,
+};
+use crate::core::cursor::Page;
+use crate::edge::http::{ApiResult, Caller, Json, JsonOrEmpty, Path, Query};
+use crate::edge::openapi::PageParams;
+use crate::edge::{Api, HttpResponse};
+
+const TAG: &str = "communities";
+
+/// The function's router.
+pub fn router(api: Arc<Api>) -> axum::Router {
+    crate::edge::http::router(routes(), api)
+}
+
+pub fn routes() -> OpenApiRouter<Arc<Api>> {
+    OpenApiRouter::new()
+        .routes(routes!(create_community, discover))
+        .routes(routes!(my_communities))
+        .routes(routes!(get_community, update_community))
+        .routes(routes!(join))
+        .routes(routes!(list_members))
+        .routes(routes!(remove_member))
+        .routes(routes!(change_role))
+        .routes(routes!(list_join_requests))
+        .routes(routes!(approve_join_request))
+        .routes(routes!(drop_join_request))
+        .routes(routes!(list_bans))
+        .routes(routes!(ban, unban))
+        .routes(routes!(create_invite, list_invites))
+        .routes(routes!(revoke_invite))
+        .routes(routes!(preview_invite))
+        .routes(routes!(accept_invite))
+}
+
+/// Create a community; I become its owner and first member.
+#[utoipa::path(post, path = "/v1/communities", tag = TAG,
+    request_body(content = NewCommunity, example = json!({
+        "name": "Budget Builders", "slug": "budget-builders",
+        "description": "Saving for the first flat, together.",
+        "tags": ["budgeting", "saving"], "kind": "public"})),
+    responses((status = 201, body = CommunityView, description = "The community",
+        headers(("location" = String, description = "The community's URL")))))]
+async fn create_community(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Json(input): Json<NewCommunity>,
+) -> ApiResult {
+    let community = communities::create_community(&api.store, &me, input).await?;
+    let location = format!("/v1/communities/{}", community.community_id);
+    Ok(HttpResponse::json(201, &community)?.with_header("location", location))
+}
+
+/// Find public and private communities: newest first, by name prefix (`q`) or by `tag`.
+/// Secret communities are never listed.
+#[utoipa::path(get, path = "/v1/communities", tag = TAG,
+    params(
+        ("q" = Option<String>, Query, description = "Name prefix (1-80 characters)"),
+        ("tag" = Option<String>, Query, description = "A tag; not with `q`"),
+        PageParams,
+    ),
+    responses((status = 200, body = Page<CommunityView>, description = "A page of communities")))]
+async fn discover(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
+    let discovery = Discovery::parse(query.get("q"), query.get("tag"))?;
+    let page = communities::discover(
+        &api.store,
+        api.cursors().await?,
+        &me.user_id,
+        &discovery,
+        query.limit()?,
+        query.cursor(),
+    )
+    .await?;
+    Ok(HttpResponse::json(200, &page)?)
+}
+
+/// The communities I belong to, with my role in each.
+#[utoipa::path(get, path = "/v1/me/communities", tag = TAG, params(PageParams),
+    responses((status = 200, body = Page<CommunityView>, description = "A page of my communities")))]
+async fn my_communities(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    query: Query,
+) -> ApiResult {
+    let page = communities::my_communities(
+        &api.store,
+        api.cursors().await?,
+        &me.user_id,
+        query.limit()?,
+        query.cursor(),
+    )
+    .await?;
+    Ok(HttpResponse::json(200, &page)?)
+}
+
+/// A community, by id or by a listed community's slug, with my status and role in it.
+/// A secret community I am not in is a 404, as if it did not exist.
+#[utoipa::path(get, path = "/v1/communities/{communityId}", tag = TAG,
+    params(("communityId" = String, Path, description = "The community's id, or its slug")),
+    responses((status = 200, body = CommunityView, description = "The community")))]
+async fn get_community(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(reference): Path<String>,
+) -> ApiResult {
+    let community = communities::get_community(&api.store, &me, &reference).await?;
+    Ok(HttpResponse::json(200, &community)?)
+}
+
+/// Change a community's settings (admins and the owner). Absent fields are unchanged;
+/// `null` clears `description`, `guidelines` or `coverImageUrl`.
+#[utoipa::path(patch, path = "/v1/communities/{communityId}", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    request_body(content = CommunityPatch, example = json!({"kind": "private", "requirePostApproval": true})),
+    responses((status = 200, body = CommunityView, description = "The changed community")))]
+async fn update_community(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    Json(patch): Json<CommunityPatch>,
+) -> ApiResult {
+    let community = communities::update_community(&api.store, &me, &community_id, patch).await?;
+    Ok(HttpResponse::json(200, &community)?)
+}
+
+/// Join: a public community adds me at once (201); a private one records my request for
+/// its moderators (202); a secret one is invite only (403). A member gets 200.
+#[utoipa::path(post, path = "/v1/communities/{communityId}/join", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    request_body(content = JoinInput, example = json!({"message": "I run a savings group at work."})),
+    responses(
+        (status = 200, body = JoinOutcome, description = "I am a member already"),
+        (status = 201, body = JoinOutcome, description = "I am a member now"),
+        (status = 202, body = JoinOutcome, description = "My request waits for a moderator"),
+    ))]
+async fn join(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    JsonOrEmpty(input): JsonOrEmpty<JoinInput>,
+) -> ApiResult {
+    let (status, outcome) = communities::join(&api.store, &me, &community_id, input).await?;
+    Ok(HttpResponse::json(status, &outcome)?)
+}
+
+/// The members, with their roles. Anyone may list a public community's members; a
+/// private or secret one's, only its members.
+#[utoipa::path(get, path = "/v1/communities/{communityId}/members", tag = TAG,
+    params(("communityId" = String, Path, description = "The community"), PageParams),
+    responses((status = 200, body = Page<MemberView>, description = "A page of members")))]
+async fn list_members(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    query: Query,
+) -> ApiResult {
+    let page = communities::list_members(
+        &api.store,
+        api.cursors().await?,
+        &me,
+        &community_id,
+        query.limit()?,
+        query.cursor(),
+    )
+    .await?;
+    Ok(HttpResponse::json(200, &page)?)
+}
+
+/// Leave (my own id), or remove a member of a lower role (moderators and above).
+#[utoipa::path(delete, path = "/v1/communities/{communityId}/members/{userId}", tag = TAG,
+    params(
+        ("communityId" = String, Path, description = "The community"),
+        ("userId" = String, Path, description = "The member; my own id to leave"),
+    ),
+    responses((status = 204, description = "No longer a member")))]
+async fn remove_member(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path((community_id, user)): Path<(String, String)>,
+) -> ApiResult {
+    communities::remove_member(&api.store, &me, &community_id, &user_id(&user)?).await?;
+    Ok(HttpResponse::no_content())
+}
+
+/// Give a member a role below my own (admins and the owner); `owner` hands ownership
+/// over (the owner only; they become an admin).
+#[utoipa::path(put, path = "/v1/communities/{communityId}/members/{userId}/role", tag = TAG,
+    params(
+        ("communityId" = String, Path, description = "The community"),
+        ("userId" = String, Path, description = "The member"),
+    ),
+    request_body(content = RoleInput, example = json!({"role": "moderator"})),
+    responses((status = 200, body = Member, description = "The member with their new role")))]
+async fn change_role(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path((community_id, user)): Path<(String, String)>,
+    Json(input): Json<RoleInput>,
+) -> ApiResult {
+    let member =
+        communities::change_role(&api.store, &me, &community_id, &user_id(&user)?, input).await?;
+    Ok(HttpResponse::json(200, &member)?)
+}
+
+/// Pending join requests, oldest first (moderators and above).
+#[utoipa::path(get, path = "/v1/communities/{communityId}/join-requests", tag = TAG,
+    params(("communityId" = String, Path, description = "The community"), PageParams),
+    responses((status = 200, body = Page<JoinRequestView>, description = "A page of requests")))]
+async fn list_join_requests(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    query: Query,
+) -> ApiResult {
+    let page = communities::list_join_requests(
+        &api.store,
+        api.cursors().await?,
+        &me,
+        &community_id,
+        query.limit()?,
+        query.cursor(),
+    )
+    .await?;
+    Ok(HttpResponse::json(200, &page)?)
+}
+
+/// Approve a join request (moderators and above): its sender becomes a member.
+#[utoipa::path(post, path = "/v1/communities/{communityId}/join-requests/{userId}/approve", tag = TAG,
+    params(
+        ("communityId" = String, Path, description = "The community"),
+        ("userId" = String, Path, description = "Who asked"),
+    ),
+    responses((status = 200, body = Member, description = "The new member")))]
+async fn approve_join_request(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path((community_id, user)): Path<(String, String)>,
+) -> ApiResult {
+    let member =
+        communities::approve_join_request(&api.store, &me, &community_id, &user_id(&user)?).await?;
+    Ok(HttpResponse::json(200, &member)?)
+}
+
+/// Deny a join request (moderators and above), or withdraw my own.
+#[utoipa::path(delete, path = "/v1/communities/{communityId}/join-requests/{userId}", tag = TAG,
+    params(
+        ("communityId" = String, Path, description = "The community"),
+        ("userId" = String, Path, description = "Who asked; my own id to withdraw"),
+    ),
+    responses((status = 204, description = "The request is gone")))]
+async fn drop_join_request(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path((community_id, user)): Path<(String, String)>,
+) -> ApiResult {
+    communities::drop_join_request(&api.store, &me, &community_id, &user_id(&user)?).await?;
+    Ok(HttpResponse::no_content())
+}
+
+/// Banned users (moderators and above).
+#[utoipa::path(get, path = "/v1/communities/{communityId}/bans", tag = TAG,
+    params(("communityId" = String, Path, description = "The community"), PageParams),
+    responses((status = 200, body = Page<BanView>, description = "A page of bans")))]
+async fn list_bans(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    query: Query,
+) -> ApiResult {
+    let page = communities::list_bans(
+        &api.store,
+        api.cursors().await?,
+        &me,
+        &community_id,
+        query.limit()?,
+        query.cursor(),
+    )
+    .await?;
+    Ok(HttpResponse::json(200, &page)?)
+}
+
+/// Ban a user (moderators and above, over members of a lower role): they stop being a
+/// member and cannot join, ask to, or accept an invite until unbanned.
+#[utoipa::path(put, path = "/v1/communities/{communityId}/bans/{userId}", tag = TAG,
+    params(
+        ("communityId" = String, Path, description = "The community"),
+        ("userId" = String, Path, description = "Who to ban"),
+    ),
+    request_body(content = BanInput, example = json!({"reason": "Spam after two warnings"})),
+    responses((status = 200, body = BanView, description = "The ban")))]
+async fn ban(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path((community_id, user)): Path<(String, String)>,
+    JsonOrEmpty(input): JsonOrEmpty<BanInput>,
+) -> ApiResult {
+    let ban = communities::ban(&api.store, &me, &community_id, &user_id(&user)?, input).await?;
+    Ok(HttpResponse::json(200, &ban)?)
+}
+
+/// Lift a ban (moderators and above).
+#[utoipa::path(delete, path = "/v1/communities/{communityId}/bans/{userId}", tag = TAG,
+    params(
+        ("communityId" = String, Path, description = "The community"),
+        ("userId" = String, Path, description = "Who to unban"),
+    ),
+    responses((status = 204, description = "Unbanned")))]
+async fn unban(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path((community_id, user)): Path<(String, String)>,
+) -> ApiResult {
+    communities::unban(&api.store, &me, &community_id, &user_id(&user)?).await?;
+    Ok(HttpResponse::no_content())
+}
+
+/// Make an invite link (moderators and above). Anyone holding its code may join, whatever
+/// the community's kind, until it expires or is revoked.
+#[utoipa::path(post, path = "/v1/communities/{communityId}/invites", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    request_body(content = NewInvite, example = json!({"expiresInHours": 48})),
+    responses((status = 201, body = InviteView, description = "The invite")))]
+async fn create_invite(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    JsonOrEmpty(input): JsonOrEmpty<NewInvite>,
+) -> ApiResult {
+    let invite = communities::create_invite(&api.store, &me, &community_id, input).await?;
+    let location = format!("/v1/invites/{}", invite.code);
+    Ok(HttpResponse::json(201, &invite)?.with_header("location", location))
+}
+
+/// Invite links that still work, newest first (moderators and above).
+#[utoipa::path(get, path = "/v1/communities/{communityId}/invites", tag = TAG,
+    params(("communityId" = String, Path, description = "The community"), PageParams),
+    responses((status = 200, body = Page<InviteView>, description = "A page of invites")))]
+async fn list_invites(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    query: Query,
+) -> ApiResult {
+    let page = communities::list_invites(
+        &api.store,
+        api.cursors().await?,
+        &me,
+        &community_id,
+        query.limit()?,
+        query.cursor(),
+    )
+    .await?;
+    Ok(HttpResponse::json(200, &page)?)
+}
+
+/// Revoke an invite link (moderators and above): it stops working at once.
+#[utoipa::path(delete, path = "/v1/communities/{communityId}/invites/{code}", tag = TAG,
+    params(
+        ("communityId" = String, Path, description = "The community"),
+        ("code" = String, Path, description = "The invite's code"),
+    ),
+    responses((status = 204, description = "Revoked")))]
+async fn revoke_invite(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path((community_id, code)): Path<(String, String)>,
+) -> ApiResult {
+    communities::revoke_invite(&api.store, &me, &community_id, &code).await?;
+    Ok(HttpResponse::no_content())
+}
+
+/// What an invite is to: the community (even a secret one) and when the invite expires.
+#[utoipa::path(get, path = "/v1/invites/{code}", tag = TAG,
+    params(("code" = String, Path, description = "The invite's code")),
+    responses((status = 200, body = InvitePreview, description = "The invite")))]
+async fn preview_invite(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(code): Path<String>,
+) -> ApiResult {
+    let preview = communities::preview_invite(&api.store, &me, &code).await?;
+    Ok(HttpResponse::json(200, &preview)?)
+}
+
+/// Accept an invite: I join as a member (201), or am one already (200).
+#[utoipa::path(post, path = "/v1/invites/{code}/accept", tag = TAG,
+    params(("code" = String, Path, description = "The invite's code")),
+    responses(
+        (status = 200, body = JoinOutcome, description = "I am a member already"),
+        (status = 201, body = JoinOutcome, description = "I am a member now"),
+    ))]
+async fn accept_invite(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(code): Path<String>,
+) -> ApiResult {
+    let (status, outcome) = communities::accept_invite(&api.store, &me, &code).await?;
+    Ok(HttpResponse::json(status, &outcome)?)
+}

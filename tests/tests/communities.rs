@@ -1,0 +1,1161 @@
+//! Communities, end to end: creating, finding, joining, requests, invites, roles, bans
+//! and the permission matrix, through the local stack's HTTP API into the real
+//! `communities` function, against moto's DynamoDB.
+
+use agora_tests::{Reply, TestStack, assert_problem, field_of_items, new_user, spawn};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A slug no other test uses.
+fn unique_slug(prefix: &str) -> String {
+    let suffix = ulid::Ulid::new().to_string().to_lowercase();
+    format!("{prefix}-{}", &suffix[suffix.len() - 10..])
+}
+
+/// `owner` creates a community of `kind`; `extra` overrides or adds fields. Returns it.
+async fn community(
+    stack: &TestStack,
+    owner: &str,
+    kind: &str,
+    extra: Value,
+) -> anyhow::Result<Value> {
+    let mut body = json!({
+        "name": format!("{kind} circle {}", ulid::Ulid::new()),
+        "slug": unique_slug(kind),
+        "kind": kind,
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    stack.post_created("/v1/communities", owner, body).await
+}
+
+fn id_of(community: &Value) -> String {
+    community["communityId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `moderator` makes an invite link of `community` and returns its code.
+async fn invite(stack: &TestStack, community: &str, moderator: &str) -> anyhow::Result<String> {
+    let invite = stack
+        .post_created(
+            &format!("/v1/communities/{community}/invites"),
+            moderator,
+            json!({}),
+        )
+        .await?;
+    Ok(invite["code"].as_str().unwrap_or_default().to_owned())
+}
+
+/// `user` accepts the invite `code`; fails unless they become a member.
+async fn accept(stack: &TestStack, code: &str, user: &str) -> anyhow::Result<()> {
+    let accepted = stack
+        .post(&format!("/v1/invites/{code}/accept"), user, json!({}))
+        .await?;
+    anyhow::ensure!(accepted.status == 201, "accept failed: {accepted:?}");
+    Ok(())
+}
+
+/// `by` gives `user` `role` in `community`; fails unless it worked.
+async fn give_role(
+    stack: &TestStack,
+    community: &str,
+    by: &str,
+    user: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    let changed = stack
+        .put(
+            &format!("/v1/communities/{community}/members/{user}/role"),
+            by,
+            json!({"role": role}),
+        )
+        .await?;
+    anyhow::ensure!(changed.status == 200, "role change failed: {changed:?}");
+    Ok(())
+}
+
+async fn member_count(stack: &TestStack, community: &str, user: &str) -> anyhow::Result<i64> {
+    let read = stack
+        .get(&format!("/v1/communities/{community}"), user)
+        .await?;
+    anyhow::ensure!(read.status == 200, "read failed: {read:?}");
+    Ok(read.body["memberCount"].as_i64().unwrap_or(-1))
+}
+
+fn ids(reply: &Reply, field: &str) -> Vec<String> {
+    field_of_items(&reply.body, field)
+}
+
+#[tokio::test]
+async fn a_public_community_is_found_by_name_prefix_and_tag_and_anyone_joins_it_at_once()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (owner, joiner) = (new_user("owner"), new_user("joiner"));
+    let word = format!("zq{}", ulid::Ulid::new().to_string().to_lowercase());
+    let tag = format!("t{}", &word[..12]);
+    let created = community(
+        &stack,
+        &owner,
+        "public",
+        json!({"name": format!("{word} Savers"), "tags": [format!("#{}", tag.to_uppercase())],
+               "description": "Money, together.", "coverImageUrl": "https://example.com/c.png"}),
+    )
+    .await?;
+    let id = id_of(&created);
+    assert_eq!(created["memberCount"], 1);
+    assert_eq!(created["myRole"], "owner");
+    assert_eq!(created["tags"], json!([tag]));
+
+    let by_name = stack
+        .get(&format!("/v1/communities?q={}", &word[..10]), &joiner)
+        .await?;
+    let by_tag = stack
+        .get(&format!("/v1/communities?tag={tag}"), &joiner)
+        .await?;
+    let by_slug = stack
+        .get(
+            &format!("/v1/communities/{}", created["slug"].as_str().unwrap_or("")),
+            &joiner,
+        )
+        .await?;
+    let joined = stack
+        .post(&format!("/v1/communities/{id}/join"), &joiner, json!({}))
+        .await?;
+    let again = stack
+        .call(
+            Method::POST,
+            &format!("/v1/communities/{id}/join"),
+            Some(&joiner),
+            None,
+        )
+        .await?;
+
+    assert_eq!(ids(&by_name, "communityId"), vec![id.clone()]);
+    assert_eq!(ids(&by_tag, "communityId"), vec![id.clone()]);
+    assert_eq!(by_slug.body["communityId"], id.as_str());
+    assert_eq!(by_slug.body.get("myStatus"), None);
+    assert_eq!(joined.status, 201, "{joined:?}");
+    assert_eq!(joined.body, json!({"status": "member", "role": "member"}));
+    assert_eq!(
+        again.status, 200,
+        "a second join changes nothing: {again:?}"
+    );
+    assert_eq!(member_count(&stack, &id, &joiner).await?, 2);
+    let mine = stack.get("/v1/me/communities", &joiner).await?;
+    assert_eq!(ids(&mine, "communityId"), vec![id.clone()]);
+    assert_eq!(mine.body["items"][0]["myRole"], "member");
+    let members = stack
+        .get(
+            &format!("/v1/communities/{id}/members"),
+            &new_user("passer"),
+        )
+        .await?;
+    assert_eq!(
+        members.status, 200,
+        "a public community's members are public"
+    );
+    let mut listed = ids(&members, "userId");
+    listed.sort();
+    let mut expected = vec![owner, joiner];
+    expected.sort();
+    assert_eq!(listed, expected);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_private_communitys_join_request_waits_until_a_moderator_approves_or_denies_it()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (owner, asker, denied) = (new_user("owner"), new_user("asker"), new_user("denied"));
+    let id = id_of(&community(&stack, &owner, "private", json!({})).await?);
+
+    let asked = stack
+        .post(
+            &format!("/v1/communities/{id}/join"),
+            &asker,
+            json!({"message": "I keep a budget sheet."}),
+        )
+        .await?;
+    let members_before = stack
+        .get(&format!("/v1/communities/{id}/members"), &asker)
+        .await?;
+    let seen = stack.get(&format!("/v1/communities/{id}"), &asker).await?;
+    stack
+        .post(&format!("/v1/communities/{id}/join"), &denied, json!({}))
+        .await?;
+    let queue = stack
+        .get(&format!("/v1/communities/{id}/join-requests"), &owner)
+        .await?;
+    let approved = stack
+        .post(
+            &format!("/v1/communities/{id}/join-requests/{asker}/approve"),
+            &owner,
+            json!({}),
+        )
+        .await?;
+    let dropped = stack
+        .delete(
+            &format!("/v1/communities/{id}/join-requests/{denied}"),
+            &owner,
+        )
+        .await?;
+    let approved_twice = stack
+        .post(
+            &format!("/v1/communities/{id}/join-requests/{asker}/approve"),
+            &owner,
+            json!({}),
+        )
+        .await?;
+
+    assert_eq!(asked.status, 202, "{asked:?}");
+    assert_eq!(asked.body, json!({"status": "pending"}));
+    assert_problem(&members_before, 403, None);
+    assert_eq!(seen.body["myStatus"], "pending");
+    let mut waiting = ids(&queue, "userId");
+    waiting.sort();
+    let mut expected = vec![asker.clone(), denied.clone()];
+    expected.sort();
+    assert_eq!(waiting, expected);
+    assert_eq!(queue.body["items"].as_array().map(|a| a.len()), Some(2));
+    assert_eq!(approved.status, 200, "{approved:?}");
+    assert_eq!(approved.body["role"], "member");
+    assert_eq!(dropped.status, 204);
+    assert_problem(&approved_twice, 404, None);
+    assert_eq!(member_count(&stack, &id, &asker).await?, 2);
+    let denied_view = stack.get(&format!("/v1/communities/{id}"), &denied).await?;
+    assert_eq!(denied_view.body.get("myStatus"), None, "{denied_view:?}");
+    let left_queue = stack
+        .get(&format!("/v1/communities/{id}/join-requests"), &owner)
+        .await?;
+    assert!(ids(&left_queue, "userId").is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_secret_community_is_never_listed_found_or_shown_to_outsiders() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (owner, outsider) = (new_user("owner"), new_user("outsider"));
+    let word = format!("zs{}", ulid::Ulid::new().to_string().to_lowercase());
+    let tag = format!("s{}", &word[..12]);
+    let slug = unique_slug("hidden");
+    let secret = community(
+        &stack,
+        &owner,
+        "secret",
+        json!({"name": format!("{word} Hideout"), "slug": slug, "tags": [tag]}),
+    )
+    .await?;
+    let id = id_of(&secret);
+
+    let newest = stack.get("/v1/communities?limit=100", &outsider).await?;
+    let by_name = stack
+        .get(&format!("/v1/communities?q={word}"), &outsider)
+        .await?;
+    let by_tag = stack
+        .get(&format!("/v1/communities?tag={tag}"), &outsider)
+        .await?;
+    let by_id = stack
+        .get(&format!("/v1/communities/{id}"), &outsider)
+        .await?;
+    let by_slug = stack
+        .get(&format!("/v1/communities/{slug}"), &outsider)
+        .await?;
+    let missing = stack
+        .get(&format!("/v1/communities/{}", ulid::Ulid::new()), &outsider)
+        .await?;
+    let members = stack
+        .get(&format!("/v1/communities/{id}/members"), &outsider)
+        .await?;
+    let join = stack
+        .post(&format!("/v1/communities/{id}/join"), &outsider, json!({}))
+        .await?;
+    let same_slug = community(&stack, &new_user("other"), "public", json!({"slug": slug})).await;
+
+    assert!(!ids(&newest, "communityId").contains(&id));
+    assert!(ids(&by_name, "communityId").is_empty());
+    assert!(ids(&by_tag, "communityId").is_empty());
+    for refused in [&by_id, &by_slug, &members, &join] {
+        assert_problem(refused, 404, None);
+        assert_eq!(
+            refused.body["detail"], missing.body["detail"],
+            "{refused:?}"
+        );
+    }
+    assert!(
+        same_slug.is_ok(),
+        "a secret community's slug is not claimed, so it cannot be probed: {same_slug:?}"
+    );
+    let owner_view = stack.get(&format!("/v1/communities/{id}"), &owner).await?;
+    assert_eq!(owner_view.body["kind"], "secret");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invite_link_admits_its_holder_until_it_is_revoked_or_expires() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (owner, guest, late, stale) = (
+        new_user("owner"),
+        new_user("guest"),
+        new_user("late"),
+        new_user("stale"),
+    );
+    let id = id_of(&community(&stack, &owner, "secret", json!({})).await?);
+    let code = invite(&stack, &id, &owner).await?;
+
+    let preview = stack.get(&format!("/v1/invites/{code}"), &guest).await?;
+    let accepted = stack
+        .post(&format!("/v1/invites/{code}/accept"), &guest, json!({}))
+        .await?;
+    let accepted_again = stack
+        .post(&format!("/v1/invites/{code}/accept"), &guest, json!({}))
+        .await?;
+    let listed = stack
+        .get(&format!("/v1/communities/{id}/invites"), &owner)
+        .await?;
+    let revoked = stack
+        .delete(&format!("/v1/communities/{id}/invites/{code}"), &owner)
+        .await?;
+    let after_revoke = stack
+        .post(&format!("/v1/invites/{code}/accept"), &late, json!({}))
+        .await?;
+    let expiring = invite(&stack, &id, &owner).await?;
+    let mut item = stack
+        .item(&format!("CINVITE#{expiring}"), "INVITE")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the invite item"))?;
+    item["validUntilEpoch"] = json!(agora::ids::now_epoch_seconds() - 1);
+    stack.put_item(&item).await?;
+    let expired_preview = stack
+        .get(&format!("/v1/invites/{expiring}"), &stale)
+        .await?;
+    let expired = stack
+        .post(&format!("/v1/invites/{expiring}/accept"), &stale, json!({}))
+        .await?;
+
+    assert_eq!(preview.status, 200, "{preview:?}");
+    assert_eq!(preview.body["community"]["communityId"], id.as_str());
+    assert_eq!(accepted.status, 201, "{accepted:?}");
+    assert_eq!(accepted_again.status, 200);
+    assert_eq!(ids(&listed, "code"), vec![code.clone()]);
+    assert_eq!(revoked.status, 204);
+    assert_problem(&after_revoke, 404, None);
+    assert_problem(&expired_preview, 404, None);
+    assert_problem(&expired, 404, None);
+    assert_eq!(member_count(&stack, &id, &owner).await?, 2);
+    let guest_view = stack.get(&format!("/v1/communities/{id}"), &guest).await?;
+    assert_eq!(guest_view.body["myRole"], "member");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_member_count_stays_exact_under_concurrent_joins_and_leaves() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let owner = new_user("owner");
+    let id = id_of(&community(&stack, &owner, "public", json!({})).await?);
+    let joiners: Vec<String> = (0..24).map(|i| new_user(&format!("j{i}"))).collect();
+
+    let join_path = format!("/v1/communities/{id}/join");
+    let joins = futures_util::future::join_all(
+        joiners
+            .iter()
+            .map(|user| stack.post(&join_path, user, json!({}))),
+    )
+    .await;
+    let after_joins = member_count(&stack, &id, &owner).await?;
+    // Each leaver asks twice at once: only one of the two may count.
+    let leave_paths: Vec<(String, &String)> = joiners
+        .iter()
+        .take(10)
+        .flat_map(|user| {
+            let path = format!("/v1/communities/{id}/members/{user}");
+            [(path.clone(), user), (path, user)]
+        })
+        .collect();
+    let leaves = futures_util::future::join_all(
+        leave_paths
+            .iter()
+            .map(|(path, user)| stack.call(Method::DELETE, path, Some(user.as_str()), None)),
+    )
+    .await;
+    let after_leaves = member_count(&stack, &id, &owner).await?;
+
+    for join in joins {
+        assert_eq!(join?.status, 201);
+    }
+    assert_eq!(after_joins, 25);
+    let statuses: Vec<u16> = leaves
+        .into_iter()
+        .map(|r| r.map(|r| r.status))
+        .collect::<anyhow::Result<_>>()?;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 204).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(after_leaves, 15);
+    let stored = stack
+        .count_entities(&format!("COMMUNITY#{id}"), "CommunityMember")
+        .await?;
+    assert_eq!(stored, 15, "the count matches the member items");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_banned_user_loses_their_membership_and_cannot_come_back_until_unbanned()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (owner, troll) = (new_user("owner"), new_user("troll"));
+    let id = id_of(&community(&stack, &owner, "public", json!({})).await?);
+    stack
+        .post(&format!("/v1/communities/{id}/join"), &troll, json!({}))
+        .await?;
+    let code = invite(&stack, &id, &owner).await?;
+
+    let banned = stack
+        .put(
+            &format!("/v1/communities/{id}/bans/{troll}"),
+            &owner,
+            json!({"reason": "spam"}),
+        )
+        .await?;
+    let count = member_count(&stack, &id, &owner).await?;
+    let join = stack
+        .post(&format!("/v1/communities/{id}/join"), &troll, json!({}))
+        .await?;
+    let accept_invite = stack
+        .post(&format!("/v1/invites/{code}/accept"), &troll, json!({}))
+        .await?;
+    let view = stack.get(&format!("/v1/communities/{id}"), &troll).await?;
+    let bans = stack
+        .get(&format!("/v1/communities/{id}/bans"), &owner)
+        .await?;
+    let ban_self = stack
+        .put(
+            &format!("/v1/communities/{id}/bans/{owner}"),
+            &owner,
+            json!({}),
+        )
+        .await?;
+    let unbanned = stack
+        .delete(&format!("/v1/communities/{id}/bans/{troll}"), &owner)
+        .await?;
+    let rejoin = stack
+        .post(&format!("/v1/communities/{id}/join"), &troll, json!({}))
+        .await?;
+
+    assert_eq!(banned.status, 200, "{banned:?}");
+    assert_eq!(banned.body["reason"], "spam");
+    assert_eq!(count, 1);
+    assert_problem(&join, 403, None);
+    assert_problem(&accept_invite, 403, None);
+    assert_eq!(view.body["myStatus"], "banned");
+    assert_eq!(ids(&bans, "userId"), vec![troll.clone()]);
+    assert_problem(&ban_self, 422, Some("userId"));
+    assert_eq!(unbanned.status, 204);
+    assert_eq!(rejoin.status, 201);
+    assert_eq!(member_count(&stack, &id, &owner).await?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn roles_are_given_below_ones_own_and_the_owner_hands_ownership_over() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (owner, admin, member) = (new_user("owner"), new_user("admin"), new_user("member"));
+    let id = id_of(&community(&stack, &owner, "private", json!({})).await?);
+    let code = invite(&stack, &id, &owner).await?;
+    accept(&stack, &code, &admin).await?;
+    accept(&stack, &code, &member).await?;
+    give_role(&stack, &id, &owner, &admin, "admin").await?;
+
+    let admin_makes_admin = stack
+        .put(
+            &format!("/v1/communities/{id}/members/{member}/role"),
+            &admin,
+            json!({"role": "admin"}),
+        )
+        .await?;
+    let admin_makes_instructor = stack
+        .put(
+            &format!("/v1/communities/{id}/members/{member}/role"),
+            &admin,
+            json!({"role": "instructor"}),
+        )
+        .await?;
+    let admin_demotes_owner = stack
+        .put(
+            &format!("/v1/communities/{id}/members/{owner}/role"),
+            &admin,
+            json!({"role": "member"}),
+        )
+        .await?;
+    let owner_leaves = stack
+        .delete(&format!("/v1/communities/{id}/members/{owner}"), &owner)
+        .await?;
+    let handed_over = stack
+        .put(
+            &format!("/v1/communities/{id}/members/{admin}/role"),
+            &owner,
+            json!({"role": "owner"}),
+        )
+        .await?;
+    let members = stack
+        .get(&format!("/v1/communities/{id}/members"), &member)
+        .await?;
+    let former_owner_leaves = stack
+        .delete(&format!("/v1/communities/{id}/members/{owner}"), &owner)
+        .await?;
+
+    assert_problem(&admin_makes_admin, 403, None);
+    assert_eq!(
+        admin_makes_instructor.status, 200,
+        "{admin_makes_instructor:?}"
+    );
+    assert_eq!(admin_makes_instructor.body["role"], "instructor");
+    assert_problem(&admin_demotes_owner, 403, None);
+    assert_problem(&owner_leaves, 409, None);
+    assert_eq!(handed_over.status, 200, "{handed_over:?}");
+    let role_of = |user: &str| {
+        members.body["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|m| m["userId"] == user))
+            .map(|m| m["role"].clone())
+    };
+    assert_eq!(role_of(&admin), Some(json!("owner")));
+    assert_eq!(role_of(&owner), Some(json!("admin")));
+    assert_eq!(role_of(&member), Some(json!("instructor")));
+    let community = stack.get(&format!("/v1/communities/{id}"), &member).await?;
+    assert_eq!(community.body["ownerId"], admin.as_str());
+    assert_eq!(former_owner_leaves.status, 204, "{former_owner_leaves:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_settings_change_moves_the_slug_and_tags_and_making_it_secret_hides_it()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (owner, reader) = (new_user("owner"), new_user("reader"));
+    let old_tag = format!("o{}", &ulid::Ulid::new().to_string().to_lowercase()[..12]);
+    let new_tag = format!("n{}", &ulid::Ulid::new().to_string().to_lowercase()[..12]);
+    let created = community(
+        &stack,
+        &owner,
+        "public",
+        json!({"tags": [old_tag], "description": "old"}),
+    )
+    .await?;
+    let id = id_of(&created);
+    let old_slug = created["slug"].as_str().unwrap_or_default().to_owned();
+    let new_slug = unique_slug("renamed");
+
+    let changed = stack
+        .patch(
+            &format!("/v1/communities/{id}"),
+            &owner,
+            json!({"slug": new_slug, "tags": [new_tag], "description": null,
+                   "requirePostApproval": true}),
+        )
+        .await?;
+    let by_old_slug = stack
+        .get(&format!("/v1/communities/{old_slug}"), &reader)
+        .await?;
+    let by_new_slug = stack
+        .get(&format!("/v1/communities/{new_slug}"), &reader)
+        .await?;
+    let by_old_tag = stack
+        .get(&format!("/v1/communities?tag={old_tag}"), &reader)
+        .await?;
+    let by_new_tag = stack
+        .get(&format!("/v1/communities?tag={new_tag}"), &reader)
+        .await?;
+    let hidden = stack
+        .patch(
+            &format!("/v1/communities/{id}"),
+            &owner,
+            json!({"kind": "secret"}),
+        )
+        .await?;
+    let after_hiding = stack
+        .get(&format!("/v1/communities?tag={new_tag}"), &reader)
+        .await?;
+    let by_id_after = stack.get(&format!("/v1/communities/{id}"), &reader).await?;
+
+    assert_eq!(changed.status, 200, "{changed:?}");
+    assert_eq!(changed.body.get("description"), None);
+    assert_eq!(changed.body["requirePostApproval"], true);
+    assert_problem(&by_old_slug, 404, None);
+    assert_eq!(by_new_slug.body["communityId"], id.as_str());
+    assert!(ids(&by_old_tag, "communityId").is_empty());
+    assert_eq!(ids(&by_new_tag, "communityId"), vec![id.clone()]);
+    assert_eq!(hidden.status, 200, "{hidden:?}");
+    assert!(ids(&after_hiding, "communityId").is_empty());
+    assert_problem(&by_id_after, 404, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_community_input_is_a_problem_naming_the_field() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let owner = new_user("owner");
+    let taken = community(&stack, &owner, "public", json!({})).await?;
+    let id = id_of(&taken);
+
+    let cases = [
+        (
+            json!({"name": "", "slug": unique_slug("a"), "kind": "public"}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "slug": "Not A Slug", "kind": "public"}),
+            "slug",
+        ),
+        (
+            json!({"name": "x", "slug": unique_slug("b"), "kind": "open"}),
+            "kind",
+        ),
+        (
+            json!({"name": "x", "slug": unique_slug("c"), "kind": "public",
+                   "coverImageUrl": "javascript:alert(1)"}),
+            "coverImageUrl",
+        ),
+        (
+            json!({"name": "x", "slug": unique_slug("d"), "kind": "public", "tags": ["a b"]}),
+            "tags",
+        ),
+        (
+            json!({"name": "x", "slug": unique_slug("e"), "kind": "public", "owner": "me"}),
+            "owner",
+        ),
+    ];
+    for (body, field) in cases {
+        let refused = stack.post("/v1/communities", &owner, body).await?;
+        assert!(matches!(refused.status, 400 | 422), "{field}: {refused:?}");
+        assert_problem(&refused, refused.status, Some(field));
+    }
+    let duplicate = stack
+        .post(
+            "/v1/communities",
+            &owner,
+            json!({"name": "x", "slug": taken["slug"], "kind": "public"}),
+        )
+        .await?;
+    assert_problem(&duplicate, 409, None);
+    let long_invite = stack
+        .post(
+            &format!("/v1/communities/{id}/invites"),
+            &owner,
+            json!({"expiresInHours": 721}),
+        )
+        .await?;
+    assert_problem(&long_invite, 422, Some("expiresInHours"));
+    let bad_role = stack
+        .put(
+            &format!("/v1/communities/{id}/members/{owner}/role"),
+            &owner,
+            json!({"role": "emperor"}),
+        )
+        .await?;
+    assert_problem(&bad_role, 400, Some("role"));
+    let both = stack.get("/v1/communities?q=a&tag=b", &owner).await?;
+    assert_problem(&both, 400, Some("tag"));
+    let bad_user = stack
+        .delete(&format!("/v1/communities/{id}/members/a%23b"), &owner)
+        .await?;
+    assert_problem(&bad_user, 400, Some("userId"));
+    let bad_id = stack.get("/v1/communities/NOT-AN-ID", &owner).await?;
+    assert_problem(&bad_id, 404, None);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// The permission matrix (docs/communities.md), endpoint by role
+// ---------------------------------------------------------------------------------
+
+const ROLES: [&str; 6] = [
+    "outsider",
+    "banned",
+    "member",
+    "moderator",
+    "admin",
+    "owner",
+];
+
+/// A community with one user per role of [`ROLES`] and a standing invite.
+struct Cast {
+    id: String,
+    kind: &'static str,
+    code: String,
+    users: Vec<(&'static str, String)>,
+}
+
+impl Cast {
+    fn user(&self, role: &str) -> &str {
+        self.users
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, u)| u.as_str())
+            .unwrap_or_default()
+    }
+
+    fn owner(&self) -> &str {
+        self.user("owner")
+    }
+}
+
+async fn cast(stack: &TestStack, kind: &'static str) -> anyhow::Result<Cast> {
+    let users: Vec<(&'static str, String)> = ROLES.iter().map(|r| (*r, new_user(r))).collect();
+    let owner = users[5].1.clone();
+    let id = id_of(&community(stack, &owner, kind, json!({})).await?);
+    let code = invite(stack, &id, &owner).await?;
+    let cast = Cast {
+        id,
+        kind,
+        code,
+        users,
+    };
+    for role in ["banned", "member", "moderator", "admin"] {
+        accept(stack, &cast.code, cast.user(role)).await?;
+    }
+    give_role(stack, &cast.id, &owner, cast.user("moderator"), "moderator").await?;
+    give_role(stack, &cast.id, &owner, cast.user("admin"), "admin").await?;
+    let banned = stack
+        .put(
+            &format!("/v1/communities/{}/bans/{}", cast.id, cast.user("banned")),
+            &owner,
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(banned.status == 200, "ban failed: {banned:?}");
+    Ok(cast)
+}
+
+/// A fresh member of the cast's community (through its standing invite).
+async fn fresh_member(stack: &TestStack, cast: &Cast) -> anyhow::Result<String> {
+    let user = new_user("target");
+    accept(stack, &cast.code, &user).await?;
+    Ok(user)
+}
+
+/// A fresh pending join request (written as the API writes it, since a secret
+/// community takes none through the API).
+async fn fresh_request(stack: &TestStack, community: &str) -> anyhow::Result<String> {
+    let user = new_user("asker");
+    let at = agora::ids::now_rfc3339();
+    let attributes = json!({"communityId": community, "userId": user, "createdAt": at});
+    let mut request = attributes.clone();
+    request["PK"] = json!(format!("COMMUNITY#{community}"));
+    request["SK"] = json!(format!("JOINREQ#{user}"));
+    request["entity"] = json!("CommunityJoinRequest");
+    let mut mirror = attributes;
+    mirror["PK"] = json!(format!("USER#{user}"));
+    mirror["SK"] = json!(format!("CJOINREQ#{community}"));
+    mirror["entity"] = json!("CommunityJoinRequestByUser");
+    stack.put_items(&[request, mirror]).await?;
+    Ok(user)
+}
+
+/// The status `role` gets from one endpoint, each on a target of its own.
+async fn status_of(
+    stack: &TestStack,
+    cast: &Cast,
+    endpoint: &str,
+    role: &str,
+) -> anyhow::Result<u16> {
+    let id = &cast.id;
+    let me = cast.user(role);
+    let reply = match endpoint {
+        "read" => stack.get(&format!("/v1/communities/{id}"), me).await?,
+        "members" => {
+            stack
+                .get(&format!("/v1/communities/{id}/members"), me)
+                .await?
+        }
+        "join-requests" => {
+            stack
+                .get(&format!("/v1/communities/{id}/join-requests"), me)
+                .await?
+        }
+        "bans" => stack.get(&format!("/v1/communities/{id}/bans"), me).await?,
+        "invites" => {
+            stack
+                .get(&format!("/v1/communities/{id}/invites"), me)
+                .await?
+        }
+        "join" => {
+            stack
+                .post(&format!("/v1/communities/{id}/join"), me, json!({}))
+                .await?
+        }
+        "settings" => {
+            stack
+                .patch(
+                    &format!("/v1/communities/{id}"),
+                    me,
+                    json!({"description": format!("by {role}")}),
+                )
+                .await?
+        }
+        "invite" => {
+            stack
+                .post(&format!("/v1/communities/{id}/invites"), me, json!({}))
+                .await?
+        }
+        "revoke" => {
+            let code = invite(stack, id, cast.owner()).await?;
+            stack
+                .delete(&format!("/v1/communities/{id}/invites/{code}"), me)
+                .await?
+        }
+        "ban" => {
+            let target = new_user("target");
+            stack
+                .put(
+                    &format!("/v1/communities/{id}/bans/{target}"),
+                    me,
+                    json!({}),
+                )
+                .await?
+        }
+        "unban" => {
+            let target = new_user("target");
+            let banned = stack
+                .put(
+                    &format!("/v1/communities/{id}/bans/{target}"),
+                    cast.owner(),
+                    json!({}),
+                )
+                .await?;
+            anyhow::ensure!(banned.status == 200, "{banned:?}");
+            stack
+                .delete(&format!("/v1/communities/{id}/bans/{target}"), me)
+                .await?
+        }
+        "approve" => {
+            let asker = fresh_request(stack, &cast.id).await?;
+            stack
+                .post(
+                    &format!("/v1/communities/{id}/join-requests/{asker}/approve"),
+                    me,
+                    json!({}),
+                )
+                .await?
+        }
+        "deny" => {
+            let asker = fresh_request(stack, &cast.id).await?;
+            stack
+                .delete(&format!("/v1/communities/{id}/join-requests/{asker}"), me)
+                .await?
+        }
+        "remove" => {
+            let target = fresh_member(stack, cast).await?;
+            stack
+                .delete(&format!("/v1/communities/{id}/members/{target}"), me)
+                .await?
+        }
+        "role" => {
+            let target = fresh_member(stack, cast).await?;
+            stack
+                .put(
+                    &format!("/v1/communities/{id}/members/{target}/role"),
+                    me,
+                    json!({"role": "instructor"}),
+                )
+                .await?
+        }
+        other => anyhow::bail!("no endpoint {other}"),
+    };
+    Ok(reply.status)
+}
+
+/// What each role gets from each endpoint of a private community, in [`ROLES`] order
+/// (outsider, banned, member, moderator, admin, owner).
+const PRIVATE_MATRIX: [(&str, [u16; 6]); 15] = [
+    ("read", [200, 200, 200, 200, 200, 200]),
+    ("members", [403, 403, 200, 200, 200, 200]),
+    ("join-requests", [403, 403, 403, 200, 200, 200]),
+    ("bans", [403, 403, 403, 200, 200, 200]),
+    ("invites", [403, 403, 403, 200, 200, 200]),
+    ("join", [202, 403, 200, 200, 200, 200]),
+    ("settings", [403, 403, 403, 403, 200, 200]),
+    ("invite", [403, 403, 403, 201, 201, 201]),
+    ("revoke", [403, 403, 403, 204, 204, 204]),
+    ("ban", [403, 403, 403, 200, 200, 200]),
+    ("unban", [403, 403, 403, 204, 204, 204]),
+    ("approve", [403, 403, 403, 200, 200, 200]),
+    ("deny", [403, 403, 403, 204, 204, 204]),
+    ("remove", [403, 403, 403, 204, 204, 204]),
+    ("role", [403, 403, 403, 403, 200, 200]),
+];
+
+/// A secret community: the same, except that whoever is not in it (outsiders, banned
+/// users) gets the 404 of a community that does not exist, everywhere.
+fn secret_matrix() -> Vec<(&'static str, [u16; 6])> {
+    PRIVATE_MATRIX
+        .iter()
+        .map(|(endpoint, statuses)| {
+            let mut statuses = *statuses;
+            statuses[0] = 404;
+            statuses[1] = 404;
+            (*endpoint, statuses)
+        })
+        .collect()
+}
+
+/// A public community: its members are public, and anyone joins at once.
+fn public_matrix() -> Vec<(&'static str, [u16; 6])> {
+    PRIVATE_MATRIX
+        .iter()
+        .map(|(endpoint, statuses)| match *endpoint {
+            "members" => (*endpoint, [200; 6]),
+            "join" => (*endpoint, [201, 403, 200, 200, 200, 200]),
+            _ => (*endpoint, *statuses),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_community_endpoint_answers_each_role_as_the_permission_matrix_says()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let matrices = [
+        ("public", public_matrix()),
+        ("private", PRIVATE_MATRIX.to_vec()),
+        ("secret", secret_matrix()),
+    ];
+    let mut mismatches = Vec::new();
+    let mut cells = 0;
+
+    for (kind, matrix) in matrices {
+        let cast = cast(&stack, kind).await?;
+        for (endpoint, expected) in &matrix {
+            for (role, want) in ROLES.iter().zip(expected) {
+                let got = status_of(&stack, &cast, endpoint, role).await?;
+                cells += 1;
+                if got != *want {
+                    mismatches.push(format!(
+                        "{} {endpoint} as {role}: {got}, expected {want}",
+                        cast.kind
+                    ));
+                }
+            }
+        }
+    }
+
+    assert_eq!(cells, 270);
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// DynamoDB requests per read
+// ---------------------------------------------------------------------------------
+
+/// A populated community: its id, its slug and its owner.
+type Populated = (String, String, String);
+
+/// One measured read: its name, its path for a community, and its request budget.
+type Read = (&'static str, fn(&Populated) -> String, u64);
+
+/// A public community of `members` members (and the owner), each with a profile, a
+/// pending request and a ban, with `tag`; returns its id, slug and owner.
+async fn populated(stack: &TestStack, members: usize, tag: &str) -> anyhow::Result<Populated> {
+    let owner = new_user("owner");
+    let created = community(stack, &owner, "public", json!({"tags": [tag]})).await?;
+    let id = id_of(&created);
+    let code = invite(stack, &id, &owner).await?;
+    for n in 0..members {
+        let user = new_user(&format!("m{n}"));
+        stack
+            .create_profile(
+                &user,
+                json!({"handle": agora_tests::unique_handle("m"), "displayName": format!("Member {n}"),
+                       "privacy": {"profileVisibility": "public"}}),
+            )
+            .await?;
+        accept(stack, &code, &user).await?;
+        fresh_request(stack, &id).await?;
+        let banned = stack
+            .put(
+                &format!("/v1/communities/{id}/bans/{}", new_user("banned")),
+                &owner,
+                json!({}),
+            )
+            .await?;
+        anyhow::ensure!(banned.status == 200, "ban failed: {banned:?}");
+    }
+    Ok((
+        id,
+        created["slug"].as_str().unwrap_or_default().to_owned(),
+        owner,
+    ))
+}
+
+#[tokio::test]
+async fn community_reads_take_the_same_few_dynamodb_requests_at_any_size() -> anyhow::Result<()> {
+    // Arrange: a community of 2 members and one of 25, with the same tag
+    let stack = agora_tests::spawn_counting_requests().await?;
+    let tag = format!("rc{}", &ulid::Ulid::new().to_string().to_lowercase()[..12]);
+    let small = populated(&stack, 2, &tag).await?;
+    let large = populated(&stack, 25, &tag).await?;
+    let reads: [Read; 8] = [
+        ("community by id", |c| format!("/v1/communities/{}", c.0), 1),
+        (
+            "community by slug",
+            |c| format!("/v1/communities/{}", c.1),
+            2,
+        ),
+        (
+            "members",
+            |c| format!("/v1/communities/{}/members?limit=20", c.0),
+            3,
+        ),
+        (
+            "join requests",
+            |c| format!("/v1/communities/{}/join-requests?limit=20", c.0),
+            3,
+        ),
+        (
+            "bans",
+            |c| format!("/v1/communities/{}/bans?limit=20", c.0),
+            2,
+        ),
+        (
+            "invites",
+            |c| format!("/v1/communities/{}/invites?limit=20", c.0),
+            2,
+        ),
+        (
+            "my communities",
+            |_| "/v1/me/communities?limit=20".to_owned(),
+            2,
+        ),
+        (
+            "discover newest",
+            |_| "/v1/communities?limit=20".to_owned(),
+            2,
+        ),
+    ];
+
+    // Act
+    let mut measured = Vec::new();
+    for (name, path, _) in &reads {
+        let at_small = stack
+            .dynamodb_requests_of_get(&path(&small), &small.2)
+            .await?;
+        let at_large = stack
+            .dynamodb_requests_of_get(&path(&large), &large.2)
+            .await?;
+        measured.push((*name, at_small, at_large));
+    }
+    let by_tag = stack
+        .dynamodb_requests_of_get(&format!("/v1/communities?tag={tag}&limit=20"), &small.2)
+        .await?;
+    let by_name = stack
+        .dynamodb_requests_of_get("/v1/communities?q=public&limit=20", &small.2)
+        .await?;
+
+    // Assert: a read that makes a BatchGetItem carries the token's tombstone check on it;
+    // one that only queries pays a GetItem for it.
+    for ((name, at_small, at_large), (_, _, budget)) in measured.iter().zip(&reads) {
+        assert_eq!(at_small, at_large, "{name} grows with the community");
+        assert_eq!(at_small, budget, "{name}");
+    }
+    assert_eq!(by_tag, 2, "a tag: its Query and one BatchGetItem");
+    assert_eq!(
+        by_name, 2,
+        "a name prefix: one Query of GSI1 (and the token's tombstone GetItem)"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Account erasure
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn erasing_an_owner_hands_their_community_on_and_leaves_nothing_of_them() -> anyhow::Result<()>
+{
+    // Arrange: Ana owns a community with an admin and a member, owns one alone, asks to
+    // join a private one, is banned from a fourth, banned someone, and made an invite
+    let stack = spawn().await?;
+    let (ana, admin, member, other_owner, troll) = (
+        new_user("ana"),
+        new_user("admin"),
+        new_user("member"),
+        new_user("other"),
+        new_user("troll"),
+    );
+    let shared = id_of(&community(&stack, &ana, "public", json!({"tags": ["erasure"]})).await?);
+    let alone = community(&stack, &ana, "public", json!({})).await?;
+    let alone_id = id_of(&alone);
+    let code = invite(&stack, &shared, &ana).await?;
+    accept(&stack, &code, &member).await?;
+    accept(&stack, &code, &admin).await?;
+    give_role(&stack, &shared, &ana, &admin, "admin").await?;
+    let banned_troll = stack
+        .put(
+            &format!("/v1/communities/{shared}/bans/{troll}"),
+            &ana,
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(banned_troll.status == 200, "{banned_troll:?}");
+    let private = id_of(&community(&stack, &other_owner, "private", json!({})).await?);
+    let asked = stack
+        .post(&format!("/v1/communities/{private}/join"), &ana, json!({}))
+        .await?;
+    anyhow::ensure!(asked.status == 202, "{asked:?}");
+    let banning = id_of(&community(&stack, &other_owner, "public", json!({})).await?);
+    let banned_ana = stack
+        .put(
+            &format!("/v1/communities/{banning}/bans/{ana}"),
+            &other_owner,
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(banned_ana.status == 200, "{banned_ana:?}");
+
+    // Act
+    stack.delete_account(&ana).await?;
+
+    // Assert
+    let handed = stack
+        .get(&format!("/v1/communities/{shared}"), &member)
+        .await?;
+    assert_eq!(handed.body["ownerId"], admin.as_str(), "{handed:?}");
+    assert_eq!(handed.body["memberCount"], 2);
+    let gone = stack
+        .get(&format!("/v1/communities/{alone_id}"), &member)
+        .await?;
+    assert_problem(&gone, 404, None);
+    let slug = alone["slug"].as_str().unwrap_or_default();
+    assert!(
+        stack
+            .item(&format!("CSLUG#{slug}"), "CSLUG")
+            .await?
+            .is_none()
+    );
+    let invite_after = stack.get(&format!("/v1/invites/{code}"), &member).await?;
+    assert_problem(&invite_after, 404, None);
+    let requests = stack
+        .get(
+            &format!("/v1/communities/{private}/join-requests"),
+            &other_owner,
+        )
+        .await?;
+    assert!(ids(&requests, "userId").is_empty());
+    let bans = stack
+        .get(&format!("/v1/communities/{shared}/bans"), &admin)
+        .await?;
+    assert_eq!(ids(&bans, "userId"), vec![troll.clone()], "the ban stays");
+    assert_eq!(bans.body["items"][0]["bannedBy"], "~erased");
+    let left = stack.items_mentioning(&ana).await?;
+    let left: Vec<&Value> = left
+        .iter()
+        .filter(|item| item["entity"] != "DeletedAccount")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    Ok(())
+}
