@@ -235,6 +235,65 @@ async fn a_private_communitys_join_request_waits_until_a_moderator_approves_or_d
 }
 
 #[tokio::test]
+async fn a_member_let_in_by_a_moderator_is_told_who_approved_them_and_one_who_joined_alone_is_not()
+-> anyhow::Result<()> {
+    // Arrange: one user asks to join a private community; another joins a public one
+    let stack = spawn().await?;
+    let (owner, asker, joiner) = (new_user("owner"), new_user("asker"), new_user("joiner"));
+    let private = id_of(&community(&stack, &owner, "private", json!({})).await?);
+    let public = id_of(&community(&stack, &owner, "public", json!({})).await?);
+    stack
+        .post(
+            &format!("/v1/communities/{private}/join"),
+            &asker,
+            json!({}),
+        )
+        .await?;
+    let joined = stack
+        .post(
+            &format!("/v1/communities/{public}/join"),
+            &joiner,
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(joined.status == 201, "{joined:?}");
+
+    // Act
+    let approved = stack
+        .post(
+            &format!("/v1/communities/{private}/join-requests/{asker}/approve"),
+            &owner,
+            json!({}),
+        )
+        .await?;
+    let notification = stack
+        .eventually("the approval's notification", || async {
+            let page = stack.get("/v1/notifications", &asker).await?;
+            Ok(page.body["items"]
+                .as_array()
+                .and_then(|items| items.first().cloned()))
+        })
+        .await?;
+    // The joiner's member record was written before the approval's (the local stack's
+    // stream keeps the table's order): once the approval is notified, it has passed.
+    let joiners_own = stack.get("/v1/notifications", &joiner).await?;
+
+    // Assert
+    assert_eq!(approved.body["approvedBy"], owner.as_str());
+    assert_eq!(notification["type"], "joinRequestApproved");
+    assert_eq!(notification["actorId"], owner.as_str());
+    assert_eq!(notification["object"]["communityId"], private.as_str());
+    assert!(
+        notification["summary"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("approved your request to join the community")),
+        "{notification}"
+    );
+    assert_eq!(joiners_own.body["items"], json!([]));
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_secret_community_is_never_listed_found_or_shown_to_outsiders() -> anyhow::Result<()> {
     let stack = spawn().await?;
     let (owner, outsider) = (new_user("owner"), new_user("outsider"));

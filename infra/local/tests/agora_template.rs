@@ -103,7 +103,7 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
             EventSource::Sqs(_) => None,
         })
         .expect("the notifier's stream source");
-    assert_eq!(notifier.filter_patterns.len(), 4, "only what can notify");
+    assert_eq!(notifier.filter_patterns.len(), 5, "only what can notify");
     assert_eq!(
         notifier.on_failure_queue_logical_id.as_deref(),
         Some("StreamFailureQueue")

@@ -282,6 +282,9 @@ pub struct Member {
     pub user_id: UserId,
     pub role: Role,
     pub joined_at: String,
+    /// The moderator who approved their join request (the notifier tells the member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<UserId>,
 }
 
 impl Entity for Member {

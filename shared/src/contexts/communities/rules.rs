@@ -485,6 +485,7 @@ mod tests {
             user_id: user(id),
             role,
             joined_at: joined.into(),
+            approved_by: None,
         };
         let members = vec![
             member("owner", Role::Owner, "2026-01-01"),

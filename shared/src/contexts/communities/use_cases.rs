@@ -133,6 +133,7 @@ fn new_member(community_id: &str, user: &UserId, role: Role) -> Member {
         user_id: user.clone(),
         role,
         joined_at: now_rfc3339(),
+        approved_by: None,
     }
 }
 
@@ -434,7 +435,10 @@ pub async fn approve_join_request(
         &loaded.standing,
         Permission::ReviewJoinRequests,
     )?;
-    let member = new_member(community_id, user, Role::Member);
+    let member = Member {
+        approved_by: Some(me.user_id.clone()),
+        ..new_member(community_id, user, Role::Member)
+    };
     let result = commit_retrying(|| {
         drop_request(
             add_member(

@@ -36,6 +36,9 @@ pub(super) struct Source {
     pub(super) accepted_reply_id: Option<String>,
     pub(super) accepted_reply_author_id: Option<String>,
     pub(super) reaction: Option<String>,
+    pub(super) community_id: Option<String>,
+    pub(super) approved_by: Option<String>,
+    pub(super) joined_at: Option<String>,
     #[serde(default)]
     pub(super) mentions: Vec<String>,
     #[serde(default)]

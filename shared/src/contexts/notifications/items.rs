@@ -81,6 +81,8 @@ pub enum NotificationType {
     /// Chat messages in a room while I had no connection subscribed to it (grouped per
     /// room).
     Message,
+    /// A moderator approved my request to join a community.
+    JoinRequestApproved,
 }
 
 impl NotificationType {
@@ -93,6 +95,7 @@ impl NotificationType {
             NotificationType::Reaction => "reaction",
             NotificationType::AnswerAccepted => "answerAccepted",
             NotificationType::Message => "message",
+            NotificationType::JoinRequestApproved => "joinRequestApproved",
         }
     }
 }
@@ -124,6 +127,8 @@ pub struct NotificationObject {
     /// The latest message of a grouped message notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
 }
 
 /// A stored notification (the item, without keys).

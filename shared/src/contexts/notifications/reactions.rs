@@ -1,5 +1,5 @@
-//! Notifications: each record of a connection request, a connection, a topic, a reply
-//! or a reaction may notify someone (see `crate::contexts::notifications::intents_of`). New
+//! Notifications: each record of a connection request, a connection, a community member
+//! let in by a moderator, a topic, a reply or a reaction may notify someone (see `crate::contexts::notifications::intents_of`). New
 //! notifications are pushed to every open WebSocket connection of their recipient; a
 //! connection that answers 410 Gone is forgotten. Records are applied idempotently, so
 //! a redelivered batch changes nothing.
@@ -8,7 +8,7 @@ use futures_util::future::LocalBoxFuture;
 use tracing::instrument;
 
 use crate::contexts::realtime::push::Pusher;
-use crate::contexts::{connections, discussions, notifications};
+use crate::contexts::{communities, connections, discussions, notifications};
 use crate::core::error::AppResult;
 use crate::table::entity::Entity;
 use crate::table::store::Store;
@@ -19,6 +19,7 @@ use crate::table::stream::{Change, Reaction, ReactionBatch};
 pub const ENTITIES: &[&str] = &[
     connections::ConnectionRequest::NAME,
     connections::Connection::NAME,
+    communities::Member::NAME,
     discussions::Topic::NAME,
     discussions::Reply::NAME,
     discussions::Reaction::NAME,

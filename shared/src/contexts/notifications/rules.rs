@@ -63,7 +63,11 @@ pub fn intents_of(change: &Change) -> AppResult<Vec<Intent>> {
 }
 
 pub(super) fn inserted(item: &Source) -> Vec<Intent> {
-    let at = item.created_at.clone().unwrap_or_else(now_rfc3339);
+    let at = item
+        .created_at
+        .clone()
+        .or_else(|| item.joined_at.clone())
+        .unwrap_or_else(now_rfc3339);
     let identity = format!("{}|{}|{}", item.pk, item.sk, at);
     let intent = |recipient: UserId, actor: UserId, kind, object| Intent {
         recipient,
@@ -102,6 +106,22 @@ pub(super) fn inserted(item: &Source) -> Vec<Intent> {
                         NotificationObject::default(),
                     )]
                 }
+                _ => vec![],
+            }
+        }
+        // A member a moderator let in hears who approved them; one who joined a public
+        // community or through an invite carries no `approvedBy`.
+        communities::Member::NAME => {
+            match (user(item.user_id.as_ref()), user(item.approved_by.as_ref())) {
+                (Some(member), Some(moderator)) => vec![intent(
+                    member,
+                    moderator,
+                    NotificationType::JoinRequestApproved,
+                    NotificationObject {
+                        community_id: item.community_id.clone(),
+                        ..NotificationObject::default()
+                    },
+                )],
                 _ => vec![],
             }
         }
@@ -306,6 +326,9 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
         },
         NotificationType::Reaction => format!("{who} reacted to {your}"),
         NotificationType::AnswerAccepted => format!("{who} accepted your answer"),
+        NotificationType::JoinRequestApproved => {
+            format!("{who} approved your request to join the community")
+        }
         NotificationType::Message => match others {
             0 => format!("{who} sent you a message"),
             _ => format!("{who} sent you messages"),

@@ -27,22 +27,22 @@ pub fn router(api: Arc<Api>) -> axum::Router {
 
 pub fn routes() -> OpenApiRouter<Arc<Api>> {
     OpenApiRouter::new()
-        .routes(routes!(create_community, discover))
+        .routes(routes!(create_community, discover_communities))
         .routes(routes!(my_communities))
         .routes(routes!(get_community, update_community))
-        .routes(routes!(join))
-        .routes(routes!(list_members))
-        .routes(routes!(remove_member))
-        .routes(routes!(change_role))
-        .routes(routes!(list_join_requests))
-        .routes(routes!(approve_join_request))
-        .routes(routes!(drop_join_request))
-        .routes(routes!(list_bans))
-        .routes(routes!(ban, unban))
-        .routes(routes!(create_invite, list_invites))
-        .routes(routes!(revoke_invite))
-        .routes(routes!(preview_invite))
-        .routes(routes!(accept_invite))
+        .routes(routes!(join_community))
+        .routes(routes!(list_community_members))
+        .routes(routes!(remove_community_member))
+        .routes(routes!(change_community_role))
+        .routes(routes!(list_community_join_requests))
+        .routes(routes!(approve_community_join_request))
+        .routes(routes!(drop_community_join_request))
+        .routes(routes!(list_community_bans))
+        .routes(routes!(ban_from_community, unban_from_community))
+        .routes(routes!(create_community_invite, list_community_invites))
+        .routes(routes!(revoke_community_invite))
+        .routes(routes!(preview_community_invite))
+        .routes(routes!(accept_community_invite))
 }
 
 /// Create a community; I become its owner and first member.
@@ -72,7 +72,11 @@ async fn create_community(
         PageParams,
     ),
     responses((status = 200, body = Page<CommunityView>, description = "A page of communities")))]
-async fn discover(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
+async fn discover_communities(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    query: Query,
+) -> ApiResult {
     let discovery = Discovery::parse(query.get("q"), query.get("tag"))?;
     let page = communities::discover(
         &api.store,
@@ -145,7 +149,7 @@ async fn update_community(
         (status = 201, body = JoinOutcome, description = "I am a member now"),
         (status = 202, body = JoinOutcome, description = "My request waits for a moderator"),
     ))]
-async fn join(
+async fn join_community(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path(community_id): Path<String>,
@@ -160,7 +164,7 @@ async fn join(
 #[utoipa::path(get, path = "/v1/communities/{communityId}/members", tag = TAG,
     params(("communityId" = String, Path, description = "The community"), PageParams),
     responses((status = 200, body = Page<MemberView>, description = "A page of members")))]
-async fn list_members(
+async fn list_community_members(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path(community_id): Path<String>,
@@ -185,7 +189,7 @@ async fn list_members(
         ("userId" = String, Path, description = "The member; my own id to leave"),
     ),
     responses((status = 204, description = "No longer a member")))]
-async fn remove_member(
+async fn remove_community_member(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path((community_id, user)): Path<(String, String)>,
@@ -203,7 +207,7 @@ async fn remove_member(
     ),
     request_body(content = RoleInput, example = json!({"role": "moderator"})),
     responses((status = 200, body = Member, description = "The member with their new role")))]
-async fn change_role(
+async fn change_community_role(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path((community_id, user)): Path<(String, String)>,
@@ -218,7 +222,7 @@ async fn change_role(
 #[utoipa::path(get, path = "/v1/communities/{communityId}/join-requests", tag = TAG,
     params(("communityId" = String, Path, description = "The community"), PageParams),
     responses((status = 200, body = Page<JoinRequestView>, description = "A page of requests")))]
-async fn list_join_requests(
+async fn list_community_join_requests(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path(community_id): Path<String>,
@@ -243,7 +247,7 @@ async fn list_join_requests(
         ("userId" = String, Path, description = "Who asked"),
     ),
     responses((status = 200, body = Member, description = "The new member")))]
-async fn approve_join_request(
+async fn approve_community_join_request(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path((community_id, user)): Path<(String, String)>,
@@ -260,7 +264,7 @@ async fn approve_join_request(
         ("userId" = String, Path, description = "Who asked; my own id to withdraw"),
     ),
     responses((status = 204, description = "The request is gone")))]
-async fn drop_join_request(
+async fn drop_community_join_request(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path((community_id, user)): Path<(String, String)>,
@@ -273,7 +277,7 @@ async fn drop_join_request(
 #[utoipa::path(get, path = "/v1/communities/{communityId}/bans", tag = TAG,
     params(("communityId" = String, Path, description = "The community"), PageParams),
     responses((status = 200, body = Page<BanView>, description = "A page of bans")))]
-async fn list_bans(
+async fn list_community_bans(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path(community_id): Path<String>,
@@ -300,7 +304,7 @@ async fn list_bans(
     ),
     request_body(content = BanInput, example = json!({"reason": "Spam after two warnings"})),
     responses((status = 200, body = BanView, description = "The ban")))]
-async fn ban(
+async fn ban_from_community(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path((community_id, user)): Path<(String, String)>,
@@ -317,7 +321,7 @@ async fn ban(
         ("userId" = String, Path, description = "Who to unban"),
     ),
     responses((status = 204, description = "Unbanned")))]
-async fn unban(
+async fn unban_from_community(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path((community_id, user)): Path<(String, String)>,
@@ -332,7 +336,7 @@ async fn unban(
     params(("communityId" = String, Path, description = "The community")),
     request_body(content = NewInvite, example = json!({"expiresInHours": 48})),
     responses((status = 201, body = InviteView, description = "The invite")))]
-async fn create_invite(
+async fn create_community_invite(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path(community_id): Path<String>,
@@ -347,7 +351,7 @@ async fn create_invite(
 #[utoipa::path(get, path = "/v1/communities/{communityId}/invites", tag = TAG,
     params(("communityId" = String, Path, description = "The community"), PageParams),
     responses((status = 200, body = Page<InviteView>, description = "A page of invites")))]
-async fn list_invites(
+async fn list_community_invites(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path(community_id): Path<String>,
@@ -372,7 +376,7 @@ async fn list_invites(
         ("code" = String, Path, description = "The invite's code"),
     ),
     responses((status = 204, description = "Revoked")))]
-async fn revoke_invite(
+async fn revoke_community_invite(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path((community_id, code)): Path<(String, String)>,
@@ -385,7 +389,7 @@ async fn revoke_invite(
 #[utoipa::path(get, path = "/v1/invites/{code}", tag = TAG,
     params(("code" = String, Path, description = "The invite's code")),
     responses((status = 200, body = InvitePreview, description = "The invite")))]
-async fn preview_invite(
+async fn preview_community_invite(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path(code): Path<String>,
@@ -401,7 +405,7 @@ async fn preview_invite(
         (status = 200, body = JoinOutcome, description = "I am a member already"),
         (status = 201, body = JoinOutcome, description = "I am a member now"),
     ))]
-async fn accept_invite(
+async fn accept_community_invite(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
     Path(code): Path<String>,
