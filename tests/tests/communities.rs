@@ -1218,3 +1218,293 @@ async fn erasing_an_owner_hands_their_community_on_and_leaves_nothing_of_them() 
     assert!(left.is_empty(), "left behind: {left:#?}");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------
+// Topics in communities
+// ---------------------------------------------------------------------------------
+
+/// A user with a public profile and a handle (so they can be mentioned); returns both.
+async fn person(stack: &TestStack, name: &str) -> anyhow::Result<(String, String)> {
+    let user = new_user(name);
+    let handle = agora_tests::unique_handle(name);
+    stack
+        .create_profile(
+            &user,
+            json!({"handle": handle, "displayName": format!("{name} Example"),
+                   "privacy": {"profileVisibility": "public"}}),
+        )
+        .await?;
+    Ok((user, handle))
+}
+
+/// A platform category (made by an admin).
+async fn category(stack: &TestStack) -> anyhow::Result<String> {
+    let id = format!("cat{}", ulid::Ulid::new().to_string().to_lowercase());
+    let reply = stack
+        .raw(
+            stack
+                .http
+                .post(stack.url("/v1/categories"))
+                .bearer_auth(agora_tests::token_with_roles(
+                    &new_user("admin"),
+                    &["admin"],
+                ))
+                .json(&json!({"id": id, "name": "Control"})),
+        )
+        .await?;
+    anyhow::ensure!(reply.status == 201, "category: {reply:?}");
+    Ok(id)
+}
+
+/// Whether a page of activities (feed or timeline) holds one about `topic`.
+fn mentions_topic(page: &Reply, topic: &str) -> bool {
+    page.body["items"]
+        .as_array()
+        .is_some_and(|items| items.iter().any(|a| a["object"]["topicId"] == topic))
+}
+
+fn has_notification(page: &Reply, kind: &str, topic: &str) -> bool {
+    page.body["items"].as_array().is_some_and(|items| {
+        items
+            .iter()
+            .any(|n| n["type"] == kind && n["object"]["topicId"] == topic)
+    })
+}
+
+#[tokio::test]
+async fn a_topic_in_a_private_community_reaches_no_one_outside_it() -> anyhow::Result<()> {
+    // Arrange: Ana owns a private community that Mo belongs to; Xu is Ana's connection
+    // but not a member, with a socket open
+    let stack = spawn().await?;
+    let (ana, _) = person(&stack, "ana").await?;
+    let (mo, mo_handle) = person(&stack, "mo").await?;
+    let (xu, xu_handle) = person(&stack, "xu").await?;
+    stack.connect_through_the_api(&ana, &xu).await?;
+    stack.connect_through_the_api(&ana, &mo).await?;
+    let private = id_of(&community(&stack, &ana, "private", json!({})).await?);
+    let code = invite(&stack, &private, &ana).await?;
+    accept(&stack, &code, &mo).await?;
+    let control_category = category(&stack).await?;
+    let mut xu_socket = agora_tests::WsClient::connect(&stack, &xu).await?;
+
+    // Act: a topic in the community that mentions both, then a public one that
+    // mentions Xu (what Xu does receive shows the stream got that far)
+    let secret = stack
+        .post_created(
+            "/v1/topics",
+            &ana,
+            json!({"title": "Our plans", "communityId": private, "tags": ["plans"],
+                   "body": format!("@{mo_handle} @{xu_handle} the budget #plans")}),
+        )
+        .await?;
+    let secret_id = secret["topicId"].as_str().unwrap_or_default().to_owned();
+    let control = stack
+        .post_created(
+            "/v1/topics",
+            &ana,
+            json!({"title": "Hello", "categoryId": control_category,
+                   "body": format!("@{xu_handle} hi")}),
+        )
+        .await?;
+    let control_id = control["topicId"].as_str().unwrap_or_default().to_owned();
+
+    // Assert: Xu hears of the public topic, and by then of nothing in the community
+    let xu_feed = stack
+        .eventually("the public topic in Xu's feed", || async {
+            let feed = stack.get("/v1/feed", &xu).await?;
+            Ok(mentions_topic(&feed, &control_id).then_some(feed))
+        })
+        .await?;
+    assert!(!mentions_topic(&xu_feed, &secret_id), "{xu_feed:?}");
+    let xu_notes = stack
+        .eventually("Xu's mention in the public topic", || async {
+            let page = stack.get("/v1/notifications", &xu).await?;
+            Ok(has_notification(&page, "mention", &control_id).then_some(page))
+        })
+        .await?;
+    assert!(
+        !has_notification(&xu_notes, "mention", &secret_id),
+        "{xu_notes:?}"
+    );
+    let pushed = xu_socket
+        .expect("the public mention's push", |f| {
+            f["notification"]["object"]["topicId"] == control_id.as_str()
+        })
+        .await?;
+    assert_eq!(pushed["notification"]["type"], "mention");
+    assert!(
+        xu_socket
+            .stays_quiet(std::time::Duration::from_millis(300), |f| {
+                f.to_string().contains(&secret_id)
+            })
+            .await?,
+        "nothing of the community's topic is pushed to Xu"
+    );
+    let timeline = stack.get("/v1/timeline", &xu).await?;
+    assert!(mentions_topic(&timeline, &control_id));
+    assert!(!mentions_topic(&timeline, &secret_id));
+    let mo_notes = stack
+        .eventually("Mo's mention in the community topic", || async {
+            let page = stack.get("/v1/notifications", &mo).await?;
+            Ok(has_notification(&page, "mention", &secret_id).then_some(page))
+        })
+        .await?;
+    assert!(has_notification(&mo_notes, "mention", &secret_id));
+    assert_eq!(
+        secret["mentions"],
+        json!([mo.clone()]),
+        "only members are mentioned"
+    );
+
+    for refused in [
+        stack.get(&format!("/v1/topics/{secret_id}"), &xu).await?,
+        stack
+            .get(&format!("/v1/topics/{secret_id}/replies"), &xu)
+            .await?,
+        stack
+            .get(&format!("/v1/topics/{secret_id}/history"), &xu)
+            .await?,
+        stack
+            .post(
+                &format!("/v1/topics/{secret_id}/replies"),
+                &xu,
+                json!({"body": "hi"}),
+            )
+            .await?,
+        stack
+            .put(
+                &format!("/v1/topics/{secret_id}/reactions/{secret_id}"),
+                &xu,
+                json!({"reaction": "like"}),
+            )
+            .await?,
+    ] {
+        assert_problem(&refused, 404, None);
+    }
+    let listing = stack
+        .get(&format!("/v1/topics?community={private}"), &xu)
+        .await?;
+    assert_problem(&listing, 403, None);
+    let by_tag = stack.get("/v1/topics?tag=plans", &xu).await?;
+    assert!(!ids(&by_tag, "topicId").contains(&secret_id));
+    let by_author = stack.get(&format!("/v1/topics?author={ana}"), &xu).await?;
+    let by_author = ids(&by_author, "topicId");
+    assert!(by_author.contains(&control_id) && !by_author.contains(&secret_id));
+
+    let as_member = stack.get(&format!("/v1/topics/{secret_id}"), &mo).await?;
+    assert_eq!(as_member.status, 200);
+    let members_listing = stack
+        .get(&format!("/v1/topics?community={private}"), &mo)
+        .await?;
+    assert_eq!(ids(&members_listing, "topicId"), vec![secret_id.clone()]);
+    let replied = stack
+        .post(
+            &format!("/v1/topics/{secret_id}/replies"),
+            &mo,
+            json!({"body": format!("@{xu_handle} agreed")}),
+        )
+        .await?;
+    assert_eq!(replied.status, 201, "{replied:?}");
+    assert_eq!(replied.body["mentions"], json!([]));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_public_communitys_topics_are_read_by_anyone_and_started_by_members_only()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (owner, member, passer, troll) = (
+        new_user("owner"),
+        new_user("member"),
+        new_user("passer"),
+        new_user("troll"),
+    );
+    let public = id_of(&community(&stack, &owner, "public", json!({})).await?);
+    for user in [&member, &troll] {
+        stack
+            .post(&format!("/v1/communities/{public}/join"), user, json!({}))
+            .await?;
+    }
+    stack
+        .put(
+            &format!("/v1/communities/{public}/bans/{troll}"),
+            &owner,
+            json!({}),
+        )
+        .await?;
+
+    let by_member = stack
+        .post(
+            "/v1/topics",
+            &member,
+            json!({"title": "Tips", "body": "Save first.", "communityId": public}),
+        )
+        .await?;
+    let by_passer = stack
+        .post(
+            "/v1/topics",
+            &passer,
+            json!({"title": "Spam", "body": "Buy now.", "communityId": public}),
+        )
+        .await?;
+    let by_troll = stack
+        .post(
+            "/v1/topics",
+            &troll,
+            json!({"title": "Spam", "body": "Buy now.", "communityId": public}),
+        )
+        .await?;
+    let both = stack
+        .post(
+            "/v1/topics",
+            &member,
+            json!({"title": "x", "body": "y", "communityId": public, "categoryId": "general"}),
+        )
+        .await?;
+    let topic = by_member.body["topicId"].as_str().unwrap_or_default();
+    let read = stack.get(&format!("/v1/topics/{topic}"), &passer).await?;
+    let listed = stack
+        .get(&format!("/v1/topics?community={public}"), &passer)
+        .await?;
+    let passer_reply = stack
+        .post(
+            &format!("/v1/topics/{topic}/replies"),
+            &passer,
+            json!({"body": "Thanks"}),
+        )
+        .await?;
+    let troll_reply = stack
+        .post(
+            &format!("/v1/topics/{topic}/replies"),
+            &troll,
+            json!({"body": "Buy now"}),
+        )
+        .await?;
+    let secret = id_of(&community(&stack, &owner, "secret", json!({})).await?);
+    let secret_listing = stack
+        .get(&format!("/v1/topics?community={secret}"), &passer)
+        .await?;
+    let secret_post = stack
+        .post(
+            "/v1/topics",
+            &passer,
+            json!({"title": "x", "body": "y", "communityId": secret}),
+        )
+        .await?;
+
+    assert_eq!(by_member.status, 201, "{by_member:?}");
+    assert_eq!(by_member.body["communityId"], public.as_str());
+    assert_problem(&by_passer, 403, None);
+    assert_problem(&by_troll, 403, None);
+    assert_problem(&both, 422, Some("categoryId"));
+    assert_eq!(read.status, 200);
+    assert_eq!(ids(&listed, "topicId"), vec![topic.to_owned()]);
+    assert_eq!(
+        passer_reply.status, 201,
+        "anyone replies in a public community"
+    );
+    assert_problem(&troll_reply, 403, None);
+    assert_problem(&secret_listing, 404, None);
+    assert_problem(&secret_post, 422, Some("communityId"));
+    Ok(())
+}

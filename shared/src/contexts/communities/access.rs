@@ -28,10 +28,26 @@ pub async fn load(store: &Store, me: &Principal, community_id: &str) -> AppResul
 
 /// [`load`] without the check that I may see the community.
 pub(super) async fn read(store: &Store, me: &Principal, community_id: &str) -> AppResult<Loaded> {
+    read_as(
+        store,
+        &me.user_id,
+        me.has_role(PLATFORM_MODERATOR_ROLE),
+        community_id,
+    )
+    .await
+}
+
+/// A community and `user`'s standing in it (one BatchGetItem), seen by a user whose
+/// token does (`platform_moderator`) or does not carry the platform moderator role.
+pub async fn read_as(
+    store: &Store,
+    user: &UserId,
+    platform_moderator: bool,
+    community_id: &str,
+) -> AppResult<Loaded> {
     if !valid_community_id(community_id) {
         return Err(no_such_community());
     }
-    let user = &me.user_id;
     let keys = [
         keys::community(community_id),
         keys::member(community_id, user),
@@ -40,7 +56,7 @@ pub(super) async fn read(store: &Store, me: &Principal, community_id: &str) -> A
     ];
     let mut community = None;
     let mut standing = Standing {
-        platform_moderator: me.has_role(PLATFORM_MODERATOR_ROLE),
+        platform_moderator,
         ..Standing::default()
     };
     for item in store.batch_get_items(&keys).await? {
@@ -435,4 +451,31 @@ pub(super) async fn member_of(
     user: &UserId,
 ) -> AppResult<Option<Member>> {
     store.get(&keys::member(community_id, user)).await
+}
+
+/// Of `users`, those who are members of `community_id`: one BatchGetItem of their
+/// member items.
+pub async fn members_among(
+    store: &Store,
+    community_id: &str,
+    users: &[UserId],
+) -> AppResult<std::collections::HashSet<UserId>> {
+    if users.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let keys: Vec<Key> = users
+        .iter()
+        .map(|u| keys::member(community_id, u))
+        .collect();
+    let members: Vec<Member> = store.batch_get(&keys).await?;
+    Ok(members.into_iter().map(|m| m.user_id).collect())
+}
+
+/// Whether a community is public now (absent: not public): one GetItem.
+pub async fn is_public(store: &Store, community_id: &str) -> AppResult<bool> {
+    if !valid_community_id(community_id) {
+        return Ok(false);
+    }
+    let community: Option<Community> = store.get(&keys::community(community_id)).await?;
+    Ok(community.is_some_and(|c| c.kind == CommunityKind::Public))
 }

@@ -85,6 +85,28 @@ pub fn allows(kind: CommunityKind, standing: &Standing, permission: Permission) 
     }
 }
 
+/// What someone does with a community's posts (its topics, their replies and reactions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostAccess {
+    /// Read topics and replies, list the community's topics.
+    Read,
+    /// Reply and react.
+    Reply,
+    /// Start a topic.
+    Post,
+}
+
+/// Who may read, reply to and start a community's posts: members, and for a public
+/// community anyone may read and reply; banned users write nothing.
+pub fn allows_posts(kind: CommunityKind, standing: &Standing, access: PostAccess) -> bool {
+    let open = kind == CommunityKind::Public;
+    match access {
+        PostAccess::Read => open || standing.is_member() || standing.platform_moderator,
+        PostAccess::Reply => !standing.banned && (open || standing.is_member()),
+        PostAccess::Post => !standing.banned && standing.is_member(),
+    }
+}
+
 /// The 404 that a missing community, and one I may not see, both answer.
 pub fn no_such_community() -> AppError {
     AppError::NotFound("no such community".into())

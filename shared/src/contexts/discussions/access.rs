@@ -35,15 +35,65 @@ pub(super) async fn get_topic(store: &Store, topic_id: &str) -> AppResult<Option
     store.get(&keys::topic(topic_id)).await
 }
 
-/// A topic the viewer may see: absent, or hidden by a block either way, is a 404.
+/// A topic the viewer may see: absent, hidden by a block either way, or in a community
+/// whose posts the viewer may not read, is a 404.
 pub async fn visible_topic(store: &Store, viewer: &UserId, topic_id: &str) -> AppResult<Topic> {
+    visible_topic_for(store, viewer, topic_id, PostAccess::Read).await
+}
+
+/// [`visible_topic`] for `access`: a community topic also needs the viewer's standing in
+/// the community to allow it ([`communities::allows_posts`]). A viewer who may read it
+/// but not reply is refused with a 403; one who may not read it gets the 404.
+pub(super) async fn visible_topic_for(
+    store: &Store,
+    viewer: &UserId,
+    topic_id: &str,
+    access: PostAccess,
+) -> AppResult<Topic> {
     let topic = get_topic(store, topic_id)
         .await?
         .ok_or_else(|| not_found("topic"))?;
-    if graph::blocked_between(store, viewer, &topic.author_id).await? {
+    let (blocked, allowed) = futures_util::try_join!(
+        graph::blocked_between(store, viewer, &topic.author_id),
+        community_gate(store, viewer, &topic, access),
+    )?;
+    if blocked {
         return Err(not_found("topic"));
     }
+    allowed?;
     Ok(topic)
+}
+
+/// Whether `viewer` may do `access` with a topic: always outside communities; in one,
+/// as [`communities::allows_posts`] says (one BatchGetItem of the community and the
+/// viewer's standing). The inner result is the refusal: the topic's 404 when the viewer
+/// may not read it, a 403 when they may read but not write.
+pub(super) async fn community_gate(
+    store: &Store,
+    viewer: &UserId,
+    topic: &Topic,
+    access: PostAccess,
+) -> AppResult<AppResult<()>> {
+    let Some(community_id) = &topic.community_id else {
+        return Ok(Ok(()));
+    };
+    let loaded = match communities::read_as(store, viewer, false, community_id).await {
+        Ok(loaded) => loaded,
+        Err(AppError::NotFound(_)) => return Ok(Err(not_found("topic"))),
+        Err(error) => return Err(error),
+    };
+    let (kind, standing) = (loaded.community.kind, loaded.standing);
+    if !communities::allows_posts(kind, &standing, PostAccess::Read) {
+        return Ok(Err(not_found("topic")));
+    }
+    if !communities::allows_posts(kind, &standing, access) {
+        return Ok(Err(AppError::Forbidden(if standing.banned {
+            "you are banned from this topic's community".into()
+        } else {
+            "join this topic's community to take part".into()
+        })));
+    }
+    Ok(Ok(()))
 }
 
 pub(super) async fn get_reply(
@@ -120,21 +170,22 @@ pub async fn list_topics(
         .map(|c| cursors.open(viewer, &scope, c))
         .transpose()?;
     let (topics, next) = match &query.scope {
-        TopicScope::Category(category) => {
+        TopicScope::Category(_) | TopicScope::Community(_) => {
             let index = match query.sort {
                 TopicSort::Newest => Index::Gsi1,
                 TopicSort::Activity => Index::Gsi2,
                 TopicSort::Top => Index::Gsi3,
             };
-            let (items, next) = query_category(
-                store,
-                index,
-                &keys::category_partition(category),
-                query.solved,
-                limit,
-                start,
-            )
-            .await?;
+            let partition = match &query.scope {
+                TopicScope::Community(community) => {
+                    community_listing_gate(store, viewer, community).await?;
+                    keys::community_partition(community)
+                }
+                TopicScope::Category(category) => keys::category_partition(category),
+                _ => unreachable_scope()?,
+            };
+            let (items, next) =
+                query_category(store, index, &partition, query.solved, limit, start).await?;
             let topics = items
                 .into_iter()
                 .map(store::from_item)
@@ -145,7 +196,7 @@ pub async fn list_topics(
             let listing = match &query.scope {
                 TopicScope::Tag(tag) => keys::tag_listing(tag),
                 TopicScope::Author(author) => keys::author_listing(author),
-                TopicScope::Category(_) => unreachable_scope()?,
+                TopicScope::Category(_) | TopicScope::Community(_) => unreachable_scope()?,
             };
             let partition_query = match (query.sort, &query.scope) {
                 (TopicSort::Activity, _) => KeyQuery::partition(listing).on(Index::Gsi2),
@@ -156,7 +207,9 @@ pub async fn list_topics(
                 (TopicSort::Newest, TopicScope::Author(author)) => {
                     KeyQuery::partition(crate::table::keys::user_partition(author)).prefix("TOPIC#")
                 }
-                (TopicSort::Newest, TopicScope::Category(_)) => unreachable_scope()?,
+                (TopicSort::Newest, TopicScope::Category(_) | TopicScope::Community(_)) => {
+                    unreachable_scope()?
+                }
             };
             let mut partition_query = partition_query.limit(limit).start(start);
             partition_query.newest_first = true;
@@ -171,6 +224,9 @@ pub async fn list_topics(
                 .await?
                 .into_iter()
                 .filter(|t| !t.deleted && query.solved.is_none_or(|s| t.solved == s))
+                // A user's community topics are listed in their communities, not under
+                // their name (except to themselves).
+                .filter(|t| t.community_id.is_none() || &t.author_id == viewer)
                 .collect();
             (topics, next)
         }
@@ -255,6 +311,9 @@ pub(super) async fn topic_with_replies(
     if blocked.contains(&topic.author_id) {
         return Err(not_found("topic"));
     }
+    // A community topic: nothing of it leaves unless the viewer may read it (one more
+    // BatchGetItem, after the round trip, since the topic names the community).
+    community_gate(store, viewer, &topic, PostAccess::Read).await??;
     let page = Page {
         items: replies
             .into_iter()
@@ -349,4 +408,41 @@ pub async fn list_history(
             .collect::<AppResult<_>>()?,
         next_cursor: seal(cursors, viewer, &scope, next)?,
     })
+}
+
+/// May `viewer` list a community's topics? A community they may not see is its 404; one
+/// whose posts they may not read (private, not a member) a 403.
+async fn community_listing_gate(store: &Store, viewer: &UserId, community: &str) -> AppResult<()> {
+    let loaded = communities::read_as(store, viewer, false, community).await?;
+    let (kind, standing) = (loaded.community.kind, loaded.standing);
+    if !communities::allows(kind, &standing, communities::Permission::See) {
+        return Err(communities::no_such_community());
+    }
+    if !communities::allows_posts(kind, &standing, PostAccess::Read) {
+        return Err(AppError::Forbidden(
+            "join this community to read its topics".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Of the users a post in `topic`'s community mentions, those who may read it: all of
+/// them in a public community (or outside communities), its members otherwise (one
+/// GetItem of the community, and one BatchGetItem of the mentioned users' member items).
+pub(super) async fn mentions_in(
+    store: &Store,
+    community_id: Option<&str>,
+    mentions: Vec<UserId>,
+) -> AppResult<Vec<UserId>> {
+    let Some(community) = community_id else {
+        return Ok(mentions);
+    };
+    if mentions.is_empty() || communities::is_public(store, community).await? {
+        return Ok(mentions);
+    }
+    let members = communities::members_among(store, community, &mentions).await?;
+    Ok(mentions
+        .into_iter()
+        .filter(|m| members.contains(m))
+        .collect())
 }

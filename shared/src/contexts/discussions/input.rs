@@ -46,8 +46,12 @@ pub struct NewTopic {
     pub title: String,
     #[validate(length(min = 1, max = 20000), custom(function = "body_text"))]
     pub body: String,
+    /// The category of a platform topic; give this or `communityId`.
     #[validate(custom(function = "slug"))]
-    pub category_id: String,
+    pub category_id: Option<String>,
+    /// The community a topic belongs to (its members post there); give this or
+    /// `categoryId`.
+    pub community_id: Option<String>,
     #[serde(default)]
     #[validate(custom(function = "tag_list"))]
     pub tags: Vec<String>,
@@ -151,6 +155,7 @@ pub fn valid_topic_id(raw: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopicScope {
     Category(String),
+    Community(String),
     Tag(String),
     Author(UserId),
 }
@@ -179,7 +184,37 @@ impl TopicQuery {
         sort: Option<&str>,
         solved: Option<&str>,
     ) -> AppResult<Self> {
-        let scope = match (category, tag, author) {
+        Self::parse_in(None, category, tag, author, sort, solved)
+    }
+
+    /// From `community` | `category` | `tag` | `author` (exactly one), `sort`, `solved`.
+    pub fn parse_in(
+        community: Option<&str>,
+        category: Option<&str>,
+        tag: Option<&str>,
+        author: Option<&str>,
+        sort: Option<&str>,
+        solved: Option<&str>,
+    ) -> AppResult<Self> {
+        let scope = match (community, category, tag, author) {
+            (Some(c), None, None, None) => TopicScope::Community(c.to_owned()),
+            (None, category, tag, author) => Self::platform_scope(category, tag, author)?,
+            _ => {
+                return Err(AppError::bad_field(
+                    "community",
+                    "give exactly one of community, category, tag or author",
+                ));
+            }
+        };
+        Self::with_scope(scope, sort, solved)
+    }
+
+    fn platform_scope(
+        category: Option<&str>,
+        tag: Option<&str>,
+        author: Option<&str>,
+    ) -> AppResult<TopicScope> {
+        Ok(match (category, tag, author) {
             (Some(c), None, None) => {
                 slug(c).map_err(|_| AppError::bad_field("category", "is not a category id"))?;
                 TopicScope::Category(c.to_owned())
@@ -197,10 +232,13 @@ impl TopicQuery {
             _ => {
                 return Err(AppError::bad_field(
                     "category",
-                    "give exactly one of category, tag or author",
+                    "give exactly one of community, category, tag or author",
                 ));
             }
-        };
+        })
+    }
+
+    fn with_scope(scope: TopicScope, sort: Option<&str>, solved: Option<&str>) -> AppResult<Self> {
         let sort = match sort {
             None | Some("newest") => TopicSort::Newest,
             Some("activity") => TopicSort::Activity,
@@ -228,6 +266,7 @@ impl TopicQuery {
     pub(super) fn cursor_scope(&self) -> String {
         let scope = match &self.scope {
             TopicScope::Category(c) => format!("category={c}"),
+            TopicScope::Community(c) => format!("community={c}"),
             TopicScope::Tag(t) => format!("tag={t}"),
             TopicScope::Author(a) => format!("author={a}"),
         };

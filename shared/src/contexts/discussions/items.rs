@@ -97,6 +97,11 @@ pub mod keys {
         format!("AUTHOR#{author}")
     }
 
+    /// GSI1/2/3 partition of a community's topics.
+    pub fn community_partition(community_id: &str) -> String {
+        format!("CTOPICS#{community_id}")
+    }
+
     /// GSI1/2/3 partition of a category's topics.
     pub fn category_partition(category_id: &str) -> String {
         format!("CAT#{category_id}")
@@ -242,7 +247,12 @@ pub enum Attachment {
 pub struct Topic {
     pub topic_id: String,
     pub author_id: UserId,
+    /// Empty for a community's topic.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub category_id: String,
+    /// The community the topic belongs to: only what its members may see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
     pub title: String,
     pub body: String,
     #[serde(default)]
@@ -291,7 +301,10 @@ impl Entity for Topic {
         if self.deleted {
             return Vec::new();
         }
-        let partition = keys::category_partition(&self.category_id);
+        let partition = match &self.community_id {
+            Some(community) => keys::community_partition(community),
+            None => keys::category_partition(&self.category_id),
+        };
         vec![
             IndexKey::new(
                 Index::Gsi1,
@@ -322,7 +335,8 @@ impl Topic {
         self.item()
     }
 
-    /// The tag and author index items of this topic, with their listing keys.
+    /// The author index item of this topic and, outside communities, its tag index items,
+    /// with their listing keys.
     pub(super) fn index_items(&self) -> AppResult<Vec<Item>> {
         let sorts = ListingSorts::of(self);
         let by_author = TopicByAuthor {
@@ -330,7 +344,14 @@ impl Topic {
             topic_id: self.topic_id.clone(),
             sorts: sorts.clone(),
         };
-        let by_tag = self.tags.iter().map(|tag| TopicByTag {
+        // A community's topics are listed in the community only, never under a tag
+        // every user can list.
+        let listed_tags: &[String] = if self.community_id.is_some() {
+            &[]
+        } else {
+            &self.tags
+        };
+        let by_tag = listed_tags.iter().map(|tag| TopicByTag {
             tag: tag.clone(),
             topic_id: self.topic_id.clone(),
             sorts: sorts.clone(),

@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
+use crate::contexts::communities::{self, PostAccess};
 use crate::contexts::graph;
 use crate::contexts::profiles::{self, Handle};
 use crate::core::auth::Principal;

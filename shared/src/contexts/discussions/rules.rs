@@ -551,6 +551,7 @@ mod tests {
             topic_id: "T1".into(),
             author_id: user("ana"),
             category_id: "c".into(),
+            community_id: None,
             title: "Title".into(),
             body: "Body".into(),
             tags: vec!["rust".into()],

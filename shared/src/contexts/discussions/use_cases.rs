@@ -66,18 +66,47 @@ pub async fn create_category(
 // ---------------------------------------------------------------------------------
 
 /// Create a topic: TransactWriteItems — Put the topic, its author and tag index items,
-/// and a ConditionCheck that the category exists.
+/// and a ConditionCheck that the category exists. A community's topic takes no category:
+/// its author must be a member who is not banned (checked before, and again by a
+/// ConditionCheck of their member item), and only members are mentioned unless the
+/// community is public.
 pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppResult<Topic> {
     check_with(&input, attachment_errors(&input.attachments, "attachments"))?;
+    let (category_id, community_id) = match (input.category_id, input.community_id) {
+        (Some(category), None) => (category, None),
+        (None, Some(community)) => {
+            let loaded = communities::read_as(store, me, false, &community)
+                .await
+                .map_err(|_| AppError::invalid_field("communityId", "no such community"))?;
+            let (kind, standing) = (loaded.community.kind, loaded.standing);
+            if !communities::allows(kind, &standing, communities::Permission::See) {
+                return Err(AppError::invalid_field("communityId", "no such community"));
+            }
+            if !communities::allows_posts(kind, &standing, PostAccess::Post) {
+                return Err(AppError::Forbidden(
+                    "only members who are not banned start topics in a community".into(),
+                ));
+            }
+            (String::new(), Some(community))
+        }
+        _ => {
+            return Err(AppError::invalid_field(
+                "categoryId",
+                "give exactly one of categoryId and communityId",
+            ));
+        }
+    };
     let topic_id = new_ulid();
     let now = now_rfc3339();
+    let mentions = resolve_mentions(store, me, &input.body).await?;
     let topic = Topic {
         topic_id: topic_id.clone(),
         author_id: me.clone(),
-        category_id: input.category_id,
+        category_id,
+        mentions: mentions_in(store, community_id.as_deref(), mentions).await?,
+        community_id,
         title: input.title.trim().to_owned(),
         tags: topic_tags(&input.tags, &input.body),
-        mentions: resolve_mentions(store, me, &input.body).await?,
         body: input.body,
         attachments: input.attachments,
         created_at: now.clone(),
@@ -94,12 +123,19 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
         view_count: 0,
         version: 1,
     };
+    let place = match &topic.community_id {
+        Some(community) => (
+            communities::keys::member(community, me),
+            Condition::present(COMMUNITY_MEMBER),
+        ),
+        None => (
+            keys::category(&topic.category_id),
+            Condition::present(CATEGORY_EXISTS),
+        ),
+    };
     let mut transaction = store
         .transaction()
-        .check(
-            &keys::category(&topic.category_id),
-            Condition::present(CATEGORY_EXISTS),
-        )
+        .check(&place.0, place.1)
         .put(topic.to_item()?, Some(Condition::absent(TOPIC_NEW)));
     for item in topic.index_items()? {
         transaction = transaction.put(item, None);
@@ -109,6 +145,9 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
         Err(error) if error.failed(CATEGORY_EXISTS) => {
             Err(AppError::invalid_field("categoryId", "no such category"))
         }
+        Err(error) if error.failed(COMMUNITY_MEMBER) => Err(AppError::Forbidden(
+            "only members who are not banned start topics in a community".into(),
+        )),
         Err(error) => Err(error.into()),
     }
 }
@@ -193,7 +232,8 @@ pub async fn edit_topic(
         topic.title = title.trim().to_owned();
     }
     if let Some(body) = patch.body {
-        topic.mentions = resolve_mentions(store, me, &body).await?;
+        let mentions = resolve_mentions(store, me, &body).await?;
+        topic.mentions = mentions_in(store, topic.community_id.as_deref(), mentions).await?;
         topic.body = body;
     }
     if let Some(attachments) = patch.attachments {
@@ -448,7 +488,7 @@ pub async fn create_reply(
     input: NewReply,
 ) -> AppResult<Reply> {
     check(&input)?;
-    let topic = visible_topic(store, me, topic_id).await?;
+    let topic = visible_topic_for(store, me, topic_id, PostAccess::Reply).await?;
     if topic.deleted {
         return Err(AppError::Conflict("the topic is deleted".into()));
     }
@@ -494,7 +534,12 @@ pub async fn create_reply(
         parent_reply_id: input.parent_reply_id,
         parent_author_id: parent_author,
         topic_author_id: topic.author_id.clone(),
-        mentions: resolve_mentions(store, me, &input.body).await?,
+        mentions: mentions_in(
+            store,
+            topic.community_id.as_deref(),
+            resolve_mentions(store, me, &input.body).await?,
+        )
+        .await?,
         body: input.body,
         depth,
         created_at: now.clone(),
@@ -542,7 +587,7 @@ pub async fn edit_reply(
     patch: ReplyPatch,
 ) -> AppResult<Reply> {
     check(&patch)?;
-    visible_topic(store, me, topic_id).await?;
+    let topic = visible_topic_for(store, me, topic_id, PostAccess::Reply).await?;
     let old = get_reply(store, topic_id, reply_id)
         .await?
         .ok_or_else(|| not_found("reply"))?;
@@ -554,7 +599,8 @@ pub async fn edit_reply(
     }
     let now = now_rfc3339();
     let mut reply = old.clone();
-    reply.mentions = resolve_mentions(store, me, &patch.body).await?;
+    let mentions = resolve_mentions(store, me, &patch.body).await?;
+    reply.mentions = mentions_in(store, topic.community_id.as_deref(), mentions).await?;
     reply.body = patch.body;
     reply.updated_at = now.clone();
     reply.edited = true;
@@ -652,7 +698,7 @@ pub async fn set_reaction(
     target_id: &str,
     input: ReactionInput,
 ) -> AppResult<Reaction> {
-    let topic = visible_topic(store, me, topic_id).await?;
+    let topic = visible_topic_for(store, me, topic_id, PostAccess::Reply).await?;
     let author = target_author(store, me, &topic, target_id).await?;
     let reaction = Reaction {
         topic_id: topic.topic_id.clone(),
@@ -822,6 +868,9 @@ pub(super) const TOPIC_UNCHANGED: &str = "topic_unchanged";
 
 /// The topic's category exists.
 pub(super) const CATEGORY_EXISTS: &str = "category_exists";
+
+/// The author of a community's topic is still its member.
+pub(super) const COMMUNITY_MEMBER: &str = "community_member";
 
 /// The topic is not stored yet.
 pub(super) const TOPIC_NEW: &str = "topic_new";

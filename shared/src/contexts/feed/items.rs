@@ -582,6 +582,9 @@ pub(super) struct TopicImage {
     pub(super) author_id: UserId,
     #[serde(default)]
     pub(super) category_id: Option<String>,
+    /// A community's topic: it becomes an activity only while the community is public.
+    #[serde(default)]
+    pub(super) community_id: Option<String>,
     #[serde(default)]
     pub(super) title: String,
     pub(super) created_at: String,

@@ -519,6 +519,16 @@ pub async fn on_change(
     Ok(())
 }
 
+/// Whether a topic may become public activities: outside communities always; in one,
+/// while it is public (one GetItem of the community). Activities are public, so a topic
+/// of a private or secret community never reaches a feed, the timeline or a push.
+async fn open_to_all(store: &Store, topic: &TopicImage) -> AppResult<bool> {
+    match &topic.community_id {
+        None => Ok(true),
+        Some(community) => communities::is_public(store, community).await,
+    }
+}
+
 pub(super) async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
     let old: Option<TopicImage> = image(change.old.as_ref())?;
     let Some(new) = image::<TopicImage>(change.new.as_ref())? else {
@@ -526,6 +536,9 @@ pub(super) async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
     };
     match change.kind {
         ChangeKind::Insert if !new.deleted => {
+            if !open_to_all(store, &new).await? {
+                return Ok(());
+            }
             let activity = generated(
                 discussion_activity_id(&new)?,
                 new.author_id.clone(),
@@ -549,6 +562,7 @@ pub(super) async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
                 (&new.accepted_reply_id, &new.accepted_reply_author_id)
                 && old_accepted.as_ref() != Some(reply_id)
                 && !new.deleted
+                && open_to_all(store, &new).await?
             {
                 let at = new
                     .updated_at
@@ -628,11 +642,14 @@ pub(super) async fn on_reply(store: &Store, change: &Change) -> AppResult<()> {
         ChangeKind::Insert if !new.deleted => {
             // No activity for a reply in a deleted discussion (its title is read when
             // the activity is shown).
-            let live = store
+            let topic = store
                 .get::<TopicImage>(&discussions::keys::topic(&new.topic_id))
-                .await?
-                .is_some_and(|t| !t.deleted);
-            if !live {
+                .await?;
+            let Some(topic) = topic.filter(|t| !t.deleted) else {
+                return Ok(());
+            };
+            // Nor for a reply in a community that is not public.
+            if !open_to_all(store, &topic).await? {
                 return Ok(());
             }
             let excerpt: String = new.body.chars().take(280).collect();

@@ -90,9 +90,12 @@ async fn create_topic(
         .with_header("location", format!("/v1/topics/{}", topic.topic_id)))
 }
 
-/// Topics of a category, a tag or an author (exactly one of them).
+/// Topics of a community, a category, a tag or an author (exactly one of them). A
+/// community's topics are listed only there: never under a tag, nor under their author
+/// for anyone but the author.
 #[utoipa::path(get, path = "/v1/topics", tag = TAG,
     params(
+        ("community" = Option<String>, Query, description = "A community id (its members', or anyone's if it is public)"),
         ("category" = Option<String>, Query, example = "rust", description = "A category id"),
         ("tag" = Option<String>, Query, description = "A tag"),
         ("author" = Option<String>, Query, description = "A user id"),
@@ -102,7 +105,8 @@ async fn create_topic(
     ),
     responses((status = 200, body = Page<Topic>, description = "A page of topics")))]
 async fn list_topics(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
-    let topics = TopicQuery::parse(
+    let topics = TopicQuery::parse_in(
+        query.get("community"),
         query.get("category"),
         query.get("tag"),
         query.get("author"),
