@@ -1508,3 +1508,84 @@ async fn a_public_communitys_topics_are_read_by_anyone_and_started_by_members_on
     assert_problem(&secret_post, 422, Some("communityId"));
     Ok(())
 }
+
+#[tokio::test]
+async fn community_moderators_moderate_their_communitys_topics_and_no_one_elses()
+-> anyhow::Result<()> {
+    // Arrange: Mod moderates a public community where Mem posted; Other moderates another
+    let stack = spawn().await?;
+    let (owner, moderator, member, other_owner) = (
+        new_user("owner"),
+        new_user("mod"),
+        new_user("member"),
+        new_user("other"),
+    );
+    let public = id_of(&community(&stack, &owner, "public", json!({})).await?);
+    for user in [&moderator, &member] {
+        stack
+            .post(&format!("/v1/communities/{public}/join"), user, json!({}))
+            .await?;
+    }
+    give_role(&stack, &public, &owner, &moderator, "moderator").await?;
+    id_of(&community(&stack, &other_owner, "public", json!({})).await?);
+    let post = |title: &'static str| {
+        let (stack, member, public) = (&stack, &member, &public);
+        async move {
+            stack
+                .post_created(
+                    "/v1/topics",
+                    member,
+                    json!({"title": title, "body": "text", "communityId": public}),
+                )
+                .await
+        }
+    };
+    let first = post("first").await?;
+    let second = post("second").await?;
+    let (first, second) = (
+        first["topicId"].as_str().unwrap_or_default().to_owned(),
+        second["topicId"].as_str().unwrap_or_default().to_owned(),
+    );
+
+    // Act
+    let pin_by_member = stack
+        .put(
+            &format!("/v1/topics/{first}/pin"),
+            &member,
+            json!({"pinned": true}),
+        )
+        .await?;
+    let pin_by_other = stack
+        .put(
+            &format!("/v1/topics/{first}/pin"),
+            &other_owner,
+            json!({"pinned": true}),
+        )
+        .await?;
+    let delete_by_other = stack
+        .delete(&format!("/v1/topics/{second}"), &other_owner)
+        .await?;
+    let pinned = stack
+        .put(
+            &format!("/v1/topics/{first}/pin"),
+            &moderator,
+            json!({"pinned": true}),
+        )
+        .await?;
+    let deleted = stack
+        .delete(&format!("/v1/topics/{second}"), &moderator)
+        .await?;
+    let listing = stack
+        .get(&format!("/v1/topics?community={public}"), &member)
+        .await?;
+
+    // Assert
+    assert_problem(&pin_by_member, 403, None);
+    assert_problem(&pin_by_other, 403, None);
+    assert_problem(&delete_by_other, 403, None);
+    assert_eq!(pinned.status, 200, "{pinned:?}");
+    assert_eq!(pinned.body["pinned"], true);
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    assert_eq!(ids(&listing, "topicId"), vec![first.clone()]);
+    Ok(())
+}

@@ -64,6 +64,53 @@ pub(super) async fn visible_topic_for(
     Ok(topic)
 }
 
+/// A topic as someone who may moderate sees it, and whether they may: the platform
+/// `moderator` role moderates every topic; in a community, its moderators, admins and
+/// owner moderate its topics too (the same checks as [`communities::Permission::Moderate`]).
+/// A topic the caller may not read is its 404, as in [`visible_topic`].
+pub(super) async fn moderated_topic(
+    store: &Store,
+    principal: &Principal,
+    topic_id: &str,
+) -> AppResult<(Topic, bool)> {
+    let viewer = &principal.user_id;
+    let platform = is_moderator(principal);
+    let topic = get_topic(store, topic_id)
+        .await?
+        .ok_or_else(|| not_found("topic"))?;
+    let standing = async {
+        match &topic.community_id {
+            Some(community) => {
+                match communities::read_as(store, viewer, platform, community).await {
+                    Ok(loaded) => Ok(Some(loaded)),
+                    Err(AppError::NotFound(_)) => Ok(None),
+                    Err(error) => Err(error),
+                }
+            }
+            None => Ok(None),
+        }
+    };
+    let (blocked, loaded) = futures_util::try_join!(
+        graph::blocked_between(store, viewer, &topic.author_id),
+        standing,
+    )?;
+    if blocked {
+        return Err(not_found("topic"));
+    }
+    let may_moderate = match (&topic.community_id, loaded) {
+        (None, _) => platform,
+        (Some(_), None) => return Err(not_found("topic")),
+        (Some(_), Some(loaded)) => {
+            let (kind, standing) = (loaded.community.kind, loaded.standing);
+            if !communities::allows_posts(kind, &standing, PostAccess::Read) {
+                return Err(not_found("topic"));
+            }
+            communities::allows(kind, &standing, communities::Permission::Moderate)
+        }
+    };
+    Ok((topic, may_moderate))
+}
+
 /// Whether `viewer` may do `access` with a topic: always outside communities; in one,
 /// as [`communities::allows_posts`] says (one BatchGetItem of the community and the
 /// viewer's standing). The inner result is the refusal: the topic's 404 when the viewer

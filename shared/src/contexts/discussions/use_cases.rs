@@ -316,8 +316,8 @@ pub async fn edit_topic(
 /// see a tombstone. Repeating it is a no-op.
 pub async fn delete_topic(store: &Store, principal: &Principal, topic_id: &str) -> AppResult<()> {
     let me = &principal.user_id;
-    let topic = visible_topic(store, me, topic_id).await?;
-    if &topic.author_id != me && !is_moderator(principal) {
+    let (topic, moderator) = moderated_topic(store, principal, topic_id).await?;
+    if &topic.author_id != me && !moderator {
         return Err(AppError::Forbidden(
             "only the author or a moderator deletes a topic".into(),
         ));
@@ -352,10 +352,10 @@ pub async fn set_pinned(
     topic_id: &str,
     pinned: bool,
 ) -> AppResult<Topic> {
-    if !is_moderator(principal) {
+    let (mut topic, moderator) = moderated_topic(store, principal, topic_id).await?;
+    if !moderator {
         return Err(AppError::Forbidden("only moderators pin topics".into()));
     }
-    let mut topic = visible_topic(store, &principal.user_id, topic_id).await?;
     if topic.deleted {
         return Err(AppError::Conflict("the topic is deleted".into()));
     }
@@ -401,8 +401,8 @@ pub async fn accept_answer(
     reply_id: &str,
 ) -> AppResult<Topic> {
     let me = &principal.user_id;
-    let mut topic = visible_topic(store, me, topic_id).await?;
-    if &topic.author_id != me && !is_moderator(principal) {
+    let (mut topic, moderator) = moderated_topic(store, principal, topic_id).await?;
+    if &topic.author_id != me && !moderator {
         return Err(AppError::Forbidden(
             "only the topic's author or a moderator accepts an answer".into(),
         ));
@@ -447,8 +447,8 @@ pub async fn clear_accepted_answer(
     topic_id: &str,
 ) -> AppResult<Topic> {
     let me = &principal.user_id;
-    let mut topic = visible_topic(store, me, topic_id).await?;
-    if &topic.author_id != me && !is_moderator(principal) {
+    let (mut topic, moderator) = moderated_topic(store, principal, topic_id).await?;
+    if &topic.author_id != me && !moderator {
         return Err(AppError::Forbidden(
             "only the topic's author or a moderator changes the accepted answer".into(),
         ));
@@ -651,11 +651,11 @@ pub async fn delete_reply(
     reply_id: &str,
 ) -> AppResult<()> {
     let me = &principal.user_id;
-    let topic = visible_topic(store, me, topic_id).await?;
+    let (topic, moderator) = moderated_topic(store, principal, topic_id).await?;
     let reply = get_reply(store, topic_id, reply_id)
         .await?
         .ok_or_else(|| not_found("reply"))?;
-    if &reply.author_id != me && !is_moderator(principal) {
+    if &reply.author_id != me && !moderator {
         return Err(AppError::Forbidden(
             "only the author or a moderator deletes a reply".into(),
         ));
