@@ -1589,3 +1589,226 @@ async fn community_moderators_moderate_their_communitys_topics_and_no_one_elses(
     assert_eq!(ids(&listing, "topicId"), vec![first.clone()]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_topic_held_for_approval_is_seen_by_its_author_and_moderators_only_until_approved()
+-> anyhow::Result<()> {
+    // Arrange: a public community that requires post approval, with a moderator, the
+    // author and another member; the author's connection Xu is not a member
+    let stack = spawn().await?;
+    let owner = new_user("owner");
+    let (author, _) = person(&stack, "author").await?;
+    let (other, other_handle) = person(&stack, "other").await?;
+    let (xu, _) = person(&stack, "xu").await?;
+    let moderator = new_user("mod");
+    stack.connect_through_the_api(&author, &xu).await?;
+    let id = id_of(
+        &community(
+            &stack,
+            &owner,
+            "public",
+            json!({"requirePostApproval": true}),
+        )
+        .await?,
+    );
+    for user in [&author, &other, &moderator] {
+        stack
+            .post(&format!("/v1/communities/{id}/join"), user, json!({}))
+            .await?;
+    }
+    give_role(&stack, &id, &owner, &moderator, "moderator").await?;
+    let control_category = category(&stack).await?;
+    let post = |user: String, title: &'static str, body: String| {
+        let (stack, id) = (&stack, &id);
+        async move {
+            stack
+                .post_created(
+                    "/v1/topics",
+                    &user,
+                    json!({"title": title, "body": body, "communityId": id}),
+                )
+                .await
+        }
+    };
+
+    // Act: the author posts (held), then a topic elsewhere that also mentions Other
+    let held = post(author.clone(), "Held", format!("@{other_handle} look")).await?;
+    let held_id = held["topicId"].as_str().unwrap_or_default().to_owned();
+    let control = stack
+        .post_created(
+            "/v1/topics",
+            &author,
+            json!({"title": "Elsewhere", "categoryId": control_category,
+                   "body": format!("@{other_handle} hi")}),
+        )
+        .await?;
+    let control_id = control["topicId"].as_str().unwrap_or_default().to_owned();
+    let by_moderator = post(moderator.clone(), "Rules", "Be kind.".into()).await?;
+
+    // Assert: held, seen by its author and the moderators only, mentioning no one yet
+    assert_eq!(held["status"], "pending");
+    assert_eq!(
+        by_moderator["status"], "published",
+        "a moderator's topic is not held"
+    );
+    let other_notes = stack
+        .eventually("Other's mention elsewhere", || async {
+            let page = stack.get("/v1/notifications", &other).await?;
+            Ok(has_notification(&page, "mention", &control_id).then_some(page))
+        })
+        .await?;
+    assert!(!has_notification(&other_notes, "mention", &held_id));
+    assert_problem(
+        &stack.get(&format!("/v1/topics/{held_id}"), &other).await?,
+        404,
+        None,
+    );
+    assert_eq!(
+        stack
+            .get(&format!("/v1/topics/{held_id}"), &author)
+            .await?
+            .status,
+        200
+    );
+    assert_eq!(
+        stack
+            .get(&format!("/v1/topics/{held_id}"), &moderator)
+            .await?
+            .status,
+        200
+    );
+    let listing = stack
+        .get(&format!("/v1/topics?community={id}"), &other)
+        .await?;
+    assert!(!ids(&listing, "topicId").contains(&held_id));
+    let queue_path = format!("/v1/topics?community={id}&status=pending");
+    let queue = stack.get(&queue_path, &moderator).await?;
+    assert_eq!(ids(&queue, "topicId"), vec![held_id.clone()]);
+    assert_problem(&stack.get(&queue_path, &other).await?, 403, None);
+    let early_reply = stack
+        .post(
+            &format!("/v1/topics/{held_id}/replies"),
+            &author,
+            json!({"body": "bump"}),
+        )
+        .await?;
+    assert_problem(&early_reply, 409, None);
+    let self_approval = stack
+        .post(&format!("/v1/topics/{held_id}/approve"), &author, json!({}))
+        .await?;
+    assert_problem(&self_approval, 403, None);
+
+    // Act: the moderator approves it
+    let approved = stack
+        .post(
+            &format!("/v1/topics/{held_id}/approve"),
+            &moderator,
+            json!({}),
+        )
+        .await?;
+    let again = stack
+        .post(
+            &format!("/v1/topics/{held_id}/approve"),
+            &moderator,
+            json!({}),
+        )
+        .await?;
+
+    // Assert: published, listed, announced, and its author and mentions notified
+    assert_eq!(approved.status, 200, "{approved:?}");
+    assert_eq!(approved.body["status"], "published");
+    assert_problem(&again, 409, None);
+    let listing = stack
+        .get(&format!("/v1/topics?community={id}"), &other)
+        .await?;
+    assert!(ids(&listing, "topicId").contains(&held_id));
+    let author_note = stack
+        .eventually("the author's approval notification", || async {
+            let page = stack.get("/v1/notifications", &author).await?;
+            Ok(page.body["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(|n| n["type"] == "postApproved").cloned()))
+        })
+        .await?;
+    assert_eq!(author_note["actorId"], moderator.as_str());
+    assert_eq!(author_note["object"]["topicId"], held_id.as_str());
+    stack
+        .eventually("Other's mention once published", || async {
+            let page = stack.get("/v1/notifications", &other).await?;
+            Ok(has_notification(&page, "mention", &held_id).then_some(()))
+        })
+        .await?;
+    stack
+        .eventually("the published topic in Xu's feed", || async {
+            let feed = stack.get("/v1/feed", &xu).await?;
+            Ok(mentions_topic(&feed, &held_id).then_some(()))
+        })
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rejected_topic_stays_with_its_author_and_tells_them_why() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (owner, author, other) = (new_user("owner"), new_user("author"), new_user("other"));
+    let id = id_of(
+        &community(
+            &stack,
+            &owner,
+            "private",
+            json!({"requirePostApproval": true}),
+        )
+        .await?,
+    );
+    let code = invite(&stack, &id, &owner).await?;
+    accept(&stack, &code, &author).await?;
+    accept(&stack, &code, &other).await?;
+    let held = stack
+        .post_created(
+            "/v1/topics",
+            &author,
+            json!({"title": "Buy my course", "body": "now", "communityId": id}),
+        )
+        .await?;
+    let held_id = held["topicId"].as_str().unwrap_or_default().to_owned();
+
+    let long_reason = stack
+        .post(
+            &format!("/v1/topics/{held_id}/reject"),
+            &owner,
+            json!({"reason": "x".repeat(501)}),
+        )
+        .await?;
+    let rejected = stack
+        .post(
+            &format!("/v1/topics/{held_id}/reject"),
+            &owner,
+            json!({"reason": "No promotions, please."}),
+        )
+        .await?;
+    let as_author = stack.get(&format!("/v1/topics/{held_id}"), &author).await?;
+    let as_other = stack.get(&format!("/v1/topics/{held_id}"), &other).await?;
+    let queue = stack
+        .get(&format!("/v1/topics?community={id}&status=pending"), &owner)
+        .await?;
+    let note = stack
+        .eventually("the author's rejection notification", || async {
+            let page = stack.get("/v1/notifications", &author).await?;
+            Ok(page.body["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(|n| n["type"] == "postRejected").cloned()))
+        })
+        .await?;
+
+    assert_problem(&long_reason, 422, Some("reason"));
+    assert_eq!(rejected.status, 200, "{rejected:?}");
+    assert_eq!(as_author.body["topic"]["status"], "rejected");
+    assert_eq!(
+        as_author.body["topic"]["rejectionReason"],
+        "No promotions, please."
+    );
+    assert_problem(&as_other, 404, None);
+    assert!(ids(&queue, "topicId").is_empty());
+    assert_eq!(note["actorId"], owner.as_str());
+    Ok(())
+}

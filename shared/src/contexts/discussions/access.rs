@@ -108,6 +108,9 @@ pub(super) async fn moderated_topic(
             communities::allows(kind, &standing, communities::Permission::Moderate)
         }
     };
+    if topic.status != TopicStatus::Published && !may_moderate && &topic.author_id != viewer {
+        return Err(not_found("topic"));
+    }
     Ok((topic, may_moderate))
 }
 
@@ -132,6 +135,20 @@ pub(super) async fn community_gate(
     let (kind, standing) = (loaded.community.kind, loaded.standing);
     if !communities::allows_posts(kind, &standing, PostAccess::Read) {
         return Ok(Err(not_found("topic")));
+    }
+    if topic.status != TopicStatus::Published {
+        // Held for approval (or turned down): its author and the moderators only, and
+        // no one takes part in it yet.
+        let moderator = communities::allows(kind, &standing, communities::Permission::Moderate);
+        if &topic.author_id != viewer && !moderator {
+            return Ok(Err(not_found("topic")));
+        }
+        if access != PostAccess::Read {
+            return Ok(Err(AppError::Conflict(format!(
+                "the topic is {}: no one replies or reacts until a moderator approves it",
+                topic.status.as_str()
+            ))));
+        }
     }
     if !communities::allows_posts(kind, &standing, access) {
         return Ok(Err(AppError::Forbidden(if standing.banned {
@@ -217,16 +234,21 @@ pub async fn list_topics(
         .map(|c| cursors.open(viewer, &scope, c))
         .transpose()?;
     let (topics, next) = match &query.scope {
-        TopicScope::Category(_) | TopicScope::Community(_) => {
-            let index = match query.sort {
-                TopicSort::Newest => Index::Gsi1,
-                TopicSort::Activity => Index::Gsi2,
-                TopicSort::Top => Index::Gsi3,
+        TopicScope::Category(_) | TopicScope::Community(_) | TopicScope::Pending(_) => {
+            let index = match (&query.scope, query.sort) {
+                // The approval queue is on GSI1 only.
+                (TopicScope::Pending(_), _) | (_, TopicSort::Newest) => Index::Gsi1,
+                (_, TopicSort::Activity) => Index::Gsi2,
+                (_, TopicSort::Top) => Index::Gsi3,
             };
             let partition = match &query.scope {
                 TopicScope::Community(community) => {
                     community_listing_gate(store, viewer, community).await?;
                     keys::community_partition(community)
+                }
+                TopicScope::Pending(community) => {
+                    pending_listing_gate(store, viewer, community).await?;
+                    keys::pending_partition(community)
                 }
                 TopicScope::Category(category) => keys::category_partition(category),
                 _ => unreachable_scope()?,
@@ -243,7 +265,9 @@ pub async fn list_topics(
             let listing = match &query.scope {
                 TopicScope::Tag(tag) => keys::tag_listing(tag),
                 TopicScope::Author(author) => keys::author_listing(author),
-                TopicScope::Category(_) | TopicScope::Community(_) => unreachable_scope()?,
+                TopicScope::Category(_) | TopicScope::Community(_) | TopicScope::Pending(_) => {
+                    unreachable_scope()?
+                }
             };
             let partition_query = match (query.sort, &query.scope) {
                 (TopicSort::Activity, _) => KeyQuery::partition(listing).on(Index::Gsi2),
@@ -254,9 +278,10 @@ pub async fn list_topics(
                 (TopicSort::Newest, TopicScope::Author(author)) => {
                     KeyQuery::partition(crate::table::keys::user_partition(author)).prefix("TOPIC#")
                 }
-                (TopicSort::Newest, TopicScope::Category(_) | TopicScope::Community(_)) => {
-                    unreachable_scope()?
-                }
+                (
+                    TopicSort::Newest,
+                    TopicScope::Category(_) | TopicScope::Community(_) | TopicScope::Pending(_),
+                ) => unreachable_scope()?,
             };
             let mut partition_query = partition_query.limit(limit).start(start);
             partition_query.newest_first = true;
@@ -492,4 +517,15 @@ pub(super) async fn mentions_in(
         .into_iter()
         .filter(|m| members.contains(m))
         .collect())
+}
+
+/// May `viewer` list the topics waiting for a community's approval? Its moderators only
+/// (a community they may not see is its 404; otherwise a 403).
+async fn pending_listing_gate(store: &Store, viewer: &UserId, community: &str) -> AppResult<()> {
+    let loaded = communities::read_as(store, viewer, false, community).await?;
+    communities::require(
+        loaded.community.kind,
+        &loaded.standing,
+        communities::Permission::Moderate,
+    )
 }

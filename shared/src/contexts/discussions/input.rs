@@ -106,6 +106,15 @@ pub struct AcceptInput {
     pub reply_id: String,
 }
 
+/// `POST /v1/topics/{topicId}/reject`
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RejectInput {
+    /// Shown to the author.
+    #[validate(length(max = 500), custom(function = "validation::plain_text"))]
+    pub reason: Option<String>,
+}
+
 /// `PUT /v1/topics/{topicId}/pin`
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -156,6 +165,8 @@ pub fn valid_topic_id(raw: &str) -> bool {
 pub enum TopicScope {
     Category(String),
     Community(String),
+    /// A community's topics waiting for approval (its moderators only).
+    Pending(String),
     Tag(String),
     Author(UserId),
 }
@@ -184,12 +195,14 @@ impl TopicQuery {
         sort: Option<&str>,
         solved: Option<&str>,
     ) -> AppResult<Self> {
-        Self::parse_in(None, category, tag, author, sort, solved)
+        Self::parse_in(None, None, category, tag, author, sort, solved)
     }
 
-    /// From `community` | `category` | `tag` | `author` (exactly one), `sort`, `solved`.
+    /// From `community` (with `status=pending` for its approval queue) | `category` |
+    /// `tag` | `author` (exactly one), `sort`, `solved`.
     pub fn parse_in(
         community: Option<&str>,
+        status: Option<&str>,
         category: Option<&str>,
         tag: Option<&str>,
         author: Option<&str>,
@@ -197,8 +210,25 @@ impl TopicQuery {
         solved: Option<&str>,
     ) -> AppResult<Self> {
         let scope = match (community, category, tag, author) {
-            (Some(c), None, None, None) => TopicScope::Community(c.to_owned()),
-            (None, category, tag, author) => Self::platform_scope(category, tag, author)?,
+            (Some(c), None, None, None) => match status {
+                None | Some("published") => TopicScope::Community(c.to_owned()),
+                Some("pending") => TopicScope::Pending(c.to_owned()),
+                Some(_) => {
+                    return Err(AppError::bad_field(
+                        "status",
+                        "must be published or pending",
+                    ));
+                }
+            },
+            (None, category, tag, author) => {
+                if status.is_some() {
+                    return Err(AppError::bad_field(
+                        "status",
+                        "only a community's topics are filtered by status",
+                    ));
+                }
+                Self::platform_scope(category, tag, author)?
+            }
             _ => {
                 return Err(AppError::bad_field(
                     "community",
@@ -267,6 +297,7 @@ impl TopicQuery {
         let scope = match &self.scope {
             TopicScope::Category(c) => format!("category={c}"),
             TopicScope::Community(c) => format!("community={c}"),
+            TopicScope::Pending(c) => format!("pending={c}"),
             TopicScope::Tag(t) => format!("tag={t}"),
             TopicScope::Author(a) => format!("author={a}"),
         };

@@ -97,6 +97,11 @@ pub mod keys {
         format!("AUTHOR#{author}")
     }
 
+    /// GSI1 partition of a community's topics waiting for approval.
+    pub fn pending_partition(community_id: &str) -> String {
+        format!("CPENDING#{community_id}")
+    }
+
     /// GSI1/2/3 partition of a community's topics.
     pub fn community_partition(community_id: &str) -> String {
         format!("CTOPICS#{community_id}")
@@ -184,6 +189,26 @@ impl ReactionKind {
     }
 }
 
+/// Where a topic stands with its community's moderators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TopicStatus {
+    #[default]
+    Published,
+    Pending,
+    Rejected,
+}
+
+impl TopicStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopicStatus::Published => "published",
+            TopicStatus::Pending => "pending",
+            TopicStatus::Rejected => "rejected",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Category {
@@ -253,6 +278,17 @@ pub struct Topic {
     /// The community the topic belongs to: only what its members may see.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub community_id: Option<String>,
+    /// `pending` while a community that requires post approval waits for a moderator;
+    /// `rejected` when one turned it down. Only its author and the community's
+    /// moderators see it until it is `published`.
+    #[serde(default)]
+    pub status: TopicStatus,
+    /// The moderator who approved or rejected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_by: Option<UserId>,
+    /// Why it was rejected, when the moderator said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection_reason: Option<String>,
     pub title: String,
     pub body: String,
     #[serde(default)]
@@ -298,8 +334,16 @@ impl Entity for Topic {
     }
 
     fn index_keys(&self) -> Vec<IndexKey> {
-        if self.deleted {
+        if self.deleted || self.status == TopicStatus::Rejected {
             return Vec::new();
+        }
+        if self.status == TopicStatus::Pending {
+            // Only in its community's approval queue, oldest first.
+            return self
+                .community_id
+                .iter()
+                .map(|c| IndexKey::new(Index::Gsi1, keys::pending_partition(c), &self.topic_id))
+                .collect();
         }
         let partition = match &self.community_id {
             Some(community) => keys::community_partition(community),

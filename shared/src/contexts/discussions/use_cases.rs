@@ -72,8 +72,8 @@ pub async fn create_category(
 /// community is public.
 pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppResult<Topic> {
     check_with(&input, attachment_errors(&input.attachments, "attachments"))?;
-    let (category_id, community_id) = match (input.category_id, input.community_id) {
-        (Some(category), None) => (category, None),
+    let (category_id, community_id, status) = match (input.category_id, input.community_id) {
+        (Some(category), None) => (category, None, TopicStatus::Published),
         (None, Some(community)) => {
             let loaded = communities::read_as(store, me, false, &community)
                 .await
@@ -87,7 +87,16 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
                     "only members who are not banned start topics in a community".into(),
                 ));
             }
-            (String::new(), Some(community))
+            // A community that requires post approval holds its members' topics for
+            // its moderators (theirs are published at once).
+            let status = if loaded.community.require_post_approval
+                && !communities::allows(kind, &standing, communities::Permission::Moderate)
+            {
+                TopicStatus::Pending
+            } else {
+                TopicStatus::Published
+            };
+            (String::new(), Some(community), status)
         }
         _ => {
             return Err(AppError::invalid_field(
@@ -105,6 +114,9 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
         category_id,
         mentions: mentions_in(store, community_id.as_deref(), mentions).await?,
         community_id,
+        status,
+        reviewed_by: None,
+        rejection_reason: None,
         title: input.title.trim().to_owned(),
         tags: topic_tags(&input.tags, &input.body),
         body: input.body,
@@ -342,6 +354,111 @@ pub async fn delete_topic(store: &Store, principal: &Principal, topic_id: &str) 
     }
     transaction.commit().await?;
     Ok(())
+}
+
+/// A moderator's decision on a topic held for approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Review {
+    Approve,
+    Reject(Option<String>),
+}
+
+/// Approve or reject a topic held for its community's approval (its moderators, admins
+/// and owner): one UpdateItem of `status`, `reviewedBy` and the listing keys, on the
+/// condition that it is still pending. Approving puts it in the community's listings,
+/// and the stream then makes its activity (if the community is public) and notifies
+/// the author and the users it mentions; rejecting tells the author why.
+pub async fn review_topic(
+    store: &Store,
+    principal: &Principal,
+    topic_id: &str,
+    review: Review,
+) -> AppResult<Topic> {
+    let (topic, moderator) = moderated_topic(store, principal, topic_id).await?;
+    if topic.community_id.is_none() || !moderator {
+        return Err(AppError::Forbidden(
+            "only the community's moderators review its topics".into(),
+        ));
+    }
+    if topic.status != TopicStatus::Pending || topic.deleted {
+        return Err(AppError::Conflict(format!(
+            "the topic is {}, not pending",
+            if topic.deleted {
+                "deleted"
+            } else {
+                topic.status.as_str()
+            }
+        )));
+    }
+    let mut reviewed = topic.clone();
+    reviewed.reviewed_by = Some(principal.user_id.clone());
+    reviewed.version += 1;
+    let (status, reason) = match review {
+        Review::Approve => (TopicStatus::Published, None),
+        Review::Reject(reason) => (
+            TopicStatus::Rejected,
+            reason
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty()),
+        ),
+    };
+    reviewed.status = status;
+    reviewed.rejection_reason = reason;
+    let item = reviewed.to_item()?;
+    let attributes = [
+        "status",
+        "reviewedBy",
+        "rejectionReason",
+        "version",
+        "GSI1PK",
+        "GSI1SK",
+        "GSI2PK",
+        "GSI2SK",
+        "GSI3PK",
+        "GSI3SK",
+    ];
+    let mut sets = Vec::new();
+    let mut removes = Vec::new();
+    for (at, attribute) in attributes.iter().enumerate() {
+        if item.contains_key(*attribute) {
+            sets.push(format!("#r{at} = :r{at}"));
+        } else {
+            removes.push(format!("#r{at}"));
+        }
+    }
+    let mut text = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        text.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    let mut update = Expr::new(text);
+    for (at, attribute) in attributes.iter().enumerate() {
+        update = update.name(format!("#r{at}"), *attribute);
+        if let Some(value) = item.get(*attribute) {
+            update = update.value(format!(":r{at}"), value.clone());
+        }
+    }
+    let result = store
+        .transaction()
+        .update(
+            &keys::topic(topic_id),
+            update,
+            Some(Condition::new(
+                TOPIC_PENDING,
+                Expr::new("#status = :pending AND deleted = :false")
+                    .name("#status", "status")
+                    .value(":pending", s(TopicStatus::Pending.as_str()))
+                    .value(":false", AttributeValue::Bool(false)),
+            )),
+        )
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(reviewed.for_readers()),
+        Err(error) if error.failed(TOPIC_PENDING) => Err(AppError::Conflict(
+            "the topic was reviewed or deleted meanwhile".into(),
+        )),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Pin or unpin (moderators): UpdateItem of the flag and the three listing sort keys,
@@ -871,6 +988,9 @@ pub(super) const CATEGORY_EXISTS: &str = "category_exists";
 
 /// The author of a community's topic is still its member.
 pub(super) const COMMUNITY_MEMBER: &str = "community_member";
+
+/// The topic still waits for a moderator's review.
+pub(super) const TOPIC_PENDING: &str = "topic_pending";
 
 /// The topic is not stored yet.
 pub(super) const TOPIC_NEW: &str = "topic_new";

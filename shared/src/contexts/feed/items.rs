@@ -585,6 +585,10 @@ pub(super) struct TopicImage {
     /// A community's topic: it becomes an activity only while the community is public.
     #[serde(default)]
     pub(super) community_id: Option<String>,
+    /// Absent or `published`: out in the open; `pending` or `rejected`: held by the
+    /// community's moderators, no activity.
+    #[serde(default)]
+    pub(super) status: Option<String>,
     #[serde(default)]
     pub(super) title: String,
     pub(super) created_at: String,
@@ -596,6 +600,13 @@ pub(super) struct TopicImage {
     pub(super) accepted_reply_id: Option<String>,
     #[serde(default)]
     pub(super) accepted_reply_author_id: Option<UserId>,
+}
+
+impl TopicImage {
+    /// Out in the open: not held for (or refused) a community's approval.
+    pub(super) fn published(&self) -> bool {
+        self.status.as_deref().is_none_or(|s| s == "published")
+    }
 }
 
 #[derive(Deserialize)]

@@ -534,9 +534,15 @@ pub(super) async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
     let Some(new) = image::<TopicImage>(change.new.as_ref())? else {
         return Ok(());
     };
+    // A topic held for approval becomes an activity when a moderator publishes it.
+    let published_now = change.kind == ChangeKind::Modify
+        && old.as_ref().is_some_and(|o| !o.published())
+        && new.published();
     match change.kind {
-        ChangeKind::Insert if !new.deleted => {
-            if !open_to_all(store, &new).await? {
+        ChangeKind::Insert | ChangeKind::Modify
+            if !new.deleted && (change.kind == ChangeKind::Insert || published_now) =>
+        {
+            if !new.published() || !open_to_all(store, &new).await? {
                 return Ok(());
             }
             let activity = generated(

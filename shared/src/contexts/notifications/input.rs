@@ -38,6 +38,8 @@ pub(super) struct Source {
     pub(super) reaction: Option<String>,
     pub(super) community_id: Option<String>,
     pub(super) approved_by: Option<String>,
+    pub(super) status: Option<String>,
+    pub(super) reviewed_by: Option<String>,
     pub(super) joined_at: Option<String>,
     #[serde(default)]
     pub(super) mentions: Vec<String>,

@@ -83,6 +83,10 @@ pub enum NotificationType {
     Message,
     /// A moderator approved my request to join a community.
     JoinRequestApproved,
+    /// A community's moderator published my topic that waited for approval.
+    PostApproved,
+    /// A community's moderator turned my topic down.
+    PostRejected,
 }
 
 impl NotificationType {
@@ -96,6 +100,8 @@ impl NotificationType {
             NotificationType::AnswerAccepted => "answerAccepted",
             NotificationType::Message => "message",
             NotificationType::JoinRequestApproved => "joinRequestApproved",
+            NotificationType::PostApproved => "postApproved",
+            NotificationType::PostRejected => "postRejected",
         }
     }
 }

@@ -125,6 +125,8 @@ pub(super) fn inserted(item: &Source) -> Vec<Intent> {
                 _ => vec![],
             }
         }
+        // A topic held for approval mentions no one until it is published.
+        discussions::Topic::NAME if !published(item) => vec![],
         discussions::Topic::NAME => {
             let Some(author) = user(item.author_id.as_ref()) else {
                 return vec![];
@@ -229,9 +231,56 @@ pub(super) fn mentions(item: &Source) -> impl Iterator<Item = UserId> + '_ {
     item.mentions.iter().filter_map(|m| UserId::parse(m).ok())
 }
 
+/// Out in the open: not held for (or refused) a community's approval.
+fn published(item: &Source) -> bool {
+    item.status.as_deref().is_none_or(|s| s == "published")
+}
+
+/// A topic a moderator reviewed: approved, its author hears so and the users it
+/// mentions are notified as a new topic's are (same ids, so nothing twice); rejected,
+/// its author hears so.
+fn reviewed(old: Option<&Source>, new: &Source) -> Vec<Intent> {
+    if old.is_none_or(|o| o.status.as_deref() != Some("pending")) {
+        return vec![];
+    }
+    let kind = match new.status.as_deref() {
+        Some("published") => NotificationType::PostApproved,
+        Some("rejected") => NotificationType::PostRejected,
+        _ => return vec![],
+    };
+    let (Some(author), Some(moderator)) =
+        (user(new.author_id.as_ref()), user(new.reviewed_by.as_ref()))
+    else {
+        return vec![];
+    };
+    let mut intents = vec![Intent {
+        recipient: author,
+        actor: moderator,
+        kind,
+        object: NotificationObject {
+            topic_id: new.topic_id.clone(),
+            target_id: new.topic_id.clone(),
+            target_kind: Some(TargetKind::Topic),
+            community_id: new.community_id.clone(),
+            ..NotificationObject::default()
+        },
+        at: new.updated_at.clone().unwrap_or_else(now_rfc3339),
+        identity: format!("{}|reviewed", new.pk),
+        grouped: false,
+    }];
+    if kind == NotificationType::PostApproved {
+        intents.extend(inserted(new));
+    }
+    intents
+}
+
 pub(super) fn modified(old: Option<&Source>, new: &Source) -> Vec<Intent> {
     if new.entity != discussions::Topic::NAME {
         return vec![];
+    }
+    let reviews = reviewed(old, new);
+    if !reviews.is_empty() {
+        return reviews;
     }
     let Some(accepted) = new.accepted_reply_id.clone() else {
         return vec![];
@@ -329,6 +378,8 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
         NotificationType::JoinRequestApproved => {
             format!("{who} approved your request to join the community")
         }
+        NotificationType::PostApproved => format!("{who} approved your topic"),
+        NotificationType::PostRejected => format!("{who} declined your topic"),
         NotificationType::Message => match others {
             0 => format!("{who} sent you a message"),
             _ => format!("{who} sent you messages"),

@@ -10,10 +10,11 @@ use utoipa_axum::routes;
 
 use crate::contexts::discussions::{
     self, AcceptInput, Category, HistoryEntry, NewCategory, NewReply, NewTopic, PinInput, Reaction,
-    ReactionInput, Reply, ReplyPatch, Topic, TopicPatch, TopicQuery, TopicWithReplies, ViewQueue,
+    ReactionInput, RejectInput, Reply, ReplyPatch, Review, Topic, TopicPatch, TopicQuery,
+    TopicWithReplies, ViewQueue,
 };
 use crate::core::cursor::Page;
-use crate::edge::http::{ApiResult, Caller, Json, Path, Query};
+use crate::edge::http::{ApiResult, Caller, Json, JsonOrEmpty, Path, Query};
 use crate::edge::openapi::PageParams;
 use crate::edge::{Api, HttpResponse};
 
@@ -36,6 +37,8 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(set_reaction, remove_reaction))
         .routes(routes!(accept_answer, clear_accepted_answer))
         .routes(routes!(set_pinned))
+        .routes(routes!(approve_topic))
+        .routes(routes!(reject_topic))
 }
 
 /// Create a category (role `admin` only).
@@ -96,6 +99,7 @@ async fn create_topic(
 #[utoipa::path(get, path = "/v1/topics", tag = TAG,
     params(
         ("community" = Option<String>, Query, description = "A community id (its members', or anyone's if it is public)"),
+        ("status" = Option<String>, Query, description = "With `community`: `pending` lists the topics waiting for its moderators' approval (moderators only)"),
         ("category" = Option<String>, Query, example = "rust", description = "A category id"),
         ("tag" = Option<String>, Query, description = "A tag"),
         ("author" = Option<String>, Query, description = "A user id"),
@@ -107,6 +111,7 @@ async fn create_topic(
 async fn list_topics(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
     let topics = TopicQuery::parse_in(
         query.get("community"),
+        query.get("status"),
         query.get("category"),
         query.get("tag"),
         query.get("author"),
@@ -362,5 +367,37 @@ async fn set_pinned(
     Json(input): Json<PinInput>,
 ) -> ApiResult {
     let topic = discussions::set_pinned(&api.store, &me, &topic_id, input.pinned).await?;
+    Ok(HttpResponse::json(200, &topic)?)
+}
+
+/// Approve a topic held for its community's approval (the community's moderators): it is
+/// published, and its author and the users it mentions are notified.
+#[utoipa::path(post, path = "/v1/topics/{topicId}/approve", tag = TAG,
+    params(("topicId" = String, Path, description = "The pending topic")),
+    responses((status = 200, body = Topic, description = "The published topic")))]
+async fn approve_topic(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(topic_id): Path<String>,
+) -> ApiResult {
+    let topic = discussions::review_topic(&api.store, &me, &topic_id, Review::Approve).await?;
+    Ok(HttpResponse::json(200, &topic)?)
+}
+
+/// Reject a topic held for its community's approval (the community's moderators): only
+/// its author still sees it, with the reason, and is notified.
+#[utoipa::path(post, path = "/v1/topics/{topicId}/reject", tag = TAG,
+    params(("topicId" = String, Path, description = "The pending topic")),
+    request_body(content = RejectInput, example = json!({"reason": "Please post this in the weekly thread."})),
+    responses((status = 200, body = Topic, description = "The rejected topic")))]
+async fn reject_topic(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(topic_id): Path<String>,
+    JsonOrEmpty(input): JsonOrEmpty<RejectInput>,
+) -> ApiResult {
+    crate::core::validation::check(&input)?;
+    let review = Review::Reject(input.reason);
+    let topic = discussions::review_topic(&api.store, &me, &topic_id, review).await?;
     Ok(HttpResponse::json(200, &topic)?)
 }
