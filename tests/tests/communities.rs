@@ -1136,8 +1136,9 @@ async fn community_reads_take_the_same_few_dynamodb_requests_at_any_size() -> an
 #[tokio::test]
 async fn erasing_an_owner_hands_their_community_on_and_leaves_nothing_of_them() -> anyhow::Result<()>
 {
-    // Arrange: Ana owns a community with an admin and a member, owns one alone, asks to
-    // join a private one, is banned from a fourth, banned someone, and made an invite
+    // Arrange: Ana owns a community with an admin and a member (whose held topic she
+    // approved), owns one alone, asks to join a private one, is banned from a fourth,
+    // banned someone, and made an invite
     let stack = spawn().await?;
     let (ana, admin, member, other_owner, troll) = (
         new_user("ana"),
@@ -1146,13 +1147,33 @@ async fn erasing_an_owner_hands_their_community_on_and_leaves_nothing_of_them() 
         new_user("other"),
         new_user("troll"),
     );
-    let shared = id_of(&community(&stack, &ana, "public", json!({"tags": ["erasure"]})).await?);
+    let shared = id_of(
+        &community(
+            &stack,
+            &ana,
+            "public",
+            json!({"tags": ["erasure"], "requirePostApproval": true}),
+        )
+        .await?,
+    );
     let alone = community(&stack, &ana, "public", json!({})).await?;
     let alone_id = id_of(&alone);
     let code = invite(&stack, &shared, &ana).await?;
     accept(&stack, &code, &member).await?;
     accept(&stack, &code, &admin).await?;
     give_role(&stack, &shared, &ana, &admin, "admin").await?;
+    let held = stack
+        .post_created(
+            "/v1/topics",
+            &member,
+            json!({"title": "Held", "body": "text", "communityId": shared}),
+        )
+        .await?;
+    let held_id = held["topicId"].as_str().unwrap_or_default().to_owned();
+    let approved = stack
+        .post(&format!("/v1/topics/{held_id}/approve"), &ana, json!({}))
+        .await?;
+    anyhow::ensure!(approved.status == 200, "{approved:?}");
     let banned_troll = stack
         .put(
             &format!("/v1/communities/{shared}/bans/{troll}"),
@@ -1210,6 +1231,8 @@ async fn erasing_an_owner_hands_their_community_on_and_leaves_nothing_of_them() 
         .await?;
     assert_eq!(ids(&bans, "userId"), vec![troll.clone()], "the ban stays");
     assert_eq!(bans.body["items"][0]["bannedBy"], "~erased");
+    let topic = stack.get(&format!("/v1/topics/{held_id}"), &member).await?;
+    assert_eq!(topic.body["topic"]["reviewedBy"], "~erased");
     let left = stack.items_mentioning(&ana).await?;
     let left: Vec<&Value> = left
         .iter()

@@ -197,6 +197,9 @@ struct World {
     category: String,
     topic: String,
     activity: String,
+    /// The hub's private community: the connected users are members (each started a
+    /// topic in it), the incoming ones asked to join, the blocked ones are banned.
+    community: String,
 }
 
 impl World {
@@ -214,6 +217,7 @@ impl World {
             category: format!("cat-{tag}"),
             topic: String::new(),
             activity: String::new(),
+            community: String::new(),
         }
     }
 }
@@ -369,6 +373,40 @@ async fn create_activities(stack: &TestStack, w: &mut World) -> anyhow::Result<(
 /// connections function writes (their stream records still reach the notifier and the
 /// feed fan-out). Each member's side of a connection is the accepter's, so its
 /// connectionMade activity fans out to the hub.
+/// The hub's private community (see [`World::community`]), arranged through the API.
+async fn create_community(stack: &TestStack, w: &mut World) -> anyhow::Result<()> {
+    let hub = w.hub.as_str();
+    let body = json!({"name": format!("{} circle", w.tag), "slug": format!("{}-circle-{}", w.tag, ulid::Ulid::new().to_string().to_lowercase()),
+                      "kind": "private", "tags": [format!("{}ctag", w.tag)]});
+    let community = arrange(stack, Method::POST, "/v1/communities", hub, body, 201).await?;
+    let id = field(&community, "communityId");
+    let invite = arrange(
+        stack,
+        Method::POST,
+        &format!("/v1/communities/{id}/invites"),
+        hub,
+        json!({}),
+        201,
+    )
+    .await?;
+    let accept = format!("/v1/invites/{}/accept", field(&invite, "code"));
+    for member in &w.connected {
+        arrange(stack, Method::POST, &accept, member, json!({}), 201).await?;
+        let topic = json!({"title": "Hello circle", "body": "Glad to be here", "communityId": id});
+        arrange(stack, Method::POST, "/v1/topics", member, topic, 201).await?;
+    }
+    let join = format!("/v1/communities/{id}/join");
+    for asker in &w.incoming {
+        arrange(stack, Method::POST, &join, asker, json!({}), 202).await?;
+    }
+    for banned in &w.blocked {
+        let path = format!("/v1/communities/{id}/bans/{banned}");
+        arrange(stack, Method::PUT, &path, hub, json!({}), 200).await?;
+    }
+    w.community = id;
+    Ok(())
+}
+
 async fn create_network(stack: &TestStack, w: &World) -> anyhow::Result<()> {
     let at = agora::ids::now_rfc3339();
     let hub = w.hub.as_str();
@@ -700,6 +738,9 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("  create_network done ({:.0?})", started.elapsed());
     create_network(&stack, &large).await?;
     eprintln!("  create_network done ({:.0?})", started.elapsed());
+    create_community(&stack, &mut small).await?;
+    create_community(&stack, &mut large).await?;
+    eprintln!("  create_community done ({:.0?})", started.elapsed());
     let (s, l) = (small_n as u64, large_n as u64);
     settle(&stack, &[&small, &large], "everything", |v| {
         // feed ≥ topics + activities; notifications ≥ incoming requests + replies; the
@@ -798,6 +839,32 @@ async fn main() -> anyhow::Result<()> {
     let (a, b) = both(&|w| format!("/v1/topics/{}/history?{page}", w.topic));
     bench
         .read("GET /v1/topics/{id}/history", (&a, v), (&b, v))
+        .await;
+
+    // Communities (read by their owner, the hub).
+    for (name, path) in [
+        ("GET /v1/communities/{id}", ""),
+        ("GET /v1/communities/{id}/members", "/members"),
+        ("GET /v1/communities/{id}/join-requests", "/join-requests"),
+        ("GET /v1/communities/{id}/bans", "/bans"),
+        ("GET /v1/communities/{id}/invites", "/invites"),
+    ] {
+        let (a, b) = both(&|w| format!("/v1/communities/{}{path}?{page}", w.community));
+        bench.read(name, (&a, sh), (&b, lh)).await;
+    }
+    let mine = format!("/v1/me/communities?{page}");
+    bench
+        .read("GET /v1/me/communities", (&mine, sh), (&mine, lh))
+        .await;
+    let (a, b) = both(&|w| format!("/v1/communities?tag={}ctag&{page}", w.tag));
+    bench
+        .read("GET /v1/communities?tag=", (&a, v), (&b, v))
+        .await;
+    let (a, b) = both(&|w| format!("/v1/communities?q={}%20circle&{page}", w.tag));
+    bench.read("GET /v1/communities?q=", (&a, v), (&b, v)).await;
+    let (a, b) = both(&|w| format!("/v1/topics?community={}&{page}", w.community));
+    bench
+        .read("GET /v1/topics?community=", (&a, sh), (&b, lh))
         .await;
 
     // Feed.

@@ -1,6 +1,7 @@
 //! The discussions context's part of account erasure and export: my topics and replies
 //! (wiped in place, author erased, so others' threads keep their shape), their edit
-//! history, their tag index items, and my reactions.
+//! history, their tag index items, my reactions, and my id as the reviewer of topics I
+//! approved or rejected as a community moderator.
 
 use crate::contexts::discussions::{self, keys};
 use crate::core::error::AppResult;
@@ -12,6 +13,9 @@ use crate::table::keys::user_partition;
 use crate::table::store::{Expr, Key, KeyQuery, Store};
 
 const PREFIXES: &[&str] = &["TOPIC#", "REPLY#", "REACT#"];
+
+/// What erasure drains: the above, and the topics I reviewed as a community moderator.
+const ERASED: &[&str] = &["TOPIC#", "REPLY#", "REACT#", "REVIEWED#"];
 
 pub const STEPS: AccountSteps = AccountSteps {
     context: "discussions",
@@ -30,7 +34,7 @@ async fn erase(store: &Store, me: &UserId, cursor: Option<String>, limit: u32) -
     jobs::drain(
         store,
         &user_partition(me),
-        PREFIXES,
+        ERASED,
         cursor,
         limit,
         |item| async move {
@@ -76,7 +80,15 @@ async fn anonymize_around(store: &Store, me: &UserId, sort_key: &str) -> AppResu
             .prefix(prefix)
             .limit(100)
     };
-    if let Some(topic_id) = sort_key.strip_prefix("TOPIC#") {
+    if let Some(topic_id) = sort_key.strip_prefix("REVIEWED#") {
+        store
+            .update_where(
+                &keys::topic(topic_id),
+                Expr::new("SET reviewedBy = :nobody").value(":nobody", jobs::text(ERASED_USER)),
+                Expr::new("reviewedBy = :me").value(":me", jobs::text(me.as_str())),
+            )
+            .await?;
+    } else if let Some(topic_id) = sort_key.strip_prefix("TOPIC#") {
         let replies = in_topic(topic_id, keys::REPLY_PREFIX.to_owned());
         jobs::anonymize_matching(store, replies, &["topicAuthorId", "parentAuthorId"], me).await?;
         let reactions = in_topic(topic_id, format!("REACT#{topic_id}#"));

@@ -82,6 +82,15 @@ pub mod keys {
         )
     }
 
+    /// `USER#<moderator> / REVIEWED#<topicId>`: finds the topics a moderator reviewed
+    /// when their account is erased.
+    pub fn reviewed_by(moderator: &UserId, topic_id: &str) -> Key {
+        Key::new(
+            crate::table::keys::user_partition(moderator),
+            format!("REVIEWED#{topic_id}"),
+        )
+    }
+
     /// `TAG#<tag> / TOPIC#<id>`.
     pub fn by_tag(tag: &str, topic_id: &str) -> Key {
         Key::new(format!("TAG#{tag}"), format!("TOPIC#{topic_id}"))
@@ -186,6 +195,23 @@ impl ReactionKind {
             ReactionKind::Wow => "wow",
             ReactionKind::Sad => "sad",
         }
+    }
+}
+
+/// `USER#<moderator> / REVIEWED#<topicId>` (entity `TopicReview`): the topics a
+/// moderator approved or rejected, so erasing their account finds each `reviewedBy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicReview {
+    pub moderator_id: UserId,
+    pub topic_id: String,
+}
+
+impl Entity for TopicReview {
+    const NAME: &'static str = "TopicReview";
+
+    fn key(&self) -> Key {
+        keys::reviewed_by(&self.moderator_id, &self.topic_id)
     }
 }
 

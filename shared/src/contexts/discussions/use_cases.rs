@@ -450,6 +450,13 @@ pub async fn review_topic(
                     .value(":false", AttributeValue::Bool(false)),
             )),
         )
+        .put_entity(
+            &TopicReview {
+                moderator_id: principal.user_id.clone(),
+                topic_id: topic_id.to_owned(),
+            },
+            None,
+        )
         .commit()
         .await;
     match result {
