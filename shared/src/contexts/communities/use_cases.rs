@@ -27,6 +27,8 @@ const REQUEST_NEW: &str = "request_new";
 const MEMBER_UNCHANGED: &str = "member_unchanged";
 /// The invite still works.
 const INVITE_WORKS: &str = "invite_works";
+/// The invite code is new (128 random bits: a collision is a bug, not bad luck).
+const INVITE_NEW: &str = "invite_new";
 /// The caller still owns the community.
 const STILL_OWNER: &str = "still_owner";
 
@@ -750,7 +752,7 @@ pub async fn create_invite(
     };
     store
         .transaction()
-        .put_entity(&invite, Some(Condition::absent(COMMUNITY_NEW)))
+        .put_entity(&invite, Some(Condition::absent(INVITE_NEW)))
         .put_entity(&pointer, None)
         .commit()
         .await?;
