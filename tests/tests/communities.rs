@@ -1917,3 +1917,109 @@ async fn a_rejected_topic_stays_with_its_author_and_tells_them_why() -> anyhow::
     assert_eq!(note["actorId"], owner.as_str());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_deleted_community_is_gone_at_once_and_the_stream_clears_what_was_in_it()
+-> anyhow::Result<()> {
+    // Arrange: a public community with an admin, members, a pending request (in a
+    // private one it would be; here a ban) and an invite
+    let stack = spawn().await?;
+    let (owner, admin, member, troll) = (
+        new_user("owner"),
+        new_user("admin"),
+        new_user("member"),
+        new_user("troll"),
+    );
+    let tag = format!("d{}", &ulid::Ulid::new().to_string().to_lowercase()[..12]);
+    let created = community(&stack, &owner, "public", json!({"tags": [tag]})).await?;
+    let id = id_of(&created);
+    let code = invite(&stack, &id, &owner).await?;
+    accept(&stack, &code, &admin).await?;
+    accept(&stack, &code, &member).await?;
+    give_role(&stack, &id, &owner, &admin, "admin").await?;
+    stack
+        .put(
+            &format!("/v1/communities/{id}/bans/{troll}"),
+            &owner,
+            json!({}),
+        )
+        .await?;
+    let topic = stack
+        .post_created(
+            "/v1/topics",
+            &member,
+            json!({"title": "Hi", "body": "text", "communityId": id}),
+        )
+        .await?;
+    let topic_id = topic["topicId"].as_str().unwrap_or_default().to_owned();
+
+    // Act
+    let by_admin = stack
+        .delete(&format!("/v1/communities/{id}"), &admin)
+        .await?;
+    let deleted = stack
+        .delete(&format!("/v1/communities/{id}"), &owner)
+        .await?;
+    let again = stack
+        .delete(&format!("/v1/communities/{id}"), &owner)
+        .await?;
+
+    // Assert: gone at once for everyone, everywhere
+    assert_problem(&by_admin, 403, None);
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    assert_problem(&again, 404, None);
+    for user in [&owner, &member] {
+        assert_problem(
+            &stack.get(&format!("/v1/communities/{id}"), user).await?,
+            404,
+            None,
+        );
+        let mine = stack.get("/v1/me/communities", user).await?;
+        assert!(!ids(&mine, "communityId").contains(&id));
+    }
+    let slug = created["slug"].as_str().unwrap_or_default();
+    assert_problem(
+        &stack
+            .get(&format!("/v1/communities/{slug}"), &member)
+            .await?,
+        404,
+        None,
+    );
+    let by_tag = stack
+        .get(&format!("/v1/communities?tag={tag}"), &member)
+        .await?;
+    assert!(ids(&by_tag, "communityId").is_empty());
+    let join = stack
+        .post(
+            &format!("/v1/communities/{id}/join"),
+            &new_user("late"),
+            json!({}),
+        )
+        .await?;
+    assert_problem(&join, 404, None);
+    assert_problem(
+        &stack.get(&format!("/v1/invites/{code}"), &member).await?,
+        404,
+        None,
+    );
+    assert_problem(
+        &stack
+            .get(&format!("/v1/topics/{topic_id}"), &member)
+            .await?,
+        404,
+        None,
+    );
+    // ...and the stream clears the rest: members and their mirrors, the ban, the
+    // invite, then the community item itself
+    stack
+        .eventually("the community's items to be gone", || async {
+            let left = stack.items_mentioning(&id).await?;
+            let left: Vec<Value> = left
+                .into_iter()
+                .filter(|item| item["entity"] != "Topic" && item["entity"] != "TopicByAuthor")
+                .collect();
+            Ok(left.is_empty().then_some(()))
+        })
+        .await?;
+    Ok(())
+}

@@ -10,6 +10,7 @@
 //! `FilterCriteria` in `template.yaml`), not a function or an event-source mapping.
 
 use crate::contexts::chat::reactions as chat;
+use crate::contexts::communities::reactions as communities;
 use crate::contexts::connections::reactions as connections;
 use crate::contexts::discussions::reactions as discussions;
 use crate::contexts::feed::reactions as feed;
@@ -23,6 +24,7 @@ use crate::table::store::Store;
 use crate::table::stream::Reaction;
 
 pub use chat::ChatDelivery;
+pub use communities::CommunityCleanup;
 pub use connections::SuggestionRefresh;
 pub use discussions::DiscussionCounters;
 pub use feed::FeedFanout;
@@ -79,6 +81,7 @@ pub fn fanout(
         Box::new(ChatDelivery::new(store.clone(), pusher.clone())),
         Box::new(SuggestionRefresh::new(store.clone())),
         Box::new(feed::LikeTally::new(store.clone())),
+        Box::new(CommunityCleanup::new(store.clone())),
     ]
 }
 
@@ -96,6 +99,7 @@ pub fn fanout_entities() -> Vec<&'static str> {
         feed::TALLY_ENTITIES,
         chat::ENTITIES,
         connections::ENTITIES,
+        communities::ENTITIES,
     ]
     .concat()
 }

@@ -70,7 +70,9 @@ pub async fn read_as(
             _ => {}
         }
     }
-    let community = community.ok_or_else(no_such_community)?;
+    let community = community
+        .filter(|c| c.deleted_at.is_none())
+        .ok_or_else(no_such_community)?;
     Ok(Loaded {
         community,
         standing,
@@ -178,7 +180,7 @@ pub async fn discover(
     Ok(Page {
         items: communities
             .into_iter()
-            .filter(|c| c.kind.is_listed())
+            .filter(|c| c.kind.is_listed() && c.deleted_at.is_none())
             .map(|c| CommunityView::of(c, &Standing::outsider()))
             .collect(),
         next_cursor: seal(cursors, viewer, &scope, next)?,
@@ -218,6 +220,7 @@ pub async fn my_communities(
     Ok(Page {
         items: communities
             .into_iter()
+            .filter(|c| c.deleted_at.is_none())
             .map(|c| {
                 let standing = Standing {
                     role: roles.remove(&c.community_id),
@@ -477,5 +480,5 @@ pub async fn is_public(store: &Store, community_id: &str) -> AppResult<bool> {
         return Ok(false);
     }
     let community: Option<Community> = store.get(&keys::community(community_id)).await?;
-    Ok(community.is_some_and(|c| c.kind == CommunityKind::Public))
+    Ok(community.is_some_and(|c| c.kind == CommunityKind::Public && c.deleted_at.is_none()))
 }

@@ -212,6 +212,13 @@ pub struct Community {
     /// Bumped by every settings change; a change commits only on the version it read.
     #[serde(default)]
     pub version: u64,
+    /// Set when its owner deleted it: from then on it is a 404 everywhere, and the
+    /// stream removes what is left of it, a page per step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    /// The clean-up's step: each page deleted bumps it, and that change continues it.
+    #[serde(default)]
+    pub cleanup_step: u64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -223,9 +230,9 @@ impl Entity for Community {
         keys::community(&self.community_id)
     }
 
-    /// Listed communities only: a secret one is in no index.
+    /// Listed communities only: a secret (or deleted) one is in no index.
     fn index_keys(&self) -> Vec<IndexKey> {
-        if !self.kind.is_listed() {
+        if !self.kind.is_listed() || self.deleted_at.is_some() {
             return Vec::new();
         }
         let name = profiles::normalize_name(&self.name);

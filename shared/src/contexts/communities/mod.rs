@@ -38,6 +38,8 @@ use crate::table::transaction::{Condition, Transaction, WriteError};
 
 pub mod erasure;
 
+pub mod reactions;
+
 mod access;
 mod input;
 mod items;

@@ -240,6 +240,8 @@ pub fn new_community(id: String, owner: &UserId, input: NewCommunity, now: &str)
         owner_id: owner.clone(),
         member_count: 1,
         version: 1,
+        deleted_at: None,
+        cleanup_step: 0,
         created_at: now.to_owned(),
         updated_at: now.to_owned(),
     }

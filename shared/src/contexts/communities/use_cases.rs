@@ -54,6 +54,14 @@ async fn commit_retrying<'a>(make: impl Fn() -> Transaction<'a>) -> Result<(), W
     }
 }
 
+/// The community exists and was not deleted.
+fn live() -> Condition {
+    Condition::new(
+        COMMUNITY_LIVE,
+        "attribute_exists(PK) AND attribute_not_exists(deletedAt)",
+    )
+}
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -354,7 +362,9 @@ pub async fn join(
             let open = || {
                 Condition::new(
                     OPEN_TO_ALL,
-                    Expr::new("attribute_exists(PK) AND kind = :public")
+                    Expr::new(
+                        "attribute_exists(PK) AND attribute_not_exists(deletedAt) AND kind = :public",
+                    )
                         .value(":public", s(CommunityKind::Public.as_str())),
                 )
             };
@@ -404,10 +414,7 @@ pub async fn join(
                     &keys::ban(community_id, user),
                     Condition::absent(NOT_BANNED),
                 )
-                .check(
-                    &keys::community(community_id),
-                    Condition::present(COMMUNITY_LIVE),
-                )
+                .check(&keys::community(community_id), live())
                 .commit()
                 .await;
             match result {
@@ -443,11 +450,7 @@ pub async fn approve_join_request(
     };
     let result = commit_retrying(|| {
         drop_request(
-            add_member(
-                store.transaction(),
-                &member,
-                Condition::present(COMMUNITY_LIVE),
-            ),
+            add_member(store.transaction(), &member, live()),
             community_id,
             user,
             Some(Condition::present(REQUEST_PENDING)),
@@ -816,11 +819,7 @@ pub async fn accept_invite(
     };
     let result = commit_retrying(|| {
         drop_request(
-            add_member(
-                store.transaction(),
-                &member,
-                Condition::present(COMMUNITY_LIVE),
-            ),
+            add_member(store.transaction(), &member, live()),
             community_id,
             user,
             None,
@@ -837,6 +836,119 @@ pub async fn accept_invite(
         ),
         Err(error) => Err(error.into()),
     }
+}
+
+/// `DELETE /v1/communities/{communityId}`: the owner deletes the community. One
+/// transaction marks it deleted (from then on every read and write is its 404), takes it
+/// out of discovery and drops its slug claim and tag entries; the stream then removes
+/// its members, requests, bans and invites a page at a time ([`clean_up_deleted`]).
+#[instrument(skip(store, me), fields(user = %me.user_id))]
+pub async fn delete_community_by_owner(
+    store: &Store,
+    me: &Principal,
+    community_id: &str,
+) -> AppResult<()> {
+    let loaded = load(store, me, community_id).await?;
+    if loaded.standing.role != Some(Role::Owner) {
+        return Err(AppError::Forbidden(
+            "only the owner deletes a community".into(),
+        ));
+    }
+    let community = loaded.community;
+    let mut transaction = store.transaction().update(
+        &keys::community(community_id),
+        Expr::new(
+            "SET deletedAt = :now, cleanupStep = :zero \
+             REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK",
+        )
+        .value(":now", s(now_rfc3339()))
+        .value(":zero", AttributeValue::N("0".into())),
+        Some(Condition::new(
+            STILL_OWNER,
+            Expr::new("ownerId = :me AND attribute_not_exists(deletedAt)")
+                .value(":me", s(me.user_id.as_str())),
+        )),
+    );
+    if let Some(slug) = claimed_slug(&community) {
+        transaction = transaction.delete(&keys::slug(slug), None);
+    }
+    for tag in listed_tags(&community) {
+        transaction = transaction.delete(&keys::by_tag(&tag, community_id), None);
+    }
+    match transaction.commit().await {
+        Ok(()) => Ok(()),
+        Err(error) if error.failed(STILL_OWNER) => Err(concurrently_changed()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Items the clean-up of a deleted community removes per step.
+const CLEANUP_PAGE: u32 = 200;
+
+/// One step of a deleted community's clean-up (the stream runs it on each change of
+/// the deleted community's item): a page of its members, requests and bans with their
+/// mirrors, else a page of its invites with their creators' pointers; then a bump of
+/// `cleanupStep`, whose record runs the next step. With nothing left, the community
+/// item goes. Idempotent: a redelivered step deletes what is already gone.
+pub async fn clean_up_deleted(store: &Store, community_id: &str) -> AppResult<()> {
+    let (items, _) = store
+        .query(&KeyQuery::partition(keys::partition(community_id)).limit(CLEANUP_PAGE + 1))
+        .await?;
+    let mut doomed = Vec::new();
+    for item in &items {
+        let Some(sk) = item.get("SK").and_then(|v| v.as_s().ok()) else {
+            continue;
+        };
+        if sk == keys::META {
+            continue;
+        }
+        doomed.push(Key::new(keys::partition(community_id), sk.clone()));
+        let user = |prefix: &str| sk.strip_prefix(prefix).and_then(|u| UserId::parse(u).ok());
+        if let Some(user) = user(keys::MEMBER_PREFIX) {
+            doomed.push(keys::membership(&user, community_id));
+        } else if let Some(user) = user(keys::JOIN_REQUEST_PREFIX) {
+            doomed.push(keys::my_join_request(&user, community_id));
+        } else if let Some(user) = user(keys::BAN_PREFIX) {
+            doomed.push(keys::my_ban(&user, community_id));
+        }
+    }
+    if doomed.is_empty() {
+        let (invites, _) = store
+            .query(
+                &KeyQuery::partition(keys::invites_of(community_id))
+                    .on(Index::Gsi1)
+                    .limit(CLEANUP_PAGE),
+            )
+            .await?;
+        for invite in invites {
+            let invite: Invite = store::from_item(invite)?;
+            doomed.push(keys::invite(&invite.code));
+            doomed.push(keys::my_invite(&invite.created_by, &invite.code));
+        }
+    }
+    if doomed.is_empty() {
+        return store.delete(&keys::community(community_id)).await;
+    }
+    store.batch_delete(&doomed).await?;
+    store
+        .transaction()
+        .update(
+            &keys::community(community_id),
+            Expr::new("ADD cleanupStep :one").value(":one", AttributeValue::N("1".into())),
+            Some(Condition::new(
+                COMMUNITY_LIVE,
+                "attribute_exists(deletedAt)",
+            )),
+        )
+        .commit()
+        .await
+        .or_else(|error| {
+            if error.failed(COMMUNITY_LIVE) {
+                Ok(())
+            } else {
+                Err(error.into())
+            }
+        })
 }
 
 /// Account erasure: I leave `community_id`. An owner hands the community to the member

@@ -29,7 +29,7 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
     OpenApiRouter::new()
         .routes(routes!(create_community, discover_communities))
         .routes(routes!(my_communities))
-        .routes(routes!(get_community, update_community))
+        .routes(routes!(get_community, update_community, delete_community))
         .routes(routes!(join_community))
         .routes(routes!(list_community_members))
         .routes(routes!(remove_community_member))
@@ -137,6 +137,21 @@ async fn update_community(
 ) -> ApiResult {
     let community = communities::update_community(&api.store, &me, &community_id, patch).await?;
     Ok(HttpResponse::json(200, &community)?)
+}
+
+/// Delete a community (its owner). It is a 404 everywhere at once; its members,
+/// requests, bans and invites are removed in the background within seconds. Its topics
+/// stay unreadable (a topic of a deleted community is a 404).
+#[utoipa::path(delete, path = "/v1/communities/{communityId}", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    responses((status = 204, description = "Deleted")))]
+async fn delete_community(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+) -> ApiResult {
+    communities::delete_community_by_owner(&api.store, &me, &community_id).await?;
+    Ok(HttpResponse::no_content())
 }
 
 /// Join: a public community adds me at once (201); a private one records my request for
