@@ -55,6 +55,8 @@
     requests: new Map(), // requestId -> { resolve, reject, timer }
     nextRequest: 1,
     room: null, // the open room (see newRoom)
+    communities: [], // my communities, with my role
+    community: null, // the open community's id
     inboxTimer: null,
     toastTimer: null,
   };
@@ -272,7 +274,7 @@
     ensureProfiles([me]).then(() => {
       $('me').textContent = nameOf(me) === 'You' ? me : nameOf(me);
     });
-    await Promise.all([loadInbox(), loadConnections(), loadPresence()]);
+    await Promise.all([loadInbox(), loadConnections(), loadPresence(), loadCommunities()]);
   }
 
   function signOut(message) {
@@ -602,8 +604,108 @@
     state.room = null;
   }
 
+  // ---- communities (docs/communities.md) ---------------------------------------------
+
+  async function loadCommunities() {
+    try {
+      const page = await api('GET', '/v1/me/communities?limit=50');
+      state.communities = page.items || [];
+      renderCommunities();
+    } catch (error) {
+      if (state.token) toast(`Loading your communities failed: ${error.message}`);
+    }
+  }
+
+  function renderCommunities() {
+    const list = $('communities');
+    $('communities-empty').hidden = state.communities.length > 0;
+    list.replaceChildren(...state.communities.map((community) => el('li', {
+      class: `room-item${state.community === community.communityId ? ' active' : ''}`,
+      'data-testid': 'community-item',
+      'data-community-id': community.communityId,
+      onclick: () => openCommunity(community.communityId),
+    },
+    el('span', { class: 'room-icon', text: (community.name[0] || '#').toUpperCase() }),
+    el('span', { class: 'room-name', text: community.name }),
+    el('span', { class: 'hint', text: community.myRole || '' }))));
+  }
+
+  function closeCommunity() {
+    state.community = null;
+    $('community').hidden = true;
+    $('community').dataset.ready = 'false';
+    $('room').hidden = false;
+  }
+
+  async function openCommunity(communityId) {
+    closeRoom();
+    state.community = communityId;
+    const view = $('community');
+    view.dataset.communityId = communityId;
+    view.dataset.ready = 'false';
+    $('room').hidden = true;
+    view.hidden = false;
+    renderCommunities();
+    renderInbox();
+    try {
+      const id = enc(communityId);
+      const [community, topics, members] = await Promise.all([
+        api('GET', `/v1/communities/${id}`),
+        api('GET', `/v1/topics?community=${id}&limit=20`),
+        api('GET', `/v1/communities/${id}/members?limit=50`),
+      ]);
+      await ensureProfiles((topics.items || []).map((topic) => topic.authorId));
+      if (state.community !== communityId) return;
+      $('community-name').textContent = community.name;
+      const about = [`${community.kind} · ${community.memberCount} members`];
+      if (community.description) about.push(community.description);
+      $('community-about').textContent = about.join(' — ');
+      renderTopics(topics.items || []);
+      $('community-members').replaceChildren(...(members.items || []).map((member) => el('li', {
+        'data-testid': 'community-member',
+        'data-user-id': member.userId,
+      },
+      el('span', { text: (member.profile && member.profile.displayName) || member.userId }),
+      el('span', { class: 'member-role', text: member.role }))));
+      view.dataset.ready = 'true';
+    } catch (error) {
+      if (state.community === communityId) toast(`Opening the community failed: ${error.message}`);
+    }
+  }
+
+  function renderTopics(topics) {
+    $('community-topics-empty').hidden = topics.length > 0;
+    $('community-topics').replaceChildren(...topics.map((topic) => el('li', {
+      'data-testid': 'community-topic',
+      'data-topic-id': topic.topicId,
+    },
+    el('div', { class: 'topic-title', text: topic.title }),
+    el('div', {
+      class: 'topic-meta',
+      text: `${nameOf(topic.authorId)} · ${topic.replyCount || 0} replies${topic.pinned ? ' · pinned' : ''}`,
+    }))));
+  }
+
+  async function postTopic() {
+    const communityId = state.community;
+    const title = $('topic-title').value.trim();
+    const body = $('topic-body').value.trim();
+    if (!communityId || !title || !body) return;
+    try {
+      const topic = await api('POST', '/v1/topics', { title, body, communityId });
+      $('topic-title').value = '';
+      $('topic-body').value = '';
+      if (topic.status === 'pending') toast('Your topic waits for a moderator\'s approval.');
+      const topics = await api('GET', `/v1/topics?community=${enc(communityId)}&limit=20`);
+      if (state.community === communityId) renderTopics(topics.items || []);
+    } catch (error) {
+      toast(`Posting failed: ${error.message}`);
+    }
+  }
+
   async function openRoom(roomId) {
     if (state.room && state.room.id === roomId) return;
+    closeCommunity();
     closeRoom();
     const room = newRoom(roomId);
     state.room = room;
@@ -1009,6 +1111,10 @@
       });
     });
     $('sign-out').addEventListener('click', () => signOut());
+    $('topic-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      postTopic();
+    });
     $('refresh-inbox').addEventListener('click', () => { loadInbox(); loadConnections(); loadPresence(); });
     $('load-older').addEventListener('click', () => {
       if (state.room) loadOlder(state.room).catch((error) => toast(error.message));

@@ -553,3 +553,108 @@ async fn a_demo_user_picked_at_sign_in_catches_up_after_the_connection_drops() -
     .await;
     browsers.finish(outcome).await
 }
+
+/// Opens the member's community page, sees its topic and members, and posts a topic
+/// that then shows in the list.
+async fn community_page(
+    stack: &TestStack,
+    page: &Client,
+    (member, community, topic_title, names): (&str, &str, &str, [&str; 2]),
+) -> anyhow::Result<()> {
+    page.goto(&page_url(stack, member)).await?;
+    let item = format!(r#"[data-testid="community-item"][data-community-id="{community}"]"#);
+    wait_for(page, "the community in the sidebar", Locator::Css(&item)).await?;
+    click(page, "the community in the sidebar", &item).await?;
+    let ready = format!(
+        r#"[data-testid="community-view"][data-community-id="{community}"][data-ready="true"]"#
+    );
+    wait_for(page, "the community page to be ready", Locator::Css(&ready)).await?;
+    let topics = page
+        .find(Locator::Css(r#"[data-testid="community-topics"]"#))
+        .await?
+        .text()
+        .await?;
+    anyhow::ensure!(topics.contains(topic_title), "topics: {topics}");
+    let members = page
+        .find(Locator::Css(r#"[data-testid="community-members"]"#))
+        .await?
+        .text()
+        .await?;
+    for name in names {
+        anyhow::ensure!(members.contains(name), "members: {members}");
+    }
+
+    page.find(Locator::Css(r#"[data-testid="topic-title"]"#))
+        .await?
+        .send_keys("Posted from the browser")
+        .await?;
+    page.find(Locator::Css(r#"[data-testid="topic-body"]"#))
+        .await?
+        .send_keys("Hello, circle.")
+        .await?;
+    click(page, "the post button", r#"[data-testid="topic-submit"]"#).await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let topics = page
+            .find(Locator::Css(r#"[data-testid="community-topics"]"#))
+            .await?
+            .text()
+            .await?;
+        if topics.contains("Posted from the browser") {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the new topic never showed: {topics}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::test]
+async fn a_member_opens_their_community_page_and_posts_a_topic_in_the_browser() -> anyhow::Result<()>
+{
+    // Arrange: a public community of two members with profiles, and a topic in it
+    require_browser()?;
+    let stack = spawn().await?;
+    let (ana, bea, _) = connected_pair_with_a_dm(&stack).await?;
+    let community = stack
+        .post_created(
+            "/v1/communities",
+            &ana,
+            json!({"name": "Browser Circle", "slug": format!("browser-{}", &bea[bea.len() - 8..]),
+                   "kind": "public"}),
+        )
+        .await?;
+    let id = community["communityId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let joined = stack
+        .post(&format!("/v1/communities/{id}/join"), &bea, json!({}))
+        .await?;
+    anyhow::ensure!(joined.status == 201, "join: {joined:?}");
+    stack
+        .post_created(
+            "/v1/topics",
+            &ana,
+            json!({"title": "Welcome to the circle", "body": "Say hello.", "communityId": id}),
+        )
+        .await?;
+    let browsers = Browsers::open(&stack, 1).await?;
+    let page = &browsers.pages[0];
+
+    // Act and assert (in `community_page`); the browser closes whatever happens.
+    let outcome = bounded(community_page(
+        &stack,
+        page,
+        (
+            &bea,
+            &id,
+            "Welcome to the circle",
+            ["Ana Browser", "Bea Browser"],
+        ),
+    ))
+    .await;
+    browsers.finish(outcome).await
+}

@@ -122,6 +122,17 @@ const DEMO_TOPIC: (&str, &str, &str) = (
     "I know some Python and SQL. Where would you start?",
 );
 
+/// The demo community: public, owned by Ana, every demo user a member, with a topic.
+const DEMO_COMMUNITY: (&str, &str, &str) = (
+    "rust-learners",
+    "Rust Learners",
+    "A study circle for people learning Rust, from the first chapter to async.",
+);
+const DEMO_COMMUNITY_TOPIC: (&str, &str) = (
+    "Study session on Thursday?",
+    "Let's read chapter 8 together and bring one question each.",
+);
+
 /// A token lifetime long enough for a working day with the local stack.
 const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
@@ -258,6 +269,7 @@ pub async fn seed(stack: &LocalStack) -> anyhow::Result<()> {
         &["admin"],
     )?;
     api.create_discussions(&admin).await?;
+    api.create_community().await?;
     stack.set_demo_users(
         DEMO_USERS
             .iter()
@@ -465,6 +477,52 @@ impl DemoApi<'_> {
             )
             .await?;
         }
+        Ok(())
+    }
+
+    /// The demo community, its members and its first topic, when it is new. Its slug
+    /// taken (a 409) means it was created before, with its members: left as it is.
+    async fn create_community(&self) -> anyhow::Result<()> {
+        let owner = DEMO_USERS[0].id;
+        let (slug, name, description) = DEMO_COMMUNITY;
+        let (status, community) = self
+            .call(
+                owner,
+                reqwest::Method::POST,
+                "/v1/communities",
+                Some(
+                    json!({"slug": slug, "name": name, "description": description,
+                            "kind": "public", "tags": ["rust", "study"]}),
+                ),
+                &[201, 409],
+            )
+            .await?;
+        if status == 409 {
+            return Ok(());
+        }
+        let id = community["communityId"]
+            .as_str()
+            .context("the demo community has no id")?
+            .to_owned();
+        for user in &DEMO_USERS[1..] {
+            self.call(
+                user.id,
+                reqwest::Method::POST,
+                &format!("/v1/communities/{id}/join"),
+                Some(json!({})),
+                &[200, 201],
+            )
+            .await?;
+        }
+        let (title, body) = DEMO_COMMUNITY_TOPIC;
+        self.call(
+            owner,
+            reqwest::Method::POST,
+            "/v1/topics",
+            Some(json!({"title": title, "body": body, "communityId": id})),
+            &[201],
+        )
+        .await?;
         Ok(())
     }
 
