@@ -480,6 +480,12 @@ async fn a_category_topic_reply_reaction_and_edit_are_stored_and_listed() -> any
         issued_at: None,
         expires_at: i64::MAX,
     };
+    let bob_reading = Principal {
+        user_id: bob.clone(),
+        roles: vec![],
+        issued_at: None,
+        expires_at: i64::MAX,
+    };
     let cursors = CursorCodec::new("test");
     let category = json!({"id": "rust", "name": "Rust"});
 
@@ -517,7 +523,7 @@ async fn a_category_topic_reply_reaction_and_edit_are_stored_and_listed() -> any
     let categories = discussions::list_categories(store, &cursors, &ana, 10, None).await?;
     let listed = |tag: Option<&str>, author: Option<&str>, sort: &str| {
         let query = discussions::TopicQuery::parse(None, tag, author, Some(sort), None);
-        let (cursors, bob) = (&cursors, &bob);
+        let (cursors, bob) = (&cursors, &bob_reading);
         async move {
             let page = discussions::list_topics(store, cursors, bob, &query?, 10, None).await?;
             Ok::<_, AppError>(
@@ -530,8 +536,16 @@ async fn a_category_topic_reply_reaction_and_edit_are_stored_and_listed() -> any
     };
     let by_added_tag = listed(Some("lifetimes"), None, "activity").await?;
     let by_author = listed(None, Some(ana.as_str()), "top").await?;
-    let history =
-        discussions::list_history(store, &cursors, &bob, &topic.topic_id, None, 10, None).await?;
+    let history = discussions::list_history(
+        store,
+        &cursors,
+        &bob_reading,
+        &topic.topic_id,
+        None,
+        10,
+        None,
+    )
+    .await?;
 
     conflict_saying(again, "taken");
     let ids: Vec<&str> = categories

@@ -2023,3 +2023,72 @@ async fn a_deleted_community_is_gone_at_once_and_the_stream_clears_what_was_in_i
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_platform_moderator_role_reads_and_moderates_a_secret_communitys_topics()
+-> anyhow::Result<()> {
+    // Arrange: a secret community with approval, a member's held topic and a published one
+    let stack = spawn().await?;
+    let (owner, member, staff) = (new_user("owner"), new_user("member"), new_user("staff"));
+    let id = id_of(
+        &community(
+            &stack,
+            &owner,
+            "secret",
+            json!({"requirePostApproval": true}),
+        )
+        .await?,
+    );
+    let code = invite(&stack, &id, &owner).await?;
+    accept(&stack, &code, &member).await?;
+    let published = stack
+        .post_created(
+            "/v1/topics",
+            &owner,
+            json!({"title": "Welcome", "body": "text", "communityId": id}),
+        )
+        .await?;
+    let held = stack
+        .post_created(
+            "/v1/topics",
+            &member,
+            json!({"title": "Held", "body": "text", "communityId": id}),
+        )
+        .await?;
+    let (published, held) = (
+        published["topicId"].as_str().unwrap_or_default().to_owned(),
+        held["topicId"].as_str().unwrap_or_default().to_owned(),
+    );
+    let token = agora_tests::token_with_roles(&staff, &["moderator"]);
+    let as_staff = |method: Method, path: String| {
+        stack.raw(
+            stack
+                .http
+                .request(method, stack.url(&path))
+                .bearer_auth(&token),
+        )
+    };
+
+    // Act
+    let topic = as_staff(Method::GET, format!("/v1/topics/{published}")).await?;
+    let history = as_staff(Method::GET, format!("/v1/topics/{published}/history")).await?;
+    let listing = as_staff(Method::GET, format!("/v1/topics?community={id}")).await?;
+    let queue = as_staff(
+        Method::GET,
+        format!("/v1/topics?community={id}&status=pending"),
+    )
+    .await?;
+    let approved = as_staff(Method::POST, format!("/v1/topics/{held}/approve")).await?;
+    let without_the_role = stack
+        .get(&format!("/v1/topics/{published}"), &staff)
+        .await?;
+
+    // Assert
+    assert_eq!(topic.status, 200, "{topic:?}");
+    assert_eq!(history.status, 200, "{history:?}");
+    assert_eq!(ids(&listing, "topicId"), vec![published.clone()]);
+    assert_eq!(ids(&queue, "topicId"), vec![held.clone()]);
+    assert_eq!(approved.status, 200, "{approved:?}");
+    assert_problem(&without_the_role, 404, None);
+    Ok(())
+}

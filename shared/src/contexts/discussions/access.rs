@@ -38,7 +38,7 @@ pub(super) async fn get_topic(store: &Store, topic_id: &str) -> AppResult<Option
 /// A topic the viewer may see: absent, hidden by a block either way, or in a community
 /// whose posts the viewer may not read, is a 404.
 pub async fn visible_topic(store: &Store, viewer: &UserId, topic_id: &str) -> AppResult<Topic> {
-    visible_topic_for(store, viewer, topic_id, PostAccess::Read).await
+    visible_topic_for(store, viewer, false, topic_id, PostAccess::Read).await
 }
 
 /// [`visible_topic`] for `access`: a community topic also needs the viewer's standing in
@@ -47,6 +47,7 @@ pub async fn visible_topic(store: &Store, viewer: &UserId, topic_id: &str) -> Ap
 pub(super) async fn visible_topic_for(
     store: &Store,
     viewer: &UserId,
+    platform_moderator: bool,
     topic_id: &str,
     access: PostAccess,
 ) -> AppResult<Topic> {
@@ -55,7 +56,7 @@ pub(super) async fn visible_topic_for(
         .ok_or_else(|| not_found("topic"))?;
     let (blocked, allowed) = futures_util::try_join!(
         graph::blocked_between(store, viewer, &topic.author_id),
-        community_gate(store, viewer, &topic, access),
+        community_gate(store, viewer, platform_moderator, &topic, access),
     )?;
     if blocked {
         return Err(not_found("topic"));
@@ -121,13 +122,14 @@ pub(super) async fn moderated_topic(
 pub(super) async fn community_gate(
     store: &Store,
     viewer: &UserId,
+    platform_moderator: bool,
     topic: &Topic,
     access: PostAccess,
 ) -> AppResult<AppResult<()>> {
     let Some(community_id) = &topic.community_id else {
         return Ok(Ok(()));
     };
-    let loaded = match communities::read_as(store, viewer, false, community_id).await {
+    let loaded = match communities::read_as(store, viewer, platform_moderator, community_id).await {
         Ok(loaded) => loaded,
         Err(AppError::NotFound(_)) => return Ok(Err(not_found("topic"))),
         Err(error) => return Err(error),
@@ -224,11 +226,13 @@ pub async fn list_categories(
 pub async fn list_topics(
     store: &Store,
     cursors: &CursorCodec,
-    viewer: &UserId,
+    reader: &Principal,
     query: &TopicQuery,
     limit: u32,
     cursor: Option<&str>,
 ) -> AppResult<Page<Topic>> {
+    let viewer = &reader.user_id;
+    let platform = is_moderator(reader);
     let scope = query.cursor_scope();
     let start = cursor
         .map(|c| cursors.open(viewer, &scope, c))
@@ -243,11 +247,11 @@ pub async fn list_topics(
             };
             let partition = match &query.scope {
                 TopicScope::Community(community) => {
-                    community_listing_gate(store, viewer, community).await?;
+                    community_listing_gate(store, viewer, platform, community).await?;
                     keys::community_partition(community)
                 }
                 TopicScope::Pending(community) => {
-                    pending_listing_gate(store, viewer, community).await?;
+                    pending_listing_gate(store, viewer, platform, community).await?;
                     keys::pending_partition(community)
                 }
                 TopicScope::Category(category) => keys::category_partition(category),
@@ -337,12 +341,12 @@ pub(super) async fn query_category(
 pub async fn list_replies(
     store: &Store,
     cursors: &CursorCodec,
-    viewer: &UserId,
+    reader: &Principal,
     topic_id: &str,
     limit: u32,
     cursor: Option<&str>,
 ) -> AppResult<Page<Reply>> {
-    let (_, replies) = topic_with_replies(store, cursors, viewer, topic_id, limit, cursor).await?;
+    let (_, replies) = topic_with_replies(store, cursors, reader, topic_id, limit, cursor).await?;
     Ok(replies)
 }
 
@@ -355,11 +359,12 @@ pub async fn list_replies(
 pub(super) async fn topic_with_replies(
     store: &Store,
     cursors: &CursorCodec,
-    viewer: &UserId,
+    reader: &Principal,
     topic_id: &str,
     limit: u32,
     cursor: Option<&str>,
 ) -> AppResult<(Topic, Page<Reply>)> {
+    let viewer = &reader.user_id;
     let scope = format!("replies:{topic_id}");
     let start = cursor
         .map(|c| cursors.open(viewer, &scope, c))
@@ -385,7 +390,14 @@ pub(super) async fn topic_with_replies(
     }
     // A community topic: nothing of it leaves unless the viewer may read it (one more
     // BatchGetItem, after the round trip, since the topic names the community).
-    community_gate(store, viewer, &topic, PostAccess::Read).await??;
+    community_gate(
+        store,
+        viewer,
+        is_moderator(reader),
+        &topic,
+        PostAccess::Read,
+    )
+    .await??;
     let page = Page {
         items: replies
             .into_iter()
@@ -436,13 +448,21 @@ pub(super) async fn target_author(
 pub async fn list_history(
     store: &Store,
     cursors: &CursorCodec,
-    viewer: &UserId,
+    reader: &Principal,
     topic_id: &str,
     reply_id: Option<&str>,
     limit: u32,
     cursor: Option<&str>,
 ) -> AppResult<Page<HistoryEntry>> {
-    let topic = visible_topic(store, viewer, topic_id).await?;
+    let viewer = &reader.user_id;
+    let topic = visible_topic_for(
+        store,
+        viewer,
+        is_moderator(reader),
+        topic_id,
+        PostAccess::Read,
+    )
+    .await?;
     let target_id = match reply_id {
         None => {
             if topic.deleted {
@@ -484,8 +504,13 @@ pub async fn list_history(
 
 /// May `viewer` list a community's topics? A community they may not see is its 404; one
 /// whose posts they may not read (private, not a member) a 403.
-async fn community_listing_gate(store: &Store, viewer: &UserId, community: &str) -> AppResult<()> {
-    let loaded = communities::read_as(store, viewer, false, community).await?;
+async fn community_listing_gate(
+    store: &Store,
+    viewer: &UserId,
+    platform_moderator: bool,
+    community: &str,
+) -> AppResult<()> {
+    let loaded = communities::read_as(store, viewer, platform_moderator, community).await?;
     let (kind, standing) = (loaded.community.kind, loaded.standing);
     if !communities::allows(kind, &standing, communities::Permission::See) {
         return Err(communities::no_such_community());
@@ -521,8 +546,13 @@ pub(super) async fn mentions_in(
 
 /// May `viewer` list the topics waiting for a community's approval? Its moderators only
 /// (a community they may not see is its 404; otherwise a 403).
-async fn pending_listing_gate(store: &Store, viewer: &UserId, community: &str) -> AppResult<()> {
-    let loaded = communities::read_as(store, viewer, false, community).await?;
+async fn pending_listing_gate(
+    store: &Store,
+    viewer: &UserId,
+    platform_moderator: bool,
+    community: &str,
+) -> AppResult<()> {
+    let loaded = communities::read_as(store, viewer, platform_moderator, community).await?;
     communities::require(
         loaded.community.kind,
         &loaded.standing,

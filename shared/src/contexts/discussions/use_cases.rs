@@ -173,12 +173,12 @@ pub async fn view_topic(
     store: &Store,
     cursors: &CursorCodec,
     views: &ViewQueue,
-    viewer: &UserId,
+    reader: &Principal,
     topic_id: &str,
     limit: u32,
 ) -> AppResult<TopicWithReplies> {
     let (topic, replies) =
-        topic_with_replies(store, cursors, viewer, topic_id, limit, None).await?;
+        topic_with_replies(store, cursors, reader, topic_id, limit, None).await?;
     let view = TopicView {
         topic_id: topic.topic_id.clone(),
     };
@@ -612,7 +612,7 @@ pub async fn create_reply(
     input: NewReply,
 ) -> AppResult<Reply> {
     check(&input)?;
-    let topic = visible_topic_for(store, me, topic_id, PostAccess::Reply).await?;
+    let topic = visible_topic_for(store, me, false, topic_id, PostAccess::Reply).await?;
     if topic.deleted {
         return Err(AppError::Conflict("the topic is deleted".into()));
     }
@@ -711,7 +711,7 @@ pub async fn edit_reply(
     patch: ReplyPatch,
 ) -> AppResult<Reply> {
     check(&patch)?;
-    let topic = visible_topic_for(store, me, topic_id, PostAccess::Reply).await?;
+    let topic = visible_topic_for(store, me, false, topic_id, PostAccess::Reply).await?;
     let old = get_reply(store, topic_id, reply_id)
         .await?
         .ok_or_else(|| not_found("reply"))?;
@@ -822,7 +822,7 @@ pub async fn set_reaction(
     target_id: &str,
     input: ReactionInput,
 ) -> AppResult<Reaction> {
-    let topic = visible_topic_for(store, me, topic_id, PostAccess::Reply).await?;
+    let topic = visible_topic_for(store, me, false, topic_id, PostAccess::Reply).await?;
     let author = target_author(store, me, &topic, target_id).await?;
     let reaction = Reaction {
         topic_id: topic.topic_id.clone(),

@@ -121,7 +121,7 @@ async fn list_topics(State(api): State<Arc<Api>>, Caller(me): Caller, query: Que
     let page = discussions::list_topics(
         &api.store,
         api.cursors().await?,
-        &me.user_id,
+        &me,
         &topics,
         query.limit()?,
         query.cursor(),
@@ -147,7 +147,7 @@ async fn view_topic(
         &api.store,
         api.cursors().await?,
         &views,
-        &me.user_id,
+        &me,
         &topic_id,
         query.limit()?,
     )
@@ -195,7 +195,7 @@ async fn topic_history(
     let page = discussions::list_history(
         &api.store,
         api.cursors().await?,
-        &me.user_id,
+        &me,
         &topic_id,
         None,
         query.limit()?,
@@ -218,7 +218,7 @@ async fn list_replies(
     let page = discussions::list_replies(
         &api.store,
         api.cursors().await?,
-        &me.user_id,
+        &me,
         &topic_id,
         query.limit()?,
         query.cursor(),
@@ -286,7 +286,7 @@ async fn reply_history(
     let page = discussions::list_history(
         &api.store,
         api.cursors().await?,
-        &me.user_id,
+        &me,
         &topic_id,
         Some(&reply_id),
         query.limit()?,
