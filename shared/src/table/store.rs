@@ -205,6 +205,32 @@ impl Expr {
         self
     }
 
+    /// An update that gives each of `attributes` the value it has in `item`, and removes
+    /// those `item` lacks (a cleared field, an index key the item no longer carries).
+    pub fn set_or_remove(item: &Item, attributes: &[&str]) -> Self {
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        for (at, attribute) in attributes.iter().enumerate() {
+            if item.contains_key(*attribute) {
+                sets.push(format!("#u{at} = :u{at}"));
+            } else {
+                removes.push(format!("#u{at}"));
+            }
+        }
+        let mut text = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            text.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let mut update = Self::new(text);
+        for (at, attribute) in attributes.iter().enumerate() {
+            update = update.name(format!("#u{at}"), *attribute);
+            if let Some(value) = item.get(*attribute) {
+                update = update.value(format!(":u{at}"), value.clone());
+            }
+        }
+        update
+    }
+
     /// Binds `:placeholder` to a value.
     pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
         self.values.insert(placeholder.into(), value);

@@ -236,34 +236,7 @@ const SETTINGS: [&str; 14] = [
 /// The UpdateItem of a settings change: it leaves `memberCount` and `ownerId` alone, so
 /// joins and leaves never conflict with it.
 fn settings_update(new: &Community) -> AppResult<Expr> {
-    let item = new.item()?;
-    let mut sets = Vec::new();
-    let mut removes = Vec::new();
-    for (at, attribute) in SETTINGS.iter().enumerate() {
-        match item.get(*attribute) {
-            Some(value) => sets.push((at, *attribute, value.clone())),
-            None => removes.push((at, *attribute)),
-        }
-    }
-    let assignments: Vec<String> = sets
-        .iter()
-        .map(|(at, _, _)| format!("#s{at} = :s{at}"))
-        .collect();
-    let mut text = format!("SET {}", assignments.join(", "));
-    if !removes.is_empty() {
-        let names: Vec<String> = removes.iter().map(|(at, _)| format!("#s{at}")).collect();
-        text.push_str(&format!(" REMOVE {}", names.join(", ")));
-    }
-    let mut expr = Expr::new(text);
-    for (at, attribute, value) in sets {
-        expr = expr
-            .name(format!("#s{at}"), attribute)
-            .value(format!(":s{at}"), value);
-    }
-    for (at, attribute) in removes {
-        expr = expr.name(format!("#s{at}"), attribute);
-    }
-    Ok(expr)
+    Ok(Expr::set_or_remove(&new.item()?, &SETTINGS))
 }
 
 /// `PATCH /v1/communities/{communityId}`: admins and the owner. One transaction moves

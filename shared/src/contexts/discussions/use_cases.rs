@@ -417,26 +417,7 @@ pub async fn review_topic(
         "GSI3PK",
         "GSI3SK",
     ];
-    let mut sets = Vec::new();
-    let mut removes = Vec::new();
-    for (at, attribute) in attributes.iter().enumerate() {
-        if item.contains_key(*attribute) {
-            sets.push(format!("#r{at} = :r{at}"));
-        } else {
-            removes.push(format!("#r{at}"));
-        }
-    }
-    let mut text = format!("SET {}", sets.join(", "));
-    if !removes.is_empty() {
-        text.push_str(&format!(" REMOVE {}", removes.join(", ")));
-    }
-    let mut update = Expr::new(text);
-    for (at, attribute) in attributes.iter().enumerate() {
-        update = update.name(format!("#r{at}"), *attribute);
-        if let Some(value) = item.get(*attribute) {
-            update = update.value(format!(":r{at}"), value.clone());
-        }
-    }
+    let update = Expr::set_or_remove(&item, &attributes);
     let result = store
         .transaction()
         .update(
