@@ -37,6 +37,79 @@ pub fn block_items(blocker: &str, blocked: &str, created_at: &str) -> [Value; 2]
     ]
 }
 
+// Communities.
+
+/// A slug no other test uses.
+pub fn unique_slug(prefix: &str) -> String {
+    let suffix = ulid::Ulid::new().to_string().to_lowercase();
+    format!("{prefix}-{}", &suffix[suffix.len() - 10..])
+}
+
+/// `owner` creates a community of `kind`; `extra` overrides or adds fields. Returns it.
+pub async fn community(
+    stack: &TestStack,
+    owner: &str,
+    kind: &str,
+    extra: Value,
+) -> anyhow::Result<Value> {
+    let mut body = json!({
+        "name": format!("{kind} circle {}", ulid::Ulid::new()),
+        "slug": unique_slug(kind),
+        "kind": kind,
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    stack.post_created("/v1/communities", owner, body).await
+}
+
+pub fn id_of(community: &Value) -> String {
+    community["communityId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `moderator` makes an invite link of `community` and returns its code.
+pub async fn invite(stack: &TestStack, community: &str, moderator: &str) -> anyhow::Result<String> {
+    let invite = stack
+        .post_created(
+            &format!("/v1/communities/{community}/invites"),
+            moderator,
+            json!({}),
+        )
+        .await?;
+    Ok(invite["code"].as_str().unwrap_or_default().to_owned())
+}
+
+/// `user` accepts the invite `code`; fails unless they become a member.
+pub async fn accept(stack: &TestStack, code: &str, user: &str) -> anyhow::Result<()> {
+    let accepted = stack
+        .post(&format!("/v1/invites/{code}/accept"), user, json!({}))
+        .await?;
+    anyhow::ensure!(accepted.status == 201, "accept failed: {accepted:?}");
+    Ok(())
+}
+
+/// `by` gives `user` `role` in `community`; fails unless it worked.
+pub async fn give_role(
+    stack: &TestStack,
+    community: &str,
+    by: &str,
+    user: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    let changed = stack
+        .put(
+            &format!("/v1/communities/{community}/members/{user}/role"),
+            by,
+            json!({"role": role}),
+        )
+        .await?;
+    anyhow::ensure!(changed.status == 200, "role change failed: {changed:?}");
+    Ok(())
+}
+
 impl TestStack {
     /// Makes `a` and `b` connected, as if `b` had accepted a request from `a`, by writing
     /// both sides of the connection straight into the table (no connections API).

@@ -14,7 +14,10 @@ mod arrange;
 mod stream;
 
 pub use account::{JOB_TIMEOUT, clone_with_new_id, token_now};
-pub use arrange::{block_items, connection_item, unique_handle};
+pub use arrange::{
+    accept, block_items, community, connection_item, give_role, id_of, invite, unique_handle,
+    unique_slug,
+};
 pub use stream::{StreamRecord, dynamodb_json};
 
 pub const JWT_SECRET: &str = "test-only-hs256-secret-of-more-than-32-bytes";

@@ -2,80 +2,12 @@
 //! and the permission matrix, through the local stack's HTTP API into the real
 //! `communities` function, against moto's DynamoDB.
 
-use agora_tests::{Reply, TestStack, assert_problem, field_of_items, new_user, spawn};
+use agora_tests::{
+    Reply, TestStack, accept, assert_problem, community, field_of_items, give_role, id_of, invite,
+    new_user, spawn, unique_slug,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// A slug no other test uses.
-fn unique_slug(prefix: &str) -> String {
-    let suffix = ulid::Ulid::new().to_string().to_lowercase();
-    format!("{prefix}-{}", &suffix[suffix.len() - 10..])
-}
-
-/// `owner` creates a community of `kind`; `extra` overrides or adds fields. Returns it.
-async fn community(
-    stack: &TestStack,
-    owner: &str,
-    kind: &str,
-    extra: Value,
-) -> anyhow::Result<Value> {
-    let mut body = json!({
-        "name": format!("{kind} circle {}", ulid::Ulid::new()),
-        "slug": unique_slug(kind),
-        "kind": kind,
-    });
-    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
-        body.extend(extra.clone());
-    }
-    stack.post_created("/v1/communities", owner, body).await
-}
-
-fn id_of(community: &Value) -> String {
-    community["communityId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// `moderator` makes an invite link of `community` and returns its code.
-async fn invite(stack: &TestStack, community: &str, moderator: &str) -> anyhow::Result<String> {
-    let invite = stack
-        .post_created(
-            &format!("/v1/communities/{community}/invites"),
-            moderator,
-            json!({}),
-        )
-        .await?;
-    Ok(invite["code"].as_str().unwrap_or_default().to_owned())
-}
-
-/// `user` accepts the invite `code`; fails unless they become a member.
-async fn accept(stack: &TestStack, code: &str, user: &str) -> anyhow::Result<()> {
-    let accepted = stack
-        .post(&format!("/v1/invites/{code}/accept"), user, json!({}))
-        .await?;
-    anyhow::ensure!(accepted.status == 201, "accept failed: {accepted:?}");
-    Ok(())
-}
-
-/// `by` gives `user` `role` in `community`; fails unless it worked.
-async fn give_role(
-    stack: &TestStack,
-    community: &str,
-    by: &str,
-    user: &str,
-    role: &str,
-) -> anyhow::Result<()> {
-    let changed = stack
-        .put(
-            &format!("/v1/communities/{community}/members/{user}/role"),
-            by,
-            json!({"role": role}),
-        )
-        .await?;
-    anyhow::ensure!(changed.status == 200, "role change failed: {changed:?}");
-    Ok(())
-}
 
 async fn member_count(stack: &TestStack, community: &str, user: &str) -> anyhow::Result<i64> {
     let read = stack
@@ -749,6 +681,8 @@ struct Cast {
     users: Vec<(&'static str, String)>,
     /// A topic the member started (held for approval) and the owner approved.
     topic: String,
+    /// A chat channel the owner made.
+    channel: String,
 }
 
 impl Cast {
@@ -776,6 +710,7 @@ async fn cast(stack: &TestStack, kind: &'static str) -> anyhow::Result<Cast> {
         code,
         users,
         topic: String::new(),
+        channel: String::new(),
     };
     for role in ["banned", "member", "moderator", "admin"] {
         accept(stack, &cast.code, cast.user(role)).await?;
@@ -799,7 +734,20 @@ async fn cast(stack: &TestStack, kind: &'static str) -> anyhow::Result<Cast> {
         )
         .await?;
     anyhow::ensure!(approved.status == 200, "approval failed: {approved:?}");
+    cast.channel = channel_in(stack, &cast.id, &owner).await?;
     Ok(cast)
+}
+
+/// A channel `admin` makes in `community`; returns its room id.
+async fn channel_in(stack: &TestStack, community: &str, admin: &str) -> anyhow::Result<String> {
+    let channel = stack
+        .post_created(
+            &format!("/v1/communities/{community}/channels"),
+            admin,
+            json!({"name": "general"}),
+        )
+        .await?;
+    Ok(channel["roomId"].as_str().unwrap_or_default().to_owned())
 }
 
 /// A topic `author` starts in the cast's community (held for approval unless they
@@ -988,6 +936,40 @@ async fn status_of(
             let doomed = topic_in(stack, cast, cast.owner()).await?;
             stack.delete(&format!("/v1/topics/{doomed}"), me).await?
         }
+        "channels" => {
+            stack
+                .get(&format!("/v1/communities/{id}/channels"), me)
+                .await?
+        }
+        "channel-create" => {
+            stack
+                .post(
+                    &format!("/v1/communities/{id}/channels"),
+                    me,
+                    json!({"name": format!("by {role}")}),
+                )
+                .await?
+        }
+        "channel-delete" => {
+            let doomed = channel_in(stack, id, cast.owner()).await?;
+            stack
+                .delete(&format!("/v1/communities/{id}/channels/{doomed}"), me)
+                .await?
+        }
+        "channel-history" => {
+            stack
+                .get(&format!("/v1/rooms/{}/messages", cast.channel), me)
+                .await?
+        }
+        "channel-send" => {
+            stack
+                .post(
+                    &format!("/v1/rooms/{}/messages", cast.channel),
+                    me,
+                    json!({"text": "hello", "clientMessageId": ulid::Ulid::new().to_string()}),
+                )
+                .await?
+        }
         other => anyhow::bail!("no endpoint {other}"),
     };
     Ok(reply.status)
@@ -995,7 +977,7 @@ async fn status_of(
 
 /// What each role gets from each endpoint of a private community, in [`ROLES`] order
 /// (outsider, banned, member, moderator, admin, owner).
-const PRIVATE_MATRIX: [(&str, [u16; 6]); 22] = [
+const PRIVATE_MATRIX: [(&str, [u16; 6]); 27] = [
     ("read", [200, 200, 200, 200, 200, 200]),
     ("members", [403, 403, 200, 200, 200, 200]),
     ("join-requests", [403, 403, 403, 200, 200, 200]),
@@ -1017,6 +999,11 @@ const PRIVATE_MATRIX: [(&str, [u16; 6]); 22] = [
     ("topic-approve", [404, 404, 404, 200, 200, 200]),
     ("topic-pin", [404, 404, 403, 200, 200, 200]),
     ("topic-delete", [404, 404, 403, 204, 204, 204]),
+    ("channels", [403, 403, 200, 200, 200, 200]),
+    ("channel-history", [403, 403, 200, 200, 200, 200]),
+    ("channel-send", [403, 403, 201, 201, 201, 201]),
+    ("channel-create", [403, 403, 403, 403, 201, 201]),
+    ("channel-delete", [403, 403, 403, 403, 204, 204]),
     // Last: a public community's outsider joins by it.
     ("join", [202, 403, 200, 200, 200, 200]),
 ];
@@ -1084,7 +1071,7 @@ async fn every_community_endpoint_answers_each_role_as_the_permission_matrix_say
         }
     }
 
-    assert_eq!(cells, 396);
+    assert_eq!(cells, 486);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     Ok(())
 }

@@ -82,6 +82,7 @@ pub fn fanout(
         Box::new(SuggestionRefresh::new(store.clone())),
         Box::new(feed::LikeTally::new(store.clone())),
         Box::new(CommunityCleanup::new(store.clone())),
+        Box::new(chat::ChannelMembership::new(store.clone())),
     ]
 }
 
@@ -98,6 +99,7 @@ pub fn fanout_entities() -> Vec<&'static str> {
         feed::ENTITIES,
         feed::TALLY_ENTITIES,
         chat::ENTITIES,
+        chat::CHANNEL_ENTITIES,
         connections::ENTITIES,
         communities::ENTITIES,
     ]

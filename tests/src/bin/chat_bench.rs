@@ -8,6 +8,12 @@
 //! [small rooms] [small room size]`; set `AGORA_BINARIES_DIR` to a folder of optimized
 //! function binaries (`cargo build --profile local-opt --bins`, see the README),
 //! otherwise `target/debug` is used. The figures of the last run are in `docs/chat.md`.
+//!
+//! Channel mode, `chat_bench channel [messages] [rate/s] [members] [connected]`: one
+//! community of `members` (default 10,000; written straight into the table, beyond the
+//! `connected` ones who join through the API), a channel, and `connected` (default 500)
+//! of them connected and subscribed to it; every message goes to the channel. Its
+//! figures are in `docs/communities.md`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -163,16 +169,72 @@ async fn send(writer: &Writer, frame: Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A public community of `connected` users who join through the API and `silent` more
+/// members written straight into the table, and a channel its owner (the first
+/// connected user) made: returns the channel's room id.
+async fn channel_of(
+    stack: &TestStack,
+    connected: &[String],
+    silent: usize,
+) -> anyhow::Result<String> {
+    let owner = &connected[0];
+    let community = stack
+        .post_created(
+            "/v1/communities",
+            owner,
+            json!({"name": "Bench circle", "slug": agora_tests::unique_slug("bench"), "kind": "public"}),
+        )
+        .await?;
+    let community = agora_tests::id_of(&community);
+    for user in &connected[1..] {
+        let joined = stack
+            .post(
+                &format!("/v1/communities/{community}/join"),
+                user,
+                json!({}),
+            )
+            .await?;
+        anyhow::ensure!(joined.status == 201, "join failed: {joined:?}");
+    }
+    let at = agora::ids::now_rfc3339();
+    let members: Vec<Value> = (0..silent)
+        .map(|i| {
+            let user = new_user(&format!("m{i}"));
+            json!({"PK": format!("COMMUNITY#{community}"), "SK": format!("MEMBER#{user}"),
+                "entity": "CommunityMember", "communityId": community, "userId": user,
+                "role": "member", "joinedAt": at})
+        })
+        .collect();
+    stack.put_items(&members).await?;
+    let channel = stack
+        .post_created(
+            &format!("/v1/communities/{community}/channels"),
+            owner,
+            json!({"name": "general"}),
+        )
+        .await?;
+    Ok(channel["roomId"].as_str().unwrap_or_default().to_owned())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    let channel_mode = args.peek().is_some_and(|first| first == "channel");
+    if channel_mode {
+        args.next();
+    }
     let mut next =
         |default: usize| -> usize { args.next().and_then(|n| n.parse().ok()).unwrap_or(default) };
     let messages = next(5000);
     let rate = next(40).max(1);
-    let big_size = next(200);
-    let small_rooms = next(20);
-    let small_size = next(10);
+    // In channel mode: the community's members and the connected ones among them.
+    let (big_size, small_rooms, small_size, members) = if channel_mode {
+        let members = next(10_000);
+        let connected = next(500).min(members);
+        (connected, 0, 0, members)
+    } else {
+        (next(200), next(20), next(10), 0)
+    };
 
     let stack = spawn_with(|options| {
         // The benchmark measures delivery, not the per-user send limit.
@@ -200,10 +262,12 @@ async fn main() -> anyhow::Result<()> {
     let everyone: Vec<String> = big.iter().chain(smalls.iter().flatten()).cloned().collect();
     allow_anyone(&stack, &everyone).await?;
     let mut rooms: Vec<(String, Vec<usize>)> = Vec::new();
-    rooms.push((
-        room_of(&stack, "Big room", &big).await?,
-        (0..big_size).collect(),
-    ));
+    let big_room = if channel_mode {
+        channel_of(&stack, &big, members - big_size).await?
+    } else {
+        room_of(&stack, "Big room", &big).await?
+    };
+    rooms.push((big_room, (0..big_size).collect()));
     for (r, members) in smalls.iter().enumerate() {
         let offset = big_size + r * small_size;
         rooms.push((
@@ -239,12 +303,16 @@ async fn main() -> anyhow::Result<()> {
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let mut expected = 0usize;
     for i in 0..messages {
-        let (room, members) = if i % 5 == 0 {
+        let (room, members) = if i % 5 == 0 || small_rooms == 0 {
             &rooms[0]
         } else {
             &rooms[1 + (i % small_rooms.max(1))]
         };
-        let sender = members[(i / 5) % members.len()];
+        let sender = if small_rooms == 0 {
+            members[i % members.len()]
+        } else {
+            members[(i / 5) % members.len()]
+        };
         let client_id = format!("m{i}");
         expected += members.len();
         tally
@@ -279,6 +347,11 @@ async fn main() -> anyhow::Result<()> {
     tally.latencies.sort();
     tally.ack_latencies.sort();
     let received = tally.received.len();
+    if channel_mode {
+        println!(
+            "channel mode: a community of {members} members, {big_size} of them connected and subscribed to its channel"
+        );
+    }
     println!(
         "clients: {} ({} in one room, {small_rooms} rooms of {small_size}); messages: {messages} sent at {rate}/s over {:.1} s; all delivered after {:.1} s",
         everyone.len(),

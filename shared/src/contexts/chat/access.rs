@@ -64,16 +64,137 @@ pub async fn room_as_member(
         }
     }
     let room = room.ok_or_else(no_room)?;
+    if room.kind == RoomKind::Channel {
+        let member = channel_member(store, me, &room, member).await?;
+        return Ok((room, member));
+    }
     let member = member.ok_or_else(not_member)?;
     Ok((room, member))
 }
 
-/// Am I a member? One GetItem.
+/// Am I a member? One BatchGetItem (a channel: one GetItem more, see
+/// [`room_as_member`]).
 pub async fn require_member(store: &Store, me: &UserId, room_id: &str) -> AppResult<Member> {
-    store
-        .get::<Member>(&keys::member(room_id, me))
+    room_as_member(store, me, room_id)
+        .await
+        .map(|(_, member)| member)
+}
+
+/// The community member item that admits `me` to a channel.
+pub(super) fn community_member_key(room: &Room, me: &UserId) -> AppResult<Key> {
+    let community_id = room.community_id.as_deref().ok_or_else(no_room)?;
+    Ok(communities::keys::member(community_id, me))
+}
+
+/// My member item of a channel: a channel's members are its community's, so my
+/// community member item decides (one GetItem); a member's first use of the channel
+/// stores their member item ([`join_channel`]).
+async fn channel_member(
+    store: &Store,
+    me: &UserId,
+    room: &Room,
+    member: Option<Member>,
+) -> AppResult<Member> {
+    match member {
+        Some(member) => {
+            if store
+                .get_item(&community_member_key(room, me)?)
+                .await?
+                .is_none()
+            {
+                return Err(outside_channel(store, room).await);
+            }
+            Ok(member)
+        }
+        None => join_channel(store, me, room).await,
+    }
+}
+
+/// The refusal of someone outside a channel's community: `403 notMember`, except that
+/// a secret (or deleted) community's channel is a room that does not exist (`404`), so
+/// that no one learns of a secret community from its channels. One GetItem.
+pub(super) async fn outside_channel(store: &Store, room: &Room) -> AppError {
+    let Some(community_id) = room.community_id.as_deref() else {
+        return no_room();
+    };
+    match communities::is_listed(store, community_id).await {
+        Ok(true) => not_member(),
+        Ok(false) => no_room(),
+        Err(error) => error,
+    }
+}
+
+/// `GET /v1/communities/{communityId}/channels`: the community's channels (at most
+/// [`MAX_CHANNELS`], one page), each with my unread count. Members only (a secret
+/// community's outsiders get its 404). One BatchGetItem for the community, one Query,
+/// one BatchGetItem of my member items.
+pub async fn community_channels(
+    store: &Store,
+    me: &Principal,
+    community_id: &str,
+) -> AppResult<Vec<ChannelEntry>> {
+    let loaded = communities::read_as(
+        store,
+        &me.user_id,
+        me.has_role(communities::PLATFORM_MODERATOR_ROLE),
+        community_id,
+    )
+    .await?;
+    communities::require(
+        loaded.community.kind,
+        &loaded.standing,
+        communities::Permission::See,
+    )?;
+    if !loaded.standing.is_member() {
+        return Err(AppError::Forbidden(
+            "only the community's members see its channels".into(),
+        ));
+    }
+    let channels = channels_of(store, community_id).await?;
+    let mine: HashMap<String, Member> = store
+        .batch_get::<Member>(
+            &channels
+                .iter()
+                .map(|room| keys::member(&room.room_id, &me.user_id))
+                .collect::<Vec<_>>(),
+        )
         .await?
-        .ok_or_else(not_member)
+        .into_iter()
+        .map(|m| (m.room_id.clone(), m))
+        .collect();
+    Ok(channels
+        .into_iter()
+        .map(|room| {
+            let member = mine.get(&room.room_id);
+            ChannelEntry {
+                // Before my first visit: everything is unread.
+                unread_count: unread(&room, member),
+                last_read_message_id: member.and_then(|m| m.last_read_message_id.clone()),
+                room,
+            }
+        })
+        .collect())
+}
+
+/// A community's channels (GSI1 `CHANNELS#<communityId>`): one Query.
+pub async fn channels_of(store: &Store, community_id: &str) -> AppResult<Vec<Room>> {
+    let (items, _) = store
+        .query(
+            &KeyQuery::partition(keys::channels_of(community_id))
+                .on(Index::Gsi1)
+                .limit(MAX_CHANNELS),
+        )
+        .await?;
+    items
+        .into_iter()
+        .filter(|item| {
+            item.get("entity")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some(Room::NAME)
+        })
+        .map(store::from_item)
+        .collect()
 }
 
 /// `GET /v1/rooms/{roomId}`: the room, its members' read positions (first 100) and who
@@ -265,16 +386,28 @@ pub async fn history(
         .map(store::from_item)
         .collect::<AppResult<Vec<Message>>>()?;
     let senders: Vec<UserId> = messages.iter().map(|m| m.sender_id.clone()).collect();
-    let member_key = keys::member(room_id, me);
-    let mut wanted = vec![member_key.clone()];
+    let (member_key, room_key) = (keys::member(room_id, me), keys::room(room_id));
+    let mut wanted = vec![member_key.clone(), room_key.clone()];
     wanted.extend(graph::block_keys(me, &senders));
     let found = store.batch_get_items(&wanted).await?;
-    let is_member = found.iter().any(|item| {
-        item.get(store::PK).and_then(|v| v.as_s().ok()) == Some(&member_key.pk)
-            && item.get(store::SK).and_then(|v| v.as_s().ok()) == Some(&member_key.sk)
-    });
-    if !is_member {
-        return Err(not_member());
+    let find = |key: &Key| {
+        found.iter().find(|item| {
+            item.get(store::PK).and_then(|v| v.as_s().ok()) == Some(&key.pk)
+                && item.get(store::SK).and_then(|v| v.as_s().ok()) == Some(&key.sk)
+        })
+    };
+    let room: Room = store::from_item(find(&room_key).cloned().ok_or_else(no_room)?)?;
+    let member = find(&member_key)
+        .cloned()
+        .map(store::from_item::<Member>)
+        .transpose()?;
+    match (room.kind, member) {
+        // A channel's members are its community's (one GetItem more).
+        (RoomKind::Channel, member) => {
+            channel_member(store, me, &room, member).await?;
+        }
+        (_, Some(_)) => {}
+        (_, None) => return Err(not_member()),
     }
     let blocked = graph::blocked_in(me, found.iter());
     Ok(Page {

@@ -137,6 +137,7 @@ async fn rooms(store: &Store, me: &UserId, limit: u32) -> AppResult<Chunk> {
 /// then my typing, member and membership items go. Safe to repeat.
 async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> {
     let room: Option<Room> = store.get(&keys::room(room_id)).await?;
+    let channel = room.as_ref().is_some_and(|r| r.kind == RoomKind::Channel);
     if let Some(room) = room {
         if room.kind == RoomKind::Dm
             && let [a, b] = room.dm_user_ids.as_slice()
@@ -189,11 +190,14 @@ async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> 
                 .await?;
         }
     }
-    // Members I added keep their membership; who added them no longer names me.
-    let members = KeyQuery::partition(keys::room_partition(room_id))
-        .prefix("MEMBER#")
-        .limit(100);
-    jobs::anonymize_matching(store, members, &["addedBy"], me).await?;
+    // Members I added keep their membership; who added them no longer names me. (A
+    // channel's members added themselves, on their first use of it.)
+    if !channel {
+        let members = KeyQuery::partition(keys::room_partition(room_id))
+            .prefix("MEMBER#")
+            .limit(100);
+        jobs::anonymize_matching(store, members, &["addedBy"], me).await?;
+    }
     store
         .batch_delete(&[
             keys::typing(room_id, me),

@@ -18,6 +18,9 @@ pub const MAX_MEMBERS_PER_REQUEST: u64 = 49;
 /// Members a new group may start with besides its creator (same transaction bound).
 pub const MAX_INITIAL_MEMBERS: u64 = MAX_MEMBERS_PER_REQUEST - 1;
 
+/// Channels one community may have.
+pub const MAX_CHANNELS: u32 = 20;
+
 /// Room names.
 pub const MAX_ROOM_NAME_CHARS: u64 = 80;
 
@@ -101,6 +104,19 @@ pub struct NewGroup {
     #[serde(default)]
     #[validate(length(max = "MAX_INITIAL_MEMBERS"))]
     pub member_ids: Vec<String>,
+    #[validate(range(min = 1, max = "MAX_RETENTION_DAYS"))]
+    pub retention_days: Option<u32>,
+}
+
+/// `POST /v1/communities/{communityId}/channels`: a community's channel.
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewChannel {
+    #[validate(
+        length(min = 1, max = "MAX_ROOM_NAME_CHARS"),
+        custom(function = "validation::single_line")
+    )]
+    pub name: String,
     #[validate(range(min = 1, max = "MAX_RETENTION_DAYS"))]
     pub retention_days: Option<u32>,
 }

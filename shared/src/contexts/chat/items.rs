@@ -86,6 +86,16 @@ pub mod keys {
         Key::new(crate::table::keys::user_partition(user), "CHATPREFS")
     }
 
+    /// GSI1 partition of a community's channels (their META items), by room id.
+    pub fn channels_of(community_id: &str) -> String {
+        format!("CHANNELS#{community_id}")
+    }
+
+    /// `CHANNELS#<communityId> / COUNT`: how many channels a community has.
+    pub fn channel_count(community_id: &str) -> Key {
+        Key::new(channels_of(community_id), "COUNT")
+    }
+
     /// `USER#<userId> / RATE#send#<window>`: sends counted per fixed window.
     pub fn send_window(user: &UserId, window: i64) -> Key {
         Key::new(
@@ -104,7 +114,7 @@ pub mod keys {
 pub enum RoomKind {
     Dm,
     Group,
-    /// A community's channel: membership follows the community (the communities issue).
+    /// A community's channel: its members are the community's members.
     Channel,
 }
 
@@ -213,6 +223,17 @@ pub struct InboxEntry {
     pub last_read_message_id: Option<String>,
 }
 
+/// A community's channel, as its members list them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelEntry {
+    #[serde(flatten)]
+    pub room: Room,
+    pub unread_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_read_message_id: Option<String>,
+}
+
 /// A room with its members' read positions and who is typing.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -302,6 +323,40 @@ impl Entity for Room {
     fn key(&self) -> Key {
         keys::room(&self.room_id)
     }
+
+    /// A channel is listed under its community (GSI1 `CHANNELS#<communityId>`).
+    fn index_keys(&self) -> Vec<IndexKey> {
+        match (&self.kind, &self.community_id) {
+            (RoomKind::Channel, Some(community_id)) => vec![IndexKey::new(
+                Index::Gsi1,
+                keys::channels_of(community_id),
+                &self.room_id,
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// On a channel's message and member items: the stream's chat reaction does no
+/// per-member work for them (no inbox entries, no message notifications, no
+/// `memberJoined`/`memberLeft` events), so a message costs work per subscribed
+/// connection, not per member of the community.
+pub const IN_CHANNEL: &str = "inChannel";
+
+/// `CHANNELS#<communityId> / COUNT`: a community's channels, at most [`MAX_CHANNELS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelCount {
+    pub community_id: String,
+    pub channels: u32,
+}
+
+impl Entity for ChannelCount {
+    const NAME: &'static str = "ChannelCount";
+
+    fn key(&self) -> Key {
+        keys::channel_count(&self.community_id)
+    }
 }
 
 impl Entity for Member {
@@ -336,6 +391,9 @@ pub struct RetainedMessage<'a> {
     /// [`ROOM_VERSION`]: the room's [`SUBSCRIPTIONS_VERSION`] the message was stored
     /// under.
     pub room_version: u64,
+    /// [`IN_CHANNEL`]: the message is a channel's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_channel: bool,
 }
 
 /// On a message item: the room's [`SUBSCRIPTIONS_VERSION`] when it was stored. The
@@ -404,9 +462,9 @@ impl Entity for Presence {
 pub struct RoomMembership {
     pub membership: Membership,
     /// When the room's latest message was sent (or the membership began): the inbox
-    /// order.
+    /// order. `None` for a channel, which is not in the inbox.
     #[serde(skip)]
-    pub sort_at: String,
+    pub sort_at: Option<String>,
 }
 
 impl Entity for RoomMembership {
@@ -418,11 +476,16 @@ impl Entity for RoomMembership {
 
     fn index_keys(&self) -> Vec<IndexKey> {
         let membership = &self.membership;
-        vec![IndexKey::new(
-            Index::Gsi2,
-            keys::inbox(&membership.user_id, membership.archived),
-            keys::inbox_sort(&self.sort_at, &membership.room_id),
-        )]
+        self.sort_at
+            .iter()
+            .map(|sort_at| {
+                IndexKey::new(
+                    Index::Gsi2,
+                    keys::inbox(&membership.user_id, membership.archived),
+                    keys::inbox_sort(sort_at, &membership.room_id),
+                )
+            })
+            .collect()
     }
 }
 
@@ -586,6 +649,16 @@ pub(super) fn member_items(
     added_by: &UserId,
     at: &str,
 ) -> AppResult<(Item, Item)> {
+    new_member(room, user, added_by, at).map(|(_, items)| items)
+}
+
+/// A new member, and its pair of items (room side, user side).
+pub(super) fn new_member(
+    room: &Room,
+    user: &UserId,
+    added_by: &UserId,
+    at: &str,
+) -> AppResult<(Member, (Item, Item))> {
     let member = Member {
         room_id: room.room_id.clone(),
         user_id: user.clone(),
@@ -596,7 +669,11 @@ pub(super) fn member_items(
         // A new member starts with nothing unread.
         read_seq: room.message_count,
     };
-    let member_item = member.item()?;
+    let mut member_item = member.item()?;
+    let channel = room.kind == RoomKind::Channel;
+    if channel {
+        member_item.insert(IN_CHANNEL.into(), AttributeValue::Bool(true));
+    }
     let membership = Membership {
         room_id: room.room_id.clone(),
         user_id: user.clone(),
@@ -605,10 +682,10 @@ pub(super) fn member_items(
     };
     let membership_item = RoomMembership {
         membership,
-        sort_at: room.last_message_at.as_deref().unwrap_or(at).to_owned(),
+        sort_at: (!channel).then(|| room.last_message_at.as_deref().unwrap_or(at).to_owned()),
     }
     .item()?;
-    Ok((member_item, membership_item))
+    Ok((member, (member_item, membership_item)))
 }
 
 impl From<PreferencesInput> for ChatPreferences {

@@ -25,9 +25,11 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use validator::{Validate, ValidationError};
 
+use crate::contexts::communities;
 use crate::contexts::graph::{self, Relationship};
 use crate::contexts::profiles;
 use crate::contexts::realtime::push::{Pusher, Report};
+use crate::core::auth::Principal;
 use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, new_ulid, now_epoch_millis, now_epoch_seconds, now_rfc3339};

@@ -134,10 +134,15 @@ impl Reaction for ChatDelivery {
 
 /// What one change means for the room's clients.
 enum RoomChange {
-    Message { message: Message, new: bool },
+    Message {
+        message: Message,
+        new: bool,
+    },
     Read(Member),
     Joined(Member),
     Left(Member),
+    /// A member item of a channel went: no event, only their subscriptions go.
+    LeftChannel(Member),
 }
 
 fn parse<T: serde::de::DeserializeOwned>(image: Option<&serde_dynamo::Item>) -> AppResult<T> {
@@ -145,9 +150,24 @@ fn parse<T: serde::de::DeserializeOwned>(image: Option<&serde_dynamo::Item>) -> 
     store::from_item(image.clone())
 }
 
+/// Whether an image is a channel's item ([`chat::IN_CHANNEL`]).
+fn in_channel(image: Option<&serde_dynamo::Item>) -> bool {
+    image
+        .and_then(|image| image.get(chat::IN_CHANNEL))
+        .is_some_and(|v| matches!(v, serde_dynamo::AttributeValue::Bool(true)))
+}
+
 fn room_change_of(change: &Change) -> AppResult<Option<RoomChange>> {
     let (new, old) = (change.new.as_ref(), change.old.as_ref());
     Ok(match (change.kind, change.entity()) {
+        // A channel's members are its community's: a member item appears on first use
+        // and goes when they leave the community, which tells the channel nothing.
+        (ChangeKind::Insert, Some(Member::NAME)) if in_channel(new) => None,
+        (ChangeKind::Remove, Some(Member::NAME)) if in_channel(old) => {
+            // Still: their subscriptions go (a retry of the community reaction's own).
+            let member: Member = parse(old)?;
+            Some(RoomChange::LeftChannel(member))
+        }
         (ChangeKind::Insert, Some(Message::NAME)) => Some(RoomChange::Message {
             message: parse(new)?,
             new: true,
@@ -182,7 +202,7 @@ fn token_of(change: &RoomChange) -> Option<u64> {
     match change {
         RoomChange::Message { message, .. } => Some(message.version),
         RoomChange::Read(member) => Some(member.read_seq),
-        RoomChange::Joined(_) | RoomChange::Left(_) => None,
+        RoomChange::Joined(_) | RoomChange::Left(_) | RoomChange::LeftChannel(_) => None,
     }
 }
 
@@ -297,6 +317,16 @@ impl ChatBatch<'_> {
         let Some(room_change) = room_change_of(change)? else {
             return Ok(());
         };
+        if let RoomChange::LeftChannel(member) = &room_change {
+            chat::forget_subscriptions_to(&self.reaction.store, &member.user_id, &member.room_id)
+                .await?;
+            self.subscribers.lock().await.remove(&member.room_id);
+            self.audiences
+                .lock()
+                .await
+                .retain(|(room, _), _| room != &member.room_id);
+            return Ok(());
+        }
         if !self.ours_to_push(change, &room_change).await? {
             return self.after_push(change, &room_change).await;
         }
@@ -351,8 +381,11 @@ impl ChatBatch<'_> {
     /// What follows a change whoever pushed it: the once-per-room work after the
     /// room's latest new message of the batch.
     async fn after_push(&self, change: &Change, room_change: &RoomChange) -> AppResult<()> {
+        // A channel's message costs no work per member: its community's members have
+        // no inbox entry of it and are not notified of it.
         if let RoomChange::Message { message, new: true } = room_change
             && self.last_per_room.contains(&change.event_id)
+            && !in_channel(change.new.as_ref())
         {
             let started = std::time::Instant::now();
             let version = change
@@ -416,9 +449,10 @@ impl ChatBatch<'_> {
 fn actor_of(change: &RoomChange) -> &UserId {
     match change {
         RoomChange::Message { message, .. } => &message.sender_id,
-        RoomChange::Read(member) | RoomChange::Joined(member) | RoomChange::Left(member) => {
-            &member.user_id
-        }
+        RoomChange::Read(member)
+        | RoomChange::Joined(member)
+        | RoomChange::Left(member)
+        | RoomChange::LeftChannel(member) => &member.user_id,
     }
 }
 
@@ -460,12 +494,69 @@ fn event_of(change: &RoomChange) -> (String, RoomEvent) {
                 user_id: member.user_id.clone(),
             },
         ),
-        RoomChange::Left(member) => (
+        RoomChange::Left(member) | RoomChange::LeftChannel(member) => (
             member.room_id.clone(),
             RoomEvent::MemberLeft {
                 room_id: member.room_id.clone(),
                 user_id: member.user_id.clone(),
             },
         ),
+    }
+}
+
+/// What a community's changes mean for its channels: a member who leaves it (left,
+/// removed, banned, erased) leaves its channels, and a deleted community's channels go.
+pub const CHANNEL_ENTITIES: &[&str] = &[
+    crate::contexts::communities::Member::NAME,
+    crate::contexts::communities::Community::NAME,
+];
+
+pub struct ChannelMembership {
+    store: Store,
+}
+
+impl ChannelMembership {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    #[instrument(skip_all, fields(event_id = %change.event_id))]
+    async fn on_change(&self, change: &Change) -> AppResult<()> {
+        use crate::contexts::communities::{Community, Member as CommunityMember};
+        match (change.kind, change.entity()) {
+            (ChangeKind::Remove, Some(CommunityMember::NAME)) => {
+                let member: CommunityMember = parse(change.old.as_ref())?;
+                chat::forget_channel_member(&self.store, &member.user_id, &member.community_id)
+                    .await
+            }
+            (ChangeKind::Modify | ChangeKind::Insert, Some(Community::NAME)) => {
+                let community: Community = parse(change.new.as_ref())?;
+                match community.deleted_at {
+                    Some(_) => chat::remove_channels_of(&self.store, &community.community_id).await,
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Reaction for ChannelMembership {
+    fn name(&self) -> &'static str {
+        "channel-membership"
+    }
+
+    fn entities(&self) -> &'static [&'static str] {
+        CHANNEL_ENTITIES
+    }
+
+    fn batch<'a>(&'a self, _: &[&'a Change]) -> Box<dyn ReactionBatch + 'a> {
+        Box::new(self)
+    }
+}
+
+impl ReactionBatch for &ChannelMembership {
+    fn apply<'a>(&'a self, change: &'a Change) -> LocalBoxFuture<'a, AppResult<()>> {
+        Box::pin(self.on_change(change))
     }
 }

@@ -677,6 +677,7 @@ mod tests {
             expires_at: 1_774_951_200,
             live_push_until: None,
             room_version: 0,
+            in_channel: false,
         }
         .item()?;
 

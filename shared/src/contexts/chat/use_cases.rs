@@ -113,8 +113,13 @@ pub async fn update_room(
 ) -> AppResult<Room> {
     check(&patch)?;
     let (room, _) = room_as_member(store, me, room_id).await?;
-    if patch.name.is_some() && room.kind != RoomKind::Group {
-        return Err(AppError::invalid_field("name", "only groups have a name"));
+    if room.kind == RoomKind::Channel {
+        require_channel_admin(store, me, &room).await?;
+    } else if patch.name.is_some() && room.kind != RoomKind::Group {
+        return Err(AppError::invalid_field(
+            "name",
+            "only groups and channels have a name",
+        ));
     }
     let mut sets = Vec::new();
     let mut values = Vec::new();
@@ -223,10 +228,18 @@ pub async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<
     let Some(room) = get_room(store, room_id).await? else {
         return Err(no_room());
     };
-    if room.kind == RoomKind::Dm {
-        return Err(AppError::Conflict(
-            "a direct conversation cannot be left; archive it instead".into(),
-        ));
+    match room.kind {
+        RoomKind::Dm => {
+            return Err(AppError::Conflict(
+                "a direct conversation cannot be left; archive it instead".into(),
+            ));
+        }
+        RoomKind::Channel => {
+            return Err(AppError::Conflict(
+                "a channel's members are its community's: leave the community instead".into(),
+            ));
+        }
+        RoomKind::Group => {}
     }
     let shrink = Expr::new(format!(
         "ADD memberCount :minus, {SUBSCRIPTIONS_VERSION} :one"
@@ -277,6 +290,11 @@ pub async fn set_archived(
     archived: bool,
 ) -> AppResult<()> {
     let (room, _) = room_as_member(store, me, room_id).await?;
+    if room.kind == RoomKind::Channel {
+        return Err(AppError::Conflict(
+            "channels are not in the inbox, so they cannot be archived".into(),
+        ));
+    }
     let sort_at = room.last_message_at.unwrap_or(room.created_at);
     let update = Expr::new("SET archived = :archived, GSI2PK = :inbox, GSI2SK = :sort")
         .value(":archived", AttributeValue::Bool(archived))
@@ -446,8 +464,18 @@ pub async fn send_message(
         });
     }
     let room = room.ok_or_else(no_room)?;
+    // A channel's sender must still be in its community when the message commits.
+    let community_member = match room.kind {
+        RoomKind::Channel => Some(community_member_key(&room, me)?),
+        _ => None,
+    };
     if !member {
-        return Err(not_member());
+        match room.kind {
+            RoomKind::Channel => {
+                join_channel(store, me, &room).await?;
+            }
+            _ => return Err(not_member()),
+        }
     }
     if room.kind == RoomKind::Dm
         && let Some(other) = room.dm_user_ids.iter().find(|u| *u != me)
@@ -495,6 +523,7 @@ pub async fn send_message(
             expires_at,
             live_push_until: claim.map(|c| c.until_ms),
             room_version: subscriptions_version,
+            in_channel: room.kind == RoomKind::Channel,
         };
         let pointer = ClientMessageId {
             room_id: room_id.to_owned(),
@@ -528,8 +557,11 @@ pub async fn send_message(
         .value(":at", s(&sent_at))
         .value(":seq", n(message.seq));
         let (send_window, count_send, under_limit) = send_token(limit, now_epoch_seconds());
-        let result = store
-            .transaction()
+        let mut transaction = store.transaction();
+        if let Some(key) = &community_member {
+            transaction = transaction.check(key, Condition::present(COMMUNITY_MEMBER));
+        }
+        let result = transaction
             .update(&keys::room(room_id), advance, Some(still_last))
             .put_entity(&retained, Some(Condition::absent(MESSAGE_NEW)))
             .put_entity(&pointer, Some(Condition::absent(CLIENT_MESSAGE_NEW)))
@@ -581,6 +613,9 @@ pub async fn send_message(
                 if error.failed(MEMBER) {
                     return Err(not_member());
                 }
+                if error.failed(COMMUNITY_MEMBER) {
+                    return Err(outside_channel(store, &room).await);
+                }
                 if error.failed(SENDER_ALIVE) {
                     return Err(AppError::Forbidden("this account is being deleted".into()));
                 }
@@ -621,6 +656,15 @@ pub(super) const NOT_MEMBER_YET: &str = "not_member_yet";
 
 /// The user is a member of the room.
 pub(super) const MEMBER: &str = "member";
+
+/// The user is a member of the channel's community.
+pub(super) const COMMUNITY_MEMBER: &str = "community_member";
+
+/// The community has room for another channel.
+pub(super) const CHANNEL_SPACE: &str = "channel_space";
+
+/// The community is there and not deleted.
+pub(super) const COMMUNITY_LIVE: &str = "community_live";
 
 /// The room's last message is still the one read before the send.
 pub(super) const STILL_LAST: &str = "still_last";
@@ -882,20 +926,26 @@ pub async fn subscribe(
         subscription: &subscription,
         expires_at: now_epoch_seconds() + crate::contexts::realtime::CONNECTION_TTL_SECONDS,
     };
-    let result = store
+    let mut transaction = store
         .transaction()
         .put_entity(&room_side, None)
         .put_entity(&ConnectionSubscription(room_side.clone()), None)
         // Still a member when the subscription lands (see `leave_room`).
-        .check(&keys::member(room_id, me), Condition::present(MEMBER))
-        .commit()
-        .await;
-    match result {
+        .check(&keys::member(room_id, me), Condition::present(MEMBER));
+    if room.kind == RoomKind::Channel {
+        // And still in the channel's community (see `forget_channel_member`).
+        transaction = transaction.check(
+            &community_member_key(&room, me)?,
+            Condition::present(COMMUNITY_MEMBER),
+        );
+    }
+    match transaction.commit().await {
         Ok(()) => {
             subscriptions_changed(store, room_id).await?;
             Ok(room)
         }
         Err(error) if error.failed(MEMBER) => Err(not_member()),
+        Err(error) if error.failed(COMMUNITY_MEMBER) => Err(outside_channel(store, &room).await),
         Err(error) => Err(error.into()),
     }
 }
@@ -1233,4 +1283,228 @@ pub async fn take_over_push(
         }
     }
     Ok(false)
+}
+
+// ---------------------------------------------------------------------------------
+// Community channels
+// ---------------------------------------------------------------------------------
+
+/// A community member's first use of a channel stores their member items (the room's
+/// side, with their read position, and theirs, which is not in the inbox), under a
+/// check that they are in the community. Repeatable. No member count or subscriptions
+/// version moves: a channel's audience is its subscribers.
+pub(super) async fn join_channel(store: &Store, me: &UserId, room: &Room) -> AppResult<Member> {
+    let at = now_rfc3339();
+    let (member, items) = new_member(room, me, me, &at)?;
+    let (member_item, membership_item) = items;
+    let result = store
+        .transaction()
+        .put(member_item, Some(Condition::absent(NOT_MEMBER_YET)))
+        .put(membership_item, None)
+        .check(
+            &community_member_key(room, me)?,
+            Condition::present(COMMUNITY_MEMBER),
+        )
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(member),
+        Err(error) if error.failed(COMMUNITY_MEMBER) => Err(outside_channel(store, room).await),
+        // A concurrent first use stored it.
+        Err(error) if error.failed(NOT_MEMBER_YET) => store
+            .get::<Member>(&keys::member(&room.room_id, me))
+            .await?
+            .ok_or_else(not_member),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Channels are managed by the community's admins and owner (its `EditSettings`
+/// permission).
+async fn require_channel_admin(store: &Store, me: &UserId, room: &Room) -> AppResult<()> {
+    let community_id = room.community_id.as_deref().ok_or_else(no_room)?;
+    let loaded = communities::read_as(store, me, false, community_id).await?;
+    communities::require(
+        loaded.community.kind,
+        &loaded.standing,
+        communities::Permission::EditSettings,
+    )
+}
+
+/// `POST /v1/communities/{communityId}/channels`: a new channel (admins and the owner;
+/// at most [`MAX_CHANNELS`] per community). Every member of the community may use it at
+/// once.
+#[instrument(skip(store, input))]
+pub async fn create_channel(
+    store: &Store,
+    me: &Principal,
+    community_id: &str,
+    input: NewChannel,
+) -> AppResult<Room> {
+    check(&input)?;
+    let loaded = communities::read_as(
+        store,
+        &me.user_id,
+        me.has_role(communities::PLATFORM_MODERATOR_ROLE),
+        community_id,
+    )
+    .await?;
+    communities::require(
+        loaded.community.kind,
+        &loaded.standing,
+        communities::Permission::EditSettings,
+    )?;
+    let room = Room {
+        room_id: new_ulid(),
+        kind: RoomKind::Channel,
+        name: Some(input.name.trim().to_owned()),
+        community_id: Some(community_id.to_owned()),
+        dm_user_ids: vec![],
+        created_by: me.user_id.clone(),
+        created_at: now_rfc3339(),
+        retention_days: input.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+        member_count: 0,
+        message_count: 0,
+        last_message_id: None,
+        last_message_at: None,
+        last_message: None,
+    };
+    let count = Expr::new("ADD channels :one SET communityId = :community, entity = :entity")
+        .value(":one", n(1))
+        .value(":community", s(community_id))
+        .value(":entity", s(ChannelCount::NAME));
+    let space = Condition::new(
+        CHANNEL_SPACE,
+        Expr::new("attribute_not_exists(channels) OR channels < :max")
+            .value(":max", n(MAX_CHANNELS)),
+    );
+    let live = Condition::new(
+        COMMUNITY_LIVE,
+        "attribute_exists(PK) AND attribute_not_exists(deletedAt)",
+    );
+    let result = store
+        .transaction()
+        .put(room.item()?, Some(Condition::absent(ROOM_NEW)))
+        .update(&keys::channel_count(community_id), count, Some(space))
+        .check(&communities::keys::community(community_id), live)
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(room),
+        Err(error) if error.failed(CHANNEL_SPACE) => Err(AppError::Conflict(format!(
+            "a community has at most {MAX_CHANNELS} channels"
+        ))),
+        Err(error) if error.failed(COMMUNITY_LIVE) => Err(communities::no_such_community()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `DELETE /v1/communities/{communityId}/channels/{roomId}`: admins and the owner.
+/// The channel is a 404 at once; its subscriptions end, and its members and messages
+/// go after ([`clear_channel`]). Repeatable (a second delete is a 404).
+#[instrument(skip(store))]
+pub async fn delete_channel(
+    store: &Store,
+    me: &Principal,
+    community_id: &str,
+    room_id: &str,
+) -> AppResult<()> {
+    let loaded = communities::read_as(
+        store,
+        &me.user_id,
+        me.has_role(communities::PLATFORM_MODERATOR_ROLE),
+        community_id,
+    )
+    .await?;
+    communities::require(
+        loaded.community.kind,
+        &loaded.standing,
+        communities::Permission::EditSettings,
+    )?;
+    let room = get_room(store, room_id)
+        .await?
+        .filter(|room| {
+            room.kind == RoomKind::Channel && room.community_id.as_deref() == Some(community_id)
+        })
+        .ok_or_else(|| AppError::NotFound("no such channel in this community".into()))?;
+    remove_channel(store, &room).await
+}
+
+/// Removes a channel's room item and its place in the count; then [`clear_channel`].
+pub(super) async fn remove_channel(store: &Store, room: &Room) -> AppResult<()> {
+    let community_id = room.community_id.as_deref().ok_or_else(no_room)?;
+    let uncount = Expr::new("ADD channels :minus").value(":minus", n(-1));
+    let result = store
+        .transaction()
+        .delete(
+            &keys::room(&room.room_id),
+            Some(Condition::present(ROOM_THERE)),
+        )
+        .update(&keys::channel_count(community_id), uncount, None)
+        .commit()
+        .await;
+    match result {
+        Ok(()) => clear_channel(store, &room.room_id).await,
+        // Removed already: a retry finishes the clearing.
+        Err(error) if error.failed(ROOM_THERE) => clear_channel(store, &room.room_id).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Everything left of a removed channel: its subscriptions (both sides), member items
+/// with their mirrors, messages, client message ids and typing indicators, one Query
+/// page of 200 at a time until none is left.
+pub async fn clear_channel(store: &Store, room_id: &str) -> AppResult<()> {
+    loop {
+        let (items, _) = store
+            .query(&KeyQuery::partition(keys::room_partition(room_id)).limit(200))
+            .await?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut doomed = Vec::with_capacity(items.len() * 2);
+        for item in &items {
+            let Some(sk) = item.get(store::SK).and_then(|v| v.as_s().ok()) else {
+                continue;
+            };
+            doomed.push(Key::new(keys::room_partition(room_id), sk.clone()));
+            if let Some(connection_id) = sk.strip_prefix("SUB#") {
+                doomed.push(keys::connection_subscription(connection_id, room_id));
+            } else if let Some(user) = sk.strip_prefix("MEMBER#") {
+                let user = UserId::parse(user).map_err(AppError::internal)?;
+                doomed.push(keys::membership(&user, room_id));
+            }
+        }
+        store.batch_delete(&doomed).await?;
+    }
+}
+
+/// Someone left a channel's community (left, removed, banned, erased, or the community
+/// was deleted): their member item of each of its channels goes, and every
+/// subscription of theirs to them ends. Run by the stream (the community member
+/// item's removal); sends and subscribes check the community themselves meanwhile.
+/// Their own side (`USER#<u> / ROOM#<channel>`, in no inbox) stays: it is how their
+/// export and erasure find the messages they wrote there.
+#[instrument(skip(store))]
+pub async fn forget_channel_member(
+    store: &Store,
+    user: &UserId,
+    community_id: &str,
+) -> AppResult<()> {
+    for room in channels_of(store, community_id).await? {
+        store
+            .batch_delete(&[keys::member(&room.room_id, user)])
+            .await?;
+        forget_subscriptions_to(store, user, &room.room_id).await?;
+    }
+    Ok(())
+}
+
+/// A deleted community's channels go ([`remove_channel`]).
+#[instrument(skip(store))]
+pub async fn remove_channels_of(store: &Store, community_id: &str) -> AppResult<()> {
+    for room in channels_of(store, community_id).await? {
+        remove_channel(store, &room).await?;
+    }
+    Ok(())
 }

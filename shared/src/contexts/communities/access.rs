@@ -482,3 +482,13 @@ pub async fn is_public(store: &Store, community_id: &str) -> AppResult<bool> {
     let community: Option<Community> = store.get(&keys::community(community_id)).await?;
     Ok(community.is_some_and(|c| c.kind == CommunityKind::Public && c.deleted_at.is_none()))
 }
+
+/// Whether a community is there and listed (public or private) now; a secret, deleted
+/// or missing one is not: one GetItem.
+pub async fn is_listed(store: &Store, community_id: &str) -> AppResult<bool> {
+    if !valid_community_id(community_id) {
+        return Ok(false);
+    }
+    let community: Option<Community> = store.get(&keys::community(community_id)).await?;
+    Ok(community.is_some_and(|c| c.kind.is_listed() && c.deleted_at.is_none()))
+}

@@ -10,8 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::contexts::chat::{
-    self, ChatPreferences, HistoryFrom, InboxEntry, Member, Message, MessageEdit, NewGroup,
-    NewMembers, NewMessage, PreferencesInput, Presence, RateLimit, Room, RoomDetail, RoomPatch,
+    self, ChannelEntry, ChatPreferences, HistoryFrom, InboxEntry, Member, Message, MessageEdit,
+    NewChannel, NewGroup, NewMembers, NewMessage, PreferencesInput, Presence, RateLimit, Room,
+    RoomDetail, RoomPatch,
 };
 use crate::core::cursor::Page;
 use crate::core::error::{AppError, AppResult};
@@ -51,6 +52,8 @@ pub fn routes() -> OpenApiRouter<Chat> {
         .routes(routes!(room_presence))
         .routes(routes!(connections_presence))
         .routes(routes!(get_preferences, set_preferences))
+        .routes(routes!(list_channels, create_channel))
+        .routes(routes!(delete_channel))
 }
 
 /// `POST /v1/rooms/dm`
@@ -418,4 +421,57 @@ async fn set_preferences(
 ) -> ApiResult {
     let preferences = chat::set_preferences(&chat.api.store, &me.user_id, input.into()).await?;
     Ok(HttpResponse::json(200, &preferences)?)
+}
+
+/// A community's chat channels, each with my unread count (members only; at most 20,
+/// in one response).
+#[utoipa::path(get, path = "/v1/communities/{communityId}/channels", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    responses((status = 200, body = Channels, description = "The community's channels")))]
+async fn list_channels(
+    State(chat): State<Chat>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+) -> ApiResult {
+    let items = chat::community_channels(&chat.api.store, &me, &community_id).await?;
+    Ok(HttpResponse::json(200, &Channels { items })?)
+}
+
+/// A community's channels.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Channels {
+    items: Vec<ChannelEntry>,
+}
+
+/// Create a channel in a community (its admins and owner).
+#[utoipa::path(post, path = "/v1/communities/{communityId}/channels", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    request_body(content = NewChannel, example = json!({"name": "general"})),
+    responses((status = 201, body = Room, description = "The channel",
+        headers(("location" = String, description = "The channel's room URL")))))]
+async fn create_channel(
+    State(chat): State<Chat>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    Json(input): Json<NewChannel>,
+) -> ApiResult {
+    let room = chat::create_channel(&chat.api.store, &me, &community_id, input).await?;
+    Ok(HttpResponse::json(201, &room)?
+        .with_header("location", format!("/v1/rooms/{}", room.room_id)))
+}
+
+/// Delete a channel with its messages (the community's admins and owner).
+#[utoipa::path(delete, path = "/v1/communities/{communityId}/channels/{roomId}", tag = TAG,
+    params(("communityId" = String, Path, description = "The community"),
+        ("roomId" = String, Path, description = "The channel")),
+    responses((status = 204, description = "Deleted")))]
+async fn delete_channel(
+    State(chat): State<Chat>,
+    Caller(me): Caller,
+    Path((community_id, room_id)): Path<(String, String)>,
+) -> ApiResult {
+    let room_id = chat::parse_room_id(&room_id)?;
+    chat::delete_channel(&chat.api.store, &me, &community_id, &room_id).await?;
+    Ok(HttpResponse::no_content())
 }

@@ -1,0 +1,435 @@
+//! Community chat channels, end to end: channels made through `ChatFunction`, live
+//! events through the local stack's WebSocket API into `RealtimeFunction`, and the
+//! table's stream (the fan-out function's channel reaction) ending the access of
+//! whoever leaves the community.
+
+use std::time::Duration;
+
+use agora_tests::{
+    TestStack, WsClient, accept, assert_problem, community, id_of, invite, new_user, spawn,
+};
+use serde_json::{Value, json};
+
+/// A community of `kind` whose owner made a channel, with one member besides the
+/// owner: `(community, channel, owner, member)`.
+async fn community_with_channel(
+    stack: &TestStack,
+    kind: &str,
+) -> anyhow::Result<(String, String, String, String)> {
+    let (owner, member) = (new_user("owner"), new_user("member"));
+    let community = id_of(&community(stack, &owner, kind, json!({})).await?);
+    let code = invite(stack, &community, &owner).await?;
+    accept(stack, &code, &member).await?;
+    let channel = new_channel(stack, &community, &owner, "general").await?;
+    Ok((community, channel, owner, member))
+}
+
+/// `admin` makes a channel named `name`; returns its room id.
+async fn new_channel(
+    stack: &TestStack,
+    community: &str,
+    admin: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let channel = stack
+        .post_created(
+            &format!("/v1/communities/{community}/channels"),
+            admin,
+            json!({"name": name}),
+        )
+        .await?;
+    Ok(channel["roomId"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A WebSocket client of `user`, and the reply to its subscribe to `room`.
+async fn subscribing(
+    stack: &TestStack,
+    user: &str,
+    room: &str,
+) -> anyhow::Result<(WsClient, Value)> {
+    let mut client = WsClient::connect(stack, user).await?;
+    let reply = client
+        .request(json!({"action": "subscribe", "roomId": room}))
+        .await?;
+    Ok((client, reply))
+}
+
+fn send_frame(room: &str, text: &str) -> Value {
+    json!({"action": "sendMessage", "roomId": room, "text": text,
+        "clientMessageId": ulid::Ulid::new().to_string()})
+}
+
+fn message_with(text: &'static str) -> impl Fn(&Value) -> bool {
+    move |frame: &Value| frame["type"] == "message" && frame["message"]["text"] == text
+}
+
+/// Sends `text` over REST as `user`; returns the reply's status.
+async fn send_rest(stack: &TestStack, user: &str, room: &str, text: &str) -> anyhow::Result<u16> {
+    let reply = stack
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            user,
+            json!({"text": text, "clientMessageId": ulid::Ulid::new().to_string()}),
+        )
+        .await?;
+    Ok(reply.status)
+}
+
+#[tokio::test]
+async fn a_communitys_members_chat_in_its_channel_and_outsiders_hear_nothing() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let (community, channel, owner, member) = community_with_channel(&stack, "private").await?;
+    let outsider = new_user("outsider");
+    let (mut owner_socket, owner_ack) = subscribing(&stack, &owner, &channel).await?;
+    let (mut member_socket, member_ack) = subscribing(&stack, &member, &channel).await?;
+    let (_outsider_socket, outsider_reply) = subscribing(&stack, &outsider, &channel).await?;
+
+    let sent = owner_socket
+        .request(send_frame(&channel, "welcome, everyone"))
+        .await?;
+    let heard = member_socket
+        .expect("the owner's message", message_with("welcome, everyone"))
+        .await?;
+    let member_sent = send_rest(&stack, &member, &channel, "thanks!").await?;
+    let owner_heard = owner_socket
+        .expect("the member's message", message_with("thanks!"))
+        .await?;
+    let listed = stack
+        .get(&format!("/v1/communities/{community}/channels"), &member)
+        .await?;
+    let history = stack
+        .get(&format!("/v1/rooms/{channel}/messages"), &member)
+        .await?;
+    let outsider_history = stack
+        .get(&format!("/v1/rooms/{channel}/messages"), &outsider)
+        .await?;
+    let outsider_send = send_rest(&stack, &outsider, &channel, "let me in").await?;
+    let inbox = stack.get("/v1/rooms", &member).await?;
+    let archive = stack
+        .put(
+            &format!("/v1/rooms/{channel}/archive"),
+            &member,
+            json!({"archived": true}),
+        )
+        .await?;
+    let leave_room = stack
+        .delete(&format!("/v1/rooms/{channel}/members/me"), &member)
+        .await?;
+
+    assert_eq!(owner_ack["type"], "ack", "{owner_ack}");
+    assert_eq!(member_ack["type"], "ack", "{member_ack}");
+    assert_eq!(outsider_reply["code"], "notMember", "{outsider_reply}");
+    assert_eq!(sent["type"], "ack", "{sent}");
+    assert_eq!(heard["roomId"], channel.as_str());
+    assert_eq!(member_sent, 201);
+    assert_eq!(owner_heard["message"]["senderId"], member.as_str());
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let channels = listed.body["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    assert_eq!(channels[0]["roomId"], channel.as_str());
+    assert_eq!(channels[0]["kind"], "channel");
+    assert_eq!(channels[0]["communityId"], community.as_str());
+    assert_eq!(channels[0]["name"], "general");
+    assert_eq!(history.status, 200);
+    assert_eq!(history.body["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(outsider_history.status, 403, "{outsider_history:?}");
+    assert_eq!(outsider_send, 403);
+    assert_eq!(inbox.status, 200);
+    assert!(
+        !inbox.body.to_string().contains(&channel),
+        "a channel is not in its members' inboxes: {}",
+        inbox.body
+    );
+    assert_eq!(archive.status, 409, "{archive:?}");
+    assert_eq!(leave_room.status, 409, "{leave_room:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_member_who_leaves_or_is_banned_loses_the_channel_and_its_live_events_at_once()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (community, channel, owner, leaver) = community_with_channel(&stack, "public").await?;
+    let banned = new_user("banned");
+    let joined = stack
+        .post(
+            &format!("/v1/communities/{community}/join"),
+            &banned,
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(joined.status == 201, "{joined:?}");
+    let (mut owner_socket, _) = subscribing(&stack, &owner, &channel).await?;
+    let (mut leaver_socket, _) = subscribing(&stack, &leaver, &channel).await?;
+    let (mut banned_socket, _) = subscribing(&stack, &banned, &channel).await?;
+    owner_socket
+        .request(send_frame(&channel, "before they left"))
+        .await?;
+    leaver_socket
+        .expect("the first message", message_with("before they left"))
+        .await?;
+    banned_socket
+        .expect("the first message", message_with("before they left"))
+        .await?;
+
+    let left = stack
+        .delete(
+            &format!("/v1/communities/{community}/members/{leaver}"),
+            &leaver,
+        )
+        .await?;
+    let ban = stack
+        .put(
+            &format!("/v1/communities/{community}/bans/{banned}"),
+            &owner,
+            json!({}),
+        )
+        .await?;
+    // At once, before the stream has run: REST and new subscriptions are refused.
+    let leaver_send = send_rest(&stack, &leaver, &channel, "still here?").await?;
+    let banned_history = stack
+        .get(&format!("/v1/rooms/{channel}/messages"), &banned)
+        .await?;
+    let resubscribe = leaver_socket
+        .request(json!({"action": "subscribe", "roomId": channel}))
+        .await?;
+    let live_send = banned_socket
+        .request(send_frame(&channel, "from the banned"))
+        .await?;
+    // Then the stream ends their subscriptions and drops their member items.
+    let room_partition = format!("ROOM#{channel}");
+    stack
+        .eventually("the ex-members' channel items go", || async {
+            let items = stack.partition(&room_partition).await?;
+            let theirs = items.iter().any(|item| {
+                let sk = item["SK"].as_str().unwrap_or_default();
+                (sk.starts_with("SUB#") || sk.starts_with("MEMBER#"))
+                    && (item["userId"] == leaver.as_str() || item["userId"] == banned.as_str())
+            });
+            Ok((!theirs).then_some(()))
+        })
+        .await?;
+    owner_socket
+        .request(send_frame(&channel, "after they left"))
+        .await?;
+
+    assert_eq!(left.status, 204, "{left:?}");
+    assert_eq!(ban.status, 200, "{ban:?}");
+    assert_eq!(leaver_send, 403);
+    assert_eq!(banned_history.status, 403, "{banned_history:?}");
+    assert_eq!(resubscribe["code"], "notMember", "{resubscribe}");
+    assert_eq!(live_send["code"], "notMember", "{live_send}");
+    assert!(
+        leaver_socket
+            .stays_quiet(Duration::from_millis(1000), message_with("after they left"))
+            .await?,
+        "the member who left hears nothing more"
+    );
+    assert!(
+        banned_socket
+            .stays_quiet(Duration::from_millis(300), message_with("after they left"))
+            .await?,
+        "the banned member hears nothing more"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_secret_communitys_channel_is_a_room_that_does_not_exist_to_outsiders()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (community, channel, _owner, member) = community_with_channel(&stack, "secret").await?;
+    let outsider = new_user("outsider");
+
+    let member_read = stack.get(&format!("/v1/rooms/{channel}"), &member).await?;
+    let outsider_read = stack
+        .get(&format!("/v1/rooms/{channel}"), &outsider)
+        .await?;
+    let outsider_history = stack
+        .get(&format!("/v1/rooms/{channel}/messages"), &outsider)
+        .await?;
+    let outsider_list = stack
+        .get(&format!("/v1/communities/{community}/channels"), &outsider)
+        .await?;
+    let (_socket, outsider_subscribe) = subscribing(&stack, &outsider, &channel).await?;
+    let missing = stack
+        .get(&format!("/v1/rooms/{}", ulid::Ulid::new()), &outsider)
+        .await?;
+
+    assert_eq!(member_read.status, 200, "{member_read:?}");
+    assert_eq!(member_read.body["kind"], "channel");
+    assert_eq!(outsider_read.status, 404, "{outsider_read:?}");
+    for field in ["type", "title", "status", "detail"] {
+        assert_eq!(
+            outsider_read.body[field], missing.body[field],
+            "the same answer as no room"
+        );
+    }
+    assert_eq!(outsider_history.status, 404);
+    assert_eq!(outsider_list.status, 404);
+    assert_eq!(
+        outsider_subscribe["code"], "notFound",
+        "{outsider_subscribe}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deleted_channel_or_community_takes_its_channels_messages_and_subscriptions_with_it()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (community, channel, owner, member) = community_with_channel(&stack, "public").await?;
+    let second = new_channel(&stack, &community, &owner, "random").await?;
+    let (mut socket, _) = subscribing(&stack, &member, &channel).await?;
+    send_rest(&stack, &member, &channel, "a message").await?;
+    send_rest(&stack, &member, &second, "another").await?;
+    socket
+        .expect("the member's own message", message_with("a message"))
+        .await?;
+
+    let deleted = stack
+        .delete(
+            &format!("/v1/communities/{community}/channels/{channel}"),
+            &owner,
+        )
+        .await?;
+    let again = stack
+        .delete(
+            &format!("/v1/communities/{community}/channels/{channel}"),
+            &owner,
+        )
+        .await?;
+    let history = stack
+        .get(&format!("/v1/rooms/{channel}/messages"), &member)
+        .await?;
+    let left_in_channel = stack.partition(&format!("ROOM#{channel}")).await?;
+    let community_deleted = stack
+        .delete(&format!("/v1/communities/{community}"), &owner)
+        .await?;
+    let second_partition = format!("ROOM#{second}");
+    stack
+        .eventually("the deleted community's channel goes", || async {
+            Ok(stack
+                .partition(&second_partition)
+                .await?
+                .is_empty()
+                .then_some(()))
+        })
+        .await?;
+    let second_history = stack
+        .get(&format!("/v1/rooms/{second}/messages"), &member)
+        .await?;
+
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    assert_eq!(again.status, 404, "{again:?}");
+    assert_eq!(history.status, 404, "{history:?}");
+    assert!(left_in_channel.is_empty(), "{left_in_channel:?}");
+    assert_eq!(community_deleted.status, 204, "{community_deleted:?}");
+    assert_eq!(second_history.status, 404);
+    assert_eq!(
+        stack
+            .item(&format!("USER#{member}"), &format!("ROOM#{second}"))
+            .await?,
+        None,
+        "the member's side of the channel went too"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_community_holds_twenty_channels_and_bad_channel_input_names_the_field()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (community, _channel, owner, member) = community_with_channel(&stack, "public").await?;
+    let path = format!("/v1/communities/{community}/channels");
+    for n in 2..=20 {
+        new_channel(&stack, &community, &owner, &format!("channel {n}")).await?;
+    }
+
+    let twenty_first = stack
+        .post(&path, &owner, json!({"name": "one more"}))
+        .await?;
+    let blank = stack.post(&path, &owner, json!({"name": " "})).await?;
+    let long = stack
+        .post(&path, &owner, json!({"name": "x".repeat(81)}))
+        .await?;
+    let retention = stack
+        .post(&path, &owner, json!({"name": "ok", "retentionDays": 0}))
+        .await?;
+    let unknown = stack
+        .post(&path, &owner, json!({"name": "ok", "kind": "group"}))
+        .await?;
+    let by_member = stack.post(&path, &member, json!({"name": "mine"})).await?;
+    let missing = stack
+        .post(
+            &format!("/v1/communities/{}/channels", ulid::Ulid::new()),
+            &owner,
+            json!({"name": "nowhere"}),
+        )
+        .await?;
+    let listed = stack.get(&path, &member).await?;
+
+    assert_eq!(twenty_first.status, 409, "{twenty_first:?}");
+    assert_problem(&blank, 422, Some("name"));
+    assert_problem(&long, 422, Some("name"));
+    assert_problem(&retention, 422, Some("retentionDays"));
+    assert!(
+        (400..500).contains(&unknown.status),
+        "an unknown field is refused: {unknown:?}"
+    );
+    assert_eq!(by_member.status, 403, "{by_member:?}");
+    assert_eq!(missing.status, 404, "{missing:?}");
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(20));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_erased_users_channel_messages_go_with_their_account_even_after_they_left()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (community, channel, owner, member) = community_with_channel(&stack, "public").await?;
+    send_rest(&stack, &member, &channel, "mine").await?;
+    send_rest(&stack, &owner, &channel, "the owner's").await?;
+    let left = stack
+        .delete(
+            &format!("/v1/communities/{community}/members/{member}"),
+            &member,
+        )
+        .await?;
+    anyhow::ensure!(left.status == 204, "{left:?}");
+    let member_key = format!("MEMBER#{member}");
+    stack
+        .eventually("the stream drops the ex-member's channel item", || async {
+            Ok(stack
+                .item(&format!("ROOM#{channel}"), &member_key)
+                .await?
+                .is_none()
+                .then_some(()))
+        })
+        .await?;
+
+    let erased = stack.delete("/v1/me", &member).await?;
+    let channel_partition = format!("ROOM#{channel}");
+    let member_id = member.clone();
+    stack
+        .eventually("the member's channel items go", || async {
+            let items = stack.partition(&channel_partition).await?;
+            let theirs = items.iter().any(|item| {
+                item["senderId"] == member_id.as_str() || item["userId"] == member_id.as_str()
+            });
+            Ok((!theirs).then_some(()))
+        })
+        .await?;
+    let history = stack
+        .get(&format!("/v1/rooms/{channel}/messages"), &owner)
+        .await?;
+
+    assert!(erased.status < 300, "{erased:?}");
+    let texts: Vec<&str> = history.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|m| m["text"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(texts, vec!["the owner's"]);
+    Ok(())
+}
