@@ -649,10 +649,12 @@
     renderInbox();
     try {
       const id = enc(communityId);
-      const [community, topics, members] = await Promise.all([
+      const [community, topics, members, channels] = await Promise.all([
         api('GET', `/v1/communities/${id}`),
         api('GET', `/v1/topics?community=${id}&limit=20`),
         api('GET', `/v1/communities/${id}/members?limit=50`),
+        // Members only: anyone else sees no channels.
+        api('GET', `/v1/communities/${id}/channels`).catch(() => ({ items: [] })),
       ]);
       await ensureProfiles((topics.items || []).map((topic) => topic.authorId));
       if (state.community !== communityId) return;
@@ -661,6 +663,7 @@
       if (community.description) about.push(community.description);
       $('community-about').textContent = about.join(' — ');
       renderTopics(topics.items || []);
+      renderChannels(channels.items || []);
       $('community-members').replaceChildren(...(members.items || []).map((member) => el('li', {
         'data-testid': 'community-member',
         'data-user-id': member.userId,
@@ -671,6 +674,19 @@
     } catch (error) {
       if (state.community === communityId) toast(`Opening the community failed: ${error.message}`);
     }
+  }
+
+  // A channel opens in the room view like any conversation (docs/communities.md#chat-channels).
+  function renderChannels(channels) {
+    $('community-channels-empty').hidden = channels.length > 0;
+    $('community-channels').replaceChildren(...channels.map((channel) => el('li', {
+      class: 'room-item',
+      'data-testid': 'community-channel',
+      'data-room-id': channel.roomId,
+      onclick: () => openRoom(channel.roomId),
+    },
+    el('span', { class: 'room-name', text: `# ${channel.name}` }),
+    el('span', { class: 'hint', text: channel.unreadCount ? `${channel.unreadCount} unread` : '' }))));
   }
 
   function renderTopics(topics) {

@@ -559,7 +559,7 @@ async fn a_demo_user_picked_at_sign_in_catches_up_after_the_connection_drops() -
 async fn community_page(
     stack: &TestStack,
     page: &Client,
-    (member, community, topic_title, names): (&str, &str, &str, [&str; 2]),
+    (member, community, topic_title, names, channel_id): (&str, &str, &str, [&str; 2], &str),
 ) -> anyhow::Result<()> {
     page.goto(&page_url(stack, member)).await?;
     let item = format!(r#"[data-testid="community-item"][data-community-id="{community}"]"#);
@@ -601,7 +601,7 @@ async fn community_page(
             .text()
             .await?;
         if topics.contains("Posted from the browser") {
-            return Ok(());
+            break;
         }
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
@@ -609,11 +609,40 @@ async fn community_page(
         );
         tokio::time::sleep(POLL).await;
     }
+
+    // The community's channel opens as a conversation, and a message sent there is
+    // stored (acked over the WebSocket).
+    let channel = format!(r#"[data-testid="community-channel"][data-room-id="{channel_id}"]"#);
+    wait_for(
+        page,
+        "the channel on the community page",
+        Locator::Css(&channel),
+    )
+    .await?;
+    click(page, "the channel", &channel).await?;
+    let open =
+        format!(r#"[data-testid="room-view"][data-room-id="{channel_id}"][data-ready="true"]"#);
+    wait_for(page, "the channel to open", Locator::Css(&open)).await?;
+    page.find(Locator::Css(r#"[data-testid="composer-input"]"#))
+        .await?
+        .send_keys("Hello, channel.")
+        .await?;
+    click(page, "the send button", r#"[data-testid="send-button"]"#).await?;
+    let stored = format!(
+        r#"//li[@data-testid="message" and @data-sender-id="{member}" and @data-message-id and not(@data-pending)]/*[@data-testid="message-text" and .="Hello, channel."]"#
+    );
+    wait_for(
+        page,
+        "the channel message to be stored",
+        Locator::XPath(&stored),
+    )
+    .await?;
+    Ok(())
 }
 
 #[tokio::test]
-async fn a_member_opens_their_community_page_and_posts_a_topic_in_the_browser() -> anyhow::Result<()>
-{
+async fn a_member_opens_their_community_page_posts_a_topic_and_chats_in_its_channel_in_the_browser()
+-> anyhow::Result<()> {
     // Arrange: a public community of two members with profiles, and a topic in it
     require_browser()?;
     let stack = spawn().await?;
@@ -641,6 +670,14 @@ async fn a_member_opens_their_community_page_and_posts_a_topic_in_the_browser() 
             json!({"title": "Welcome to the circle", "body": "Say hello.", "communityId": id}),
         )
         .await?;
+    let channel = stack
+        .post_created(
+            &format!("/v1/communities/{id}/channels"),
+            &ana,
+            json!({"name": "general"}),
+        )
+        .await?;
+    let channel = channel["roomId"].as_str().unwrap_or_default().to_owned();
     let browsers = Browsers::open(&stack, 1).await?;
     let page = &browsers.pages[0];
 
@@ -653,6 +690,7 @@ async fn a_member_opens_their_community_page_and_posts_a_topic_in_the_browser() 
             &id,
             "Welcome to the circle",
             ["Ana Browser", "Bea Browser"],
+            &channel,
         ),
     ))
     .await;

@@ -936,6 +936,25 @@ async fn status_of(
             let doomed = topic_in(stack, cast, cast.owner()).await?;
             stack.delete(&format!("/v1/topics/{doomed}"), me).await?
         }
+        "follow" => {
+            stack
+                .put(
+                    &format!("/v1/communities/{id}/following"),
+                    me,
+                    json!({"following": true}),
+                )
+                .await?
+        }
+        "announce" => {
+            stack
+                .post(
+                    "/v1/topics",
+                    me,
+                    json!({"title": "News", "body": "text", "communityId": id,
+                           "announcement": true}),
+                )
+                .await?
+        }
         "channels" => {
             stack
                 .get(&format!("/v1/communities/{id}/channels"), me)
@@ -977,7 +996,7 @@ async fn status_of(
 
 /// What each role gets from each endpoint of a private community, in [`ROLES`] order
 /// (outsider, banned, member, moderator, admin, owner).
-const PRIVATE_MATRIX: [(&str, [u16; 6]); 27] = [
+const PRIVATE_MATRIX: [(&str, [u16; 6]); 29] = [
     ("read", [200, 200, 200, 200, 200, 200]),
     ("members", [403, 403, 200, 200, 200, 200]),
     ("join-requests", [403, 403, 403, 200, 200, 200]),
@@ -999,6 +1018,8 @@ const PRIVATE_MATRIX: [(&str, [u16; 6]); 27] = [
     ("topic-approve", [404, 404, 404, 200, 200, 200]),
     ("topic-pin", [404, 404, 403, 200, 200, 200]),
     ("topic-delete", [404, 404, 403, 204, 204, 204]),
+    ("follow", [403, 403, 200, 200, 200, 200]),
+    ("announce", [403, 403, 403, 201, 201, 201]),
     ("channels", [403, 403, 200, 200, 200, 200]),
     ("channel-history", [403, 403, 200, 200, 200, 200]),
     ("channel-send", [403, 403, 201, 201, 201, 201]),
@@ -1016,7 +1037,7 @@ fn secret_matrix() -> Vec<(&'static str, [u16; 6])> {
         .iter()
         .map(|(endpoint, statuses)| {
             let mut statuses = *statuses;
-            let hidden = if *endpoint == "topic-create" {
+            let hidden = if *endpoint == "topic-create" || *endpoint == "announce" {
                 422
             } else {
                 404
@@ -1071,7 +1092,7 @@ async fn every_community_endpoint_answers_each_role_as_the_permission_matrix_say
         }
     }
 
-    assert_eq!(cells, 486);
+    assert_eq!(cells, 522);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     Ok(())
 }
@@ -2077,5 +2098,248 @@ async fn the_platform_moderator_role_reads_and_moderates_a_secret_communitys_top
     assert_eq!(ids(&queue, "topicId"), vec![held.clone()]);
     assert_eq!(approved.status, 200, "{approved:?}");
     assert_problem(&without_the_role, 404, None);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Following and announcements
+// ---------------------------------------------------------------------------------
+
+/// `user`'s notifications, eventually holding one of `kind` about `topic`.
+async fn notified(stack: &TestStack, user: &str, kind: &str, topic: &str) -> anyhow::Result<Reply> {
+    stack
+        .eventually(&format!("{user}'s {kind} notification"), || async {
+            let page = stack.get("/v1/notifications", user).await?;
+            Ok(has_notification(&page, kind, topic).then_some(page))
+        })
+        .await
+}
+
+/// `user` follows (or stops following) `community`; fails unless it worked.
+async fn follow(
+    stack: &TestStack,
+    community: &str,
+    user: &str,
+    following: bool,
+) -> anyhow::Result<()> {
+    let reply = stack
+        .put(
+            &format!("/v1/communities/{community}/following"),
+            user,
+            json!({"following": following}),
+        )
+        .await?;
+    anyhow::ensure!(
+        reply.status == 200 && reply.body["following"] == following,
+        "follow failed: {reply:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn followers_hear_of_each_new_topic_and_members_who_do_not_follow_hear_nothing()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let owner = new_user("owner");
+    let (fan, quiet, former, outsider) = (
+        new_user("fan"),
+        new_user("quiet"),
+        new_user("former"),
+        new_user("outsider"),
+    );
+    let id = id_of(&community(&stack, &owner, "public", json!({})).await?);
+    for user in [&fan, &quiet, &former] {
+        let joined = stack
+            .post(&format!("/v1/communities/{id}/join"), user, json!({}))
+            .await?;
+        anyhow::ensure!(joined.status == 201, "{joined:?}");
+    }
+    follow(&stack, &id, &fan, true).await?;
+    follow(&stack, &id, &fan, true).await?;
+    follow(&stack, &id, &former, true).await?;
+    follow(&stack, &id, &former, false).await?;
+    let outsider_follows = stack
+        .put(
+            &format!("/v1/communities/{id}/following"),
+            &outsider,
+            json!({"following": true}),
+        )
+        .await?;
+    let bad_body = stack
+        .put(
+            &format!("/v1/communities/{id}/following"),
+            &fan,
+            json!({"following": "yes"}),
+        )
+        .await?;
+
+    let topic = stack
+        .post_created(
+            "/v1/topics",
+            &owner,
+            json!({"title": "News", "body": "Fresh news.", "communityId": id}),
+        )
+        .await?;
+    let topic = topic["topicId"].as_str().unwrap_or_default().to_owned();
+    let fans = notified(&stack, &fan, "communityPost", &topic).await?;
+    let quiet_page = stack.get("/v1/notifications", &quiet).await?;
+    let former_page = stack.get("/v1/notifications", &former).await?;
+    let owner_page = stack.get("/v1/notifications", &owner).await?;
+    let fan_view = stack.get(&format!("/v1/communities/{id}"), &fan).await?;
+    let quiet_view = stack.get(&format!("/v1/communities/{id}"), &quiet).await?;
+    let outsider_view = stack
+        .get(&format!("/v1/communities/{id}"), &outsider)
+        .await?;
+
+    let notification = fans.body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|n| n["type"] == "communityPost"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(notification["actorId"], owner.as_str());
+    assert_eq!(notification["object"]["communityId"], id.as_str());
+    assert!(!mentions_topic(&quiet_page, &topic), "{quiet_page:?}");
+    assert!(!mentions_topic(&former_page, &topic), "{former_page:?}");
+    assert!(
+        !mentions_topic(&owner_page, &topic),
+        "no one hears of their own topic"
+    );
+    assert_eq!(fan_view.body["following"], true);
+    assert_eq!(quiet_view.body["following"], false);
+    assert!(outsider_view.body.get("following").is_none());
+    assert_eq!(outsider_follows.status, 403, "{outsider_follows:?}");
+    assert!(
+        (400..500).contains(&bad_body.status),
+        "a bad body is refused: {bad_body:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_announcement_reaches_every_member_and_only_moderators_post_one() -> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let owner = new_user("owner");
+    let (moderator, member, fan) = (new_user("mod"), new_user("member"), new_user("fan"));
+    let id = id_of(
+        &community(
+            &stack,
+            &owner,
+            "private",
+            json!({"requirePostApproval": true}),
+        )
+        .await?,
+    );
+    let code = invite(&stack, &id, &owner).await?;
+    for user in [&moderator, &member, &fan] {
+        accept(&stack, &code, user).await?;
+    }
+    give_role(&stack, &id, &owner, &moderator, "moderator").await?;
+    follow(&stack, &id, &fan, true).await?;
+    let by_member = stack
+        .post(
+            "/v1/topics",
+            &member,
+            json!({"title": "Hear ye", "body": "x", "communityId": id, "announcement": true}),
+        )
+        .await?;
+    let category = category(&stack).await?;
+    let outside = stack
+        .post(
+            "/v1/topics",
+            &owner,
+            json!({"title": "Hear ye", "body": "x", "categoryId": category, "announcement": true}),
+        )
+        .await?;
+
+    let announcement = stack
+        .post_created(
+            "/v1/topics",
+            &moderator,
+            json!({"title": "Meeting moved", "body": "To Friday.", "communityId": id,
+                   "announcement": true}),
+        )
+        .await?;
+    let announced = announcement["topicId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for user in [&owner, &member, &fan] {
+        notified(&stack, user, "announcement", &announced).await?;
+    }
+    // A member's topic waits for approval; its followers hear of it once approved.
+    let held = stack
+        .post_created(
+            "/v1/topics",
+            &member,
+            json!({"title": "My question", "body": "Anyone?", "communityId": id}),
+        )
+        .await?;
+    let held = held["topicId"].as_str().unwrap_or_default().to_owned();
+    let approved = stack
+        .post(&format!("/v1/topics/{held}/approve"), &moderator, json!({}))
+        .await?;
+    notified(&stack, &fan, "communityPost", &held).await?;
+    let moderator_page = stack.get("/v1/notifications", &moderator).await?;
+
+    assert_eq!(announcement["announcement"], true);
+    assert_eq!(announcement["status"], "published");
+    assert_eq!(by_member.status, 403, "{by_member:?}");
+    assert_problem(&outside, 422, Some("announcement"));
+    assert_eq!(approved.status, 200);
+    assert!(
+        !has_notification(&moderator_page, "announcement", &announced),
+        "the author hears nothing of their own announcement"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_announcement_to_more_members_than_one_step_holds_reaches_them_all() -> anyhow::Result<()>
+{
+    let stack = spawn().await?;
+    let owner = new_user("owner");
+    let id = id_of(&community(&stack, &owner, "public", json!({})).await?);
+    let at = agora::ids::now_rfc3339();
+    let mut members: Vec<String> = (0..130).map(|i| new_user(&format!("m{i:03}"))).collect();
+    members.sort();
+    let items: Vec<Value> = members
+        .iter()
+        .map(|user| {
+            json!({"PK": format!("COMMUNITY#{id}"), "SK": format!("MEMBER#{user}"),
+                "entity": "CommunityMember", "communityId": id, "userId": user,
+                "role": "member", "joinedAt": at})
+        })
+        .collect();
+    stack.put_items(&items).await?;
+
+    let topic = stack
+        .post_created(
+            "/v1/topics",
+            &owner,
+            json!({"title": "To everyone", "body": "Hello all.", "communityId": id,
+                   "announcement": true}),
+        )
+        .await?;
+    let topic = topic["topicId"].as_str().unwrap_or_default().to_owned();
+    let (first, last) = (&members[0], &members[members.len() - 1]);
+    notified(&stack, first, "announcement", &topic).await?;
+    notified(&stack, last, "announcement", &topic).await?;
+    let fanout = format!("POSTFANOUT#{topic}");
+    stack
+        .eventually("the fan-out's steps to go", || async {
+            Ok(stack.partition(&fanout).await?.is_empty().then_some(()))
+        })
+        .await?;
+    let mut reached = 0;
+    for member in &members {
+        let page = stack
+            .get("/v1/notifications?unread=true&limit=5", member)
+            .await?;
+        if has_notification(&page, "announcement", &topic) {
+            reached += 1;
+        }
+    }
+
+    assert_eq!(reached, members.len());
     Ok(())
 }

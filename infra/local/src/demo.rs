@@ -133,6 +133,20 @@ const DEMO_COMMUNITY_TOPIC: (&str, &str) = (
     "Let's read chapter 8 together and bring one question each.",
 );
 
+/// The demo community's `#general` channel: (sender, client message id, text).
+const DEMO_CHANNEL_MESSAGES: &[(&str, &str, &str)] = &[
+    (
+        "demo-ana",
+        "demo-channel-1",
+        "Welcome to #general, everyone!",
+    ),
+    (
+        "demo-bruno",
+        "demo-channel-2",
+        "Hi! Who is up for Thursday's session?",
+    ),
+];
+
 /// A token lifetime long enough for a working day with the local stack.
 const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
@@ -523,7 +537,17 @@ impl DemoApi<'_> {
             &[201],
         )
         .await?;
-        Ok(())
+        let (_, channel) = self
+            .call(
+                owner,
+                reqwest::Method::POST,
+                &format!("/v1/communities/{id}/channels"),
+                Some(json!({"name": "general"})),
+                &[201],
+            )
+            .await?;
+        self.send_all(&room_id(&channel)?, DEMO_CHANNEL_MESSAGES)
+            .await
     }
 
     async fn send_all(&self, room: &str, messages: &[(&str, &str, &str)]) -> anyhow::Result<()> {

@@ -502,6 +502,29 @@ mod tests {
     }
 
     #[test]
+    fn a_channels_member_items_stay_out_of_the_inbox_and_mark_the_member_as_a_channels()
+    -> AppResult<()> {
+        let channel = Room {
+            kind: RoomKind::Channel,
+            community_id: Some("C1".into()),
+            ..group(Some("2026-03-01T10:00:00.000Z"))
+        };
+
+        let (member, membership) =
+            member_items(&channel, &id("bo"), &id("bo"), "2026-03-01T11:00:00.000Z")?;
+        let room = channel.item()?;
+
+        assert_eq!(member.get(IN_CHANNEL), Some(&AttributeValue::Bool(true)));
+        assert!(!membership.contains_key("GSI2PK") && !membership.contains_key("GSI2SK"));
+        assert_eq!(room.get("GSI1PK"), Some(&s("CHANNELS#C1")));
+        assert_eq!(room.get("GSI1SK"), Some(&s("R1")));
+        let (group_member, _) = member_items(&group(None), &id("bo"), &id("ana"), "x")?;
+        assert!(!group_member.contains_key(IN_CHANNEL));
+        assert!(!group(None).item()?.contains_key("GSI1PK"));
+        Ok(())
+    }
+
+    #[test]
     fn a_dm_lock_item_holds_only_its_room_id() -> AppResult<()> {
         let lock = DmLock {
             users: (id("bo"), id("ana")),

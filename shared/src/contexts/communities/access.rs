@@ -63,7 +63,9 @@ pub async fn read_as(
         match sort_key(&item) {
             Some(keys::META) => community = Some(store::from_item::<Community>(item)?),
             Some(sk) if sk.starts_with(keys::MEMBER_PREFIX) => {
-                standing.role = Some(store::from_item::<Member>(item)?.role);
+                let member = store::from_item::<Member>(item)?;
+                standing.role = Some(member.role);
+                standing.following = member.following;
             }
             Some(sk) if sk.starts_with(keys::JOIN_REQUEST_PREFIX) => standing.pending = true,
             Some(sk) if sk.starts_with(keys::BAN_PREFIX) => standing.banned = true,
@@ -491,4 +493,26 @@ pub async fn is_listed(store: &Store, community_id: &str) -> AppResult<bool> {
     }
     let community: Option<Community> = store.get(&keys::community(community_id)).await?;
     Ok(community.is_some_and(|c| c.kind.is_listed() && c.deleted_at.is_none()))
+}
+
+/// Who hears of a community's new topic: its followers (GSI1 `CFOLLOWERS#<id>`) or,
+/// for an announcement, all its members; one Query page of `limit` from `start`.
+pub async fn audience_page(
+    store: &Store,
+    community_id: &str,
+    everyone: bool,
+    limit: u32,
+    start: Option<PageKey>,
+) -> AppResult<(Vec<UserId>, Option<PageKey>)> {
+    let query = if everyone {
+        KeyQuery::partition(keys::partition(community_id)).prefix(keys::MEMBER_PREFIX)
+    } else {
+        KeyQuery::partition(keys::followers(community_id)).on(Index::Gsi1)
+    };
+    let (items, next) = store.query(&query.limit(limit).start(start)).await?;
+    let users = items
+        .into_iter()
+        .map(|item| store::from_item::<Member>(item).map(|m| m.user_id))
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok((users, next))
 }

@@ -68,6 +68,13 @@ pub struct JoinInput {
     pub message: Option<String>,
 }
 
+/// `PUT /v1/communities/{communityId}/following`, and its answer.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Following {
+    pub following: bool,
+}
+
 /// `PUT /v1/communities/{communityId}/members/{userId}/role`
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

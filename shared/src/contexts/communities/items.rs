@@ -41,6 +41,11 @@ pub mod keys {
         Key::new(tag_partition(tag), format!("COMMUNITY#{community_id}"))
     }
 
+    /// GSI1 partition of a community's followers (their member items), by user id.
+    pub fn followers(community_id: &str) -> String {
+        format!("CFOLLOWERS#{community_id}")
+    }
+
     /// `COMMUNITY#<id> / MEMBER#<userId>`.
     pub fn member(community_id: &str, user: &UserId) -> Key {
         Key::new(partition(community_id), format!("{MEMBER_PREFIX}{user}"))
@@ -292,6 +297,9 @@ pub struct Member {
     /// The moderator who approved their join request (the notifier tells the member).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<UserId>,
+    /// They follow the community: each new topic in it notifies them (`communityPost`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub following: bool,
 }
 
 impl Entity for Member {
@@ -299,6 +307,19 @@ impl Entity for Member {
 
     fn key(&self) -> Key {
         keys::member(&self.community_id, &self.user_id)
+    }
+
+    /// A follower is listed under the community's followers (GSI1 `CFOLLOWERS#<id>`).
+    fn index_keys(&self) -> Vec<IndexKey> {
+        if self.following {
+            vec![IndexKey::new(
+                Index::Gsi1,
+                keys::followers(&self.community_id),
+                self.user_id.as_str(),
+            )]
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -506,6 +527,9 @@ pub struct CommunityView {
     /// My role, when I am a member.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub my_role: Option<Role>,
+    /// Whether I follow it (members only; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub following: Option<bool>,
 }
 
 impl CommunityView {
@@ -526,6 +550,7 @@ impl CommunityView {
             updated_at: community.updated_at,
             my_status: standing.status(),
             my_role: standing.role,
+            following: standing.role.map(|_| standing.following),
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct Standing {
     pub pending: bool,
     pub banned: bool,
     pub platform_moderator: bool,
+    /// A member who follows the community.
+    pub following: bool,
 }
 
 impl Standing {
@@ -510,6 +512,7 @@ mod tests {
             role,
             joined_at: joined.into(),
             approved_by: None,
+            following: false,
         };
         let members = vec![
             member("owner", Role::Owner, "2026-01-01"),

@@ -25,6 +25,8 @@ const REQUEST_PENDING: &str = "request_pending";
 const REQUEST_NEW: &str = "request_new";
 /// The member still has the role the decision was made on.
 const MEMBER_UNCHANGED: &str = "member_unchanged";
+/// The user is (still) a member.
+const MEMBER_THERE: &str = "member_there";
 /// The invite still works.
 const INVITE_WORKS: &str = "invite_works";
 /// The invite code is new (128 random bits: a collision is a bug, not bad luck).
@@ -144,6 +146,7 @@ fn new_member(community_id: &str, user: &UserId, role: Role) -> Member {
         role,
         joined_at: now_rfc3339(),
         approved_by: None,
+        following: false,
     }
 }
 
@@ -1000,4 +1003,46 @@ pub(super) async fn delete_community(store: &Store, community_id: &str) -> AppRe
         }
     }
     store.batch_delete(&doomed).await
+}
+
+/// `PUT /v1/communities/{id}/following`: a member follows the community (each new topic
+/// in it notifies them) or stops. One UpdateItem of the member item, which carries the
+/// followers' index key while following; the mirror is not touched. Repeatable.
+#[instrument(skip(store))]
+pub async fn set_following(
+    store: &Store,
+    me: &Principal,
+    community_id: &str,
+    following: bool,
+) -> AppResult<bool> {
+    let loaded = load(store, me, community_id).await?;
+    if !loaded.standing.is_member() {
+        return Err(AppError::Forbidden(
+            "only members follow a community".into(),
+        ));
+    }
+    let update = if following {
+        Expr::new("SET following = :true, GSI1PK = :followers, GSI1SK = :me")
+            .value(":true", AttributeValue::Bool(true))
+            .value(":followers", s(keys::followers(community_id)))
+            .value(":me", s(me.user_id.as_str()))
+    } else {
+        Expr::new("REMOVE following, GSI1PK, GSI1SK")
+    };
+    match store
+        .update(
+            &keys::member(community_id, &me.user_id),
+            update,
+            Some(Condition::present(MEMBER_THERE)),
+            Returning::Nothing,
+        )
+        .await
+    {
+        Ok(_) => Ok(following),
+        // Left meanwhile.
+        Err(error) if error.failed(MEMBER_THERE) => Err(AppError::Forbidden(
+            "only members follow a community".into(),
+        )),
+        Err(error) => Err(error.into()),
+    }
 }

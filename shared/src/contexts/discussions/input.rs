@@ -57,6 +57,10 @@ pub struct NewTopic {
     pub tags: Vec<String>,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// A community topic its moderators (and admins and owner) post as an announcement:
+    /// every member is notified.
+    #[serde(default)]
+    pub announcement: bool,
 }
 
 /// `PATCH /v1/topics/{topicId}`: absent fields are unchanged.

@@ -339,6 +339,9 @@ pub struct Topic {
     pub solved: bool,
     #[serde(default)]
     pub pinned: bool,
+    /// A community moderator's announcement: every member of the community is notified.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub announcement: bool,
     #[serde(default)]
     pub reply_count: i64,
     #[serde(default = "zero_counts")]

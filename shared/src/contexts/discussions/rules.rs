@@ -569,6 +569,7 @@ mod tests {
             accepted_reply_author_id: None,
             solved: false,
             pinned: true,
+            announcement: false,
             reply_count: 2,
             reaction_counts: BTreeMap::from([("like".to_owned(), 1)]),
             view_count: 9,

@@ -87,11 +87,15 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
                     "only members who are not banned start topics in a community".into(),
                 ));
             }
+            let moderates = communities::allows(kind, &standing, communities::Permission::Moderate);
+            if input.announcement && !moderates {
+                return Err(AppError::Forbidden(
+                    "only a community's moderators, admins and owner post announcements".into(),
+                ));
+            }
             // A community that requires post approval holds its members' topics for
             // its moderators (theirs are published at once).
-            let status = if loaded.community.require_post_approval
-                && !communities::allows(kind, &standing, communities::Permission::Moderate)
-            {
+            let status = if loaded.community.require_post_approval && !moderates {
                 TopicStatus::Pending
             } else {
                 TopicStatus::Published
@@ -105,6 +109,13 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
             ));
         }
     };
+    let announcement = input.announcement;
+    if announcement && community_id.is_none() {
+        return Err(AppError::invalid_field(
+            "announcement",
+            "only a community's topics are announcements",
+        ));
+    }
     let topic_id = new_ulid();
     let now = now_rfc3339();
     let mentions = resolve_mentions(store, me, &input.body).await?;
@@ -130,6 +141,7 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
         accepted_reply_author_id: None,
         solved: false,
         pinned: false,
+        announcement,
         reply_count: 0,
         reaction_counts: zero_counts(),
         view_count: 0,

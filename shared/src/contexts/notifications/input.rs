@@ -45,6 +45,8 @@ pub(super) struct Source {
     pub(super) mentions: Vec<String>,
     #[serde(default)]
     pub(super) deleted: bool,
+    #[serde(default)]
+    pub(super) announcement: bool,
     pub(super) created_at: Option<String>,
     pub(super) updated_at: Option<String>,
 }

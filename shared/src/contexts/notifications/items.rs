@@ -11,6 +11,11 @@ pub mod keys {
     }
 
     /// `USER#<user> / NOTIFCOUNT`: the unread counter.
+    /// `POSTFANOUT#<topicId> / STEP#<n>`
+    pub fn post_fanout(topic_id: &str, step: u32) -> Key {
+        Key::new(format!("POSTFANOUT#{topic_id}"), format!("STEP#{step:06}"))
+    }
+
     pub fn counter(user: &UserId) -> Key {
         Key::new(user_partition(user), "NOTIFCOUNT")
     }
@@ -85,6 +90,10 @@ pub enum NotificationType {
     JoinRequestApproved,
     /// A community's moderator published my topic that waited for approval.
     PostApproved,
+    /// A new topic in a community I follow.
+    CommunityPost,
+    /// An announcement in a community I am a member of.
+    Announcement,
     /// A community's moderator turned my topic down.
     PostRejected,
 }
@@ -102,6 +111,8 @@ impl NotificationType {
             NotificationType::JoinRequestApproved => "joinRequestApproved",
             NotificationType::PostApproved => "postApproved",
             NotificationType::PostRejected => "postRejected",
+            NotificationType::CommunityPost => "communityPost",
+            NotificationType::Announcement => "announcement",
         }
     }
 }
@@ -399,5 +410,41 @@ impl Entity for SentNotification {
 
     fn expires_at(&self) -> Option<i64> {
         Some(now_epoch_seconds() + NOTIFICATION_TTL_SECONDS)
+    }
+}
+
+/// `POSTFANOUT#<topicId> / STEP#<n>`: one step of telling a community of a new topic
+/// (its followers, or every member for an announcement), a page of
+/// [`POST_FANOUT_PAGE`] at a time. Each step is its own INSERT record: the notifier
+/// runs it, writes the next step (with where the page ended) and deletes this one in one
+/// transaction, so a redelivered step that was done changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostFanout {
+    pub topic_id: String,
+    pub community_id: String,
+    pub author_id: UserId,
+    #[serde(default)]
+    pub announcement: bool,
+    /// The topic's publication time: the notifications' time.
+    pub at: String,
+    pub step: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<crate::core::cursor::PageKey>,
+}
+
+/// Recipients per [`PostFanout`] step.
+pub const POST_FANOUT_PAGE: u32 = 100;
+
+impl Entity for PostFanout {
+    const NAME: &'static str = "PostFanout";
+
+    fn key(&self) -> Key {
+        keys::post_fanout(&self.topic_id, self.step)
+    }
+
+    /// A step nobody ran within a day is dropped.
+    fn expires_at(&self) -> Option<i64> {
+        Some(now_epoch_seconds() + 24 * 3600)
     }
 }

@@ -24,6 +24,7 @@ pub const ENTITIES: &[&str] = &[
     discussions::Reply::NAME,
     discussions::Reaction::NAME,
     notifications::Notification::NAME,
+    notifications::PostFanout::NAME,
 ];
 
 pub struct Notifier {

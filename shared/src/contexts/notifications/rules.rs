@@ -380,10 +380,74 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
         }
         NotificationType::PostApproved => format!("{who} approved your topic"),
         NotificationType::PostRejected => format!("{who} declined your topic"),
+        NotificationType::CommunityPost => format!("{who} posted in a community you follow"),
+        NotificationType::Announcement => format!("{who} made an announcement"),
         NotificationType::Message => match others {
             0 => format!("{who} sent you a message"),
             _ => format!("{who} sent you messages"),
         },
+    }
+}
+
+/// The fan-out a topic record starts: a community topic published now (created
+/// published, or approved) tells the community's followers, or every member for an
+/// announcement. Pure.
+pub fn post_fanout_of(change: &Change) -> AppResult<Option<PostFanout>> {
+    let Some(new) = source(change.new.as_ref())? else {
+        return Ok(None);
+    };
+    if new.entity != discussions::Topic::NAME || new.deleted || !published(&new) {
+        return Ok(None);
+    }
+    let started = match change.kind {
+        ChangeKind::Insert => true,
+        ChangeKind::Modify => {
+            source(change.old.as_ref())?.is_some_and(|old| old.status.as_deref() == Some("pending"))
+        }
+        ChangeKind::Remove => false,
+    };
+    let (Some(community_id), Some(topic_id), Some(author_id)) = (
+        new.community_id.clone(),
+        new.topic_id.clone(),
+        user(new.author_id.as_ref()),
+    ) else {
+        return Ok(None);
+    };
+    Ok(started.then(|| PostFanout {
+        topic_id,
+        community_id,
+        author_id,
+        announcement: new.announcement,
+        at: new
+            .updated_at
+            .clone()
+            .or_else(|| new.created_at.clone())
+            .unwrap_or_else(now_rfc3339),
+        step: 0,
+        start: None,
+    }))
+}
+
+/// The notification one fan-out step gives one recipient. Pure.
+pub fn post_intent(job: &PostFanout, recipient: UserId) -> Intent {
+    Intent {
+        recipient,
+        actor: job.author_id.clone(),
+        kind: if job.announcement {
+            NotificationType::Announcement
+        } else {
+            NotificationType::CommunityPost
+        },
+        object: NotificationObject {
+            topic_id: Some(job.topic_id.clone()),
+            target_id: Some(job.topic_id.clone()),
+            target_kind: Some(TargetKind::Topic),
+            community_id: Some(job.community_id.clone()),
+            ..NotificationObject::default()
+        },
+        at: job.at.clone(),
+        identity: format!("post|{}", job.topic_id),
+        grouped: false,
     }
 }
 
@@ -515,6 +579,79 @@ mod tests {
 
     fn id(raw: &str) -> UserId {
         UserId::parse(raw).unwrap()
+    }
+
+    fn community_topic(status: &str, announcement: bool) -> serde_json::Value {
+        json!({"PK": "TOPIC#T1", "SK": "META", "entity": discussions::Topic::NAME,
+               "topicId": "T1", "authorId": "ana", "communityId": "C1", "status": status,
+               "announcement": announcement, "createdAt": "2026-01-01T00:00:00.000Z"})
+    }
+
+    #[test]
+    fn a_community_topic_published_at_once_or_on_approval_starts_one_fan_out() {
+        let created = change(
+            ChangeKind::Insert,
+            None,
+            community_topic("published", false),
+        );
+        let held = change(ChangeKind::Insert, None, community_topic("pending", false));
+        let approved = change(
+            ChangeKind::Modify,
+            Some(community_topic("pending", false)),
+            community_topic("published", false),
+        );
+        let edited = change(
+            ChangeKind::Modify,
+            Some(community_topic("published", false)),
+            community_topic("published", false),
+        );
+        let mut platform = community_topic("published", false);
+        platform["communityId"] = serde_json::Value::Null;
+        let platform = change(ChangeKind::Insert, None, platform);
+
+        let started = post_fanout_of(&created).unwrap();
+
+        let job = started.expect("a fan-out");
+        assert_eq!(
+            (job.topic_id.as_str(), job.community_id.as_str()),
+            ("T1", "C1")
+        );
+        assert_eq!(
+            (job.step, job.start.is_none(), job.announcement),
+            (0, true, false)
+        );
+        assert!(post_fanout_of(&held).unwrap().is_none());
+        assert!(post_fanout_of(&approved).unwrap().is_some());
+        assert!(post_fanout_of(&edited).unwrap().is_none());
+        assert!(post_fanout_of(&platform).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_fan_out_tells_followers_of_a_post_and_everyone_of_an_announcement() {
+        let announced = change(ChangeKind::Insert, None, community_topic("published", true));
+        let job = post_fanout_of(&announced).unwrap().expect("a fan-out");
+        let post = PostFanout {
+            announcement: false,
+            ..job.clone()
+        };
+
+        let to_bo = post_intent(&job, id("bo"));
+        let post_to_bo = post_intent(&post, id("bo"));
+
+        assert_eq!(to_bo.kind, NotificationType::Announcement);
+        assert_eq!(post_to_bo.kind, NotificationType::CommunityPost);
+        assert_eq!(to_bo.actor, id("ana"));
+        assert_eq!(to_bo.object.community_id.as_deref(), Some("C1"));
+        assert_eq!(to_bo.object.topic_id.as_deref(), Some("T1"));
+        // The same recipient and topic always make the same notification.
+        assert_eq!(
+            to_bo.notification_id(),
+            post_intent(&job, id("bo")).notification_id()
+        );
+        assert_ne!(
+            to_bo.notification_id(),
+            post_intent(&job, id("cy")).notification_id()
+        );
     }
 
     #[test]

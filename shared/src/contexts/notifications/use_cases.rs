@@ -17,6 +17,19 @@ pub async fn apply_change(store: &Store, change: &Change) -> AppResult<Vec<Notif
         }
         return Ok(vec![]);
     }
+    if change.kind == ChangeKind::Insert && change.entity() == Some(PostFanout::NAME) {
+        let job: PostFanout = store::from_item(change.new.clone().unwrap_or_default())?;
+        return fan_out_post(store, &job).await;
+    }
+    if let Some(job) = post_fanout_of(change)? {
+        // Started once: a redelivered topic record finds the first step there (or, after
+        // the fan-out ended, starts it again; the notifications are the same ones).
+        match store.put_if(job.item()?, Condition::absent(STEP_NEW)).await {
+            Ok(()) => {}
+            Err(error) if error.failed(STEP_NEW) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
     let mut delivered = Vec::new();
     for intent in intents_of(change)? {
         if let Some(notification) = deliver(store, &intent).await? {
@@ -457,4 +470,57 @@ pub async fn push(pusher: &Pusher, store: &Store, notification: Notification) ->
     let data = serde_json::to_vec(&frame).map_err(AppError::internal)?;
     let targets: Vec<_> = open.iter().map(|c| c.target()).collect();
     Ok(pusher.broadcast(store, &targets, &data).await)
+}
+
+/// The fan-out step is not stored yet.
+const STEP_NEW: &str = "step_new";
+
+/// The fan-out step is still there (not run before).
+const STEP_THERE: &str = "step_there";
+
+/// One step of a [`PostFanout`]: a page of the community's followers (or members) is
+/// notified (16 at a time; the author, muted types and blocks left out as everywhere),
+/// then the next step is written and this one deleted in one transaction, conditioned
+/// on this one being there, so a step is run to its end once.
+#[tracing::instrument(skip(store), fields(topic_id = %job.topic_id, step = job.step))]
+pub async fn fan_out_post(store: &Store, job: &PostFanout) -> AppResult<Vec<Notification>> {
+    use futures_util::StreamExt;
+    let (recipients, next) = communities::audience_page(
+        store,
+        &job.community_id,
+        job.announcement,
+        POST_FANOUT_PAGE,
+        job.start.clone(),
+    )
+    .await?;
+    let results: Vec<AppResult<Option<Notification>>> =
+        futures_util::stream::iter(recipients.into_iter().filter(|r| r != &job.author_id))
+            .map(|recipient| async move { deliver(store, &post_intent(job, recipient)).await })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+    let mut delivered = Vec::new();
+    for result in results {
+        if let Some(notification) = result? {
+            delivered.push(notification);
+        }
+    }
+    let mut transaction = store.transaction().delete(
+        &keys::post_fanout(&job.topic_id, job.step),
+        Some(Condition::present(STEP_THERE)),
+    );
+    if let Some(start) = next {
+        let following = PostFanout {
+            step: job.step + 1,
+            start: Some(start),
+            ..job.clone()
+        };
+        transaction = transaction.put_entity(&following, None);
+    }
+    match transaction.commit().await {
+        Ok(()) => Ok(delivered),
+        // Run to its end before (a redelivered record): nothing new to push.
+        Err(error) if error.failed(STEP_THERE) => Ok(vec![]),
+        Err(error) => Err(error.into()),
+    }
 }

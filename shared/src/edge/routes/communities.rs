@@ -9,9 +9,9 @@ use utoipa_axum::routes;
 
 use super::user_id;
 use crate::contexts::communities::{
-    self, BanInput, BanView, CommunityPatch, CommunityView, Discovery, InvitePreview, InviteView,
-    JoinInput, JoinOutcome, JoinRequestView, Member, MemberView, NewCommunity, NewInvite,
-    RoleInput,
+    self, BanInput, BanView, CommunityPatch, CommunityView, Discovery, Following, InvitePreview,
+    InviteView, JoinInput, JoinOutcome, JoinRequestView, Member, MemberView, NewCommunity,
+    NewInvite, RoleInput,
 };
 use crate::core::cursor::Page;
 use crate::edge::http::{ApiResult, Caller, Json, JsonOrEmpty, Path, Query};
@@ -31,6 +31,7 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(my_communities))
         .routes(routes!(get_community, update_community, delete_community))
         .routes(routes!(join_community))
+        .routes(routes!(follow_community))
         .routes(routes!(list_community_members))
         .routes(routes!(remove_community_member))
         .routes(routes!(change_community_role))
@@ -427,4 +428,21 @@ async fn accept_community_invite(
 ) -> ApiResult {
     let (status, outcome) = communities::accept_invite(&api.store, &me, &code).await?;
     Ok(HttpResponse::json(status, &outcome)?)
+}
+
+/// Follow a community (members): each new topic in it notifies me (`communityPost`).
+/// `{"following": false}` stops. Repeatable.
+#[utoipa::path(put, path = "/v1/communities/{communityId}/following", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    request_body(content = Following, example = json!({"following": true})),
+    responses((status = 200, body = Following, description = "Whether I follow it now")))]
+async fn follow_community(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    Json(input): Json<Following>,
+) -> ApiResult {
+    let following =
+        communities::set_following(&api.store, &me, &community_id, input.following).await?;
+    Ok(HttpResponse::json(200, &Following { following })?)
 }
