@@ -433,3 +433,53 @@ async fn an_erased_users_channel_messages_go_with_their_account_even_after_they_
     assert_eq!(texts, vec!["the owner's"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_channels_community_moderators_delete_anyones_message_and_members_only_their_own()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (community, channel, owner, author) = community_with_channel(&stack, "public").await?;
+    let other = new_user("other");
+    let joined = stack
+        .post(
+            &format!("/v1/communities/{community}/join"),
+            &other,
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(joined.status == 201, "{joined:?}");
+    let (mut author_socket, _) = subscribing(&stack, &author, &channel).await?;
+    let sent = author_socket
+        .request(send_frame(&channel, "something rude"))
+        .await?;
+    let message = sent["messageId"].as_str().unwrap_or_default().to_owned();
+    let path = format!("/v1/rooms/{channel}/messages/{message}");
+
+    let by_member = stack.delete(&path, &other).await?;
+    let edit_by_owner = stack
+        .patch(&path, &owner, json!({"text": "something nice"}))
+        .await?;
+    let by_owner = stack.delete(&path, &owner).await?;
+    let again = stack.delete(&path, &owner).await?;
+    let history = stack
+        .get(&format!("/v1/rooms/{channel}/messages"), &other)
+        .await?;
+    let heard = author_socket
+        .expect("the deletion", |f| {
+            f["type"] == "messageDeleted" && f["message"]["messageId"] == message.as_str()
+        })
+        .await?;
+
+    assert_eq!(sent["type"], "ack", "{sent}");
+    assert_eq!(by_member.status, 403, "{by_member:?}");
+    assert_eq!(edit_by_owner.status, 403, "{edit_by_owner:?}");
+    assert_eq!(by_owner.status, 204, "{by_owner:?}");
+    assert_eq!(again.status, 204, "{again:?}");
+    let stored = &history.body["items"][0];
+    assert_eq!(stored["messageId"], message.as_str());
+    assert_eq!(stored["deleted"], true);
+    assert_eq!(stored["text"], "");
+    assert_eq!(stored["senderId"], author.as_str());
+    assert_eq!(heard["message"]["deleted"], true);
+    Ok(())
+}

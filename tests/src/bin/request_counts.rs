@@ -200,6 +200,8 @@ struct World {
     /// The hub's private community: the connected users are members (each started a
     /// topic in it), the incoming ones asked to join, the blocked ones are banned.
     community: String,
+    /// Its chat channel: the hub and each connected member sent a message in it.
+    channel: String,
 }
 
 impl World {
@@ -218,6 +220,7 @@ impl World {
             topic: String::new(),
             activity: String::new(),
             community: String::new(),
+            channel: String::new(),
         }
     }
 }
@@ -403,7 +406,24 @@ async fn create_community(stack: &TestStack, w: &mut World) -> anyhow::Result<()
         let path = format!("/v1/communities/{id}/bans/{banned}");
         arrange(stack, Method::PUT, &path, hub, json!({}), 200).await?;
     }
+    let path = format!("/v1/communities/{id}/channels");
+    let channel = arrange(
+        stack,
+        Method::POST,
+        &path,
+        hub,
+        json!({"name": "general"}),
+        201,
+    )
+    .await?;
+    let channel = field(&channel, "roomId");
+    let send = format!("/v1/rooms/{channel}/messages");
+    for sender in std::iter::once(hub).chain(w.connected.iter().map(String::as_str)) {
+        let message = json!({"text": "hello", "clientMessageId": ulid::Ulid::new().to_string()});
+        arrange(stack, Method::POST, &send, sender, message, 201).await?;
+    }
     w.community = id;
+    w.channel = channel;
     Ok(())
 }
 
@@ -865,6 +885,18 @@ async fn main() -> anyhow::Result<()> {
     let (a, b) = both(&|w| format!("/v1/topics?community={}&{page}", w.community));
     bench
         .read("GET /v1/topics?community=", (&a, sh), (&b, lh))
+        .await;
+    let (a, b) = both(&|w| format!("/v1/communities/{}/channels", w.community));
+    bench
+        .read("GET /v1/communities/{id}/channels", (&a, sh), (&b, lh))
+        .await;
+    let (a, b) = both(&|w| format!("/v1/rooms/{}/messages?{page}", w.channel));
+    bench
+        .read("GET /v1/rooms/{channel}/messages", (&a, sh), (&b, lh))
+        .await;
+    let (a, b) = both(&|w| format!("/v1/rooms/{}", w.channel));
+    bench
+        .read("GET /v1/rooms/{channel}", (&a, sh), (&b, lh))
         .await;
 
     // Feed.

@@ -684,6 +684,9 @@ pub(super) const UNDER_SEND_LIMIT: &str = "under_send_limit";
 /// The message is mine and not deleted.
 pub(super) const OWN_LIVE_MESSAGE: &str = "own_live_message";
 
+/// The message is not deleted (a moderator deletes it).
+pub(super) const LIVE_MESSAGE: &str = "live_message";
+
 /// A read receipt moves my read position forward.
 pub(super) const READ_FORWARD: &str = "read_forward";
 
@@ -702,14 +705,14 @@ pub async fn edit_message(
 ) -> AppResult<Message> {
     check(&edit)?;
     require_member(store, me, room_id).await?;
-    let output = change_own_message(
+    let output = change_message(
         store,
-        me,
         room_id,
         message_id,
         "SET #text = :text, edited = :true, editedAt = :now",
         &edit.text,
         claim,
+        Changer::Sender(me),
     )
     .await;
     let message: Message = match output {
@@ -724,55 +727,93 @@ pub async fn edit_message(
 
 /// Soft-deletes my message: the text goes, a tombstone stays in the history. Deleting
 /// it again is a no-op. A `claim` as for [`edit_message`].
-pub async fn delete_message(
+pub async fn delete_message<'a>(
     store: &Store,
-    me: &UserId,
+    me: &'a UserId,
     room_id: &str,
     message_id: &str,
     claim: Option<LiveClaim>,
 ) -> AppResult<Message> {
-    require_member(store, me, room_id).await?;
-    let output = change_own_message(
-        store,
-        me,
-        room_id,
-        message_id,
-        "SET #text = :text, deleted = :true, editedAt = :now",
-        "",
-        claim,
-    )
-    .await;
-    let message: Message = match output {
+    let (room, _) = room_as_member(store, me, room_id).await?;
+    let delete = |by: Changer<'a>| {
+        change_message(
+            store,
+            room_id,
+            message_id,
+            "SET #text = :text, deleted = :true, editedAt = :now",
+            "",
+            claim,
+            by,
+        )
+    };
+    let message: Message = match delete(Changer::Sender(me)).await {
         Ok(updated) => store::from_item(updated.unwrap_or_default())?,
         Err(error) => {
-            // Already deleted by me: the same outcome as the first time.
-            if let Some(existing) = store
-                .get::<Message>(&keys::message(room_id, message_id))
-                .await?
-                && existing.deleted
-                && &existing.sender_id == me
-            {
-                return Ok(existing);
+            let existing: Option<Message> = store.get(&keys::message(room_id, message_id)).await?;
+            // A channel's community moderators delete anyone's message in it.
+            let moderator = match &existing {
+                Some(found) if &found.sender_id != me && room.kind == RoomKind::Channel => {
+                    moderates_channel(store, me, &room).await?
+                }
+                _ => false,
+            };
+            match existing {
+                // Deleted already (by me, or by a moderator when I moderate): the same
+                // outcome as the first time.
+                Some(existing) if existing.deleted && (&existing.sender_id == me || moderator) => {
+                    return Ok(existing);
+                }
+                Some(_) if moderator => match delete(Changer::Moderator).await {
+                    Ok(updated) => store::from_item(updated.unwrap_or_default())?,
+                    Err(error) => {
+                        return Err(
+                            explain_refused_change(store, me, room_id, message_id, error).await,
+                        );
+                    }
+                },
+                _ => {
+                    return Err(
+                        explain_refused_change(store, me, room_id, message_id, error).await,
+                    );
+                }
             }
-            return Err(explain_refused_change(store, me, room_id, message_id, error).await);
         }
     };
     refresh_preview(store, &message).await?;
     Ok(message)
 }
 
+/// Whether `me` moderates a channel's community (its moderators, admins and owner).
+async fn moderates_channel(store: &Store, me: &UserId, room: &Room) -> AppResult<bool> {
+    let community_id = room.community_id.as_deref().ok_or_else(no_room)?;
+    let loaded = communities::read_as(store, me, false, community_id).await?;
+    Ok(communities::allows(
+        loaded.community.kind,
+        &loaded.standing,
+        communities::Permission::Moderate,
+    ))
+}
+
+/// Who changes a message: its sender, or a moderator of the channel it is in (who may
+/// delete it, not edit it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Changer<'a> {
+    Sender(&'a UserId),
+    Moderator,
+}
+
 /// One change to my own, not deleted message: `set` (a `SET` clause) sets `#text` to
 /// `text` and whatever else it names (`:true`, `:now`); `version` goes up by one, and
 /// the change carries the route's `claim` on pushing it (or none). Returns the message
 /// as it is now, or the refusal for [`explain_refused_change`].
-pub(super) async fn change_own_message(
+pub(super) async fn change_message(
     store: &Store,
-    me: &UserId,
     room_id: &str,
     message_id: &str,
     set: &str,
     text: &str,
     claim: Option<LiveClaim>,
+    by: Changer<'_>,
 ) -> Result<Option<Item>, WriteError> {
     let update = claimed_update(set, "ADD version :one", claim)
         .name("#text", "text")
@@ -780,12 +821,19 @@ pub(super) async fn change_own_message(
         .value(":true", AttributeValue::Bool(true))
         .value(":now", s(now_rfc3339()))
         .value(":one", n(1));
-    let mine_and_live = Condition::new(
-        OWN_LIVE_MESSAGE,
-        Expr::new("attribute_exists(PK) AND senderId = :me AND deleted = :false")
-            .value(":false", AttributeValue::Bool(false))
-            .value(":me", s(me.as_str())),
-    );
+    let mine_and_live = match by {
+        Changer::Sender(me) => Condition::new(
+            OWN_LIVE_MESSAGE,
+            Expr::new("attribute_exists(PK) AND senderId = :me AND deleted = :false")
+                .value(":false", AttributeValue::Bool(false))
+                .value(":me", s(me.as_str())),
+        ),
+        Changer::Moderator => Condition::new(
+            LIVE_MESSAGE,
+            Expr::new("attribute_exists(PK) AND deleted = :false")
+                .value(":false", AttributeValue::Bool(false)),
+        ),
+    };
     store
         .update(
             &keys::message(room_id, message_id),
@@ -1342,18 +1390,13 @@ pub async fn create_channel(
     input: NewChannel,
 ) -> AppResult<Room> {
     check(&input)?;
-    let loaded = communities::read_as(
+    communities::load_for(
         store,
-        &me.user_id,
-        me.has_role(communities::PLATFORM_MODERATOR_ROLE),
+        me,
         community_id,
+        communities::Permission::EditSettings,
     )
     .await?;
-    communities::require(
-        loaded.community.kind,
-        &loaded.standing,
-        communities::Permission::EditSettings,
-    )?;
     let room = Room {
         room_id: new_ulid(),
         kind: RoomKind::Channel,
@@ -1409,18 +1452,13 @@ pub async fn delete_channel(
     community_id: &str,
     room_id: &str,
 ) -> AppResult<()> {
-    let loaded = communities::read_as(
+    communities::load_for(
         store,
-        &me.user_id,
-        me.has_role(communities::PLATFORM_MODERATOR_ROLE),
+        me,
         community_id,
+        communities::Permission::EditSettings,
     )
     .await?;
-    communities::require(
-        loaded.community.kind,
-        &loaded.standing,
-        communities::Permission::EditSettings,
-    )?;
     let room = get_room(store, room_id)
         .await?
         .filter(|room| {

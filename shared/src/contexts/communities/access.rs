@@ -26,6 +26,19 @@ pub async fn load(store: &Store, me: &Principal, community_id: &str) -> AppResul
     Ok(loaded)
 }
 
+/// [`load`], and the check that I may do `permission` there (`403`, or the `404` of a
+/// missing community to whoever may not see it).
+pub async fn load_for(
+    store: &Store,
+    me: &Principal,
+    community_id: &str,
+    permission: Permission,
+) -> AppResult<Loaded> {
+    let loaded = load(store, me, community_id).await?;
+    require(loaded.community.kind, &loaded.standing, permission)?;
+    Ok(loaded)
+}
+
 /// [`load`] without the check that I may see the community.
 pub(super) async fn read(store: &Store, me: &Principal, community_id: &str) -> AppResult<Loaded> {
     read_as(
@@ -381,12 +394,7 @@ pub async fn list_invites(
     limit: u32,
     cursor: Option<&str>,
 ) -> AppResult<Page<InviteView>> {
-    let loaded = load(store, me, community_id).await?;
-    require(
-        loaded.community.kind,
-        &loaded.standing,
-        Permission::ManageInvites,
-    )?;
+    load_for(store, me, community_id, Permission::ManageInvites).await?;
     let scope = format!("community:{community_id}:invites");
     let start = cursor
         .map(|c| cursors.open(&me.user_id, &scope, c))

@@ -59,6 +59,23 @@ pub mod keys {
         )
     }
 
+    /// The user-side mirror of an item of the community's partition (a member's
+    /// membership, a request's, a ban's), which goes with it; `None` for the others.
+    pub fn mirror_of(community_id: &str, sort_key: &str) -> Option<Key> {
+        let user = |prefix: &str| {
+            sort_key
+                .strip_prefix(prefix)
+                .and_then(|u| UserId::parse(u).ok())
+        };
+        if let Some(user) = user(MEMBER_PREFIX) {
+            Some(membership(&user, community_id))
+        } else if let Some(user) = user(JOIN_REQUEST_PREFIX) {
+            Some(my_join_request(&user, community_id))
+        } else {
+            user(BAN_PREFIX).map(|user| my_ban(&user, community_id))
+        }
+    }
+
     /// `COMMUNITY#<id> / JOINREQ#<userId>`.
     pub fn join_request(community_id: &str, user: &UserId) -> Key {
         Key::new(

@@ -329,6 +329,26 @@ pub fn successor<'a>(members: &'a [Member], owner: &UserId) -> Option<&'a Member
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_member_request_or_ban_goes_with_its_mirror_and_nothing_else_has_one() {
+        let mirror = |sk: &str| keys::mirror_of("C1", sk).map(|k| (k.pk, k.sk));
+
+        assert_eq!(
+            mirror("MEMBER#ana"),
+            Some(("USER#ana".to_owned(), "COMMUNITY#C1".to_owned()))
+        );
+        assert_eq!(
+            mirror("JOINREQ#bo"),
+            Some(("USER#bo".to_owned(), "CJOINREQ#C1".to_owned()))
+        );
+        assert_eq!(
+            mirror("BAN#cy"),
+            Some(("USER#cy".to_owned(), "CBAN#C1".to_owned()))
+        );
+        assert_eq!(mirror("META"), None);
+        assert_eq!(mirror("MEMBER#"), None);
+    }
+
     fn as_role(role: Role) -> Standing {
         Standing {
             role: Some(role),

@@ -254,12 +254,7 @@ pub async fn update_community(
 ) -> AppResult<CommunityView> {
     check(&patch)?;
     for _ in 0..3 {
-        let loaded = load(store, me, community_id).await?;
-        require(
-            loaded.community.kind,
-            &loaded.standing,
-            Permission::EditSettings,
-        )?;
+        let loaded = load_for(store, me, community_id, Permission::EditSettings).await?;
         let old = loaded.community;
         let new = apply_patch(old.clone(), patch.clone(), &now_rfc3339());
         let mut transaction = store.transaction().update(
@@ -414,12 +409,7 @@ pub async fn approve_join_request(
     community_id: &str,
     user: &UserId,
 ) -> AppResult<Member> {
-    let loaded = load(store, me, community_id).await?;
-    require(
-        loaded.community.kind,
-        &loaded.standing,
-        Permission::ReviewJoinRequests,
-    )?;
+    load_for(store, me, community_id, Permission::ReviewJoinRequests).await?;
     let member = Member {
         approved_by: Some(me.user_id.clone()),
         ..new_member(community_id, user, Role::Member)
@@ -619,12 +609,7 @@ pub async fn ban(
     if user == &me.user_id {
         return Err(AppError::invalid_field("userId", "you cannot ban yourself"));
     }
-    let loaded = load(store, me, community_id).await?;
-    require(
-        loaded.community.kind,
-        &loaded.standing,
-        Permission::Moderate,
-    )?;
+    let loaded = load_for(store, me, community_id, Permission::Moderate).await?;
     let ban = Ban {
         community_id: community_id.to_owned(),
         user_id: user.clone(),
@@ -675,12 +660,7 @@ pub async fn unban(
     community_id: &str,
     user: &UserId,
 ) -> AppResult<()> {
-    let loaded = load(store, me, community_id).await?;
-    require(
-        loaded.community.kind,
-        &loaded.standing,
-        Permission::Moderate,
-    )?;
+    load_for(store, me, community_id, Permission::Moderate).await?;
     let result = store
         .transaction()
         .delete(
@@ -709,12 +689,7 @@ pub async fn create_invite(
     input: NewInvite,
 ) -> AppResult<InviteView> {
     check(&input)?;
-    let loaded = load(store, me, community_id).await?;
-    require(
-        loaded.community.kind,
-        &loaded.standing,
-        Permission::ManageInvites,
-    )?;
+    load_for(store, me, community_id, Permission::ManageInvites).await?;
     let hours = input.expires_in_hours.unwrap_or(DEFAULT_INVITE_HOURS);
     let invite = new_invite(
         new_invite_code()?,
@@ -746,12 +721,7 @@ pub async fn revoke_invite(
     community_id: &str,
     code: &str,
 ) -> AppResult<()> {
-    let loaded = load(store, me, community_id).await?;
-    require(
-        loaded.community.kind,
-        &loaded.standing,
-        Permission::ManageInvites,
-    )?;
+    load_for(store, me, community_id, Permission::ManageInvites).await?;
     let invite = working_invite(store, code)
         .await
         .ok()
@@ -879,14 +849,7 @@ pub async fn clean_up_deleted(store: &Store, community_id: &str) -> AppResult<()
             continue;
         }
         doomed.push(Key::new(keys::partition(community_id), sk.clone()));
-        let user = |prefix: &str| sk.strip_prefix(prefix).and_then(|u| UserId::parse(u).ok());
-        if let Some(user) = user(keys::MEMBER_PREFIX) {
-            doomed.push(keys::membership(&user, community_id));
-        } else if let Some(user) = user(keys::JOIN_REQUEST_PREFIX) {
-            doomed.push(keys::my_join_request(&user, community_id));
-        } else if let Some(user) = user(keys::BAN_PREFIX) {
-            doomed.push(keys::my_ban(&user, community_id));
-        }
+        doomed.extend(keys::mirror_of(community_id, sk));
     }
     if doomed.is_empty() {
         let (invites, _) = store
@@ -985,7 +948,6 @@ pub(super) async fn delete_community(store: &Store, community_id: &str) -> AppRe
             continue;
         };
         doomed.push(Key::new(keys::partition(community_id), sk.clone()));
-        let user = |prefix: &str| sk.strip_prefix(prefix).and_then(|u| UserId::parse(u).ok());
         if sk == keys::META {
             let community: Community = store::from_item(item.clone())?;
             if let Some(slug) = claimed_slug(&community) {
@@ -994,13 +956,8 @@ pub(super) async fn delete_community(store: &Store, community_id: &str) -> AppRe
             for tag in listed_tags(&community) {
                 doomed.push(keys::by_tag(&tag, community_id));
             }
-        } else if let Some(user) = user(keys::MEMBER_PREFIX) {
-            doomed.push(keys::membership(&user, community_id));
-        } else if let Some(user) = user(keys::JOIN_REQUEST_PREFIX) {
-            doomed.push(keys::my_join_request(&user, community_id));
-        } else if let Some(user) = user(keys::BAN_PREFIX) {
-            doomed.push(keys::my_ban(&user, community_id));
         }
+        doomed.extend(keys::mirror_of(community_id, sk));
     }
     store.batch_delete(&doomed).await
 }
