@@ -662,6 +662,7 @@
       const about = [`${community.kind} · ${community.memberCount} members`];
       if (community.description) about.push(community.description);
       $('community-about').textContent = about.join(' — ');
+      renderFollow(community);
       renderTopics(topics.items || []);
       renderChannels(channels.items || []);
       $('community-members').replaceChildren(...(members.items || []).map((member) => el('li', {
@@ -673,6 +674,26 @@
       view.dataset.ready = 'true';
     } catch (error) {
       if (state.community === communityId) toast(`Opening the community failed: ${error.message}`);
+    }
+  }
+
+  // Members follow a community to hear of each new topic (docs/communities.md#following-and-announcements).
+  function renderFollow(community) {
+    const button = $('follow-community');
+    button.hidden = community.following === undefined;
+    button.dataset.following = String(Boolean(community.following));
+    button.textContent = community.following ? 'Following · stop' : 'Follow new topics';
+  }
+
+  async function toggleFollow() {
+    const communityId = state.community;
+    if (!communityId) return;
+    const following = $('follow-community').dataset.following !== 'true';
+    try {
+      const result = await api('PUT', `/v1/communities/${enc(communityId)}/following`, { following });
+      if (state.community === communityId) renderFollow({ following: result.following });
+    } catch (error) {
+      toast(`Following failed: ${error.message}`);
     }
   }
 
@@ -698,7 +719,7 @@
     el('div', { class: 'topic-title', text: topic.title }),
     el('div', {
       class: 'topic-meta',
-      text: `${nameOf(topic.authorId)} · ${topic.replyCount || 0} replies${topic.pinned ? ' · pinned' : ''}`,
+      text: `${topic.announcement ? 'Announcement · ' : ''}${nameOf(topic.authorId)} · ${topic.replyCount || 0} replies${topic.pinned ? ' · pinned' : ''}`,
     }))));
   }
 
@@ -1131,6 +1152,7 @@
       event.preventDefault();
       postTopic();
     });
+    $('follow-community').addEventListener('click', () => toggleFollow());
     $('refresh-inbox').addEventListener('click', () => { loadInbox(); loadConnections(); loadPresence(); });
     $('load-older').addEventListener('click', () => {
       if (state.room) loadOlder(state.room).catch((error) => toast(error.message));

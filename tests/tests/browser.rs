@@ -610,6 +610,17 @@ async fn community_page(
         tokio::time::sleep(POLL).await;
     }
 
+    // The member follows the community from its page.
+    let follow = r#"[data-testid="follow-community"][data-following="false"]"#;
+    wait_for(page, "the follow button", Locator::Css(follow)).await?;
+    click(page, "the follow button", follow).await?;
+    let following = r#"[data-testid="follow-community"][data-following="true"]"#;
+    wait_for(page, "the community followed", Locator::Css(following)).await?;
+    let view = stack
+        .get(&format!("/v1/communities/{community}"), member)
+        .await?;
+    anyhow::ensure!(view.body["following"] == true, "not following: {view:?}");
+
     // The community's channel opens as a conversation, and a message sent there is
     // stored (acked over the WebSocket).
     let channel = format!(r#"[data-testid="community-channel"][data-room-id="{channel_id}"]"#);
@@ -641,7 +652,7 @@ async fn community_page(
 }
 
 #[tokio::test]
-async fn a_member_opens_their_community_page_posts_a_topic_and_chats_in_its_channel_in_the_browser()
+async fn a_member_opens_their_community_page_posts_a_topic_follows_it_and_chats_in_its_channel_in_the_browser()
 -> anyhow::Result<()> {
     // Arrange: a public community of two members with profiles, and a topic in it
     require_browser()?;

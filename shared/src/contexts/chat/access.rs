@@ -133,18 +133,7 @@ pub async fn community_channels(
     me: &Principal,
     community_id: &str,
 ) -> AppResult<Vec<ChannelEntry>> {
-    let loaded = communities::read_as(
-        store,
-        &me.user_id,
-        me.has_role(communities::PLATFORM_MODERATOR_ROLE),
-        community_id,
-    )
-    .await?;
-    communities::require(
-        loaded.community.kind,
-        &loaded.standing,
-        communities::Permission::See,
-    )?;
+    let loaded = communities::load(store, me, community_id).await?;
     if !loaded.standing.is_member() {
         return Err(AppError::Forbidden(
             "only the community's members see its channels".into(),
@@ -185,16 +174,7 @@ pub async fn channels_of(store: &Store, community_id: &str) -> AppResult<Vec<Roo
                 .limit(MAX_CHANNELS),
         )
         .await?;
-    items
-        .into_iter()
-        .filter(|item| {
-            item.get("entity")
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-                == Some(Room::NAME)
-        })
-        .map(store::from_item)
-        .collect()
+    items.into_iter().map(store::from_item).collect()
 }
 
 /// `GET /v1/rooms/{roomId}`: the room, its members' read positions (first 100) and who
