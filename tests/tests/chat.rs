@@ -1584,3 +1584,44 @@ async fn a_member_who_stops_watching_a_room_is_notified_of_its_next_message() ->
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_member_who_left_a_group_has_their_messages_there_erased_with_their_account()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    stack.connect_directly(&ana, &bo).await?;
+    let room = group(&stack, &ana, "Study group", &[&bo]).await?;
+    send_rest(&stack, &bo, &room, "from Bo").await?;
+    send_rest(&stack, &ana, &room, "from Ana").await?;
+    let left = stack
+        .delete(&format!("/v1/rooms/{room}/members/me"), &bo)
+        .await?;
+    let inbox = stack.get("/v1/rooms", &bo).await?;
+
+    let erased = stack.delete("/v1/me", &bo).await?;
+    let partition = format!("ROOM#{room}");
+    stack
+        .eventually("Bo's message to go", || async {
+            let items = stack.partition(&partition).await?;
+            Ok((!items.iter().any(|item| item["senderId"] == bo.as_str())).then_some(()))
+        })
+        .await?;
+    let history = stack
+        .get(&format!("/v1/rooms/{room}/messages"), &ana)
+        .await?;
+
+    assert!(left.status < 300, "{left:?}");
+    assert!(
+        !inbox.body.to_string().contains(&room),
+        "a left group is out of the inbox: {}",
+        inbox.body
+    );
+    assert!(erased.status < 300, "{erased:?}");
+    let texts: Vec<&str> = history.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|m| m["text"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(texts, vec!["from Ana"]);
+    Ok(())
+}

@@ -223,7 +223,8 @@ pub async fn add_members(
 }
 
 /// `DELETE /v1/rooms/{roomId}/members/me`: leave a group (a direct conversation can
-/// only be archived). Repeatable.
+/// only be archived). My side of the membership leaves the inbox and stays (with
+/// `leftAt`), for my export and erasure. Repeatable.
 pub async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> {
     let Some(room) = get_room(store, room_id).await? else {
         return Err(no_room());
@@ -246,10 +247,15 @@ pub async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<
     ))
     .value(":minus", n(-1))
     .value(":one", n(1));
+    // My side stays, out of the inbox: it is how my export and erasure find the
+    // messages I wrote in the group.
+    let out_of_inbox = Expr::new("SET #left = :now REMOVE GSI2PK, GSI2SK")
+        .name("#left", "leftAt")
+        .value(":now", s(now_rfc3339()));
     let result = store
         .transaction()
         .delete(&keys::member(room_id, me), Some(Condition::present(MEMBER)))
-        .delete(&keys::membership(me, room_id), None)
+        .update(&keys::membership(me, room_id), out_of_inbox, None)
         .update(&keys::room(room_id), shrink, None)
         .commit()
         .await;
