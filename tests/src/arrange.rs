@@ -111,6 +111,25 @@ pub async fn give_role(
 }
 
 impl TestStack {
+    /// Makes `users` members of `community` by writing their member items straight into
+    /// the table (no API, no mirrors, no member count): arranging large communities.
+    pub async fn add_members_directly(
+        &self,
+        community: &str,
+        users: &[String],
+    ) -> anyhow::Result<()> {
+        let at = agora::ids::now_rfc3339();
+        let items: Vec<Value> = users
+            .iter()
+            .map(|user| {
+                json!({"PK": format!("COMMUNITY#{community}"), "SK": format!("MEMBER#{user}"),
+                    "entity": "CommunityMember", "communityId": community, "userId": user,
+                    "role": "member", "joinedAt": at})
+            })
+            .collect();
+        self.put_items(&items).await
+    }
+
     /// Makes `a` and `b` connected, as if `b` had accepted a request from `a`, by writing
     /// both sides of the connection straight into the table (no connections API).
     pub async fn connect_directly(&self, a: &str, b: &str) -> anyhow::Result<()> {

@@ -2299,18 +2299,9 @@ async fn an_announcement_to_more_members_than_one_step_holds_reaches_them_all() 
     let stack = spawn().await?;
     let owner = new_user("owner");
     let id = id_of(&community(&stack, &owner, "public", json!({})).await?);
-    let at = agora::ids::now_rfc3339();
     let mut members: Vec<String> = (0..130).map(|i| new_user(&format!("m{i:03}"))).collect();
     members.sort();
-    let items: Vec<Value> = members
-        .iter()
-        .map(|user| {
-            json!({"PK": format!("COMMUNITY#{id}"), "SK": format!("MEMBER#{user}"),
-                "entity": "CommunityMember", "communityId": id, "userId": user,
-                "role": "member", "joinedAt": at})
-        })
-        .collect();
-    stack.put_items(&items).await?;
+    stack.add_members_directly(&id, &members).await?;
 
     let topic = stack
         .post_created(

@@ -196,16 +196,8 @@ async fn channel_of(
             .await?;
         anyhow::ensure!(joined.status == 201, "join failed: {joined:?}");
     }
-    let at = agora::ids::now_rfc3339();
-    let members: Vec<Value> = (0..silent)
-        .map(|i| {
-            let user = new_user(&format!("m{i}"));
-            json!({"PK": format!("COMMUNITY#{community}"), "SK": format!("MEMBER#{user}"),
-                "entity": "CommunityMember", "communityId": community, "userId": user,
-                "role": "member", "joinedAt": at})
-        })
-        .collect();
-    stack.put_items(&members).await?;
+    let members: Vec<String> = (0..silent).map(|i| new_user(&format!("m{i}"))).collect();
+    stack.add_members_directly(&community, &members).await?;
     let channel = stack
         .post_created(
             &format!("/v1/communities/{community}/channels"),
