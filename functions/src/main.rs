@@ -13,6 +13,7 @@ mod account_jobs;
 mod chat;
 mod communities;
 mod connections;
+mod courses;
 mod discussions;
 mod feed;
 mod feed_worker;
@@ -48,10 +49,11 @@ enum Function {
     AccountJobs,
     TopicViews,
     Communities,
+    Courses,
 }
 
 impl Function {
-    const ALL: [Function; 16] = [
+    const ALL: [Function; 17] = [
         Function::Health,
         Function::Profiles,
         Function::Connections,
@@ -68,6 +70,7 @@ impl Function {
         Function::AccountJobs,
         Function::TopicViews,
         Function::Communities,
+        Function::Courses,
     ];
 
     /// The `Handler` of this function's resource in `template.yaml`.
@@ -89,6 +92,7 @@ impl Function {
             Function::AccountJobs => "account-jobs",
             Function::TopicViews => "topic-views",
             Function::Communities => "communities",
+            Function::Courses => "courses",
         }
     }
 
@@ -136,6 +140,7 @@ impl Function {
             Function::AccountJobs => account_jobs::run().await,
             Function::TopicViews => topic_views::run().await,
             Function::Communities => communities::run().await,
+            Function::Courses => courses::run().await,
         }
     }
 }

@@ -483,3 +483,168 @@ async fn a_channels_community_moderators_delete_anyones_message_and_members_only
     assert_eq!(heard["message"]["deleted"], true);
     Ok(())
 }
+
+/// Seconds from now, as RFC 3339.
+fn in_seconds(seconds: i64) -> anyhow::Result<String> {
+    Ok(
+        (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+            .format(&time::format_description::well_known::Rfc3339)?,
+    )
+}
+
+#[tokio::test]
+async fn a_course_linked_community_admits_only_enrolled_learners_and_their_access_ends_with_the_enrollment()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (teacher, learner, outsider) = (
+        new_user("teacher"),
+        new_user("learner"),
+        new_user("outsider"),
+    );
+    let course = stack
+        .post_created(
+            "/v1/courses",
+            &teacher,
+            json!({"title": "Investing basics", "level": "beginner", "category": "investing",
+                   "price": {"amountCents": 4900, "currency": "EUR"}, "published": true}),
+        )
+        .await?;
+    let course = course["courseId"].as_str().unwrap_or_default().to_owned();
+    let community = id_of(&community(&stack, &teacher, "public", json!({})).await?);
+    let channel = new_channel(&stack, &community, &teacher, "study-group").await?;
+    let enrollments = format!("/v1/courses/{course}/enrollments/{learner}");
+    let granted = stack
+        .put(&enrollments, &teacher, json!({"expiresAt": in_seconds(6)?}))
+        .await?;
+    anyhow::ensure!(granted.status == 201, "{granted:?}");
+
+    let linked = stack
+        .put(
+            &format!("/v1/communities/{community}/course"),
+            &teacher,
+            json!({"courseId": course}),
+        )
+        .await?;
+    let linked_by_other = stack
+        .put(
+            &format!("/v1/communities/{community}/course"),
+            &learner,
+            json!({"courseId": course}),
+        )
+        .await?;
+    let outsider_join = stack
+        .post(
+            &format!("/v1/communities/{community}/join"),
+            &outsider,
+            json!({}),
+        )
+        .await?;
+    let learner_join = stack
+        .post(
+            &format!("/v1/communities/{community}/join"),
+            &learner,
+            json!({}),
+        )
+        .await?;
+    let members = stack
+        .get(&format!("/v1/communities/{community}/members"), &teacher)
+        .await?;
+    let (mut teacher_socket, _) = subscribing(&stack, &teacher, &channel).await?;
+    let (mut learner_socket, subscribed) = subscribing(&stack, &learner, &channel).await?;
+    teacher_socket
+        .request(send_frame(&channel, "welcome"))
+        .await?;
+    learner_socket
+        .expect("the welcome", message_with("welcome"))
+        .await?;
+    let course_view = stack
+        .get(&format!("/v1/courses/{course}"), &learner)
+        .await?;
+
+    assert_eq!(linked.status, 200, "{linked:?}");
+    assert_eq!(linked.body["courseId"], course.as_str());
+    assert_problem(&linked_by_other, 403, None);
+    assert_problem(&outsider_join, 403, None);
+    assert_eq!(learner_join.status, 201, "{learner_join:?}");
+    let listed = members.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let learner_listed = listed.iter().find(|m| m["userId"] == learner.as_str());
+    assert!(
+        learner_listed.is_some_and(|m| m["accessUntil"].is_string()),
+        "the learner's access end is listed: {members:?}"
+    );
+    assert_eq!(subscribed["type"], "ack", "{subscribed}");
+    assert_eq!(course_view.body["communityId"], community.as_str());
+
+    // The enrollment ends: everything ends with it, before any sweep has run.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let view = stack
+        .get(&format!("/v1/communities/{community}"), &learner)
+        .await?;
+    let rest_send = send_rest(&stack, &learner, &channel, "still here?").await?;
+    let live_send = learner_socket
+        .request(send_frame(&channel, "hello?"))
+        .await?;
+    let topic = stack
+        .post(
+            "/v1/topics",
+            &learner,
+            json!({"title": "Q", "body": "text", "communityId": community}),
+        )
+        .await?;
+    let rejoin = stack
+        .post(
+            &format!("/v1/communities/{community}/join"),
+            &learner,
+            json!({}),
+        )
+        .await?;
+    teacher_socket
+        .request(send_frame(&channel, "after the end"))
+        .await?;
+
+    assert_eq!(view.body["myStatus"], "expired", "{view:?}");
+    assert_eq!(view.body.get("myRole"), None);
+    assert_eq!(rest_send, 403);
+    assert_eq!(live_send["code"], "notMember", "{live_send}");
+    assert_problem(&topic, 403, None);
+    assert_problem(&rejoin, 403, None);
+    assert!(
+        learner_socket
+            .stays_quiet(Duration::from_millis(1000), message_with("after the end"))
+            .await?,
+        "a learner whose access ended hears nothing more"
+    );
+
+    // Renewed by the instructor: the stream gives the access back.
+    let renewed = stack
+        .put(&enrollments, &teacher, json!({"expiresAt": null}))
+        .await?;
+    anyhow::ensure!(renewed.status == 200, "{renewed:?}");
+    stack
+        .eventually("the renewed learner's access", || async {
+            let view = stack
+                .get(&format!("/v1/communities/{community}"), &learner)
+                .await?;
+            Ok((view.body["myStatus"] == "member").then_some(()))
+        })
+        .await?;
+    let back = send_rest(&stack, &learner, &channel, "back again").await?;
+    assert_eq!(back, 201);
+
+    // Revoked: the stream removes the member, and the count follows.
+    let revoked = stack.delete(&enrollments, &teacher).await?;
+    assert_eq!(revoked.status, 204);
+    let after = stack
+        .eventually("the revoked learner's removal", || async {
+            let view = stack
+                .get(&format!("/v1/communities/{community}"), &learner)
+                .await?;
+            Ok(view.body.get("myStatus").is_none().then_some(view))
+        })
+        .await?;
+    assert_eq!(after.body["memberCount"], 1, "{after:?}");
+    Ok(())
+}

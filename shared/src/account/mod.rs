@@ -13,8 +13,8 @@ pub mod queue;
 use std::sync::LazyLock;
 
 use crate::contexts::{
-    chat, communities, connections, discussions, feed, graph, moderation, notifications, profiles,
-    realtime,
+    chat, communities, connections, courses, discussions, feed, graph, moderation, notifications,
+    profiles, realtime,
 };
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
@@ -33,6 +33,7 @@ pub const CONTEXTS: &[AccountSteps] = &[
     discussions::erasure::STEPS,
     chat::erasure::STEPS,
     communities::erasure::STEPS,
+    courses::erasure::STEPS,
     notifications::erasure::STEPS,
     realtime::erasure::STEPS,
     connections::erasure::STEPS,

@@ -127,6 +127,15 @@ pub fn normalize_tag(tag: &str) -> String {
     tag.trim().trim_start_matches('#').to_lowercase()
 }
 
+/// Tags as stored: normalized, distinct, in the order given.
+pub fn normalized_tags(tags: &[String]) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    tags.iter()
+        .map(|t| normalize_tag(t))
+        .filter(|t| seen.insert(t.clone()))
+        .collect()
+}
+
 /// Distinguishes "absent" (outer `None`, via `default`) from `null` (`Some(None)`).
 pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where

@@ -46,6 +46,7 @@ pub fn document() -> OpenApi {
         routes::notifications::routes().into_openapi(),
         routes::chat::routes().into_openapi(),
         routes::communities::routes().into_openapi(),
+        routes::courses::routes().into_openapi(),
     ] {
         document.merge(part);
     }

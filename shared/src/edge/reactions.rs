@@ -83,6 +83,7 @@ pub fn fanout(
         Box::new(feed::LikeTally::new(store.clone())),
         Box::new(CommunityCleanup::new(store.clone())),
         Box::new(chat::ChannelMembership::new(store.clone())),
+        Box::new(communities::CourseAccess::new(store.clone())),
     ]
 }
 
@@ -102,6 +103,7 @@ pub fn fanout_entities() -> Vec<&'static str> {
         chat::CHANNEL_ENTITIES,
         connections::ENTITIES,
         communities::ENTITIES,
+        communities::COURSE_ACCESS_ENTITIES,
     ]
     .concat()
 }

@@ -786,6 +786,11 @@ pub fn to_item<T: Serialize>(value: &T) -> AppResult<Item> {
     serde_dynamo::to_item(value).map_err(AppError::internal)
 }
 
+/// One attribute value from a typed value (a list, a map), for an update expression.
+pub fn to_attribute<T: Serialize>(value: &T) -> AppResult<AttributeValue> {
+    serde_dynamo::to_attribute_value(value).map_err(AppError::internal)
+}
+
 /// Reads a typed value out of an item: an SDK item, or a stream image from a Lambda event.
 pub fn from_item<T: DeserializeOwned>(item: impl Into<serde_dynamo::Item>) -> AppResult<T> {
     serde_dynamo::from_item(item).map_err(AppError::internal)

@@ -213,6 +213,29 @@ impl<'a> Transaction<'a> {
     }
 }
 
+/// Attempts of a transaction that DynamoDB cancels because another one held the same
+/// items (joins and leaves of one community all change its member count; reviews of one
+/// course all change its rating).
+pub const CONTENTION_ATTEMPTS: u32 = 6;
+
+/// Commits the transaction `make` builds, building it again after a contention
+/// cancellation (with a growing, jittered pause).
+pub async fn commit_retrying<'a>(make: impl Fn() -> Transaction<'a>) -> Result<(), WriteError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match make().commit().await {
+            Err(WriteError::Contended) if attempt < CONTENTION_ATTEMPTS => {
+                let mut jitter = [0u8; 1];
+                let _ = getrandom::fill(&mut jitter);
+                let pause = 10u64 * (1 << attempt.min(5)) + u64::from(jitter[0] % 20);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 fn split(condition: Option<Condition>) -> (Option<&'static str>, Option<Expr>) {
     match condition {
         Some(Condition { name, expr }) => (Some(name), Some(expr)),

@@ -97,11 +97,11 @@ async fn channel_member(
 ) -> AppResult<Member> {
     match member {
         Some(member) => {
-            if store
-                .get_item(&community_member_key(room, me)?)
+            let admitted = store
+                .get::<communities::Member>(&community_member_key(room, me)?)
                 .await?
-                .is_none()
-            {
+                .is_some_and(|m| m.has_access(now_epoch_seconds()));
+            if !admitted {
                 return Err(outside_channel(store, room).await);
             }
             Ok(member)

@@ -565,7 +565,10 @@ pub async fn send_message(
         let (send_window, count_send, under_limit) = send_token(limit, now_epoch_seconds());
         let mut transaction = store.transaction();
         if let Some(key) = &community_member {
-            transaction = transaction.check(key, Condition::present(COMMUNITY_MEMBER));
+            transaction = transaction.check(
+                key,
+                communities::member_with_access(COMMUNITY_MEMBER, now_epoch_seconds()),
+            );
         }
         let result = transaction
             .update(&keys::room(room_id), advance, Some(still_last))
@@ -970,6 +973,21 @@ pub async fn subscribe(
     honoured_until: Option<i64>,
 ) -> AppResult<Room> {
     let (room, _) = room_as_member(store, me, room_id).await?;
+    // A learner's subscription to a course-linked community's channel ends with their
+    // access, as a token's does (one GetItem).
+    let honoured_until = match room.kind {
+        RoomKind::Channel => {
+            let access_until = store
+                .get::<communities::Member>(&community_member_key(&room, me)?)
+                .await?
+                .and_then(|m| m.access_until);
+            match (honoured_until, access_until) {
+                (Some(token), Some(access)) => Some(token.min(access)),
+                (token, access) => token.or(access),
+            }
+        }
+        _ => honoured_until,
+    };
     let subscription = Subscription {
         room_id: room_id.to_owned(),
         connection_id: connection_id.to_owned(),
@@ -990,7 +1008,7 @@ pub async fn subscribe(
         // And still in the channel's community (see `forget_channel_member`).
         transaction = transaction.check(
             &community_member_key(&room, me)?,
-            Condition::present(COMMUNITY_MEMBER),
+            communities::member_with_access(COMMUNITY_MEMBER, now_epoch_seconds()),
         );
     }
     match transaction.commit().await {
@@ -1357,7 +1375,7 @@ pub(super) async fn join_channel(store: &Store, me: &UserId, room: &Room) -> App
         .put(membership_item, None)
         .check(
             &community_member_key(room, me)?,
-            Condition::present(COMMUNITY_MEMBER),
+            communities::member_with_access(COMMUNITY_MEMBER, now_epoch_seconds()),
         )
         .commit()
         .await;

@@ -77,8 +77,12 @@ pub async fn read_as(
             Some(keys::META) => community = Some(store::from_item::<Community>(item)?),
             Some(sk) if sk.starts_with(keys::MEMBER_PREFIX) => {
                 let member = store::from_item::<Member>(item)?;
-                standing.role = Some(member.role);
-                standing.following = member.following;
+                if member.has_access(now_epoch_seconds()) {
+                    standing.role = Some(member.role);
+                    standing.following = member.following;
+                } else {
+                    standing.expired = true;
+                }
             }
             Some(sk) if sk.starts_with(keys::JOIN_REQUEST_PREFIX) => standing.pending = true,
             Some(sk) if sk.starts_with(keys::BAN_PREFIX) => standing.banned = true,
@@ -88,6 +92,7 @@ pub async fn read_as(
     let community = community
         .filter(|c| c.deleted_at.is_none())
         .ok_or_else(no_such_community)?;
+    standing.course_linked = community.course_id.is_some();
     Ok(Loaded {
         community,
         standing,
@@ -319,6 +324,10 @@ pub async fn list_members(
             .into_iter()
             .map(|m| MemberView {
                 profile: views.remove(&m.user_id),
+                access_until: m
+                    .access_until
+                    .and_then(|at| time::OffsetDateTime::from_unix_timestamp(at).ok())
+                    .map(format_rfc3339),
                 user_id: m.user_id,
                 role: m.role,
                 joined_at: m.joined_at,

@@ -158,3 +158,11 @@ pub fn valid_invite_code(raw: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
+
+/// `PUT /v1/communities/{communityId}/course`
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CourseLink {
+    /// A course I teach.
+    pub course_id: String,
+}

@@ -17,6 +17,14 @@ pub mod keys {
     pub const MY_INVITE_PREFIX: &str = "CINVITE#";
     /// GSI2 partition of every listed community, newest first.
     pub const LISTED: &str = "COMMUNITIES";
+    /// GSI3 partition of the members whose access ends (course-linked communities).
+    pub const ACCESS_ENDS: &str = "CACCESS";
+
+    /// GSI3 sort key of a member's access end: the time first (zero-padded), so a
+    /// Query up to now finds every access that has ended.
+    pub fn access_end(until: i64, community_id: &str, user: &UserId) -> String {
+        format!("{:012}#{community_id}#{user}", until.max(0))
+    }
 
     pub fn partition(community_id: &str) -> String {
         format!("COMMUNITY#{community_id}")
@@ -234,6 +242,10 @@ pub struct Community {
     /// Bumped by every settings change; a change commits only on the version it read.
     #[serde(default)]
     pub version: u64,
+    /// The course it is linked to (for good): joining needs an active enrollment in
+    /// it, and a member's access ends with their enrollment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub course_id: Option<String>,
     /// Set when its owner deleted it: from then on it is a 404 everywhere, and the
     /// stream removes what is left of it, a page per step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -317,6 +329,17 @@ pub struct Member {
     /// They follow the community: each new topic in it notifies them (`communityPost`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub following: bool,
+    /// In a course-linked community, a learner's access ends when their enrollment
+    /// does (epoch seconds; none: it does not end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_until: Option<i64>,
+}
+
+impl Member {
+    /// Whether the member's access is still open at `now` (epoch seconds).
+    pub fn has_access(&self, now: i64) -> bool {
+        self.access_until.is_none_or(|until| until > now)
+    }
 }
 
 impl Entity for Member {
@@ -326,17 +349,26 @@ impl Entity for Member {
         keys::member(&self.community_id, &self.user_id)
     }
 
-    /// A follower is listed under the community's followers (GSI1 `CFOLLOWERS#<id>`).
+    /// A follower is listed under the community's followers (GSI1 `CFOLLOWERS#<id>`);
+    /// a learner whose access ends, under the ends (GSI3 `CACCESS`, by time), where the
+    /// scheduled sweep finds them.
     fn index_keys(&self) -> Vec<IndexKey> {
+        let mut index = Vec::new();
         if self.following {
-            vec![IndexKey::new(
+            index.push(IndexKey::new(
                 Index::Gsi1,
                 keys::followers(&self.community_id),
                 self.user_id.as_str(),
-            )]
-        } else {
-            Vec::new()
+            ));
         }
+        if let Some(until) = self.access_until {
+            index.push(IndexKey::new(
+                Index::Gsi3,
+                keys::ACCESS_ENDS,
+                keys::access_end(until, &self.community_id, &self.user_id),
+            ));
+        }
+        index
     }
 }
 
@@ -515,6 +547,8 @@ pub enum MyStatus {
     /// My join request waits for a moderator.
     Pending,
     Banned,
+    /// I was a member of this course-linked community, and my enrollment has ended.
+    Expired,
 }
 
 /// A community as a reader sees it.
@@ -534,6 +568,9 @@ pub struct CommunityView {
     pub kind: CommunityKind,
     pub require_post_approval: bool,
     pub owner_id: UserId,
+    /// The course it is linked to: joining needs an active enrollment in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course_id: Option<String>,
     /// Exact: it changes in the same transaction as each join and leave.
     pub member_count: i64,
     pub created_at: String,
@@ -562,6 +599,7 @@ impl CommunityView {
             kind: community.kind,
             require_post_approval: community.require_post_approval,
             owner_id: community.owner_id,
+            course_id: community.course_id,
             member_count: community.member_count.max(0),
             created_at: community.created_at,
             updated_at: community.updated_at,
@@ -579,6 +617,10 @@ pub struct MemberView {
     pub user_id: UserId,
     pub role: Role,
     pub joined_at: String,
+    /// In a course-linked community: when the member's access ends with their
+    /// enrollment (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_until: Option<String>,
     /// Their profile as I may see it; absent when they have none or hide it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<ProfileView>,

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use validator::Validate;
 
-use crate::contexts::graph;
 use crate::contexts::profiles::{self, ProfileView};
+use crate::contexts::{courses, graph};
 use crate::core::auth::Principal;
 use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult};
@@ -36,7 +36,7 @@ use crate::table::keys::user_partition;
 use crate::table::store::{
     self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Returning, Store,
 };
-use crate::table::transaction::{Condition, Transaction, WriteError};
+use crate::table::transaction::{Condition, Transaction, WriteError, commit_retrying};
 
 pub mod erasure;
 

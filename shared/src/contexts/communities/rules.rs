@@ -16,6 +16,11 @@ pub struct Standing {
     pub platform_moderator: bool,
     /// A member who follows the community.
     pub following: bool,
+    /// My membership of this course-linked community ended with my enrollment: I am
+    /// an outsider again (`role` is none).
+    pub expired: bool,
+    /// The community is linked to a course, whose instructors moderate it.
+    pub course_linked: bool,
 }
 
 impl Standing {
@@ -34,18 +39,25 @@ impl Standing {
             Some(MyStatus::Banned)
         } else if self.pending {
             Some(MyStatus::Pending)
+        } else if self.expired {
+            Some(MyStatus::Expired)
         } else {
             None
         }
     }
 
     /// The role my permissions come from: my own, raised to moderator when my token
-    /// carries the platform moderator role.
+    /// carries the platform moderator role, or when I am an instructor of a
+    /// course-linked community (roles come from the course).
     pub fn acting_role(&self) -> Option<Role> {
+        let own = match self.role {
+            Some(Role::Instructor) if self.course_linked => Some(Role::Moderator),
+            other => other,
+        };
         if self.platform_moderator {
-            self.role.max(Some(Role::Moderator))
+            own.max(Some(Role::Moderator))
         } else {
-            self.role
+            own
         }
     }
 
@@ -107,6 +119,18 @@ pub fn allows_posts(kind: CommunityKind, standing: &Standing, access: PostAccess
         PostAccess::Reply => !standing.banned && (open || standing.is_member()),
         PostAccess::Post => !standing.banned && standing.is_member(),
     }
+}
+
+/// A condition on a community member item (named `name`, for the transaction that
+/// checks it): it exists, and its access has not ended at `now` (epoch seconds).
+pub fn member_with_access(name: &'static str, now: i64) -> Condition {
+    Condition::new(
+        name,
+        Expr::new(
+            "attribute_exists(PK) AND (attribute_not_exists(accessUntil) OR accessUntil > :now)",
+        )
+        .value(":now", AttributeValue::N(now.to_string())),
+    )
 }
 
 /// The 404 that a missing community, and one I may not see, both answer.
@@ -196,15 +220,6 @@ pub fn role_change(actor: &Standing, current: Role, wanted: Role) -> AppResult<R
     Ok(RoleChange::Set(wanted))
 }
 
-/// Tags as stored: normalized, distinct, in the order given.
-pub fn normalized_tags(tags: &[String]) -> Vec<String> {
-    let mut seen = std::collections::BTreeSet::new();
-    tags.iter()
-        .map(|t| validation::normalize_tag(t))
-        .filter(|t| seen.insert(t.clone()))
-        .collect()
-}
-
 /// The tags under which a community is listed: none when it is secret.
 pub fn listed_tags(community: &Community) -> Vec<String> {
     if community.kind.is_listed() {
@@ -236,10 +251,11 @@ pub fn new_community(id: String, owner: &UserId, input: NewCommunity, now: &str)
         description: trimmed(input.description),
         guidelines: trimmed(input.guidelines),
         cover_image_url: input.cover_image_url,
-        tags: normalized_tags(&input.tags),
+        tags: validation::normalized_tags(&input.tags),
         kind: input.kind,
         require_post_approval: input.require_post_approval,
         owner_id: owner.clone(),
+        course_id: None,
         member_count: 1,
         version: 1,
         deleted_at: None,
@@ -267,7 +283,7 @@ pub fn apply_patch(mut community: Community, patch: CommunityPatch, now: &str) -
         community.cover_image_url = url;
     }
     if let Some(tags) = patch.tags {
-        community.tags = normalized_tags(&tags);
+        community.tags = validation::normalized_tags(&tags);
     }
     if let Some(kind) = patch.kind {
         community.kind = kind;
@@ -525,6 +541,43 @@ mod tests {
     }
 
     #[test]
+    fn a_course_linked_communitys_instructor_moderates_and_an_ended_learner_is_an_outsider() {
+        let instructor = |course_linked| Standing {
+            role: Some(Role::Instructor),
+            course_linked,
+            ..Standing::default()
+        };
+        let ended = Standing {
+            expired: true,
+            course_linked: true,
+            ..Standing::default()
+        };
+
+        assert!(allows(
+            CommunityKind::Private,
+            &instructor(true),
+            Permission::Moderate
+        ));
+        assert!(!allows(
+            CommunityKind::Private,
+            &instructor(false),
+            Permission::Moderate
+        ));
+        assert!(!allows(
+            CommunityKind::Private,
+            &instructor(true),
+            Permission::EditSettings
+        ));
+        assert_eq!(ended.status(), Some(MyStatus::Expired));
+        assert!(!allows(
+            CommunityKind::Private,
+            &ended,
+            Permission::SeeMembers
+        ));
+        assert!(!allows(CommunityKind::Secret, &ended, Permission::See));
+    }
+
+    #[test]
     fn the_successor_is_the_highest_role_then_the_longest_member() {
         let member = |id: &str, role: Role, joined: &str| Member {
             community_id: "c".into(),
@@ -533,6 +586,7 @@ mod tests {
             joined_at: joined.into(),
             approved_by: None,
             following: false,
+            access_until: None,
         };
         let members = vec![
             member("owner", Role::Owner, "2026-01-01"),

@@ -33,28 +33,12 @@ const INVITE_WORKS: &str = "invite_works";
 const INVITE_NEW: &str = "invite_new";
 /// The caller still owns the community.
 const STILL_OWNER: &str = "still_owner";
-
-/// Attempts of a transaction that DynamoDB cancels because another one held the same
-/// items (joins and leaves of one community all change its member count).
-const CONTENTION_ATTEMPTS: u32 = 6;
-
-/// Commits the transaction `make` builds, building it again after a contention
-/// cancellation (with a growing, jittered pause).
-async fn commit_retrying<'a>(make: impl Fn() -> Transaction<'a>) -> Result<(), WriteError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match make().commit().await {
-            Err(WriteError::Contended) if attempt < CONTENTION_ATTEMPTS => {
-                let mut jitter = [0u8; 1];
-                let _ = getrandom::fill(&mut jitter);
-                let pause = 10u64 * (1 << attempt.min(5)) + u64::from(jitter[0] % 20);
-                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-            }
-            other => return other,
-        }
-    }
-}
+/// The enrollment that admits a learner is as it was read.
+const ENROLLMENT_UNCHANGED: &str = "enrollment_unchanged";
+/// The community is linked to no course yet.
+const COMMUNITY_UNLINKED: &str = "community_unlinked";
+/// The course is linked to no community yet, and the caller still teaches it.
+const COURSE_UNLINKED: &str = "course_unlinked";
 
 /// The community exists and was not deleted.
 fn live() -> Condition {
@@ -81,20 +65,29 @@ fn role_is(role: Role) -> Condition {
     )
 }
 
+/// Sets a member's role. A role above member needs no enrollment: its access end (and
+/// the sweep's index entry) goes.
 fn set_role(role: Role) -> Expr {
-    Expr::new("SET #role = :role")
+    let text = if role > Role::Member {
+        "SET #role = :role REMOVE accessUntil, GSI3PK, GSI3SK"
+    } else {
+        "SET #role = :role"
+    };
+    Expr::new(text)
         .name("#role", "role")
         .value(":role", s(role.as_str()))
 }
 
 /// Adds `member`: both member items, +1 on the count (under `community`, a condition
-/// on the community item) and a check that they are not banned.
+/// on the community item), a check that they are not banned, and what `admission`
+/// checks.
 fn add_member<'a>(
     transaction: Transaction<'a>,
     member: &Member,
     community: Condition,
+    admission: &Admission,
 ) -> Transaction<'a> {
-    transaction
+    let transaction = transaction
         .put_entity(member, Some(Condition::absent(NOT_MEMBER)))
         .put_entity(&Membership(member.clone()), None)
         .update(
@@ -105,7 +98,126 @@ fn add_member<'a>(
         .check(
             &keys::ban(&member.community_id, &member.user_id),
             Condition::absent(NOT_BANNED),
-        )
+        );
+    admission.checked(transaction)
+}
+
+/// What admits a learner to a course-linked community: their active enrollment, which
+/// the joining transaction checks is unchanged, and whose end becomes the end of their
+/// access. Any other community admits without one.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Admission {
+    access_until: Option<i64>,
+    enrollment: Option<(Key, Condition)>,
+}
+
+impl Admission {
+    fn checked<'a>(&self, transaction: Transaction<'a>) -> Transaction<'a> {
+        match &self.enrollment {
+            Some((key, condition)) => transaction.check(key, condition.clone()),
+            None => transaction,
+        }
+    }
+
+    /// A new member admitted by this: a member whose access ends with the enrollment.
+    fn member(&self, community_id: &str, user: &UserId) -> Member {
+        Member {
+            access_until: self.access_until,
+            ..new_member(community_id, user, Role::Member)
+        }
+    }
+}
+
+fn enroll_first() -> AppError {
+    AppError::Forbidden(
+        "this community is for the learners of its course: enroll in the course first".into(),
+    )
+}
+
+fn enrollment_changed() -> AppError {
+    AppError::Conflict("the enrollment changed while this request was made; retry".into())
+}
+
+/// The [`Admission`] of `user` to `community`: 403 without an active enrollment in the
+/// community's course (one GetItem; none for a community without a course).
+async fn admission(store: &Store, community: &Community, user: &UserId) -> AppResult<Admission> {
+    let Some(course_id) = &community.course_id else {
+        return Ok(Admission::default());
+    };
+    let enrollment = courses::active_enrollment(store, course_id, user)
+        .await?
+        .ok_or_else(enroll_first)?;
+    let unchanged = match enrollment.expires_at_epoch {
+        Some(until) => Condition::new(
+            ENROLLMENT_UNCHANGED,
+            Expr::new("expiresAtEpoch = :until")
+                .value(":until", AttributeValue::N(until.to_string())),
+        ),
+        None => Condition::new(
+            ENROLLMENT_UNCHANGED,
+            "attribute_exists(PK) AND attribute_not_exists(expiresAtEpoch)",
+        ),
+    };
+    Ok(Admission {
+        access_until: enrollment.expires_at_epoch,
+        enrollment: Some((courses::keys::enrollment(course_id, user), unchanged)),
+    })
+}
+
+/// Sets when a learner's access ends (`None`: it does not), on both member items and
+/// the sweep's index, while they hold the role they were read with; `admission`'s check
+/// joins the transaction. Returns their role, or `None` when they are not a member.
+async fn set_access(
+    store: &Store,
+    community_id: &str,
+    user: &UserId,
+    access_until: Option<i64>,
+    admission: &Admission,
+) -> AppResult<Option<Role>> {
+    for _ in 0..3 {
+        let Some(member) = member_of(store, community_id, user).await? else {
+            return Ok(None);
+        };
+        let role = member.role;
+        let renewed = Member {
+            access_until,
+            ..member
+        };
+        let transaction = store
+            .transaction()
+            .put_entity(&renewed, Some(role_is(role)))
+            .put_entity(&Membership(renewed.clone()), None);
+        match admission.checked(transaction).commit().await {
+            Ok(()) => return Ok(Some(role)),
+            Err(error) if error.failed(MEMBER_UNCHANGED) => continue,
+            Err(WriteError::Contended) => continue,
+            Err(error) if error.failed(ENROLLMENT_UNCHANGED) => return Err(enrollment_changed()),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(concurrently_changed())
+}
+
+/// A member whose access ended comes back with a renewed enrollment: 200 with their
+/// role, 403 without one.
+async fn renew(
+    store: &Store,
+    community: &Community,
+    user: &UserId,
+) -> AppResult<(u16, JoinOutcome)> {
+    let admission = admission(store, community, user).await?;
+    match set_access(
+        store,
+        &community.community_id,
+        user,
+        admission.access_until,
+        &admission,
+    )
+    .await?
+    {
+        Some(role) => Ok((200, member_outcome(role))),
+        None => Err(concurrently_changed()),
+    }
 }
 
 /// Removes `member` (who must still hold their role): both member items and −1 on the
@@ -147,6 +259,7 @@ fn new_member(community_id: &str, user: &UserId, role: Role) -> Member {
         joined_at: now_rfc3339(),
         approved_by: None,
         following: false,
+        access_until: None,
     }
 }
 
@@ -326,10 +439,14 @@ pub async fn join(
         return Err(banned_here());
     }
     let user = &me.user_id;
+    if standing.expired {
+        return renew(store, &loaded.community, user).await;
+    }
     match loaded.community.kind {
         CommunityKind::Secret => Err(AppError::Forbidden("this community is invite only".into())),
         CommunityKind::Public => {
-            let member = new_member(community_id, user, Role::Member);
+            let admission = admission(store, &loaded.community, user).await?;
+            let member = admission.member(community_id, user);
             let open = || {
                 Condition::new(
                     OPEN_TO_ALL,
@@ -341,7 +458,7 @@ pub async fn join(
             };
             let result = commit_retrying(|| {
                 drop_request(
-                    add_member(store.transaction(), &member, open()),
+                    add_member(store.transaction(), &member, open(), &admission),
                     community_id,
                     user,
                     None,
@@ -352,6 +469,7 @@ pub async fn join(
                 Ok(()) => Ok((201, member_outcome(Role::Member))),
                 Err(error) if error.failed(NOT_MEMBER) => Ok((200, member_outcome(Role::Member))),
                 Err(error) if error.failed(NOT_BANNED) => Err(banned_here()),
+                Err(error) if error.failed(ENROLLMENT_UNCHANGED) => Err(enrollment_changed()),
                 Err(error) if error.failed(OPEN_TO_ALL) => Err(concurrently_changed()),
                 Err(error) => Err(error.into()),
             }
@@ -364,6 +482,8 @@ pub async fn join(
             if standing.pending {
                 return Ok((202, pending));
             }
+            // A learner asks only with an enrollment, which approval checks again.
+            admission(store, &loaded.community, user).await?;
             let request = JoinRequest {
                 community_id: community_id.to_owned(),
                 user_id: user.clone(),
@@ -409,14 +529,23 @@ pub async fn approve_join_request(
     community_id: &str,
     user: &UserId,
 ) -> AppResult<Member> {
-    load_for(store, me, community_id, Permission::ReviewJoinRequests).await?;
+    let loaded = load_for(store, me, community_id, Permission::ReviewJoinRequests).await?;
+    let admission =
+        admission(store, &loaded.community, user)
+            .await
+            .map_err(|error| match error {
+                AppError::Forbidden(_) => AppError::Conflict(
+                    "this user has no active enrollment in the community's course".into(),
+                ),
+                other => other,
+            })?;
     let member = Member {
         approved_by: Some(me.user_id.clone()),
-        ..new_member(community_id, user, Role::Member)
+        ..admission.member(community_id, user)
     };
     let result = commit_retrying(|| {
         drop_request(
-            add_member(store.transaction(), &member, live()),
+            add_member(store.transaction(), &member, live(), &admission),
             community_id,
             user,
             Some(Condition::present(REQUEST_PENDING)),
@@ -434,6 +563,7 @@ pub async fn approve_join_request(
         Err(error) if error.failed(NOT_MEMBER) => {
             Err(AppError::Conflict("this user is a member already".into()))
         }
+        Err(error) if error.failed(ENROLLMENT_UNCHANGED) => Err(enrollment_changed()),
         Err(error) => Err(error.into()),
     }
 }
@@ -755,7 +885,11 @@ pub async fn accept_invite(
         return Err(banned_here());
     }
     let user = &me.user_id;
-    let member = new_member(community_id, user, Role::Member);
+    if loaded.standing.expired {
+        return renew(store, &loaded.community, user).await;
+    }
+    let admission = admission(store, &loaded.community, user).await?;
+    let member = admission.member(community_id, user);
     let works = || {
         Condition::new(
             INVITE_WORKS,
@@ -765,7 +899,7 @@ pub async fn accept_invite(
     };
     let result = commit_retrying(|| {
         drop_request(
-            add_member(store.transaction(), &member, live()),
+            add_member(store.transaction(), &member, live(), &admission),
             community_id,
             user,
             None,
@@ -777,6 +911,7 @@ pub async fn accept_invite(
         Ok(()) => Ok((201, member_outcome(Role::Member))),
         Err(error) if error.failed(NOT_MEMBER) => Ok((200, member_outcome(Role::Member))),
         Err(error) if error.failed(NOT_BANNED) => Err(banned_here()),
+        Err(error) if error.failed(ENROLLMENT_UNCHANGED) => Err(enrollment_changed()),
         Err(error) if error.failed(INVITE_WORKS) || error.failed(COMMUNITY_LIVE) => Err(
             AppError::NotFound("no such invite, or it has expired or been revoked".into()),
         ),
@@ -1002,4 +1137,177 @@ pub async fn set_following(
         )),
         Err(error) => Err(error.into()),
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Course-linked communities
+// ---------------------------------------------------------------------------------
+
+/// `PUT /v1/communities/{communityId}/course`: links the community to a course, one to
+/// one and for good. The caller must be an admin or the owner of the community and the
+/// course's instructor. From then on joining needs an active enrollment; members from
+/// before stay. Linking the same course again changes nothing.
+#[instrument(skip(store, me, input), fields(user = %me.user_id))]
+pub async fn link_course(
+    store: &Store,
+    me: &Principal,
+    community_id: &str,
+    input: CourseLink,
+) -> AppResult<CommunityView> {
+    let loaded = load_for(store, me, community_id, Permission::EditSettings).await?;
+    let course = courses::course(store, &input.course_id)
+        .await?
+        .filter(|c| courses::may_see(c, &me.user_id))
+        .ok_or_else(|| AppError::invalid_field("courseId", "no such course"))?;
+    if course.instructor_id != me.user_id {
+        return Err(AppError::Forbidden(
+            "only the course's instructor may link it to a community".into(),
+        ));
+    }
+    let mut community = loaded.community;
+    match (&community.course_id, &course.community_id) {
+        (Some(linked), _) if linked == &course.course_id => {
+            return Ok(CommunityView::of(community, &loaded.standing));
+        }
+        (Some(_), _) => {
+            return Err(AppError::Conflict(
+                "this community is linked to another course".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(AppError::Conflict(
+                "this course is linked to another community".into(),
+            ));
+        }
+        (None, None) => {}
+    }
+    let result = store
+        .transaction()
+        .update(
+            &keys::community(community_id),
+            Expr::new("SET courseId = :course").value(":course", s(&course.course_id)),
+            Some(Condition::new(
+                COMMUNITY_UNLINKED,
+                "attribute_exists(PK) AND attribute_not_exists(deletedAt) AND attribute_not_exists(courseId)",
+            )),
+        )
+        .update(
+            &courses::keys::course(&course.course_id),
+            Expr::new("SET communityId = :community").value(":community", s(community_id)),
+            Some(Condition::new(
+                COURSE_UNLINKED,
+                Expr::new(
+                    "attribute_exists(PK) AND attribute_not_exists(communityId) AND instructorId = :me",
+                )
+                .value(":me", s(me.user_id.as_str())),
+            )),
+        )
+        .commit()
+        .await;
+    match result {
+        Ok(()) => {}
+        Err(error) if error.failed(COMMUNITY_UNLINKED) || error.failed(COURSE_UNLINKED) => {
+            return Err(concurrently_changed());
+        }
+        Err(error) => return Err(error.into()),
+    }
+    community.course_id = Some(course.course_id);
+    let standing = Standing {
+        course_linked: true,
+        ..loaded.standing
+    };
+    Ok(CommunityView::of(community, &standing))
+}
+
+/// The stream's reaction to a changed or ended enrollment: in the course's community, a
+/// learner's access now ends when the enrollment does, and a revoked or left
+/// enrollment removes them. Members above `member` (who need no enrollment) are left
+/// alone. One GetItem of the course, then the member's.
+pub async fn follow_enrollment(
+    store: &Store,
+    course_id: &str,
+    user: &UserId,
+    now_ends: Option<Option<i64>>,
+) -> AppResult<()> {
+    let Some(community_id) = courses::course(store, course_id)
+        .await?
+        .and_then(|c| c.community_id)
+    else {
+        return Ok(());
+    };
+    let Some(member) = member_of(store, &community_id, user).await? else {
+        return Ok(());
+    };
+    if member.role != Role::Member {
+        return Ok(());
+    }
+    match now_ends {
+        Some(until) if member.access_until != until => {
+            set_access(store, &community_id, user, until, &Admission::default()).await?;
+            Ok(())
+        }
+        Some(_) => Ok(()),
+        None => {
+            match commit_retrying(|| remove_member_ops(store.transaction(), &member)).await {
+                Ok(()) => Ok(()),
+                // Their role changed meanwhile, or they left: nothing to do.
+                Err(error) if error.failed(MEMBER_UNCHANGED) => Ok(()),
+                Err(error) => Err(error.into()),
+            }
+        }
+    }
+}
+
+/// The scheduled sweep: removes up to `limit` learners whose access ended before `now`
+/// (GSI3 `CACCESS`, oldest first), each only if their access end is still the one
+/// found. Returns how many it removed.
+pub async fn sweep_ended_access(store: &Store, now: i64, limit: u32) -> AppResult<u32> {
+    let (items, _) = store
+        .query(
+            &KeyQuery::partition(keys::ACCESS_ENDS)
+                .on(Index::Gsi3)
+                .limit(limit.clamp(1, 100)),
+        )
+        .await?;
+    let mut removed = 0;
+    for item in items {
+        let member: Member = store::from_item(item)?;
+        let Some(until) = member.access_until else {
+            continue;
+        };
+        if until > now {
+            break;
+        }
+        let ended = Condition::new(
+            MEMBER_UNCHANGED,
+            Expr::new("accessUntil = :until AND #role = :member")
+                .name("#role", "role")
+                .value(":until", AttributeValue::N(until.to_string()))
+                .value(":member", s(Role::Member.as_str())),
+        );
+        let result = commit_retrying(|| {
+            store
+                .transaction()
+                .delete(
+                    &keys::member(&member.community_id, &member.user_id),
+                    Some(ended.clone()),
+                )
+                .delete(
+                    &keys::membership(&member.user_id, &member.community_id),
+                    None,
+                )
+                .update(
+                    &keys::community(&member.community_id),
+                    count_change(-1),
+                    None,
+                )
+        })
+        .await;
+        match result {
+            Ok(()) => removed += 1,
+            Err(error) if error.failed(MEMBER_UNCHANGED) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(removed)
 }

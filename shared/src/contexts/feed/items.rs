@@ -113,6 +113,8 @@ pub enum Verb {
     ConnectionMade,
     AnswerAccepted,
     LessonCompleted,
+    /// Every lesson of a course complete: its certificate.
+    CourseCompleted,
     BadgeEarned,
     GoalShared,
     Share,

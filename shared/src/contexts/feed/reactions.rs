@@ -23,6 +23,7 @@ pub const ENTITIES: &[&str] = &[
     crate::contexts::connections::Connection::NAME,
     feed::Activity::NAME,
     feed::FanoutProgress::NAME,
+    crate::contexts::courses::Enrollment::NAME,
 ];
 
 pub struct FeedFanout {

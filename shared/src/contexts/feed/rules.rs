@@ -268,6 +268,34 @@ pub(super) fn generated(
     }
 }
 
+/// What a change of an enrollment achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Milestone {
+    /// This lesson is complete now.
+    Lesson(String),
+    /// The certificate: every lesson is complete.
+    Course,
+}
+
+/// The lessons newly complete (in id order) and the certificate newly set, from an
+/// enrollment's old and new images.
+pub(super) fn course_milestones(
+    old: Option<&courses::Enrollment>,
+    new: &courses::Enrollment,
+) -> Vec<Milestone> {
+    let before = old.map(|o| &o.completed_lessons);
+    let mut milestones: Vec<Milestone> = new
+        .completed_lessons
+        .iter()
+        .filter(|l| before.is_none_or(|b| !b.contains(*l)))
+        .map(|l| Milestone::Lesson(l.clone()))
+        .collect();
+    if new.certificate_at.is_some() && old.is_none_or(|o| o.certificate_at.is_none()) {
+        milestones.push(Milestone::Course);
+    }
+    milestones
+}
+
 pub(super) fn discussion_activity_id(topic: &TopicImage) -> AppResult<String> {
     derived_activity_id(
         &topic.created_at,

@@ -516,6 +516,78 @@ pub async fn on_change(
     if pk.starts_with("USER#") && sk.starts_with("CONN#") && change.kind == ChangeKind::Insert {
         return on_connection(store, change).await;
     }
+    if pk.starts_with("COURSE#") && sk.starts_with(courses::keys::ENROLLMENT_PREFIX) {
+        return on_enrollment(store, change).await;
+    }
+    Ok(())
+}
+
+/// A learner's progress becomes activities (seen by their connections): one
+/// `lessonCompleted` per lesson newly complete, and `courseCompleted` when the
+/// certificate is set. Ids derive from the change, so a redelivery adds nothing. Only
+/// for a published course (an unpublished one's title stays with its instructor).
+pub(super) async fn on_enrollment(store: &Store, change: &Change) -> AppResult<()> {
+    let old: Option<courses::Enrollment> = image(change.old.as_ref())?;
+    let Some(new) = image::<courses::Enrollment>(change.new.as_ref())? else {
+        return Ok(());
+    };
+    let milestones = course_milestones(old.as_ref(), &new);
+    if milestones.is_empty() {
+        return Ok(());
+    }
+    let Some(course) = courses::course(store, &new.course_id).await? else {
+        return Ok(());
+    };
+    if !course.published {
+        return Ok(());
+    }
+    let lesson_keys: Vec<Key> = milestones
+        .iter()
+        .filter_map(|m| match m {
+            Milestone::Lesson(lesson) => Some(courses::keys::lesson(&course.course_id, lesson)),
+            Milestone::Course => None,
+        })
+        .collect();
+    let lessons: HashMap<String, courses::Lesson> = store
+        .batch_get::<courses::Lesson>(&lesson_keys)
+        .await?
+        .into_iter()
+        .map(|l| (l.lesson_id.clone(), l))
+        .collect();
+    for milestone in milestones {
+        let (verb, object, source) = match &milestone {
+            Milestone::Lesson(lesson_id) => {
+                let Some(lesson) = lessons.get(lesson_id) else {
+                    continue;
+                };
+                (
+                    Verb::LessonCompleted,
+                    serde_json::json!({
+                        "courseId": course.course_id, "courseTitle": course.title,
+                        "lessonId": lesson.lesson_id, "title": lesson.title,
+                    }),
+                    format!(
+                        "lessonCompleted#{}#{}#{}",
+                        course.course_id, lesson_id, new.user_id
+                    ),
+                )
+            }
+            Milestone::Course => (
+                Verb::CourseCompleted,
+                serde_json::json!({"courseId": course.course_id, "courseTitle": course.title}),
+                format!("courseCompleted#{}#{}", course.course_id, new.user_id),
+            ),
+        };
+        let activity = generated(
+            derived_activity_id(&new.updated_at, &source)?,
+            new.user_id.clone(),
+            verb,
+            ActivityVisibility::Connections,
+            object,
+            new.updated_at.clone(),
+        );
+        insert_activity(store, &activity, |t| t).await?;
+    }
     Ok(())
 }
 

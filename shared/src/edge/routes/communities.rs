@@ -9,9 +9,9 @@ use utoipa_axum::routes;
 
 use super::user_id;
 use crate::contexts::communities::{
-    self, BanInput, BanView, CommunityPatch, CommunityView, Discovery, Following, InvitePreview,
-    InviteView, JoinInput, JoinOutcome, JoinRequestView, Member, MemberView, NewCommunity,
-    NewInvite, RoleInput,
+    self, BanInput, BanView, CommunityPatch, CommunityView, CourseLink, Discovery, Following,
+    InvitePreview, InviteView, JoinInput, JoinOutcome, JoinRequestView, Member, MemberView,
+    NewCommunity, NewInvite, RoleInput,
 };
 use crate::core::cursor::Page;
 use crate::edge::http::{ApiResult, Caller, Json, JsonOrEmpty, Path, Query};
@@ -32,6 +32,7 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(get_community, update_community, delete_community))
         .routes(routes!(join_community))
         .routes(routes!(follow_community))
+        .routes(routes!(link_community_course))
         .routes(routes!(list_community_members))
         .routes(routes!(remove_community_member))
         .routes(routes!(change_community_role))
@@ -173,6 +174,25 @@ async fn join_community(
 ) -> ApiResult {
     let (status, outcome) = communities::join(&api.store, &me, &community_id, input).await?;
     Ok(HttpResponse::json(status, &outcome)?)
+}
+
+/// Link the community to a course, one to one and for good (an admin or the owner who
+/// is also the course's instructor). From then on joining needs an active enrollment
+/// in the course, a learner's access ends when their enrollment does, and the course's
+/// instructors act as moderators. Members from before stay. Linking the same course
+/// again changes nothing.
+#[utoipa::path(put, path = "/v1/communities/{communityId}/course", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    request_body(content = CourseLink, example = json!({"courseId": "01JDQ3S8ZK6W2Y4C9V1X5B7N3M"})),
+    responses((status = 200, body = CommunityView, description = "The community, with its `courseId`")))]
+async fn link_community_course(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    Json(input): Json<CourseLink>,
+) -> ApiResult {
+    let community = communities::link_course(&api.store, &me, &community_id, input).await?;
+    Ok(HttpResponse::json(200, &community)?)
 }
 
 /// The members, with their roles. Anyone may list a public community's members; a

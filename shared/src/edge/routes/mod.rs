@@ -6,6 +6,7 @@
 pub mod chat;
 pub mod communities;
 pub mod connections;
+pub mod courses;
 pub mod discussions;
 pub mod feed;
 pub mod health;
