@@ -683,6 +683,8 @@ struct Cast {
     topic: String,
     /// A chat channel the owner made.
     channel: String,
+    /// The course the community is linked to: its members are enrolled in it.
+    course: Option<String>,
 }
 
 impl Cast {
@@ -711,6 +713,7 @@ async fn cast(stack: &TestStack, kind: &'static str) -> anyhow::Result<Cast> {
         users,
         topic: String::new(),
         channel: String::new(),
+        course: None,
     };
     for role in ["banned", "member", "moderator", "admin"] {
         accept(stack, &cast.code, cast.user(role)).await?;
@@ -763,17 +766,51 @@ async fn topic_in(stack: &TestStack, cast: &Cast, author: &str) -> anyhow::Resul
     Ok(topic["topicId"].as_str().unwrap_or_default().to_owned())
 }
 
-/// A fresh member of the cast's community (through its standing invite).
+/// A fresh member of the cast's community (through its standing invite, enrolled first
+/// when it is course-linked).
 async fn fresh_member(stack: &TestStack, cast: &Cast) -> anyhow::Result<String> {
     let user = new_user("target");
+    enroll_if_linked(stack, cast, &user, json!({})).await?;
     accept(stack, &cast.code, &user).await?;
     Ok(user)
+}
+
+/// When the cast's community is course-linked, its owner (the course's instructor)
+/// enrolls `user` with `grant`.
+async fn enroll_if_linked(
+    stack: &TestStack,
+    cast: &Cast,
+    user: &str,
+    grant: Value,
+) -> anyhow::Result<()> {
+    if let Some(course) = &cast.course {
+        let granted = stack
+            .put(
+                &format!("/v1/courses/{course}/enrollments/{user}"),
+                cast.owner(),
+                grant,
+            )
+            .await?;
+        anyhow::ensure!(granted.status == 201, "enrollment failed: {granted:?}");
+    }
+    Ok(())
+}
+
+/// A fresh pending join request to the cast's community, from a learner of its course
+/// when it is course-linked.
+async fn fresh_request_to(stack: &TestStack, cast: &Cast) -> anyhow::Result<String> {
+    let user = new_user("asker");
+    enroll_if_linked(stack, cast, &user, json!({})).await?;
+    request_from(stack, &cast.id, user).await
 }
 
 /// A fresh pending join request (written as the API writes it, since a secret
 /// community takes none through the API).
 async fn fresh_request(stack: &TestStack, community: &str) -> anyhow::Result<String> {
-    let user = new_user("asker");
+    request_from(stack, community, new_user("asker")).await
+}
+
+async fn request_from(stack: &TestStack, community: &str, user: String) -> anyhow::Result<String> {
     let at = agora::ids::now_rfc3339();
     let attributes = json!({"communityId": community, "userId": user, "createdAt": at});
     let mut request = attributes.clone();
@@ -865,7 +902,7 @@ async fn status_of(
                 .await?
         }
         "approve" => {
-            let asker = fresh_request(stack, &cast.id).await?;
+            let asker = fresh_request_to(stack, cast).await?;
             stack
                 .post(
                     &format!("/v1/communities/{id}/join-requests/{asker}/approve"),
@@ -875,7 +912,7 @@ async fn status_of(
                 .await?
         }
         "deny" => {
-            let asker = fresh_request(stack, &cast.id).await?;
+            let asker = fresh_request_to(stack, cast).await?;
             stack
                 .delete(&format!("/v1/communities/{id}/join-requests/{asker}"), me)
                 .await?
@@ -1093,6 +1130,151 @@ async fn every_community_endpoint_answers_each_role_as_the_permission_matrix_say
     }
 
     assert_eq!(cells, 522);
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+    Ok(())
+}
+
+/// The roles of a course-linked community: the others', a learner whose enrollment
+/// ended, and an instructor (who moderates, since roles come from the course).
+const LINKED_ROLES: [&str; 8] = [
+    "outsider",
+    "banned",
+    "expired",
+    "member",
+    "instructor",
+    "moderator",
+    "admin",
+    "owner",
+];
+
+/// A private community linked to a course its owner teaches, with one user per role
+/// of [`LINKED_ROLES`]; the `expired` learner's enrollment has ended when it returns.
+async fn linked_cast(stack: &TestStack) -> anyhow::Result<Cast> {
+    let users: Vec<(&'static str, String)> =
+        LINKED_ROLES.iter().map(|r| (*r, new_user(r))).collect();
+    let owner = users[7].1.clone();
+    let course = stack
+        .post_created(
+            "/v1/courses",
+            &owner,
+            json!({"title": "Matrix 101", "level": "beginner", "category": "matrix",
+                   "price": {"amountCents": 100, "currency": "EUR"}, "published": true}),
+        )
+        .await?;
+    let course = course["courseId"].as_str().unwrap_or_default().to_owned();
+    let id = id_of(
+        &community(
+            stack,
+            &owner,
+            "private",
+            json!({"requirePostApproval": true}),
+        )
+        .await?,
+    );
+    let linked = stack
+        .put(
+            &format!("/v1/communities/{id}/course"),
+            &owner,
+            json!({"courseId": course}),
+        )
+        .await?;
+    anyhow::ensure!(linked.status == 200, "link failed: {linked:?}");
+    let code = invite(stack, &id, &owner).await?;
+    let mut cast = Cast {
+        id,
+        kind: "course-linked private",
+        code,
+        users,
+        topic: String::new(),
+        channel: String::new(),
+        course: Some(course),
+    };
+    let ends = (time::OffsetDateTime::now_utc() + time::Duration::seconds(4))
+        .format(&time::format_description::well_known::Rfc3339)?;
+    let ends_at = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    for role in [
+        "banned",
+        "expired",
+        "member",
+        "instructor",
+        "moderator",
+        "admin",
+    ] {
+        let grant = if role == "expired" {
+            json!({"expiresAt": ends})
+        } else {
+            json!({})
+        };
+        enroll_if_linked(stack, &cast, cast.user(role), grant).await?;
+        accept(stack, &cast.code, cast.user(role)).await?;
+    }
+    for role in ["instructor", "moderator", "admin"] {
+        give_role(stack, &cast.id, &owner, cast.user(role), role).await?;
+    }
+    let banned = stack
+        .put(
+            &format!("/v1/communities/{}/bans/{}", cast.id, cast.user("banned")),
+            &owner,
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(banned.status == 200, "ban failed: {banned:?}");
+    cast.topic = topic_in(stack, &cast, cast.user("member")).await?;
+    let approved = stack
+        .post(
+            &format!("/v1/topics/{}/approve", cast.topic),
+            &owner,
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(approved.status == 200, "approval failed: {approved:?}");
+    cast.channel = channel_in(stack, &cast.id, &owner).await?;
+    tokio::time::sleep_until(ends_at).await;
+    Ok(cast)
+}
+
+/// A course-linked private community: a learner whose enrollment ended is an outsider
+/// again, an instructor acts as a moderator, and no one joins without an enrollment.
+fn linked_matrix() -> Vec<(&'static str, [u16; 8])> {
+    PRIVATE_MATRIX
+        .iter()
+        .map(
+            |(endpoint, [outsider, banned, member, moderator, admin, owner])| {
+                let statuses = if *endpoint == "join" {
+                    [
+                        403, 403, 403, *member, *moderator, *moderator, *admin, *owner,
+                    ]
+                } else {
+                    [
+                        *outsider, *banned, *outsider, *member, *moderator, *moderator, *admin,
+                        *owner,
+                    ]
+                };
+                (*endpoint, statuses)
+            },
+        )
+        .collect()
+}
+
+#[tokio::test]
+async fn every_endpoint_of_a_course_linked_community_answers_each_role_with_an_ended_enrollment_as_an_outsider()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let cast = linked_cast(&stack).await?;
+    let mut mismatches = Vec::new();
+    let mut cells = 0;
+
+    for (endpoint, expected) in linked_matrix() {
+        for (role, want) in LINKED_ROLES.iter().zip(expected) {
+            let got = status_of(&stack, &cast, endpoint, role).await?;
+            cells += 1;
+            if got != want {
+                mismatches.push(format!("{endpoint} as {role}: {got}, expected {want}"));
+            }
+        }
+    }
+
+    assert_eq!(cells, 232);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     Ok(())
 }
