@@ -23,6 +23,7 @@ mod notifications;
 mod notifier;
 mod profiles;
 mod realtime;
+mod scheduler;
 mod stream_fanout;
 mod topic_views;
 mod ws_authorizer;
@@ -50,10 +51,11 @@ enum Function {
     TopicViews,
     Communities,
     Courses,
+    Scheduler,
 }
 
 impl Function {
-    const ALL: [Function; 17] = [
+    const ALL: [Function; 18] = [
         Function::Health,
         Function::Profiles,
         Function::Connections,
@@ -71,6 +73,7 @@ impl Function {
         Function::TopicViews,
         Function::Communities,
         Function::Courses,
+        Function::Scheduler,
     ];
 
     /// The `Handler` of this function's resource in `template.yaml`.
@@ -93,6 +96,7 @@ impl Function {
             Function::TopicViews => "topic-views",
             Function::Communities => "communities",
             Function::Courses => "courses",
+            Function::Scheduler => "scheduler",
         }
     }
 
@@ -141,6 +145,7 @@ impl Function {
             Function::TopicViews => topic_views::run().await,
             Function::Communities => communities::run().await,
             Function::Courses => courses::run().await,
+            Function::Scheduler => scheduler::run().await,
         }
     }
 }

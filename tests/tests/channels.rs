@@ -648,3 +648,89 @@ async fn a_course_linked_community_admits_only_enrolled_learners_and_their_acces
     assert_eq!(after.body["memberCount"], 1, "{after:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_scheduler_sweeps_a_learner_whose_access_ended_out_of_the_community_and_its_channels()
+-> anyhow::Result<()> {
+    // The stack runs the template's every-minute schedule each second.
+    let stack = agora_tests::spawn_with(|options| {
+        options.pump_options.schedule_period = Some(Duration::from_secs(1));
+    })
+    .await?;
+    let (teacher, learner) = (new_user("teacher"), new_user("learner"));
+    let course = stack
+        .post_created(
+            "/v1/courses",
+            &teacher,
+            json!({"title": "Saving", "level": "beginner", "category": "saving",
+                   "price": {"amountCents": 0, "currency": "EUR"}, "published": true}),
+        )
+        .await?;
+    let course = course["courseId"].as_str().unwrap_or_default().to_owned();
+    let community = id_of(&community(&stack, &teacher, "private", json!({})).await?);
+    let channel = new_channel(&stack, &community, &teacher, "general").await?;
+    stack
+        .put(
+            &format!("/v1/communities/{community}/course"),
+            &teacher,
+            json!({"courseId": course}),
+        )
+        .await?;
+    stack
+        .put(
+            &format!("/v1/courses/{course}/enrollments/{learner}"),
+            &teacher,
+            json!({"expiresAt": in_seconds(3)?}),
+        )
+        .await?;
+    let code = invite(&stack, &community, &teacher).await?;
+    accept(&stack, &code, &learner).await?;
+    let (_socket, subscribed) = subscribing(&stack, &learner, &channel).await?;
+    anyhow::ensure!(subscribed["type"] == "ack", "{subscribed}");
+    let joined = stack
+        .get(&format!("/v1/communities/{community}"), &teacher)
+        .await?;
+
+    let swept = stack
+        .eventually("the sweep of the ended access", || async {
+            let view = stack
+                .get(&format!("/v1/communities/{community}"), &teacher)
+                .await?;
+            Ok((view.body["memberCount"] == 1).then_some(view))
+        })
+        .await?;
+    let room_partition = format!("ROOM#{channel}");
+    stack
+        .eventually("the learner's channel subscription goes", || async {
+            let items = stack.partition(&room_partition).await?;
+            let theirs = items.iter().any(|item| {
+                item["SK"].as_str().unwrap_or_default().starts_with("SUB#")
+                    && item["userId"] == learner.as_str()
+            });
+            Ok((!theirs).then_some(()))
+        })
+        .await?;
+    let mine = stack.get("/v1/me/communities", &learner).await?;
+    let learner_view = stack
+        .get(&format!("/v1/communities/{community}"), &learner)
+        .await?;
+
+    assert_eq!(joined.body["memberCount"], 2, "{joined:?}");
+    assert_eq!(swept.body["memberCount"], 1);
+    assert_eq!(mine.body["items"], json!([]), "{mine:?}");
+    assert_eq!(
+        learner_view.body.get("myStatus"),
+        None,
+        "swept: no longer even expired"
+    );
+    assert!(
+        stack
+            .item(
+                &format!("COMMUNITY#{community}"),
+                &format!("MEMBER#{learner}")
+            )
+            .await?
+            .is_none()
+    );
+    Ok(())
+}

@@ -144,6 +144,54 @@ pub struct HttpRoute {
 pub enum EventSource {
     DynamoDbStream(StreamSourceSpec),
     Sqs(SqsSourceSpec),
+    /// An EventBridge schedule rule (SAM `Type: Schedule`).
+    Schedule(ScheduleSourceSpec),
+}
+
+/// A SAM `Schedule` event: EventBridge invokes the function at a fixed rate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleSourceSpec {
+    pub name: String,
+    /// The `Schedule` expression as written, e.g. `rate(1 minute)`.
+    pub expression: String,
+    /// The rate it stands for.
+    pub period: std::time::Duration,
+}
+
+/// The period of an EventBridge `rate(...)` expression, as strictly as EventBridge
+/// reads it: a positive whole number and a unit that is singular for 1 (`rate(1
+/// minute)`) and plural otherwise (`rate(5 minutes)`); minutes, hours or days. `cron(...)`
+/// is not emulated, and says so.
+pub fn schedule_period(expression: &str) -> Result<std::time::Duration, String> {
+    let inner = expression
+        .strip_prefix("rate(")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .ok_or_else(|| {
+            if expression.starts_with("cron(") {
+                format!("{expression}: cron schedules are not emulated locally; use rate(...)")
+            } else {
+                format!("{expression}: a schedule must be rate(<value> <unit>)")
+            }
+        })?;
+    let (value, unit) = inner
+        .split_once(' ')
+        .ok_or_else(|| format!("{expression}: a rate is a value and a unit"))?;
+    let value: u64 = value
+        .parse()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("{expression}: the value must be a positive whole number"))?;
+    let seconds = match (value, unit) {
+        (1, "minute") | (2.., "minutes") => 60,
+        (1, "hour") | (2.., "hours") => 3600,
+        (1, "day") | (2.., "days") => 86_400,
+        _ => {
+            return Err(format!(
+                "{expression}: the unit must be minute(s), hour(s) or day(s), singular for 1 and plural otherwise"
+            ));
+        }
+    };
+    Ok(std::time::Duration::from_secs(value * seconds))
 }
 
 #[derive(Debug, Clone)]
@@ -257,4 +305,47 @@ pub enum InvokeError {
     Timeout(u32),
     #[error("function runtime failed: {0}")]
     Runtime(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::schedule_period;
+
+    #[test]
+    fn a_rate_is_read_as_eventbridge_reads_it() {
+        assert_eq!(
+            schedule_period("rate(1 minute)"),
+            Ok(Duration::from_secs(60))
+        );
+        assert_eq!(
+            schedule_period("rate(5 minutes)"),
+            Ok(Duration::from_secs(300))
+        );
+        assert_eq!(
+            schedule_period("rate(2 hours)"),
+            Ok(Duration::from_secs(7200))
+        );
+        assert_eq!(
+            schedule_period("rate(1 day)"),
+            Ok(Duration::from_secs(86_400))
+        );
+    }
+
+    #[test]
+    fn a_rate_eventbridge_refuses_is_refused_with_the_reason() {
+        for (expression, reason) in [
+            ("rate(1 minutes)", "singular for 1"),
+            ("rate(5 minute)", "singular for 1"),
+            ("rate(0 minutes)", "positive whole number"),
+            ("rate(30 seconds)", "minute(s), hour(s) or day(s)"),
+            ("rate(1.5 hours)", "positive whole number"),
+            ("cron(0 * * * ? *)", "not emulated"),
+            ("every minute", "rate(<value> <unit>)"),
+        ] {
+            let error = schedule_period(expression).unwrap_err();
+            assert!(error.contains(reason), "{expression}: {error}");
+        }
+    }
 }

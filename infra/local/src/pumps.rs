@@ -76,6 +76,9 @@ pub struct PumpOptions {
     /// Visibility timeout given to SQS messages whose processing failed, so they come
     /// back soon; `None` leaves the queue's own visibility timeout, as Lambda does.
     pub sqs_retry_visibility: Option<Duration>,
+    /// Runs every schedule at this period instead of its own rate (tests compress a
+    /// minute into a second or two); `None` keeps the template's rate.
+    pub schedule_period: Option<Duration>,
 }
 
 impl Default for PumpOptions {
@@ -86,6 +89,7 @@ impl Default for PumpOptions {
             shard_discovery_interval: Duration::from_secs(5),
             sqs_wait_time: Duration::from_secs(1),
             sqs_retry_visibility: Some(Duration::from_secs(1)),
+            schedule_period: None,
         }
     }
 }
@@ -1535,7 +1539,72 @@ main(sys.argv[1:])\n";
             shard_discovery_interval: Duration::from_secs(1),
             sqs_wait_time: Duration::from_secs(1),
             sqs_retry_visibility: Some(Duration::ZERO),
+            schedule_period: Some(Duration::from_millis(50)),
         }
+    }
+
+    /// Records each scheduled invocation; fails the first.
+    struct Ticks(std::sync::Mutex<Vec<serde_json::Value>>);
+
+    impl Invoke for Ticks {
+        fn invoke(
+            &self,
+            _function: &str,
+            event: serde_json::Value,
+        ) -> futures_util::future::BoxFuture<'_, Result<serde_json::Value, InvokeError>> {
+            let mut calls = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            calls.push(event);
+            let answer = if calls.len() == 1 {
+                Err(InvokeError::FunctionError {
+                    error_type: "Boom".into(),
+                    error_message: "first tick fails".into(),
+                })
+            } else {
+                Ok(serde_json::json!(null))
+            };
+            Box::pin(async move { answer })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_schedule_invokes_its_function_each_period_with_eventbridges_event_and_retries_a_failure()
+    -> anyhow::Result<()> {
+        let ticks = Arc::new(Ticks(std::sync::Mutex::new(Vec::new())));
+        let pump = SchedulePump::spawn(
+            ticks.clone(),
+            SchedulePumpConfig {
+                function_logical_id: "SchedulerFunction".into(),
+                region: "us-east-1".into(),
+                account_id: "123456789012".into(),
+                source: crate::model::ScheduleSourceSpec {
+                    name: "EveryMinute".into(),
+                    expression: "rate(1 minute)".into(),
+                    period: Duration::from_secs(60),
+                },
+                options: fast_options(),
+            },
+        );
+
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        pump.shutdown().await;
+
+        let calls = ticks.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert!(
+            calls.len() >= 4,
+            "a tick each 50 ms, the failed one again: {calls:?}"
+        );
+        assert_eq!(calls[0]["detail-type"], "Scheduled Event");
+        assert_eq!(calls[0]["source"], "aws.events");
+        assert_eq!(
+            calls[0]["resources"][0],
+            "arn:aws:events:us-east-1:123456789012:rule/SchedulerFunction-EveryMinute"
+        );
+        assert_eq!(calls[0]["id"], calls[1]["id"], "a retry is the same event");
+        assert_ne!(
+            calls[1]["id"], calls[2]["id"],
+            "the next tick is a new event"
+        );
+        Ok(())
     }
 
     async fn create_table(
@@ -2740,4 +2809,79 @@ main(sys.argv[1:])\n";
         assert_eq!(all.iter().filter(|b| *b == "fine").count(), 1, "{all:?}");
         Ok(())
     }
+}
+
+/// What a [`SchedulePump`] needs beyond the template's event source.
+#[derive(Debug, Clone)]
+pub struct SchedulePumpConfig {
+    pub function_logical_id: String,
+    pub region: String,
+    pub account_id: String,
+    pub source: crate::model::ScheduleSourceSpec,
+    pub options: PumpOptions,
+}
+
+/// An EventBridge schedule rule: invokes the function once per period (the first time
+/// one period after start), as EventBridge does, asynchronously: a failed invocation is
+/// retried twice, a minute apart at full rate, then dropped (Lambda's default for
+/// asynchronous invocations), and the schedule goes on.
+#[derive(Debug)]
+pub struct SchedulePump;
+
+impl SchedulePump {
+    pub fn spawn(invoker: Arc<dyn Invoke>, config: SchedulePumpConfig) -> PumpHandle {
+        let name = format!("{}/{}", config.function_logical_id, config.source.name);
+        let (stop, stopped) = watch::channel(false);
+        let stop_signal = StopSignal(stopped);
+        let period = config
+            .options
+            .schedule_period
+            .unwrap_or(config.source.period);
+        let rule_arn = format!(
+            "arn:aws:events:{}:{}:rule/{}-{}",
+            config.region, config.account_id, config.function_logical_id, config.source.name
+        );
+        tracing::info!(pump = %name, schedule = %config.source.expression, ?period, "schedule started");
+        let pump_name = name.clone();
+        let task = tokio::spawn(async move {
+            while stop_signal.pause(period).await {
+                let event = scheduled_event(&config, &rule_arn);
+                for attempt in 0..3u32 {
+                    match invoker
+                        .invoke(&config.function_logical_id, event.clone())
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(error) => {
+                            tracing::warn!(pump = %pump_name, attempt, %error, "scheduled invocation failed");
+                            if !stop_signal.pause(period.min(Duration::from_secs(60))).await {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        PumpHandle { name, stop, task }
+    }
+}
+
+/// The event EventBridge sends a function on a schedule rule.
+fn scheduled_event(config: &SchedulePumpConfig, rule_arn: &str) -> serde_json::Value {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    serde_json::json!({
+        "version": "0",
+        "id": ulid::Ulid::new().to_string().to_lowercase(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": config.account_id,
+        "time": now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        "region": config.region,
+        "resources": [rule_arn],
+        "detail": {}
+    })
 }

@@ -20,7 +20,10 @@ use crate::iam::Enforcer;
 use crate::iam_proxy::IamProxy;
 use crate::model::{EventSource, FunctionSpec, Invoke, RuntimeOptions, StackModel};
 use crate::provision::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, provision};
-use crate::pumps::{PumpHandle, PumpOptions, SqsPump, SqsPumpConfig, StreamPump, StreamPumpConfig};
+use crate::pumps::{
+    PumpHandle, PumpOptions, SchedulePump, SchedulePumpConfig, SqsPump, SqsPumpConfig, StreamPump,
+    StreamPumpConfig,
+};
 use crate::runtime::FunctionHost;
 use crate::stream_reader::StreamReaders;
 use crate::template::{PhysicalFacts, ResolveContext, Template, local_resource_id};
@@ -585,6 +588,16 @@ async fn start_pump(
             };
             SqsPump::spawn(sdk, invoker, config).await
         }
+        EventSource::Schedule(source) => Ok(SchedulePump::spawn(
+            invoker,
+            SchedulePumpConfig {
+                function_logical_id: function.logical_id.clone(),
+                region: model.region.clone(),
+                account_id: model.account_id.clone(),
+                source: source.clone(),
+                options: options.pump_options.clone(),
+            },
+        )),
     }
 }
 

@@ -1699,6 +1699,17 @@ impl<'a> Resolver<'a> {
             "SQS" => spec
                 .event_sources
                 .push(EventSource::Sqs(self.sqs_source(name, &props, at)?)),
+            "Schedule" => {
+                let expression = self.req_str(&props, "Schedule", at)?;
+                let period = crate::model::schedule_period(&expression)
+                    .map_err(|message| invalid(&join_path(at, "Schedule"), message))?;
+                spec.event_sources
+                    .push(EventSource::Schedule(crate::model::ScheduleSourceSpec {
+                        name: name.to_owned(),
+                        expression,
+                        period,
+                    }));
+            }
             other => tracing::debug!(
                 event = name,
                 kind = other,
@@ -2405,7 +2416,7 @@ Resources:
             .iter()
             .find_map(|s| match s {
                 EventSource::DynamoDbStream(s) => Some(s),
-                EventSource::Sqs(_) => None,
+                EventSource::Sqs(_) | EventSource::Schedule(_) => None,
             })
             .unwrap()
     }
@@ -2579,7 +2590,7 @@ Resources:
         assert_eq!(sources.len(), 2);
         let stream = sources.iter().find_map(|s| match s {
             EventSource::DynamoDbStream(s) => Some(s),
-            EventSource::Sqs(_) => None,
+            EventSource::Sqs(_) | EventSource::Schedule(_) => None,
         });
         let stream = stream.unwrap();
         assert_eq!(stream.table_logical_id, "Table");
@@ -2598,7 +2609,7 @@ Resources:
         );
         let sqs = sources.iter().find_map(|s| match s {
             EventSource::Sqs(s) => Some(s),
-            EventSource::DynamoDbStream(_) => None,
+            EventSource::DynamoDbStream(_) | EventSource::Schedule(_) => None,
         });
         let sqs = sqs.unwrap();
         assert_eq!((sqs.queue_logical_id.as_str(), sqs.batch_size), ("Jobs", 5));

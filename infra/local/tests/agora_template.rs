@@ -48,7 +48,7 @@ fn provisioned(stack: &str, template: &Template) -> anyhow::Result<ResolveContex
 fn stream_source_of(function: &FunctionSpec) -> Option<StreamSourceSpec> {
     function.event_sources.iter().find_map(|s| match s {
         EventSource::DynamoDbStream(s) => Some(s.clone()),
-        EventSource::Sqs(_) => None,
+        EventSource::Sqs(_) | EventSource::Schedule(_) => None,
     })
 }
 
@@ -96,13 +96,23 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     assert_eq!(function("CommunitiesFunction").http_routes.len(), 23);
     assert_eq!(function("CoursesFunction").handler, "courses");
     assert_eq!(function("CoursesFunction").http_routes.len(), 22);
+    let scheduler = function("SchedulerFunction");
+    assert_eq!(scheduler.handler, "scheduler");
+    assert!(
+        matches!(
+            scheduler.event_sources.as_slice(),
+            [EventSource::Schedule(s)] if s.period == std::time::Duration::from_secs(60)
+        ),
+        "the scheduler runs every minute: {:?}",
+        scheduler.event_sources
+    );
     assert_eq!(function("NotificationsFunction").http_routes.len(), 6);
     let notifier = function("NotifierFunction")
         .event_sources
         .iter()
         .find_map(|s| match s {
             EventSource::DynamoDbStream(s) => Some(s.clone()),
-            EventSource::Sqs(_) => None,
+            EventSource::Sqs(_) | EventSource::Schedule(_) => None,
         })
         .expect("the notifier's stream source");
     assert_eq!(notifier.filter_patterns.len(), 5, "only what can notify");

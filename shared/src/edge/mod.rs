@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod reactions;
 pub mod realtime;
 pub mod routes;
+pub mod scheduled;
 pub mod stream;
 pub mod views;
 pub mod ws;

@@ -1,0 +1,45 @@
+//! The scheduler function: what runs on the clock (an EventBridge schedule rule, every
+//! minute). Each tick is idempotent and bounded: a tick that fails is retried by
+//! Lambda's asynchronous invocation, and what one tick leaves the next one does.
+//!
+//! Today a tick sweeps the learners whose access to a course-linked community ended:
+//! access already stops at the second it ends (every read and write checks it); the
+//! sweep makes the membership, the member count and the channels' subscriptions follow.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tracing::instrument;
+
+use crate::contexts::communities;
+use crate::core::error::AppResult;
+use crate::core::ids::now_epoch_seconds;
+use crate::table::store::Store;
+
+/// Members removed per sweep page.
+const SWEEP_PAGE: u32 = 100;
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tick {
+    /// Learners whose ended access was swept out of their community.
+    pub access_ended: u32,
+}
+
+/// One tick: pages of the sweep until one is not full or `budget` is spent.
+#[instrument(skip(store))]
+pub async fn tick(store: &Store, budget: Duration) -> AppResult<Tick> {
+    let started = Instant::now();
+    let mut done = Tick::default();
+    loop {
+        let removed =
+            communities::sweep_ended_access(store, now_epoch_seconds(), SWEEP_PAGE).await?;
+        done.access_ended += removed;
+        if removed < SWEEP_PAGE || started.elapsed() >= budget {
+            break;
+        }
+    }
+    tracing::info!(access_ended = done.access_ended, "tick done");
+    Ok(done)
+}
