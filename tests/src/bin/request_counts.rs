@@ -202,6 +202,9 @@ struct World {
     community: String,
     /// Its chat channel: the hub and each connected member sent a message in it.
     channel: String,
+    /// The hub's free course of `n` lessons: each connected user enrolled, completed
+    /// its first lesson and reviewed it.
+    course: String,
 }
 
 impl World {
@@ -220,6 +223,7 @@ impl World {
             topic: String::new(),
             activity: String::new(),
             community: String::new(),
+            course: String::new(),
             channel: String::new(),
         }
     }
@@ -424,6 +428,43 @@ async fn create_community(stack: &TestStack, w: &mut World) -> anyhow::Result<()
     }
     w.community = id;
     w.channel = channel;
+    create_course(stack, w).await
+}
+
+/// The hub's course (see [`World::course`]), arranged through the API.
+async fn create_course(stack: &TestStack, w: &mut World) -> anyhow::Result<()> {
+    let hub = w.hub.as_str();
+    let body = json!({"title": format!("{} course", w.tag), "level": "beginner",
+                      "category": format!("{}-courses", w.tag),
+                      "price": {"amountCents": 0, "currency": "EUR"}, "published": true});
+    let course = arrange(stack, Method::POST, "/v1/courses", hub, body, 201).await?;
+    let id = field(&course, "courseId");
+    let lessons = format!("/v1/courses/{id}/lessons");
+    let mut first = None;
+    for n in 0..w.n {
+        let lesson =
+            json!({"title": format!("Lesson {n}"), "videoUrl": "https://videos.example.com/v"});
+        let lesson = arrange(stack, Method::POST, &lessons, hub, lesson, 201).await?;
+        first.get_or_insert_with(|| field(&lesson, "lessonId"));
+    }
+    let first = first.context("no lesson")?;
+    for learner in &w.connected {
+        let enroll = format!("/v1/courses/{id}/enrollment");
+        arrange(stack, Method::POST, &enroll, learner, json!({}), 201).await?;
+        let done = format!("/v1/courses/{id}/lessons/{first}/completion");
+        arrange(stack, Method::PUT, &done, learner, json!({}), 200).await?;
+        let review = format!("/v1/courses/{id}/review");
+        arrange(
+            stack,
+            Method::PUT,
+            &review,
+            learner,
+            json!({"rating": 4}),
+            201,
+        )
+        .await?;
+    }
+    w.course = id;
     Ok(())
 }
 
@@ -897,6 +938,21 @@ async fn main() -> anyhow::Result<()> {
     let (a, b) = both(&|w| format!("/v1/rooms/{}", w.channel));
     bench
         .read("GET /v1/rooms/{channel}", (&a, sh), (&b, lh))
+        .await;
+
+    // Courses (read by their instructor, the hub; the catalog by the viewer).
+    for (name, path) in [
+        ("GET /v1/courses/{id}", ""),
+        ("GET /v1/courses/{id}/lessons", "/lessons"),
+        ("GET /v1/courses/{id}/enrollments", "/enrollments"),
+        ("GET /v1/courses/{id}/reviews", "/reviews"),
+    ] {
+        let (a, b) = both(&|w| format!("/v1/courses/{}{path}?{page}", w.course));
+        bench.read(name, (&a, sh), (&b, lh)).await;
+    }
+    let (a, b) = both(&|w| format!("/v1/courses?category={}-courses&{page}", w.tag));
+    bench
+        .read("GET /v1/courses?category=", (&a, v), (&b, v))
         .await;
 
     // Feed.
