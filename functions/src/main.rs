@@ -15,6 +15,7 @@ mod communities;
 mod connections;
 mod courses;
 mod discussions;
+mod events;
 mod feed;
 mod feed_worker;
 mod health;
@@ -52,10 +53,11 @@ enum Function {
     Communities,
     Courses,
     Scheduler,
+    Events,
 }
 
 impl Function {
-    const ALL: [Function; 18] = [
+    const ALL: [Function; 19] = [
         Function::Health,
         Function::Profiles,
         Function::Connections,
@@ -74,6 +76,7 @@ impl Function {
         Function::Communities,
         Function::Courses,
         Function::Scheduler,
+        Function::Events,
     ];
 
     /// The `Handler` of this function's resource in `template.yaml`.
@@ -97,6 +100,7 @@ impl Function {
             Function::Communities => "communities",
             Function::Courses => "courses",
             Function::Scheduler => "scheduler",
+            Function::Events => "events",
         }
     }
 
@@ -146,6 +150,7 @@ impl Function {
             Function::Communities => communities::run().await,
             Function::Courses => courses::run().await,
             Function::Scheduler => scheduler::run().await,
+            Function::Events => events::run().await,
         }
     }
 }

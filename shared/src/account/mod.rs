@@ -13,8 +13,8 @@ pub mod queue;
 use std::sync::LazyLock;
 
 use crate::contexts::{
-    chat, communities, connections, courses, discussions, feed, graph, moderation, notifications,
-    profiles, realtime,
+    chat, communities, connections, courses, discussions, events, feed, graph, moderation,
+    notifications, profiles, realtime,
 };
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
@@ -34,6 +34,7 @@ pub const CONTEXTS: &[AccountSteps] = &[
     chat::erasure::STEPS,
     communities::erasure::STEPS,
     courses::erasure::STEPS,
+    events::erasure::STEPS,
     notifications::erasure::STEPS,
     realtime::erasure::STEPS,
     connections::erasure::STEPS,

@@ -6,6 +6,7 @@ pub mod communities;
 pub mod connections;
 pub mod courses;
 pub mod discussions;
+pub mod events;
 pub mod feed;
 pub mod graph;
 pub mod moderation;

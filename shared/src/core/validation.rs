@@ -127,6 +127,11 @@ pub fn normalize_tag(tag: &str) -> String {
     tag.trim().trim_start_matches('#').to_lowercase()
 }
 
+/// An optional text as stored: trimmed, and none when blank.
+pub fn trimmed(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
 /// Tags as stored: normalized, distinct, in the order given.
 pub fn normalized_tags(tags: &[String]) -> Vec<String> {
     let mut seen = std::collections::BTreeSet::new();

@@ -96,6 +96,15 @@ impl HttpResponse {
         })
     }
 
+    /// A text body of `content_type` (a calendar, say).
+    pub fn text(status: u16, content_type: &str, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), content_type.to_owned())],
+            body: Some(body.into_bytes()),
+        }
+    }
+
     pub fn no_content() -> Self {
         Self {
             status: 204,

@@ -47,6 +47,7 @@ pub fn document() -> OpenApi {
         routes::chat::routes().into_openapi(),
         routes::communities::routes().into_openapi(),
         routes::courses::routes().into_openapi(),
+        routes::events::routes().into_openapi(),
     ] {
         document.merge(part);
     }

@@ -130,6 +130,10 @@ pub struct KeyQuery {
     pub index: Option<Index>,
     pub partition: String,
     pub sort_prefix: Option<String>,
+    /// Sort keys from the first to the second, inclusive (instead of a prefix).
+    pub sort_between: Option<(String, String)>,
+    /// A strongly consistent read (the base table only).
+    pub consistent: bool,
     pub newest_first: bool,
     pub limit: u32,
     pub start: Option<PageKey>,
@@ -144,6 +148,8 @@ impl KeyQuery {
             index: None,
             partition: partition.into(),
             sort_prefix: None,
+            sort_between: None,
+            consistent: false,
             newest_first: false,
             limit: 100,
             start: None,
@@ -165,6 +171,16 @@ impl KeyQuery {
     }
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.sort_prefix = Some(prefix.into());
+        self
+    }
+    /// Reads what every write before it wrote (the base table only).
+    pub fn consistent(mut self) -> Self {
+        self.consistent = true;
+        self
+    }
+    /// Sort keys from `low` to `high`, both included.
+    pub fn between(mut self, low: impl Into<String>, high: impl Into<String>) -> Self {
+        self.sort_between = Some((low.into(), high.into()));
         self
     }
     pub fn limit(mut self, limit: u32) -> Self {
@@ -546,14 +562,20 @@ impl Store {
             .expression_attribute_names("#pk", pk_attr)
             .expression_attribute_values(":pk", AttributeValue::S(query.partition.clone()))
             .scan_index_forward(!query.newest_first)
+            .set_consistent_read(query.consistent.then_some(true))
             .limit(i32::try_from(query.limit).unwrap_or(100))
             .set_exclusive_start_key(query.start.as_ref().map(page_key_to_item));
-        request = match &query.sort_prefix {
-            Some(prefix) => request
+        request = match (&query.sort_prefix, &query.sort_between) {
+            (_, Some((low, high))) => request
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+                .expression_attribute_names("#sk", sk_attr)
+                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
+            (Some(prefix), None) => request
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#sk", sk_attr)
                 .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone())),
-            None => request.key_condition_expression("#pk = :pk"),
+            (None, None) => request.key_condition_expression("#pk = :pk"),
         };
         if let Some(filter) = &query.filter {
             request = request.filter_expression(filter.text.clone());

@@ -238,18 +238,14 @@ pub fn claimed_slug(community: &Community) -> Option<&str> {
         .then_some(community.slug.as_str())
 }
 
-fn trimmed(text: Option<String>) -> Option<String> {
-    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
-}
-
 /// A new community, owned by its creator (its first member).
 pub fn new_community(id: String, owner: &UserId, input: NewCommunity, now: &str) -> Community {
     Community {
         community_id: id,
         slug: input.slug,
         name: input.name.trim().to_owned(),
-        description: trimmed(input.description),
-        guidelines: trimmed(input.guidelines),
+        description: validation::trimmed(input.description),
+        guidelines: validation::trimmed(input.guidelines),
         cover_image_url: input.cover_image_url,
         tags: validation::normalized_tags(&input.tags),
         kind: input.kind,
@@ -274,10 +270,10 @@ pub fn apply_patch(mut community: Community, patch: CommunityPatch, now: &str) -
         community.slug = slug;
     }
     if let Some(description) = patch.description {
-        community.description = trimmed(description);
+        community.description = validation::trimmed(description);
     }
     if let Some(guidelines) = patch.guidelines {
-        community.guidelines = trimmed(guidelines);
+        community.guidelines = validation::trimmed(guidelines);
     }
     if let Some(url) = patch.cover_image_url {
         community.cover_image_url = url;

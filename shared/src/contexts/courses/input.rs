@@ -187,8 +187,3 @@ impl Catalog {
         }
     }
 }
-
-/// Trims an optional text; blank becomes none.
-pub(super) fn trimmed(text: Option<String>) -> Option<String> {
-    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
-}

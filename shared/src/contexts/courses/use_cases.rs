@@ -103,7 +103,7 @@ pub async fn create_course(
     let course = Course {
         course_id: new_ulid(),
         title: input.title.trim().to_owned(),
-        description: trimmed(input.description),
+        description: validation::trimmed(input.description),
         level: input.level,
         category: input.category,
         tags: validation::normalized_tags(&input.tags),
@@ -131,7 +131,7 @@ fn apply_patch(mut course: Course, patch: CoursePatch) -> Course {
         course.title = title.trim().to_owned();
     }
     if let Some(description) = patch.description {
-        course.description = trimmed(description);
+        course.description = validation::trimmed(description);
     }
     if let Some(level) = patch.level {
         course.level = level;
@@ -280,7 +280,7 @@ pub async fn add_lesson(
         course_id: course_id.to_owned(),
         lesson_id: new_ulid(),
         title: input.title.trim().to_owned(),
-        summary: trimmed(input.summary),
+        summary: validation::trimmed(input.summary),
         preview: input.preview,
         video_url: input.video_url,
         content_url: input.content_url,
@@ -364,7 +364,7 @@ pub async fn update_lesson(
             lesson.title = title.trim().to_owned();
         }
         if let Some(summary) = patch.summary {
-            lesson.summary = trimmed(summary);
+            lesson.summary = validation::trimmed(summary);
         }
         if let Some(preview) = patch.preview {
             lesson.preview = preview;
@@ -770,7 +770,7 @@ pub async fn put_review(
             "only learners enrolled in this course may review it".into(),
         ));
     }
-    let text = trimmed(input.text);
+    let text = validation::trimmed(input.text);
     for _ in 0..CHANGE_ATTEMPTS {
         let old: Option<Review> = store.get(&keys::review(course_id, &me.user_id)).await?;
         let now = now_rfc3339();

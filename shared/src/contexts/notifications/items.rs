@@ -96,6 +96,12 @@ pub enum NotificationType {
     Announcement,
     /// A community's moderator turned my topic down.
     PostRejected,
+    /// An occurrence I answered (going, maybe or waitlisted) starts soon.
+    EventReminder,
+    /// An event I answered moved (time, place or recurrence).
+    EventChanged,
+    /// An event I answered was cancelled.
+    EventCancelled,
 }
 
 impl NotificationType {
@@ -113,6 +119,9 @@ impl NotificationType {
             NotificationType::PostRejected => "postRejected",
             NotificationType::CommunityPost => "communityPost",
             NotificationType::Announcement => "announcement",
+            NotificationType::EventReminder => "eventReminder",
+            NotificationType::EventChanged => "eventChanged",
+            NotificationType::EventCancelled => "eventCancelled",
         }
     }
 }
@@ -146,6 +155,11 @@ pub struct NotificationObject {
     pub message_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub community_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The occurrence a reminder is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence_id: Option<String>,
 }
 
 /// A stored notification (the item, without keys).

@@ -25,6 +25,7 @@ pub const ENTITIES: &[&str] = &[
     discussions::Reaction::NAME,
     notifications::Notification::NAME,
     notifications::PostFanout::NAME,
+    crate::contexts::events::EventFanout::NAME,
 ];
 
 pub struct Notifier {

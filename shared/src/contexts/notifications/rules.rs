@@ -382,6 +382,9 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
         NotificationType::PostRejected => format!("{who} declined your topic"),
         NotificationType::CommunityPost => format!("{who} posted in a community you follow"),
         NotificationType::Announcement => format!("{who} made an announcement"),
+        NotificationType::EventReminder => "An event you are attending starts soon".to_owned(),
+        NotificationType::EventChanged => format!("{who} changed an event you are attending"),
+        NotificationType::EventCancelled => format!("{who} cancelled an event you are attending"),
         NotificationType::Message => match others {
             0 => format!("{who} sent you a message"),
             _ => format!("{who} sent you messages"),
@@ -426,6 +429,41 @@ pub fn post_fanout_of(change: &Change) -> AppResult<Option<PostFanout>> {
         step: 0,
         start: None,
     }))
+}
+
+/// The notification one step of an event's news gives one attendee. Its identity holds
+/// the news's time (a step's, kept in the step), so a redelivered step adds nothing and
+/// an attendee of several occurrences hears each change once. Pure.
+pub fn event_intent(job: &events::EventFanout, recipient: UserId) -> Intent {
+    let (kind, identity) = match job.kind {
+        events::FanoutKind::Reminder => (
+            NotificationType::EventReminder,
+            format!("event|{}|{}|{}", job.event_id, job.occurrence, job.at),
+        ),
+        events::FanoutKind::Changed => (
+            NotificationType::EventChanged,
+            format!("event|{}|changed|{}", job.event_id, job.at),
+        ),
+        events::FanoutKind::Cancelled => (
+            NotificationType::EventCancelled,
+            format!("event|{}|cancelled", job.event_id),
+        ),
+    };
+    Intent {
+        recipient,
+        actor: job.actor_id.clone(),
+        kind,
+        object: NotificationObject {
+            community_id: Some(job.community_id.clone()),
+            event_id: Some(job.event_id.clone()),
+            occurrence_id: (job.kind == events::FanoutKind::Reminder)
+                .then(|| job.occurrence.clone()),
+            ..NotificationObject::default()
+        },
+        at: job.at.clone(),
+        identity,
+        grouped: false,
+    }
 }
 
 /// The notification one fan-out step gives one recipient. Pure.

@@ -21,6 +21,10 @@ pub async fn apply_change(store: &Store, change: &Change) -> AppResult<Vec<Notif
         let job: PostFanout = store::from_item(change.new.clone().unwrap_or_default())?;
         return fan_out_post(store, &job).await;
     }
+    if change.kind == ChangeKind::Insert && change.entity() == Some(events::EventFanout::NAME) {
+        let job: events::EventFanout = store::from_item(change.new.clone().unwrap_or_default())?;
+        return fan_out_event(store, &job).await;
+    }
     if let Some(job) = post_fanout_of(change)? {
         // Started once: a redelivered topic record finds the first step there (or, after
         // the fan-out ended, starts it again; the notifications are the same ones).
@@ -477,6 +481,58 @@ const STEP_NEW: &str = "step_new";
 
 /// The fan-out step is still there (not run before).
 const STEP_THERE: &str = "step_there";
+
+/// One step of an [`events::EventFanout`]: a page of the occurrence's (or the
+/// event's) attendees is told (16 at a time, the actor, muted types and blocks left
+/// out), then the next step is written and this one deleted in one transaction
+/// conditioned on this one, as [`fan_out_post`] does.
+#[tracing::instrument(skip(store), fields(event_id = %job.event_id, step = job.step))]
+pub async fn fan_out_event(
+    store: &Store,
+    job: &events::EventFanout,
+) -> AppResult<Vec<Notification>> {
+    use futures_util::StreamExt;
+    let (recipients, next) = events::audience_page(
+        store,
+        &job.event_id,
+        &job.occurrence,
+        events::EVENT_FANOUT_PAGE,
+        job.start.clone(),
+    )
+    .await?;
+    let reminder = job.kind == events::FanoutKind::Reminder;
+    let results: Vec<AppResult<Option<Notification>>> = futures_util::stream::iter(
+        recipients
+            .into_iter()
+            .filter(|r| reminder || r != &job.actor_id),
+    )
+    .map(|recipient| async move { deliver(store, &event_intent(job, recipient)).await })
+    .buffer_unordered(16)
+    .collect()
+    .await;
+    let mut delivered = Vec::new();
+    for result in results {
+        if let Some(notification) = result? {
+            delivered.push(notification);
+        }
+    }
+    let mut transaction = store
+        .transaction()
+        .delete(&job.key(), Some(Condition::present(STEP_THERE)));
+    if let Some(start) = next {
+        let following = events::EventFanout {
+            step: job.step + 1,
+            start: Some(start),
+            ..job.clone()
+        };
+        transaction = transaction.put_entity(&following, None);
+    }
+    match transaction.commit().await {
+        Ok(()) => Ok(delivered),
+        Err(error) if error.failed(STEP_THERE) => Ok(vec![]),
+        Err(error) => Err(error.into()),
+    }
+}
 
 /// One step of a [`PostFanout`]: a page of the community's followers (or members) is
 /// notified (16 at a time; the author, muted types and blocks left out as everywhere),

@@ -8,6 +8,7 @@ pub mod communities;
 pub mod connections;
 pub mod courses;
 pub mod discussions;
+pub mod events;
 pub mod feed;
 pub mod health;
 pub mod notifications;

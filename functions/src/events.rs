@@ -1,0 +1,17 @@
+//! The events endpoint group: community events, their occurrences, RSVPs,
+//! attendees and ICS calendars. Its routes and handlers are
+//! `agora::edge::routes::events`; this binary only builds the state and serves them.
+
+use std::sync::Arc;
+
+use agora::config::ApiConfig;
+use agora::edge::routes::events;
+use agora::edge::{Api, http};
+
+pub async fn run() -> Result<(), lambda_http::Error> {
+    // All configuration is read before any client is built, so a bad value fails at once.
+    let sdk = aws_config::load_from_env().await;
+    let config = ApiConfig::from_env(&sdk)?;
+    let api = Arc::new(Api::new(&config, &sdk));
+    http::run(events::router(api)).await
+}
