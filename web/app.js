@@ -649,12 +649,14 @@
     renderInbox();
     try {
       const id = enc(communityId);
-      const [community, topics, members, channels] = await Promise.all([
+      const [community, topics, members, channels, events] = await Promise.all([
         api('GET', `/v1/communities/${id}`),
         api('GET', `/v1/topics?community=${id}&limit=20`),
         api('GET', `/v1/communities/${id}/members?limit=50`),
         // Members only: anyone else sees no channels.
         api('GET', `/v1/communities/${id}/channels`).catch(() => ({ items: [] })),
+        // The next 90 days (docs/events.md).
+        api('GET', `/v1/communities/${id}/events?limit=20`).catch(() => ({ items: [] })),
       ]);
       await ensureProfiles((topics.items || []).map((topic) => topic.authorId));
       if (state.community !== communityId) return;
@@ -665,6 +667,7 @@
       renderFollow(community);
       renderTopics(topics.items || []);
       renderChannels(channels.items || []);
+      await renderEvents(events.items || []);
       $('community-members').replaceChildren(...(members.items || []).map((member) => el('li', {
         'data-testid': 'community-member',
         'data-user-id': member.userId,
@@ -694,6 +697,48 @@
       if (state.community === communityId) renderFollow({ following: result.following });
     } catch (error) {
       toast(`Following failed: ${error.message}`);
+    }
+  }
+
+  // Each event with its next occurrence, its exact going count and my answer; members
+  // answer going or not (a full occurrence waitlists them). docs/events.md
+  async function renderEvents(events) {
+    $('community-events-empty').hidden = events.length > 0;
+    const items = await Promise.all(events.map(async (event) => {
+      // The event read alone carries its next occurrences' counts and my answer.
+      const full = await api('GET', `/v1/events/${enc(event.eventId)}`).catch(() => event);
+      const next = (full.occurrences || [])[0];
+      const when = next ? new Date(next.startsAt).toLocaleString() : 'no upcoming date';
+      const counts = next && next.going !== undefined
+        ? ` · ${next.going} going${next.waitlisted ? `, ${next.waitlisted} waiting` : ''}` : '';
+      const row = el('li', {
+        'data-testid': 'community-event',
+        'data-event-id': event.eventId,
+      },
+      el('div', { class: 'topic-title', text: event.title }),
+      el('div', { class: 'hint', 'data-testid': 'event-summary', text: `${when}${counts}` }));
+      if (next) {
+        const mine = next.myRsvp;
+        const going = mine === 'going' || mine === 'waitlisted';
+        row.append(el('button', {
+          'data-testid': 'event-rsvp',
+          'data-status': mine || '',
+          text: going ? (mine === 'waitlisted' ? 'Waitlisted · leave' : 'Going · cancel') : 'Going',
+          onclick: () => answerEvent(event.eventId, next.occurrenceId, going ? 'notGoing' : 'going'),
+        }));
+      }
+      return row;
+    }));
+    $('community-events').replaceChildren(...items);
+  }
+
+  async function answerEvent(eventId, occurrenceId, status) {
+    const communityId = state.community;
+    try {
+      await api('PUT', `/v1/events/${enc(eventId)}/occurrences/${enc(occurrenceId)}/rsvp`, { status });
+      if (state.community === communityId) await openCommunity(communityId);
+    } catch (error) {
+      toast(`Answering failed: ${error.message}`);
     }
   }
 

@@ -621,6 +621,20 @@ async fn community_page(
         .await?;
     anyhow::ensure!(view.body["following"] == true, "not following: {view:?}");
 
+    // The community's event is listed; the member answers going from the page.
+    let rsvp = r#"[data-testid="community-event"] [data-testid="event-rsvp"][data-status=""]"#;
+    wait_for(page, "the event and its going button", Locator::Css(rsvp)).await?;
+    click(page, "the going button", rsvp).await?;
+    let going =
+        r#"[data-testid="community-event"] [data-testid="event-rsvp"][data-status="going"]"#;
+    wait_for(page, "the answer shown as going", Locator::Css(going)).await?;
+    let summary = page
+        .find(Locator::Css(r#"[data-testid="event-summary"]"#))
+        .await?
+        .text()
+        .await?;
+    anyhow::ensure!(summary.contains("1 going"), "event summary: {summary}");
+
     // The community's channel opens as a conversation, and a message sent there is
     // stored (acked over the WebSocket).
     let channel = format!(r#"[data-testid="community-channel"][data-room-id="{channel_id}"]"#);
@@ -652,7 +666,7 @@ async fn community_page(
 }
 
 #[tokio::test]
-async fn a_member_opens_their_community_page_posts_a_topic_follows_it_and_chats_in_its_channel_in_the_browser()
+async fn a_member_opens_their_community_page_posts_a_topic_follows_it_answers_its_event_and_chats_in_its_channel_in_the_browser()
 -> anyhow::Result<()> {
     // Arrange: a public community of two members with profiles, and a topic in it
     require_browser()?;
@@ -689,6 +703,16 @@ async fn a_member_opens_their_community_page_posts_a_topic_follows_it_and_chats_
         )
         .await?;
     let channel = channel["roomId"].as_str().unwrap_or_default().to_owned();
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::days(7);
+    stack
+        .post_created(
+            &format!("/v1/communities/{id}/events"),
+            &ana,
+            json!({"title": "Study session", "timeZone": "UTC", "location": "Library",
+                   "start": format!("{:04}-{:02}-{:02}T18:00", soon.year(), u8::from(soon.month()), soon.day()),
+                   "end": format!("{:04}-{:02}-{:02}T19:00", soon.year(), u8::from(soon.month()), soon.day())}),
+        )
+        .await?;
     let browsers = Browsers::open(&stack, 1).await?;
     let page = &browsers.pages[0];
 

@@ -685,6 +685,8 @@ struct Cast {
     channel: String,
     /// The course the community is linked to: its members are enrolled in it.
     course: Option<String>,
+    /// An event the owner made.
+    event: String,
 }
 
 impl Cast {
@@ -714,6 +716,7 @@ async fn cast(stack: &TestStack, kind: &'static str) -> anyhow::Result<Cast> {
         topic: String::new(),
         channel: String::new(),
         course: None,
+        event: String::new(),
     };
     for role in ["banned", "member", "moderator", "admin"] {
         accept(stack, &cast.code, cast.user(role)).await?;
@@ -738,7 +741,21 @@ async fn cast(stack: &TestStack, kind: &'static str) -> anyhow::Result<Cast> {
         .await?;
     anyhow::ensure!(approved.status == 200, "approval failed: {approved:?}");
     cast.channel = channel_in(stack, &cast.id, &owner).await?;
+    cast.event = event_in(stack, &cast.id, &owner).await?;
     Ok(cast)
+}
+
+/// An event `organizer` makes in `community`; returns its id.
+async fn event_in(stack: &TestStack, community: &str, organizer: &str) -> anyhow::Result<String> {
+    let event = stack
+        .post_created(
+            &format!("/v1/communities/{community}/events"),
+            organizer,
+            json!({"title": "Meetup", "start": "2027-06-01T18:00", "end": "2027-06-01T19:00",
+                   "timeZone": "UTC", "location": "Library"}),
+        )
+        .await?;
+    Ok(event["eventId"].as_str().unwrap_or_default().to_owned())
 }
 
 /// A channel `admin` makes in `community`; returns its room id.
@@ -1026,6 +1043,56 @@ async fn status_of(
                 )
                 .await?
         }
+        "events" => stack
+            .get(
+                &format!(
+                    "/v1/communities/{id}/events?from=2027-01-01T00:00:00Z&to=2027-12-01T00:00:00Z"
+                ),
+                me,
+            )
+            .await?,
+        "event-create" => {
+            stack
+                .post(
+                    &format!("/v1/communities/{id}/events"),
+                    me,
+                    json!({"title": format!("by {role}"), "start": "2027-07-01T18:00",
+                           "end": "2027-07-01T19:00", "timeZone": "UTC", "location": "Hall"}),
+                )
+                .await?
+        }
+        "event-read" => stack.get(&format!("/v1/events/{}", cast.event), me).await?,
+        "event-rsvp" => {
+            stack
+                .put(
+                    &format!("/v1/events/{}/occurrences/1/rsvp", cast.event),
+                    me,
+                    json!({"status": "going"}),
+                )
+                .await?
+        }
+        "event-attendees" => {
+            stack
+                .get(
+                    &format!("/v1/events/{}/occurrences/1/attendees", cast.event),
+                    me,
+                )
+                .await?
+        }
+        "resources" => {
+            stack
+                .get(&format!("/v1/communities/{id}/resources"), me)
+                .await?
+        }
+        "resource-add" => {
+            stack
+                .post(
+                    &format!("/v1/communities/{id}/resources"),
+                    me,
+                    json!({"kind": "note", "title": "Tip", "note": format!("from {role}")}),
+                )
+                .await?
+        }
         other => anyhow::bail!("no endpoint {other}"),
     };
     Ok(reply.status)
@@ -1033,7 +1100,7 @@ async fn status_of(
 
 /// What each role gets from each endpoint of a private community, in [`ROLES`] order
 /// (outsider, banned, member, moderator, admin, owner).
-const PRIVATE_MATRIX: [(&str, [u16; 6]); 29] = [
+const PRIVATE_MATRIX: [(&str, [u16; 6]); 36] = [
     ("read", [200, 200, 200, 200, 200, 200]),
     ("members", [403, 403, 200, 200, 200, 200]),
     ("join-requests", [403, 403, 403, 200, 200, 200]),
@@ -1062,6 +1129,13 @@ const PRIVATE_MATRIX: [(&str, [u16; 6]); 29] = [
     ("channel-send", [403, 403, 201, 201, 201, 201]),
     ("channel-create", [403, 403, 403, 403, 201, 201]),
     ("channel-delete", [403, 403, 403, 403, 204, 204]),
+    ("events", [403, 403, 200, 200, 200, 200]),
+    ("event-create", [403, 403, 403, 201, 201, 201]),
+    ("event-read", [403, 403, 200, 200, 200, 200]),
+    ("event-rsvp", [403, 403, 200, 200, 200, 200]),
+    ("event-attendees", [403, 403, 200, 200, 200, 200]),
+    ("resources", [403, 403, 200, 200, 200, 200]),
+    ("resource-add", [403, 403, 201, 201, 201, 201]),
     // Last: a public community's outsider joins by it.
     ("join", [202, 403, 200, 200, 200, 200]),
 ];
@@ -1091,7 +1165,9 @@ fn public_matrix() -> Vec<(&'static str, [u16; 6])> {
     PRIVATE_MATRIX
         .iter()
         .map(|(endpoint, statuses)| match *endpoint {
-            "members" | "topic-read" | "topic-list" => (*endpoint, [200; 6]),
+            "members" | "topic-read" | "topic-list" | "events" | "event-read" | "resources" => {
+                (*endpoint, [200; 6])
+            }
             "join" => (*endpoint, [201, 403, 200, 200, 200, 200]),
             "topic-reply" => (*endpoint, [201, 403, 201, 201, 201, 201]),
             "topic-pin" => (*endpoint, [403, 403, 403, 200, 200, 200]),
@@ -1129,7 +1205,7 @@ async fn every_community_endpoint_answers_each_role_as_the_permission_matrix_say
         }
     }
 
-    assert_eq!(cells, 522);
+    assert_eq!(cells, 648);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     Ok(())
 }
@@ -1188,6 +1264,7 @@ async fn linked_cast(stack: &TestStack) -> anyhow::Result<Cast> {
         topic: String::new(),
         channel: String::new(),
         course: Some(course),
+        event: String::new(),
     };
     let ends = (time::OffsetDateTime::now_utc() + time::Duration::seconds(4))
         .format(&time::format_description::well_known::Rfc3339)?;
@@ -1229,6 +1306,7 @@ async fn linked_cast(stack: &TestStack) -> anyhow::Result<Cast> {
         .await?;
     anyhow::ensure!(approved.status == 200, "approval failed: {approved:?}");
     cast.channel = channel_in(stack, &cast.id, &owner).await?;
+    cast.event = event_in(stack, &cast.id, &owner).await?;
     tokio::time::sleep_until(ends_at).await;
     Ok(cast)
 }
@@ -1274,7 +1352,7 @@ async fn every_endpoint_of_a_course_linked_community_answers_each_role_with_an_e
         }
     }
 
-    assert_eq!(cells, 232);
+    assert_eq!(cells, 288);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     Ok(())
 }
@@ -2514,5 +2592,125 @@ async fn an_announcement_to_more_members_than_one_step_holds_reaches_them_all() 
     }
 
     assert_eq!(reached, members.len());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Learning circles
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_learning_circle_has_a_skill_and_a_level_shared_resources_and_meetings_that_are_events()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (owner, member, outsider) = (new_user("owner"), new_user("member"), new_user("outsider"));
+    let circle = community(
+        &stack,
+        &owner,
+        "private",
+        json!({"circle": {"skill": "Rust", "level": "beginner"}}),
+    )
+    .await?;
+    let id = id_of(&circle);
+    let code = invite(&stack, &id, &owner).await?;
+    accept(&stack, &code, &member).await?;
+    let resources = format!("/v1/communities/{id}/resources");
+
+    let link = stack
+        .post(
+            &resources,
+            &member,
+            json!({"kind": "link", "title": "The Book", "url": "https://doc.rust-lang.org/book/"}),
+        )
+        .await?;
+    let note = stack
+        .post(
+            &resources,
+            &owner,
+            json!({"kind": "note", "title": "Homework", "note": "Read chapter 4."}),
+        )
+        .await?;
+    let by_outsider = stack
+        .post(
+            &resources,
+            &outsider,
+            json!({"kind": "note", "title": "Spam", "note": "Buy now"}),
+        )
+        .await?;
+    let no_url = stack
+        .post(
+            &resources,
+            &member,
+            json!({"kind": "file", "title": "Slides"}),
+        )
+        .await?;
+    let both = stack
+        .post(
+            &resources,
+            &member,
+            json!({"kind": "note", "title": "x", "note": "y", "url": "https://a.example"}),
+        )
+        .await?;
+    let meeting = stack
+        .post(
+            &format!("/v1/communities/{id}/events"),
+            &owner,
+            json!({"title": "Meeting 1", "start": "2027-06-01T18:00", "end": "2027-06-01T19:00",
+                   "timeZone": "UTC", "onlineUrl": "https://meet.example.com/rust",
+                   "recurrence": {"frequency": "weekly", "count": 6}}),
+        )
+        .await?;
+    let listed = stack.get(&resources, &member).await?;
+    let listed_by_outsider = stack.get(&resources, &outsider).await?;
+    let note_id = note.body["resourceId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let link_id = link.body["resourceId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let removed_by_member = stack
+        .delete(&format!("{resources}/{note_id}"), &member)
+        .await?;
+    let removed_by_moderator = stack
+        .delete(&format!("{resources}/{link_id}"), &owner)
+        .await?;
+    let plain = stack
+        .patch(
+            &format!("/v1/communities/{id}"),
+            &owner,
+            json!({"circle": null}),
+        )
+        .await?;
+    let bad_level = stack
+        .patch(
+            &format!("/v1/communities/{id}"),
+            &owner,
+            json!({"circle": {"skill": "Rust", "level": "guru"}}),
+        )
+        .await?;
+
+    assert_eq!(
+        circle["circle"],
+        json!({"skill": "Rust", "level": "beginner"})
+    );
+    assert_eq!(link.status, 201, "{link:?}");
+    assert_eq!(note.status, 201, "{note:?}");
+    assert_problem(&by_outsider, 403, None);
+    assert_problem(&no_url, 422, Some("url"));
+    assert_problem(&both, 422, Some("url"));
+    assert_eq!(meeting.status, 201, "{meeting:?}");
+    assert_eq!(
+        ids(&listed, "resourceId"),
+        vec![note_id.clone(), link_id.clone()],
+        "newest first"
+    );
+    assert_problem(&listed_by_outsider, 403, None);
+    assert_problem(&removed_by_member, 403, None);
+    assert_eq!(removed_by_moderator.status, 204);
+    assert_eq!(plain.status, 200, "{plain:?}");
+    assert_eq!(plain.body.get("circle"), None);
+    assert_problem(&bad_level, 400, Some("circle.level"));
     Ok(())
 }

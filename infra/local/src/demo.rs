@@ -547,7 +547,29 @@ impl DemoApi<'_> {
             )
             .await?;
         self.send_all(&room_id(&channel)?, DEMO_CHANNEL_MESSAGES)
-            .await
+            .await?;
+        // A weekly study session, starting next week (docs/events.md).
+        let next_week = time::OffsetDateTime::now_utc() + time::Duration::days(7);
+        let day = format!(
+            "{:04}-{:02}-{:02}",
+            next_week.year(),
+            u8::from(next_week.month()),
+            next_week.day()
+        );
+        self.call(
+            owner,
+            reqwest::Method::POST,
+            &format!("/v1/communities/{id}/events"),
+            Some(json!({
+                "title": "Weekly study session: The Book, chapter by chapter",
+                "start": format!("{day}T18:00"), "end": format!("{day}T19:00"),
+                "timeZone": "Europe/Lisbon", "onlineUrl": "https://meet.example.com/rust-learners",
+                "capacity": 12, "recurrence": {"frequency": "weekly", "count": 8},
+            })),
+            &[201],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn send_all(&self, room: &str, messages: &[(&str, &str, &str)]) -> anyhow::Result<()> {

@@ -93,7 +93,7 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     assert_eq!(function("ConnectionsFunction").handler, "connections");
     assert_eq!(function("ConnectionsFunction").http_routes.len(), 12);
     assert_eq!(function("CommunitiesFunction").handler, "communities");
-    assert_eq!(function("CommunitiesFunction").http_routes.len(), 23);
+    assert_eq!(function("CommunitiesFunction").http_routes.len(), 26);
     assert_eq!(function("CoursesFunction").handler, "courses");
     assert_eq!(function("CoursesFunction").http_routes.len(), 22);
     assert_eq!(function("EventsFunction").handler, "events");

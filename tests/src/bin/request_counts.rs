@@ -205,6 +205,9 @@ struct World {
     /// The hub's free course of `n` lessons: each connected user enrolled, completed
     /// its first lesson and reviewed it.
     course: String,
+    /// The hub's weekly event in its community: each connected user answered going to
+    /// its first occurrence and shared a resource.
+    event: String,
 }
 
 impl World {
@@ -224,6 +227,7 @@ impl World {
             activity: String::new(),
             community: String::new(),
             course: String::new(),
+            event: String::new(),
             channel: String::new(),
         }
     }
@@ -426,8 +430,44 @@ async fn create_community(stack: &TestStack, w: &mut World) -> anyhow::Result<()
         let message = json!({"text": "hello", "clientMessageId": ulid::Ulid::new().to_string()});
         arrange(stack, Method::POST, &send, sender, message, 201).await?;
     }
+    let body = json!({"title": "Weekly meetup", "start": "2027-06-01T18:00", "end": "2027-06-01T19:00",
+                      "timeZone": "UTC", "location": "Library",
+                      "recurrence": {"frequency": "weekly", "count": 10}});
+    let event = arrange(
+        stack,
+        Method::POST,
+        &format!("/v1/communities/{id}/events"),
+        hub,
+        body,
+        201,
+    )
+    .await?;
+    let event = field(&event, "eventId");
+    for member in &w.connected {
+        let rsvp = format!("/v1/events/{event}/occurrences/1/rsvp");
+        arrange(
+            stack,
+            Method::PUT,
+            &rsvp,
+            member,
+            json!({"status": "going"}),
+            200,
+        )
+        .await?;
+        let resource = json!({"kind": "link", "title": "A link", "url": "https://example.com/r"});
+        arrange(
+            stack,
+            Method::POST,
+            &format!("/v1/communities/{id}/resources"),
+            member,
+            resource,
+            201,
+        )
+        .await?;
+    }
     w.community = id;
     w.channel = channel;
+    w.event = event;
     create_course(stack, w).await
 }
 
@@ -938,6 +978,31 @@ async fn main() -> anyhow::Result<()> {
     let (a, b) = both(&|w| format!("/v1/rooms/{}", w.channel));
     bench
         .read("GET /v1/rooms/{channel}", (&a, sh), (&b, lh))
+        .await;
+
+    // Events and resources (read by the hub, who organizes them).
+    let range = "from=2027-01-01T00:00:00Z&to=2027-12-01T00:00:00Z";
+    let (a, b) = both(&|w| format!("/v1/communities/{}/events?{range}&{page}", w.community));
+    bench
+        .read("GET /v1/communities/{id}/events", (&a, sh), (&b, lh))
+        .await;
+    let (a, b) = both(&|w| format!("/v1/events/{}", w.event));
+    bench.read("GET /v1/events/{id}", (&a, sh), (&b, lh)).await;
+    let (a, b) = both(&|w| format!("/v1/events/{}/occurrences?{range}", w.event));
+    bench
+        .read("GET /v1/events/{id}/occurrences", (&a, sh), (&b, lh))
+        .await;
+    let (a, b) = both(&|w| format!("/v1/events/{}/occurrences/1/attendees?{page}", w.event));
+    bench
+        .read(
+            "GET /v1/events/{id}/occurrences/{n}/attendees",
+            (&a, sh),
+            (&b, lh),
+        )
+        .await;
+    let (a, b) = both(&|w| format!("/v1/communities/{}/resources?{page}", w.community));
+    bench
+        .read("GET /v1/communities/{id}/resources", (&a, sh), (&b, lh))
         .await;
 
     // Courses (read by their instructor, the hub; the catalog by the viewer).

@@ -533,3 +533,39 @@ pub async fn audience_page(
         .collect::<AppResult<Vec<_>>>()?;
     Ok((users, next))
 }
+
+/// `GET /v1/communities/{communityId}/resources`: newest first, for those who may read
+/// its posts: one BatchGetItem and one Query.
+#[instrument(skip(store, cursors, me), fields(user = %me.user_id))]
+pub async fn list_resources(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &Principal,
+    community_id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<Resource>> {
+    let loaded = load(store, me, community_id).await?;
+    if !allows_posts(loaded.community.kind, &loaded.standing, PostAccess::Read) {
+        return Err(AppError::Forbidden(
+            "join this community to see its resources".into(),
+        ));
+    }
+    let scope = format!("community:{community_id}:resources");
+    let start = cursor
+        .map(|c| cursors.open(&me.user_id, &scope, c))
+        .transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(keys::partition(community_id))
+                .prefix(keys::RESOURCE_PREFIX)
+                .newest_first()
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    Ok(Page {
+        items: decode(items)?,
+        next_cursor: seal(cursors, &me.user_id, &scope, next)?,
+    })
+}

@@ -1,6 +1,6 @@
 //! The communities context's part of account erasure and export: my memberships (an
 //! owner's community passes to its next member, or goes with its only member), my join
-//! requests, the bans placed on me and the invite links I made.
+//! requests, the bans placed on me, the invite links I made and the resources I shared.
 
 use crate::contexts::communities::{self, keys};
 use crate::core::error::AppResult;
@@ -27,15 +27,37 @@ pub const STEPS: AccountSteps = AccountSteps {
             name: "community-bans-placed",
             run: |store, me, _cursor, limit| Box::pin(forget_bans_placed(store, me, limit)),
         },
-    ],
-    export: &[ExportStep {
-        name: "communities",
-        run: |store, me, cursor, limit| {
-            Box::pin(async move {
-                jobs::export_prefixes(store, &user_partition(me), PREFIXES, cursor, limit).await
-            })
+        ErasureStep {
+            name: "community-resources",
+            run: |store, me, _cursor, limit| Box::pin(erase_resources(store, me, limit)),
         },
-    }],
+    ],
+    export: &[
+        ExportStep {
+            name: "communities",
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_prefixes(store, &user_partition(me), PREFIXES, cursor, limit).await
+                })
+            },
+        },
+        ExportStep {
+            name: "community-resources",
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_page(
+                        store,
+                        KeyQuery::partition(keys::resources_by(me))
+                            .on(Index::Gsi2)
+                            .limit(limit.clamp(1, 100)),
+                        cursor,
+                        |_| true,
+                    )
+                    .await
+                })
+            },
+        },
+    ],
     nothing_because: None,
 };
 
@@ -96,6 +118,28 @@ async fn forget_bans_placed(store: &Store, me: &UserId, limit: u32) -> AppResult
             )
             .await?;
     }
+    if items.len() < page as usize {
+        return Ok(Chunk::done(work));
+    }
+    Ok(Chunk {
+        work,
+        next: Next::Continue(None),
+    })
+}
+
+/// The resources I shared go, a page of GSI2 `CRESBY#<me>` per call.
+async fn erase_resources(store: &Store, me: &UserId, limit: u32) -> AppResult<Chunk> {
+    let page = limit.clamp(1, 100);
+    let (items, _) = store
+        .query(
+            &KeyQuery::partition(keys::resources_by(me))
+                .on(Index::Gsi2)
+                .limit(page),
+        )
+        .await?;
+    let doomed: Vec<Key> = items.iter().filter_map(jobs::key_of).collect();
+    store.batch_delete(&doomed).await?;
+    let work = u32::try_from(items.len()).unwrap_or(u32::MAX);
     if items.len() < page as usize {
         return Ok(Chunk::done(work));
     }

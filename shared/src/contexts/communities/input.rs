@@ -30,6 +30,9 @@ pub struct NewCommunity {
     pub kind: CommunityKind,
     #[serde(default)]
     pub require_post_approval: bool,
+    /// Makes it a learning circle: `{skill, level}`.
+    #[validate(nested)]
+    pub circle: Option<Circle>,
 }
 
 /// `PATCH /v1/communities/{communityId}`: absent fields are unchanged; `null` clears
@@ -57,6 +60,10 @@ pub struct CommunityPatch {
     pub tags: Option<Vec<String>>,
     pub kind: Option<CommunityKind>,
     pub require_post_approval: Option<bool>,
+    /// `null` makes it a plain community again.
+    #[serde(default, deserialize_with = "validation::nullable")]
+    #[validate(nested)]
+    pub circle: Option<Option<Circle>>,
 }
 
 /// `POST /v1/communities/{communityId}/join`
@@ -165,4 +172,48 @@ pub fn valid_invite_code(raw: &str) -> bool {
 pub struct CourseLink {
     /// A course I teach.
     pub course_id: String,
+}
+
+/// `POST /v1/communities/{communityId}/resources`: a link or a file (`url`), or a note.
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewResource {
+    pub kind: ResourceKind,
+    #[validate(
+        length(min = 1, max = 200),
+        custom(function = "validation::single_line")
+    )]
+    pub title: String,
+    /// Required for a link or a file; not for a note.
+    #[validate(length(max = 2048), custom(function = "validation::web_url"))]
+    pub url: Option<String>,
+    /// Required for a note (≤ 5000); not for a link or a file.
+    #[validate(
+        length(min = 1, max = 5000),
+        custom(function = "validation::plain_text")
+    )]
+    pub note: Option<String>,
+}
+
+impl NewResource {
+    /// The field rules [`Validate`] cannot say: a link or file has a `url` and no note,
+    /// a note has a `note` and no url.
+    pub fn check_kind(&self) -> AppResult<()> {
+        match (self.kind, &self.url, &self.note) {
+            (ResourceKind::Link | ResourceKind::File, None, _) => Err(AppError::invalid_field(
+                "url",
+                "is required for a link or a file",
+            )),
+            (ResourceKind::Link | ResourceKind::File, Some(_), Some(_)) => Err(
+                AppError::invalid_field("note", "must be absent for a link or a file"),
+            ),
+            (ResourceKind::Note, _, None) => {
+                Err(AppError::invalid_field("note", "is required for a note"))
+            }
+            (ResourceKind::Note, Some(_), Some(_)) => {
+                Err(AppError::invalid_field("url", "must be absent for a note"))
+            }
+            _ => Ok(()),
+        }
+    }
 }

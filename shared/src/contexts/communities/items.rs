@@ -17,6 +17,21 @@ pub mod keys {
     pub const MY_INVITE_PREFIX: &str = "CINVITE#";
     /// GSI2 partition of every listed community, newest first.
     pub const LISTED: &str = "COMMUNITIES";
+    pub const RESOURCE_PREFIX: &str = "RESOURCE#";
+
+    /// `COMMUNITY#<id> / RESOURCE#<resourceId>`.
+    pub fn resource(community_id: &str, resource_id: &str) -> Key {
+        Key::new(
+            partition(community_id),
+            format!("{RESOURCE_PREFIX}{resource_id}"),
+        )
+    }
+
+    /// GSI2 partition of the resources a user shared.
+    pub fn resources_by(user: &UserId) -> String {
+        format!("CRESBY#{user}")
+    }
+
     /// GSI3 partition of the members whose access ends (course-linked communities).
     pub const ACCESS_ENDS: &str = "CACCESS";
 
@@ -217,6 +232,20 @@ impl Role {
     }
 }
 
+/// What makes a community a learning circle: the skill its members learn together and
+/// their level. Its meetings are its events; its shared resources are [`Resource`]s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Circle {
+    /// 1-60 characters, one line.
+    #[validate(
+        length(min = 1, max = 60),
+        custom(function = "validation::single_line")
+    )]
+    pub skill: String,
+    pub level: courses::Level,
+}
+
 /// `COMMUNITY#<id> / META` (entity `Community`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -235,6 +264,9 @@ pub struct Community {
     pub kind: CommunityKind,
     #[serde(default)]
     pub require_post_approval: bool,
+    /// Set for a learning circle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circle: Option<Circle>,
     pub owner_id: UserId,
     /// Changed only in the transactions that add or remove a member.
     #[serde(default)]
@@ -535,6 +567,52 @@ impl Entity for MyInvite {
     }
 }
 
+/// What a shared resource is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ResourceKind {
+    /// A web page (`url`).
+    Link,
+    /// A file hosted elsewhere (`url`).
+    File,
+    /// A text (`note`).
+    Note,
+}
+
+/// `COMMUNITY#<id> / RESOURCE#<resourceId>` (entity `CommunityResource`): something a
+/// member shared with a community (a learning circle's resources), listed newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    pub resource_id: String,
+    pub community_id: String,
+    pub kind: ResourceKind,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub added_by: UserId,
+    pub created_at: String,
+}
+
+impl Entity for Resource {
+    const NAME: &'static str = "CommunityResource";
+
+    fn key(&self) -> Key {
+        keys::resource(&self.community_id, &self.resource_id)
+    }
+
+    /// Under who shared it (GSI2 `CRESBY#<userId>`), for their account's erasure.
+    fn index_keys(&self) -> Vec<IndexKey> {
+        vec![IndexKey::new(
+            Index::Gsi2,
+            keys::resources_by(&self.added_by),
+            format!("{}#{}", self.community_id, self.resource_id),
+        )]
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Views
 // ---------------------------------------------------------------------------------
@@ -567,6 +645,9 @@ pub struct CommunityView {
     pub tags: Vec<String>,
     pub kind: CommunityKind,
     pub require_post_approval: bool,
+    /// Present for a learning circle: its skill and level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circle: Option<Circle>,
     pub owner_id: UserId,
     /// The course it is linked to: joining needs an active enrollment in it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -598,6 +679,7 @@ impl CommunityView {
             tags: community.tags,
             kind: community.kind,
             require_post_approval: community.require_post_approval,
+            circle: community.circle,
             owner_id: community.owner_id,
             course_id: community.course_id,
             member_count: community.member_count.max(0),

@@ -250,6 +250,7 @@ pub fn new_community(id: String, owner: &UserId, input: NewCommunity, now: &str)
         tags: validation::normalized_tags(&input.tags),
         kind: input.kind,
         require_post_approval: input.require_post_approval,
+        circle: input.circle,
         owner_id: owner.clone(),
         course_id: None,
         member_count: 1,
@@ -280,6 +281,9 @@ pub fn apply_patch(mut community: Community, patch: CommunityPatch, now: &str) -
     }
     if let Some(tags) = patch.tags {
         community.tags = validation::normalized_tags(&tags);
+    }
+    if let Some(circle) = patch.circle {
+        community.circle = circle;
     }
     if let Some(kind) = patch.kind {
         community.kind = kind;
@@ -502,6 +506,7 @@ mod tests {
                 tags: vec!["#Money".into(), "money".into(), "saving".into()],
                 kind: CommunityKind::Public,
                 require_post_approval: false,
+                circle: None,
             },
             "2026-11-26T00:00:00.000Z",
         );

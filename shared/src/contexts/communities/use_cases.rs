@@ -33,6 +33,8 @@ const INVITE_WORKS: &str = "invite_works";
 const INVITE_NEW: &str = "invite_new";
 /// The caller still owns the community.
 const STILL_OWNER: &str = "still_owner";
+/// The resource id is new.
+const RESOURCE_NEW: &str = "resource_new";
 /// The enrollment that admits a learner is as it was read.
 const ENROLLMENT_UNCHANGED: &str = "enrollment_unchanged";
 /// The community is linked to no course yet.
@@ -332,8 +334,9 @@ pub async fn create_community(
 /// The settings attributes a change rewrites: each is SET from the new community, or
 /// REMOVEd when the new community has none (a cleared text, the index keys of a
 /// community that became secret).
-const SETTINGS: [&str; 14] = [
+const SETTINGS: [&str; 15] = [
     "name",
+    "circle",
     "slug",
     "description",
     "guidelines",
@@ -1310,4 +1313,76 @@ pub async fn sweep_ended_access(store: &Store, now: i64, limit: u32) -> AppResul
         }
     }
     Ok(removed)
+}
+
+// ---------------------------------------------------------------------------------
+// Shared resources (a learning circle's)
+// ---------------------------------------------------------------------------------
+
+/// `POST /v1/communities/{communityId}/resources`: members share a link, a file URL or
+/// a note (those who may start topics there).
+#[instrument(skip(store, me, input), fields(user = %me.user_id))]
+pub async fn add_resource(
+    store: &Store,
+    me: &Principal,
+    community_id: &str,
+    input: NewResource,
+) -> AppResult<Resource> {
+    check(&input)?;
+    input.check_kind()?;
+    let loaded = load(store, me, community_id).await?;
+    if !allows_posts(loaded.community.kind, &loaded.standing, PostAccess::Post) {
+        return Err(AppError::Forbidden(
+            "only the community's members share resources".into(),
+        ));
+    }
+    let resource = Resource {
+        resource_id: new_ulid(),
+        community_id: community_id.to_owned(),
+        kind: input.kind,
+        title: input.title.trim().to_owned(),
+        url: input.url,
+        note: validation::trimmed(input.note),
+        added_by: me.user_id.clone(),
+        created_at: now_rfc3339(),
+    };
+    let result = store
+        .transaction()
+        .put_entity(&resource, Some(Condition::absent(RESOURCE_NEW)))
+        .check(&keys::community(community_id), live())
+        .commit()
+        .await;
+    match result {
+        Ok(()) => Ok(resource),
+        Err(error) if error.failed(COMMUNITY_LIVE) => Err(no_such_community()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `DELETE /v1/communities/{communityId}/resources/{resourceId}`: whoever shared it,
+/// or the community's moderators.
+#[instrument(skip(store, me), fields(user = %me.user_id))]
+pub async fn delete_resource(
+    store: &Store,
+    me: &Principal,
+    community_id: &str,
+    resource_id: &str,
+) -> AppResult<()> {
+    let loaded = load(store, me, community_id).await?;
+    let missing = || AppError::NotFound("no such resource".into());
+    if !valid_community_id(resource_id) {
+        return Err(missing());
+    }
+    let resource: Resource = store
+        .get(&keys::resource(community_id, resource_id))
+        .await?
+        .ok_or_else(missing)?;
+    if resource.added_by != me.user_id {
+        require(
+            loaded.community.kind,
+            &loaded.standing,
+            Permission::Moderate,
+        )?;
+    }
+    store.delete(&resource.key()).await
 }

@@ -11,7 +11,7 @@ use super::user_id;
 use crate::contexts::communities::{
     self, BanInput, BanView, CommunityPatch, CommunityView, CourseLink, Discovery, Following,
     InvitePreview, InviteView, JoinInput, JoinOutcome, JoinRequestView, Member, MemberView,
-    NewCommunity, NewInvite, RoleInput,
+    NewCommunity, NewInvite, NewResource, Resource, RoleInput,
 };
 use crate::core::cursor::Page;
 use crate::edge::http::{ApiResult, Caller, Json, JsonOrEmpty, Path, Query};
@@ -33,6 +33,8 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(join_community))
         .routes(routes!(follow_community))
         .routes(routes!(link_community_course))
+        .routes(routes!(add_community_resource, list_community_resources))
+        .routes(routes!(delete_community_resource))
         .routes(routes!(list_community_members))
         .routes(routes!(remove_community_member))
         .routes(routes!(change_community_role))
@@ -193,6 +195,60 @@ async fn link_community_course(
 ) -> ApiResult {
     let community = communities::link_course(&api.store, &me, &community_id, input).await?;
     Ok(HttpResponse::json(200, &community)?)
+}
+
+/// Share a resource with the community (its members): a `link` or a `file` (`url`:
+/// the file is hosted elsewhere), or a `note`. A learning circle's shared resources.
+#[utoipa::path(post, path = "/v1/communities/{communityId}/resources", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    request_body(content = NewResource, example = json!({"kind": "link", "title": "The Rust Book", "url": "https://doc.rust-lang.org/book/"})),
+    responses((status = 201, body = Resource, description = "The resource")))]
+async fn add_community_resource(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    Json(input): Json<NewResource>,
+) -> ApiResult {
+    let resource = communities::add_resource(&api.store, &me, &community_id, input).await?;
+    Ok(HttpResponse::json(201, &resource)?)
+}
+
+/// The community's shared resources, newest first (whoever may read its posts).
+#[utoipa::path(get, path = "/v1/communities/{communityId}/resources", tag = TAG,
+    params(("communityId" = String, Path, description = "The community"), PageParams),
+    responses((status = 200, body = Page<Resource>, description = "A page of resources")))]
+async fn list_community_resources(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community_id): Path<String>,
+    query: Query,
+) -> ApiResult {
+    let page = communities::list_resources(
+        &api.store,
+        api.cursors().await?,
+        &me,
+        &community_id,
+        query.limit()?,
+        query.cursor(),
+    )
+    .await?;
+    Ok(HttpResponse::json(200, &page)?)
+}
+
+/// Remove a shared resource (whoever shared it, or the community's moderators).
+#[utoipa::path(delete, path = "/v1/communities/{communityId}/resources/{resourceId}", tag = TAG,
+    params(
+        ("communityId" = String, Path, description = "The community"),
+        ("resourceId" = String, Path, description = "The resource"),
+    ),
+    responses((status = 204, description = "Removed")))]
+async fn delete_community_resource(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path((community_id, resource_id)): Path<(String, String)>,
+) -> ApiResult {
+    communities::delete_resource(&api.store, &me, &community_id, &resource_id).await?;
+    Ok(HttpResponse::no_content())
 }
 
 /// The members, with their roles. Anyone may list a public community's members; a
