@@ -35,7 +35,6 @@ use crate::table::keys::user_partition;
 use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, WriteError};
 
-pub mod calendar;
 pub mod erasure;
 
 mod access;
