@@ -776,3 +776,117 @@ async fn an_export_archive_holds_the_text_of_what_i_wrote_and_its_url_expires() 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn erasing_a_learner_and_host_gives_back_their_seat_review_and_enrollment_and_anonymizes_their_events()
+-> anyhow::Result<()> {
+    // Arrange: Ana teaches a course, organizes a community with an event and shares a
+    // resource; Bea is enrolled, reviewed it, holds the event's only seat; Cy waits.
+    let stack = spawn().await?;
+    let (ana, bea, cy) = (
+        member(&stack, "ana").await?,
+        member(&stack, "bea").await?,
+        member(&stack, "cy").await?,
+    );
+    let course = stack
+        .post_created(
+            "/v1/courses",
+            &ana,
+            json!({"title": "Saving", "level": "beginner", "category": "saving",
+                   "price": {"amountCents": 0, "currency": "EUR"}, "published": true}),
+        )
+        .await?;
+    let course = course["courseId"].as_str().unwrap_or_default().to_owned();
+    stack
+        .post(&format!("/v1/courses/{course}/enrollment"), &bea, json!({}))
+        .await?;
+    stack
+        .put(
+            &format!("/v1/courses/{course}/review"),
+            &bea,
+            json!({"rating": 2}),
+        )
+        .await?;
+    let community = stack
+        .post_created(
+            "/v1/communities",
+            &ana,
+            json!({"name": "Savers", "slug": format!("savers-{}", &bea[bea.len() - 8..]),
+                   "kind": "public", "circle": {"skill": "Saving", "level": "beginner"}}),
+        )
+        .await?;
+    let community = community["communityId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for user in [&bea, &cy] {
+        stack
+            .post(
+                &format!("/v1/communities/{community}/join"),
+                user,
+                json!({}),
+            )
+            .await?;
+    }
+    let event = stack
+        .post_created(
+            &format!("/v1/communities/{community}/events"),
+            &ana,
+            json!({"title": "Clinic", "start": "2027-06-01T18:00", "end": "2027-06-01T19:00",
+                   "timeZone": "UTC", "location": "Library", "capacity": 1}),
+        )
+        .await?;
+    let event = event["eventId"].as_str().unwrap_or_default().to_owned();
+    let rsvp = format!("/v1/events/{event}/occurrences/1/rsvp");
+    stack.put(&rsvp, &bea, json!({"status": "going"})).await?;
+    let waiting = stack.put(&rsvp, &cy, json!({"status": "going"})).await?;
+    anyhow::ensure!(waiting.body["status"] == "waitlisted", "{waiting:?}");
+    stack
+        .post(
+            &format!("/v1/communities/{community}/resources"),
+            &bea,
+            json!({"kind": "note", "title": "Tip", "note": "Pay yourself first."}),
+        )
+        .await?;
+
+    // Act: Bea's account goes, then Ana's.
+    stack.delete_account(&bea).await?;
+    let course_after_bea = stack.get(&format!("/v1/courses/{course}"), &cy).await?;
+    let cy_now = stack.get(&format!("/v1/events/{event}"), &cy).await?;
+    let resources = stack
+        .get(&format!("/v1/communities/{community}/resources"), &cy)
+        .await?;
+    stack.delete_account(&ana).await?;
+    let course_after_ana = stack.get(&format!("/v1/courses/{course}"), &cy).await?;
+    let event_after_ana = stack.get(&format!("/v1/events/{event}"), &cy).await?;
+
+    // Assert
+    assert_eq!(
+        course_after_bea.body["enrollmentCount"], 0,
+        "{course_after_bea:?}"
+    );
+    assert_eq!(course_after_bea.body["ratingCount"], 0);
+    assert_eq!(
+        cy_now.body["occurrences"][0]["myRsvp"], "going",
+        "Bea's seat went to the head of the line: {cy_now:?}"
+    );
+    assert_eq!(cy_now.body["occurrences"][0]["going"], 1);
+    assert_eq!(cy_now.body["occurrences"][0]["waitlisted"], 0);
+    assert_eq!(resources.body["items"], json!([]), "her resource went");
+    assert_eq!(course_after_ana.status, 404, "her course went with her");
+    assert_eq!(
+        event_after_ana.status, 200,
+        "the event stays the community's"
+    );
+    assert_eq!(event_after_ana.body["hostId"], "~erased");
+    for user in [&bea, &ana] {
+        let left: Vec<Value> = stack
+            .items_mentioning(user)
+            .await?
+            .into_iter()
+            .filter(|item| item["entity"] != "DeletedAccount")
+            .collect();
+        assert!(left.is_empty(), "nothing names {user}: {left:#?}");
+    }
+    Ok(())
+}
