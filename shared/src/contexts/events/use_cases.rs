@@ -276,10 +276,13 @@ pub async fn update_event(
             Err(WriteError::Contended) => continue,
             Err(error) => return Err(error.into()),
         }
-        if new
-            .capacity
-            .is_none_or(|c| old.capacity.is_some_and(|o| c > o))
-        {
+        // Only more seats (or none limited any more) can move a waitlist up.
+        let more_seats = match (old.capacity, new.capacity) {
+            (Some(before), Some(after)) => after > before,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if more_seats {
             let now = now_epoch_seconds();
             for place in occurrences_between(&new, now, i64::MAX, MAX_OCCURRENCES) {
                 fill(store, &new, &occurrence_id(place)).await?;
