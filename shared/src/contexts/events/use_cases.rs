@@ -442,6 +442,7 @@ pub async fn rsvp(
             status: plan.status,
             place: plan.takes_place,
             responded_at: now_rfc3339(),
+            seated_by: None,
         };
         let unchanged = match &current {
             None => Condition::absent(RSVP_UNCHANGED),
@@ -556,6 +557,7 @@ pub async fn fill(store: &Store, event: &Event, occurrence: &str) -> AppResult<(
         };
         answer.status = RsvpStatus::Going;
         answer.place = None;
+        answer.seated_by = Some(event.host_id.clone());
         let capacity = event.capacity.unwrap_or(u32::MAX);
         let result = store
             .transaction()
