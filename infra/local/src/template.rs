@@ -2582,12 +2582,12 @@ Resources:
     }
 
     #[test]
-    fn stream_and_sqs_events_become_event_sources_and_other_events_are_ignored() {
+    fn stream_sqs_and_schedule_events_become_event_sources() {
         let model = model();
 
         let sources = &function(&model, "StreamFunction").event_sources;
 
-        assert_eq!(sources.len(), 2);
+        assert_eq!(sources.len(), 3);
         let stream = sources.iter().find_map(|s| match s {
             EventSource::DynamoDbStream(s) => Some(s),
             EventSource::Sqs(_) | EventSource::Schedule(_) => None,
@@ -2614,6 +2614,29 @@ Resources:
         let sqs = sqs.unwrap();
         assert_eq!((sqs.queue_logical_id.as_str(), sqs.batch_size), ("Jobs", 5));
         assert!(!sqs.report_batch_item_failures);
+        let schedule = sources.iter().find_map(|s| match s {
+            EventSource::Schedule(s) => Some(s),
+            EventSource::DynamoDbStream(_) | EventSource::Sqs(_) => None,
+        });
+        let schedule = schedule.unwrap();
+        assert_eq!(schedule.expression, "rate(1 day)");
+        assert_eq!(schedule.period, std::time::Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn a_schedule_eventbridge_would_refuse_is_refused_naming_where() {
+        let template = TEMPLATE.replace("rate(1 day)", "rate(1 days)");
+        assert_ne!(
+            template, TEMPLATE,
+            "the fixture has the schedule to replace"
+        );
+
+        let resolved = Template::from_yaml(&template).unwrap().resolve(&context());
+
+        let error = resolved.unwrap_err().to_string();
+
+        assert!(error.contains("Nightly"), "{error}");
+        assert!(error.contains("singular for 1"), "{error}");
     }
 
     #[test]
