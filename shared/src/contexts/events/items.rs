@@ -257,10 +257,6 @@ pub struct Rsvp {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<u64>,
     pub responded_at: String,
-    /// Set when a freed seat moved this answer up from the waitlist: the event's host,
-    /// whom the notice (`eventSeatGranted`) names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seated_by: Option<UserId>,
 }
 
 impl Entity for Rsvp {

@@ -442,7 +442,6 @@ pub async fn rsvp(
             status: plan.status,
             place: plan.takes_place,
             responded_at: now_rfc3339(),
-            seated_by: None,
         };
         let unchanged = match &current {
             None => Condition::absent(RSVP_UNCHANGED),
@@ -557,7 +556,6 @@ pub async fn fill(store: &Store, event: &Event, occurrence: &str) -> AppResult<(
         };
         answer.status = RsvpStatus::Going;
         answer.place = None;
-        answer.seated_by = Some(event.host_id.clone());
         let capacity = event.capacity.unwrap_or(u32::MAX);
         let result = store
             .transaction()

@@ -102,8 +102,6 @@ pub enum NotificationType {
     EventChanged,
     /// An event I answered was cancelled.
     EventCancelled,
-    /// A seat freed up and I moved up from the waitlist: I am going.
-    EventSeatGranted,
 }
 
 impl NotificationType {
@@ -124,7 +122,6 @@ impl NotificationType {
             NotificationType::EventReminder => "eventReminder",
             NotificationType::EventChanged => "eventChanged",
             NotificationType::EventCancelled => "eventCancelled",
-            NotificationType::EventSeatGranted => "eventSeatGranted",
         }
     }
 }

@@ -26,7 +26,6 @@ pub const ENTITIES: &[&str] = &[
     notifications::Notification::NAME,
     notifications::PostFanout::NAME,
     crate::contexts::events::EventFanout::NAME,
-    crate::contexts::events::Rsvp::NAME,
 ];
 
 pub struct Notifier {

@@ -275,9 +275,6 @@ fn reviewed(old: Option<&Source>, new: &Source) -> Vec<Intent> {
 }
 
 pub(super) fn modified(old: Option<&Source>, new: &Source) -> Vec<Intent> {
-    if new.entity == events::Rsvp::NAME {
-        return seated(old, new);
-    }
     if new.entity != discussions::Topic::NAME {
         return vec![];
     }
@@ -388,9 +385,6 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
         NotificationType::EventReminder => "An event you are attending starts soon".to_owned(),
         NotificationType::EventChanged => format!("{who} changed an event you are attending"),
         NotificationType::EventCancelled => format!("{who} cancelled an event you are attending"),
-        NotificationType::EventSeatGranted => {
-            format!("A seat opened up at {who}'s event: you are going")
-        }
         NotificationType::Message => match others {
             0 => format!("{who} sent you a message"),
             _ => format!("{who} sent you messages"),
@@ -435,33 +429,6 @@ pub fn post_fanout_of(change: &Change) -> AppResult<Option<PostFanout>> {
         step: 0,
         start: None,
     }))
-}
-
-/// A waitlisted answer moved up to `going` by a freed seat tells its member
-/// (`eventSeatGranted`, naming the event's host); once per waitlist place. Pure.
-fn seated(old: Option<&Source>, new: &Source) -> Vec<Intent> {
-    let was_waiting = old.is_some_and(|o| o.status.as_deref() == Some("waitlisted"));
-    if !was_waiting || new.status.as_deref() != Some("going") {
-        return vec![];
-    }
-    let (Some(member), Some(host)) = (user(new.user_id.as_ref()), user(new.seated_by.as_ref()))
-    else {
-        return vec![];
-    };
-    let place = old.and_then(|o| o.place).unwrap_or_default();
-    vec![Intent {
-        recipient: member,
-        actor: host,
-        kind: NotificationType::EventSeatGranted,
-        object: NotificationObject {
-            event_id: new.event_id.clone(),
-            occurrence_id: new.occurrence_id.clone(),
-            ..NotificationObject::default()
-        },
-        at: now_rfc3339(),
-        identity: format!("{}|{}|seat|{place}", new.pk, new.sk),
-        grouped: false,
-    }]
 }
 
 /// The notification one step of an event's news gives one attendee. Its identity holds
@@ -835,45 +802,6 @@ mod tests {
         assert!(first.grouped);
         assert_eq!(first.notification_id(), second.notification_id());
         assert!(valid_notification_id(&first.notification_id()));
-    }
-
-    #[test]
-    fn an_answer_moved_up_from_the_waitlist_tells_its_member_once_per_place() {
-        let answer = |status: &str, place: Option<u64>, seated_by: Option<&str>| {
-            json!({"PK": "EVENT#e1", "SK": "RSVP#1#bo", "entity": events::Rsvp::NAME,
-                   "eventId": "e1", "occurrenceId": "1", "userId": "bo", "status": status,
-                   "place": place, "seatedBy": seated_by})
-        };
-
-        let moved = intents_of(&change(
-            ChangeKind::Modify,
-            Some(answer("waitlisted", Some(3), None)),
-            answer("going", None, Some("ana")),
-        ))
-        .unwrap();
-        let again = intents_of(&change(
-            ChangeKind::Modify,
-            Some(answer("waitlisted", Some(7), None)),
-            answer("going", None, Some("ana")),
-        ))
-        .unwrap();
-        let changed_mind = intents_of(&change(
-            ChangeKind::Modify,
-            Some(answer("maybe", None, None)),
-            answer("going", None, None),
-        ))
-        .unwrap();
-
-        assert_eq!(moved.len(), 1);
-        assert_eq!(moved[0].recipient, id("bo"));
-        assert_eq!(moved[0].actor, id("ana"));
-        assert_eq!(moved[0].kind, NotificationType::EventSeatGranted);
-        assert_eq!(moved[0].object.occurrence_id.as_deref(), Some("1"));
-        assert_ne!(
-            moved[0].identity, again[0].identity,
-            "another place, another notice"
-        );
-        assert!(changed_mind.is_empty());
     }
 
     #[test]
