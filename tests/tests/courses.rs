@@ -500,7 +500,7 @@ async fn hostile_course_input_is_refused_naming_the_field_and_writes_nothing() -
     assert_problem(&past, 422, Some("expiresAt"));
     assert_problem(&not_a_date, 422, Some("expiresAt"));
     assert_problem(&no_course, 404, None);
-    assert_problem(&bad_category, 422, Some("category"));
+    assert_problem(&bad_category, 400, Some("category"));
     assert_eq!(
         ids(&mine, "courseId"),
         vec![id],

@@ -173,7 +173,7 @@ impl Catalog {
             None => Ok(Catalog::Newest),
             Some(category) => {
                 validation::slug(category).map_err(|_| {
-                    AppError::invalid_field("category", "must be 2-40 of a-z, 0-9 and -")
+                    AppError::bad_field("category", "must be 2-40 of a-z, 0-9 and -")
                 })?;
                 Ok(Catalog::Category(category.to_owned()))
             }

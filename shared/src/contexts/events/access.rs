@@ -282,8 +282,12 @@ pub async fn my_upcoming(
         .await?;
     let rsvps: Vec<Rsvp> = decode(items)?;
     let rsvps: Vec<Rsvp> = rsvps.into_iter().filter(|r| r.status.attends()).collect();
-    let mut wanted: Vec<Key> = rsvps.iter().map(|r| keys::event(&r.event_id)).collect();
-    wanted.dedup();
+    // Each event once: BatchGetItem refuses a list with a key twice, and one event's
+    // occurrences interleave with others' in time.
+    let mut ids: Vec<&str> = rsvps.iter().map(|r| r.event_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let wanted: Vec<Key> = ids.into_iter().map(keys::event).collect();
     let events: HashMap<String, Event> = store
         .batch_get::<Event>(&wanted)
         .await?

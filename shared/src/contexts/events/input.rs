@@ -139,7 +139,7 @@ pub fn range(from: Option<&str>, to: Option<&str>) -> AppResult<(i64, i64)> {
     let parse = |field: &str, text: &str| {
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
             .map(|at| at.unix_timestamp())
-            .map_err(|_| AppError::invalid_field(field, "must be an RFC 3339 date and time"))
+            .map_err(|_| AppError::bad_field(field, "must be an RFC 3339 date and time"))
     };
     let from = from
         .map(|f| parse("from", f))
@@ -150,10 +150,10 @@ pub fn range(from: Option<&str>, to: Option<&str>) -> AppResult<(i64, i64)> {
         .transpose()?
         .unwrap_or(from + 90 * 86_400);
     if to <= from {
-        return Err(AppError::invalid_field("to", "must be after from"));
+        return Err(AppError::bad_field("to", "must be after from"));
     }
     if to - from > 366 * 86_400 {
-        return Err(AppError::invalid_field(
+        return Err(AppError::bad_field(
             "to",
             "must be at most 366 days after from",
         ));

@@ -203,7 +203,7 @@ async fn list_attendees(
         Some("notGoing") => RsvpStatus::NotGoing,
         Some("waitlisted") => RsvpStatus::Waitlisted,
         Some(_) => {
-            return Err(AppError::invalid_field(
+            return Err(AppError::bad_field(
                 "status",
                 "must be going, maybe, notGoing or waitlisted",
             )
