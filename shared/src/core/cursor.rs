@@ -71,6 +71,16 @@ impl CursorCodec {
     /// Opens a cursor from the `cursor` query parameter; anything that does not open
     /// for this viewer and scope (another user's cursor included) is a 400 naming the
     /// parameter.
+    /// The cursor of the next page, when there is one.
+    pub fn seal_next(
+        &self,
+        viewer: &UserId,
+        scope: &str,
+        next: Option<PageKey>,
+    ) -> Result<Option<String>, AppError> {
+        next.map(|key| self.seal(viewer, scope, &key)).transpose()
+    }
+
     pub fn open(&self, viewer: &UserId, scope: &str, cursor: &str) -> Result<PageKey, AppError> {
         let aad = bound(viewer, scope);
         let invalid = || AppError::bad_field("cursor", "is not a valid cursor for this query");

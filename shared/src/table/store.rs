@@ -808,6 +808,16 @@ pub fn to_item<T: Serialize>(value: &T) -> AppResult<Item> {
     serde_dynamo::to_item(value).map_err(AppError::internal)
 }
 
+/// An item's sort key, when it has one.
+pub fn sort_key(item: &Item) -> Option<&str> {
+    item.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// Typed values out of a page of items.
+pub fn from_items<T: DeserializeOwned>(items: Vec<Item>) -> AppResult<Vec<T>> {
+    items.into_iter().map(from_item).collect()
+}
+
 /// One attribute value from a typed value (a list, a map), for an update expression.
 pub fn to_attribute<T: Serialize>(value: &T) -> AppResult<AttributeValue> {
     serde_dynamo::to_attribute_value(value).map_err(AppError::internal)

@@ -9,11 +9,7 @@ pub struct Loaded {
     pub standing: Standing,
 }
 
-fn sort_key(item: &Item) -> Option<&str> {
-    item.get("SK")
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
+use store::{from_items as decode, sort_key};
 
 /// The community `community_id` and my standing in it, in one BatchGetItem (the
 /// community, my member item, my join request and my ban). Missing, or secret and I
@@ -124,20 +120,6 @@ pub async fn get_community(
     Ok(CommunityView::of(loaded.community, &loaded.standing))
 }
 
-fn seal(
-    cursors: &CursorCodec,
-    viewer: &UserId,
-    scope: &str,
-    next: Option<PageKey>,
-) -> AppResult<Option<String>> {
-    next.map(|key| cursors.seal(viewer, scope, &key))
-        .transpose()
-}
-
-fn decode<T: serde::de::DeserializeOwned>(items: Vec<Item>) -> AppResult<Vec<T>> {
-    items.into_iter().map(store::from_item).collect()
-}
-
 /// `GET /v1/communities`: listed communities, never secret ones. Newest is one Query
 /// of GSI2, a name prefix one Query of GSI1; a tag is one Query of the tag's partition
 /// and one BatchGetItem of the communities.
@@ -203,7 +185,7 @@ pub async fn discover(
             .filter(|c| c.kind.is_listed() && c.deleted_at.is_none())
             .map(|c| CommunityView::of(c, &Standing::outsider()))
             .collect(),
-        next_cursor: seal(cursors, viewer, &scope, next)?,
+        next_cursor: cursors.seal_next(viewer, &scope, next)?,
     })
 }
 
@@ -249,7 +231,7 @@ pub async fn my_communities(
                 CommunityView::of(c, &standing)
             })
             .collect(),
-        next_cursor: seal(cursors, me, scope, next)?,
+        next_cursor: cursors.seal_next(me, scope, next)?,
     })
 }
 
@@ -300,7 +282,10 @@ async fn community_page<T: serde::de::DeserializeOwned>(
                 .start(start),
         )
         .await?;
-    Ok((decode(items)?, seal(cursors, &me.user_id, &scope, next)?))
+    Ok((
+        decode(items)?,
+        cursors.seal_next(&me.user_id, &scope, next)?,
+    ))
 }
 
 /// `GET /v1/communities/{communityId}/members`: members with their roles and
@@ -425,7 +410,7 @@ pub async fn list_invites(
     let invites: Vec<Invite> = decode(items)?;
     Ok(Page {
         items: invites.into_iter().map(InviteView::from).collect(),
-        next_cursor: seal(cursors, &me.user_id, &scope, next)?,
+        next_cursor: cursors.seal_next(&me.user_id, &scope, next)?,
     })
 }
 
@@ -566,6 +551,6 @@ pub async fn list_resources(
         .await?;
     Ok(Page {
         items: decode(items)?,
-        next_cursor: seal(cursors, &me.user_id, &scope, next)?,
+        next_cursor: cursors.seal_next(&me.user_id, &scope, next)?,
     })
 }

@@ -33,9 +33,7 @@ use crate::core::ids::{UserId, format_rfc3339, new_ulid, now_epoch_seconds, now_
 use crate::core::validation::{self, check};
 use crate::table::entity::{Entity, IndexKey};
 use crate::table::keys::user_partition;
-use crate::table::store::{
-    self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Returning, Store,
-};
+use crate::table::store::{self, AttributeValue, Expr, Index, Key, KeyQuery, Returning, Store};
 use crate::table::transaction::{Condition, Transaction, WriteError, commit_retrying};
 
 pub mod erasure;

@@ -2,25 +2,7 @@
 
 use super::*;
 
-fn sort_key(item: &Item) -> Option<&str> {
-    item.get("SK")
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
-
-fn decode<T: serde::de::DeserializeOwned>(items: Vec<Item>) -> AppResult<Vec<T>> {
-    items.into_iter().map(store::from_item).collect()
-}
-
-fn seal(
-    cursors: &CursorCodec,
-    viewer: &UserId,
-    scope: &str,
-    next: Option<crate::core::cursor::PageKey>,
-) -> AppResult<Option<String>> {
-    next.map(|key| cursors.seal(viewer, scope, &key))
-        .transpose()
-}
+use store::{from_items as decode, sort_key};
 
 /// A course I may see, and my enrollment in it.
 #[derive(Debug, Clone)]
@@ -127,7 +109,7 @@ pub async fn catalog(
             .filter(|c| c.published)
             .map(CourseView::from)
             .collect(),
-        next_cursor: seal(cursors, viewer, &scope, next)?,
+        next_cursor: cursors.seal_next(viewer, &scope, next)?,
     })
 }
 
@@ -159,7 +141,7 @@ pub async fn my_courses(
             .filter(|c| &c.instructor_id == me)
             .map(CourseView::from)
             .collect(),
-        next_cursor: seal(cursors, me, scope, next)?,
+        next_cursor: cursors.seal_next(me, scope, next)?,
     })
 }
 
@@ -320,7 +302,7 @@ pub async fn my_enrollments(
         .collect();
     Ok(Page {
         items,
-        next_cursor: seal(cursors, me, scope, next)?,
+        next_cursor: cursors.seal_next(me, scope, next)?,
     })
 }
 
@@ -353,7 +335,7 @@ pub async fn course_enrollments(
             .into_iter()
             .map(|e| EnrollmentView::of(e, &loaded.course, now))
             .collect(),
-        next_cursor: seal(cursors, me, &scope, next)?,
+        next_cursor: cursors.seal_next(me, &scope, next)?,
     })
 }
 
@@ -383,6 +365,6 @@ pub async fn reviews(
     let reviews: Vec<Review> = decode(items)?;
     Ok(Page {
         items: reviews.into_iter().map(ReviewView::from).collect(),
-        next_cursor: seal(cursors, me, &scope, next)?,
+        next_cursor: cursors.seal_next(me, &scope, next)?,
     })
 }

@@ -224,19 +224,13 @@ pub(super) async fn remove_contents(store: &Store, course_id: &str) -> AppResult
     let items = store.query_all(&keys::partition(course_id)).await?;
     let mut doomed = Vec::new();
     for item in &items {
-        let Some(sk) = sort_key_of(item) else {
+        let Some(sk) = store::sort_key(item) else {
             continue;
         };
         doomed.push(Key::new(keys::partition(course_id), sk));
         doomed.extend(keys::pointer_of(course_id, sk));
     }
     store.batch_delete(&doomed).await
-}
-
-fn sort_key_of(item: &Item) -> Option<&str> {
-    item.get("SK")
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
 }
 
 /// Writes `lesson` (new or changed) and, when its place changes, the course's new
@@ -909,7 +903,7 @@ pub async fn erase_course_page(store: &Store, course_id: &str, limit: u32) -> Ap
         .await?;
     let mut doomed = Vec::new();
     for item in &items {
-        match sort_key_of(item) {
+        match store::sort_key(item) {
             Some(keys::META) | None => {}
             Some(sk) => {
                 doomed.push(Key::new(keys::partition(course_id), sk));

@@ -213,7 +213,7 @@ pub async fn list_categories(
             .into_iter()
             .map(store::from_item)
             .collect::<AppResult<_>>()?,
-        next_cursor: seal(cursors, viewer, scope, next)?,
+        next_cursor: cursors.seal_next(viewer, scope, next)?,
     })
 }
 
@@ -310,7 +310,7 @@ pub async fn list_topics(
     let topics = without_blocked(store, viewer, topics, |t| &t.author_id).await?;
     Ok(Page {
         items: topics.into_iter().map(Topic::for_readers).collect(),
-        next_cursor: seal(cursors, viewer, &scope, next)?,
+        next_cursor: cursors.seal_next(viewer, &scope, next)?,
     })
 }
 
@@ -404,7 +404,7 @@ pub(super) async fn topic_with_replies(
             .filter(|r| !blocked.contains(&r.author_id))
             .map(Reply::for_readers)
             .collect(),
-        next_cursor: seal(cursors, viewer, &scope, next)?,
+        next_cursor: cursors.seal_next(viewer, &scope, next)?,
     };
     Ok((topic, page))
 }
@@ -498,7 +498,7 @@ pub async fn list_history(
             .into_iter()
             .map(store::from_item)
             .collect::<AppResult<_>>()?,
-        next_cursor: seal(cursors, viewer, &scope, next)?,
+        next_cursor: cursors.seal_next(viewer, &scope, next)?,
     })
 }
 

@@ -153,16 +153,6 @@ pub(super) fn is_moderator(principal: &Principal) -> bool {
     principal.has_role(MODERATOR_ROLE)
 }
 
-pub(super) fn seal(
-    cursors: &CursorCodec,
-    viewer: &UserId,
-    scope: &str,
-    next: Option<PageKey>,
-) -> AppResult<Option<String>> {
-    next.map(|key| cursors.seal(viewer, scope, &key))
-        .transpose()
-}
-
 pub(super) fn unreachable_scope<T>() -> AppResult<T> {
     Err(AppError::internal("category scope in the index branch"))
 }

@@ -4,15 +4,7 @@ use std::collections::HashMap;
 
 use super::*;
 
-fn decode<T: serde::de::DeserializeOwned>(items: Vec<Item>) -> AppResult<Vec<T>> {
-    items.into_iter().map(store::from_item).collect()
-}
-
-fn sort_key(item: &Item) -> Option<&str> {
-    item.get("SK")
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
+use store::{from_items as decode, sort_key};
 
 /// An event (one GetItem); a missing one is its 404.
 pub async fn event(store: &Store, event_id: &str) -> AppResult<Event> {

@@ -32,7 +32,7 @@ use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};
 use crate::core::validation::{self, check};
 use crate::table::entity::{Entity, IndexKey};
 use crate::table::keys::user_partition;
-use crate::table::store::{self, AttributeValue, Expr, Index, Item, Key, KeyQuery, Store};
+use crate::table::store::{self, AttributeValue, Expr, Index, Key, KeyQuery, Store};
 use crate::table::transaction::{Condition, WriteError};
 
 pub mod erasure;

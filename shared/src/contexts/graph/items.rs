@@ -48,8 +48,4 @@ pub enum Relationship {
     Stranger,
 }
 
-pub fn sort_key(item: &Item) -> Option<&str> {
-    item.get(crate::table::store::SK)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
+pub use crate::table::store::sort_key;
