@@ -848,9 +848,17 @@ async fn erasing_a_learner_and_host_gives_back_their_seat_review_and_enrollment_
             json!({"kind": "note", "title": "Tip", "note": "Pay yourself first."}),
         )
         .await?;
+    let feed = stack
+        .post("/v1/me/events/calendar-feed", &bea, json!({}))
+        .await?;
+    let feed_path = feed.body["path"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(feed.status == 201, "{feed:?}");
 
     // Act: Bea's account goes, then Ana's.
     stack.delete_account(&bea).await?;
+    let feed_after = stack
+        .call(reqwest::Method::GET, &feed_path, None, None)
+        .await?;
     let course_after_bea = stack.get(&format!("/v1/courses/{course}"), &cy).await?;
     let cy_now = stack.get(&format!("/v1/events/{event}"), &cy).await?;
     let resources = stack
@@ -873,6 +881,7 @@ async fn erasing_a_learner_and_host_gives_back_their_seat_review_and_enrollment_
     assert_eq!(cy_now.body["occurrences"][0]["going"], 1);
     assert_eq!(cy_now.body["occurrences"][0]["waitlisted"], 0);
     assert_eq!(resources.body["items"], json!([]), "her resource went");
+    assert_eq!(feed_after.status, 404, "her calendar URL stopped working");
     assert_eq!(course_after_ana.status, 404, "her course went with her");
     assert_eq!(
         event_after_ana.status, 200,

@@ -201,6 +201,50 @@ async fn a_full_occurrence_waitlists_in_order_and_moves_the_head_up_when_a_seat_
     let queue_last = attendees(&stack, &id, occurrence, &owner, "waitlisted").await?;
     let by_outsider = attendees(&stack, &id, occurrence, &new_user("outsider"), "going").await;
 
+    let told = stack
+        .eventually("the moved-up member's notice", || async {
+            let page = stack.get("/v1/notifications", &queue[0]).await?;
+            let kinds: Vec<String> = page.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n["type"].as_str().map(str::to_owned))
+                .collect();
+            Ok(kinds
+                .contains(&"eventSeatGranted".to_owned())
+                .then_some(page))
+        })
+        .await?;
+    let seat_notices = |user: String| {
+        let stack = &stack;
+        async move {
+            let page = stack.get("/v1/notifications", &user).await?;
+            anyhow::Ok(
+                page.body["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|n| n["type"] == "eventSeatGranted")
+                    .count(),
+            )
+        }
+    };
+    stack
+        .eventually("the notice of a seat the capacity gave", || async {
+            Ok((seat_notices(queue[3].clone()).await? == 1).then_some(()))
+        })
+        .await?;
+
+    assert_eq!(
+        told.body["items"][0]["actorId"],
+        queue[0].as_str(),
+        "the member is the actor: nobody else is named"
+    );
+    assert_eq!(told.body["items"][0]["object"]["occurrenceId"], "1");
+    assert_eq!(told.body["items"][0]["object"]["eventId"], id.as_str());
+    assert_eq!(seat_notices(queue[0].clone()).await?, 1, "told once");
+    assert_eq!(seat_notices(queue[2].clone()).await?, 0, "gave up: no seat");
+    assert_eq!(seat_notices(seated[1].clone()).await?, 0, "seated at once");
     assert_eq!(left.body["going"], 2, "{left:?}");
     assert!(going_after.contains(&queue[0]), "the head moved up");
     assert_eq!(queue_after, queue[1..].to_vec());
@@ -407,6 +451,7 @@ async fn attendees_are_reminded_by_the_scheduler_and_told_of_changes_and_cancell
         .to_owned();
     answer(&stack, &id, &occurrence, going, "going").await?;
     answer(&stack, &id, &occurrence, declined, "notGoing").await?;
+    answer(&stack, &id, &occurrence, &host, "going").await?;
     let mut socket = WsClient::connect(&stack, going).await?;
 
     let remind = stack
@@ -451,7 +496,11 @@ async fn attendees_are_reminded_by_the_scheduler_and_told_of_changes_and_cancell
             || async {
                 let kinds = types(going).await?;
                 let reminders = kinds.iter().filter(|k| *k == "eventReminder").count();
-                Ok((kinds.contains(&"eventChanged".to_owned()) && reminders == 2).then_some(()))
+                let hosts = types(&host).await?;
+                Ok((kinds.contains(&"eventChanged".to_owned())
+                    && reminders == 2
+                    && hosts.len() == 2)
+                    .then_some(()))
             },
         )
         .await?;
@@ -485,11 +534,81 @@ async fn attendees_are_reminded_by_the_scheduler_and_told_of_changes_and_cancell
         "a reminder, the change and a reminder of the new time, the cancellation"
     );
     assert!(types(declined).await?.is_empty(), "notGoing hears nothing");
-    assert!(
-        types(&host).await?.is_empty(),
-        "the host is not told of their own change"
+    assert_eq!(
+        types(&host).await?,
+        vec!["eventReminder", "eventReminder"],
+        "the host, going, is reminded but not told of their own change"
     );
     assert_eq!(after.body["cancelled"], true);
     assert_problem(&late_answer, 409, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_secret_calendar_url_opens_my_calendar_without_a_token_until_i_replace_or_close_it()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (community, owner, members) = community_with(&stack, 2).await?;
+    let (me, other) = (&members[0], &members[1]);
+    let clinic = event_id(&event(&stack, &community, &owner, json!({})).await?);
+    answer(&stack, &clinic, "1", me, "going").await?;
+    let anonymous = |path: String| {
+        let stack = &stack;
+        async move { stack.call(reqwest::Method::GET, &path, None, None).await }
+    };
+
+    let first = stack
+        .post("/v1/me/events/calendar-feed", me, json!({}))
+        .await?;
+    let first_path = first.body["path"].as_str().unwrap_or_default().to_owned();
+    let opened = anonymous(first_path.clone()).await?;
+    let second = stack
+        .post("/v1/me/events/calendar-feed", me, json!({}))
+        .await?;
+    let second_path = second.body["path"].as_str().unwrap_or_default().to_owned();
+    let replaced = anonymous(first_path.clone()).await?;
+    let current = anonymous(second_path.clone()).await?;
+    let others = stack
+        .post("/v1/me/events/calendar-feed", other, json!({}))
+        .await?;
+    let others_calendar =
+        anonymous(others.body["path"].as_str().unwrap_or_default().to_owned()).await?;
+    let closed = stack.delete("/v1/me/events/calendar-feed", me).await?;
+    let after_close = anonymous(second_path.clone()).await?;
+    let closed_again = stack.delete("/v1/me/events/calendar-feed", me).await?;
+    let guessed = anonymous(format!("/v1/calendars/{}", "A".repeat(43))).await?;
+    let malformed = anonymous("/v1/calendars/not-a-secret".into()).await?;
+
+    assert_eq!(first.status, 201, "{first:?}");
+    assert!(first_path.starts_with("/v1/calendars/"), "{first:?}");
+    assert_eq!(opened.status, 200, "{opened:?}");
+    let text = opened.body.as_str().unwrap_or_default();
+    assert!(text.starts_with("BEGIN:VCALENDAR"), "{text}");
+    assert_eq!(text.matches("BEGIN:VEVENT").count(), 1, "{text}");
+    assert!(text.contains("SUMMARY:Budget clinic"), "{text}");
+    assert_ne!(first_path, second_path, "a new secret each time");
+    assert_problem(&replaced, 404, None);
+    assert_eq!(current.status, 200);
+    assert_eq!(
+        others_calendar
+            .body
+            .as_str()
+            .unwrap_or_default()
+            .matches("BEGIN:VEVENT")
+            .count(),
+        0,
+        "each URL opens its owner's calendar"
+    );
+    assert_eq!(closed.status, 204);
+    assert_problem(&after_close, 404, None);
+    assert_eq!(closed_again.status, 204);
+    assert_problem(&guessed, 404, None);
+    assert_problem(&malformed, 404, None);
+    let secret = second_path.trim_start_matches("/v1/calendars/");
+    let stored = stack.partition(&format!("USER#{me}")).await?;
+    assert!(
+        !serde_json::to_string(&stored)?.contains(secret),
+        "only the secret's digest is stored"
+    );
     Ok(())
 }

@@ -97,7 +97,7 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     assert_eq!(function("CoursesFunction").handler, "courses");
     assert_eq!(function("CoursesFunction").http_routes.len(), 22);
     assert_eq!(function("EventsFunction").handler, "events");
-    assert_eq!(function("EventsFunction").http_routes.len(), 11);
+    assert_eq!(function("EventsFunction").http_routes.len(), 14);
     let scheduler = function("SchedulerFunction");
     assert_eq!(scheduler.handler, "scheduler");
     assert!(

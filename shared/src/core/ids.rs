@@ -69,6 +69,32 @@ pub fn format_rfc3339(at: time::OffsetDateTime) -> String {
     )
 }
 
+/// A bearer secret for a URL: 256 random bits as 43 characters of unpadded base64url.
+/// Store only its [`secret_digest`].
+pub fn new_secret() -> Result<String, AppError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(AppError::internal)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether `raw` has the shape of a [`new_secret`] (so a malformed one is never looked up).
+pub fn is_secret(raw: &str) -> bool {
+    raw.len() == 43
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The SHA-256 of a secret, hex: what is stored and looked up in its place.
+pub fn secret_digest(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub fn now_epoch_seconds() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -81,6 +107,20 @@ pub fn now_epoch_millis() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_43_url_safe_characters_that_differ_and_are_stored_as_digests() {
+        let a = new_secret().unwrap();
+        let b = new_secret().unwrap();
+
+        assert!(is_secret(&a) && is_secret(&b));
+        assert_ne!(a, b);
+        assert_eq!(secret_digest(&a).len(), 64);
+        assert_ne!(secret_digest(&a), secret_digest(&b));
+        assert_eq!(secret_digest(&a), secret_digest(&a));
+        assert!(!is_secret(&a[1..]), "too short");
+        assert!(!is_secret(&format!("{}/", &a[1..])), "not base64url");
+    }
 
     #[test]
     fn a_cognito_style_subject_is_a_valid_user_id() {

@@ -388,13 +388,22 @@ async fn run_once(
     }
 }
 
+/// A path as logged: the secret of a calendar URL is left out (it is a credential).
+fn loggable(path: &str) -> String {
+    let secret_prefix = format!("{}/", crate::contexts::events::CALENDAR_FEED_PATH);
+    match path.strip_prefix(&secret_prefix) {
+        Some(_) => format!("{secret_prefix}{{token}}"),
+        None => path.to_owned(),
+    }
+}
+
 /// Request id, access log line and response headers around every request.
 async fn request_context(request: Request, next: Next) -> Response {
     let request_id = request
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
         .unwrap_or_default();
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let (method, path) = (request.method().clone(), loggable(request.uri().path()));
     // The API Gateway route ("GET /v1/profiles/{profileRef}", "$default"): bounded, unlike
     // the path, so it can be a metric dimension.
     let route_key = match request.request_context_ref() {
@@ -504,4 +513,20 @@ pub fn finish<S: Clone + Send + Sync + 'static>(
 /// Serves `router` as this Lambda function's handler (also under `cargo lambda watch`).
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(router).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_calendar_urls_secret_is_never_logged_and_other_paths_are() {
+        let secret = "kq1yJ2sJt0e6S3nqvQm5cXx3oJp0Hk7wW9b1a2c3d4e";
+
+        assert_eq!(
+            loggable(&format!("/v1/calendars/{secret}")),
+            "/v1/calendars/{token}"
+        );
+        assert_eq!(loggable("/v1/events/e1/calendar"), "/v1/events/e1/calendar");
+    }
 }

@@ -324,3 +324,18 @@ pub async fn my_events(
         next_cursor: next.map(|key| cursors.seal(me, scope, &key)).transpose()?,
     })
 }
+
+/// Whose calendar a secret URL opens: one GetItem of its digest. A malformed, replaced
+/// or closed secret is a 404 (which says nothing about whether it ever worked).
+pub async fn calendar_feed_owner(store: &Store, token: &str) -> AppResult<UserId> {
+    let unknown = || AppError::NotFound("no such calendar".into());
+    if !crate::core::ids::is_secret(token) {
+        return Err(unknown());
+    }
+    let digest = crate::core::ids::secret_digest(token);
+    store
+        .get::<CalendarFeed>(&keys::calendar_feed(&digest))
+        .await?
+        .map(|feed| feed.user_id)
+        .ok_or_else(unknown)
+}

@@ -1,6 +1,6 @@
 //! The events context's part of account erasure and export: my answers (each seat or
 //! waitlist place given back), and the events I host (they stay their community's; the
-//! host becomes `~erased`).
+//! host becomes `~erased`), and my secret calendar URL.
 
 use crate::contexts::events::{self, keys};
 use crate::core::error::AppResult;
@@ -10,6 +10,7 @@ use crate::table::keys::user_partition;
 use crate::table::store::{Expr, Index, Key, KeyQuery, Store};
 
 const PREFIXES: &[&str] = &[keys::MY_RSVP_PREFIX];
+const FEED: &[&str] = &[keys::MY_CALENDAR_FEED];
 
 pub const STEPS: AccountSteps = AccountSteps {
     context: "events",
@@ -21,6 +22,10 @@ pub const STEPS: AccountSteps = AccountSteps {
         ErasureStep {
             name: "events-hosted",
             run: |store, me, _cursor, limit| Box::pin(forget_hosted(store, me, limit)),
+        },
+        ErasureStep {
+            name: "calendar-feed",
+            run: |store, me, cursor, limit| Box::pin(close_feed(store, me, cursor, limit)),
         },
     ],
     export: &[
@@ -48,6 +53,14 @@ pub const STEPS: AccountSteps = AccountSteps {
                 })
             },
         },
+        ExportStep {
+            name: "calendar-feed",
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_prefixes(store, &user_partition(me), FEED, cursor, limit).await
+                })
+            },
+        },
     ],
     nothing_because: None,
 };
@@ -66,6 +79,27 @@ async fn erase(store: &Store, me: &UserId, cursor: Option<String>, limit: u32) -
             let occurrence = jobs::attr(&item, "occurrenceId").unwrap_or_default();
             events::forget_rsvp(store, me, event, occurrence).await?;
             Ok(Vec::<Key>::new())
+        },
+    )
+    .await
+}
+
+/// My calendar URL stops working: its feed item goes with my pointer to it.
+async fn close_feed(
+    store: &Store,
+    me: &UserId,
+    cursor: Option<String>,
+    limit: u32,
+) -> AppResult<Chunk> {
+    jobs::drain(
+        store,
+        &user_partition(me),
+        FEED,
+        cursor,
+        limit,
+        |item| async move {
+            let digest = jobs::attr(&item, "digest").unwrap_or_default();
+            Ok(vec![keys::calendar_feed(digest)])
         },
     )
     .await

@@ -15,6 +15,18 @@ pub mod keys {
     pub const MY_RSVP_PREFIX: &str = "RSVP#";
     /// GSI3 partition of the reminders due, by time.
     pub const REMINDERS_DUE: &str = "EVREMIND";
+    /// My calendar feed's pointer, in my partition.
+    pub const MY_CALENDAR_FEED: &str = "CALFEED";
+
+    /// `CALFEED#<digest> / META`: whose calendar a secret URL opens.
+    pub fn calendar_feed(digest: &str) -> Key {
+        Key::new(format!("CALFEED#{digest}"), META)
+    }
+
+    /// `USER#<userId> / CALFEED`: my calendar feed (one at a time).
+    pub fn my_calendar_feed(user: &UserId) -> Key {
+        Key::new(user_partition(user), MY_CALENDAR_FEED)
+    }
 
     pub fn partition(event_id: &str) -> String {
         format!("EVENT#{event_id}")
@@ -324,6 +336,51 @@ impl Entity for Reminder {
             format!("{:012}#{}", self.due.max(0), self.event_id),
         )]
     }
+}
+
+/// `CALFEED#<digest> / META` (entity `CalendarFeed`): the secret calendar URL whose
+/// SHA-256 is `digest` opens `userId`'s upcoming occurrences. The secret itself is
+/// never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CalendarFeed {
+    pub digest: String,
+    pub user_id: UserId,
+    pub created_at: String,
+}
+
+impl Entity for CalendarFeed {
+    const NAME: &'static str = "CalendarFeed";
+
+    fn key(&self) -> Key {
+        keys::calendar_feed(&self.digest)
+    }
+}
+
+/// `USER#<userId> / CALFEED` (entity `CalendarFeedOfUser`): which feed is mine, so a
+/// new one replaces it and erasure finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MyCalendarFeed(pub CalendarFeed);
+
+impl Entity for MyCalendarFeed {
+    const NAME: &'static str = "CalendarFeedOfUser";
+
+    fn key(&self) -> Key {
+        keys::my_calendar_feed(&self.0.user_id)
+    }
+}
+
+/// A new secret calendar URL: shown once, then only its digest is kept.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CalendarFeedView {
+    /// The feed's path, to append to the API's base URL (`https://…/v1/calendars/…`).
+    /// Anyone who has it can read my upcoming occurrences: treat it as a password.
+    pub path: String,
+    /// The secret in the path.
+    pub token: String,
+    pub created_at: String,
 }
 
 /// What an [`EventFanout`] tells attendees.

@@ -753,3 +753,89 @@ pub async fn forget_rsvp(
     }
     Err(concurrently_changed())
 }
+
+// ---------------------------------------------------------------------------------
+// My calendar feed: a secret URL for calendar apps, which send no bearer token
+// ---------------------------------------------------------------------------------
+
+/// The feed about to be replaced is still the one read (absent, or this digest).
+const FEED_UNCHANGED: &str = "feed_unchanged";
+/// The account has no deletion tombstone.
+const ACCOUNT_ALIVE: &str = "account_alive";
+
+/// Where a feed's secret goes in the API.
+pub const CALENDAR_FEED_PATH: &str = "/v1/calendars";
+
+/// A new secret calendar URL for me, replacing the one I had (which stops working at
+/// once): TransactWriteItems — Put the feed under its digest, Put my pointer (as read),
+/// Delete the old feed, ConditionCheck that my account is not being erased.
+#[instrument(skip(store))]
+pub async fn open_calendar_feed(store: &Store, me: &UserId) -> AppResult<CalendarFeedView> {
+    let token = crate::core::ids::new_secret()?;
+    let feed = CalendarFeed {
+        digest: crate::core::ids::secret_digest(&token),
+        user_id: me.clone(),
+        created_at: now_rfc3339(),
+    };
+    let previous: Option<CalendarFeed> = store.get(&keys::my_calendar_feed(me)).await?;
+    let unchanged = match &previous {
+        None => Condition::absent(FEED_UNCHANGED),
+        Some(old) => Condition::new(
+            FEED_UNCHANGED,
+            Expr::new("digest = :digest").value(":digest", s(old.digest.clone())),
+        ),
+    };
+    let mut transaction = store
+        .transaction()
+        .check(
+            &crate::contexts::profiles::keys::deleted_account(me),
+            Condition::absent(ACCOUNT_ALIVE),
+        )
+        .put_entity(&feed, None)
+        .put_entity(&MyCalendarFeed(feed.clone()), Some(unchanged));
+    if let Some(old) = &previous {
+        transaction = transaction.delete(&keys::calendar_feed(&old.digest), None);
+    }
+    match transaction.commit().await {
+        Ok(()) => Ok(CalendarFeedView {
+            path: format!("{CALENDAR_FEED_PATH}/{token}"),
+            token,
+            created_at: feed.created_at,
+        }),
+        Err(error) if error.failed(FEED_UNCHANGED) => Err(AppError::Conflict(
+            "another calendar URL was made at the same time: ask again".into(),
+        )),
+        Err(error) if error.failed(ACCOUNT_ALIVE) => {
+            Err(AppError::NotFound("this account is being deleted".into()))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Turns my calendar URL off (nothing to do when I have none).
+#[instrument(skip(store))]
+pub async fn close_calendar_feed(store: &Store, me: &UserId) -> AppResult<()> {
+    let Some(feed) = store
+        .get::<CalendarFeed>(&keys::my_calendar_feed(me))
+        .await?
+    else {
+        return Ok(());
+    };
+    let result = store
+        .transaction()
+        .delete(
+            &keys::my_calendar_feed(me),
+            Some(Condition::new(
+                FEED_UNCHANGED,
+                Expr::new("digest = :digest").value(":digest", s(feed.digest.clone())),
+            )),
+        )
+        .delete(&keys::calendar_feed(&feed.digest), None)
+        .commit()
+        .await;
+    match result {
+        // Replaced or closed meanwhile: the URL read is gone either way.
+        Err(error) if error.failed(FEED_UNCHANGED) => Ok(()),
+        other => other.map_err(Into::into),
+    }
+}

@@ -41,6 +41,10 @@ pub(super) struct Source {
     pub(super) status: Option<String>,
     pub(super) reviewed_by: Option<String>,
     pub(super) joined_at: Option<String>,
+    pub(super) event_id: Option<String>,
+    pub(super) occurrence_id: Option<String>,
+    pub(super) responded_at: Option<String>,
+    pub(super) place: Option<u64>,
     #[serde(default)]
     pub(super) mentions: Vec<String>,
     #[serde(default)]

@@ -102,9 +102,17 @@ pub enum NotificationType {
     EventChanged,
     /// An event I answered was cancelled.
     EventCancelled,
+    /// A seat freed up and I moved up from the waitlist: I am going.
+    EventSeatGranted,
 }
 
 impl NotificationType {
+    /// Whether its actor is its recipient: something happened to me (a seat came free)
+    /// rather than someone did something. Every other type names someone else.
+    pub fn is_about_the_actor(self) -> bool {
+        matches!(self, NotificationType::EventSeatGranted)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotificationType::ConnectionRequest => "connectionRequest",
@@ -122,6 +130,7 @@ impl NotificationType {
             NotificationType::EventReminder => "eventReminder",
             NotificationType::EventChanged => "eventChanged",
             NotificationType::EventCancelled => "eventCancelled",
+            NotificationType::EventSeatGranted => "eventSeatGranted",
         }
     }
 }

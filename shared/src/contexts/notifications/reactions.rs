@@ -26,6 +26,7 @@ pub const ENTITIES: &[&str] = &[
     notifications::Notification::NAME,
     notifications::PostFanout::NAME,
     crate::contexts::events::EventFanout::NAME,
+    crate::contexts::events::Rsvp::NAME,
 ];
 
 pub struct Notifier {

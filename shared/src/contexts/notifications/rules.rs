@@ -55,10 +55,13 @@ pub fn intents_of(change: &Change) -> AppResult<Vec<Intent>> {
         (ChangeKind::Modify, Some(new)) if !new.deleted => modified(old.as_ref(), &new),
         _ => vec![],
     };
-    // Never notify yourself; one notification per recipient per record (a reply to my
-    // topic that also mentions me is a reply notification, not two).
+    // Never notify yourself of your own doing (only of what happened to you); one
+    // notification per recipient per record (a reply to my topic that also mentions me
+    // is a reply notification, not two).
     let mut seen = HashSet::new();
-    intents.retain(|i| i.recipient != i.actor && seen.insert(i.recipient.clone()));
+    intents.retain(|i| {
+        (i.recipient != i.actor || i.kind.is_about_the_actor()) && seen.insert(i.recipient.clone())
+    });
     Ok(intents)
 }
 
@@ -275,6 +278,9 @@ fn reviewed(old: Option<&Source>, new: &Source) -> Vec<Intent> {
 }
 
 pub(super) fn modified(old: Option<&Source>, new: &Source) -> Vec<Intent> {
+    if new.entity == events::Rsvp::NAME {
+        return seated(old, new);
+    }
     if new.entity != discussions::Topic::NAME {
         return vec![];
     }
@@ -385,6 +391,9 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
         NotificationType::EventReminder => "An event you are attending starts soon".to_owned(),
         NotificationType::EventChanged => format!("{who} changed an event you are attending"),
         NotificationType::EventCancelled => format!("{who} cancelled an event you are attending"),
+        NotificationType::EventSeatGranted => {
+            "A seat opened up at an event: you are going".to_owned()
+        }
         NotificationType::Message => match others {
             0 => format!("{who} sent you a message"),
             _ => format!("{who} sent you messages"),
@@ -429,6 +438,38 @@ pub fn post_fanout_of(change: &Change) -> AppResult<Option<PostFanout>> {
         step: 0,
         start: None,
     }))
+}
+
+/// A waitlisted answer moved up to `going` by a freed seat tells its member
+/// (`eventSeatGranted`), once per waitlist place. The member is the notice's actor: no
+/// one else's id is kept for it, so erasing the host leaves nothing behind. Told apart
+/// from the member's own answer by `respondedAt`, which only the member's answers move.
+/// Pure.
+fn seated(old: Option<&Source>, new: &Source) -> Vec<Intent> {
+    let Some(old) = old else {
+        return vec![];
+    };
+    let moved_up = old.status.as_deref() == Some("waitlisted")
+        && new.status.as_deref() == Some("going")
+        && old.responded_at.is_some()
+        && old.responded_at == new.responded_at;
+    let Some(member) = user(new.user_id.as_ref()).filter(|_| moved_up) else {
+        return vec![];
+    };
+    let place = old.place.unwrap_or_default();
+    vec![Intent {
+        recipient: member.clone(),
+        actor: member,
+        kind: NotificationType::EventSeatGranted,
+        object: NotificationObject {
+            event_id: new.event_id.clone(),
+            occurrence_id: new.occurrence_id.clone(),
+            ..NotificationObject::default()
+        },
+        at: now_rfc3339(),
+        identity: format!("{}|{}|seat|{place}", new.pk, new.sk),
+        grouped: false,
+    }]
 }
 
 /// The notification one step of an event's news gives one attendee. Its identity holds
@@ -561,12 +602,18 @@ pub(super) fn naming<'a>(
     notification_id: &str,
 ) -> AppResult<Transaction<'a>> {
     let pointer = SentNotification::of(actor, recipient, notification_id);
-    Ok(account_alive(store, recipient)
-        .check(
+    let transaction = account_alive(store, recipient);
+    // A notice about my own doings (a reminder of the event I host, my seat from the
+    // waitlist) checks my tombstone once: a transaction names each item once.
+    let transaction = if actor == recipient {
+        transaction
+    } else {
+        transaction.check(
             &profiles::keys::deleted_account(actor),
             Condition::absent(ACTOR_ALIVE),
         )
-        .put_entity(&pointer, None))
+    };
+    Ok(transaction.put_entity(&pointer, None))
 }
 
 /// `ADD unread :delta` on the counter (creating it at the first notification).
@@ -802,6 +849,54 @@ mod tests {
         assert!(first.grouped);
         assert_eq!(first.notification_id(), second.notification_id());
         assert!(valid_notification_id(&first.notification_id()));
+    }
+
+    #[test]
+    fn an_answer_moved_up_from_the_waitlist_tells_its_member_once_per_place() {
+        let answer = |status: &str, place: Option<u64>, responded: &str| {
+            json!({"PK": "EVENT#e1", "SK": "RSVP#1#bo", "entity": events::Rsvp::NAME,
+                   "eventId": "e1", "occurrenceId": "1", "userId": "bo", "status": status,
+                   "place": place, "respondedAt": responded})
+        };
+        let t1 = "2026-11-27T10:00:00Z";
+        let t2 = "2026-11-27T10:05:00Z";
+
+        let moved = intents_of(&change(
+            ChangeKind::Modify,
+            Some(answer("waitlisted", Some(3), t1)),
+            answer("going", None, t1),
+        ))
+        .unwrap();
+        let again = intents_of(&change(
+            ChangeKind::Modify,
+            Some(answer("waitlisted", Some(7), t1)),
+            answer("going", None, t1),
+        ))
+        .unwrap();
+        let answered_again = intents_of(&change(
+            ChangeKind::Modify,
+            Some(answer("waitlisted", Some(3), t1)),
+            answer("going", None, t2),
+        ))
+        .unwrap();
+        let changed_mind = intents_of(&change(
+            ChangeKind::Modify,
+            Some(answer("maybe", None, t1)),
+            answer("going", None, t1),
+        ))
+        .unwrap();
+
+        assert_eq!(moved.len(), 1);
+        assert_eq!(moved[0].recipient, id("bo"));
+        assert_eq!(moved[0].actor, id("bo"), "no one else is named");
+        assert_eq!(moved[0].kind, NotificationType::EventSeatGranted);
+        assert_eq!(moved[0].object.occurrence_id.as_deref(), Some("1"));
+        assert_ne!(
+            moved[0].identity, again[0].identity,
+            "another place, another notice"
+        );
+        assert!(answered_again.is_empty(), "the member's own answer");
+        assert!(changed_mind.is_empty());
     }
 
     #[test]

@@ -8,8 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::contexts::events::{
-    self, AttendeeView, EventPatch, EventView, MyEventView, NewEvent, OccurrenceView, RsvpInput,
-    RsvpStatus, RsvpView,
+    self, AttendeeView, CalendarFeedView, EventPatch, EventView, MyEventView, NewEvent,
+    OccurrenceView, RsvpInput, RsvpStatus, RsvpView,
 };
 use crate::core::cursor::Page;
 use crate::core::error::AppError;
@@ -37,6 +37,8 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(event_calendar))
         .routes(routes!(my_events))
         .routes(routes!(my_calendar))
+        .routes(routes!(open_calendar_feed, close_calendar_feed))
+        .routes(routes!(calendar_feed))
 }
 
 fn range(query: &Query) -> Result<(i64, i64), AppError> {
@@ -267,4 +269,45 @@ async fn my_calendar(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiResu
         CALENDAR,
         events::calendar::upcoming_calendar(&mine, &events_read),
     ))
+}
+
+/// A secret URL of my upcoming occurrences for calendar apps, which cannot send a
+/// bearer token. It replaces the one I had, which stops working. The secret is shown
+/// only now: keep it like a password.
+#[utoipa::path(post, path = "/v1/me/events/calendar-feed", tag = TAG,
+    responses((status = 201, body = CalendarFeedView, description = "The new URL (the old one no longer works)",
+        headers(("location" = String, description = "The feed's URL")))))]
+async fn open_calendar_feed(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiResult {
+    let feed = events::open_calendar_feed(&api.store, &me.user_id).await?;
+    let location = feed.path.clone();
+    Ok(HttpResponse::json(201, &feed)?.with_header("location", location))
+}
+
+/// Turns my secret calendar URL off (also when I have none).
+#[utoipa::path(delete, path = "/v1/me/events/calendar-feed", tag = TAG,
+    responses((status = 204, description = "No URL opens my calendar")))]
+async fn close_calendar_feed(State(api): State<Arc<Api>>, Caller(me): Caller) -> ApiResult {
+    events::close_calendar_feed(&api.store, &me.user_id).await?;
+    Ok(HttpResponse::no_content())
+}
+
+/// The calendar a secret URL opens: its owner's next 100 upcoming occurrences, as
+/// `GET /v1/me/events/calendar` gives them. No token: the secret in the path is the
+/// credential. An unknown, replaced or closed secret is a 404.
+#[utoipa::path(get, path = "/v1/calendars/{token}", tag = TAG, security(()),
+    params(("token" = String, Path, description = "The secret from `POST /v1/me/events/calendar-feed`")),
+    responses(
+        (status = 200, content_type = "text/calendar", body = String, description = "An ICS calendar"),
+        (status = 404, content_type = "application/problem+json", body = crate::core::error::Problem, description = "No such calendar: unknown, replaced or turned off"),
+        (status = 500, content_type = "application/problem+json", body = crate::core::error::Problem, description = "Unexpected error; quote `instance` when reporting it"),
+    ))]
+async fn calendar_feed(State(api): State<Arc<Api>>, Path(token): Path<String>) -> ApiResult {
+    let owner = events::calendar_feed_owner(&api.store, &token).await?;
+    let (mine, events_read, _) = events::my_upcoming(&api.store, &owner, 100, None).await?;
+    Ok(HttpResponse::text(
+        200,
+        CALENDAR,
+        events::calendar::upcoming_calendar(&mine, &events_read),
+    )
+    .with_header("cache-control", "private, max-age=300"))
 }
