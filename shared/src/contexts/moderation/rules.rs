@@ -18,6 +18,707 @@ pub fn check_text<'a>(texts: impl IntoIterator<Item = &'a str>) -> Verdict {
     }
 }
 
+// ---------------------------------------------------------------------------------
+// The classifier: what a text is, with how sure it is, category by category
+// ---------------------------------------------------------------------------------
+
+/// The confidence at or above which content is hidden, unless configured
+/// (`MODERATION_CONFIDENCE_THRESHOLD`).
+pub const DEFAULT_THRESHOLD: f64 = 0.8;
+
+/// What the classifier looks for.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum Category {
+    /// Swearing (rustrict's profane words, moderate or severe).
+    Profanity,
+    /// Insults, slurs and threats (rustrict's offensive and mean words, and threats).
+    Harassment,
+    /// Sexual content.
+    Sexual,
+    /// Personal data: e-mail addresses, phone numbers, card numbers and IBANs (the last
+    /// two only when their checksums hold).
+    Pii,
+    /// Link stuffing, repetition, promotion and bursts of posts.
+    Spam,
+    /// A word or phrase the community or the user restricted.
+    RestrictedKeyword,
+    /// Financial scams and misinformation: guaranteed returns, pump schemes,
+    /// advance-fee requests, false claims about taxes and banks.
+    Scam,
+}
+
+impl Category {
+    pub const ALL: [Category; 7] = [
+        Category::Profanity,
+        Category::Harassment,
+        Category::Sexual,
+        Category::Pii,
+        Category::Spam,
+        Category::RestrictedKeyword,
+        Category::Scam,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Profanity => "profanity",
+            Category::Harassment => "harassment",
+            Category::Sexual => "sexual",
+            Category::Pii => "pii",
+            Category::Spam => "spam",
+            Category::RestrictedKeyword => "restrictedKeyword",
+            Category::Scam => "scam",
+        }
+    }
+}
+
+/// One category a text matched, with the classifier's confidence (0–1) and what it saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CategoryScore {
+    pub category: Category,
+    pub confidence: f64,
+    /// What matched, in words (never the matched personal data itself).
+    pub signals: Vec<String>,
+}
+
+/// Whether the content is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Decision {
+    Allow,
+    Hide,
+}
+
+/// The classifier's verdict on one text: the decision, the highest confidence, and
+/// every category it matched (most confident first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Classification {
+    pub decision: Decision,
+    pub confidence: f64,
+    pub categories: Vec<CategoryScore>,
+}
+
+impl Classification {
+    /// The confidence of `category` (0 when it did not match).
+    pub fn confidence_of(&self, category: Category) -> f64 {
+        self.categories
+            .iter()
+            .find(|c| c.category == category)
+            .map_or(0.0, |c| c.confidence)
+    }
+}
+
+/// What the classifier knows besides the text.
+#[derive(Debug, Clone, Default)]
+pub struct TextContext {
+    /// Hide at or above this confidence.
+    pub threshold: f64,
+    /// Words and phrases restricted where the text is posted (its community's) and by
+    /// its author's own list; matched whole and case-insensitively.
+    pub restricted: Vec<String>,
+    /// How many texts the author posted in the last minute before this one.
+    pub recent_posts: u32,
+}
+
+impl TextContext {
+    pub fn with_threshold(threshold: f64) -> Self {
+        Self {
+            threshold,
+            ..Self::default()
+        }
+    }
+}
+
+/// Classifies one text. Pure: the same text and context give the same verdict.
+pub fn classify(text: &str, context: &TextContext) -> Classification {
+    let mut found: Vec<CategoryScore> = Vec::new();
+    let mut add = |category: Category, signals: Vec<(f64, String)>| {
+        if signals.is_empty() {
+            return;
+        }
+        // Independent signals add up as a noisy-or: two weak hints are stronger than one.
+        let confidence = 1.0 - signals.iter().map(|(c, _)| 1.0 - c).product::<f64>();
+        found.push(CategoryScore {
+            category,
+            confidence: (confidence * 100.0).round() / 100.0,
+            signals: signals.into_iter().map(|(_, s)| s).collect(),
+        });
+    };
+    let (profane, offensive, sexual) = word_lists(text);
+    add(Category::Profanity, profane);
+    add(
+        Category::Harassment,
+        [offensive, matches(&PATTERNS.harassment, text)].concat(),
+    );
+    add(
+        Category::Sexual,
+        [sexual, matches(&PATTERNS.sexual, text)].concat(),
+    );
+    add(Category::Pii, personal_data(text));
+    add(Category::Spam, spam(text, context.recent_posts));
+    add(
+        Category::RestrictedKeyword,
+        restricted_words(text, &context.restricted),
+    );
+    add(Category::Scam, scam(text));
+    found.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.category.cmp(&b.category))
+    });
+    let confidence = found.first().map_or(0.0, |c| c.confidence);
+    Classification {
+        decision: if confidence >= context.threshold {
+            Decision::Hide
+        } else {
+            Decision::Allow
+        },
+        confidence,
+        categories: found,
+    }
+}
+
+type Signals = Vec<(f64, String)>;
+
+/// rustrict's verdict on profane, offensive-or-mean and sexual words, by severity, on
+/// the text's words (tokens that are mostly digits, e-mail addresses and links are left
+/// out: rustrict reads digits as disguised letters, so phone numbers looked obscene).
+///
+/// - Profane words are profanity (moderate 0.85, severe 0.95).
+/// - Offensive words (slurs) are harassment; mean words are harassment only when the
+///   text is addressed to someone ("you"): "I hate Mondays" is not.
+/// - rustrict rates expletives such as "fuck" sexual too, so a sexual word alone is a
+///   hint (0.5), and only a severe one, or solicitation patterns, make it sexual content.
+fn word_lists(text: &str) -> (Signals, Signals, Signals) {
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .filter(|token| {
+            let digits = token.chars().filter(char::is_ascii_digit).count();
+            let letters = token.chars().filter(|c| c.is_alphabetic()).count();
+            letters > digits && !token.contains('@') && !token.contains("://")
+        })
+        .filter(|token| {
+            let word = token
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase();
+            !NOT_OBSCENE.contains(&word.as_str())
+        })
+        .collect();
+    let analysis = Censor::from_str(&words.join(" ")).analyze();
+    let severity = |kind: Type| {
+        if analysis.is(kind & Type::SEVERE) {
+            Some("severe")
+        } else if analysis.is(kind & Type::MODERATE) {
+            Some("moderate")
+        } else {
+            None
+        }
+    };
+    let mut profane = Signals::new();
+    if let Some(level) = severity(Type::PROFANE) {
+        let confidence = if level == "severe" { 0.95 } else { 0.85 };
+        profane.push((confidence, format!("{level} profane words")));
+    }
+    let mut harassing = Signals::new();
+    if let Some(level) = severity(Type::OFFENSIVE) {
+        let confidence = if level == "severe" { 0.95 } else { 0.85 };
+        harassing.push((confidence, format!("{level} offensive words")));
+    }
+    let mean = severity(Type::MEAN).or(analysis.is(Type::MEAN & Type::MILD).then_some("mild"));
+    if let Some(level) = mean {
+        harassing.push((0.5, format!("{level} mean words")));
+        if PATTERNS.addressed.iter().any(|r| r.is_match(text)) {
+            harassing.push((0.65, "aimed at someone".to_owned()));
+        }
+    }
+    let mut sexual = Signals::new();
+    match severity(Type::SEXUAL) {
+        Some("severe") => sexual.push((0.9, "severe sexual words".to_owned())),
+        Some(level) => sexual.push((0.5, format!("{level} sexual words"))),
+        None => {}
+    }
+    (profane, harassing, sexual)
+}
+
+/// Words rustrict mistakes for obscene ones (it reads "bitcoin" as a slur), which a
+/// finance community writes every day.
+const NOT_OBSCENE: &[&str] = &["bitcoin", "bitcoins"];
+
+/// A pattern, how much one match says, and what it is called in a verdict.
+struct Pattern {
+    regex: regex::Regex,
+    confidence: f64,
+    name: &'static str,
+}
+
+struct Patterns {
+    harassment: Vec<Pattern>,
+    sexual: Vec<Pattern>,
+    scam: Vec<Pattern>,
+    promotion: Vec<Pattern>,
+    phone: Option<regex::Regex>,
+    card: Option<regex::Regex>,
+    iban: Option<regex::Regex>,
+    bare_link: Option<regex::Regex>,
+    /// The text speaks to someone ("you", "your", "u").
+    addressed: Option<regex::Regex>,
+    /// The text warns about scams rather than runs one.
+    warning: Option<regex::Regex>,
+    /// Words that say a number is a phone's.
+    phone_words: Option<regex::Regex>,
+    /// How many of the patterns written below compiled (a test holds them equal).
+    #[cfg_attr(not(test), allow(dead_code))]
+    compiled: usize,
+    #[cfg_attr(not(test), allow(dead_code))]
+    written: usize,
+}
+
+const HARASSMENT: &[(&str, f64, &str)] = &[
+    (
+        r"\b(kill|hang|shoot|end) (yo)?ur ?self\b|\bkys\b",
+        0.95,
+        "urging self-harm",
+    ),
+    (
+        r"\bnobody (would|will) (miss|care about) you\b|\byou (should|deserve to|ought to) die\b|\bgo die\b",
+        0.95,
+        "wishing death",
+    ),
+    (
+        r"\bi('ll| will|'m going to| am going to| know where you live,? i'll) (find|hurt|beat|kill|destroy) you\b|\bi know where you live\b",
+        0.9,
+        "a threat",
+    ),
+    (
+        r"\byou('re| are) (such )?(a |an )?(worthless|pathetic|useless|brainless|waste of (space|air|oxygen)|garbage|trash|loser|moron|idiot)\b",
+        0.85,
+        "an insult",
+    ),
+    (
+        r"\byou (pathetic|worthless|useless|stupid|dumb|ugly|fat|disgusting) (excuse|idiot|loser|moron|clown|pig|failure|fraud)\b|\bdie already\b",
+        0.9,
+        "an insult",
+    ),
+    (
+        r"\bgo back to (your|ur) (own )?country\b",
+        0.9,
+        "xenophobic abuse",
+    ),
+    (
+        r"\b(shut up|get lost),? (you )?(idiot|loser|moron|clown)\b|\bnobody (likes|wants) you\b|\beveryone hates you\b",
+        0.85,
+        "an insult",
+    ),
+];
+
+const SEXUAL: &[(&str, f64, &str)] = &[
+    (
+        r"\b(send|show) (me )?(your )?(nudes|naked (pics|photos|pictures))\b",
+        0.95,
+        "asking for nudes",
+    ),
+    (
+        r"\b(onlyfans|nsfw|sext(ing)?|hook ?up tonight|horny|milfs?|xxx|nude photos|blowjobs?)\b",
+        0.85,
+        "sexual solicitation",
+    ),
+    (
+        r"\b(want to|wanna|let me|let's|i'd love to) (fuck|have sex|sleep with|sext|lick you|touch you|see you naked)\b|\bsee my (cock|dick)\b|\bshow me your (boobs|tits|body)\b|\bcum\b",
+        0.85,
+        "a sexual advance",
+    ),
+    (
+        r"\b(nice|great|hot) (ass|tits|boobs|body)\b|\b(your|her) (tits|boobs|ass) (look|are|is)\b|\b(cock|dick|pussy|tits|boobs) pics?\b|\b(pussy|dick|cock) (pics|photos)\b|\bso (fuckable|sexy)\b|\banal tonight\b|\bjerk off\b|\bmasturbat",
+        0.85,
+        "sexual content",
+    ),
+];
+
+const SCAM: &[(&str, f64, &str)] = &[
+    // Guaranteed returns.
+    (
+        r"\bguarantee(d|s)?\b[^.!?]{0,40}\b(returns?|profits?|income|gains|payouts?|roi)\b",
+        0.9,
+        "guaranteed returns",
+    ),
+    (
+        r"\b(returns?|profits?|income|gains|payouts?|roi)\b[^.!?]{0,20}\bguaranteed\b",
+        0.9,
+        "guaranteed returns",
+    ),
+    (
+        r"\b(risk[- ]free|zero[- ]risk|no[- ]risk)\b[^.!?]{0,30}\b(returns?|profits?|investment|income|trading)\b",
+        0.85,
+        "risk-free returns",
+    ),
+    (
+        r"\b(double|triple|10x|100x) (your|ur) (money|investment|savings|bitcoin|btc|crypto|deposit)\b",
+        0.9,
+        "doubling money",
+    ),
+    (
+        r"\b\d{1,4} ?% (daily|weekly|a day|a week|per day|per week|every day|every week)\b",
+        0.85,
+        "an impossible return",
+    ),
+    // Pump schemes.
+    (
+        r"\bpump\b[^.!?]{0,30}\b(coins?|tokens?|stocks?|crypto|group|signals?|shares?)\b",
+        0.85,
+        "a pump scheme",
+    ),
+    (
+        r"\bbuy (it |in )?(now |today )?before (it|the price) (explodes|moons|skyrockets|takes off|goes parabolic)\b",
+        0.85,
+        "buy-before-it-explodes",
+    ),
+    (
+        r"\b(next|another|new) \d{2,4}x (coin|gem|token|stock|play)\b",
+        0.85,
+        "a 100x promise",
+    ),
+    (r"\bto the moon\b", 0.45, "to-the-moon hype"),
+    (
+        r"\bguaranteed \d+x\b|\b\d+x guaranteed\b",
+        0.9,
+        "a guaranteed multiple",
+    ),
+    (
+        r"\b(insider|vip) (tips?|signals?|group)\b",
+        0.6,
+        "insider signals",
+    ),
+    // Advance-fee requests.
+    (
+        r"\b(pay|send|transfer|wire|deposit)\b[^.!?]{0,40}\b(fee|tax|deposit|charge)\b[^.!?]{0,40}\b(release|unlock|receive|claim|withdraw|transfer)\b",
+        0.9,
+        "an advance fee",
+    ),
+    (
+        r"\b(release|unlock|claim) (your|the) (funds|payment|prize|winnings|inheritance)\b",
+        0.7,
+        "funds held until paid",
+    ),
+    (
+        r"\b(customs|clearance|processing|activation|release|transfer|lawyer) fee\b",
+        0.6,
+        "a fee to be paid first",
+    ),
+    (
+        r"\b(inheritance|unclaimed (funds|prize)|lottery win(ner|nings)?|you have (won|been selected))\b",
+        0.6,
+        "a windfall",
+    ),
+    (
+        r"\b(gift ?cards?|western union|moneygram)\b[^.!?]{0,40}\b(pay|send|buy)\b|\b(pay|send|buy)\b[^.!?]{0,40}\b(gift ?cards?|western union|moneygram)\b",
+        0.6,
+        "untraceable payment",
+    ),
+    // Misinformation.
+    (
+        r"\b(income )?tax(es)? (is|are) (optional|voluntary|illegal|unconstitutional)\b|\byou (don't|do not) (have|need) to (pay|file) (income )?tax(es)?\b",
+        0.9,
+        "false tax claims",
+    ),
+    (
+        r"\bbanks? (will|are going to|is going to) (collapse|fail|freeze (all )?accounts)\b[^.!?]{0,30}\b(tomorrow|next week|this week|monday|friday)\b",
+        0.85,
+        "a bank-run scare",
+    ),
+    (
+        r"\bwithdraw (all|everything|all your (money|savings))\b[^.!?]{0,20}\b(now|today|immediately)\b",
+        0.6,
+        "urging withdrawals",
+    ),
+    (
+        r"\b(credit scores?|inflation) (is|are) (fake|a myth|a hoax)\b",
+        0.85,
+        "false finance claims",
+    ),
+];
+
+const PROMOTION: &[(&str, f64, &str)] = &[
+    (
+        r"\b(buy now|order now|act now|click (here|the link|my link|below)|limited([- ]time)? offer|offer ends (today|tonight|soon)|only today)\b",
+        0.8,
+        "a sales pitch",
+    ),
+    (
+        r"\b(100% free|free (money|gift ?cards?|iphones?|followers|crypto|bitcoin))\b",
+        0.85,
+        "free stuff",
+    ),
+    (
+        r"\b(earn|make) \$?\d[\d,.]*k? (a|per|every) (day|week|hour)\b|\bwork from home and (earn|make)\b",
+        0.85,
+        "easy earnings",
+    ),
+    (
+        r"\bjoin my (telegram|discord|whatsapp|group|channel)\b|\b(dm|message|whatsapp|telegram) me (for|to (get|learn|join|earn))\b|\bcheck (out )?my (profile|bio|channel|page) for\b|\bsubscribe to my\b|\buse (my )?(promo|referral|discount) code\b",
+        0.8,
+        "self-promotion",
+    ),
+];
+
+static PATTERNS: std::sync::LazyLock<Patterns> = std::sync::LazyLock::new(|| {
+    let compile = |list: &[(&str, f64, &'static str)]| -> Vec<Pattern> {
+        list.iter()
+            .filter_map(|(source, confidence, name)| {
+                regex::RegexBuilder::new(source)
+                    .case_insensitive(true)
+                    .build()
+                    .ok()
+                    .map(|regex| Pattern {
+                        regex,
+                        confidence: *confidence,
+                        name,
+                    })
+            })
+            .collect()
+    };
+    let single = |source: &str| {
+        regex::RegexBuilder::new(source)
+            .case_insensitive(true)
+            .build()
+    };
+    let lists = [HARASSMENT, SEXUAL, SCAM, PROMOTION];
+    let (harassment, sexual, scam, promotion) = (
+        compile(HARASSMENT),
+        compile(SEXUAL),
+        compile(SCAM),
+        compile(PROMOTION),
+    );
+    let singles = [
+        // A run of 9–15 digits with separators, or starting with + or 0.
+        single(r"(\+|\b)\d[\d \t().-]{7,20}\d\b"),
+        // 13–19 digits, alone or in groups.
+        single(r"\b\d(?:[ -]?\d){12,18}\b"),
+        // A country code, check digits, then 11–30 letters and digits (in groups or not).
+        single(r"\b[a-z]{2}\d{2}(?: ?[a-z0-9]){11,30}\b"),
+        single(
+            r"\bwww\.[a-z0-9-]+\.[a-z]{2,}\S*|\b(bit\.ly|tinyurl\.com|t\.me|goo\.gl|wa\.me)/\S+",
+        ),
+        single(r"\b(you|your|you're|ur|u|yourself)\b"),
+        single(
+            r"\b(never (be )?guaranteed|(is|are) (a |running a )?scams?|beware( of)?|be careful|red flags?|don't fall for|is (a )?fraud|how (these|such) schemes)\b",
+        ),
+        single(r"\b(phone|mobile|cell|call|text|tel|whatsapp|ring|number)\b"),
+    ];
+    let written = lists.iter().map(|l| l.len()).sum::<usize>() + singles.len();
+    let compiled = harassment.len()
+        + sexual.len()
+        + scam.len()
+        + promotion.len()
+        + singles.iter().filter(|r| r.is_ok()).count();
+    let [
+        phone,
+        card,
+        iban,
+        bare_link,
+        addressed,
+        warning,
+        phone_words,
+    ] = singles.map(Result::ok);
+    Patterns {
+        harassment,
+        sexual,
+        scam,
+        promotion,
+        phone,
+        card,
+        iban,
+        bare_link,
+        addressed,
+        warning,
+        phone_words,
+        compiled,
+        written,
+    }
+});
+
+fn matches(patterns: &[Pattern], text: &str) -> Signals {
+    patterns
+        .iter()
+        .filter(|p| p.regex.is_match(text))
+        .map(|p| (p.confidence, p.name.to_owned()))
+        .collect()
+}
+
+/// Scam patterns, each worth less in a text that warns about scams ("returns are never
+/// guaranteed", "anyone promising this is running a scam").
+fn scam(text: &str) -> Signals {
+    let warns = PATTERNS.warning.iter().any(|r| r.is_match(text));
+    matches(&PATTERNS.scam, text)
+        .into_iter()
+        .map(|(confidence, name)| match warns {
+            true => (confidence * 0.5, format!("{name} (in a warning)")),
+            false => (confidence, name),
+        })
+        .collect()
+}
+
+/// E-mail addresses, phone numbers, card numbers (Luhn) and IBANs (mod 97).
+fn personal_data(text: &str) -> Signals {
+    let mut signals = Signals::new();
+    let mut finder = linkify::LinkFinder::new();
+    finder.kinds(&[linkify::LinkKind::Email]);
+    if finder.links(text).next().is_some() {
+        signals.push((0.9, "an e-mail address".to_owned()));
+    }
+    let mut card_spans = Vec::new();
+    for found in PATTERNS.card.iter().flat_map(|r| r.find_iter(text)) {
+        let digits: Vec<u32> = found
+            .as_str()
+            .chars()
+            .filter_map(|c| c.to_digit(10))
+            .collect();
+        if luhn_valid(&digits) {
+            card_spans.push(found.range());
+            signals.push((0.97, "a card number".to_owned()));
+            break;
+        }
+    }
+    // An IBAN's match may run on into the next words ("… 0130 00 please"): try its
+    // words from all of them down to the first, as its checksum decides.
+    'ibans: for found in PATTERNS.iban.iter().flat_map(|r| r.find_iter(text)) {
+        let words: Vec<&str> = found.as_str().split_whitespace().collect();
+        for count in (1..=words.len()).rev() {
+            let compact = words[..count].concat().to_ascii_uppercase();
+            if compact.parse::<iban::Iban>().is_ok() {
+                signals.push((0.97, "an IBAN".to_owned()));
+                break 'ibans;
+            }
+        }
+    }
+    for found in PATTERNS.phone.iter().flat_map(|r| r.find_iter(text)) {
+        if card_spans
+            .iter()
+            .any(|span| span.start <= found.start() && found.end() <= span.end)
+        {
+            continue;
+        }
+        let raw = found.as_str();
+        let digits = raw.chars().filter(char::is_ascii_digit).count();
+        let separated = raw.chars().any(|c| !c.is_ascii_digit());
+        let dialled = raw.starts_with('+') || raw.starts_with('0');
+        let named = PATTERNS.phone_words.iter().any(|r| r.is_match(text));
+        if (9..=15).contains(&digits) && (separated || dialled || named || digits >= 10) {
+            signals.push((0.85, "a phone number".to_owned()));
+            break;
+        }
+    }
+    signals
+}
+
+/// The Luhn checksum of a card number's digits.
+fn luhn_valid(digits: &[u32]) -> bool {
+    if !(13..=19).contains(&digits.len()) || digits.iter().all(|d| *d == digits[0]) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| match (i % 2, d * 2) {
+            (0, _) => *d,
+            (_, doubled) if doubled > 9 => doubled - 9,
+            (_, doubled) => doubled,
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// Link stuffing, repetition, promotion, and a burst of posts by one author.
+fn spam(text: &str, recent_posts: u32) -> Signals {
+    let mut signals = Signals::new();
+    let mut finder = linkify::LinkFinder::new();
+    finder.kinds(&[linkify::LinkKind::Url]);
+    let links = finder.links(text).count()
+        + PATTERNS
+            .bare_link
+            .iter()
+            .map(|r| r.find_iter(text).count())
+            .sum::<usize>();
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let density = links as f64 / words.len().max(1) as f64;
+    if links >= 3 || (links >= 2 && density >= 0.15) {
+        signals.push((0.85, format!("{links} links")));
+    } else if links >= 1 && words.len() <= 6 {
+        signals.push((0.3, "a bare link".to_owned()));
+    }
+    if words.len() >= 8 {
+        let distinct: std::collections::HashSet<&String> = words.iter().collect();
+        let ratio = distinct.len() as f64 / words.len() as f64;
+        if ratio < 0.3 {
+            signals.push((0.85, "repeated words".to_owned()));
+        }
+    }
+    if longest_run(text) >= 12 {
+        signals.push((0.5, "a repeated character".to_owned()));
+    }
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
+    if letters.len() >= 20 && letters.iter().all(|c| !c.is_lowercase()) {
+        signals.push((0.4, "all capitals".to_owned()));
+    }
+    signals.extend(matches(&PATTERNS.promotion, text));
+    if recent_posts >= 5 {
+        signals.push((0.9, format!("{recent_posts} posts in the last minute")));
+    } else if recent_posts >= 3 {
+        signals.push((0.5, format!("{recent_posts} posts in the last minute")));
+    }
+    signals
+}
+
+/// The longest run of one repeated non-space character.
+fn longest_run(text: &str) -> usize {
+    let mut best = 0;
+    let mut run = 0;
+    let mut previous = None;
+    for c in text.chars() {
+        if Some(c) == previous && !c.is_whitespace() {
+            run += 1;
+        } else {
+            run = 1;
+        }
+        previous = Some(c);
+        best = best.max(run);
+    }
+    best
+}
+
+/// The restricted words and phrases the text contains, whole and in any case.
+fn restricted_words(text: &str, restricted: &[String]) -> Signals {
+    restricted
+        .iter()
+        .filter(|word| !word.trim().is_empty())
+        .filter(|word| {
+            regex::RegexBuilder::new(&format!(r"\b{}\b", regex::escape(word.trim())))
+                .case_insensitive(true)
+                .build()
+                .is_ok_and(|r| r.is_match(text))
+        })
+        .map(|word| (1.0, format!("restricted: {}", word.trim())))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,6 +735,102 @@ mod tests {
             check_text(["hello", "you are a f u c k i n g idiot"]),
             Verdict::Flagged
         );
+    }
+
+    fn verdict(text: &str) -> Classification {
+        classify(text, &TextContext::with_threshold(DEFAULT_THRESHOLD))
+    }
+
+    #[test]
+    fn every_written_pattern_compiles() {
+        assert_eq!(PATTERNS.compiled, PATTERNS.written);
+    }
+
+    #[test]
+    fn clean_text_that_looks_risky_is_allowed() {
+        for text in [
+            "I killed it at my exam",
+            "Returns are never guaranteed",
+            "Call me tomorrow, my number changed",
+            "I bought some bitcoin last year",
+            "Meeting on 2026-12-03 at 18:30 in room 301",
+        ] {
+            let verdict = verdict(text);
+            assert_eq!(verdict.decision, Decision::Allow, "{text}: {verdict:?}");
+        }
+    }
+
+    #[test]
+    fn card_numbers_and_ibans_count_only_when_their_checksums_hold() {
+        let card = verdict("my card 4111 1111 1111 1111 please");
+        let not_a_card = verdict("order 4111 1111 1111 1112 shipped");
+        let iban = verdict("wire to DE89 3704 0044 0532 0130 00 please");
+        let not_an_iban = verdict("ref DE89 3704 0044 0532 0130 01 ok");
+
+        assert_eq!(card.confidence_of(Category::Pii), 0.97);
+        assert_eq!(card.decision, Decision::Hide);
+        assert!(not_a_card.confidence_of(Category::Pii) < DEFAULT_THRESHOLD);
+        assert_eq!(iban.confidence_of(Category::Pii), 0.97, "{iban:?}");
+        let signals = |v: &Classification| -> Vec<String> {
+            v.categories
+                .iter()
+                .flat_map(|c| c.signals.clone())
+                .collect()
+        };
+        assert!(signals(&iban).contains(&"an IBAN".to_owned()));
+        assert!(
+            !signals(&not_an_iban).contains(&"an IBAN".to_owned()),
+            "a broken checksum is no IBAN (its digits may still read as a phone number)"
+        );
+        assert!(luhn_valid(&[
+            4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2
+        ]));
+        assert!(!luhn_valid(&[0; 16]), "one digit repeated is no card");
+    }
+
+    #[test]
+    fn a_verdict_names_its_categories_most_confident_first_and_hides_at_the_threshold() {
+        let text = "Guaranteed 20% monthly returns, email me at a.b@example.com";
+
+        let strict = verdict(text);
+        let lenient = classify(text, &TextContext::with_threshold(0.99));
+
+        assert_eq!(strict.decision, Decision::Hide);
+        assert_eq!(strict.categories[0].category, Category::Pii);
+        assert_eq!(strict.categories[1].category, Category::Scam);
+        assert!(
+            strict.categories[0]
+                .signals
+                .iter()
+                .all(|s| !s.contains("a.b@example.com")),
+            "the signals never repeat the personal data"
+        );
+        assert_eq!(lenient.decision, Decision::Allow);
+        assert_eq!(lenient.confidence, strict.confidence);
+    }
+
+    #[test]
+    fn restricted_words_match_whole_and_in_any_case_and_bursts_are_spam() {
+        let context = TextContext {
+            threshold: DEFAULT_THRESHOLD,
+            restricted: vec!["MegaCoin".into(), " ".into()],
+            recent_posts: 0,
+        };
+        let bursting = TextContext {
+            recent_posts: 6,
+            ..TextContext::with_threshold(DEFAULT_THRESHOLD)
+        };
+
+        assert_eq!(
+            classify("is megacoin legit?", &context).confidence_of(Category::RestrictedKeyword),
+            1.0
+        );
+        assert_eq!(
+            classify("megacoins are different", &context).decision,
+            Decision::Allow,
+            "a whole word only"
+        );
+        assert_eq!(classify("Thanks!", &bursting).decision, Decision::Hide);
     }
 
     #[test]
