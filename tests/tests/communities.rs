@@ -986,6 +986,16 @@ async fn status_of(
                 )
                 .await?
         }
+        "topic-lock" => {
+            let locked = topic_in(stack, cast, cast.owner()).await?;
+            stack
+                .put(
+                    &format!("/v1/topics/{locked}/lock"),
+                    me,
+                    json!({"locked": true}),
+                )
+                .await?
+        }
         "topic-delete" => {
             let doomed = topic_in(stack, cast, cast.owner()).await?;
             stack.delete(&format!("/v1/topics/{doomed}"), me).await?
@@ -1100,7 +1110,7 @@ async fn status_of(
 
 /// What each role gets from each endpoint of a private community, in [`ROLES`] order
 /// (outsider, banned, member, moderator, admin, owner).
-const PRIVATE_MATRIX: [(&str, [u16; 6]); 36] = [
+const PRIVATE_MATRIX: [(&str, [u16; 6]); 37] = [
     ("read", [200, 200, 200, 200, 200, 200]),
     ("members", [403, 403, 200, 200, 200, 200]),
     ("join-requests", [403, 403, 403, 200, 200, 200]),
@@ -1121,6 +1131,7 @@ const PRIVATE_MATRIX: [(&str, [u16; 6]); 36] = [
     ("topic-create", [403, 403, 201, 201, 201, 201]),
     ("topic-approve", [404, 404, 404, 200, 200, 200]),
     ("topic-pin", [404, 404, 403, 200, 200, 200]),
+    ("topic-lock", [404, 404, 403, 200, 200, 200]),
     ("topic-delete", [404, 404, 403, 204, 204, 204]),
     ("follow", [403, 403, 200, 200, 200, 200]),
     ("announce", [403, 403, 403, 201, 201, 201]),
@@ -1170,7 +1181,7 @@ fn public_matrix() -> Vec<(&'static str, [u16; 6])> {
             }
             "join" => (*endpoint, [201, 403, 200, 200, 200, 200]),
             "topic-reply" => (*endpoint, [201, 403, 201, 201, 201, 201]),
-            "topic-pin" => (*endpoint, [403, 403, 403, 200, 200, 200]),
+            "topic-pin" | "topic-lock" => (*endpoint, [403, 403, 403, 200, 200, 200]),
             "topic-delete" => (*endpoint, [403, 403, 403, 204, 204, 204]),
             _ => (*endpoint, *statuses),
         })
@@ -1205,7 +1216,7 @@ async fn every_community_endpoint_answers_each_role_as_the_permission_matrix_say
         }
     }
 
-    assert_eq!(cells, 648);
+    assert_eq!(cells, 666);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     Ok(())
 }
@@ -1352,7 +1363,7 @@ async fn every_endpoint_of_a_course_linked_community_answers_each_role_with_an_e
         }
     }
 
-    assert_eq!(cells, 288);
+    assert_eq!(cells, 296);
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     Ok(())
 }

@@ -1542,3 +1542,88 @@ fn updates_by(stack: &TestStack, function: &str) -> u64 {
         .copied()
         .unwrap_or(0)
 }
+
+#[tokio::test]
+async fn a_locked_topic_stays_readable_and_takes_no_new_replies_until_a_moderator_unlocks_it()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let cat = category(&stack, &format!("lock-{}", new_user("c")), None).await?;
+    let (ana, bo, moderator) = (new_user("ana"), new_user("bo"), new_user("mod"));
+    let id = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Lock me")).await?;
+    let earlier = id_of_new_reply(&stack, &bo, &id, None, "first").await?;
+    let lock = |locked: Value| {
+        let (stack, id, moderator) = (&stack, id.clone(), moderator.clone());
+        async move {
+            call_as(
+                stack,
+                Method::PUT,
+                &format!("/v1/topics/{id}/lock"),
+                &moderator,
+                &["moderator"],
+                Some(json!({ "locked": locked })),
+            )
+            .await
+        }
+    };
+    let reply = |body: &'static str| {
+        let (stack, id, bo) = (&stack, id.clone(), bo.clone());
+        async move {
+            stack
+                .post(
+                    &format!("/v1/topics/{id}/replies"),
+                    &bo,
+                    json!({"body": body}),
+                )
+                .await
+        }
+    };
+
+    // Act
+    let by_author = stack
+        .put(
+            &format!("/v1/topics/{id}/lock"),
+            &ana,
+            json!({"locked": true}),
+        )
+        .await?;
+    let locked = lock(json!(true)).await?;
+    let again = lock(json!(true)).await?;
+    let refused = reply("second").await?;
+    let read = stack.get(&format!("/v1/topics/{id}"), &bo).await?;
+    let edited = stack
+        .patch(
+            &format!("/v1/topics/{id}/replies/{earlier}"),
+            &bo,
+            json!({"body": "first, edited"}),
+        )
+        .await?;
+    let bad = lock(json!("yes")).await?;
+    let unlocked = lock(json!(false)).await?;
+    let accepted = reply("second, after all").await?;
+    let replies = stack.get(&format!("/v1/topics/{id}/replies"), &bo).await?;
+
+    // Assert
+    assert_problem(&by_author, 403, None);
+    assert_eq!(locked.status, 200, "{locked:?}");
+    assert_eq!(locked.body["locked"], true);
+    assert!(locked.body["lockedAt"].is_string());
+    assert_eq!(
+        again.body["version"], locked.body["version"],
+        "a repeat changes nothing"
+    );
+    assert_problem(&refused, 409, None);
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["topic"]["locked"], true);
+    assert_eq!(edited.status, 200, "authors still edit: {edited:?}");
+    assert_problem(&bad, 400, Some("locked"));
+    assert_eq!(unlocked.body["locked"], false);
+    assert!(unlocked.body.get("lockedAt").is_none());
+    assert_eq!(accepted.status, 201, "{accepted:?}");
+    assert_eq!(
+        replies.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "only the replies made while open"
+    );
+    Ok(())
+}

@@ -123,7 +123,7 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
         Some("StreamFailureQueue")
     );
     assert_eq!(function("DiscussionsFunction").handler, "discussions");
-    assert_eq!(function("DiscussionsFunction").http_routes.len(), 20);
+    assert_eq!(function("DiscussionsFunction").http_routes.len(), 21);
     assert_eq!(function("FeedFunction").handler, "feed");
     assert_eq!(function("FeedFunction").http_routes.len(), 10);
     let fanout = function("StreamFanoutFunction");

@@ -126,6 +126,14 @@ pub struct PinInput {
     pub pinned: bool,
 }
 
+/// `PUT /v1/topics/{topicId}/lock`
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockInput {
+    /// `true`: no new replies (it stays readable); `false`: open again.
+    pub locked: bool,
+}
+
 pub(super) fn rule(code: &'static str, message: &'static str) -> ValidationError {
     ValidationError::new(code).with_message(message.into())
 }

@@ -339,6 +339,12 @@ pub struct Topic {
     pub solved: bool,
     #[serde(default)]
     pub pinned: bool,
+    /// Locked by a moderator: readable, but it takes no new replies.
+    #[serde(default)]
+    pub locked: bool,
+    /// When it was locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_at: Option<String>,
     /// A community moderator's announcement: every member of the community is notified.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub announcement: bool,

@@ -559,6 +559,8 @@ mod tests {
             accepted_reply_author_id: None,
             solved: false,
             pinned: true,
+            locked: false,
+            locked_at: None,
             announcement: false,
             reply_count: 2,
             reaction_counts: BTreeMap::from([("like".to_owned(), 1)]),

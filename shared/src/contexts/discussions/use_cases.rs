@@ -141,6 +141,8 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
         accepted_reply_author_id: None,
         solved: false,
         pinned: false,
+        locked: false,
+        locked_at: None,
         announcement,
         reply_count: 0,
         reaction_counts: zero_counts(),
@@ -508,6 +510,52 @@ pub async fn set_pinned(
     Ok(topic.for_readers())
 }
 
+/// Lock or unlock a topic (moderators: the community's, or the platform's for topics
+/// outside communities): UpdateItem under `version`. A locked topic stays readable and
+/// takes no new replies (409); its replies can still be edited and deleted by their
+/// authors, and reacted to. A repeat changes nothing.
+#[tracing::instrument(skip(store, principal), fields(user_id = %principal.user_id))]
+pub async fn set_locked(
+    store: &Store,
+    principal: &Principal,
+    topic_id: &str,
+    locked: bool,
+) -> AppResult<Topic> {
+    let (mut topic, moderator) = moderated_topic(store, principal, topic_id).await?;
+    if !moderator {
+        return Err(AppError::Forbidden("only moderators lock topics".into()));
+    }
+    if topic.deleted {
+        return Err(AppError::Conflict("the topic is deleted".into()));
+    }
+    if topic.locked == locked {
+        return Ok(topic.for_readers());
+    }
+    let now = now_rfc3339();
+    let update = if locked {
+        Expr::new("SET locked = :locked, lockedAt = :now, version = :next").value(":now", s(&now))
+    } else {
+        Expr::new("SET locked = :locked, version = :next REMOVE lockedAt")
+    }
+    .value(":locked", AttributeValue::Bool(locked))
+    .value(":next", n(topic.version + 1));
+    let unchanged = Expr::new("version = :read AND deleted = :false")
+        .value(":false", AttributeValue::Bool(false))
+        .value(":read", n(topic.version));
+    store
+        .update(
+            &keys::topic(topic_id),
+            update,
+            Some(Condition::new(TOPIC_UNCHANGED, unchanged)),
+            Returning::Nothing,
+        )
+        .await?;
+    topic.locked = locked;
+    topic.locked_at = locked.then_some(now);
+    topic.version += 1;
+    Ok(topic.for_readers())
+}
+
 /// Mark a reply as the accepted answer (the topic's author or a moderator): GetItem of
 /// the reply, then UpdateItem of the topic (`acceptedReplyId`, its author, `solved`).
 /// Another reply replaces the previous one.
@@ -609,6 +657,9 @@ pub async fn create_reply(
     if topic.deleted {
         return Err(AppError::Conflict("the topic is deleted".into()));
     }
+    if topic.locked {
+        return Err(locked_topic());
+    }
     let own_id = new_ulid();
     let (reply_id, parent_author, depth) = match &input.parent_reply_id {
         None => (own_id, topic.author_id.clone(), 1u32),
@@ -666,8 +717,10 @@ pub async fn create_reply(
         reaction_counts: zero_counts(),
         version: 1,
     };
-    let open_topic = Expr::new("attribute_exists(PK) AND deleted = :false")
-        .value(":false", AttributeValue::Bool(false));
+    let open_topic = Expr::new(
+        "attribute_exists(PK) AND deleted = :false AND (attribute_not_exists(locked) OR locked = :false)",
+    )
+    .value(":false", AttributeValue::Bool(false));
     match store
         .transaction()
         .check(
@@ -687,9 +740,10 @@ pub async fn create_reply(
         .await
     {
         Ok(()) => Ok(reply),
-        Err(error) if error.failed(TOPIC_OPEN) => {
-            Err(AppError::Conflict("the topic is deleted".into()))
-        }
+        // Deleted or locked between the read and the write.
+        Err(error) if error.failed(TOPIC_OPEN) => Err(AppError::Conflict(
+            "the topic is deleted or locked: it takes no new replies".into(),
+        )),
         Err(error) => Err(error.into()),
     }
 }
@@ -1180,4 +1234,9 @@ pub(super) async fn refresh_index_listings(store: &Store, topic: &Topic) -> AppR
         result?;
     }
     Ok(())
+}
+
+/// A locked topic's answer to a new reply.
+fn locked_topic() -> AppError {
+    AppError::Conflict("the topic is locked: it takes no new replies".into())
 }

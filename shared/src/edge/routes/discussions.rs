@@ -9,9 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::contexts::discussions::{
-    self, AcceptInput, Category, HistoryEntry, NewCategory, NewReply, NewTopic, PinInput, Reaction,
-    ReactionInput, RejectInput, Reply, ReplyPatch, Review, Topic, TopicPatch, TopicQuery,
-    TopicWithReplies, ViewQueue,
+    self, AcceptInput, Category, HistoryEntry, LockInput, NewCategory, NewReply, NewTopic,
+    PinInput, Reaction, ReactionInput, RejectInput, Reply, ReplyPatch, Review, Topic, TopicPatch,
+    TopicQuery, TopicWithReplies, ViewQueue,
 };
 use crate::core::cursor::Page;
 use crate::edge::http::{ApiResult, Caller, Json, JsonOrEmpty, Path, Query};
@@ -37,6 +37,7 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(set_reaction, remove_reaction))
         .routes(routes!(accept_answer, clear_accepted_answer))
         .routes(routes!(set_pinned))
+        .routes(routes!(set_locked))
         .routes(routes!(approve_topic))
         .routes(routes!(reject_topic))
 }
@@ -367,6 +368,21 @@ async fn set_pinned(
     Json(input): Json<PinInput>,
 ) -> ApiResult {
     let topic = discussions::set_pinned(&api.store, &me, &topic_id, input.pinned).await?;
+    Ok(HttpResponse::json(200, &topic)?)
+}
+
+/// Lock or unlock a topic (moderators: the community's, or the platform's for topics
+/// outside communities). A locked topic stays readable and takes no new replies (`409`).
+#[utoipa::path(put, path = "/v1/topics/{topicId}/lock", tag = TAG, request_body = LockInput,
+    params(("topicId" = String, Path, description = "The topic")),
+    responses((status = 200, body = Topic, description = "The topic")))]
+async fn set_locked(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(topic_id): Path<String>,
+    Json(input): Json<LockInput>,
+) -> ApiResult {
+    let topic = discussions::set_locked(&api.store, &me, &topic_id, input.locked).await?;
     Ok(HttpResponse::json(200, &topic)?)
 }
 
