@@ -1198,3 +1198,133 @@ async fn an_activity_stored_before_likes_were_sharded_keeps_its_count_and_adds_n
     await_like_count(&stack, &ana, &activity, 6).await?;
     Ok(())
 }
+
+/// The notification types `user` has, with their actors.
+async fn notifications_of(stack: &TestStack, user: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let page = stack.get("/v1/notifications", user).await?;
+    anyhow::ensure!(page.status == 200, "{page:?}");
+    Ok(page.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            (
+                n["type"].as_str().unwrap_or_default().to_owned(),
+                n["actorId"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect())
+}
+
+#[tokio::test]
+async fn a_muted_user_reaches_neither_my_feeds_nor_my_notifications_until_unmuted_and_is_never_told()
+-> anyhow::Result<()> {
+    // Arrange: Ana mutes Bea (a connection) and Dan (a stranger).
+    let stack = spawn().await?;
+    let (ana, bea, caio, dan) = ana_connected_to_bea_and_caio_and_stranger_dan(&stack).await?;
+    let eve = new_user("eve");
+    for user in [&ana, &bea, &dan, &eve] {
+        let name = user.split('-').next().unwrap_or("user");
+        stack
+            .create_profile(
+                user,
+                json!({"handle": agora_tests::unique_handle(name), "displayName": name}),
+            )
+            .await?;
+    }
+    let muted = stack
+        .put(&format!("/v1/mutes/{bea}"), &ana, json!({}))
+        .await?;
+    let again = stack
+        .put(&format!("/v1/mutes/{bea}"), &ana, json!({}))
+        .await?;
+    stack
+        .put(&format!("/v1/mutes/{dan}"), &ana, json!({}))
+        .await?;
+    let myself = stack
+        .put(&format!("/v1/mutes/{ana}"), &ana, json!({}))
+        .await?;
+    let nobody = stack
+        .put(&format!("/v1/mutes/{}", new_user("ghost")), &ana, json!({}))
+        .await?;
+
+    // Act
+    let beas = post_activity(&stack, &bea, share("public", "Bea's news")).await?;
+    let dans = post_activity(&stack, &dan, share("public", "Dan's news")).await?;
+    let caios = post_activity(&stack, &caio, share("public", "Caio's news")).await?;
+    await_in_feed(&stack, &ana, &caios, true).await?;
+    for asker in [&dan, &eve] {
+        let asked = stack
+            .post("/v1/connections/requests", asker, json!({"userId": ana}))
+            .await?;
+        anyhow::ensure!(asked.status == 201, "{asked:?}");
+    }
+    stack
+        .eventually("Eve's request notification", || async {
+            Ok(notifications_of(&stack, &ana)
+                .await?
+                .iter()
+                .any(|(_, actor)| actor == &eve)
+                .then_some(()))
+        })
+        .await?;
+    let feed_muted = feed_ids(&stack, &ana).await?;
+    let timeline_muted = timeline_ids(&stack, &ana).await?;
+    let opened = stack.get(&format!("/v1/activities/{beas}"), &ana).await?;
+    let notified = notifications_of(&stack, &ana).await?;
+    let unread = stack.get("/v1/notifications/unread-count", &ana).await?;
+    let requests = stack.get("/v1/connections/requests", &ana).await?;
+    let listed = stack.get("/v1/mutes", &ana).await?;
+    let beas_list = stack.get("/v1/mutes", &bea).await?;
+    let unmuted = stack.delete(&format!("/v1/mutes/{bea}"), &ana).await?;
+    let unmuted_again = stack.delete(&format!("/v1/mutes/{bea}"), &ana).await?;
+    let feed_after = feed_ids(&stack, &ana).await?;
+
+    // Assert
+    assert_eq!(muted.status, 200, "{muted:?}");
+    assert_eq!(muted.body["userId"], bea.as_str());
+    assert_eq!(
+        again.body["mutedAt"], muted.body["mutedAt"],
+        "a repeat keeps the first"
+    );
+    assert_problem(&myself, 422, Some("userId"));
+    assert_problem(&nobody, 404, None);
+    assert!(feed_muted.contains(&caios));
+    assert!(
+        !feed_muted.contains(&beas),
+        "a muted connection leaves my feed"
+    );
+    assert!(!timeline_muted.contains(&beas) && !timeline_muted.contains(&dans));
+    assert!(timeline_muted.contains(&caios));
+    assert_eq!(
+        opened.status, 200,
+        "lighter than a block: a link still opens"
+    );
+    assert!(
+        notified.iter().all(|(_, actor)| actor != &dan),
+        "no notification from a muted user: {notified:?}"
+    );
+    assert_eq!(
+        unread.body["unread"].as_u64(),
+        Some(notified.len() as u64),
+        "none was even made for the muted user's request: {unread:?}"
+    );
+    assert_eq!(
+        field_of_items(&requests.body, "userId")
+            .iter()
+            .filter(|u| *u == &dan)
+            .count(),
+        1,
+        "the request itself stands: {requests:?}"
+    );
+    let mut listed_ids = field_of_items(&listed.body, "userId");
+    listed_ids.sort();
+    let mut expected = vec![bea.clone(), dan.clone()];
+    expected.sort();
+    assert_eq!(listed_ids, expected);
+    assert_eq!(beas_list.body["items"], json!([]), "Bea is never told");
+    assert_eq!(unmuted.status, 204);
+    assert_eq!(unmuted_again.status, 204);
+    assert!(feed_after.contains(&beas), "unmuted: her activity is back");
+    Ok(())
+}

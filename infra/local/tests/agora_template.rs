@@ -91,7 +91,7 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     assert_eq!(function("HealthFunction").handler, "health");
     assert!(function("ProfilesFunction").http_routes.len() >= 9);
     assert_eq!(function("ConnectionsFunction").handler, "connections");
-    assert_eq!(function("ConnectionsFunction").http_routes.len(), 12);
+    assert_eq!(function("ConnectionsFunction").http_routes.len(), 15);
     assert_eq!(function("CommunitiesFunction").handler, "communities");
     assert_eq!(function("CommunitiesFunction").http_routes.len(), 26);
     assert_eq!(function("CoursesFunction").handler, "courses");

@@ -168,6 +168,43 @@ pub async fn list_blocks(
     Ok(Page { items, next_cursor })
 }
 
+/// `GET /v1/mutes`: the users I mute — one Query of `MUTE#` in my partition, and their
+/// profiles as a stranger sees them.
+pub async fn list_mutes(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<MuteView>> {
+    let scope = format!("mutes/{me}");
+    let start = cursor.map(|c| cursors.open(me, &scope, c)).transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(user_partition(me))
+                .prefix("MUTE#")
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    let mutes = items
+        .into_iter()
+        .map(store::from_item::<Mute>)
+        .collect::<AppResult<Vec<_>>>()?;
+    let others: Vec<UserId> = mutes.iter().map(|m| m.muted_id.clone()).collect();
+    let mut views = profiles::views_for(store, me, &others, Relationship::Stranger).await?;
+    let items = mutes
+        .into_iter()
+        .map(|m| MuteView {
+            profile: views.remove(&m.muted_id),
+            user_id: m.muted_id,
+            muted_at: m.created_at,
+        })
+        .collect();
+    let next_cursor = next.map(|key| cursors.seal(me, &scope, &key)).transpose()?;
+    Ok(Page { items, next_cursor })
+}
+
 /// The user ids of one page of a derived index partition (`SKILL#`, `OCCUPATION#`,
 /// `GOAL#`): one Query.
 pub(super) async fn index_users(store: &Store, partition: String) -> AppResult<Vec<UserId>> {

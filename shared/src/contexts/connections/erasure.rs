@@ -1,5 +1,5 @@
 //! The connections context's part of account erasure and export: my connections,
-//! requests and blocks, with their other sides and pair locks; erasure also removes my
+//! requests, blocks and mutes, with their other sides and pair locks; erasure also removes my
 //! suggestion list (derived, not exported).
 
 use crate::contexts::connections;
@@ -10,10 +10,10 @@ use crate::table::keys::user_partition;
 use crate::table::store::{Key, Store};
 
 /// `BLOCK#` does not match `BLOCKEDBY#`: a block placed on me is its owner's record.
-const PREFIXES: &[&str] = &["CONN#", "REQIN#", "REQOUT#", "BLOCK#"];
+const PREFIXES: &[&str] = &["CONN#", "REQIN#", "REQOUT#", "BLOCK#", "MUTE#"];
 
 /// What erasure drains: the above and my `SUGGESTED` list.
-const ERASED: &[&str] = &["CONN#", "REQIN#", "REQOUT#", "BLOCK#", "SUGGESTED"];
+const ERASED: &[&str] = &["CONN#", "REQIN#", "REQOUT#", "BLOCK#", "MUTE#", "SUGGESTED"];
 
 pub const STEPS: AccountSteps = AccountSteps {
     context: "connections",

@@ -181,6 +181,36 @@ impl RequestView {
     }
 }
 
+/// `USER#<muterId> / MUTE#<mutedId>` (entity `Mute`): I hear nothing from the muted
+/// user (no notifications) and see none of their content in my feeds. They are not
+/// told, and nothing else changes (we stay connected; their topics, replies and
+/// messages stay readable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Mute {
+    pub muter_id: UserId,
+    pub muted_id: UserId,
+    pub created_at: String,
+}
+
+impl Entity for Mute {
+    const NAME: &'static str = "Mute";
+
+    fn key(&self) -> Key {
+        keys::mute(&self.muter_id, &self.muted_id)
+    }
+}
+
+/// A user I mute, as I list them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MuteView {
+    pub user_id: UserId,
+    pub muted_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileView>,
+}
+
 /// A user I block, as I list them.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -230,6 +230,34 @@ pub async fn block_user(store: &Store, me: &UserId, other: &UserId) -> AppResult
     Ok(block)
 }
 
+/// Mute a user: one PutItem (muting again keeps the first mute). They are not told.
+pub async fn mute_user(store: &Store, me: &UserId, other: &UserId) -> AppResult<Mute> {
+    if me == other {
+        return Err(AppError::invalid_field(
+            "userId",
+            "you cannot mute yourself",
+        ));
+    }
+    if let Some(existing) = store.get::<Mute>(&keys::mute(me, other)).await? {
+        return Ok(existing);
+    }
+    if profiles::get_profile(store, other).await?.is_none() {
+        return Err(AppError::NotFound(format!("no user '{other}'")));
+    }
+    let mute = Mute {
+        muter_id: me.clone(),
+        muted_id: other.clone(),
+        created_at: now_rfc3339(),
+    };
+    store.put(mute.item()?).await?;
+    Ok(mute)
+}
+
+/// Unmute (repeatable).
+pub async fn unmute_user(store: &Store, me: &UserId, other: &UserId) -> AppResult<()> {
+    store.delete(&keys::mute(me, other)).await
+}
+
 /// Unblock: removes my block and its mirror (a block the other placed on me stays).
 /// Repeatable.
 pub async fn unblock_user(store: &Store, me: &UserId, other: &UserId) -> AppResult<()> {

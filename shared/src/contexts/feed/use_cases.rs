@@ -124,7 +124,7 @@ pub async fn get_activity(
     activity_id: &str,
 ) -> AppResult<ActivityView> {
     let activity = visible_activity(store, viewer, activity_id).await?;
-    render(store, viewer, vec![activity.entry()])
+    render(store, viewer, vec![activity.entry()], Mutes::Show)
         .await?
         .pop()
         .ok_or_else(|| AppError::NotFound(format!("no activity {activity_id}")))
@@ -280,6 +280,14 @@ pub async fn share(
 // Reads
 // ---------------------------------------------------------------------------------
 
+/// Whether a rendering leaves out the authors the viewer mutes: feeds do; an activity
+/// opened by its link does not (a mute is lighter than a block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mutes {
+    Hide,
+    Show,
+}
+
 /// Turns a page of entries into what the viewer may see, with a constant number of
 /// requests: one BatchGetItem (per 100 keys) for the activities, the viewer's likes,
 /// shared originals, the topics discussion activities are about, blocks between the
@@ -293,6 +301,7 @@ pub(super) async fn render(
     store: &Store,
     viewer: &UserId,
     entries: Vec<FeedEntry>,
+    mutes: Mutes,
 ) -> AppResult<Vec<ActivityView>> {
     let mut wanted: Vec<Key> = Vec::new();
     let mut seen = HashSet::new();
@@ -317,6 +326,11 @@ pub(super) async fn render(
     let authors: Vec<UserId> = entries.iter().map(|e| e.author_id.clone()).collect();
     for key in graph::block_keys(viewer, &authors) {
         want(key);
+    }
+    if mutes == Mutes::Hide {
+        for key in graph::mute_keys(viewer, &authors) {
+            want(key);
+        }
     }
     let found: HashMap<(String, String), Item> = store
         .batch_get_items(&wanted)
@@ -359,7 +373,15 @@ pub(super) async fn render(
         .map(|o| o.author_id.clone())
         .filter(|author| !authors.contains(author))
         .collect();
-    blocked.extend(graph::blocked_among(store, viewer, &original_authors).await?);
+    match mutes {
+        Mutes::Hide => {
+            blocked.extend(graph::muted_in(viewer, found.values()));
+            blocked.extend(graph::hidden_among(store, viewer, &original_authors).await?);
+        }
+        Mutes::Show => {
+            blocked.extend(graph::blocked_among(store, viewer, &original_authors).await?)
+        }
+    }
     let mut views = Vec::with_capacity(entries.len());
     for entry in &entries {
         let Some(mut activity) = activity_of(&entry.activity_id)? else {
@@ -418,7 +440,7 @@ pub async fn home_feed(
         .into_iter()
         .map(store::from_item)
         .collect::<AppResult<Vec<FeedEntry>>>()?;
-    let items = render(store, me, entries).await?;
+    let items = render(store, me, entries, Mutes::Hide).await?;
     let next_cursor = next.map(|key| cursors.seal(me, SCOPE, &key)).transpose()?;
     Ok(Page { items, next_cursor })
 }
@@ -453,7 +475,7 @@ pub async fn public_timeline(
         .into_iter()
         .map(store::from_item)
         .collect::<AppResult<Vec<FeedEntry>>>()?;
-    let items = render(store, viewer, entries).await?;
+    let items = render(store, viewer, entries, Mutes::Hide).await?;
     let next_position: Option<PageKey> = match next {
         Some(mut key) => {
             key.insert(DAY.into(), day.clone());

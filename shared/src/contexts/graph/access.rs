@@ -124,3 +124,62 @@ pub async fn connection_ids_page(
         .collect();
     Ok((ids, next))
 }
+
+/// The keys that say whether `viewer` mutes each of `others` (one per other), for a
+/// reader that fetches them in its own BatchGetItem; [`muted_in`] reads the answer.
+pub fn mute_keys(viewer: &UserId, others: &[UserId]) -> Vec<Key> {
+    let unique: BTreeSet<&UserId> = others.iter().filter(|o| *o != viewer).collect();
+    unique
+        .into_iter()
+        .map(|other| keys::mute(viewer, other))
+        .collect()
+}
+
+/// Of the items a batch of [`mute_keys`] (among other keys) found, the users `viewer`
+/// mutes.
+pub fn muted_in<'a>(viewer: &UserId, found: impl IntoIterator<Item = &'a Item>) -> HashSet<UserId> {
+    let partition = user_partition(viewer);
+    found
+        .into_iter()
+        .filter(|item| item.get(store::PK).and_then(|pk| pk.as_s().ok()) == Some(&partition))
+        .filter_map(sort_key)
+        .filter_map(|sk| {
+            sk.strip_prefix("MUTE#")
+                .and_then(|id| UserId::parse(id).ok())
+        })
+        .collect()
+}
+
+/// Of `others`, those who block `viewer`, whom `viewer` blocks, or whom `viewer` mutes:
+/// what a feed leaves out. One BatchGetItem per 33 users.
+pub async fn hidden_among(
+    store: &Store,
+    viewer: &UserId,
+    others: &[UserId],
+) -> AppResult<HashSet<UserId>> {
+    let mut keys = block_keys(viewer, others);
+    keys.extend(mute_keys(viewer, others));
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found = store.batch_get_items(&keys).await?;
+    let mut hidden = blocked_in(viewer, found.iter());
+    hidden.extend(muted_in(viewer, found.iter()));
+    Ok(hidden)
+}
+
+/// Whether `recipient` should hear nothing from `actor`: a block either way, or
+/// `recipient` mutes `actor`. One BatchGetItem of three keys.
+pub async fn silenced(store: &Store, recipient: &UserId, actor: &UserId) -> AppResult<bool> {
+    if recipient == actor {
+        return Ok(false);
+    }
+    let found = store
+        .batch_get_items(&[
+            keys::block(recipient, actor),
+            keys::block(actor, recipient),
+            keys::mute(recipient, actor),
+        ])
+        .await?;
+    Ok(!found.is_empty())
+}

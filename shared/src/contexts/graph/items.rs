@@ -33,6 +33,12 @@ pub mod keys {
         Key::new(user_partition(blocker), format!("BLOCK#{blocked}"))
     }
 
+    /// `USER#<muter> / MUTE#<muted>`: the muter hears nothing from the muted user and
+    /// sees none of their content in feeds (lighter than a block: nothing else changes).
+    pub fn mute(muter: &UserId, muted: &UserId) -> Key {
+        Key::new(user_partition(muter), format!("MUTE#{muted}"))
+    }
+
     /// `USER#<blocked> / BLOCKEDBY#<blocker>`: lets reads of the blocked user's side hide
     /// the blocker, and is never shown to the blocked user.
     pub fn blocked_by(blocked: &UserId, blocker: &UserId) -> Key {

@@ -120,10 +120,14 @@ async fn render(
     }
     if hide_blocked.0 {
         keys_to_read.extend(graph::block_keys(me, &actors));
+        keys_to_read.extend(graph::mute_keys(me, &actors));
     }
     let found = store.batch_get_items(&keys_to_read).await?;
+    // Blocked either way, or muted by me: notifications from before stay out of sight.
     let blocked = if hide_blocked.0 {
-        graph::blocked_in(me, found.iter())
+        let mut hidden = graph::blocked_in(me, found.iter());
+        hidden.extend(graph::muted_in(me, found.iter()));
+        hidden
     } else {
         HashSet::new()
     };

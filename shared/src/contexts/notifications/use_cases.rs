@@ -51,7 +51,7 @@ pub async fn deliver(store: &Store, intent: &Intent) -> AppResult<Option<Notific
     if preferences.muted.contains(&intent.kind) {
         return Ok(None);
     }
-    if graph::blocked_between(store, &intent.recipient, &intent.actor).await? {
+    if graph::silenced(store, &intent.recipient, &intent.actor).await? {
         return Ok(None);
     }
     if intent.grouped {

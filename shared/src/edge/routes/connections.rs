@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::user_id;
 use crate::contexts::connections::{
-    self, BlockView, Connection, ConnectionView, NewConnectionRequest, RequestDirection,
+    self, BlockView, Connection, ConnectionView, MuteView, NewConnectionRequest, RequestDirection,
     RequestView, Suggestion,
 };
 use crate::core::cursor::Page;
@@ -56,6 +56,8 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(suggestions))
         .routes(routes!(list_blocks))
         .routes(routes!(block_user, unblock_user))
+        .routes(routes!(list_mutes))
+        .routes(routes!(mute_user, unmute_user))
 }
 
 /// My connections, each with the other user's profile as I may see it.
@@ -255,6 +257,62 @@ async fn unblock_user(
     Path(other): Path<String>,
 ) -> ApiResult {
     connections::unblock_user(&api.store, &me.user_id, &user_id(&other)?).await?;
+    Ok(HttpResponse::no_content())
+}
+
+/// Users I mute: I get no notifications from them and none of their content in my
+/// feeds (they are not told; nothing else changes).
+#[utoipa::path(get, path = "/v1/mutes", tag = TAG, params(PageParams),
+    responses((status = 200, body = Page<MuteView>, description = "A page of mutes")))]
+async fn list_mutes(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
+    let page = connections::list_mutes(
+        &api.store,
+        api.cursors().await?,
+        &me.user_id,
+        query.limit()?,
+        query.cursor(),
+    )
+    .await?;
+    Ok(HttpResponse::json(200, &page)?)
+}
+
+/// A mute as its `PUT` answers it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Muted {
+    user_id: UserId,
+    /// RFC 3339.
+    muted_at: String,
+}
+
+/// Mute a user (repeatable): no notifications from them and none of their content in
+/// my home feed or the timeline. Lighter than a block: nothing else changes.
+#[utoipa::path(put, path = "/v1/mutes/{userId}", tag = TAG,
+    params(("userId" = String, Path, description = "The user to mute")),
+    responses((status = 200, body = Muted, description = "Muted")))]
+async fn mute_user(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(other): Path<String>,
+) -> ApiResult {
+    let mute = connections::mute_user(&api.store, &me.user_id, &user_id(&other)?).await?;
+    let muted = Muted {
+        user_id: mute.muted_id,
+        muted_at: mute.created_at,
+    };
+    Ok(HttpResponse::json(200, &muted)?)
+}
+
+/// Unmute a user (repeatable).
+#[utoipa::path(delete, path = "/v1/mutes/{userId}", tag = TAG,
+    params(("userId" = String, Path, description = "The user to unmute")),
+    responses((status = 204, description = "Unmuted")))]
+async fn unmute_user(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(other): Path<String>,
+) -> ApiResult {
+    connections::unmute_user(&api.store, &me.user_id, &user_id(&other)?).await?;
     Ok(HttpResponse::no_content())
 }
 
