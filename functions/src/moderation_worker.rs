@@ -14,25 +14,30 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     let table = config::required("TABLE_NAME")?;
+    let settings = config::ModerationConfig::from_env()?;
     let store = Arc::new(Store::from_environment(table).await);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let store = store.clone();
         async move {
             let response: SqsBatchResponse =
-                batch::sqs_each(&event.payload, |message| handle(&store, message)).await;
+                batch::sqs_each(&event.payload, |message| handle(&store, &settings, message)).await;
             Ok::<_, lambda_runtime::Error>(response)
         }
     }))
     .await
 }
 
-async fn handle(store: &Store, message: SqsMessage) -> AppResult<()> {
+async fn handle(
+    store: &Store,
+    settings: &config::ModerationConfig,
+    message: SqsMessage,
+) -> AppResult<()> {
     let body = message.body.as_deref().unwrap_or_default();
     let job: ModerationJob = serde_json::from_str(body)
         .map_err(|e| AppError::bad_field("body", format!("not a moderation job: {e}")))?;
     match job {
         ModerationJob::ModerateProfile { user_id, version } => {
-            let verdict = profiles::moderate_profile(store, &user_id, version).await?;
+            let verdict = profiles::moderate_profile(store, settings, &user_id, version).await?;
             tracing::info!(%user_id, version, ?verdict, "profile moderated");
             let metric = match verdict {
                 Some(ModerationStatus::Flagged) => Some("FlaggedVerdicts"),

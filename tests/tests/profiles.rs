@@ -2,7 +2,7 @@
 //! real `profiles` function binary, against moto's DynamoDB.
 
 use agora_tests::{
-    JWT_SECRET, Reply, connection_item, new_user, spawn, token_overriding, token_with,
+    JWT_SECRET, Reply, connection_item, new_user, spawn, spawn_with, token_overriding, token_with,
     unique_handle,
 };
 use reqwest::Method;
@@ -572,6 +572,55 @@ async fn a_profile_flagged_by_the_moderation_queue_is_hidden_whole_and_leaves_ev
         })
         .await?;
     assert!(found_by(&stack, &stranger, &by_skill).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_worker_flags_personal_data_naming_the_category_at_the_configured_threshold()
+-> anyhow::Result<()> {
+    // Arrange: the default stack (threshold 0.8), one at 0.9, and one with automatic
+    // moderation off; each gets a profile whose bio has a phone number (0.85).
+    let stacks = [
+        ("default", spawn().await?),
+        (
+            "strict",
+            spawn_with(|o| {
+                o.environment_overrides
+                    .insert("MODERATION_CONFIDENCE_THRESHOLD".into(), "0.9".into());
+            })
+            .await?,
+        ),
+        (
+            "off",
+            spawn_with(|o| {
+                o.environment_overrides
+                    .insert("ENABLE_AUTO_MODERATION".into(), "false".into());
+            })
+            .await?,
+        ),
+    ];
+    let mut verdicts = Vec::new();
+
+    // Act
+    for (name, stack) in &stacks {
+        let owner = new_user(name);
+        let mut body = ana(&unique_handle(name));
+        body["bio"] = json!("Call me on +351 912 345 678 to talk about budgets");
+        stack.create_profile(&owner, body).await?;
+        verdicts.push(verdict(stack, &owner).await?["moderation"].clone());
+    }
+
+    // Assert
+    assert_eq!(verdicts[0]["status"], "flagged", "{verdicts:?}");
+    assert_eq!(verdicts[0]["categories"], json!(["pii"]));
+    assert_eq!(verdicts[0]["confidence"], 0.85);
+    assert_eq!(verdicts[1]["status"], "clean", "0.85 is under 0.9");
+    assert_eq!(verdicts[1]["categories"], json!(["pii"]), "the hint stays");
+    assert_eq!(verdicts[2]["status"], "clean");
+    assert!(
+        verdicts[2].get("categories").is_none(),
+        "nothing was checked"
+    );
     Ok(())
 }
 

@@ -240,6 +240,52 @@ impl JwtConfig {
     }
 }
 
+/// Automatic moderation, as the moderation worker applies it: `ENABLE_AUTO_MODERATION`
+/// (`true` or `false`; default `true`) and `MODERATION_CONFIDENCE_THRESHOLD` (above 0
+/// and at most 1; default 0.8), the template's `EnableAutoModeration` and
+/// `ModerationConfidenceThreshold` parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModerationConfig {
+    pub enabled: bool,
+    pub threshold: f64,
+}
+
+impl ModerationConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::parse(
+            optional("ENABLE_AUTO_MODERATION").as_deref(),
+            optional("MODERATION_CONFIDENCE_THRESHOLD").as_deref(),
+        )
+    }
+
+    /// The settings from the two variables' values (`None`: unset). Pure.
+    pub fn parse(enabled: Option<&str>, threshold: Option<&str>) -> Result<Self, ConfigError> {
+        let enabled = match enabled.map(str::trim) {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "ENABLE_AUTO_MODERATION",
+                    reason: "must be true or false".into(),
+                });
+            }
+        };
+        let threshold = match threshold {
+            None => 0.8,
+            Some(raw) => raw
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|t| *t > 0.0 && *t <= 1.0)
+                .ok_or(ConfigError::Invalid {
+                    name: "MODERATION_CONFIDENCE_THRESHOLD",
+                    reason: "must be a number above 0 and at most 1".into(),
+                })?,
+        };
+        Ok(Self { enabled, threshold })
+    }
+}
+
 /// Configuration of an HTTP endpoint-group function.
 #[derive(Clone)]
 pub struct ApiConfig {
@@ -315,5 +361,42 @@ pub fn optional_number<T: std::str::FromStr + PartialOrd + Default>(
                 name,
                 reason: "must be a positive integer".into(),
             }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moderation_settings_default_to_on_at_0_8_and_refuse_what_they_cannot_mean() {
+        let default = ModerationConfig::parse(None, None).unwrap();
+        let off = ModerationConfig::parse(Some("false"), Some("0.95")).unwrap();
+
+        assert_eq!(
+            default,
+            ModerationConfig {
+                enabled: true,
+                threshold: 0.8
+            }
+        );
+        assert_eq!(
+            off,
+            ModerationConfig {
+                enabled: false,
+                threshold: 0.95
+            }
+        );
+        for (enabled, threshold) in [
+            (Some("yes"), None),
+            (None, Some("0")),
+            (None, Some("1.5")),
+            (None, Some("high")),
+        ] {
+            assert!(
+                ModerationConfig::parse(enabled, threshold).is_err(),
+                "{enabled:?} {threshold:?}"
+            );
+        }
     }
 }

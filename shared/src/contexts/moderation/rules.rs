@@ -3,18 +3,51 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// Flags text that is severely or moderately profane, offensive, sexual or mean.
+/// Whether [`classify_all`] hides these texts at the default threshold.
 pub fn check_text<'a>(texts: impl IntoIterator<Item = &'a str>) -> Verdict {
-    let threshold = (Type::PROFANE | Type::OFFENSIVE | Type::SEXUAL | Type::MEAN)
-        & (Type::MODERATE | Type::SEVERE);
-    let flagged = texts.into_iter().any(|text| {
-        let analysis = Censor::from_str(text).analyze();
-        analysis.is(threshold)
+    match classify_all(texts, &TextContext::with_threshold(DEFAULT_THRESHOLD)).decision {
+        Decision::Hide => Verdict::Flagged,
+        Decision::Allow => Verdict::Clean,
+    }
+}
+
+/// One verdict for several texts of one item (a profile's fields): each is classified
+/// on its own (a pattern never spans two fields), and each category keeps its highest
+/// confidence and every signal.
+pub fn classify_all<'a>(
+    texts: impl IntoIterator<Item = &'a str>,
+    context: &TextContext,
+) -> Classification {
+    let mut merged: Vec<CategoryScore> = Vec::new();
+    for verdict in texts.into_iter().map(|text| classify(text, context)) {
+        for score in verdict.categories {
+            match merged.iter_mut().find(|m| m.category == score.category) {
+                Some(known) => {
+                    known.confidence = known.confidence.max(score.confidence);
+                    for signal in score.signals {
+                        if !known.signals.contains(&signal) {
+                            known.signals.push(signal);
+                        }
+                    }
+                }
+                None => merged.push(score),
+            }
+        }
+    }
+    merged.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.category.cmp(&b.category))
     });
-    if flagged {
-        Verdict::Flagged
-    } else {
-        Verdict::Clean
+    let confidence = merged.first().map_or(0.0, |c| c.confidence);
+    Classification {
+        decision: if confidence >= context.threshold {
+            Decision::Hide
+        } else {
+            Decision::Allow
+        },
+        confidence,
+        categories: merged,
     }
 }
 

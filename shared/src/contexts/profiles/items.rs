@@ -154,12 +154,19 @@ pub enum ModerationStatus {
     Flagged,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModerationState {
     pub status: ModerationStatus,
     /// The profile version the verdict is about; a newer edit makes it pending again.
     pub checked_version: u64,
+    /// The classifier's confidence (0–1) in its verdict: its most confident category's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// Why: the categories the classifier matched (for a flagged profile, at or above
+    /// the threshold), most confident first. Shown only to the owner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<moderation::Category>,
 }
 
 /// The stored profile (the `PROFILE` item, minus its keys).

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use crate::contexts::graph::{self, Relationship};
-use crate::contexts::moderation::{self, Verdict};
+use crate::contexts::moderation;
+use crate::core::config::ModerationConfig;
 use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_rfc3339};

@@ -110,6 +110,37 @@ pub fn apply_patch(mut profile: Profile, patch: ProfilePatch) -> AppResult<Profi
 /// current, so a non-text edit right after a text edit must queue a job of its own, or
 /// the pending text would never get a verdict. A verdict itself keeps the version, so
 /// it queues nothing.
+/// The verdict on a profile's text: the classifier's at the configured threshold, or,
+/// with automatic moderation off, clean (people's reports still reach the moderators).
+/// Pure.
+pub fn moderation_state(profile: &Profile, settings: &ModerationConfig) -> ModerationState {
+    let clean = ModerationState {
+        status: ModerationStatus::Clean,
+        checked_version: profile.version,
+        ..ModerationState::default()
+    };
+    if !settings.enabled {
+        return clean;
+    }
+    let context = moderation::TextContext::with_threshold(settings.threshold);
+    let verdict = moderation::classify_all(profile.moderated_text(), &context);
+    let status = match verdict.decision {
+        moderation::Decision::Hide => ModerationStatus::Flagged,
+        moderation::Decision::Allow => ModerationStatus::Clean,
+    };
+    ModerationState {
+        status,
+        confidence: Some(verdict.confidence),
+        categories: verdict
+            .categories
+            .iter()
+            .filter(|c| status == ModerationStatus::Clean || c.confidence >= settings.threshold)
+            .map(|c| c.category)
+            .collect(),
+        ..clean
+    }
+}
+
 pub fn needs_moderation(old: Option<&Profile>, new: Option<&Profile>) -> bool {
     match (old, new) {
         (_, None) => false,

@@ -89,6 +89,7 @@ pub(super) async fn save_revision(
         updated.moderation = ModerationState {
             status: ModerationStatus::Pending,
             checked_version: current.moderation.checked_version,
+            ..ModerationState::default()
         };
     }
     let unchanged = Expr::new("#version = :expected")
@@ -216,6 +217,7 @@ pub(super) async fn reindex_derived<E: Entity>(
 /// newer version gives the verdict) or the profile is gone.
 pub async fn moderate_profile(
     store: &Store,
+    settings: &ModerationConfig,
     user: &UserId,
     version: u64,
 ) -> AppResult<Option<ModerationStatus>> {
@@ -225,11 +227,9 @@ pub async fn moderate_profile(
     if profile.version != version {
         return Ok(None);
     }
-    let status = match moderation::check_text(profile.moderated_text()) {
-        Verdict::Clean => ModerationStatus::Clean,
-        Verdict::Flagged => ModerationStatus::Flagged,
-    };
-    let recorded = record_moderation(store, user, version, status).await?;
+    let state = moderation_state(&profile, settings);
+    let status = state.status;
+    let recorded = record_moderation(store, user, state).await?;
     Ok(recorded.then_some(status))
 }
 
@@ -239,14 +239,11 @@ pub async fn moderate_profile(
 pub async fn record_moderation(
     store: &Store,
     user: &UserId,
-    version: u64,
-    status: ModerationStatus,
+    state: ModerationState,
 ) -> AppResult<bool> {
-    let state = serde_dynamo::to_attribute_value::<_, AttributeValue>(&ModerationState {
-        status,
-        checked_version: version,
-    })
-    .map_err(AppError::internal)?;
+    let version = state.checked_version;
+    let state = serde_dynamo::to_attribute_value::<_, AttributeValue>(&state)
+        .map_err(AppError::internal)?;
     let update = Expr::new("SET #moderation = :state")
         .name("#moderation", "moderation")
         .value(":state", state);
