@@ -547,7 +547,7 @@ async fn attendees_are_reminded_by_the_scheduler_and_told_of_changes_and_cancell
 #[tokio::test]
 async fn a_secret_calendar_url_opens_my_calendar_without_a_token_until_i_replace_or_close_it()
 -> anyhow::Result<()> {
-    let stack = spawn().await?;
+    let stack = agora_tests::spawn_counting_requests().await?;
     let (community, owner, members) = community_with(&stack, 2).await?;
     let (me, other) = (&members[0], &members[1]);
     let clinic = event_id(&event(&stack, &community, &owner, json!({})).await?);
@@ -568,6 +568,9 @@ async fn a_secret_calendar_url_opens_my_calendar_without_a_token_until_i_replace
     let second_path = second.body["path"].as_str().unwrap_or_default().to_owned();
     let replaced = anonymous(first_path.clone()).await?;
     let current = anonymous(second_path.clone()).await?;
+    // One GetItem of the secret's digest, then my events as `GET /v1/me/events` reads
+    // them (one Query, one BatchGetItem): 3 whatever the calendar holds.
+    let requests = stack.dynamodb_requests_of_get(&second_path, me).await?;
     let others = stack
         .post("/v1/me/events/calendar-feed", other, json!({}))
         .await?;
@@ -589,6 +592,7 @@ async fn a_secret_calendar_url_opens_my_calendar_without_a_token_until_i_replace
     assert_ne!(first_path, second_path, "a new secret each time");
     assert_problem(&replaced, 404, None);
     assert_eq!(current.status, 200);
+    assert_eq!(requests, 3, "a constant number of requests");
     assert_eq!(
         others_calendar
             .body

@@ -105,14 +105,8 @@ pub fn apply_patch(mut profile: Profile, patch: ProfilePatch) -> AppResult<Profi
     Ok(profile)
 }
 
-/// Whether a profile change needs a moderation job: every new version of a profile
-/// whose verdict is pending. The worker drops a job about a version that is no longer
-/// current, so a non-text edit right after a text edit must queue a job of its own, or
-/// the pending text would never get a verdict. A verdict itself keeps the version, so
-/// it queues nothing.
 /// The verdict on a profile's text: the classifier's at the configured threshold, or,
-/// with automatic moderation off, clean (people's reports still reach the moderators).
-/// Pure.
+/// with automatic moderation off, clean. Pure.
 pub fn moderation_state(profile: &Profile, settings: &ModerationConfig) -> ModerationState {
     let clean = ModerationState {
         status: ModerationStatus::Clean,
@@ -141,6 +135,11 @@ pub fn moderation_state(profile: &Profile, settings: &ModerationConfig) -> Moder
     }
 }
 
+/// Whether a profile change needs a moderation job: every new version of a profile
+/// whose verdict is pending. The worker drops a job about a version that is no longer
+/// current, so a non-text edit right after a text edit must queue a job of its own, or
+/// the pending text would never get a verdict. A verdict itself keeps the version, so
+/// it queues nothing.
 pub fn needs_moderation(old: Option<&Profile>, new: Option<&Profile>) -> bool {
     match (old, new) {
         (_, None) => false,
