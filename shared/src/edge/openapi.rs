@@ -492,6 +492,22 @@ mod tests {
     }
 
     #[test]
+    fn a_topic_category_and_a_moderation_category_are_separate_schemas() {
+        // Components share one namespace: a second type named `Category` replaced the
+        // topic category's schema, and schemathesis found `POST /v1/categories`
+        // answering against the moderation enum.
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let schemas = &document["components"]["schemas"];
+
+        assert!(
+            schemas["Category"]["properties"]["categoryId"].is_object(),
+            "{}",
+            schemas["Category"]
+        );
+        assert!(schemas["ModerationCategory"]["enum"].is_array());
+    }
+
+    #[test]
     fn every_authenticated_operation_has_bearer_security_and_problem_responses() {
         let document = document();
 

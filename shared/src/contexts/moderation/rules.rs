@@ -74,6 +74,9 @@ pub const DEFAULT_THRESHOLD: f64 = 0.8;
     utoipa::ToSchema,
 )]
 #[serde(rename_all = "camelCase")]
+// Named apart from the discussions' `Category` (a topic category) in the OpenAPI
+// document, whose components share one namespace.
+#[schema(as = ModerationCategory)]
 pub enum Category {
     /// Swearing (rustrict's profane words, moderate or severe).
     Profanity,

@@ -1,0 +1,97 @@
+//! Moderation queue latency on the local stack (not a timed test): the time from a
+//! profile write to its verdict, through the table's stream, the reaction that queues
+//! the job, the moderation queue (SQS, batches of up to 10 with a 1 s batching window,
+//! as the template sets) and the worker's classifier.
+//!
+//! ```sh
+//! cargo build --profile local-opt --bins
+//! AGORA_BINARIES_DIR=target/local-opt target/local-opt/moderation_bench [profiles] [rate/s]
+//! ```
+//!
+//! `profiles` (default 200) are created at `rate` per second (default 10), every other
+//! one with a phone number in its bio (flagged as personal data). Each is timed from
+//! its `POST /v1/profiles` answer until `GET /v1/me` shows a verdict, polled every
+//! 10 ms (so a figure may be up to 10 ms late). Figures in
+//! `docs/benchmarks/moderation.md`.
+
+use std::time::{Duration, Instant};
+
+use agora_tests::{new_user, spawn, unique_handle};
+use serde_json::json;
+
+const POLL: Duration = Duration::from_millis(10);
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let profiles: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(200);
+    let rate: f64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(10.0);
+    let stack = std::sync::Arc::new(spawn().await?);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0..profiles {
+        let stack = stack.clone();
+        let slot = started + Duration::from_secs_f64(n as f64 / rate);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(slot.into()).await;
+            let user = new_user(&format!("p{n}"));
+            let flagged = n % 2 == 1;
+            let bio = if flagged {
+                "Call me on +351 912 345 678 about budgets"
+            } else {
+                "I teach budgeting to freelancers"
+            };
+            stack
+                .create_profile(
+                    &user,
+                    json!({"handle": unique_handle("bench"), "displayName": "Bench User",
+                           "bio": bio}),
+                )
+                .await?;
+            let written = Instant::now();
+            let deadline = written + Duration::from_secs(120);
+            loop {
+                let me = stack.get("/v1/me", &user).await?;
+                let status = me.body["moderation"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if status != "pending" {
+                    let expected = if flagged { "flagged" } else { "clean" };
+                    return anyhow::Ok((written.elapsed(), status == expected));
+                }
+                anyhow::ensure!(Instant::now() < deadline, "no verdict for {user} in 120 s");
+                tokio::time::sleep(POLL).await;
+            }
+        }));
+    }
+    let mut latencies = Vec::with_capacity(profiles);
+    let mut right = 0;
+    for task in tasks {
+        let (latency, correct) = task.await??;
+        latencies.push(latency);
+        right += usize::from(correct);
+    }
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "moderation queue: {profiles} profiles at {rate}/s, half with a phone number in the bio"
+    );
+    println!("verdicts as expected: {right} of {profiles}");
+    println!(
+        "write-to-verdict latency: p50={:.0} ms p99={:.0} ms max={:.0} ms (polled every {} ms)",
+        ms(percentile(&latencies, 50.0)),
+        ms(percentile(&latencies, 99.0)),
+        ms(latencies.last().copied().unwrap_or_default()),
+        POLL.as_millis()
+    );
+    Ok(())
+}
