@@ -140,32 +140,25 @@ pub async fn list_blocks(
     limit: u32,
     cursor: Option<&str>,
 ) -> AppResult<Page<BlockView>> {
-    let scope = format!("blocks/{me}");
-    let start = cursor.map(|c| cursors.open(me, &scope, c)).transpose()?;
-    let (items, next) = store
-        .query(
-            &KeyQuery::partition(user_partition(me))
-                .prefix("BLOCK#")
-                .limit(limit)
-                .start(start),
-        )
-        .await?;
-    let blocks = items
-        .into_iter()
-        .map(store::from_item::<Block>)
-        .collect::<AppResult<Vec<_>>>()?;
-    let others: Vec<UserId> = blocks.iter().map(|b| b.blocked_id.clone()).collect();
-    let mut views = profiles::views_for(store, me, &others, Relationship::Stranger).await?;
-    let items = blocks
-        .into_iter()
-        .map(|b| BlockView {
-            profile: views.remove(&b.blocked_id),
+    let page = PlacedPage {
+        scope: "blocks",
+        prefix: "BLOCK#",
+        limit,
+        cursor,
+    };
+    placed_by_me(
+        store,
+        cursors,
+        me,
+        page,
+        |b: &Block| &b.blocked_id,
+        |b, profile| BlockView {
+            profile,
             user_id: b.blocked_id,
             blocked_at: b.created_at,
-        })
-        .collect();
-    let next_cursor = next.map(|key| cursors.seal(me, &scope, &key)).transpose()?;
-    Ok(Page { items, next_cursor })
+        },
+    )
+    .await
 }
 
 /// `GET /v1/mutes`: the users I mute — one Query of `MUTE#` in my partition, and their
@@ -177,28 +170,73 @@ pub async fn list_mutes(
     limit: u32,
     cursor: Option<&str>,
 ) -> AppResult<Page<MuteView>> {
-    let scope = format!("mutes/{me}");
-    let start = cursor.map(|c| cursors.open(me, &scope, c)).transpose()?;
+    let page = PlacedPage {
+        scope: "mutes",
+        prefix: "MUTE#",
+        limit,
+        cursor,
+    };
+    placed_by_me(
+        store,
+        cursors,
+        me,
+        page,
+        |m: &Mute| &m.muted_id,
+        |m, profile| MuteView {
+            profile,
+            user_id: m.muted_id,
+            muted_at: m.created_at,
+        },
+    )
+    .await
+}
+
+/// Which page of my blocks or mutes to read.
+struct PlacedPage<'a> {
+    scope: &'static str,
+    prefix: &'static str,
+    limit: u32,
+    cursor: Option<&'a str>,
+}
+
+/// One page of the items I placed on others under `prefix` of my partition (blocks,
+/// mutes), each shown with the other user's profile as a stranger sees it: one Query
+/// and one BatchGetItem of profiles.
+async fn placed_by_me<T, V>(
+    store: &Store,
+    cursors: &CursorCodec,
+    me: &UserId,
+    page: PlacedPage<'_>,
+    other_of: impl Fn(&T) -> &UserId,
+    view: impl Fn(T, Option<ProfileView>) -> V,
+) -> AppResult<Page<V>>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let scope = format!("{}/{me}", page.scope);
+    let start = page
+        .cursor
+        .map(|c| cursors.open(me, &scope, c))
+        .transpose()?;
     let (items, next) = store
         .query(
             &KeyQuery::partition(user_partition(me))
-                .prefix("MUTE#")
-                .limit(limit)
+                .prefix(page.prefix)
+                .limit(page.limit)
                 .start(start),
         )
         .await?;
-    let mutes = items
+    let placed = items
         .into_iter()
-        .map(store::from_item::<Mute>)
+        .map(store::from_item::<T>)
         .collect::<AppResult<Vec<_>>>()?;
-    let others: Vec<UserId> = mutes.iter().map(|m| m.muted_id.clone()).collect();
+    let others: Vec<UserId> = placed.iter().map(|p| other_of(p).clone()).collect();
     let mut views = profiles::views_for(store, me, &others, Relationship::Stranger).await?;
-    let items = mutes
+    let items = placed
         .into_iter()
-        .map(|m| MuteView {
-            profile: views.remove(&m.muted_id),
-            user_id: m.muted_id,
-            muted_at: m.created_at,
+        .map(|p| {
+            let profile = views.remove(other_of(&p));
+            view(p, profile)
         })
         .collect();
     let next_cursor = next.map(|key| cursors.seal(me, &scope, &key)).transpose()?;

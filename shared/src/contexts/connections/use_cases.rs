@@ -197,22 +197,40 @@ pub async fn remove_connection(store: &Store, me: &UserId, other: &UserId) -> Ap
 // Blocks
 // ---------------------------------------------------------------------------------
 
+/// Before I block or mute `other` (`verb`): not myself (422 naming `userId`), the
+/// block or mute at `key` if I placed it before (a repeat keeps the first), else a
+/// 404 unless `other` has a profile.
+async fn placed_before<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    me: &UserId,
+    other: &UserId,
+    verb: &str,
+    key: &Key,
+) -> AppResult<Option<T>> {
+    if me == other {
+        return Err(AppError::invalid_field(
+            "userId",
+            format!("you cannot {verb} yourself"),
+        ));
+    }
+    if let Some(existing) = store.get::<T>(key).await? {
+        return Ok(Some(existing));
+    }
+    if profiles::get_profile(store, other).await?.is_none() {
+        return Err(AppError::NotFound(format!("no user '{other}'")));
+    }
+    Ok(None)
+}
+
 /// Block a user: one transaction writes the block and its mirror and deletes whatever
 /// connection, requests and pair lock exist between the two. Requests check for blocks
 /// in their own transaction, so none can slip in around it. Blocking again keeps the
 /// first block. The blocked user is never told.
 pub async fn block_user(store: &Store, me: &UserId, other: &UserId) -> AppResult<Block> {
-    if me == other {
-        return Err(AppError::invalid_field(
-            "userId",
-            "you cannot block yourself",
-        ));
-    }
-    if let Some(existing) = store.get::<Block>(&keys::block(me, other)).await? {
+    if let Some(existing) =
+        placed_before(store, me, other, "block", &keys::block(me, other)).await?
+    {
         return Ok(existing);
-    }
-    if profiles::get_profile(store, other).await?.is_none() {
-        return Err(AppError::NotFound(format!("no user '{other}'")));
     }
     let block = Block {
         blocker_id: me.clone(),
@@ -232,17 +250,8 @@ pub async fn block_user(store: &Store, me: &UserId, other: &UserId) -> AppResult
 
 /// Mute a user: one PutItem (muting again keeps the first mute). They are not told.
 pub async fn mute_user(store: &Store, me: &UserId, other: &UserId) -> AppResult<Mute> {
-    if me == other {
-        return Err(AppError::invalid_field(
-            "userId",
-            "you cannot mute yourself",
-        ));
-    }
-    if let Some(existing) = store.get::<Mute>(&keys::mute(me, other)).await? {
+    if let Some(existing) = placed_before(store, me, other, "mute", &keys::mute(me, other)).await? {
         return Ok(existing);
-    }
-    if profiles::get_profile(store, other).await?.is_none() {
-        return Err(AppError::NotFound(format!("no user '{other}'")));
     }
     let mute = Mute {
         muter_id: me.clone(),

@@ -471,13 +471,7 @@ pub async fn set_pinned(
     topic_id: &str,
     pinned: bool,
 ) -> AppResult<Topic> {
-    let (mut topic, moderator) = moderated_topic(store, principal, topic_id).await?;
-    if !moderator {
-        return Err(AppError::Forbidden("only moderators pin topics".into()));
-    }
-    if topic.deleted {
-        return Err(AppError::Conflict("the topic is deleted".into()));
-    }
+    let mut topic = live_topic_for_moderators(store, principal, topic_id, "pin").await?;
     topic.pinned = pinned;
     let mut update = Expr::new(
         "SET pinned = :pinned, GSI1SK = :newest, GSI2SK = :activity, GSI3SK = :top, \
@@ -485,9 +479,6 @@ pub async fn set_pinned(
     )
     .value(":pinned", AttributeValue::Bool(pinned))
     .value(":next", n(topic.version + 1));
-    let unchanged = Expr::new("version = :read AND deleted = :false")
-        .value(":false", AttributeValue::Bool(false))
-        .value(":read", n(topic.version));
     for (name, value) in [
         (":newest", keys::newest_sort(pinned, topic_id)),
         (
@@ -498,16 +489,45 @@ pub async fn set_pinned(
     ] {
         update = update.value(name, s(&value));
     }
+    update_as_read(store, &topic, update).await?;
+    topic.version += 1;
+    Ok(topic.for_readers())
+}
+
+/// A topic only its moderators may act on (`action`: "pin", "lock"): 403 for anyone
+/// else, 409 once it is deleted.
+async fn live_topic_for_moderators(
+    store: &Store,
+    principal: &Principal,
+    topic_id: &str,
+    action: &str,
+) -> AppResult<Topic> {
+    let (topic, moderator) = moderated_topic(store, principal, topic_id).await?;
+    if !moderator {
+        return Err(AppError::Forbidden(format!(
+            "only moderators {action} topics"
+        )));
+    }
+    if topic.deleted {
+        return Err(AppError::Conflict("the topic is deleted".into()));
+    }
+    Ok(topic)
+}
+
+/// UpdateItem of `topic` under the version it was read at, while it is not deleted.
+async fn update_as_read(store: &Store, topic: &Topic, update: Expr) -> AppResult<()> {
+    let unchanged = Expr::new("version = :read AND deleted = :false")
+        .value(":false", AttributeValue::Bool(false))
+        .value(":read", n(topic.version));
     store
         .update(
-            &keys::topic(topic_id),
+            &keys::topic(&topic.topic_id),
             update,
             Some(Condition::new(TOPIC_UNCHANGED, unchanged)),
             Returning::Nothing,
         )
         .await?;
-    topic.version += 1;
-    Ok(topic.for_readers())
+    Ok(())
 }
 
 /// Lock or unlock a topic (moderators: the community's, or the platform's for topics
@@ -521,13 +541,7 @@ pub async fn set_locked(
     topic_id: &str,
     locked: bool,
 ) -> AppResult<Topic> {
-    let (mut topic, moderator) = moderated_topic(store, principal, topic_id).await?;
-    if !moderator {
-        return Err(AppError::Forbidden("only moderators lock topics".into()));
-    }
-    if topic.deleted {
-        return Err(AppError::Conflict("the topic is deleted".into()));
-    }
+    let mut topic = live_topic_for_moderators(store, principal, topic_id, "lock").await?;
     if topic.locked == locked {
         return Ok(topic.for_readers());
     }
@@ -539,17 +553,7 @@ pub async fn set_locked(
     }
     .value(":locked", AttributeValue::Bool(locked))
     .value(":next", n(topic.version + 1));
-    let unchanged = Expr::new("version = :read AND deleted = :false")
-        .value(":false", AttributeValue::Bool(false))
-        .value(":read", n(topic.version));
-    store
-        .update(
-            &keys::topic(topic_id),
-            update,
-            Some(Condition::new(TOPIC_UNCHANGED, unchanged)),
-            Returning::Nothing,
-        )
-        .await?;
+    update_as_read(store, &topic, update).await?;
     topic.locked = locked;
     topic.locked_at = locked.then_some(now);
     topic.version += 1;

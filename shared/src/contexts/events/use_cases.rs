@@ -763,6 +763,14 @@ const FEED_UNCHANGED: &str = "feed_unchanged";
 /// The account has no deletion tombstone.
 const ACCOUNT_ALIVE: &str = "account_alive";
 
+/// My feed pointer still names the feed of `digest`.
+fn feed_unchanged(digest: &str) -> Condition {
+    Condition::new(
+        FEED_UNCHANGED,
+        Expr::new("digest = :digest").value(":digest", s(digest)),
+    )
+}
+
 /// Where a feed's secret goes in the API.
 pub const CALENDAR_FEED_PATH: &str = "/v1/calendars";
 
@@ -780,10 +788,7 @@ pub async fn open_calendar_feed(store: &Store, me: &UserId) -> AppResult<Calenda
     let previous: Option<CalendarFeed> = store.get(&keys::my_calendar_feed(me)).await?;
     let unchanged = match &previous {
         None => Condition::absent(FEED_UNCHANGED),
-        Some(old) => Condition::new(
-            FEED_UNCHANGED,
-            Expr::new("digest = :digest").value(":digest", s(old.digest.clone())),
-        ),
+        Some(old) => feed_unchanged(&old.digest),
     };
     let mut transaction = store
         .transaction()
@@ -825,10 +830,7 @@ pub async fn close_calendar_feed(store: &Store, me: &UserId) -> AppResult<()> {
         .transaction()
         .delete(
             &keys::my_calendar_feed(me),
-            Some(Condition::new(
-                FEED_UNCHANGED,
-                Expr::new("digest = :digest").value(":digest", s(feed.digest.clone())),
-            )),
+            Some(feed_unchanged(&feed.digest)),
         )
         .delete(&keys::calendar_feed(&feed.digest), None)
         .commit()

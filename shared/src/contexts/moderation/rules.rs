@@ -34,21 +34,7 @@ pub fn classify_all<'a>(
             }
         }
     }
-    merged.sort_by(|a, b| {
-        b.confidence
-            .total_cmp(&a.confidence)
-            .then(a.category.cmp(&b.category))
-    });
-    let confidence = merged.first().map_or(0.0, |c| c.confidence);
-    Classification {
-        decision: if confidence >= context.threshold {
-            Decision::Hide
-        } else {
-            Decision::Allow
-        },
-        confidence,
-        categories: merged,
-    }
+    Classification::decide(merged, context.threshold)
 }
 
 // ---------------------------------------------------------------------------------
@@ -149,6 +135,26 @@ pub struct Classification {
 }
 
 impl Classification {
+    /// The verdict of these category scores: most confident first, hidden at or above
+    /// `threshold`.
+    fn decide(mut categories: Vec<CategoryScore>, threshold: f64) -> Self {
+        categories.sort_by(|a, b| {
+            b.confidence
+                .total_cmp(&a.confidence)
+                .then(a.category.cmp(&b.category))
+        });
+        let confidence = categories.first().map_or(0.0, |c| c.confidence);
+        Self {
+            decision: if confidence >= threshold {
+                Decision::Hide
+            } else {
+                Decision::Allow
+            },
+            confidence,
+            categories,
+        }
+    }
+
     /// The confidence of `category` (0 when it did not match).
     pub fn confidence_of(&self, category: Category) -> f64 {
         self.categories
@@ -211,21 +217,7 @@ pub fn classify(text: &str, context: &TextContext) -> Classification {
         restricted_words(text, &context.restricted),
     );
     add(Category::Scam, scam(text));
-    found.sort_by(|a, b| {
-        b.confidence
-            .total_cmp(&a.confidence)
-            .then(a.category.cmp(&b.category))
-    });
-    let confidence = found.first().map_or(0.0, |c| c.confidence);
-    Classification {
-        decision: if confidence >= context.threshold {
-            Decision::Hide
-        } else {
-            Decision::Allow
-        },
-        confidence,
-        categories: found,
-    }
+    Classification::decide(found, context.threshold)
 }
 
 type Signals = Vec<(f64, String)>;
