@@ -471,27 +471,75 @@ pub async fn set_pinned(
     topic_id: &str,
     pinned: bool,
 ) -> AppResult<Topic> {
-    let mut topic = live_topic_for_moderators(store, principal, topic_id, "pin").await?;
-    topic.pinned = pinned;
-    let mut update = Expr::new(
-        "SET pinned = :pinned, GSI1SK = :newest, GSI2SK = :activity, GSI3SK = :top, \
-         version = :next",
-    )
-    .value(":pinned", AttributeValue::Bool(pinned))
-    .value(":next", n(topic.version + 1));
-    for (name, value) in [
-        (":newest", keys::newest_sort(pinned, topic_id)),
-        (
-            ":activity",
-            keys::activity_sort(pinned, &topic.last_activity_at, topic_id),
-        ),
-        (":top", keys::top_sort(pinned, topic.score(), topic_id)),
-    ] {
-        update = update.value(name, s(&value));
+    relist(store, principal, topic_id, |topic| {
+        topic.pinned = pinned;
+        let mut update = Expr::new(
+            "SET pinned = :pinned, GSI1SK = :newest, GSI2SK = :activity, GSI3SK = :top, \
+             version = :next",
+        )
+        .value(":pinned", AttributeValue::Bool(pinned));
+        for (name, value) in [
+            (":newest", keys::newest_sort(pinned, topic_id)),
+            (
+                ":activity",
+                keys::activity_sort(pinned, &topic.last_activity_at, topic_id),
+            ),
+            (":top", keys::top_sort(pinned, topic.score(), topic_id)),
+        ] {
+            update = update.value(name, s(&value));
+        }
+        update
+    })
+    .await
+}
+
+/// How often a pin is retried when the stream's counters moved the topic's version
+/// between its read and its write, and the first pause between tries (doubling:
+/// 10 ms to 320 ms, 630 ms in all).
+const PIN_ATTEMPTS: u32 = 7;
+const PIN_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// A moderator's change to a live topic's listing keys: `change` applies it to the
+/// topic as read and answers the update. The UpdateItem holds under the version read
+/// (`version = :next` is bound here); when the stream's counters moved the version
+/// meanwhile, the topic is read and the change applied again, after a pause.
+async fn relist(
+    store: &Store,
+    principal: &Principal,
+    topic_id: &str,
+    change: impl Fn(&mut Topic) -> Expr,
+) -> AppResult<Topic> {
+    for attempt in 0..PIN_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(PIN_BACKOFF * 2u32.pow(attempt - 1)).await;
+        }
+        let mut topic = live_topic_for_moderators(store, principal, topic_id, "pin").await?;
+        let update = change(&mut topic);
+        let unchanged = Expr::new("version = :read AND deleted = :false")
+            .value(":false", AttributeValue::Bool(false))
+            .value(":read", n(topic.version));
+        let update = update.value(":next", n(topic.version + 1));
+        match store
+            .update(
+                &keys::topic(&topic.topic_id),
+                update,
+                Some(Condition::new(TOPIC_UNCHANGED, unchanged)),
+                Returning::Nothing,
+            )
+            .await
+        {
+            Ok(_) => {
+                topic.version += 1;
+                return Ok(topic.for_readers());
+            }
+            // The counters moved, or the topic was deleted: read it again.
+            Err(error) if error.failed(TOPIC_UNCHANGED) => continue,
+            Err(error) => return Err(error.into()),
+        }
     }
-    update_as_read(store, &topic, update).await?;
-    topic.version += 1;
-    Ok(topic.for_readers())
+    Err(AppError::Conflict(
+        "the topic kept changing; try again".into(),
+    ))
 }
 
 /// A topic only its moderators may act on (`action`: "pin", "lock"): 403 for anyone
@@ -514,22 +562,6 @@ async fn live_topic_for_moderators(
     Ok(topic)
 }
 
-/// UpdateItem of `topic` under the version it was read at, while it is not deleted.
-async fn update_as_read(store: &Store, topic: &Topic, update: Expr) -> AppResult<()> {
-    let unchanged = Expr::new("version = :read AND deleted = :false")
-        .value(":false", AttributeValue::Bool(false))
-        .value(":read", n(topic.version));
-    store
-        .update(
-            &keys::topic(&topic.topic_id),
-            update,
-            Some(Condition::new(TOPIC_UNCHANGED, unchanged)),
-            Returning::Nothing,
-        )
-        .await?;
-    Ok(())
-}
-
 /// Lock or unlock a topic (moderators: the community's, or the platform's for topics
 /// outside communities): UpdateItem under `version`. A locked topic stays readable and
 /// takes no new replies (409); its replies can still be edited and deleted by their
@@ -541,23 +573,37 @@ pub async fn set_locked(
     topic_id: &str,
     locked: bool,
 ) -> AppResult<Topic> {
-    let mut topic = live_topic_for_moderators(store, principal, topic_id, "lock").await?;
+    let topic = live_topic_for_moderators(store, principal, topic_id, "lock").await?;
     if topic.locked == locked {
         return Ok(topic.for_readers());
     }
-    let now = now_rfc3339();
+    // No listing key depends on the lock, so the stream's counters may move the topic
+    // meanwhile: the version is added to, not compared.
     let update = if locked {
-        Expr::new("SET locked = :locked, lockedAt = :now, version = :next").value(":now", s(&now))
+        Expr::new("SET locked = :locked, lockedAt = :now ADD version :one")
+            .value(":now", s(&now_rfc3339()))
     } else {
-        Expr::new("SET locked = :locked, version = :next REMOVE lockedAt")
+        Expr::new("SET locked = :locked REMOVE lockedAt ADD version :one")
     }
     .value(":locked", AttributeValue::Bool(locked))
-    .value(":next", n(topic.version + 1));
-    update_as_read(store, &topic, update).await?;
-    topic.locked = locked;
-    topic.locked_at = locked.then_some(now);
-    topic.version += 1;
-    Ok(topic.for_readers())
+    .value(":one", n(1));
+    let live = Expr::new("attribute_exists(PK) AND deleted = :false")
+        .value(":false", AttributeValue::Bool(false));
+    let updated = store
+        .update(
+            &keys::topic(topic_id),
+            update,
+            Some(Condition::new(TOPIC_LIVE, live)),
+            Returning::AllNew,
+        )
+        .await;
+    match updated {
+        Ok(item) => Ok(store::from_item::<Topic>(item.unwrap_or_default())?.for_readers()),
+        Err(error) if error.failed(TOPIC_LIVE) => {
+            Err(AppError::Conflict("the topic is deleted".into()))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Mark a reply as the accepted answer (the topic's author or a moderator): GetItem of
@@ -1040,6 +1086,7 @@ pub(super) const TARGET_THERE: &str = "target_there";
 
 /// The topic is at the version read.
 pub(super) const TOPIC_UNCHANGED: &str = "topic_unchanged";
+const TOPIC_LIVE: &str = "topic_live";
 
 /// The topic's category exists.
 pub(super) const CATEGORY_EXISTS: &str = "category_exists";
