@@ -1,14 +1,15 @@
-//! Works the moderation queue: checks a profile version's text and records the verdict.
-//! A job about a version that is no longer current is dropped (a newer job follows); a
-//! malformed job fails and, after the queue's retries, lands in its dead-letter queue.
+//! Works the moderation queue: checks a profile version's text, or any other item's
+//! text ([`agora::reactions::SCREENED`]), and records the verdict. A job about a version
+//! or a text that is no longer current is dropped (a newer job follows); a malformed job
+//! fails and, after the queue's retries, lands in its dead-letter queue.
 
 use std::sync::Arc;
 
 use agora::batch;
-use agora::moderation::ModerationJob;
+use agora::moderation::{self, ModerationJob, ScreeningStatus};
 use agora::profiles::{self, ModerationStatus};
 use agora::store::Store;
-use agora::{AppError, AppResult, config, telemetry};
+use agora::{AppError, AppResult, config, reactions, telemetry};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -46,6 +47,30 @@ async fn handle(
             };
             if let Some(metric) = metric {
                 telemetry::emit_counts("ModerateProfile", &[(metric, 1)]);
+            }
+            Ok(())
+        }
+        ModerationJob::ModerateText {
+            entity,
+            pk,
+            sk,
+            digest,
+        } => {
+            let screened = reactions::SCREENED
+                .iter()
+                .find(|s| s.entity == entity)
+                .ok_or_else(|| {
+                    AppError::bad_field("entity", format!("{entity} is not screened"))
+                })?;
+            let verdict = moderation::screen(store, settings, screened, &pk, &sk, &digest).await?;
+            tracing::info!(%entity, %pk, %sk, status = ?verdict.as_ref().map(|v| v.status), "text moderated");
+            let metric = match verdict.map(|v| v.status) {
+                Some(ScreeningStatus::Hidden) => Some("FlaggedVerdicts"),
+                Some(ScreeningStatus::Clean) => Some("CleanVerdicts"),
+                None => None,
+            };
+            if let Some(metric) = metric {
+                telemetry::emit_counts("ModerateText", &[(metric, 1)]);
             }
             Ok(())
         }

@@ -109,6 +109,36 @@ impl TestStack {
             .map_err(|e| anyhow::anyhow!("invoking {function} failed: {e}"))
     }
 
+    /// Hands `messages` (`(messageId, body)`) to the queue-triggered function
+    /// `function` as one SQS batch and returns the message ids it reported as failed.
+    pub async fn invoke_queue_function(
+        &self,
+        function: &str,
+        messages: &[(&str, Value)],
+    ) -> anyhow::Result<Vec<String>> {
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|(id, body)| {
+                json!({"messageId": id, "body": body.to_string(), "eventSource": "aws:sqs"})
+            })
+            .collect();
+        let answer = self
+            .stack
+            .invoker()
+            .invoke(function, json!({ "Records": records }))
+            .await
+            .map_err(|e| anyhow::anyhow!("invoking {function} failed: {e}"))?;
+        Ok(answer["batchItemFailures"]
+            .as_array()
+            .map(|failures| {
+                failures
+                    .iter()
+                    .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Hands `records` to the stream function `function` again, as Lambda does when it
     /// retries a batch; fails when any record of the batch failed.
     pub async fn redeliver_batch(

@@ -1544,8 +1544,7 @@ fn updates_by(stack: &TestStack, function: &str) -> u64 {
 }
 
 #[tokio::test]
-async fn a_moderators_pin_and_lock_succeed_while_the_stream_counts_replies()
--> anyhow::Result<()> {
+async fn a_moderators_pin_and_lock_succeed_while_the_stream_counts_replies() -> anyhow::Result<()> {
     // Arrange: replies whose stream records move the topic's version while a
     // moderator acts on it.
     let stack = spawn().await?;
@@ -1687,6 +1686,274 @@ async fn a_locked_topic_stays_readable_and_takes_no_new_replies_until_a_moderato
         replies.body["items"].as_array().map(Vec::len),
         Some(2),
         "only the replies made while open"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Screening: topics and replies through the moderation queue
+// ---------------------------------------------------------------------------------
+
+const SCAM: &str = "Guaranteed returns of 20% a week, send your deposit now";
+
+/// The topic as its author reads it once the moderation worker has checked its text.
+async fn screened_topic(stack: &TestStack, author: &str, id: &str) -> anyhow::Result<Value> {
+    stack
+        .eventually("the topic's verdict", || async {
+            let read = stack.get(&format!("/v1/topics/{id}"), author).await?;
+            Ok(read.body["topic"]
+                .get("screening")
+                .is_some()
+                .then(|| read.body["topic"].clone()))
+        })
+        .await
+}
+
+/// The `contentHidden` notifications of `user`.
+async fn hidden_notices(stack: &TestStack, user: &str) -> anyhow::Result<Vec<Value>> {
+    let page = stack.get("/v1/notifications?limit=50", user).await?;
+    anyhow::ensure!(page.status == 200, "{page:?}");
+    Ok(page.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["type"] == "contentHidden")
+        .cloned()
+        .collect())
+}
+
+#[tokio::test]
+async fn a_topic_moderation_hides_is_seen_only_by_its_author_and_moderators_and_its_author_is_told_why()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let cat = category(&stack, &format!("scr-{}", new_user("c")), None).await?;
+    let (ana, bo, moderator) = (new_user("ana"), new_user("bo"), new_user("mod"));
+    let id = id_of_new_topic(
+        &stack,
+        &ana,
+        json!({"title": "Easy money", "body": SCAM, "categoryId": cat}),
+    )
+    .await?;
+
+    // Act
+    let as_author = screened_topic(&stack, &ana, &id).await?;
+    let as_other = stack.get(&format!("/v1/topics/{id}"), &bo).await?;
+    let as_moderator = call_as(
+        &stack,
+        Method::GET,
+        &format!("/v1/topics/{id}"),
+        &moderator,
+        &["moderator"],
+        None,
+    )
+    .await?;
+    let listing = |user: String| {
+        let (stack, cat) = (&stack, cat.clone());
+        async move {
+            let page = stack
+                .get(&format!("/v1/topics?category={cat}&limit=50"), &user)
+                .await?;
+            anyhow::Ok(field_of_items(&page.body, "topicId"))
+        }
+    };
+    let (listed_to_author, listed_to_other) =
+        (listing(ana.clone()).await?, listing(bo.clone()).await?);
+    let review = stack
+        .item(&format!("REVIEW#TOPIC#{id}|META"), "META")
+        .await?;
+    let notices = stack
+        .eventually("the author's notice", || async {
+            let notices = hidden_notices(&stack, &ana).await?;
+            Ok((!notices.is_empty()).then_some(notices))
+        })
+        .await?;
+
+    // Assert
+    assert_eq!(as_author["screening"]["status"], "hidden", "{as_author}");
+    assert_eq!(as_author["screening"]["categories"], json!(["scam"]));
+    assert_problem(&as_other, 404, None);
+    assert_eq!(as_moderator.status, 200, "{as_moderator:?}");
+    assert_eq!(listed_to_author, vec![id.clone()]);
+    assert!(listed_to_other.is_empty(), "{listed_to_other:?}");
+    let review = review.ok_or_else(|| anyhow::anyhow!("no review item"))?;
+    assert_eq!(review["status"], "open");
+    assert_eq!(review["GSI1PK"], "MODQ#GLOBAL");
+    assert_eq!(review["authorId"], ana.as_str());
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["object"]["content"]["kind"], "topic");
+    assert_eq!(notices[0]["object"]["content"]["topicId"], id.as_str());
+    assert_eq!(
+        notices[0]["object"]["content"]["categories"],
+        json!(["scam"])
+    );
+    assert_eq!(notices[0]["summary"], "Moderation hid your topic (scam)");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_edit_is_checked_again_and_a_clean_text_brings_the_topic_back_to_everyone()
+-> anyhow::Result<()> {
+    // Arrange: a clean topic, checked.
+    let stack = spawn().await?;
+    let cat = category(&stack, &format!("scr-{}", new_user("c")), None).await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    let id = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Budget apps")).await?;
+    assert_eq!(
+        screened_topic(&stack, &ana, &id).await?["screening"]["status"],
+        "clean"
+    );
+    let edit = |body: &'static str| {
+        let (stack, id, ana) = (&stack, id.clone(), ana.clone());
+        async move {
+            stack
+                .patch(&format!("/v1/topics/{id}"), &ana, json!({ "body": body }))
+                .await
+        }
+    };
+    let status_is = |wanted: &'static str| {
+        let (stack, id, ana) = (&stack, id.clone(), ana.clone());
+        async move {
+            stack
+                .eventually(wanted, || async {
+                    let read = stack.get(&format!("/v1/topics/{id}"), &ana).await?;
+                    Ok((read.body["topic"]["screening"]["status"] == wanted).then_some(()))
+                })
+                .await
+        }
+    };
+
+    // Act: a scam edit, then a counter change right after it (a reaction), then a
+    // clean edit.
+    let scam = edit(SCAM).await?;
+    let reacted = react(&stack, &bo, &id, &id, "like").await?;
+    status_is("hidden").await?;
+    let hidden_to_other = stack.get(&format!("/v1/topics/{id}"), &bo).await?;
+    let clean = edit("Which budget app do you use, and why?").await?;
+    status_is("clean").await?;
+    let shown_to_other = stack.get(&format!("/v1/topics/{id}"), &bo).await?;
+    let review = stack
+        .item(&format!("REVIEW#TOPIC#{id}|META"), "META")
+        .await?;
+
+    // Assert
+    assert_eq!(scam.status, 200, "{scam:?}");
+    assert!(reacted.status < 300, "{reacted:?}");
+    assert_problem(&hidden_to_other, 404, None);
+    assert_eq!(clean.status, 200, "{clean:?}");
+    assert_eq!(shown_to_other.status, 200, "{shown_to_other:?}");
+    let review = review.ok_or_else(|| anyhow::anyhow!("no review item"))?;
+    assert_eq!(review["status"], "cleared", "{review}");
+    assert!(
+        review.get("GSI1PK").is_none(),
+        "it left the queue: {review}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hidden_reply_keeps_its_place_in_the_thread_with_its_text_shown_only_to_its_author()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let cat = category(&stack, &format!("scr-{}", new_user("c")), None).await?;
+    let (ana, bo, carl) = (new_user("ana"), new_user("bo"), new_user("carl"));
+    let id = id_of_new_topic(&stack, &ana, simple_topic(&cat, "Side income")).await?;
+    let reply_id = id_of_new_reply(&stack, &bo, &id, None, SCAM).await?;
+
+    // Act
+    let as_author = stack
+        .eventually("the reply's verdict", || async {
+            let page = stack.get(&format!("/v1/topics/{id}/replies"), &bo).await?;
+            let reply = page.body["items"][0].clone();
+            Ok(reply.get("screening").is_some().then_some(reply))
+        })
+        .await?;
+    let as_other = stack
+        .get(&format!("/v1/topics/{id}/replies"), &carl)
+        .await?;
+    let activity_gone = stack
+        .eventually("the reply's activity withdrawn", || async {
+            let activities = stack.items_mentioning(&reply_id).await?;
+            let live = activities
+                .iter()
+                .filter(|i| i["entity"] == "Activity" && i["deleted"] != true)
+                .count();
+            Ok((live == 0).then_some(()))
+        })
+        .await;
+
+    // Assert
+    assert_eq!(as_author["screening"]["status"], "hidden", "{as_author}");
+    assert_eq!(as_author["body"], SCAM, "its author still reads it");
+    let shown = &as_other.body["items"][0];
+    assert_eq!(shown["replyId"], reply_id.as_str());
+    assert_eq!(shown["body"], "[hidden by moderation]");
+    assert!(activity_gone.is_ok(), "{activity_gone:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redelivered_or_stale_moderation_job_changes_nothing() -> anyhow::Result<()> {
+    // Arrange: a hidden topic and the job that hid it.
+    let stack = spawn().await?;
+    let cat = category(&stack, &format!("scr-{}", new_user("c")), None).await?;
+    let ana = new_user("ana");
+    let id = id_of_new_topic(
+        &stack,
+        &ana,
+        json!({"title": "Easy money", "body": SCAM, "categoryId": cat}),
+    )
+    .await?;
+    let before = screened_topic(&stack, &ana, &id).await?;
+    let review = stack
+        .item(&format!("REVIEW#TOPIC#{id}|META"), "META")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no review item"))?;
+    let job = |digest: &str| {
+        json!({"kind": "moderateText", "entity": "Topic", "pk": format!("TOPIC#{id}"),
+               "sk": "META", "digest": digest})
+    };
+
+    // Act: the same job twice in one batch, a stale one, and a malformed one.
+    let failed = stack
+        .invoke_queue_function(
+            "ModerationWorkerFunction",
+            &[
+                ("m1", job(review["digest"].as_str().unwrap_or_default())),
+                ("m2", job(review["digest"].as_str().unwrap_or_default())),
+                ("m3", job("0000")),
+                ("m4", json!({"kind": "moderateText", "entity": "Nope"})),
+            ],
+        )
+        .await?;
+    let after = screened_topic(&stack, &ana, &id).await?;
+    let review_after = stack
+        .item(&format!("REVIEW#TOPIC#{id}|META"), "META")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no review item"))?;
+    let notices = stack
+        .eventually("the author's notice", || async {
+            let notices = hidden_notices(&stack, &ana).await?;
+            Ok((!notices.is_empty()).then_some(notices))
+        })
+        .await?;
+
+    // Assert
+    assert_eq!(
+        failed,
+        vec!["m4".to_owned()],
+        "only the malformed job fails"
+    );
+    assert_eq!(after["screening"]["status"], "hidden");
+    assert_eq!(
+        before["screening"]["categories"],
+        after["screening"]["categories"]
+    );
+    assert_eq!(notices.len(), 1, "told once: {notices:?}");
+    assert_eq!(
+        review_after, review,
+        "the review item is written once per text: it keeps its place in the queue"
     );
     Ok(())
 }

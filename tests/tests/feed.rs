@@ -941,25 +941,9 @@ async fn invoke_feed_worker(
     stack: &TestStack,
     messages: &[(&str, Value)],
 ) -> anyhow::Result<Vec<String>> {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|(id, body)| json!({"messageId": id, "body": body.to_string(), "eventSource": "aws:sqs"}))
-        .collect();
-    let answer = stack
-        .stack
-        .invoker()
-        .invoke("FeedWorkerFunction", json!({ "Records": records }))
+    stack
+        .invoke_queue_function("FeedWorkerFunction", messages)
         .await
-        .map_err(|e| anyhow::anyhow!("invoking the feed worker failed: {e}"))?;
-    Ok(answer["batchItemFailures"]
-        .as_array()
-        .map(|failures| {
-            failures
-                .iter()
-                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default())
 }
 
 /// How many entries each of `users`' home feeds holds.

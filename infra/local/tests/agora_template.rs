@@ -132,8 +132,8 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     assert_eq!(fanout_stream.table_logical_id, "Table");
     assert_eq!(
         fanout_stream.filter_patterns.len(),
-        5,
-        "new or changed items, social connections, removed items, removed social connections, deleted communities"
+        4,
+        "new or changed items, social connections, removed items, removed social connections"
     );
     assert_eq!(fanout_stream.parallelization_factor, 10);
     assert!(

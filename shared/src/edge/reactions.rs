@@ -18,6 +18,8 @@ use crate::contexts::notifications::reactions as notifier;
 use crate::contexts::profiles::reactions as profiles;
 
 use crate::contexts::feed::{DeliveryQueue, FanoutSettings};
+use crate::contexts::moderation::Screened;
+use crate::contexts::moderation::reactions::ScreeningRequests;
 use crate::contexts::realtime::push::Pusher;
 use crate::core::config::{self, ConfigError};
 use crate::table::store::Store;
@@ -31,11 +33,27 @@ pub use feed::FeedFanout;
 pub use notifier::Notifier;
 pub use profiles::ProfileProjections;
 
+/// Every item type whose text moderation screens (besides profiles, which keep their
+/// own versioned verdict).
+pub static SCREENED: std::sync::LazyLock<Vec<Screened>> = std::sync::LazyLock::new(|| {
+    [
+        crate::contexts::discussions::SCREENED,
+        crate::contexts::chat::SCREENED,
+        crate::contexts::feed::SCREENED,
+        crate::contexts::communities::SCREENED,
+    ]
+    .concat()
+});
+
+/// The entities of [`SCREENED`].
+pub static SCREENED_ENTITIES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| SCREENED.iter().map(|s| s.entity).collect());
+
 /// The fan-out function's configuration, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct FanoutConfig {
     pub table_name: String,
-    /// Where profile changes queue their moderation.
+    /// Where profile changes and every other text queue their moderation.
     pub moderation_queue_url: String,
     /// Where feed fan-outs queue their deliveries (the feed worker's queue).
     pub feed_fanout_queue_url: String,
@@ -73,6 +91,12 @@ pub fn fanout(
             config.moderation_queue_url.clone(),
         )),
         Box::new(DiscussionCounters::new(store.clone())),
+        Box::new(ScreeningRequests::new(
+            sqs.clone(),
+            config.moderation_queue_url.clone(),
+            &SCREENED,
+            &SCREENED_ENTITIES,
+        )),
         Box::new(FeedFanout::new(
             store.clone(),
             DeliveryQueue::new(sqs.clone(), config.feed_fanout_queue_url.clone()),
@@ -104,6 +128,7 @@ pub fn fanout_entities() -> Vec<&'static str> {
         connections::ENTITIES,
         communities::ENTITIES,
         communities::COURSE_ACCESS_ENTITIES,
+        &SCREENED_ENTITIES,
     ]
     .concat()
 }

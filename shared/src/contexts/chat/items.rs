@@ -796,3 +796,20 @@ pub enum RoomEvent {
     #[serde(rename_all = "camelCase")]
     MemberLeft { room_id: String, user_id: UserId },
 }
+
+/// The text of messages and group names, screened by moderation (a community channel's
+/// go to its community's queue).
+pub const SCREENED: &[crate::contexts::moderation::Screened] = &[
+    crate::contexts::moderation::Screened {
+        entity: Message::NAME,
+        text: &["text"],
+        author: "senderId",
+        community: crate::contexts::moderation::CommunityOf::Parent("communityId"),
+    },
+    crate::contexts::moderation::Screened {
+        entity: Room::NAME,
+        text: &["name"],
+        author: "createdBy",
+        community: crate::contexts::moderation::CommunityOf::Own("communityId"),
+    },
+];

@@ -782,3 +782,12 @@ pub struct JoinOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
 }
+
+/// The text of communities, screened by moderation (their own queue).
+pub const SCREENED: &[crate::contexts::moderation::Screened] =
+    &[crate::contexts::moderation::Screened {
+        entity: Community::NAME,
+        text: &["name", "description", "guidelines"],
+        author: "ownerId",
+        community: crate::contexts::moderation::CommunityOf::Own("communityId"),
+    }];

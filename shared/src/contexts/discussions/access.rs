@@ -58,11 +58,21 @@ pub(super) async fn visible_topic_for(
         graph::blocked_between(store, viewer, &topic.author_id),
         community_gate(store, viewer, platform_moderator, &topic, access),
     )?;
-    if blocked {
+    if blocked || !topic_shown_to(&topic, viewer, platform_moderator) {
         return Err(not_found("topic"));
     }
     allowed?;
     Ok(topic)
+}
+
+/// A topic moderation hid is shown only to its author and the platform's moderators
+/// (a community's moderators see it in their review queue).
+fn topic_shown_to(topic: &Topic, viewer: &UserId, platform_moderator: bool) -> bool {
+    moderation::shown_to(
+        topic.screening.as_ref(),
+        &topic.author_id == viewer,
+        platform_moderator,
+    )
 }
 
 /// A topic as someone who may moderate sees it, and whether they may: the platform
@@ -307,6 +317,10 @@ pub async fn list_topics(
             (topics, next)
         }
     };
+    let topics: Vec<Topic> = topics
+        .into_iter()
+        .filter(|t| topic_shown_to(t, viewer, platform))
+        .collect();
     let topics = without_blocked(store, viewer, topics, |t| &t.author_id).await?;
     Ok(Page {
         items: topics.into_iter().map(Topic::for_readers).collect(),
@@ -385,24 +399,18 @@ pub(super) async fn topic_with_replies(
         .into_iter()
         .map(store::from_item)
         .collect::<AppResult<Vec<Reply>>>()?;
-    if blocked.contains(&topic.author_id) {
+    let moderator = is_moderator(reader);
+    if blocked.contains(&topic.author_id) || !topic_shown_to(&topic, viewer, moderator) {
         return Err(not_found("topic"));
     }
     // A community topic: nothing of it leaves unless the viewer may read it (one more
     // BatchGetItem, after the round trip, since the topic names the community).
-    community_gate(
-        store,
-        viewer,
-        is_moderator(reader),
-        &topic,
-        PostAccess::Read,
-    )
-    .await??;
+    community_gate(store, viewer, moderator, &topic, PostAccess::Read).await??;
     let page = Page {
         items: replies
             .into_iter()
             .filter(|r| !blocked.contains(&r.author_id))
-            .map(Reply::for_readers)
+            .map(|r| r.for_viewer(viewer, moderator))
             .collect(),
         next_cursor: cursors.seal_next(viewer, &scope, next)?,
     };

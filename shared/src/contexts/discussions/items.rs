@@ -293,7 +293,7 @@ pub enum Attachment {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Topic {
     pub topic_id: String,
@@ -357,6 +357,9 @@ pub struct Topic {
     /// Guards the derived listing keys (pin flag, activity, score) against lost updates.
     #[serde(default)]
     pub version: i64,
+    /// The automatic moderation verdict on its current text (absent until checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<moderation::Screening>,
 }
 
 /// A live topic is listed in its category three ways: newest (GSI1), latest activity
@@ -453,7 +456,7 @@ impl Topic {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reply {
     /// The reply's thread path: its ancestors' ULIDs and its own, joined by `-`.
@@ -479,6 +482,9 @@ pub struct Reply {
     pub reaction_counts: BTreeMap<String, i64>,
     #[serde(default)]
     pub version: i64,
+    /// The automatic moderation verdict on its current text (absent until checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<moderation::Screening>,
 }
 
 impl Entity for Reply {
@@ -500,6 +506,21 @@ impl Reply {
             self.mentions.clear();
         }
         self
+    }
+
+    /// The reply as `viewer` sees it: a hidden reply keeps its place in the thread, its
+    /// text shown only to its author and the moderators.
+    pub fn for_viewer(self, viewer: &UserId, moderator: bool) -> Self {
+        let mut reply = self.for_readers();
+        if !moderation::shown_to(
+            reply.screening.as_ref(),
+            &reply.author_id == viewer,
+            moderator,
+        ) {
+            reply.body = moderation::HIDDEN_TEXT.into();
+            reply.mentions.clear();
+        }
+        reply
     }
 }
 
@@ -725,7 +746,7 @@ pub(super) fn n(value: i64) -> AttributeValue {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "entity")]
 pub enum CountedRecord {
-    Reply(Reply),
+    Reply(Box<Reply>),
     Reaction(Reaction),
     #[serde(other)]
     Other,
@@ -749,3 +770,20 @@ pub struct CounterChange {
     /// The sort key of the record's item, kept on the processed marker for operators.
     pub source: String,
 }
+
+/// The text of topics and replies, screened by moderation (a reply goes to its topic's
+/// community's queue).
+pub const SCREENED: &[crate::contexts::moderation::Screened] = &[
+    crate::contexts::moderation::Screened {
+        entity: Topic::NAME,
+        text: &["title", "body"],
+        author: "authorId",
+        community: crate::contexts::moderation::CommunityOf::Own("communityId"),
+    },
+    crate::contexts::moderation::Screened {
+        entity: Reply::NAME,
+        text: &["body"],
+        author: "authorId",
+        community: crate::contexts::moderation::CommunityOf::Parent("communityId"),
+    },
+];

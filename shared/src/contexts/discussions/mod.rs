@@ -30,6 +30,7 @@ use validator::{Validate, ValidationError};
 
 use crate::contexts::communities::{self, PostAccess};
 use crate::contexts::graph;
+use crate::contexts::moderation;
 use crate::contexts::profiles::{self, Handle};
 use crate::core::auth::Principal;
 use crate::core::cursor::{CursorCodec, Page, PageKey};

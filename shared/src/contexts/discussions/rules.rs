@@ -198,7 +198,7 @@ pub fn counter_change(
     new: Option<&CountedRecord>,
 ) -> Option<CounterChange> {
     let live = |r: Option<&CountedRecord>| match r {
-        Some(CountedRecord::Reply(reply)) if !reply.deleted => Some(reply.clone()),
+        Some(CountedRecord::Reply(reply)) if !reply.deleted => Some(reply.as_ref().clone()),
         _ => None,
     };
     let reaction = |r: Option<&CountedRecord>| match r {
@@ -304,7 +304,7 @@ mod tests {
     }
 
     fn reply(deleted: bool) -> CountedRecord {
-        CountedRecord::Reply(Reply {
+        CountedRecord::Reply(Box::new(Reply {
             reply_id: "01J0000000000000000000000A".into(),
             topic_id: "01J0000000000000000000000T".into(),
             author_id: user("bo"),
@@ -320,7 +320,8 @@ mod tests {
             deleted,
             reaction_counts: zero_counts(),
             version: 1,
-        })
+            screening: None,
+        }))
     }
 
     fn reaction(target: &str, kind: ReactionKind) -> CountedRecord {
@@ -566,6 +567,7 @@ mod tests {
             reaction_counts: BTreeMap::from([("like".to_owned(), 1)]),
             view_count: 9,
             version: 3,
+            screening: None,
         }
     }
 

@@ -148,6 +148,7 @@ pub async fn create_topic(store: &Store, me: &UserId, input: NewTopic) -> AppRes
         reaction_counts: zero_counts(),
         view_count: 0,
         version: 1,
+        screening: None,
     };
     let place = match &topic.community_id {
         Some(community) => (
@@ -766,6 +767,7 @@ pub async fn create_reply(
         deleted: false,
         reaction_counts: zero_counts(),
         version: 1,
+        screening: None,
     };
     let open_topic = Expr::new(
         "attribute_exists(PK) AND deleted = :false AND (attribute_not_exists(locked) OR locked = :false)",

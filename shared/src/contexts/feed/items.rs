@@ -602,6 +602,8 @@ pub(super) struct TopicImage {
     pub(super) accepted_reply_id: Option<String>,
     #[serde(default)]
     pub(super) accepted_reply_author_id: Option<UserId>,
+    #[serde(default)]
+    pub(super) screening: Option<crate::contexts::moderation::Screening>,
 }
 
 impl TopicImage {
@@ -624,6 +626,8 @@ pub(super) struct ReplyImage {
     pub(super) created_at: String,
     #[serde(default)]
     pub(super) deleted: bool,
+    #[serde(default)]
+    pub(super) screening: Option<crate::contexts::moderation::Screening>,
 }
 
 #[derive(Deserialize)]
@@ -635,3 +639,19 @@ pub(super) struct ConnectionImage {
     pub(super) requested_by: Option<UserId>,
     pub(super) created_at: String,
 }
+
+/// The text of activities and comments, screened by moderation (the global queue).
+pub const SCREENED: &[crate::contexts::moderation::Screened] = &[
+    crate::contexts::moderation::Screened {
+        entity: Activity::NAME,
+        text: &["text"],
+        author: "authorId",
+        community: crate::contexts::moderation::CommunityOf::Nowhere,
+    },
+    crate::contexts::moderation::Screened {
+        entity: Comment::NAME,
+        text: &["text"],
+        author: "authorId",
+        community: crate::contexts::moderation::CommunityOf::Nowhere,
+    },
+];

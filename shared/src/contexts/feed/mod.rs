@@ -64,7 +64,7 @@ use sha2::{Digest, Sha256};
 use tracing::instrument;
 use validator::{Validate, ValidationError};
 
-use crate::contexts::{communities, courses, discussions, graph};
+use crate::contexts::{communities, courses, discussions, graph, moderation};
 use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult, FieldError};
 use crate::core::ids::{UserId, new_ulid, now_epoch_seconds, now_rfc3339};

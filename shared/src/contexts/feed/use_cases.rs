@@ -683,7 +683,11 @@ pub(super) async fn on_topic(store: &Store, change: &Change) -> AppResult<()> {
                 );
                 publish_answer(store, &activity, &new.topic_id, reply_id).await?;
             }
-            if new.deleted && old.as_ref().is_some_and(|o| !o.deleted) {
+            let hidden_now = moderation::became_hidden(
+                old.as_ref().and_then(|o| o.screening.as_ref()),
+                new.screening.as_ref(),
+            );
+            if (new.deleted && old.as_ref().is_some_and(|o| !o.deleted)) || hidden_now {
                 tombstone(store, &discussion_activity_id(&new)?, None).await?;
             }
         }
@@ -766,7 +770,14 @@ pub(super) async fn on_reply(store: &Store, change: &Change) -> AppResult<()> {
             );
             insert_activity(store, &activity, |t| t).await?;
         }
-        ChangeKind::Modify if new.deleted && old.as_ref().is_some_and(|o| !o.deleted) => {
+        // Deleted, or hidden by moderation: its activity (which quotes it) goes.
+        ChangeKind::Modify
+            if (new.deleted && old.as_ref().is_some_and(|o| !o.deleted))
+                || moderation::became_hidden(
+                    old.as_ref().and_then(|o| o.screening.as_ref()),
+                    new.screening.as_ref(),
+                ) =>
+        {
             tombstone(store, &reply_activity_id(&new)?, None).await?;
         }
         _ => {}

@@ -10,10 +10,187 @@ pub enum ModerationJob {
     /// Check the free text of one version of a profile.
     #[serde(rename_all = "camelCase")]
     ModerateProfile { user_id: UserId, version: u64 },
+    /// Check the text of one item (`entity`, keyed `pk`/`sk`) as it is when the worker
+    /// reads it; `digest` is of the text the job was queued for.
+    #[serde(rename_all = "camelCase")]
+    ModerateText {
+        entity: String,
+        pk: String,
+        sk: String,
+        digest: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Clean,
     Flagged,
+}
+
+/// Where an item type keeps its user-written text, declared by its context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Screened {
+    /// The item type's `entity` name.
+    pub entity: &'static str,
+    /// The attributes holding its text (strings; an absent one counts as empty).
+    pub text: &'static [&'static str],
+    /// The attribute naming its author.
+    pub author: &'static str,
+    /// Whose review queue it goes to.
+    pub community: CommunityOf,
+}
+
+/// Where an item's community is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommunityOf {
+    /// It belongs to no community: the global queue.
+    Nowhere,
+    /// In this attribute of the item itself.
+    Own(&'static str),
+    /// In this attribute of the `META` item of the item's partition (a reply's topic).
+    Parent(&'static str),
+}
+
+/// The automatic verdict on an item's current text, kept on the item (`screening`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Screening {
+    pub status: ScreeningStatus,
+    /// The classifier's confidence (0–1): its most confident category's.
+    pub confidence: f64,
+    /// The categories it matched at or above the threshold, most confident first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<Category>,
+    pub checked_at: String,
+}
+
+/// What readers other than its author and the moderators see of a hidden text.
+pub const HIDDEN_TEXT: &str = "[hidden by moderation]";
+
+/// Whether an item's text is shown to everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ScreeningStatus {
+    Clean,
+    /// Shown only to its author and the moderators.
+    Hidden,
+}
+
+/// What an item of the review queue is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Subject {
+    pub entity: String,
+    pub pk: String,
+    pub sk: String,
+}
+
+/// What kind of item a text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ContentKind {
+    Topic,
+    Reply,
+    Message,
+    /// A group chat's name.
+    Room,
+    Activity,
+    Comment,
+    Community,
+}
+
+/// An item in the ids the API uses (what a review item or a `contentHidden` notice
+/// points at), with why it was hidden.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentRef {
+    pub kind: ContentKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
+    /// The categories the classifier matched, most confident first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<Category>,
+}
+
+/// Whether a review item waits for a moderator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ReviewStatus {
+    Open,
+    /// A later text of the item was found clean, before anyone reviewed it.
+    Cleared,
+}
+
+/// An item waiting for review: why it was hidden, and where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewItem {
+    pub subject: Subject,
+    pub author_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
+    pub status: ReviewStatus,
+    /// The automatic verdict that hid it.
+    pub screening: Screening,
+    /// The digest of the text that verdict is about.
+    pub digest: String,
+    pub flagged_at: String,
+}
+
+impl Entity for ReviewItem {
+    const NAME: &'static str = "ReviewItem";
+
+    fn key(&self) -> Key {
+        review_key(&self.subject.pk, &self.subject.sk)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        let sort = format!(
+            "{}#{}|{}",
+            self.flagged_at, self.subject.pk, self.subject.sk
+        );
+        let mut keys = vec![IndexKey::new(
+            Index::Gsi2,
+            history_partition(&self.author_id),
+            &sort,
+        )];
+        if self.status == ReviewStatus::Open {
+            keys.push(IndexKey::new(
+                Index::Gsi1,
+                queue_partition(self.community_id.as_deref()),
+                &sort,
+            ));
+        }
+        keys
+    }
+}
+
+/// `REVIEW#<pk>|<sk> / META`: the review item of the item keyed `pk`/`sk`.
+pub fn review_key(pk: &str, sk: &str) -> Key {
+    Key::new(format!("REVIEW#{pk}|{sk}"), "META")
+}
+
+/// `MODQ#GLOBAL`, or `MODQ#COMMUNITY#<c>`: a review queue (GSI1).
+pub fn queue_partition(community: Option<&str>) -> String {
+    match community {
+        None => "MODQ#GLOBAL".into(),
+        Some(community) => format!("MODQ#COMMUNITY#{community}"),
+    }
+}
+
+/// `MODHIST#<author>`: what of an author's was ever flagged (GSI2).
+pub fn history_partition(author: &UserId) -> String {
+    format!("MODHIST#{author}")
 }

@@ -747,6 +747,159 @@ fn restricted_words(text: &str, restricted: &[String]) -> Signals {
         .collect()
 }
 
+// ---------------------------------------------------------------------------------
+// Screening: which texts are checked, and who sees what was hidden
+// ---------------------------------------------------------------------------------
+
+/// The text of an item as `screened` declares it: each text attribute's name and value
+/// (absent or non-string attributes count as empty).
+pub fn text_of(item: &Item, screened: &Screened) -> Vec<(&'static str, String)> {
+    screened
+        .text
+        .iter()
+        .map(|name| {
+            let value = match item.get(*name) {
+                Some(AttributeValue::S(value)) => value.clone(),
+                _ => String::new(),
+            };
+            (*name, value)
+        })
+        .collect()
+}
+
+/// The SHA-256 (hex) of an item's text: what a job names, so the worker knows whether
+/// the text changed since it was queued.
+pub fn digest_of(text: &[(&'static str, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (name, value) in text {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update((value.len() as u64).to_be_bytes());
+        hasher.update(value.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The digest of the text a change needs checked: its new text when that differs from
+/// the old one and is not empty (a deleted item's text is wiped). Pure.
+pub fn screening_needed(
+    old: Option<&Item>,
+    new: Option<&Item>,
+    screened: &Screened,
+) -> Option<String> {
+    let text = text_of(new?, screened);
+    if text.iter().all(|(_, value)| value.trim().is_empty()) {
+        return None;
+    }
+    let digest = digest_of(&text);
+    let unchanged = old.is_some_and(|old| digest_of(&text_of(old, screened)) == digest);
+    (!unchanged).then_some(digest)
+}
+
+/// The verdict on a text at the configured threshold; with automatic moderation off,
+/// everything is clean. Pure (but for the time it is checked).
+pub fn screening_of(text: &[(&'static str, String)], settings: &ModerationConfig) -> Screening {
+    if !settings.enabled {
+        return Screening {
+            status: ScreeningStatus::Clean,
+            confidence: 0.0,
+            categories: Vec::new(),
+            checked_at: now_rfc3339(),
+        };
+    }
+    let context = TextContext::with_threshold(settings.threshold);
+    let verdict = classify_all(text.iter().map(|(_, value)| value.as_str()), &context);
+    let hidden = verdict.decision == Decision::Hide;
+    Screening {
+        status: if hidden {
+            ScreeningStatus::Hidden
+        } else {
+            ScreeningStatus::Clean
+        },
+        confidence: verdict.confidence,
+        categories: verdict
+            .categories
+            .iter()
+            .filter(|c| hidden && c.confidence >= settings.threshold)
+            .map(|c| c.category)
+            .collect(),
+        checked_at: now_rfc3339(),
+    }
+}
+
+/// Whether an item under this screening is shown to a viewer: a hidden one only to its
+/// author and the moderators. Pure.
+pub fn shown_to(screening: Option<&Screening>, author: bool, moderator: bool) -> bool {
+    author || moderator || screening.is_none_or(|s| s.status != ScreeningStatus::Hidden)
+}
+
+/// The API's ids of a screened item, from its table keys (`None`: not a screened key).
+/// Pure.
+pub fn content_ref(subject: &Subject, categories: &[Category]) -> Option<ContentRef> {
+    let (prefix, id) = subject.pk.split_once('#')?;
+    let id = Some(id.to_owned());
+    let child = |marker: &str| subject.sk.strip_prefix(marker).map(str::to_owned);
+    let mut content = ContentRef {
+        kind: ContentKind::Topic,
+        topic_id: None,
+        reply_id: None,
+        room_id: None,
+        message_id: None,
+        activity_id: None,
+        comment_id: None,
+        community_id: None,
+        categories: categories.to_vec(),
+    };
+    match (prefix, subject.sk.as_str()) {
+        ("TOPIC", "META") => content.topic_id = id,
+        ("TOPIC", _) => {
+            content.kind = ContentKind::Reply;
+            content.topic_id = id;
+            content.reply_id = Some(child("REPLY#")?);
+        }
+        ("ROOM", "META") => {
+            content.kind = ContentKind::Room;
+            content.room_id = id;
+        }
+        ("ROOM", _) => {
+            content.kind = ContentKind::Message;
+            content.room_id = id;
+            content.message_id = Some(child("MSG#")?);
+        }
+        ("ACT", "META") => {
+            content.kind = ContentKind::Activity;
+            content.activity_id = id;
+        }
+        ("ACT", _) => {
+            content.kind = ContentKind::Comment;
+            content.activity_id = id;
+            content.comment_id = Some(child("COMMENT#")?);
+        }
+        ("COMMUNITY", "META") => {
+            content.kind = ContentKind::Community;
+            content.community_id = id;
+        }
+        _ => return None,
+    }
+    Some(content)
+}
+
+/// Whether a change of screening hid an item that was shown. Pure.
+pub fn became_hidden(old: Option<&Screening>, new: Option<&Screening>) -> bool {
+    is_hidden(new) && !is_hidden(old)
+}
+
+/// Whether an item under this screening is hidden from everyone but its author and
+/// the moderators. Pure.
+pub fn is_hidden(screening: Option<&Screening>) -> bool {
+    !shown_to(screening, false, false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -874,5 +1027,124 @@ mod tests {
             json,
             serde_json::json!({"kind": "moderateProfile", "userId": "u1", "version": 3})
         );
+    }
+
+    const TOPIC: Screened = Screened {
+        entity: "Topic",
+        text: &["title", "body"],
+        author: "authorId",
+        community: CommunityOf::Own("communityId"),
+    };
+
+    fn item(title: &str, body: &str) -> Item {
+        let mut item = Item::default();
+        item.insert("title".into(), AttributeValue::S(title.into()));
+        item.insert("body".into(), AttributeValue::S(body.into()));
+        item.insert("views".into(), AttributeValue::N("1".into()));
+        item
+    }
+
+    #[test]
+    fn a_new_text_or_a_changed_one_needs_screening_and_a_counter_change_does_not() {
+        let first = item("Budgeting", "How do you budget?");
+        let mut counted = first.clone();
+        counted.insert("views".into(), AttributeValue::N("2".into()));
+        let edited = item("Budgeting", "How do you budget monthly?");
+        let wiped = item("", "");
+
+        let created = screening_needed(None, Some(&first), &TOPIC);
+        let counted = screening_needed(Some(&first), Some(&counted), &TOPIC);
+        let changed = screening_needed(Some(&first), Some(&edited), &TOPIC);
+        let deleted = screening_needed(Some(&first), Some(&wiped), &TOPIC);
+        let removed = screening_needed(Some(&first), None, &TOPIC);
+
+        assert_eq!(created, Some(digest_of(&text_of(&first, &TOPIC))));
+        assert_eq!(counted, None);
+        assert_eq!(changed, Some(digest_of(&text_of(&edited, &TOPIC))));
+        assert_ne!(created, changed);
+        assert_eq!(deleted, None);
+        assert_eq!(removed, None);
+    }
+
+    #[test]
+    fn every_screened_key_names_its_item_in_the_apis_ids() {
+        let subject = |pk: &str, sk: &str| Subject {
+            entity: String::new(),
+            pk: pk.into(),
+            sk: sk.into(),
+        };
+        let of = |pk, sk| content_ref(&subject(pk, sk), &[Category::Spam]);
+
+        let reply = of("TOPIC#t1", "REPLY#r1-r2").unwrap();
+        let message = of("ROOM#r1", "MSG#m1").unwrap();
+        let comment = of("ACT#a1", "COMMENT#c1").unwrap();
+
+        assert_eq!(of("TOPIC#t1", "META").unwrap().kind, ContentKind::Topic);
+        assert_eq!(
+            (
+                reply.kind,
+                reply.topic_id.as_deref(),
+                reply.reply_id.as_deref()
+            ),
+            (ContentKind::Reply, Some("t1"), Some("r1-r2"))
+        );
+        assert_eq!(
+            (message.kind, message.message_id.as_deref()),
+            (ContentKind::Message, Some("m1"))
+        );
+        assert_eq!(of("ROOM#r1", "META").unwrap().kind, ContentKind::Room);
+        assert_eq!(of("ACT#a1", "META").unwrap().kind, ContentKind::Activity);
+        assert_eq!(comment.comment_id.as_deref(), Some("c1"));
+        assert_eq!(
+            of("COMMUNITY#c1", "META").unwrap().kind,
+            ContentKind::Community
+        );
+        assert_eq!(reply.categories, vec![Category::Spam]);
+        assert_eq!(of("USER#u1", "PROFILE"), None);
+        assert_eq!(of("ROOM#r1", "CMID#x"), None);
+    }
+
+    #[test]
+    fn moving_text_between_fields_changes_the_digest() {
+        let a = item("ab", "c");
+        let b = item("a", "bc");
+
+        assert_ne!(
+            digest_of(&text_of(&a, &TOPIC)),
+            digest_of(&text_of(&b, &TOPIC))
+        );
+    }
+
+    #[test]
+    fn a_hidden_item_is_shown_to_its_author_and_moderators_only() {
+        let hidden = screening_of(
+            &[(
+                "body",
+                "Guaranteed returns of 20% a week, send your deposit now".into(),
+            )],
+            &ModerationConfig {
+                enabled: true,
+                threshold: DEFAULT_THRESHOLD,
+            },
+        );
+        let off = screening_of(
+            &[(
+                "body",
+                "Guaranteed returns of 20% a week, send your deposit now".into(),
+            )],
+            &ModerationConfig {
+                enabled: false,
+                threshold: DEFAULT_THRESHOLD,
+            },
+        );
+
+        assert_eq!(hidden.status, ScreeningStatus::Hidden);
+        assert!(hidden.categories.contains(&Category::Scam), "{hidden:?}");
+        assert!(!shown_to(Some(&hidden), false, false));
+        assert!(shown_to(Some(&hidden), true, false));
+        assert!(shown_to(Some(&hidden), false, true));
+        assert!(shown_to(None, false, false), "not yet checked: shown");
+        assert_eq!(off.status, ScreeningStatus::Clean);
+        assert!(shown_to(Some(&off), false, false));
     }
 }

@@ -104,13 +104,18 @@ pub enum NotificationType {
     EventCancelled,
     /// A seat freed up and I moved up from the waitlist: I am going.
     EventSeatGranted,
+    /// Moderation hid something I wrote (`object.content` says what, and why).
+    ContentHidden,
 }
 
 impl NotificationType {
     /// Whether its actor is its recipient: something happened to me (a seat came free)
     /// rather than someone did something. Every other type names someone else.
     pub fn is_about_the_actor(self) -> bool {
-        matches!(self, NotificationType::EventSeatGranted)
+        matches!(
+            self,
+            NotificationType::EventSeatGranted | NotificationType::ContentHidden
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -131,6 +136,7 @@ impl NotificationType {
             NotificationType::EventChanged => "eventChanged",
             NotificationType::EventCancelled => "eventCancelled",
             NotificationType::EventSeatGranted => "eventSeatGranted",
+            NotificationType::ContentHidden => "contentHidden",
         }
     }
 }
@@ -169,6 +175,9 @@ pub struct NotificationObject {
     /// The occurrence a reminder is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurrence_id: Option<String>,
+    /// What moderation hid, and why (`contentHidden`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<moderation::ContentRef>,
 }
 
 /// A stored notification (the item, without keys).

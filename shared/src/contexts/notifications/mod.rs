@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::contexts::graph::{self, Relationship};
 use crate::contexts::realtime::push::{Pusher, Report};
-use crate::contexts::{communities, connections, discussions, events, profiles};
+use crate::contexts::{communities, connections, discussions, events, moderation, profiles};
 use crate::core::cursor::{CursorCodec, Page};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, now_epoch_seconds, now_rfc3339};

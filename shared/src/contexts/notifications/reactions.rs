@@ -27,6 +27,7 @@ pub const ENTITIES: &[&str] = &[
     notifications::PostFanout::NAME,
     crate::contexts::events::EventFanout::NAME,
     crate::contexts::events::Rsvp::NAME,
+    crate::contexts::moderation::ReviewItem::NAME,
 ];
 
 pub struct Notifier {

@@ -394,11 +394,68 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
         NotificationType::EventSeatGranted => {
             "A seat opened up at an event: you are going".to_owned()
         }
+        NotificationType::ContentHidden => match &notification.object.content {
+            Some(content) => hidden_summary(content),
+            None => "Moderation hid something you wrote".to_owned(),
+        },
         NotificationType::Message => match others {
             0 => format!("{who} sent you a message"),
             _ => format!("{who} sent you messages"),
         },
     }
+}
+
+/// "Moderation hid your reply (spam, pii)". Pure.
+fn hidden_summary(content: &moderation::ContentRef) -> String {
+    let what = match content.kind {
+        moderation::ContentKind::Topic => "topic",
+        moderation::ContentKind::Reply => "reply",
+        moderation::ContentKind::Message => "message",
+        moderation::ContentKind::Room => "group's name",
+        moderation::ContentKind::Activity => "post",
+        moderation::ContentKind::Comment => "comment",
+        moderation::ContentKind::Community => "community's name or description",
+    };
+    let why: Vec<&str> = content.categories.iter().map(|c| c.as_str()).collect();
+    match why.as_slice() {
+        [] => format!("Moderation hid your {what}"),
+        why => format!("Moderation hid your {what} ({})", why.join(", ")),
+    }
+}
+
+/// Moderation hid an author's text: a review item opened, or flagged again for a newer
+/// text, tells its author (`contentHidden`) once per text. Pure.
+pub fn hidden_notice(change: &Change) -> AppResult<Option<Intent>> {
+    let review = |image: Option<&serde_dynamo::Item>| {
+        image
+            .map(|i| store::from_item::<moderation::ReviewItem>(i.clone()))
+            .transpose()
+    };
+    let (old, Some(new)) = (review(change.old.as_ref())?, review(change.new.as_ref())?) else {
+        return Ok(None);
+    };
+    let told = old.as_ref().is_some_and(|old| {
+        old.status == moderation::ReviewStatus::Open && old.digest == new.digest
+    });
+    if new.status != moderation::ReviewStatus::Open || told {
+        return Ok(None);
+    }
+    let content = moderation::content_ref(&new.subject, &new.screening.categories);
+    Ok(Some(Intent {
+        recipient: new.author_id.clone(),
+        actor: new.author_id.clone(),
+        kind: NotificationType::ContentHidden,
+        object: NotificationObject {
+            content,
+            ..NotificationObject::default()
+        },
+        at: new.flagged_at.clone(),
+        identity: format!(
+            "{}|{}|hidden|{}",
+            new.subject.pk, new.subject.sk, new.digest
+        ),
+        grouped: false,
+    }))
 }
 
 /// The fan-out a topic record starts: a community topic published now (created
