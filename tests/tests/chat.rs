@@ -1625,3 +1625,64 @@ async fn a_member_who_left_a_group_has_their_messages_there_erased_with_their_ac
     assert_eq!(texts, vec!["from Ana"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_delivered_message_moderation_hides_is_withdrawn_from_the_room_and_its_sender_is_told()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let (ana, bo, room) = two_connected_users_in_a_dm(&stack).await?;
+    let mut bo_socket = subscribed(&stack, &bo, &room).await?;
+    let scam = "Guaranteed returns of 20% a week, send your deposit now";
+
+    // Act: ana's message reaches bo, then its verdict withdraws it.
+    let sent = send_rest(&stack, &ana, &room, scam).await?;
+    let id = message_id(&sent);
+    let delivered = bo_socket
+        .expect("the message", |f| is_message(f, &id))
+        .await?;
+    let withdrawn = bo_socket
+        .expect("the withdrawal", |f| f["type"] == "messageWithdrawn")
+        .await?;
+    let to_bo = stack
+        .get(&format!("/v1/rooms/{room}/messages"), &bo)
+        .await?;
+    let to_ana = stack
+        .get(&format!("/v1/rooms/{room}/messages"), &ana)
+        .await?;
+    let inbox = stack
+        .eventually("the preview hidden", || async {
+            let inbox = stack.get("/v1/rooms", &bo).await?;
+            let preview = inbox.body["items"][0]["lastMessage"]["text"].clone();
+            Ok((preview == "[hidden by moderation]").then_some(preview))
+        })
+        .await;
+    let told = stack
+        .eventually("the sender's notice", || async {
+            let page = stack.get("/v1/notifications", &ana).await?;
+            Ok(page.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["type"] == "contentHidden")
+                .cloned())
+        })
+        .await?;
+
+    // Assert
+    assert_eq!(delivered["message"]["text"], scam);
+    assert_eq!(withdrawn["roomId"], room.as_str());
+    assert_eq!(withdrawn["messageId"], id.as_str());
+    assert_eq!(withdrawn["senderId"], ana.as_str());
+    assert_eq!(to_bo.body["items"][0]["text"], "[hidden by moderation]");
+    assert_eq!(to_bo.body["items"][0]["screening"]["status"], "hidden");
+    assert_eq!(
+        to_ana.body["items"][0]["text"], scam,
+        "its sender still reads it"
+    );
+    assert!(inbox.is_ok(), "{inbox:?}");
+    assert_eq!(told["object"]["content"]["kind"], "message");
+    assert_eq!(told["object"]["content"]["messageId"], id.as_str());
+    assert_eq!(told["object"]["content"]["roomId"], room.as_str());
+    Ok(())
+}

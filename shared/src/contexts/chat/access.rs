@@ -394,6 +394,7 @@ pub async fn history(
         items: messages
             .into_iter()
             .filter(|m| !blocked.contains(&m.sender_id))
+            .map(|m| m.for_viewer(me))
             .collect(),
         next_cursor: next.map(|k| cursors.seal(me, &scope, &k)).transpose()?,
     })

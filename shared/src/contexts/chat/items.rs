@@ -209,6 +209,23 @@ pub struct Message {
     /// Grows with each edit or delete: clients keep the highest version they saw.
     #[serde(default = "first_version")]
     pub version: u64,
+    /// The automatic moderation verdict on its current text (absent until checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<crate::contexts::moderation::Screening>,
+}
+
+impl Message {
+    /// The message as `viewer` sees it: a hidden one's text only its sender reads.
+    pub fn for_viewer(mut self, viewer: &UserId) -> Self {
+        if !crate::contexts::moderation::shown_to(
+            self.screening.as_ref(),
+            &self.sender_id == viewer,
+            false,
+        ) {
+            self.text = crate::contexts::moderation::HIDDEN_TEXT.into();
+        }
+        self
+    }
 }
 
 /// A room in my inbox.
@@ -773,6 +790,14 @@ pub enum RoomEvent {
     MessageEdited { room_id: String, message: Message },
     #[serde(rename_all = "camelCase")]
     MessageDeleted { room_id: String, message: Message },
+    /// Moderation hid a message already delivered: clients show it as hidden (its
+    /// sender still reads it).
+    #[serde(rename_all = "camelCase")]
+    MessageWithdrawn {
+        room_id: String,
+        message_id: String,
+        sender_id: UserId,
+    },
     #[serde(rename_all = "camelCase")]
     Typing {
         room_id: String,

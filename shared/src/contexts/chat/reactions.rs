@@ -25,8 +25,8 @@ use tokio::sync::Mutex;
 use tracing::instrument;
 
 use crate::contexts::chat::{self, LiveMarks, LivePush, Member, Message, RoomEvent, Subscription};
-use crate::contexts::notifications;
 use crate::contexts::realtime::push::Pusher;
+use crate::contexts::{moderation, notifications};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::UserId;
 use crate::table::entity::Entity;
@@ -143,6 +143,8 @@ enum RoomChange {
     Left(Member),
     /// A member item of a channel went: no event, only their subscriptions go.
     LeftChannel(Member),
+    /// Moderation hid a message: clients withdraw it, the room's preview hides it.
+    Withdrawn(Message),
 }
 
 fn parse<T: serde::de::DeserializeOwned>(image: Option<&serde_dynamo::Item>) -> AppResult<T> {
@@ -175,11 +177,20 @@ fn room_change_of(change: &Change) -> AppResult<Option<RoomChange>> {
         (ChangeKind::Modify, Some(Message::NAME)) => {
             let before: Message = parse(old)?;
             let after: Message = parse(new)?;
-            // An edit or a delete moves the version; a "pushed" mark does not.
-            (after.version != before.version).then_some(RoomChange::Message {
-                message: after,
-                new: false,
-            })
+            let hidden =
+                moderation::became_hidden(before.screening.as_ref(), after.screening.as_ref());
+            // An edit or a delete moves the version; a "pushed" mark does not; a
+            // verdict that hides it withdraws it.
+            if after.version != before.version {
+                Some(RoomChange::Message {
+                    message: after,
+                    new: false,
+                })
+            } else if hidden && !after.deleted {
+                Some(RoomChange::Withdrawn(after))
+            } else {
+                None
+            }
         }
         (ChangeKind::Insert, Some(Member::NAME)) => Some(RoomChange::Joined(parse(new)?)),
         (ChangeKind::Remove, Some(Member::NAME)) => Some(RoomChange::Left(parse(old)?)),
@@ -202,7 +213,10 @@ fn token_of(change: &RoomChange) -> Option<u64> {
     match change {
         RoomChange::Message { message, .. } => Some(message.version),
         RoomChange::Read(member) => Some(member.read_seq),
-        RoomChange::Joined(_) | RoomChange::Left(_) | RoomChange::LeftChannel(_) => None,
+        RoomChange::Joined(_)
+        | RoomChange::Left(_)
+        | RoomChange::LeftChannel(_)
+        | RoomChange::Withdrawn(_) => None,
     }
 }
 
@@ -381,6 +395,9 @@ impl ChatBatch<'_> {
     /// What follows a change whoever pushed it: the once-per-room work after the
     /// room's latest new message of the batch.
     async fn after_push(&self, change: &Change, room_change: &RoomChange) -> AppResult<()> {
+        if let RoomChange::Withdrawn(message) = room_change {
+            return chat::refresh_preview(&self.reaction.store, message).await;
+        }
         // A channel's message costs no work per member: its community's members have
         // no inbox entry of it and are not notified of it.
         if let RoomChange::Message { message, new: true } = room_change
@@ -448,7 +465,7 @@ impl ChatBatch<'_> {
 /// Who caused the change: blocks between them and a subscriber keep it from them.
 fn actor_of(change: &RoomChange) -> &UserId {
     match change {
-        RoomChange::Message { message, .. } => &message.sender_id,
+        RoomChange::Message { message, .. } | RoomChange::Withdrawn(message) => &message.sender_id,
         RoomChange::Read(member)
         | RoomChange::Joined(member)
         | RoomChange::Left(member)
@@ -478,6 +495,14 @@ fn event_of(change: &RoomChange) -> (String, RoomEvent) {
             };
             (room_id, event)
         }
+        RoomChange::Withdrawn(message) => (
+            message.room_id.clone(),
+            RoomEvent::MessageWithdrawn {
+                room_id: message.room_id.clone(),
+                message_id: message.message_id.clone(),
+                sender_id: message.sender_id.clone(),
+            },
+        ),
         RoomChange::Read(member) => (
             member.room_id.clone(),
             RoomEvent::ReadReceipt {

@@ -693,6 +693,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             version: 1,
+            screening: None,
         };
 
         let item = RetainedMessage {

@@ -522,6 +522,7 @@ pub async fn send_message(
             edited_at: None,
             deleted: false,
             version: 1,
+            screening: None,
         };
         let expires_at = now_epoch_seconds() + retention_seconds(room.retention_days);
         let retained = RetainedMessage {
@@ -883,7 +884,11 @@ pub(super) async fn refresh_preview(store: &Store, message: &Message) -> AppResu
     let preview = Preview {
         message_id: message.message_id.clone(),
         sender_id: message.sender_id.clone(),
-        text: preview_text(&message.text),
+        text: if crate::contexts::moderation::is_hidden(message.screening.as_ref()) {
+            crate::contexts::moderation::HIDDEN_TEXT.to_owned()
+        } else {
+            preview_text(&message.text)
+        },
         sent_at: message.sent_at.clone(),
         deleted: message.deleted,
     };

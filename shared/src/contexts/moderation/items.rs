@@ -64,6 +64,9 @@ pub struct Screening {
     pub checked_at: String,
 }
 
+// The confidence is a rounded classifier score, never NaN, so equality is total.
+impl Eq for Screening {}
+
 /// What readers other than its author and the moderators see of a hidden text.
 pub const HIDDEN_TEXT: &str = "[hidden by moderation]";
 
