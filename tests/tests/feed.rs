@@ -1312,3 +1312,51 @@ async fn a_muted_user_reaches_neither_my_feeds_nor_my_notifications_until_unmute
     assert!(feed_after.contains(&beas), "unmuted: her activity is back");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_activity_or_comment_moderation_hides_leaves_every_feed_but_its_authors()
+-> anyhow::Result<()> {
+    // Arrange: Ana shares a scam with her connections; Dan comments a scam on a clean
+    // public share.
+    let stack = spawn().await?;
+    let (ana, bea, _caio, dan) = ana_connected_to_bea_and_caio_and_stranger_dan(&stack).await?;
+    let scam = "Guaranteed returns of 20% a week, send your deposit now";
+    let hidden = post_activity(&stack, &ana, share("public", scam)).await?;
+    let clean = post_activity(&stack, &ana, share("public", "Index funds, slowly.")).await?;
+    let comments = format!("/v1/activities/{clean}/comments");
+    let comment = stack
+        .post_created(&comments, &dan, json!({"text": scam}))
+        .await?;
+
+    // Act
+    let as_author = stack
+        .eventually("the activity's verdict", || async {
+            let read = stack.get(&format!("/v1/activities/{hidden}"), &ana).await?;
+            Ok(read.body.get("screening").is_some().then_some(read.body))
+        })
+        .await?;
+    await_in_feed(&stack, &bea, &clean, true).await?;
+    let bea_feed = feed_ids(&stack, &bea).await?;
+    let bea_timeline = timeline_ids(&stack, &bea).await?;
+    let ana_feed = feed_ids(&stack, &ana).await?;
+    let as_other = stack.get(&format!("/v1/activities/{hidden}"), &bea).await?;
+    let comment_to_bea = stack
+        .eventually("the comment's verdict", || async {
+            let page = stack.get(&comments, &bea).await?;
+            let first = page.body["items"][0].clone();
+            Ok(first.get("screening").is_some().then_some(first))
+        })
+        .await?;
+    let comment_to_dan = stack.get(&comments, &dan).await?;
+
+    // Assert
+    assert_eq!(as_author["screening"]["status"], "hidden", "{as_author}");
+    assert!(!bea_feed.contains(&hidden), "{bea_feed:?}");
+    assert!(!bea_timeline.contains(&hidden), "{bea_timeline:?}");
+    assert!(ana_feed.contains(&hidden), "its author still sees it");
+    assert_problem(&as_other, 404, None);
+    assert_eq!(comment_to_bea["commentId"], comment["commentId"]);
+    assert_eq!(comment_to_bea["text"], "[hidden by moderation]");
+    assert_eq!(comment_to_dan.body["items"][0]["text"], scam);
+    Ok(())
+}

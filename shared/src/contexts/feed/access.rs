@@ -16,6 +16,9 @@ pub async fn visible_activity(
         .await?
         .filter(|a: &Activity| !a.deleted)
         .ok_or_else(not_found)?;
+    if !activity.shown_to(viewer) {
+        return Err(not_found());
+    }
     let is_author = &activity.author_id == viewer;
     if !is_author {
         if graph::blocked_between(store, viewer, &activity.author_id).await? {
@@ -63,6 +66,7 @@ pub async fn list_comments(
     let items = comments
         .into_iter()
         .filter(|c| !blocked.contains(&c.author_id))
+        .map(|c| c.for_viewer(viewer))
         .collect();
     let next_cursor = next
         .map(|key| cursors.seal(viewer, &scope, &key))

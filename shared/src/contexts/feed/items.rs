@@ -166,9 +166,19 @@ pub struct Activity {
     pub comment_count: i64,
     #[serde(default)]
     pub share_count: i64,
+    /// The automatic moderation verdict on its text (absent until checked, or for an
+    /// activity without text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<moderation::Screening>,
 }
 
 impl Activity {
+    /// Whether `viewer` may see it as far as moderation goes: a hidden one only its
+    /// author.
+    pub fn shown_to(&self, viewer: &UserId) -> bool {
+        moderation::shown_to(self.screening.as_ref(), &self.author_id == viewer, false)
+    }
+
     /// How many like it: exact once the stream has settled the like shards.
     pub fn likes(&self) -> i64 {
         crate::table::counter::total(self.like_count, &self.like_count_shards)
@@ -254,6 +264,10 @@ pub struct ActivityView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(no_recursion)]
     pub original: Option<Box<ActivityView>>,
+    /// The automatic moderation verdict on its text; a hidden activity reaches only
+    /// its author.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screening: Option<moderation::Screening>,
 }
 
 impl ActivityView {
@@ -272,6 +286,7 @@ impl ActivityView {
             share_count: activity.share_count,
             liked_by_me,
             original: None,
+            screening: activity.screening,
         }
     }
 }
@@ -284,6 +299,19 @@ pub struct Comment {
     pub author_id: UserId,
     pub text: String,
     pub created_at: String,
+    /// The automatic moderation verdict on its text (absent until checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<moderation::Screening>,
+}
+
+impl Comment {
+    /// The comment as `viewer` sees it: a hidden one's text only its author reads.
+    pub fn for_viewer(mut self, viewer: &UserId) -> Self {
+        if !moderation::shown_to(self.screening.as_ref(), &self.author_id == viewer, false) {
+            self.text = moderation::HIDDEN_TEXT.into();
+        }
+        self
+    }
 }
 
 // ---------------------------------------------------------------------------------

@@ -265,6 +265,7 @@ pub(super) fn generated(
         like_count_shards: BTreeMap::new(),
         comment_count: 0,
         share_count: 0,
+        screening: None,
     }
 }
 
@@ -539,6 +540,7 @@ mod tests {
             like_count_shards: BTreeMap::new(),
             comment_count: 0,
             share_count: 1,
+            screening: None,
         }
     }
 
@@ -629,6 +631,7 @@ mod tests {
             author_id: ana(),
             text: "nice".into(),
             created_at: "2026-03-01T10:00:00.000Z".into(),
+            screening: None,
         };
 
         let item = comment.item()?;

@@ -112,6 +112,7 @@ pub async fn post_activity(
         like_count_shards: BTreeMap::new(),
         comment_count: 0,
         share_count: 0,
+        screening: None,
     };
     insert_activity(store, &activity, |t| t).await?;
     Ok(ActivityView::of(activity, Some(false)))
@@ -204,6 +205,7 @@ pub async fn add_comment(
         author_id: me.clone(),
         text: input.text,
         created_at: now_rfc3339(),
+        screening: None,
     };
     let pointer = ActivityPointer {
         user_id: me.clone(),
@@ -265,6 +267,7 @@ pub async fn share(
         like_count_shards: BTreeMap::new(),
         comment_count: 0,
         share_count: 0,
+        screening: None,
     };
     insert_activity(store, &activity, |t| {
         bump_counter(t, &target.activity_id, "shareCount", 1)
@@ -355,7 +358,7 @@ pub(super) async fn render(
     let title_of = |topic_id: &str| -> Option<String> {
         let key = discussions::keys::topic(topic_id);
         let topic: TopicImage = store::from_item(found.get(&(key.pk, key.sk))?.clone()).ok()?;
-        (!topic.deleted).then_some(topic.title)
+        (!topic.deleted && !moderation::is_hidden(topic.screening.as_ref())).then_some(topic.title)
     };
     let mut originals: HashMap<String, Activity> = HashMap::new();
     for entry in &entries {
@@ -393,6 +396,8 @@ pub(super) async fn render(
             .and_then(|id| originals.get(id));
         if blocked.contains(&activity.author_id)
             || original.is_some_and(|o| blocked.contains(&o.author_id))
+            || !activity.shown_to(viewer)
+            || original.is_some_and(|o| !o.shown_to(viewer))
         {
             continue;
         }
