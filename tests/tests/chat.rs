@@ -1686,3 +1686,29 @@ async fn a_delivered_message_moderation_hides_is_withdrawn_from_the_room_and_its
     assert_eq!(told["object"]["content"]["roomId"], room.as_str());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_group_name_moderation_hides_is_read_only_by_whoever_set_it() -> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let (ana, bo) = (new_user("ana"), new_user("bo"));
+    stack.connect_directly(&ana, &bo).await?;
+    let scam = "Guaranteed returns of 20% a week, send your deposit now";
+
+    // Act
+    let room = group(&stack, &ana, scam, &[&bo]).await?;
+    let to_bo = stack
+        .eventually("the name hidden", || async {
+            let detail = stack.get(&format!("/v1/rooms/{room}"), &bo).await?;
+            Ok((detail.body["name"] == "[hidden by moderation]").then_some(detail))
+        })
+        .await?;
+    let to_ana = stack.get(&format!("/v1/rooms/{room}"), &ana).await?;
+    let inbox = stack.get("/v1/rooms", &bo).await?;
+
+    // Assert
+    assert_eq!(to_bo.body["screening"]["status"], "hidden");
+    assert_eq!(to_ana.body["name"], scam);
+    assert_eq!(inbox.body["items"][0]["name"], "[hidden by moderation]");
+    Ok(())
+}

@@ -159,7 +159,7 @@ pub async fn community_channels(
                 // Before my first visit: everything is unread.
                 unread_count: unread(&room, member),
                 last_read_message_id: member.and_then(|m| m.last_read_message_id.clone()),
-                room,
+                room: room.for_viewer(&me.user_id),
             }
         })
         .collect())
@@ -197,7 +197,7 @@ pub async fn room_detail(store: &Store, me: &UserId, room_id: &str) -> AppResult
     Ok(RoomDetail {
         unread_count: unread(&room, Some(&mine)),
         archived: membership.is_some_and(|m| m.archived),
-        room,
+        room: room.for_viewer(me),
         members,
         typing,
     })
@@ -288,7 +288,7 @@ pub async fn inbox(
                 unread_count: unread(&room, member),
                 last_read_message_id: member.and_then(|m| m.last_read_message_id.clone()),
                 archived,
-                room,
+                room: room.for_viewer(me),
             })
         })
         .collect();

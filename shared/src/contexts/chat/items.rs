@@ -156,6 +156,29 @@ pub struct Room {
     pub last_message_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message: Option<Preview>,
+    /// Who set a group's current name (its creator, or its last renamer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_by: Option<UserId>,
+    /// The automatic moderation verdict on its name (absent until checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<crate::contexts::moderation::Screening>,
+}
+
+impl Room {
+    /// The room as `viewer` sees it: a name moderation hid only whoever set it reads.
+    pub fn for_viewer(mut self, viewer: &UserId) -> Self {
+        let named_by_viewer = self.name_by.as_ref().unwrap_or(&self.created_by) == viewer;
+        if self.name.is_some()
+            && !crate::contexts::moderation::shown_to(
+                self.screening.as_ref(),
+                named_by_viewer,
+                false,
+            )
+        {
+            self.name = Some(crate::contexts::moderation::HIDDEN_TEXT.into());
+        }
+        self
+    }
 }
 
 /// `ROOM#<roomId> / MEMBER#<userId>`
@@ -828,13 +851,13 @@ pub const SCREENED: &[crate::contexts::moderation::Screened] = &[
     crate::contexts::moderation::Screened {
         entity: Message::NAME,
         text: &["text"],
-        author: "senderId",
+        author: &["senderId"],
         community: crate::contexts::moderation::CommunityOf::Parent("communityId"),
     },
     crate::contexts::moderation::Screened {
         entity: Room::NAME,
         text: &["name"],
-        author: "createdBy",
+        author: &["nameBy", "createdBy"],
         community: crate::contexts::moderation::CommunityOf::Own("communityId"),
     },
 ];

@@ -400,6 +400,8 @@ mod tests {
             last_message_id: None,
             last_message_at: None,
             last_message: None,
+            name_by: None,
+            screening: None,
         };
         let member = |seq| Member {
             room_id: "r".into(),
@@ -472,6 +474,8 @@ mod tests {
             last_message_id: last_message_at.map(|_| "M4".to_owned()),
             last_message_at: last_message_at.map(str::to_owned),
             last_message: None,
+            name_by: None,
+            screening: None,
         }
     }
 

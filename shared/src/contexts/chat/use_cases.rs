@@ -49,6 +49,8 @@ pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(R
         last_message_id: None,
         last_message_at: None,
         last_message: None,
+        name_by: None,
+        screening: None,
     };
     let lock = DmLock {
         users: (me.clone(), other.clone()),
@@ -92,6 +94,8 @@ pub async fn create_group(store: &Store, me: &UserId, input: NewGroup) -> AppRes
         last_message_id: None,
         last_message_at: None,
         last_message: None,
+        name_by: Some(me.clone()),
+        screening: None,
     };
     let mut transaction = store
         .transaction()
@@ -126,8 +130,10 @@ pub async fn update_room(
     let mut names = Vec::new();
     if let Some(name) = &patch.name {
         sets.push("#name = :name");
+        sets.push("nameBy = :me");
         names.push(("#name", "name"));
         values.push((":name", s(name.trim())));
+        values.push((":me", s(me.as_str())));
     }
     if let Some(days) = patch.retention_days {
         sets.push("retentionDays = :days");
@@ -1440,6 +1446,8 @@ pub async fn create_channel(
         last_message_id: None,
         last_message_at: None,
         last_message: None,
+        name_by: None,
+        screening: None,
     };
     let count = Expr::new("ADD channels :one SET communityId = :community, entity = :entity")
         .value(":one", n(1))

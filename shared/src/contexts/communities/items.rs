@@ -788,6 +788,6 @@ pub const SCREENED: &[crate::contexts::moderation::Screened] =
     &[crate::contexts::moderation::Screened {
         entity: Community::NAME,
         text: &["name", "description", "guidelines"],
-        author: "ownerId",
+        author: &["ownerId"],
         community: crate::contexts::moderation::CommunityOf::Own("communityId"),
     }];

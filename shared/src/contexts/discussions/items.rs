@@ -777,13 +777,13 @@ pub const SCREENED: &[crate::contexts::moderation::Screened] = &[
     crate::contexts::moderation::Screened {
         entity: Topic::NAME,
         text: &["title", "body"],
-        author: "authorId",
+        author: &["authorId"],
         community: crate::contexts::moderation::CommunityOf::Own("communityId"),
     },
     crate::contexts::moderation::Screened {
         entity: Reply::NAME,
         text: &["body"],
-        author: "authorId",
+        author: &["authorId"],
         community: crate::contexts::moderation::CommunityOf::Parent("communityId"),
     },
 ];

@@ -673,13 +673,13 @@ pub const SCREENED: &[crate::contexts::moderation::Screened] = &[
     crate::contexts::moderation::Screened {
         entity: Activity::NAME,
         text: &["text"],
-        author: "authorId",
+        author: &["authorId"],
         community: crate::contexts::moderation::CommunityOf::Nowhere,
     },
     crate::contexts::moderation::Screened {
         entity: Comment::NAME,
         text: &["text"],
-        author: "authorId",
+        author: &["authorId"],
         community: crate::contexts::moderation::CommunityOf::Nowhere,
     },
 ];

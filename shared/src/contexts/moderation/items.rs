@@ -34,8 +34,9 @@ pub struct Screened {
     pub entity: &'static str,
     /// The attributes holding its text (strings; an absent one counts as empty).
     pub text: &'static [&'static str],
-    /// The attribute naming its author.
-    pub author: &'static str,
+    /// The attributes naming its author: the first one present (a group's name is
+    /// its last renamer's, else its creator's).
+    pub author: &'static [&'static str],
     /// Whose review queue it goes to.
     pub community: CommunityOf,
 }

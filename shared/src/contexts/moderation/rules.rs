@@ -1032,7 +1032,7 @@ mod tests {
     const TOPIC: Screened = Screened {
         entity: "Topic",
         text: &["title", "body"],
-        author: "authorId",
+        author: &["authorId"],
         community: CommunityOf::Own("communityId"),
     };
 

@@ -122,10 +122,17 @@ fn text_unchanged(item: &Item, screened: &Screened) -> Expr {
 }
 
 fn author_of(item: &Item, screened: &Screened) -> AppResult<UserId> {
-    match item.get(screened.author) {
-        Some(AttributeValue::S(author)) => UserId::parse(author).map_err(AppError::internal),
-        _ => Err(AppError::internal(format!(
-            "a {} without its author ({})",
+    let author = screened
+        .author
+        .iter()
+        .find_map(|name| match item.get(*name) {
+            Some(AttributeValue::S(author)) => Some(author),
+            _ => None,
+        });
+    match author {
+        Some(author) => UserId::parse(author).map_err(AppError::internal),
+        None => Err(AppError::internal(format!(
+            "a {} without its author ({:?})",
             screened.entity, screened.author
         ))),
     }
