@@ -2725,3 +2725,59 @@ async fn a_learning_circle_has_a_skill_and_a_level_shared_resources_and_meetings
     assert_problem(&bad_level, 400, Some("circle.level"));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_community_whose_description_moderation_hides_leaves_discovery_and_shows_no_text_to_outsiders()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let (owner, outsider) = (new_user("owner"), new_user("outsider"));
+    let word = format!("scamcircle{}", ulid::Ulid::new().to_string().to_lowercase());
+    let created = community(
+        &stack,
+        &owner,
+        "public",
+        json!({
+            "name": format!("{word} club"),
+            "description": "Guaranteed returns of 20% a week, send your deposit now",
+        }),
+    )
+    .await?;
+    let id = id_of(&created);
+    let clean = id_of(
+        &community(
+            &stack,
+            &owner,
+            "public",
+            json!({"name": format!("{word} savers"), "description": "Index funds, slowly."}),
+        )
+        .await?,
+    );
+
+    // Act
+    let to_owner = stack
+        .eventually("the community's verdict", || async {
+            let read = stack.get(&format!("/v1/communities/{id}"), &owner).await?;
+            Ok(read.body.get("screening").is_some().then_some(read.body))
+        })
+        .await?;
+    let to_outsider = stack
+        .get(&format!("/v1/communities/{id}"), &outsider)
+        .await?;
+    let found = stack
+        .get(&format!("/v1/communities?q={}", &word[..14]), &outsider)
+        .await?;
+
+    // Assert
+    assert_eq!(to_owner["screening"]["status"], "hidden", "{to_owner}");
+    assert_eq!(to_owner["name"], format!("{word} club"));
+    assert_eq!(to_outsider.status, 200, "{to_outsider:?}");
+    assert_eq!(to_outsider.body["name"], "[hidden by moderation]");
+    assert!(to_outsider.body.get("description").is_none());
+    assert_eq!(
+        field_of_items(&found.body, "communityId"),
+        vec![clean],
+        "only the clean one is found: {found:?}"
+    );
+    Ok(())
+}

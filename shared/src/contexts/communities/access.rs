@@ -182,7 +182,11 @@ pub async fn discover(
     Ok(Page {
         items: communities
             .into_iter()
-            .filter(|c| c.kind.is_listed() && c.deleted_at.is_none())
+            .filter(|c| {
+                c.kind.is_listed()
+                    && c.deleted_at.is_none()
+                    && !crate::contexts::moderation::is_hidden(c.screening.as_ref())
+            })
             .map(|c| CommunityView::of(c, &Standing::outsider()))
             .collect(),
         next_cursor: cursors.seal_next(viewer, &scope, next)?,

@@ -287,6 +287,10 @@ pub struct Community {
     pub cleanup_step: u64,
     pub created_at: String,
     pub updated_at: String,
+    /// The automatic moderation verdict on its name, description and guidelines
+    /// (absent until checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<crate::contexts::moderation::Screening>,
 }
 
 impl Entity for Community {
@@ -665,16 +669,31 @@ pub struct CommunityView {
     /// Whether I follow it (members only; absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub following: Option<bool>,
+    /// The automatic moderation verdict on its texts: a hidden community's name,
+    /// description and guidelines are read only by its owner, admins and moderators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screening: Option<crate::contexts::moderation::Screening>,
 }
 
 impl CommunityView {
     pub fn of(community: Community, standing: &Standing) -> Self {
+        let moderates = matches!(
+            standing.role,
+            Some(Role::Owner | Role::Admin | Role::Moderator)
+        );
+        let shown =
+            crate::contexts::moderation::shown_to(community.screening.as_ref(), moderates, false);
+        let hidden = |text: Option<String>| if shown { text } else { None };
         Self {
             community_id: community.community_id,
             slug: community.slug,
-            name: community.name,
-            description: community.description,
-            guidelines: community.guidelines,
+            name: if shown {
+                community.name
+            } else {
+                crate::contexts::moderation::HIDDEN_TEXT.into()
+            },
+            description: hidden(community.description),
+            guidelines: hidden(community.guidelines),
             cover_image_url: community.cover_image_url,
             tags: community.tags,
             kind: community.kind,
@@ -688,6 +707,7 @@ impl CommunityView {
             my_status: standing.status(),
             my_role: standing.role,
             following: standing.role.map(|_| standing.following),
+            screening: community.screening,
         }
     }
 }

@@ -259,6 +259,7 @@ pub fn new_community(id: String, owner: &UserId, input: NewCommunity, now: &str)
         cleanup_step: 0,
         created_at: now.to_owned(),
         updated_at: now.to_owned(),
+        screening: None,
     }
 }
 
