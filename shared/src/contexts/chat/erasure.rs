@@ -133,7 +133,7 @@ async fn rooms(store: &Store, me: &UserId, limit: u32) -> AppResult<Chunk> {
     }
 }
 
-/// After my messages are gone: the room forgets me (preview, creator, DM pair, lock),
+/// After my messages are gone: the room forgets me (preview, creator, namer, DM pair, lock),
 /// then my typing, member and membership items go. Safe to repeat.
 async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> {
     let room: Option<Room> = store.get(&keys::room(room_id)).await?;
@@ -153,8 +153,12 @@ async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> 
         {
             removes.push("lastMessage");
         }
+        let named_by_me = room.name_by.as_ref() == Some(me);
         if &room.created_by == me {
             sets.push("createdBy = :nobody");
+        }
+        if named_by_me {
+            sets.push("nameBy = :nobody");
         }
         if room.dm_user_ids.contains(me) {
             sets.push("dmUserIds = :pair");
@@ -168,7 +172,7 @@ async fn leave_room(store: &Store, me: &UserId, room_id: &str) -> AppResult<()> 
                 text.push_str(&format!(" REMOVE {}", removes.join(", ")));
             }
             let mut update = Expr::new(text.trim());
-            if &room.created_by == me {
+            if &room.created_by == me || named_by_me {
                 update = update.value(":nobody", jobs::text(ERASED_USER));
             }
             if room.dm_user_ids.contains(me) {

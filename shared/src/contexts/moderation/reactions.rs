@@ -53,15 +53,23 @@ impl ScreeningRequests {
             sk: change.sk.clone(),
             digest,
         };
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(serde_json::to_string(&job).map_err(AppError::internal)?)
-            .send()
-            .await
-            .map_err(|e| AppError::internal(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        Ok(())
+        send(&self.sqs, &self.queue_url, &job).await
     }
+}
+
+/// One SendMessage of `job` to the moderation queue.
+pub async fn send(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    job: &ModerationJob,
+) -> AppResult<()> {
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(serde_json::to_string(job).map_err(AppError::internal)?)
+        .send()
+        .await
+        .map_err(|e| AppError::internal(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    Ok(())
 }
 
 impl Reaction for ScreeningRequests {

@@ -5,9 +5,9 @@
 use futures_util::future::LocalBoxFuture;
 use tracing::instrument;
 
-use crate::contexts::moderation::ModerationJob;
+use crate::contexts::moderation::{self, ModerationJob};
 use crate::contexts::profiles::{self, Profile};
-use crate::core::error::{AppError, AppResult};
+use crate::core::error::AppResult;
 use crate::table::entity::Entity;
 use crate::table::store::Store;
 use crate::table::stream::{Change, Reaction, ReactionBatch};
@@ -51,13 +51,7 @@ impl ProfileProjections {
                 user_id: profile.user_id.clone(),
                 version: profile.version,
             };
-            self.sqs
-                .send_message()
-                .queue_url(&self.moderation_queue_url)
-                .message_body(serde_json::to_string(&job).map_err(AppError::internal)?)
-                .send()
-                .await
-                .map_err(|e| AppError::internal(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            moderation::reactions::send(&self.sqs, &self.moderation_queue_url, &job).await?;
         }
         Ok(())
     }
