@@ -19,6 +19,7 @@ mod events;
 mod feed;
 mod feed_worker;
 mod health;
+mod moderation;
 mod moderation_worker;
 mod notifications;
 mod notifier;
@@ -54,10 +55,11 @@ enum Function {
     Courses,
     Scheduler,
     Events,
+    Moderation,
 }
 
 impl Function {
-    const ALL: [Function; 19] = [
+    const ALL: [Function; 20] = [
         Function::Health,
         Function::Profiles,
         Function::Connections,
@@ -77,6 +79,7 @@ impl Function {
         Function::Courses,
         Function::Scheduler,
         Function::Events,
+        Function::Moderation,
     ];
 
     /// The `Handler` of this function's resource in `template.yaml`.
@@ -101,6 +104,7 @@ impl Function {
             Function::Courses => "courses",
             Function::Scheduler => "scheduler",
             Function::Events => "events",
+            Function::Moderation => "moderation",
         }
     }
 
@@ -151,6 +155,7 @@ impl Function {
             Function::Courses => courses::run().await,
             Function::Scheduler => scheduler::run().await,
             Function::Events => events::run().await,
+            Function::Moderation => moderation::run().await,
         }
     }
 }

@@ -48,6 +48,7 @@ pub fn document() -> OpenApi {
         routes::communities::routes().into_openapi(),
         routes::courses::routes().into_openapi(),
         routes::events::routes().into_openapi(),
+        routes::moderation::routes().into_openapi(),
     ] {
         document.merge(part);
     }

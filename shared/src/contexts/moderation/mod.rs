@@ -34,10 +34,12 @@ use crate::table::transaction::Condition;
 pub mod erasure;
 pub mod reactions;
 
+mod access;
 mod items;
 mod rules;
 mod use_cases;
 
+pub use access::*;
 pub use items::*;
 pub use rules::*;
 pub use use_cases::*;

@@ -11,6 +11,7 @@ pub mod discussions;
 pub mod events;
 pub mod feed;
 pub mod health;
+pub mod moderation;
 pub mod notifications;
 pub mod profiles;
 

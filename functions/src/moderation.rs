@@ -1,0 +1,16 @@
+//! The moderation endpoint group: the review queues. Its routes and handlers are
+//! `agora::edge::routes::moderation`; this binary only builds the state and serves them.
+
+use std::sync::Arc;
+
+use agora::config::ApiConfig;
+use agora::edge::routes::moderation;
+use agora::edge::{Api, http};
+
+pub async fn run() -> Result<(), lambda_http::Error> {
+    // All configuration is read before any client is built, so a bad value fails at once.
+    let sdk = aws_config::load_from_env().await;
+    let config = ApiConfig::from_env(&sdk)?;
+    let api = Arc::new(Api::new(&config, &sdk));
+    http::run(moderation::router(api)).await
+}
