@@ -13,6 +13,8 @@ use crate::table::store::KeyQuery;
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewView {
+    /// What a decision names (`POST /v1/moderation/queue/{reviewId}`).
+    pub review_id: String,
     pub content: ContentRef,
     pub author_id: UserId,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -24,6 +26,28 @@ pub struct ReviewView {
     /// The item's text now, by attribute (absent once the item is gone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<BTreeMap<String, String>>,
+    /// A moderator's decision, once made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<ReviewDecision>,
+}
+
+impl ReviewView {
+    /// The view of a review item (`None` for keys no screened item has), with the
+    /// item's text when it was read.
+    pub fn of(review: ReviewItem, text: Option<BTreeMap<String, String>>) -> Option<Self> {
+        let content = content_ref(&review.subject, &review.screening.categories)?;
+        Some(Self {
+            review_id: review_id(&review.subject),
+            content,
+            author_id: review.author_id,
+            community_id: review.community_id,
+            status: review.status,
+            screening: review.screening,
+            flagged_at: review.flagged_at,
+            text,
+            decision: review.decision,
+        })
+    }
 }
 
 /// A page of the review queue `community` (`None`: the global one), oldest first: one
@@ -73,7 +97,6 @@ pub async fn review_queue(
     let items = reviews
         .into_iter()
         .filter_map(|review| {
-            let content = content_ref(&review.subject, &review.screening.categories)?;
             let text = screened
                 .iter()
                 .find(|s| s.entity == review.subject.entity)
@@ -85,15 +108,7 @@ pub async fn review_queue(
                         .map(|(name, value)| (name.to_owned(), value))
                         .collect()
                 });
-            Some(ReviewView {
-                content,
-                author_id: review.author_id,
-                community_id: review.community_id,
-                status: review.status,
-                screening: review.screening,
-                flagged_at: review.flagged_at,
-                text,
-            })
+            ReviewView::of(review, text)
         })
         .collect();
     Ok(Page {

@@ -1,28 +1,45 @@
 //! The moderation context's part of account erasure and export: the review items of
-//! what I wrote (my moderation history, found on GSI2 `MODHIST#<me>`). Profile jobs
-//! carry a user id and a version only; verdicts live on the items, which their own
-//! contexts erase.
+//! what I wrote (my moderation history, found on GSI2 `MODHIST#<me>`), and, for a
+//! moderator, the decisions I made (GSI3 `MODBY#<me>`: they stay, made by `~erased`).
+//! Profile jobs carry a user id and a version only; verdicts live on the items, which
+//! their own contexts erase.
 
-use crate::contexts::moderation::history_partition;
+use crate::contexts::moderation::{decisions_partition, history_partition};
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
-use crate::table::jobs::{self, AccountSteps, Chunk, ErasureStep, ExportStep, Next};
-use crate::table::store::{Index, KeyQuery, Store};
+use crate::table::jobs::{self, AccountSteps, Chunk, ERASED_USER, ErasureStep, ExportStep, Next};
+use crate::table::store::{Expr, Index, Key, KeyQuery, Store};
 
 pub const STEPS: AccountSteps = AccountSteps {
     context: "moderation",
-    erasure: &[ErasureStep {
-        name: "review-items",
-        run: |store, me, _cursor, limit| Box::pin(erase(store, me, limit)),
-    }],
-    export: &[ExportStep {
-        name: "review-items",
-        run: |store, me, cursor, limit| {
-            Box::pin(
-                async move { jobs::export_page(store, history(me, limit), cursor, |_| true).await },
-            )
+    erasure: &[
+        ErasureStep {
+            name: "review-items",
+            run: |store, me, _cursor, limit| Box::pin(erase(store, me, limit)),
         },
-    }],
+        ErasureStep {
+            name: "decisions-made",
+            run: |store, me, _cursor, limit| Box::pin(forget_decisions(store, me, limit)),
+        },
+    ],
+    export: &[
+        ExportStep {
+            name: "review-items",
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_page(store, history(me, limit), cursor, |_| true).await
+                })
+            },
+        },
+        ExportStep {
+            name: "decisions-made",
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_page(store, decisions(me, limit), cursor, |_| true).await
+                })
+            },
+        },
+    ],
     nothing_because: None,
 };
 
@@ -30,6 +47,57 @@ fn history(me: &UserId, limit: u32) -> KeyQuery {
     KeyQuery::partition(history_partition(me))
         .on(Index::Gsi2)
         .limit(limit.clamp(1, 100))
+}
+
+fn decisions(me: &UserId, limit: u32) -> KeyQuery {
+    KeyQuery::partition(decisions_partition(me))
+        .on(Index::Gsi3)
+        .limit(limit.clamp(1, 100))
+}
+
+/// The decisions I made stay, made by `~erased`: for a page of them (one Query of
+/// GSI3), the item's verdict and the review item forget me (one UpdateItem each, under
+/// the condition that they still name me), and the review item leaves my GSI3
+/// partition.
+async fn forget_decisions(store: &Store, me: &UserId, limit: u32) -> AppResult<Chunk> {
+    let query = decisions(me, limit);
+    let page = query.limit;
+    let (items, _) = store.query(&query).await?;
+    let work = u32::try_from(items.len()).unwrap_or(u32::MAX);
+    let nobody = jobs::text(ERASED_USER);
+    let mine =
+        |path: &str| Expr::new(format!("{path} = :me")).value(":me", jobs::text(me.as_str()));
+    for item in &items {
+        let subject = item.get("subject").and_then(|s| s.as_m().ok());
+        let field = |name: &str| subject.and_then(|s| s.get(name)?.as_s().ok()).cloned();
+        if let (Some(pk), Some(sk)) = (field("pk"), field("sk")) {
+            store
+                .update_where(
+                    &Key::new(pk, sk),
+                    Expr::new("SET screening.reviewedBy = :nobody")
+                        .value(":nobody", nobody.clone()),
+                    mine("screening.reviewedBy"),
+                )
+                .await?;
+        }
+        if let Some(key) = jobs::key_of(item) {
+            store
+                .update_where(
+                    &key,
+                    Expr::new("SET decision.decidedBy = :nobody REMOVE GSI3PK, GSI3SK")
+                        .value(":nobody", nobody.clone()),
+                    mine("decision.decidedBy"),
+                )
+                .await?;
+        }
+    }
+    if items.len() < page as usize {
+        return Ok(Chunk::done(work));
+    }
+    Ok(Chunk {
+        work,
+        next: Next::Continue(None),
+    })
 }
 
 /// Deletes a page of my review items (one Query of GSI2, then one DeleteItem each).

@@ -63,6 +63,11 @@ pub struct Screening {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<Category>,
     pub checked_at: String,
+    /// The moderator who approved or removed it, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_by: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_at: Option<String>,
 }
 
 // The confidence is a rounded classifier score, never NaN, so equality is total.
@@ -78,6 +83,9 @@ pub enum ScreeningStatus {
     Clean,
     /// Shown only to its author and the moderators.
     Hidden,
+    /// A moderator removed it: shown only to its author and the moderators, whatever
+    /// its text becomes.
+    Removed,
 }
 
 /// What an item of the review queue is about.
@@ -135,6 +143,40 @@ pub enum ReviewStatus {
     Open,
     /// A later text of the item was found clean, before anyone reviewed it.
     Cleared,
+    /// A moderator restored it.
+    Approved,
+    /// A moderator removed it for good.
+    Removed,
+}
+
+/// What a moderator decides about a review item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DecisionAction {
+    /// The text is fine: shown to everyone again.
+    Approve,
+    /// The text stays hidden from everyone but its author, whatever edits follow.
+    Remove,
+}
+
+/// A moderator's decision: `POST /v1/moderation/queue/{reviewId}`.
+#[derive(Debug, Clone, Deserialize, validator::Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewDecision {
+    pub action: DecisionAction,
+    /// Why, for the author and the record (1 to 500 characters).
+    #[validate(length(min = 1, max = 500))]
+    pub reason: String,
+}
+
+/// A moderator's decision on a review item, kept on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewDecision {
+    pub action: DecisionAction,
+    pub reason: String,
+    pub decided_by: UserId,
+    pub decided_at: String,
 }
 
 /// An item waiting for review: why it was hidden, and where.
@@ -151,6 +193,9 @@ pub struct ReviewItem {
     /// The digest of the text that verdict is about.
     pub digest: String,
     pub flagged_at: String,
+    /// A moderator's decision, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<ReviewDecision>,
 }
 
 impl Entity for ReviewItem {
@@ -177,6 +222,13 @@ impl Entity for ReviewItem {
                 &sort,
             ));
         }
+        if let Some(decision) = &self.decision {
+            keys.push(IndexKey::new(
+                Index::Gsi3,
+                decisions_partition(&decision.decided_by),
+                format!("{}#{sort}", decision.decided_at),
+            ));
+        }
         keys
     }
 }
@@ -192,6 +244,11 @@ pub fn queue_partition(community: Option<&str>) -> String {
         None => "MODQ#GLOBAL".into(),
         Some(community) => format!("MODQ#COMMUNITY#{community}"),
     }
+}
+
+/// `MODBY#<moderator>`: the decisions a moderator made (GSI3; erasure finds them).
+pub fn decisions_partition(moderator: &UserId) -> String {
+    format!("MODBY#{moderator}")
 }
 
 /// `MODHIST#<author>`: what of an author's was ever flagged (GSI2).

@@ -810,6 +810,8 @@ pub fn screening_of(text: &[(&'static str, String)], settings: &ModerationConfig
             confidence: 0.0,
             categories: Vec::new(),
             checked_at: now_rfc3339(),
+            reviewed_by: None,
+            reviewed_at: None,
         };
     }
     let context = TextContext::with_threshold(settings.threshold);
@@ -829,13 +831,15 @@ pub fn screening_of(text: &[(&'static str, String)], settings: &ModerationConfig
             .map(|c| c.category)
             .collect(),
         checked_at: now_rfc3339(),
+        reviewed_by: None,
+        reviewed_at: None,
     }
 }
 
 /// Whether an item under this screening is shown to a viewer: a hidden one only to its
 /// author and the moderators. Pure.
 pub fn shown_to(screening: Option<&Screening>, author: bool, moderator: bool) -> bool {
-    author || moderator || screening.is_none_or(|s| s.status != ScreeningStatus::Hidden)
+    author || moderator || screening.is_none_or(|s| s.status == ScreeningStatus::Clean)
 }
 
 /// The API's ids of a screened item, from its table keys (`None`: not a screened key).
@@ -887,6 +891,33 @@ pub fn content_ref(subject: &Subject, categories: &[Category]) -> Option<Content
         _ => return None,
     }
     Some(content)
+}
+
+/// The id a review item is known by: its item's keys, base64url.
+pub fn review_id(subject: &Subject) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}|{}", subject.pk, subject.sk))
+}
+
+/// The item keys a review id names, if it names a screened item. Pure.
+pub fn parse_review_id(id: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    if id.len() > 400 {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (pk, sk) = raw.split_once('|')?;
+    let subject = Subject {
+        entity: String::new(),
+        pk: pk.to_owned(),
+        sk: sk.to_owned(),
+    };
+    content_ref(&subject, &[])?;
+    Some((subject.pk, subject.sk))
 }
 
 /// Whether a change of screening hid an item that was shown. Pure.

@@ -51,7 +51,7 @@ pub async fn screen(
     );
     let unchanged = Condition::new(TEXT_UNCHANGED, text_unchanged(&item, screened));
     let written = match screening.status {
-        ScreeningStatus::Hidden => {
+        ScreeningStatus::Hidden | ScreeningStatus::Removed => {
             let review = ReviewItem {
                 subject: Subject {
                     entity: screened.entity.to_owned(),
@@ -64,6 +64,7 @@ pub async fn screen(
                 screening: screening.clone(),
                 digest: digest.to_owned(),
                 flagged_at: now_rfc3339(),
+                decision: None,
             };
             // Once per text: a redelivered job finds its review item and writes nothing
             // (the item keeps its place in the queue).
@@ -103,6 +104,10 @@ pub async fn screen(
 /// still absent).
 fn text_unchanged(item: &Item, screened: &Screened) -> Expr {
     let clauses: Vec<String> = std::iter::once("attribute_exists(PK)".to_owned())
+        // A moderator's removal stands, whatever the text becomes.
+        .chain(std::iter::once(
+            "(attribute_not_exists(screening) OR screening.#s <> :removed)".to_owned(),
+        ))
         .chain(screened.text.iter().enumerate().map(|(i, name)| {
             if item.contains_key(*name) {
                 format!("#t{i} = :t{i}")
@@ -111,7 +116,9 @@ fn text_unchanged(item: &Item, screened: &Screened) -> Expr {
             }
         }))
         .collect();
-    let mut expr = Expr::new(clauses.join(" AND "));
+    let mut expr = Expr::new(clauses.join(" AND "))
+        .name("#s", "status")
+        .value(":removed", AttributeValue::S("removed".into()));
     for (i, name) in screened.text.iter().enumerate() {
         expr = expr.name(format!("#t{i}"), *name);
         if let Some(current) = item.get(*name) {
@@ -178,6 +185,86 @@ async fn clear_review(store: &Store, pk: &str, sk: &str) -> AppResult<()> {
         .await
     {
         Ok(_) | Err(WriteError::ConditionsFailed(_)) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A review item by its id: 404 when the id names none.
+pub async fn review_by_id(store: &Store, review_id: &str) -> AppResult<ReviewItem> {
+    let missing = || AppError::NotFound("no such review item".into());
+    let (pk, sk) = parse_review_id(review_id).ok_or_else(missing)?;
+    store.get(&review_key(&pk, &sk)).await?.ok_or_else(missing)
+}
+
+/// The decision's conditions: the review item is still open for this text, and its
+/// item still carries the hidden verdict.
+const REVIEW_OPEN: &str = "review_open";
+const SUBJECT_HIDDEN: &str = "subject_hidden";
+
+/// A moderator decides an open review item: one TransactWriteItems of the item's
+/// verdict (approve: `clean`, shown to everyone again; remove: `removed`, hidden for
+/// good, whatever edits follow) under the condition that it still carries the hidden
+/// verdict, and of the review item (the decision kept on it, out of the queue) under
+/// the condition that it is still open for the same text. A decision made, a text
+/// cleared or flagged again meanwhile is a 409, and nothing is written.
+#[tracing::instrument(skip(store, review, input), fields(moderator = %moderator))]
+pub async fn decide(
+    store: &Store,
+    moderator: &UserId,
+    review: ReviewItem,
+    input: NewDecision,
+) -> AppResult<ReviewItem> {
+    crate::core::validation::check(&input)?;
+    if review.status != ReviewStatus::Open {
+        return Err(AppError::Conflict(
+            "the review item is no longer open (decided, or its text was found clean)".into(),
+        ));
+    }
+    let now = now_rfc3339();
+    let (verdict, status) = match input.action {
+        DecisionAction::Approve => ("clean", ReviewStatus::Approved),
+        DecisionAction::Remove => ("removed", ReviewStatus::Removed),
+    };
+    let subject = Key::new(&review.subject.pk, &review.subject.sk);
+    let update = Expr::new(
+        "SET screening.#s = :verdict, screening.reviewedBy = :me, screening.reviewedAt = :now",
+    )
+    .name("#s", "status")
+    .value(":verdict", AttributeValue::S(verdict.into()))
+    .value(":me", AttributeValue::S(moderator.as_str().into()))
+    .value(":now", AttributeValue::S(now.clone()));
+    let hidden = Expr::new("screening.#s = :hidden")
+        .name("#s", "status")
+        .value(":hidden", AttributeValue::S("hidden".into()));
+    let open = Expr::new("#status = :open AND digest = :digest")
+        .name("#status", "status")
+        .value(":open", AttributeValue::S("open".into()))
+        .value(":digest", AttributeValue::S(review.digest.clone()));
+    let mut decided = review;
+    decided.status = status;
+    decided.decision = Some(ReviewDecision {
+        action: input.action,
+        reason: input.reason.trim().to_owned(),
+        decided_by: moderator.clone(),
+        decided_at: now,
+    });
+    let written = store
+        .transaction()
+        .update(
+            &subject,
+            update,
+            Some(Condition::new(SUBJECT_HIDDEN, hidden)),
+        )
+        .put_entity(&decided, Some(Condition::new(REVIEW_OPEN, open)))
+        .commit()
+        .await;
+    match written {
+        Ok(()) => Ok(decided),
+        Err(error) if error.failed(SUBJECT_HIDDEN) || error.failed(REVIEW_OPEN) => {
+            Err(AppError::Conflict(
+                "the item changed meanwhile (decided, edited or checked again)".into(),
+            ))
+        }
         Err(error) => Err(error.into()),
     }
 }

@@ -8,11 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::contexts::communities::{self, Permission};
-use crate::contexts::moderation::{self, ReviewView};
+use crate::contexts::moderation::{self, NewDecision, ReviewView};
 use crate::core::auth::Principal;
 use crate::core::cursor::Page;
 use crate::core::error::{AppError, AppResult};
-use crate::edge::http::{ApiResult, Caller, Query};
+use crate::edge::http::{ApiResult, Caller, Json, Path, Query};
 use crate::edge::openapi::PageParams;
 use crate::edge::reactions::SCREENED;
 use crate::edge::{Api, HttpResponse};
@@ -25,7 +25,9 @@ pub fn router(api: Arc<Api>) -> axum::Router {
 }
 
 pub fn routes() -> OpenApiRouter<Arc<Api>> {
-    OpenApiRouter::new().routes(routes!(review_queue))
+    OpenApiRouter::new()
+        .routes(routes!(review_queue))
+        .routes(routes!(decide))
 }
 
 /// May `me` read the review queue of `community` (`None`: the global one)? The global
@@ -81,4 +83,27 @@ async fn review_queue(State(api): State<Arc<Api>>, Caller(me): Caller, query: Qu
     )
     .await?;
     Ok(HttpResponse::json(200, &page)?)
+}
+
+/// Decide a review item (whoever may read its queue): `approve` shows the item to
+/// everyone again; `remove` keeps it hidden from everyone but its author, whatever
+/// edits follow. The decision, its reason and its moderator stay on the review item,
+/// which leaves the queue. A review item decided, cleared or flagged again for a newer
+/// text meanwhile is a 409.
+#[utoipa::path(post, path = "/v1/moderation/queue/{reviewId}", tag = TAG,
+    params(("reviewId" = String, Path, description = "The review item (its `reviewId`)")),
+    request_body(content = NewDecision, example = json!({"action": "remove", "reason": "An advance-fee scam"})),
+    responses((status = 200, body = ReviewView, description = "The decided review item")))]
+async fn decide(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(review_id): Path<String>,
+    Json(input): Json<NewDecision>,
+) -> ApiResult {
+    let review = moderation::review_by_id(&api.store, &review_id).await?;
+    may_review(&api, &me, review.community_id.as_deref()).await?;
+    let decided = moderation::decide(&api.store, &me.user_id, review, input).await?;
+    let view = ReviewView::of(decided, None)
+        .ok_or_else(|| AppError::Internal("a review item of no screened item".into()))?;
+    Ok(HttpResponse::json(200, &view)?)
 }
