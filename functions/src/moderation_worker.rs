@@ -65,7 +65,9 @@ async fn handle(
             let verdict = moderation::screen(store, settings, screened, &pk, &sk, &digest).await?;
             tracing::info!(%entity, %pk, %sk, status = ?verdict.as_ref().map(|v| v.status), "text moderated");
             let metric = match verdict.map(|v| v.status) {
-                Some(ScreeningStatus::Hidden | ScreeningStatus::Removed) => Some("FlaggedVerdicts"),
+                Some(
+                    ScreeningStatus::Hidden | ScreeningStatus::Removed | ScreeningStatus::Reported,
+                ) => Some("FlaggedVerdicts"),
                 Some(ScreeningStatus::Clean) => Some("CleanVerdicts"),
                 None => None,
             };

@@ -360,3 +360,373 @@ async fn an_erased_moderators_decisions_stay_made_by_no_one_and_an_erased_author
     assert!(review_after_ana.is_none(), "{review_after_ana:?}");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------
+// Reports
+// ---------------------------------------------------------------------------------
+
+/// `user` reports `content` for `reason`, with `note`.
+async fn report(
+    stack: &TestStack,
+    user: &str,
+    content: Value,
+    reason: &str,
+    note: Option<&str>,
+) -> anyhow::Result<Reply> {
+    let mut body = json!({"content": content, "reason": reason});
+    if let Some(note) = note {
+        body["note"] = json!(note);
+    }
+    stack.post("/v1/reports", user, body).await
+}
+
+/// `author` replies `body` to `topic`; returns the reply's id.
+async fn reply(stack: &TestStack, author: &str, topic: &str, body: &str) -> anyhow::Result<String> {
+    let created = stack
+        .post_created(
+            &format!("/v1/topics/{topic}/replies"),
+            author,
+            json!({"body": body}),
+        )
+        .await?;
+    Ok(created["replyId"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The first reply of `topic` as `reader` reads it.
+async fn first_reply(stack: &TestStack, reader: &str, topic: &str) -> anyhow::Result<Value> {
+    let page = stack
+        .get(&format!("/v1/topics/{topic}/replies"), reader)
+        .await?;
+    anyhow::ensure!(page.status == 200, "{page:?}");
+    Ok(page.body["items"][0].clone())
+}
+
+/// The global queue's entry whose content has `field` = `id`, once it is there.
+async fn queued(
+    stack: &TestStack,
+    moderator: &str,
+    field: &str,
+    id: &str,
+) -> anyhow::Result<Value> {
+    stack
+        .eventually("the item in the global queue", || async {
+            let page = queue(stack, moderator, &["moderator"], None).await?;
+            Ok(page.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|i| i["content"][field] == id)
+                .cloned())
+        })
+        .await
+}
+
+/// Reads review item `review` as `user` with `roles`.
+async fn review_item(
+    stack: &TestStack,
+    user: &str,
+    roles: &[&str],
+    review: &str,
+) -> anyhow::Result<Reply> {
+    stack
+        .raw(
+            stack
+                .http
+                .get(stack.url(&format!("/v1/moderation/queue/{review}")))
+                .bearer_auth(token_with_roles(user, roles)),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn three_people_reporting_a_reply_hide_it_until_a_moderator_approves_it() -> anyhow::Result<()>
+{
+    // Arrange: Bo's reply to Ana's topic; Cy, Di, Ed and Fi read the thread.
+    let stack = spawn().await?;
+    let (ana, bo, cy, di, ed, fi, modo) = (
+        new_user("ana"),
+        new_user("bo"),
+        new_user("cy"),
+        new_user("di"),
+        new_user("ed"),
+        new_user("fi"),
+        new_user("modo"),
+    );
+    let money = category(&stack).await?;
+    let thread = topic(&stack, &ana, ("categoryId", &money), "How do you budget?").await?;
+    const TEXT: &str = "Index funds, mostly, and a spreadsheet.";
+    let reply_id = reply(&stack, &bo, &thread, TEXT).await?;
+    let content = json!({"kind": "reply", "topicId": thread, "replyId": reply_id});
+
+    // Act
+    let first = report(&stack, &cy, content.clone(), "spam", Some("Sells a course")).await?;
+    let repeated = report(&stack, &cy, content.clone(), "harassment", None).await?;
+    let second = report(&stack, &di, content.clone(), "spam", None).await?;
+    let after_two = first_reply(&stack, &ana, &thread).await?;
+    let third = report(&stack, &ed, content.clone(), "scam", None).await?;
+    let after_three = first_reply(&stack, &ana, &thread).await?;
+    let as_author = first_reply(&stack, &bo, &thread).await?;
+    let entry = queued(&stack, &modo, "replyId", &reply_id).await?;
+    let review_id = entry["reviewId"].as_str().unwrap_or_default().to_owned();
+    let detail = review_item(&stack, &modo, &["moderator"], &review_id).await?;
+    let by_member = review_item(&stack, &cy, &[], &review_id).await?;
+    let notice = stack
+        .eventually("the author's contentHidden notice", || async {
+            let page = stack.get("/v1/notifications?limit=50", &bo).await?;
+            Ok(page.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["type"] == "contentHidden")
+                .cloned())
+        })
+        .await?;
+    let approved = decide(
+        &stack,
+        &modo,
+        &["moderator"],
+        &review_id,
+        json!({"action": "approve", "reason": "A fair answer"}),
+    )
+    .await?;
+    let after_approval = first_reply(&stack, &ana, &thread).await?;
+    let fourth = report(&stack, &fi, content.clone(), "spam", None).await?;
+    let after_fourth = first_reply(&stack, &ana, &thread).await?;
+
+    // Assert
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(first.body["content"]["replyId"], reply_id.as_str());
+    assert_eq!(first.body["reason"], "spam");
+    assert_eq!(
+        repeated.status, 200,
+        "a repeat answers the first: {repeated:?}"
+    );
+    assert_eq!(repeated.body["reason"], "spam");
+    assert_eq!(repeated.body["note"], "Sells a course");
+    assert_eq!(second.status, 201, "{second:?}");
+    assert_eq!(after_two["body"], TEXT, "two people are not enough");
+    assert_eq!(third.status, 201, "{third:?}");
+    assert_eq!(after_three["body"], "[hidden by moderation]");
+    assert_eq!(as_author["body"], TEXT, "its author still reads it");
+    assert_eq!(as_author["screening"]["status"], "reported");
+    assert_eq!(entry["reports"], 3);
+    assert_eq!(entry["status"], "open");
+    assert_eq!(entry["content"]["reported"], true);
+    assert_eq!(entry["authorId"], bo.as_str());
+    assert_eq!(entry["text"]["body"], TEXT);
+    assert_eq!(detail.status, 200, "{detail:?}");
+    let reporters: Vec<&str> = detail.body["reportList"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["reporterId"].as_str())
+        .collect();
+    assert_eq!(reporters, vec![cy.as_str(), di.as_str(), ed.as_str()]);
+    assert_eq!(detail.body["reportList"][0]["reason"], "spam");
+    assert_eq!(detail.body["reportList"][0]["note"], "Sells a course");
+    assert!(detail.body["authorHistory"].is_array(), "{detail:?}");
+    assert_problem(&by_member, 403, None);
+    assert_eq!(notice["object"]["content"]["replyId"], reply_id.as_str());
+    assert_eq!(notice["object"]["content"]["reported"], true);
+    assert_eq!(approved.status, 200, "{approved:?}");
+    assert_eq!(approved.body["reports"], 3);
+    assert_eq!(after_approval["body"], TEXT, "approval restores it");
+    assert_eq!(fourth.status, 201, "{fourth:?}");
+    assert_eq!(
+        after_fourth["body"], TEXT,
+        "a moderator's approval stands against later reports"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_edit_does_not_release_a_reported_topic_and_its_new_verdict_is_kept_for_the_moderator()
+-> anyhow::Result<()> {
+    // Arrange: Ana's topic, checked clean, reported by three people.
+    let stack = spawn().await?;
+    let (ana, bo, cy, di, modo) = (
+        new_user("ana"),
+        new_user("bo"),
+        new_user("cy"),
+        new_user("di"),
+        new_user("modo"),
+    );
+    let money = category(&stack).await?;
+    let id = topic(&stack, &ana, ("categoryId", &money), "How do you budget?").await?;
+    let checked = |wanted: &'static str| {
+        let (stack, ana, id) = (&stack, &ana, &id);
+        async move {
+            stack
+                .eventually("the topic's verdict", || async {
+                    let read = stack.get(&format!("/v1/topics/{id}"), ana).await?;
+                    let screening = read.body["topic"]["screening"].clone();
+                    Ok((screening["status"] == wanted).then_some(screening))
+                })
+                .await
+        }
+    };
+    let clean = checked("clean").await?;
+    for reporter in [&bo, &cy, &di] {
+        let reported = report(
+            &stack,
+            reporter,
+            json!({"kind": "topic", "topicId": id}),
+            "other",
+            None,
+        )
+        .await?;
+        anyhow::ensure!(reported.status == 201, "{reported:?}");
+    }
+    let held = checked("reported").await?;
+
+    // Act: Ana edits it to another clean text; the worker checks the edit.
+    let edited = stack
+        .patch(
+            &format!("/v1/topics/{id}"),
+            &ana,
+            json!({"body": "How do you budget, week to week?"}),
+        )
+        .await?;
+    let rechecked = stack
+        .eventually("the edit's verdict", || async {
+            let read = stack.get(&format!("/v1/topics/{id}"), &ana).await?;
+            let screening = read.body["topic"]["screening"].clone();
+            Ok((screening["checkedAt"] != held["checkedAt"]).then_some(screening))
+        })
+        .await?;
+    let as_other = stack.get(&format!("/v1/topics/{id}"), &bo).await?;
+    let entry = queued(&stack, &modo, "topicId", &id).await?;
+
+    // Assert
+    assert_eq!(clean["status"], "clean");
+    assert_eq!(edited.status, 200, "{edited:?}");
+    assert_eq!(
+        rechecked["status"], "reported",
+        "held until reviewed: {rechecked}"
+    );
+    assert_problem(&as_other, 404, None);
+    assert_eq!(entry["screening"]["status"], "reported");
+    assert_eq!(entry["text"]["body"], "How do you budget, week to week?");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_report_of_what_the_reporter_cannot_see_or_of_their_own_is_refused() -> anyhow::Result<()>
+{
+    // Arrange: Ana's topic, Bo's group (Ana is not in it), Bo's connections-only activity, and
+    // Cora's secret community.
+    let stack = spawn().await?;
+    let (ana, bo, cora) = (new_user("ana"), new_user("bo"), new_user("cora"));
+    let money = category(&stack).await?;
+    let own = topic(&stack, &ana, ("categoryId", &money), "How do you budget?").await?;
+    let room = stack
+        .post_created("/v1/rooms", &bo, json!({"name": "Savers", "memberIds": []}))
+        .await?;
+    let room_id = room["roomId"].as_str().unwrap_or_default().to_owned();
+    let activity = stack
+        .post_created(
+            "/v1/activities",
+            &bo,
+            json!({"verb": "share", "visibility": "connections", "text": "Saved 10%"}),
+        )
+        .await?;
+    let activity_id = activity["activityId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let secret = id_of(&community(&stack, &cora, "secret", json!({})).await?);
+    let unknown_topic = ulid::Ulid::new().to_string();
+
+    // Act
+    let try_report = |content: Value| report(&stack, &ana, content, "spam", None);
+    let own_topic = try_report(json!({"kind": "topic", "topicId": own})).await?;
+    let no_topic = try_report(json!({"kind": "topic", "topicId": unknown_topic})).await?;
+    let bad_id = try_report(json!({"kind": "topic", "topicId": "x#META"})).await?;
+    let long_id =
+        try_report(json!({"kind": "reply", "topicId": own, "replyId": "r".repeat(5000)})).await?;
+    let no_reply = try_report(
+        json!({"kind": "reply", "topicId": own, "replyId": "01J9Z8Q4V6XK2M3N4P5R6S7T8V"}),
+    )
+    .await?;
+    let not_in_room = try_report(json!({"kind": "room", "roomId": room_id})).await?;
+    let hidden_activity =
+        try_report(json!({"kind": "activity", "activityId": activity_id})).await?;
+    let secret_community = try_report(json!({"kind": "community", "communityId": secret})).await?;
+    let unknown_kind = try_report(json!({"kind": "poll", "pollId": "p"})).await?;
+    let long_note = report(
+        &stack,
+        &bo,
+        json!({"kind": "topic", "topicId": own}),
+        "spam",
+        Some(&"n".repeat(1001)),
+    )
+    .await?;
+    let bad_reason = report(
+        &stack,
+        &bo,
+        json!({"kind": "topic", "topicId": own}),
+        "boring",
+        None,
+    )
+    .await?;
+
+    // Assert
+    assert_problem(&own_topic, 400, Some("content"));
+    assert_problem(&no_topic, 404, None);
+    assert_problem(&bad_id, 400, Some("content.topicId"));
+    assert_problem(&long_id, 400, Some("content.replyId"));
+    assert_problem(&no_reply, 404, None);
+    assert_problem(&not_in_room, 403, None);
+    assert_problem(&hidden_activity, 404, None);
+    assert_problem(&secret_community, 404, None);
+    assert_eq!(unknown_kind.status, 400, "{unknown_kind:?}");
+    assert_problem(&long_note, 422, Some("note"));
+    assert_eq!(bad_reason.status, 400, "{bad_reason:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_erased_reporters_reports_go_and_the_items_tally_stays() -> anyhow::Result<()> {
+    // Arrange: three people report Ana's topic; it waits in the global queue.
+    let stack = spawn().await?;
+    let (ana, bo, cy, di, modo) = (
+        new_user("ana"),
+        new_user("bo"),
+        new_user("cy"),
+        new_user("di"),
+        new_user("modo"),
+    );
+    let money = category(&stack).await?;
+    let id = topic(&stack, &ana, ("categoryId", &money), "How do you budget?").await?;
+    for reporter in [&bo, &cy, &di] {
+        let reported = report(
+            &stack,
+            reporter,
+            json!({"kind": "topic", "topicId": id}),
+            "spam",
+            Some("Looks like an ad"),
+        )
+        .await?;
+        anyhow::ensure!(reported.status == 201, "{reported:?}");
+    }
+    let review_id = queued(&stack, &modo, "topicId", &id).await?["reviewId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // Act
+    stack.delete_account(&cy).await?;
+    let detail = review_item(&stack, &modo, &["moderator"], &review_id).await?;
+
+    // Assert
+    assert_eq!(detail.status, 200, "{detail:?}");
+    let reporters: Vec<&str> = detail.body["reportList"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["reporterId"].as_str())
+        .collect();
+    assert_eq!(reporters, vec![bo.as_str(), di.as_str()]);
+    assert_eq!(detail.body["reports"], 3, "the tally names nobody");
+    Ok(())
+}

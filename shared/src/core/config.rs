@@ -286,6 +286,37 @@ impl ModerationConfig {
     }
 }
 
+/// Reports: `REPORT_THRESHOLD`, how many different people must report an item before
+/// it is hidden until reviewed (1 to 1,000; default 3), the template's
+/// `ReportThreshold` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportConfig {
+    pub threshold: u32,
+}
+
+impl ReportConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::parse(optional("REPORT_THRESHOLD").as_deref())
+    }
+
+    /// The settings from the variable's value (`None`: unset). Pure.
+    pub fn parse(threshold: Option<&str>) -> Result<Self, ConfigError> {
+        let threshold = match threshold {
+            None => 3,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|t| (1..=1000).contains(t))
+                .ok_or(ConfigError::Invalid {
+                    name: "REPORT_THRESHOLD",
+                    reason: "must be a whole number from 1 to 1000".into(),
+                })?,
+        };
+        Ok(Self { threshold })
+    }
+}
+
 /// Configuration of an HTTP endpoint-group function.
 #[derive(Clone)]
 pub struct ApiConfig {
@@ -397,6 +428,15 @@ mod tests {
                 ModerationConfig::parse(enabled, threshold).is_err(),
                 "{enabled:?} {threshold:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_report_threshold_defaults_to_3_and_refuses_what_it_cannot_mean() {
+        assert_eq!(ReportConfig::parse(None).unwrap().threshold, 3);
+        assert_eq!(ReportConfig::parse(Some(" 5 ")).unwrap().threshold, 5);
+        for raw in ["0", "1001", "-1", "two", "2.5", ""] {
+            assert!(ReportConfig::parse(Some(raw)).is_err(), "{raw:?}");
         }
     }
 }

@@ -247,6 +247,15 @@ impl Expr {
         update
     }
 
+    /// Both conditions: `(self) AND (other)`, with the placeholders of both (each
+    /// placeholder must mean the same in both).
+    pub fn and(mut self, other: Expr) -> Self {
+        self.text = format!("({}) AND ({})", self.text, other.text);
+        self.names.extend(other.names);
+        self.values.extend(other.values);
+        self
+    }
+
     /// Binds `:placeholder` to a value.
     pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
         self.values.insert(placeholder.into(), value);

@@ -20,9 +20,12 @@ pub struct ReviewView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub community_id: Option<String>,
     pub status: ReviewStatus,
-    /// The automatic verdict that hid it.
+    /// The verdict that hid it: the classifier's (`hidden`), or `reported` when enough
+    /// people reported it (with the classifier's confidence and categories, if any).
     pub screening: Screening,
     pub flagged_at: String,
+    /// How many distinct people reported the item.
+    pub reports: u32,
     /// The item's text now, by attribute (absent once the item is gone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<BTreeMap<String, String>>,
@@ -34,8 +37,12 @@ pub struct ReviewView {
 impl ReviewView {
     /// The view of a review item (`None` for keys no screened item has), with the
     /// item's text when it was read.
-    pub fn of(review: ReviewItem, text: Option<BTreeMap<String, String>>) -> Option<Self> {
-        let content = content_ref(&review.subject, &review.screening.categories)?;
+    pub fn of(
+        review: ReviewItem,
+        text: Option<BTreeMap<String, String>>,
+        reports: u32,
+    ) -> Option<Self> {
+        let content = content_of(&review)?;
         Some(Self {
             review_id: review_id(&review.subject),
             content,
@@ -44,6 +51,7 @@ impl ReviewView {
             status: review.status,
             screening: review.screening,
             flagged_at: review.flagged_at,
+            reports,
             text,
             decision: review.decision,
         })
@@ -51,7 +59,8 @@ impl ReviewView {
 }
 
 /// A page of the review queue `community` (`None`: the global one), oldest first: one
-/// Query of GSI1 `MODQ#…`, then one BatchGetItem of the items, for their text now.
+/// Query of GSI1 `MODQ#…`, then one BatchGetItem of the items (for their text now) and
+/// their report tallies.
 /// Who may read which queue is the caller's to decide (the edge: platform moderators
 /// every queue, a community's moderators its own).
 pub async fn review_queue(
@@ -82,37 +91,126 @@ pub async fn review_queue(
         .collect::<AppResult<Vec<ReviewItem>>>()?;
     let keys: Vec<Key> = reviews
         .iter()
-        .map(|r| Key::new(&r.subject.pk, &r.subject.sk))
+        .flat_map(|r| {
+            [
+                Key::new(&r.subject.pk, &r.subject.sk),
+                tally_key(&r.subject.pk, &r.subject.sk),
+            ]
+        })
         .collect();
-    let found: HashMap<(String, String), Item> = store
-        .batch_get_items(&keys)
-        .await?
+    let found = by_key(store.batch_get_items(&keys).await?);
+    let items = reviews
+        .into_iter()
+        .filter_map(|review| view_of(review, screened, &found))
+        .collect();
+    Ok(Page {
+        items,
+        next_cursor: cursors.seal_next(reader, &scope, next)?,
+    })
+}
+
+/// Items by their keys.
+fn by_key(items: Vec<Item>) -> HashMap<(String, String), Item> {
+    items
         .into_iter()
         .filter_map(|item| {
             let pk = item.get(store::PK)?.as_s().ok()?.clone();
             let sk = item.get(store::SK)?.as_s().ok()?.clone();
             Some(((pk, sk), item))
         })
-        .collect();
-    let items = reviews
+        .collect()
+}
+
+/// The view of a review item, with its item's text and its tally from `found`.
+fn view_of(
+    review: ReviewItem,
+    screened: &[Screened],
+    found: &HashMap<(String, String), Item>,
+) -> Option<ReviewView> {
+    let subject = &review.subject;
+    let text = screened
+        .iter()
+        .find(|s| s.entity == subject.entity)
+        .zip(found.get(&(subject.pk.clone(), subject.sk.clone())))
+        .map(|(screened, item)| {
+            text_of(item, screened)
+                .into_iter()
+                .filter(|(_, value)| !value.is_empty())
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect()
+        });
+    let tally = tally_key(&subject.pk, &subject.sk);
+    let reports = found
+        .get(&(tally.pk, tally.sk))
+        .and_then(|item| item.get("reports")?.as_n().ok()?.parse().ok())
+        .unwrap_or(0);
+    ReviewView::of(review, text, reports)
+}
+
+/// One review item in full, for a moderator deciding it: its view, its reports (the
+/// first 100, oldest first) and its author's moderation history (the 20 latest other
+/// items of theirs that were hidden, with what was decided).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewDetail {
+    #[serde(flatten)]
+    pub review: ReviewView,
+    pub report_list: Vec<ReportView>,
+    pub author_history: Vec<ReviewView>,
+}
+
+/// [`ReviewDetail`] of `review`: one BatchGetItem (the item and its tally), one Query
+/// of its reports, one Query of GSI2 `MODHIST#<author>`.
+pub async fn review_detail(
+    store: &Store,
+    screened: &[Screened],
+    review: ReviewItem,
+) -> AppResult<ReviewDetail> {
+    let subject = review.subject.clone();
+    let keys = [
+        Key::new(&subject.pk, &subject.sk),
+        tally_key(&subject.pk, &subject.sk),
+    ];
+    let reports_query = KeyQuery::partition(review_partition(&subject.pk, &subject.sk))
+        .prefix(REPORT_PREFIX)
+        .limit(100);
+    let history_query = KeyQuery::partition(history_partition(&review.author_id))
+        .on(Index::Gsi2)
+        .newest_first()
+        .limit(21);
+    let (found, (reports, _), (history, _)) = futures_util::try_join!(
+        store.batch_get_items(&keys),
+        store.query(&reports_query),
+        store.query(&history_query),
+    )?;
+    let found = by_key(found);
+    let mut report_list = reports
         .into_iter()
-        .filter_map(|review| {
-            let text = screened
-                .iter()
-                .find(|s| s.entity == review.subject.entity)
-                .zip(found.get(&(review.subject.pk.clone(), review.subject.sk.clone())))
-                .map(|(screened, item)| {
-                    text_of(item, screened)
-                        .into_iter()
-                        .filter(|(_, value)| !value.is_empty())
-                        .map(|(name, value)| (name.to_owned(), value))
-                        .collect()
-                });
-            ReviewView::of(review, text)
+        .map(store::from_item::<Report>)
+        .map(|report| {
+            report.map(|r| ReportView {
+                reporter_id: r.reporter_id,
+                reason: r.reason,
+                note: r.note,
+                created_at: r.created_at,
+            })
         })
+        .collect::<AppResult<Vec<_>>>()?;
+    report_list.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    let author_history = history
+        .into_iter()
+        .map(store::from_item::<ReviewItem>)
+        .collect::<AppResult<Vec<_>>>()?
+        .into_iter()
+        .filter(|other| other.subject != subject)
+        .take(20)
+        .filter_map(|other| ReviewView::of(other, None, 0))
         .collect();
-    Ok(Page {
-        items,
-        next_cursor: cursors.seal_next(reader, &scope, next)?,
+    let review = view_of(review, screened, &found)
+        .ok_or_else(|| AppError::Internal("a review item of no screened item".into()))?;
+    Ok(ReviewDetail {
+        review,
+        report_list,
+        author_history,
     })
 }

@@ -1,10 +1,12 @@
 //! The moderation context's part of account erasure and export: the review items of
 //! what I wrote (my moderation history, found on GSI2 `MODHIST#<me>`), and, for a
-//! moderator, the decisions I made (GSI3 `MODBY#<me>`: they stay, made by `~erased`).
+//! moderator, the decisions I made (GSI3 `MODBY#<me>`: they stay, made by `~erased`),
+//! and the reports I made (GSI2 `MODREPORTS#<me>`: deleted; the items' tallies, which
+//! name nobody, stay).
 //! Profile jobs carry a user id and a version only; verdicts live on the items, which
 //! their own contexts erase.
 
-use crate::contexts::moderation::{decisions_partition, history_partition};
+use crate::contexts::moderation::{decisions_partition, history_partition, reports_partition};
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
 use crate::table::jobs::{self, AccountSteps, Chunk, ERASED_USER, ErasureStep, ExportStep, Next};
@@ -20,6 +22,10 @@ pub const STEPS: AccountSteps = AccountSteps {
         ErasureStep {
             name: "decisions-made",
             run: |store, me, _cursor, limit| Box::pin(forget_decisions(store, me, limit)),
+        },
+        ErasureStep {
+            name: "reports-made",
+            run: |store, me, _cursor, limit| Box::pin(erase_page(store, reports(me, limit))),
         },
     ],
     export: &[
@@ -39,12 +45,26 @@ pub const STEPS: AccountSteps = AccountSteps {
                 })
             },
         },
+        ExportStep {
+            name: "reports-made",
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_page(store, reports(me, limit), cursor, |_| true).await
+                })
+            },
+        },
     ],
     nothing_because: None,
 };
 
 fn history(me: &UserId, limit: u32) -> KeyQuery {
     KeyQuery::partition(history_partition(me))
+        .on(Index::Gsi2)
+        .limit(limit.clamp(1, 100))
+}
+
+fn reports(me: &UserId, limit: u32) -> KeyQuery {
+    KeyQuery::partition(reports_partition(me))
         .on(Index::Gsi2)
         .limit(limit.clamp(1, 100))
 }
@@ -102,7 +122,12 @@ async fn forget_decisions(store: &Store, me: &UserId, limit: u32) -> AppResult<C
 
 /// Deletes a page of my review items (one Query of GSI2, then one DeleteItem each).
 async fn erase(store: &Store, me: &UserId, limit: u32) -> AppResult<Chunk> {
-    let query = history(me, limit);
+    erase_page(store, history(me, limit)).await
+}
+
+/// Deletes a page of what `query` finds (one Query, then one DeleteItem each): done
+/// when the page was not full.
+async fn erase_page(store: &Store, query: KeyQuery) -> AppResult<Chunk> {
     let page = query.limit;
     let (items, _) = store.query(&query).await?;
     let work = u32::try_from(items.len()).unwrap_or(u32::MAX);

@@ -86,6 +86,10 @@ pub enum ScreeningStatus {
     /// A moderator removed it: shown only to its author and the moderators, whatever
     /// its text becomes.
     Removed,
+    /// Enough people reported it: shown only to its author and the moderators until a
+    /// moderator reviews it, whatever its text becomes (edits are still checked, and
+    /// their verdict kept for the moderator).
+    Reported,
 }
 
 /// What an item of the review queue is about.
@@ -134,6 +138,9 @@ pub struct ContentRef {
     /// The categories the classifier matched, most confident first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<Category>,
+    /// Hidden because enough people reported it (screening status `reported`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reported: bool,
 }
 
 /// Whether a review item waits for a moderator.
@@ -235,7 +242,7 @@ impl Entity for ReviewItem {
 
 /// `REVIEW#<pk>|<sk> / META`: the review item of the item keyed `pk`/`sk`.
 pub fn review_key(pk: &str, sk: &str) -> Key {
-    Key::new(format!("REVIEW#{pk}|{sk}"), "META")
+    Key::new(review_partition(pk, sk), "META")
 }
 
 /// `MODQ#GLOBAL`, or `MODQ#COMMUNITY#<c>`: a review queue (GSI1).
@@ -254,4 +261,75 @@ pub fn decisions_partition(moderator: &UserId) -> String {
 /// `MODHIST#<author>`: what of an author's was ever flagged (GSI2).
 pub fn history_partition(author: &UserId) -> String {
     format!("MODHIST#{author}")
+}
+
+/// One person's report of an item: `REVIEW#<pk>|<sk> / REPORT#<reporter>` (one per
+/// reporter and item), GSI2 `MODREPORTS#<reporter>` / `<createdAt>#<pk>|<sk>` (what a
+/// reporter reported: export and erasure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub subject: Subject,
+    pub reporter_id: UserId,
+    pub reason: ReportReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub created_at: String,
+}
+
+impl Entity for Report {
+    const NAME: &'static str = "Report";
+
+    fn key(&self) -> Key {
+        report_key(&self.subject.pk, &self.subject.sk, &self.reporter_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        vec![IndexKey::new(
+            Index::Gsi2,
+            reports_partition(&self.reporter_id),
+            format!(
+                "{}#{}|{}",
+                self.created_at, self.subject.pk, self.subject.sk
+            ),
+        )]
+    }
+}
+
+/// How many distinct people reported an item: `REVIEW#<pk>|<sk> / REPORTS` (kept apart
+/// from the review item, which the worker rewrites).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportTally {
+    pub reports: u32,
+    pub last_reported_at: String,
+}
+
+/// The entity name of [`ReportTally`] items (written by UpdateItem, not put whole).
+pub const REPORT_TALLY: &str = "ReportTally";
+
+/// `REVIEW#<pk>|<sk> / REPORT#<reporter>`.
+pub fn report_key(pk: &str, sk: &str, reporter: &UserId) -> Key {
+    Key::new(
+        review_partition(pk, sk),
+        format!("{REPORT_PREFIX}{reporter}"),
+    )
+}
+
+/// `REVIEW#<pk>|<sk> / REPORTS`.
+pub fn tally_key(pk: &str, sk: &str) -> Key {
+    Key::new(review_partition(pk, sk), "REPORTS")
+}
+
+/// The sort-key prefix of an item's reports.
+pub const REPORT_PREFIX: &str = "REPORT#";
+
+/// `REVIEW#<pk>|<sk>`: the partition of an item's review item, reports and tally.
+pub fn review_partition(pk: &str, sk: &str) -> String {
+    format!("REVIEW#{pk}|{sk}")
+}
+
+/// `MODREPORTS#<reporter>`: what someone reported (GSI2).
+pub fn reports_partition(reporter: &UserId) -> String {
+    format!("MODREPORTS#{reporter}")
 }

@@ -35,11 +35,13 @@ pub mod erasure;
 pub mod reactions;
 
 mod access;
+mod input;
 mod items;
 mod rules;
 mod use_cases;
 
 pub use access::*;
+pub use input::*;
 pub use items::*;
 pub use rules::*;
 pub use use_cases::*;

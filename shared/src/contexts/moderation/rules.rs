@@ -858,6 +858,7 @@ pub fn content_ref(subject: &Subject, categories: &[Category]) -> Option<Content
         comment_id: None,
         community_id: None,
         categories: categories.to_vec(),
+        reported: false,
     };
     match (prefix, subject.sk.as_str()) {
         ("TOPIC", "META") => content.topic_id = id,
@@ -890,6 +891,13 @@ pub fn content_ref(subject: &Subject, categories: &[Category]) -> Option<Content
         }
         _ => return None,
     }
+    Some(content)
+}
+
+/// The API's ids of a review item's item, with why it was hidden. Pure.
+pub fn content_of(review: &ReviewItem) -> Option<ContentRef> {
+    let mut content = content_ref(&review.subject, &review.screening.categories)?;
+    content.reported = review.screening.status == ScreeningStatus::Reported;
     Some(content)
 }
 
@@ -1133,6 +1141,46 @@ mod tests {
         assert_eq!(reply.categories, vec![Category::Spam]);
         assert_eq!(of("USER#u1", "PROFILE"), None);
         assert_eq!(of("ROOM#r1", "CMID#x"), None);
+    }
+
+    #[test]
+    fn a_reported_contents_keys_name_it_back() {
+        let reported = [
+            ReportedContent::Topic {
+                topic_id: "t1".into(),
+            },
+            ReportedContent::Reply {
+                topic_id: "t1".into(),
+                reply_id: "r1-r2".into(),
+            },
+            ReportedContent::Message {
+                room_id: "m".into(),
+                message_id: "x".into(),
+            },
+            ReportedContent::Room {
+                room_id: "m".into(),
+            },
+            ReportedContent::Activity {
+                activity_id: "a".into(),
+            },
+            ReportedContent::Comment {
+                activity_id: "a".into(),
+                comment_id: "c".into(),
+            },
+            ReportedContent::Community {
+                community_id: "c".into(),
+            },
+        ];
+
+        for content in reported {
+            let (pk, sk) = content.keys();
+            let subject = Subject {
+                entity: String::new(),
+                pk,
+                sk,
+            };
+            assert!(content_ref(&subject, &[]).is_some(), "{content:?}");
+        }
     }
 
     #[test]

@@ -28,30 +28,69 @@ pub async fn screen(
     sk: &str,
     digest: &str,
 ) -> AppResult<Option<Screening>> {
+    // A report or a moderator may change the item's verdict between the read and the
+    // write (the write's condition sees it): read again, a few times.
+    for _ in 0..4 {
+        match screen_once(store, settings, screened, pk, sk, digest).await? {
+            Attempt::Written(screening) => return Ok(Some(screening)),
+            Attempt::Nothing => return Ok(None),
+            Attempt::VerdictMoved => continue,
+        }
+    }
+    Err(AppError::Internal(format!(
+        "the verdict on {pk}|{sk} kept changing while it was checked"
+    )))
+}
+
+/// What one attempt of [`screen`] came to.
+enum Attempt {
+    Written(Screening),
+    /// The item is gone, its text changed (the change queued its own job), or a
+    /// moderator removed it.
+    Nothing,
+    /// Its verdict changed between the read and the write.
+    VerdictMoved,
+}
+
+async fn screen_once(
+    store: &Store,
+    settings: &ModerationConfig,
+    screened: &Screened,
+    pk: &str,
+    sk: &str,
+    digest: &str,
+) -> AppResult<Attempt> {
     let key = Key::new(pk, sk);
     let Some(item) = store.get_item(&key).await? else {
-        return Ok(None);
+        return Ok(Attempt::Nothing);
     };
     let text = text_of(&item, screened);
     if digest_of(&text) != digest {
-        return Ok(None);
+        return Ok(Attempt::Nothing);
     }
-    let screening = screening_of(&text, settings);
-    let was_hidden = match item.get("screening") {
-        Some(value) => is_hidden(Some(
-            &serde_dynamo::from_attribute_value::<_, Screening>(value.clone())
-                .map_err(AppError::internal)?,
-        )),
-        None => false,
-    };
+    let was = screening_on(&item)?;
+    let was_status = was.as_ref().map(|s| s.status);
+    let mut screening = screening_of(&text, settings);
+    match was_status {
+        // A moderator's removal stands, whatever the text becomes.
+        Some(ScreeningStatus::Removed) => return Ok(Attempt::Nothing),
+        // Reported items stay hidden until a moderator reviews them; the verdict on
+        // the new text is kept for the moderator.
+        Some(ScreeningStatus::Reported) => screening.status = ScreeningStatus::Reported,
+        _ => {}
+    }
+    let was_hidden = is_hidden(was.as_ref());
     let update = Expr::new("SET screening = :screening").value(
         ":screening",
         serde_dynamo::to_attribute_value::<_, AttributeValue>(&screening)
             .map_err(AppError::internal)?,
     );
-    let unchanged = Condition::new(TEXT_UNCHANGED, text_unchanged(&item, screened));
+    let unchanged = Condition::new(
+        TEXT_UNCHANGED,
+        text_unchanged(&item, screened).and(verdict_is(was_status)),
+    );
     let written = match screening.status {
-        ScreeningStatus::Hidden | ScreeningStatus::Removed => {
+        ScreeningStatus::Hidden => {
             let review = ReviewItem {
                 subject: Subject {
                     entity: screened.entity.to_owned(),
@@ -80,34 +119,63 @@ pub async fn screen(
                 .commit()
                 .await;
             match written {
-                Err(error) if error.failed(REVIEW_NEW) => return Ok(Some(screening)),
+                Err(error) if error.failed(REVIEW_NEW) => return Ok(Attempt::Written(screening)),
                 written => written,
             }
         }
-        ScreeningStatus::Clean => store
+        _ => store
             .update(&key, update, Some(unchanged), store::Returning::Nothing)
             .await
             .map(|_| ()),
     };
     match written {
         Ok(()) => {}
-        Err(error) if error.failed(TEXT_UNCHANGED) => return Ok(None),
+        Err(error) if error.failed(TEXT_UNCHANGED) => {
+            return Ok(match store.get_item(&key).await? {
+                Some(now) if digest_of(&text_of(&now, screened)) == digest => Attempt::VerdictMoved,
+                _ => Attempt::Nothing,
+            });
+        }
         Err(error) => return Err(error.into()),
     }
     if was_hidden && screening.status == ScreeningStatus::Clean {
         clear_review(store, pk, sk).await?;
     }
-    Ok(Some(screening))
+    Ok(Attempt::Written(screening))
+}
+
+/// The item's `screening`, if it has one.
+fn screening_on(item: &Item) -> AppResult<Option<Screening>> {
+    item.get("screening")
+        .map(|value| serde_dynamo::from_attribute_value::<_, Screening>(value.clone()))
+        .transpose()
+        .map_err(AppError::internal)
+}
+
+/// The item's verdict is still the one read (its status; none: still none).
+fn verdict_is(status: Option<ScreeningStatus>) -> Expr {
+    match status {
+        None => Expr::new("attribute_not_exists(screening)"),
+        Some(status) => Expr::new("screening.#vs = :was")
+            .name("#vs", "status")
+            .value(":was", AttributeValue::S(status_name(status).into())),
+    }
+}
+
+/// A status as stored.
+fn status_name(status: ScreeningStatus) -> &'static str {
+    match status {
+        ScreeningStatus::Clean => "clean",
+        ScreeningStatus::Hidden => "hidden",
+        ScreeningStatus::Removed => "removed",
+        ScreeningStatus::Reported => "reported",
+    }
 }
 
 /// The item still holds this text: each text attribute equals what was read (or is
 /// still absent).
 fn text_unchanged(item: &Item, screened: &Screened) -> Expr {
     let clauses: Vec<String> = std::iter::once("attribute_exists(PK)".to_owned())
-        // A moderator's removal stands, whatever the text becomes.
-        .chain(std::iter::once(
-            "(attribute_not_exists(screening) OR screening.#s <> :removed)".to_owned(),
-        ))
         .chain(screened.text.iter().enumerate().map(|(i, name)| {
             if item.contains_key(*name) {
                 format!("#t{i} = :t{i}")
@@ -116,9 +184,7 @@ fn text_unchanged(item: &Item, screened: &Screened) -> Expr {
             }
         }))
         .collect();
-    let mut expr = Expr::new(clauses.join(" AND "))
-        .name("#s", "status")
-        .value(":removed", AttributeValue::S("removed".into()));
+    let mut expr = Expr::new(clauses.join(" AND "));
     for (i, name) in screened.text.iter().enumerate() {
         expr = expr.name(format!("#t{i}"), *name);
         if let Some(current) = item.get(*name) {
@@ -233,9 +299,10 @@ pub async fn decide(
     .value(":verdict", AttributeValue::S(verdict.into()))
     .value(":me", AttributeValue::S(moderator.as_str().into()))
     .value(":now", AttributeValue::S(now.clone()));
-    let hidden = Expr::new("screening.#s = :hidden")
+    let hidden = Expr::new("screening.#s = :hidden OR screening.#s = :reported")
         .name("#s", "status")
-        .value(":hidden", AttributeValue::S("hidden".into()));
+        .value(":hidden", AttributeValue::S("hidden".into()))
+        .value(":reported", AttributeValue::S("reported".into()));
     let open = Expr::new("#status = :open AND digest = :digest")
         .name("#status", "status")
         .value(":open", AttributeValue::S("open".into()))
@@ -267,4 +334,192 @@ pub async fn decide(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// A report's condition: this reporter has not reported this item before.
+const FIRST_REPORT: &str = "first_report";
+/// Holding a reported item: it is still shown, with the text read, and no moderator has
+/// approved this text.
+const STILL_SHOWN: &str = "still_shown";
+
+/// `reporter` reports the item `content` names (the caller checked that they may see
+/// it): one TransactWriteItems of their report (once per reporter and item, condition
+/// `first_report`) and of the item's tally (ADD 1). A second report by the same person
+/// writes nothing and answers their first (`false`). When `threshold` distinct people
+/// have reported it, the item is held ([`hold`]). A report of one's own item is a 400;
+/// an item that is not there (or deleted) a 404.
+#[tracing::instrument(skip(store, screened, input), fields(reporter = %reporter))]
+pub async fn report(
+    store: &Store,
+    screened: &[Screened],
+    threshold: u32,
+    reporter: &UserId,
+    input: NewReport,
+) -> AppResult<(ReportReceipt, bool)> {
+    crate::core::validation::check(&input)?;
+    input.content.check()?;
+    let (pk, sk) = input.content.keys();
+    let missing = || AppError::NotFound("no such content".into());
+    let item = store
+        .get_item(&Key::new(&pk, &sk))
+        .await?
+        .filter(|item| !matches!(item.get("deleted"), Some(AttributeValue::Bool(true))))
+        .ok_or_else(missing)?;
+    let kind = item
+        .get("entity")
+        .and_then(|e| e.as_s().ok())
+        .and_then(|entity| screened.iter().find(|s| s.entity == entity))
+        .ok_or_else(missing)?;
+    if &author_of(&item, kind)? == reporter {
+        return Err(AppError::bad_field("content", "is your own"));
+    }
+    let subject = Subject {
+        entity: kind.entity.to_owned(),
+        pk: pk.clone(),
+        sk: sk.clone(),
+    };
+    let now = now_rfc3339();
+    let note = input
+        .note
+        .map(|note| note.trim().to_owned())
+        .filter(|note| !note.is_empty());
+    let report = Report {
+        subject: subject.clone(),
+        reporter_id: reporter.clone(),
+        reason: input.reason,
+        note,
+        created_at: now.clone(),
+    };
+    let count = Expr::new(
+        "ADD reports :one SET lastReportedAt = :now, entity = :entity, subject = if_not_exists(subject, :subject)",
+    )
+    .value(":one", AttributeValue::N("1".into()))
+    .value(":now", AttributeValue::S(now))
+    .value(":entity", AttributeValue::S(REPORT_TALLY.into()))
+    .value(
+        ":subject",
+        serde_dynamo::to_attribute_value::<_, AttributeValue>(&subject)
+            .map_err(AppError::internal)?,
+    );
+    let written = store
+        .transaction()
+        .put_entity(
+            &report,
+            Some(Condition::new(
+                FIRST_REPORT,
+                Expr::new("attribute_not_exists(PK)"),
+            )),
+        )
+        .update(&tally_key(&pk, &sk), count, None)
+        .commit()
+        .await;
+    let (report, created) = match written {
+        Ok(()) => (report, true),
+        Err(error) if error.failed(FIRST_REPORT) => {
+            let first: Report = store
+                .get(&report_key(&pk, &sk, reporter))
+                .await?
+                .ok_or_else(|| AppError::Internal("a report that is there and is not".into()))?;
+            (first, false)
+        }
+        Err(error) => return Err(error.into()),
+    };
+    // Also on a repeated report: a retry after a failure here holds the item then.
+    let tally: Option<ReportTally> = store.get(&tally_key(&pk, &sk)).await?;
+    if tally.is_some_and(|tally| tally.reports >= threshold) {
+        hold(store, kind, &pk, &sk).await?;
+    }
+    let content = content_ref(&report.subject, &[]).ok_or_else(missing)?;
+    Ok((
+        ReportReceipt {
+            content,
+            reason: report.reason,
+            note: report.note,
+            created_at: report.created_at,
+        },
+        created,
+    ))
+}
+
+/// Holds a reported item until a moderator reviews it: its verdict becomes `reported`
+/// (hidden from everyone but its author and the moderators; the automatic verdict's
+/// confidence and categories are kept) and it gets an open review item, in one
+/// TransactWriteItems under the condition that it is still shown with the text read
+/// and no moderator approved that text. An item hidden already, removed, or approved
+/// by a moderator is left as it is (its reports stay on record). Retried when the item
+/// changed meanwhile.
+async fn hold(store: &Store, screened: &Screened, pk: &str, sk: &str) -> AppResult<()> {
+    let key = Key::new(pk, sk);
+    for _ in 0..4 {
+        let Some(item) = store.get_item(&key).await? else {
+            return Ok(());
+        };
+        let was = screening_on(&item)?;
+        if was
+            .as_ref()
+            .is_some_and(|s| s.status != ScreeningStatus::Clean || s.reviewed_by.is_some())
+        {
+            return Ok(());
+        }
+        let text = text_of(&item, screened);
+        let digest = digest_of(&text);
+        let now = now_rfc3339();
+        let held = Screening {
+            status: ScreeningStatus::Reported,
+            checked_at: now.clone(),
+            reviewed_by: None,
+            reviewed_at: None,
+            ..was.unwrap_or(Screening {
+                status: ScreeningStatus::Reported,
+                confidence: 0.0,
+                categories: Vec::new(),
+                checked_at: String::new(),
+                reviewed_by: None,
+                reviewed_at: None,
+            })
+        };
+        let review = ReviewItem {
+            subject: Subject {
+                entity: screened.entity.to_owned(),
+                pk: pk.to_owned(),
+                sk: sk.to_owned(),
+            },
+            author_id: author_of(&item, screened)?,
+            community_id: community_of(store, &item, pk, screened).await?,
+            status: ReviewStatus::Open,
+            screening: held.clone(),
+            digest,
+            flagged_at: now,
+            decision: None,
+        };
+        let update = Expr::new("SET screening = :held").value(
+            ":held",
+            serde_dynamo::to_attribute_value::<_, AttributeValue>(&held)
+                .map_err(AppError::internal)?,
+        );
+        let shown = text_unchanged(&item, screened).and(Expr::new(
+            "attribute_not_exists(screening) OR (screening.#hs = :clean AND attribute_not_exists(screening.reviewedBy))",
+        )
+        .name("#hs", "status")
+        .value(":clean", AttributeValue::S("clean".into())));
+        let not_open = Expr::new("attribute_not_exists(PK) OR #status <> :open")
+            .name("#status", "status")
+            .value(":open", AttributeValue::S("open".into()));
+        let written = store
+            .transaction()
+            .update(&key, update, Some(Condition::new(STILL_SHOWN, shown)))
+            .put_entity(&review, Some(Condition::new(REVIEW_NEW, not_open)))
+            .commit()
+            .await;
+        match written {
+            Ok(()) => return Ok(()),
+            // Open already: it is waiting for a moderator.
+            Err(error) if error.failed(REVIEW_NEW) => return Ok(()),
+            Err(error) if error.failed(STILL_SHOWN) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(AppError::Internal(format!(
+        "{pk}|{sk} kept changing while it was held for review"
+    )))
 }

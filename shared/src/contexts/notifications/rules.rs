@@ -440,7 +440,7 @@ pub fn hidden_notice(change: &Change) -> AppResult<Option<Intent>> {
     if new.status != moderation::ReviewStatus::Open || told {
         return Ok(None);
     }
-    let content = moderation::content_ref(&new.subject, &new.screening.categories);
+    let content = moderation::content_of(&new);
     Ok(Some(Intent {
         recipient: new.author_id.clone(),
         actor: new.author_id.clone(),

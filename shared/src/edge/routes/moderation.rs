@@ -1,15 +1,20 @@
-//! The moderation function: the review queues (the global one for the platform's
-//! moderators, a community's for its moderators).
+//! The moderation function: reports, and the review queues (the global one for the
+//! platform's moderators, a community's for its moderators).
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::contexts::communities::{self, Permission};
-use crate::contexts::moderation::{self, NewDecision, ReviewView};
+use crate::contexts::moderation::{
+    self, NewDecision, NewReport, ReportReceipt, ReportedContent, ReviewDetail, ReviewView,
+};
+use crate::contexts::{chat, discussions, feed};
 use crate::core::auth::Principal;
+use crate::core::config::ReportConfig;
 use crate::core::cursor::Page;
 use crate::core::error::{AppError, AppResult};
 use crate::edge::http::{ApiResult, Caller, Json, Path, Query};
@@ -20,14 +25,74 @@ use crate::edge::{Api, HttpResponse};
 const TAG: &str = "moderation";
 
 /// The function's router.
-pub fn router(api: Arc<Api>) -> axum::Router {
-    crate::edge::http::router(routes(), api)
+pub fn router(api: Arc<Api>, reports: ReportConfig) -> axum::Router {
+    crate::edge::http::router(routes(), api).layer(Extension(reports))
 }
 
 pub fn routes() -> OpenApiRouter<Arc<Api>> {
     OpenApiRouter::new()
+        .routes(routes!(report))
         .routes(routes!(review_queue))
-        .routes(routes!(decide))
+        .routes(routes!(review_item, decide))
+}
+
+/// Report something you can see, with a reason and an optional note for the
+/// moderators: a topic, a reply, a chat message or group name (as a member of the
+/// room), an activity, a comment, or a community. Reports are counted once per person
+/// and item: reporting it again answers your first report (200) and counts nothing.
+/// When `REPORT_THRESHOLD` different people (3 unless the deployment says otherwise)
+/// have reported an item, it is hidden from everyone but its author and the
+/// moderators until a moderator reviews it, and goes to its review queue; its author
+/// is told (`contentHidden`, with `reported: true`). Something you cannot see is a 404
+/// (a room you are not in: 403); your own, a 400.
+#[utoipa::path(post, path = "/v1/reports", tag = TAG,
+    request_body(content = NewReport, example = json!({"content": {"kind": "reply", "topicId": "01J9Z8Q4V6XK2M3N4P5R6S7T8V", "replyId": "01J9Z8Q4V6XK2M3N4P5R6S7T8W"}, "reason": "scam", "note": "Asks for a transfer fee before paying out"})),
+    responses(
+        (status = 201, body = ReportReceipt, description = "Reported"),
+        (status = 200, body = ReportReceipt, description = "You had reported it already: your first report"),
+    ))]
+async fn report(
+    State(api): State<Arc<Api>>,
+    Extension(settings): Extension<ReportConfig>,
+    Caller(me): Caller,
+    Json(input): Json<NewReport>,
+) -> ApiResult {
+    input.content.check()?;
+    may_see(&api, &me, &input.content).await?;
+    let (receipt, created) = moderation::report(
+        &api.store,
+        &SCREENED,
+        settings.threshold,
+        &me.user_id,
+        input,
+    )
+    .await?;
+    Ok(HttpResponse::json(
+        if created { 201 } else { 200 },
+        &receipt,
+    )?)
+}
+
+/// Whether `me` may see what `content` names, as its own context decides for readers:
+/// a 404 (or a 403 for a room one is not in) when not.
+async fn may_see(api: &Api, me: &Principal, content: &ReportedContent) -> AppResult<()> {
+    let store = &api.store;
+    match content {
+        ReportedContent::Topic { topic_id } | ReportedContent::Reply { topic_id, .. } => {
+            discussions::visible_topic(store, &me.user_id, topic_id).await?;
+        }
+        ReportedContent::Message { room_id, .. } | ReportedContent::Room { room_id } => {
+            chat::require_member(store, &me.user_id, room_id).await?;
+        }
+        ReportedContent::Activity { activity_id }
+        | ReportedContent::Comment { activity_id, .. } => {
+            feed::visible_activity(store, &me.user_id, activity_id).await?;
+        }
+        ReportedContent::Community { community_id } => {
+            communities::get_community(store, me, community_id).await?;
+        }
+    }
+    Ok(())
 }
 
 /// May `me` read the review queue of `community` (`None`: the global one)? The global
@@ -103,7 +168,23 @@ async fn decide(
     let review = moderation::review_by_id(&api.store, &review_id).await?;
     may_review(&api, &me, review.community_id.as_deref()).await?;
     let decided = moderation::decide(&api.store, &me.user_id, review, input).await?;
-    let view = ReviewView::of(decided, None)
-        .ok_or_else(|| AppError::Internal("a review item of no screened item".into()))?;
-    Ok(HttpResponse::json(200, &view)?)
+    let detail = moderation::review_detail(&api.store, &SCREENED, decided).await?;
+    Ok(HttpResponse::json(200, &detail.review)?)
+}
+
+/// One review item in full, for whoever may read its queue: the item's text now, the
+/// verdict that hid it, its reports (the first 100: who, why, when) and its author's
+/// moderation history (their 20 latest other hidden items, with what was decided).
+#[utoipa::path(get, path = "/v1/moderation/queue/{reviewId}", tag = TAG,
+    params(("reviewId" = String, Path, description = "The review item (its `reviewId`)")),
+    responses((status = 200, body = ReviewDetail, description = "The review item")))]
+async fn review_item(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(review_id): Path<String>,
+) -> ApiResult {
+    let review = moderation::review_by_id(&api.store, &review_id).await?;
+    may_review(&api, &me, review.community_id.as_deref()).await?;
+    let detail = moderation::review_detail(&api.store, &SCREENED, review).await?;
+    Ok(HttpResponse::json(200, &detail)?)
 }
