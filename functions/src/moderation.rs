@@ -13,5 +13,6 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     let config = ApiConfig::from_env(&sdk)?;
     let reports = ReportConfig::from_env()?;
     let api = Arc::new(Api::new(&config, &sdk));
-    http::run(moderation::router(api, reports)).await
+    let pusher = agora::edge::ws::pusher(&sdk);
+    http::run(moderation::router(api, reports, pusher)).await
 }

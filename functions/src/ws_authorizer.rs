@@ -49,7 +49,7 @@ async fn authorize(
         .map(String::as_str)
         .unwrap_or_default();
     let verified = match auth.verify(token).await {
-        Ok(principal) => agora::account::erasure::check_token(store, &principal)
+        Ok(principal) => admitted(store, &principal)
             .await
             .map(|()| principal)
             .map_err(|e| e.to_string()),
@@ -87,4 +87,15 @@ fn allow(principal: &Principal, method_arn: &str) -> Value {
             "tokenExpiresAt": principal.expires_at,
         }
     })
+}
+
+/// A deleted account's tokens, and a suspended or banned account, do not connect.
+async fn admitted(store: &Store, principal: &Principal) -> Result<(), agora::AppError> {
+    agora::account::erasure::check_token(store, principal).await?;
+    let standing = agora::contexts::moderation::standing_of(store, &principal.user_id).await?;
+    agora::contexts::moderation::judge_action(
+        standing.as_ref(),
+        &agora::ids::now_rfc3339(),
+        "connect",
+    )
 }

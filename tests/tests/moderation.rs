@@ -1,8 +1,11 @@
 //! Moderation, end to end: texts screened through the moderation queue land in the
 //! review queue they belong to, and only the moderators who may act on them read it.
 
+use std::time::Duration;
+
 use agora_tests::{
-    Reply, TestStack, assert_problem, community, id_of, new_user, spawn, token_with_roles,
+    Reply, TestStack, WsClient, assert_problem, community, id_of, new_user, spawn,
+    token_with_roles, unique_handle,
 };
 use serde_json::{Value, json};
 
@@ -728,5 +731,310 @@ async fn an_erased_reporters_reports_go_and_the_items_tally_stays() -> anyhow::R
         .collect();
     assert_eq!(reporters, vec![bo.as_str(), di.as_str()]);
     assert_eq!(detail.body["reports"], 3, "the tally names nobody");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Actions on accounts
+// ---------------------------------------------------------------------------------
+
+/// A user with a profile.
+async fn someone(stack: &TestStack, name: &str) -> anyhow::Result<String> {
+    let user = new_user(name);
+    stack
+        .create_profile(
+            &user,
+            json!({"handle": unique_handle(name), "displayName": format!("{name} Example")}),
+        )
+        .await?;
+    Ok(user)
+}
+
+/// `moderator` (with `roles`) acts on `user`'s account.
+async fn act_on(
+    stack: &TestStack,
+    moderator: &str,
+    roles: &[&str],
+    user: &str,
+    body: Value,
+) -> anyhow::Result<Reply> {
+    stack
+        .raw(
+            stack
+                .http
+                .post(stack.url(&format!("/v1/moderation/users/{user}/actions")))
+                .bearer_auth(token_with_roles(moderator, roles))
+                .json(&body),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_suspended_user_may_only_read_export_and_delete_their_own_data_until_reinstated()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let bo = someone(&stack, "bo").await?;
+    let modo = new_user("modo");
+    let money = category(&stack).await?;
+    let before = topic(&stack, &bo, ("categoryId", &money), "How do you budget?").await?;
+
+    // Act
+    let suspended = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "suspend", "reason": "Repeated scam links", "hours": 24}),
+    )
+    .await?;
+    let post = stack
+        .post(
+            "/v1/topics",
+            &bo,
+            json!({"title": "Again", "body": "Hello", "categoryId": money}),
+        )
+        .await?;
+    let read_others = stack.get(&format!("/v1/topics/{before}"), &bo).await?;
+    let report = stack
+        .post(
+            "/v1/reports",
+            &bo,
+            json!({"content": {"kind": "topic", "topicId": before}, "reason": "spam"}),
+        )
+        .await?;
+    let own = stack.get("/v1/me", &bo).await?;
+    let own_notifications = stack.get("/v1/notifications", &bo).await?;
+    let export = stack.post("/v1/me/exports", &bo, json!({})).await?;
+    let standing = stack
+        .raw(
+            stack
+                .http
+                .get(stack.url(&format!("/v1/moderation/users/{bo}")))
+                .bearer_auth(token_with_roles(&modo, &["moderator"])),
+        )
+        .await?;
+    let reinstated = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "reinstate", "reason": "Appeal upheld"}),
+    )
+    .await?;
+    let post_again = stack
+        .post(
+            "/v1/topics",
+            &bo,
+            json!({"title": "Again", "body": "Hello", "categoryId": money}),
+        )
+        .await?;
+
+    // Assert
+    assert_eq!(suspended.status, 200, "{suspended:?}");
+    assert!(
+        suspended.body["suspendedUntil"].is_string(),
+        "{suspended:?}"
+    );
+    assert_eq!(suspended.body["lastAction"]["action"], "suspend");
+    assert_problem(&post, 403, None);
+    assert!(
+        post.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("suspended until") && d.contains("Repeated scam links")),
+        "{post:?}"
+    );
+    assert_problem(&read_others, 403, None);
+    assert_problem(&report, 403, None);
+    assert_eq!(own.status, 200, "{own:?}");
+    assert_eq!(own_notifications.status, 200, "{own_notifications:?}");
+    assert_eq!(export.status, 202, "{export:?}");
+    assert_eq!(
+        standing.body["suspendedUntil"],
+        suspended.body["suspendedUntil"]
+    );
+    assert_eq!(reinstated.status, 200, "{reinstated:?}");
+    assert_eq!(post_again.status, 201, "{post_again:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_muted_user_may_not_post_over_http_or_websocket_but_may_do_everything_else()
+-> anyhow::Result<()> {
+    // Arrange: Bo is in a group room with an open socket.
+    let stack = spawn().await?;
+    let bo = someone(&stack, "bo").await?;
+    let modo = new_user("modo");
+    let room = stack
+        .post_created("/v1/rooms", &bo, json!({"name": "Savers", "memberIds": []}))
+        .await?;
+    let room_id = room["roomId"].as_str().unwrap_or_default().to_owned();
+    let mut socket = WsClient::connect(&stack, &bo).await?;
+
+    // Act
+    let muted = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "mute", "reason": "Cool down", "hours": 2}),
+    )
+    .await?;
+    let topic_post = stack
+        .post("/v1/topics", &bo, json!({"title": "Hi", "body": "Hello"}))
+        .await?;
+    let activity = stack
+        .post(
+            "/v1/activities",
+            &bo,
+            json!({"verb": "share", "visibility": "public", "text": "Saved 10%"}),
+        )
+        .await?;
+    let profile = stack
+        .patch("/v1/me", &bo, json!({"headline": "Saver"}))
+        .await?;
+    let feed = stack.get("/v1/feed", &bo).await?;
+    let sent = socket
+        .request(json!({"action": "sendMessage", "roomId": room_id, "text": "hi", "clientMessageId": "c1"}))
+        .await?;
+    let ping = socket.request(json!({"action": "ping"})).await?;
+
+    // Assert
+    assert_eq!(muted.status, 200, "{muted:?}");
+    assert!(muted.body["mutedUntil"].is_string(), "{muted:?}");
+    assert_problem(&topic_post, 403, None);
+    assert_problem(&activity, 403, None);
+    assert_eq!(profile.status, 200, "{profile:?}");
+    assert_eq!(feed.status, 200, "{feed:?}");
+    assert_eq!(sent["type"], "error", "{sent}");
+    assert_eq!(sent["code"], "forbidden", "{sent}");
+    assert_eq!(ping["type"], "pong", "{ping}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn banning_a_user_closes_their_open_websockets_and_they_cannot_connect_again()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let bo = someone(&stack, "bo").await?;
+    let modo = new_user("modo");
+    let mut socket = WsClient::connect(&stack, &bo).await?;
+
+    // Act
+    let banned = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "ban", "reason": "Fraud"}),
+    )
+    .await?;
+
+    // Assert
+    assert_eq!(banned.status, 200, "{banned:?}");
+    assert_eq!(banned.body["banned"], true);
+    assert!(
+        socket.closed_within(Duration::from_secs(10)).await,
+        "the server closed the socket"
+    );
+    assert!(
+        WsClient::connect(&stack, &bo).await.is_err(),
+        "a new socket is refused"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_platform_moderators_act_on_accounts_and_bad_actions_name_their_field()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let (bo, cy) = (someone(&stack, "bo").await?, someone(&stack, "cy").await?);
+    let modo = someone(&stack, "modo").await?;
+    let warn = json!({"action": "warn", "reason": "Be kind"});
+
+    // Act
+    let by_user = act_on(&stack, &cy, &[], &bo, warn.clone()).await?;
+    let standing_by_user = stack
+        .get(&format!("/v1/moderation/users/{bo}"), &cy)
+        .await?;
+    let unknown_action = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "shame", "reason": "x"}),
+    )
+    .await?;
+    let no_hours = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "suspend", "reason": "x"}),
+    )
+    .await?;
+    let hours_on_warn = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "warn", "reason": "x", "hours": 3}),
+    )
+    .await?;
+    let too_long = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "mute", "reason": "x", "hours": 100000}),
+    )
+    .await?;
+    let no_reason = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "warn", "reason": ""}),
+    )
+    .await?;
+    let on_self = act_on(&stack, &modo, &["moderator"], &modo, warn.clone()).await?;
+    let unknown_user = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &new_user("nobody"),
+        warn.clone(),
+    )
+    .await?;
+    let bad_user = act_on(&stack, &modo, &["moderator"], "a%20b", warn.clone()).await?;
+    let warned = act_on(&stack, &modo, &["moderator"], &bo, warn.clone()).await?;
+    let warned_again = act_on(&stack, &modo, &["moderator"], &bo, warn).await?;
+    let still_posts = stack
+        .post(
+            "/v1/activities",
+            &bo,
+            json!({"verb": "share", "visibility": "public", "text": "Sorry"}),
+        )
+        .await?;
+
+    // Assert
+    assert_problem(&by_user, 403, None);
+    assert_problem(&standing_by_user, 403, None);
+    assert_eq!(unknown_action.status, 400, "{unknown_action:?}");
+    assert_problem(&no_hours, 400, Some("hours"));
+    assert_problem(&hours_on_warn, 400, Some("hours"));
+    assert_problem(&too_long, 422, Some("hours"));
+    assert_problem(&no_reason, 422, Some("reason"));
+    assert_problem(&on_self, 400, Some("userId"));
+    assert_problem(&unknown_user, 404, None);
+    assert_problem(&bad_user, 400, Some("userId"));
+    assert_eq!(warned.body["warnings"], 1, "{warned:?}");
+    assert_eq!(warned_again.body["warnings"], 2, "{warned_again:?}");
+    assert_eq!(
+        still_posts.status, 201,
+        "a warning restricts nothing: {still_posts:?}"
+    );
     Ok(())
 }

@@ -23,7 +23,7 @@ use super::openapi::RouteIndex;
 use super::{Api, HttpResponse, MAX_BODY_BYTES, WRITE_TIMEOUT_SECONDS, parse_json, too_large};
 use crate::core::auth::Principal;
 use crate::core::cursor::parse_limit;
-use crate::core::error::AppError;
+use crate::core::error::{AppError, AppResult};
 use crate::table::idempotency::{self, StoredResponse};
 use crate::table::store::Rider;
 
@@ -222,13 +222,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
-/// Refuses the tokens of a deleted account (see `account::erasure::check_token`): a read
-/// of its tombstone per authenticated request. A write waits for a GetItem of it. A read
-/// carries the tombstone's key on its first BatchGetItem (`table::store::Rider`), so a
-/// page that batch-reads pays no request for it; one that does not reads it with a
-/// GetItem after it ran. A refused read's answer is thrown away.
+/// Refuses the tokens of a deleted account (see `account::erasure::check_token`), and
+/// what a suspended, banned or muted account may not do (see
+/// `moderation::judge_request`): a read of its tombstone and standing per authenticated
+/// request. A write waits for a BatchGetItem of them. A read carries their keys on its
+/// first BatchGetItem (`table::store::Rider`), so a page that batch-reads pays no
+/// request for them; one that does not reads them with a BatchGetItem after it ran. A
+/// refused read's answer is thrown away.
 /// A write also counts against the caller's write limit for this endpoint group (one
-/// UpdateItem, beside the tombstone read): past it, a 429 with `Retry-After`; every
+/// UpdateItem, beside the standing read): past it, a 429 with `Retry-After`; every
 /// write's answer carries `RateLimit-Policy` and `RateLimit`.
 /// A request whose token does not verify passes on: its handler's [`Caller`] refuses it.
 async fn refuse_deleted_accounts<S: ApiState>(
@@ -243,17 +245,23 @@ async fn refuse_deleted_accounts<S: ApiState>(
     let request = Request::from_parts(parts, body);
     let api = state.api();
     let store = &api.store;
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let judge = |found: Vec<Option<crate::table::store::Item>>| {
+        judge_caller(found, &principal, &method, &path, &api.write_limit.name)
+    };
+    let keys = standing_keys(&principal);
     let is_write = matches!(
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     if is_write {
         let now = crate::core::ids::now_epoch_seconds();
-        let (allowed, decision) = tokio::join!(
-            crate::account::erasure::check_token(store, &principal),
+        let (found, decision) = tokio::join!(
+            read_keys(store, &keys),
             crate::table::rate_limit::hit(store, &principal.user_id, &api.write_limit, now)
         );
-        if let Err(error) = allowed {
+        if let Err(error) = found.and_then(judge) {
             return ApiError(error).into_response();
         }
         let decision = match decision {
@@ -275,16 +283,69 @@ async fn refuse_deleted_accounts<S: ApiState>(
     }
     // A read's check rides on its first BatchGetItem (no request of its own); a read
     // that makes none checks after it ran. Either way a refused token gets no data.
-    let rider = Rider::new(crate::account::erasure::tombstone_key(&principal));
+    let rider = Rider::new(keys.clone());
     let response = rider.clone().carry(next.run(request)).await;
-    let allowed = match rider.outcome() {
-        Some(item) => crate::account::erasure::check_token_on(item, &principal),
-        None => crate::account::erasure::check_token(store, &principal).await,
+    let found = match rider.outcome() {
+        Some(found) => Ok(found),
+        None => read_keys(store, &keys).await,
     };
-    match allowed {
+    match found.and_then(judge) {
         Ok(()) => response,
         Err(error) => ApiError(error).into_response(),
     }
+}
+
+/// The caller's tombstone and standing keys.
+fn standing_keys(principal: &Principal) -> Vec<crate::table::store::Key> {
+    vec![
+        crate::account::erasure::tombstone_key(principal),
+        crate::contexts::moderation::standing_key(&principal.user_id),
+    ]
+}
+
+/// What a BatchGetItem of `keys` finds, in their order.
+async fn read_keys(
+    store: &crate::table::store::Store,
+    keys: &[crate::table::store::Key],
+) -> AppResult<Vec<Option<crate::table::store::Item>>> {
+    let found = store.batch_get_items(keys).await?;
+    Ok(keys
+        .iter()
+        .map(|key| {
+            found
+                .iter()
+                .find(|item| {
+                    crate::table::store::sort_key(item) == Some(key.sk.as_str())
+                        && item
+                            .get(crate::table::store::PK)
+                            .and_then(|v| v.as_s().ok())
+                            == Some(&key.pk)
+                })
+                .cloned()
+        })
+        .collect())
+}
+
+/// The tombstone's and the standing's verdicts on the caller's request.
+fn judge_caller(
+    mut found: Vec<Option<crate::table::store::Item>>,
+    principal: &Principal,
+    method: &str,
+    path: &str,
+    group: &str,
+) -> AppResult<()> {
+    let standing = found.pop().flatten();
+    let tombstone = found.pop().flatten();
+    crate::account::erasure::check_token_on(tombstone, principal)?;
+    let standing: Option<crate::contexts::moderation::AccountStanding> =
+        standing.map(crate::table::store::from_item).transpose()?;
+    crate::contexts::moderation::judge_request(
+        standing.as_ref(),
+        &crate::core::ids::now_rfc3339(),
+        method,
+        path,
+        group,
+    )
 }
 
 /// The IETF draft's `RateLimit-Policy` and `RateLimit` fields on a counted answer.

@@ -178,7 +178,7 @@ async fn route(state: &Realtime, event: WebSocketEvent) -> AppResult<()> {
                 }
                 (Ok(user), Ok(action)) => {
                     let name = frame.action.clone().unwrap_or_default();
-                    let result = match within_limit(state, &user, &name).await {
+                    let result = match allowed(state, &user, &name).await {
                         Ok(()) => act(state, &user, context, action).await,
                         Err(error) => Err(error),
                     };
@@ -223,6 +223,14 @@ async fn reply_unknown(
         retry_after_seconds: None,
     };
     send(state, &context.connection_id, &frame).await
+}
+
+/// Whether `me` may take `action`: their standing allows it (one GetItem; see
+/// `moderation::judge_action`), and it is within its limit.
+async fn allowed(state: &Realtime, me: &UserId, action: &str) -> AppResult<()> {
+    let standing = crate::contexts::moderation::standing_of(&state.store, me).await?;
+    crate::contexts::moderation::judge_action(standing.as_ref(), &now_rfc3339(), action)?;
+    within_limit(state, me, action).await
 }
 
 /// Counts one action of `me` against its limit (one UpdateItem): past it, the action

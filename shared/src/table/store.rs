@@ -25,33 +25,33 @@ pub use aws_sdk_dynamodb::types::AttributeValue;
 pub type Item = HashMap<String, AttributeValue>;
 
 tokio::task_local! {
-    /// The key that rides along with a request's first BatchGetItem (see [`Rider`]).
+    /// The keys that ride along with a request's first BatchGetItem (see [`Rider`]).
     static RIDER: std::sync::Arc<Rider>;
 }
 
-/// One key a request reads along with its first BatchGetItem, so a check every request
-/// needs (the caller's account tombstone, `edge::http`) costs no request of its own on
-/// the pages that batch-read anyway. The key joins the batch's keys (in the same
-/// strongly consistent read), and what it found is kept here, apart from the caller's
-/// results. A request that makes no BatchGetItem leaves it unread: [`Rider::outcome`]
-/// says so, and the caller reads the key itself.
+/// Keys a request reads along with its first BatchGetItem, so a check every request
+/// needs (the caller's account tombstone and standing, `edge::http`) costs no request of
+/// its own on the pages that batch-read anyway. The keys join the batch's keys (in the
+/// same strongly consistent read), and what they found is kept here, apart from the
+/// caller's results. A request that makes no BatchGetItem leaves them unread:
+/// [`Rider::outcome`] says so, and the caller reads the keys itself.
 #[derive(Debug)]
 pub struct Rider {
-    key: Key,
-    found: std::sync::OnceLock<Option<Item>>,
+    keys: Vec<Key>,
+    found: std::sync::OnceLock<Vec<Option<Item>>>,
 }
 
 impl Rider {
-    pub fn new(key: Key) -> std::sync::Arc<Self> {
+    pub fn new(keys: Vec<Key>) -> std::sync::Arc<Self> {
         std::sync::Arc::new(Self {
-            key,
+            keys,
             found: std::sync::OnceLock::new(),
         })
     }
 
-    /// What a BatchGetItem of the request found under the key: `None` when none ran,
-    /// `Some(None)` when the item does not exist.
-    pub fn outcome(&self) -> Option<Option<Item>> {
+    /// What a BatchGetItem of the request found under the keys, in their order: `None`
+    /// when none ran (an item that does not exist is a `None` in the list).
+    pub fn outcome(&self) -> Option<Vec<Option<Item>>> {
         self.found.get().cloned()
     }
 
@@ -499,11 +499,15 @@ impl Store {
             .filter(|rider| rider.found.get().is_none());
         let with_rider: Vec<Key>;
         let keys_to_read = match &rider {
-            Some(rider) if !keys.contains(&rider.key) => {
-                with_rider = keys.iter().cloned().chain([rider.key.clone()]).collect();
+            Some(rider) => {
+                with_rider = keys
+                    .iter()
+                    .cloned()
+                    .chain(rider.keys.iter().filter(|k| !keys.contains(k)).cloned())
+                    .collect();
                 &with_rider[..]
             }
-            _ => keys,
+            None => keys,
         };
         for chunk in keys_to_read.chunks(100) {
             let mut pending: Vec<Item> = chunk.iter().map(Key::to_item).collect();
@@ -547,9 +551,13 @@ impl Store {
             }
         }
         if let Some(rider) = rider {
-            let key = (rider.key.pk.clone(), rider.key.sk.clone());
-            // Another batch of the same request may have carried it already: same read.
-            let _ = rider.found.set(found.get(&key).cloned());
+            let riders = rider
+                .keys
+                .iter()
+                .map(|key| found.get(&(key.pk.clone(), key.sk.clone())).cloned())
+                .collect();
+            // Another batch of the same request may have carried them already: same read.
+            let _ = rider.found.set(riders);
         }
         Ok(keys
             .iter()

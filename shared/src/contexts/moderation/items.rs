@@ -333,3 +333,87 @@ pub fn review_partition(pk: &str, sk: &str) -> String {
 pub fn reports_partition(reporter: &UserId) -> String {
     format!("MODREPORTS#{reporter}")
 }
+
+/// What a platform moderator does to an account:
+/// `POST /v1/moderation/users/{userId}/actions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SanctionAction {
+    /// A warning: counted on the account, and the user is told.
+    Warn,
+    /// No posting (topics, replies, comments, activities, chat messages, community,
+    /// event and course writes) for `hours`.
+    Mute,
+    /// No writes at all, and no reads beyond their own data, for `hours`; open sockets
+    /// are closed.
+    Suspend,
+    /// A suspension without an end.
+    Ban,
+    /// Lifts any mute, suspension or ban.
+    Reinstate,
+}
+
+/// A moderator's action on an account.
+#[derive(Debug, Clone, Deserialize, validator::Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewSanction {
+    pub action: SanctionAction,
+    /// Why, for the user and the record (1 to 500 characters).
+    #[validate(length(min = 1, max = 500))]
+    pub reason: String,
+    /// How long a `mute` or `suspend` lasts, in hours (1 to 8,760); not for the others.
+    #[validate(range(min = 1, max = 8760))]
+    pub hours: Option<u32>,
+}
+
+/// The last action on an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SanctionRecord {
+    pub action: SanctionAction,
+    pub reason: String,
+    pub by: UserId,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// An account's standing with the platform's moderators: `USER#<id> / STANDING`
+/// (entity `AccountStanding`), read with the caller's tombstone on every request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountStanding {
+    pub user_id: UserId,
+    /// Posting is refused until then (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<String>,
+    /// Writing, and reading beyond one's own data, are refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_until: Option<String>,
+    #[serde(default)]
+    pub banned: bool,
+    #[serde(default)]
+    pub warnings: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<SanctionRecord>,
+    /// Bumped by each action (the next one's condition).
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Entity for AccountStanding {
+    const NAME: &'static str = "AccountStanding";
+
+    fn key(&self) -> Key {
+        standing_key(&self.user_id)
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        Vec::new()
+    }
+}
+
+/// `USER#<id> / STANDING`.
+pub fn standing_key(user: &UserId) -> Key {
+    Key::new(format!("USER#{user}"), "STANDING")
+}

@@ -939,6 +939,176 @@ pub fn is_hidden(screening: Option<&Screening>) -> bool {
     !shown_to(screening, false, false)
 }
 
+/// What an account's standing restricts now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restriction {
+    None,
+    /// No posting.
+    Muted,
+    /// No writes, and no reads beyond one's own data.
+    Suspended,
+}
+
+/// The restriction `standing` puts on its account at `now` (RFC 3339, as
+/// [`now_rfc3339`] writes it): a ban, or a suspension not over yet, suspends; a mute not
+/// over yet mutes. Pure.
+pub fn restriction_of(standing: Option<&AccountStanding>, now: &str) -> Restriction {
+    let Some(standing) = standing else {
+        return Restriction::None;
+    };
+    let running = |until: &Option<String>| until.as_deref().is_some_and(|until| until > now);
+    if standing.banned || running(&standing.suspended_until) {
+        Restriction::Suspended
+    } else if running(&standing.muted_until) {
+        Restriction::Muted
+    } else {
+        Restriction::None
+    }
+}
+
+/// The endpoint groups whose writes are posting (refused while muted).
+pub const POSTING_GROUPS: &[&str] = &[
+    "discussions",
+    "feed",
+    "chat",
+    "communities",
+    "events",
+    "courses",
+];
+
+/// Whether an account under `standing` may make this HTTP request: `write` (POST, PUT,
+/// PATCH or DELETE) `method` on `path` in endpoint group `group`. A muted account may
+/// not write to the posting groups; a suspended or banned one may only read its own
+/// data (`/v1/me…`, `/v1/notifications…`), export it (`POST /v1/me/exports`) and
+/// delete its account (`DELETE /v1/me`). Refusals are 403s saying until when, and why.
+/// Pure.
+pub fn judge_request(
+    standing: Option<&AccountStanding>,
+    now: &str,
+    method: &str,
+    path: &str,
+    group: &str,
+) -> AppResult<()> {
+    let write = matches!(method, "POST" | "PUT" | "PATCH" | "DELETE");
+    let why = || {
+        standing
+            .and_then(|s| s.last_action.as_ref())
+            .map(|last| format!(": {}", last.reason))
+            .unwrap_or_default()
+    };
+    match restriction_of(standing, now) {
+        Restriction::None => Ok(()),
+        Restriction::Muted if write && POSTING_GROUPS.contains(&group) => {
+            let until = standing
+                .and_then(|s| s.muted_until.clone())
+                .unwrap_or_default();
+            Err(AppError::Forbidden(format!(
+                "your account is muted until {until}{}",
+                why()
+            )))
+        }
+        Restriction::Muted => Ok(()),
+        Restriction::Suspended => {
+            let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+            let allowed = match method {
+                "DELETE" => path == "/v1/me",
+                "POST" => path == "/v1/me/exports",
+                _ if write => false,
+                _ => under("/v1/me") || under("/v1/notifications"),
+            };
+            if allowed {
+                return Ok(());
+            }
+            let state = match standing {
+                Some(AccountStanding {
+                    banned: false,
+                    suspended_until: Some(until),
+                    ..
+                }) => format!("suspended until {until}"),
+                _ => "banned".to_owned(),
+            };
+            Err(AppError::Forbidden(format!(
+                "your account is {state}{}; you may still read, export and delete your own data",
+                why()
+            )))
+        }
+    }
+}
+
+/// Whether an account under `standing` may take WebSocket `action` at `now`: a
+/// suspended or banned account nothing but `ping` (its sockets are closed when it is
+/// suspended, and it cannot connect again); a muted one may not send or edit
+/// messages. Pure.
+pub fn judge_action(standing: Option<&AccountStanding>, now: &str, action: &str) -> AppResult<()> {
+    match restriction_of(standing, now) {
+        Restriction::Suspended if action != "ping" => {
+            Err(AppError::Forbidden("your account is suspended".into()))
+        }
+        Restriction::Muted if matches!(action, "sendMessage" | "editMessage") => Err(
+            AppError::Forbidden("your account is muted: you may not post".into()),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The standing after `action` by `moderator` at `now`: warnings count up, a mute or
+/// suspension runs `hours` from now, a ban has no end, reinstating lifts them all.
+/// `hours` is required for a mute or suspension and refused for the others (a 400
+/// naming it). Pure.
+pub fn sanctioned(
+    standing: Option<AccountStanding>,
+    user: &UserId,
+    moderator: &UserId,
+    input: &NewSanction,
+    now: time::OffsetDateTime,
+) -> AppResult<AccountStanding> {
+    let timed = matches!(input.action, SanctionAction::Mute | SanctionAction::Suspend);
+    let until = match (timed, input.hours) {
+        (true, Some(hours)) => Some(crate::core::ids::format_rfc3339(
+            now + time::Duration::hours(i64::from(hours)),
+        )),
+        (true, None) => {
+            return Err(AppError::bad_field(
+                "hours",
+                "is required to mute or suspend",
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(AppError::bad_field("hours", "is only for mute and suspend"));
+        }
+        (false, None) => None,
+    };
+    let mut next = standing.unwrap_or(AccountStanding {
+        user_id: user.clone(),
+        muted_until: None,
+        suspended_until: None,
+        banned: false,
+        warnings: 0,
+        last_action: None,
+        version: 0,
+    });
+    match input.action {
+        SanctionAction::Warn => next.warnings += 1,
+        SanctionAction::Mute => next.muted_until = until.clone(),
+        SanctionAction::Suspend => next.suspended_until = until.clone(),
+        SanctionAction::Ban => next.banned = true,
+        SanctionAction::Reinstate => {
+            next.muted_until = None;
+            next.suspended_until = None;
+            next.banned = false;
+        }
+    }
+    next.last_action = Some(SanctionRecord {
+        action: input.action,
+        reason: input.reason.trim().to_owned(),
+        by: moderator.clone(),
+        at: crate::core::ids::format_rfc3339(now),
+        until,
+    });
+    next.version += 1;
+    Ok(next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1225,5 +1395,119 @@ mod tests {
         assert!(shown_to(None, false, false), "not yet checked: shown");
         assert_eq!(off.status, ScreeningStatus::Clean);
         assert!(shown_to(Some(&off), false, false));
+    }
+
+    fn standing(muted: Option<&str>, suspended: Option<&str>, banned: bool) -> AccountStanding {
+        AccountStanding {
+            user_id: UserId::parse("u1").unwrap(),
+            muted_until: muted.map(str::to_owned),
+            suspended_until: suspended.map(str::to_owned),
+            banned,
+            warnings: 0,
+            last_action: None,
+            version: 1,
+        }
+    }
+
+    const NOW: &str = "2026-11-27T12:00:00.000Z";
+    const LATER: &str = "2026-11-28T12:00:00.000Z";
+    const EARLIER: &str = "2026-11-26T12:00:00.000Z";
+
+    #[test]
+    fn a_muted_account_may_read_and_write_anything_but_posts() {
+        let muted = standing(Some(LATER), None, false);
+
+        let judge = |method, path, group| judge_request(Some(&muted), NOW, method, path, group);
+
+        assert!(judge("POST", "/v1/topics", "discussions").is_err());
+        assert!(judge("POST", "/v1/rooms", "chat").is_err());
+        assert!(judge("GET", "/v1/topics", "discussions").is_ok());
+        assert!(judge("PATCH", "/v1/me", "profiles").is_ok());
+        assert!(judge("PUT", "/v1/mutes/u2", "connections").is_ok());
+    }
+
+    #[test]
+    fn a_suspended_or_banned_account_may_only_read_export_and_delete_its_own_data() {
+        for refused in [
+            standing(None, Some(LATER), false),
+            standing(None, None, true),
+        ] {
+            let judge =
+                |method, path, group| judge_request(Some(&refused), NOW, method, path, group);
+
+            assert!(judge("GET", "/v1/me", "profiles").is_ok());
+            assert!(judge("GET", "/v1/me/communities", "communities").is_ok());
+            assert!(judge("GET", "/v1/notifications", "notifications").is_ok());
+            assert!(judge("POST", "/v1/me/exports", "profiles").is_ok());
+            assert!(judge("DELETE", "/v1/me", "profiles").is_ok());
+            assert!(judge("PATCH", "/v1/me", "profiles").is_err());
+            assert!(judge("GET", "/v1/topics", "discussions").is_err());
+            assert!(judge("GET", "/v1/medals", "profiles").is_err());
+            assert!(judge("POST", "/v1/reports", "moderation").is_err());
+        }
+    }
+
+    #[test]
+    fn a_muted_account_may_not_send_over_its_socket_and_a_suspended_one_may_only_ping() {
+        let muted = standing(Some(LATER), None, false);
+        let suspended = standing(None, Some(LATER), false);
+
+        assert!(judge_action(Some(&muted), NOW, "sendMessage").is_err());
+        assert!(judge_action(Some(&muted), NOW, "editMessage").is_err());
+        assert!(judge_action(Some(&muted), NOW, "typing").is_ok());
+        assert!(judge_action(Some(&suspended), NOW, "markRead").is_err());
+        assert!(judge_action(Some(&suspended), NOW, "ping").is_ok());
+        assert!(judge_action(None, NOW, "sendMessage").is_ok());
+    }
+
+    #[test]
+    fn a_sanction_that_ran_out_restricts_nothing() {
+        let over = standing(Some(EARLIER), Some(EARLIER), false);
+
+        assert_eq!(restriction_of(Some(&over), NOW), Restriction::None);
+        assert_eq!(restriction_of(None, NOW), Restriction::None);
+        assert!(judge_request(Some(&over), NOW, "POST", "/v1/topics", "discussions").is_ok());
+    }
+
+    #[test]
+    fn sanctions_need_hours_exactly_when_they_run_for_a_time_and_reinstating_lifts_them_all() {
+        let user = UserId::parse("u1").unwrap();
+        let modo = UserId::parse("modo").unwrap();
+        let now = time::macros::datetime!(2026-11-27 12:00 UTC);
+        let act = |standing, action, hours| {
+            sanctioned(
+                standing,
+                &user,
+                &modo,
+                &NewSanction {
+                    action,
+                    reason: " Spam ".into(),
+                    hours,
+                },
+                now,
+            )
+        };
+
+        let muted = act(None, SanctionAction::Mute, Some(24)).unwrap();
+        let banned = act(Some(muted.clone()), SanctionAction::Ban, None).unwrap();
+        let warned = act(Some(banned.clone()), SanctionAction::Warn, None).unwrap();
+        let reinstated = act(Some(warned.clone()), SanctionAction::Reinstate, None).unwrap();
+
+        assert_eq!(
+            muted.muted_until.as_deref(),
+            Some("2026-11-28T12:00:00.000Z")
+        );
+        assert_eq!(
+            muted.last_action.as_ref().map(|a| a.reason.as_str()),
+            Some("Spam")
+        );
+        assert!(banned.banned);
+        assert_eq!(warned.warnings, 1);
+        assert_eq!(restriction_of(Some(&warned), NOW), Restriction::Suspended);
+        assert_eq!(restriction_of(Some(&reinstated), NOW), Restriction::None);
+        assert_eq!(reinstated.warnings, 1, "warnings stay on record");
+        assert_eq!(reinstated.version, 4);
+        assert!(act(None, SanctionAction::Suspend, None).is_err());
+        assert!(act(None, SanctionAction::Warn, Some(1)).is_err());
     }
 }

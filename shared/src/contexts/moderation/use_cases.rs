@@ -523,3 +523,60 @@ async fn hold(store: &Store, screened: &Screened, pk: &str, sk: &str) -> AppResu
         "{pk}|{sk} kept changing while it was held for review"
     )))
 }
+
+/// An action's condition: the standing is still the one the action was worked out from.
+const STANDING_UNCHANGED: &str = "standing_unchanged";
+
+/// A platform moderator acts on `user`'s account ([`sanctioned`]): GetItem the
+/// standing, then one PutItem of the next one under the condition that it is still the
+/// one read (`version`); read again when another action landed meanwhile. Acting on
+/// oneself is a 400 naming `userId`; an account without a profile a 404.
+#[tracing::instrument(skip(store, input), fields(moderator = %moderator, user = %user))]
+pub async fn sanction(
+    store: &Store,
+    moderator: &UserId,
+    user: &UserId,
+    input: NewSanction,
+) -> AppResult<AccountStanding> {
+    crate::core::validation::check(&input)?;
+    if user == moderator {
+        return Err(AppError::bad_field("userId", "is you"));
+    }
+    let profile = Key::new(crate::table::keys::user_partition(user), "PROFILE");
+    if store.get_item(&profile).await?.is_none() {
+        return Err(AppError::NotFound(format!("no user {user}")));
+    }
+    for _ in 0..4 {
+        let standing: Option<AccountStanding> = store.get(&standing_key(user)).await?;
+        let unchanged = match &standing {
+            None => Expr::new("attribute_not_exists(PK)"),
+            Some(read) => Expr::new("version = :version")
+                .value(":version", AttributeValue::N(read.version.to_string())),
+        };
+        let next = sanctioned(
+            standing,
+            user,
+            moderator,
+            &input,
+            time::OffsetDateTime::now_utc(),
+        )?;
+        let written = store
+            .transaction()
+            .put_entity(&next, Some(Condition::new(STANDING_UNCHANGED, unchanged)))
+            .commit()
+            .await;
+        match written {
+            Ok(()) => return Ok(next),
+            Err(error) if error.failed(STANDING_UNCHANGED) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(AppError::Conflict(
+        "other moderators kept acting on this account; try again".into(),
+    ))
+}
+
+/// An account's standing (none: never acted on).
+pub async fn standing_of(store: &Store, user: &UserId) -> AppResult<Option<AccountStanding>> {
+    store.get(&standing_key(user)).await
+}

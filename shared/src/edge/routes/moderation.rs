@@ -10,8 +10,10 @@ use utoipa_axum::routes;
 
 use crate::contexts::communities::{self, Permission};
 use crate::contexts::moderation::{
-    self, NewDecision, NewReport, ReportReceipt, ReportedContent, ReviewDetail, ReviewView,
+    self, AccountStanding, NewDecision, NewReport, NewSanction, ReportReceipt, ReportedContent,
+    Restriction, ReviewDetail, ReviewView,
 };
+use crate::contexts::realtime::{self, push::Pusher};
 use crate::contexts::{chat, discussions, feed};
 use crate::core::auth::Principal;
 use crate::core::config::ReportConfig;
@@ -25,8 +27,10 @@ use crate::edge::{Api, HttpResponse};
 const TAG: &str = "moderation";
 
 /// The function's router.
-pub fn router(api: Arc<Api>, reports: ReportConfig) -> axum::Router {
-    crate::edge::http::router(routes(), api).layer(Extension(reports))
+pub fn router(api: Arc<Api>, reports: ReportConfig, pusher: Pusher) -> axum::Router {
+    crate::edge::http::router(routes(), api)
+        .layer(Extension(reports))
+        .layer(Extension(pusher))
 }
 
 pub fn routes() -> OpenApiRouter<Arc<Api>> {
@@ -34,6 +38,75 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(report))
         .routes(routes!(review_queue))
         .routes(routes!(review_item, decide))
+        .routes(routes!(act_on_account))
+        .routes(routes!(account_standing))
+}
+
+/// Only the platform's moderators act on accounts: a 403 for everyone else.
+fn platform_moderator(me: &Principal) -> AppResult<()> {
+    match me.has_role(communities::PLATFORM_MODERATOR_ROLE) {
+        true => Ok(()),
+        false => Err(AppError::Forbidden(
+            "only the platform's moderators act on accounts".into(),
+        )),
+    }
+}
+
+/// Act on an account (the platform's moderators): `warn` counts a warning; `mute`
+/// refuses its posts (topics, replies, comments, activities, chat messages, community,
+/// event and course writes) for `hours`; `suspend` refuses every write and every read
+/// beyond its own data for `hours`, and closes its open WebSockets; `ban` suspends it
+/// without an end; `reinstate` lifts them all. A restricted account gets a 403 saying
+/// until when and why; it may still read its own data (`/v1/me…`,
+/// `/v1/notifications`), export it and delete its account. The answer is the account's
+/// standing.
+#[utoipa::path(post, path = "/v1/moderation/users/{userId}/actions", tag = TAG,
+    params(("userId" = String, Path, description = "The account")),
+    request_body(content = NewSanction, example = json!({"action": "suspend", "reason": "Repeated scam links", "hours": 72})),
+    responses((status = 200, body = AccountStanding, description = "The account's standing now")))]
+async fn act_on_account(
+    State(api): State<Arc<Api>>,
+    Extension(pusher): Extension<Pusher>,
+    Caller(me): Caller,
+    Path(user): Path<String>,
+    Json(input): Json<NewSanction>,
+) -> ApiResult {
+    platform_moderator(&me)?;
+    let user = super::user_id(&user)?;
+    let standing = moderation::sanction(&api.store, &me.user_id, &user, input).await?;
+    let now = crate::core::ids::now_rfc3339();
+    if moderation::restriction_of(Some(&standing), &now) == Restriction::Suspended {
+        for connection in realtime::connections_of(&api.store, &user).await? {
+            pusher.close(&connection.connection_id).await?;
+        }
+    }
+    Ok(HttpResponse::json(200, &standing)?)
+}
+
+/// An account's standing (the platform's moderators): its mute, suspension or ban,
+/// its warnings and the last action. An account never acted on has a clean standing.
+#[utoipa::path(get, path = "/v1/moderation/users/{userId}", tag = TAG,
+    params(("userId" = String, Path, description = "The account")),
+    responses((status = 200, body = AccountStanding, description = "The account's standing")))]
+async fn account_standing(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(user): Path<String>,
+) -> ApiResult {
+    platform_moderator(&me)?;
+    let user = super::user_id(&user)?;
+    let standing = moderation::standing_of(&api.store, &user)
+        .await?
+        .unwrap_or(AccountStanding {
+            user_id: user,
+            muted_until: None,
+            suspended_until: None,
+            banned: false,
+            warnings: 0,
+            last_action: None,
+            version: 0,
+        });
+    Ok(HttpResponse::json(200, &standing)?)
 }
 
 /// Report something you can see, with a reason and an optional note for the
