@@ -1038,3 +1038,162 @@ async fn only_platform_moderators_act_on_accounts_and_bad_actions_name_their_fie
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------
+// The audit log
+// ---------------------------------------------------------------------------------
+
+/// The audit log as `reader` (with `roles`) reads it with `filters` (a query string).
+async fn audit(
+    stack: &TestStack,
+    reader: &str,
+    roles: &[&str],
+    filters: &str,
+) -> anyhow::Result<Reply> {
+    stack
+        .raw(
+            stack
+                .http
+                .get(stack.url(&format!("/v1/moderation/audit?{filters}")))
+                .bearer_auth(token_with_roles(reader, roles)),
+        )
+        .await
+}
+
+/// The `action`s of a page of audit entries, in order.
+fn actions_in(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_audit_log_records_automated_verdicts_and_moderators_actions_newest_first()
+-> anyhow::Result<()> {
+    // Arrange: Bo's scam topic is hidden by the classifier; a moderator removes it,
+    // then warns and mutes Bo.
+    let stack = spawn().await?;
+    let bo = someone(&stack, "bo").await?;
+    let modo = new_user("modo");
+    let money = category(&stack).await?;
+    let scam = topic(&stack, &bo, ("categoryId", &money), SCAM).await?;
+    let review = review_of(&stack, &modo, &scam).await?;
+    let removed = decide(
+        &stack,
+        &modo,
+        &["moderator"],
+        &review,
+        json!({"action": "remove", "reason": "An advance-fee scam"}),
+    )
+    .await?;
+    anyhow::ensure!(removed.status == 200, "{removed:?}");
+    for body in [
+        json!({"action": "warn", "reason": "Scam posts"}),
+        json!({"action": "mute", "reason": "Scam posts", "hours": 12}),
+    ] {
+        let acted = act_on(&stack, &modo, &["moderator"], &bo, body).await?;
+        anyhow::ensure!(acted.status == 200, "{acted:?}");
+    }
+    let by = |filters: String| {
+        let stack = &stack;
+        let modo = modo.clone();
+        async move { audit(stack, &modo, &["moderator"], &filters).await }
+    };
+
+    // Act
+    let about_bo = by(format!("userId={bo}")).await?;
+    let automated = by(format!("userId={bo}&automated=true")).await?;
+    let by_modo = by(format!("actorId={modo}&limit=2")).await?;
+    let next = by(format!(
+        "actorId={modo}&limit=2&cursor={}",
+        by_modo.body["nextCursor"].as_str().unwrap_or_default()
+    ))
+    .await?;
+    let mutes = by(format!("userId={bo}&action=mute")).await?;
+    let by_member = audit(&stack, &bo, &[], "").await?;
+    let bad_action = by("action=shame".into()).await?;
+    let bad_automated = by("automated=maybe".into()).await?;
+    let bad_user = by("userId=a%20b".into()).await?;
+
+    // Assert
+    assert_eq!(about_bo.status, 200, "{about_bo:?}");
+    assert_eq!(
+        actions_in(&about_bo.body),
+        vec!["mute", "warn", "remove", "hide"]
+    );
+    let hidden = &automated.body["items"][0];
+    assert_eq!(actions_in(&automated.body), vec!["hide"]);
+    assert_eq!(hidden["automated"], true);
+    assert!(hidden.get("actorId").is_none(), "{hidden}");
+    assert!(
+        hidden["confidence"].as_f64().is_some_and(|c| c >= 0.8),
+        "{hidden}"
+    );
+    assert_eq!(hidden["content"]["topicId"], scam.as_str());
+    assert_eq!(actions_in(&by_modo.body), vec!["mute", "warn"]);
+    assert!(by_modo.body["items"][0]["until"].is_string(), "{by_modo:?}");
+    assert_eq!(actions_in(&next.body), vec!["remove"]);
+    assert_eq!(next.body["items"][0]["reason"], "An advance-fee scam");
+    assert_eq!(next.body["items"][0]["actorId"], modo.as_str());
+    assert_eq!(actions_in(&mutes.body), vec!["mute"]);
+    assert_problem(&by_member, 403, None);
+    assert_problem(&bad_action, 400, Some("action"));
+    assert_problem(&bad_automated, 400, Some("automated"));
+    assert_problem(&bad_user, 400, Some("userId"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn erasing_an_account_keeps_its_audit_entries_naming_no_one() -> anyhow::Result<()> {
+    // Arrange: a moderator warns Bo; both accounts are then erased in turn.
+    let stack = spawn().await?;
+    let bo = someone(&stack, "bo").await?;
+    let modo = someone(&stack, "modo").await?;
+    let reason = format!("Be kind {}", ulid::Ulid::new());
+    let warned = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "warn", "reason": reason}),
+    )
+    .await?;
+    anyhow::ensure!(warned.status == 200, "{warned:?}");
+    let reader = new_user("auditor");
+
+    // Act
+    stack.delete_account(&bo).await?;
+    stack.delete_account(&modo).await?;
+    let about_bo = audit(&stack, &reader, &["moderator"], &format!("userId={bo}")).await?;
+    let by_modo = audit(&stack, &reader, &["moderator"], &format!("actorId={modo}")).await?;
+    // Other tests write to the log meanwhile: page through the warnings.
+    let mut kept = None;
+    let mut filters = "action=warn&limit=100".to_owned();
+    for _ in 0..50 {
+        let page = audit(&stack, &reader, &["moderator"], &filters).await?;
+        anyhow::ensure!(page.status == 200, "{page:?}");
+        kept = page.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["reason"] == reason.as_str())
+            .cloned();
+        match page.body["nextCursor"].as_str() {
+            Some(next) if kept.is_none() => {
+                filters = format!("action=warn&limit=100&cursor={next}")
+            }
+            _ => break,
+        }
+    }
+
+    // Assert
+    assert!(actions_in(&about_bo.body).is_empty(), "{about_bo:?}");
+    assert!(actions_in(&by_modo.body).is_empty(), "{by_modo:?}");
+    let kept = kept.unwrap_or_default();
+    assert_eq!(kept["userId"], "~erased", "{kept}");
+    assert_eq!(kept["actorId"], "~erased", "{kept}");
+    Ok(())
+}

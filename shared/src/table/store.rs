@@ -247,6 +247,12 @@ impl Expr {
         update
     }
 
+    /// The same placeholders under another expression text.
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.text = text.into();
+        self
+    }
+
     /// Both conditions: `(self) AND (other)`, with the placeholders of both (each
     /// placeholder must mean the same in both).
     pub fn and(mut self, other: Expr) -> Self {

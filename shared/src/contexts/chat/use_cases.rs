@@ -597,6 +597,14 @@ pub async fn send_message(
                 &profiles::keys::deleted_account(me),
                 Condition::absent(SENDER_ALIVE),
             )
+            // Nor does a muted, suspended or banned account's (no read of its own).
+            .check(
+                &crate::contexts::moderation::standing_key(me),
+                Condition::new(
+                    SENDER_FREE,
+                    crate::contexts::moderation::free_to_post(&now_rfc3339()),
+                ),
+            )
             .commit()
             .await;
         match result {
@@ -635,6 +643,11 @@ pub async fn send_message(
                 if error.failed(SENDER_ALIVE) {
                     return Err(AppError::Forbidden("this account is being deleted".into()));
                 }
+                if error.failed(SENDER_FREE) {
+                    return Err(AppError::Forbidden(
+                        "your account is muted or suspended: you may not post".into(),
+                    ));
+                }
                 if !error.failed(STILL_LAST) && !matches!(error, WriteError::Contended) {
                     return Err(error.into());
                 }
@@ -657,6 +670,8 @@ pub async fn send_message(
 // The conditions of this context's transactions, by name.
 /// The sender's account is not being erased.
 pub(super) const SENDER_ALIVE: &str = "sender_alive";
+/// The sender's account is not muted, suspended or banned.
+const SENDER_FREE: &str = "sender_free";
 
 /// No direct conversation between the two exists yet.
 pub(super) const DM_FREE: &str = "dm_free";

@@ -214,3 +214,87 @@ pub async fn review_detail(
         author_history,
     })
 }
+
+/// Which audit entries to read (all given ones must match).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// By this moderator.
+    pub actor: Option<UserId>,
+    /// About this user's content or account.
+    pub user: Option<UserId>,
+    pub action: Option<AuditAction>,
+    /// Only the automated ones (`true`), or only the moderators' (`false`).
+    pub automated: Option<bool>,
+}
+
+/// A page of the audit log, newest first: one Query of the narrowest partition the
+/// filter names (GSI1 `AUDITBY#<actor>` or `AUDITBY#~automated`, GSI2
+/// `AUDITON#<user>`, else `AUDIT`), the rest of the filter applied to what it reads (a
+/// page may then hold fewer entries than `limit` and still have a `nextCursor`). The
+/// cursor is sealed to the reader and the filter.
+pub async fn audit_log(
+    store: &Store,
+    cursors: &CursorCodec,
+    reader: &UserId,
+    filter: &AuditFilter,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<AuditEntry>> {
+    let (mut query, keyed) = match (&filter.actor, filter.automated, &filter.user) {
+        (Some(actor), _, _) => (
+            KeyQuery::partition(audit_by_partition(actor.as_str())).on(Index::Gsi1),
+            "actor",
+        ),
+        (None, Some(true), _) => (
+            KeyQuery::partition(audit_by_partition(AUTOMATED)).on(Index::Gsi1),
+            "automated",
+        ),
+        (None, _, Some(user)) => (
+            KeyQuery::partition(audit_on_partition(user)).on(Index::Gsi2),
+            "user",
+        ),
+        _ => (KeyQuery::partition(AUDIT_PARTITION), "all"),
+    };
+    let mut clauses = Vec::new();
+    let mut expr = Expr::new("");
+    if let Some(user) = filter.user.as_ref().filter(|_| keyed != "user") {
+        clauses.push("userId = :user");
+        expr = expr.value(":user", AttributeValue::S(user.as_str().to_owned()));
+    }
+    if let Some(action) = filter.action {
+        clauses.push("#action = :action");
+        expr = expr
+            .name("#action", "action")
+            .value(":action", AttributeValue::S(action.as_str().into()));
+    }
+    if let Some(automated) = filter.automated.filter(|_| keyed != "automated") {
+        clauses.push("automated = :automated");
+        expr = expr.value(":automated", AttributeValue::Bool(automated));
+    }
+    if !clauses.is_empty() {
+        query = query.filter(expr.with_text(clauses.join(" AND ")));
+    }
+    let scope = format!(
+        "audit:{}:{}:{}:{}",
+        filter.actor.as_ref().map_or("", |a| a.as_str()),
+        filter.user.as_ref().map_or("", |u| u.as_str()),
+        filter.action.map_or("", AuditAction::as_str),
+        filter
+            .automated
+            .map_or("", |a| if a { "true" } else { "false" }),
+    );
+    let start = cursor
+        .map(|c| cursors.open(reader, &scope, c))
+        .transpose()?;
+    let (items, next) = store
+        .query(&query.newest_first().limit(limit).start(start))
+        .await?;
+    let items = items
+        .into_iter()
+        .map(store::from_item)
+        .collect::<AppResult<Vec<AuditEntry>>>()?;
+    Ok(Page {
+        items,
+        next_cursor: cursors.seal_next(reader, &scope, next)?,
+    })
+}

@@ -1,12 +1,16 @@
 //! The moderation context's part of account erasure and export: the review items of
 //! what I wrote (my moderation history, found on GSI2 `MODHIST#<me>`), and, for a
 //! moderator, the decisions I made (GSI3 `MODBY#<me>`: they stay, made by `~erased`),
-//! and the reports I made (GSI2 `MODREPORTS#<me>`: deleted; the items' tallies, which
-//! name nobody, stay).
+//! the reports I made (GSI2 `MODREPORTS#<me>`: deleted; the items' tallies, which
+//! name nobody, stay), and the audit log's entries by me (GSI1 `AUDITBY#<me>`) and
+//! about me (GSI2 `AUDITON#<me>`): they stay, naming `~erased`.
 //! Profile jobs carry a user id and a version only; verdicts live on the items, which
 //! their own contexts erase.
 
-use crate::contexts::moderation::{decisions_partition, history_partition, reports_partition};
+use crate::contexts::moderation::{
+    audit_by_partition, audit_on_partition, decisions_partition, history_partition,
+    reports_partition,
+};
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
 use crate::table::jobs::{self, AccountSteps, Chunk, ERASED_USER, ErasureStep, ExportStep, Next};
@@ -26,6 +30,18 @@ pub const STEPS: AccountSteps = AccountSteps {
         ErasureStep {
             name: "reports-made",
             run: |store, me, _cursor, limit| Box::pin(erase_page(store, reports(me, limit))),
+        },
+        ErasureStep {
+            name: "audit-by-me",
+            run: |store, me, _cursor, limit| {
+                Box::pin(forget_in_audit(store, me, audit_by(me, limit), "actorId"))
+            },
+        },
+        ErasureStep {
+            name: "audit-about-me",
+            run: |store, me, _cursor, limit| {
+                Box::pin(forget_in_audit(store, me, audit_about(me, limit), "userId"))
+            },
         },
     ],
     export: &[
@@ -53,6 +69,22 @@ pub const STEPS: AccountSteps = AccountSteps {
                 })
             },
         },
+        ExportStep {
+            name: "audit-by-me",
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_page(store, audit_by(me, limit), cursor, |_| true).await
+                })
+            },
+        },
+        ExportStep {
+            name: "audit-about-me",
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_page(store, audit_about(me, limit), cursor, |_| true).await
+                })
+            },
+        },
     ],
     nothing_because: None,
 };
@@ -61,6 +93,60 @@ fn history(me: &UserId, limit: u32) -> KeyQuery {
     KeyQuery::partition(history_partition(me))
         .on(Index::Gsi2)
         .limit(limit.clamp(1, 100))
+}
+
+fn audit_by(me: &UserId, limit: u32) -> KeyQuery {
+    KeyQuery::partition(audit_by_partition(me.as_str()))
+        .on(Index::Gsi1)
+        .limit(limit.clamp(1, 100))
+}
+
+fn audit_about(me: &UserId, limit: u32) -> KeyQuery {
+    KeyQuery::partition(audit_on_partition(me))
+        .on(Index::Gsi2)
+        .limit(limit.clamp(1, 100))
+}
+
+/// The audit entries `query` finds (a page of my GSI partition) stay, with `attribute`
+/// naming `~erased`; they leave my partition (one UpdateItem each, under the condition
+/// that they still name me).
+async fn forget_in_audit(
+    store: &Store,
+    me: &UserId,
+    query: KeyQuery,
+    attribute: &str,
+) -> AppResult<Chunk> {
+    let page = query.limit;
+    let index = match query.index {
+        Some(index) => index,
+        None => Index::Gsi1,
+    };
+    let (items, _) = store.query(&query).await?;
+    let work = u32::try_from(items.len()).unwrap_or(u32::MAX);
+    for key in items.iter().filter_map(jobs::key_of) {
+        store
+            .update_where(
+                &key,
+                Expr::new(format!(
+                    "SET #a = :nobody REMOVE {}, {}",
+                    index.pk(),
+                    index.sk()
+                ))
+                .name("#a", attribute)
+                .value(":nobody", jobs::text(ERASED_USER)),
+                Expr::new("#a = :me")
+                    .name("#a", attribute)
+                    .value(":me", jobs::text(me.as_str())),
+            )
+            .await?;
+    }
+    if items.len() < page as usize {
+        return Ok(Chunk::done(work));
+    }
+    Ok(Chunk {
+        work,
+        next: Next::Continue(None),
+    })
 }
 
 fn reports(me: &UserId, limit: u32) -> KeyQuery {

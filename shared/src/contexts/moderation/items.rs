@@ -417,3 +417,134 @@ impl Entity for AccountStanding {
 pub fn standing_key(user: &UserId) -> Key {
     Key::new(format!("USER#{user}"), "STANDING")
 }
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuditAction {
+    /// The classifier hid a text (automated).
+    Hide,
+    /// Reports held an item until review (automated).
+    Hold,
+    /// A moderator restored an item.
+    Approve,
+    /// A moderator removed an item for good.
+    Remove,
+    Warn,
+    Mute,
+    Suspend,
+    Ban,
+    Reinstate,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hide => "hide",
+            Self::Hold => "hold",
+            Self::Approve => "approve",
+            Self::Remove => "remove",
+            Self::Warn => "warn",
+            Self::Mute => "mute",
+            Self::Suspend => "suspend",
+            Self::Ban => "ban",
+            Self::Reinstate => "reinstate",
+        }
+    }
+
+    /// The action an API name means (`None`: no such action). Pure.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Hide,
+            Self::Hold,
+            Self::Approve,
+            Self::Remove,
+            Self::Warn,
+            Self::Mute,
+            Self::Suspend,
+            Self::Ban,
+            Self::Reinstate,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == raw)
+    }
+}
+
+/// One entry of the moderation audit log: `AUDIT / <at>#<auditId>` (entity
+/// `AuditEntry`), written in the same transaction as what it records and never
+/// changed, except that erasing an account replaces its id by `~erased`. GSI1
+/// `AUDITBY#<actorId>` (`AUDITBY#~automated` for the automated ones) and GSI2
+/// `AUDITON#<userId>`, same sort key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub audit_id: String,
+    pub at: String,
+    pub action: AuditAction,
+    /// Whether the platform did it by itself (the classifier, or reports reaching the
+    /// threshold); then there is no `actorId`.
+    pub automated: bool,
+    /// The moderator who acted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<UserId>,
+    /// Whose content or account it was about.
+    pub user_id: UserId,
+    /// The content it was about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentRef>,
+    /// The community whose queue the content was in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
+    /// Why: the moderator's reason, or what the classifier matched.
+    pub reason: String,
+    /// The classifier's confidence, for the automated entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// When a mute or suspension ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+impl Entity for AuditEntry {
+    const NAME: &'static str = "AuditEntry";
+
+    fn key(&self) -> Key {
+        Key::new(AUDIT_PARTITION, self.sort_key())
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        let actor = match &self.actor_id {
+            Some(actor) => actor.as_str().to_owned(),
+            None => AUTOMATED.to_owned(),
+        };
+        vec![
+            IndexKey::new(Index::Gsi1, audit_by_partition(&actor), self.sort_key()),
+            IndexKey::new(
+                Index::Gsi2,
+                audit_on_partition(&self.user_id),
+                self.sort_key(),
+            ),
+        ]
+    }
+}
+
+impl AuditEntry {
+    fn sort_key(&self) -> String {
+        format!("{}#{}", self.at, self.audit_id)
+    }
+}
+
+/// The audit log's partition.
+pub const AUDIT_PARTITION: &str = "AUDIT";
+/// Who the automated entries are by, in GSI1.
+pub const AUTOMATED: &str = "~automated";
+
+/// `AUDITBY#<actor>` (GSI1): the entries of one moderator, or `~automated`.
+pub fn audit_by_partition(actor: &str) -> String {
+    format!("AUDITBY#{actor}")
+}
+
+/// `AUDITON#<user>` (GSI2): the entries about one user.
+pub fn audit_on_partition(user: &UserId) -> String {
+    format!("AUDITON#{user}")
+}

@@ -1051,6 +1051,19 @@ pub fn judge_action(standing: Option<&AccountStanding>, now: &str, action: &str)
     }
 }
 
+/// A transaction's condition on an account's standing item that it may post at `now`
+/// (what [`restriction_of`] says as a condition expression): there is no standing, or
+/// it is not banned and neither its mute nor its suspension runs past `now`.
+pub fn free_to_post(now: &str) -> Expr {
+    Expr::new(
+        "attribute_not_exists(PK) OR (banned = :no \
+         AND (attribute_not_exists(mutedUntil) OR mutedUntil <= :now) \
+         AND (attribute_not_exists(suspendedUntil) OR suspendedUntil <= :now))",
+    )
+    .value(":no", AttributeValue::Bool(false))
+    .value(":now", AttributeValue::S(now.to_owned()))
+}
+
 /// The standing after `action` by `moderator` at `now`: warnings count up, a mute or
 /// suspension runs `hours` from now, a ban has no end, reinstating lifts them all.
 /// `hours` is required for a mute or suspension and refused for the others (a 400

@@ -112,10 +112,18 @@ async fn screen_once(
                     .name("#status", "status")
                     .value(":digest", AttributeValue::S(digest.to_owned()))
                     .value(":open", AttributeValue::S("open".into()));
+            let categories: Vec<&str> = screening.categories.iter().map(|c| c.as_str()).collect();
+            let audit = audit_entry(
+                &review,
+                AuditAction::Hide,
+                None,
+                format!("the classifier matched {}", categories.join(", ")),
+            );
             let written = store
                 .transaction()
                 .update(&key, update, Some(unchanged))
                 .put_entity(&review, Some(Condition::new(REVIEW_NEW, new_text)))
+                .put_entity(&audit, Some(append_only()))
                 .commit()
                 .await;
             match written {
@@ -315,6 +323,15 @@ pub async fn decide(
         decided_by: moderator.clone(),
         decided_at: now,
     });
+    let audit = audit_entry(
+        &decided,
+        match input.action {
+            DecisionAction::Approve => AuditAction::Approve,
+            DecisionAction::Remove => AuditAction::Remove,
+        },
+        Some(moderator),
+        input.reason.trim().to_owned(),
+    );
     let written = store
         .transaction()
         .update(
@@ -323,6 +340,7 @@ pub async fn decide(
             Some(Condition::new(SUBJECT_HIDDEN, hidden)),
         )
         .put_entity(&decided, Some(Condition::new(REVIEW_OPEN, open)))
+        .put_entity(&audit, Some(append_only()))
         .commit()
         .await;
     match written {
@@ -426,8 +444,8 @@ pub async fn report(
     };
     // Also on a repeated report: a retry after a failure here holds the item then.
     let tally: Option<ReportTally> = store.get(&tally_key(&pk, &sk)).await?;
-    if tally.is_some_and(|tally| tally.reports >= threshold) {
-        hold(store, kind, &pk, &sk).await?;
+    if let Some(tally) = tally.filter(|tally| tally.reports >= threshold) {
+        hold(store, kind, &pk, &sk, tally.reports).await?;
     }
     let content = content_ref(&report.subject, &[]).ok_or_else(missing)?;
     Ok((
@@ -448,7 +466,13 @@ pub async fn report(
 /// and no moderator approved that text. An item hidden already, removed, or approved
 /// by a moderator is left as it is (its reports stay on record). Retried when the item
 /// changed meanwhile.
-async fn hold(store: &Store, screened: &Screened, pk: &str, sk: &str) -> AppResult<()> {
+async fn hold(
+    store: &Store,
+    screened: &Screened,
+    pk: &str,
+    sk: &str,
+    reports: u32,
+) -> AppResult<()> {
     let key = Key::new(pk, sk);
     for _ in 0..4 {
         let Some(item) = store.get_item(&key).await? else {
@@ -505,10 +529,17 @@ async fn hold(store: &Store, screened: &Screened, pk: &str, sk: &str) -> AppResu
         let not_open = Expr::new("attribute_not_exists(PK) OR #status <> :open")
             .name("#status", "status")
             .value(":open", AttributeValue::S("open".into()));
+        let audit = audit_entry(
+            &review,
+            AuditAction::Hold,
+            None,
+            format!("reported by {reports} people"),
+        );
         let written = store
             .transaction()
             .update(&key, update, Some(Condition::new(STILL_SHOWN, shown)))
             .put_entity(&review, Some(Condition::new(REVIEW_NEW, not_open)))
+            .put_entity(&audit, Some(append_only()))
             .commit()
             .await;
         match written {
@@ -560,9 +591,30 @@ pub async fn sanction(
             &input,
             time::OffsetDateTime::now_utc(),
         )?;
+        let last = next.last_action.as_ref();
+        let audit = AuditEntry {
+            audit_id: crate::core::ids::new_ulid(),
+            at: last.map(|l| l.at.clone()).unwrap_or_else(now_rfc3339),
+            action: match input.action {
+                SanctionAction::Warn => AuditAction::Warn,
+                SanctionAction::Mute => AuditAction::Mute,
+                SanctionAction::Suspend => AuditAction::Suspend,
+                SanctionAction::Ban => AuditAction::Ban,
+                SanctionAction::Reinstate => AuditAction::Reinstate,
+            },
+            automated: false,
+            actor_id: Some(moderator.clone()),
+            user_id: user.clone(),
+            content: None,
+            community_id: None,
+            reason: last.map(|l| l.reason.clone()).unwrap_or_default(),
+            confidence: None,
+            until: last.and_then(|l| l.until.clone()),
+        };
         let written = store
             .transaction()
             .put_entity(&next, Some(Condition::new(STANDING_UNCHANGED, unchanged)))
+            .put_entity(&audit, Some(append_only()))
             .commit()
             .await;
         match written {
@@ -579,4 +631,33 @@ pub async fn sanction(
 /// An account's standing (none: never acted on).
 pub async fn standing_of(store: &Store, user: &UserId) -> AppResult<Option<AccountStanding>> {
     store.get(&standing_key(user)).await
+}
+
+/// An audit entry's condition: it is new (the log is append-only).
+const AUDIT_NEW: &str = "audit_new";
+
+fn append_only() -> Condition {
+    Condition::new(AUDIT_NEW, Expr::new("attribute_not_exists(PK)"))
+}
+
+/// The audit entry of what happened to `review`'s item: automated unless `moderator`.
+fn audit_entry(
+    review: &ReviewItem,
+    action: AuditAction,
+    moderator: Option<&UserId>,
+    reason: String,
+) -> AuditEntry {
+    AuditEntry {
+        audit_id: crate::core::ids::new_ulid(),
+        at: now_rfc3339(),
+        action,
+        automated: moderator.is_none(),
+        actor_id: moderator.cloned(),
+        user_id: review.author_id.clone(),
+        content: content_of(review),
+        community_id: review.community_id.clone(),
+        reason,
+        confidence: moderator.is_none().then_some(review.screening.confidence),
+        until: None,
+    }
 }

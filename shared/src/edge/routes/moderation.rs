@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 
 use crate::contexts::communities::{self, Permission};
 use crate::contexts::moderation::{
-    self, AccountStanding, NewDecision, NewReport, NewSanction, ReportReceipt, ReportedContent,
-    Restriction, ReviewDetail, ReviewView,
+    self, AccountStanding, AuditAction, AuditEntry, AuditFilter, NewDecision, NewReport,
+    NewSanction, ReportReceipt, ReportedContent, Restriction, ReviewDetail, ReviewView,
 };
 use crate::contexts::realtime::{self, push::Pusher};
 use crate::contexts::{chat, discussions, feed};
@@ -40,6 +40,64 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(review_item, decide))
         .routes(routes!(act_on_account))
         .routes(routes!(account_standing))
+        .routes(routes!(audit_log))
+}
+
+/// The moderation audit log, newest first (the platform's moderators): every hidden
+/// text, held item, decision and action on an account, who did it (or whether it was
+/// automated, with the classifier's confidence), about whom, when and why. Entries are
+/// never changed; erasing an account replaces its id by `~erased`. Filters combine;
+/// a filtered page may hold fewer than `limit` entries and still have a `nextCursor`.
+#[utoipa::path(get, path = "/v1/moderation/audit", tag = TAG,
+    params(
+        ("actorId" = Option<String>, Query, description = "Only what this moderator did"),
+        ("userId" = Option<String>, Query, description = "Only what concerned this user's content or account"),
+        ("action" = Option<String>, Query, description = "Only this action: hide, hold, approve, remove, warn, mute, suspend, ban or reinstate"),
+        ("automated" = Option<bool>, Query, description = "Only the automated entries (true) or only the moderators' (false)"),
+        PageParams,
+    ),
+    responses((status = 200, body = Page<AuditEntry>, description = "A page of the audit log")))]
+async fn audit_log(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
+    let user = |field: &str| {
+        query
+            .get(field)
+            .map(|raw| {
+                crate::core::ids::UserId::parse(raw)
+                    .map_err(|_| AppError::bad_field(field, "is not a user id"))
+            })
+            .transpose()
+    };
+    let filter = AuditFilter {
+        actor: user("actorId")?,
+        user: user("userId")?,
+        action: query
+            .get("action")
+            .map(|raw| {
+                AuditAction::parse(raw)
+                    .ok_or_else(|| AppError::bad_field("action", "is not an audit action"))
+            })
+            .transpose()?,
+        automated: match query.get("automated") {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => {
+                return Err(AppError::bad_field("automated", "must be true or false").into());
+            }
+        },
+    };
+    let limit = query.limit()?;
+    platform_moderator(&me)?;
+    let page = moderation::audit_log(
+        &api.store,
+        api.cursors().await?,
+        &me.user_id,
+        &filter,
+        limit,
+        query.cursor(),
+    )
+    .await?;
+    Ok(HttpResponse::json(200, &page)?)
 }
 
 /// Only the platform's moderators act on accounts: a 403 for everyone else.
