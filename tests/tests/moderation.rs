@@ -1197,3 +1197,254 @@ async fn erasing_an_account_keeps_its_audit_entries_naming_no_one() -> anyhow::R
     assert_eq!(kept["actorId"], "~erased", "{kept}");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------
+// Appeals
+// ---------------------------------------------------------------------------------
+
+/// The open appeals of the global queue, as `moderator` reads them.
+async fn appeals(stack: &TestStack, reader: &str, roles: &[&str]) -> anyhow::Result<Reply> {
+    stack
+        .raw(
+            stack
+                .http
+                .get(stack.url("/v1/moderation/appeals?limit=100"))
+                .bearer_auth(token_with_roles(reader, roles)),
+        )
+        .await
+}
+
+/// `moderator` decides appeal `appeal`.
+async fn decide_appeal(
+    stack: &TestStack,
+    moderator: &str,
+    appeal: &str,
+    body: Value,
+) -> anyhow::Result<Reply> {
+    stack
+        .raw(
+            stack
+                .http
+                .post(stack.url(&format!("/v1/moderation/appeals/{appeal}")))
+                .bearer_auth(token_with_roles(moderator, &["moderator"]))
+                .json(&body),
+        )
+        .await
+}
+
+/// `user`'s `appealDecided` notification, once it is there.
+async fn appeal_notice(stack: &TestStack, user: &str) -> anyhow::Result<Value> {
+    stack
+        .eventually("the appellant's appealDecided notice", || async {
+            let page = stack.get("/v1/notifications?limit=50", user).await?;
+            Ok(page.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["type"] == "appealDecided")
+                .cloned())
+        })
+        .await
+}
+
+#[tokio::test]
+async fn an_author_appeals_a_removal_once_and_an_upheld_appeal_shows_the_item_again()
+-> anyhow::Result<()> {
+    // Arrange: Bo's scam topic is hidden, then removed by a moderator.
+    let stack = spawn().await?;
+    let (bo, cy, modo) = (new_user("bo"), new_user("cy"), new_user("modo"));
+    let money = category(&stack).await?;
+    let scam = topic(&stack, &bo, ("categoryId", &money), SCAM).await?;
+    let review = review_of(&stack, &modo, &scam).await?;
+    let removed = decide(
+        &stack,
+        &modo,
+        &["moderator"],
+        &review,
+        json!({"action": "remove", "reason": "An advance-fee scam"}),
+    )
+    .await?;
+    anyhow::ensure!(removed.status == 200, "{removed:?}");
+    let statement = json!({"reviewId": review, "statement": "It was satire"});
+
+    // Act
+    let by_other = stack.post("/v1/appeals", &cy, statement.clone()).await?;
+    let appealed = stack.post("/v1/appeals", &bo, statement.clone()).await?;
+    let again = stack.post("/v1/appeals", &bo, statement).await?;
+    let blank = stack
+        .post(
+            "/v1/appeals",
+            &bo,
+            json!({"reviewId": review, "statement": "   "}),
+        )
+        .await?;
+    let appeal_id = appealed.body["appealId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let queue_by_member = appeals(&stack, &cy, &[]).await?;
+    let queue = appeals(&stack, &modo, &["moderator"]).await?;
+    let hidden_before = stack.get(&format!("/v1/topics/{scam}"), &cy).await?;
+    let upheld = decide_appeal(
+        &stack,
+        &modo,
+        &appeal_id,
+        json!({"outcome": "uphold", "reason": "Satire, in context"}),
+    )
+    .await?;
+    let decided_again = decide_appeal(
+        &stack,
+        &modo,
+        &appeal_id,
+        json!({"outcome": "deny", "reason": "No"}),
+    )
+    .await?;
+    let shown_after = stack.get(&format!("/v1/topics/{scam}"), &cy).await?;
+    let notice = appeal_notice(&stack, &bo).await?;
+    let in_audit = audit(
+        &stack,
+        &modo,
+        &["moderator"],
+        &format!("userId={bo}&action=appealUpheld"),
+    )
+    .await?;
+
+    // Assert
+    assert_problem(&by_other, 404, None);
+    assert_eq!(appealed.status, 201, "{appealed:?}");
+    assert_eq!(appealed.body["action"], "remove");
+    assert_eq!(appealed.body["status"], "open");
+    assert_eq!(appealed.body["content"]["topicId"], scam.as_str());
+    assert_problem(&again, 409, None);
+    assert_problem(&blank, 422, Some("statement"));
+    assert_problem(&queue_by_member, 403, None);
+    let queued: Vec<&str> = queue.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["appealId"].as_str())
+        .collect();
+    assert!(queued.contains(&appeal_id.as_str()), "{queue:?}");
+    assert_problem(&hidden_before, 404, None);
+    assert_eq!(upheld.status, 200, "{upheld:?}");
+    assert_eq!(upheld.body["status"], "upheld");
+    assert_problem(&decided_again, 409, None);
+    assert_eq!(
+        shown_after.status, 200,
+        "upheld shows it again: {shown_after:?}"
+    );
+    assert_eq!(notice["object"]["appealStatus"], "upheld");
+    assert_eq!(notice["object"]["content"]["topicId"], scam.as_str());
+    assert_eq!(actions_in(&in_audit.body), vec!["appealUpheld"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_suspended_user_may_appeal_their_suspension_and_a_denied_appeal_keeps_it()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let bo = someone(&stack, "bo").await?;
+    let modo = new_user("modo");
+    let suspended = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "suspend", "reason": "Spam", "hours": 48}),
+    )
+    .await?;
+    anyhow::ensure!(suspended.status == 200, "{suspended:?}");
+    let statement = json!({"statement": "I was hacked"});
+
+    // Act
+    let appealed = stack.post("/v1/appeals", &bo, statement.clone()).await?;
+    let again = stack.post("/v1/appeals", &bo, statement.clone()).await?;
+    let appeal_id = appealed.body["appealId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let denied = decide_appeal(
+        &stack,
+        &modo,
+        &appeal_id,
+        json!({"outcome": "deny", "reason": "The posts came from your device"}),
+    )
+    .await?;
+    let still_suspended = stack
+        .post(
+            "/v1/activities",
+            &bo,
+            json!({"verb": "share", "text": "Hi"}),
+        )
+        .await?;
+    let notice = appeal_notice(&stack, &bo).await?;
+    let reinstated = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "reinstate", "reason": "Time served"}),
+    )
+    .await?;
+    let nothing_left = stack.post("/v1/appeals", &bo, statement).await?;
+
+    // Assert
+    assert_eq!(
+        appealed.status, 201,
+        "a suspended account may appeal: {appealed:?}"
+    );
+    assert_eq!(appealed.body["action"], "suspend");
+    assert!(appealed.body.get("content").is_none(), "{appealed:?}");
+    assert_problem(&again, 409, None);
+    assert_eq!(denied.status, 200, "{denied:?}");
+    assert_eq!(denied.body["status"], "denied");
+    assert_problem(&still_suspended, 403, None);
+    assert_eq!(notice["object"]["appealStatus"], "denied");
+    assert_eq!(reinstated.status, 200, "{reinstated:?}");
+    assert_problem(&nothing_left, 409, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_upheld_appeal_of_a_mute_reinstates_the_account() -> anyhow::Result<()> {
+    // Arrange: Bo is muted and appeals.
+    let stack = spawn().await?;
+    let bo = someone(&stack, "bo").await?;
+    let modo = new_user("modo");
+    let muted = act_on(
+        &stack,
+        &modo,
+        &["moderator"],
+        &bo,
+        json!({"action": "mute", "reason": "Heated thread", "hours": 24}),
+    )
+    .await?;
+    anyhow::ensure!(muted.status == 200, "{muted:?}");
+    let post = json!({"verb": "share", "visibility": "public", "text": "Hello again"});
+    let while_muted = stack.post("/v1/activities", &bo, post.clone()).await?;
+    let appealed = stack
+        .post("/v1/appeals", &bo, json!({"statement": "I quoted someone"}))
+        .await?;
+    let appeal_id = appealed.body["appealId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // Act
+    let upheld = decide_appeal(
+        &stack,
+        &modo,
+        &appeal_id,
+        json!({"outcome": "uphold", "reason": "A quotation"}),
+    )
+    .await?;
+    let after = stack.post("/v1/activities", &bo, post).await?;
+
+    // Assert
+    assert_problem(&while_muted, 403, None);
+    assert_eq!(appealed.body["action"], "mute", "{appealed:?}");
+    assert_eq!(upheld.body["status"], "upheld", "{upheld:?}");
+    assert_eq!(after.status, 201, "reinstated: {after:?}");
+    Ok(())
+}

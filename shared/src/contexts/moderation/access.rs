@@ -298,3 +298,60 @@ pub async fn audit_log(
         next_cursor: cursors.seal_next(reader, &scope, next)?,
     })
 }
+
+/// An appeal as the API shows it: its id, what it is about, and the appeal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppealView {
+    /// What a decision names (`POST /v1/moderation/appeals/{appealId}`).
+    pub appeal_id: String,
+    /// The appealed item, for an appeal of content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentRef>,
+    #[serde(flatten)]
+    pub appeal: Appeal,
+}
+
+impl AppealView {
+    pub fn of(appeal: Appeal) -> Self {
+        Self {
+            appeal_id: appeal_id(&appeal.key()),
+            content: appeal.subject.as_ref().and_then(|s| content_ref(s, &[])),
+            appeal,
+        }
+    }
+}
+
+/// A page of the open appeals of `community`'s queue (`None`: the global one, with
+/// every appeal of an account), oldest first: one Query of GSI1 `APPEALQ#…`. Who may
+/// read which queue is the caller's to decide, as for the review queues.
+pub async fn appeal_queue(
+    store: &Store,
+    cursors: &CursorCodec,
+    reader: &UserId,
+    community: Option<&str>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<Page<AppealView>> {
+    let partition = appeal_queue_partition(community);
+    let scope = format!("appeal-queue:{partition}");
+    let start = cursor
+        .map(|c| cursors.open(reader, &scope, c))
+        .transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(&partition)
+                .on(Index::Gsi1)
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    let items = items
+        .into_iter()
+        .map(|item| store::from_item::<Appeal>(item).map(AppealView::of))
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        next_cursor: cursors.seal_next(reader, &scope, next)?,
+    })
+}

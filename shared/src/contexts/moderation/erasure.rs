@@ -3,13 +3,15 @@
 //! moderator, the decisions I made (GSI3 `MODBY#<me>`: they stay, made by `~erased`),
 //! the reports I made (GSI2 `MODREPORTS#<me>`: deleted; the items' tallies, which
 //! name nobody, stay), and the audit log's entries by me (GSI1 `AUDITBY#<me>`) and
-//! about me (GSI2 `AUDITON#<me>`): they stay, naming `~erased`.
+//! about me (GSI2 `AUDITON#<me>`): they stay, naming `~erased`; my appeals (GSI2
+//! `APPEALS#<me>`: deleted) and the appeals I decided (GSI3 `APPEALBY#<me>`: they stay,
+//! decided by `~erased`).
 //! Profile jobs carry a user id and a version only; verdicts live on the items, which
 //! their own contexts erase.
 
 use crate::contexts::moderation::{
-    audit_by_partition, audit_on_partition, decisions_partition, history_partition,
-    reports_partition,
+    appeals_partition, audit_by_partition, audit_on_partition, decisions_partition,
+    history_partition, reports_partition,
 };
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
@@ -34,13 +36,28 @@ pub const STEPS: AccountSteps = AccountSteps {
         ErasureStep {
             name: "audit-by-me",
             run: |store, me, _cursor, limit| {
-                Box::pin(forget_in_audit(store, me, audit_by(me, limit), "actorId"))
+                Box::pin(forget_in(store, me, audit_by(me, limit), &["actorId"]))
             },
         },
         ErasureStep {
             name: "audit-about-me",
             run: |store, me, _cursor, limit| {
-                Box::pin(forget_in_audit(store, me, audit_about(me, limit), "userId"))
+                Box::pin(forget_in(store, me, audit_about(me, limit), &["userId"]))
+            },
+        },
+        ErasureStep {
+            name: "appeals-made",
+            run: |store, me, _cursor, limit| Box::pin(erase_page(store, appeals(me, limit))),
+        },
+        ErasureStep {
+            name: "appeals-decided",
+            run: |store, me, _cursor, limit| {
+                Box::pin(forget_in(
+                    store,
+                    me,
+                    appeals_decided(me, limit),
+                    &["decision", "decidedBy"],
+                ))
             },
         },
     ],
@@ -85,6 +102,22 @@ pub const STEPS: AccountSteps = AccountSteps {
                 })
             },
         },
+        ExportStep {
+            name: "appeals-made",
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_page(store, appeals(me, limit), cursor, |_| true).await
+                })
+            },
+        },
+        ExportStep {
+            name: "appeals-decided",
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_page(store, appeals_decided(me, limit), cursor, |_| true).await
+                })
+            },
+        },
     ],
     nothing_because: None,
 };
@@ -107,15 +140,24 @@ fn audit_about(me: &UserId, limit: u32) -> KeyQuery {
         .limit(limit.clamp(1, 100))
 }
 
-/// The audit entries `query` finds (a page of my GSI partition) stay, with `attribute`
-/// naming `~erased`; they leave my partition (one UpdateItem each, under the condition
-/// that they still name me).
-async fn forget_in_audit(
-    store: &Store,
-    me: &UserId,
-    query: KeyQuery,
-    attribute: &str,
-) -> AppResult<Chunk> {
+fn appeals(me: &UserId, limit: u32) -> KeyQuery {
+    KeyQuery::partition(appeals_partition(me))
+        .on(Index::Gsi2)
+        .limit(limit.clamp(1, 100))
+}
+
+fn appeals_decided(me: &UserId, limit: u32) -> KeyQuery {
+    KeyQuery::partition(format!("APPEALBY#{me}"))
+        .on(Index::Gsi3)
+        .limit(limit.clamp(1, 100))
+}
+
+/// The items `query` finds (a page of my GSI partition) stay, with the attribute at
+/// `path` naming `~erased`; they leave my partition (one UpdateItem each, under the
+/// condition that they still name me).
+async fn forget_in(store: &Store, me: &UserId, query: KeyQuery, path: &[&str]) -> AppResult<Chunk> {
+    let placeholders: Vec<String> = (0..path.len()).map(|i| format!("#a{i}")).collect();
+    let attribute = placeholders.join(".");
     let page = query.limit;
     let index = match query.index {
         Some(index) => index,
@@ -127,15 +169,16 @@ async fn forget_in_audit(
         store
             .update_where(
                 &key,
-                Expr::new(format!(
-                    "SET #a = :nobody REMOVE {}, {}",
-                    index.pk(),
-                    index.sk()
-                ))
-                .name("#a", attribute)
+                named(
+                    Expr::new(format!(
+                        "SET {attribute} = :nobody REMOVE {}, {}",
+                        index.pk(),
+                        index.sk()
+                    )),
+                    path,
+                )
                 .value(":nobody", jobs::text(ERASED_USER)),
-                Expr::new("#a = :me")
-                    .name("#a", attribute)
+                named(Expr::new(format!("{attribute} = :me")), path)
                     .value(":me", jobs::text(me.as_str())),
             )
             .await?;
@@ -147,6 +190,13 @@ async fn forget_in_audit(
         work,
         next: Next::Continue(None),
     })
+}
+
+/// `expr` with `#a0`, `#a1`, … bound to the names of `path`.
+fn named(expr: Expr, path: &[&str]) -> Expr {
+    path.iter()
+        .enumerate()
+        .fold(expr, |expr, (i, name)| expr.name(format!("#a{i}"), *name))
 }
 
 fn reports(me: &UserId, limit: u32) -> KeyQuery {

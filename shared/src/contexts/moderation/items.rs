@@ -435,6 +435,10 @@ pub enum AuditAction {
     Suspend,
     Ban,
     Reinstate,
+    /// A moderator upheld an appeal (the content shown again, or the account
+    /// reinstated).
+    AppealUpheld,
+    AppealDenied,
 }
 
 impl AuditAction {
@@ -449,6 +453,8 @@ impl AuditAction {
             Self::Suspend => "suspend",
             Self::Ban => "ban",
             Self::Reinstate => "reinstate",
+            Self::AppealUpheld => "appealUpheld",
+            Self::AppealDenied => "appealDenied",
         }
     }
 
@@ -464,6 +470,8 @@ impl AuditAction {
             Self::Suspend,
             Self::Ban,
             Self::Reinstate,
+            Self::AppealUpheld,
+            Self::AppealDenied,
         ]
         .into_iter()
         .find(|action| action.as_str() == raw)
@@ -547,4 +555,155 @@ pub fn audit_by_partition(actor: &str) -> String {
 /// `AUDITON#<user>` (GSI2): the entries about one user.
 pub fn audit_on_partition(user: &UserId) -> String {
     format!("AUDITON#{user}")
+}
+
+/// An appeal: `POST /v1/appeals`. With `reviewId`, of what moderation did to that
+/// item of the appellant's; without it, of the last action on the appellant's account.
+#[derive(Debug, Clone, Deserialize, validator::Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewAppeal {
+    #[serde(default)]
+    pub review_id: Option<String>,
+    /// Why it should be undone (1 to 2,000 characters).
+    #[validate(length(min = 1, max = 2000))]
+    pub statement: String,
+}
+
+/// Whether an appeal waits for a moderator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AppealStatus {
+    Open,
+    /// Undone: the content is shown again, or the account reinstated.
+    Upheld,
+    Denied,
+}
+
+/// What a moderator decides about an appeal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AppealOutcome {
+    Uphold,
+    Deny,
+}
+
+/// A moderator's decision on an appeal: `POST /v1/moderation/appeals/{appealId}`.
+#[derive(Debug, Clone, Deserialize, validator::Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewAppealDecision {
+    pub outcome: AppealOutcome,
+    /// Why, for the appellant and the record (1 to 500 characters).
+    #[validate(length(min = 1, max = 500))]
+    pub reason: String,
+}
+
+/// A decision on an appeal, kept on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppealDecision {
+    pub outcome: AppealOutcome,
+    pub reason: String,
+    pub decided_by: UserId,
+    pub decided_at: String,
+}
+
+/// An appeal, once per moderated item (`REVIEW#<pk>|<sk> / APPEAL`) or per action on
+/// an account (`USER#<u> / APPEAL#<the action's at>`), entity `Appeal`. GSI1
+/// `APPEALQ#GLOBAL` or `APPEALQ#COMMUNITY#<c>` / `<createdAt>#<appealId>` while open;
+/// GSI2 `APPEALS#<appellant>` / `<createdAt>` (export and erasure); GSI3
+/// `APPEALBY#<moderator>` once decided (erasure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Appeal {
+    pub appellant_id: UserId,
+    /// The moderated item, for an appeal of content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Subject>,
+    /// When the appealed action on the account was taken, for an appeal of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_at: Option<String>,
+    /// What is appealed: `hide`, `hold` or `remove` (content); `warn`, `mute`,
+    /// `suspend` or `ban` (account).
+    pub action: AuditAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
+    pub statement: String,
+    pub status: AppealStatus,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<AppealDecision>,
+}
+
+impl Entity for Appeal {
+    const NAME: &'static str = "Appeal";
+
+    fn key(&self) -> Key {
+        match (&self.subject, &self.action_at) {
+            (Some(subject), _) => Key::new(review_partition(&subject.pk, &subject.sk), "APPEAL"),
+            (None, at) => Key::new(
+                format!("USER#{}", self.appellant_id),
+                format!("APPEAL#{}", at.as_deref().unwrap_or_default()),
+            ),
+        }
+    }
+
+    fn index_keys(&self) -> Vec<IndexKey> {
+        let sort = format!("{}#{}", self.created_at, appeal_id(&self.key()));
+        let mut keys = vec![IndexKey::new(
+            Index::Gsi2,
+            format!("APPEALS#{}", self.appellant_id),
+            &sort,
+        )];
+        if self.status == AppealStatus::Open {
+            keys.push(IndexKey::new(
+                Index::Gsi1,
+                appeal_queue_partition(self.community_id.as_deref()),
+                &sort,
+            ));
+        }
+        if let Some(decision) = &self.decision {
+            keys.push(IndexKey::new(
+                Index::Gsi3,
+                format!("APPEALBY#{}", decision.decided_by),
+                format!("{}#{sort}", decision.decided_at),
+            ));
+        }
+        keys
+    }
+}
+
+/// `APPEALQ#GLOBAL`, or `APPEALQ#COMMUNITY#<c>`: an appeals queue (GSI1).
+pub fn appeal_queue_partition(community: Option<&str>) -> String {
+    match community {
+        None => "APPEALQ#GLOBAL".into(),
+        Some(community) => format!("APPEALQ#COMMUNITY#{community}"),
+    }
+}
+
+/// `APPEALS#<appellant>` (GSI2).
+pub fn appeals_partition(appellant: &UserId) -> String {
+    format!("APPEALS#{appellant}")
+}
+
+/// The id an appeal is known by: its keys, base64url.
+pub fn appeal_id(key: &Key) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{}", key.pk, key.sk))
+}
+
+/// The keys an appeal id names, if it names an appeal's. Pure.
+pub fn parse_appeal_id(id: &str) -> Option<Key> {
+    use base64::Engine;
+    if id.len() > 600 {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    // A review partition holds a `|` of its own: the appeal's sort key has none.
+    let (pk, sk) = raw.rsplit_once('|')?;
+    let fits = (pk.starts_with("REVIEW#") && sk == "APPEAL")
+        || (pk.starts_with("USER#") && sk.starts_with("APPEAL#"));
+    fits.then(|| Key::new(pk, sk))
 }

@@ -979,8 +979,8 @@ pub const POSTING_GROUPS: &[&str] = &[
 /// Whether an account under `standing` may make this HTTP request: `write` (POST, PUT,
 /// PATCH or DELETE) `method` on `path` in endpoint group `group`. A muted account may
 /// not write to the posting groups; a suspended or banned one may only read its own
-/// data (`/v1/me…`, `/v1/notifications…`), export it (`POST /v1/me/exports`) and
-/// delete its account (`DELETE /v1/me`). Refusals are 403s saying until when, and why.
+/// data (`/v1/me…`, `/v1/notifications…`), export it (`POST /v1/me/exports`),
+/// appeal (`POST /v1/appeals`) and delete its account (`DELETE /v1/me`). Refusals are 403s saying until when, and why.
 /// Pure.
 pub fn judge_request(
     standing: Option<&AccountStanding>,
@@ -1012,7 +1012,7 @@ pub fn judge_request(
             let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
             let allowed = match method {
                 "DELETE" => path == "/v1/me",
-                "POST" => path == "/v1/me/exports",
+                "POST" => path == "/v1/me/exports" || path == "/v1/appeals",
                 _ if write => false,
                 _ => under("/v1/me") || under("/v1/notifications"),
             };
@@ -1028,7 +1028,7 @@ pub fn judge_request(
                 _ => "banned".to_owned(),
             };
             Err(AppError::Forbidden(format!(
-                "your account is {state}{}; you may still read, export and delete your own data",
+                "your account is {state}{}; you may still read, export and delete your own data, and appeal",
                 why()
             )))
         }
@@ -1452,6 +1452,7 @@ mod tests {
             assert!(judge("GET", "/v1/me/communities", "communities").is_ok());
             assert!(judge("GET", "/v1/notifications", "notifications").is_ok());
             assert!(judge("POST", "/v1/me/exports", "profiles").is_ok());
+            assert!(judge("POST", "/v1/appeals", "moderation").is_ok());
             assert!(judge("DELETE", "/v1/me", "profiles").is_ok());
             assert!(judge("PATCH", "/v1/me", "profiles").is_err());
             assert!(judge("GET", "/v1/topics", "discussions").is_err());

@@ -661,3 +661,219 @@ fn audit_entry(
         until: None,
     }
 }
+
+/// An appeal's conditions: none yet for this action; still open when decided.
+const APPEAL_NEW: &str = "appeal_new";
+const APPEAL_OPEN: &str = "appeal_open";
+/// Upholding an appeal of content: the item is still there.
+const SUBJECT_THERE: &str = "subject_there";
+
+/// `me` appeals what moderation did to their item (`reviewId`: hidden, held or
+/// removed) or, without one, the last action on their account (a warning, mute,
+/// suspension or ban): one PutItem under `attribute_not_exists`, so each is appealed
+/// once (a second time is a 409). Someone else's item is a 404; an item shown again,
+/// or an account with nothing to appeal, a 409.
+#[tracing::instrument(skip(store, input), fields(appellant = %me))]
+pub async fn appeal(store: &Store, me: &UserId, input: NewAppeal) -> AppResult<Appeal> {
+    crate::core::validation::check(&input)?;
+    let statement = input.statement.trim().to_owned();
+    if statement.is_empty() {
+        return Err(AppError::invalid_field("statement", "must not be blank"));
+    }
+    let now = now_rfc3339();
+    let appeal = match input.review_id {
+        Some(review_id) => {
+            let review = review_by_id(store, &review_id).await?;
+            if &review.author_id != me {
+                return Err(AppError::NotFound("no such review item".into()));
+            }
+            let action = match (review.status, review.screening.status) {
+                (ReviewStatus::Open, ScreeningStatus::Reported) => AuditAction::Hold,
+                (ReviewStatus::Open, _) => AuditAction::Hide,
+                (ReviewStatus::Removed, _) => AuditAction::Remove,
+                (ReviewStatus::Approved | ReviewStatus::Cleared, _) => {
+                    return Err(AppError::Conflict(
+                        "nothing to appeal: the item is shown to everyone".into(),
+                    ));
+                }
+            };
+            Appeal {
+                appellant_id: me.clone(),
+                subject: Some(review.subject),
+                action_at: None,
+                action,
+                community_id: review.community_id,
+                statement,
+                status: AppealStatus::Open,
+                created_at: now,
+                decision: None,
+            }
+        }
+        None => {
+            let last = standing_of(store, me)
+                .await?
+                .and_then(|standing| standing.last_action)
+                .filter(|last| last.action != SanctionAction::Reinstate)
+                .ok_or_else(|| {
+                    AppError::Conflict("nothing to appeal: no action on your account".into())
+                })?;
+            Appeal {
+                appellant_id: me.clone(),
+                subject: None,
+                action_at: Some(last.at),
+                action: match last.action {
+                    SanctionAction::Warn => AuditAction::Warn,
+                    SanctionAction::Mute => AuditAction::Mute,
+                    SanctionAction::Suspend => AuditAction::Suspend,
+                    SanctionAction::Ban | SanctionAction::Reinstate => AuditAction::Ban,
+                },
+                community_id: None,
+                statement,
+                status: AppealStatus::Open,
+                created_at: now,
+                decision: None,
+            }
+        }
+    };
+    match store
+        .put_if(
+            appeal.item()?,
+            Condition::new(APPEAL_NEW, Expr::new("attribute_not_exists(PK)")),
+        )
+        .await
+    {
+        Ok(()) => Ok(appeal),
+        Err(error) if error.failed(APPEAL_NEW) => Err(AppError::Conflict(
+            "you appealed this already: an action is appealed once".into(),
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// An appeal by its id: 404 when the id names none.
+pub async fn appeal_by_id(store: &Store, appeal_id: &str) -> AppResult<Appeal> {
+    let missing = || AppError::NotFound("no such appeal".into());
+    let key = parse_appeal_id(appeal_id).ok_or_else(missing)?;
+    store.get(&key).await?.ok_or_else(missing)
+}
+
+/// A moderator decides an open appeal, in one TransactWriteItems with its audit entry
+/// (under the condition that the appeal is still open: else a 409). Upholding an
+/// appeal of content shows the item to everyone again (its verdict `clean`, reviewed
+/// by the moderator) and approves its review item; upholding an appeal of an account
+/// reinstates it. The appellant is told (`appealDecided`, from the stream).
+#[tracing::instrument(skip(store, appeal, input), fields(moderator = %moderator))]
+pub async fn decide_appeal(
+    store: &Store,
+    moderator: &UserId,
+    appeal: Appeal,
+    input: NewAppealDecision,
+) -> AppResult<Appeal> {
+    crate::core::validation::check(&input)?;
+    if appeal.status != AppealStatus::Open {
+        return Err(AppError::Conflict("the appeal is decided already".into()));
+    }
+    let now = now_rfc3339();
+    let reason = input.reason.trim().to_owned();
+    let mut decided = appeal.clone();
+    decided.status = match input.outcome {
+        AppealOutcome::Uphold => AppealStatus::Upheld,
+        AppealOutcome::Deny => AppealStatus::Denied,
+    };
+    decided.decision = Some(AppealDecision {
+        outcome: input.outcome,
+        reason: reason.clone(),
+        decided_by: moderator.clone(),
+        decided_at: now.clone(),
+    });
+    let open = Expr::new("#status = :open")
+        .name("#status", "status")
+        .value(":open", AttributeValue::S("open".into()));
+    let audit = AuditEntry {
+        audit_id: crate::core::ids::new_ulid(),
+        at: now.clone(),
+        action: match input.outcome {
+            AppealOutcome::Uphold => AuditAction::AppealUpheld,
+            AppealOutcome::Deny => AuditAction::AppealDenied,
+        },
+        automated: false,
+        actor_id: Some(moderator.clone()),
+        user_id: appeal.appellant_id.clone(),
+        content: appeal.subject.as_ref().and_then(|s| content_ref(s, &[])),
+        community_id: appeal.community_id.clone(),
+        reason: reason.clone(),
+        confidence: None,
+        until: None,
+    };
+    let mut transaction = store
+        .transaction()
+        .put_entity(&decided, Some(Condition::new(APPEAL_OPEN, open)))
+        .put_entity(&audit, Some(append_only()));
+    if input.outcome == AppealOutcome::Uphold {
+        match &appeal.subject {
+            Some(subject) => {
+                let shown = Expr::new(
+                    "SET screening.#s = :clean, screening.reviewedBy = :me, screening.reviewedAt = :now",
+                )
+                .name("#s", "status")
+                .value(":clean", AttributeValue::S("clean".into()))
+                .value(":me", AttributeValue::S(moderator.as_str().into()))
+                .value(":now", AttributeValue::S(now.clone()));
+                transaction = transaction.update(
+                    &Key::new(&subject.pk, &subject.sk),
+                    shown,
+                    Some(Condition::new(
+                        SUBJECT_THERE,
+                        Expr::new("attribute_exists(screening)"),
+                    )),
+                );
+                if let Some(mut review) = store
+                    .get::<ReviewItem>(&review_key(&subject.pk, &subject.sk))
+                    .await?
+                {
+                    review.status = ReviewStatus::Approved;
+                    review.decision = Some(ReviewDecision {
+                        action: DecisionAction::Approve,
+                        reason: reason.clone(),
+                        decided_by: moderator.clone(),
+                        decided_at: now.clone(),
+                    });
+                    transaction = transaction.put_entity(&review, None);
+                }
+            }
+            None => {
+                let standing = standing_of(store, &appeal.appellant_id).await?;
+                let unchanged = match &standing {
+                    None => Expr::new("attribute_not_exists(PK)"),
+                    Some(read) => Expr::new("version = :version")
+                        .value(":version", AttributeValue::N(read.version.to_string())),
+                };
+                let reinstated = sanctioned(
+                    standing,
+                    &appeal.appellant_id,
+                    moderator,
+                    &NewSanction {
+                        action: SanctionAction::Reinstate,
+                        reason: reason.clone(),
+                        hours: None,
+                    },
+                    time::OffsetDateTime::now_utc(),
+                )?;
+                transaction = transaction.put_entity(
+                    &reinstated,
+                    Some(Condition::new(STANDING_UNCHANGED, unchanged)),
+                );
+            }
+        }
+    }
+    match transaction.commit().await {
+        Ok(()) => Ok(decided),
+        Err(error) if error.failed(APPEAL_OPEN) || error.failed(STANDING_UNCHANGED) => Err(
+            AppError::Conflict("the appeal or the account changed meanwhile".into()),
+        ),
+        Err(error) if error.failed(SUBJECT_THERE) => Err(AppError::Conflict(
+            "the appealed item is gone: deny the appeal instead".into(),
+        )),
+        Err(error) => Err(error.into()),
+    }
+}

@@ -106,6 +106,9 @@ pub enum NotificationType {
     EventSeatGranted,
     /// Moderation hid something I wrote (`object.content` says what, and why).
     ContentHidden,
+    /// A moderator decided my appeal (`object.appealStatus`: upheld or denied;
+    /// `object.content`: the item, for an appeal of content).
+    AppealDecided,
 }
 
 impl NotificationType {
@@ -114,7 +117,9 @@ impl NotificationType {
     pub fn is_about_the_actor(self) -> bool {
         matches!(
             self,
-            NotificationType::EventSeatGranted | NotificationType::ContentHidden
+            NotificationType::EventSeatGranted
+                | NotificationType::ContentHidden
+                | NotificationType::AppealDecided
         )
     }
 
@@ -137,6 +142,7 @@ impl NotificationType {
             NotificationType::EventCancelled => "eventCancelled",
             NotificationType::EventSeatGranted => "eventSeatGranted",
             NotificationType::ContentHidden => "contentHidden",
+            NotificationType::AppealDecided => "appealDecided",
         }
     }
 }
@@ -178,6 +184,9 @@ pub struct NotificationObject {
     /// What moderation hid, and why (`contentHidden`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<moderation::ContentRef>,
+    /// For `appealDecided`: `upheld` or `denied`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appeal_status: Option<moderation::AppealStatus>,
 }
 
 /// A stored notification (the item, without keys).

@@ -28,6 +28,7 @@ pub const ENTITIES: &[&str] = &[
     crate::contexts::events::EventFanout::NAME,
     crate::contexts::events::Rsvp::NAME,
     crate::contexts::moderation::ReviewItem::NAME,
+    crate::contexts::moderation::Appeal::NAME,
 ];
 
 pub struct Notifier {

@@ -398,6 +398,10 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
             Some(content) => hidden_summary(content),
             None => "Moderation hid something you wrote".to_owned(),
         },
+        NotificationType::AppealDecided => match notification.object.appeal_status {
+            Some(moderation::AppealStatus::Upheld) => "Your appeal was upheld".to_owned(),
+            _ => "Your appeal was denied".to_owned(),
+        },
         NotificationType::Message => match others {
             0 => format!("{who} sent you a message"),
             _ => format!("{who} sent you messages"),
@@ -454,6 +458,44 @@ pub fn hidden_notice(change: &Change) -> AppResult<Option<Intent>> {
             "{}|{}|hidden|{}",
             new.subject.pk, new.subject.sk, new.digest
         ),
+        grouped: false,
+    }))
+}
+
+/// The appellant's notice of a decided appeal, from the appeal's MODIFY (open →
+/// upheld or denied). Pure.
+pub fn appeal_notice(change: &Change) -> AppResult<Option<Intent>> {
+    let appeal = |image: Option<&serde_dynamo::Item>| {
+        image
+            .map(|i| store::from_item::<moderation::Appeal>(i.clone()))
+            .transpose()
+    };
+    let (Some(old), Some(new)) = (appeal(change.old.as_ref())?, appeal(change.new.as_ref())?)
+    else {
+        return Ok(None);
+    };
+    let Some(decision) = new.decision.as_ref() else {
+        return Ok(None);
+    };
+    if old.status != moderation::AppealStatus::Open || new.status == moderation::AppealStatus::Open
+    {
+        return Ok(None);
+    }
+    let key = crate::table::entity::Entity::key(&new);
+    Ok(Some(Intent {
+        recipient: new.appellant_id.clone(),
+        actor: new.appellant_id.clone(),
+        kind: NotificationType::AppealDecided,
+        object: NotificationObject {
+            content: new
+                .subject
+                .as_ref()
+                .and_then(|s| moderation::content_ref(s, &[])),
+            appeal_status: Some(new.status),
+            ..NotificationObject::default()
+        },
+        at: decision.decided_at.clone(),
+        identity: format!("{}|{}|appeal", key.pk, key.sk),
         grouped: false,
     }))
 }

@@ -25,6 +25,12 @@ pub async fn apply_change(store: &Store, change: &Change) -> AppResult<Vec<Notif
         let job: events::EventFanout = store::from_item(change.new.clone().unwrap_or_default())?;
         return fan_out_event(store, &job).await;
     }
+    if change.entity() == Some(moderation::Appeal::NAME) {
+        return Ok(match appeal_notice(change)? {
+            Some(intent) => deliver(store, &intent).await?.into_iter().collect(),
+            None => vec![],
+        });
+    }
     if change.entity() == Some(moderation::ReviewItem::NAME) {
         return Ok(match hidden_notice(change)? {
             Some(intent) => deliver(store, &intent).await?.into_iter().collect(),

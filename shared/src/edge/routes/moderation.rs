@@ -10,8 +10,9 @@ use utoipa_axum::routes;
 
 use crate::contexts::communities::{self, Permission};
 use crate::contexts::moderation::{
-    self, AccountStanding, AuditAction, AuditEntry, AuditFilter, NewDecision, NewReport,
-    NewSanction, ReportReceipt, ReportedContent, Restriction, ReviewDetail, ReviewView,
+    self, AccountStanding, AppealView, AuditAction, AuditEntry, AuditFilter, NewAppeal,
+    NewAppealDecision, NewDecision, NewReport, NewSanction, ReportReceipt, ReportedContent,
+    Restriction, ReviewDetail, ReviewView,
 };
 use crate::contexts::realtime::{self, push::Pusher};
 use crate::contexts::{chat, discussions, feed};
@@ -41,6 +42,77 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(act_on_account))
         .routes(routes!(account_standing))
         .routes(routes!(audit_log))
+        .routes(routes!(appeal))
+        .routes(routes!(appeal_queue))
+        .routes(routes!(decide_appeal))
+}
+
+/// Appeal what moderation did, once per action: with `reviewId` (from your
+/// `contentHidden` notification's item, or the review queue), the hiding, holding or
+/// removal of your item; without it, the last action on your account (a warning, mute,
+/// suspension or ban: a suspended or banned account may still appeal). Moderators of
+/// the item's queue (the platform's, for an account) decide it; you are told the
+/// outcome (`appealDecided`). Someone else's item is a 404; a second appeal of the same
+/// action, an item shown again, or an account with nothing to appeal, a 409.
+#[utoipa::path(post, path = "/v1/appeals", tag = TAG,
+    request_body(content = NewAppeal, example = json!({"reviewId": "VE9QSUMjMDFKOVo4UTRWNlhLMk0zTjRQNVI2UzdUOFZ8TUVUQQ", "statement": "It was a joke between friends"})),
+    responses((status = 201, body = AppealView, description = "Appealed")))]
+async fn appeal(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Json(input): Json<NewAppeal>,
+) -> ApiResult {
+    let appeal = moderation::appeal(&api.store, &me.user_id, input).await?;
+    Ok(HttpResponse::json(201, &AppealView::of(appeal))?)
+}
+
+/// An appeals queue, oldest first, for whoever may read the matching review queue:
+/// without `communityId`, the global one (appeals of accounts, and of content outside
+/// communities); with it, that community's.
+#[utoipa::path(get, path = "/v1/moderation/appeals", tag = TAG,
+    params(
+        ("communityId" = Option<String>, Query, description = "A community's queue instead of the global one"),
+        PageParams,
+    ),
+    responses((status = 200, body = Page<AppealView>, description = "A page of open appeals")))]
+async fn appeal_queue(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
+    let community = query.get("communityId");
+    if let Some(id) = community
+        && !communities::valid_community_id(id)
+    {
+        return Err(AppError::bad_field("communityId", "is not a community id").into());
+    }
+    let limit = query.limit()?;
+    may_review(&api, &me, community).await?;
+    let page = moderation::appeal_queue(
+        &api.store,
+        api.cursors().await?,
+        &me.user_id,
+        community,
+        limit,
+        query.cursor(),
+    )
+    .await?;
+    Ok(HttpResponse::json(200, &page)?)
+}
+
+/// Decide an appeal (whoever may read its queue): `uphold` undoes the action (the item
+/// is shown to everyone again, or the account reinstated), `deny` keeps it; the reason
+/// goes to the appellant. A decided appeal is a 409.
+#[utoipa::path(post, path = "/v1/moderation/appeals/{appealId}", tag = TAG,
+    params(("appealId" = String, Path, description = "The appeal (its `appealId`)")),
+    request_body(content = NewAppealDecision, example = json!({"outcome": "uphold", "reason": "Context shows it was a joke"})),
+    responses((status = 200, body = AppealView, description = "The decided appeal")))]
+async fn decide_appeal(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(appeal_id): Path<String>,
+    Json(input): Json<NewAppealDecision>,
+) -> ApiResult {
+    let appeal = moderation::appeal_by_id(&api.store, &appeal_id).await?;
+    may_review(&api, &me, appeal.community_id.as_deref()).await?;
+    let decided = moderation::decide_appeal(&api.store, &me.user_id, appeal, input).await?;
+    Ok(HttpResponse::json(200, &AppealView::of(decided))?)
 }
 
 /// The moderation audit log, newest first (the platform's moderators): every hidden
