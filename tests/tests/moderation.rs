@@ -11,6 +11,42 @@ use serde_json::{Value, json};
 
 const SCAM: &str = "Guaranteed returns of 20% a week, send your deposit now";
 
+/// `GET path` as `user` with `roles`.
+async fn get_as(
+    stack: &TestStack,
+    user: &str,
+    roles: &[&str],
+    path: &str,
+) -> anyhow::Result<Reply> {
+    stack
+        .raw(
+            stack
+                .http
+                .get(stack.url(path))
+                .bearer_auth(token_with_roles(user, roles)),
+        )
+        .await
+}
+
+/// `POST path` with `body` as `user` with `roles`.
+async fn post_as(
+    stack: &TestStack,
+    user: &str,
+    roles: &[&str],
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Reply> {
+    stack
+        .raw(
+            stack
+                .http
+                .post(stack.url(path))
+                .bearer_auth(token_with_roles(user, roles))
+                .json(&body),
+        )
+        .await
+}
+
 /// Reads a review queue (`community`: its own, else the global one) as `user` with
 /// `roles`.
 async fn queue(
@@ -23,14 +59,7 @@ async fn queue(
         Some(id) => format!("/v1/moderation/queue?communityId={id}"),
         None => "/v1/moderation/queue".to_owned(),
     };
-    stack
-        .raw(
-            stack
-                .http
-                .get(stack.url(&path))
-                .bearer_auth(token_with_roles(user, roles)),
-        )
-        .await
+    get_as(stack, user, roles, &path).await
 }
 
 /// An admin creates a category; returns its id.
@@ -164,15 +193,14 @@ async fn decide(
     review: &str,
     body: Value,
 ) -> anyhow::Result<Reply> {
-    stack
-        .raw(
-            stack
-                .http
-                .post(stack.url(&format!("/v1/moderation/queue/{review}")))
-                .bearer_auth(token_with_roles(user, roles))
-                .json(&body),
-        )
-        .await
+    post_as(
+        stack,
+        user,
+        roles,
+        &format!("/v1/moderation/queue/{review}"),
+        body,
+    )
+    .await
 }
 
 /// The `reviewId` of `topic` once it waits in the global queue.
@@ -431,14 +459,13 @@ async fn review_item(
     roles: &[&str],
     review: &str,
 ) -> anyhow::Result<Reply> {
-    stack
-        .raw(
-            stack
-                .http
-                .get(stack.url(&format!("/v1/moderation/queue/{review}")))
-                .bearer_auth(token_with_roles(user, roles)),
-        )
-        .await
+    get_as(
+        stack,
+        user,
+        roles,
+        &format!("/v1/moderation/queue/{review}"),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -758,15 +785,8 @@ async fn act_on(
     user: &str,
     body: Value,
 ) -> anyhow::Result<Reply> {
-    stack
-        .raw(
-            stack
-                .http
-                .post(stack.url(&format!("/v1/moderation/users/{user}/actions")))
-                .bearer_auth(token_with_roles(moderator, roles))
-                .json(&body),
-        )
-        .await
+    let path = format!("/v1/moderation/users/{user}/actions");
+    post_as(stack, moderator, roles, &path, body).await
 }
 
 #[tokio::test]
@@ -806,14 +826,13 @@ async fn a_suspended_user_may_only_read_export_and_delete_their_own_data_until_r
     let own = stack.get("/v1/me", &bo).await?;
     let own_notifications = stack.get("/v1/notifications", &bo).await?;
     let export = stack.post("/v1/me/exports", &bo, json!({})).await?;
-    let standing = stack
-        .raw(
-            stack
-                .http
-                .get(stack.url(&format!("/v1/moderation/users/{bo}")))
-                .bearer_auth(token_with_roles(&modo, &["moderator"])),
-        )
-        .await?;
+    let standing = get_as(
+        &stack,
+        &modo,
+        &["moderator"],
+        &format!("/v1/moderation/users/{bo}"),
+    )
+    .await?;
     let reinstated = act_on(
         &stack,
         &modo,
@@ -953,61 +972,38 @@ async fn only_platform_moderators_act_on_accounts_and_bad_actions_name_their_fie
     let (bo, cy) = (someone(&stack, "bo").await?, someone(&stack, "cy").await?);
     let modo = someone(&stack, "modo").await?;
     let warn = json!({"action": "warn", "reason": "Be kind"});
+    let refused = [
+        (json!({"action": "shame", "reason": "x"}), 400, None),
+        (
+            json!({"action": "suspend", "reason": "x"}),
+            400,
+            Some("hours"),
+        ),
+        (
+            json!({"action": "warn", "reason": "x", "hours": 3}),
+            400,
+            Some("hours"),
+        ),
+        (
+            json!({"action": "mute", "reason": "x", "hours": 100000}),
+            422,
+            Some("hours"),
+        ),
+        (json!({"action": "warn", "reason": ""}), 422, Some("reason")),
+    ];
 
     // Act
     let by_user = act_on(&stack, &cy, &[], &bo, warn.clone()).await?;
     let standing_by_user = stack
         .get(&format!("/v1/moderation/users/{bo}"), &cy)
         .await?;
-    let unknown_action = act_on(
-        &stack,
-        &modo,
-        &["moderator"],
-        &bo,
-        json!({"action": "shame", "reason": "x"}),
-    )
-    .await?;
-    let no_hours = act_on(
-        &stack,
-        &modo,
-        &["moderator"],
-        &bo,
-        json!({"action": "suspend", "reason": "x"}),
-    )
-    .await?;
-    let hours_on_warn = act_on(
-        &stack,
-        &modo,
-        &["moderator"],
-        &bo,
-        json!({"action": "warn", "reason": "x", "hours": 3}),
-    )
-    .await?;
-    let too_long = act_on(
-        &stack,
-        &modo,
-        &["moderator"],
-        &bo,
-        json!({"action": "mute", "reason": "x", "hours": 100000}),
-    )
-    .await?;
-    let no_reason = act_on(
-        &stack,
-        &modo,
-        &["moderator"],
-        &bo,
-        json!({"action": "warn", "reason": ""}),
-    )
-    .await?;
+    let mut bad_inputs = Vec::new();
+    for (body, _, _) in &refused {
+        bad_inputs.push(act_on(&stack, &modo, &["moderator"], &bo, body.clone()).await?);
+    }
     let on_self = act_on(&stack, &modo, &["moderator"], &modo, warn.clone()).await?;
-    let unknown_user = act_on(
-        &stack,
-        &modo,
-        &["moderator"],
-        &new_user("nobody"),
-        warn.clone(),
-    )
-    .await?;
+    let nobody = new_user("nobody");
+    let unknown_user = act_on(&stack, &modo, &["moderator"], &nobody, warn.clone()).await?;
     let bad_user = act_on(&stack, &modo, &["moderator"], "a%20b", warn.clone()).await?;
     let warned = act_on(&stack, &modo, &["moderator"], &bo, warn.clone()).await?;
     let warned_again = act_on(&stack, &modo, &["moderator"], &bo, warn).await?;
@@ -1022,11 +1018,10 @@ async fn only_platform_moderators_act_on_accounts_and_bad_actions_name_their_fie
     // Assert
     assert_problem(&by_user, 403, None);
     assert_problem(&standing_by_user, 403, None);
-    assert_eq!(unknown_action.status, 400, "{unknown_action:?}");
-    assert_problem(&no_hours, 400, Some("hours"));
-    assert_problem(&hours_on_warn, 400, Some("hours"));
-    assert_problem(&too_long, 422, Some("hours"));
-    assert_problem(&no_reason, 422, Some("reason"));
+    for ((body, status, field), reply) in refused.iter().zip(&bad_inputs) {
+        assert_eq!(reply.status, *status, "{body}: {reply:?}");
+        assert_problem(reply, *status, *field);
+    }
     assert_problem(&on_self, 400, Some("userId"));
     assert_problem(&unknown_user, 404, None);
     assert_problem(&bad_user, 400, Some("userId"));
@@ -1050,14 +1045,13 @@ async fn audit(
     roles: &[&str],
     filters: &str,
 ) -> anyhow::Result<Reply> {
-    stack
-        .raw(
-            stack
-                .http
-                .get(stack.url(&format!("/v1/moderation/audit?{filters}")))
-                .bearer_auth(token_with_roles(reader, roles)),
-        )
-        .await
+    get_as(
+        stack,
+        reader,
+        roles,
+        &format!("/v1/moderation/audit?{filters}"),
+    )
+    .await
 }
 
 /// The `action`s of a page of audit entries, in order.
@@ -1204,14 +1198,7 @@ async fn erasing_an_account_keeps_its_audit_entries_naming_no_one() -> anyhow::R
 
 /// The open appeals of the global queue, as `moderator` reads them.
 async fn appeals(stack: &TestStack, reader: &str, roles: &[&str]) -> anyhow::Result<Reply> {
-    stack
-        .raw(
-            stack
-                .http
-                .get(stack.url("/v1/moderation/appeals?limit=100"))
-                .bearer_auth(token_with_roles(reader, roles)),
-        )
-        .await
+    get_as(stack, reader, roles, "/v1/moderation/appeals?limit=100").await
 }
 
 /// `moderator` decides appeal `appeal`.
@@ -1221,15 +1208,8 @@ async fn decide_appeal(
     appeal: &str,
     body: Value,
 ) -> anyhow::Result<Reply> {
-    stack
-        .raw(
-            stack
-                .http
-                .post(stack.url(&format!("/v1/moderation/appeals/{appeal}")))
-                .bearer_auth(token_with_roles(moderator, &["moderator"]))
-                .json(&body),
-        )
-        .await
+    let path = format!("/v1/moderation/appeals/{appeal}");
+    post_as(stack, moderator, &["moderator"], &path, body).await
 }
 
 /// `user`'s `appealDecided` notification, once it is there.

@@ -72,19 +72,15 @@ pub async fn review_queue(
     limit: u32,
     cursor: Option<&str>,
 ) -> AppResult<Page<ReviewView>> {
-    let partition = queue_partition(community);
-    let scope = format!("review-queue:{partition}");
-    let start = cursor
-        .map(|c| cursors.open(reader, &scope, c))
-        .transpose()?;
-    let (items, next) = store
-        .query(
-            &KeyQuery::partition(&partition)
-                .on(Index::Gsi1)
-                .limit(limit)
-                .start(start),
-        )
-        .await?;
+    let (items, next_cursor) = queue_page(
+        store,
+        cursors,
+        reader,
+        &queue_partition(community),
+        limit,
+        cursor,
+    )
+    .await?;
     let reviews = items
         .into_iter()
         .map(store::from_item)
@@ -103,10 +99,32 @@ pub async fn review_queue(
         .into_iter()
         .filter_map(|review| view_of(review, screened, &found))
         .collect();
-    Ok(Page {
-        items,
-        next_cursor: cursors.seal_next(reader, &scope, next)?,
-    })
+    Ok(Page { items, next_cursor })
+}
+
+/// A page of a queue's GSI1 partition, oldest first, and the sealed cursor after it
+/// (bound to the reader and the partition).
+async fn queue_page(
+    store: &Store,
+    cursors: &CursorCodec,
+    reader: &UserId,
+    partition: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> AppResult<(Vec<Item>, Option<String>)> {
+    let scope = format!("queue:{partition}");
+    let start = cursor
+        .map(|c| cursors.open(reader, &scope, c))
+        .transpose()?;
+    let (items, next) = store
+        .query(
+            &KeyQuery::partition(partition)
+                .on(Index::Gsi1)
+                .limit(limit)
+                .start(start),
+        )
+        .await?;
+    Ok((items, cursors.seal_next(reader, &scope, next)?))
 }
 
 /// Items by their keys.
@@ -334,24 +352,11 @@ pub async fn appeal_queue(
     cursor: Option<&str>,
 ) -> AppResult<Page<AppealView>> {
     let partition = appeal_queue_partition(community);
-    let scope = format!("appeal-queue:{partition}");
-    let start = cursor
-        .map(|c| cursors.open(reader, &scope, c))
-        .transpose()?;
-    let (items, next) = store
-        .query(
-            &KeyQuery::partition(&partition)
-                .on(Index::Gsi1)
-                .limit(limit)
-                .start(start),
-        )
-        .await?;
+    let (items, next_cursor) =
+        queue_page(store, cursors, reader, &partition, limit, cursor).await?;
     let items = items
         .into_iter()
         .map(|item| store::from_item::<Appeal>(item).map(AppealView::of))
         .collect::<AppResult<Vec<_>>>()?;
-    Ok(Page {
-        items,
-        next_cursor: cursors.seal_next(reader, &scope, next)?,
-    })
+    Ok(Page { items, next_cursor })
 }

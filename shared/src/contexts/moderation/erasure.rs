@@ -18,12 +18,26 @@ use crate::core::ids::UserId;
 use crate::table::jobs::{self, AccountSteps, Chunk, ERASED_USER, ErasureStep, ExportStep, Next};
 use crate::table::store::{Expr, Index, Key, KeyQuery, Store};
 
+/// An export step of everything `$query(me, limit)` finds, page by page.
+macro_rules! export_all {
+    ($name:literal, $query:ident) => {
+        ExportStep {
+            name: $name,
+            run: |store, me, cursor, limit| {
+                Box::pin(async move {
+                    jobs::export_page(store, $query(me, limit), cursor, |_| true).await
+                })
+            },
+        }
+    };
+}
+
 pub const STEPS: AccountSteps = AccountSteps {
     context: "moderation",
     erasure: &[
         ErasureStep {
             name: "review-items",
-            run: |store, me, _cursor, limit| Box::pin(erase(store, me, limit)),
+            run: |store, me, _cursor, limit| Box::pin(erase_page(store, history(me, limit))),
         },
         ErasureStep {
             name: "decisions-made",
@@ -62,62 +76,13 @@ pub const STEPS: AccountSteps = AccountSteps {
         },
     ],
     export: &[
-        ExportStep {
-            name: "review-items",
-            run: |store, me, cursor, limit| {
-                Box::pin(async move {
-                    jobs::export_page(store, history(me, limit), cursor, |_| true).await
-                })
-            },
-        },
-        ExportStep {
-            name: "decisions-made",
-            run: |store, me, cursor, limit| {
-                Box::pin(async move {
-                    jobs::export_page(store, decisions(me, limit), cursor, |_| true).await
-                })
-            },
-        },
-        ExportStep {
-            name: "reports-made",
-            run: |store, me, cursor, limit| {
-                Box::pin(async move {
-                    jobs::export_page(store, reports(me, limit), cursor, |_| true).await
-                })
-            },
-        },
-        ExportStep {
-            name: "audit-by-me",
-            run: |store, me, cursor, limit| {
-                Box::pin(async move {
-                    jobs::export_page(store, audit_by(me, limit), cursor, |_| true).await
-                })
-            },
-        },
-        ExportStep {
-            name: "audit-about-me",
-            run: |store, me, cursor, limit| {
-                Box::pin(async move {
-                    jobs::export_page(store, audit_about(me, limit), cursor, |_| true).await
-                })
-            },
-        },
-        ExportStep {
-            name: "appeals-made",
-            run: |store, me, cursor, limit| {
-                Box::pin(async move {
-                    jobs::export_page(store, appeals(me, limit), cursor, |_| true).await
-                })
-            },
-        },
-        ExportStep {
-            name: "appeals-decided",
-            run: |store, me, cursor, limit| {
-                Box::pin(async move {
-                    jobs::export_page(store, appeals_decided(me, limit), cursor, |_| true).await
-                })
-            },
-        },
+        export_all!("review-items", history),
+        export_all!("decisions-made", decisions),
+        export_all!("reports-made", reports),
+        export_all!("audit-by-me", audit_by),
+        export_all!("audit-about-me", audit_about),
+        export_all!("appeals-made", appeals),
+        export_all!("appeals-decided", appeals_decided),
     ],
     nothing_because: None,
 };
@@ -164,7 +129,6 @@ async fn forget_in(store: &Store, me: &UserId, query: KeyQuery, path: &[&str]) -
         None => Index::Gsi1,
     };
     let (items, _) = store.query(&query).await?;
-    let work = u32::try_from(items.len()).unwrap_or(u32::MAX);
     for key in items.iter().filter_map(jobs::key_of) {
         store
             .update_where(
@@ -183,13 +147,7 @@ async fn forget_in(store: &Store, me: &UserId, query: KeyQuery, path: &[&str]) -
             )
             .await?;
     }
-    if items.len() < page as usize {
-        return Ok(Chunk::done(work));
-    }
-    Ok(Chunk {
-        work,
-        next: Next::Continue(None),
-    })
+    Ok(after_page(items.len(), page))
 }
 
 /// `expr` with `#a0`, `#a1`, … bound to the names of `path`.
@@ -219,7 +177,6 @@ async fn forget_decisions(store: &Store, me: &UserId, limit: u32) -> AppResult<C
     let query = decisions(me, limit);
     let page = query.limit;
     let (items, _) = store.query(&query).await?;
-    let work = u32::try_from(items.len()).unwrap_or(u32::MAX);
     let nobody = jobs::text(ERASED_USER);
     let mine =
         |path: &str| Expr::new(format!("{path} = :me")).value(":me", jobs::text(me.as_str()));
@@ -247,18 +204,7 @@ async fn forget_decisions(store: &Store, me: &UserId, limit: u32) -> AppResult<C
                 .await?;
         }
     }
-    if items.len() < page as usize {
-        return Ok(Chunk::done(work));
-    }
-    Ok(Chunk {
-        work,
-        next: Next::Continue(None),
-    })
-}
-
-/// Deletes a page of my review items (one Query of GSI2, then one DeleteItem each).
-async fn erase(store: &Store, me: &UserId, limit: u32) -> AppResult<Chunk> {
-    erase_page(store, history(me, limit)).await
+    Ok(after_page(items.len(), page))
 }
 
 /// Deletes a page of what `query` finds (one Query, then one DeleteItem each): done
@@ -266,15 +212,21 @@ async fn erase(store: &Store, me: &UserId, limit: u32) -> AppResult<Chunk> {
 async fn erase_page(store: &Store, query: KeyQuery) -> AppResult<Chunk> {
     let page = query.limit;
     let (items, _) = store.query(&query).await?;
-    let work = u32::try_from(items.len()).unwrap_or(u32::MAX);
     for key in items.iter().filter_map(jobs::key_of) {
         store.delete(&key).await?;
     }
-    if items.len() < page as usize {
-        return Ok(Chunk::done(work));
+    Ok(after_page(items.len(), page))
+}
+
+/// A step's chunk after a page of `read` items (of at most `page`) left its GSI
+/// partition: done when the page was not full, else continue from the start.
+fn after_page(read: usize, page: u32) -> Chunk {
+    let work = u32::try_from(read).unwrap_or(u32::MAX);
+    if read < page as usize {
+        return Chunk::done(work);
     }
-    Ok(Chunk {
+    Chunk {
         work,
         next: Next::Continue(None),
-    })
+    }
 }

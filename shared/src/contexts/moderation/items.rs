@@ -401,6 +401,21 @@ pub struct AccountStanding {
     pub version: u64,
 }
 
+impl AccountStanding {
+    /// The standing of an account never acted on.
+    pub fn clean(user: UserId) -> Self {
+        Self {
+            user_id: user,
+            muted_until: None,
+            suspended_until: None,
+            banned: false,
+            warnings: 0,
+            last_action: None,
+            version: 0,
+        }
+    }
+}
+
 impl Entity for AccountStanding {
     const NAME: &'static str = "AccountStanding";
 

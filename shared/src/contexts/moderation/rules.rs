@@ -1091,15 +1091,7 @@ pub fn sanctioned(
         }
         (false, None) => None,
     };
-    let mut next = standing.unwrap_or(AccountStanding {
-        user_id: user.clone(),
-        muted_until: None,
-        suspended_until: None,
-        banned: false,
-        warnings: 0,
-        last_action: None,
-        version: 0,
-    });
+    let mut next = standing.unwrap_or_else(|| AccountStanding::clean(user.clone()));
     match input.action {
         SanctionAction::Warn => next.warnings += 1,
         SanctionAction::Mute => next.muted_until = until.clone(),

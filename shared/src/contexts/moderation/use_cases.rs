@@ -91,20 +91,16 @@ async fn screen_once(
     );
     let written = match screening.status {
         ScreeningStatus::Hidden => {
-            let review = ReviewItem {
-                subject: Subject {
-                    entity: screened.entity.to_owned(),
-                    pk: pk.to_owned(),
-                    sk: sk.to_owned(),
-                },
-                author_id: author_of(&item, screened)?,
-                community_id: community_of(store, &item, pk, screened).await?,
-                status: ReviewStatus::Open,
-                screening: screening.clone(),
-                digest: digest.to_owned(),
-                flagged_at: now_rfc3339(),
-                decision: None,
-            };
+            let review = open_review(
+                store,
+                &item,
+                screened,
+                pk,
+                sk,
+                &screening,
+                digest.to_owned(),
+            )
+            .await?;
             // Once per text: a redelivered job finds its review item and writes nothing
             // (the item keeps its place in the queue).
             let new_text =
@@ -150,6 +146,32 @@ async fn screen_once(
         clear_review(store, pk, sk).await?;
     }
     Ok(Attempt::Written(screening))
+}
+
+/// A new open review item of `item` (keyed `pk`/`sk`), hidden under `screening`.
+async fn open_review(
+    store: &Store,
+    item: &Item,
+    screened: &Screened,
+    pk: &str,
+    sk: &str,
+    screening: &Screening,
+    digest: String,
+) -> AppResult<ReviewItem> {
+    Ok(ReviewItem {
+        subject: Subject {
+            entity: screened.entity.to_owned(),
+            pk: pk.to_owned(),
+            sk: sk.to_owned(),
+        },
+        author_id: author_of(item, screened)?,
+        community_id: community_of(store, item, pk, screened).await?,
+        status: ReviewStatus::Open,
+        screening: screening.clone(),
+        digest,
+        flagged_at: now_rfc3339(),
+        decision: None,
+    })
 }
 
 /// The item's `screening`, if it has one.
@@ -502,20 +524,7 @@ async fn hold(
                 reviewed_at: None,
             })
         };
-        let review = ReviewItem {
-            subject: Subject {
-                entity: screened.entity.to_owned(),
-                pk: pk.to_owned(),
-                sk: sk.to_owned(),
-            },
-            author_id: author_of(&item, screened)?,
-            community_id: community_of(store, &item, pk, screened).await?,
-            status: ReviewStatus::Open,
-            screening: held.clone(),
-            digest,
-            flagged_at: now,
-            decision: None,
-        };
+        let review = open_review(store, &item, screened, pk, sk, &held, digest).await?;
         let update = Expr::new("SET screening = :held").value(
             ":held",
             serde_dynamo::to_attribute_value::<_, AttributeValue>(&held)
@@ -579,11 +588,7 @@ pub async fn sanction(
     }
     for _ in 0..4 {
         let standing: Option<AccountStanding> = store.get(&standing_key(user)).await?;
-        let unchanged = match &standing {
-            None => Expr::new("attribute_not_exists(PK)"),
-            Some(read) => Expr::new("version = :version")
-                .value(":version", AttributeValue::N(read.version.to_string())),
-        };
+        let unchanged = standing_as_read(standing.as_ref());
         let next = sanctioned(
             standing,
             user,
@@ -626,6 +631,15 @@ pub async fn sanction(
     Err(AppError::Conflict(
         "other moderators kept acting on this account; try again".into(),
     ))
+}
+
+/// The standing is still the one read (none: still none).
+fn standing_as_read(read: Option<&AccountStanding>) -> Expr {
+    match read {
+        None => Expr::new("attribute_not_exists(PK)"),
+        Some(read) => Expr::new("version = :version")
+            .value(":version", AttributeValue::N(read.version.to_string())),
+    }
 }
 
 /// An account's standing (none: never acted on).
@@ -843,11 +857,7 @@ pub async fn decide_appeal(
             }
             None => {
                 let standing = standing_of(store, &appeal.appellant_id).await?;
-                let unchanged = match &standing {
-                    None => Expr::new("attribute_not_exists(PK)"),
-                    Some(read) => Expr::new("version = :version")
-                        .value(":version", AttributeValue::N(read.version.to_string())),
-                };
+                let unchanged = standing_as_read(standing.as_ref());
                 let reinstated = sanctioned(
                     standing,
                     &appeal.appellant_id,

@@ -76,14 +76,7 @@ async fn appeal(
     ),
     responses((status = 200, body = Page<AppealView>, description = "A page of open appeals")))]
 async fn appeal_queue(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
-    let community = query.get("communityId");
-    if let Some(id) = community
-        && !communities::valid_community_id(id)
-    {
-        return Err(AppError::bad_field("communityId", "is not a community id").into());
-    }
-    let limit = query.limit()?;
-    may_review(&api, &me, community).await?;
+    let (community, limit) = queue_of(&api, &me, &query).await?;
     let page = moderation::appeal_queue(
         &api.store,
         api.cursors().await?,
@@ -227,15 +220,7 @@ async fn account_standing(
     let user = super::user_id(&user)?;
     let standing = moderation::standing_of(&api.store, &user)
         .await?
-        .unwrap_or(AccountStanding {
-            user_id: user,
-            muted_until: None,
-            suspended_until: None,
-            banned: false,
-            warnings: 0,
-            last_action: None,
-            version: 0,
-        });
+        .unwrap_or_else(|| AccountStanding::clean(user));
     Ok(HttpResponse::json(200, &standing)?)
 }
 
@@ -320,6 +305,24 @@ async fn may_review(api: &Api, me: &Principal, community: Option<&str>) -> AppRe
     )
 }
 
+/// The queue a request names (`communityId`, else the global one) and its page size,
+/// once `me` may read it ([`may_review`]); a malformed id is a 400 naming it.
+async fn queue_of<'q>(
+    api: &Api,
+    me: &Principal,
+    query: &'q Query,
+) -> AppResult<(Option<&'q str>, u32)> {
+    let community = query.get("communityId");
+    if let Some(id) = community
+        && !communities::valid_community_id(id)
+    {
+        return Err(AppError::bad_field("communityId", "is not a community id"));
+    }
+    let limit = query.limit()?;
+    may_review(api, me, community).await?;
+    Ok((community, limit))
+}
+
 /// A review queue, oldest first: what automatic moderation hid and nobody has reviewed
 /// yet, each with its text now and the verdict that hid it. Without `communityId`: the
 /// global queue (topics, replies, messages and names outside communities, activities
@@ -332,14 +335,7 @@ async fn may_review(api: &Api, me: &Principal, community: Option<&str>) -> AppRe
     ),
     responses((status = 200, body = Page<ReviewView>, description = "A page of the queue")))]
 async fn review_queue(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
-    let community = query.get("communityId");
-    if let Some(id) = community
-        && !communities::valid_community_id(id)
-    {
-        return Err(AppError::bad_field("communityId", "is not a community id").into());
-    }
-    let limit = query.limit()?;
-    may_review(&api, &me, community).await?;
+    let (community, limit) = queue_of(&api, &me, &query).await?;
     let page = moderation::review_queue(
         &api.store,
         api.cursors().await?,
