@@ -1428,3 +1428,83 @@ async fn an_upheld_appeal_of_a_mute_reinstates_the_account() -> anyhow::Result<(
     assert_eq!(after.status, 201, "reinstated: {after:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn erasing_a_reporter_appellant_or_moderator_leaves_nothing_that_names_them()
+-> anyhow::Result<()> {
+    // Arrange: Bo reports Cy's topic; Modo warns Bo and Cy; Bo appeals, Modo denies it.
+    let stack = spawn().await?;
+    let (bo, cy, modo) = (
+        someone(&stack, "bo").await?,
+        someone(&stack, "cy").await?,
+        someone(&stack, "modo").await?,
+    );
+    let money = category(&stack).await?;
+    let cys = topic(&stack, &cy, ("categoryId", &money), "How do you budget?").await?;
+    let reported = stack
+        .post(
+            "/v1/reports",
+            &bo,
+            json!({"content": {"kind": "topic", "topicId": cys}, "reason": "spam"}),
+        )
+        .await?;
+    anyhow::ensure!(reported.status == 201, "{reported:?}");
+    for user in [&bo, &cy] {
+        let warned = act_on(
+            &stack,
+            &modo,
+            &["moderator"],
+            user,
+            json!({"action": "warn", "reason": "Keep it civil"}),
+        )
+        .await?;
+        anyhow::ensure!(warned.status == 200, "{warned:?}");
+    }
+    let appealed = stack
+        .post("/v1/appeals", &bo, json!({"statement": "I was civil"}))
+        .await?;
+    let appeal_id = appealed.body["appealId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let denied = decide_appeal(
+        &stack,
+        &modo,
+        &appeal_id,
+        json!({"outcome": "deny", "reason": "You were not"}),
+    )
+    .await?;
+    anyhow::ensure!(denied.status == 200, "{denied:?}");
+    appeal_notice(&stack, &bo).await?;
+
+    // Act
+    stack.delete_account(&bo).await?;
+    stack.delete_account(&modo).await?;
+    let cys_standing = get_as(
+        &stack,
+        &new_user("auditor"),
+        &["moderator"],
+        &format!("/v1/moderation/users/{cy}"),
+    )
+    .await?;
+
+    // Assert
+    for erased in [&bo, &modo] {
+        let left: Vec<Value> = stack
+            .items_mentioning(erased)
+            .await?
+            .into_iter()
+            .filter(|item| {
+                item["PK"] != format!("DELETED#{erased}")
+                    && !matches!(
+                        item["entity"].as_str(),
+                        Some("ProcessedRecord" | "ProcessedStreamRecord")
+                    )
+            })
+            .collect();
+        assert!(left.is_empty(), "{erased} is still named: {left:#?}");
+    }
+    assert_eq!(cys_standing.body["warnings"], 1, "{cys_standing:?}");
+    assert_eq!(cys_standing.body["lastAction"]["by"], "~erased");
+    Ok(())
+}

@@ -5,13 +5,14 @@
 //! name nobody, stay), and the audit log's entries by me (GSI1 `AUDITBY#<me>`) and
 //! about me (GSI2 `AUDITON#<me>`): they stay, naming `~erased`; my appeals (GSI2
 //! `APPEALS#<me>`: deleted) and the appeals I decided (GSI3 `APPEALBY#<me>`: they stay,
-//! decided by `~erased`).
+//! decided by `~erased`); my standing (deleted), and the standings whose last action I
+//! took (GSI3 `STANDINGBY#<me>`: `lastAction.by` becomes `~erased`).
 //! Profile jobs carry a user id and a version only; verdicts live on the items, which
 //! their own contexts erase.
 
 use crate::contexts::moderation::{
     appeals_partition, audit_by_partition, audit_on_partition, decisions_partition,
-    history_partition, reports_partition,
+    history_partition, reports_partition, standing_key,
 };
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
@@ -60,6 +61,21 @@ pub const STEPS: AccountSteps = AccountSteps {
             },
         },
         ErasureStep {
+            name: "standing",
+            run: |store, me, _cursor, limit| Box::pin(erase_page(store, standing(me, limit))),
+        },
+        ErasureStep {
+            name: "standings-acted-on",
+            run: |store, me, _cursor, limit| {
+                Box::pin(forget_in(
+                    store,
+                    me,
+                    standings_acted_on(me, limit),
+                    &["lastAction", "by"],
+                ))
+            },
+        },
+        ErasureStep {
             name: "appeals-made",
             run: |store, me, _cursor, limit| Box::pin(erase_page(store, appeals(me, limit))),
         },
@@ -81,6 +97,8 @@ pub const STEPS: AccountSteps = AccountSteps {
         export_all!("reports-made", reports),
         export_all!("audit-by-me", audit_by),
         export_all!("audit-about-me", audit_about),
+        export_all!("standing", standing),
+        export_all!("standings-acted-on", standings_acted_on),
         export_all!("appeals-made", appeals),
         export_all!("appeals-decided", appeals_decided),
     ],
@@ -102,6 +120,20 @@ fn audit_by(me: &UserId, limit: u32) -> KeyQuery {
 fn audit_about(me: &UserId, limit: u32) -> KeyQuery {
     KeyQuery::partition(audit_on_partition(me))
         .on(Index::Gsi2)
+        .limit(limit.clamp(1, 100))
+}
+
+/// My standing (`USER#<me>/STANDING`): deleted with me (a banned account may delete
+/// itself too).
+fn standing(me: &UserId, limit: u32) -> KeyQuery {
+    KeyQuery::partition(standing_key(me).pk)
+        .prefix("STANDING")
+        .limit(limit.clamp(1, 100))
+}
+
+fn standings_acted_on(me: &UserId, limit: u32) -> KeyQuery {
+    KeyQuery::partition(format!("STANDINGBY#{me}"))
+        .on(Index::Gsi3)
         .limit(limit.clamp(1, 100))
 }
 

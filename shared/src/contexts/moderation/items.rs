@@ -379,7 +379,8 @@ pub struct SanctionRecord {
 }
 
 /// An account's standing with the platform's moderators: `USER#<id> / STANDING`
-/// (entity `AccountStanding`), read with the caller's tombstone on every request.
+/// (entity `AccountStanding`), read with the caller's tombstone on every request;
+/// GSI3 `STANDINGBY#<moderator of the last action>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountStanding {
@@ -423,8 +424,19 @@ impl Entity for AccountStanding {
         standing_key(&self.user_id)
     }
 
+    /// GSI3 `STANDINGBY#<moderator>` / `<userId>`: the standings whose last action a
+    /// moderator took (erasure finds them).
     fn index_keys(&self) -> Vec<IndexKey> {
-        Vec::new()
+        self.last_action
+            .iter()
+            .map(|last| {
+                IndexKey::new(
+                    Index::Gsi3,
+                    format!("STANDINGBY#{}", last.by),
+                    self.user_id.as_str(),
+                )
+            })
+            .collect()
     }
 }
 
