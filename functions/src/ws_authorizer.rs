@@ -94,21 +94,14 @@ fn allow(principal: &Principal, method_arn: &str) -> Value {
 async fn admitted(store: &Store, principal: &Principal) -> Result<(), agora::AppError> {
     let tombstone = agora::account::erasure::tombstone_key(principal);
     let standing = agora::contexts::moderation::standing_key(&principal.user_id);
-    let found = store
-        .batch_get_items(&[tombstone.clone(), standing.clone()])
-        .await?;
-    let find = |key: &agora::store::Key| {
-        found
-            .iter()
-            .find(|item| {
-                agora::store::sort_key(item) == Some(key.sk.as_str())
-                    && item.get(agora::store::PK).and_then(|v| v.as_s().ok()) == Some(&key.pk)
-            })
-            .cloned()
-    };
-    agora::account::erasure::check_token_on(find(&tombstone), principal)?;
+    let mut found = store
+        .batch_get_each(&[tombstone, standing])
+        .await?
+        .into_iter();
+    let (tombstone, standing) = (found.next().flatten(), found.next().flatten());
+    agora::account::erasure::check_token_on(tombstone, principal)?;
     let standing: Option<agora::contexts::moderation::AccountStanding> =
-        find(&standing).map(agora::store::from_item).transpose()?;
+        standing.map(agora::store::from_item).transpose()?;
     agora::contexts::moderation::judge_action(
         standing.as_ref(),
         &agora::ids::now_rfc3339(),

@@ -258,7 +258,7 @@ async fn refuse_deleted_accounts<S: ApiState>(
     if is_write {
         let now = crate::core::ids::now_epoch_seconds();
         let (found, decision) = tokio::join!(
-            read_keys(store, &keys),
+            store.batch_get_each(&keys),
             crate::table::rate_limit::hit(store, &principal.user_id, &api.write_limit, now)
         );
         if let Err(error) = found.and_then(judge) {
@@ -287,7 +287,7 @@ async fn refuse_deleted_accounts<S: ApiState>(
     let response = rider.clone().carry(next.run(request)).await;
     let found = match rider.outcome() {
         Some(found) => Ok(found),
-        None => read_keys(store, &keys).await,
+        None => store.batch_get_each(&keys).await,
     };
     match found.and_then(judge) {
         Ok(()) => response,
@@ -301,29 +301,6 @@ fn standing_keys(principal: &Principal) -> Vec<crate::table::store::Key> {
         crate::account::erasure::tombstone_key(principal),
         crate::contexts::moderation::standing_key(&principal.user_id),
     ]
-}
-
-/// What a BatchGetItem of `keys` finds, in their order.
-async fn read_keys(
-    store: &crate::table::store::Store,
-    keys: &[crate::table::store::Key],
-) -> AppResult<Vec<Option<crate::table::store::Item>>> {
-    let found = store.batch_get_items(keys).await?;
-    Ok(keys
-        .iter()
-        .map(|key| {
-            found
-                .iter()
-                .find(|item| {
-                    crate::table::store::sort_key(item) == Some(key.sk.as_str())
-                        && item
-                            .get(crate::table::store::PK)
-                            .and_then(|v| v.as_s().ok())
-                            == Some(&key.pk)
-                })
-                .cloned()
-        })
-        .collect())
 }
 
 /// The tombstone's and the standing's verdicts on the caller's request.

@@ -227,9 +227,9 @@ async fn reply_unknown(
 
 /// Whether `me` may take `action`: their standing allows it (one GetItem; see
 /// `moderation::judge_action`; `sendMessage` checks it in its own transaction
-/// instead), and it is within its limit.
+/// instead, and `ping` is always allowed), and it is within its limit.
 async fn allowed(state: &Realtime, me: &UserId, action: &str) -> AppResult<()> {
-    if action != "sendMessage" {
+    if !matches!(action, "sendMessage" | "ping") {
         let standing = crate::contexts::moderation::standing_of(&state.store, me).await?;
         crate::contexts::moderation::judge_action(standing.as_ref(), &now_rfc3339(), action)?;
     }

@@ -496,6 +496,24 @@ impl Store {
             .collect()
     }
 
+    /// What BatchGetItem finds under each of `keys`, in their order (`None`: no item).
+    pub async fn batch_get_each(&self, keys: &[Key]) -> AppResult<Vec<Option<Item>>> {
+        let mut found: HashMap<(String, String), Item> = self
+            .batch_get_items(keys)
+            .await?
+            .into_iter()
+            .filter_map(|item| {
+                let pk = item.get(PK)?.as_s().ok()?.clone();
+                let sk = item.get(SK)?.as_s().ok()?.clone();
+                Some(((pk, sk), item))
+            })
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|key| found.remove(&(key.pk.clone(), key.sk.clone())))
+            .collect())
+    }
+
     pub async fn batch_get_items(&self, keys: &[Key]) -> AppResult<Vec<Item>> {
         let mut found: HashMap<(String, String), Item> = HashMap::new();
         // The request's rider (if any, and not read yet) joins the first batch.

@@ -3,7 +3,7 @@
 #[allow(unused_imports)]
 use super::*;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::core::cursor::{CursorCodec, Page};
 use crate::table::store::KeyQuery;
@@ -94,10 +94,11 @@ pub async fn review_queue(
             ]
         })
         .collect();
-    let found = by_key(store.batch_get_items(&keys).await?);
+    let found = store.batch_get_each(&keys).await?;
     let items = reviews
         .into_iter()
-        .filter_map(|review| view_of(review, screened, &found))
+        .zip(found.chunks(2))
+        .filter_map(|(review, found)| view_of(review, screened, found))
         .collect();
     Ok(Page { items, next_cursor })
 }
@@ -127,29 +128,18 @@ async fn queue_page(
     Ok((items, cursors.seal_next(reader, &scope, next)?))
 }
 
-/// Items by their keys.
-fn by_key(items: Vec<Item>) -> HashMap<(String, String), Item> {
-    items
-        .into_iter()
-        .filter_map(|item| {
-            let pk = item.get(store::PK)?.as_s().ok()?.clone();
-            let sk = item.get(store::SK)?.as_s().ok()?.clone();
-            Some(((pk, sk), item))
-        })
-        .collect()
-}
-
-/// The view of a review item, with its item's text and its tally from `found`.
+/// The view of a review item, with its item's text and its tally from `found` (what
+/// was read under the item's key and its tally's key, in that order).
 fn view_of(
     review: ReviewItem,
     screened: &[Screened],
-    found: &HashMap<(String, String), Item>,
+    found: &[Option<Item>],
 ) -> Option<ReviewView> {
     let subject = &review.subject;
     let text = screened
         .iter()
         .find(|s| s.entity == subject.entity)
-        .zip(found.get(&(subject.pk.clone(), subject.sk.clone())))
+        .zip(found.first().and_then(Option::as_ref))
         .map(|(screened, item)| {
             text_of(item, screened)
                 .into_iter()
@@ -157,9 +147,9 @@ fn view_of(
                 .map(|(name, value)| (name.to_owned(), value))
                 .collect()
         });
-    let tally = tally_key(&subject.pk, &subject.sk);
     let reports = found
-        .get(&(tally.pk, tally.sk))
+        .get(1)
+        .and_then(Option::as_ref)
         .and_then(|item| item.get("reports")?.as_n().ok()?.parse().ok())
         .unwrap_or(0);
     ReviewView::of(review, text, reports)
@@ -197,11 +187,10 @@ pub async fn review_detail(
         .newest_first()
         .limit(21);
     let (found, (reports, _), (history, _)) = futures_util::try_join!(
-        store.batch_get_items(&keys),
+        store.batch_get_each(&keys),
         store.query(&reports_query),
         store.query(&history_query),
     )?;
-    let found = by_key(found);
     let mut report_list = reports
         .into_iter()
         .map(store::from_item::<Report>)
