@@ -307,8 +307,11 @@
   function connectSocket() {
     clearTimeout(state.reconnectTimer);
     if (!state.token) return;
+    // One socket per page: a replaced one is closed, not left open beside the new.
+    const previous = state.socket;
     const socket = new WebSocket(`${state.ws}?token=${enc(state.token)}`);
     state.socket = socket;
+    if (previous) previous.close();
     setConnection('connecting');
     socket.addEventListener('open', () => {
       if (state.socket !== socket) return;
