@@ -1432,7 +1432,8 @@ async fn an_upheld_appeal_of_a_mute_reinstates_the_account() -> anyhow::Result<(
 #[tokio::test]
 async fn erasing_a_reporter_appellant_or_moderator_leaves_nothing_that_names_them()
 -> anyhow::Result<()> {
-    // Arrange: Bo reports Cy's topic; Modo warns Bo and Cy; Bo appeals, Modo denies it.
+    // Arrange: Bo reports Cy's topic; Modo warns Bo and Cy; Bo appeals, Modo denies it;
+    // Modo restricts words for Bo, who posts.
     let stack = spawn().await?;
     let (bo, cy, modo) = (
         someone(&stack, "bo").await?,
@@ -1477,6 +1478,27 @@ async fn erasing_a_reporter_appellant_or_moderator_leaves_nothing_that_names_the
     anyhow::ensure!(denied.status == 200, "{denied:?}");
     appeal_notice(&stack, &bo).await?;
 
+    // Words restricted for Bo, and his burst counter (a post of his was checked).
+    let restricted = put_as(
+        &stack,
+        &modo,
+        &["moderator"],
+        &format!("/v1/moderation/users/{bo}/restricted-words"),
+        json!({"words": ["megacoin"]}),
+    )
+    .await?;
+    anyhow::ensure!(restricted.status == 200, "{restricted:?}");
+    let bos = topic(&stack, &bo, ("categoryId", &money), "How do you save?").await?;
+    verdict(&stack, &format!("TOPIC#{bos}"), "META").await?;
+    anyhow::ensure!(
+        stack
+            .partition(&format!("USER#{bo}"))
+            .await?
+            .iter()
+            .any(|item| item["entity"] == "PostBurst"),
+        "Bo's burst counter is there before the erasure"
+    );
+
     // Act
     stack.delete_account(&bo).await?;
     stack.delete_account(&modo).await?;
@@ -1506,5 +1528,223 @@ async fn erasing_a_reporter_appellant_or_moderator_leaves_nothing_that_names_the
     }
     assert_eq!(cys_standing.body["warnings"], 1, "{cys_standing:?}");
     assert_eq!(cys_standing.body["lastAction"]["by"], "~erased");
+    Ok(())
+}
+
+/// `PUT path` with `body` as `user` with `roles`.
+async fn put_as(
+    stack: &TestStack,
+    user: &str,
+    roles: &[&str],
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Reply> {
+    stack
+        .raw(
+            stack
+                .http
+                .put(stack.url(path))
+                .bearer_auth(token_with_roles(user, roles))
+                .json(&body),
+        )
+        .await
+}
+
+/// The verdict status on the item keyed `pk`/`sk`, once the worker wrote one.
+async fn verdict(stack: &TestStack, pk: &str, sk: &str) -> anyhow::Result<String> {
+    stack
+        .eventually("the item's verdict", || async {
+            let item = stack.item(pk, sk).await?;
+            Ok(item.and_then(|i| i["screening"]["status"].as_str().map(str::to_owned)))
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_communitys_restricted_words_hide_what_is_posted_in_it_and_nowhere_else()
+-> anyhow::Result<()> {
+    // Arrange: Cora's community, where Mia is a member; Pia owns another one.
+    let stack = spawn().await?;
+    let (cora, mia, pia) = (new_user("cora"), new_user("mia"), new_user("pia"));
+    let ours = id_of(&community(&stack, &cora, "public", json!({})).await?);
+    let theirs = id_of(&community(&stack, &pia, "public", json!({})).await?);
+    let joined = stack
+        .post(&format!("/v1/communities/{ours}/join"), &mia, json!({}))
+        .await?;
+    anyhow::ensure!(joined.status < 300, "{joined:?}");
+    let money = category(&stack).await?;
+    let words = format!("/v1/moderation/communities/{ours}/restricted-words");
+
+    // Act
+    let set = stack
+        .put(
+            &words,
+            &cora,
+            json!({"words": [" MegaCoin ", "megacoin", "double your money"]}),
+        )
+        .await?;
+    let inside = topic(&stack, &mia, ("communityId", &ours), "Is MEGACOIN legit?").await?;
+    let outside = topic(&stack, &mia, ("categoryId", &money), "Is MEGACOIN legit?").await?;
+    let clean_inside = topic(&stack, &mia, ("communityId", &ours), "How do you budget?").await?;
+    let read = stack.get(&words, &mia).await?;
+    let read_by_owner = stack.get(&words, &cora).await?;
+    let by_member = stack.put(&words, &mia, json!({"words": []})).await?;
+    let by_other_owner = stack.get(&words, &pia).await?;
+    let platform = get_as(&stack, &new_user("modo"), &["moderator"], &words).await?;
+    let blank = stack
+        .put(&words, &cora, json!({"words": ["ok", " "]}))
+        .await?;
+    let too_many: Vec<String> = (0..201).map(|i| format!("w{i}")).collect();
+    let many = stack.put(&words, &cora, json!({"words": too_many})).await?;
+    let unknown_field = stack
+        .put(&words, &cora, json!({"words": [], "extra": 1}))
+        .await?;
+    let malformed = stack
+        .get(
+            "/v1/moderation/communities/not%20an%20id/restricted-words",
+            &cora,
+        )
+        .await?;
+    let theirs_by_cora = stack
+        .put(
+            &format!("/v1/moderation/communities/{theirs}/restricted-words"),
+            &cora,
+            json!({"words": ["x"]}),
+        )
+        .await?;
+
+    // Assert
+    assert_eq!(set.status, 200, "{set:?}");
+    assert_eq!(set.body["words"], json!(["MegaCoin", "double your money"]));
+    assert_eq!(set.body["communityId"], ours.as_str());
+    assert_eq!(read_by_owner.body["words"], set.body["words"]);
+    assert_problem(&read, 403, None);
+    assert_problem(&by_member, 403, None);
+    assert_problem(&by_other_owner, 403, None);
+    assert_eq!(platform.status, 200, "{platform:?}");
+    assert_problem(&blank, 422, Some("words[1]"));
+    assert_problem(&many, 422, Some("words"));
+    assert_problem(&unknown_field, 400, None);
+    assert_problem(&malformed, 400, Some("communityId"));
+    assert_problem(&theirs_by_cora, 403, None);
+    let entry = stack
+        .eventually("the topic in the community's queue", || async {
+            let page = queue(&stack, &cora, &[], Some(&ours)).await?;
+            Ok(page.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|i| i["content"]["topicId"] == inside.as_str())
+                .cloned())
+        })
+        .await?;
+    assert_eq!(entry["content"]["categories"], json!(["restrictedKeyword"]));
+    let topic_key = |id: &str| format!("TOPIC#{id}");
+    assert_eq!(
+        verdict(&stack, &topic_key(&outside), "META").await?,
+        "clean"
+    );
+    assert_eq!(
+        verdict(&stack, &topic_key(&clean_inside), "META").await?,
+        "clean"
+    );
+    let still = stack.get(&words, &cora).await?;
+    assert_eq!(
+        still.body["words"], set.body["words"],
+        "refused writes changed nothing"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_accounts_restricted_words_follow_it_everywhere_and_only_platform_moderators_set_them()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let (ana, bea) = (someone(&stack, "ana").await?, someone(&stack, "bea").await?);
+    let modo = new_user("modo");
+    let money = category(&stack).await?;
+    let path = |user: &str| format!("/v1/moderation/users/{user}/restricted-words");
+
+    // Act
+    let set = put_as(
+        &stack,
+        &modo,
+        &["moderator"],
+        &path(&ana),
+        json!({"words": ["megacoin"]}),
+    )
+    .await?;
+    let by_herself = stack.put(&path(&ana), &ana, json!({"words": []})).await?;
+    let read_by_herself = stack.get(&path(&ana), &ana).await?;
+    let unknown = put_as(
+        &stack,
+        &modo,
+        &["moderator"],
+        &path(&new_user("nobody")),
+        json!({"words": ["x"]}),
+    )
+    .await?;
+    let malformed = get_as(&stack, &modo, &["moderator"], &path("not%20an%20id")).await?;
+    let never_set = get_as(&stack, &modo, &["moderator"], &path(&bea)).await?;
+    let hers = topic(&stack, &ana, ("categoryId", &money), "MegaCoin to the moon").await?;
+    let theirs = topic(&stack, &bea, ("categoryId", &money), "MegaCoin to the moon").await?;
+
+    // Assert
+    assert_eq!(set.status, 200, "{set:?}");
+    assert_eq!(set.body["userId"], ana.as_str());
+    assert_eq!(set.body["words"], json!(["megacoin"]));
+    assert_problem(&by_herself, 403, None);
+    assert_problem(&read_by_herself, 403, None);
+    assert_problem(&unknown, 404, None);
+    assert_problem(&malformed, 400, Some("userId"));
+    assert_eq!(never_set.status, 200, "{never_set:?}");
+    assert_eq!(never_set.body["words"], json!([]));
+    let entry = queued(&stack, &modo, "topicId", &hers).await?;
+    assert_eq!(entry["content"]["categories"], json!(["restrictedKeyword"]));
+    assert_eq!(
+        verdict(&stack, &format!("TOPIC#{theirs}"), "META").await?,
+        "clean"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_burst_of_replies_from_one_author_is_hidden_as_spam_and_others_posts_are_not()
+-> anyhow::Result<()> {
+    // Arrange: a topic; 12 short replies from Ana at once (the writes allow 120 a
+    // minute), so at least 6 are checked within one UTC minute.
+    let stack = spawn().await?;
+    let (ana, bea) = (new_user("ana"), new_user("bea"));
+    let money = category(&stack).await?;
+    let thread = topic(&stack, &bea, ("categoryId", &money), "How do you budget?").await?;
+
+    // Act
+    let mut replies = Vec::new();
+    for _ in 0..12 {
+        replies.push(reply(&stack, &ana, &thread, "Same here").await?);
+    }
+    let hers = reply(&stack, &bea, &thread, "Same here").await?;
+
+    // Assert
+    let mut hidden = 0;
+    for id in &replies {
+        if verdict(&stack, &format!("TOPIC#{thread}"), &format!("REPLY#{id}")).await? == "hidden" {
+            hidden += 1;
+        }
+    }
+    assert!(hidden >= 1, "no reply of the burst was hidden");
+    assert!(
+        hidden <= 7,
+        "{hidden} hidden: only posts past 5 in a minute are"
+    );
+    assert_eq!(
+        verdict(&stack, &format!("TOPIC#{thread}"), &format!("REPLY#{hers}")).await?,
+        "clean",
+        "another author's reply is not part of the burst"
+    );
+    let entry = queued(&stack, &new_user("modo"), "topicId", &thread).await?;
+    assert_eq!(entry["content"]["categories"], json!(["spam"]));
+    assert_eq!(entry["authorId"], ana.as_str());
     Ok(())
 }

@@ -99,7 +99,7 @@ fn the_agora_template_resolves_into_the_documented_topology() -> anyhow::Result<
     assert_eq!(function("EventsFunction").handler, "events");
     assert_eq!(function("EventsFunction").http_routes.len(), 14);
     assert_eq!(function("ModerationFunction").handler, "moderation");
-    assert_eq!(function("ModerationFunction").http_routes.len(), 10);
+    assert_eq!(function("ModerationFunction").http_routes.len(), 14);
     let scheduler = function("SchedulerFunction");
     assert_eq!(scheduler.handler, "scheduler");
     assert!(

@@ -853,11 +853,13 @@ pub const SCREENED: &[crate::contexts::moderation::Screened] = &[
         text: &["text"],
         author: &["senderId"],
         community: crate::contexts::moderation::CommunityOf::Parent("communityId"),
+        posts: false,
     },
     crate::contexts::moderation::Screened {
         entity: Room::NAME,
         text: &["name"],
         author: &["nameBy", "createdBy"],
         community: crate::contexts::moderation::CommunityOf::Own("communityId"),
+        posts: false,
     },
 ];

@@ -810,4 +810,5 @@ pub const SCREENED: &[crate::contexts::moderation::Screened] =
         text: &["name", "description", "guidelines"],
         author: &["ownerId"],
         community: crate::contexts::moderation::CommunityOf::Own("communityId"),
+        posts: false,
     }];

@@ -779,11 +779,13 @@ pub const SCREENED: &[crate::contexts::moderation::Screened] = &[
         text: &["title", "body"],
         author: &["authorId"],
         community: crate::contexts::moderation::CommunityOf::Own("communityId"),
+        posts: true,
     },
     crate::contexts::moderation::Screened {
         entity: Reply::NAME,
         text: &["body"],
         author: &["authorId"],
         community: crate::contexts::moderation::CommunityOf::Parent("communityId"),
+        posts: true,
     },
 ];

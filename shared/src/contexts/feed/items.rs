@@ -675,11 +675,13 @@ pub const SCREENED: &[crate::contexts::moderation::Screened] = &[
         text: &["text"],
         author: &["authorId"],
         community: crate::contexts::moderation::CommunityOf::Nowhere,
+        posts: true,
     },
     crate::contexts::moderation::Screened {
         entity: Comment::NAME,
         text: &["text"],
         author: &["authorId"],
         community: crate::contexts::moderation::CommunityOf::Nowhere,
+        posts: true,
     },
 ];

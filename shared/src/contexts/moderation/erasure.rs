@@ -6,13 +6,14 @@
 //! about me (GSI2 `AUDITON#<me>`): they stay, naming `~erased`; my appeals (GSI2
 //! `APPEALS#<me>`: deleted) and the appeals I decided (GSI3 `APPEALBY#<me>`: they stay,
 //! decided by `~erased`); my standing (deleted), and the standings whose last action I
-//! took (GSI3 `STANDINGBY#<me>`: `lastAction.by` becomes `~erased`).
+//! took (GSI3 `STANDINGBY#<me>`: `lastAction.by` becomes `~erased`); the words
+//! restricted for me and my burst counters (`USER#<me>/RESTRICTED`, `BURST#…`: deleted).
 //! Profile jobs carry a user id and a version only; verdicts live on the items, which
 //! their own contexts erase.
 
 use crate::contexts::moderation::{
-    appeals_partition, audit_by_partition, audit_on_partition, decisions_partition,
-    history_partition, reports_partition, standing_key,
+    BURST_PREFIX, WordsScope, appeals_partition, audit_by_partition, audit_on_partition,
+    decisions_partition, history_partition, reports_partition, standing_key,
 };
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
@@ -65,6 +66,14 @@ pub const STEPS: AccountSteps = AccountSteps {
             run: |store, me, _cursor, limit| Box::pin(erase_page(store, standing(me, limit))),
         },
         ErasureStep {
+            name: "restricted-words",
+            run: |store, me, _cursor, limit| Box::pin(erase_page(store, my_words(me, limit))),
+        },
+        ErasureStep {
+            name: "bursts",
+            run: |store, me, _cursor, limit| Box::pin(erase_page(store, bursts(me, limit))),
+        },
+        ErasureStep {
             name: "standings-acted-on",
             run: |store, me, _cursor, limit| {
                 Box::pin(forget_in(
@@ -98,6 +107,7 @@ pub const STEPS: AccountSteps = AccountSteps {
         export_all!("audit-by-me", audit_by),
         export_all!("audit-about-me", audit_about),
         export_all!("standing", standing),
+        export_all!("restricted-words", my_words),
         export_all!("standings-acted-on", standings_acted_on),
         export_all!("appeals-made", appeals),
         export_all!("appeals-decided", appeals_decided),
@@ -128,6 +138,21 @@ fn audit_about(me: &UserId, limit: u32) -> KeyQuery {
 fn standing(me: &UserId, limit: u32) -> KeyQuery {
     KeyQuery::partition(standing_key(me).pk)
         .prefix("STANDING")
+        .limit(limit.clamp(1, 100))
+}
+
+/// The words restricted for me (`USER#<me>/RESTRICTED`): deleted with me.
+fn my_words(me: &UserId, limit: u32) -> KeyQuery {
+    let key = WordsScope::User(me).key();
+    KeyQuery::partition(key.pk)
+        .prefix(key.sk)
+        .limit(limit.clamp(1, 100))
+}
+
+/// My burst counters (`USER#<me>/BURST#<minute>`), deleted with me before their TTL.
+fn bursts(me: &UserId, limit: u32) -> KeyQuery {
+    KeyQuery::partition(crate::table::keys::user_partition(me))
+        .prefix(BURST_PREFIX)
         .limit(limit.clamp(1, 100))
 }
 

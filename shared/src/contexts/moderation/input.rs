@@ -142,3 +142,53 @@ pub struct ReportView {
     pub note: Option<String>,
     pub created_at: String,
 }
+
+/// The most words a restricted-words list holds.
+pub const MAX_RESTRICTED_WORDS: usize = 200;
+/// The longest restricted word or phrase, in characters.
+pub const MAX_RESTRICTED_WORD_CHARS: usize = 64;
+
+/// `PUT /v1/moderation/.../restricted-words`: the whole list (an empty one clears it).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewRestrictedWords {
+    /// At most 200 words or phrases of 1 to 64 characters (trimmed; no control
+    /// characters). Duplicates, in any case, are kept once.
+    pub words: Vec<String>,
+}
+
+impl NewRestrictedWords {
+    /// The list to keep: trimmed, inner whitespace collapsed, each once (compared in
+    /// any case), in the order given. A 422 names `words` (too many) or `words[i]`.
+    /// Pure.
+    pub fn parse(self) -> AppResult<Vec<String>> {
+        if self.words.len() > MAX_RESTRICTED_WORDS {
+            return Err(AppError::invalid_field(
+                "words",
+                format!("holds at most {MAX_RESTRICTED_WORDS} words"),
+            ));
+        }
+        let mut kept: Vec<String> = Vec::with_capacity(self.words.len());
+        for (at, word) in self.words.iter().enumerate() {
+            let field = || format!("words[{at}]");
+            if word.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+                return Err(AppError::invalid_field(
+                    field(),
+                    "holds a control character",
+                ));
+            }
+            let word = word.split_whitespace().collect::<Vec<_>>().join(" ");
+            let chars = word.chars().count();
+            if chars == 0 || chars > MAX_RESTRICTED_WORD_CHARS {
+                return Err(AppError::invalid_field(
+                    field(),
+                    format!("must be 1 to {MAX_RESTRICTED_WORD_CHARS} characters"),
+                ));
+            }
+            if !kept.iter().any(|k| k.to_lowercase() == word.to_lowercase()) {
+                kept.push(word);
+            }
+        }
+        Ok(kept)
+    }
+}

@@ -39,6 +39,9 @@ pub struct Screened {
     pub author: &'static [&'static str],
     /// Whose review queue it goes to.
     pub community: CommunityOf,
+    /// Whether a text of this type is a post that counts towards its author's burst
+    /// (a chat message does not: several in a minute is how people chat).
+    pub posts: bool,
 }
 
 /// Where an item's community is found.
@@ -734,3 +737,92 @@ pub fn parse_appeal_id(id: &str) -> Option<Key> {
         || (pk.starts_with("USER#") && sk.starts_with("APPEAL#"));
     fits.then(|| Key::new(pk, sk))
 }
+
+/// Whose restricted words: a community's (set by its moderators, for everything
+/// posted in it) or one author's (set by the platform's moderators, for everything
+/// they write anywhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WordsScope<'a> {
+    Community(&'a str),
+    User(&'a UserId),
+}
+
+impl WordsScope<'_> {
+    /// `COMMUNITY#<id> / RESTRICTED` or `USER#<id> / RESTRICTED`.
+    pub fn key(&self) -> Key {
+        match self {
+            Self::Community(community) => Key::new(format!("COMMUNITY#{community}"), RESTRICTED),
+            Self::User(user) => Key::new(crate::table::keys::user_partition(user), RESTRICTED),
+        }
+    }
+}
+
+/// The sort key of a restricted-words list.
+pub const RESTRICTED: &str = "RESTRICTED";
+
+/// Words and phrases the classifier treats as restricted (category
+/// `restrictedKeyword`) in one scope ([`WordsScope`]; entity `RestrictedWords`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestrictedWords {
+    /// The community they apply in (a community's list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
+    /// The author they apply to (an account's list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    /// Matched whole and in any case; a phrase matches as a whole.
+    pub words: Vec<String>,
+    /// When they were last set (absent: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl RestrictedWords {
+    /// The list of `scope`, empty.
+    pub fn none(scope: WordsScope<'_>) -> Self {
+        let (community_id, user_id) = match scope {
+            WordsScope::Community(community) => (Some(community.to_owned()), None),
+            WordsScope::User(user) => (None, Some(user.clone())),
+        };
+        Self {
+            community_id,
+            user_id,
+            words: Vec::new(),
+            updated_at: None,
+        }
+    }
+
+    fn scope(&self) -> WordsScope<'_> {
+        match (&self.community_id, &self.user_id) {
+            (Some(community), _) => WordsScope::Community(community),
+            (None, Some(user)) => WordsScope::User(user),
+            (None, None) => WordsScope::Community(""),
+        }
+    }
+}
+
+impl Entity for RestrictedWords {
+    const NAME: &'static str = "RestrictedWords";
+
+    fn key(&self) -> Key {
+        self.scope().key()
+    }
+}
+
+/// The posts one author's texts were checked in during one UTC minute, as a set of
+/// `<pk>|<sk>` (so neither a redelivered job nor an edit counts twice):
+/// `USER#<id> / BURST#<yyyy-mm-ddThh:mm>` (entity `PostBurst`, written by UpdateItem;
+/// expires after an hour).
+pub const POST_BURST: &str = "PostBurst";
+
+/// `USER#<id> / BURST#<minute>`.
+pub fn burst_key(user: &UserId, minute: &str) -> Key {
+    Key::new(
+        crate::table::keys::user_partition(user),
+        format!("{BURST_PREFIX}{minute}"),
+    )
+}
+
+/// The sort-key prefix of an author's burst counters.
+pub const BURST_PREFIX: &str = "BURST#";

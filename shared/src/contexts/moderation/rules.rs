@@ -732,13 +732,17 @@ fn longest_run(text: &str) -> usize {
     best
 }
 
-/// The restricted words and phrases the text contains, whole and in any case.
+/// The restricted words and phrases the text contains, whole and in any case, however
+/// a phrase's words are spaced (a word that starts or ends with a symbol, such as
+/// `$SCAM` or `c++`, is matched whole too).
 fn restricted_words(text: &str, restricted: &[String]) -> Signals {
     restricted
         .iter()
         .filter(|word| !word.trim().is_empty())
         .filter(|word| {
-            regex::RegexBuilder::new(&format!(r"\b{}\b", regex::escape(word.trim())))
+            let words: Vec<String> = word.split_whitespace().map(regex::escape).collect();
+            let whole = format!(r"(?:^|\W){}(?:$|\W)", words.join(r"\s+"));
+            regex::RegexBuilder::new(&whole)
                 .case_insensitive(true)
                 .build()
                 .is_ok_and(|r| r.is_match(text))
@@ -801,9 +805,27 @@ pub fn screening_needed(
     (!unchanged).then_some(digest)
 }
 
-/// The verdict on a text at the configured threshold; with automatic moderation off,
-/// everything is clean. Pure (but for the time it is checked).
-pub fn screening_of(text: &[(&'static str, String)], settings: &ModerationConfig) -> Screening {
+/// The UTC minute an author's burst is counted in (`2026-11-27T18:04`). Pure.
+pub fn burst_minute(now: time::OffsetDateTime) -> String {
+    let now = now.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute()
+    )
+}
+
+/// The verdict on a text at the configured threshold, given what else is `known`
+/// (restricted words, the author's burst; its threshold is the configured one); with
+/// automatic moderation off, everything is clean. Pure (but for the time it is checked).
+pub fn screening_of(
+    text: &[(&'static str, String)],
+    settings: &ModerationConfig,
+    known: TextContext,
+) -> Screening {
     if !settings.enabled {
         return Screening {
             status: ScreeningStatus::Clean,
@@ -814,7 +836,10 @@ pub fn screening_of(text: &[(&'static str, String)], settings: &ModerationConfig
             reviewed_at: None,
         };
     }
-    let context = TextContext::with_threshold(settings.threshold);
+    let context = TextContext {
+        threshold: settings.threshold,
+        ..known
+    };
     let verdict = classify_all(text.iter().map(|(_, value)| value.as_str()), &context);
     let hidden = verdict.decision == Decision::Hide;
     Screening {
@@ -1229,6 +1254,57 @@ mod tests {
     }
 
     #[test]
+    fn restricted_words_that_start_or_end_with_a_symbol_match_whole_too() {
+        let context = TextContext {
+            threshold: DEFAULT_THRESHOLD,
+            restricted: vec!["$SCAM".into(), "c++".into(), "double your money".into()],
+            recent_posts: 0,
+        };
+        let hit = |text: &str| classify(text, &context).decision == Decision::Hide;
+
+        assert!(hit("buy $scam now"));
+        assert!(hit("I teach C++."));
+        assert!(hit("Double  your\nmoney?"));
+        assert!(!hit("buy $scams now"));
+        assert!(!hit("abc++ is not a language"));
+    }
+
+    #[test]
+    fn a_restricted_words_list_is_trimmed_kept_once_in_any_case_and_bounded() {
+        let parse = |words: Vec<&str>| {
+            NewRestrictedWords {
+                words: words.into_iter().map(str::to_owned).collect(),
+            }
+            .parse()
+        };
+        let field_of = |error: AppError| match error {
+            AppError::Validation(fields) => fields[0].field.clone(),
+            other => format!("{other:?}"),
+        };
+
+        assert_eq!(
+            parse(vec!["  MegaCoin ", "megacoin", "double   your\tmoney"]).unwrap(),
+            vec!["MegaCoin".to_owned(), "double your money".to_owned()]
+        );
+        assert_eq!(parse(vec![]).unwrap(), Vec::<String>::new());
+        assert_eq!(field_of(parse(vec!["ok", "  "]).unwrap_err()), "words[1]");
+        assert_eq!(
+            field_of(parse(vec![&"x".repeat(65)]).unwrap_err()),
+            "words[0]"
+        );
+        assert_eq!(field_of(parse(vec!["a\u{7}b"]).unwrap_err()), "words[0]");
+        assert_eq!(field_of(parse(vec!["w"; 201]).unwrap_err()), "words");
+        assert!(parse(vec!["w"; 200]).is_ok());
+    }
+
+    #[test]
+    fn bursts_are_counted_per_utc_minute() {
+        let at = time::macros::datetime!(2026-11-27 19:04:59 +01:00);
+
+        assert_eq!(burst_minute(at), "2026-11-27T18:04");
+    }
+
+    #[test]
     fn a_moderation_job_has_a_stable_wire_form() {
         let job = ModerationJob::ModerateProfile {
             user_id: UserId::parse("u1").unwrap(),
@@ -1248,6 +1324,7 @@ mod tests {
         text: &["title", "body"],
         author: &["authorId"],
         community: CommunityOf::Own("communityId"),
+        posts: true,
     };
 
     fn item(title: &str, body: &str) -> Item {
@@ -1380,6 +1457,7 @@ mod tests {
                 enabled: true,
                 threshold: DEFAULT_THRESHOLD,
             },
+            TextContext::default(),
         );
         let off = screening_of(
             &[(
@@ -1390,6 +1468,7 @@ mod tests {
                 enabled: false,
                 threshold: DEFAULT_THRESHOLD,
             },
+            TextContext::default(),
         );
 
         assert_eq!(hidden.status, ScreeningStatus::Hidden);

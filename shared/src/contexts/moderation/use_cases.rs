@@ -70,7 +70,13 @@ async fn screen_once(
     }
     let was = screening_on(&item)?;
     let was_status = was.as_ref().map(|s| s.status);
-    let mut screening = screening_of(&text, settings);
+    let author = author_of(&item, screened)?;
+    let community = community_of(store, &item, pk, screened).await?;
+    let known = match settings.enabled {
+        true => circumstances(store, screened, &author, community.as_deref(), &key).await?,
+        false => TextContext::default(),
+    };
+    let mut screening = screening_of(&text, settings, known);
     match was_status {
         // A moderator's removal stands, whatever the text becomes.
         Some(ScreeningStatus::Removed) => return Ok(Attempt::Nothing),
@@ -92,15 +98,12 @@ async fn screen_once(
     let written = match screening.status {
         ScreeningStatus::Hidden => {
             let review = open_review(
-                store,
-                &item,
-                screened,
-                pk,
-                sk,
+                (screened, pk, sk),
+                author,
+                community,
                 &screening,
                 digest.to_owned(),
-            )
-            .await?;
+            );
             // Once per text: a redelivered job finds its review item and writes nothing
             // (the item keeps its place in the queue).
             let new_text =
@@ -148,30 +151,90 @@ async fn screen_once(
     Ok(Attempt::Written(screening))
 }
 
-/// A new open review item of `item` (keyed `pk`/`sk`), hidden under `screening`.
-async fn open_review(
-    store: &Store,
-    item: &Item,
-    screened: &Screened,
-    pk: &str,
-    sk: &str,
+/// A new open review item of the item keyed `pk`/`sk`, hidden under `screening`.
+fn open_review(
+    (screened, pk, sk): (&Screened, &str, &str),
+    author: UserId,
+    community: Option<String>,
     screening: &Screening,
     digest: String,
-) -> AppResult<ReviewItem> {
-    Ok(ReviewItem {
+) -> ReviewItem {
+    ReviewItem {
         subject: Subject {
             entity: screened.entity.to_owned(),
             pk: pk.to_owned(),
             sk: sk.to_owned(),
         },
-        author_id: author_of(item, screened)?,
-        community_id: community_of(store, item, pk, screened).await?,
+        author_id: author,
+        community_id: community,
         status: ReviewStatus::Open,
         screening: screening.clone(),
         digest,
         flagged_at: now_rfc3339(),
         decision: None,
+    }
+}
+
+/// What the classifier knows besides the text: the restricted words of the item's
+/// community and of its author (one BatchGetItem) and, for a post, how many other posts
+/// its author's texts this UTC minute were in (one UpdateItem adding the post's key to
+/// the minute's set, so neither a redelivered job nor an edit counts twice).
+async fn circumstances(
+    store: &Store,
+    screened: &Screened,
+    author: &UserId,
+    community: Option<&str>,
+    post: &Key,
+) -> AppResult<TextContext> {
+    let mut keys = vec![WordsScope::User(author).key()];
+    keys.extend(community.map(|c| WordsScope::Community(c).key()));
+    let mut restricted = Vec::new();
+    for item in store.batch_get_each(&keys).await?.into_iter().flatten() {
+        restricted.extend(store::from_item::<RestrictedWords>(item)?.words);
+    }
+    let recent_posts = match screened.posts {
+        true => posts_this_minute(store, author, post).await?,
+        false => 0,
+    };
+    Ok(TextContext {
+        threshold: 0.0,
+        restricted,
+        recent_posts,
     })
+}
+
+/// How long an author's burst counter is kept (seconds; DynamoDB's TTL).
+const BURST_KEPT_SECONDS: i64 = 3_600;
+
+/// Adds `post` (`<pk>|<sk>`) to its author's posts of this minute; answers how many
+/// others there are.
+async fn posts_this_minute(store: &Store, author: &UserId, post: &Key) -> AppResult<u32> {
+    let now = time::OffsetDateTime::now_utc();
+    let update = Expr::new("ADD posts :post SET entity = :entity, #expires = :expires")
+        .name("#expires", crate::table::store::TTL_ATTRIBUTE)
+        .value(
+            ":post",
+            AttributeValue::Ss(vec![format!("{}|{}", post.pk, post.sk)]),
+        )
+        .value(":entity", AttributeValue::S(POST_BURST.to_owned()))
+        .value(
+            ":expires",
+            AttributeValue::N((now.unix_timestamp() + BURST_KEPT_SECONDS).to_string()),
+        );
+    let after = store
+        .update(
+            &burst_key(author, &burst_minute(now)),
+            update,
+            None,
+            store::Returning::AllNew,
+        )
+        .await?;
+    let posts = after
+        .as_ref()
+        .and_then(|item| item.get("posts"))
+        .and_then(|posts| posts.as_ss().ok())
+        .map_or(1, Vec::len);
+    Ok(u32::try_from(posts.saturating_sub(1)).unwrap_or(u32::MAX))
 }
 
 /// The item's `screening`, if it has one.
@@ -524,7 +587,13 @@ async fn hold(
                 reviewed_at: None,
             })
         };
-        let review = open_review(store, &item, screened, pk, sk, &held, digest).await?;
+        let review = open_review(
+            (screened, pk, sk),
+            author_of(&item, screened)?,
+            community_of(store, &item, pk, screened).await?,
+            &held,
+            digest,
+        );
         let update = Expr::new("SET screening = :held").value(
             ":held",
             serde_dynamo::to_attribute_value::<_, AttributeValue>(&held)
@@ -886,4 +955,37 @@ pub async fn decide_appeal(
         )),
         Err(error) => Err(error.into()),
     }
+}
+
+/// A scope's restricted words (an empty list when never set).
+pub async fn restricted_words(store: &Store, scope: WordsScope<'_>) -> AppResult<RestrictedWords> {
+    Ok(store
+        .get(&scope.key())
+        .await?
+        .unwrap_or_else(|| RestrictedWords::none(scope)))
+}
+
+/// Replaces a scope's restricted words (PutItem; an account's needs the account to
+/// exist: 404). The worker reads them for every text it checks from then on; what is
+/// already shown stays shown until it is edited or reported.
+#[tracing::instrument(skip(store, input))]
+pub async fn set_restricted_words(
+    store: &Store,
+    scope: WordsScope<'_>,
+    input: NewRestrictedWords,
+) -> AppResult<RestrictedWords> {
+    let words = input.parse()?;
+    if let WordsScope::User(user) = scope {
+        let profile = Key::new(crate::table::keys::user_partition(user), "PROFILE");
+        if store.get_item(&profile).await?.is_none() {
+            return Err(AppError::NotFound(format!("no user {user}")));
+        }
+    }
+    let list = RestrictedWords {
+        words,
+        updated_at: Some(now_rfc3339()),
+        ..RestrictedWords::none(scope)
+    };
+    store.put(list.item()?).await?;
+    Ok(list)
 }

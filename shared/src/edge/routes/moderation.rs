@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 use crate::contexts::communities::{self, Permission};
 use crate::contexts::moderation::{
     self, AccountStanding, AppealView, AuditAction, AuditEntry, AuditFilter, NewAppeal,
-    NewAppealDecision, NewDecision, NewReport, NewSanction, ReportReceipt, ReportedContent,
-    Restriction, ReviewDetail, ReviewView,
+    NewAppealDecision, NewDecision, NewReport, NewRestrictedWords, NewSanction, ReportReceipt,
+    ReportedContent, RestrictedWords, Restriction, ReviewDetail, ReviewView, WordsScope,
 };
 use crate::contexts::realtime::{self, push::Pusher};
 use crate::contexts::{chat, discussions, feed};
@@ -45,6 +45,91 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(appeal))
         .routes(routes!(appeal_queue))
         .routes(routes!(decide_appeal))
+        .routes(routes!(community_words, set_community_words))
+        .routes(routes!(user_words, set_user_words))
+}
+
+/// A community's restricted words, for its moderators, admins and owner and the
+/// platform's moderators.
+#[utoipa::path(get, path = "/v1/moderation/communities/{communityId}/restricted-words", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    responses((status = 200, body = RestrictedWords, description = "The community's list (empty if never set)")))]
+async fn community_words(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community): Path<String>,
+) -> ApiResult {
+    let community = reviewable_community(&api, &me, &community).await?;
+    let list = moderation::restricted_words(&api.store, WordsScope::Community(community)).await?;
+    Ok(HttpResponse::json(200, &list)?)
+}
+
+/// Replace a community's restricted words (its moderators, admins and owner, and the
+/// platform's moderators): every text posted in it from then on that contains one,
+/// whole and in any case, is hidden as `restrictedKeyword` and goes to the community's
+/// review queue. An empty list clears it.
+#[utoipa::path(put, path = "/v1/moderation/communities/{communityId}/restricted-words", tag = TAG,
+    params(("communityId" = String, Path, description = "The community")),
+    request_body(content = NewRestrictedWords, example = json!({"words": ["megacoin", "double your money"]})),
+    responses((status = 200, body = RestrictedWords, description = "The community's list now")))]
+async fn set_community_words(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(community): Path<String>,
+    Json(input): Json<NewRestrictedWords>,
+) -> ApiResult {
+    let community = reviewable_community(&api, &me, &community).await?;
+    let list =
+        moderation::set_restricted_words(&api.store, WordsScope::Community(community), input)
+            .await?;
+    Ok(HttpResponse::json(200, &list)?)
+}
+
+/// The community a path names (400 when malformed), once `me` may moderate it.
+async fn reviewable_community<'c>(
+    api: &Api,
+    me: &Principal,
+    community: &'c str,
+) -> AppResult<&'c str> {
+    if !communities::valid_community_id(community) {
+        return Err(AppError::bad_field("communityId", "is not a community id"));
+    }
+    may_review(api, me, Some(community)).await?;
+    Ok(community)
+}
+
+/// An account's restricted words (the platform's moderators).
+#[utoipa::path(get, path = "/v1/moderation/users/{userId}/restricted-words", tag = TAG,
+    params(("userId" = String, Path, description = "The account")),
+    responses((status = 200, body = RestrictedWords, description = "The account's list (empty if never set)")))]
+async fn user_words(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(user): Path<String>,
+) -> ApiResult {
+    platform_moderator(&me)?;
+    let user = super::user_id(&user)?;
+    let list = moderation::restricted_words(&api.store, WordsScope::User(&user)).await?;
+    Ok(HttpResponse::json(200, &list)?)
+}
+
+/// Replace an account's restricted words (the platform's moderators): every text the
+/// account writes from then on, anywhere, that contains one is hidden as
+/// `restrictedKeyword`. An empty list clears it. An unknown account is a 404.
+#[utoipa::path(put, path = "/v1/moderation/users/{userId}/restricted-words", tag = TAG,
+    params(("userId" = String, Path, description = "The account")),
+    request_body(content = NewRestrictedWords, example = json!({"words": ["megacoin"]})),
+    responses((status = 200, body = RestrictedWords, description = "The account's list now")))]
+async fn set_user_words(
+    State(api): State<Arc<Api>>,
+    Caller(me): Caller,
+    Path(user): Path<String>,
+    Json(input): Json<NewRestrictedWords>,
+) -> ApiResult {
+    platform_moderator(&me)?;
+    let user = super::user_id(&user)?;
+    let list = moderation::set_restricted_words(&api.store, WordsScope::User(&user), input).await?;
+    Ok(HttpResponse::json(200, &list)?)
 }
 
 /// Appeal what moderation did, once per action: with `reviewId` (from your
