@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use agora_local::web::DemoUserToken;
-use agora_tests::{TestStack, new_user, repo_root, spawn, token_for};
+use agora_tests::{TestStack, new_user, repo_root, spawn, token_for, token_with_roles};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -751,4 +751,166 @@ async fn a_member_opens_their_community_page_posts_a_topic_follows_it_answers_it
     ))
     .await;
     browsers.finish(outcome).await
+}
+
+/// The review id of `topic`'s entry in the global queue, once the worker queued it.
+async fn queued_review(stack: &TestStack, moderator: &str, topic: &str) -> anyhow::Result<String> {
+    stack
+        .eventually("the topic in the global queue", || async {
+            let page = stack
+                .raw(
+                    stack
+                        .http
+                        .get(stack.url("/v1/moderation/queue?limit=100"))
+                        .bearer_auth(token_with_roles(moderator, &["moderator"])),
+                )
+                .await?;
+            Ok(page.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|entry| entry["content"]["topicId"] == topic)
+                .and_then(|entry| entry["reviewId"].as_str().map(str::to_owned)))
+        })
+        .await
+}
+
+/// Opens review item `review` on the moderation page and decides it (`remove` or
+/// `approve`) with `reason`; waits until the page shows it decided and out of the queue.
+async fn decide_in_page(
+    page: &Client,
+    review: &str,
+    text: &str,
+    (action, reason): (&str, &str),
+) -> anyhow::Result<()> {
+    let entry = format!(r#"[data-testid="queue-entry"][data-review-id="{review}"] button"#);
+    click(page, "the queue entry", &entry).await?;
+    let shown = format!(
+        r#"//*[@data-testid="review-detail" and @data-review-id="{review}"]//*[@data-testid="review-text-value" and .="{text}"]"#
+    );
+    wait_for(page, "the item's text", Locator::XPath(&shown)).await?;
+    page.find(Locator::Css(r#"[data-testid="decision-reason"]"#))
+        .await?
+        .send_keys(reason)
+        .await?;
+    click(page, action, &format!(r#"[data-testid="{action}"]"#)).await?;
+    let status = if action == "remove" {
+        "removed"
+    } else {
+        "approved"
+    };
+    let decided = format!(
+        r#"[data-testid="review-detail"][data-review-id="{review}"][data-status="{status}"]"#
+    );
+    wait_for(page, "the decision", Locator::Css(&decided)).await?;
+    let left = page
+        .find_all(Locator::Css(&format!(
+            r#"[data-testid="queue-entry"][data-review-id="{review}"]"#
+        )))
+        .await?;
+    anyhow::ensure!(left.is_empty(), "the decided entry left the queue");
+    Ok(())
+}
+
+/// Signs in on the moderation page as the demo moderator, removes one hidden topic and
+/// approves the other.
+async fn moderate(
+    stack: &TestStack,
+    page: &Client,
+    (scam, joke): ((&str, &str), (&str, &str)),
+) -> anyhow::Result<()> {
+    page.goto(&format!("{}/app/moderation.html", stack.stack.http_url()))
+        .await?;
+    click(page, "the demo moderator", r#"[data-testid="demo-user"]"#).await?;
+    for (review, _) in [scam, joke] {
+        let entry = format!(r#"[data-testid="queue-entry"][data-review-id="{review}"]"#);
+        wait_for(page, "a queue entry", Locator::Css(&entry)).await?;
+    }
+    let verdict = page
+        .find(Locator::Css(r#"[data-testid="queue"]"#))
+        .await?
+        .text()
+        .await?;
+    anyhow::ensure!(
+        verdict.contains("scam"),
+        "the queue names the categories: {verdict}"
+    );
+
+    decide_in_page(page, scam.0, scam.1, ("remove", "An advance-fee scam")).await?;
+    decide_in_page(page, joke.0, joke.1, ("approve", "A joke among friends")).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_moderator_removes_one_hidden_topic_and_approves_another_on_the_moderation_page()
+-> anyhow::Result<()> {
+    // Arrange: two topics the classifier hid; a platform moderator offered as demo user.
+    require_browser()?;
+    let stack = spawn().await?;
+    let (ana, bea, modo) = (new_user("ana"), new_user("bea"), new_user("modo"));
+    let category = format!("mod-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let created = stack
+        .raw(
+            stack
+                .http
+                .post(stack.url("/v1/categories"))
+                .bearer_auth(token_with_roles(&new_user("admin"), &["admin"]))
+                .json(&json!({"id": category, "name": "Money"})),
+        )
+        .await?;
+    anyhow::ensure!(created.status == 201, "{created:?}");
+    let mut topics = Vec::new();
+    for body in [
+        "Guaranteed returns of 20% a week, send your deposit now",
+        "Guaranteed returns of 50% a day, wire the fee first",
+    ] {
+        let topic = stack
+            .post_created(
+                "/v1/topics",
+                &ana,
+                json!({"title": "Side income", "body": body, "categoryId": category}),
+            )
+            .await?;
+        let id = topic["topicId"].as_str().unwrap_or_default().to_owned();
+        topics.push((queued_review(&stack, &modo, &id).await?, id, body));
+    }
+    stack.stack.set_demo_users(vec![DemoUserToken {
+        user_id: modo.clone(),
+        handle: "modo".to_owned(),
+        display_name: "Modo Moderator".to_owned(),
+        token: token_with_roles(&modo, &["moderator"]),
+    }]);
+    let browsers = Browsers::open(&stack, 1).await?;
+
+    // Act
+    let (scam, joke) = (&topics[0], &topics[1]);
+    let outcome = bounded(moderate(
+        &stack,
+        &browsers.pages[0],
+        ((&scam.0, scam.2), (&joke.0, joke.2)),
+    ))
+    .await;
+    browsers.finish(outcome).await?;
+
+    // Assert: what the page did is what the API holds.
+    let removed = stack.get(&format!("/v1/topics/{}", scam.1), &bea).await?;
+    let approved = stack.get(&format!("/v1/topics/{}", joke.1), &bea).await?;
+    assert_eq!(removed.status, 404, "{removed:?}");
+    assert_eq!(approved.status, 200, "{approved:?}");
+    let audit = stack
+        .raw(
+            stack
+                .http
+                .get(stack.url(&format!("/v1/moderation/audit?actorId={modo}")))
+                .bearer_auth(token_with_roles(&modo, &["moderator"])),
+        )
+        .await?;
+    let reasons: Vec<&str> = audit.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry["reason"].as_str())
+        .collect();
+    assert_eq!(reasons, vec!["A joke among friends", "An advance-fee scam"]);
+    Ok(())
 }

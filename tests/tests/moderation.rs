@@ -1748,3 +1748,77 @@ async fn a_burst_of_replies_from_one_author_is_hidden_as_spam_and_others_posts_a
     assert_eq!(entry["authorId"], ana.as_str());
     Ok(())
 }
+
+/// `user`'s `accountActioned` notices, newest first, once there are `count`.
+async fn account_notices(
+    stack: &TestStack,
+    user: &str,
+    count: usize,
+) -> anyhow::Result<Vec<Value>> {
+    stack
+        .eventually("the account's notices", || async {
+            let page = stack.get("/v1/notifications?limit=50", user).await?;
+            let notices: Vec<Value> = page.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|n| n["type"] == "accountActioned")
+                .cloned()
+                .collect();
+            Ok((notices.len() >= count).then_some(notices))
+        })
+        .await
+}
+
+#[tokio::test]
+async fn an_account_is_told_of_each_action_on_it_with_the_reason_but_not_who_took_it()
+-> anyhow::Result<()> {
+    // Arrange
+    let stack = spawn().await?;
+    let ana = someone(&stack, "ana").await?;
+    let modo = new_user("modo");
+
+    // Act: a warning, a two-hour mute, then reinstatement.
+    for body in [
+        json!({"action": "warn", "reason": "Keep it civil"}),
+        json!({"action": "mute", "reason": "Spamming links", "hours": 2}),
+        json!({"action": "reinstate", "reason": "Cooled down"}),
+    ] {
+        let acted = act_on(&stack, &modo, &["moderator"], &ana, body).await?;
+        anyhow::ensure!(acted.status == 200, "{acted:?}");
+    }
+    let notices = account_notices(&stack, &ana, 3).await?;
+
+    // Assert
+    let actions: Vec<&str> = notices
+        .iter()
+        .filter_map(|n| n["object"]["accountAction"]["action"].as_str())
+        .collect();
+    assert_eq!(actions, vec!["reinstate", "mute", "warn"], "{notices:#?}");
+    assert_eq!(notices.len(), 3, "one notice per action");
+    let mute = &notices[1];
+    let until = mute["object"]["accountAction"]["until"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!until.is_empty(), "a mute says until when: {mute}");
+    assert_eq!(
+        mute["summary"],
+        format!("You cannot post until {until}: Spamming links")
+    );
+    assert_eq!(
+        notices[2]["summary"],
+        "A moderator warned you: Keep it civil"
+    );
+    for notice in &notices {
+        assert_eq!(
+            notice["actorId"],
+            ana.as_str(),
+            "the moderator is not named"
+        );
+        assert!(
+            !notice.to_string().contains(&modo),
+            "the moderator is not named: {notice}"
+        );
+    }
+    Ok(())
+}

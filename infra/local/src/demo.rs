@@ -195,6 +195,9 @@ async fn jwt_settings(stack: &LocalStack) -> anyhow::Result<JwtSettings> {
     Ok(settings)
 }
 
+/// The demo user whose token carries the `moderator` role.
+pub const DEMO_MODERATOR: &str = "demo-bruno";
+
 /// Mints an HS256 development token for `user`.
 pub fn dev_token(
     settings_secret: &str,
@@ -244,7 +247,19 @@ pub async fn seed(stack: &LocalStack) -> anyhow::Result<()> {
         goal,
     } in DEMO_USERS
     {
-        let token = dev_token(&settings.secret, &settings.issuer, &settings.audience, user)?;
+        // Bruno is the demo's platform moderator (the moderation page's queues).
+        let roles: &[&str] = if *user == DEMO_MODERATOR {
+            &["member", "moderator"]
+        } else {
+            &["member"]
+        };
+        let token = dev_token_with_roles(
+            &settings.secret,
+            &settings.issuer,
+            &settings.audience,
+            user,
+            roles,
+        )?;
         let response = http
             .post(format!("{}/v1/profiles", stack.http_url()))
             .bearer_auth(&token)

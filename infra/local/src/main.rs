@@ -184,6 +184,7 @@ fn print_urls(stack: &LocalStack, moto: &Moto) {
     println!("  HTTP API        {}", stack.http_url());
     if let Some(url) = stack.web_url() {
         println!("  Chat page       {url}");
+        println!("  Moderation page {url}moderation.html (demo moderator: Bruno)");
     }
     if let Some(url) = stack.websocket_url() {
         println!("  WebSocket API   {url}");

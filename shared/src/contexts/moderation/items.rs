@@ -543,6 +543,36 @@ pub struct AuditEntry {
     pub until: Option<String>,
 }
 
+/// What a moderator did to an account, as its owner is told (`accountActioned`): the
+/// action, the reason, and when a mute or suspension ends (not who did it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountAction {
+    pub action: SanctionAction,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+impl AuditEntry {
+    /// The account action it records, if it records one a moderator took.
+    pub fn account_action(&self) -> Option<AccountAction> {
+        let action = match self.action {
+            AuditAction::Warn => SanctionAction::Warn,
+            AuditAction::Mute => SanctionAction::Mute,
+            AuditAction::Suspend => SanctionAction::Suspend,
+            AuditAction::Ban => SanctionAction::Ban,
+            AuditAction::Reinstate => SanctionAction::Reinstate,
+            _ => return None,
+        };
+        (!self.automated).then(|| AccountAction {
+            action,
+            reason: self.reason.clone(),
+            until: self.until.clone(),
+        })
+    }
+}
+
 impl Entity for AuditEntry {
     const NAME: &'static str = "AuditEntry";
 

@@ -109,6 +109,9 @@ pub enum NotificationType {
     /// A moderator decided my appeal (`object.appealStatus`: upheld or denied;
     /// `object.content`: the item, for an appeal of content).
     AppealDecided,
+    /// A moderator acted on my account (`object.accountAction`: warn, mute, suspend,
+    /// ban or reinstate, the reason, and until when).
+    AccountActioned,
 }
 
 impl NotificationType {
@@ -120,6 +123,7 @@ impl NotificationType {
             NotificationType::EventSeatGranted
                 | NotificationType::ContentHidden
                 | NotificationType::AppealDecided
+                | NotificationType::AccountActioned
         )
     }
 
@@ -143,6 +147,7 @@ impl NotificationType {
             NotificationType::EventSeatGranted => "eventSeatGranted",
             NotificationType::ContentHidden => "contentHidden",
             NotificationType::AppealDecided => "appealDecided",
+            NotificationType::AccountActioned => "accountActioned",
         }
     }
 }
@@ -187,6 +192,9 @@ pub struct NotificationObject {
     /// For `appealDecided`: `upheld` or `denied`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appeal_status: Option<moderation::AppealStatus>,
+    /// For `accountActioned`: what a moderator did to my account, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_action: Option<moderation::AccountAction>,
 }
 
 /// A stored notification (the item, without keys).

@@ -29,6 +29,7 @@ pub const ENTITIES: &[&str] = &[
     crate::contexts::events::Rsvp::NAME,
     crate::contexts::moderation::ReviewItem::NAME,
     crate::contexts::moderation::Appeal::NAME,
+    crate::contexts::moderation::AuditEntry::NAME,
 ];
 
 pub struct Notifier {

@@ -402,11 +402,57 @@ pub fn summary(notification: &Notification, actor: Option<&str>) -> String {
             Some(moderation::AppealStatus::Upheld) => "Your appeal was upheld".to_owned(),
             _ => "Your appeal was denied".to_owned(),
         },
+        NotificationType::AccountActioned => match &notification.object.account_action {
+            Some(action) => account_summary(action),
+            None => "A moderator acted on your account".to_owned(),
+        },
         NotificationType::Message => match others {
             0 => format!("{who} sent you a message"),
             _ => format!("{who} sent you messages"),
         },
     }
+}
+
+/// "Your account is suspended until 2026-12-01T10:00:00Z: Repeated scam links". Pure.
+fn account_summary(action: &moderation::AccountAction) -> String {
+    let until = action.until.as_deref().unwrap_or("further notice");
+    let what = match action.action {
+        moderation::SanctionAction::Warn => "A moderator warned you".to_owned(),
+        moderation::SanctionAction::Mute => format!("You cannot post until {until}"),
+        moderation::SanctionAction::Suspend => {
+            format!("Your account is suspended until {until}")
+        }
+        moderation::SanctionAction::Ban => "Your account is banned".to_owned(),
+        moderation::SanctionAction::Reinstate => "Your account was reinstated".to_owned(),
+    };
+    format!("{what}: {}", action.reason)
+}
+
+/// The account's notice of a moderator's action on it, from the action's audit entry
+/// (INSERT; written once, in the action's transaction). Pure.
+pub fn account_notice(change: &Change) -> AppResult<Option<Intent>> {
+    if change.kind != ChangeKind::Insert {
+        return Ok(None);
+    }
+    let Some(new) = change.new.as_ref() else {
+        return Ok(None);
+    };
+    let entry: moderation::AuditEntry = store::from_item(new.clone())?;
+    let Some(action) = entry.account_action() else {
+        return Ok(None);
+    };
+    Ok(Some(Intent {
+        recipient: entry.user_id.clone(),
+        actor: entry.user_id.clone(),
+        kind: NotificationType::AccountActioned,
+        object: NotificationObject {
+            account_action: Some(action),
+            ..NotificationObject::default()
+        },
+        at: entry.at.clone(),
+        identity: format!("AUDIT|{}|account", entry.audit_id),
+        grouped: false,
+    }))
 }
 
 /// "Moderation hid your reply (spam, pii)". Pure.

@@ -31,6 +31,12 @@ pub async fn apply_change(store: &Store, change: &Change) -> AppResult<Vec<Notif
             None => vec![],
         });
     }
+    if change.entity() == Some(moderation::AuditEntry::NAME) {
+        return Ok(match account_notice(change)? {
+            Some(intent) => deliver(store, &intent).await?.into_iter().collect(),
+            None => vec![],
+        });
+    }
     if change.entity() == Some(moderation::ReviewItem::NAME) {
         return Ok(match hidden_notice(change)? {
             Some(intent) => deliver(store, &intent).await?.into_iter().collect(),
