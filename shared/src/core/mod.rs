@@ -6,6 +6,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod ids;
+pub mod queue;
 pub mod rate_limit;
 pub mod telemetry;
 pub mod tls;

@@ -823,6 +823,9 @@ impl RestrictedWords {
         }
     }
 
+    /// Its scope. Every list is made from one ([`RestrictedWords::none`]), so one of
+    /// the two ids is always there; a list with neither (never written) would key
+    /// under `COMMUNITY#`, which no community has.
     fn scope(&self) -> WordsScope<'_> {
         match (&self.community_id, &self.user_id) {
             (Some(community), _) => WordsScope::Community(community),

@@ -73,7 +73,16 @@ async fn screen_once(
     let author = author_of(&item, screened)?;
     let community = community_of(store, &item, pk, screened).await?;
     let known = match settings.enabled {
-        true => circumstances(store, screened, &author, community.as_deref(), &key).await?,
+        true => {
+            circumstances(
+                store,
+                (screened, &item),
+                &author,
+                community.as_deref(),
+                &key,
+            )
+            .await?
+        }
         false => TextContext::default(),
     };
     let mut screening = screening_of(&text, settings, known);
@@ -177,11 +186,12 @@ fn open_review(
 
 /// What the classifier knows besides the text: the restricted words of the item's
 /// community and of its author (one BatchGetItem) and, for a post, how many other posts
-/// its author's texts this UTC minute were in (one UpdateItem adding the post's key to
-/// the minute's set, so neither a redelivered job nor an edit counts twice).
+/// its author wrote in the UTC minute it was written in (one UpdateItem adding the
+/// post's key to that minute's set, so neither a redelivered job nor an edit counts
+/// twice, and a queue that fell behind does not make a burst of posts written apart).
 async fn circumstances(
     store: &Store,
-    screened: &Screened,
+    (screened, item): (&Screened, &Item),
     author: &UserId,
     community: Option<&str>,
     post: &Key,
@@ -193,7 +203,7 @@ async fn circumstances(
         restricted.extend(store::from_item::<RestrictedWords>(item)?.words);
     }
     let recent_posts = match screened.posts {
-        true => posts_this_minute(store, author, post).await?,
+        true => posts_this_minute(store, author, post, written_at(item)).await?,
         false => 0,
     };
     Ok(TextContext {
@@ -206,9 +216,24 @@ async fn circumstances(
 /// How long an author's burst counter is kept (seconds; DynamoDB's TTL).
 const BURST_KEPT_SECONDS: i64 = 3_600;
 
-/// Adds `post` (`<pk>|<sk>`) to its author's posts of this minute; answers how many
-/// others there are.
-async fn posts_this_minute(store: &Store, author: &UserId, post: &Key) -> AppResult<u32> {
+/// When the post was written (`createdAt`; now if it has none).
+fn written_at(item: &Item) -> time::OffsetDateTime {
+    item.get("createdAt")
+        .and_then(|at| at.as_s().ok())
+        .and_then(|at| {
+            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .unwrap_or_else(time::OffsetDateTime::now_utc)
+}
+
+/// Adds `post` (`<pk>|<sk>`) to its author's posts of the minute it was written in;
+/// answers how many others there are.
+async fn posts_this_minute(
+    store: &Store,
+    author: &UserId,
+    post: &Key,
+    written: time::OffsetDateTime,
+) -> AppResult<u32> {
     let now = time::OffsetDateTime::now_utc();
     let update = Expr::new("ADD posts :post SET entity = :entity, #expires = :expires")
         .name("#expires", crate::table::store::TTL_ATTRIBUTE)
@@ -223,7 +248,7 @@ async fn posts_this_minute(store: &Store, author: &UserId, post: &Key) -> AppRes
         );
     let after = store
         .update(
-            &burst_key(author, &burst_minute(now)),
+            &burst_key(author, &burst_minute(written)),
             update,
             None,
             store::Returning::AllNew,

@@ -1,5 +1,6 @@
-//! The moderation function: reports, and the review queues (the global one for the
-//! platform's moderators, a community's for its moderators).
+//! The moderation function: reports, the review queues (the global one for the
+//! platform's moderators, a community's for its moderators), actions on accounts,
+//! the audit log, appeals, and the restricted-words lists the classifier reads.
 
 use std::sync::Arc;
 
