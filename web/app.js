@@ -22,22 +22,7 @@
 
   const $ = (id) => document.getElementById(id);
 
-  /** Creates an element: attrs (text, class, data-*, on*), then children. */
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === 'text') node.textContent = value;
-      else if (key === 'class') node.className = value;
-      else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? '' : String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
+  const { el, jwtSubject, enc } = window.Agora;
 
   const state = {
     api: '',
@@ -71,18 +56,6 @@
     state.toastTimer = setTimeout(() => { node.hidden = true; }, 5000);
   }
 
-  function jwtSubject(token) {
-    try {
-      const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-      const padded = part + '='.repeat((4 - (part.length % 4)) % 4);
-      const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
-      const claims = JSON.parse(new TextDecoder().decode(bytes));
-      return typeof claims.sub === 'string' ? claims.sub : '';
-    } catch {
-      return '';
-    }
-  }
-
   function maxId(a, b) {
     if (!a) return b || '';
     if (!b) return a;
@@ -106,39 +79,17 @@
     return `web-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}`;
   }
 
-  function enc(value) {
-    return encodeURIComponent(value);
-  }
-
   // ---- HTTP API --------------------------------------------------------------------
 
-  class ApiError extends Error {
-    constructor(status, body) {
-      const detail = body && typeof body === 'object' ? body.detail || body.title || body.message : '';
-      super(detail ? `${detail} (HTTP ${status})` : `HTTP ${status}`);
-      this.status = status;
-      this.body = body;
-    }
-  }
-
-  async function api(method, path, body) {
-    const headers = { authorization: `Bearer ${state.token}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(state.api + path, {
+  function api(method, path, body) {
+    return window.Agora.call(
+      state.api,
+      state.token,
+      () => signOut('Your token was refused (expired?). Sign in again.'),
       method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    let data = null;
-    if (text) {
-      try { data = JSON.parse(text); } catch { data = text; }
-    }
-    if (!response.ok) {
-      if (response.status === 401) signOut('Your token was refused (expired?). Sign in again.');
-      throw new ApiError(response.status, data);
-    }
-    return data;
+      path,
+      body,
+    );
   }
 
   /** Every page of a paginated list. */

@@ -13,24 +13,7 @@
 
   const $ = (id) => document.getElementById(id);
 
-  /** Creates an element: attrs (text, class, data-*, on*), then children. */
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === 'text') node.textContent = value;
-      else if (key === 'class') node.className = value;
-      else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? '' : String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  const enc = encodeURIComponent;
+  const { el, jwtSubject, enc } = window.Agora;
 
   const state = {
     api: '',
@@ -42,47 +25,17 @@
     review: null, // the open review item (its detail)
   };
 
-  function jwtSubject(token) {
-    try {
-      const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-      const padded = part + '='.repeat((4 - (part.length % 4)) % 4);
-      const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
-      const claims = JSON.parse(new TextDecoder().decode(bytes));
-      return typeof claims.sub === 'string' ? claims.sub : '';
-    } catch {
-      return '';
-    }
-  }
-
   // ---- HTTP API --------------------------------------------------------------------
 
-  /** A failed call, with the problem's detail and the field it names, if any. */
-  class ApiError extends Error {
-    constructor(status, body) {
-      const detail = body && typeof body === 'object' ? body.detail || body.title : '';
-      super(detail ? `${detail} (HTTP ${status})` : `HTTP ${status}`);
-      this.status = status;
-    }
-  }
-
-  async function api(method, path, body) {
-    const headers = { authorization: `Bearer ${state.token}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(state.api + path, {
+  function api(method, path, body) {
+    return window.Agora.call(
+      state.api,
+      state.token,
+      () => signOut('Your token was refused (expired?). Sign in again.'),
       method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    let data = null;
-    if (text) {
-      try { data = JSON.parse(text); } catch { data = text; }
-    }
-    if (!response.ok) {
-      if (response.status === 401) signOut('Your token was refused (expired?). Sign in again.');
-      throw new ApiError(response.status, data);
-    }
-    return data;
+      path,
+      body,
+    );
   }
 
   // ---- what an entry is about ------------------------------------------------------

@@ -219,6 +219,21 @@ pub async fn spawn_counting_requests() -> anyhow::Result<TestStack> {
 }
 
 impl TestStack {
+    /// A discussion category named `name`, made by a platform admin; its id.
+    pub async fn new_category(&self, name: &str) -> anyhow::Result<String> {
+        let id = format!("cat{}", ulid::Ulid::new().to_string().to_lowercase());
+        let reply = self
+            .raw(
+                self.http
+                    .post(self.url("/v1/categories"))
+                    .bearer_auth(token_with_roles(&new_user("admin"), &["admin"]))
+                    .json(&serde_json::json!({"id": id, "name": name})),
+            )
+            .await?;
+        anyhow::ensure!(reply.status == 201, "category: {reply:?}");
+        Ok(id)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.stack.http_url().trim_end_matches('/'), path)
     }

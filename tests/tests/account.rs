@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use agora_tests::{
     JOB_TIMEOUT, TestStack, WsClient, clone_with_new_id, connection_item, new_user, spawn,
-    spawn_with, token_now, token_with_roles, unique_handle,
+    spawn_with, token_now, unique_handle,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -28,21 +28,6 @@ async fn member(stack: &TestStack, name: &str) -> anyhow::Result<String> {
         )
         .await?;
     Ok(user)
-}
-
-async fn category(stack: &TestStack) -> anyhow::Result<String> {
-    let id = format!("cat{}", ulid::Ulid::new().to_string().to_lowercase());
-    let reply = stack
-        .raw(
-            stack
-                .http
-                .post(stack.url("/v1/categories"))
-                .bearer_auth(token_with_roles(&new_user("admin"), &["admin"]))
-                .json(&json!({"id": id, "name": "Erasure"})),
-        )
-        .await?;
-    anyhow::ensure!(reply.status == 201, "category: {reply:?}");
-    Ok(id)
 }
 
 fn id(value: &Value, field: &str) -> String {
@@ -100,7 +85,7 @@ async fn arrange_a_busy_account(
     bea: &str,
     mix: Mix,
 ) -> anyhow::Result<Arranged> {
-    let category = category(stack).await?;
+    let category = stack.new_category("Erasure").await?;
     stack.connect_through_the_api(ana, bea).await?;
     let topic = stack
         .post_created(

@@ -491,20 +491,22 @@ async fn reconnect(
     wait_for(page, "the first message", Locator::XPath(first)).await?;
     // The history is read over HTTP: the socket may still be opening.
     let dropped = stack
-        .eventually("the page's one open connection", || async {
+        .eventually("the page's open connection", || async {
             let open = connection_ids(stack, bea).await?;
-            Ok((open.len() == 1).then_some(open))
+            Ok((!open.is_empty()).then_some(open))
         })
         .await?;
 
-    // Act: the server drops the page's connection; Ana writes while it is away.
-    stack
-        .management_client()
-        .await
-        .delete_connection()
-        .connection_id(&dropped[0])
-        .send()
-        .await?;
+    // Act: the server drops the page's connections (one, unless a first attempt that
+    // timed out under load is still held open); Ana writes while it is away.
+    let management = stack.management_client().await;
+    for id in &dropped {
+        management
+            .delete_connection()
+            .connection_id(id)
+            .send()
+            .await?;
+    }
     let sent = stack
         .post(
             &format!("/v1/rooms/{room_id}/messages"),
@@ -531,7 +533,8 @@ async fn reconnect(
     let reconnected = stack
         .eventually("a new connection record", || async {
             let ids = connection_ids(stack, bea).await?;
-            Ok((ids.len() == 1 && ids != dropped).then_some(ids))
+            let new = ids.iter().any(|id| !dropped.contains(id));
+            Ok(new.then_some(ids))
         })
         .await?;
     let shown = page
@@ -539,7 +542,10 @@ async fn reconnect(
         .await?
         .len();
     anyhow::ensure!(shown == 2, "two messages, once each; got {shown}");
-    anyhow::ensure!(reconnected != dropped, "a new connection");
+    anyhow::ensure!(
+        reconnected.iter().all(|id| !dropped.contains(id)),
+        "the dropped connections stay closed: {reconnected:?}"
+    );
     Ok(())
 }
 
@@ -848,17 +854,7 @@ async fn a_moderator_removes_one_hidden_topic_and_approves_another_on_the_modera
     require_browser()?;
     let stack = spawn().await?;
     let (ana, bea, modo) = (new_user("ana"), new_user("bea"), new_user("modo"));
-    let category = format!("mod-{}", ulid::Ulid::new().to_string().to_lowercase());
-    let created = stack
-        .raw(
-            stack
-                .http
-                .post(stack.url("/v1/categories"))
-                .bearer_auth(token_with_roles(&new_user("admin"), &["admin"]))
-                .json(&json!({"id": category, "name": "Money"})),
-        )
-        .await?;
-    anyhow::ensure!(created.status == 201, "{created:?}");
+    let category = stack.new_category("Money").await?;
     let mut topics = Vec::new();
     for body in [
         "Guaranteed returns of 20% a week, send your deposit now",

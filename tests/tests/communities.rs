@@ -1621,25 +1621,6 @@ async fn person(stack: &TestStack, name: &str) -> anyhow::Result<(String, String
     Ok((user, handle))
 }
 
-/// A platform category (made by an admin).
-async fn category(stack: &TestStack) -> anyhow::Result<String> {
-    let id = format!("cat{}", ulid::Ulid::new().to_string().to_lowercase());
-    let reply = stack
-        .raw(
-            stack
-                .http
-                .post(stack.url("/v1/categories"))
-                .bearer_auth(agora_tests::token_with_roles(
-                    &new_user("admin"),
-                    &["admin"],
-                ))
-                .json(&json!({"id": id, "name": "Control"})),
-        )
-        .await?;
-    anyhow::ensure!(reply.status == 201, "category: {reply:?}");
-    Ok(id)
-}
-
 /// Whether a page of activities (feed or timeline) holds one about `topic`.
 fn mentions_topic(page: &Reply, topic: &str) -> bool {
     page.body["items"]
@@ -1668,7 +1649,7 @@ async fn a_topic_in_a_private_community_reaches_no_one_outside_it() -> anyhow::R
     let private = id_of(&community(&stack, &ana, "private", json!({})).await?);
     let code = invite(&stack, &private, &ana).await?;
     accept(&stack, &code, &mo).await?;
-    let control_category = category(&stack).await?;
+    let control_category = stack.new_category("Control").await?;
     let mut xu_socket = agora_tests::WsClient::connect(&stack, &xu).await?;
 
     // Act: a topic in the community that mentions both, then a public one that
@@ -2001,7 +1982,7 @@ async fn a_topic_held_for_approval_is_seen_by_its_author_and_moderators_only_unt
             .await?;
     }
     give_role(&stack, &id, &owner, &moderator, "moderator").await?;
-    let control_category = category(&stack).await?;
+    let control_category = stack.new_category("Control").await?;
     let post = |user: String, title: &'static str, body: String| {
         let (stack, id) = (&stack, &id);
         async move {
@@ -2513,7 +2494,7 @@ async fn an_announcement_reaches_every_member_and_only_moderators_post_one() -> 
             json!({"title": "Hear ye", "body": "x", "communityId": id, "announcement": true}),
         )
         .await?;
-    let category = category(&stack).await?;
+    let category = stack.new_category("Control").await?;
     let outside = stack
         .post(
             "/v1/topics",

@@ -11,6 +11,24 @@ use serde_json::{Value, json};
 
 const SCAM: &str = "Guaranteed returns of 20% a week, send your deposit now";
 
+/// `method path` (with a JSON `body`, if any) as `user` with `roles`.
+async fn call_as(
+    stack: &TestStack,
+    method: reqwest::Method,
+    (user, roles): (&str, &[&str]),
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Reply> {
+    let mut request = stack
+        .http
+        .request(method, stack.url(path))
+        .bearer_auth(token_with_roles(user, roles));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    stack.raw(request).await
+}
+
 /// `GET path` as `user` with `roles`.
 async fn get_as(
     stack: &TestStack,
@@ -18,14 +36,7 @@ async fn get_as(
     roles: &[&str],
     path: &str,
 ) -> anyhow::Result<Reply> {
-    stack
-        .raw(
-            stack
-                .http
-                .get(stack.url(path))
-                .bearer_auth(token_with_roles(user, roles)),
-        )
-        .await
+    call_as(stack, reqwest::Method::GET, (user, roles), path, None).await
 }
 
 /// `POST path` with `body` as `user` with `roles`.
@@ -36,15 +47,25 @@ async fn post_as(
     path: &str,
     body: Value,
 ) -> anyhow::Result<Reply> {
-    stack
-        .raw(
-            stack
-                .http
-                .post(stack.url(path))
-                .bearer_auth(token_with_roles(user, roles))
-                .json(&body),
-        )
-        .await
+    call_as(
+        stack,
+        reqwest::Method::POST,
+        (user, roles),
+        path,
+        Some(body),
+    )
+    .await
+}
+
+/// `PUT path` with `body` as `user` with `roles`.
+async fn put_as(
+    stack: &TestStack,
+    user: &str,
+    roles: &[&str],
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Reply> {
+    call_as(stack, reqwest::Method::PUT, (user, roles), path, Some(body)).await
 }
 
 /// Reads a review queue (`community`: its own, else the global one) as `user` with
@@ -60,22 +81,6 @@ async fn queue(
         None => "/v1/moderation/queue".to_owned(),
     };
     get_as(stack, user, roles, &path).await
-}
-
-/// An admin creates a category; returns its id.
-async fn category(stack: &TestStack) -> anyhow::Result<String> {
-    let id = format!("mod-{}", ulid::Ulid::new().to_string().to_lowercase());
-    let created = stack
-        .raw(
-            stack
-                .http
-                .post(stack.url("/v1/categories"))
-                .bearer_auth(token_with_roles(&new_user("admin"), &["admin"]))
-                .json(&json!({"id": id, "name": "Money"})),
-        )
-        .await?;
-    anyhow::ensure!(created.status == 201, "{created:?}");
-    Ok(id)
 }
 
 /// `author` posts a topic (in `community`, else in `category`) and returns its id.
@@ -119,7 +124,7 @@ async fn hidden_texts_wait_in_their_queue_and_only_its_moderators_read_it() -> a
         .post(&format!("/v1/communities/{ours}/join"), &mia, json!({}))
         .await?;
     anyhow::ensure!(joined.status < 300, "{joined:?}");
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let global = topic(&stack, &ana, ("categoryId", &money), SCAM).await?;
     let local = topic(&stack, &cora, ("communityId", &ours), SCAM).await?;
     let clean = topic(&stack, &ana, ("categoryId", &money), "How do you budget?").await?;
@@ -229,7 +234,7 @@ async fn a_moderator_approves_or_removes_and_a_removed_text_stays_hidden_whateve
         new_user("cora"),
         new_user("modo"),
     );
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let approved = topic(&stack, &ana, ("categoryId", &money), SCAM).await?;
     let removed = topic(&stack, &ana, ("categoryId", &money), SCAM).await?;
     let (to_approve, to_remove) = (
@@ -341,7 +346,7 @@ async fn an_erased_moderators_decisions_stay_made_by_no_one_and_an_erased_author
     // Arrange: Modo removes one of Ana's topics.
     let stack = spawn().await?;
     let (ana, modo) = (new_user("ana"), new_user("modo"));
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let removed = topic(&stack, &ana, ("categoryId", &money), SCAM).await?;
     let review = review_of(&stack, &modo, &removed).await?;
     let decided = decide(
@@ -482,7 +487,7 @@ async fn three_people_reporting_a_reply_hide_it_until_a_moderator_approves_it() 
         new_user("fi"),
         new_user("modo"),
     );
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let thread = topic(&stack, &ana, ("categoryId", &money), "How do you budget?").await?;
     const TEXT: &str = "Index funds, mostly, and a spreadsheet.";
     let reply_id = reply(&stack, &bo, &thread, TEXT).await?;
@@ -581,7 +586,7 @@ async fn an_edit_does_not_release_a_reported_topic_and_its_new_verdict_is_kept_f
         new_user("di"),
         new_user("modo"),
     );
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let id = topic(&stack, &ana, ("categoryId", &money), "How do you budget?").await?;
     let checked = |wanted: &'static str| {
         let (stack, ana, id) = (&stack, &ana, &id);
@@ -647,7 +652,7 @@ async fn a_report_of_what_the_reporter_cannot_see_or_of_their_own_is_refused() -
     // Cora's secret community.
     let stack = spawn().await?;
     let (ana, bo, cora) = (new_user("ana"), new_user("bo"), new_user("cora"));
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let own = topic(&stack, &ana, ("categoryId", &money), "How do you budget?").await?;
     let room = stack
         .post_created("/v1/rooms", &bo, json!({"name": "Savers", "memberIds": []}))
@@ -726,7 +731,7 @@ async fn an_erased_reporters_reports_go_and_the_items_tally_stays() -> anyhow::R
         new_user("di"),
         new_user("modo"),
     );
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let id = topic(&stack, &ana, ("categoryId", &money), "How do you budget?").await?;
     for reporter in [&bo, &cy, &di] {
         let reported = report(
@@ -796,7 +801,7 @@ async fn a_suspended_user_may_only_read_export_and_delete_their_own_data_until_r
     let stack = spawn().await?;
     let bo = someone(&stack, "bo").await?;
     let modo = new_user("modo");
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let before = topic(&stack, &bo, ("categoryId", &money), "How do you budget?").await?;
 
     // Act
@@ -1072,7 +1077,7 @@ async fn the_audit_log_records_automated_verdicts_and_moderators_actions_newest_
     let stack = spawn().await?;
     let bo = someone(&stack, "bo").await?;
     let modo = new_user("modo");
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let scam = topic(&stack, &bo, ("categoryId", &money), SCAM).await?;
     let review = review_of(&stack, &modo, &scam).await?;
     let removed = decide(
@@ -1233,7 +1238,7 @@ async fn an_author_appeals_a_removal_once_and_an_upheld_appeal_shows_the_item_ag
     // Arrange: Bo's scam topic is hidden, then removed by a moderator.
     let stack = spawn().await?;
     let (bo, cy, modo) = (new_user("bo"), new_user("cy"), new_user("modo"));
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let scam = topic(&stack, &bo, ("categoryId", &money), SCAM).await?;
     let review = review_of(&stack, &modo, &scam).await?;
     let removed = decide(
@@ -1440,7 +1445,7 @@ async fn erasing_a_reporter_appellant_or_moderator_leaves_nothing_that_names_the
         someone(&stack, "cy").await?,
         someone(&stack, "modo").await?,
     );
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let cys = topic(&stack, &cy, ("categoryId", &money), "How do you budget?").await?;
     let reported = stack
         .post(
@@ -1531,25 +1536,6 @@ async fn erasing_a_reporter_appellant_or_moderator_leaves_nothing_that_names_the
     Ok(())
 }
 
-/// `PUT path` with `body` as `user` with `roles`.
-async fn put_as(
-    stack: &TestStack,
-    user: &str,
-    roles: &[&str],
-    path: &str,
-    body: Value,
-) -> anyhow::Result<Reply> {
-    stack
-        .raw(
-            stack
-                .http
-                .put(stack.url(path))
-                .bearer_auth(token_with_roles(user, roles))
-                .json(&body),
-        )
-        .await
-}
-
 /// The verdict status on the item keyed `pk`/`sk`, once the worker wrote one.
 async fn verdict(stack: &TestStack, pk: &str, sk: &str) -> anyhow::Result<String> {
     stack
@@ -1572,7 +1558,7 @@ async fn a_communitys_restricted_words_hide_what_is_posted_in_it_and_nowhere_els
         .post(&format!("/v1/communities/{ours}/join"), &mia, json!({}))
         .await?;
     anyhow::ensure!(joined.status < 300, "{joined:?}");
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let words = format!("/v1/moderation/communities/{ours}/restricted-words");
 
     // Act
@@ -1663,7 +1649,7 @@ async fn an_accounts_restricted_words_follow_it_everywhere_and_only_platform_mod
     let stack = spawn().await?;
     let (ana, bea) = (someone(&stack, "ana").await?, someone(&stack, "bea").await?);
     let modo = new_user("modo");
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let path = |user: &str| format!("/v1/moderation/users/{user}/restricted-words");
 
     // Act
@@ -1716,7 +1702,7 @@ async fn a_burst_of_replies_from_one_author_is_hidden_as_spam_and_others_posts_a
     // minute), so at least 6 are checked within one UTC minute.
     let stack = spawn().await?;
     let (ana, bea) = (new_user("ana"), new_user("bea"));
-    let money = category(&stack).await?;
+    let money = stack.new_category("Money").await?;
     let thread = topic(&stack, &bea, ("categoryId", &money), "How do you budget?").await?;
 
     // Act

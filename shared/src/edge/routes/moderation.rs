@@ -108,8 +108,7 @@ async fn user_words(
     Caller(me): Caller,
     Path(user): Path<String>,
 ) -> ApiResult {
-    platform_moderator(&me)?;
-    let user = super::user_id(&user)?;
+    let user = account_for(&me, &user)?;
     let list = moderation::restricted_words(&api.store, WordsScope::User(&user)).await?;
     Ok(HttpResponse::json(200, &list)?)
 }
@@ -127,8 +126,7 @@ async fn set_user_words(
     Path(user): Path<String>,
     Json(input): Json<NewRestrictedWords>,
 ) -> ApiResult {
-    platform_moderator(&me)?;
-    let user = super::user_id(&user)?;
+    let user = account_for(&me, &user)?;
     let list = moderation::set_restricted_words(&api.store, WordsScope::User(&user), input).await?;
     Ok(HttpResponse::json(200, &list)?)
 }
@@ -261,6 +259,13 @@ fn platform_moderator(me: &Principal) -> AppResult<()> {
     }
 }
 
+/// The account a path names (400 when malformed), once `me` is a platform moderator
+/// (403 otherwise).
+fn account_for(me: &Principal, raw: &str) -> AppResult<crate::core::ids::UserId> {
+    platform_moderator(me)?;
+    super::user_id(raw)
+}
+
 /// Act on an account (the platform's moderators): `warn` counts a warning; `mute`
 /// refuses its posts (topics, replies, comments, activities, chat messages, community,
 /// event and course writes) for `hours`; `suspend` refuses every write and every read
@@ -280,8 +285,7 @@ async fn act_on_account(
     Path(user): Path<String>,
     Json(input): Json<NewSanction>,
 ) -> ApiResult {
-    platform_moderator(&me)?;
-    let user = super::user_id(&user)?;
+    let user = account_for(&me, &user)?;
     let standing = moderation::sanction(&api.store, &me.user_id, &user, input).await?;
     let now = crate::core::ids::now_rfc3339();
     if moderation::restriction_of(Some(&standing), &now) == Restriction::Suspended {
@@ -302,8 +306,7 @@ async fn account_standing(
     Caller(me): Caller,
     Path(user): Path<String>,
 ) -> ApiResult {
-    platform_moderator(&me)?;
-    let user = super::user_id(&user)?;
+    let user = account_for(&me, &user)?;
     let standing = moderation::standing_of(&api.store, &user)
         .await?
         .unwrap_or_else(|| AccountStanding::clean(user));
