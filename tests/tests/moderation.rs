@@ -246,9 +246,12 @@ async fn a_moderator_approves_or_removes_and_a_removed_text_stays_hidden_whateve
     let local_review = stack
         .eventually("the community's queue", || async {
             let page = queue(&stack, &cora, &[], Some(&ours)).await?;
-            Ok(page.body["items"][0]["reviewId"]
-                .as_str()
-                .map(str::to_owned))
+            Ok(page.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|entry| entry["content"]["topicId"] == local.as_str())
+                .and_then(|entry| entry["reviewId"].as_str().map(str::to_owned)))
         })
         .await?;
     let approve = json!({"action": "approve", "reason": "Sarcasm, not a scam"});
