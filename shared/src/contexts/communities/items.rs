@@ -354,6 +354,7 @@ impl Entity for TagEntry {
 /// member's partition is [`Membership`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CommunityMember)]
 pub struct Member {
     pub community_id: String,
     pub user_id: UserId,

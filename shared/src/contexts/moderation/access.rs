@@ -12,7 +12,7 @@ use crate::table::store::KeyQuery;
 /// whose it is, and the verdict that hid it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ReviewView {
+pub struct QueueEntry {
     /// What a decision names (`POST /v1/moderation/queue/{reviewId}`).
     pub review_id: String,
     pub content: ContentRef,
@@ -34,7 +34,7 @@ pub struct ReviewView {
     pub decision: Option<ReviewDecision>,
 }
 
-impl ReviewView {
+impl QueueEntry {
     /// The view of a review item (`None` for keys no screened item has), with the
     /// item's text when it was read.
     pub fn of(
@@ -71,7 +71,7 @@ pub async fn review_queue(
     community: Option<&str>,
     limit: u32,
     cursor: Option<&str>,
-) -> AppResult<Page<ReviewView>> {
+) -> AppResult<Page<QueueEntry>> {
     let (items, next_cursor) = queue_page(
         store,
         cursors,
@@ -134,7 +134,7 @@ fn view_of(
     review: ReviewItem,
     screened: &[Screened],
     found: &[Option<Item>],
-) -> Option<ReviewView> {
+) -> Option<QueueEntry> {
     let subject = &review.subject;
     let text = screened
         .iter()
@@ -152,7 +152,7 @@ fn view_of(
         .and_then(Option::as_ref)
         .and_then(|item| item.get("reports")?.as_n().ok()?.parse().ok())
         .unwrap_or(0);
-    ReviewView::of(review, text, reports)
+    QueueEntry::of(review, text, reports)
 }
 
 /// One review item in full, for a moderator deciding it: its view, its reports (the
@@ -162,9 +162,9 @@ fn view_of(
 #[serde(rename_all = "camelCase")]
 pub struct ReviewDetail {
     #[serde(flatten)]
-    pub review: ReviewView,
+    pub review: QueueEntry,
     pub report_list: Vec<ReportView>,
-    pub author_history: Vec<ReviewView>,
+    pub author_history: Vec<QueueEntry>,
 }
 
 /// [`ReviewDetail`] of `review`: one BatchGetItem (the item and its tally), one Query
@@ -211,7 +211,7 @@ pub async fn review_detail(
         .into_iter()
         .filter(|other| other.subject != subject)
         .take(20)
-        .filter_map(|other| ReviewView::of(other, None, 0))
+        .filter_map(|other| QueueEntry::of(other, None, 0))
         .collect();
     let review = view_of(review, screened, &found)
         .ok_or_else(|| AppError::Internal("a review item of no screened item".into()))?;

@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use crate::contexts::communities::{self, Permission};
 use crate::contexts::moderation::{
     self, AccountStanding, AppealView, AuditAction, AuditEntry, AuditFilter, NewAppeal,
-    NewAppealDecision, NewDecision, NewReport, NewRestrictedWords, NewSanction, ReportReceipt,
-    ReportedContent, RestrictedWords, Restriction, ReviewDetail, ReviewView, WordsScope,
+    NewAppealDecision, NewDecision, NewReport, NewRestrictedWords, NewSanction, QueueEntry,
+    ReportReceipt, ReportedContent, RestrictedWords, Restriction, ReviewDetail, WordsScope,
 };
 use crate::contexts::realtime::{self, push::Pusher};
 use crate::contexts::{chat, discussions, feed};
@@ -422,7 +422,7 @@ async fn queue_of<'q>(
         ("communityId" = Option<String>, Query, description = "A community's queue instead of the global one"),
         PageParams,
     ),
-    responses((status = 200, body = Page<ReviewView>, description = "A page of the queue")))]
+    responses((status = 200, body = Page<QueueEntry>, description = "A page of the queue")))]
 async fn review_queue(State(api): State<Arc<Api>>, Caller(me): Caller, query: Query) -> ApiResult {
     let (community, limit) = queue_of(&api, &me, &query).await?;
     let page = moderation::review_queue(
@@ -446,7 +446,7 @@ async fn review_queue(State(api): State<Arc<Api>>, Caller(me): Caller, query: Qu
 #[utoipa::path(post, path = "/v1/moderation/queue/{reviewId}", tag = TAG,
     params(("reviewId" = String, Path, description = "The review item (its `reviewId`)")),
     request_body(content = NewDecision, example = json!({"action": "remove", "reason": "An advance-fee scam"})),
-    responses((status = 200, body = ReviewView, description = "The decided review item")))]
+    responses((status = 200, body = QueueEntry, description = "The decided review item")))]
 async fn decide(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
