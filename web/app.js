@@ -183,23 +183,7 @@
     const form = $('token-form');
     form.elements.api.value = config.api || '';
     form.elements.ws.value = config.ws || '';
-    const list = $('demo-users');
-    list.replaceChildren();
-    try {
-      const response = await fetch(`${config.api}/local/demo-users`);
-      const users = response.ok ? (await response.json()).items || [] : [];
-      for (const user of users) {
-        list.append(el('button', {
-          type: 'button',
-          'data-testid': 'demo-user',
-          'data-user-id': user.userId,
-          onclick: () => signIn({ ...config, token: user.token }),
-        }, el('span', { text: user.displayName }), el('span', { class: 'handle', text: `@${user.handle}` })));
-      }
-      $('demo-block').hidden = users.length === 0;
-    } catch {
-      $('demo-block').hidden = true;
-    }
+    await window.Agora.offerDemoUsers(config.api, (token) => signIn({ ...config, token }));
   }
 
   async function signIn(config) {

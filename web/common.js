@@ -67,5 +67,31 @@
     return data;
   }
 
-  window.Agora = { el, jwtSubject, ApiError, call, enc: encodeURIComponent };
+  /**
+   * Lists the local stack's demo users (GET /local/demo-users) in #demo-users, each a
+   * button that calls `pick` with its token; #demo-block stays hidden when there are
+   * none (anywhere but the local stack).
+   */
+  async function offerDemoUsers(base, pick) {
+    const list = document.getElementById('demo-users');
+    const block = document.getElementById('demo-block');
+    list.replaceChildren();
+    try {
+      const response = await fetch(`${base}/local/demo-users`);
+      const users = response.ok ? (await response.json()).items || [] : [];
+      for (const user of users) {
+        list.append(el('button', {
+          type: 'button',
+          'data-testid': 'demo-user',
+          'data-user-id': user.userId,
+          onclick: () => pick(user.token),
+        }, el('span', { text: user.displayName }), el('span', { class: 'handle', text: `@${user.handle}` })));
+      }
+      block.hidden = users.length === 0;
+    } catch {
+      block.hidden = true;
+    }
+  }
+
+  window.Agora = { el, jwtSubject, ApiError, call, offerDemoUsers, enc: encodeURIComponent };
 })();

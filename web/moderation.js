@@ -214,23 +214,7 @@
     $('sign-in').hidden = false;
     $('sign-in-error').textContent = message || '';
     $('token-form').elements.api.value = config.api || '';
-    const list = $('demo-users');
-    list.replaceChildren();
-    try {
-      const response = await fetch(`${config.api}/local/demo-users`);
-      const users = response.ok ? (await response.json()).items || [] : [];
-      for (const user of users) {
-        list.append(el('button', {
-          type: 'button',
-          'data-testid': 'demo-user',
-          'data-user-id': user.userId,
-          onclick: () => signIn({ api: config.api, token: user.token }),
-        }, el('span', { text: user.displayName }), el('span', { class: 'handle', text: `@${user.handle}` })));
-      }
-      $('demo-block').hidden = users.length === 0;
-    } catch {
-      $('demo-block').hidden = true;
-    }
+    await window.Agora.offerDemoUsers(config.api, (token) => signIn({ api: config.api, token }));
   }
 
   async function signIn(config) {
