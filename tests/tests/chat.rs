@@ -1312,6 +1312,38 @@ async fn a_change_its_route_pushed_is_not_pushed_again_by_the_stream_after_the_c
 }
 
 #[tokio::test]
+async fn a_route_whose_posts_outlast_its_claim_renews_it_and_every_socket_gets_the_message_once()
+-> anyhow::Result<()> {
+    let stack = spawn_with(claiming_for(1_000)).await?;
+    let (_ana, _bo, room, [mut ana_socket, mut bo_socket, mut cy_socket]) =
+        three_subscribed_in_a_group(&stack, "Slow posts").await?;
+    let pong = cy_socket.request(json!({"action": "ping"})).await?;
+    let cy_connection = pong["connectionId"].as_str().unwrap_or_default().to_owned();
+    let is_text = |f: &Value| f["type"] == "message" && f["message"]["text"] == "slow";
+
+    // The route's post to Cy takes 2.5 times its 1 s claim.
+    stack
+        .stack
+        .delay_posts_to(&cy_connection, Duration::from_millis(2_500), 1);
+    let sent = ana_socket
+        .request(send_frame(&room, "slow", "slow-1"))
+        .await?;
+    let mut quiet = Vec::new();
+    for socket in [&mut ana_socket, &mut bo_socket, &mut cy_socket] {
+        socket.expect("the message", is_text).await?;
+        quiet.push(
+            socket
+                .stays_quiet(Duration::from_millis(2_000), is_text)
+                .await?,
+        );
+    }
+
+    assert_eq!(sent["type"], "ack", "{sent}");
+    assert_eq!(quiet, [true, true, true], "no socket got the message twice");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_sender_killed_between_its_write_and_its_posts_still_reaches_every_subscriber_once()
 -> anyhow::Result<()> {
     let stack = spawn_with(claiming_for(1_500)).await?;

@@ -332,6 +332,16 @@ impl LocalStack {
         }
     }
 
+    /// Fault injection for tests: the next `times` `@connections` posts to the
+    /// connection are answered `delay` late.
+    pub fn delay_posts_to(&self, connection_id: &str, delay: std::time::Duration, times: u32) {
+        if let Some(gateway) = self.websocket.as_ref() {
+            gateway
+                .registry()
+                .delay_posts_to(connection_id, delay, times);
+        }
+    }
+
     /// Fault injection for tests: `function` (a logical id) is killed right after its
     /// next `times` calls of `operation` (`TransactWriteItems`, `PutItem`, ...) were
     /// carried out, before it hears the answer. Needs IAM enforcement (the default).

@@ -175,6 +175,9 @@ pub struct ConnectionRegistry {
     posts: Arc<std::sync::atomic::AtomicU64>,
     /// Connections whose next posts fail (test fault injection), with how many.
     faults: Arc<Mutex<HashMap<String, u32>>>,
+    /// Connections whose next posts are answered late (test fault injection): how
+    /// many, and how late.
+    delays: Arc<Mutex<HashMap<String, (u32, Duration)>>>,
 }
 
 impl std::fmt::Debug for ConnectionRegistry {
@@ -223,6 +226,16 @@ impl ConnectionRegistry {
             *left -= 1;
             return Err(ConnectionError::Failed(connection_id.to_owned()));
         }
+        let delay = match lock(&self.delays).get_mut(connection_id) {
+            Some((left, delay)) if *left > 0 => {
+                *left -= 1;
+                Some(*delay)
+            }
+            _ => None,
+        };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         let gone = || ConnectionError::Gone(connection_id.to_owned());
         let (ack, written) = oneshot::channel();
         entry
@@ -241,6 +254,13 @@ impl ConnectionRegistry {
     /// switch; only the local stack's tests use it).
     pub fn fail_posts_to(&self, connection_id: &str, times: u32) {
         lock(&self.faults).insert(connection_id.to_owned(), times);
+    }
+
+    /// Fault injection for tests: the next `times` posts to the connection are held
+    /// for `delay` before they are written, as a slow or throttled `@connections` call
+    /// would be.
+    pub fn delay_posts_to(&self, connection_id: &str, delay: Duration, times: u32) {
+        lock(&self.delays).insert(connection_id.to_owned(), (times, delay));
     }
 
     /// Closes the connection (close frame 1000) and returns once the client was told;

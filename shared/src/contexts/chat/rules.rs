@@ -129,7 +129,18 @@ impl LiveClaim {
     /// its claim, so the push ends well before the stream may take it over (a route that
     /// was slow to get there leaves the push to the stream rather than risk both).
     pub fn pushable_at(&self, now_ms: i64) -> bool {
-        now_ms < self.started_ms + (self.until_ms - self.started_ms) / 2
+        now_ms < self.renew_due_ms()
+    }
+
+    /// When a route still posting renews its claim: halfway through it, so a renewal
+    /// has the claim's second half to be stored before the stream may take over.
+    pub fn renew_due_ms(&self) -> i64 {
+        self.started_ms + (self.until_ms - self.started_ms) / 2
+    }
+
+    /// The same claim renewed at `now_ms` for as long again.
+    pub fn renewed(&self, now_ms: i64) -> Self {
+        Self::starting(now_ms, self.until_ms - self.started_ms)
     }
 }
 
@@ -354,6 +365,18 @@ mod tests {
         assert!(claim.pushable_at(2_999));
         assert!(!claim.pushable_at(3_000));
         assert!(!claim.pushable_at(6_000));
+    }
+
+    #[test]
+    fn a_route_still_posting_renews_its_claim_halfway_for_as_long_again() {
+        let claim = LiveClaim::starting(1_000, 4_000);
+
+        let renewed = claim.renewed(3_100);
+
+        assert_eq!(claim.renew_due_ms(), 3_000);
+        assert_eq!(renewed, LiveClaim::starting(3_100, 4_000));
+        assert_eq!(renewed.until_ms, 7_100);
+        assert_eq!(renewed.renew_due_ms(), 5_100);
     }
 
     #[test]

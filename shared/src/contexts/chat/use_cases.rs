@@ -1250,6 +1250,11 @@ pub async fn maybe_offline(store: &Store, me: &UserId) -> AppResult<Option<Prese
 
 /// The change is not marked pushed yet (neither it nor a later one).
 pub(super) const NOT_PUSHED_YET: &str = "not_pushed_yet";
+/// How many times the stream looks at a claimed change before it fails the record (to
+/// be delivered again) rather than wait on.
+const MAX_TAKE_OVER_LOOKS: u32 = 64;
+/// A route's claim renewal: the change is not marked pushed and no longer claim covers it.
+const CLAIM_RENEWABLE: &str = "claim_renewable";
 
 /// A change a WebSocket route made under a [`LiveClaim`] and pushes itself: the event,
 /// who caused it (a block between them and a subscriber keeps it from that
@@ -1305,30 +1310,121 @@ pub async fn push_live(
     .map(Subscription::target)
     .collect();
     let data = serde_json::to_vec(change.event).map_err(AppError::internal)?;
-    let report = pusher.broadcast(store, &targets, &data).await;
+    let Some(report) = broadcast_under_claim(store, pusher, &change, claim, &targets, &data).await
+    else {
+        return Ok(None);
+    };
     if report.gone > 0 {
         // Its subscriptions are forgotten now, and the room's version moved.
         cache.forget(change.room_id);
     }
-    mark_pushed(store, &change.key, change.token, PushedBy::Route).await?;
+    mark_pushed(
+        store,
+        &change.key,
+        change.token,
+        PushedBy::Route,
+        now_epoch_millis(),
+    )
+    .await?;
     Ok(Some(report))
 }
 
+/// Posts `data` to `targets`, renewing the route's claim halfway through it for as long
+/// as the posts last (a large room, throttled posts), so the stream does not take the
+/// push over while the route is still posting. `None` when a renewal found the change
+/// taken over (by the stream, or superseded by a later change's mark): the posts stop
+/// there and the stream pushes the change.
+async fn broadcast_under_claim(
+    store: &Store,
+    pusher: &Pusher,
+    change: &LiveChange<'_>,
+    mut claim: LiveClaim,
+    targets: &[crate::contexts::realtime::push::Target],
+    data: &[u8],
+) -> Option<Report> {
+    let posts = pusher.broadcast(store, targets, data);
+    tokio::pin!(posts);
+    loop {
+        let wait = (claim.renew_due_ms() - now_epoch_millis()).max(0);
+        tokio::select! {
+            report = &mut posts => return Some(report),
+            () = tokio::time::sleep(std::time::Duration::from_millis(wait.unsigned_abs())) => {
+                let renewed = claim.renewed(now_epoch_millis());
+                match renew_claim(store, &change.key, change.token, renewed).await {
+                    Ok(true) => claim = renewed,
+                    Ok(false) => {
+                        tracing::warn!("the change was taken over while its route posted: stopping");
+                        return None;
+                    }
+                    // The stream may take over at the claim's end: at least once.
+                    Err(error) => {
+                        tracing::warn!(%error, "renewing the claim on a push failed");
+                        claim = renewed;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Extends a route's claim on pushing the change of `token` to `claim.until_ms`,
+/// unless it or a later change is marked pushed already (`false`: the route stops).
+/// A claim already lasting longer (a later change's) is kept: it covers this one too.
+async fn renew_claim(store: &Store, key: &Key, token: u64, claim: LiveClaim) -> AppResult<bool> {
+    let update =
+        Expr::new(format!("SET {LIVE_PUSH_UNTIL} = :until")).value(":until", n(claim.until_ms));
+    let unmarked_and_shorter = Condition::new(
+        CLAIM_RENEWABLE,
+        Expr::new(format!(
+            "attribute_exists(PK) AND (attribute_not_exists({LIVE_PUSHED}) OR {LIVE_PUSHED} < :token) \
+             AND (attribute_not_exists({LIVE_PUSH_UNTIL}) OR {LIVE_PUSH_UNTIL} < :until)"
+        ))
+        .value(":token", n(token))
+        .value(":until", n(claim.until_ms)),
+    );
+    match store
+        .update(key, update, Some(unmarked_and_shorter), Returning::Nothing)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) if error.failed(CLAIM_RENEWABLE) => Ok(store
+            .get_item(key)
+            .await?
+            .is_some_and(|item| LiveMarks::of(&item).pushed.is_none_or(|p| p < token as i64))),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Marks the change of `token` on `key` pushed `by` a route (after its posts) or the
-/// stream (before them), unless it or a later change is marked already: `true` when
-/// this call marked it.
-pub async fn mark_pushed(store: &Store, key: &Key, token: u64, by: PushedBy) -> AppResult<bool> {
+/// stream (before them, and only once no claim on the item lasts past `now_ms`: a
+/// route still posting renews its claim), unless it or a later change is marked
+/// already: `true` when this call marked it.
+pub async fn mark_pushed(
+    store: &Store,
+    key: &Key,
+    token: u64,
+    by: PushedBy,
+    now_ms: i64,
+) -> AppResult<bool> {
     let update = Expr::new(format!(
         "SET {LIVE_PUSHED} = :token, {LIVE_PUSHED_BY} = :by"
     ))
     .value(":token", n(token))
     .value(":by", s(by.as_str()));
+    let unmarked = format!(
+        "attribute_exists(PK) AND (attribute_not_exists({LIVE_PUSHED}) OR {LIVE_PUSHED} < :token)"
+    );
+    let unmarked = Expr::new(unmarked).value(":token", n(token));
     let first = Condition::new(
         NOT_PUSHED_YET,
-        Expr::new(format!(
-            "attribute_exists(PK) AND (attribute_not_exists({LIVE_PUSHED}) OR {LIVE_PUSHED} < :token)"
-        ))
-        .value(":token", n(token)),
+        match by {
+            PushedBy::Route => unmarked,
+            PushedBy::Stream => unmarked
+                .and(Expr::new(format!(
+                    "attribute_not_exists({LIVE_PUSH_UNTIL}) OR {LIVE_PUSH_UNTIL} <= :now"
+                )))
+                .value(":now", n(now_ms)),
+        },
     );
     match store
         .update(key, update, Some(first), Returning::Nothing)
@@ -1341,46 +1437,53 @@ pub async fn mark_pushed(store: &Store, key: &Key, token: u64, by: PushedBy) -> 
 }
 
 /// The stream's side of a change a route claimed until `until_ms`: looks again after
-/// doubling waits ([`live_push_poll_ms`]) while the claim lasts. `false` when the route marked it pushed
-/// (or the item is gone); `true` when the claim ended unmarked and the stream marked
-/// it (now, or on an earlier delivery of this record), so the caller pushes it (the
-/// route died, or was too slow to start).
+/// doubling waits ([`live_push_poll_ms`]) while the claim lasts, following the claim
+/// when its route renews it. `false` when the route marked it pushed (or the item is
+/// gone); `true` when the claim ended unmarked and the stream marked it (now, or on an
+/// earlier delivery of this record), so the caller pushes it (the route died, or was
+/// too slow to start).
 pub async fn take_over_push(
     store: &Store,
     key: &Key,
     token: u64,
-    until_ms: i64,
+    mut until_ms: i64,
 ) -> AppResult<bool> {
-    for attempt in 0.. {
+    // Each look either waits for the claim or finds the claim's end moved: a route
+    // renews it only while it posts, which its function's timeout bounds.
+    for attempt in 0..MAX_TAKE_OVER_LOOKS {
         let now = now_epoch_millis();
-        if now >= until_ms && mark_pushed(store, key, token, PushedBy::Stream).await? {
+        if now >= until_ms && mark_pushed(store, key, token, PushedBy::Stream, now).await? {
             return Ok(true);
         }
         if now < until_ms {
             let wait = (until_ms - now).min(live_push_poll_ms(attempt));
             tokio::time::sleep(std::time::Duration::from_millis(wait.unsigned_abs())).await;
         }
-        match store.get_item(key).await? {
-            None => return Ok(false),
-            Some(item) => match live_push(LiveMarks::of(&item), token) {
-                LivePush::Done => return Ok(false),
-                LivePush::Stream => return Ok(true),
-                // A later change is marked: whether this one was pushed is not known
-                // here (its route's mark would have come before the later change was
-                // written, and the batch's records did not show it), so once its claim
-                // ended it is pushed, unmarked: at least once rather than never.
-                LivePush::Superseded if now >= until_ms => return Ok(true),
-                LivePush::Superseded => {}
-                LivePush::Claimed { .. } if now >= until_ms => {
-                    // Marked by nobody yet the mark was refused: a later change's mark
-                    // (an older token) cannot be; give up rather than spin.
-                    return Ok(false);
-                }
-                LivePush::Claimed { .. } => {}
-            },
+        let Some(item) = store.get_item(key).await? else {
+            return Ok(false);
+        };
+        let marks = LiveMarks::of(&item);
+        // A renewed claim (this change's route still posting, or a later change's).
+        until_ms = until_ms.max(marks.until_ms.unwrap_or(i64::MIN));
+        let now = now_epoch_millis();
+        match live_push(marks, token) {
+            LivePush::Done => return Ok(false),
+            LivePush::Stream => return Ok(true),
+            // A later change is marked: whether this one was pushed is not known
+            // here (its route's mark would have come before the later change was
+            // written, and the batch's records did not show it), so once the claim
+            // ended it is pushed, unmarked: at least once rather than never.
+            LivePush::Superseded if now >= until_ms => return Ok(true),
+            LivePush::Superseded | LivePush::Claimed { .. } => {}
         }
     }
-    Ok(false)
+    tracing::warn!(
+        token,
+        "the claim on a change kept moving: leaving it to a redelivery"
+    );
+    Err(AppError::internal(
+        "a claimed change was neither pushed nor released",
+    ))
 }
 
 // ---------------------------------------------------------------------------------
