@@ -8,6 +8,7 @@ mod support;
 use agora::auth::Principal;
 use agora::chat::{self, RateLimit};
 use agora::connections::{self, Relationship};
+use agora::core::trust::TrustLevel;
 use agora::cursor::CursorCodec;
 use agora::feed;
 use agora::ids::UserId;
@@ -235,10 +236,10 @@ async fn a_dm_is_opened_once_and_a_resent_message_is_a_duplicate() -> anyhow::Re
     connected(store, &ana, &bo).await?;
     let message = || input(json!({"text": "hi", "clientMessageId": "c-1"}));
 
-    let (room, created) = chat::open_dm(store, &ana, &bo)
+    let (room, created) = chat::open_dm(store, &ana, &bo, TrustLevel::NEW)
         .await
         .map_err(|e| anyhow::anyhow!("open: {e:?}"))?;
-    let (same_room, created_again) = chat::open_dm(store, &bo, &ana).await?;
+    let (same_room, created_again) = chat::open_dm(store, &bo, &ana, TrustLevel::NEW).await?;
     let first = chat::send_message(
         store,
         &ana,
@@ -273,7 +274,7 @@ async fn a_message_in_flight_when_its_account_is_deleted_is_refused_and_a_recrea
     let store = &table.store;
     let (ana, bo) = ana_and_bob(store).await?;
     connected(store, &ana, &bo).await?;
-    let (room, _) = chat::open_dm(store, &ana, &bo).await?;
+    let (room, _) = chat::open_dm(store, &ana, &bo, TrustLevel::NEW).await?;
     let send = |n: u32| {
         chat::send_message(
             store,
@@ -308,7 +309,7 @@ async fn sends_past_the_limit_are_refused_with_a_retry_time() -> anyhow::Result<
     let store = &table.store;
     let (ana, bo) = ana_and_bob(store).await?;
     connected(store, &ana, &bo).await?;
-    let (room, _) = chat::open_dm(store, &ana, &bo).await?;
+    let (room, _) = chat::open_dm(store, &ana, &bo, TrustLevel::NEW).await?;
     let limit = RateLimit {
         max: 2,
         window_seconds: 3600,
@@ -341,7 +342,7 @@ async fn only_its_sender_edits_a_message_and_a_deleted_one_stays_deleted() -> an
     let store = &table.store;
     let (ana, bo) = ana_and_bob(store).await?;
     connected(store, &ana, &bo).await?;
-    let (room, _) = chat::open_dm(store, &ana, &bo).await?;
+    let (room, _) = chat::open_dm(store, &ana, &bo, TrustLevel::NEW).await?;
     let sent = chat::send_message(
         store,
         &ana,
@@ -681,7 +682,7 @@ async fn preferences_subscriptions_typing_and_the_inbox_are_read_back() -> anyho
     let (ana, bo) = ana_and_bob(store).await?;
 
     chat::set_preferences(store, &bo, input(json!({"allowDmsFrom": "anyone"}))).await?;
-    let (room, _) = chat::open_dm(store, &ana, &bo).await?;
+    let (room, _) = chat::open_dm(store, &ana, &bo, TrustLevel::BASIC).await?;
     chat::subscribe(store, &bo, &room.room_id, "conn-1", None).await?;
     let until = chat::set_typing(store, &ana, &room.room_id, true, 5).await?;
 

@@ -421,6 +421,32 @@ impl TestStack {
         Ok(())
     }
 
+    /// Gives `user` the record of an account at trust `level` (0–3): stats meeting
+    /// exactly that level's requirement, written straight into the table (what months
+    /// of reading and taking part would leave). Level 0 removes any.
+    pub async fn trusted_at(&self, user: &str, level: u8) -> anyhow::Result<()> {
+        use agora::contexts::trust::REQUIREMENTS;
+        let Some(requirement) = REQUIREMENTS.iter().find(|r| r.level.number() == level) else {
+            return self.delete_item(&format!("USER#{user}"), "TRUST").await;
+        };
+        let since = time::OffsetDateTime::now_utc()
+            - time::Duration::days(requirement.account_age_days + 1);
+        self.put_item(&serde_json::json!({
+            "PK": format!("USER#{user}"),
+            "SK": "TRUST",
+            "entity": "TrustStats",
+            "userId": user,
+            "since": since.format(&time::format_description::well_known::Rfc3339)?,
+            "topicsEntered": requirement.topics_entered,
+            "postsRead": requirement.posts_read,
+            "replies": requirement.replies,
+            "reactionsReceived": requirement.reactions_received,
+            "acceptedAnswers": requirement.accepted_answers,
+            "flagsUpheld": 0,
+        }))
+        .await
+    }
+
     /// Writes one item (a JSON object with its keys) straight into the table with
     /// PutItem, replacing any item with the same keys.
     pub async fn put_item(&self, item: &Value) -> anyhow::Result<()> {

@@ -149,6 +149,8 @@ async fn a_direct_conversation_is_one_room_per_pair_and_follows_each_users_polic
         new_user("dee"),
     );
     stack.connect_directly(&ana, &bo).await?;
+    // A stranger at trust level 1 may start a conversation (level 0 may not: trust.rs).
+    stack.trusted_at(&stranger, 1).await?;
     let opted_in = stack
         .put(
             "/v1/me/chat-preferences",

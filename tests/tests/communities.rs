@@ -705,6 +705,10 @@ impl Cast {
 
 async fn cast(stack: &TestStack, kind: &'static str) -> anyhow::Result<Cast> {
     let users: Vec<(&'static str, String)> = ROLES.iter().map(|r| (*r, new_user(r))).collect();
+    // Regulars (trust level 3): the matrix posts more than a new account may in an hour.
+    for (_, user) in &users {
+        stack.trusted_at(user, 3).await?;
+    }
     let owner = users[5].1.clone();
     let id = id_of(&community(stack, &owner, kind, json!({"requirePostApproval": true})).await?);
     let code = invite(stack, &id, &owner).await?;
@@ -1239,6 +1243,9 @@ const LINKED_ROLES: [&str; 8] = [
 async fn linked_cast(stack: &TestStack) -> anyhow::Result<Cast> {
     let users: Vec<(&'static str, String)> =
         LINKED_ROLES.iter().map(|r| (*r, new_user(r))).collect();
+    for (_, user) in &users {
+        stack.trusted_at(user, 3).await?;
+    }
     let owner = users[7].1.clone();
     let course = stack
         .post_created(

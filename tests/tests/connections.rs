@@ -370,10 +370,11 @@ async fn bad_requests_are_refused_naming_the_field_and_write_nothing() -> anyhow
     for user in [&ana, &bea] {
         let items = sort_keys(&stack.partition(&format!("USER#{user}")).await?);
         // The one valid request (300 characters) notified bea, whenever the notifier
-        // gets to its record (with ana's pointer to that notification); every bad
-        // request wrote nothing.
+        // gets to its record (with ana's pointer to that notification); the profile's
+        // trust stats come from its own record; every bad request wrote nothing.
         assert!(
             items.iter().all(|sk| sk == "PROFILE"
+                || sk == "TRUST"
                 || sk.starts_with("IDEMPOTENCY#")
                 || (user == &bea && sk.starts_with("NOTIF"))
                 || (user == &ana && sk.starts_with(&format!("SENTNOTIF#{bea}#")))),

@@ -1705,6 +1705,8 @@ async fn a_burst_of_replies_from_one_author_is_hidden_as_spam_and_others_posts_a
     // minute), so at least 6 are checked within one UTC minute.
     let stack = spawn().await?;
     let (ana, bea) = (new_user("ana"), new_user("bea"));
+    // A regular (trust level 3), whose hour allows 12 posts.
+    stack.trusted_at(&ana, 3).await?;
     let money = stack.new_category("Money").await?;
     let thread = topic(&stack, &bea, ("categoryId", &money), "How do you budget?").await?;
 
@@ -1809,5 +1811,38 @@ async fn an_account_is_told_of_each_action_on_it_with_the_reason_but_not_who_too
             "the moderator is not named: {notice}"
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_removal_counts_against_its_authors_trust_and_an_approval_does_not() -> anyhow::Result<()>
+{
+    // Arrange: two of Ana's scam topics wait in the queue; she is at level 1.
+    let stack = spawn().await?;
+    let (ana, modo) = (new_user("ana"), new_user("modo"));
+    stack.trusted_at(&ana, 1).await?;
+    let money = stack.new_category("Money").await?;
+    let kept = topic(&stack, &ana, ("categoryId", &money), SCAM).await?;
+    let removed = topic(&stack, &ana, ("categoryId", &money), SCAM).await?;
+    let (to_keep, to_remove) = (
+        review_of(&stack, &modo, &kept).await?,
+        review_of(&stack, &modo, &removed).await?,
+    );
+
+    // Act
+    let approval = json!({"action": "approve", "reason": "A quote"});
+    let removal = json!({"action": "remove", "reason": "An advance-fee scam"});
+    decide(&stack, &modo, &["moderator"], &to_keep, approval).await?;
+    decide(&stack, &modo, &["moderator"], &to_remove, removal).await?;
+    let trust = stack
+        .eventually("the flag upheld", || async {
+            let trust = stack.get("/v1/me/trust", &ana).await?.body;
+            Ok((trust["flagsUpheld"] != 0).then_some(trust))
+        })
+        .await?;
+
+    // Assert: one flag upheld, and level 1 allows at most two.
+    assert_eq!(trust["flagsUpheld"], 1, "{trust}");
+    assert_eq!(trust["level"], 1, "{trust}");
     Ok(())
 }

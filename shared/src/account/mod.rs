@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 
 use crate::contexts::{
     chat, communities, connections, courses, discussions, events, feed, graph, moderation,
-    notifications, profiles, realtime,
+    notifications, profiles, realtime, trust,
 };
 use crate::core::error::AppResult;
 use crate::core::ids::UserId;
@@ -40,6 +40,7 @@ pub const CONTEXTS: &[AccountSteps] = &[
     connections::erasure::STEPS,
     graph::erasure::STEPS,
     moderation::erasure::STEPS,
+    trust::erasure::STEPS,
 ];
 
 /// One step of the erasure plan: a context's step, or one of the account's own last two

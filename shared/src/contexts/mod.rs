@@ -13,3 +13,4 @@ pub mod moderation;
 pub mod notifications;
 pub mod profiles;
 pub mod realtime;
+pub mod trust;

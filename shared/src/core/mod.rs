@@ -10,4 +10,5 @@ pub mod queue;
 pub mod rate_limit;
 pub mod telemetry;
 pub mod tls;
+pub mod trust;
 pub mod validation;

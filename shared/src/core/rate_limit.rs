@@ -152,6 +152,16 @@ impl RateDecision {
         }
     }
 
+    /// The decision on one more call when `read` calls of this window were counted
+    /// already (a count read before the call, which is counted only if it succeeds).
+    pub fn of_read(policy: &RatePolicy, read: u64, now: i64) -> Self {
+        if read < u64::from(policy.quota) {
+            Self::of(policy, Some(read + 1), now)
+        } else {
+            Self::of(policy, None, now)
+        }
+    }
+
     /// `RateLimit`: `"<name>";r=<remaining>;t=<seconds>`.
     pub fn header(&self, policy: &RatePolicy) -> String {
         format!(
@@ -171,6 +181,19 @@ impl RateDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_read_before_the_call_allows_it_until_the_quota_is_reached() {
+        let policy = RatePolicy::parse("posts", "10/3600").unwrap();
+
+        let ninth = RateDecision::of_read(&policy, 9, 7_200);
+        let eleventh = RateDecision::of_read(&policy, 10, 7_200);
+
+        assert!(ninth.allowed);
+        assert_eq!(ninth.remaining, 0);
+        assert!(!eleventh.allowed);
+        assert_eq!(eleventh.reset_seconds, 3_600);
+    }
 
     #[test]
     fn a_policy_is_a_positive_quota_over_a_positive_window() {

@@ -21,10 +21,14 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::openapi::RouteIndex;
 use super::{Api, HttpResponse, MAX_BODY_BYTES, WRITE_TIMEOUT_SECONDS, parse_json, too_large};
+use crate::contexts::trust;
 use crate::core::auth::Principal;
 use crate::core::cursor::parse_limit;
 use crate::core::error::{AppError, AppResult};
+use crate::core::rate_limit::RateDecision;
+use crate::core::trust::TrustLevel;
 use crate::table::idempotency::{self, StoredResponse};
+use crate::table::rate_limit;
 use crate::table::store::Rider;
 
 /// API Gateway's HTTP API payload quota: the most a write can carry to be hashed.
@@ -112,6 +116,25 @@ impl<S: ApiState> FromRequestParts<S> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         authenticate(parts, state.api()).await.map(Caller)
+    }
+}
+
+/// The caller's trust level, as the standing check read it for a write (level 0 when
+/// it did not run: a read, or a request without a valid token, which `Caller` refuses).
+#[derive(Debug, Clone, Copy)]
+pub struct Trust(pub TrustLevel);
+
+impl<S: Send + Sync> FromRequestParts<S> for Trust {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Trust(
+            parts
+                .extensions
+                .get::<TrustLevel>()
+                .copied()
+                .unwrap_or_default(),
+        ))
     }
 }
 
@@ -231,7 +254,12 @@ pub struct Path<T>(pub T);
 /// refused read's answer is thrown away.
 /// A write also counts against the caller's write limit for this endpoint group (one
 /// UpdateItem, beside the standing read): past it, a 429 with `Retry-After`; every
-/// write's answer carries `RateLimit-Policy` and `RateLimit`.
+/// write's answer carries `RateLimit-Policy` and `RateLimit`. The same read gives the
+/// caller's trust level (their stats; `trust::level_of`), which a write's handler finds
+/// in the request's extensions ([`Trust`]). A post (`trust::is_post`) also reads its
+/// hour's counter in that BatchGetItem: at the level's posts per hour, a 429; a post
+/// that was made (2xx) then adds one to it (one UpdateItem), so refused and invalid
+/// posts do not count.
 /// A request whose token does not verify passes on: its handler's [`Caller`] refuses it.
 async fn refuse_deleted_accounts<S: ApiState>(
     State(state): State<S>,
@@ -257,28 +285,50 @@ async fn refuse_deleted_accounts<S: ApiState>(
     );
     if is_write {
         let now = crate::core::ids::now_epoch_seconds();
+        // A post's hourly counter rides on the same read (its key does not depend on
+        // the level; its quota does).
+        let post = trust::is_post(&method, &path);
+        let posts_key = post.then(|| {
+            let policy = trust::posts_policy(TrustLevel::NEW);
+            rate_limit::keys::counter(&principal.user_id, &policy, policy.window_start(now))
+        });
+        let mut keys = keys;
+        keys.extend(posts_key);
         let (found, decision) = tokio::join!(
             store.batch_get_each(&keys),
-            crate::table::rate_limit::hit(store, &principal.user_id, &api.write_limit, now)
+            rate_limit::hit(store, &principal.user_id, &api.write_limit, now)
         );
-        if let Err(error) = found.and_then(judge) {
-            return ApiError(error).into_response();
-        }
-        let decision = match decision {
-            Ok(decision) => decision,
-            Err(error) => {
-                // The limit protects the service; a counter that cannot be read must
-                // not take every write down with it.
-                tracing::warn!(%error, "the write limit could not be counted; allowing");
-                return next.run(request).await;
+        let judged = found.and_then(|mut found| {
+            let posted = if post {
+                rate_limit::count_in(found.pop().flatten().as_ref())
+            } else {
+                0
+            };
+            judge(found).map(|level| (level, posted))
+        });
+        let (level, posted) = match judged {
+            Ok(judged) => judged,
+            Err(error) => return ApiError(error).into_response(),
+        };
+        let mut request = request;
+        request.extensions_mut().insert(level);
+        let posts_policy = post.then(|| trust::posts_policy(level));
+        if let Some(policy) = &posts_policy {
+            let posts = RateDecision::of_read(policy, posted, now);
+            if !posts.allowed {
+                let mut response = ApiError(posts.refusal()).into_response();
+                rate_limit_headers(&mut response, policy, &posts);
+                return response;
             }
-        };
-        let mut response = if decision.allowed {
-            next.run(request).await
-        } else {
-            ApiError(decision.refusal()).into_response()
-        };
-        rate_limit_headers(&mut response, &api.write_limit, &decision);
+        }
+        let response = guarded_write(api, request, next, decision).await;
+        // Only a post that was made counts against the hour.
+        if let Some(policy) = &posts_policy
+            && response.status().is_success()
+            && let Err(error) = rate_limit::count(store, &principal.user_id, policy, now).await
+        {
+            tracing::warn!(%error, "a post could not be counted against its hour");
+        }
         return response;
     }
     // A read's check rides on its first BatchGetItem (no request of its own); a read
@@ -290,27 +340,56 @@ async fn refuse_deleted_accounts<S: ApiState>(
         None => store.batch_get_each(&keys).await,
     };
     match found.and_then(judge) {
-        Ok(()) => response,
+        Ok(_) => response,
         Err(error) => ApiError(error).into_response(),
     }
 }
 
-/// The caller's tombstone and standing keys.
+/// Runs a write under the endpoint group's write limit (`decision`, counted beside the
+/// standing read): past it a 429; either way the answer carries the limit's headers.
+async fn guarded_write(
+    api: &Api,
+    request: Request,
+    next: Next,
+    decision: AppResult<RateDecision>,
+) -> Response {
+    let decision = match decision {
+        Ok(decision) => decision,
+        Err(error) => {
+            // The limit protects the service; a counter that cannot be read must
+            // not take every write down with it.
+            tracing::warn!(%error, "the write limit could not be counted; allowing");
+            return next.run(request).await;
+        }
+    };
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        ApiError(decision.refusal()).into_response()
+    };
+    rate_limit_headers(&mut response, &api.write_limit, &decision);
+    response
+}
+
+/// The caller's tombstone, standing and trust stats keys.
 fn standing_keys(principal: &Principal) -> Vec<crate::table::store::Key> {
     vec![
         crate::account::erasure::tombstone_key(principal),
         crate::contexts::moderation::standing_key(&principal.user_id),
+        trust::stats_key(&principal.user_id),
     ]
 }
 
-/// The tombstone's and the standing's verdicts on the caller's request.
+/// The tombstone's and the standing's verdicts on the caller's request, and the
+/// caller's trust level.
 fn judge_caller(
     mut found: Vec<Option<crate::table::store::Item>>,
     principal: &Principal,
     method: &str,
     path: &str,
     group: &str,
-) -> AppResult<()> {
+) -> AppResult<TrustLevel> {
+    let stats = trust::stats_in(found.pop().flatten());
     let standing = found.pop().flatten();
     let tombstone = found.pop().flatten();
     crate::account::erasure::check_token_on(tombstone, principal)?;
@@ -322,7 +401,11 @@ fn judge_caller(
         method,
         path,
         group,
-    )
+    )?;
+    Ok(trust::level_of(
+        stats.as_ref(),
+        crate::core::ids::now_epoch_seconds(),
+    ))
 }
 
 /// The IETF draft's `RateLimit-Policy` and `RateLimit` fields on a counted answer.

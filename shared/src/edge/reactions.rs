@@ -3,7 +3,7 @@
 //!
 //! - the **fan-out function** ([`fanout`]): projections and fan-out — profile indexes
 //!   and moderation enqueue, discussion counters, feed generation and fan-out, chat
-//!   delivery;
+//!   delivery, trust stats;
 //! - the **notification function** ([`notification`]): the notifier.
 //!
 //! A new context adds a reaction to a registry (and its entities to that function's
@@ -16,6 +16,7 @@ use crate::contexts::discussions::reactions as discussions;
 use crate::contexts::feed::reactions as feed;
 use crate::contexts::notifications::reactions as notifier;
 use crate::contexts::profiles::reactions as profiles;
+use crate::contexts::trust::reactions as trust;
 
 use crate::contexts::feed::{DeliveryQueue, FanoutSettings};
 use crate::contexts::moderation::Screened;
@@ -32,6 +33,7 @@ pub use discussions::DiscussionCounters;
 pub use feed::FeedFanout;
 pub use notifier::Notifier;
 pub use profiles::ProfileProjections;
+pub use trust::TrustKeeper;
 
 /// Every item type whose text moderation screens (besides profiles, which keep their
 /// own versioned verdict).
@@ -108,6 +110,7 @@ pub fn fanout(
         Box::new(CommunityCleanup::new(store.clone())),
         Box::new(chat::ChannelMembership::new(store.clone())),
         Box::new(communities::CourseAccess::new(store.clone())),
+        Box::new(TrustKeeper::new(store.clone())),
     ]
 }
 
@@ -129,6 +132,7 @@ pub fn fanout_entities() -> Vec<&'static str> {
         communities::ENTITIES,
         communities::COURSE_ACCESS_ENTITIES,
         &SCREENED_ENTITIES,
+        trust::ENTITIES,
     ]
     .concat()
 }

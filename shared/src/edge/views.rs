@@ -3,12 +3,13 @@
 //! (`discussions::count_views`), so a popular topic costs one write per batch instead of
 //! one per read. Topics are written concurrently; when one topic's write fails, its
 //! messages alone are reported and redelivered. A message that is not a view is dropped
-//! (logged): it would fail every time.
+//! (logged): it would fail every time. Each view also records its reader's first opening
+//! of the topic for their trust stats (`trust::record_read`).
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures_util::StreamExt;
 
-use crate::contexts::discussions;
+use crate::contexts::{discussions, trust};
 use crate::table::store::Store;
 
 /// Topics written at once.
@@ -38,6 +39,34 @@ pub async fn count(store: &Store, event: &SqsEvent) -> SqsBatchResponse {
         .flat_map(futures_util::stream::iter)
         .collect()
         .await;
+    // Each reader's first opening of a topic counts for their trust (once per reader
+    // and topic, whatever the redeliveries); a read that cannot be recorded fails its
+    // message alone, whose view is then counted again (views are a tally, reads are not).
+    let unread: Vec<String> = futures_util::stream::iter(tally.readers)
+        .map(|(id, reader, topic_id, posts)| async move {
+            let read = trust::TopicRead {
+                reader,
+                topic_id,
+                posts,
+            };
+            match trust::record_read(store, &read).await {
+                Ok(()) => None,
+                Err(error) => {
+                    tracing::error!(%error, topic_id = read.topic_id, "recording a read failed");
+                    Some(id)
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .filter_map(|id| async move { id })
+        .collect()
+        .await;
+    let failed: Vec<String> = failed
+        .into_iter()
+        .chain(unread)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let counted = event.records.len() - failed.len() - tally.malformed.len();
     crate::core::telemetry::emit_counts(
         "TopicViews",

@@ -72,3 +72,33 @@ pub async fn hit(
     };
     Ok(RateDecision::of(policy, counted, now))
 }
+
+/// The count of a counter item read elsewhere (0 without one).
+pub fn count_in(item: Option<&store::Item>) -> u64 {
+    item.and_then(|i| i.get("count"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Counts one call of `user` under `policy` at `now` whatever the quota (a call decided
+/// beforehand from a read count, and counted only once it succeeded).
+pub async fn count(store: &Store, user: &UserId, policy: &RatePolicy, now: i64) -> AppResult<()> {
+    let window_start = policy.window_start(now);
+    let number = |n: i64| AttributeValue::N(n.to_string());
+    let update = Expr::new("ADD #count :one SET #ttl = :ttl, entity = :entity")
+        .name("#count", "count")
+        .name("#ttl", store::TTL_ATTRIBUTE)
+        .value(":one", number(1))
+        .value(":ttl", number(window_start + 2 * policy.window_seconds))
+        .value(":entity", AttributeValue::S(ENTITY.to_owned()));
+    store
+        .update(
+            &keys::counter(user, policy, window_start),
+            update,
+            None,
+            Returning::Nothing,
+        )
+        .await?;
+    Ok(())
+}

@@ -20,7 +20,7 @@ pub(super) async fn check_reachable(
     me: &UserId,
     other: &UserId,
     field: &str,
-) -> AppResult<()> {
+) -> AppResult<Relationship> {
     if me == other {
         return Err(AppError::invalid_field(field, "must be someone else"));
     }
@@ -34,7 +34,37 @@ pub(super) async fn check_reachable(
             "this user accepts messages from their connections only".into(),
         ));
     }
-    Ok(())
+    Ok(relationship)
+}
+
+/// Whether an account at trust `level` may start one more direct conversation with
+/// someone it is not connected to: level 0 may not (403); level 1 may a few a day (a
+/// counter, `stranger-dms`; past it a 429); higher levels may freely.
+pub(super) async fn allow_stranger_dm(
+    store: &Store,
+    me: &UserId,
+    level: TrustLevel,
+) -> AppResult<()> {
+    match level.limits().stranger_dms_per_day {
+        None => Ok(()),
+        Some(0) => Err(AppError::Forbidden(format!(
+            "accounts at trust level {level} may start conversations with their connections only"
+        ))),
+        Some(quota) => {
+            let policy = RatePolicy {
+                name: "stranger-dms".to_owned(),
+                quota,
+                window_seconds: 86_400,
+            };
+            let decision =
+                crate::table::rate_limit::hit(store, me, &policy, now_epoch_seconds()).await?;
+            if decision.allowed {
+                Ok(())
+            } else {
+                Err(decision.refusal())
+            }
+        }
+    }
 }
 
 pub async fn get_room(store: &Store, room_id: &str) -> AppResult<Option<Room>> {

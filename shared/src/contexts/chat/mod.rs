@@ -33,6 +33,8 @@ use crate::core::auth::Principal;
 use crate::core::cursor::{CursorCodec, Page, PageKey};
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::{UserId, new_ulid, now_epoch_millis, now_epoch_seconds, now_rfc3339};
+use crate::core::rate_limit::RatePolicy;
+use crate::core::trust::TrustLevel;
 use crate::core::validation::{self, check};
 use crate::table::entity::{Entity, IndexKey};
 use crate::table::store::Returning;

@@ -19,7 +19,14 @@ pub async fn set_preferences(
 
 /// `POST /v1/rooms/dm`: the direct conversation with `other`, created on first use and
 /// found again by either user. Returns the room and whether it was created.
-pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(Room, bool)> {
+/// Starting one with someone I am not connected to is limited by my trust `level`
+/// ([`allow_stranger_dm`]); finding an existing one is not.
+pub async fn open_dm(
+    store: &Store,
+    me: &UserId,
+    other: &UserId,
+    level: TrustLevel,
+) -> AppResult<(Room, bool)> {
     let lock = keys::dm_lock(me, other);
     if let Some(existing) = store.get_item(&lock).await? {
         let room_id = existing
@@ -33,7 +40,9 @@ pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(R
         let room = get_room(store, &room_id).await?.ok_or_else(no_room)?;
         return Ok((room, false));
     }
-    check_reachable(store, me, other, "userId").await?;
+    if check_reachable(store, me, other, "userId").await? == Relationship::Stranger {
+        allow_stranger_dm(store, me, level).await?;
+    }
     let at = now_rfc3339();
     let room = Room {
         room_id: new_ulid(),
@@ -67,7 +76,7 @@ pub async fn open_dm(store: &Store, me: &UserId, other: &UserId) -> AppResult<(R
     match transaction.commit().await {
         Ok(()) => Ok((room, true)),
         // The other user opened it at the same moment: theirs is the room.
-        Err(error) if error.failed(DM_FREE) => Box::pin(open_dm(store, me, other)).await,
+        Err(error) if error.failed(DM_FREE) => Box::pin(open_dm(store, me, other, level)).await,
         Err(error) => Err(error.into()),
     }
 }

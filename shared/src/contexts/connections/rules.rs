@@ -208,6 +208,7 @@ mod tests {
             location: None,
             timezone: None,
             relationship: "none",
+            trust_level: None,
         }
     }
 

@@ -716,6 +716,12 @@ impl Entity for ProcessedStreamRecord {
 #[serde(rename_all = "camelCase")]
 pub struct TopicView {
     pub topic_id: String,
+    /// Who read it (absent in views queued before readers were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader_id: Option<UserId>,
+    /// The posts the page showed: the topic and its first page of replies.
+    #[serde(default)]
+    pub posts: u32,
 }
 
 /// A topic with the first page of its replies in thread order.

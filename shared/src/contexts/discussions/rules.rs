@@ -275,6 +275,8 @@ pub(super) fn marker(event_id: &str, change: &CounterChange) -> ProcessedStreamR
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ViewTally {
     pub topics: BTreeMap<String, Vec<String>>,
+    /// Each view's reader, by message id: `(message id, reader, topic id, posts shown)`.
+    pub readers: Vec<(String, UserId, String, u32)>,
     pub malformed: Vec<String>,
 }
 
@@ -284,11 +286,18 @@ pub fn views_by_topic<'a>(messages: impl IntoIterator<Item = (&'a str, &'a str)>
     let mut tally = ViewTally::default();
     for (id, body) in messages {
         match serde_json::from_str::<TopicView>(body) {
-            Ok(view) if !view.topic_id.is_empty() => tally
-                .topics
-                .entry(view.topic_id)
-                .or_default()
-                .push(id.to_owned()),
+            Ok(view) if !view.topic_id.is_empty() => {
+                if let Some(reader) = view.reader_id {
+                    tally
+                        .readers
+                        .push((id.to_owned(), reader, view.topic_id.clone(), view.posts));
+                }
+                tally
+                    .topics
+                    .entry(view.topic_id)
+                    .or_default()
+                    .push(id.to_owned());
+            }
             _ => tally.malformed.push(id.to_owned()),
         }
     }
@@ -738,7 +747,7 @@ mod tests {
     #[test]
     fn queued_views_are_grouped_by_topic_and_bad_messages_set_apart() {
         let messages = [
-            ("m1", r#"{"topicId":"T1"}"#),
+            ("m1", r#"{"topicId":"T1","readerId":"ana","posts":4}"#),
             ("m2", r#"{"topicId":"T2"}"#),
             ("m3", r#"{"topicId":"T1"}"#),
             ("m4", "not json"),
@@ -755,5 +764,10 @@ mod tests {
             ])
         );
         assert_eq!(tally.malformed, vec!["m4".to_owned(), "m5".to_owned()]);
+        assert_eq!(
+            tally.readers,
+            vec![("m1".to_owned(), user("ana"), "T1".to_owned(), 4)],
+            "views queued without a reader count but record no read"
+        );
     }
 }

@@ -196,6 +196,8 @@ pub async fn view_topic(
         topic_with_replies(store, cursors, reader, topic_id, limit, None).await?;
     let view = TopicView {
         topic_id: topic.topic_id.clone(),
+        reader_id: Some(reader.user_id.clone()),
+        posts: u32::try_from(replies.items.len() + 1).unwrap_or(u32::MAX),
     };
     if let Err(error) = views.send(&view).await {
         tracing::warn!(%error, "a topic view could not be queued");

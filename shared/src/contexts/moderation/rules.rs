@@ -674,17 +674,23 @@ fn luhn_valid(digits: &[u32]) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// Link stuffing, repetition, promotion, and a burst of posts by one author.
-fn spam(text: &str, recent_posts: u32) -> Signals {
-    let mut signals = Signals::new();
+/// The links in `text`: URLs with a scheme, `www.` addresses, and link shorteners'
+/// (`bit.ly/…`).
+pub fn links_in(text: &str) -> usize {
     let mut finder = linkify::LinkFinder::new();
     finder.kinds(&[linkify::LinkKind::Url]);
-    let links = finder.links(text).count()
+    finder.links(text).count()
         + PATTERNS
             .bare_link
             .iter()
             .map(|r| r.find_iter(text).count())
-            .sum::<usize>();
+            .sum::<usize>()
+}
+
+/// Link stuffing, repetition, promotion, and a burst of posts by one author.
+fn spam(text: &str, recent_posts: u32) -> Signals {
+    let mut signals = Signals::new();
+    let links = links_in(text);
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric() && c != '\'')
         .filter(|w| !w.is_empty())

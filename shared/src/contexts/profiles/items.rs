@@ -333,6 +333,10 @@ pub struct ProfileView {
     pub timezone: Option<String>,
     /// How the viewer relates to the owner: `self`, `connection` or `none`.
     pub relationship: &'static str,
+    /// The owner's trust level (0 new to 3 regular), on a single profile
+    /// (`GET /v1/profiles/{profileRef}`), not in lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_level: Option<crate::core::trust::TrustLevel>,
 }
 
 /// The owner's own view: everything, plus privacy, moderation and version.

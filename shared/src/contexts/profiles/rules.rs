@@ -71,6 +71,7 @@ pub fn view_as(profile: &Profile, relationship: Relationship) -> Option<ProfileV
             Relationship::Connection => "connection",
             Relationship::Stranger => "none",
         },
+        trust_level: None,
     })
 }
 

@@ -17,7 +17,7 @@ use crate::contexts::chat::{
 use crate::core::cursor::Page;
 use crate::core::error::{AppError, AppResult};
 use crate::core::ids::UserId;
-use crate::edge::http::{ApiResult, ApiState, Caller, Json, Path, Query};
+use crate::edge::http::{ApiResult, ApiState, Caller, Json, Path, Query, Trust};
 use crate::edge::openapi::PageParams;
 use crate::edge::{Api, HttpResponse};
 
@@ -146,11 +146,12 @@ async fn create_group(
 async fn open_dm(
     State(chat): State<Chat>,
     Caller(me): Caller,
+    Trust(level): Trust,
     Json(input): Json<DmInput>,
 ) -> ApiResult {
     let other = UserId::parse(&input.user_id)
         .map_err(|_| AppError::invalid_field("userId", "is not a user id"))?;
-    let (room, created) = chat::open_dm(&chat.api.store, &me.user_id, &other).await?;
+    let (room, created) = chat::open_dm(&chat.api.store, &me.user_id, &other, level).await?;
     let status = if created { 201 } else { 200 };
     Ok(HttpResponse::json(status, &room)?
         .with_header("location", format!("/v1/rooms/{}", room.room_id)))

@@ -13,8 +13,9 @@ use crate::contexts::discussions::{
     PinInput, Reaction, ReactionInput, RejectInput, Reply, ReplyPatch, Review, Topic, TopicPatch,
     TopicQuery, TopicWithReplies, ViewQueue,
 };
+use crate::contexts::trust;
 use crate::core::cursor::Page;
-use crate::edge::http::{ApiResult, Caller, Json, JsonOrEmpty, Path, Query};
+use crate::edge::http::{ApiResult, Caller, Json, JsonOrEmpty, Path, Query, Trust};
 use crate::edge::openapi::PageParams;
 use crate::edge::{Api, HttpResponse};
 
@@ -87,8 +88,11 @@ async fn list_categories(
 async fn create_topic(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
+    Trust(level): Trust,
     Json(input): Json<NewTopic>,
 ) -> ApiResult {
+    trust::check_links(level, &input.title, "title")?;
+    trust::check_links(level, &input.body, "body")?;
     let topic = discussions::create_topic(&api.store, &me.user_id, input).await?;
     Ok(HttpResponse::json(201, &topic)?
         .with_header("location", format!("/v1/topics/{}", topic.topic_id)))
@@ -163,9 +167,16 @@ async fn view_topic(
 async fn edit_topic(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
+    Trust(level): Trust,
     Path(topic_id): Path<String>,
     Json(patch): Json<TopicPatch>,
 ) -> ApiResult {
+    if let Some(title) = &patch.title {
+        trust::check_links(level, title, "title")?;
+    }
+    if let Some(body) = &patch.body {
+        trust::check_links(level, body, "body")?;
+    }
     let topic = discussions::edit_topic(&api.store, &me.user_id, &topic_id, patch).await?;
     Ok(HttpResponse::json(200, &topic)?)
 }
@@ -235,9 +246,11 @@ async fn list_replies(
 async fn create_reply(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
+    Trust(level): Trust,
     Path(topic_id): Path<String>,
     Json(input): Json<NewReply>,
 ) -> ApiResult {
+    trust::check_links(level, &input.body, "body")?;
     let reply = discussions::create_reply(&api.store, &me.user_id, &topic_id, input).await?;
     Ok(HttpResponse::json(201, &reply)?)
 }
@@ -251,9 +264,11 @@ async fn create_reply(
 async fn edit_reply(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
+    Trust(level): Trust,
     Path((topic_id, reply_id)): Path<(String, String)>,
     Json(patch): Json<ReplyPatch>,
 ) -> ApiResult {
+    trust::check_links(level, &patch.body, "body")?;
     let reply =
         discussions::edit_reply(&api.store, &me.user_id, &topic_id, &reply_id, patch).await?;
     Ok(HttpResponse::json(200, &reply)?)

@@ -8,8 +8,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::contexts::feed::{self, ActivityView, Comment, NewActivity, NewComment, NewShare};
+use crate::contexts::trust;
 use crate::core::cursor::Page;
-use crate::edge::http::{ApiResult, Caller, Json, Path, Query};
+use crate::edge::http::{ApiResult, Caller, Json, Path, Query, Trust};
 use crate::edge::openapi::PageParams;
 use crate::edge::{Api, HttpResponse};
 
@@ -33,8 +34,12 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
 async fn post_activity(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
+    Trust(level): Trust,
     Json(input): Json<NewActivity>,
 ) -> ApiResult {
+    if let Some(text) = &input.text {
+        trust::check_links(level, text, "text")?;
+    }
     let activity = feed::post_activity(&api.store, &me.user_id, input).await?;
     Ok(HttpResponse::json(201, &activity)?.with_header(
         "location",
@@ -102,9 +107,11 @@ async fn unlike(
 async fn add_comment(
     State(api): State<Arc<Api>>,
     Caller(me): Caller,
+    Trust(level): Trust,
     Path(id): Path<String>,
     Json(input): Json<NewComment>,
 ) -> ApiResult {
+    trust::check_links(level, &input.text, "text")?;
     let comment = feed::add_comment(&api.store, &me.user_id, &id, input).await?;
     Ok(HttpResponse::json(201, &comment)?)
 }

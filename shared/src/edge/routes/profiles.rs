@@ -14,6 +14,7 @@ use crate::contexts::profiles::{
     self, NewProfile, PrivacySettings, Profile, ProfilePatch, ProfileSearch, ProfileView,
 };
 use crate::contexts::realtime::push::Pusher;
+use crate::contexts::trust::{self, TrustView};
 use crate::core::cursor::Page;
 use crate::edge::http::{ApiResult, ApiState, Caller, Json, Path, Query};
 use crate::edge::openapi::PageParams;
@@ -48,6 +49,7 @@ pub fn routes() -> OpenApiRouter<Profiles> {
         .routes(routes!(request_export))
         .routes(routes!(get_export))
         .routes(routes!(my_privacy, set_my_privacy))
+        .routes(routes!(my_trust))
 }
 
 /// Create my profile.
@@ -99,7 +101,17 @@ async fn view_profile(
     Caller(me): Caller,
     Path(reference): Path<String>,
 ) -> ApiResult {
-    let view = profiles::view_profile(&state.api.store, &me.user_id, &reference).await?;
+    let mut view = profiles::view_profile(&state.api.store, &me.user_id, &reference).await?;
+    view.trust_level = Some(trust::level(&state.api.store, &view.user_id).await?);
+    Ok(HttpResponse::json(200, &view)?)
+}
+
+/// My trust level, the stats it follows from, what it allows, and what the next level
+/// asks. The stats lag my activity by the stream's delay (about a second).
+#[utoipa::path(get, path = "/v1/me/trust", tag = TAG,
+    responses((status = 200, body = TrustView, description = "My trust")))]
+async fn my_trust(State(state): State<Profiles>, Caller(me): Caller) -> ApiResult {
+    let view = trust::my_trust(&state.api.store, &me.user_id).await?;
     Ok(HttpResponse::json(200, &view)?)
 }
 
