@@ -34,6 +34,17 @@ pub mod keys {
     }
 }
 
+/// The update adding one call to a window's counter (expiring two windows later).
+fn one_more(policy: &RatePolicy, window_start: i64) -> Expr {
+    let number = |n: i64| AttributeValue::N(n.to_string());
+    Expr::new("ADD #count :one SET #ttl = :ttl, entity = :entity")
+        .name("#count", "count")
+        .name("#ttl", store::TTL_ATTRIBUTE)
+        .value(":one", number(1))
+        .value(":ttl", number(window_start + 2 * policy.window_seconds))
+        .value(":entity", AttributeValue::S(ENTITY.to_owned()))
+}
+
 /// Counts one call of `user` under `policy` at `now` (epoch seconds) and decides it.
 pub async fn hit(
     store: &Store,
@@ -42,13 +53,8 @@ pub async fn hit(
     now: i64,
 ) -> AppResult<RateDecision> {
     let window_start = policy.window_start(now);
+    let update = one_more(policy, window_start);
     let number = |n: i64| AttributeValue::N(n.to_string());
-    let update = Expr::new("ADD #count :one SET #ttl = :ttl, entity = :entity")
-        .name("#count", "count")
-        .name("#ttl", store::TTL_ATTRIBUTE)
-        .value(":one", number(1))
-        .value(":ttl", number(window_start + 2 * policy.window_seconds))
-        .value(":entity", AttributeValue::S(ENTITY.to_owned()));
     let under_quota = Condition::new(
         UNDER_QUOTA,
         Expr::new("attribute_not_exists(#count) OR #count < :quota")
@@ -60,13 +66,10 @@ pub async fn hit(
         .update(&key, update, Some(under_quota), Returning::AllNew)
         .await
     {
-        Ok(item) => Some(
-            item.as_ref()
-                .and_then(|i| i.get("count"))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(u64::from(policy.quota)),
-        ),
+        Ok(item) => Some(match count_in(item.as_ref()) {
+            0 => u64::from(policy.quota),
+            counted => counted,
+        }),
         Err(error) if error.failed(UNDER_QUOTA) => None,
         Err(error) => return Err(error.into()),
     };
@@ -85,13 +88,7 @@ pub fn count_in(item: Option<&store::Item>) -> u64 {
 /// beforehand from a read count, and counted only once it succeeded).
 pub async fn count(store: &Store, user: &UserId, policy: &RatePolicy, now: i64) -> AppResult<()> {
     let window_start = policy.window_start(now);
-    let number = |n: i64| AttributeValue::N(n.to_string());
-    let update = Expr::new("ADD #count :one SET #ttl = :ttl, entity = :entity")
-        .name("#count", "count")
-        .name("#ttl", store::TTL_ATTRIBUTE)
-        .value(":one", number(1))
-        .value(":ttl", number(window_start + 2 * policy.window_seconds))
-        .value(":entity", AttributeValue::S(ENTITY.to_owned()));
+    let update = one_more(policy, window_start);
     store
         .update(
             &keys::counter(user, policy, window_start),
