@@ -1846,3 +1846,127 @@ async fn a_removal_counts_against_its_authors_trust_and_an_approval_does_not() -
     assert_eq!(trust["level"], 1, "{trust}");
     Ok(())
 }
+
+/// `user`'s public profile named `name`.
+async fn public_profile(stack: &TestStack, user: &str, name: &str) -> anyhow::Result<()> {
+    stack
+        .create_profile(
+            user,
+            json!({"handle": unique_handle("reported"), "displayName": name,
+                   "headline": "Crypto coach", "privacy": {"profileVisibility": "public"}}),
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn three_people_reporting_a_profile_hide_it_until_a_moderator_approves_it_and_a_removal_outlasts_edits()
+-> anyhow::Result<()> {
+    // Arrange: Ivo's and Jon's public profiles; five readers and a moderator.
+    let stack = spawn().await?;
+    let (ivo, jon, modo) = (new_user("ivo"), new_user("jon"), new_user("modo"));
+    let readers: Vec<String> = (0..3).map(|n| new_user(&format!("reader{n}"))).collect();
+    public_profile(&stack, &ivo, "Ivo Invest").await?;
+    public_profile(&stack, &jon, "Jon Returns").await?;
+    let profile_of = |user: &str| json!({"kind": "profile", "userId": user});
+
+    // Act: three people report each profile; the first reports Ivo's twice (a held
+    // profile is one its reporters no longer see: reporting it then is a 404).
+    let mut reports = Vec::new();
+    let mut again = None;
+    for reader in &readers {
+        for user in [&ivo, &jon] {
+            let made = report(&stack, reader, profile_of(user), "scam", None).await?;
+            reports.push(made.status);
+        }
+        if again.is_none() {
+            again = Some(report(&stack, reader, profile_of(&ivo), "spam", None).await?);
+        }
+    }
+    let again = again.ok_or_else(|| anyhow::anyhow!("no second report"))?;
+    let after_the_hold = report(&stack, &readers[0], profile_of(&ivo), "spam", None).await?;
+    let held_to_others = stack
+        .get(&format!("/v1/profiles/{ivo}"), &readers[0])
+        .await?;
+    let held_to_owner = stack.get("/v1/me", &ivo).await?;
+    let entry = queued(&stack, &modo, "userId", &ivo).await?;
+    let review = entry["reviewId"].as_str().unwrap_or_default().to_owned();
+    let jons = queued(&stack, &modo, "userId", &jon).await?;
+    let approve = json!({"action": "approve", "reason": "A real coach"});
+    let remove = json!({"action": "remove", "reason": "Impersonates a bank"});
+    let approved = decide(&stack, &modo, &["moderator"], &review, approve).await?;
+    let jons_review = jons["reviewId"].as_str().unwrap_or_default().to_owned();
+    let removed = decide(&stack, &modo, &["moderator"], &jons_review, remove).await?;
+    let shown_again = stack
+        .get(&format!("/v1/profiles/{ivo}"), &readers[1])
+        .await?;
+    let edited = stack
+        .patch("/v1/me", &jon, json!({"headline": "Teacher"}))
+        .await?;
+    let still_removed = stack
+        .get(&format!("/v1/profiles/{jon}"), &readers[1])
+        .await?;
+
+    // Assert
+    assert_eq!(reports, vec![201; 6]);
+    assert_eq!(again.status, 200, "the first report again: {again:?}");
+    assert_eq!(again.body["reason"], "scam");
+    assert_problem(&after_the_hold, 404, None);
+    assert_problem(&held_to_others, 404, None);
+    assert_eq!(held_to_owner.status, 200);
+    assert_eq!(held_to_owner.body["screening"]["status"], "reported");
+    assert_eq!(entry["content"]["kind"], "profile");
+    assert_eq!(entry["authorId"], ivo.as_str());
+    assert_eq!(entry["text"]["displayName"], "Ivo Invest", "{entry}");
+    assert_eq!(entry["content"]["reported"], true);
+    assert_eq!(approved.status, 200, "{approved:?}");
+    assert_eq!(removed.status, 200, "{removed:?}");
+    assert_eq!(shown_again.status, 200, "{shown_again:?}");
+    assert_eq!(edited.status, 200, "{edited:?}");
+    assert_problem(&still_removed, 404, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_profile_report_of_ones_own_of_one_hidden_from_the_reporter_or_of_a_bad_id_is_refused()
+-> anyhow::Result<()> {
+    let stack = spawn().await?;
+    let (kim, lea) = (new_user("kim"), new_user("lea"));
+    public_profile(&stack, &kim, "Kim").await?;
+    stack
+        .create_profile(
+            &lea,
+            json!({"handle": unique_handle("private"), "displayName": "Lea"}),
+        )
+        .await?;
+
+    let own = report(
+        &stack,
+        &kim,
+        json!({"kind": "profile", "userId": kim}),
+        "spam",
+        None,
+    )
+    .await?;
+    let private = report(
+        &stack,
+        &kim,
+        json!({"kind": "profile", "userId": lea}),
+        "spam",
+        None,
+    )
+    .await?;
+    let malformed = report(
+        &stack,
+        &lea,
+        json!({"kind": "profile", "userId": "a#b"}),
+        "spam",
+        None,
+    )
+    .await?;
+
+    assert_problem(&own, 400, Some("content"));
+    assert_problem(&private, 404, None);
+    assert_problem(&malformed, 400, Some("content.userId"));
+    Ok(())
+}

@@ -47,6 +47,12 @@ pub static SCREENED: std::sync::LazyLock<Vec<Screened>> = std::sync::LazyLock::n
     .concat()
 });
 
+/// Every item type that can be reported and reviewed: the screened ones and profiles
+/// (which the classifier checks by version instead).
+pub static REPORTABLE: std::sync::LazyLock<Vec<Screened>> = std::sync::LazyLock::new(|| {
+    [SCREENED.as_slice(), crate::contexts::profiles::REPORTABLE].concat()
+});
+
 /// The entities of [`SCREENED`].
 pub static SCREENED_ENTITIES: std::sync::LazyLock<Vec<&'static str>> =
     std::sync::LazyLock::new(|| SCREENED.iter().map(|s| s.entity).collect());

@@ -36,6 +36,9 @@ pub enum ReportedContent {
     },
     #[serde(rename_all = "camelCase")]
     Community { community_id: String },
+    /// A profile (its owner's id).
+    #[serde(rename_all = "camelCase")]
+    Profile { user_id: String },
 }
 
 impl ReportedContent {
@@ -63,6 +66,7 @@ impl ReportedContent {
                 ("content.commentId", comment_id),
             ],
             Self::Community { community_id } => vec![("content.communityId", community_id)],
+            Self::Profile { user_id } => vec![("content.userId", user_id)],
         }
     }
 
@@ -105,6 +109,7 @@ impl ReportedContent {
             Self::Community { community_id } => {
                 (format!("COMMUNITY#{community_id}"), "META".into())
             }
+            Self::Profile { user_id } => (format!("USER#{user_id}"), "PROFILE".into()),
         }
     }
 }

@@ -116,6 +116,8 @@ pub enum ContentKind {
     Activity,
     Comment,
     Community,
+    /// A profile (its name, headline and bio).
+    Profile,
 }
 
 /// An item in the ids the API uses (what a review item or a `contentHidden` notice
@@ -138,6 +140,9 @@ pub struct ContentRef {
     pub comment_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub community_id: Option<String>,
+    /// The profile's owner (a profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
     /// The categories the classifier matched, most confident first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<Category>,

@@ -892,6 +892,7 @@ pub fn content_ref(subject: &Subject, categories: &[Category]) -> Option<Content
         activity_id: None,
         comment_id: None,
         community_id: None,
+        user_id: None,
         categories: categories.to_vec(),
         reported: false,
     };
@@ -923,6 +924,10 @@ pub fn content_ref(subject: &Subject, categories: &[Category]) -> Option<Content
         ("COMMUNITY", "META") => {
             content.kind = ContentKind::Community;
             content.community_id = id;
+        }
+        ("USER", "PROFILE") => {
+            content.kind = ContentKind::Profile;
+            content.user_id = Some(UserId::parse(id.as_deref()?).ok()?);
         }
         _ => return None,
     }
@@ -1428,7 +1433,12 @@ mod tests {
             ContentKind::Community
         );
         assert_eq!(reply.categories, vec![Category::Spam]);
-        assert_eq!(of("USER#u1", "PROFILE"), None);
+        let profile = of("USER#u1", "PROFILE").unwrap();
+        assert_eq!(
+            (profile.kind, profile.user_id.map(|u| u.to_string())),
+            (ContentKind::Profile, Some("u1".to_owned()))
+        );
+        assert_eq!(of("USER#u1", "STANDING"), None);
         assert_eq!(of("ROOM#r1", "CMID#x"), None);
     }
 
@@ -1458,6 +1468,9 @@ mod tests {
             },
             ReportedContent::Community {
                 community_id: "c".into(),
+            },
+            ReportedContent::Profile {
+                user_id: "u1".into(),
             },
         ];
 

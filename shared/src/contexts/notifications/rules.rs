@@ -465,6 +465,7 @@ fn hidden_summary(content: &moderation::ContentRef) -> String {
         moderation::ContentKind::Activity => "post",
         moderation::ContentKind::Comment => "comment",
         moderation::ContentKind::Community => "community's name or description",
+        moderation::ContentKind::Profile => "profile",
     };
     let why: Vec<&str> = content.categories.iter().map(|c| c.as_str()).collect();
     match why.as_slice() {

@@ -198,6 +198,10 @@ pub struct Profile {
     pub privacy: PrivacySettings,
     #[serde(default)]
     pub moderation: ModerationState,
+    /// Held by reports, or decided by a moderator (the review queue's verdict; the
+    /// classifier's is `moderation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<moderation::Screening>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -212,10 +216,16 @@ impl Profile {
         self.privacy.profile_visibility == Visibility::Public
     }
 
-    /// Whether a moderator flagged this version: it is then hidden from everyone but
-    /// its owner, and out of every search and suggestion index, until an edit passes.
+    /// Whether moderation hides it: the classifier flagged this version (until an edit
+    /// passes), enough people reported it (until a moderator approves it), or a
+    /// moderator removed it (for good). It is then hidden from everyone but its owner,
+    /// and out of every search and suggestion index.
     pub fn is_flagged(&self) -> bool {
         self.moderation.status == ModerationStatus::Flagged
+            || self
+                .screening
+                .as_ref()
+                .is_some_and(|s| s.status != moderation::ScreeningStatus::Clean)
     }
 
     /// Whether strangers may find this profile at all: public and not flagged. Every
@@ -417,3 +427,14 @@ impl Entity for LearningGoalIndex {
         keys::learning_goal_index(&self.learning_goal, &self.normalized_name, &self.user_id)
     }
 }
+
+/// Where a profile's text is for the review queue: reports hold a profile as they hold
+/// a post (`screening`), and its moderators approve or remove it. Not screened through
+/// the queue's text jobs: the classifier checks profiles by version (`moderation`).
+pub const REPORTABLE: &[moderation::Screened] = &[moderation::Screened {
+    entity: Profile::NAME,
+    text: &["displayName", "headline", "bio"],
+    author: &["userId"],
+    community: moderation::CommunityOf::Nowhere,
+    posts: false,
+}];

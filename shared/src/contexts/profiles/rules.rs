@@ -172,6 +172,7 @@ mod tests {
             timezone: Some("Europe/Lisbon".into()),
             privacy: PrivacySettings::default(),
             moderation: ModerationState::default(),
+            screening: None,
             version: 1,
             created_at: "2026-01-01T00:00:00.000Z".into(),
             updated_at: "2026-01-01T00:00:00.000Z".into(),

@@ -23,6 +23,7 @@ pub async fn create_profile(store: &Store, me: &UserId, input: NewProfile) -> Ap
         timezone: input.timezone,
         privacy: input.privacy.unwrap_or_default(),
         moderation: ModerationState::default(),
+        screening: None,
         version: 1,
         created_at: now.clone(),
         updated_at: now,
@@ -92,9 +93,22 @@ pub(super) async fn save_revision(
             ..ModerationState::default()
         };
     }
+    // A report's hold or a moderator's decision (`screening`) does not bump the version:
+    // a revision read before one must not write it away.
+    let screening_as_read = match &current.screening {
+        Some(screening) => Expr::new("screening.#ss = :ss")
+            .name("#ss", "status")
+            .value(
+                ":ss",
+                serde_dynamo::to_attribute_value::<_, AttributeValue>(screening.status)
+                    .map_err(AppError::internal)?,
+            ),
+        None => Expr::new("attribute_not_exists(screening)"),
+    };
     let unchanged = Expr::new("#version = :expected")
         .name("#version", "version")
-        .value(":expected", AttributeValue::N(current.version.to_string()));
+        .value(":expected", AttributeValue::N(current.version.to_string()))
+        .and(screening_as_read);
     let mut transaction = store
         .transaction()
         .put_entity(&updated, Some(Condition::new(PROFILE_UNCHANGED, unchanged)));

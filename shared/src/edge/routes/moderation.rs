@@ -23,7 +23,7 @@ use crate::core::cursor::Page;
 use crate::core::error::{AppError, AppResult};
 use crate::edge::http::{ApiResult, Caller, Json, Path, Query};
 use crate::edge::openapi::PageParams;
-use crate::edge::reactions::SCREENED;
+use crate::edge::reactions::REPORTABLE;
 use crate::edge::{Api, HttpResponse};
 
 const TAG: &str = "moderation";
@@ -338,7 +338,7 @@ async fn report(
     may_see(&api, &me, &input.content).await?;
     let (receipt, created) = moderation::report(
         &api.store,
-        &SCREENED,
+        &REPORTABLE,
         settings.threshold,
         &me.user_id,
         input,
@@ -367,6 +367,9 @@ async fn may_see(api: &Api, me: &Principal, content: &ReportedContent) -> AppRes
         }
         ReportedContent::Community { community_id } => {
             communities::get_community(store, me, community_id).await?;
+        }
+        ReportedContent::Profile { user_id } => {
+            crate::contexts::profiles::view_profile(store, &me.user_id, user_id).await?;
         }
     }
     Ok(())
@@ -429,7 +432,7 @@ async fn review_queue(State(api): State<Arc<Api>>, Caller(me): Caller, query: Qu
         &api.store,
         api.cursors().await?,
         &me.user_id,
-        &SCREENED,
+        &REPORTABLE,
         community,
         limit,
         query.cursor(),
@@ -456,7 +459,7 @@ async fn decide(
     let review = moderation::review_by_id(&api.store, &review_id).await?;
     may_review(&api, &me, review.community_id.as_deref()).await?;
     let decided = moderation::decide(&api.store, &me.user_id, review, input).await?;
-    let detail = moderation::review_detail(&api.store, &SCREENED, decided).await?;
+    let detail = moderation::review_detail(&api.store, &REPORTABLE, decided).await?;
     Ok(HttpResponse::json(200, &detail.review)?)
 }
 
@@ -473,6 +476,6 @@ async fn review_item(
 ) -> ApiResult {
     let review = moderation::review_by_id(&api.store, &review_id).await?;
     may_review(&api, &me, review.community_id.as_deref()).await?;
-    let detail = moderation::review_detail(&api.store, &SCREENED, review).await?;
+    let detail = moderation::review_detail(&api.store, &REPORTABLE, review).await?;
     Ok(HttpResponse::json(200, &detail)?)
 }
