@@ -346,13 +346,12 @@ pub async fn sweep_partition(
     cursor: Option<String>,
     limit: u32,
 ) -> AppResult<jobs::Chunk> {
-    jobs::drain(
+    jobs::delete_all(
         store,
         &crate::table::keys::user_partition(me),
         &[""],
         cursor,
         limit,
-        |_| async { Ok(Vec::<Key>::new()) },
     )
     .await
 }

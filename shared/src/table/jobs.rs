@@ -252,6 +252,21 @@ impl Store {
     }
 }
 
+/// Deletes the items under `prefixes` of `partition`, page by page ([`drain`] with
+/// nothing else to erase or delete).
+pub async fn delete_all(
+    store: &Store,
+    partition: &str,
+    prefixes: &[&str],
+    cursor: Option<String>,
+    limit: u32,
+) -> AppResult<Chunk> {
+    drain(store, partition, prefixes, cursor, limit, |_| async {
+        Ok(Vec::new())
+    })
+    .await
+}
+
 /// Drains pointers under `prefixes` of `partition`, in order: each call reads one page
 /// (at most `limit`, ≤ 100) of the current prefix, runs `each` on every pointer (at most
 /// [`CONCURRENCY`] at once; it erases what the pointer points at and returns further keys

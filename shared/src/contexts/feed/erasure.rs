@@ -47,15 +47,7 @@ pub const STEPS: AccountSteps = AccountSteps {
             name: "homeFeed",
             run: |store, me, cursor, limit| {
                 Box::pin(async move {
-                    jobs::drain(
-                        store,
-                        &keys::feed_partition(me),
-                        &[""],
-                        cursor,
-                        limit,
-                        |_| async { Ok(Vec::new()) },
-                    )
-                    .await
+                    jobs::delete_all(store, &keys::feed_partition(me), &[""], cursor, limit).await
                 })
             },
         },

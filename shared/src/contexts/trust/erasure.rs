@@ -29,13 +29,5 @@ pub const STEPS: AccountSteps = AccountSteps {
 };
 
 async fn erase(store: &Store, me: &UserId, cursor: Option<String>, limit: u32) -> AppResult<Chunk> {
-    jobs::drain(
-        store,
-        &user_partition(me),
-        PREFIXES,
-        cursor,
-        limit,
-        |_| async { Ok(Vec::new()) },
-    )
-    .await
+    jobs::delete_all(store, &user_partition(me), PREFIXES, cursor, limit).await
 }

@@ -11,32 +11,43 @@ const EARLIER_SINCE: &str = "earlier_since";
 /// The account entered the topic already.
 const FIRST_READ: &str = "first_read";
 
-/// The update adding to, or setting, one account's stats.
-fn stats_update(change: &StatChange) -> (Key, Expr) {
-    let (user, text, values): (&UserId, String, Vec<(&str, AttributeValue)>) = match change {
+/// The update of one account's stats: its identity, its `since` when given, and
+/// additions to its counts.
+fn stats_update(user: &UserId, since: Option<&str>, adds: &[(Stat, i64)]) -> Expr {
+    let mut sets = vec!["entity = :entity", "userId = :user"];
+    if since.is_some() {
+        sets.push("since = :since");
+    }
+    let mut text = format!("SET {}", sets.join(", "));
+    if !adds.is_empty() {
+        let added: Vec<String> = adds
+            .iter()
+            .enumerate()
+            .map(|(i, (stat, _))| format!("{} :d{i}", stat.attribute()))
+            .collect();
+        text.push_str(&format!(" ADD {}", added.join(", ")));
+    }
+    let mut update = Expr::new(text)
+        .value(":entity", AttributeValue::S(TRUST_STATS.to_owned()))
+        .value(":user", AttributeValue::S(user.as_str().to_owned()));
+    if let Some(at) = since {
+        update = update.value(":since", AttributeValue::S(at.to_owned()));
+    }
+    for (i, (_, delta)) in adds.iter().enumerate() {
+        update = update.value(format!(":d{i}"), AttributeValue::N(delta.to_string()));
+    }
+    update
+}
+
+/// The key and update of one stat change.
+fn change_update(change: &StatChange) -> (Key, Expr) {
+    match change {
         StatChange::Add { user, stat, delta } => (
-            user,
-            format!("ADD {} :delta", stat.attribute()),
-            vec![(":delta", AttributeValue::N(delta.to_string()))],
+            stats_key(user),
+            stats_update(user, None, &[(*stat, *delta)]),
         ),
-        StatChange::Since { user, at } => (
-            user,
-            "SET since = :since".to_owned(),
-            vec![(":since", AttributeValue::S(at.clone()))],
-        ),
-    };
-    let set_identity = "SET entity = :entity, userId = :user";
-    let text = match text.strip_prefix("SET ") {
-        Some(rest) => format!("{set_identity}, {rest}"),
-        None => format!("{set_identity} {text}"),
-    };
-    let update = values.into_iter().fold(
-        Expr::new(text)
-            .value(":entity", AttributeValue::S(TRUST_STATS.to_owned()))
-            .value(":user", AttributeValue::S(user.as_str().to_owned())),
-        |expr, (name, value)| expr.value(name, value),
-    );
-    (stats_key(user), update)
+        StatChange::Since { user, at } => (stats_key(user), stats_update(user, Some(at), &[])),
+    }
 }
 
 /// Applies one stream record's stat changes, once: the record's marker and the updates
@@ -55,7 +66,7 @@ pub async fn apply_record(store: &Store, event_id: &str, changes: &[StatChange])
             .transaction()
             .put_entity(&marker, Some(Condition::absent(RECORD_NEW))),
         |transaction, change| {
-            let (key, update) = stats_update(change);
+            let (key, update) = change_update(change);
             // An account's age runs from the earliest `createdAt` its profile had.
             let earlier = match change {
                 StatChange::Since { at, .. } => Some(Condition::new(
@@ -85,18 +96,15 @@ pub async fn record_read(store: &Store, read: &TopicRead) -> AppResult<()> {
         posts: read.posts,
         at: now_rfc3339(),
     };
-    let (key, topics) = stats_update(&StatChange::Add {
-        user: read.reader.clone(),
-        stat: Stat::TopicsEntered,
-        delta: 1,
-    });
-    let update = topics
-        .with_text(format!(
-            "SET entity = :entity, userId = :user ADD {} :delta, {} :posts",
-            Stat::TopicsEntered.attribute(),
-            Stat::PostsRead.attribute()
-        ))
-        .value(":posts", AttributeValue::N(read.posts.to_string()));
+    let key = stats_key(&read.reader);
+    let update = stats_update(
+        &read.reader,
+        None,
+        &[
+            (Stat::TopicsEntered, 1),
+            (Stat::PostsRead, i64::from(read.posts)),
+        ],
+    );
     let result = store
         .transaction()
         .put_entity(&marker, Some(Condition::absent(FIRST_READ)))
